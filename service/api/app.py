@@ -1,0 +1,51 @@
+"""The API's app factory, `create_app(settings)`; what it opens at start, cleanup_ctx closes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+
+from aiohttp import web
+
+from service.api import ops, state
+from service.api.middlewares import auth_middleware, problem_middleware
+from service.api.openapi import build_openapi
+from service.api.routes import ROUTES, register
+from service.bootstrap import bootstrap_tenant, secret_box
+from service.jobs.registry import JobRegistry
+from service.redis_conn import connect
+from service.settings import Settings
+from service.store.jobs import JobStore
+from service.store.scripts import Scripts
+from service.store.tenants import TenantStore
+from service.webhooks.ssrf import AddressPolicy
+
+
+def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[problem_middleware, auth_middleware],
+        # Leave headroom over the JSON limit so read_json, not the transport, reports it.
+        client_max_size=settings.max_body_bytes + 1,
+    )
+    app[state.SETTINGS] = settings
+    app[state.REGISTRY] = registry or JobRegistry.from_modules(settings.job_modules)
+    app[state.CALLBACK_POLICY] = AddressPolicy.build(
+        settings.callbacks_may_be_private, settings.callback_allow_cidrs
+    )
+    app[state.API_KEY_CACHE] = {}
+    app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
+    register(app, ROUTES)
+    app.cleanup_ctx.append(_redis_ctx)
+    return app
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[state.SETTINGS]
+    redis = connect(settings)
+    box = secret_box(settings)
+    app[state.REDIS] = redis
+    app[state.JOBS] = JobStore(redis, Scripts(redis), settings.job_retention_seconds)
+    app[state.TENANTS] = TenantStore(redis, box)
+    await bootstrap_tenant(settings, app[state.TENANTS])
+    yield
+    await redis.aclose()

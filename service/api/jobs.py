@@ -1,0 +1,249 @@
+"""/v1/jobs: submit, get, list, cancel; /v1/job-types."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from service import ids
+from service.api import state
+from service.api.body import read_model
+from service.api.problems import (
+    BadRequest,
+    Conflict,
+    IdempotencyInProgress,
+    IdempotencyKeyReused,
+    NotFound,
+    ValidationFailed,
+    field_error,
+    validation_failed,
+)
+from service.models import SubmitJob
+from service.resources import job_path, job_resource
+from service.store import keys
+from service.store.jobs import JobRecord, JobStatus, NewJob
+from service.webhooks.ssrf import UnsafeUrlError, check_callback_url
+
+MAX_PAGE = 100
+DEFAULT_PAGE = 20
+# A filtered page reads at most this many index entries before answering with a cursor.
+MAX_SCAN = 1000
+IDEMPOTENCY_KEY_MAX = 255
+# How long a first request holds its Idempotency-Key before a crash would free it again.
+IDEMPOTENCY_LOCK_SECONDS = 60
+
+
+def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
+    return web.Response(
+        status=status,
+        body=json.dumps(body, ensure_ascii=False).encode(),
+        content_type="application/json",
+        headers=headers,
+    )
+
+
+def job_response(request: web.Request, job: JobRecord, *, created: bool = False) -> web.Response:
+    """202 + Retry-After while the job is not terminal; 200 once it is (Azure async pattern)."""
+    headers: dict[str, str] = {}
+    status = 200
+    if created or not job.status.terminal:
+        status = 202
+        headers["Retry-After"] = str(request.app[state.SETTINGS].retry_after_seconds)
+    if created:
+        headers["Location"] = job_path(job.id)
+    return _json(job_resource(job), status, headers)
+
+
+def _fingerprint(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _idempotency_key(request: web.Request) -> str | None:
+    value = request.headers.get("Idempotency-Key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not value.isprintable() or not value.isascii():
+        raise BadRequest(
+            f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} printable ASCII characters"
+        )
+    return value
+
+
+async def submit_job(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[state.SETTINGS]
+    tenant: str = request[state.TENANT]
+    submit, raw = await read_model(request, SubmitJob, settings.max_body_bytes)
+    definition = app[state.REGISTRY].get(submit.type)
+    if definition is None:
+        known = ", ".join(d.name for d in app[state.REGISTRY])
+        raise ValidationFailed(
+            f"unknown job type {submit.type!r}",
+            errors=[field_error(("type",), f"not a registered job type (known: {known})")],
+        )
+    try:
+        definition.input_model.model_validate(submit.input)
+    except ValidationError as exc:
+        raise validation_failed(exc, ("input",), f"input does not match {submit.type}") from exc
+    idem_key = _idempotency_key(request)
+    if idem_key is None:
+        await _check_callback(request, submit.callback_url)
+        job = await app[state.JOBS].create(_new_job(tenant, submit))
+        return job_response(request, job, created=True)
+
+    store = app[state.JOBS]
+    redis_key, fingerprint = keys.idempotency(tenant, idem_key), _fingerprint(raw)
+    claim, existing_id = await store.claim_idempotency(
+        redis_key, fingerprint, IDEMPOTENCY_LOCK_SECONDS
+    )
+    if claim == "mismatch":
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+    if claim == "busy":
+        raise IdempotencyInProgress(
+            "the first request with this Idempotency-Key is still being handled; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    if claim == "done" and existing_id:
+        existing = await store.get(existing_id, tenant)
+        if existing is None:
+            raise NotFound("the job this Idempotency-Key created no longer exists")
+        return job_response(request, existing, created=True)
+    try:
+        await _check_callback(request, submit.callback_url)
+        ttl = settings.idempotency_ttl_seconds
+        job = await store.create(
+            _new_job(tenant, submit), idempotency=(redis_key, fingerprint, ttl)
+        )
+    except BaseException:
+        await store.release_idempotency(redis_key, fingerprint)
+        raise
+    return job_response(request, job, created=True)
+
+
+def _new_job(tenant: str, submit: SubmitJob) -> NewJob:
+    return NewJob(
+        tenant=tenant,
+        type=submit.type,
+        input=submit.input,
+        metadata=submit.metadata or {},
+        callback_url=submit.callback_url,
+    )
+
+
+async def _check_callback(request: web.Request, url: str | None) -> None:
+    if url is None:
+        return
+    try:
+        await check_callback_url(url, request.app[state.CALLBACK_POLICY])
+    except UnsafeUrlError as exc:
+        raise ValidationFailed(
+            f"callback_url is not allowed: {exc}",
+            errors=[field_error(("callback_url",), str(exc))],
+        ) from exc
+
+
+async def _owned_job(request: web.Request) -> JobRecord:
+    job_id = request.match_info["job_id"]
+    job = None
+    if ids.looks_like("job", job_id):
+        job = await request.app[state.JOBS].get(job_id, request[state.TENANT])
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    return job
+
+
+async def get_job(request: web.Request) -> web.Response:
+    return job_response(request, await _owned_job(request))
+
+
+def _decode_cursor(cursor: str) -> str:
+    try:
+        job_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError, ValueError):
+        job_id = ""
+    if not ids.looks_like("job", job_id):
+        raise BadRequest("cursor is not one this API returned")
+    return job_id
+
+
+def _encode_cursor(job_id: str) -> str:
+    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    query = request.query
+    try:
+        limit = int(query.get("limit", DEFAULT_PAGE))
+    except ValueError:
+        limit = 0
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadRequest(f"limit must be an integer from 1 to {MAX_PAGE}")
+    status_filter = query.get("status")
+    if status_filter is not None and status_filter not in {s.value for s in JobStatus}:
+        raise BadRequest(f"status must be one of {', '.join(s.value for s in JobStatus)}")
+    type_filter = query.get("type")
+    cursor = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+
+    store, tenant = request.app[state.JOBS], request[state.TENANT]
+    # Unfiltered: one index read of limit + 1 (the extra one tells whether a next page exists).
+    # Filtered: read ahead in chunks, at most MAX_SCAN entries, then answer with a cursor.
+    chunk = min(limit * 4, 200) if (status_filter or type_filter) else limit + 1
+    items: list[dict[str, Any]] = []
+    scanned, more, position = 0, False, cursor
+    while not more:
+        job_ids = await store.page_ids(tenant, position, chunk)
+        records = await store.get_many(job_ids) if job_ids else []
+        await store.forget_ids(
+            tenant, [i for i, r in zip(job_ids, records, strict=True) if r is None]
+        )
+        for job_id, record in zip(job_ids, records, strict=True):
+            if len(items) == limit or scanned == MAX_SCAN:
+                more = True
+                break
+            position, scanned = job_id, scanned + 1
+            if record is None:
+                continue
+            if status_filter and record.status.value != status_filter:
+                continue
+            if type_filter and record.type != type_filter:
+                continue
+            items.append(job_resource(record))
+        if len(job_ids) < chunk:
+            break
+    next_cursor = _encode_cursor(position) if more and position else None
+    return _json({"items": items, "next_cursor": next_cursor})
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    job_id = request.match_info["job_id"]
+    outcome, job = "missing", None
+    if ids.looks_like("job", job_id):
+        outcome, job = await request.app[state.JOBS].cancel(request[state.TENANT], job_id)
+    if job is None:
+        raise NotFound(f"no job {job_id}")
+    if outcome == "terminal":
+        raise Conflict(f"job {job_id} is already {job.status.value}; it cannot be canceled")
+    headers = {"Retry-After": str(request.app[state.SETTINGS].retry_after_seconds)}
+    return _json(job_resource(job), 202, headers)
+
+
+async def list_job_types(request: web.Request) -> web.Response:
+    settings = request.app[state.SETTINGS]
+    items = [
+        {
+            "name": d.name,
+            "description": d.description,
+            "input_schema": d.input_schema(),
+            "timeout_seconds": d.timeout_seconds or settings.default_job_timeout_seconds,
+            "max_attempts": d.max_attempts,
+        }
+        for d in request.app[state.REGISTRY]
+    ]
+    return _json({"items": items})

@@ -1,0 +1,76 @@
+"""Request middlewares: problem+json for every error, and API-key authentication."""
+
+from __future__ import annotations
+
+import logging
+import time
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service.api import state
+from service.api.problems import ProblemError, ServiceUnavailable, Unauthorized, from_http_exception
+
+log = logging.getLogger(__name__)
+
+API_KEY_CACHE_SECONDS = 5.0
+API_KEY_CACHE_MAX = 10_000
+PUBLIC_ROUTE = "acceptd.public"
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ProblemError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return from_http_exception(exc).response()
+    except (RedisConnectionError, RedisTimeoutError):
+        log.warning("Redis unavailable during %s %s", request.method, request.path)
+        return ServiceUnavailable(
+            "the job store is unreachable; retry shortly", headers={"Retry-After": "2"}
+        ).response()
+    except Exception:
+        # The trace goes to our log, never to the client.
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return ProblemError("an unexpected error occurred; it has been logged").response()
+
+
+def public(handler: Handler) -> Handler:
+    """Mark a handler as needing no API key."""
+    setattr(handler, PUBLIC_ROUTE, True)
+    return handler
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route_handler = request.match_info.handler
+    if getattr(route_handler, PUBLIC_ROUTE, False) or request.match_info.http_exception:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <api key>")
+    request[state.TENANT] = await _tenant_for(request.app, token.strip())
+    return await handler(request)
+
+
+async def _tenant_for(app: web.Application, api_key: str) -> str:
+    # A short positive cache keeps the hot path at one Redis round trip per submit.
+    cache = app[state.API_KEY_CACHE]
+    now = time.monotonic()
+    hit = cache.get(api_key)
+    if hit is not None and hit[1] > now:
+        return hit[0]
+    tenant = await app[state.TENANTS].tenant_for_api_key(api_key)
+    if tenant is None:
+        raise Unauthorized("the API key is not valid")
+    if len(cache) >= API_KEY_CACHE_MAX:
+        cache.clear()
+    cache[api_key] = (tenant, now + API_KEY_CACHE_SECONDS)
+    return tenant

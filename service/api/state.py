@@ -1,0 +1,23 @@
+"""Typed application state (web.AppKey) shared by the API's modules."""
+
+from __future__ import annotations
+
+from aiohttp import web
+from redis.asyncio import Redis
+
+from service.jobs.registry import JobRegistry
+from service.settings import Settings
+from service.store.jobs import JobStore
+from service.store.tenants import TenantStore
+from service.webhooks.ssrf import AddressPolicy
+
+SETTINGS = web.AppKey("settings", Settings)
+REGISTRY = web.AppKey("registry", JobRegistry)
+REDIS = web.AppKey("redis", Redis)
+JOBS = web.AppKey("jobs", JobStore)
+TENANTS = web.AppKey("tenants", TenantStore)
+CALLBACK_POLICY = web.AppKey("callback_policy", AddressPolicy)
+API_KEY_CACHE = web.AppKey("api_key_cache", dict[str, tuple[str, float]])
+
+# Per-request: the authenticated tenant's name.
+TENANT = web.RequestKey("tenant", str)

@@ -1,0 +1,148 @@
+"""The `acceptd` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import shlex
+import signal
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from service import logs
+from service.settings import Settings
+
+DEFAULT_DATA_DIR = ".acceptd"
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [
+            f"  ACCEPTD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        sys.exit("invalid settings:\n" + "\n".join(lines))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="acceptd", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="everything on one machine, with an embedded Valkey")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument(
+        "--port", type=int, default=None, help="API port (default ACCEPTD_PORT or 8000)"
+    )
+    dev.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
+
+    commands.add_parser("api", help="the HTTP API (ACCEPTD_HOST, ACCEPTD_PORT)")
+    commands.add_parser("worker", help="runs jobs")
+
+    tenants = commands.add_parser("tenants", help="tenant administration")
+    tenant_commands = tenants.add_subparsers(dest="tenant_command", required=True)
+    create = tenant_commands.add_parser("create", help="create a tenant; prints its key and secret")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true", help='print {"tenant","api_key","secret"}')
+    create.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        type=Path,
+        help="a running `acceptd dev`'s data dir, used when ACCEPTD_REDIS_URL is unset",
+    )
+
+    commands.add_parser("keygen", help="print a new ACCEPTD_MASTER_KEY")
+
+    args = parser.parse_args(argv)
+    if args.command == "dev":
+        from service.dev import run_dev
+
+        run_dev(_settings(), args.host, args.port, args.data_dir)
+    elif args.command == "api":
+        _run_api(_settings())
+    elif args.command == "worker":
+        _run_worker(_settings())
+    elif args.command == "tenants":
+        _create_tenant(_settings(), args.name, args.json, args.data_dir)
+    elif args.command == "keygen":
+        from service.secretbox import generate_master_key
+
+        print(generate_master_key())
+
+
+def _run_api(settings: Settings) -> None:
+    from aiohttp import web
+
+    from service.api.app import create_app
+
+    logs.configure(json_lines=True)
+    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+
+
+def _run_worker(settings: Settings) -> None:
+    from service.jobs.registry import JobRegistry
+    from service.jobs.worker import create_worker
+
+    logs.configure(json_lines=True)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    create_worker(settings, JobRegistry.from_modules(settings.job_modules)).run()
+
+
+def _create_tenant(settings: Settings, name: str, as_json: bool, data_dir: Path) -> None:
+    from service.dev import DevFiles
+
+    if settings.redis_url is None:
+        files = DevFiles(data_dir)
+        url = files.running_redis_url()
+        if url is None:
+            sys.exit("set ACCEPTD_REDIS_URL, or run this beside a running `acceptd dev`")
+        settings = settings.model_copy(
+            update={"redis_url": url, "master_key": settings.master_key or files.master_key()}
+        )
+    credentials = asyncio.run(_create_tenant_async(settings, name))
+    if as_json:
+        print(
+            json.dumps(
+                {"tenant": credentials[0], "api_key": credentials[1], "secret": credentials[2]}
+            )
+        )
+    else:
+        print(f"tenant:  {credentials[0]}\napi key: {credentials[1]}\nsecret:  {credentials[2]}")
+        print("Both are shown only now: store them somewhere safe.", file=sys.stderr)
+
+
+async def _create_tenant_async(settings: Settings, name: str) -> tuple[str, str, str]:
+    from service.bootstrap import secret_box
+    from service.redis_conn import connect
+    from service.store.tenants import TenantExistsError, TenantStore
+
+    redis = connect(settings)
+    try:
+        created = await TenantStore(redis, secret_box(settings)).create(name)
+    except TenantExistsError:
+        sys.exit(f"tenant {name!r} already exists")
+    except ValueError as exc:
+        sys.exit(str(exc))
+    finally:
+        await redis.aclose()
+    return created.tenant, created.api_key, created.secret
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+def curl_example(api_url: str, api_key: str) -> str:
+    body = json.dumps({"type": "demo.echo", "input": {"value": "hello", "delay_ms": 500}})
+    return (
+        f"curl -i -X POST {api_url}/v1/jobs -H {shlex.quote('Authorization: Bearer ' + api_key)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )

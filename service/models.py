@@ -1,0 +1,100 @@
+"""Pydantic models of the public resources: request validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(BaseModel):
+    pointer: str = Field(description="JSON Pointer (RFC 6901) fragment into the request body")
+    field: str = Field(description="the same location, dotted")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; served as application/problem+json."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class Progress(BaseModel):
+    fraction: float = Field(ge=0, le=1)
+    message: str | None = None
+
+
+class JobProblem(BaseModel):
+    type: str
+    title: str
+    detail: str | None = None
+
+
+class JobLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self")
+
+
+class Job(BaseModel):
+    """The job resource (GET /v1/jobs/{id})."""
+
+    id: str
+    type: str
+    status: JobStatusName
+    progress: Progress
+    input: Any
+    result: Any
+    error: JobProblem | None
+    metadata: dict[str, Any]
+    callback_url: str | None
+    attempts: int
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    links: JobLinks
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    next_cursor: str | None
+
+
+class SubmitJob(_Strict):
+    type: str = Field(min_length=1, max_length=200, description="a registered job type")
+    input: dict[str, Any] = Field(description="validated against the type's input schema")
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="receives the job's terminal event, signed with the tenant's secret",
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="yours: stored and returned as given"
+    )
+
+
+class JobType(BaseModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    timeout_seconds: float
+    max_attempts: int
+
+
+class JobTypeList(BaseModel):
+    items: list[JobType]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None

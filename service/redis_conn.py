@@ -1,0 +1,65 @@
+"""Opening Redis connections the same way in every role."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from arq.connections import ArqRedis, RedisSettings
+from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import ExponentialWithJitterBackoff
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service.settings import Settings
+
+
+class RedisNotConfiguredError(RuntimeError):
+    pass
+
+
+def redis_url(settings: Settings) -> str:
+    if not settings.redis_url:
+        raise RedisNotConfiguredError(
+            "ACCEPTD_REDIS_URL is not set (only `acceptd dev` starts a server of its own)"
+        )
+    return settings.redis_url
+
+
+def connect(settings: Settings) -> Redis:
+    """Our own client: text replies, retries with backoff on a dropped connection."""
+    client: Redis = Redis.from_url(
+        redis_url(settings),
+        decode_responses=True,
+        socket_connect_timeout=2,
+        socket_timeout=10,
+        health_check_interval=15,
+        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=3),
+        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+    )
+    return client
+
+
+def arq_settings(settings: Settings) -> RedisSettings:
+    return RedisSettings.from_dsn(redis_url(settings))
+
+
+def serialize_arq(data: dict[str, Any]) -> bytes:
+    # arq pickles by default; we never put anything but JSON into the queue.
+    return json.dumps(data, default=str, separators=(",", ":")).encode()
+
+
+def deserialize_arq(raw: bytes) -> dict[str, Any]:
+    value: dict[str, Any] = json.loads(raw)
+    return value
+
+
+async def arq_pool(settings: Settings) -> ArqRedis:
+    from arq import create_pool
+
+    return await create_pool(
+        arq_settings(settings),
+        job_serializer=serialize_arq,
+        job_deserializer=deserialize_arq,
+    )

@@ -1,0 +1,294 @@
+"""Job records: the source of truth for a job's status. arq only carries "run job X"."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from enum import StrEnum
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+
+from service import ids
+from service.clock import now_ms
+from service.store import keys
+from service.store.scripts import Scripts
+
+RUN_JOB_FUNCTION = "run_job"
+
+
+class JobStatus(StrEnum):
+    QUEUED = "queued"
+    RUNNING = "running"
+    SUCCEEDED = "succeeded"
+    FAILED = "failed"
+    CANCELED = "canceled"
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL_STATUSES
+
+
+TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    tenant: str
+    type: str
+    status: JobStatus
+    input: Any
+    metadata: dict[str, Any]
+    callback_url: str | None
+    attempts: int
+    created_ms: int
+    started_ms: int | None = None
+    finished_ms: int | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    progress: dict[str, Any] = field(default_factory=lambda: {"fraction": 0.0, "message": None})
+    cancel_requested: bool = False
+
+    @classmethod
+    def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobRecord:
+        def opt_int(name: str) -> int | None:
+            value = raw.get(name)
+            return int(value) if value else None
+
+        progress = raw.get("progress")
+        return cls(
+            id=job_id,
+            tenant=raw["tenant"],
+            type=raw["type"],
+            status=JobStatus(raw["status"]),
+            input=json.loads(raw.get("input", "null")),
+            metadata=json.loads(raw.get("metadata", "{}")),
+            callback_url=raw.get("callback_url") or None,
+            attempts=int(raw.get("attempts", "0")),
+            created_ms=int(raw["created"]),
+            started_ms=opt_int("started"),
+            finished_ms=opt_int("finished"),
+            result=json.loads(raw["result"]) if "result" in raw else None,
+            error=json.loads(raw["error"]) if "error" in raw else None,
+            progress=json.loads(progress) if progress else {"fraction": 0.0, "message": None},
+            cancel_requested=raw.get("cancel") == "1",
+        )
+
+
+@dataclass(frozen=True)
+class NewJob:
+    tenant: str
+    type: str
+    input: Any
+    metadata: dict[str, Any]
+    callback_url: str | None
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    outcome: Literal["running", "canceled", "exhausted", "skip"]
+    attempt: int
+    input: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+
+
+IdempotencyClaim = Literal["claimed", "mismatch", "busy", "done"]
+CancelOutcome = Literal["missing", "terminal", "requested", "canceled"]
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+
+
+def arq_payload(job_id: str, tenant: str, job_type: str, enqueued_ms: int) -> str:
+    """arq's job format (arq.jobs.serialize_job) with our JSON serializer."""
+    return _dumps(
+        {
+            "t": None,
+            "f": RUN_JOB_FUNCTION,
+            "a": [job_id, tenant, job_type],
+            "k": {},
+            "et": enqueued_ms,
+        }
+    )
+
+
+class JobStore:
+    """Every read and write of job records and their idempotency claims."""
+
+    def __init__(self, redis: Redis, scripts: Scripts, retention_seconds: int) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._retention_ms = retention_seconds * 1000
+
+    def _status_keys(self, tenant: str, job_id: str) -> list[str]:
+        return [keys.job(job_id), keys.EVENTS_STREAM, keys.tenant_event_subscriptions(tenant)]
+
+    def _status_args(self, tenant: str, job_id: str) -> list[str | int]:
+        return [job_id, tenant, now_ms(), ids.new_id("msg"), self._retention_ms]
+
+    async def create(
+        self,
+        new: NewJob,
+        *,
+        idempotency: tuple[str, str, int] | None = None,
+    ) -> JobRecord:
+        """Write the record and enqueue it for a worker, atomically.
+
+        `idempotency` is (redis key, fingerprint, ttl seconds): remembered in the same step.
+        """
+        job_id = ids.new_id("job")
+        created = now_ms()
+        fields: list[str | int] = [
+            "tenant", new.tenant,
+            "type", new.type,
+            "status", JobStatus.QUEUED.value,
+            "input", _dumps(new.input),
+            "attempts", 0,
+            "created", created,
+        ]  # fmt: skip
+        if new.metadata:
+            fields += ["metadata", _dumps(new.metadata)]
+        if new.callback_url:
+            fields += ["callback_url", new.callback_url]
+        job_keys = [
+            keys.job(job_id),
+            keys.tenant_jobs(new.tenant),
+            keys.arq_job(job_id),
+            keys.JOB_QUEUE,
+        ]
+        idem_value, idem_ttl_ms = "", 0
+        if idempotency is not None:
+            idem_key, fingerprint, ttl_seconds = idempotency
+            job_keys.append(idem_key)
+            idem_value, idem_ttl_ms = f"D {fingerprint} {job_id}", ttl_seconds * 1000
+        args: list[str | int] = [
+            job_id,
+            arq_payload(job_id, new.tenant, new.type, created),
+            created,
+            idem_value,
+            idem_ttl_ms,
+            *fields,
+        ]
+        await self._scripts.submit(keys=job_keys, args=args)
+        return JobRecord(
+            id=job_id,
+            tenant=new.tenant,
+            type=new.type,
+            status=JobStatus.QUEUED,
+            input=new.input,
+            metadata=new.metadata,
+            callback_url=new.callback_url,
+            attempts=0,
+            created_ms=created,
+        )
+
+    async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
+        """The job, or None when it does not exist or belongs to another tenant."""
+        raw: dict[str, str] = await self._redis.hgetall(keys.job(job_id))  # type: ignore[misc]
+        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+            return None
+        return JobRecord.from_hash(job_id, raw)
+
+    async def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hgetall(keys.job(job_id))
+            raws: list[dict[str, str]] = await pipe.execute()
+        return [
+            JobRecord.from_hash(i, r) if r else None for i, r in zip(job_ids, raws, strict=True)
+        ]
+
+    async def page_ids(self, tenant: str, before: str | None, count: int) -> list[str]:
+        """Job ids of a tenant, newest first, strictly older than `before`."""
+        upper = f"({before}" if before else "+"
+        found: list[str] = await self._redis.zrevrangebylex(
+            keys.tenant_jobs(tenant), upper, "-", start=0, num=count
+        )
+        return found
+
+    async def forget_ids(self, tenant: str, job_ids: list[str]) -> None:
+        """Drop index entries whose records expired (retention)."""
+        if job_ids:
+            await self._redis.zrem(keys.tenant_jobs(tenant), *job_ids)
+
+    async def claim_idempotency(
+        self, idem_key: str, fingerprint: str, lock_seconds: int
+    ) -> tuple[IdempotencyClaim, str | None]:
+        reply = await self._scripts.idem_claim(
+            keys=[idem_key], args=[fingerprint, lock_seconds * 1000]
+        )
+        outcome: IdempotencyClaim = reply[0]
+        return outcome, (reply[1] if len(reply) > 1 else None)
+
+    async def release_idempotency(self, idem_key: str, fingerprint: str) -> None:
+        await self._scripts.idem_release(keys=[idem_key], args=[fingerprint])
+
+    async def cancel(self, tenant: str, job_id: str) -> tuple[CancelOutcome, JobRecord | None]:
+        reply = await self._scripts.cancel(
+            keys=[*self._status_keys(tenant, job_id), keys.arq_job(job_id), keys.JOB_QUEUE],
+            args=self._status_args(tenant, job_id),
+        )
+        outcome: CancelOutcome = reply[0]
+        if outcome == "missing":
+            return outcome, None
+        return outcome, await self.get(job_id, tenant)
+
+    async def start(self, tenant: str, job_id: str, max_attempts: int) -> StartedJob:
+        """Take the job for one attempt; says whether to run it, with its input if so."""
+        reply = await self._scripts.start(
+            keys=self._status_keys(tenant, job_id),
+            args=[*self._status_args(tenant, job_id), max_attempts],
+        )
+        outcome = reply[0]
+        if outcome == "running":
+            return StartedJob("running", int(reply[1]), json.loads(reply[2]), json.loads(reply[3]))
+        if outcome in ("canceled", "exhausted"):
+            return StartedJob(outcome, int(reply[1]) if len(reply) > 1 else 0)
+        return StartedJob("skip", 0)
+
+    async def finish(
+        self,
+        tenant: str,
+        job_id: str,
+        status: JobStatus,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+        progress: dict[str, Any] | None = None,
+    ) -> str:
+        """Returns 'ok', or the terminal status the job already had (it keeps it)."""
+        outcome: str = await self._scripts.finish(
+            keys=self._status_keys(tenant, job_id),
+            args=[
+                *self._status_args(tenant, job_id),
+                status.value,
+                _dumps(result) if status is JobStatus.SUCCEEDED else "",
+                _dumps(error) if error is not None else "",
+                _dumps(progress) if progress is not None else "",
+            ],
+        )
+        return outcome
+
+    async def requeue(self, tenant: str, job_id: str, *, refund_attempt: bool) -> None:
+        await self._scripts.requeue(
+            keys=self._status_keys(tenant, job_id),
+            args=[*self._status_args(tenant, job_id), "1" if refund_attempt else "0"],
+        )
+
+    async def set_progress(
+        self, tenant: str, job_id: str, progress: dict[str, Any], *, emit_event: bool
+    ) -> None:
+        await self._scripts.progress(
+            keys=self._status_keys(tenant, job_id),
+            args=[*self._status_args(tenant, job_id), _dumps(progress), "1" if emit_event else "0"],
+        )
+
+    async def cancel_flags(self, job_ids: list[str]) -> list[bool]:
+        """Whether a cancel was requested, for each of a worker's running jobs (one round trip)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(keys.job(job_id), ["cancel", "status"])
+            replies: list[list[str | None]] = await pipe.execute()
+        return [cancel == "1" or status == "canceled" for cancel, status in replies]

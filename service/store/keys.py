@@ -1,0 +1,88 @@
+"""Every Redis key acceptd uses, and nothing else spells one out.
+
+All keys share one prefix so an operator can tell them apart from other tenants of a
+shared Redis. arq's own keys keep arq's prefixes (arq.constants); our queue names live here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+
+PREFIX = "acceptd:"
+
+JOB_QUEUE = PREFIX + "queue:jobs"
+WEBHOOK_QUEUE = PREFIX + "queue:webhooks"
+EVENTS_STREAM = PREFIX + "events"
+EVENTS_GROUP = "dispatchers"
+TENANTS = PREFIX + "tenants"
+DELIVERIES_DUE = PREFIX + "deliveries:due"
+WORKER_WAKEUP = PREFIX + "wakeup:jobs"
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}"
+
+
+def tenant(name: str) -> str:
+    return f"{PREFIX}tenant:{name}"
+
+
+def tenant_jobs(name: str) -> str:
+    """Sorted set of the tenant's job ids (all scores 0, ordered by id = by creation time)."""
+    return f"{PREFIX}tenant:{name}:jobs"
+
+
+def tenant_event_subscriptions(name: str) -> str:
+    """Hash event type -> number of the tenant's enabled endpoints subscribed to it."""
+    return f"{PREFIX}tenant:{name}:subs"
+
+
+def tenant_endpoints(name: str) -> str:
+    return f"{PREFIX}tenant:{name}:endpoints"
+
+
+def api_key(raw_key: str) -> str:
+    # Only a digest of the key is ever stored; API keys are 256-bit random, so a fast hash suffices.
+    return f"{PREFIX}apikey:{digest(raw_key)}"
+
+
+def idempotency(tenant_name: str, idempotency_key: str) -> str:
+    return f"{PREFIX}idem:{tenant_name}:{digest(idempotency_key)}"
+
+
+def endpoint(endpoint_id: str) -> str:
+    return f"{PREFIX}endpoint:{endpoint_id}"
+
+
+def delivery(delivery_id: str) -> str:
+    return f"{PREFIX}delivery:{delivery_id}"
+
+
+def delivery_attempts(delivery_id: str) -> str:
+    return f"{PREFIX}delivery:{delivery_id}:attempts"
+
+
+def job_deliveries(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}:deliveries"
+
+
+def fanout_marker(event_id: str) -> str:
+    return f"{PREFIX}fanout:{event_id}"
+
+
+def arq_job(arq_job_id: str) -> str:
+    return job_key_prefix + arq_job_id
+
+
+def arq_in_progress(arq_job_id: str) -> str:
+    return in_progress_key_prefix + arq_job_id
+
+
+def arq_retry(arq_job_id: str) -> str:
+    return retry_key_prefix + arq_job_id

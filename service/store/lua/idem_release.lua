@@ -1,0 +1,5 @@
+-- Drops our own claim (and only ours) when the request fails before anything was created.
+if redis.call('GET', KEYS[1]) == 'P ' .. ARGV[1] then
+  return redis.call('DEL', KEYS[1])
+end
+return 0

@@ -1,0 +1,18 @@
+-- A worker takes the job. ARGV[6] max attempts.
+-- Returns {'running', attempt, input, metadata} | {'canceled'} | {'exhausted', attempts} | {other status} | {'missing'}
+local status = redis.call('HGET', KEYS[1], 'status')
+if not status then return {'missing'} end
+if status ~= 'queued' and status ~= 'running' then return {status} end
+if redis.call('HGET', KEYS[1], 'cancel') == '1' then
+  finish('canceled')
+  return {'canceled'}
+end
+local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
+-- 'running' here means an earlier attempt died with its worker; that attempt counts.
+if attempts >= tonumber(ARGV[6]) then return {'exhausted', attempts} end
+attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
+redis.call('HSET', KEYS[1], 'status', 'running')
+redis.call('HSETNX', KEYS[1], 'started', ARGV[3])
+emit_event('job.started', false)
+local data = redis.call('HMGET', KEYS[1], 'input', 'metadata')
+return {'running', attempts, data[1] or 'null', data[2] or '{}'}

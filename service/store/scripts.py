@@ -1,0 +1,31 @@
+"""The Lua scripts, registered once per client (redis-py runs them by SHA, loading on a miss)."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+_LUA = files("service.store").joinpath("lua")
+_COMMON = _LUA.joinpath("_common.lua").read_text(encoding="utf-8")
+
+# Scripts that change a job's status share the prelude (argument layout, outbox, finish).
+_WITH_PRELUDE = ("start", "finish", "requeue", "progress", "cancel")
+
+
+def _source(name: str) -> str:
+    body = _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    return _COMMON + body if name in _WITH_PRELUDE else body
+
+
+class Scripts:
+    def __init__(self, redis: Redis) -> None:
+        self.submit: AsyncScript = redis.register_script(_source("submit"))
+        self.start: AsyncScript = redis.register_script(_source("start"))
+        self.finish: AsyncScript = redis.register_script(_source("finish"))
+        self.requeue: AsyncScript = redis.register_script(_source("requeue"))
+        self.progress: AsyncScript = redis.register_script(_source("progress"))
+        self.cancel: AsyncScript = redis.register_script(_source("cancel"))
+        self.idem_claim: AsyncScript = redis.register_script(_source("idem_claim"))
+        self.idem_release: AsyncScript = redis.register_script(_source("idem_release"))

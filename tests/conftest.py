@@ -1,0 +1,137 @@
+"""A real Redis-compatible server per test session: the embedded Valkey, or ACCEPTD_TEST_REDIS_URL.
+
+The database it names is flushed before every test.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import redis as sync_redis
+from aiohttp.test_utils import TestClient
+
+from service.api.app import create_app
+from service.embedded import EmbeddedValkey
+from service.jobs.registry import JobRegistry
+from service.jobs.worker import create_worker
+from service.secretbox import generate_master_key
+from service.settings import Settings
+from service.webhooks.signing import generate_secret
+
+API_KEY = "acc_test-key-for-the-default-tenant"
+SECRET = generate_secret()
+MASTER_KEY = generate_master_key()
+JOB_MODULES = ["service.jobs.demo", "tests.jobtypes"]
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    external = os.environ.get("ACCEPTD_TEST_REDIS_URL")
+    if external:
+        yield external
+        return
+    server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"), persistent=False)
+    server.start()
+    try:
+        yield server.url
+    finally:
+        server.stop()
+
+
+@pytest.fixture(autouse=True)
+def _flush(redis_url: str) -> None:
+    with sync_redis.Redis.from_url(redis_url) as client:
+        client.flushdb()
+
+
+@pytest.fixture
+def make_settings(redis_url: str) -> Callable[..., Settings]:
+    def build(**overrides: Any) -> Settings:
+        values: dict[str, Any] = {
+            "redis_url": redis_url,
+            "master_key": MASTER_KEY,
+            "bootstrap_api_key": API_KEY,
+            "bootstrap_secret": SECRET,
+            "job_modules": JOB_MODULES,
+            # Tests' receivers listen on loopback; the SSRF tests build their own policy.
+            "allow_private_callbacks": True,
+            "worker_poll_delay_seconds": 0.01,
+            "cancel_grace_seconds": 0.5,
+        }
+        values.update(overrides)
+        return Settings(**values)
+
+    return build
+
+
+@pytest.fixture
+def settings(make_settings: Callable[..., Settings]) -> Settings:
+    return make_settings()
+
+
+@pytest.fixture
+def auth() -> dict[str, str]:
+    return {"Authorization": f"Bearer {API_KEY}"}
+
+
+@pytest.fixture
+async def client(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]], settings: Settings
+) -> TestClient[Any, Any]:
+    return await aiohttp_client(create_app(settings))
+
+
+@pytest.fixture
+def run_worker_burst(settings: Settings) -> Callable[..., Awaitable[None]]:
+    """Runs every job that is due, then returns: deterministic, in-process."""
+
+    async def run(use: Settings | None = None) -> None:
+        chosen = use or settings
+        worker = create_worker(
+            chosen, JobRegistry.from_modules(chosen.job_modules), burst=True, handle_signals=False
+        )
+        try:
+            await asyncio.wait_for(worker.main(), timeout=30)
+        finally:
+            await worker.close()
+
+    return run
+
+
+@pytest.fixture
+async def worker(settings: Settings) -> AsyncIterator[None]:
+    """A worker running in the background for the whole test."""
+    running = create_worker(
+        settings, JobRegistry.from_modules(settings.job_modules), handle_signals=False
+    )
+    task = asyncio.create_task(running.main())
+    yield
+    await running.close()
+    task.cancel()
+    try:
+        await task
+    except asyncio.CancelledError:
+        pass
+
+
+async def wait_until(
+    condition: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, interval: float = 0.02
+) -> Any:
+    """Polls `condition` until it returns something truthy; fails the test at the deadline."""
+    deadline = time.monotonic() + timeout
+    while True:
+        value = await condition()
+        if value:
+            return value
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
+        await asyncio.sleep(interval)
+
+
+VECTORS = Path(__file__).parent / "standard-webhooks-vectors.json"
