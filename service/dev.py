@@ -15,7 +15,7 @@ from pydantic import SecretStr
 from service import logs
 from service.api.app import create_app
 from service.cli import curl_example, install_stop_signals
-from service.embedded import EmbeddedValkey, _ping
+from service.embedded import EmbeddedValkey, ping
 from service.jobs.registry import JobRegistry
 from service.jobs.worker import create_worker
 from service.secretbox import generate_master_key
@@ -65,7 +65,7 @@ class DevFiles:
         url = self._url_file.read_text().strip()
         host_port = url.removeprefix("redis://").split("/")[0]
         host, _, port = host_port.rpartition(":")
-        return url if _ping(host, int(port)) else None
+        return url if ping(host, int(port)) else None
 
 
 def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> None:

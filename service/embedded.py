@@ -49,7 +49,7 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
         libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
 
 
-def _ping(host: str, port: int) -> bool:
+def ping(host: str, port: int) -> bool:
     try:
         with socket.create_connection((host, port), timeout=0.5) as sock:
             sock.sendall(b"*1\r\n$4\r\nPING\r\n")
@@ -111,7 +111,7 @@ class EmbeddedValkey:
                     f"valkey-server exited with {self._process.returncode}; "
                     f"see {self.data_dir / 'valkey.log'}"
                 )
-            if _ping(self.host, self.port):
+            if ping(self.host, self.port):
                 log.info("embedded Valkey ready at %s (data in %s)", self.url, self.data_dir)
                 return
             time.sleep(0.05)

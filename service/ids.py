@@ -3,14 +3,38 @@
 from __future__ import annotations
 
 import secrets
+import threading
 import time
 
 # Crockford's base32, lower-cased; ASCII order of this alphabet is its numeric order.
 _ALPHABET = "0123456789abcdefghjkmnpqrstvwxyz"
 
 
+class _MonotonicUlid:
+    """ULIDs that keep increasing within a millisecond (the ULID spec's monotonic mode), so a
+    client's jobs submitted in one burst list in submission order."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._last_ms = -1
+        self._last_random = 0
+
+    def next(self) -> int:
+        with self._lock:
+            ms = time.time_ns() // 1_000_000
+            if ms <= self._last_ms:
+                ms, random_part = self._last_ms, self._last_random + 1
+            else:
+                random_part = secrets.randbits(79)  # headroom: increments never overflow 80 bits
+            self._last_ms, self._last_random = ms, random_part
+            return ms << 80 | random_part
+
+
+_generator = _MonotonicUlid()
+
+
 def _ulid() -> str:
-    value = (time.time_ns() // 1_000_000) << 80 | secrets.randbits(80)
+    value = _generator.next()
     chars = []
     for _ in range(26):
         chars.append(_ALPHABET[value & 31])

@@ -6,6 +6,7 @@ The database it names is flushed before every test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -114,14 +115,15 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
     yield
     await running.close()
     task.cancel()
-    try:
+    with contextlib.suppress(asyncio.CancelledError):
         await task
-    except asyncio.CancelledError:
-        pass
 
 
 async def wait_until(
-    condition: Callable[[], Awaitable[Any]], *, timeout: float = 10.0, interval: float = 0.02
+    condition: Callable[[], Awaitable[Any]],
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline for polling, not a cancel scope
+    interval: float = 0.02,
 ) -> Any:
     """Polls `condition` until it returns something truthy; fails the test at the deadline."""
     deadline = time.monotonic() + timeout

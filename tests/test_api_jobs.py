@@ -49,7 +49,8 @@ async def test_submit_answers_202_with_location_and_retry_after(
     assert body["metadata"] == {"order": "A-1"}
     assert body["input"] == {"value": 42}
     assert body["progress"] == {"fraction": 0.0, "message": None}
-    assert body["started_at"] is None and body["finished_at"] is None
+    assert body["started_at"] is None
+    assert body["finished_at"] is None
 
 
 async def test_polling_202_until_terminal_then_200(
@@ -68,7 +69,8 @@ async def test_polling_202_until_terminal_then_200(
     assert body["result"] == {"value": 42}
     assert body["attempts"] == 1
     assert body["progress"]["fraction"] == 1.0
-    assert body["started_at"] and body["finished_at"]
+    assert body["started_at"]
+    assert body["finished_at"]
 
 
 async def test_demo_failure_is_a_problem_object(
@@ -301,7 +303,8 @@ async def test_cancel_queued_job_is_immediate_and_terminal_is_409(
     response = await client.post(f"{job['links']['self']}/cancel", headers=auth)
     assert response.status == 202
     body = await response.json()
-    assert body["status"] == "canceled" and body["finished_at"]
+    assert body["status"] == "canceled"
+    assert body["finished_at"]
     await run_worker_burst()  # the worker must not resurrect it
     after = await client.get(job["links"]["self"], headers=auth)
     assert after.status == 200
@@ -393,11 +396,13 @@ async def test_job_types_list_schemas(client: Client, auth: dict[str, str]) -> N
 async def test_health_ready_and_openapi_need_no_key(client: Client) -> None:
     assert (await client.get("/healthz")).status == 200
     ready = await client.get("/readyz")
-    assert ready.status == 200 and (await ready.json())["status"] == "ok"
+    assert ready.status == 200
+    assert (await ready.json())["status"] == "ok"
     spec = await (await client.get("/v1/openapi.json")).json()
     assert spec["openapi"].startswith("3.1")
     submit_op = spec["paths"]["/v1/jobs"]["post"]
-    assert "202" in submit_op["responses"] and "422" in submit_op["responses"]
+    assert "202" in submit_op["responses"]
+    assert "422" in submit_op["responses"]
     assert submit_op["requestBody"]["content"]["application/json"]["schema"]["$ref"].endswith(
         "/SubmitJob"
     )
