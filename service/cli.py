@@ -43,6 +43,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     commands.add_parser("api", help="the HTTP API (ACCEPTD_HOST, ACCEPTD_PORT)")
     commands.add_parser("worker", help="runs jobs")
+    commands.add_parser("dispatcher", help="sends webhooks")
 
     tenants = commands.add_parser("tenants", help="tenant administration")
     tenant_commands = tenants.add_subparsers(dest="tenant_command", required=True)
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run_api(_settings())
     elif args.command == "worker":
         _run_worker(_settings())
+    elif args.command == "dispatcher":
+        _run_dispatcher(_settings())
     elif args.command == "tenants":
         _create_tenant(_settings(), args.name, args.json, args.data_dir)
     elif args.command == "keygen":
@@ -92,6 +95,15 @@ def _run_worker(settings: Settings) -> None:
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     create_worker(settings, JobRegistry.from_modules(settings.job_modules)).run()
+
+
+def _run_dispatcher(settings: Settings) -> None:
+    from service.webhooks.dispatcher import create_dispatcher
+
+    logs.configure(json_lines=True)
+    loop = asyncio.new_event_loop()
+    asyncio.set_event_loop(loop)
+    create_dispatcher(settings).run()
 
 
 def _create_tenant(settings: Settings, name: str, as_json: bool, data_dir: Path) -> None:

@@ -21,6 +21,7 @@ from service.jobs.worker import create_worker
 from service.secretbox import generate_master_key
 from service.settings import Settings
 from service.store.tenants import generate_api_key
+from service.webhooks.dispatcher import create_dispatcher
 from service.webhooks.signing import generate_secret
 
 log = logging.getLogger(__name__)
@@ -108,7 +109,11 @@ async def _serve(settings: Settings, host: str, port: int, secret: str) -> None:
     api_url = f"http://{bound_host}:{bound_port}"
 
     worker = create_worker(settings, registry, handle_signals=False)
-    roles = [asyncio.create_task(worker.async_run(), name="worker")]
+    dispatcher = create_dispatcher(settings, handle_signals=False)
+    roles = [
+        asyncio.create_task(worker.async_run(), name="worker"),
+        asyncio.create_task(dispatcher.async_run(), name="dispatcher"),
+    ]
     assert settings.bootstrap_api_key is not None
     api_key = settings.bootstrap_api_key.get_secret_value()
     print(
@@ -127,6 +132,7 @@ async def _serve(settings: Settings, host: str, port: int, secret: str) -> None:
     await asyncio.wait([stopped, *roles], return_when=asyncio.FIRST_COMPLETED)
     log.info("stopping")
     await worker.close()
+    await dispatcher.close()
     for task in roles:
         task.cancel()
         with contextlib.suppress(asyncio.CancelledError):

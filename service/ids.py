@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import secrets
 import threading
 import time
@@ -33,13 +34,25 @@ class _MonotonicUlid:
 _generator = _MonotonicUlid()
 
 
-def _ulid() -> str:
-    value = _generator.next()
+def _encode(value: int, length: int) -> str:
     chars = []
-    for _ in range(26):
+    for _ in range(length):
         chars.append(_ALPHABET[value & 31])
         value >>= 5
     return "".join(reversed(chars))
+
+
+def _ulid() -> str:
+    return _encode(_generator.next(), 26)
+
+
+def derived_id(prefix: str, parent: str, salt: str) -> str:
+    """The same id for the same (parent, salt), every time: a replayed fan-out of one event
+    to one destination finds the delivery it made before instead of making another.
+    Keeps the parent's time part, so derived ids still sort by time."""
+    time_part = parent.partition("_")[2][:10]
+    digest = hashlib.sha256(f"{parent}|{salt}".encode()).digest()[:10]
+    return f"{prefix}_{time_part}{_encode(int.from_bytes(digest, 'big'), 16)}"
 
 
 def new_id(prefix: str) -> str:

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from service.webhooks.events import EventName
+
 JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
 
 
@@ -98,3 +100,66 @@ class JobTypeList(BaseModel):
 class Health(BaseModel):
     status: Literal["ok", "unavailable"]
     detail: str | None = None
+
+
+class EndpointCreate(_Strict):
+    url: str = Field(max_length=2048, description="http(s) URL that receives the events")
+    events: list[EventName] | None = Field(
+        default=None,
+        min_length=1,
+        description="events to receive; omitted = job.succeeded, job.failed, job.canceled",
+    )
+    description: str = Field(default="", max_length=500)
+
+
+class EndpointUpdate(_Strict):
+    url: str | None = Field(default=None, max_length=2048)
+    events: list[EventName] | None = Field(default=None, min_length=1)
+    description: str | None = Field(default=None, max_length=500)
+    disabled: bool | None = Field(
+        default=None, description="true disables it; false enables it and clears its failure"
+    )
+
+
+class Endpoint(BaseModel):
+    id: str
+    url: str
+    events: list[EventName]
+    description: str
+    disabled: bool
+    disabled_reason: str | None
+    disabled_at: str | None
+    failing_since: str | None
+    created_at: str
+    updated_at: str
+
+
+class EndpointWithSecret(Endpoint):
+    secret: str = Field(description="whsec_…: shown only on create and on rotation")
+
+
+class EndpointList(BaseModel):
+    items: list[Endpoint]
+
+
+class DeliveryAttempt(BaseModel):
+    at: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response: str | None = Field(description="the first 4 KiB of the receiver's answer")
+
+
+class Delivery(BaseModel):
+    id: str
+    webhook_id: str = Field(description="the webhook-id header: the same on every retry")
+    event: str
+    url: str
+    endpoint_id: str | None = Field(description="null for the job's own callback_url")
+    status: Literal["pending", "succeeded", "failed"]
+    next_attempt_at: str | None
+    attempts: list[DeliveryAttempt]
+
+
+class DeliveryList(BaseModel):
+    items: list[Delivery]

@@ -59,6 +59,7 @@ class Settings(BaseSettings):
     )
     webhook_concurrency_per_endpoint: int = Field(default=10, ge=1)
     webhook_max_concurrency: int = Field(default=100, ge=1)
+    max_endpoints_per_tenant: int = Field(default=100, ge=1)
 
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     job_retention_seconds: int = Field(default=7 * 86400, ge=60)

@@ -64,6 +64,9 @@ def make_settings(redis_url: str) -> Callable[..., Settings]:
             "allow_private_callbacks": True,
             "worker_poll_delay_seconds": 0.01,
             "cancel_grace_seconds": 0.5,
+            # Seconds, not hours, so retries happen within a test.
+            "webhook_retry_schedule": [0.1, 0.1, 0.1],
+            "webhook_timeout_seconds": 2.0,
         }
         values.update(overrides)
         return Settings(**values)
@@ -111,7 +114,7 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
     running = create_worker(
         settings, JobRegistry.from_modules(settings.job_modules), handle_signals=False
     )
-    task = asyncio.create_task(running.main())
+    task = asyncio.create_task(running.async_run())
     yield
     await running.close()
     task.cancel()
@@ -137,3 +140,33 @@ async def wait_until(
 
 
 VECTORS = Path(__file__).parent / "standard-webhooks-vectors.json"
+
+
+@pytest.fixture
+async def receiver(aiohttp_server: Callable[..., Awaitable[Any]]) -> Any:
+    """(Receiver, base URL) listening on loopback."""
+    from tests.receiver import Receiver
+
+    recording = Receiver()
+    server = await aiohttp_server(recording.app)
+    return recording, str(server.make_url("/hook"))
+
+
+@pytest.fixture
+async def dispatcher(settings: Settings) -> AsyncIterator[Any]:
+    """The dispatcher running in the background for the whole test; yields its runtime."""
+    from service.webhooks.dispatcher import DispatcherRuntime, create_dispatcher
+
+    ready: asyncio.Future[DispatcherRuntime] = asyncio.get_running_loop().create_future()
+
+    async def on_ready(runtime: DispatcherRuntime) -> None:
+        ready.set_result(runtime)
+
+    running = create_dispatcher(settings, handle_signals=False, on_ready=on_ready)
+    task = asyncio.create_task(running.async_run())
+    runtime = await asyncio.wait_for(ready, 10)
+    yield runtime
+    await running.close()
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task

@@ -15,6 +15,8 @@ from service.bootstrap import bootstrap_tenant, secret_box
 from service.jobs.registry import JobRegistry
 from service.redis_conn import connect
 from service.settings import Settings
+from service.store.deliveries import DeliveryStore
+from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
 from service.store.scripts import Scripts
 from service.store.tenants import TenantStore
@@ -44,8 +46,11 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     redis = connect(settings)
     box = secret_box(settings)
     app[state.REDIS] = redis
-    app[state.JOBS] = JobStore(redis, Scripts(redis), settings.job_retention_seconds)
+    scripts = Scripts(redis)
+    app[state.JOBS] = JobStore(redis, scripts, settings.job_retention_seconds)
     app[state.TENANTS] = TenantStore(redis, box)
+    app[state.ENDPOINTS] = EndpointStore(redis, scripts, box)
+    app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds)
     await bootstrap_tenant(settings, app[state.TENANTS])
     yield
     await redis.aclose()

@@ -24,6 +24,7 @@ from service.api.problems import (
     field_error,
     validation_failed,
 )
+from service.api.respond import json_response
 from service.models import SubmitJob
 from service.resources import job_path, job_resource
 from service.store import keys
@@ -39,15 +40,6 @@ IDEMPOTENCY_KEY_MAX = 255
 IDEMPOTENCY_LOCK_SECONDS = 60
 
 
-def _json(body: Any, status: int = 200, headers: dict[str, str] | None = None) -> web.Response:
-    return web.Response(
-        status=status,
-        body=json.dumps(body, ensure_ascii=False).encode(),
-        content_type="application/json",
-        headers=headers,
-    )
-
-
 def job_response(request: web.Request, job: JobRecord, *, created: bool = False) -> web.Response:
     """202 + Retry-After while the job is not terminal; 200 once it is (Azure async pattern)."""
     headers: dict[str, str] = {}
@@ -57,7 +49,7 @@ def job_response(request: web.Request, job: JobRecord, *, created: bool = False)
         headers["Retry-After"] = str(request.app[state.SETTINGS].retry_after_seconds)
     if created:
         headers["Location"] = job_path(job.id)
-    return _json(job_resource(job), status, headers)
+    return json_response(job_resource(job), status, headers)
 
 
 def _fingerprint(body: Any) -> str:
@@ -94,7 +86,7 @@ async def submit_job(request: web.Request) -> web.Response:
         raise validation_failed(exc, ("input",), f"input does not match {submit.type}") from exc
     idem_key = _idempotency_key(request)
     if idem_key is None:
-        await _check_callback(request, submit.callback_url)
+        await check_callback(request, submit.callback_url)
         job = await app[state.JOBS].create(_new_job(tenant, submit))
         return job_response(request, job, created=True)
 
@@ -116,7 +108,7 @@ async def submit_job(request: web.Request) -> web.Response:
             raise NotFound("the job this Idempotency-Key created no longer exists")
         return job_response(request, existing, created=True)
     try:
-        await _check_callback(request, submit.callback_url)
+        await check_callback(request, submit.callback_url)
         ttl = settings.idempotency_ttl_seconds
         job = await store.create(
             _new_job(tenant, submit), idempotency=(redis_key, fingerprint, ttl)
@@ -137,19 +129,21 @@ def _new_job(tenant: str, submit: SubmitJob) -> NewJob:
     )
 
 
-async def _check_callback(request: web.Request, url: str | None) -> None:
+async def check_callback(
+    request: web.Request, url: str | None, field: str = "callback_url"
+) -> None:
+    """422 naming `field` unless the URL is one the dispatcher may deliver to."""
     if url is None:
         return
     try:
         await check_callback_url(url, request.app[state.CALLBACK_POLICY])
     except UnsafeUrlError as exc:
         raise ValidationFailed(
-            f"callback_url is not allowed: {exc}",
-            errors=[field_error(("callback_url",), str(exc))],
+            f"{field} is not allowed: {exc}", errors=[field_error((field,), str(exc))]
         ) from exc
 
 
-async def _owned_job(request: web.Request) -> JobRecord:
+async def owned_job(request: web.Request) -> JobRecord:
     job_id = request.match_info["job_id"]
     job = None
     if ids.looks_like("job", job_id):
@@ -160,7 +154,7 @@ async def _owned_job(request: web.Request) -> JobRecord:
 
 
 async def get_job(request: web.Request) -> web.Response:
-    return job_response(request, await _owned_job(request))
+    return job_response(request, await owned_job(request))
 
 
 def _decode_cursor(cursor: str) -> str:
@@ -218,7 +212,7 @@ async def list_jobs(request: web.Request) -> web.Response:
         if len(job_ids) < chunk:
             break
     next_cursor = _encode_cursor(position) if more and position else None
-    return _json({"items": items, "next_cursor": next_cursor})
+    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 async def cancel_job(request: web.Request) -> web.Response:
@@ -231,7 +225,7 @@ async def cancel_job(request: web.Request) -> web.Response:
     if outcome == "terminal":
         raise Conflict(f"job {job_id} is already {job.status.value}; it cannot be canceled")
     headers = {"Retry-After": str(request.app[state.SETTINGS].retry_after_seconds)}
-    return _json(job_resource(job), 202, headers)
+    return json_response(job_resource(job), 202, headers)
 
 
 async def list_job_types(request: web.Request) -> web.Response:
@@ -246,4 +240,4 @@ async def list_job_types(request: web.Request) -> web.Response:
         }
         for d in request.app[state.REGISTRY]
     ]
-    return _json({"items": items})
+    return json_response({"items": items})

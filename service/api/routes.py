@@ -8,8 +8,21 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
-from service.api import jobs, ops
-from service.models import Health, Job, JobPage, JobTypeList, SubmitJob
+from service.api import endpoints, jobs, ops
+from service.models import (
+    Delivery,
+    DeliveryList,
+    Endpoint,
+    EndpointCreate,
+    EndpointList,
+    EndpointUpdate,
+    EndpointWithSecret,
+    Health,
+    Job,
+    JobPage,
+    JobTypeList,
+    SubmitJob,
+)
 
 
 @dataclass(frozen=True)
@@ -67,6 +80,55 @@ ROUTES: list[Route] = [
     Route(
         "GET", "/v1/job-types", jobs.list_job_types, "Registered job types", "jobs",
         responses={200: Response("each type with its input JSON Schema", JobTypeList)},
+    ),
+    Route(
+        "GET", "/v1/jobs/{job_id}/deliveries", endpoints.list_job_deliveries,
+        "Webhook deliveries of a job, with every attempt", "webhooks",
+        responses={200: Response("the job's deliveries", DeliveryList)},
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/deliveries/{delivery_id}/retry", endpoints.retry_delivery,
+        "Send a delivery again now", "webhooks",
+        responses={202: Response("queued", Delivery)},
+        errors=(404, 409),
+    ),
+    Route(
+        "POST", "/v1/endpoints", endpoints.create_endpoint,
+        "Register a webhook endpoint", "webhooks",
+        body=EndpointCreate,
+        responses={
+            201: Response("created; `secret` is shown only now", EndpointWithSecret, ("Location",))
+        },
+        errors=(400, 409, 413, 415, 422),
+    ),
+    Route(
+        "GET", "/v1/endpoints", endpoints.list_endpoints, "List webhook endpoints", "webhooks",
+        responses={200: Response("the tenant's endpoints", EndpointList)},
+    ),
+    Route(
+        "GET", "/v1/endpoints/{endpoint_id}", endpoints.get_endpoint, "Get an endpoint", "webhooks",
+        responses={200: Response("the endpoint", Endpoint)},
+        errors=(404,),
+    ),
+    Route(
+        "PATCH", "/v1/endpoints/{endpoint_id}", endpoints.update_endpoint,
+        "Change an endpoint's URL, events or description; disable or enable it", "webhooks",
+        body=EndpointUpdate,
+        responses={200: Response("the endpoint", Endpoint)},
+        errors=(400, 404, 413, 415, 422),
+    ),
+    Route(
+        "DELETE", "/v1/endpoints/{endpoint_id}", endpoints.delete_endpoint,
+        "Remove an endpoint", "webhooks",
+        responses={204: Response("removed")},
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/endpoints/{endpoint_id}/rotate-secret", endpoints.rotate_endpoint_secret,
+        "New signing secret; the old one keeps signing beside it for 24 h", "webhooks",
+        responses={200: Response("the endpoint with its new secret", EndpointWithSecret)},
+        errors=(404,),
     ),
     Route(
         "GET", "/healthz", ops.healthz, "Process is up", "operations",

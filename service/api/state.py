@@ -7,6 +7,8 @@ from redis.asyncio import Redis
 
 from service.jobs.registry import JobRegistry
 from service.settings import Settings
+from service.store.deliveries import DeliveryStore
+from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
 from service.store.tenants import TenantStore
 from service.webhooks.ssrf import AddressPolicy
@@ -16,6 +18,8 @@ REGISTRY = web.AppKey("registry", JobRegistry)
 REDIS = web.AppKey("redis", Redis)
 JOBS = web.AppKey("jobs", JobStore)
 TENANTS = web.AppKey("tenants", TenantStore)
+ENDPOINTS = web.AppKey("endpoints", EndpointStore)
+DELIVERIES = web.AppKey("deliveries", DeliveryStore)
 CALLBACK_POLICY = web.AppKey("callback_policy", AddressPolicy)
 API_KEY_CACHE = web.AppKey("api_key_cache", dict[str, tuple[str, float]])
 

@@ -22,7 +22,8 @@ from service.jobs.registry import JobDefinition, JobRegistry
 from service.redis_conn import arq_settings, connect, deserialize_arq, serialize_arq
 from service.settings import Settings
 from service.store import keys
-from service.store.jobs import RUN_JOB_FUNCTION, JobStatus, JobStore
+from service.store.arqjobs import RUN_JOB_FUNCTION
+from service.store.jobs import JobStatus, JobStore
 from service.store.scripts import Scripts
 
 log = logging.getLogger(__name__)

@@ -12,9 +12,8 @@ from redis.asyncio import Redis
 from service import ids
 from service.clock import now_ms
 from service.store import keys
+from service.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from service.store.scripts import Scripts
-
-RUN_JOB_FUNCTION = "run_job"
 
 
 class JobStatus(StrEnum):
@@ -101,19 +100,6 @@ def _dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
-def arq_payload(job_id: str, tenant: str, job_type: str, enqueued_ms: int) -> str:
-    """arq's job format (arq.jobs.serialize_job) with our JSON serializer."""
-    return _dumps(
-        {
-            "t": None,
-            "f": RUN_JOB_FUNCTION,
-            "a": [job_id, tenant, job_type],
-            "k": {},
-            "et": enqueued_ms,
-        }
-    )
-
-
 class JobStore:
     """Every read and write of job records and their idempotency claims."""
 
@@ -165,7 +151,7 @@ class JobStore:
             idem_value, idem_ttl_ms = f"D {fingerprint} {job_id}", ttl_seconds * 1000
         args: list[str | int] = [
             job_id,
-            arq_payload(job_id, new.tenant, new.type, created),
+            arq_payload(RUN_JOB_FUNCTION, [job_id, new.tenant, new.type], created),
             created,
             idem_value,
             idem_ttl_ms,

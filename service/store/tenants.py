@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 from service.clock import now_ms
 from service.secretbox import SecretBox
 from service.store import keys
+from service.store.sealed import SECRET_FIELDS, open_secrets
 from service.webhooks.signing import generate_secret
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -79,11 +80,5 @@ class TenantStore:
 
     async def signing_secrets(self, name: str) -> list[str]:
         """The tenant's current secret, then the previous one while its rotation window lasts."""
-        fields = await self._redis.hmget(  # type: ignore[misc]
-            keys.tenant(name), ["secret", "previous_secret", "previous_until"]
-        )
-        current, previous, until = fields
-        found = [self._box.decrypt(current, f"tenant:{name}")] if current else []
-        if previous and until and int(until) > now_ms():
-            found.append(self._box.decrypt(previous, f"tenant:{name}"))
-        return found
+        fields = await self._redis.hmget(keys.tenant(name), SECRET_FIELDS)  # type: ignore[misc]
+        return open_secrets(self._box, f"tenant:{name}", *fields)

@@ -7,6 +7,7 @@ connected to, so a DNS answer that changes in between (rebinding) gains nothing.
 from __future__ import annotations
 
 import asyncio
+import errno
 import ipaddress
 import socket
 from dataclasses import dataclass, field
@@ -142,7 +143,8 @@ class GuardedResolver(AbstractResolver):
         results = await self._inner.resolve(host, port, family)
         allowed = [r for r in results if self._policy.allows(ipaddress.ip_address(r["host"]))]
         if len(allowed) != len(results):
-            raise OSError(f"{host} resolves to an address that is not allowed")
+            # errno + strerror: aiohttp shows strerror in the connection error we record.
+            raise OSError(errno.EACCES, f"{host} resolves to an address that is not allowed")
         return allowed
 
     async def close(self) -> None:

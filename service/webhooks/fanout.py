@@ -1,0 +1,159 @@
+"""Turns outbox events into deliveries: one per (event, destination), each persisted and queued.
+
+Reads the events stream through a consumer group shared by every dispatcher. An event is
+acknowledged only after its deliveries exist; a dispatcher that dies before that leaves it
+pending, and another one claims it. Delivery ids derive from (event, destination), so a
+replayed event finds its deliveries instead of doubling them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import time
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from service import ids
+from service.clock import to_rfc3339
+from service.resources import job_resource
+from service.store import keys
+from service.store.deliveries import DeliveryStore, NewDelivery
+from service.store.endpoints import EndpointStore
+from service.store.jobs import JobStore
+from service.webhooks.events import TERMINAL_EVENTS
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+BLOCK_MS = 1000
+CLAIM_IDLE_MS = 30_000
+CLAIM_EVERY_SECONDS = 10.0
+STALE_CONSUMER_MS = 86_400_000
+
+
+class FanOut:
+    def __init__(
+        self,
+        redis: Redis,
+        jobs: JobStore,
+        endpoints: EndpointStore,
+        deliveries: DeliveryStore,
+        consumer: str,
+    ) -> None:
+        self._redis = redis
+        self._jobs = jobs
+        self._endpoints = endpoints
+        self._deliveries = deliveries
+        self._consumer = consumer
+
+    async def ensure_group(self) -> None:
+        try:
+            # From the stream's start: events written before any dispatcher ever ran still count.
+            await self._redis.xgroup_create(
+                keys.EVENTS_STREAM, keys.EVENTS_GROUP, id="0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        await self._forget_stale_consumers()
+
+    async def _forget_stale_consumers(self) -> None:
+        for consumer in await self._redis.xinfo_consumers(keys.EVENTS_STREAM, keys.EVENTS_GROUP):
+            if consumer["pending"] == 0 and consumer["idle"] > STALE_CONSUMER_MS:
+                await self._redis.xgroup_delconsumer(
+                    keys.EVENTS_STREAM, keys.EVENTS_GROUP, consumer["name"]
+                )
+
+    async def run(self) -> None:
+        await self.ensure_group()
+        next_claim, failures = 0.0, 0
+        while True:
+            try:
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + CLAIM_EVERY_SECONDS
+                    await self._claim_abandoned()
+                reply = await self._redis.xreadgroup(
+                    keys.EVENTS_GROUP, self._consumer, {keys.EVENTS_STREAM: ">"},
+                    count=BATCH, block=BLOCK_MS,
+                )  # fmt: skip
+                for _stream, entries in reply or []:
+                    await self._handle_batch(entries)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.warning("fan-out loop error (retrying)", exc_info=True)
+                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+
+    async def run_once(self) -> int:
+        """Handle what is waiting now, without blocking (tests, tools)."""
+        await self.ensure_group()
+        handled = 0
+        while True:
+            reply = await self._redis.xreadgroup(
+                keys.EVENTS_GROUP, self._consumer, {keys.EVENTS_STREAM: ">"}, count=BATCH
+            )
+            entries = [e for _stream, batch in reply or [] for e in batch]
+            if not entries:
+                return handled
+            await self._handle_batch(entries)
+            handled += len(entries)
+
+    async def _claim_abandoned(self) -> None:
+        _next, entries, *_ = await self._redis.xautoclaim(
+            keys.EVENTS_STREAM, keys.EVENTS_GROUP, self._consumer,
+            min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=BATCH,
+        )  # fmt: skip
+        if entries:
+            log.info("claimed %d events abandoned by another dispatcher", len(entries))
+            await self._handle_batch([e for e in entries if e[1]])
+
+    async def _handle_batch(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        for _entry_id, fields in entries:
+            await self.handle(fields)
+        entry_ids = [entry_id for entry_id, _ in entries]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(keys.EVENTS_STREAM, keys.EVENTS_GROUP, *entry_ids)
+            pipe.xdel(keys.EVENTS_STREAM, *entry_ids)
+            await pipe.execute()
+
+    async def handle(self, fields: dict[str, str]) -> int:
+        """Creates the event's deliveries; returns how many were new."""
+        event, job_id, tenant, msg_id = (
+            fields["event"],
+            fields["job"],
+            fields["tenant"],
+            fields["msg"],
+        )
+        job = await self._jobs.get(job_id, tenant)
+        if job is None:
+            return 0  # expired before anyone could be told: nothing left to send
+        body = json.dumps(
+            {"type": event, "timestamp": to_rfc3339(int(fields["at"])), "data": job_resource(job)},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        destinations: list[tuple[str, str | None]] = []
+        if event in TERMINAL_EVENTS and job.callback_url:
+            destinations.append((job.callback_url, None))
+        for endpoint in await self._endpoints.for_tenant(tenant):
+            if not endpoint.disabled and event in endpoint.events:
+                destinations.append((endpoint.url, endpoint.id))
+        created = 0
+        for url, endpoint_id in destinations:
+            new = NewDelivery(
+                id=ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}"),
+                tenant=tenant,
+                job_id=job_id,
+                event=event,
+                webhook_id=msg_id,
+                url=url,
+                endpoint_id=endpoint_id,
+                body=body,
+            )
+            created += await self._deliveries.create(new)
+        return created
