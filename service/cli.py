@@ -59,8 +59,14 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     commands.add_parser("keygen", help="print a new ACCEPTD_MASTER_KEY")
 
+    from service import cli_client
+
+    cli_client.add_commands(commands)
+
     args = parser.parse_args(argv)
-    if args.command == "dev":
+    if getattr(args, "client_verb", None) is not None:
+        cli_client.run(args)
+    elif args.command == "dev":
         from service.dev import run_dev
 
         run_dev(_settings(), args.host, args.port, args.data_dir)

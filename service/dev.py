@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import json
 import logging
 import os
@@ -14,6 +13,7 @@ from pydantic import SecretStr
 
 from service import logs
 from service.api.app import create_app
+from service.arqstop import stop_gracefully
 from service.cli import curl_example, install_stop_signals
 from service.embedded import EmbeddedValkey, ping
 from service.jobs.registry import JobRegistry
@@ -130,11 +130,10 @@ async def _serve(settings: Settings, host: str, port: int, secret: str) -> None:
     install_stop_signals(stop)
     stopped = asyncio.create_task(stop.wait())
     await asyncio.wait([stopped, *roles], return_when=asyncio.FIRST_COMPLETED)
-    log.info("stopping")
-    await worker.close()
-    await dispatcher.close()
-    for task in roles:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
+    log.info("stopping: in-flight work has %s s to finish", settings.shutdown_grace_seconds)
+    await asyncio.gather(
+        stop_gracefully(worker, roles[0], settings.shutdown_grace_seconds),
+        stop_gracefully(dispatcher, roles[1], settings.shutdown_grace_seconds),
+    )
+    stopped.cancel()
     await runner.cleanup()

@@ -70,6 +70,9 @@ class Settings(BaseSettings):
         default=10.0, ge=0, description="how long a running job may ignore a cancel request"
     )
     worker_concurrency: int = Field(default=16, ge=1, description="jobs one worker runs at once")
+    shutdown_grace_seconds: float = Field(
+        default=10.0, ge=0, description="on stop, how long in-flight jobs and webhooks may finish"
+    )
     worker_poll_delay_seconds: float = Field(default=0.05, gt=0, le=5)
     worker_threads: int = Field(default=8, ge=1, description="pool for blocking job handlers")
     max_result_bytes: int = Field(default=1024 * 1024, ge=1024)
@@ -115,3 +118,12 @@ class Settings(BaseSettings):
     @property
     def callbacks_may_be_private(self) -> bool:
         return self.allow_private_callbacks or self.dev
+
+
+class ClientSettings(BaseSettings):
+    """What the client verbs of the `acceptd` command read (ACCEPTD_URL, ACCEPTD_API_KEY)."""
+
+    model_config = SettingsConfigDict(env_prefix="ACCEPTD_", extra="ignore", frozen=True)
+
+    url: str = Field(default="http://127.0.0.1:8000", description="the API's base URL")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key of your tenant")

@@ -6,7 +6,6 @@ The database it names is flushed before every test.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -18,6 +17,7 @@ import redis as sync_redis
 from aiohttp.test_utils import TestClient
 
 from service.api.app import create_app
+from service.arqstop import stop_gracefully
 from service.embedded import EmbeddedValkey
 from service.jobs.registry import JobRegistry
 from service.jobs.worker import create_worker
@@ -116,10 +116,7 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
     )
     task = asyncio.create_task(running.async_run())
     yield
-    await running.close()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_gracefully(running, task, grace=1.0)
 
 
 async def wait_until(
@@ -166,7 +163,24 @@ async def dispatcher(settings: Settings) -> AsyncIterator[Any]:
     task = asyncio.create_task(running.async_run())
     runtime = await asyncio.wait_for(ready, 10)
     yield runtime
-    await running.close()
-    task.cancel()
-    with contextlib.suppress(asyncio.CancelledError):
-        await task
+    await stop_gracefully(running, task, grace=1.0)
+
+
+@pytest.fixture
+async def api_url(aiohttp_server: Callable[..., Awaitable[Any]], settings: Settings) -> str:
+    """The API on a real loopback port, for clients and CLI subprocesses."""
+    server = await aiohttp_server(create_app(settings))
+    return str(server.make_url("")).rstrip("/")
+
+
+def sign_event(
+    secret: str, payload: dict[str, Any], *, msg_id: str = "msg_test", at: int | None = None
+) -> tuple[bytes, dict[str, str]]:
+    """A webhook as the dispatcher would sign it, for receiver tests."""
+    import json
+
+    from service.webhooks.sender import webhook_headers
+    from service.webhooks.signing import decode_secret
+
+    body = json.dumps(payload).encode()
+    return body, webhook_headers(msg_id, body, [decode_secret(secret)], at or int(time.time()))

@@ -11,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
+from service.arqstop import stop_gracefully
 from service.models import Delivery, Endpoint, EndpointWithSecret
 from service.settings import Settings
 from tests.conftest import SECRET, wait_until
@@ -294,9 +295,7 @@ async def test_timeouts_redirects_and_connection_errors_are_failures(
         [delivery] = await wait_until(settled(client, auth, job), timeout=15)
         [refused] = await wait_until(settled(client, auth, dead), timeout=15)
     finally:
-        await running.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_gracefully(running, task, grace=1.0)
     first, second, third = delivery["attempts"]
     assert first["status_code"] is None
     assert "timed out" in first["error"]
@@ -356,9 +355,7 @@ async def test_endpoint_failing_too_long_is_disabled(
         job = await submit(client, auth)
         [delivery] = await wait_until(settled(client, auth, job), timeout=10)
     finally:
-        await running.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_gracefully(running, task, grace=1.0)
     assert delivery["status"] == "failed"
     assert 2 <= len(delivery["attempts"]) < 11
     state = await (await client.get(f"/v1/endpoints/{endpoint['id']}", headers=auth)).json()
@@ -442,9 +439,7 @@ async def test_send_time_check_refuses_private_addresses(
         [by_literal] = await wait_until(settled(client, auth, literal), timeout=10)
         [by_name] = await wait_until(settled(client, auth, named), timeout=15)
     finally:
-        await strict.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_gracefully(strict, task, grace=1.0)
     assert recording.received == []
     assert by_literal["status"] == "failed"
     assert by_literal["attempts"][0]["error"].startswith("refused")
@@ -477,9 +472,7 @@ async def test_one_slow_receiver_is_capped_and_does_not_starve_others(
         await wait_until(received(fast, 3), timeout=3)  # not stuck behind the slow ones
         await wait_until(received(slow, 6), timeout=15)
     finally:
-        await running.close()
-        task.cancel()
-        await asyncio.gather(task, return_exceptions=True)
+        await stop_gracefully(running, task, grace=1.0)
     assert slow.max_in_flight == 2
 
 

@@ -1,0 +1,391 @@
+"""The Python client: submit, get, list, cancel, wait; endpoints and deliveries.
+
+    async with Client("http://127.0.0.1:8000", "acc_…") as acceptd:
+        job = await acceptd.submit("demo.echo", {"value": 1})
+        done = await acceptd.wait(job["id"], timeout=60)
+
+`submit` sends an Idempotency-Key (one is generated unless you pass yours) and retries
+connection errors, 5xx and 429 with the same key, so a retry never queues a second job.
+`wait` polls, honouring the server's Retry-After, and with `receiver=` returns as soon as
+the job's webhook arrives instead: the poll is the fallback for a late or lost webhook.
+`SyncClient` offers the same calls without async.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+import uuid
+from collections.abc import AsyncIterator, Callable, Coroutine, Sequence
+from typing import Any, TypeVar
+from urllib.parse import quote
+
+import aiohttp
+
+from service.webhooks.receiver import WebhookEvent, WebhookReceiver, verify_event
+
+T = TypeVar("T")
+
+Items = list[dict[str, Any]]  # named once: `Client.list` shadows the builtin in class bodies
+
+TERMINAL = frozenset({"succeeded", "failed", "canceled"})
+RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+
+__all__ = [
+    "AcceptdError",
+    "ApiError",
+    "Client",
+    "Conflict",
+    "NotFound",
+    "PayloadTooLarge",
+    "RateLimited",
+    "ServerError",
+    "SyncClient",
+    "TransportError",
+    "Unauthorized",
+    "ValidationFailed",
+    "WaitTimeout",
+    "WebhookEvent",
+    "WebhookReceiver",
+    "verify_event",
+]
+
+
+class AcceptdError(Exception):
+    """Anything the client raises."""
+
+
+class TransportError(AcceptdError):
+    """The server could not be reached (after retries)."""
+
+
+class ApiError(AcceptdError):
+    """A problem+json answer; its fields are attributes."""
+
+    def __init__(self, status: int, problem: dict[str, Any]) -> None:
+        self.status = status
+        self.problem = problem
+        self.type: str = problem.get("type", "about:blank")
+        self.title: str = problem.get("title", f"HTTP {status}")
+        self.detail: str | None = problem.get("detail")
+        self.errors: list[dict[str, Any]] = problem.get("errors") or []
+        super().__init__(f"{status} {self.title}" + (f": {self.detail}" if self.detail else ""))
+
+
+class Unauthorized(ApiError):
+    pass
+
+
+class NotFound(ApiError):
+    pass
+
+
+class Conflict(ApiError):
+    pass
+
+
+class PayloadTooLarge(ApiError):
+    pass
+
+
+class ValidationFailed(ApiError):
+    pass
+
+
+class RateLimited(ApiError):
+    pass
+
+
+class ServerError(ApiError):
+    pass
+
+
+_BY_STATUS: dict[int, type[ApiError]] = {
+    401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
+    422: ValidationFailed, 429: RateLimited,
+}  # fmt: skip
+
+
+def _error(status: int, raw: bytes) -> ApiError:
+    try:
+        problem = json.loads(raw)
+        if not isinstance(problem, dict):
+            raise ValueError
+    except ValueError:
+        problem = {"title": f"HTTP {status}", "detail": raw[:500].decode(errors="replace")}
+    cls = _BY_STATUS.get(status, ServerError if status >= 500 else ApiError)
+    return cls(status, problem)
+
+
+class WaitTimeout(AcceptdError):
+    """The job did not finish within the wait; `job` is the last state seen."""
+
+    def __init__(self, job: dict[str, Any], timeout: float) -> None:
+        self.job = job
+        super().__init__(f"job {job.get('id')} still {job.get('status')} after {timeout:g} s")
+
+
+def _retry_after(headers: Any) -> float | None:
+    value = headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except ValueError:
+        return None
+
+
+class Client:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff_cap: float = 10.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
+        self.base_url = base_url.rstrip("/")
+        self._headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "acceptd-client/1"}
+        self._timeout = aiohttp.ClientTimeout(total=timeout)
+        self._max_retries = max_retries
+        self._backoff_cap = backoff_cap
+        self._session = session
+        self._owns_session = session is None
+
+    async def __aenter__(self) -> Client:
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.close()
+
+    async def close(self) -> None:
+        if self._session is not None and self._owns_session:
+            await self._session.close()
+        self._session = None
+
+    def _http(self) -> aiohttp.ClientSession:
+        if self._session is None:
+            self._session = aiohttp.ClientSession(timeout=self._timeout)
+        return self._session
+
+    def _backoff(self, attempt: int) -> float:
+        return float(min(self._backoff_cap, 0.25 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+
+    async def _request(
+        self,
+        method: str,
+        path: str,
+        *,
+        body: Any = None,
+        params: dict[str, str] | None = None,
+        headers: dict[str, str] | None = None,
+        retry: bool = True,
+    ) -> tuple[int, Any, dict[str, str]]:
+        """(status, parsed JSON or None, headers). Retries only what is safe to repeat."""
+        attempts = self._max_retries + 1 if retry else 1
+        for attempt in range(attempts):
+            last = attempt == attempts - 1
+            try:
+                async with self._http().request(
+                    method,
+                    self.base_url + path,
+                    json=body,
+                    params=params,
+                    headers={**self._headers, **(headers or {})},
+                ) as response:
+                    raw = await response.read()
+                    status, answer_headers = response.status, dict(response.headers)
+            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+                if last:
+                    raise TransportError(f"{method} {path}: {exc}") from exc
+                await asyncio.sleep(self._backoff(attempt))
+                continue
+            busy = status == 409 and b"idempotency-in-progress" in raw
+            if (status in RETRYABLE_STATUSES or busy) and not last:
+                wait = _retry_after(answer_headers)
+                await asyncio.sleep(
+                    min(self._backoff_cap, wait) if wait else self._backoff(attempt)
+                )
+                continue
+            if status >= 400:
+                raise _error(status, raw)
+            return status, (json.loads(raw) if raw else None), answer_headers
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def submit(
+        self,
+        type: str,
+        input: dict[str, Any],
+        *,
+        callback_url: str | None = None,
+        metadata: dict[str, Any] | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"type": type, "input": input}
+        if callback_url is not None:
+            body["callback_url"] = callback_url
+        if metadata is not None:
+            body["metadata"] = metadata
+        key = idempotency_key or str(uuid.uuid4())
+        _, job, _ = await self._request(
+            "POST", "/v1/jobs", body=body, headers={"Idempotency-Key": key}
+        )
+        return dict(job)
+
+    async def get(self, job_id: str) -> dict[str, Any]:
+        _, job, _ = await self._request("GET", f"/v1/jobs/{quote(job_id, safe='')}")
+        return dict(job)
+
+    async def list(
+        self,
+        *,
+        status: str | None = None,
+        type: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> dict[str, Any]:
+        """One page: {"items": [...], "next_cursor": str | None}."""
+        query = {"status": status, "type": type, "limit": limit, "cursor": cursor}
+        params = {k: str(v) for k, v in query.items() if v is not None}
+        _, page, _ = await self._request("GET", "/v1/jobs", params=params)
+        return dict(page)
+
+    async def iter_jobs(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
+        """Every job matching the filters, newest first, following the cursors."""
+        cursor = None
+        while True:
+            page = await self.list(cursor=cursor, **filters)
+            for item in page["items"]:
+                yield item
+            cursor = page["next_cursor"]
+            if cursor is None:
+                return
+
+    async def cancel(self, job_id: str) -> dict[str, Any]:
+        _, job, _ = await self._request("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel")
+        return dict(job)
+
+    async def _poll(self, job_id: str) -> tuple[dict[str, Any], float | None]:
+        _, job, headers = await self._request("GET", f"/v1/jobs/{quote(job_id, safe='')}")
+        return dict(job), _retry_after(headers)
+
+    async def wait(
+        self,
+        job_id: str,
+        timeout: float = 300.0,  # noqa: ASYNC109 - a deadline across many polls
+        *,
+        receiver: WebhookReceiver | None = None,
+        max_interval: float = 10.0,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """The job once terminal. Polls no faster than the server's Retry-After, backing off
+        toward `max_interval`; with `receiver`, the job's webhook ends the wait early.
+        Raises WaitTimeout (carrying the last state seen) when `timeout` passes."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        webhook = loop.create_task(receiver.wait_for_job(job_id)) if receiver else None
+        interval = 0.25
+        try:
+            while True:
+                job, hint = await self._poll(job_id)
+                if on_update is not None:
+                    on_update(job)
+                if job["status"] in TERMINAL:
+                    return job
+                remaining = deadline - loop.time()
+                if remaining <= 0:
+                    raise WaitTimeout(job, timeout)
+                delay = min(max_interval, max(hint or 0.0, interval), remaining)
+                interval = min(max_interval, interval * 1.5)
+                if webhook is None:
+                    await asyncio.sleep(delay)
+                    continue
+                done, _ = await asyncio.wait({webhook}, timeout=delay)
+                if done:
+                    return webhook.result().data
+        finally:
+            if webhook is not None:
+                webhook.cancel()
+
+    async def job_types(self) -> Items:
+        _, body, _ = await self._request("GET", "/v1/job-types")
+        return list(body["items"])
+
+    async def deliveries(self, job_id: str) -> Items:
+        _, body, _ = await self._request("GET", f"/v1/jobs/{quote(job_id, safe='')}/deliveries")
+        return list(body["items"])
+
+    async def redeliver(self, delivery_id: str) -> dict[str, Any]:
+        path = f"/v1/deliveries/{quote(delivery_id, safe='')}/retry"
+        _, body, _ = await self._request("POST", path)
+        return dict(body)
+
+    async def create_endpoint(
+        self, url: str, *, events: Sequence[str] | None = None, description: str = ""
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {"url": url, "description": description}
+        if events:
+            body["events"] = [*events]
+        # Not retried: a retry after a lost answer could register the endpoint twice.
+        _, endpoint, _ = await self._request("POST", "/v1/endpoints", body=body, retry=False)
+        return dict(endpoint)
+
+    async def endpoints(self) -> Items:
+        _, body, _ = await self._request("GET", "/v1/endpoints")
+        return list(body["items"])
+
+    async def update_endpoint(self, endpoint_id: str, **changes: Any) -> dict[str, Any]:
+        path = f"/v1/endpoints/{quote(endpoint_id, safe='')}"
+        _, endpoint, _ = await self._request("PATCH", path, body=changes)
+        return dict(endpoint)
+
+    async def rotate_endpoint_secret(self, endpoint_id: str) -> dict[str, Any]:
+        path = f"/v1/endpoints/{quote(endpoint_id, safe='')}/rotate-secret"
+        _, endpoint, _ = await self._request("POST", path, retry=False)
+        return dict(endpoint)
+
+    async def delete_endpoint(self, endpoint_id: str) -> None:
+        await self._request("DELETE", f"/v1/endpoints/{quote(endpoint_id, safe='')}")
+
+
+class SyncClient:
+    """The same calls, blocking, for scripts and non-async code (not inside a running loop)."""
+
+    def __init__(self, base_url: str, api_key: str, **options: Any) -> None:
+        self._loop = asyncio.new_event_loop()
+        self._client = Client(base_url, api_key, **options)
+
+    def _run(self, call: Coroutine[Any, Any, T]) -> T:
+        return self._loop.run_until_complete(call)
+
+    def __enter__(self) -> SyncClient:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+    def close(self) -> None:
+        self._run(self._client.close())
+        self._loop.close()
+
+    def submit(self, type: str, input: dict[str, Any], **options: Any) -> dict[str, Any]:
+        return self._run(self._client.submit(type, input, **options))
+
+    def get(self, job_id: str) -> dict[str, Any]:
+        return self._run(self._client.get(job_id))
+
+    def list(self, **filters: Any) -> dict[str, Any]:
+        return self._run(self._client.list(**filters))
+
+    def cancel(self, job_id: str) -> dict[str, Any]:
+        return self._run(self._client.cancel(job_id))
+
+    def wait(self, job_id: str, timeout: float = 300.0, **options: Any) -> dict[str, Any]:
+        return self._run(self._client.wait(job_id, timeout, **options))
+
+    def deliveries(self, job_id: str) -> Items:
+        return self._run(self._client.deliveries(job_id))
+
+    def redeliver(self, delivery_id: str) -> dict[str, Any]:
+        return self._run(self._client.redeliver(delivery_id))

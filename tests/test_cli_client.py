@@ -1,0 +1,187 @@
+"""The client verbs of `acceptd`, run as a user would against a live API."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import signal
+import sys
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from service.embedded import free_port
+from service.webhooks.signing import generate_secret
+from tests.conftest import API_KEY, SECRET, sign_event, wait_until
+
+EVENT = {
+    "type": "job.failed",
+    "timestamp": "2026-11-22T17:00:00.000Z",
+    "data": {"id": "job_x", "status": "failed"},
+}
+
+
+async def cli(api_url: str, *args: str, timeout: float = 30) -> tuple[int, str, str]:  # noqa: ASYNC109
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
+    env.update(ACCEPTD_URL=api_url, ACCEPTD_API_KEY=API_KEY)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_submit_status_jobs_and_wait(api_url: str, worker: None) -> None:
+    code, out, err = await cli(api_url, "submit", "demo.echo", "--input", '{"value": 3}', "--json")
+    assert code == 0, err
+    job = json.loads(out)
+    assert job["status"] == "queued"
+    code, out, _ = await cli(api_url, "wait", job["id"], "--json")
+    assert code == 0
+    assert json.loads(out)["result"] == {"value": 3}
+    code, out, _ = await cli(api_url, "status", job["id"])
+    assert code == 0
+    assert job["id"] in out
+    assert "succeeded" in out
+    assert '"value": 3' in out
+    code, out, _ = await cli(api_url, "jobs")
+    assert code == 0
+    header, row = out.splitlines()[:2]
+    assert header.split() == ["ID", "TYPE", "STATUS", "PROGRESS", "CREATED"]
+    assert row.split()[:4] == [job["id"], "demo.echo", "succeeded", "100%"]
+
+
+async def test_wait_shows_progress_and_exit_codes(
+    api_url: str, worker: None, tmp_path: Path
+) -> None:
+    spec = tmp_path / "input.json"
+    spec.write_text(json.dumps({"value": 1, "delay_ms": 1500, "progress_steps": 3}))
+    code, out, err = await cli(api_url, "submit", "demo.echo", "--input", f"@{spec}", "--wait")
+    assert code == 0, err
+    assert "succeeded" in out
+    assert "[" in err
+    assert "%" in err
+    code, _, err = await cli(
+        api_url, "submit", "demo.echo", "--input", '{"value": 1, "fail": true}', "--wait"
+    )
+    assert code == 1
+    code, out, _ = await cli(
+        api_url, "submit", "demo.echo", "--input", '{"value": 1, "delay_ms": 60000}', "--json"
+    )
+    job = json.loads(out)
+    async with aiohttp.ClientSession() as session:
+        await session.post(
+            f"{api_url}/v1/jobs/{job['id']}/cancel", headers={"Authorization": f"Bearer {API_KEY}"}
+        )
+    code, _, _ = await cli(api_url, "wait", job["id"])
+    assert code == 2
+
+
+async def test_wait_timeout_exits_2(api_url: str) -> None:
+    _, out, _ = await cli(api_url, "submit", "demo.echo", "--input", '{"value": 1}', "--json")
+    code, _, err = await cli(api_url, "wait", json.loads(out)["id"], "--timeout", "0.5")
+    assert code == 2
+    assert "timed out" in err
+
+
+async def test_request_errors_name_the_fields(api_url: str) -> None:
+    code, _, err = await cli(api_url, "submit", "demo.echo", "--input", '{"delay_ms": -1}')
+    assert code == 3
+    assert "input.value" in err
+    assert "input.delay_ms" in err
+    code, _, err = await cli(api_url, "status", "job_00000000000000000000000000", "--json")
+    assert code == 3
+    assert json.loads(err)["status"] == 404
+
+
+async def test_endpoint_verbs(api_url: str, receiver: tuple[Any, str]) -> None:
+    _, url = receiver
+    code, out, err = await cli(
+        api_url, "endpoints", "add", url, "--events", "job.failed,job.succeeded", "--json"
+    )
+    assert code == 0, err
+    endpoint = json.loads(out)
+    assert endpoint["events"] == ["job.failed", "job.succeeded"]
+    assert endpoint["secret"].startswith("whsec_")
+    code, out, _ = await cli(api_url, "endpoints", "list")
+    assert endpoint["id"] in out
+    assert "enabled" in out
+    code, out, _ = await cli(api_url, "endpoints", "rotate", endpoint["id"], "--json")
+    assert code == 0
+    assert json.loads(out)["secret"] != endpoint["secret"]
+    code, out, _ = await cli(api_url, "endpoints", "remove", endpoint["id"])
+    assert code == 0
+    assert "removed" in out
+    code, out, _ = await cli(api_url, "endpoints", "list", "--json")
+    assert json.loads(out) == {"items": []}
+
+
+async def test_deliveries_and_redeliver(
+    api_url: str, worker: None, dispatcher: Any, receiver: tuple[Any, str]
+) -> None:
+    recording, url = receiver
+    code, out, _ = await cli(
+        api_url, "submit", "demo.echo", "--input", '{"value": 1}', "--callback", url, "--json"
+    )
+    job = json.loads(out)
+
+    async def delivered() -> Any:
+        _, listing, _ = await cli(api_url, "deliveries", job["id"], "--json")
+        items = json.loads(listing)["items"]
+        return items if items and items[0]["status"] == "succeeded" else None
+
+    [delivery] = await wait_until(delivered, timeout=30)
+    code, out, _ = await cli(api_url, "deliveries", job["id"])
+    assert code == 0
+    assert out.splitlines()[0].split()[:4] == ["DELIVERY", "EVENT", "URL", "STATUS"]
+    assert delivery["id"] in out
+    assert "200" in out
+    code, out, _ = await cli(api_url, "redeliver", delivery["id"])
+    assert code == 0
+    assert "queued again" in out
+
+    async def twice() -> bool:
+        return len(recording.received) >= 2
+
+    await wait_until(twice, timeout=20)
+
+
+@pytest.mark.timeout(60)
+async def test_listen_prints_verified_webhooks_and_rejects_forged_ones() -> None:
+    port = free_port()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
+    env["ACCEPTD_API_KEY"] = API_KEY
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "listen", "--port", str(port), "--secret", SECRET, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    url = f"http://127.0.0.1:{port}/hooks"
+    try:
+        async with aiohttp.ClientSession() as session:
+
+            async def listening() -> bool:
+                try:
+                    async with session.get(url) as response:
+                        return response.status == 405
+                except aiohttp.ClientConnectionError:
+                    return False
+
+            await wait_until(listening, timeout=20)
+            body, headers = sign_event(SECRET, EVENT, msg_id="msg_cli")
+            async with session.post(url, data=body, headers=headers) as response:
+                assert response.status == 200
+            forged_body, forged_headers = sign_event(generate_secret(), EVENT, msg_id="msg_forged")
+            async with session.post(url, data=forged_body, headers=forged_headers) as response:
+                assert response.status == 401
+    finally:
+        process.send_signal(signal.SIGINT)
+        out, err = await asyncio.wait_for(process.communicate(), 15)
+    assert "job.failed" in out.decode()
+    assert "msg_cli" in out.decode()
+    assert "rejected" in err.decode()
+    assert "msg_forged" in err.decode()
+    assert process.returncode == 0
