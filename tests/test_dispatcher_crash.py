@@ -17,7 +17,7 @@ from tests.conftest import API_KEY, JOB_MODULES, MASTER_KEY, SECRET, wait_until
 from tests.receiver import Answer, Receiver
 
 
-def dispatcher_env(redis_url: str) -> dict[str, str]:
+def dispatcher_env(redis_url: str, **extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
     env.update(
         ACCEPTD_REDIS_URL=redis_url,
@@ -29,13 +29,14 @@ def dispatcher_env(redis_url: str) -> dict[str, str]:
         ACCEPTD_WEBHOOK_RETRY_SCHEDULE="2,2",
         ACCEPTD_WORKER_POLL_DELAY_SECONDS="0.01",
     )
+    env.update(extra)
     return env
 
 
-async def start_dispatcher(redis_url: str) -> asyncio.subprocess.Process:
+async def start_dispatcher(redis_url: str, **extra: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "dispatcher",
-        env=dispatcher_env(redis_url), stdout=asyncio.subprocess.DEVNULL,
+        env=dispatcher_env(redis_url, **extra), stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
 
@@ -58,7 +59,8 @@ async def test_delivery_survives_sigkill_of_the_dispatcher(
     job = await response.json()
     first = await start_dispatcher(redis_url)
     try:
-        await wait_until(_got(recording, 1), timeout=20)  # first attempt failed; retry owed in ~2 s
+        # The first attempt failed and is recorded; its retry is owed in about 2 s.
+        await wait_until(_attempts(client, auth, job, 1), timeout=20)
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
@@ -78,6 +80,57 @@ async def test_delivery_survives_sigkill_of_the_dispatcher(
     Webhook(SECRET).verify(retried.body, retried.headers)
     assert retried.headers["webhook-id"] == recording.received[0].headers["webhook-id"]
     assert second.returncode == 0  # SIGTERM is a clean stop
+
+
+@pytest.mark.timeout(90)
+async def test_attempt_cut_short_by_sigkill_is_sent_again(
+    client: TestClient[Any, Any],
+    auth: dict[str, str],
+    worker: None,
+    redis_url: str,
+    receiver: tuple[Receiver, str],
+) -> None:
+    """Killed while the receiver holds the request: nothing was recorded, arq still marks the
+    attempt in progress. Once that marker expires (deliver timeout + 10 s) it runs again."""
+    recording, url = receiver
+    recording.then(Answer(stall_seconds=5))
+    response = await client.post(
+        "/v1/jobs",
+        json={"type": "demo.echo", "input": {"value": 2}, "callback_url": url},
+        headers=auth,
+    )
+    job = await response.json()
+    quick = {"ACCEPTD_WEBHOOK_TIMEOUT_SECONDS": "1"}  # in-progress marker: 1 + 10 + 10 s
+    first = await start_dispatcher(redis_url, **quick)
+    try:
+        await wait_until(_got(recording, 1), timeout=20)
+    finally:
+        first.send_signal(signal.SIGKILL)
+        await first.wait()
+    second = await start_dispatcher(redis_url, **quick)
+    try:
+        [delivery] = await wait_until(_deliveries(client, auth, job), timeout=45)
+    finally:
+        second.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(second.wait(), 15)
+    assert [a["status_code"] for a in delivery["attempts"]] == [200]
+    assert len(recording.received) == 2
+    assert (
+        recording.received[0].headers["webhook-id"] == recording.received[1].headers["webhook-id"]
+    )
+    Webhook(SECRET).verify(recording.received[1].body, recording.received[1].headers)
+
+
+def _attempts(
+    client: TestClient[Any, Any], auth: dict[str, str], job: dict[str, Any], count: int
+) -> Callable[[], Any]:
+    async def check() -> bool:
+        items = (
+            await (await client.get(f"{job['links']['self']}/deliveries", headers=auth)).json()
+        )["items"]
+        return bool(items) and len(items[0]["attempts"]) >= count
+
+    return check
 
 
 def _got(recording: Receiver, count: int) -> Callable[[], Any]:

@@ -243,6 +243,10 @@ class DispatcherRuntime:
 _RUNTIME = "acceptd_dispatcher"
 
 
+def deliver_timeout(settings: Settings) -> float:
+    return settings.webhook_timeout_seconds + 10
+
+
 async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> None:
     runtime: DispatcherRuntime = ctx[_RUNTIME]
     await runtime.deliver(delivery_id, attempt_no)
@@ -270,8 +274,10 @@ def create_dispatcher(
                 deliver,
                 name=DELIVER_FUNCTION,
                 max_tries=ARQ_MAX_TRIES,
-                # Far above the HTTP timeout: arq must never run the same attempt twice at once.
-                timeout=settings.webhook_timeout_seconds + 30,
+                # Above the HTTP timeout (the attempt's only slow step), so arq never runs one
+                # attempt twice at once. After a crash mid-attempt, arq runs it again once its
+                # in-progress marker expires: this timeout + 10 s (35 s by default).
+                timeout=deliver_timeout(settings),
             )
         ],
         queue_name=keys.WEBHOOK_QUEUE,
