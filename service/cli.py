@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from service import logs
+from service.eventloop import use_fastest_loop
 from service.settings import Settings
 
 DEFAULT_DATA_DIR = ".acceptd"
@@ -90,6 +91,7 @@ def _run_api(settings: Settings) -> None:
     from service.api.app import create_app
 
     logs.configure(json_lines=True)
+    use_fastest_loop(settings)
     web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
 
 
@@ -98,6 +100,7 @@ def _run_worker(settings: Settings) -> None:
     from service.jobs.worker import create_worker
 
     logs.configure(json_lines=True)
+    use_fastest_loop(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     create_worker(settings, JobRegistry.from_modules(settings.job_modules)).run()
@@ -107,6 +110,7 @@ def _run_dispatcher(settings: Settings) -> None:
     from service.webhooks.dispatcher import create_dispatcher
 
     logs.configure(json_lines=True)
+    use_fastest_loop(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     create_dispatcher(settings).run()

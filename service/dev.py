@@ -16,6 +16,7 @@ from service.api.app import create_app
 from service.arqstop import stop_gracefully
 from service.cli import curl_example, install_stop_signals
 from service.embedded import EmbeddedValkey, ping
+from service.eventloop import use_fastest_loop
 from service.jobs.registry import JobRegistry
 from service.jobs.worker import create_worker
 from service.secretbox import generate_master_key
@@ -91,6 +92,7 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
             "bootstrap_secret": SecretStr(secret),
         }
     )
+    use_fastest_loop(settings)
     try:
         asyncio.run(_serve(settings, host, settings.port if port is None else port, secret))
     finally:

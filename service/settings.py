@@ -73,10 +73,16 @@ class Settings(BaseSettings):
     shutdown_grace_seconds: float = Field(
         default=10.0, ge=0, description="on stop, how long in-flight jobs and webhooks may finish"
     )
-    worker_poll_delay_seconds: float = Field(default=0.05, gt=0, le=5)
+    worker_poll_delay_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=5,
+        description="fallback poll of workers and dispatchers; new work wakes them at once",
+    )
     worker_threads: int = Field(default=8, ge=1, description="pool for blocking job handlers")
     max_result_bytes: int = Field(default=1024 * 1024, ge=1024)
 
+    uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
     dev: bool = Field(default=False, description="set by `acceptd dev`; not for production")
 
     @field_validator("job_modules", "callback_allow_cidrs", mode="before")

@@ -11,11 +11,12 @@ from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
 
-from arq import Retry, Worker
+from arq import Retry
 from arq.worker import func
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from service.arqwake import WakeableWorker, listen_for_wakeups
 from service.jobs.context import JOB_FAILED_TYPE, JobCanceled, JobContext, JobError, RetryJob
 from service.jobs.progress import ProgressReporter
 from service.jobs.registry import JobDefinition, JobRegistry
@@ -58,6 +59,7 @@ class WorkerRuntime:
     store: JobStore
     threads: ThreadPoolExecutor
     running: dict[str, RunningJob] = field(default_factory=dict)
+    background: list[asyncio.Task[None]] = field(default_factory=list)
     _processes: ProcessPoolExecutor | None = None
     _watcher: asyncio.Task[None] | None = None
 
@@ -75,10 +77,10 @@ class WorkerRuntime:
         return runtime
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
+        for task in [*self.background, *([self._watcher] if self._watcher else [])]:
+            task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+                await task
         self.threads.shutdown(wait=False, cancel_futures=True)
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
@@ -249,31 +251,27 @@ class WorkerRuntime:
 
 
 _RUNTIME = "acceptd_runtime"
+_WAKE = "acceptd_wake"
 
 
 async def run_job(ctx: dict[str, Any], job_id: str, tenant: str, job_type: str) -> None:
     runtime: WorkerRuntime = ctx[_RUNTIME]
-    await runtime.run(job_id, tenant, job_type)
+    try:
+        await runtime.run(job_id, tenant, job_type)
+    finally:
+        ctx[_WAKE]()  # a slot is free: look for queued work now, not at the next idle poll
 
 
 def create_worker(
     settings: Settings, registry: JobRegistry, *, burst: bool = False, handle_signals: bool = True
-) -> Worker:
+) -> WakeableWorker:
     """An arq Worker for the job queue, configured deliberately (see the README's Operations)."""
     longest = max(
         [settings.default_job_timeout_seconds]
         + [d.timeout_seconds for d in registry if d.timeout_seconds is not None]
     )
 
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx[_RUNTIME] = WorkerRuntime.open(settings, registry)
-
-    async def shutdown(ctx: dict[str, Any]) -> None:
-        runtime: WorkerRuntime | None = ctx.get(_RUNTIME)
-        if runtime is not None:
-            await runtime.close()
-
-    return Worker(
+    worker = WakeableWorker(
         functions=[
             func(
                 run_job,
@@ -287,13 +285,30 @@ def create_worker(
         redis_settings=arq_settings(settings),
         burst=burst,
         handle_signals=handle_signals,
-        on_startup=startup,
-        on_shutdown=shutdown,
         max_jobs=settings.worker_concurrency,
         keep_result=0,
         poll_delay=settings.worker_poll_delay_seconds,
+        idle_poll=settings.worker_poll_delay_seconds,
         max_tries=ARQ_MAX_TRIES,
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,
         log_results=False,
     )
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx[_RUNTIME] = runtime = WorkerRuntime.open(settings, registry)
+        ctx[_WAKE] = worker.wake
+        runtime.background.append(
+            asyncio.get_running_loop().create_task(
+                listen_for_wakeups(runtime.redis, keys.JOBS_WAKEUP, worker)
+            )
+        )
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        runtime: WorkerRuntime | None = ctx.get(_RUNTIME)
+        if runtime is not None:
+            await runtime.close()
+
+    worker.on_startup = startup
+    worker.on_shutdown = shutdown
+    return worker

@@ -90,8 +90,12 @@ class DeliveryStore:
     def _payload(delivery_id: str, attempt_no: int, at_ms: int) -> str:
         return arq_payload(DELIVER_FUNCTION, [delivery_id, attempt_no], at_ms)
 
-    async def create(self, new: NewDelivery) -> bool:
-        """False when it already existed (a replayed fan-out)."""
+    async def create(self, new: NewDelivery, lease_ms: int = 0) -> DeliveryRecord | None:
+        """The new delivery, or None when it already existed (a replayed fan-out).
+
+        With `lease_ms`, arq may run the first attempt only after that long: the caller
+        sends it itself first, and the queue entry re-sends it only if the caller dies.
+        """
         now = now_ms()
         fields: list[str | int] = [
             "tenant", new.tenant, "job", new.job_id, "event", new.event, "msg", new.webhook_id,
@@ -110,13 +114,23 @@ class DeliveryStore:
             args=[
                 new.id,
                 self._payload(new.id, 1, now),
-                now,
+                now + lease_ms,
                 self._retention_ms,
                 attempt_job_id(new.id, 1),
+                # A leased attempt is being sent inline: no dispatcher needs waking for it.
+                "" if lease_ms else keys.WEBHOOKS_WAKEUP,
                 *fields,
             ],
         )
-        return created == 1
+        if created != 1:
+            return None
+        return DeliveryRecord(
+            **{f: getattr(new, f) for f in NewDelivery.__dataclass_fields__},
+            status=DeliveryStatus.PENDING,
+            attempt_count=0,
+            next_attempt_ms=now,
+            created_ms=now,
+        )
 
     async def get(self, delivery_id: str, tenant: str | None = None) -> DeliveryRecord | None:
         raw: dict[str, str] = await self._redis.hgetall(keys.delivery(delivery_id))  # type: ignore[misc]
@@ -154,7 +168,10 @@ class DeliveryStore:
     ) -> bool:
         due = next_attempt_ms if next_attempt_ms is not None else 0
         recorded: int = await self._scripts.delivery_attempt(
-            keys=self._attempt_keys(delivery.id, attempt_no + 1),
+            keys=[
+                *self._attempt_keys(delivery.id, attempt_no + 1),
+                keys.arq_job(attempt_job_id(delivery.id, attempt_no)),
+            ],
             args=[
                 delivery.id,
                 attempt_no,
@@ -164,6 +181,7 @@ class DeliveryStore:
                 self._payload(delivery.id, attempt_no + 1, now_ms()),
                 self._retention_ms,
                 attempt_job_id(delivery.id, attempt_no + 1),
+                attempt_job_id(delivery.id, attempt_no),
             ],
         )
         return recorded == 1
@@ -180,6 +198,7 @@ class DeliveryStore:
                 delivery.attempt_count,
                 "manual" if manual else "sweep",
                 attempt_job_id(delivery.id, next_no),
+                keys.WEBHOOKS_WAKEUP,
             ],
         )
         return done == 1

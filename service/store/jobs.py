@@ -155,6 +155,7 @@ class JobStore:
             created,
             idem_value,
             idem_ttl_ms,
+            keys.JOBS_WAKEUP,
             *fields,
         ]
         await self._scripts.submit(keys=job_keys, args=args)

@@ -18,7 +18,9 @@ EVENTS_STREAM = PREFIX + "events"
 EVENTS_GROUP = "dispatchers"
 TENANTS = PREFIX + "tenants"
 DELIVERIES_DUE = PREFIX + "deliveries:due"
-WORKER_WAKEUP = PREFIX + "wakeup:jobs"
+# Pub/sub channels: a message means "new work is due now" (polling is only the fallback).
+JOBS_WAKEUP = PREFIX + "wakeup:jobs"
+WEBHOOKS_WAKEUP = PREFIX + "wakeup:webhooks"
 
 
 def digest(value: str) -> str:

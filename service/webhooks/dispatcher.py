@@ -19,11 +19,12 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import aiohttp
-from arq import Retry, Worker
+from arq import Retry
 from arq.worker import func
 from redis.asyncio import Redis
 from yarl import URL
 
+from service.arqwake import WakeableWorker, listen_for_wakeups
 from service.bootstrap import secret_box
 from service.clock import now_ms, to_rfc3339
 from service.redis_conn import arq_settings, connect, deserialize_arq, serialize_arq
@@ -48,6 +49,8 @@ SWEEP_GRACE_MS = 60_000
 SWEEP_BATCH = 500
 # A busy receiver (at its concurrency cap) has the attempt put back for this long, uncounted.
 BUSY_DEFER_SECONDS = 0.5
+SECRETS_CACHE_SECONDS = 5.0
+SECRETS_CACHE_MAX = 10_000
 ARQ_MAX_TRIES = 1_000
 
 
@@ -73,11 +76,11 @@ class ConcurrencyCaps:
             self.in_flight.pop(key, None)
 
 
-def destination_key(delivery: DeliveryRecord) -> str:
-    if delivery.endpoint_id:
-        return delivery.endpoint_id
-    url = URL(delivery.url)
-    return f"{url.scheme}://{url.host}:{url.port}"
+def destination_key(url: str, endpoint_id: str | None) -> str:
+    if endpoint_id:
+        return endpoint_id
+    parsed = URL(url)
+    return f"{parsed.scheme}://{parsed.host}:{parsed.port}"
 
 
 def attempt_entry(started_ms: int, result: AttemptResult) -> dict[str, Any]:
@@ -102,6 +105,9 @@ class DispatcherRuntime:
     policy: AddressPolicy
     caps: ConcurrencyCaps
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    inline_tasks: set[asyncio.Task[None]] = field(default_factory=set)
+    secrets_cache: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
+    lease_ms: int = 0
 
     @classmethod
     async def open(cls, settings: Settings) -> DispatcherRuntime:
@@ -128,10 +134,12 @@ class DispatcherRuntime:
             endpoints=endpoints,
             deliveries=deliveries,
             fanout=FanOut(redis, jobs, endpoints, deliveries, consumer),
+            lease_ms=int((deliver_timeout(settings) + 10) * 1000),
             session=aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()),
             policy=policy,
             caps=ConcurrencyCaps(settings.webhook_concurrency_per_endpoint),
         )
+        runtime.fanout.inline = runtime
         loop = asyncio.get_running_loop()
         runtime.tasks = [
             loop.create_task(runtime.fanout.run(), name="fan-out"),
@@ -140,9 +148,11 @@ class DispatcherRuntime:
         return runtime
 
     async def close(self) -> None:
-        for task in self.tasks:
+        if self.inline_tasks:  # let inline attempts finish; their leases cover the rest
+            await asyncio.wait(self.inline_tasks, timeout=self.settings.shutdown_grace_seconds)
+        for task in [*self.tasks, *self.inline_tasks]:
             task.cancel()
-        for task in self.tasks:
+        for task in [*self.tasks, *self.inline_tasks]:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.session.close()
@@ -166,7 +176,33 @@ class DispatcherRuntime:
                 requeued += 1
         return requeued
 
+    # InlineSender: the fan-out hands new deliveries straight here when there is room.
+    def try_claim(self, url: str, endpoint_id: str | None) -> bool:
+        if len(self.inline_tasks) >= self.settings.webhook_max_concurrency:
+            return False
+        return self.caps.try_acquire(destination_key(url, endpoint_id))
+
+    def unclaim(self, url: str, endpoint_id: str | None) -> None:
+        self.caps.release(destination_key(url, endpoint_id))
+
+    def send(self, delivery: DeliveryRecord) -> None:
+        task = asyncio.get_running_loop().create_task(self._send_inline(delivery))
+        self.inline_tasks.add(task)
+        task.add_done_callback(self.inline_tasks.discard)
+
+    async def _send_inline(self, delivery: DeliveryRecord) -> None:
+        try:
+            await self._attempt(delivery, 1)
+        except Exception:
+            # Nothing is lost: the attempt's lease in the queue sends it again.
+            log.warning(
+                "inline attempt of %s failed; its lease will retry", delivery.id, exc_info=True
+            )
+        finally:
+            self.unclaim(delivery.url, delivery.endpoint_id)
+
     async def deliver(self, delivery_id: str, attempt_no: int) -> None:
+        """One attempt, run by arq: retries, and first attempts that were not sent inline."""
         delivery = await self.deliveries.get(delivery_id)
         if (
             delivery is None
@@ -174,6 +210,31 @@ class DispatcherRuntime:
             or delivery.attempt_count != attempt_no - 1
         ):
             return  # a stale or duplicate run of an attempt already recorded
+        cap = destination_key(delivery.url, delivery.endpoint_id)
+        if not self.caps.try_acquire(cap):
+            raise Retry(defer=BUSY_DEFER_SECONDS)
+        try:
+            await self._attempt(delivery, attempt_no)
+        finally:
+            self.caps.release(cap)
+
+    async def _cached_secrets(self, kind: str, owner: str) -> list[str]:
+        # Decrypted secrets, kept briefly: a rotation keeps the old secret valid for 24 h, so
+        # a new one joining the signatures a few seconds late breaks no receiver.
+        cache_key, now = f"{kind}:{owner}", asyncio.get_running_loop().time()
+        hit = self.secrets_cache.get(cache_key)
+        if hit is not None and hit[0] > now:
+            return hit[1]
+        if kind == "endpoint":
+            found = await self.endpoints.signing_secrets(owner)
+        else:
+            found = await self.tenants.signing_secrets(owner)
+        if len(self.secrets_cache) > SECRETS_CACHE_MAX:
+            self.secrets_cache.clear()
+        self.secrets_cache[cache_key] = (now + SECRETS_CACHE_SECONDS, found)
+        return found
+
+    async def _attempt(self, delivery: DeliveryRecord, attempt_no: int) -> None:
         endpoint: EndpointRecord | None = None
         if delivery.endpoint_id:
             endpoint = await self.endpoints.get(delivery.endpoint_id)
@@ -181,20 +242,14 @@ class DispatcherRuntime:
                 reason = "endpoint deleted" if endpoint is None else "endpoint disabled"
                 await self._give_up(delivery, attempt_no, reason)
                 return
-            secrets_ = await self.endpoints.signing_secrets(endpoint.id)
+            secrets_ = await self._cached_secrets("endpoint", endpoint.id)
         else:
-            secrets_ = await self.tenants.signing_secrets(delivery.tenant)
-        cap = destination_key(delivery)
-        if not self.caps.try_acquire(cap):
-            raise Retry(defer=BUSY_DEFER_SECONDS)
+            secrets_ = await self._cached_secrets("tenant", delivery.tenant)
         started = now_ms()
-        try:
-            result = await send(
-                self.session, delivery.url, delivery.webhook_id, delivery.body.encode(), secrets_,
-                timeout=self.settings.webhook_timeout_seconds, policy=self.policy,
-            )  # fmt: skip
-        finally:
-            self.caps.release(cap)
+        result = await send(
+            self.session, delivery.url, delivery.webhook_id, delivery.body.encode(), secrets_,
+            timeout=self.settings.webhook_timeout_seconds, policy=self.policy,
+        )  # fmt: skip
         await self._record(delivery, attempt_no, started, result, endpoint)
 
     async def _record(
@@ -241,6 +296,7 @@ class DispatcherRuntime:
 
 
 _RUNTIME = "acceptd_dispatcher"
+_WAKE = "acceptd_wake"
 
 
 def deliver_timeout(settings: Settings) -> float:
@@ -249,7 +305,10 @@ def deliver_timeout(settings: Settings) -> float:
 
 async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> None:
     runtime: DispatcherRuntime = ctx[_RUNTIME]
-    await runtime.deliver(delivery_id, attempt_no)
+    try:
+        await runtime.deliver(delivery_id, attempt_no)
+    finally:
+        ctx[_WAKE]()  # a slot is free: look for due deliveries now
 
 
 def create_dispatcher(
@@ -257,18 +316,8 @@ def create_dispatcher(
     *,
     handle_signals: bool = True,
     on_ready: Callable[[DispatcherRuntime], Awaitable[None]] | None = None,
-) -> Worker:
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx[_RUNTIME] = runtime = await DispatcherRuntime.open(settings)
-        if on_ready is not None:
-            await on_ready(runtime)
-
-    async def shutdown(ctx: dict[str, Any]) -> None:
-        runtime: DispatcherRuntime | None = ctx.get(_RUNTIME)
-        if runtime is not None:
-            await runtime.close()
-
-    return Worker(
+) -> WakeableWorker:
+    worker = WakeableWorker(
         functions=[
             func(
                 deliver,
@@ -283,13 +332,32 @@ def create_dispatcher(
         queue_name=keys.WEBHOOK_QUEUE,
         redis_settings=arq_settings(settings),
         handle_signals=handle_signals,
-        on_startup=startup,
-        on_shutdown=shutdown,
         max_jobs=settings.webhook_max_concurrency,
         keep_result=0,
         poll_delay=settings.worker_poll_delay_seconds,
+        idle_poll=settings.worker_poll_delay_seconds,
         max_tries=ARQ_MAX_TRIES,
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,
         log_results=False,
     )
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        ctx[_RUNTIME] = runtime = await DispatcherRuntime.open(settings)
+        ctx[_WAKE] = worker.wake
+        runtime.tasks.append(
+            asyncio.get_running_loop().create_task(
+                listen_for_wakeups(runtime.redis, keys.WEBHOOKS_WAKEUP, worker)
+            )
+        )
+        if on_ready is not None:
+            await on_ready(runtime)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        runtime: DispatcherRuntime | None = ctx.get(_RUNTIME)
+        if runtime is not None:
+            await runtime.close()
+
+    worker.on_startup = startup
+    worker.on_shutdown = shutdown
+    return worker

@@ -12,6 +12,7 @@ import asyncio
 import json
 import logging
 import time
+from typing import Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
@@ -20,7 +21,7 @@ from service import ids
 from service.clock import to_rfc3339
 from service.resources import job_resource
 from service.store import keys
-from service.store.deliveries import DeliveryStore, NewDelivery
+from service.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
 from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
 from service.webhooks.events import TERMINAL_EVENTS
@@ -34,6 +35,18 @@ CLAIM_EVERY_SECONDS = 10.0
 STALE_CONSUMER_MS = 86_400_000
 
 
+class InlineSender(Protocol):
+    """Sends a new delivery's first attempt at once, in this process, when it has room."""
+
+    lease_ms: int
+
+    def try_claim(self, url: str, endpoint_id: str | None) -> bool: ...
+
+    def unclaim(self, url: str, endpoint_id: str | None) -> None: ...
+
+    def send(self, delivery: DeliveryRecord) -> None: ...
+
+
 class FanOut:
     def __init__(
         self,
@@ -42,12 +55,14 @@ class FanOut:
         endpoints: EndpointStore,
         deliveries: DeliveryStore,
         consumer: str,
+        inline: InlineSender | None = None,
     ) -> None:
         self._redis = redis
         self._jobs = jobs
         self._endpoints = endpoints
         self._deliveries = deliveries
         self._consumer = consumer
+        self.inline = inline
 
     async def ensure_group(self) -> None:
         try:
@@ -113,8 +128,8 @@ class FanOut:
             await self._handle_batch([e for e in entries if e[1]])
 
     async def _handle_batch(self, entries: list[tuple[str, dict[str, str]]]) -> None:
-        for _entry_id, fields in entries:
-            await self.handle(fields)
+        # Concurrently: each event's reads and writes are independent round trips.
+        await asyncio.gather(*(self.handle(fields) for _entry_id, fields in entries))
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(keys.EVENTS_STREAM, keys.EVENTS_GROUP, *entry_ids)
@@ -129,7 +144,9 @@ class FanOut:
             fields["tenant"],
             fields["msg"],
         )
-        job = await self._jobs.get(job_id, tenant)
+        job, endpoints = await asyncio.gather(
+            self._jobs.get(job_id, tenant), self._endpoints.for_tenant(tenant)
+        )
         if job is None:
             return 0  # expired before anyone could be told: nothing left to send
         body = json.dumps(
@@ -140,7 +157,7 @@ class FanOut:
         destinations: list[tuple[str, str | None]] = []
         if event in TERMINAL_EVENTS and job.callback_url:
             destinations.append((job.callback_url, None))
-        for endpoint in await self._endpoints.for_tenant(tenant):
+        for endpoint in endpoints:
             if not endpoint.disabled and event in endpoint.events:
                 destinations.append((endpoint.url, endpoint.id))
         created = 0
@@ -155,5 +172,14 @@ class FanOut:
                 endpoint_id=endpoint_id,
                 body=body,
             )
-            created += await self._deliveries.create(new)
+            inline = self.inline is not None and self.inline.try_claim(url, endpoint_id)
+            lease = self.inline.lease_ms if self.inline is not None and inline else 0
+            delivery = await self._deliveries.create(new, lease_ms=lease)
+            if delivery is None:
+                if self.inline is not None and inline:
+                    self.inline.unclaim(url, endpoint_id)
+                continue
+            created += 1
+            if self.inline is not None and inline:
+                self.inline.send(delivery)
         return created

@@ -3,7 +3,7 @@
 --   mode 'sweep':  only if the delivery is pending and its queue entry is gone (lost).
 -- KEYS[1] delivery hash, KEYS[2] its attempts list, KEYS[3] due set, KEYS[4] next attempt's arq
 -- job key, KEYS[5] arq queue. ARGV[1] delivery id, ARGV[2] now (ms), ARGV[3] arq payload,
--- ARGV[4] attempt count the caller read, ARGV[5] mode, ARGV[6] arq job id
+-- ARGV[4] attempt count the caller read, ARGV[5] mode, ARGV[6] arq job id, ARGV[7] wake-up channel
 local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count')
 if not fields[1] then
   redis.call('ZREM', KEYS[3], ARGV[1])
@@ -25,4 +25,5 @@ redis.call('HSET', KEYS[1], 'next_attempt', ARGV[2])
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[4], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[6])
+redis.call('PUBLISH', ARGV[7], '1')
 return 1

@@ -1,0 +1,312 @@
+"""`make bench`: acceptd against its stack's ceilings, measured in the same run on this machine.
+
+Every figure is the median over --runs repetitions. See bench/README.md for what each means.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import platform
+import tempfile
+import time
+import uuid
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aredis
+from arq import create_pool
+from arq.connections import RedisSettings
+
+from bench import load
+from bench.bare import BARE_QUEUE
+from bench.cluster import API_KEY, Cluster, port, wait_for_port
+from service.store import keys
+
+SUBMIT_CONCURRENCY = (1, 16, 64)
+E2E_JOBS = 2000
+E2E_CONCURRENCY = 32
+RETAINED_JOBS = 100_000
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=3.0, help="length of each timed phase")
+    parser.add_argument("--out", type=Path, default=Path("bench/results/latest.json"))
+    return parser.parse_args()
+
+
+class Bench:
+    def __init__(self, cluster: Cluster, args: argparse.Namespace) -> None:
+        self.cluster = cluster
+        self.args = args
+        self.ports: dict[str, int] = {}
+        self.samples: dict[str, list[float]] = {}
+
+    def record(self, name: str, value: float) -> None:
+        self.samples.setdefault(name, []).append(value)
+
+    def url(self, name: str) -> str:
+        return f"http://127.0.0.1:{self.ports[name]}"
+
+    def start(self) -> None:
+        c = self.cluster
+        c.start_valkey()
+        self.ports = {name: port() for name in ("api", "receiver", "bare_api")}
+        c.spawn("receiver", "-m", "bench.receiver", "--port", str(self.ports["receiver"]),
+                "--secret", c.secret)  # fmt: skip
+        c.spawn("api", "-m", "service", "api", env=c.env(ACCEPTD_PORT=str(self.ports["api"])))
+        c.spawn("worker", "-m", "service", "worker")
+        c.spawn("dispatcher", "-m", "service", "dispatcher")
+        c.spawn("bare_api", "-m", "bench.bare", "api", "--port", str(self.ports["bare_api"]))
+        c.spawn("bare_worker", "-m", "bench.bare", "worker", "--redis", c.redis_url,
+                "--receiver", f"{self.url('receiver')}/hook")  # fmt: skip
+        for name in ("api", "receiver", "bare_api"):
+            wait_for_port(self.ports[name])
+
+    async def run(self) -> dict[str, Any]:
+        connector = aiohttp.TCPConnector(limit=0)
+        async with aiohttp.ClientSession(connector=connector) as session:
+            self.session = session
+            self.headers = {
+                "Authorization": f"Bearer {API_KEY}",
+                "Content-Type": "application/json",
+            }
+            self.redis = aredis.Redis.from_url(self.cluster.redis_url)
+            self.arq = await create_pool(
+                RedisSettings.from_dsn(self.cluster.redis_url),
+                job_serializer=lambda d: json.dumps(d).encode(),
+                job_deserializer=json.loads,
+            )
+            try:
+                await self.warm_up()
+                for run in range(self.args.runs):
+                    print(f"run {run + 1}/{self.args.runs}", flush=True)
+                    await self.submit_phase()
+                    await self.end_to_end_phase()
+                    await self.pickup_phase()
+                await self.scale_phase()
+                await self.polling_phase()
+                memory = await self.memory()
+            finally:
+                await self.redis.aclose()
+                await self.arq.aclose()
+        return {"medians": {k: load.median(v) for k, v in self.samples.items()},
+                "samples": self.samples, "memory": memory}  # fmt: skip
+
+    async def warm_up(self) -> None:
+        submit = load.acceptd_submitter(
+            self.session, self.url("api"), self.headers, f"{self.url('receiver')}/hook"
+        )
+        sent = await load.burst(submit, 200, 8)
+        await load.wait_for_arrivals(self.session, self.url("receiver"), set(sent), 60)
+        await load.reset(self.session, self.url("receiver"))
+
+    async def submit_phase(self) -> None:
+        """The API alone against a bare aiohttp handler: the roles that would process the
+        submitted jobs are paused, as they would run on other machines in production."""
+        body = json.dumps({"type": "demo.echo", "input": {"value": 1}}).encode()
+        self.cluster.pause("worker", "dispatcher", "bare_worker")
+        try:
+            for concurrency in SUBMIT_CONCURRENCY:
+                for name, target in (("acceptd", self.url("api")), ("bare", self.url("bare_api"))):
+                    call = load.poster(self.session, f"{target}/v1/jobs", body, self.headers, 202)
+                    stats = await load.closed_loop(call, concurrency, self.args.seconds)
+                    for key, value in stats.items():
+                        self.record(f"submit.{name}.c{concurrency}.{key}", value)
+        finally:
+            self.cluster.resume("worker", "dispatcher", "bare_worker")
+        await self.drain()
+
+    async def drain(self) -> None:
+        """Let the worker finish what the submit phase queued before timing anything else."""
+        deadline = time.monotonic() + 120
+        while time.monotonic() < deadline:
+            if await self.redis.zcard(keys.JOB_QUEUE) == 0:
+                return
+            await asyncio.sleep(0.2)
+
+    def bare_submitter(self) -> load.Submit:
+        async def submit() -> str:
+            job_id = uuid.uuid4().hex
+            await self.arq.enqueue_job("notify", job_id, _job_id=job_id, _queue_name=BARE_QUEUE)
+            return job_id
+
+        return submit
+
+    async def measure(self, submit: load.Submit, rate: float | None) -> dict[str, float]:
+        receiver = self.url("receiver")
+        await load.reset(self.session, receiver)
+        if rate is None:
+            sent = await load.burst(submit, E2E_JOBS, E2E_CONCURRENCY)
+        else:
+            sent = await load.paced(submit, rate, self.args.seconds)
+        arrived = await load.wait_for_arrivals(self.session, receiver, set(sent), 120)
+        return load.end_to_end(sent, arrived)
+
+    async def end_to_end_phase(self) -> None:
+        callback = f"{self.url('receiver')}/hook"
+        ours = load.acceptd_submitter(self.session, self.url("api"), self.headers, callback)
+        idle = {"acceptd": ("bare_worker", "bare_api"), "bare": ("worker", "dispatcher", "api")}
+        for name, submit in (("acceptd", ours), ("bare", self.bare_submitter())):
+            self.cluster.pause(*idle[name])
+            try:
+                full = await self.measure(submit, None)
+                half = await self.measure(submit, full["jobs_per_s"] / 2)
+            finally:
+                self.cluster.resume(*idle[name])
+            for key, value in full.items():
+                self.record(f"e2e.{name}.full.{key}", value)
+            for key, value in half.items():
+                self.record(f"e2e.{name}.half.{key}", value)
+
+    async def pickup_phase(self) -> None:
+        """Idle pickup: one job at a time on a quiet system, submit to `running`."""
+        body = json.dumps({"type": "demo.echo", "input": {"value": 1}}).encode()
+        gaps: list[float] = []
+        for _ in range(50):
+            async with self.session.post(
+                f"{self.url('api')}/v1/jobs", data=body, headers=self.headers
+            ) as response:
+                job = await response.json()
+            await asyncio.sleep(0.05)
+            record = await self.redis.hmget(keys.job(job["id"]), ["created", "started"])
+            if record[1]:
+                gaps.append(float(int(record[1]) - int(record[0])))
+        self.record("pickup.p50_ms", load.percentile(gaps, 50))
+        self.record("pickup.p99_ms", load.percentile(gaps, 99))
+
+    async def scale_phase(self) -> None:
+        """A second worker and a second dispatcher on the same machine."""
+        self.cluster.spawn("worker2", "-m", "service", "worker")
+        self.cluster.spawn("dispatcher2", "-m", "service", "dispatcher")
+        self.cluster.pause("bare_worker", "bare_api")
+        await asyncio.sleep(2)
+        callback = f"{self.url('receiver')}/hook"
+        ours = load.acceptd_submitter(self.session, self.url("api"), self.headers, callback)
+        for _ in range(self.args.runs):
+            full = await self.measure(ours, None)
+            self.record("scale.2x2.jobs_per_s", full["jobs_per_s"])
+        self.rss_scale = {n: self.cluster.peak_rss_mb(n) for n in ("worker2", "dispatcher2")}
+        self.cluster.stop("worker2")
+        self.cluster.stop("dispatcher2")
+        self.cluster.resume("bare_worker", "bare_api")
+
+    async def polling_phase(self) -> None:
+        """GET /v1/jobs/{id} over 100k retained jobs (copies of a real finished one)."""
+        [template_id] = await self.redis.zrevrangebylex(keys.tenant_jobs("default"), "+", "-", 0, 1)
+        template = await self.redis.hgetall(keys.job(template_id.decode()))
+        before = (await self.redis.info("memory"))["used_memory"]
+        job_ids = [f"job_{uuid.uuid4().hex[:26]}" for _ in range(RETAINED_JOBS)]
+        for start in range(0, RETAINED_JOBS, 2000):
+            async with self.redis.pipeline(transaction=False) as pipe:
+                for job_id in job_ids[start : start + 2000]:
+                    pipe.hset(keys.job(job_id), mapping=template)
+                    pipe.zadd(keys.tenant_jobs("default"), {job_id: 0})
+                await pipe.execute()
+        after = (await self.redis.info("memory"))["used_memory"]
+        self.record("redis.bytes_per_retained_job", (after - before) / RETAINED_JOBS)
+        urls = [f"{self.url('api')}/v1/jobs/{j}" for j in job_ids[:: RETAINED_JOBS // 5000]]
+        for _ in range(self.args.runs):
+            stats = await load.closed_loop(
+                load.getter(self.session, urls, self.headers), 32, self.args.seconds
+            )
+            self.record("poll.rps", stats["rps"])
+            self.record("poll.p99_ms", stats["p99_ms"])
+
+    async def memory(self) -> dict[str, float]:
+        sizes: list[int] = []
+        async for key in self.redis.scan_iter(match=keys.delivery("*"), count=500):
+            if not key.endswith(b":attempts"):
+                sizes.append(await self.redis.memory_usage(key) or 0)
+                sizes.append(await self.redis.memory_usage(key + b":attempts") or 0)
+            if len(sizes) >= 400:
+                break
+        rss = {name: self.cluster.peak_rss_mb(name) for name in ("api", "worker", "dispatcher")}
+        return {
+            **{f"rss_mb.{k}": v for k, v in rss.items()},
+            **{f"rss_mb.{k}": v for k, v in self.rss_scale.items()},
+            "rss_mb.valkey": self.cluster.valkey_peak_rss_mb(),
+            "redis.bytes_per_delivery": 2 * sum(sizes) / max(1, len(sizes)),
+        }
+
+
+def ratio(value: float, ceiling: float) -> str:
+    return f"{100 * value / ceiling:.0f} %" if ceiling else "n/a"
+
+
+def pair(first: float, second: float, digits: int = 1) -> str:
+    return f"{first:.{digits}f} / {second:.{digits}f}"
+
+
+def table(result: dict[str, Any]) -> str:
+    m, mem = result["medians"], result["memory"]
+    rows: list[tuple[str, str, str, str]] = []
+    for c in SUBMIT_CONCURRENCY:
+        ours, bare = m[f"submit.acceptd.c{c}.rps"], m[f"submit.bare.c{c}.rps"]
+        rows.append((f"submit, {c} clients: 202/s", f"{ours:,.0f}", f"{bare:,.0f} (bare aiohttp)",
+                     ratio(ours, bare)))  # fmt: skip
+        rows.append((
+            f"submit, {c} clients: p50 / p99 ms",
+            pair(m[f"submit.acceptd.c{c}.p50_ms"], m[f"submit.acceptd.c{c}.p99_ms"], 2),
+            pair(m[f"submit.bare.c{c}.p50_ms"], m[f"submit.bare.c{c}.p99_ms"], 2),
+            "",
+        ))  # fmt: skip
+    ours, bare = m["e2e.acceptd.full.jobs_per_s"], m["e2e.bare.full.jobs_per_s"]
+    rows.append(("end to end, full load: jobs/s to verified webhook", f"{ours:,.0f}",
+                 f"{bare:,.0f} (bare arq)", ratio(ours, bare)))  # fmt: skip
+    for load_name in ("full", "half"):
+        rows.append((
+            f"end to end, {load_name} load: p50 / p99 ms",
+            pair(m[f"e2e.acceptd.{load_name}.p50_ms"], m[f"e2e.acceptd.{load_name}.p99_ms"]),
+            pair(m[f"e2e.bare.{load_name}.p50_ms"], m[f"e2e.bare.{load_name}.p99_ms"]),
+            "",
+        ))  # fmt: skip
+    rows.append(("idle pickup, submit to running: p50 / p99 ms",
+                 pair(m["pickup.p50_ms"], m["pickup.p99_ms"], 0), "", ""))  # fmt: skip
+    scaled = m["scale.2x2.jobs_per_s"]
+    rows.append(("2 workers + 2 dispatchers: jobs/s", f"{scaled:,.0f}", f"{ours:,.0f} (1 + 1)",
+                 ratio(scaled, ours)))  # fmt: skip
+    rows.append((f"polling, {RETAINED_JOBS:,} retained jobs: GET/s, p99 ms",
+                 f"{m['poll.rps']:,.0f}, {m['poll.p99_ms']:.1f}", "", ""))  # fmt: skip
+    per_job, per_delivery = m["redis.bytes_per_retained_job"], mem["redis.bytes_per_delivery"]
+    rows.append(("Redis bytes per retained job / per delivery",
+                 f"{per_job:,.0f} / {per_delivery:,.0f}", "", ""))  # fmt: skip
+    rss = ", ".join(
+        f"{k.split('.', 1)[1]} {v:.0f}" for k, v in mem.items() if k.startswith("rss_mb")
+    )
+    rows.append(("peak RSS, MB", rss, "", ""))
+    missing = m["e2e.acceptd.full.missing"] + m["e2e.acceptd.half.missing"]
+    rows.append(("webhooks missing", f"{missing:.0f}", "", ""))
+    lines = ["| measure | acceptd | ceiling | ratio |", "|---|---|---|---|"]
+    lines += [f"| {' | '.join(row)} |" for row in rows]
+    return "\n".join(lines)
+
+
+def main() -> None:
+    args = parse()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="acceptd-bench-") as workdir:
+        cluster = Cluster(Path(workdir))
+        bench = Bench(cluster, args)
+        try:
+            bench.start()
+            result = asyncio.run(bench.run())
+        finally:
+            cluster.stop_all()
+    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
+                         "platform": platform.platform()}  # fmt: skip
+    result["runs"] = args.runs
+    result["seconds"] = round(time.monotonic() - started, 1)
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(result, indent=1))
+    print(table(result))
+    print(f"\n{args.runs} runs, medians; {result['seconds']} s in all; raw samples in {args.out}")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,110 @@
+"""Starts and stops the processes a bench run measures, each as its own OS process."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from service.embedded import EmbeddedValkey, free_port
+from service.secretbox import generate_master_key
+from service.webhooks.signing import generate_secret
+
+API_KEY = "acc_bench-key"
+
+
+@dataclass
+class Cluster:
+    workdir: Path
+    secret: str = field(default_factory=generate_secret)
+    master_key: str = field(default_factory=generate_master_key)
+    processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
+    valkey: EmbeddedValkey | None = None
+
+    def start_valkey(self) -> str:
+        # AOF on, as in production: its cost belongs in the figures.
+        self.valkey = EmbeddedValkey(self.workdir / "valkey", persistent=True)
+        self.valkey.start()
+        return self.valkey.url
+
+    @property
+    def redis_url(self) -> str:
+        assert self.valkey is not None
+        return self.valkey.url
+
+    def env(self, **extra: str) -> dict[str, str]:
+        env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
+        env.update(
+            ACCEPTD_REDIS_URL=self.redis_url,
+            ACCEPTD_MASTER_KEY=self.master_key,
+            ACCEPTD_BOOTSTRAP_API_KEY=API_KEY,
+            ACCEPTD_BOOTSTRAP_SECRET=self.secret,
+            ACCEPTD_ALLOW_PRIVATE_CALLBACKS="true",
+            ACCEPTD_HOST="127.0.0.1",
+        )
+        env.update(extra)
+        return env
+
+    def spawn(self, name: str, *args: str, env: dict[str, str] | None = None) -> None:
+        log = open(self.workdir / f"{name}.log", "wb")  # noqa: SIM115 - lives as long as the process
+        self.processes[name] = subprocess.Popen(
+            [sys.executable, *args], env=env or self.env(), stdout=log, stderr=subprocess.STDOUT
+        )
+
+    def pause(self, *names: str) -> None:
+        """SIGSTOP: a process not under measurement takes no CPU from the one that is."""
+        for name in names:
+            self.processes[name].send_signal(signal.SIGSTOP)
+
+    def resume(self, *names: str) -> None:
+        for name in names:
+            self.processes[name].send_signal(signal.SIGCONT)
+
+    def stop(self, name: str) -> None:
+        process = self.processes.pop(name)
+        process.send_signal(signal.SIGCONT)
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=5)
+
+    def stop_all(self) -> None:
+        for name in list(self.processes):
+            self.stop(name)
+        if self.valkey is not None:
+            self.valkey.stop()
+
+    def peak_rss_mb(self, name: str) -> float:
+        """VmHWM: the most resident memory the process ever had."""
+        status = Path(f"/proc/{self.processes[name].pid}/status").read_text()
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        return kb / 1024
+
+    def valkey_peak_rss_mb(self) -> float:
+        assert self.valkey is not None
+        assert self.valkey._process is not None
+        status = Path(f"/proc/{self.valkey._process.pid}/status").read_text()
+        kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
+        return kb / 1024
+
+
+def port() -> int:
+    return free_port()
+
+
+def wait_for_port(port_number: int, timeout: float = 30.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection(("127.0.0.1", port_number), timeout=0.2):
+                return
+        except OSError:
+            time.sleep(0.05)
+    raise RuntimeError(f"nothing listens on {port_number} after {timeout}s")
