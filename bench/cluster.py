@@ -46,6 +46,7 @@ class Cluster:
             ACCEPTD_BOOTSTRAP_SECRET=self.secret,
             ACCEPTD_ALLOW_PRIVATE_CALLBACKS="true",
             ACCEPTD_HOST="127.0.0.1",
+            ACCEPTD_METRICS_PORT="0",  # several roles share this host
         )
         env.update(extra)
         return env

@@ -59,6 +59,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     )
 
     commands.add_parser("keygen", help="print a new ACCEPTD_MASTER_KEY")
+    commands.add_parser("doctor", help="check Redis, persistence, eviction and the master key")
+    commands.add_parser("healthcheck", help="exit 0 if this container's role answers /healthz")
 
     from service import cli_client
 
@@ -79,6 +81,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         _run_dispatcher(_settings())
     elif args.command == "tenants":
         _create_tenant(_settings(), args.name, args.json, args.data_dir)
+    elif args.command == "healthcheck":
+        _healthcheck(_settings())
+    elif args.command == "doctor":
+        _doctor(_settings())
     elif args.command == "keygen":
         from service.secretbox import generate_master_key
 
@@ -90,16 +96,23 @@ def _run_api(settings: Settings) -> None:
 
     from service.api.app import create_app
 
-    logs.configure(json_lines=True)
+    logs.configure(json_lines=True, role="api")
     use_fastest_loop(settings)
-    web.run_app(create_app(settings), host=settings.host, port=settings.port, print=None)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        # SIGTERM: stop accepting, let requests in flight finish within the grace.
+        shutdown_timeout=settings.shutdown_grace_seconds,
+    )
 
 
 def _run_worker(settings: Settings) -> None:
     from service.jobs.registry import JobRegistry
     from service.jobs.worker import create_worker
 
-    logs.configure(json_lines=True)
+    logs.configure(json_lines=True, role="worker")
     use_fastest_loop(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
@@ -109,11 +122,39 @@ def _run_worker(settings: Settings) -> None:
 def _run_dispatcher(settings: Settings) -> None:
     from service.webhooks.dispatcher import create_dispatcher
 
-    logs.configure(json_lines=True)
+    logs.configure(json_lines=True, role="dispatcher")
     use_fastest_loop(settings)
     loop = asyncio.new_event_loop()
     asyncio.set_event_loop(loop)
     create_dispatcher(settings).run()
+
+
+def _healthcheck(settings: Settings) -> None:
+    """For container health checks: the API answers on ACCEPTD_PORT, the worker and the
+    dispatcher on ACCEPTD_METRICS_PORT; whichever this container runs must say ok."""
+    import urllib.request
+
+    for port in (settings.port, settings.metrics_port):
+        if not port:
+            continue
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as answer:
+                if answer.status == 200:
+                    sys.exit(0)
+        except OSError:
+            continue
+    sys.exit(1)
+
+
+def _doctor(settings: Settings) -> None:
+    from service.doctor import run_checks
+
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    failed = [c for c in checks if not c.ok]
+    print(f"\n{len(failed)} problem(s)" if failed else "\nall checks passed")
+    sys.exit(1 if failed else 0)
 
 
 def _create_tenant(settings: Settings, name: str, as_json: bool, data_dir: Path) -> None:

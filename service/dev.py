@@ -71,7 +71,7 @@ class DevFiles:
 
 
 def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> None:
-    logs.configure(json_lines=False)
+    logs.configure(json_lines=False, role="dev")
     files = DevFiles(data_dir)
     server: EmbeddedValkey | None = None
     if settings.redis_url is None:
@@ -86,6 +86,7 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
     settings = settings.model_copy(
         update={
             "dev": True,
+            "metrics_port": 0,  # one process: the API's /metrics already shows every role
             "redis_url": server.url if server else settings.redis_url,
             "master_key": settings.master_key or files.master_key(),
             "bootstrap_api_key": SecretStr(api_key),

@@ -5,12 +5,39 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from typing import Any
 
 from service.clock import now_ms, to_rfc3339
 
-# Context fields a record may carry (logger.info(..., extra={"job_id": ...})).
-CONTEXT_FIELDS = ("request_id", "tenant", "job_id", "delivery_id", "role")
+# What a line is about, so one job can be followed across the api, worker and dispatcher:
+# set with `log_context(...)` around the work, copied onto every record logged inside it.
+CONTEXT_FIELDS = ("role", "request_id", "tenant", "job_id", "delivery_id")
+_CONTEXT: ContextVar[dict[str, str]] = ContextVar("acceptd_log_context", default={})  # noqa: B039 - never mutated
+
+
+@contextmanager
+def log_context(**fields: str | None) -> Iterator[None]:
+    token = _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None}})
+    try:
+        yield
+    finally:
+        _CONTEXT.reset(token)
+
+
+def bind(**fields: str | None) -> None:
+    """Add fields for the rest of the current task (a request handler, a job attempt)."""
+    _CONTEXT.set({**_CONTEXT.get(), **{k: v for k, v in fields.items() if v is not None}})
+
+
+class ContextFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        for name, value in _CONTEXT.get().items():
+            if getattr(record, name, None) is None:
+                setattr(record, name, value)
+        return True
 
 
 class JsonFormatter(logging.Formatter):
@@ -30,12 +57,14 @@ class JsonFormatter(logging.Formatter):
         return json.dumps(line, ensure_ascii=False)
 
 
-def configure(*, json_lines: bool, level: str = "INFO") -> None:
+def configure(*, json_lines: bool, role: str, level: str = "INFO") -> None:
     handler = logging.StreamHandler(sys.stderr)
+    handler.addFilter(ContextFilter())
     if json_lines:
         handler.setFormatter(JsonFormatter())
     else:
         handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)-7s %(name)s: %(message)s"))
+    bind(role=role)
     root = logging.getLogger()
     root.handlers[:] = [handler]
     root.setLevel(level)

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from dataclasses import replace
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from arq.connections import ArqRedis, RedisSettings
 from redis.asyncio import Redis
@@ -41,8 +43,19 @@ def connect(settings: Settings) -> Redis:
     return client
 
 
+_TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
+
+
 def arq_settings(settings: Settings) -> RedisSettings:
-    return RedisSettings.from_dsn(redis_url(settings))
+    """arq's connection settings from the same URL. arq's from_dsn reads only the database
+    from the query; the TLS options (a private CA, client certificates) are carried over
+    here so arq's connections verify the server exactly as ours do."""
+    url = redis_url(settings)
+    query = parse_qs(urlsplit(url).query)
+    tls: dict[str, Any] = {name: query[name][0] for name in _TLS_OPTIONS if name in query}
+    if "ssl_check_hostname" in query:
+        tls["ssl_check_hostname"] = query["ssl_check_hostname"][0].lower() in ("1", "true", "yes")
+    return replace(RedisSettings.from_dsn(url), **tls)
 
 
 def serialize_arq(data: dict[str, Any]) -> bytes:

@@ -71,7 +71,9 @@ class Settings(BaseSettings):
     )
     worker_concurrency: int = Field(default=16, ge=1, description="jobs one worker runs at once")
     shutdown_grace_seconds: float = Field(
-        default=10.0, ge=0, description="on stop, how long in-flight jobs and webhooks may finish"
+        default=10.0,
+        ge=0,
+        description="on SIGTERM, how long in-flight requests, jobs and webhooks may finish",
     )
     worker_poll_delay_seconds: float = Field(
         default=0.25,
@@ -83,6 +85,9 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
+    metrics_port: int = Field(
+        default=9100, ge=0, le=65535, description="worker/dispatcher /metrics and /healthz; 0 = off"
+    )
     dev: bool = Field(default=False, description="set by `acceptd dev`; not for production")
 
     @field_validator("job_modules", "callback_allow_cidrs", mode="before")

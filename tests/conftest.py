@@ -67,6 +67,7 @@ def make_settings(redis_url: str) -> Callable[..., Settings]:
             # Seconds, not hours, so retries happen within a test.
             "webhook_retry_schedule": [0.1, 0.1, 0.1],
             "webhook_timeout_seconds": 2.0,
+            "metrics_port": 0,
         }
         values.update(overrides)
         return Settings(**values)

@@ -28,6 +28,7 @@ def dispatcher_env(redis_url: str, **extra: str) -> dict[str, str]:
         ACCEPTD_ALLOW_PRIVATE_CALLBACKS="true",
         ACCEPTD_WEBHOOK_RETRY_SCHEDULE="2,2",
         ACCEPTD_WORKER_POLL_DELAY_SECONDS="0.01",
+        ACCEPTD_METRICS_PORT="0",
     )
     env.update(extra)
     return env

@@ -8,7 +8,12 @@ from importlib.metadata import version
 from aiohttp import web
 
 from service.api import ops, state
-from service.api.middlewares import auth_middleware, problem_middleware
+from service.api.middlewares import (
+    auth_middleware,
+    metrics_middleware,
+    problem_middleware,
+    request_id_middleware,
+)
 from service.api.openapi import build_openapi
 from service.api.routes import ROUTES, register
 from service.bootstrap import bootstrap_tenant, secret_box
@@ -25,7 +30,12 @@ from service.webhooks.ssrf import AddressPolicy
 
 def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.Application:
     app = web.Application(
-        middlewares=[problem_middleware, auth_middleware],
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware,
+            problem_middleware,
+            auth_middleware,
+        ],
         # Leave headroom over the JSON limit so read_json, not the transport, reports it.
         client_max_size=settings.max_body_bytes + 1,
     )

@@ -25,6 +25,7 @@ from service.api.problems import (
     validation_failed,
 )
 from service.api.respond import json_response
+from service.metrics import JOBS_SUBMITTED
 from service.models import SubmitJob
 from service.resources import job_path, job_resource
 from service.store import keys
@@ -88,6 +89,7 @@ async def submit_job(request: web.Request) -> web.Response:
     if idem_key is None:
         await check_callback(request, submit.callback_url)
         job = await app[state.JOBS].create(_new_job(tenant, submit))
+        JOBS_SUBMITTED.labels(job.type).inc()
         return job_response(request, job, created=True)
 
     store = app[state.JOBS]
@@ -116,6 +118,7 @@ async def submit_job(request: web.Request) -> web.Response:
     except BaseException:
         await store.release_idempotency(redis_key, fingerprint)
         raise
+    JOBS_SUBMITTED.labels(job.type).inc()
     return job_response(request, job, created=True)
 
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import logging
+import re
 import time
+import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -12,12 +14,46 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.api import state
 from service.api.problems import ProblemError, ServiceUnavailable, Unauthorized, from_http_exception
+from service.logs import log_context
+from service.metrics import HTTP_SECONDS
 
 log = logging.getLogger(__name__)
 
 API_KEY_CACHE_SECONDS = 5.0
 API_KEY_CACHE_MAX = 10_000
 PUBLIC_ROUTE = "acceptd.public"
+
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer carries an X-Request-Id (the client's, if sane) that every log line of
+    the request repeats, so one call can be traced through the logs."""
+    offered = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = offered if _REQUEST_ID_OK.match(offered) else uuid.uuid4().hex
+    with log_context(request_id=request_id):
+        response = await handler(request)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        HTTP_SECONDS.labels(route, request.method, str(status)).observe(
+            time.perf_counter() - started
+        )
 
 
 @web.middleware
@@ -56,8 +92,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <api key>")
-    request[state.TENANT] = await _tenant_for(request.app, token.strip())
-    return await handler(request)
+    request[state.TENANT] = tenant = await _tenant_for(request.app, token.strip())
+    with log_context(tenant=tenant):
+        return await handler(request)
 
 
 async def _tenant_for(app: web.Application, api_key: str) -> str:

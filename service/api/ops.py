@@ -7,6 +7,7 @@ import logging
 
 from aiohttp import web
 
+from service import metrics
 from service.api import state
 
 log = logging.getLogger(__name__)
@@ -28,6 +29,11 @@ async def readyz(request: web.Request) -> web.Response:
             status=503,
         )
     return web.json_response({"status": "ok", "detail": None})
+
+
+async def prometheus(request: web.Request) -> web.Response:
+    body, content_type = await metrics.render(request.app[state.REDIS])
+    return web.Response(body=body, headers={"Content-Type": content_type})
 
 
 async def openapi(request: web.Request) -> web.Response:

@@ -140,6 +140,10 @@ ROUTES: list[Route] = [
         public=True,
     ),
     Route(
+        "GET", "/metrics", ops.prometheus, "Prometheus metrics", "operations",
+        responses={200: Response("Prometheus text format")}, public=True,
+    ),
+    Route(
         "GET", "/v1/openapi.json", ops.openapi, "This document", "operations",
         responses={200: Response("OpenAPI 3.1")}, public=True,
     ),

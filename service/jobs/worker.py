@@ -7,6 +7,7 @@ import contextlib
 import json
 import logging
 import multiprocessing
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,10 +17,14 @@ from arq.worker import func
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from service import opsserver
 from service.arqwake import WakeableWorker, listen_for_wakeups
+from service.clock import now_ms
 from service.jobs.context import JOB_FAILED_TYPE, JobCanceled, JobContext, JobError, RetryJob
 from service.jobs.progress import ProgressReporter
 from service.jobs.registry import JobDefinition, JobRegistry
+from service.logs import log_context
+from service.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
 from service.redis_conn import arq_settings, connect, deserialize_arq, serialize_arq
 from service.settings import Settings
 from service.store import keys
@@ -122,6 +127,10 @@ class WorkerRuntime:
                     running.task.cancel()
 
     async def run(self, job_id: str, tenant: str, job_type: str) -> None:
+        with log_context(job_id=job_id, tenant=tenant):
+            await self._run(job_id, tenant, job_type)
+
+    async def _run(self, job_id: str, tenant: str, job_type: str) -> None:
         definition = self.registry.get(job_type)
         if definition is None:
             await self.store.finish(
@@ -145,9 +154,16 @@ class WorkerRuntime:
             return
         if started.outcome != "running":
             return  # canceled before it started, or already terminal: nothing to do
-        await self._attempt(
-            definition, job_id, tenant, started.attempt, started.input, started.metadata
-        )
+        if started.attempt == 1:
+            waited = max(0, now_ms() - started.created_ms) / 1000
+            JOB_QUEUE_WAIT_SECONDS.labels(job_type).observe(waited)
+        began = time.perf_counter()
+        try:
+            await self._attempt(
+                definition, job_id, tenant, started.attempt, started.input, started.metadata
+            )
+        finally:
+            JOB_RUN_SECONDS.labels(job_type).observe(time.perf_counter() - began)
 
     async def _attempt(
         self,
@@ -227,9 +243,11 @@ class WorkerRuntime:
                 status = JobStatus.FAILED
             else:
                 progress = {"fraction": 1.0, "message": (progress or {}).get("message")}
-        await self.store.finish(
+        outcome = await self.store.finish(
             tenant, job_id, status, result=result, error=error, progress=progress
         )
+        if outcome == "ok":
+            JOBS_FINISHED.labels(definition.name, status.value).inc()
 
     async def _invoke(self, definition: JobDefinition, context: JobContext, data: BaseModel) -> Any:
         if definition.is_async:
@@ -252,6 +270,7 @@ class WorkerRuntime:
 
 _RUNTIME = "acceptd_runtime"
 _WAKE = "acceptd_wake"
+_OPS = "acceptd_ops_server"
 
 
 async def run_job(ctx: dict[str, Any], job_id: str, tenant: str, job_type: str) -> None:
@@ -293,11 +312,15 @@ def create_worker(
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,
         log_results=False,
+        # On SIGTERM: stop taking jobs, let running ones finish this long, then hand the rest
+        # back to the queue (our handler requeues them without charging an attempt).
+        job_completion_wait=round(settings.shutdown_grace_seconds),
     )
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx[_RUNTIME] = runtime = WorkerRuntime.open(settings, registry)
         ctx[_WAKE] = worker.wake
+        ctx[_OPS] = await opsserver.start(runtime.redis, settings.host, settings.metrics_port)
         runtime.background.append(
             asyncio.get_running_loop().create_task(
                 listen_for_wakeups(runtime.redis, keys.JOBS_WAKEUP, worker)
@@ -306,6 +329,8 @@ def create_worker(
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         runtime: WorkerRuntime | None = ctx.get(_RUNTIME)
+        if ctx.get(_OPS) is not None:
+            await ctx[_OPS].cleanup()
         if runtime is not None:
             await runtime.close()
 

@@ -90,6 +90,7 @@ class StartedJob:
     attempt: int
     input: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
+    created_ms: int = 0
 
 
 IdempotencyClaim = Literal["claimed", "mismatch", "busy", "done"]
@@ -230,7 +231,9 @@ class JobStore:
         )
         outcome = reply[0]
         if outcome == "running":
-            return StartedJob("running", int(reply[1]), json.loads(reply[2]), json.loads(reply[3]))
+            return StartedJob(
+                "running", int(reply[1]), json.loads(reply[2]), json.loads(reply[3]), int(reply[4])
+            )
         if outcome in ("canceled", "exhausted"):
             return StartedJob(outcome, int(reply[1]) if len(reply) > 1 else 0)
         return StartedJob("skip", 0)

@@ -24,9 +24,12 @@ from arq.worker import func
 from redis.asyncio import Redis
 from yarl import URL
 
+from service import opsserver
 from service.arqwake import WakeableWorker, listen_for_wakeups
 from service.bootstrap import secret_box
 from service.clock import now_ms, to_rfc3339
+from service.logs import log_context
+from service.metrics import DELIVERY_ATTEMPTS, DELIVERY_SECONDS, ENDPOINTS_DISABLED
 from service.redis_conn import arq_settings, connect, deserialize_arq, serialize_arq
 from service.settings import Settings
 from service.store import keys
@@ -235,6 +238,10 @@ class DispatcherRuntime:
         return found
 
     async def _attempt(self, delivery: DeliveryRecord, attempt_no: int) -> None:
+        with log_context(job_id=delivery.job_id, delivery_id=delivery.id, tenant=delivery.tenant):
+            await self._attempt_in_context(delivery, attempt_no)
+
+    async def _attempt_in_context(self, delivery: DeliveryRecord, attempt_no: int) -> None:
         endpoint: EndpointRecord | None = None
         if delivery.endpoint_id:
             endpoint = await self.endpoints.get(delivery.endpoint_id)
@@ -261,7 +268,9 @@ class DispatcherRuntime:
         endpoint: EndpointRecord | None,
     ) -> None:
         entry = attempt_entry(started, result)
+        DELIVERY_SECONDS.observe(result.latency_ms / 1000)
         if result.succeeded:
+            DELIVERY_ATTEMPTS.labels("succeeded").inc()
             if endpoint is not None:
                 await self.endpoints.record_success(endpoint.id)
             await self.deliveries.record_attempt(
@@ -272,6 +281,7 @@ class DispatcherRuntime:
         if result.status_code == 410:
             if endpoint is not None:
                 await self.endpoints.disable(endpoint, "the receiver answered 410 Gone")
+                ENDPOINTS_DISABLED.labels("gone").inc()
         elif not result.refused:
             delay = next_delay(self.settings.webhook_retry_schedule, attempt_no, result.retry_after)
             if endpoint is not None:
@@ -280,7 +290,9 @@ class DispatcherRuntime:
                     await self.endpoints.disable(
                         endpoint, f"failing continuously since {to_rfc3339(since)}"
                     )
+                    ENDPOINTS_DISABLED.labels("failing").inc()
                     delay = None
+        DELIVERY_ATTEMPTS.labels("failed" if delay is None else "retrying").inc()
         if delay is None:
             await self.deliveries.record_attempt(delivery, attempt_no, entry, DeliveryStatus.FAILED)
         else:
@@ -297,6 +309,7 @@ class DispatcherRuntime:
 
 _RUNTIME = "acceptd_dispatcher"
 _WAKE = "acceptd_wake"
+_OPS = "acceptd_ops_server"
 
 
 def deliver_timeout(settings: Settings) -> float:
@@ -340,11 +353,13 @@ def create_dispatcher(
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,
         log_results=False,
+        job_completion_wait=round(settings.shutdown_grace_seconds),
     )
 
     async def startup(ctx: dict[str, Any]) -> None:
         ctx[_RUNTIME] = runtime = await DispatcherRuntime.open(settings)
         ctx[_WAKE] = worker.wake
+        ctx[_OPS] = await opsserver.start(runtime.redis, settings.host, settings.metrics_port)
         runtime.tasks.append(
             asyncio.get_running_loop().create_task(
                 listen_for_wakeups(runtime.redis, keys.WEBHOOKS_WAKEUP, worker)
@@ -355,6 +370,8 @@ def create_dispatcher(
 
     async def shutdown(ctx: dict[str, Any]) -> None:
         runtime: DispatcherRuntime | None = ctx.get(_RUNTIME)
+        if ctx.get(_OPS) is not None:
+            await ctx[_OPS].cleanup()
         if runtime is not None:
             await runtime.close()
 

@@ -1,5 +1,5 @@
 -- A worker takes the job. ARGV[6] max attempts.
--- Returns {'running', attempt, input, metadata} | {'canceled'} | {'exhausted', attempts} | {other status} | {'missing'}
+-- Returns {'running', attempt, input, metadata, created} | {'canceled'} | {'exhausted', attempts} | {other status} | {'missing'}
 local status = redis.call('HGET', KEYS[1], 'status')
 if not status then return {'missing'} end
 if status ~= 'queued' and status ~= 'running' then return {status} end
@@ -14,5 +14,5 @@ attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'running')
 redis.call('HSETNX', KEYS[1], 'started', ARGV[3])
 emit_event('job.started', false)
-local data = redis.call('HMGET', KEYS[1], 'input', 'metadata')
-return {'running', attempts, data[1] or 'null', data[2] or '{}'}
+local data = redis.call('HMGET', KEYS[1], 'input', 'metadata', 'created')
+return {'running', attempts, data[1] or 'null', data[2] or '{}', data[3]}
