@@ -16,8 +16,12 @@ from typing import Any
 
 from arq import Worker
 from redis.asyncio import Redis
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 log = logging.getLogger(__name__)
+
+MAX_BACKOFF_SECONDS = 5.0
 
 
 class WakeableWorker(Worker):
@@ -27,12 +31,23 @@ class WakeableWorker(Worker):
         super().__init__(*args, **{**kwargs, "poll_delay": kwargs["poll_delay"] if burst else 0})
         self._idle_poll = idle_poll
         self._wakeup = asyncio.Event()
+        self._outage = 0
 
     def wake(self) -> None:
         self._wakeup.set()
 
     async def _poll_iteration(self) -> None:
-        await super()._poll_iteration()
+        try:
+            await super()._poll_iteration()
+            self._outage = 0
+        except (RedisConnectionError, RedisTimeoutError, OSError):
+            # arq's loop would end the process here. Redis restarting or failing over is
+            # routine: wait with backoff and poll again, with no operator action needed.
+            self._outage += 1
+            delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**self._outage)
+            log.warning("Redis unreachable (try %d); polling again in %.1f s", self._outage, delay)
+            await asyncio.sleep(delay)
+            return
         if self.burst:
             return
         with contextlib.suppress(TimeoutError):

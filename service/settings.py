@@ -60,6 +60,13 @@ class Settings(BaseSettings):
     webhook_concurrency_per_endpoint: int = Field(default=10, ge=1)
     webhook_max_concurrency: int = Field(default=100, ge=1)
     max_endpoints_per_tenant: int = Field(default=100, ge=1)
+    rate_limit_per_second: float = Field(
+        default=100.0, ge=0, description="API requests a tenant may make per second; 0 = no limit"
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="requests a tenant may burst")
+    max_metadata_bytes: int = Field(
+        default=16 * 1024, ge=256, description="a job's metadata, as JSON"
+    )
 
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     job_retention_seconds: int = Field(default=7 * 86400, ge=60)

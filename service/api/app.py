@@ -23,6 +23,7 @@ from service.settings import Settings
 from service.store.deliveries import DeliveryStore
 from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
+from service.store.ratelimit import RateLimiter
 from service.store.scripts import Scripts
 from service.store.tenants import TenantStore
 from service.webhooks.ssrf import AddressPolicy
@@ -61,6 +62,9 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.TENANTS] = TenantStore(redis, box)
     app[state.ENDPOINTS] = EndpointStore(redis, scripts, box)
     app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds)
+    app[state.RATE_LIMITER] = RateLimiter(
+        scripts, settings.rate_limit_per_second, settings.rate_limit_burst
+    )
     await bootstrap_tenant(settings, app[state.TENANTS])
     yield
     await redis.aclose()

@@ -35,13 +35,20 @@ async def read_json(request: web.Request, limit: int) -> Any:
     if len(raw) > limit:
         raise PayloadTooLarge(f"{len(raw)} bytes; the limit is {limit}")
     try:
-        return json.loads(raw)
+        value = json.loads(raw)
     except UnicodeDecodeError as exc:
         raise MalformedJson("the body is not UTF-8") from exc
     except json.JSONDecodeError as exc:
         raise MalformedJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
     except RecursionError as exc:
         raise MalformedJson("the body nests too deeply") from exc
+    if b"\\ud" in raw.lower():  # only escapes can smuggle in a lone UTF-16 surrogate
+        try:
+            json.dumps(value, ensure_ascii=False).encode()
+        except UnicodeEncodeError as exc:
+            # Valid JSON, but not text: nothing downstream (UTF-8 storage, receivers) takes it.
+            raise MalformedJson("the body contains an unpaired UTF-16 surrogate") from exc
+    return value
 
 
 def parse(model: type[M], value: Any) -> M:

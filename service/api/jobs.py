@@ -85,6 +85,17 @@ async def submit_job(request: web.Request) -> web.Response:
         definition.input_model.model_validate(submit.input)
     except ValidationError as exc:
         raise validation_failed(exc, ("input",), f"input does not match {submit.type}") from exc
+    if submit.metadata:
+        size = len(json.dumps(submit.metadata, separators=(",", ":")).encode())
+        if size > settings.max_metadata_bytes:
+            raise ValidationFailed(
+                "metadata too large",
+                errors=[
+                    field_error(
+                        ("metadata",), f"{size} bytes; at most {settings.max_metadata_bytes}"
+                    )
+                ],
+            )
     idem_key = _idempotency_key(request)
     if idem_key is None:
         await check_callback(request, submit.callback_url)

@@ -13,7 +13,13 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from service.api import state
-from service.api.problems import ProblemError, ServiceUnavailable, Unauthorized, from_http_exception
+from service.api.problems import (
+    ProblemError,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    from_http_exception,
+)
 from service.logs import log_context
 from service.metrics import HTTP_SECONDS
 
@@ -93,6 +99,15 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <api key>")
     request[state.TENANT] = tenant = await _tenant_for(request.app, token.strip())
+    limiter = request.app[state.RATE_LIMITER]
+    if limiter.enabled:
+        wait = await limiter.take(tenant)
+        if wait:
+            raise RateLimited(
+                f"over {request.app[state.SETTINGS].rate_limit_per_second:g} requests a second; "
+                f"retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
     with log_context(tenant=tenant):
         return await handler(request)
 

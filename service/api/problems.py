@@ -97,6 +97,10 @@ class IdempotencyKeyReused(ProblemError):
     status, slug, title = 422, "idempotency-key-reused", "Idempotency-Key reused with another body"
 
 
+class RateLimited(ProblemError):
+    status, slug, title = 429, "rate-limited", "Too many requests"
+
+
 class ServiceUnavailable(ProblemError):
     status, slug, title = 503, "unavailable", "Service temporarily unavailable"
 

@@ -10,6 +10,7 @@ from service.settings import Settings
 from service.store.deliveries import DeliveryStore
 from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
+from service.store.ratelimit import RateLimiter
 from service.store.tenants import TenantStore
 from service.webhooks.ssrf import AddressPolicy
 
@@ -21,6 +22,7 @@ TENANTS = web.AppKey("tenants", TenantStore)
 ENDPOINTS = web.AppKey("endpoints", EndpointStore)
 DELIVERIES = web.AppKey("deliveries", DeliveryStore)
 CALLBACK_POLICY = web.AppKey("callback_policy", AddressPolicy)
+RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 API_KEY_CACHE = web.AppKey("api_key_cache", dict[str, tuple[str, float]])
 
 # Per-request: the authenticated tenant's name.

@@ -58,6 +58,10 @@ def idempotency(tenant_name: str, idempotency_key: str) -> str:
     return f"{PREFIX}idem:{tenant_name}:{digest(idempotency_key)}"
 
 
+def rate_limit(tenant_name: str) -> str:
+    return f"{PREFIX}ratelimit:{tenant_name}"
+
+
 def endpoint(endpoint_id: str) -> str:
     return f"{PREFIX}endpoint:{endpoint_id}"
 
