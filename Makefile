@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench clean
+.PHONY: install run test lint format bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "acceptd needs Python 3.11+; run make PYTHON=python3.11")'
@@ -29,6 +29,10 @@ lint: $(STAMP)
 format: $(STAMP)
 	$(BIN)/ruff format service tests bench
 	$(BIN)/ruff check --fix service tests bench
+
+# The fault suite's long form: thousands of jobs through crashes, restarts and outages.
+soak: $(STAMP)
+	SOAK_JOBS=3000 SOAK_SECONDS=60 $(BIN)/pytest -s tests/test_soak.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -296,8 +296,9 @@ def create_worker(
                 run_job,
                 name=RUN_JOB_FUNCTION,
                 max_tries=ARQ_MAX_TRIES,
-                # arq's timeout is only a backstop behind ours (and the forced cancel).
-                timeout=longest + settings.cancel_grace_seconds + 30,
+                # arq's timeout is only a backstop behind ours and the forced cancel; after a crash
+                # arq runs the job again once its marker expires: this timeout + 10 s.
+                timeout=longest + settings.cancel_grace_seconds + 5,
             )
         ],
         queue_name=keys.JOB_QUEUE,
