@@ -10,8 +10,14 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import signal
 
 from arq import Worker
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
 
 
 async def stop_gracefully(worker: Worker, main: asyncio.Task[None], grace: float) -> None:
@@ -23,7 +29,28 @@ async def stop_gracefully(worker: Worker, main: asyncio.Task[None], grace: float
         task.cancel()
     await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
     worker.tasks.clear()
-    await worker.close()
     main.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await main
+    try:
+        await worker.close()
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        log.warning("Redis unreachable while stopping; queued work is safe in Redis")
+
+
+async def run_until_signalled(worker: Worker, grace: float) -> None:
+    """A role's whole life: run until SIGTERM/SIGINT, then stop gracefully (worker created
+    with handle_signals=False, so this one path owns shutdown)."""
+    loop = asyncio.get_running_loop()
+    stop = asyncio.Event()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    main = loop.create_task(worker.async_run())
+    stopped = loop.create_task(stop.wait())
+    await asyncio.wait([main, stopped], return_when=asyncio.FIRST_COMPLETED)
+    stopped.cancel()
+    if main.done():
+        main.result()  # the worker ended by itself: surface why
+        return
+    log.info("stopping: in-flight work has %s s to finish", grace)
+    await stop_gracefully(worker, main, grace)

@@ -36,7 +36,19 @@ class WakeableWorker(Worker):
     def wake(self) -> None:
         self._wakeup.set()
 
+    def _forget_jobs_lost_to_redis(self) -> None:
+        # A job task that died on a Redis error (an outage mid-job) would be re-raised by
+        # arq's own loop and again at close. Its queue entry is intact: arq runs it again
+        # once the in-progress marker expires, so drop the task and carry on.
+        for job_id, task in list(self.tasks.items()):
+            if task.done() and not task.cancelled():
+                error = task.exception()
+                if isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
+                    log.warning("job %s lost its Redis connection; it will run again", job_id)
+                    del self.tasks[job_id]
+
     async def _poll_iteration(self) -> None:
+        self._forget_jobs_lost_to_redis()
         try:
             await super()._poll_iteration()
             self._outage = 0

@@ -14,6 +14,7 @@ from pathlib import Path
 from pydantic import ValidationError
 
 from service import logs
+from service.arqstop import run_until_signalled
 from service.eventloop import use_fastest_loop
 from service.settings import Settings
 
@@ -114,9 +115,13 @@ def _run_worker(settings: Settings) -> None:
 
     logs.configure(json_lines=True, role="worker")
     use_fastest_loop(settings)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    create_worker(settings, JobRegistry.from_modules(settings.job_modules)).run()
+    registry = JobRegistry.from_modules(settings.job_modules)
+
+    async def serve() -> None:
+        worker = create_worker(settings, registry, handle_signals=False)
+        await run_until_signalled(worker, settings.shutdown_grace_seconds)
+
+    asyncio.run(serve())
 
 
 def _run_dispatcher(settings: Settings) -> None:
@@ -124,9 +129,12 @@ def _run_dispatcher(settings: Settings) -> None:
 
     logs.configure(json_lines=True, role="dispatcher")
     use_fastest_loop(settings)
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    create_dispatcher(settings).run()
+
+    async def serve() -> None:
+        dispatcher = create_dispatcher(settings, handle_signals=False)
+        await run_until_signalled(dispatcher, settings.shutdown_grace_seconds)
+
+    asyncio.run(serve())
 
 
 def _healthcheck(settings: Settings) -> None:

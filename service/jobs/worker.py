@@ -313,9 +313,6 @@ def create_worker(
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,
         log_results=False,
-        # On SIGTERM: stop taking jobs, let running ones finish this long, then hand the rest
-        # back to the queue (our handler requeues them without charging an attempt).
-        job_completion_wait=round(settings.shutdown_grace_seconds),
     )
 
     async def startup(ctx: dict[str, Any]) -> None:

@@ -353,7 +353,6 @@ def create_dispatcher(
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,
         log_results=False,
-        job_completion_wait=round(settings.shutdown_grace_seconds),
     )
 
     async def startup(ctx: dict[str, Any]) -> None:
