@@ -1,4 +1,5 @@
-"""/healthz, /readyz and /metrics for the roles that have no HTTP API of their own."""
+"""/healthz, /readyz and /metrics: served by the API, and on their own port by the roles
+that have no HTTP API (worker, dispatcher)."""
 
 from __future__ import annotations
 
@@ -22,6 +23,7 @@ async def readyz(request: web.Request) -> web.Response:
     try:
         await request.app[REDIS].ping()
     except Exception as exc:
+        log.warning("not ready: %s", exc)
         return web.json_response(
             {"status": "unavailable", "detail": f"Redis unreachable: {type(exc).__name__}"},
             status=503,

@@ -6,6 +6,7 @@ The database it names is flushed before every test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
@@ -151,9 +152,9 @@ async def receiver(aiohttp_server: Callable[..., Awaitable[Any]]) -> Any:
     return recording, str(server.make_url("/hook"))
 
 
-@pytest.fixture
-async def dispatcher(settings: Settings) -> AsyncIterator[Any]:
-    """The dispatcher running in the background for the whole test; yields its runtime."""
+@contextlib.asynccontextmanager
+async def running_dispatcher(settings: Settings) -> AsyncIterator[Any]:
+    """A dispatcher running in the background while the block runs; yields its runtime."""
     from service.webhooks.dispatcher import DispatcherRuntime, create_dispatcher
 
     ready: asyncio.Future[DispatcherRuntime] = asyncio.get_running_loop().create_future()
@@ -163,9 +164,25 @@ async def dispatcher(settings: Settings) -> AsyncIterator[Any]:
 
     running = create_dispatcher(settings, handle_signals=False, on_ready=on_ready)
     task = asyncio.create_task(running.async_run())
-    runtime = await asyncio.wait_for(ready, 10)
-    yield runtime
-    await stop_gracefully(running, task, grace=1.0)
+    try:
+        yield await asyncio.wait_for(ready, 10)
+    finally:
+        await stop_gracefully(running, task, grace=1.0)
+
+
+@pytest.fixture
+async def dispatcher(settings: Settings) -> AsyncIterator[Any]:
+    """The dispatcher running in the background for the whole test; yields its runtime."""
+    async with running_dispatcher(settings) as runtime:
+        yield runtime
+
+
+def subprocess_env(**extra: str) -> dict[str, str]:
+    """The environment for an `acceptd` subprocess: this one's, minus any ACCEPTD_* of the
+    developer's shell, plus `extra`."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
+    env.update(extra)
+    return env
 
 
 @pytest.fixture

@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import base64
 import json
-import os
 import re
 import signal
 import sys
@@ -17,13 +16,7 @@ import aiohttp
 import pytest
 
 from service.embedded import free_port
-from tests.conftest import MASTER_KEY, wait_until
-
-
-def clean_env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
-    env.update(extra)
-    return env
+from tests.conftest import MASTER_KEY, subprocess_env, wait_until
 
 
 async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
@@ -36,13 +29,13 @@ async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
 
 
 async def test_keygen_prints_a_usable_master_key() -> None:
-    code, out, _ = await run_cli("keygen", env=clean_env())
+    code, out, _ = await run_cli("keygen", env=subprocess_env())
     assert code == 0
     assert len(base64.b64decode(out.strip())) == 32
 
 
 async def test_tenants_create_json_then_the_key_works(redis_url: str) -> None:
-    env = clean_env(ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY)
+    env = subprocess_env(ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY)
     code, out, err = await run_cli("tenants", "create", "acme", "--json", env=env)
     assert code == 0, err
     created = json.loads(out)
@@ -72,14 +65,14 @@ async def test_tenants_create_json_then_the_key_works(redis_url: str) -> None:
 
 
 async def test_invalid_setting_is_named_at_start() -> None:
-    code, _, err = await run_cli("api", env=clean_env(ACCEPTD_PORT="eighty"))
+    code, _, err = await run_cli("api", env=subprocess_env(ACCEPTD_PORT="eighty"))
     assert code != 0
     assert "ACCEPTD_PORT" in err
 
 
 async def test_roles_refuse_to_start_without_a_master_key(redis_url: str) -> None:
     code, _, err = await run_cli(
-        "tenants", "create", "x", env=clean_env(ACCEPTD_REDIS_URL=redis_url)
+        "tenants", "create", "x", env=subprocess_env(ACCEPTD_REDIS_URL=redis_url)
     )
     assert code != 0
     assert "ACCEPTD_MASTER_KEY" in err
@@ -100,7 +93,7 @@ async def start_dev(data_dir: Path) -> Dev:
     command = ["dev", "--port", str(free_port()), "--data-dir", str(data_dir)]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", *command,
-        env=clean_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env=subprocess_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert process.stdout is not None
     banner = ""

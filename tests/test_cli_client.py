@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import json
-import os
 import signal
 import sys
 from pathlib import Path
@@ -15,7 +14,7 @@ import pytest
 
 from service.embedded import free_port
 from service.webhooks.signing import generate_secret
-from tests.conftest import API_KEY, SECRET, sign_event, wait_until
+from tests.conftest import API_KEY, SECRET, sign_event, subprocess_env, wait_until
 
 EVENT = {
     "type": "job.failed",
@@ -25,8 +24,7 @@ EVENT = {
 
 
 async def cli(api_url: str, *args: str, timeout: float = 30) -> tuple[int, str, str]:  # noqa: ASYNC109
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
-    env.update(ACCEPTD_URL=api_url, ACCEPTD_API_KEY=API_KEY)
+    env = subprocess_env(ACCEPTD_URL=api_url, ACCEPTD_API_KEY=API_KEY)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", *args, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -153,8 +151,7 @@ async def test_deliveries_and_redeliver(
 @pytest.mark.timeout(60)
 async def test_listen_prints_verified_webhooks_and_rejects_forged_ones() -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
-    env["ACCEPTD_API_KEY"] = API_KEY
+    env = subprocess_env(ACCEPTD_API_KEY=API_KEY)
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "listen", "--port", str(port), "--secret", SECRET, env=env,
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,

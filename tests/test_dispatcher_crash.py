@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import signal
 import sys
 from collections.abc import Callable
@@ -13,13 +12,12 @@ import pytest
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from tests.conftest import API_KEY, JOB_MODULES, MASTER_KEY, SECRET, wait_until
+from tests.conftest import API_KEY, JOB_MODULES, MASTER_KEY, SECRET, subprocess_env, wait_until
 from tests.receiver import Answer, Receiver
 
 
 def dispatcher_env(redis_url: str, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
-    env.update(
+    return subprocess_env(
         ACCEPTD_REDIS_URL=redis_url,
         ACCEPTD_MASTER_KEY=MASTER_KEY,
         ACCEPTD_BOOTSTRAP_API_KEY=API_KEY,
@@ -29,9 +27,8 @@ def dispatcher_env(redis_url: str, **extra: str) -> dict[str, str]:
         ACCEPTD_WEBHOOK_RETRY_SCHEDULE="2,2",
         ACCEPTD_WORKER_POLL_DELAY_SECONDS="0.01",
         ACCEPTD_METRICS_PORT="0",
+        **extra,
     )
-    env.update(extra)
-    return env
 
 
 async def start_dispatcher(redis_url: str, **extra: str) -> asyncio.subprocess.Process:

@@ -6,7 +6,6 @@ import asyncio
 import io
 import json
 import logging
-import os
 import re
 import signal
 import sys
@@ -22,7 +21,7 @@ from aiohttp.test_utils import TestClient
 from service import logs
 from service.embedded import EmbeddedValkey, free_port
 from service.settings import ClientSettings, Settings
-from tests.conftest import API_KEY, MASTER_KEY, SECRET, wait_until
+from tests.conftest import API_KEY, MASTER_KEY, SECRET, subprocess_env, wait_until
 
 ROOT = Path(__file__).parent.parent
 SETTING_NAMES = {
@@ -137,29 +136,23 @@ async def _run(*args: str, env: dict[str, str]) -> tuple[int, str]:
     return process.returncode or 0, out.decode()
 
 
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
-    env.update(extra)
-    return env
-
-
 async def test_doctor_passes_on_a_production_like_server_and_names_problems(
     tmp_path: Path, redis_url: str
 ) -> None:
     with EmbeddedValkey(tmp_path / "aof", persistent=True) as good:
         code, out = await _run(
-            "doctor", env=_env(ACCEPTD_REDIS_URL=good.url, ACCEPTD_MASTER_KEY=MASTER_KEY)
+            "doctor", env=subprocess_env(ACCEPTD_REDIS_URL=good.url, ACCEPTD_MASTER_KEY=MASTER_KEY)
         )
         assert code == 0, out
         assert "all checks passed" in out
         assert "persistence (AOF): appendonly yes" in out
     # The test session's server runs without AOF, and no master key is given.
-    code, out = await _run("doctor", env=_env(ACCEPTD_REDIS_URL=redis_url))
+    code, out = await _run("doctor", env=subprocess_env(ACCEPTD_REDIS_URL=redis_url))
     assert code == 1
     assert "FAIL persistence (AOF)" in out
     assert "FAIL master key" in out
     code, out = await _run(
-        "doctor", env=_env(ACCEPTD_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+        "doctor", env=subprocess_env(ACCEPTD_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
     )
     assert code == 1
     assert "FAIL redis reachable" in out
@@ -167,11 +160,14 @@ async def test_doctor_passes_on_a_production_like_server_and_names_problems(
 
 async def test_healthcheck_verb(api_url: str) -> None:
     port = api_url.rsplit(":", 1)[1]
-    assert (await _run("healthcheck", env=_env(ACCEPTD_PORT=port, ACCEPTD_METRICS_PORT="0")))[
-        0
-    ] == 0
     assert (
-        await _run("healthcheck", env=_env(ACCEPTD_PORT=str(free_port()), ACCEPTD_METRICS_PORT="0"))
+        await _run("healthcheck", env=subprocess_env(ACCEPTD_PORT=port, ACCEPTD_METRICS_PORT="0"))
+    )[0] == 0
+    assert (
+        await _run(
+            "healthcheck",
+            env=subprocess_env(ACCEPTD_PORT=str(free_port()), ACCEPTD_METRICS_PORT="0"),
+        )
     )[0] == 1
 
 
@@ -185,8 +181,10 @@ async def test_sigterm_lets_the_running_job_finish(
         headers=auth,
     )
     job = await response.json()
-    env = _env(ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY, ACCEPTD_METRICS_PORT="0",
-               ACCEPTD_SHUTDOWN_GRACE_SECONDS="10")  # fmt: skip
+    env = subprocess_env(
+        ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY,
+        ACCEPTD_METRICS_PORT="0", ACCEPTD_SHUTDOWN_GRACE_SECONDS="10",
+    )  # fmt: skip
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "service", "worker", env=env,
         stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,

@@ -24,7 +24,7 @@ from aiohttp import web
 from service.client import AcceptdError, Client
 from service.embedded import EmbeddedValkey, free_port
 from service.webhooks.signing import WebhookVerificationError, verify
-from tests.conftest import API_KEY, MASTER_KEY, SECRET, wait_until
+from tests.conftest import API_KEY, MASTER_KEY, SECRET, subprocess_env, wait_until
 
 JOBS = int(os.environ.get("SOAK_JOBS", "300"))
 SUBMIT_SECONDS = float(os.environ.get("SOAK_SECONDS", "12"))
@@ -109,8 +109,7 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
     valkey = EmbeddedValkey(tmp_path / "valkey", persistent=True)
     valkey.start()
     api_port, receiver = free_port(), Receiver(free_port())
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
-    env.update(
+    env = subprocess_env(
         ACCEPTD_REDIS_URL=valkey.url, ACCEPTD_MASTER_KEY=MASTER_KEY, ACCEPTD_HOST="127.0.0.1",
         ACCEPTD_PORT=str(api_port), ACCEPTD_BOOTSTRAP_API_KEY=API_KEY,
         ACCEPTD_BOOTSTRAP_SECRET=SECRET, ACCEPTD_ALLOW_PRIVATE_CALLBACKS="true",

@@ -11,10 +11,9 @@ import pytest
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from service.arqstop import stop_gracefully
 from service.models import Delivery, Endpoint, EndpointWithSecret
 from service.settings import Settings
-from tests.conftest import SECRET, wait_until
+from tests.conftest import SECRET, running_dispatcher, wait_until
 from tests.receiver import Answer, Receiver
 
 Client = TestClient[Any, Any]
@@ -278,7 +277,6 @@ async def test_timeouts_redirects_and_connection_errors_are_failures(
     receiver: ReceiverFixture,
 ) -> None:
     from service.embedded import free_port
-    from service.webhooks.dispatcher import create_dispatcher
 
     recording, url = receiver
     recording.then(
@@ -287,15 +285,11 @@ async def test_timeouts_redirects_and_connection_errors_are_failures(
         Answer(200),
     )
     quick = make_settings(webhook_timeout_seconds=0.5)
-    running = create_dispatcher(quick, handle_signals=False)
-    task = asyncio.create_task(running.async_run())
-    try:
+    async with running_dispatcher(quick):
         job = await submit(client, auth, url)
         dead = await submit(client, auth, f"http://127.0.0.1:{free_port()}/nobody")
         [delivery] = await wait_until(settled(client, auth, job), timeout=15)
         [refused] = await wait_until(settled(client, auth, dead), timeout=15)
-    finally:
-        await stop_gracefully(running, task, grace=1.0)
     first, second, third = delivery["attempts"]
     assert first["status_code"] is None
     assert "timed out" in first["error"]
@@ -343,19 +337,13 @@ async def test_endpoint_failing_too_long_is_disabled(
     worker: None,
     receiver: ReceiverFixture,
 ) -> None:
-    from service.webhooks.dispatcher import create_dispatcher
-
     recording, url = receiver
     recording.default = Answer(500)
     endpoint = await add_endpoint(client, auth, url)
     impatient = make_settings(webhook_disable_after_seconds=0.15, webhook_retry_schedule=[0.1] * 10)
-    running = create_dispatcher(impatient, handle_signals=False)
-    task = asyncio.create_task(running.async_run())
-    try:
+    async with running_dispatcher(impatient):
         job = await submit(client, auth)
         [delivery] = await wait_until(settled(client, auth, job), timeout=10)
-    finally:
-        await stop_gracefully(running, task, grace=1.0)
     assert delivery["status"] == "failed"
     assert 2 <= len(delivery["attempts"]) < 11
     state = await (await client.get(f"/v1/endpoints/{endpoint['id']}", headers=auth)).json()
@@ -428,18 +416,12 @@ async def test_send_time_check_refuses_private_addresses(
 ) -> None:
     """Accepted at submit under a lenient API, refused by a strict dispatcher: the check that
     matters is the one on the address actually connected to."""
-    from service.webhooks.dispatcher import create_dispatcher
-
     recording, url = receiver
-    strict = create_dispatcher(make_settings(allow_private_callbacks=False), handle_signals=False)
-    task = asyncio.create_task(strict.async_run())
-    try:
+    async with running_dispatcher(make_settings(allow_private_callbacks=False)):
         literal = await submit(client, auth, url)
         named = await submit(client, auth, url.replace("127.0.0.1", "localhost"))
         [by_literal] = await wait_until(settled(client, auth, literal), timeout=10)
         [by_name] = await wait_until(settled(client, auth, named), timeout=15)
-    finally:
-        await stop_gracefully(strict, task, grace=1.0)
     assert recording.received == []
     assert by_literal["status"] == "failed"
     assert by_literal["attempts"][0]["error"].startswith("refused")
@@ -454,16 +436,12 @@ async def test_one_slow_receiver_is_capped_and_does_not_starve_others(
     worker: None,
     aiohttp_server: Callable[..., Any],
 ) -> None:
-    from service.webhooks.dispatcher import create_dispatcher
-
     slow, fast = Receiver(), Receiver()
     slow.default = Answer(stall_seconds=1.0)
     slow_url = str((await aiohttp_server(slow.app)).make_url("/slow"))
     fast_url = str((await aiohttp_server(fast.app)).make_url("/fast"))
     capped = make_settings(webhook_concurrency_per_endpoint=2, webhook_max_concurrency=4)
-    running = create_dispatcher(capped, handle_signals=False)
-    task = asyncio.create_task(running.async_run())
-    try:
+    async with running_dispatcher(capped):
         for _ in range(6):
             await submit(client, auth, slow_url)
         await wait_until(received(slow, 2))
@@ -471,8 +449,6 @@ async def test_one_slow_receiver_is_capped_and_does_not_starve_others(
             await submit(client, auth, fast_url)
         await wait_until(received(fast, 3), timeout=3)  # not stuck behind the slow ones
         await wait_until(received(slow, 6), timeout=15)
-    finally:
-        await stop_gracefully(running, task, grace=1.0)
     assert slow.max_in_flight == 2
 
 

@@ -8,6 +8,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
+from service import opsserver
 from service.api import endpoints, jobs, ops
 from service.models import (
     Delivery,
@@ -131,16 +132,16 @@ ROUTES: list[Route] = [
         errors=(404,),
     ),
     Route(
-        "GET", "/healthz", ops.healthz, "Process is up", "operations",
+        "GET", "/healthz", opsserver.healthz, "Process is up", "operations",
         responses={200: Response("up", Health)}, public=True,
     ),
     Route(
-        "GET", "/readyz", ops.readyz, "Ready to serve (Redis reachable)", "operations",
+        "GET", "/readyz", opsserver.readyz, "Ready to serve (Redis reachable)", "operations",
         responses={200: Response("ready", Health), 503: Response("not ready", Health)},
         public=True,
     ),
     Route(
-        "GET", "/metrics", ops.prometheus, "Prometheus metrics", "operations",
+        "GET", "/metrics", opsserver.metrics_handler, "Prometheus metrics", "operations",
         responses={200: Response("Prometheus text format")}, public=True,
     ),
     Route(

@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 from aiohttp import web
-from redis.asyncio import Redis
 
+from service import opsserver
 from service.jobs.registry import JobRegistry
 from service.settings import Settings
 from service.store.deliveries import DeliveryStore
@@ -16,7 +16,8 @@ from service.webhooks.ssrf import AddressPolicy
 
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", JobRegistry)
-REDIS = web.AppKey("redis", Redis)
+# The ops handlers (service.opsserver) read Redis under this same key.
+REDIS = opsserver.REDIS
 JOBS = web.AppKey("jobs", JobStore)
 TENANTS = web.AppKey("tenants", TenantStore)
 ENDPOINTS = web.AppKey("endpoints", EndpointStore)

@@ -17,15 +17,15 @@ from arq.worker import func
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
-from service import opsserver
-from service.arqwake import WakeableWorker, listen_for_wakeups
+from service.arqwake import WakeableWorker
 from service.clock import now_ms
 from service.jobs.context import JOB_FAILED_TYPE, JobCanceled, JobContext, JobError, RetryJob
 from service.jobs.progress import ProgressReporter
 from service.jobs.registry import JobDefinition, JobRegistry
 from service.logs import log_context
 from service.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
-from service.redis_conn import arq_settings, connect, deserialize_arq, serialize_arq
+from service.redis_conn import connect
+from service.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
 from service.settings import Settings
 from service.store import keys
 from service.store.arqjobs import RUN_JOB_FUNCTION
@@ -35,8 +35,6 @@ from service.store.scripts import Scripts
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 0.2
-# arq's own try limit must never be what ends a job: our record counts attempts itself.
-ARQ_MAX_TRIES = 1_000
 
 
 def _problem(title: str, detail: str | None, type_: str = JOB_FAILED_TYPE) -> dict[str, Any]:
@@ -64,7 +62,6 @@ class WorkerRuntime:
     store: JobStore
     threads: ThreadPoolExecutor
     running: dict[str, RunningJob] = field(default_factory=dict)
-    background: list[asyncio.Task[None]] = field(default_factory=list)
     _processes: ProcessPoolExecutor | None = None
     _watcher: asyncio.Task[None] | None = None
 
@@ -82,10 +79,10 @@ class WorkerRuntime:
         return runtime
 
     async def close(self) -> None:
-        for task in [*self.background, *([self._watcher] if self._watcher else [])]:
-            task.cancel()
+        if self._watcher is not None:
+            self._watcher.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await task
+                await self._watcher
         self.threads.shutdown(wait=False, cancel_futures=True)
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
@@ -268,70 +265,40 @@ class WorkerRuntime:
         return value, None
 
 
-_RUNTIME = "acceptd_runtime"
-_WAKE = "acceptd_wake"
-_OPS = "acceptd_ops_server"
-
-
 async def run_job(ctx: dict[str, Any], job_id: str, tenant: str, job_type: str) -> None:
-    runtime: WorkerRuntime = ctx[_RUNTIME]
+    runtime: WorkerRuntime = ctx[RUNTIME]
     try:
         await runtime.run(job_id, tenant, job_type)
     finally:
-        ctx[_WAKE]()  # a slot is free: look for queued work now, not at the next idle poll
+        ctx[WAKE]()  # a slot is free: look for queued work now, not at the next idle poll
 
 
 def create_worker(
     settings: Settings, registry: JobRegistry, *, burst: bool = False, handle_signals: bool = True
 ) -> WakeableWorker:
-    """An arq Worker for the job queue, configured deliberately (see the README's Operations)."""
+    """The arq Worker for the job queue (see roleworker for the settings both roles share)."""
     longest = max(
         [settings.default_job_timeout_seconds]
         + [d.timeout_seconds for d in registry if d.timeout_seconds is not None]
     )
 
-    worker = WakeableWorker(
-        functions=[
-            func(
-                run_job,
-                name=RUN_JOB_FUNCTION,
-                max_tries=ARQ_MAX_TRIES,
-                # arq's timeout is only a backstop behind ours and the forced cancel; after a crash
-                # arq runs the job again once its marker expires: this timeout + 10 s.
-                timeout=longest + settings.cancel_grace_seconds + 5,
-            )
-        ],
+    async def open_runtime() -> WorkerRuntime:
+        return WorkerRuntime.open(settings, registry)
+
+    return build_role_worker(
+        settings,
+        function=func(
+            run_job,
+            name=RUN_JOB_FUNCTION,
+            max_tries=ARQ_MAX_TRIES,
+            # arq's timeout is only a backstop behind ours and the forced cancel; after a crash
+            # arq runs the job again once its marker expires: this timeout + 10 s.
+            timeout=longest + settings.cancel_grace_seconds + 5,
+        ),
         queue_name=keys.JOB_QUEUE,
-        redis_settings=arq_settings(settings),
+        max_jobs=settings.worker_concurrency,
+        wakeup_channel=keys.JOBS_WAKEUP,
+        open_runtime=open_runtime,
         burst=burst,
         handle_signals=handle_signals,
-        max_jobs=settings.worker_concurrency,
-        keep_result=0,
-        poll_delay=settings.worker_poll_delay_seconds,
-        idle_poll=settings.worker_poll_delay_seconds,
-        max_tries=ARQ_MAX_TRIES,
-        job_serializer=serialize_arq,
-        job_deserializer=deserialize_arq,
-        log_results=False,
     )
-
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx[_RUNTIME] = runtime = WorkerRuntime.open(settings, registry)
-        ctx[_WAKE] = worker.wake
-        ctx[_OPS] = await opsserver.start(runtime.redis, settings.host, settings.metrics_port)
-        runtime.background.append(
-            asyncio.get_running_loop().create_task(
-                listen_for_wakeups(runtime.redis, keys.JOBS_WAKEUP, worker)
-            )
-        )
-
-    async def shutdown(ctx: dict[str, Any]) -> None:
-        runtime: WorkerRuntime | None = ctx.get(_RUNTIME)
-        if ctx.get(_OPS) is not None:
-            await ctx[_OPS].cleanup()
-        if runtime is not None:
-            await runtime.close()
-
-    worker.on_startup = startup
-    worker.on_shutdown = shutdown
-    return worker

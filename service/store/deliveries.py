@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -34,15 +34,7 @@ class NewDelivery:
 
 
 @dataclass(frozen=True)
-class DeliveryRecord:
-    id: str
-    tenant: str
-    job_id: str
-    event: str
-    webhook_id: str
-    url: str
-    endpoint_id: str | None
-    body: str
+class DeliveryRecord(NewDelivery):
     status: DeliveryStatus
     attempt_count: int
     next_attempt_ms: int | None
@@ -125,7 +117,7 @@ class DeliveryStore:
         if created != 1:
             return None
         return DeliveryRecord(
-            **{f: getattr(new, f) for f in NewDelivery.__dataclass_fields__},
+            **asdict(new),
             status=DeliveryStatus.PENDING,
             attempt_count=0,
             next_attempt_ms=now,

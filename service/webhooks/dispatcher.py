@@ -24,13 +24,13 @@ from arq.worker import func
 from redis.asyncio import Redis
 from yarl import URL
 
-from service import opsserver
-from service.arqwake import WakeableWorker, listen_for_wakeups
+from service.arqwake import WakeableWorker
 from service.bootstrap import secret_box
 from service.clock import now_ms, to_rfc3339
 from service.logs import log_context
 from service.metrics import DELIVERY_ATTEMPTS, DELIVERY_SECONDS, ENDPOINTS_DISABLED
-from service.redis_conn import arq_settings, connect, deserialize_arq, serialize_arq
+from service.redis_conn import connect
+from service.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
 from service.settings import Settings
 from service.store import keys
 from service.store.arqjobs import DELIVER_FUNCTION
@@ -54,7 +54,6 @@ SWEEP_BATCH = 500
 BUSY_DEFER_SECONDS = 0.5
 SECRETS_CACHE_SECONDS = 5.0
 SECRETS_CACHE_MAX = 10_000
-ARQ_MAX_TRIES = 1_000
 
 
 @dataclass
@@ -307,21 +306,16 @@ class DispatcherRuntime:
         await self.deliveries.record_attempt(delivery, attempt_no, entry, DeliveryStatus.FAILED)
 
 
-_RUNTIME = "acceptd_dispatcher"
-_WAKE = "acceptd_wake"
-_OPS = "acceptd_ops_server"
-
-
 def deliver_timeout(settings: Settings) -> float:
     return settings.webhook_timeout_seconds + 10
 
 
 async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> None:
-    runtime: DispatcherRuntime = ctx[_RUNTIME]
+    runtime: DispatcherRuntime = ctx[RUNTIME]
     try:
         await runtime.deliver(delivery_id, attempt_no)
     finally:
-        ctx[_WAKE]()  # a slot is free: look for due deliveries now
+        ctx[WAKE]()  # a slot is free: look for due deliveries now
 
 
 def create_dispatcher(
@@ -330,50 +324,21 @@ def create_dispatcher(
     handle_signals: bool = True,
     on_ready: Callable[[DispatcherRuntime], Awaitable[None]] | None = None,
 ) -> WakeableWorker:
-    worker = WakeableWorker(
-        functions=[
-            func(
-                deliver,
-                name=DELIVER_FUNCTION,
-                max_tries=ARQ_MAX_TRIES,
-                # Above the HTTP timeout (the attempt's only slow step), so arq never runs one
-                # attempt twice at once. After a crash mid-attempt, arq runs it again once its
-                # in-progress marker expires: this timeout + 10 s (35 s by default).
-                timeout=deliver_timeout(settings),
-            )
-        ],
+    return build_role_worker(
+        settings,
+        function=func(
+            deliver,
+            name=DELIVER_FUNCTION,
+            max_tries=ARQ_MAX_TRIES,
+            # Above the HTTP timeout (the attempt's only slow step), so arq never runs one
+            # attempt twice at once. After a crash mid-attempt, arq runs it again once its
+            # in-progress marker expires: this timeout + 10 s (35 s by default).
+            timeout=deliver_timeout(settings),
+        ),
         queue_name=keys.WEBHOOK_QUEUE,
-        redis_settings=arq_settings(settings),
-        handle_signals=handle_signals,
         max_jobs=settings.webhook_max_concurrency,
-        keep_result=0,
-        poll_delay=settings.worker_poll_delay_seconds,
-        idle_poll=settings.worker_poll_delay_seconds,
-        max_tries=ARQ_MAX_TRIES,
-        job_serializer=serialize_arq,
-        job_deserializer=deserialize_arq,
-        log_results=False,
+        wakeup_channel=keys.WEBHOOKS_WAKEUP,
+        open_runtime=lambda: DispatcherRuntime.open(settings),
+        handle_signals=handle_signals,
+        on_ready=on_ready,
     )
-
-    async def startup(ctx: dict[str, Any]) -> None:
-        ctx[_RUNTIME] = runtime = await DispatcherRuntime.open(settings)
-        ctx[_WAKE] = worker.wake
-        ctx[_OPS] = await opsserver.start(runtime.redis, settings.host, settings.metrics_port)
-        runtime.tasks.append(
-            asyncio.get_running_loop().create_task(
-                listen_for_wakeups(runtime.redis, keys.WEBHOOKS_WAKEUP, worker)
-            )
-        )
-        if on_ready is not None:
-            await on_ready(runtime)
-
-    async def shutdown(ctx: dict[str, Any]) -> None:
-        runtime: DispatcherRuntime | None = ctx.get(_RUNTIME)
-        if ctx.get(_OPS) is not None:
-            await ctx[_OPS].cleanup()
-        if runtime is not None:
-            await runtime.close()
-
-    worker.on_startup = startup
-    worker.on_shutdown = shutdown
-    return worker
