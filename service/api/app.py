@@ -20,6 +20,7 @@ from service.bootstrap import bootstrap_tenant, secret_box
 from service.jobs.registry import JobRegistry
 from service.redis_conn import connect
 from service.settings import Settings
+from service.store.changes import JobChanges
 from service.store.deliveries import DeliveryStore
 from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
@@ -65,6 +66,8 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.RATE_LIMITER] = RateLimiter(
         scripts, settings.rate_limit_per_second, settings.rate_limit_burst
     )
+    app[state.CHANGES] = JobChanges(redis)
     await bootstrap_tenant(settings, app[state.TENANTS])
     yield
+    await app[state.CHANGES].close()
     await redis.aclose()

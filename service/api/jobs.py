@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
+import contextlib
 import hashlib
 import json
 from typing import Any
@@ -168,7 +170,38 @@ async def owned_job(request: web.Request) -> JobRecord:
 
 
 async def get_job(request: web.Request) -> web.Response:
-    return job_response(request, await owned_job(request))
+    """The polling endpoint; with ?wait=N (N <= 60) it holds the request until the status
+    differs from ?since_status (AIP-151's WaitOperation), answering at once without it."""
+    job = await owned_job(request)
+    wait = _wait_seconds(request)
+    since = request.query.get("since_status")
+    if not wait or since is None or job.status.value != since or job.status.terminal:
+        return job_response(request, job)
+    async with request.app[state.CHANGES].watch(job.id) as changes:
+        # Re-read once subscribed: a change between the first read and now is not missed.
+        job = await owned_job(request)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                while job.status.value == since:
+                    await changes.get()
+                    job = await owned_job(request)
+    return job_response(request, job)
+
+
+MAX_WAIT_SECONDS = 60
+
+
+def _wait_seconds(request: web.Request) -> float:
+    raw = request.query.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}")
+    return wait
 
 
 def _decode_cursor(cursor: str) -> str:

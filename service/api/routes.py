@@ -9,7 +9,7 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from service import opsserver
-from service.api import endpoints, jobs, ops
+from service.api import endpoints, events, jobs, ops
 from service.models import (
     Delivery,
     DeliveryList,
@@ -71,6 +71,16 @@ ROUTES: list[Route] = [
     Route(
         "GET", "/v1/jobs/{job_id}", jobs.get_job, "Get a job (the polling endpoint)", "jobs",
         responses={200: Response("terminal", Job), 202: _JOB_PENDING},
+        query=(
+            ("wait", "hold the request up to this many seconds (at most 60)"),
+            ("since_status", "with wait: answer as soon as the status differs from this"),
+        ),
+        errors=(400, 404),
+    ),
+    Route(
+        "GET", "/v1/jobs/{job_id}/events", events.job_events,
+        "The job's status and progress as Server-Sent Events, until it is terminal", "jobs",
+        responses={200: Response("text/event-stream of `status` and `progress` events")},
         errors=(404,),
     ),
     Route(

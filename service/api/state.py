@@ -7,6 +7,7 @@ from aiohttp import web
 from service import opsserver
 from service.jobs.registry import JobRegistry
 from service.settings import Settings
+from service.store.changes import JobChanges
 from service.store.deliveries import DeliveryStore
 from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
@@ -24,6 +25,7 @@ ENDPOINTS = web.AppKey("endpoints", EndpointStore)
 DELIVERIES = web.AppKey("deliveries", DeliveryStore)
 CALLBACK_POLICY = web.AppKey("callback_policy", AddressPolicy)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+CHANGES = web.AppKey("changes", JobChanges)
 API_KEY_CACHE = web.AppKey("api_key_cache", dict[str, tuple[str, float]])
 
 # Per-request: the authenticated tenant's name.

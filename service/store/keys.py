@@ -31,6 +31,12 @@ def job(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}"
 
 
+def job_changes(job_id: str) -> str:
+    """Pub/sub channel told of every status or progress change of the job. The status
+    scripts build it as KEYS[1] .. ':changes' (lua/_common.lua): keep the two in step."""
+    return f"{job(job_id)}:changes"
+
+
 def tenant(name: str) -> str:
     return f"{PREFIX}tenant:{name}"
 

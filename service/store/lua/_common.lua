@@ -18,6 +18,12 @@ local function emit_event(event, terminal)
   end
 end
 
+-- Tells live waiters (GET ?wait=, the SSE stream) that the job changed; the channel is
+-- keys.job_changes in Python. A PUBLISH nobody listens to costs next to nothing.
+local function notify(what)
+  redis.call('PUBLISH', KEYS[1] .. ':changes', what)
+end
+
 local function is_terminal(status)
   return status == 'succeeded' or status == 'failed' or status == 'canceled'
 end
@@ -27,4 +33,5 @@ local function finish(status)
   redis.call('HDEL', KEYS[1], 'cancel')
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   emit_event('job.' .. status, true)
+  notify(status)
 end

@@ -14,5 +14,6 @@ attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
 redis.call('HSET', KEYS[1], 'status', 'running')
 redis.call('HSETNX', KEYS[1], 'started', ARGV[3])
 emit_event('job.started', false)
+notify('running')
 local data = redis.call('HMGET', KEYS[1], 'input', 'metadata', 'created')
 return {'running', attempts, data[1] or 'null', data[2] or '{}', data[3]}
