@@ -47,6 +47,7 @@ HTTP_SECONDS = Histogram(
 
 QUEUES = {
     "jobs": keys.JOB_QUEUE,
+    "scheduled": keys.SCHEDULED_JOBS,
     "webhooks": keys.WEBHOOK_QUEUE,
     "deliveries_due": keys.DELIVERIES_DUE,
 }

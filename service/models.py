@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 
 from service.webhooks.events import EventName
 
-JobStatusName = Literal["queued", "running", "succeeded", "failed", "canceled"]
+JobStatusName = Literal["scheduled", "queued", "running", "succeeded", "failed", "canceled"]
 
 
 class _Strict(BaseModel):
@@ -61,6 +61,8 @@ class Job(BaseModel):
     metadata: dict[str, Any]
     callback_url: str | None
     attempts: int
+    priority: Literal["high", "normal"]
+    run_at: str | None
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -83,6 +85,21 @@ class SubmitJob(_Strict):
     metadata: dict[str, Any] | None = Field(
         default=None, description="yours: stored and returned as given"
     )
+    run_at: AwareDatetime | None = Field(
+        default=None, description="RFC 3339: the job is `scheduled` until then"
+    )
+    delay_seconds: float | None = Field(
+        default=None, ge=0, le=366 * 86400, description="or: scheduled this many seconds ahead"
+    )
+    priority: Literal["high", "normal"] = Field(
+        default="normal", description="high overtakes up to an hour of normal backlog"
+    )
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> SubmitJob:
+        if self.run_at is not None and self.delay_seconds is not None:
+            raise ValueError("give run_at or delay_seconds, not both")
+        return self
 
 
 class JobType(BaseModel):

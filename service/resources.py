@@ -28,6 +28,8 @@ def job_resource(job: JobRecord) -> dict[str, Any]:
         "metadata": job.metadata,
         "callback_url": job.callback_url,
         "attempts": job.attempts,
+        "priority": job.priority,
+        "run_at": to_rfc3339(job.run_at_ms),
         "created_at": to_rfc3339(job.created_ms),
         "started_at": to_rfc3339(job.started_ms),
         "finished_at": to_rfc3339(job.finished_ms),

@@ -104,11 +104,47 @@ def run_worker_burst(settings: Settings) -> Callable[..., Awaitable[None]]:
             chosen, JobRegistry.from_modules(chosen.job_modules), burst=True, handle_signals=False
         )
         try:
-            await asyncio.wait_for(worker.main(), timeout=30)
+            await asyncio.wait_for(worker.main(), timeout=20)
+        except TimeoutError as exc:
+            state = await _queue_state(chosen)
+            raise AssertionError(f"burst worker did not drain: {state}") from exc
         finally:
             await worker.close()
 
     return run
+
+
+async def _stop_or_explain(running: Any, task: asyncio.Task[None]) -> None:
+    """stop_gracefully, bounded: a stop that hangs fails with every task's stack."""
+    try:
+        await asyncio.wait_for(stop_gracefully(running, task, grace=1.0), 15)
+    except TimeoutError as exc:
+        import io
+
+        stacks = io.StringIO()
+        for pending in asyncio.all_tasks():
+            pending.print_stack(file=stacks)
+        raise AssertionError(f"worker did not stop within 15 s:\n{stacks.getvalue()}") from exc
+
+
+async def _queue_state(settings: Settings) -> dict[str, Any]:
+    """What a stuck burst run leaves behind, for the failure message."""
+    from service.redis_conn import connect
+    from service.store import keys
+
+    conn = connect(settings)
+    try:
+        queued = await conn.zrange(keys.JOB_QUEUE, 0, -1, withscores=True)
+        state: dict[str, Any] = {"now_ms": int(time.time() * 1000), "queue": queued}
+        for job_id, _score in queued:
+            state[job_id] = {
+                "arq_job": await conn.get(keys.arq_job(job_id)),
+                "in_progress_ttl": await conn.pttl(keys.arq_in_progress(job_id)),
+                "record": await conn.hgetall(keys.job(job_id)),  # type: ignore[misc]
+            }
+        return state
+    finally:
+        await conn.aclose()
 
 
 @pytest.fixture
@@ -119,7 +155,7 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
     )
     task = asyncio.create_task(running.async_run())
     yield
-    await stop_gracefully(running, task, grace=1.0)
+    await _stop_or_explain(running, task)
 
 
 async def wait_until(
@@ -167,7 +203,7 @@ async def running_dispatcher(settings: Settings) -> AsyncIterator[Any]:
     try:
         yield await asyncio.wait_for(ready, 10)
     finally:
-        await stop_gracefully(running, task, grace=1.0)
+        await _stop_or_explain(running, task)
 
 
 @pytest.fixture

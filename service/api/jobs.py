@@ -8,6 +8,7 @@ import binascii
 import contextlib
 import hashlib
 import json
+import math
 from typing import Any
 
 from aiohttp import web
@@ -27,6 +28,7 @@ from service.api.problems import (
     validation_failed,
 )
 from service.api.respond import json_response
+from service.clock import now_ms
 from service.metrics import JOBS_SUBMITTED
 from service.models import SubmitJob
 from service.resources import job_path, job_resource
@@ -35,6 +37,7 @@ from service.store.jobs import JobRecord, JobStatus, NewJob
 from service.webhooks.ssrf import UnsafeUrlError, check_callback_url
 
 MAX_PAGE = 100
+MAX_SCHEDULED_RETRY_AFTER = 3600
 DEFAULT_PAGE = 20
 # A filtered page reads at most this many index entries before answering with a cursor.
 MAX_SCAN = 1000
@@ -49,7 +52,12 @@ def job_response(request: web.Request, job: JobRecord, *, created: bool = False)
     status = 200
     if created or not job.status.terminal:
         status = 202
-        headers["Retry-After"] = str(request.app[state.SETTINGS].retry_after_seconds)
+        retry_after = request.app[state.SETTINGS].retry_after_seconds
+        if job.status is JobStatus.SCHEDULED and job.run_at_ms is not None:
+            # Nothing happens before the job is due: no point polling sooner.
+            until_due = math.ceil((job.run_at_ms - now_ms()) / 1000)
+            retry_after = max(retry_after, min(until_due, MAX_SCHEDULED_RETRY_AFTER))
+        headers["Retry-After"] = str(retry_after)
     if created:
         headers["Location"] = job_path(job.id)
     return json_response(job_resource(job), status, headers)
@@ -136,12 +144,19 @@ async def submit_job(request: web.Request) -> web.Response:
 
 
 def _new_job(tenant: str, submit: SubmitJob) -> NewJob:
+    run_at_ms = None
+    if submit.run_at is not None:
+        run_at_ms = int(submit.run_at.timestamp() * 1000)
+    elif submit.delay_seconds is not None:
+        run_at_ms = now_ms() + int(submit.delay_seconds * 1000)
     return NewJob(
         tenant=tenant,
         type=submit.type,
         input=submit.input,
         metadata=submit.metadata or {},
         callback_url=submit.callback_url,
+        priority=submit.priority,
+        run_at_ms=run_at_ms,
     )
 
 

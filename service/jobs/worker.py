@@ -35,6 +35,8 @@ from service.store.scripts import Scripts
 log = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 0.2
+MIN_PROMOTE_SECONDS = 0.05
+LOOP_STOP_SECONDS = 5.0
 
 
 def _problem(title: str, detail: str | None, type_: str = JOB_FAILED_TYPE) -> dict[str, Any]:
@@ -64,6 +66,10 @@ class WorkerRuntime:
     running: dict[str, RunningJob] = field(default_factory=dict)
     _processes: ProcessPoolExecutor | None = None
     _watcher: asyncio.Task[None] | None = None
+    _promoter: asyncio.Task[None] | None = None
+    # The background loops stop between Redis calls, never in the middle of one: a command
+    # cancelled mid-flight can leave a pooled connection out of step with its replies.
+    _stopping: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def open(cls, settings: Settings, registry: JobRegistry) -> WorkerRuntime:
@@ -75,14 +81,20 @@ class WorkerRuntime:
             store=JobStore(redis, Scripts(redis), settings.job_retention_seconds),
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
         )
-        runtime._watcher = asyncio.get_running_loop().create_task(runtime._watch_cancels())
+        loop = asyncio.get_running_loop()
+        runtime._watcher = loop.create_task(runtime._watch_cancels())
+        runtime._promoter = loop.create_task(runtime._promote_scheduled())
         return runtime
 
     async def close(self) -> None:
-        if self._watcher is not None:
-            self._watcher.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await self._watcher
+        self._stopping.set()
+        loops = [task for task in (self._watcher, self._promoter) if task is not None]
+        if loops:
+            _, late = await asyncio.wait(loops, timeout=LOOP_STOP_SECONDS)
+            for task in late:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         self.threads.shutdown(wait=False, cancel_futures=True)
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
@@ -97,11 +109,24 @@ class WorkerRuntime:
     def timeout_for(self, definition: JobDefinition) -> float:
         return definition.timeout_seconds or self.settings.default_job_timeout_seconds
 
+    async def _pause(self, seconds: float) -> bool:
+        """Sleep between rounds of a background loop; False once the runtime is stopping."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopping.wait(), seconds)
+        return not self._stopping.is_set()
+
+    async def _promote_scheduled(self) -> None:
+        """Queue scheduled jobs as they fall due (every worker does; the script is atomic)."""
+        while await self._pause(max(MIN_PROMOTE_SECONDS, self.settings.worker_poll_delay_seconds)):
+            try:
+                await self.store.promote_due()
+            except Exception:
+                log.warning("could not promote scheduled jobs", exc_info=True)
+
     async def _watch_cancels(self) -> None:
         """One pipelined read per tick for all jobs running here; nothing when idle."""
         loop = asyncio.get_running_loop()
-        while True:
-            await asyncio.sleep(CANCEL_POLL_SECONDS)
+        while await self._pause(CANCEL_POLL_SECONDS):
             if not self.running:
                 continue
             job_ids = list(self.running)

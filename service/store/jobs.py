@@ -17,6 +17,7 @@ from service.store.scripts import Scripts
 
 
 class JobStatus(StrEnum):
+    SCHEDULED = "scheduled"
     QUEUED = "queued"
     RUNNING = "running"
     SUCCEEDED = "succeeded"
@@ -48,6 +49,8 @@ class JobRecord:
     error: dict[str, Any] | None = None
     progress: dict[str, Any] = field(default_factory=lambda: {"fraction": 0.0, "message": None})
     cancel_requested: bool = False
+    priority: str = "normal"
+    run_at_ms: int | None = None
 
     @classmethod
     def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobRecord:
@@ -72,7 +75,15 @@ class JobRecord:
             error=json.loads(raw["error"]) if "error" in raw else None,
             progress=json.loads(progress) if progress else {"fraction": 0.0, "message": None},
             cancel_requested=raw.get("cancel") == "1",
+            priority=raw.get("priority", "normal"),
+            run_at_ms=opt_int("run_at"),
         )
+
+
+# A high-priority job is queued as if submitted this much earlier: it overtakes up to an
+# hour of normal backlog, and a normal job that has waited longer still goes first.
+HIGH_PRIORITY_HEAD_START_MS = 3_600_000
+PROMOTE_BATCH = 200
 
 
 @dataclass(frozen=True)
@@ -82,6 +93,8 @@ class NewJob:
     input: Any
     metadata: dict[str, Any]
     callback_url: str | None
+    priority: str = "normal"
+    run_at_ms: int | None = None
 
 
 @dataclass(frozen=True)
@@ -127,10 +140,12 @@ class JobStore:
         """
         job_id = ids.new_id("job")
         created = now_ms()
+        scheduled = new.run_at_ms is not None and new.run_at_ms > created
+        status = JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED
         fields: list[str | int] = [
             "tenant", new.tenant,
             "type", new.type,
-            "status", JobStatus.QUEUED.value,
+            "status", status.value,
             "input", _dumps(new.input),
             "attempts", 0,
             "created", created,
@@ -139,11 +154,17 @@ class JobStore:
             fields += ["metadata", _dumps(new.metadata)]
         if new.callback_url:
             fields += ["callback_url", new.callback_url]
+        if new.priority != "normal":
+            fields += ["priority", new.priority]
+        if new.run_at_ms is not None:
+            fields += ["run_at", new.run_at_ms]
+        start = new.run_at_ms if new.run_at_ms is not None and scheduled else created
+        score = start - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
         job_keys = [
             keys.job(job_id),
             keys.tenant_jobs(new.tenant),
             keys.arq_job(job_id),
-            keys.JOB_QUEUE,
+            keys.SCHEDULED_JOBS if scheduled else keys.JOB_QUEUE,
         ]
         idem_value, idem_ttl_ms = "", 0
         if idempotency is not None:
@@ -153,10 +174,11 @@ class JobStore:
         args: list[str | int] = [
             job_id,
             arq_payload(RUN_JOB_FUNCTION, [job_id, new.tenant, new.type], created),
-            created,
+            start if scheduled else score,
             idem_value,
             idem_ttl_ms,
             keys.JOBS_WAKEUP,
+            "schedule" if scheduled else "queue",
             *fields,
         ]
         await self._scripts.submit(keys=job_keys, args=args)
@@ -164,12 +186,14 @@ class JobStore:
             id=job_id,
             tenant=new.tenant,
             type=new.type,
-            status=JobStatus.QUEUED,
+            status=status,
             input=new.input,
             metadata=new.metadata,
             callback_url=new.callback_url,
             attempts=0,
             created_ms=created,
+            priority=new.priority,
+            run_at_ms=new.run_at_ms,
         )
 
     async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
@@ -215,7 +239,12 @@ class JobStore:
 
     async def cancel(self, tenant: str, job_id: str) -> tuple[CancelOutcome, JobRecord | None]:
         reply = await self._scripts.cancel(
-            keys=[*self._status_keys(tenant, job_id), keys.arq_job(job_id), keys.JOB_QUEUE],
+            keys=[
+                *self._status_keys(tenant, job_id),
+                keys.arq_job(job_id),
+                keys.JOB_QUEUE,
+                keys.SCHEDULED_JOBS,
+            ],
             args=self._status_args(tenant, job_id),
         )
         outcome: CancelOutcome = reply[0]
@@ -274,6 +303,15 @@ class JobStore:
             keys=self._status_keys(tenant, job_id),
             args=[*self._status_args(tenant, job_id), _dumps(progress), "1" if emit_event else "0"],
         )
+
+    async def promote_due(self) -> int:
+        """Queue the scheduled jobs that are due; returns how many."""
+        promoted: int = await self._scripts.promote(
+            keys=[keys.SCHEDULED_JOBS, keys.JOB_QUEUE],
+            args=[now_ms(), PROMOTE_BATCH, keys.job(""), keys.arq_job(""),
+                  HIGH_PRIORITY_HEAD_START_MS, keys.JOBS_WAKEUP],
+        )  # fmt: skip
+        return promoted
 
     async def cancel_flags(self, job_ids: list[str]) -> list[bool]:
         """Whether a cancel was requested, for each of a worker's running jobs (one round trip)."""

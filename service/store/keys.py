@@ -14,6 +14,7 @@ PREFIX = "acceptd:"
 
 JOB_QUEUE = PREFIX + "queue:jobs"
 WEBHOOK_QUEUE = PREFIX + "queue:webhooks"
+SCHEDULED_JOBS = PREFIX + "scheduled"
 EVENTS_STREAM = PREFIX + "events"
 EVENTS_GROUP = "dispatchers"
 TENANTS = PREFIX + "tenants"

@@ -29,6 +29,7 @@ class Scripts:
         self.cancel: AsyncScript = redis.register_script(_source("cancel"))
         self.idem_claim: AsyncScript = redis.register_script(_source("idem_claim"))
         self.idem_release: AsyncScript = redis.register_script(_source("idem_release"))
+        self.promote: AsyncScript = redis.register_script(_source("promote"))
         self.rate_limit: AsyncScript = redis.register_script(_source("rate_limit"))
         self.recount_subs: AsyncScript = redis.register_script(_source("recount_subs"))
         self.delivery_create: AsyncScript = redis.register_script(_source("delivery_create"))

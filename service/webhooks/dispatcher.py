@@ -53,6 +53,7 @@ SWEEP_BATCH = 500
 # A busy receiver (at its concurrency cap) has the attempt put back for this long, uncounted.
 BUSY_DEFER_SECONDS = 0.5
 SECRETS_CACHE_SECONDS = 5.0
+LOOP_STOP_SECONDS = 5.0
 SECRETS_CACHE_MAX = 10_000
 
 
@@ -152,6 +153,11 @@ class DispatcherRuntime:
     async def close(self) -> None:
         if self.inline_tasks:  # let inline attempts finish; their leases cover the rest
             await asyncio.wait(self.inline_tasks, timeout=self.settings.shutdown_grace_seconds)
+        # The fan-out and the sweeper stop between Redis calls (a blocking read ends within
+        # BLOCK_MS); only what is still running after that is cancelled.
+        self.fanout.stopping.set()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=LOOP_STOP_SECONDS)
         for task in [*self.tasks, *self.inline_tasks]:
             task.cancel()
         for task in [*self.tasks, *self.inline_tasks]:
@@ -162,7 +168,10 @@ class DispatcherRuntime:
 
     async def _sweep_forever(self) -> None:
         while True:
-            await asyncio.sleep(SWEEP_EVERY_SECONDS)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self.fanout.stopping.wait(), SWEEP_EVERY_SECONDS)
+            if self.fanout.stopping.is_set():
+                return
             try:
                 await self.sweep()
             except Exception:

@@ -9,6 +9,7 @@ replayed event finds its deliveries instead of doubling them.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import logging
 import time
@@ -63,6 +64,8 @@ class FanOut:
         self._deliveries = deliveries
         self._consumer = consumer
         self.inline = inline
+        # Stops between reads, never inside one (see WorkerRuntime._stopping for why).
+        self.stopping = asyncio.Event()
 
     async def ensure_group(self) -> None:
         try:
@@ -85,7 +88,7 @@ class FanOut:
     async def run(self) -> None:
         await self.ensure_group()
         next_claim, failures = 0.0, 0
-        while True:
+        while not self.stopping.is_set():
             try:
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + CLAIM_EVERY_SECONDS
@@ -102,7 +105,8 @@ class FanOut:
             except Exception:
                 failures += 1
                 log.warning("fan-out loop error (retrying)", exc_info=True)
-                await asyncio.sleep(min(5.0, 0.2 * 2**failures))
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), min(5.0, 0.2 * 2**failures))
 
     async def run_once(self) -> int:
         """Handle what is waiting now, without blocking (tests, tools)."""

@@ -1,13 +1,21 @@
--- Creates the job record and enqueues arq's "run job X" in one step: neither exists without the other.
--- KEYS[1] job hash, KEYS[2] tenant job index, KEYS[3] arq job key, KEYS[4] arq queue,
--- KEYS[5] (optional) idempotency key
--- ARGV[1] job id, ARGV[2] arq payload, ARGV[3] queue score (ms), ARGV[4] idempotency value,
--- ARGV[5] idempotency ttl (ms), ARGV[6] wake-up channel, ARGV[7...] job hash field/value pairs
+-- Creates the job record and, in the same step, either enqueues arq's "run job X" or files
+-- the job as scheduled: neither the record nor its way to a worker exists without the other.
+-- KEYS[1] job hash, KEYS[2] tenant job index, KEYS[3] arq job key, KEYS[4] arq queue, or the
+-- scheduled set when ARGV[7] is 'schedule', KEYS[5] (optional) idempotency key
+-- ARGV[1] job id, ARGV[2] arq payload, ARGV[3] queue score or due time (ms),
+-- ARGV[4] idempotency value, ARGV[5] idempotency ttl (ms), ARGV[6] wake-up channel,
+-- ARGV[7] 'queue' | 'schedule', ARGV[8...] job hash field/value pairs
 if #KEYS == 5 then
   redis.call('SET', KEYS[5], ARGV[4], 'PX', ARGV[5])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 7))
+redis.call('HSET', KEYS[1], unpack(ARGV, 8))
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
+if ARGV[7] == 'schedule' then
+  -- The arq payload waits in the record; promote.lua queues it when the job is due.
+  redis.call('HSET', KEYS[1], 'arq', ARGV[2])
+  redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+  return 1
+end
 -- No expiry on arq's job key: a job waiting out a long outage of every worker must still run.
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
