@@ -15,11 +15,3 @@ def to_rfc3339(ms: int | None) -> str | None:
         return None
     moment = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return moment.isoformat(timespec="milliseconds").replace("+00:00", "Z")
-
-
-def from_rfc3339(value: str) -> int:
-    """Parse an RFC 3339 timestamp that carries an offset; raises ValueError otherwise."""
-    moment = datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
-    if moment.tzinfo is None:
-        raise ValueError("timestamp needs a UTC offset or Z")
-    return int(moment.timestamp() * 1000)

@@ -7,7 +7,7 @@ from dataclasses import replace
 from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
-from arq.connections import ArqRedis, RedisSettings
+from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
 from redis.backoff import ExponentialWithJitterBackoff
@@ -66,13 +66,3 @@ def serialize_arq(data: dict[str, Any]) -> bytes:
 def deserialize_arq(raw: bytes) -> dict[str, Any]:
     value: dict[str, Any] = json.loads(raw)
     return value
-
-
-async def arq_pool(settings: Settings) -> ArqRedis:
-    from arq import create_pool
-
-    return await create_pool(
-        arq_settings(settings),
-        job_serializer=serialize_arq,
-        job_deserializer=deserialize_arq,
-    )

@@ -71,3 +71,26 @@ async def huge_result(ctx: JobContext, data: Empty) -> str:
 @job("test.typed_error", input=Empty)
 async def typed_error(ctx: JobContext, data: Empty) -> None:
     raise JobError("card declined", "the issuer said no", type="urn:example:card-declined")
+
+
+def _sum_of_squares(limit: int) -> int:
+    return sum(n * n for n in range(limit))
+
+
+class Crunch(BaseModel):
+    limit: int = 1000
+
+
+@job("test.crunch", input=Crunch)
+async def crunch(ctx: JobContext, data: Crunch) -> dict[str, Any]:
+    """CPU-bound work in the worker's process pool."""
+    import os
+
+    total, pid = await ctx.run_in_process(_crunch_in_child, data.limit)
+    return {"total": total, "same_process": pid == os.getpid()}
+
+
+def _crunch_in_child(limit: int) -> tuple[int, int]:
+    import os
+
+    return _sum_of_squares(limit), os.getpid()

@@ -236,3 +236,13 @@ async def test_queue_carries_json_not_pickle(
         assert await conn.ttl(keys.arq_job(job["id"])) == -1  # never expires while queued
     finally:
         await conn.aclose()
+
+
+async def test_cpu_bound_work_runs_in_another_process(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.crunch", {"limit": 1000})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "succeeded", body["error"]
+    assert body["result"] == {"total": sum(n * n for n in range(1000)), "same_process": False}

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import hashlib
 
-from arq.constants import in_progress_key_prefix, job_key_prefix, retry_key_prefix
+from arq.constants import in_progress_key_prefix, job_key_prefix
 
 PREFIX = "acceptd:"
 
@@ -85,17 +85,9 @@ def job_deliveries(job_id: str) -> str:
     return f"{PREFIX}job:{job_id}:deliveries"
 
 
-def fanout_marker(event_id: str) -> str:
-    return f"{PREFIX}fanout:{event_id}"
-
-
 def arq_job(arq_job_id: str) -> str:
     return job_key_prefix + arq_job_id
 
 
 def arq_in_progress(arq_job_id: str) -> str:
     return in_progress_key_prefix + arq_job_id
-
-
-def arq_retry(arq_job_id: str) -> str:
-    return retry_key_prefix + arq_job_id

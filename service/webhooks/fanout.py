@@ -108,20 +108,6 @@ class FanOut:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), min(5.0, 0.2 * 2**failures))
 
-    async def run_once(self) -> int:
-        """Handle what is waiting now, without blocking (tests, tools)."""
-        await self.ensure_group()
-        handled = 0
-        while True:
-            reply = await self._redis.xreadgroup(
-                keys.EVENTS_GROUP, self._consumer, {keys.EVENTS_STREAM: ">"}, count=BATCH
-            )
-            entries = [e for _stream, batch in reply or [] for e in batch]
-            if not entries:
-                return handled
-            await self._handle_batch(entries)
-            handled += len(entries)
-
     async def _claim_abandoned(self) -> None:
         _next, entries, *_ = await self._redis.xautoclaim(
             keys.EVENTS_STREAM, keys.EVENTS_GROUP, self._consumer,
