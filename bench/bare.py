@@ -17,6 +17,8 @@ from aiohttp import web
 from arq import Worker
 from arq.connections import RedisSettings
 
+from service.eventloop import install_uvloop
+
 BARE_QUEUE = "bench:bare:queue"
 
 
@@ -43,15 +45,6 @@ async def notify(ctx: dict[str, Any], job_id: str) -> None:
     headers = {"x-bare": "1", "Content-Type": "application/json"}
     async with session.post(ctx["receiver"], data=payload, headers=headers) as response:
         await response.read()
-
-
-def fastest_loop() -> None:
-    """The ceilings run on the same event loop as acceptd (uvloop), or the ratios would flatter."""
-    try:
-        import uvloop
-    except ImportError:
-        return
-    asyncio.set_event_loop_policy(uvloop.EventLoopPolicy())
 
 
 def run_worker(redis_url: str, receiver: str) -> None:
@@ -86,7 +79,7 @@ if __name__ == "__main__":
     parser.add_argument("--redis")
     parser.add_argument("--receiver")
     args = parser.parse_args()
-    fastest_loop()
+    install_uvloop()  # the ceilings run on uvloop as acceptd does, or the ratios would flatter
     if args.role == "api":
         web.run_app(api_app(), host="127.0.0.1", port=args.port, print=None, access_log=None)
     else:

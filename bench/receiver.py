@@ -8,7 +8,7 @@ import time
 
 from aiohttp import web
 
-from bench.bare import fastest_loop
+from service.eventloop import install_uvloop
 from service.webhooks.signing import WebhookVerificationError, verify
 
 
@@ -50,5 +50,5 @@ if __name__ == "__main__":
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--secret", required=True)
     args = parser.parse_args()
-    fastest_loop()
+    install_uvloop()
     web.run_app(build(args.secret), host="127.0.0.1", port=args.port, print=None, access_log=None)

@@ -11,11 +11,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import signal
 
 from arq import Worker
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from service.eventloop import install_stop_signals
 
 log = logging.getLogger(__name__)
 
@@ -43,8 +44,7 @@ async def run_until_signalled(worker: Worker, grace: float) -> None:
     with handle_signals=False, so this one path owns shutdown)."""
     loop = asyncio.get_running_loop()
     stop = asyncio.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
+    install_stop_signals(stop)
     main = loop.create_task(worker.async_run())
     stopped = loop.create_task(stop.wait())
     await asyncio.wait([main, stopped], return_when=asyncio.FIRST_COMPLETED)

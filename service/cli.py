@@ -6,7 +6,6 @@ import argparse
 import asyncio
 import json
 import shlex
-import signal
 import sys
 from collections.abc import Sequence
 from pathlib import Path
@@ -203,12 +202,6 @@ async def _create_tenant_async(settings: Settings, name: str) -> tuple[str, str,
     finally:
         await redis.aclose()
     return created.tenant, created.api_key, created.secret
-
-
-def install_stop_signals(stop: asyncio.Event) -> None:
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
 
 
 def curl_example(api_url: str, api_key: str) -> str:

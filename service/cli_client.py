@@ -274,7 +274,7 @@ async def _listen(args: argparse.Namespace, client: Client) -> int:
     url = await receiver.start(args.host, args.port)
     print(f"listening on {url} (any path); Ctrl-C to stop", file=sys.stderr, flush=True)
     stop = asyncio.Event()
-    from service.cli import install_stop_signals
+    from service.eventloop import install_stop_signals
 
     install_stop_signals(stop)
     await stop.wait()

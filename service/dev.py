@@ -14,9 +14,9 @@ from pydantic import SecretStr
 from service import logs
 from service.api.app import create_app
 from service.arqstop import stop_gracefully
-from service.cli import curl_example, install_stop_signals
+from service.cli import curl_example
 from service.embedded import EmbeddedValkey, ping
-from service.eventloop import use_fastest_loop
+from service.eventloop import install_stop_signals, use_fastest_loop
 from service.jobs.registry import JobRegistry
 from service.jobs.worker import create_worker
 from service.secretbox import generate_master_key
