@@ -9,6 +9,8 @@ from aiohttp import web
 
 from service.api import ops, state
 from service.api.middlewares import (
+    API_KEY_CACHE_MAX,
+    API_KEY_CACHE_SECONDS,
     auth_middleware,
     metrics_middleware,
     problem_middleware,
@@ -27,6 +29,7 @@ from service.store.jobs import JobStore
 from service.store.ratelimit import RateLimiter
 from service.store.scripts import Scripts
 from service.store.tenants import TenantStore
+from service.ttlcache import TtlCache
 from service.webhooks.ssrf import AddressPolicy
 
 
@@ -46,7 +49,7 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
     app[state.CALLBACK_POLICY] = AddressPolicy.build(
         settings.callbacks_may_be_private, settings.callback_allow_cidrs
     )
-    app[state.API_KEY_CACHE] = {}
+    app[state.API_KEY_CACHE] = TtlCache(API_KEY_CACHE_SECONDS, API_KEY_CACHE_MAX)
     app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
     register(app, ROUTES)
     app.cleanup_ctx.append(_redis_ctx)

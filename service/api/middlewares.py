@@ -115,14 +115,11 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 async def _tenant_for(app: web.Application, api_key: str) -> str:
     # A short positive cache keeps the hot path at one Redis round trip per submit.
     cache = app[state.API_KEY_CACHE]
-    now = time.monotonic()
-    hit = cache.get(api_key)
-    if hit is not None and hit[1] > now:
-        return hit[0]
+    tenant = cache.get(api_key)
+    if tenant is not None:
+        return tenant
     tenant = await app[state.TENANTS].tenant_for_api_key(api_key)
     if tenant is None:
         raise Unauthorized("the API key is not valid")
-    if len(cache) >= API_KEY_CACHE_MAX:
-        cache.clear()
-    cache[api_key] = (tenant, now + API_KEY_CACHE_SECONDS)
+    cache.put(api_key, tenant)
     return tenant

@@ -13,6 +13,7 @@ from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
 from service.store.ratelimit import RateLimiter
 from service.store.tenants import TenantStore
+from service.ttlcache import TtlCache
 from service.webhooks.ssrf import AddressPolicy
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -26,7 +27,7 @@ DELIVERIES = web.AppKey("deliveries", DeliveryStore)
 CALLBACK_POLICY = web.AppKey("callback_policy", AddressPolicy)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 CHANGES = web.AppKey("changes", JobChanges)
-API_KEY_CACHE = web.AppKey("api_key_cache", dict[str, tuple[str, float]])
+API_KEY_CACHE = web.AppKey("api_key_cache", TtlCache[str, str])
 
 # Per-request: the authenticated tenant's name.
 TENANT = web.RequestKey("tenant", str)

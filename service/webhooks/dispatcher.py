@@ -39,6 +39,7 @@ from service.store.endpoints import EndpointRecord, EndpointStore
 from service.store.jobs import JobStore
 from service.store.scripts import Scripts
 from service.store.tenants import TenantStore
+from service.ttlcache import TtlCache
 from service.webhooks.fanout import FanOut
 from service.webhooks.retry_policy import next_delay
 from service.webhooks.sender import AttemptResult, send
@@ -109,7 +110,9 @@ class DispatcherRuntime:
     caps: ConcurrencyCaps
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
     inline_tasks: set[asyncio.Task[None]] = field(default_factory=set)
-    secrets_cache: dict[str, tuple[float, list[str]]] = field(default_factory=dict)
+    secrets_cache: TtlCache[str, list[str]] = field(
+        default_factory=lambda: TtlCache(SECRETS_CACHE_SECONDS, SECRETS_CACHE_MAX)
+    )
     lease_ms: int = 0
 
     @classmethod
@@ -232,17 +235,15 @@ class DispatcherRuntime:
     async def _cached_secrets(self, kind: str, owner: str) -> list[str]:
         # Decrypted secrets, kept briefly: a rotation keeps the old secret valid for 24 h, so
         # a new one joining the signatures a few seconds late breaks no receiver.
-        cache_key, now = f"{kind}:{owner}", asyncio.get_running_loop().time()
-        hit = self.secrets_cache.get(cache_key)
-        if hit is not None and hit[0] > now:
-            return hit[1]
+        cache_key = f"{kind}:{owner}"
+        found = self.secrets_cache.get(cache_key)
+        if found is not None:
+            return found
         if kind == "endpoint":
             found = await self.endpoints.signing_secrets(owner)
         else:
             found = await self.tenants.signing_secrets(owner)
-        if len(self.secrets_cache) > SECRETS_CACHE_MAX:
-            self.secrets_cache.clear()
-        self.secrets_cache[cache_key] = (now + SECRETS_CACHE_SECONDS, found)
+        self.secrets_cache.put(cache_key, found)
         return found
 
     async def _attempt(self, delivery: DeliveryRecord, attempt_no: int) -> None:
