@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import json
 import shutil
 import sys
@@ -29,13 +30,7 @@ Verb = Callable[[argparse.Namespace, Client], Coroutine[Any, Any, int]]
 
 
 def add_commands(commands: Any) -> None:
-    def verb(name: str, help_text: str, run: Verb) -> argparse.ArgumentParser:
-        parser: argparse.ArgumentParser = commands.add_parser(name, help=help_text)
-        parser.add_argument("--url", help="API base URL (default: ACCEPTD_URL)")
-        parser.add_argument("--api-key", help="API key (default: ACCEPTD_API_KEY)")
-        parser.add_argument("--json", action="store_true", help="machine-readable output")
-        parser.set_defaults(client_verb=run)
-        return parser
+    verb = functools.partial(verb_on, commands)
 
     submit = verb("submit", "submit a job", _submit)
     submit.add_argument("type")

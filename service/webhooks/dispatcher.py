@@ -311,8 +311,7 @@ class DispatcherRuntime:
             )
 
     async def _give_up(self, delivery: DeliveryRecord, attempt_no: int, reason: str) -> None:
-        entry = {"at": to_rfc3339(now_ms()), "status_code": None, "latency_ms": 0.0,
-                 "error": reason, "response": None}  # fmt: skip
+        entry = attempt_entry(now_ms(), AttemptResult(None, 0.0, reason, None))
         await self.deliveries.record_attempt(delivery, attempt_no, entry, DeliveryStatus.FAILED)
 
 
