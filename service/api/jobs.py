@@ -106,38 +106,36 @@ async def submit_job(request: web.Request) -> web.Response:
                     )
                 ],
             )
-    idem_key = _idempotency_key(request)
-    if idem_key is None:
-        await check_callback(request, submit.callback_url)
-        job = await app[state.JOBS].create(_new_job(tenant, submit))
-        JOBS_SUBMITTED.labels(job.type).inc()
-        return job_response(request, job, created=True)
-
     store = app[state.JOBS]
-    redis_key, fingerprint = keys.idempotency(tenant, idem_key), _fingerprint(raw)
-    claim, existing_id = await store.claim_idempotency(
-        redis_key, fingerprint, IDEMPOTENCY_LOCK_SECONDS
-    )
-    if claim == "mismatch":
-        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
-    if claim == "busy":
-        raise IdempotencyInProgress(
-            "the first request with this Idempotency-Key is still being handled; retry shortly",
-            headers={"Retry-After": "1"},
+    # (redis key, request fingerprint, ttl) once this request holds its Idempotency-Key.
+    idempotency: tuple[str, str, int] | None = None
+    idem_key = _idempotency_key(request)
+    if idem_key is not None:
+        redis_key, fingerprint = keys.idempotency(tenant, idem_key), _fingerprint(raw)
+        claim, existing_id = await store.claim_idempotency(
+            redis_key, fingerprint, IDEMPOTENCY_LOCK_SECONDS
         )
-    if claim == "done" and existing_id:
-        existing = await store.get(existing_id, tenant)
-        if existing is None:
-            raise NotFound("the job this Idempotency-Key created no longer exists")
-        return job_response(request, existing, created=True)
+        if claim == "mismatch":
+            raise IdempotencyKeyReused(
+                "this Idempotency-Key was used with a different request body"
+            )
+        if claim == "busy":
+            raise IdempotencyInProgress(
+                "the first request with this Idempotency-Key is still being handled; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        if claim == "done" and existing_id:
+            existing = await store.get(existing_id, tenant)
+            if existing is None:
+                raise NotFound("the job this Idempotency-Key created no longer exists")
+            return job_response(request, existing, created=True)
+        idempotency = (redis_key, fingerprint, settings.idempotency_ttl_seconds)
     try:
         await check_callback(request, submit.callback_url)
-        ttl = settings.idempotency_ttl_seconds
-        job = await store.create(
-            _new_job(tenant, submit), idempotency=(redis_key, fingerprint, ttl)
-        )
+        job = await store.create(_new_job(tenant, submit), idempotency=idempotency)
     except BaseException:
-        await store.release_idempotency(redis_key, fingerprint)
+        if idempotency is not None:  # a request that failed must not hold the key
+            await store.release_idempotency(idempotency[0], idempotency[1])
         raise
     JOBS_SUBMITTED.labels(job.type).inc()
     return job_response(request, job, created=True)
