@@ -8,7 +8,9 @@ from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validato
 
 from service.webhooks.events import EventName
 
-JobStatusName = Literal["scheduled", "queued", "running", "succeeded", "failed", "canceled"]
+JobStatusName = Literal[
+    "scheduled", "queued", "running", "awaiting_input", "succeeded", "failed", "canceled"
+]
 
 
 class _Strict(BaseModel):
@@ -48,6 +50,16 @@ class JobLinks(BaseModel):
     self_: str = Field(alias="self")
 
 
+class AwaitingInput(BaseModel):
+    """While the job is awaiting_input: what it waits for and the capability to give it."""
+
+    request: Any = Field(description="what the handler asks the completer to look at")
+    expires_at: str = Field(description="the job fails with 'input timed out' after this")
+    token: str = Field(description="one-time completion token (ctk_…); no API key needed")
+    complete_url: str = Field(description="POST {token, result} here")
+    fail_url: str = Field(description="POST {token, error} here")
+
+
 class Job(BaseModel):
     """The job resource (GET /v1/jobs/{id})."""
 
@@ -63,6 +75,8 @@ class Job(BaseModel):
     attempts: int
     priority: Literal["high", "normal"]
     run_at: str | None
+    batch_id: str | None
+    awaiting_input: AwaitingInput | None
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -102,12 +116,91 @@ class SubmitJob(_Strict):
         return self
 
 
+class BatchItem(_Strict):
+    type: str = Field(min_length=1, max_length=200, description="a registered job type")
+    input: dict[str, Any] = Field(description="validated against the type's input schema")
+    metadata: dict[str, Any] | None = Field(default=None, description="this item's own")
+
+
+class SubmitBatch(_Strict):
+    items: list[BatchItem] = Field(
+        min_length=1, description="each becomes an ordinary job (at most ACCEPTD_MAX_BATCH_ITEMS)"
+    )
+    callback_url: str | None = Field(
+        default=None, max_length=2048, description="receives batch.completed (and item events)"
+    )
+    item_events: bool = Field(
+        default=False,
+        description="also send each item's job.* callback events to callback_url",
+    )
+    metadata: dict[str, Any] | None = Field(default=None, description="yours, for the batch")
+    priority: Literal["high", "normal"] = Field(default="normal", description="for every item")
+
+
+class BatchCounts(BaseModel):
+    scheduled: int
+    queued: int
+    running: int
+    awaiting_input: int
+    succeeded: int
+    failed: int
+    canceled: int
+
+
+class BatchLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self")
+    jobs: str = Field(description="the items: GET /v1/jobs?batch=<id>")
+
+
+class Batch(BaseModel):
+    """The batch resource (GET /v1/batches/{id})."""
+
+    id: str
+    status: Literal["processing", "completed"]
+    total: int
+    counts: BatchCounts
+    progress: Progress = Field(description="share of items that reached a terminal status")
+    callback_url: str | None
+    item_events: bool
+    metadata: dict[str, Any]
+    priority: Literal["high", "normal"]
+    created_at: str
+    completed_at: str | None
+    links: BatchLinks
+
+
+class BatchPage(BaseModel):
+    items: list[Batch]
+    next_cursor: str | None
+
+
+class CompleteJob(_Strict):
+    token: str = Field(max_length=200, description="the job's completion token")
+    result: Any = Field(description="the job's result; checked against the type's schema")
+
+
+class ExternalError(_Strict):
+    title: str = Field(default="failed externally", min_length=1, max_length=200)
+    detail: str | None = Field(default=None, max_length=2000)
+
+
+class FailJob(_Strict):
+    token: str = Field(max_length=200, description="the job's completion token")
+    error: ExternalError = Field(default_factory=ExternalError)
+
+
 class JobType(BaseModel):
     name: str
     description: str
     input_schema: dict[str, Any]
     timeout_seconds: float
     max_attempts: int
+    awaits_input: dict[str, Any] | None = Field(
+        description="JSON Schema of the result /complete takes; null if the worker makes it"
+    )
+    input_timeout_seconds: float | None
 
 
 class JobTypeList(BaseModel):

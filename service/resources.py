@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from service.clock import to_rfc3339
+from service.store.batches import BatchRecord
 from service.store.deliveries import DeliveryRecord, DeliveryStatus
 from service.store.endpoints import EndpointRecord
 from service.store.jobs import JobRecord
@@ -30,10 +31,49 @@ def job_resource(job: JobRecord) -> dict[str, Any]:
         "attempts": job.attempts,
         "priority": job.priority,
         "run_at": to_rfc3339(job.run_at_ms),
+        "batch_id": job.batch_id,
+        "awaiting_input": _awaiting_input(job),
         "created_at": to_rfc3339(job.created_ms),
         "started_at": to_rfc3339(job.started_ms),
         "finished_at": to_rfc3339(job.finished_ms),
         "links": {"self": job_path(job.id)},
+    }
+
+
+def _awaiting_input(job: JobRecord) -> dict[str, Any] | None:
+    if job.awaiting is None:
+        return None
+    return {
+        "request": job.awaiting.request,
+        "expires_at": to_rfc3339(job.awaiting.deadline_ms),
+        "token": job.awaiting.token,
+        "complete_url": f"{job_path(job.id)}/complete",
+        "fail_url": f"{job_path(job.id)}/fail",
+    }
+
+
+def batch_path(batch_id: str) -> str:
+    return f"{API_PREFIX}/batches/{batch_id}"
+
+
+def batch_resource(batch: BatchRecord) -> dict[str, Any]:
+    done = batch.terminal_count
+    return {
+        "id": batch.id,
+        "status": "completed" if batch.completed_ms is not None else "processing",
+        "total": batch.total,
+        "counts": batch.counts,
+        "progress": {
+            "fraction": round(done / batch.total, 4) if batch.total else 1.0,
+            "message": f"{done} of {batch.total} items finished",
+        },
+        "callback_url": batch.callback_url,
+        "item_events": batch.item_events,
+        "metadata": batch.metadata,
+        "priority": batch.priority,
+        "created_at": to_rfc3339(batch.created_ms),
+        "completed_at": to_rfc3339(batch.completed_ms),
+        "links": {"self": batch_path(batch.id), "jobs": f"{API_PREFIX}/jobs?batch={batch.id}"},
     }
 
 

@@ -67,6 +67,9 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(
         default=16 * 1024, ge=256, description="a job's metadata, as JSON"
     )
+    max_batch_items: int = Field(
+        default=10_000, ge=1, description="items one POST /v1/batches may carry"
+    )
 
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
     job_retention_seconds: int = Field(default=7 * 86400, ge=60)

@@ -8,7 +8,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict
 
-from service.jobs import JobContext, JobError, RetryJob, job
+from service.jobs import AwaitInput, JobContext, JobError, RetryJob, job
 
 
 class Empty(BaseModel):
@@ -94,3 +94,9 @@ def _crunch_in_child(limit: int) -> tuple[int, int]:
     import os
 
     return _sum_of_squares(limit), os.getpid()
+
+
+@job("test.undeclared_input", input=Empty)
+async def undeclared_input(ctx: JobContext, data: Empty) -> AwaitInput:
+    """Asks for input without declaring awaits_input: the job must fail, not hang."""
+    return AwaitInput(request={"what": "nothing"})

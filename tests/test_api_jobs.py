@@ -338,7 +338,7 @@ async def test_idempotency_key_while_first_in_flight_is_409(
     client: Client, auth: dict[str, str]
 ) -> None:
     from service.api import state
-    from service.api.jobs import _fingerprint
+    from service.api.idempotency import _fingerprint
     from service.store import keys
 
     # The first request has claimed the key and is still resolving its callback host.

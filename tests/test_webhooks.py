@@ -495,7 +495,14 @@ def _fanout(client: Client, conn: Any) -> Any:
     from service.webhooks.fanout import FanOut
 
     app = client.app
-    return FanOut(conn, app[state.JOBS], app[state.ENDPOINTS], app[state.DELIVERIES], "test")
+    return FanOut(
+        conn,
+        app[state.JOBS],
+        app[state.BATCHES],
+        app[state.ENDPOINTS],
+        app[state.DELIVERIES],
+        "test",
+    )
 
 
 async def test_sweeper_requeues_a_delivery_whose_queue_entry_was_lost(

@@ -22,6 +22,7 @@ from service.bootstrap import bootstrap_tenant, secret_box
 from service.jobs.registry import JobRegistry
 from service.redis_conn import connect
 from service.settings import Settings
+from service.store.batches import BatchStore
 from service.store.changes import JobChanges
 from service.store.deliveries import DeliveryStore
 from service.store.endpoints import EndpointStore
@@ -62,7 +63,8 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     box = secret_box(settings)
     app[state.REDIS] = redis
     scripts = Scripts(redis)
-    app[state.JOBS] = JobStore(redis, scripts, settings.job_retention_seconds)
+    app[state.JOBS] = jobs = JobStore(redis, scripts, settings.job_retention_seconds)
+    app[state.BATCHES] = BatchStore(redis, scripts, jobs)
     app[state.TENANTS] = TenantStore(redis, box)
     app[state.ENDPOINTS] = EndpointStore(redis, scripts, box)
     app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds)

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import binascii
 import contextlib
-import hashlib
 import json
 import math
 from typing import Any
@@ -15,13 +14,11 @@ from aiohttp import web
 from pydantic import ValidationError
 
 from service import ids
-from service.api import state
+from service.api import idempotency, state
 from service.api.body import read_model
 from service.api.problems import (
     BadRequest,
     Conflict,
-    IdempotencyInProgress,
-    IdempotencyKeyReused,
     NotFound,
     ValidationFailed,
     field_error,
@@ -29,10 +26,11 @@ from service.api.problems import (
 )
 from service.api.respond import json_response
 from service.clock import now_ms
+from service.jobs.registry import JobRegistry
 from service.metrics import JOBS_SUBMITTED
 from service.models import SubmitJob
 from service.resources import job_path, job_resource
-from service.store import keys
+from service.settings import Settings
 from service.store.jobs import JobRecord, JobStatus, NewJob
 from service.webhooks.ssrf import UnsafeUrlError, check_callback_url
 
@@ -41,9 +39,6 @@ MAX_SCHEDULED_RETRY_AFTER = 3600
 DEFAULT_PAGE = 20
 # A filtered page reads at most this many index entries before answering with a cursor.
 MAX_SCAN = 1000
-IDEMPOTENCY_KEY_MAX = 255
-# How long a first request holds its Idempotency-Key before a crash would free it again.
-IDEMPOTENCY_LOCK_SECONDS = 60
 
 
 def job_response(request: web.Request, job: JobRecord, *, created: bool = False) -> web.Response:
@@ -63,22 +58,6 @@ def job_response(request: web.Request, job: JobRecord, *, created: bool = False)
     return json_response(job_resource(job), status, headers)
 
 
-def _fingerprint(body: Any) -> str:
-    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
-    return hashlib.sha256(canonical.encode()).hexdigest()
-
-
-def _idempotency_key(request: web.Request) -> str | None:
-    value = request.headers.get("Idempotency-Key")
-    if value is None:
-        return None
-    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not value.isprintable() or not value.isascii():
-        raise BadRequest(
-            f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} printable ASCII characters"
-        )
-    return value
-
-
 async def submit_job(request: web.Request) -> web.Response:
     app = request.app
     settings = app[state.SETTINGS]
@@ -86,59 +65,53 @@ async def submit_job(request: web.Request) -> web.Response:
     submit, raw = await read_model(request, SubmitJob, settings.max_body_bytes)
     definition = app[state.REGISTRY].get(submit.type)
     if definition is None:
-        known = ", ".join(d.name for d in app[state.REGISTRY])
         raise ValidationFailed(
             f"unknown job type {submit.type!r}",
-            errors=[field_error(("type",), f"not a registered job type (known: {known})")],
+            errors=[unknown_type_error(app[state.REGISTRY], ("type",), submit.type)],
         )
     try:
         definition.input_model.model_validate(submit.input)
     except ValidationError as exc:
         raise validation_failed(exc, ("input",), f"input does not match {submit.type}") from exc
-    if submit.metadata:
-        size = len(json.dumps(submit.metadata, separators=(",", ":")).encode())
-        if size > settings.max_metadata_bytes:
-            raise ValidationFailed(
-                "metadata too large",
-                errors=[
-                    field_error(
-                        ("metadata",), f"{size} bytes; at most {settings.max_metadata_bytes}"
-                    )
-                ],
-            )
+    metadata_errors = check_metadata(settings, ("metadata",), submit.metadata)
+    if metadata_errors:
+        raise ValidationFailed("metadata too large", errors=metadata_errors)
     store = app[state.JOBS]
-    # (redis key, request fingerprint, ttl) once this request holds its Idempotency-Key.
-    idempotency: tuple[str, str, int] | None = None
-    idem_key = _idempotency_key(request)
-    if idem_key is not None:
-        redis_key, fingerprint = keys.idempotency(tenant, idem_key), _fingerprint(raw)
-        claim, existing_id = await store.claim_idempotency(
-            redis_key, fingerprint, IDEMPOTENCY_LOCK_SECONDS
-        )
-        if claim == "mismatch":
-            raise IdempotencyKeyReused(
-                "this Idempotency-Key was used with a different request body"
-            )
-        if claim == "busy":
-            raise IdempotencyInProgress(
-                "the first request with this Idempotency-Key is still being handled; retry shortly",
-                headers={"Retry-After": "1"},
-            )
-        if claim == "done" and existing_id:
-            existing = await store.get(existing_id, tenant)
-            if existing is None:
-                raise NotFound("the job this Idempotency-Key created no longer exists")
-            return job_response(request, existing, created=True)
-        idempotency = (redis_key, fingerprint, settings.idempotency_ttl_seconds)
+    held, existing_id = await idempotency.claim(request, raw)
+    if existing_id is not None:
+        existing = await store.get(existing_id, tenant)
+        if existing is None:
+            raise NotFound("the job this Idempotency-Key created no longer exists")
+        return job_response(request, existing, created=True)
     try:
         await check_callback(request, submit.callback_url)
-        job = await store.create(_new_job(tenant, submit), idempotency=idempotency)
+        job = await store.create(
+            _new_job(tenant, submit), idempotency=held.as_tuple() if held else None
+        )
     except BaseException:
-        if idempotency is not None:  # a request that failed must not hold the key
-            await store.release_idempotency(idempotency[0], idempotency[1])
+        await idempotency.release(request, held)
         raise
     JOBS_SUBMITTED.labels(job.type).inc()
     return job_response(request, job, created=True)
+
+
+def unknown_type_error(
+    registry: JobRegistry, location: tuple[str | int, ...], name: str
+) -> dict[str, str]:
+    known = ", ".join(d.name for d in registry)
+    return field_error(location, f"{name!r} is not a registered job type (known: {known})")
+
+
+def check_metadata(
+    settings: Settings, location: tuple[str | int, ...], metadata: dict[str, Any] | None
+) -> list[dict[str, str]]:
+    """The field error for metadata over ACCEPTD_MAX_METADATA_BYTES, if it is."""
+    if not metadata:
+        return []
+    size = len(json.dumps(metadata, separators=(",", ":")).encode())
+    if size <= settings.max_metadata_bytes:
+        return []
+    return [field_error(location, f"{size} bytes; at most {settings.max_metadata_bytes}")]
 
 
 def _new_job(tenant: str, submit: SubmitJob) -> NewJob:
@@ -217,33 +190,53 @@ def _wait_seconds(request: web.Request) -> float:
     return wait
 
 
-def _decode_cursor(cursor: str) -> str:
+def decode_cursor(cursor: str, prefix: str = "job") -> str:
+    """The id a page's next_cursor points after; 400 for anything this API did not make."""
     try:
-        job_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        last_id = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        job_id = ""
-    if not ids.looks_like("job", job_id):
+        last_id = ""
+    if not ids.looks_like(prefix, last_id):
         raise BadRequest("cursor is not one this API returned")
-    return job_id
+    return last_id
 
 
-def _encode_cursor(job_id: str) -> str:
-    return base64.urlsafe_b64encode(job_id.encode()).decode().rstrip("=")
+def encode_cursor(last_id: str) -> str:
+    return base64.urlsafe_b64encode(last_id.encode()).decode().rstrip("=")
 
 
-async def list_jobs(request: web.Request) -> web.Response:
-    query = request.query
+def page_limit(request: web.Request) -> int:
     try:
-        limit = int(query.get("limit", DEFAULT_PAGE))
+        limit = int(request.query.get("limit", DEFAULT_PAGE))
     except ValueError:
         limit = 0
     if not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_PAGE}")
+    return limit
+
+
+async def _batch_filter(request: web.Request) -> str | None:
+    """?batch=<id>: only that batch's items (404 for a batch the tenant does not own)."""
+    batch_id = request.query.get("batch")
+    if batch_id is None:
+        return None
+    batch = None
+    if ids.looks_like("bat", batch_id):
+        batch = await request.app[state.BATCHES].get(batch_id, request[state.TENANT])
+    if batch is None:
+        raise NotFound(f"no batch {batch_id}")
+    return batch_id
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    query = request.query
+    limit = page_limit(request)
+    batch_filter = await _batch_filter(request)
     status_filter = query.get("status")
     if status_filter is not None and status_filter not in {s.value for s in JobStatus}:
         raise BadRequest(f"status must be one of {', '.join(s.value for s in JobStatus)}")
     type_filter = query.get("type")
-    cursor = _decode_cursor(query["cursor"]) if query.get("cursor") else None
+    cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
 
     store, tenant = request.app[state.JOBS], request[state.TENANT]
     # Unfiltered: one index read of limit + 1 (the extra one tells whether a next page exists).
@@ -252,10 +245,12 @@ async def list_jobs(request: web.Request) -> web.Response:
     items: list[dict[str, Any]] = []
     scanned, more, position = 0, False, cursor
     while not more:
-        job_ids = await store.page_ids(tenant, position, chunk)
+        job_ids = await store.page_ids(tenant, position, chunk, batch_id=batch_filter)
         records = await store.get_many(job_ids) if job_ids else []
         await store.forget_ids(
-            tenant, [i for i, r in zip(job_ids, records, strict=True) if r is None]
+            tenant,
+            [i for i, r in zip(job_ids, records, strict=True) if r is None],
+            batch_id=batch_filter,
         )
         for job_id, record in zip(job_ids, records, strict=True):
             if len(items) == limit or scanned == MAX_SCAN:
@@ -271,7 +266,7 @@ async def list_jobs(request: web.Request) -> web.Response:
             items.append(job_resource(record))
         if len(job_ids) < chunk:
             break
-    next_cursor = _encode_cursor(position) if more and position else None
+    next_cursor = encode_cursor(position) if more and position else None
     return json_response({"items": items, "next_cursor": next_cursor})
 
 
@@ -297,6 +292,8 @@ async def list_job_types(request: web.Request) -> web.Response:
             "input_schema": d.input_schema(),
             "timeout_seconds": d.timeout_seconds or settings.default_job_timeout_seconds,
             "max_attempts": d.max_attempts,
+            "awaits_input": d.completion_schema(),
+            "input_timeout_seconds": d.input_timeout_seconds if d.awaits_input else None,
         }
         for d in request.app[state.REGISTRY]
     ]

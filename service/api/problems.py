@@ -135,8 +135,12 @@ def field_error(location: Iterable[int | str], detail: str) -> dict[str, str]:
     return {"pointer": pointer, "field": dotted, "detail": detail}
 
 
+def field_errors(exc: ValidationError, prefix: tuple[str | int, ...] = ()) -> list[dict[str, str]]:
+    return [field_error((*prefix, *e["loc"]), e["msg"]) for e in exc.errors()]
+
+
 def validation_failed(
     exc: ValidationError, prefix: tuple[str | int, ...] = (), detail: str | None = None
 ) -> ValidationFailed:
-    errors = [field_error((*prefix, *e["loc"]), e["msg"]) for e in exc.errors()]
+    errors = field_errors(exc, prefix)
     return ValidationFailed(detail or f"{len(errors)} invalid field(s)", errors=errors)

@@ -9,8 +9,11 @@ from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
 from service import opsserver
-from service.api import endpoints, events, jobs, ops
+from service.api import batches, completion, endpoints, events, jobs, ops
 from service.models import (
+    Batch,
+    BatchPage,
+    CompleteJob,
     Delivery,
     DeliveryList,
     Endpoint,
@@ -18,10 +21,12 @@ from service.models import (
     EndpointList,
     EndpointUpdate,
     EndpointWithSecret,
+    FailJob,
     Health,
     Job,
     JobPage,
     JobTypeList,
+    SubmitBatch,
     SubmitJob,
 )
 
@@ -63,6 +68,7 @@ ROUTES: list[Route] = [
         query=(
             ("status", "only jobs in this status"),
             ("type", "only jobs of this type"),
+            ("batch", "only the items of this batch"),
             ("limit", "page size, 1-100 (default 20)"),
             ("cursor", "next_cursor of the previous page"),
         ),
@@ -87,6 +93,57 @@ ROUTES: list[Route] = [
         "POST", "/v1/jobs/{job_id}/cancel", jobs.cancel_job, "Cancel a job", "jobs",
         responses={202: Response("canceled, or cancellation requested", Job, ("Retry-After",))},
         errors=(404, 409),
+    ),
+    Route(
+        "POST", "/v1/jobs/{job_id}/complete", completion.complete_job,
+        "Give an awaiting_input job its result (with its completion token, no API key)", "jobs",
+        body=CompleteJob,
+        responses={200: Response("the job, now succeeded", Job)},
+        errors=(400, 404, 409, 413, 415, 422), public=True,
+    ),
+    Route(
+        "POST", "/v1/jobs/{job_id}/fail", completion.fail_job,
+        "Fail an awaiting_input job (with its completion token, no API key)", "jobs",
+        body=FailJob,
+        responses={200: Response("the job, now failed", Job)},
+        errors=(400, 404, 409, 413, 415, 422), public=True,
+    ),
+    Route(
+        "POST", "/v1/batches", batches.submit_batch, "Submit a batch of jobs", "batches",
+        body=SubmitBatch,
+        responses={202: Response("every item queued", Batch, ("Location", "Retry-After"))},
+        errors=(400, 409, 413, 415, 422, 503),
+    ),
+    Route(
+        "GET", "/v1/batches", batches.list_batches, "List batches, newest first", "batches",
+        responses={200: Response("a page of batches", BatchPage)},
+        query=(
+            ("limit", "page size, 1-100 (default 20)"),
+            ("cursor", "next_cursor of the previous page"),
+        ),
+        errors=(400,),
+    ),
+    Route(
+        "GET", "/v1/batches/{batch_id}", batches.get_batch,
+        "Get a batch: counts per status and progress", "batches",
+        responses={
+            200: Response("completed: every item terminal", Batch),
+            202: Response("items still running: poll again after Retry-After", Batch,
+                          ("Retry-After",)),
+        },
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/batches/{batch_id}/cancel", batches.cancel_batch,
+        "Cancel every item not yet finished", "batches",
+        responses={202: Response("canceled, or cancellation requested", Batch, ("Retry-After",))},
+        errors=(404, 409),
+    ),
+    Route(
+        "GET", "/v1/batches/{batch_id}/deliveries", batches.list_batch_deliveries,
+        "Webhook deliveries of the batch's batch.completed event", "webhooks",
+        responses={200: Response("the batch's deliveries", DeliveryList)},
+        errors=(404,),
     ),
     Route(
         "GET", "/v1/job-types", jobs.list_job_types, "Registered job types", "jobs",

@@ -7,6 +7,7 @@ from aiohttp import web
 from service import opsserver
 from service.jobs.registry import JobRegistry
 from service.settings import Settings
+from service.store.batches import BatchStore
 from service.store.changes import JobChanges
 from service.store.deliveries import DeliveryStore
 from service.store.endpoints import EndpointStore
@@ -21,6 +22,7 @@ REGISTRY = web.AppKey("registry", JobRegistry)
 # The ops handlers (service.opsserver) read Redis under this same key.
 REDIS = opsserver.REDIS
 JOBS = web.AppKey("jobs", JobStore)
+BATCHES = web.AppKey("batches", BatchStore)
 TENANTS = web.AppKey("tenants", TenantStore)
 ENDPOINTS = web.AppKey("endpoints", EndpointStore)
 DELIVERIES = web.AppKey("deliveries", DeliveryStore)

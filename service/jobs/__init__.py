@@ -1,9 +1,10 @@
-"""What job-type authors import: `from service.jobs import job, JobContext, JobError, RetryJob`."""
+"""What job-type authors import: job, JobContext, JobError, RetryJob, AwaitInput."""
 
-from service.jobs.context import JobCanceled, JobContext, JobError, RetryJob
+from service.jobs.context import AwaitInput, JobCanceled, JobContext, JobError, RetryJob
 from service.jobs.registry import JobDefinition, JobRegistry, job
 
 __all__ = [
+    "AwaitInput",
     "JobCanceled",
     "JobContext",
     "JobDefinition",

@@ -6,6 +6,7 @@ import asyncio
 import functools
 from collections.abc import Callable
 from concurrent.futures import Executor
+from dataclasses import dataclass
 from typing import Any, TypeVar
 
 T = TypeVar("T")
@@ -33,6 +34,19 @@ class RetryJob(Exception):
         super().__init__(reason or "retry requested")
         self.after_seconds = max(0.0, after_seconds)
         self.reason = reason
+
+
+@dataclass(frozen=True)
+class AwaitInput:
+    """Return from the handler of an `awaits_input` type to set what the person or system
+    completing it sees (`request`) and, for this job, a deadline other than the type's."""
+
+    request: Any = None
+    timeout_seconds: float | None = None
+
+    def __post_init__(self) -> None:
+        if self.timeout_seconds is not None and not self.timeout_seconds > 0:
+            raise ValueError("AwaitInput.timeout_seconds must be positive")
 
 
 class JobCanceled(Exception):

@@ -1,4 +1,4 @@
-"""Built-in demo job types (API.md): `demo.echo`."""
+"""Built-in demo job types: `demo.echo` (API.md) and `demo.review` (human review)."""
 
 from __future__ import annotations
 
@@ -6,7 +6,7 @@ from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from service.jobs.context import JobContext, JobError
+from service.jobs.context import AwaitInput, JobContext, JobError
 from service.jobs.registry import job
 
 
@@ -30,3 +30,30 @@ async def echo(ctx: JobContext, data: EchoInput) -> dict[str, Any]:
     if data.fail:
         raise JobError("demo failure", "the job was submitted with fail=true")
     return {"value": data.value}
+
+
+class ReviewInput(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    subject: str = Field(min_length=1, max_length=500, description="what is to be reviewed")
+    content: Any = Field(default=None, description="shown to the reviewer as given")
+    timeout_seconds: float | None = Field(
+        default=None, gt=0, le=30 * 86400, description="how long to wait (default: 24 h)"
+    )
+
+
+class ReviewDecision(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    approved: bool
+    comment: str | None = Field(default=None, max_length=2000)
+
+
+@job("demo.review", input=ReviewInput, awaits_input=ReviewDecision, input_timeout_seconds=86_400)
+async def review(ctx: JobContext, data: ReviewInput) -> AwaitInput:
+    """Asks a person to approve or reject `subject`: the job waits in awaiting_input until
+    somebody posts {"approved": bool, "comment": str} with its completion token."""
+    return AwaitInput(
+        request={"subject": data.subject, "content": data.content},
+        timeout_seconds=data.timeout_seconds,
+    )

@@ -25,6 +25,10 @@ class JobDefinition:
     timeout_seconds: float | None
     max_attempts: int
     description: str
+    # Set for a type whose result comes from outside (a reviewer, a partner system): the
+    # model of what POST /v1/jobs/{id}/complete must carry, and how long to wait for it.
+    awaits_input: type[BaseModel] | None = None
+    input_timeout_seconds: float = 86_400.0
 
     @property
     def is_async(self) -> bool:
@@ -32,6 +36,9 @@ class JobDefinition:
 
     def input_schema(self) -> dict[str, Any]:
         return self.input_model.model_json_schema()
+
+    def completion_schema(self) -> dict[str, Any] | None:
+        return self.awaits_input.model_json_schema() if self.awaits_input is not None else None
 
 
 def job(
@@ -41,21 +48,33 @@ def job(
     timeout_seconds: float | None = None,
     max_attempts: int = 3,
     description: str | None = None,
+    awaits_input: type[BaseModel] | None = None,
+    input_timeout_seconds: float = 86_400.0,
 ) -> Callable[[F], F]:
     """Declare a job type. The handler is `(ctx: JobContext, input: <input model>) -> result`.
 
     `async def` handlers run on the worker's event loop; plain `def` handlers run in its
     thread pool, so blocking work never stalls the other jobs. `max_attempts` counts every
     start: a handler's RetryJob and a crashed worker each use one.
+
+    With `awaits_input`, the result comes from outside: what the handler returns (or an
+    AwaitInput's `request`) is shown to whoever completes the job, which then waits in
+    `awaiting_input` until POST /v1/jobs/{id}/complete brings a result matching the
+    `awaits_input` model, /fail is called, or `input_timeout_seconds` pass.
     """
     if not JOB_NAME.match(name):
         raise ValueError(f"job type {name!r}: use lower-case dotted names like 'billing.invoice'")
     if max_attempts < 1:
         raise ValueError("max_attempts must be at least 1")
+    if input_timeout_seconds <= 0:
+        raise ValueError("input_timeout_seconds must be positive")
 
     def decorate(handler: F) -> F:
         doc = description or inspect.getdoc(handler) or ""
-        definition = JobDefinition(name, handler, input, timeout_seconds, max_attempts, doc)
+        definition = JobDefinition(
+            name, handler, input, timeout_seconds, max_attempts, doc,
+            awaits_input, input_timeout_seconds,
+        )  # fmt: skip
         setattr(handler, _MARK, definition)
         return handler
 

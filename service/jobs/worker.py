@@ -19,7 +19,14 @@ from redis.asyncio import Redis
 
 from service.arqwake import WakeableWorker
 from service.clock import now_ms
-from service.jobs.context import JOB_FAILED_TYPE, JobCanceled, JobContext, JobError, RetryJob
+from service.jobs.context import (
+    JOB_FAILED_TYPE,
+    AwaitInput,
+    JobCanceled,
+    JobContext,
+    JobError,
+    RetryJob,
+)
 from service.jobs.progress import ProgressReporter
 from service.jobs.registry import JobDefinition, JobRegistry
 from service.logs import log_context
@@ -41,6 +48,11 @@ LOOP_STOP_SECONDS = 5.0
 
 def _problem(title: str, detail: str | None, type_: str = JOB_FAILED_TYPE) -> dict[str, Any]:
     return {"type": type_, "title": title, "detail": detail}
+
+
+INPUT_TIMED_OUT = _problem(
+    "input timed out", "nobody completed the job with its completion token before the deadline"
+)
 
 
 def _handler_problem(exc: BaseException) -> dict[str, Any]:
@@ -116,12 +128,14 @@ class WorkerRuntime:
         return not self._stopping.is_set()
 
     async def _promote_scheduled(self) -> None:
-        """Queue scheduled jobs as they fall due (every worker does; the script is atomic)."""
+        """Queue scheduled jobs as they fall due, and fail jobs whose input deadline passed
+        (every worker does both; each step is one atomic script)."""
         while await self._pause(max(MIN_PROMOTE_SECONDS, self.settings.worker_poll_delay_seconds)):
             try:
                 await self.store.promote_due()
+                await self.store.expire_awaiting(INPUT_TIMED_OUT)
             except Exception:
-                log.warning("could not promote scheduled jobs", exc_info=True)
+                log.warning("could not promote scheduled jobs or expire input", exc_info=True)
 
     async def _watch_cancels(self) -> None:
         """One pipelined read per tick for all jobs running here; nothing when idle."""
@@ -259,12 +273,24 @@ class WorkerRuntime:
             await self.store.requeue(tenant, job_id, refund_attempt=False)
             raise Retry(defer=retry_after)
         progress = reporter.latest
+        input_timeout: float | None = None
         if status is JobStatus.SUCCEEDED:
-            result, error = self._encode_result(result)
+            if definition.awaits_input is not None or isinstance(result, AwaitInput):
+                result, input_timeout, error = self._input_request(definition, result)
+            if error is None:
+                result, error = self._encode_result(result)
             if error is not None:
                 status = JobStatus.FAILED
-            else:
+            elif input_timeout is None:
                 progress = {"fraction": 1.0, "message": (progress or {}).get("message")}
+        if input_timeout is not None and status is JobStatus.SUCCEEDED:
+            # The handler did its part; the result comes from outside (see @job awaits_input).
+            await self.store.await_input(
+                tenant, job_id,
+                request=result, deadline_ms=now_ms() + int(input_timeout * 1000),
+                progress=progress,
+            )  # fmt: skip
+            return
         outcome = await self.store.finish(
             tenant, job_id, status, result=result, error=error, progress=progress
         )
@@ -275,6 +301,23 @@ class WorkerRuntime:
         if definition.is_async:
             return await definition.handler(context, data)
         return await context.run_in_thread(definition.handler, context, data)
+
+    def _input_request(
+        self, definition: JobDefinition, value: Any
+    ) -> tuple[Any, float | None, dict[str, Any] | None]:
+        """(what the completer sees, seconds to wait for input, or the problem that fails it)."""
+        if definition.awaits_input is None:
+            return (
+                None,
+                None,
+                _problem(
+                    "job type does not await input",
+                    f"the handler returned AwaitInput; {definition.name} declares no awaits_input",
+                ),
+            )
+        if isinstance(value, AwaitInput):
+            return value.request, value.timeout_seconds or definition.input_timeout_seconds, None
+        return value, definition.input_timeout_seconds, None
 
     def _encode_result(self, value: Any) -> tuple[Any, dict[str, Any] | None]:
         if isinstance(value, BaseModel):

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
+import secrets
 from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any, Literal
@@ -20,6 +22,7 @@ class JobStatus(StrEnum):
     SCHEDULED = "scheduled"
     QUEUED = "queued"
     RUNNING = "running"
+    AWAITING_INPUT = "awaiting_input"
     SUCCEEDED = "succeeded"
     FAILED = "failed"
     CANCELED = "canceled"
@@ -30,6 +33,15 @@ class JobStatus(StrEnum):
 
 
 TERMINAL_STATUSES = frozenset({JobStatus.SUCCEEDED, JobStatus.FAILED, JobStatus.CANCELED})
+
+
+@dataclass(frozen=True)
+class AwaitingInput:
+    """What a job in awaiting_input waits for: shown to its owner and in its events."""
+
+    request: Any
+    deadline_ms: int
+    token: str
 
 
 @dataclass(frozen=True)
@@ -51,6 +63,10 @@ class JobRecord:
     cancel_requested: bool = False
     priority: str = "normal"
     run_at_ms: int | None = None
+    batch_id: str | None = None
+    awaiting: AwaitingInput | None = None
+    # Digest of the completion token, kept after use so a second use is told apart (409).
+    completion_digest: str | None = None
 
     @classmethod
     def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobRecord:
@@ -77,6 +93,15 @@ class JobRecord:
             cancel_requested=raw.get("cancel") == "1",
             priority=raw.get("priority", "normal"),
             run_at_ms=opt_int("run_at"),
+            batch_id=raw.get("batch"),
+            awaiting=AwaitingInput(
+                request=json.loads(raw.get("await_request", "null")),
+                deadline_ms=int(raw["await_deadline"]),
+                token=raw["token"],
+            )
+            if raw.get("status") == JobStatus.AWAITING_INPUT and "token" in raw
+            else None,
+            completion_digest=raw.get("token_digest"),
         )
 
 
@@ -108,9 +133,16 @@ class StartedJob:
 
 IdempotencyClaim = Literal["claimed", "mismatch", "busy", "done"]
 CancelOutcome = Literal["missing", "terminal", "requested", "canceled"]
+CompleteOutcome = Literal["ok", "missing", "used"]
+COMPLETION_TOKEN_PREFIX = "ctk_"  # noqa: S105 - a prefix, not a secret
 
 
-def _dumps(value: Any) -> str:
+def token_digest(token: str) -> str:
+    """Only the digest is compared, so a token is never matched character by character."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+def dumps(value: Any) -> str:
     return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
 
 
@@ -146,12 +178,12 @@ class JobStore:
             "tenant", new.tenant,
             "type", new.type,
             "status", status.value,
-            "input", _dumps(new.input),
+            "input", dumps(new.input),
             "attempts", 0,
             "created", created,
         ]  # fmt: skip
         if new.metadata:
-            fields += ["metadata", _dumps(new.metadata)]
+            fields += ["metadata", dumps(new.metadata)]
         if new.callback_url:
             fields += ["callback_url", new.callback_url]
         if new.priority != "normal":
@@ -212,18 +244,26 @@ class JobStore:
             JobRecord.from_hash(i, r) if r else None for i, r in zip(job_ids, raws, strict=True)
         ]
 
-    async def page_ids(self, tenant: str, before: str | None, count: int) -> list[str]:
-        """Job ids of a tenant, newest first, strictly older than `before`."""
+    @staticmethod
+    def _index(tenant: str, batch_id: str | None) -> str:
+        return keys.batch_jobs(batch_id) if batch_id else keys.tenant_jobs(tenant)
+
+    async def page_ids(
+        self, tenant: str, before: str | None, count: int, *, batch_id: str | None = None
+    ) -> list[str]:
+        """Job ids of a tenant (or of one of its batches), newest first, older than `before`."""
         upper = f"({before}" if before else "+"
         found: list[str] = await self._redis.zrevrangebylex(
-            keys.tenant_jobs(tenant), upper, "-", start=0, num=count
+            self._index(tenant, batch_id), upper, "-", start=0, num=count
         )
         return found
 
-    async def forget_ids(self, tenant: str, job_ids: list[str]) -> None:
+    async def forget_ids(
+        self, tenant: str, job_ids: list[str], *, batch_id: str | None = None
+    ) -> None:
         """Drop index entries whose records expired (retention)."""
         if job_ids:
-            await self._redis.zrem(keys.tenant_jobs(tenant), *job_ids)
+            await self._redis.zrem(self._index(tenant, batch_id), *job_ids)
 
     async def claim_idempotency(
         self, idem_key: str, fingerprint: str, lock_seconds: int
@@ -237,20 +277,34 @@ class JobStore:
     async def release_idempotency(self, idem_key: str, fingerprint: str) -> None:
         await self._scripts.idem_release(keys=[idem_key], args=[fingerprint])
 
+    def _cancel_keys(self, tenant: str, job_id: str) -> list[str]:
+        return [
+            *self._status_keys(tenant, job_id),
+            keys.arq_job(job_id),
+            keys.JOB_QUEUE,
+            keys.SCHEDULED_JOBS,
+            keys.AWAITING_INPUT,
+        ]
+
     async def cancel(self, tenant: str, job_id: str) -> tuple[CancelOutcome, JobRecord | None]:
         reply = await self._scripts.cancel(
-            keys=[
-                *self._status_keys(tenant, job_id),
-                keys.arq_job(job_id),
-                keys.JOB_QUEUE,
-                keys.SCHEDULED_JOBS,
-            ],
-            args=self._status_args(tenant, job_id),
+            keys=self._cancel_keys(tenant, job_id), args=self._status_args(tenant, job_id)
         )
         outcome: CancelOutcome = reply[0]
         if outcome == "missing":
             return outcome, None
         return outcome, await self.get(job_id, tenant)
+
+    async def cancel_many(self, tenant: str, job_ids: list[str]) -> None:
+        """Cancel each of the jobs, pipelined in one round trip (terminal ones stay as they are)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                await self._scripts.cancel(
+                    keys=self._cancel_keys(tenant, job_id),
+                    args=self._status_args(tenant, job_id),
+                    client=pipe,
+                )
+            await pipe.execute()
 
     async def start(self, tenant: str, job_id: str, max_attempts: int) -> StartedJob:
         """Take the job for one attempt; says whether to run it, with its input if so."""
@@ -283,12 +337,83 @@ class JobStore:
             args=[
                 *self._status_args(tenant, job_id),
                 status.value,
-                _dumps(result) if status is JobStatus.SUCCEEDED else "",
-                _dumps(error) if error is not None else "",
-                _dumps(progress) if progress is not None else "",
+                dumps(result) if status is JobStatus.SUCCEEDED else "",
+                dumps(error) if error is not None else "",
+                dumps(progress) if progress is not None else "",
             ],
         )
         return outcome
+
+    async def await_input(
+        self,
+        tenant: str,
+        job_id: str,
+        *,
+        request: Any,
+        deadline_ms: int,
+        progress: dict[str, Any] | None,
+    ) -> str:
+        """Park the job in awaiting_input under a new one-time completion token.
+        Returns 'ok', 'canceled', or the status the job had instead (it keeps it)."""
+        token = COMPLETION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        outcome: str = await self._scripts.await_input(
+            keys=[*self._status_keys(tenant, job_id), keys.AWAITING_INPUT],
+            args=[
+                *self._status_args(tenant, job_id),
+                token,
+                token_digest(token),
+                dumps(request),
+                deadline_ms,
+                dumps(progress) if progress is not None else "",
+            ],
+        )
+        return outcome
+
+    async def complete(
+        self,
+        job_id: str,
+        token: str,
+        status: JobStatus,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+    ) -> tuple[CompleteOutcome, JobRecord | None]:
+        """Complete (or fail) an awaiting_input job with its completion token. 'missing' when
+        the job does not exist or the token is not its; 'used' when it was already used."""
+        tenant = await self._redis.hget(keys.job(job_id), "tenant")  # type: ignore[misc]
+        if tenant is None:
+            return "missing", None
+        reply = await self._scripts.complete(
+            keys=[*self._status_keys(tenant, job_id), keys.AWAITING_INPUT],
+            args=[
+                *self._status_args(tenant, job_id),
+                token_digest(token),
+                status.value,
+                dumps(result) if status is JobStatus.SUCCEEDED else "",
+                dumps(error) if error is not None else "",
+            ],
+        )
+        outcome: CompleteOutcome = reply[0]
+        if outcome == "missing":
+            return outcome, None
+        return outcome, await self.get(job_id)
+
+    async def expire_awaiting(self, error: dict[str, Any]) -> int:
+        """Fail the jobs whose input deadline passed; returns how many."""
+        due: list[str] = await self._redis.zrangebyscore(
+            keys.AWAITING_INPUT, "-inf", now_ms(), start=0, num=PROMOTE_BATCH
+        )
+        expired = 0
+        for job_id in due:
+            tenant = await self._redis.hget(keys.job(job_id), "tenant")  # type: ignore[misc]
+            if tenant is None:  # the record expired: nothing left to fail
+                await self._redis.zrem(keys.AWAITING_INPUT, job_id)
+                continue
+            expired += await self._scripts.input_timeout(
+                keys=[*self._status_keys(tenant, job_id), keys.AWAITING_INPUT],
+                args=[*self._status_args(tenant, job_id), dumps(error)],
+            )
+        return expired
 
     async def requeue(self, tenant: str, job_id: str, *, refund_attempt: bool) -> None:
         await self._scripts.requeue(
@@ -301,7 +426,7 @@ class JobStore:
     ) -> None:
         await self._scripts.progress(
             keys=self._status_keys(tenant, job_id),
-            args=[*self._status_args(tenant, job_id), _dumps(progress), "1" if emit_event else "0"],
+            args=[*self._status_args(tenant, job_id), dumps(progress), "1" if emit_event else "0"],
         )
 
     async def promote_due(self) -> int:

@@ -15,6 +15,8 @@ PREFIX = "acceptd:"
 JOB_QUEUE = PREFIX + "queue:jobs"
 WEBHOOK_QUEUE = PREFIX + "queue:webhooks"
 SCHEDULED_JOBS = PREFIX + "scheduled"
+# Jobs in awaiting_input, scored by the deadline of their completion token.
+AWAITING_INPUT = PREFIX + "awaiting"
 EVENTS_STREAM = PREFIX + "events"
 EVENTS_GROUP = "dispatchers"
 TENANTS = PREFIX + "tenants"
@@ -38,6 +40,17 @@ def job_changes(job_id: str) -> str:
     return f"{job(job_id)}:changes"
 
 
+def batch(batch_id: str) -> str:
+    """Hash of the batch with its counts per status. The status scripts build it from the
+    job's `batch` field as <prefix>batch:<id> (lua/_common.lua): keep the two in step."""
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def batch_jobs(batch_id: str) -> str:
+    """Sorted set of the batch's job ids, like tenant_jobs (lua/_common.lua expires it)."""
+    return f"{batch(batch_id)}:jobs"
+
+
 def tenant(name: str) -> str:
     return f"{PREFIX}tenant:{name}"
 
@@ -45,6 +58,11 @@ def tenant(name: str) -> str:
 def tenant_jobs(name: str) -> str:
     """Sorted set of the tenant's job ids (all scores 0, ordered by id = by creation time)."""
     return f"{PREFIX}tenant:{name}:jobs"
+
+
+def tenant_batches(name: str) -> str:
+    """Sorted set of the tenant's batch ids, ordered like tenant_jobs."""
+    return f"{PREFIX}tenant:{name}:batches"
 
 
 def tenant_event_subscriptions(name: str) -> str:
@@ -81,8 +99,9 @@ def delivery_attempts(delivery_id: str) -> str:
     return f"{PREFIX}delivery:{delivery_id}:attempts"
 
 
-def job_deliveries(job_id: str) -> str:
-    return f"{PREFIX}job:{job_id}:deliveries"
+def job_deliveries(subject_id: str) -> str:
+    """Deliveries of a job's events, or of a batch's (the subject is then the batch id)."""
+    return f"{PREFIX}job:{subject_id}:deliveries"
 
 
 def arq_job(arq_job_id: str) -> str:

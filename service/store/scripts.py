@@ -11,7 +11,10 @@ _LUA = files("service.store").joinpath("lua")
 _COMMON = _LUA.joinpath("_common.lua").read_text(encoding="utf-8")
 
 # Scripts that change a job's status share the prelude (argument layout, outbox, finish).
-_WITH_PRELUDE = ("start", "finish", "requeue", "progress", "cancel")
+_WITH_PRELUDE = (
+    "start", "finish", "requeue", "progress", "cancel", "promote",
+    "await_input", "complete", "input_timeout",
+)  # fmt: skip
 
 
 def _source(name: str) -> str:
@@ -27,6 +30,10 @@ class Scripts:
         self.requeue: AsyncScript = redis.register_script(_source("requeue"))
         self.progress: AsyncScript = redis.register_script(_source("progress"))
         self.cancel: AsyncScript = redis.register_script(_source("cancel"))
+        self.await_input: AsyncScript = redis.register_script(_source("await_input"))
+        self.complete: AsyncScript = redis.register_script(_source("complete"))
+        self.input_timeout: AsyncScript = redis.register_script(_source("input_timeout"))
+        self.batch_items: AsyncScript = redis.register_script(_source("batch_items"))
         self.idem_claim: AsyncScript = redis.register_script(_source("idem_claim"))
         self.idem_release: AsyncScript = redis.register_script(_source("idem_release"))
         self.promote: AsyncScript = redis.register_script(_source("promote"))

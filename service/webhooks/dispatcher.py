@@ -34,6 +34,7 @@ from service.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
 from service.settings import Settings
 from service.store import keys
 from service.store.arqjobs import DELIVER_FUNCTION
+from service.store.batches import BatchStore
 from service.store.deliveries import DeliveryRecord, DeliveryStatus, DeliveryStore
 from service.store.endpoints import EndpointRecord, EndpointStore
 from service.store.jobs import JobStore
@@ -139,7 +140,9 @@ class DispatcherRuntime:
             tenants=TenantStore(redis, box),
             endpoints=endpoints,
             deliveries=deliveries,
-            fanout=FanOut(redis, jobs, endpoints, deliveries, consumer),
+            fanout=FanOut(
+                redis, jobs, BatchStore(redis, scripts, jobs), endpoints, deliveries, consumer
+            ),
             lease_ms=int((deliver_timeout(settings) + 10) * 1000),
             session=aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar()),
             policy=policy,

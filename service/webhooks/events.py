@@ -4,9 +4,19 @@ from __future__ import annotations
 
 from typing import Literal, get_args
 
-EventName = Literal["job.started", "job.progress", "job.succeeded", "job.failed", "job.canceled"]
+EventName = Literal[
+    "job.started",
+    "job.progress",
+    "job.awaiting_input",
+    "job.succeeded",
+    "job.failed",
+    "job.canceled",
+    "batch.completed",
+]
 
 ALL_EVENTS: tuple[str, ...] = get_args(EventName)
 TERMINAL_EVENTS: tuple[str, ...] = ("job.succeeded", "job.failed", "job.canceled")
+# A job's own callback_url gets these: its outcome, and the news that it needs input.
+CALLBACK_EVENTS: tuple[str, ...] = ("job.awaiting_input", *TERMINAL_EVENTS)
 # An endpoint registered without `events` gets these.
 DEFAULT_ENDPOINT_EVENTS: list[str] = list(TERMINAL_EVENTS)

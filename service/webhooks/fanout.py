@@ -13,19 +13,20 @@ import contextlib
 import json
 import logging
 import time
-from typing import Protocol
+from typing import Any, Protocol
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from service import ids
 from service.clock import to_rfc3339
-from service.resources import job_resource
+from service.resources import batch_resource, job_resource
 from service.store import keys
+from service.store.batches import BatchStore
 from service.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
 from service.store.endpoints import EndpointStore
 from service.store.jobs import JobStore
-from service.webhooks.events import TERMINAL_EVENTS
+from service.webhooks.events import CALLBACK_EVENTS
 
 log = logging.getLogger(__name__)
 
@@ -53,6 +54,7 @@ class FanOut:
         self,
         redis: Redis,
         jobs: JobStore,
+        batches: BatchStore,
         endpoints: EndpointStore,
         deliveries: DeliveryStore,
         consumer: str,
@@ -60,6 +62,7 @@ class FanOut:
     ) -> None:
         self._redis = redis
         self._jobs = jobs
+        self._batches = batches
         self._endpoints = endpoints
         self._deliveries = deliveries
         self._consumer = consumer
@@ -126,27 +129,39 @@ class FanOut:
             pipe.xdel(keys.EVENTS_STREAM, *entry_ids)
             await pipe.execute()
 
+    async def _subject(
+        self, fields: dict[str, str]
+    ) -> tuple[str, dict[str, Any], str | None] | None:
+        """(subject id, resource for `data`, callback URL owed the event); None if expired."""
+        tenant, event = fields["tenant"], fields["event"]
+        if "batch" in fields:
+            batch = await self._batches.get(fields["batch"], tenant)
+            if batch is None:
+                return None
+            return batch.id, batch_resource(batch), batch.callback_url
+        job = await self._jobs.get(fields["job"], tenant)
+        if job is None:
+            return None
+        callback = job.callback_url if event in CALLBACK_EVENTS else None
+        return job.id, job_resource(job), callback
+
     async def handle(self, fields: dict[str, str]) -> int:
         """Creates the event's deliveries; returns how many were new."""
-        event, job_id, tenant, msg_id = (
-            fields["event"],
-            fields["job"],
-            fields["tenant"],
-            fields["msg"],
+        event, tenant, msg_id = fields["event"], fields["tenant"], fields["msg"]
+        subject, endpoints = await asyncio.gather(
+            self._subject(fields), self._endpoints.for_tenant(tenant)
         )
-        job, endpoints = await asyncio.gather(
-            self._jobs.get(job_id, tenant), self._endpoints.for_tenant(tenant)
-        )
-        if job is None:
+        if subject is None:
             return 0  # expired before anyone could be told: nothing left to send
+        subject_id, resource, callback_url = subject
         body = json.dumps(
-            {"type": event, "timestamp": to_rfc3339(int(fields["at"])), "data": job_resource(job)},
+            {"type": event, "timestamp": to_rfc3339(int(fields["at"])), "data": resource},
             separators=(",", ":"),
             ensure_ascii=False,
         )
         destinations: list[tuple[str, str | None]] = []
-        if event in TERMINAL_EVENTS and job.callback_url:
-            destinations.append((job.callback_url, None))
+        if callback_url:
+            destinations.append((callback_url, None))
         for endpoint in endpoints:
             if not endpoint.disabled and event in endpoint.events:
                 destinations.append((endpoint.url, endpoint.id))
@@ -155,7 +170,7 @@ class FanOut:
             new = NewDelivery(
                 id=ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}"),
                 tenant=tenant,
-                job_id=job_id,
+                job_id=subject_id,
                 event=event,
                 webhook_id=msg_id,
                 url=url,

@@ -1,4 +1,4 @@
--- KEYS[4] arq job key, KEYS[5] arq queue, KEYS[6] scheduled set.
+-- KEYS[4] arq job key, KEYS[5] arq queue, KEYS[6] scheduled set, KEYS[7] awaiting-input set.
 -- Returns {'missing'} | {'terminal', status} | {'requested'} | {'canceled'}
 local fields = redis.call('HMGET', KEYS[1], 'status', 'tenant')
 local status, owner = fields[1], fields[2]
@@ -11,6 +11,7 @@ if status == 'running' then
 end
 redis.call('ZREM', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[6], ARGV[1])
+redis.call('ZREM', KEYS[7], ARGV[1])
 redis.call('DEL', KEYS[4])
 finish('canceled')
 return {'canceled'}

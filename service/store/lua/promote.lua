@@ -11,7 +11,7 @@ for _, job_id in ipairs(due) do
   if fields[1] == 'scheduled' and fields[2] then
     local score = tonumber(fields[4] or ARGV[1])
     if fields[3] == 'high' then score = score - tonumber(ARGV[5]) end
-    redis.call('HSET', job_key, 'status', 'queued')
+    set_status(job_key, 'queued')
     redis.call('HDEL', job_key, 'arq')
     redis.call('SET', ARGV[4] .. job_id, fields[2])
     redis.call('ZADD', KEYS[2], score, job_id)

@@ -11,7 +11,7 @@ local attempts = tonumber(redis.call('HGET', KEYS[1], 'attempts') or '0')
 -- 'running' here means an earlier attempt died with its worker; that attempt counts.
 if attempts >= tonumber(ARGV[6]) then return {'exhausted', attempts} end
 attempts = redis.call('HINCRBY', KEYS[1], 'attempts', 1)
-redis.call('HSET', KEYS[1], 'status', 'running')
+set_status(KEYS[1], 'running')
 redis.call('HSETNX', KEYS[1], 'started', ARGV[3])
 emit_event('job.started', false)
 notify('running')

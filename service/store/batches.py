@@ -1,0 +1,172 @@
+"""Batches: many ordinary jobs submitted together, with counts per status kept exact by the
+job status scripts (lua/_common.lua) and a batch.completed event when the last one ends."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from service import ids
+from service.clock import now_ms
+from service.store import keys
+from service.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
+from service.store.jobs import (
+    HIGH_PRIORITY_HEAD_START_MS,
+    TERMINAL_STATUSES,
+    JobStatus,
+    JobStore,
+    dumps,
+)
+from service.store.scripts import Scripts
+
+# Items per script call inside the batch's one transaction: big enough to keep round-trip
+# and call overhead low, small enough to keep each call's argument list modest.
+CHUNK = 500
+# Cancels sent per pipeline round trip when a whole batch is canceled.
+CANCEL_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class NewItem:
+    type: str
+    input: Any
+    metadata: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    tenant: str
+    items: list[NewItem]
+    callback_url: str | None
+    item_events: bool
+    metadata: dict[str, Any]
+    priority: str = "normal"
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: str
+    tenant: str
+    total: int
+    counts: dict[str, int]
+    callback_url: str | None
+    item_events: bool
+    metadata: dict[str, Any]
+    priority: str
+    created_ms: int
+    completed_ms: int | None
+
+    @property
+    def terminal_count(self) -> int:
+        return sum(self.counts[s.value] for s in TERMINAL_STATUSES)
+
+    @classmethod
+    def from_hash(cls, batch_id: str, raw: dict[str, str]) -> BatchRecord:
+        return cls(
+            id=batch_id,
+            tenant=raw["tenant"],
+            total=int(raw["total"]),
+            counts={s.value: int(raw.get(f"n:{s.value}", "0")) for s in JobStatus},
+            callback_url=raw.get("callback_url") or None,
+            item_events=raw.get("item_events") == "1",
+            metadata=json.loads(raw.get("metadata", "{}")),
+            priority=raw.get("priority", "normal"),
+            created_ms=int(raw["created"]),
+            completed_ms=int(raw["completed"]) if raw.get("completed") else None,
+        )
+
+
+class BatchStore:
+    def __init__(self, redis: Redis, scripts: Scripts, jobs: JobStore) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._jobs = jobs
+
+    async def create(
+        self, new: NewBatch, *, idempotency: tuple[str, str, int] | None = None
+    ) -> BatchRecord:
+        """Writes the batch and every item, queued, in one MULTI/EXEC: all or nothing, one
+        round trip. `idempotency` is (redis key, fingerprint, ttl seconds), as for jobs."""
+        batch_id = ids.new_id("bat")
+        created = now_ms()
+        score = created - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
+        item_callback = new.callback_url if new.item_events and new.callback_url else ""
+        fields: dict[str, str | int] = {
+            "id": batch_id,
+            "tenant": new.tenant,
+            "total": len(new.items),
+            "terminal": 0,
+            f"n:{JobStatus.QUEUED.value}": len(new.items),
+            "created": created,
+            "item_events": "1" if new.item_events else "0",
+        }
+        if new.callback_url:
+            fields["callback_url"] = new.callback_url
+        if new.metadata:
+            fields["metadata"] = dumps(new.metadata)
+        if new.priority != "normal":
+            fields["priority"] = new.priority
+        head: list[str | int] = [
+            keys.job(""), keys.arq_job(""), new.tenant, created, score,
+            batch_id, item_callback, new.priority,
+        ]  # fmt: skip
+        script_keys = [keys.tenant_jobs(new.tenant), keys.batch_jobs(batch_id), keys.JOB_QUEUE]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.batch(batch_id), mapping=fields)
+            pipe.zadd(keys.tenant_batches(new.tenant), {batch_id: 0})
+            for start in range(0, len(new.items), CHUNK):
+                args = list(head)
+                for item in new.items[start : start + CHUNK]:
+                    job_id = ids.new_id("job")
+                    args += [
+                        job_id,
+                        item.type,
+                        dumps(item.input),
+                        dumps(item.metadata) if item.metadata else "",
+                        arq_payload(RUN_JOB_FUNCTION, [job_id, new.tenant, item.type], created),
+                    ]
+                await self._scripts.batch_items(keys=script_keys, args=args, client=pipe)
+            if idempotency is not None:
+                idem_key, fingerprint, ttl_seconds = idempotency
+                pipe.set(idem_key, f"D {fingerprint} {batch_id}", px=ttl_seconds * 1000)
+            pipe.publish(keys.JOBS_WAKEUP, "1")
+            await pipe.execute()
+        record = await self.get(batch_id)
+        assert record is not None
+        return record
+
+    async def get(self, batch_id: str, tenant: str | None = None) -> BatchRecord | None:
+        raw: dict[str, str] = await self._redis.hgetall(keys.batch(batch_id))  # type: ignore[misc]
+        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+            return None
+        return BatchRecord.from_hash(batch_id, raw)
+
+    async def page_ids(self, tenant: str, before: str | None, count: int) -> list[str]:
+        """Batch ids of a tenant, newest first, strictly older than `before`."""
+        upper = f"({before}" if before else "+"
+        found: list[str] = await self._redis.zrevrangebylex(
+            keys.tenant_batches(tenant), upper, "-", start=0, num=count
+        )
+        return found
+
+    async def get_many(self, batch_ids: list[str]) -> list[BatchRecord | None]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for batch_id in batch_ids:
+                pipe.hgetall(keys.batch(batch_id))
+            raws: list[dict[str, str]] = await pipe.execute()
+        return [
+            BatchRecord.from_hash(i, r) if r else None for i, r in zip(batch_ids, raws, strict=True)
+        ]
+
+    async def forget_ids(self, tenant: str, batch_ids: list[str]) -> None:
+        if batch_ids:
+            await self._redis.zrem(keys.tenant_batches(tenant), *batch_ids)
+
+    async def cancel(self, batch: BatchRecord) -> None:
+        """Cancel every item not yet terminal: queued ones at once, running ones cooperatively."""
+        job_ids: list[str] = await self._redis.zrange(keys.batch_jobs(batch.id), 0, -1)
+        for start in range(0, len(job_ids), CANCEL_CHUNK):
+            await self._jobs.cancel_many(batch.tenant, job_ids[start : start + CANCEL_CHUNK])
