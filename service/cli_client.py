@@ -1,7 +1,9 @@
-"""The client verbs of `acceptd`: submit, status, wait, jobs, listen, endpoints, deliveries.
+"""The client verbs of `acceptd`: submit, status, wait, watch, jobs, batch, complete, listen,
+endpoints, deliveries.
 
-Human output by default, `--json` for scripts. Exit codes: 0 done (for `wait`: succeeded),
-1 the job failed, 2 the job was canceled or the wait timed out, 3 the request itself failed.
+Human output by default, `--json` for scripts. Exit codes: 0 done (for `wait`/`watch`:
+succeeded), 1 the job failed (for `batch --wait`: some item failed), 2 the job was canceled
+or the wait timed out, 3 the request itself failed.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import functools
 import json
 import shutil
 import sys
-from collections.abc import Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -41,7 +43,32 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--wait", action="store_true", help="then wait for the result")
     submit.add_argument("--timeout", type=float, default=300.0)
 
-    verb("status", "show a job", _status).add_argument("job_id")
+    verb("status", "show a job or a batch (bat_…)", _status).add_argument("job_id")
+
+    watch = verb("watch", "follow a job's live events (SSE) until it ends", _watch)
+    watch.add_argument("job_id")
+
+    batch = verb("batch", "submit many jobs as one batch", _batch)
+    batch.add_argument(
+        "items", help='file of items: a JSON array or JSON lines of {"type", "input"}; - = stdin'
+    )
+    batch.add_argument("--callback", help="callback URL for batch.completed")
+    batch.add_argument("--item-events", action="store_true", help="also each item's events")
+    batch.add_argument("--metadata", help="JSON object, or @file")
+    batch.add_argument("--idempotency-key", help="default: a fresh one")
+    batch.add_argument("--wait", action="store_true", help="then wait until every item ends")
+    batch.add_argument("--timeout", type=float, default=3600.0)
+
+    complete = verb(
+        "complete", "give a job awaiting input its result (needs its token, no API key)",
+        _complete, api_key=False,
+    )  # fmt: skip
+    complete.add_argument("job_id")
+    complete.add_argument("--token", required=True, help="the job's completion token (ctk_…)")
+    outcome = complete.add_mutually_exclusive_group(required=True)
+    outcome.add_argument("--result", help="JSON result, or @file")
+    outcome.add_argument("--fail", metavar="TITLE", help="fail the job with this reason")
+    complete.add_argument("--detail", help="with --fail: more about the reason")
 
     wait = verb("wait", "wait for a job, with a progress bar", _wait)
     wait.add_argument("job_id")
@@ -77,12 +104,15 @@ def add_commands(commands: Any) -> None:
     verb("redeliver", "send a delivery again", _redeliver).add_argument("delivery_id")
 
 
-def verb_on(group: Any, name: str, help_text: str, run: Verb) -> argparse.ArgumentParser:
+def verb_on(
+    group: Any, name: str, help_text: str, run: Verb, *, api_key: bool = True
+) -> argparse.ArgumentParser:
     parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
     parser.add_argument("--url", help="API base URL (default: ACCEPTD_URL)")
-    parser.add_argument("--api-key", help="API key (default: ACCEPTD_API_KEY)")
+    if api_key:
+        parser.add_argument("--api-key", help="API key (default: ACCEPTD_API_KEY)")
     parser.add_argument("--json", action="store_true", help="machine-readable output")
-    parser.set_defaults(client_verb=run)
+    parser.set_defaults(client_verb=run, needs_api_key=api_key)
     return parser
 
 
@@ -100,7 +130,8 @@ def _api_key(args: argparse.Namespace, settings: ClientSettings) -> str:
 def run(args: argparse.Namespace) -> None:
     settings = ClientSettings()
     verb: Verb = args.client_verb
-    client = Client(args.url or settings.url, _api_key(args, settings))
+    api_key = _api_key(args, settings) if args.needs_api_key else None
+    client = Client(args.url or settings.url, api_key)
 
     async def main() -> int:
         try:
@@ -180,13 +211,89 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _status(args: argparse.Namespace, client: Client) -> int:
+    if args.job_id.startswith("bat_"):
+        batch = await client.get_batch(args.job_id)
+        _emit(args, batch, lambda: _show_batch(batch))
+        return 0
     job = await client.get(args.job_id)
     _emit(args, job, lambda: _show_job(job))
     return 0
 
 
+def _show_batch(batch: dict[str, Any]) -> None:
+    print(f"{batch['id']}  {batch['status']}  {batch['progress']['message']}")
+    counts = batch["counts"]
+    print("  " + "  ".join(f"{name}: {n}" for name, n in counts.items() if n))
+    for name in ("created_at", "completed_at"):
+        if batch.get(name):
+            print(f"  {name}: {batch[name]}")
+
+
+def _read_items(source: str) -> list[Any]:
+    """A JSON array, or JSON lines, from a file or stdin ('-')."""
+    text = sys.stdin.read() if source == "-" else Path(source).read_text()
+    try:
+        if text.lstrip().startswith("["):
+            items = json.loads(text)
+        else:
+            items = [json.loads(line) for line in text.splitlines() if line.strip()]
+    except json.JSONDecodeError as exc:
+        sys.exit(f"{source}: not a JSON array or JSON lines: {exc}")
+    if not isinstance(items, list):
+        sys.exit(f"{source}: expected a JSON array of items")
+    return items
+
+
+async def _batch(args: argparse.Namespace, client: Client) -> int:
+    batch = await client.submit_batch(
+        _read_items(args.items),
+        callback_url=args.callback,
+        item_events=args.item_events,
+        metadata=_load(args.metadata),
+        idempotency_key=args.idempotency_key,
+    )
+    if not args.wait:
+        _emit(args, batch, lambda: print(f"{batch['id']}  {batch['total']} items  "
+                                         f"{batch['links']['self']}"))  # fmt: skip
+        return 0
+    batch_id = batch["id"]
+    final = await _follow(
+        args, lambda bar: client.wait_batch(batch_id, args.timeout, on_update=bar), _show_batch
+    )
+    if final is None:
+        return EXIT_TIMEOUT
+    return 1 if final["counts"]["failed"] else 0
+
+
+async def _watch(args: argparse.Namespace, client: Client) -> int:
+    job: dict[str, Any] = {"status": "unknown"}
+    async for event, job in client.events(args.job_id):
+        if args.json:
+            print(json.dumps({"event": event, "job": job}), flush=True)
+            continue
+        progress = job["progress"]
+        note = f"{progress['fraction']:.0%} {progress.get('message') or ''}".rstrip()
+        extra = ""
+        if job["status"] == "awaiting_input" and job.get("awaiting_input"):
+            extra = f"  token: {job['awaiting_input']['token']}"
+        print(f"{event:<8} {job['status']:<14} {note}{extra}", flush=True)
+    if not args.json:
+        _show_job(job)
+    return _exit_for(job)
+
+
+async def _complete(args: argparse.Namespace, client: Client) -> int:
+    if args.fail is not None:
+        job = await client.fail(args.job_id, args.token, args.fail, args.detail)
+    else:
+        job = await client.complete(args.job_id, args.token, _load(args.result))
+    _emit(args, job, lambda: _show_job(job))
+    return 0
+
+
 class ProgressBar:
-    """One line redrawn in place on a terminal; a line per change elsewhere."""
+    """One line redrawn in place on a terminal; a line per change elsewhere. Draws a job or
+    a batch (both have `status` and `progress`)."""
 
     def __init__(self) -> None:
         self._tty = sys.stderr.isatty()
@@ -218,19 +325,28 @@ async def _wait_and_show(
     job_id: str,
     timeout: float,  # noqa: ASYNC109 - passed on to Client.wait
 ) -> int:
+    job = await _follow(args, lambda bar: client.wait(job_id, timeout, on_update=bar), _show_job)
+    return EXIT_TIMEOUT if job is None else _exit_for(job)
+
+
+async def _follow(
+    args: argparse.Namespace,
+    wait: Callable[[ProgressBar | None], Awaitable[dict[str, Any]]],
+    show: Callable[[dict[str, Any]], None],
+) -> dict[str, Any] | None:
+    """Runs `wait` with a progress bar on a terminal; shows what it returns (None: timed out)."""
     bar = None if args.json else ProgressBar()
     try:
-        job = await client.wait(job_id, timeout, on_update=bar)
+        found = await wait(bar)
     except WaitTimeout as exc:
-        if bar:
-            bar.done()
         message = f"timed out: {exc}"
         _emit(args, exc.job, lambda: print(message, file=sys.stderr))
-        return EXIT_TIMEOUT
-    if bar:
-        bar.done()
-    _emit(args, job, lambda: _show_job(job))
-    return _exit_for(job)
+        return None
+    finally:
+        if bar:
+            bar.done()
+    _emit(args, found, lambda: show(found))
+    return found
 
 
 async def _wait(args: argparse.Namespace, client: Client) -> int:

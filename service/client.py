@@ -1,4 +1,5 @@
-"""The Python client: submit, get, list, cancel, wait; endpoints and deliveries.
+"""The Python client: jobs (submit, get, list, cancel, wait, events), batches, completion
+of jobs awaiting input, endpoints and deliveries.
 
     async with Client("http://127.0.0.1:8000", "acc_…") as acceptd:
         job = await acceptd.submit("demo.echo", {"value": 1})
@@ -8,6 +9,8 @@
 connection errors, 5xx and 429 with the same key, so a retry never queues a second job.
 `wait` polls, honouring the server's Retry-After, and with `receiver=` returns as soon as
 the job's webhook arrives instead: the poll is the fallback for a late or lost webhook.
+`events` follows a job's Server-Sent Events stream. `complete`/`fail` need only the job's
+completion token: `Client(url)` without an API key serves a reviewer.
 `SyncClient` offers the same calls without async.
 """
 
@@ -119,11 +122,11 @@ def _error(status: int, raw: bytes) -> ApiError:
 
 
 class WaitTimeout(AcceptdError):
-    """The job did not finish within the wait; `job` is the last state seen."""
+    """The job (or batch) did not finish within the wait; `job` is the last state seen."""
 
     def __init__(self, job: dict[str, Any], timeout: float) -> None:
         self.job = job
-        super().__init__(f"job {job.get('id')} still {job.get('status')} after {timeout:g} s")
+        super().__init__(f"{job.get('id')} still {job.get('status')} after {timeout:g} s")
 
 
 def _retry_after(headers: Any) -> float | None:
@@ -138,7 +141,7 @@ class Client:
     def __init__(
         self,
         base_url: str,
-        api_key: str,
+        api_key: str | None = None,
         *,
         timeout: float = 30.0,
         max_retries: int = 4,
@@ -146,7 +149,9 @@ class Client:
         session: aiohttp.ClientSession | None = None,
     ) -> None:
         self.base_url = base_url.rstrip("/")
-        self._headers = {"Authorization": f"Bearer {api_key}", "User-Agent": "acceptd-client/1"}
+        self._headers = {"User-Agent": "acceptd-client/1"}
+        if api_key is not None:
+            self._headers["Authorization"] = f"Bearer {api_key}"
         self._timeout = aiohttp.ClientTimeout(total=timeout)
         self._max_retries = max_retries
         self._backoff_cap = backoff_cap
@@ -244,9 +249,10 @@ class Client:
         type: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        batch: str | None = None,
     ) -> dict[str, Any]:
         """One page: {"items": [...], "next_cursor": str | None}."""
-        query = {"status": status, "type": type, "limit": limit, "cursor": cursor}
+        query = {"status": status, "type": type, "limit": limit, "cursor": cursor, "batch": batch}
         params = {k: str(v) for k, v in query.items() if v is not None}
         _, page, _ = await self._request("GET", "/v1/jobs", params=params)
         return dict(page)
@@ -308,6 +314,107 @@ class Client:
             if webhook is not None:
                 webhook.cancel()
 
+    async def events(self, job_id: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
+        """(event, job) for each change of the job, from its Server-Sent Events stream:
+        `status` now and on every status change, `progress` on progress reports. Ends after
+        the terminal status. Not resumed after a dropped connection: call `get` then."""
+        path = f"/v1/jobs/{quote(job_id, safe='')}/events"
+        # No total timeout on a stream; the server's pings keep sock_read from firing.
+        timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
+        try:
+            async with self._http().get(
+                self.base_url + path, headers=self._headers, timeout=timeout
+            ) as response:
+                if response.status >= 400:
+                    raise _error(response.status, await response.read())
+                event, data = "message", ""
+                async for raw_line in response.content:
+                    line = raw_line.decode().rstrip("\r\n")
+                    if line.startswith("event:"):
+                        event = line[6:].strip()
+                    elif line.startswith("data:"):
+                        data += line[5:].lstrip()
+                    elif not line and data:
+                        yield event, json.loads(data)
+                        event, data = "message", ""
+        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
+            raise TransportError(f"GET {path}: {exc}") from exc
+
+    async def complete(self, job_id: str, token: str, result: Any) -> dict[str, Any]:
+        """Give a job awaiting input its result; needs its completion token, not an API key."""
+        path = f"/v1/jobs/{quote(job_id, safe='')}/complete"
+        _, job, _ = await self._request("POST", path, body={"token": token, "result": result})
+        return dict(job)
+
+    async def fail(
+        self, job_id: str, token: str, title: str = "failed externally", detail: str | None = None
+    ) -> dict[str, Any]:
+        """Fail a job awaiting input, with the reason its owner will see."""
+        path = f"/v1/jobs/{quote(job_id, safe='')}/fail"
+        body = {"token": token, "error": {"title": title, "detail": detail}}
+        _, job, _ = await self._request("POST", path, body=body)
+        return dict(job)
+
+    async def submit_batch(
+        self,
+        items: Sequence[dict[str, Any]],
+        *,
+        callback_url: str | None = None,
+        item_events: bool = False,
+        metadata: dict[str, Any] | None = None,
+        priority: str | None = None,
+        idempotency_key: str | None = None,
+    ) -> dict[str, Any]:
+        """Submit `items` ({"type", "input"[, "metadata"]} each) as one batch; retried safely
+        like `submit`, with one Idempotency-Key for the whole batch."""
+        body: dict[str, Any] = {"items": [*items], "item_events": item_events}
+        if callback_url is not None:
+            body["callback_url"] = callback_url
+        if metadata is not None:
+            body["metadata"] = metadata
+        if priority is not None:
+            body["priority"] = priority
+        key = idempotency_key or str(uuid.uuid4())
+        _, batch, _ = await self._request(
+            "POST", "/v1/batches", body=body, headers={"Idempotency-Key": key}
+        )
+        return dict(batch)
+
+    async def get_batch(self, batch_id: str) -> dict[str, Any]:
+        _, batch, _ = await self._request("GET", f"/v1/batches/{quote(batch_id, safe='')}")
+        return dict(batch)
+
+    async def cancel_batch(self, batch_id: str) -> dict[str, Any]:
+        _, batch, _ = await self._request("POST", f"/v1/batches/{quote(batch_id, safe='')}/cancel")
+        return dict(batch)
+
+    async def wait_batch(
+        self,
+        batch_id: str,
+        timeout: float = 3600.0,  # noqa: ASYNC109 - a deadline across many polls
+        *,
+        max_interval: float = 10.0,
+        on_update: Callable[[dict[str, Any]], None] | None = None,
+    ) -> dict[str, Any]:
+        """The batch once every item is terminal; polls like `wait`. Raises WaitTimeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        interval = 0.25
+        while True:
+            _, batch, headers = await self._request(
+                "GET", f"/v1/batches/{quote(batch_id, safe='')}"
+            )
+            if on_update is not None:
+                on_update(batch)
+            if batch["status"] == "completed":
+                return dict(batch)
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                raise WaitTimeout(batch, timeout)
+            hint = _retry_after(headers) or 0.0
+            await asyncio.sleep(min(max_interval, max(hint, interval), remaining))
+            interval = min(max_interval, interval * 1.5)
+
     async def job_types(self) -> Items:
         _, body, _ = await self._request("GET", "/v1/job-types")
         return list(body["items"])
@@ -352,7 +459,7 @@ class Client:
 class SyncClient:
     """The same calls, blocking, for scripts and non-async code (not inside a running loop)."""
 
-    def __init__(self, base_url: str, api_key: str, **options: Any) -> None:
+    def __init__(self, base_url: str, api_key: str | None = None, **options: Any) -> None:
         self._loop = asyncio.new_event_loop()
         self._client = Client(base_url, api_key, **options)
 
@@ -386,6 +493,18 @@ class SyncClient:
 
     def deliveries(self, job_id: str) -> Items:
         return self._run(self._client.deliveries(job_id))
+
+    def complete(self, job_id: str, token: str, result: Any) -> dict[str, Any]:
+        return self._run(self._client.complete(job_id, token, result))
+
+    def fail(self, job_id: str, token: str, title: str = "failed externally", **kw: Any) -> Any:
+        return self._run(self._client.fail(job_id, token, title, **kw))
+
+    def submit_batch(self, items: Sequence[dict[str, Any]], **options: Any) -> dict[str, Any]:
+        return self._run(self._client.submit_batch(items, **options))
+
+    def get_batch(self, batch_id: str) -> dict[str, Any]:
+        return self._run(self._client.get_batch(batch_id))
 
     def redeliver(self, delivery_id: str) -> dict[str, Any]:
         return self._run(self._client.redeliver(delivery_id))

@@ -182,3 +182,67 @@ async def test_listen_prints_verified_webhooks_and_rejects_forged_ones() -> None
     assert "rejected" in err.decode()
     assert "msg_forged" in err.decode()
     assert process.returncode == 0
+
+
+async def test_batch_verb_submits_a_file_and_waits_with_the_counts(
+    api_url: str, worker: None, tmp_path: Path
+) -> None:
+    lines = [{"type": "demo.echo", "input": {"value": i, "fail": i == 2}} for i in range(4)]
+    items = tmp_path / "items.jsonl"
+    items.write_text("\n".join(json.dumps(line) for line in lines) + "\n")
+    code, out, err = await cli(api_url, "batch", str(items), "--wait", "--json")
+    assert code == 1, err  # one item failed
+    batch = json.loads(out)
+    assert batch["status"] == "completed"
+    assert batch["counts"]["succeeded"] == 3
+    assert batch["counts"]["failed"] == 1
+    code, out, _ = await cli(api_url, "status", batch["id"])
+    assert code == 0
+    assert "completed" in out
+    assert "4 of 4 items finished" in out
+    code, out, _ = await cli(api_url, "batch", str(items))
+    assert code == 0
+    assert out.startswith("bat_")
+    broken = tmp_path / "broken.json"
+    broken.write_text(json.dumps([{"type": "demo.echo", "input": {"delay_ms": "soon"}}]))
+    code, _, err = await cli(api_url, "batch", str(broken))
+    assert code == 3
+    assert "items.0.input" in err
+
+
+async def test_watch_follows_the_live_stream_and_complete_needs_only_the_token(
+    api_url: str, worker: None
+) -> None:
+    code, out, _ = await cli(
+        api_url, "submit", "demo.review", "--input", '{"subject": "refund 12"}', "--json"
+    )
+    job = json.loads(out)
+    watcher = asyncio.create_task(cli(api_url, "watch", job["id"], "--json"))
+
+    async def token() -> Any:
+        _, out, _ = await cli(api_url, "status", job["id"], "--json")
+        waiting = json.loads(out)["awaiting_input"]
+        return waiting and waiting["token"]
+
+    completion_token = await wait_until(token)
+    # As a reviewer would: no API key in the environment at all.
+    env = subprocess_env(ACCEPTD_URL=api_url)
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "service", "complete", job["id"], "--token", completion_token,
+        "--result", '{"approved": false, "comment": "wrong amount"}', "--json", env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out_bytes, err_bytes = await asyncio.wait_for(process.communicate(), 30)
+    assert process.returncode == 0, err_bytes.decode()
+    assert json.loads(out_bytes)["result"] == {"approved": False, "comment": "wrong amount"}
+
+    code, out, err = await asyncio.wait_for(watcher, 30)
+    assert code == 0, err
+    seen = [json.loads(line) for line in out.splitlines()]
+    statuses = [s["job"]["status"] for s in seen if s["event"] == "status"]
+    assert statuses[-2:] == ["awaiting_input", "succeeded"]
+    code, _, err = await cli(
+        api_url, "complete", job["id"], "--token", completion_token, "--fail", "too late"
+    )
+    assert code == 3
+    assert "already used" in err

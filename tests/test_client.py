@@ -190,3 +190,30 @@ async def test_sync_client(api_url: str, worker: None) -> None:
 
     done = await asyncio.to_thread(script)
     assert done["result"] == {"value": "sync"}
+
+
+async def test_batches_events_and_completion_through_the_client(api_url: str, worker: None) -> None:
+    async with acceptd.Client(api_url, API_KEY) as client:
+        batch = await client.submit_batch(
+            [{"type": "demo.echo", "input": {"value": i}} for i in range(3)],
+            metadata={"source": "test"},
+        )
+        done = await client.wait_batch(batch["id"], timeout=30)
+        assert done["counts"]["succeeded"] == 3
+        page = await client.list(batch=batch["id"])
+        assert len(page["items"]) == 3
+
+        job = await client.submit("demo.review", {"subject": "s"})
+        seen: list[str] = []
+        async for event, state in client.events(job["id"]):
+            seen.append(f"{event}:{state['status']}")
+            if state["status"] == "awaiting_input":
+                token = state["awaiting_input"]["token"]
+                async with acceptd.Client(api_url) as reviewer:  # no API key: the token suffices
+                    await reviewer.fail(job["id"], token, "rejected", detail="blurry scan")
+        assert seen[-1] == "status:failed"
+        assert "status:awaiting_input" in seen
+        final = await client.get(job["id"])
+        assert final["error"]["title"] == "rejected"
+        with pytest.raises(acceptd.Conflict):
+            await client.complete(job["id"], token, {"approved": True})
