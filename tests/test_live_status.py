@@ -8,6 +8,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 from aiohttp.test_utils import TestClient
 
 Client = TestClient[Any, Any]
@@ -114,3 +115,24 @@ async def test_sse_of_an_unknown_job_is_a_404_problem(client: Client, auth: dict
     response = await client.get("/v1/jobs/job_00000000000000000000000000/events", headers=auth)
     assert response.status == 404
     assert response.content_type == "application/problem+json"
+
+
+async def test_hundreds_of_waiters_arriving_at_once_each_get_their_change(
+    client: Client, auth: dict[str, str]
+) -> None:
+    """Each waits on its own job, all subscribing at the same moment on a fresh API: a
+    subscription lost in that rush would leave its waiter 'queued' until the wait ends."""
+    jobs = [await submit(client, auth) for _ in range(300)]
+    # One connection per waiter (the test client's pool stops at 100).
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+
+        async def wait_for(job: dict[str, Any]) -> str:
+            url = client.make_url(f"{job['links']['self']}?wait=20&since_status=queued")
+            async with session.get(url, headers=auth) as answer:
+                return str((await answer.json())["status"])
+
+        waiters = [asyncio.create_task(wait_for(job)) for job in jobs]
+        await asyncio.sleep(0.5)
+        for job in jobs:
+            await client.post(f"{job['links']['self']}/cancel", headers=auth)
+        assert set(await asyncio.gather(*waiters)) == {"canceled"}
