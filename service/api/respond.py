@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
 
 from aiohttp import web
+
+from service.jsonenc import readable
 
 
 def json_response(
@@ -13,7 +14,7 @@ def json_response(
 ) -> web.Response:
     return web.Response(
         status=status,
-        body=json.dumps(body, ensure_ascii=False).encode(),
+        body=readable(body).encode(),
         content_type="application/json",
         headers=headers,
     )

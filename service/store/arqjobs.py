@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import json
 from typing import Any
+
+from service.jsonenc import compact
 
 RUN_JOB_FUNCTION = "run_job"
 DELIVER_FUNCTION = "deliver"
@@ -12,4 +13,4 @@ DELIVER_FUNCTION = "deliver"
 def arq_payload(function: str, args: list[Any], enqueued_ms: int) -> str:
     """Mirrors arq.jobs.serialize_job, with JSON in place of pickle."""
     data: dict[str, Any] = {"t": None, "f": function, "a": args, "k": {}, "et": enqueued_ms}
-    return json.dumps(data, separators=(",", ":"))
+    return compact(data)

@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 
 from service import ids
 from service.clock import now_ms
+from service.jsonenc import compact
 from service.store import keys
 from service.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from service.store.scripts import Scripts
@@ -143,7 +144,7 @@ def token_digest(token: str) -> str:
 
 
 def dumps(value: Any) -> str:
-    return json.dumps(value, separators=(",", ":"), ensure_ascii=False)
+    return compact(value)
 
 
 class JobStore:
