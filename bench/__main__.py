@@ -10,6 +10,7 @@ import asyncio
 import json
 import os
 import platform
+import resource
 import tempfile
 import time
 import uuid
@@ -21,7 +22,7 @@ import redis.asyncio as aredis
 from arq import create_pool
 from arq.connections import RedisSettings
 
-from bench import load
+from bench import load, shapes
 from bench.bare import BARE_QUEUE
 from bench.cluster import API_KEY, Cluster, port, wait_for_port
 from service.store import keys
@@ -89,6 +90,7 @@ class Bench:
                     await self.submit_phase()
                     await self.end_to_end_phase()
                     await self.pickup_phase()
+                await self.shapes_phase()
                 await self.scale_phase()
                 await self.polling_phase()
                 memory = await self.memory()
@@ -180,6 +182,22 @@ class Bench:
         self.record("pickup.p50_ms", load.percentile(gaps, 50))
         self.record("pickup.p99_ms", load.percentile(gaps, 99))
 
+    async def shapes_phase(self) -> None:
+        """1,000 clients long-polling their jobs, and 10,000-item batches (bench/shapes.py).
+        The bare ceilings are paused: their idle polling would swamp the command counts."""
+        target = shapes.Target(self.session, self.url("api"), self.headers, self.redis,
+                               self.cluster)  # fmt: skip
+        self.cluster.pause("bare_worker", "bare_api")
+        try:
+            for _ in range(self.args.runs):
+                for key, value in (await shapes.waiting_clients(target, self.args.seconds)).items():
+                    self.record(f"waiters.{key}", value)
+                await self.drain()
+                for key, value in (await shapes.batch_submit(target)).items():
+                    self.record(f"batch.{key}", value)
+        finally:
+            self.cluster.resume("bare_worker", "bare_api")
+
     async def scale_phase(self) -> None:
         """A second worker and a second dispatcher on the same machine."""
         self.cluster.spawn("worker2", "-m", "service", "worker")
@@ -268,6 +286,20 @@ def table(result: dict[str, Any]) -> str:
         ))  # fmt: skip
     rows.append(("idle pickup, submit to running: p50 / p99 ms",
                  pair(m["pickup.p50_ms"], m["pickup.p99_ms"], 0), "", ""))  # fmt: skip
+    cmds, cpu = m["waiters.redis_cmds_per_s.waiting"], m["waiters.api_cpu.waiting"]
+    idle_cmds, idle_cpu = m["waiters.redis_cmds_per_s.idle"], m["waiters.api_cpu.idle"]
+    rows.append((f"{shapes.WAITERS:,} clients on ?wait=: Redis commands/s, API CPU",
+                 f"{cmds:,.0f}, {cpu:.0%}", f"{idle_cmds:,.0f}, {idle_cpu:.0%} (nobody waiting)",
+                 ""))  # fmt: skip
+    rows.append((
+        f"{shapes.WAITERS:,} waiters: job started to answer p50 / p99 ms "
+        f"({m['waiters.answered']:,.0f} answered)",
+        pair(m["waiters.lag_p50_ms"], m["waiters.lag_p99_ms"], 0), "", "",
+    ))  # fmt: skip
+    rows.append((
+        f"batch of {shapes.BATCH_ITEMS:,} items ({m['batch.body_kb']:,.0f} KB): submit / cancel ms",
+        pair(m["batch.submit_ms"], m["batch.cancel_ms"], 0), "", "",
+    ))  # fmt: skip
     scaled = m["scale.2x2.jobs_per_s"]
     rows.append(("2 workers + 2 dispatchers: jobs/s", f"{scaled:,.0f}", f"{ours:,.0f} (1 + 1)",
                  ratio(scaled, ours)))  # fmt: skip
@@ -287,8 +319,17 @@ def table(result: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _raise_open_files_limit() -> None:
+    """1,000 waiting clients need more sockets than a 1,024 soft limit allows; the roles
+    spawned afterwards inherit the raised limit."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard == resource.RLIM_INFINITY or soft < hard:
+        resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
 def main() -> None:
     args = parse()
+    _raise_open_files_limit()
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="acceptd-bench-") as workdir:
         cluster = Cluster(Path(workdir))

@@ -90,6 +90,13 @@ class Cluster:
         kb = next(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM"))
         return kb / 1024
 
+    def cpu_seconds(self, name: str) -> float:
+        """User + system CPU the process has used so far."""
+        fields = (
+            Path(f"/proc/{self.processes[name].pid}/stat").read_text().rsplit(")", 1)[1].split()
+        )
+        return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
     def valkey_peak_rss_mb(self) -> float:
         assert self.valkey is not None
         assert self.valkey._process is not None

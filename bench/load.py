@@ -154,11 +154,12 @@ def end_to_end(sent: dict[str, int], arrived: dict[str, int]) -> dict[str, float
 
 
 def acceptd_submitter(
-    session: aiohttp.ClientSession, api: str, headers: dict[str, str], callback: str
+    session: aiohttp.ClientSession, api: str, headers: dict[str, str], callback: str | None
 ) -> Submit:
-    body = json.dumps(
-        {"type": "demo.echo", "input": {"value": 1}, "callback_url": callback}
-    ).encode()
+    job: dict[str, Any] = {"type": "demo.echo", "input": {"value": 1}}
+    if callback is not None:
+        job["callback_url"] = callback
+    body = json.dumps(job).encode()
 
     async def submit() -> str:
         async with session.post(f"{api}/v1/jobs", data=body, headers=headers) as response:
