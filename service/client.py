@@ -7,8 +7,9 @@ of jobs awaiting input, endpoints and deliveries.
 
 `submit` sends an Idempotency-Key (one is generated unless you pass yours) and retries
 connection errors, 5xx and 429 with the same key, so a retry never queues a second job.
-`wait` polls, honouring the server's Retry-After, and with `receiver=` returns as soon as
-the job's webhook arrives instead: the poll is the fallback for a late or lost webhook.
+`wait` holds long-polls the server answers as soon as the job changes (or polls, honouring
+Retry-After, when it reports progress), and with `receiver=` also returns as soon as the
+job's webhook arrives: the status endpoint is the fallback for a late or lost webhook.
 `events` follows a job's Server-Sent Events stream. `complete`/`fail` need only the job's
 completion token: `Client(url)` without an API key serves a reviewer.
 `SyncClient` offers the same calls without async.
@@ -34,6 +35,8 @@ Items = list[dict[str, Any]]  # named once: `Client.list` shadows the builtin in
 
 TERMINAL = frozenset({"succeeded", "failed", "canceled"})
 RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
+# The longest `wait` asks the server to hold one long-poll (the server's limit is 60 s).
+LONG_POLL_SECONDS = 20.0
 
 __all__ = [
     "AcceptdError",
@@ -272,9 +275,20 @@ class Client:
         _, job, _ = await self._request("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel")
         return dict(job)
 
-    async def _poll(self, job_id: str) -> tuple[dict[str, Any], float | None]:
-        _, job, headers = await self._request("GET", f"/v1/jobs/{quote(job_id, safe='')}")
+    async def _poll(
+        self, job_id: str, *, since: str | None = None, hold: float = 0.0
+    ) -> tuple[dict[str, Any], float | None]:
+        """The job; with `since`, a long-poll the server answers as soon as the status is no
+        longer `since`, or after `hold` seconds."""
+        params = {"wait": f"{hold:.3f}", "since_status": since} if since else None
+        path = f"/v1/jobs/{quote(job_id, safe='')}"
+        _, job, headers = await self._request("GET", path, params=params)
         return dict(job), _retry_after(headers)
+
+    def _longest_hold(self) -> float:
+        """A long-poll must end well within the client's own request timeout."""
+        total = self._timeout.total or LONG_POLL_SECONDS + 10
+        return max(1.0, min(LONG_POLL_SECONDS, total - 10))
 
     async def wait(
         self,
@@ -285,34 +299,51 @@ class Client:
         max_interval: float = 10.0,
         on_update: Callable[[dict[str, Any]], None] | None = None,
     ) -> dict[str, Any]:
-        """The job once terminal. Polls no faster than the server's Retry-After, backing off
-        toward `max_interval`; with `receiver`, the job's webhook ends the wait early.
-        Raises WaitTimeout (carrying the last state seen) when `timeout` passes."""
+        """The job once terminal. Raises WaitTimeout (carrying the last state seen) when
+        `timeout` passes; with `receiver`, the job's webhook ends the wait early too.
+
+        Without `on_update` it holds long-polls (`?wait=&since_status=`) that the server
+        answers the moment the status changes: no polling interval, no added latency. With
+        `on_update` (called with every state seen, progress included) it polls instead, no
+        faster than the server's Retry-After, backing off toward `max_interval`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         webhook = loop.create_task(receiver.wait_for_job(job_id)) if receiver else None
         interval = 0.25
+        job: dict[str, Any] | None = None
+        hint: float | None = None  # the last answer's Retry-After
         try:
             while True:
-                job, hint = await self._poll(job_id)
+                remaining = deadline - loop.time()
+                if job is not None and remaining <= 0:
+                    raise WaitTimeout(job, timeout)
+                delay = 0.0
+                if on_update is None and job is not None:
+                    hold = min(remaining, self._longest_hold())
+                    poll = self._poll(job_id, since=job["status"], hold=hold)
+                else:
+                    if job is not None:
+                        delay = min(max_interval, max(hint or 0.0, interval), remaining)
+                        interval = min(max_interval, interval * 1.5)
+                    poll = self._delayed_poll(job_id, delay)
+                polled = loop.create_task(poll)
+                waiting = {polled} if webhook is None else {polled, webhook}
+                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+                if webhook is not None and webhook.done():
+                    polled.cancel()
+                    return webhook.result().data
+                job, hint = polled.result()
                 if on_update is not None:
                     on_update(job)
                 if job["status"] in TERMINAL:
                     return job
-                remaining = deadline - loop.time()
-                if remaining <= 0:
-                    raise WaitTimeout(job, timeout)
-                delay = min(max_interval, max(hint or 0.0, interval), remaining)
-                interval = min(max_interval, interval * 1.5)
-                if webhook is None:
-                    await asyncio.sleep(delay)
-                    continue
-                done, _ = await asyncio.wait({webhook}, timeout=delay)
-                if done:
-                    return webhook.result().data
         finally:
             if webhook is not None:
                 webhook.cancel()
+
+    async def _delayed_poll(self, job_id: str, delay: float) -> tuple[dict[str, Any], float | None]:
+        await asyncio.sleep(delay)
+        return await self._poll(job_id)
 
     async def events(self, job_id: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
         """(event, job) for each change of the job, from its Server-Sent Events stream:

@@ -217,3 +217,20 @@ async def test_batches_events_and_completion_through_the_client(api_url: str, wo
         assert final["error"]["title"] == "rejected"
         with pytest.raises(acceptd.Conflict):
             await client.complete(job["id"], token, {"approved": True})
+
+
+async def test_wait_holds_long_polls_that_end_when_the_job_does(
+    aiohttp_server: Callable[..., Awaitable[Any]],
+    make_settings: Callable[..., Settings],
+    worker: None,
+) -> None:
+    from service.api.app import create_app
+
+    # Polling would honour Retry-After: 30 s; only a held request ends this wait quickly.
+    slow_polls = await aiohttp_server(create_app(make_settings(retry_after_seconds=30)))
+    async with acceptd.Client(str(slow_polls.make_url("")).rstrip("/"), API_KEY) as client:
+        job = await client.submit("demo.echo", {"value": "held", "delay_ms": 300})
+        started = time.monotonic()
+        done = await client.wait(job["id"], timeout=20)
+        assert time.monotonic() - started < 10
+    assert done["result"] == {"value": "held"}
