@@ -236,3 +236,15 @@ async def test_subscribers_and_the_callback_hear_that_input_is_needed(
 
     [final] = await wait_until(finished)
     assert final.json["data"]["result"] == {"approved": True, "comment": None}
+
+
+def test_openapi_shows_completion_needs_no_api_key_and_lists_batches() -> None:
+    from service.api.openapi import build_openapi
+    from service.api.routes import ROUTES
+
+    spec = build_openapi(ROUTES, "test")
+    complete = spec["paths"]["/v1/jobs/{job_id}/complete"]["post"]
+    assert "security" not in complete
+    assert {"404", "409", "422"} <= set(complete["responses"])
+    assert spec["paths"]["/v1/batches"]["post"]["security"] == [{"bearer": []}]
+    assert {"/v1/batches/{batch_id}", "/v1/batches/{batch_id}/cancel"} <= set(spec["paths"])
