@@ -235,11 +235,17 @@ class Client:
             body["callback_url"] = callback_url
         if metadata is not None:
             body["metadata"] = metadata
+        return await self._create("/v1/jobs", body, idempotency_key)
+
+    async def _create(
+        self, path: str, body: dict[str, Any], idempotency_key: str | None
+    ) -> dict[str, Any]:
+        """POST under an Idempotency-Key (a fresh one unless given), so retries are safe."""
         key = idempotency_key or str(uuid.uuid4())
-        _, job, _ = await self._request(
-            "POST", "/v1/jobs", body=body, headers={"Idempotency-Key": key}
+        _, created, _ = await self._request(
+            "POST", path, body=body, headers={"Idempotency-Key": key}
         )
-        return dict(job)
+        return dict(created)
 
     async def get(self, job_id: str) -> dict[str, Any]:
         _, job, _ = await self._request("GET", f"/v1/jobs/{quote(job_id, safe='')}")
@@ -405,11 +411,7 @@ class Client:
             body["metadata"] = metadata
         if priority is not None:
             body["priority"] = priority
-        key = idempotency_key or str(uuid.uuid4())
-        _, batch, _ = await self._request(
-            "POST", "/v1/batches", body=body, headers={"Idempotency-Key": key}
-        )
-        return dict(batch)
+        return await self._create("/v1/batches", body, idempotency_key)
 
     async def get_batch(self, batch_id: str) -> dict[str, Any]:
         _, batch, _ = await self._request("GET", f"/v1/batches/{quote(batch_id, safe='')}")

@@ -11,7 +11,7 @@ from redis.asyncio import Redis
 
 from service import ids
 from service.clock import now_ms
-from service.store import keys
+from service.store import keys, records
 from service.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from service.store.jobs import (
     HIGH_PRIORITY_HEAD_START_MS,
@@ -147,17 +147,10 @@ class BatchStore:
 
     async def page_ids(self, tenant: str, before: str | None, count: int) -> list[str]:
         """Batch ids of a tenant, newest first, strictly older than `before`."""
-        upper = f"({before}" if before else "+"
-        found: list[str] = await self._redis.zrevrangebylex(
-            keys.tenant_batches(tenant), upper, "-", start=0, num=count
-        )
-        return found
+        return await records.newest_ids(self._redis, keys.tenant_batches(tenant), before, count)
 
     async def get_many(self, batch_ids: list[str]) -> list[BatchRecord | None]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for batch_id in batch_ids:
-                pipe.hgetall(keys.batch(batch_id))
-            raws: list[dict[str, str]] = await pipe.execute()
+        raws = await records.hashes(self._redis, [keys.batch(i) for i in batch_ids])
         return [
             BatchRecord.from_hash(i, r) if r else None for i, r in zip(batch_ids, raws, strict=True)
         ]

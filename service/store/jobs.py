@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from service import ids
 from service.clock import now_ms
 from service.jsonenc import compact
-from service.store import keys
+from service.store import keys, records
 from service.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from service.store.scripts import Scripts
 
@@ -237,10 +237,7 @@ class JobStore:
         return JobRecord.from_hash(job_id, raw)
 
     async def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hgetall(keys.job(job_id))
-            raws: list[dict[str, str]] = await pipe.execute()
+        raws = await records.hashes(self._redis, [keys.job(i) for i in job_ids])
         return [
             JobRecord.from_hash(i, r) if r else None for i, r in zip(job_ids, raws, strict=True)
         ]
@@ -253,11 +250,7 @@ class JobStore:
         self, tenant: str, before: str | None, count: int, *, batch_id: str | None = None
     ) -> list[str]:
         """Job ids of a tenant (or of one of its batches), newest first, older than `before`."""
-        upper = f"({before}" if before else "+"
-        found: list[str] = await self._redis.zrevrangebylex(
-            self._index(tenant, batch_id), upper, "-", start=0, num=count
-        )
-        return found
+        return await records.newest_ids(self._redis, self._index(tenant, batch_id), before, count)
 
     async def forget_ids(
         self, tenant: str, job_ids: list[str], *, batch_id: str | None = None
