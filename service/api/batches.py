@@ -8,7 +8,6 @@ from typing import Any
 from aiohttp import web
 from pydantic import ValidationError
 
-from service import ids
 from service.api import idempotency, state
 from service.api.body import read_model
 from service.api.jobs import (
@@ -16,6 +15,7 @@ from service.api.jobs import (
     check_metadata,
     decode_cursor,
     encode_cursor,
+    find_batch,
     page_limit,
     unknown_type_error,
 )
@@ -117,13 +117,7 @@ async def submit_batch(request: web.Request) -> web.Response:
 
 
 async def owned_batch(request: web.Request) -> BatchRecord:
-    batch_id = request.match_info["batch_id"]
-    batch = None
-    if ids.looks_like("bat", batch_id):
-        batch = await request.app[state.BATCHES].get(batch_id, request[state.TENANT])
-    if batch is None:
-        raise NotFound(f"no batch {batch_id}")
-    return batch
+    return await find_batch(request, request.match_info["batch_id"])
 
 
 async def get_batch(request: web.Request) -> web.Response:

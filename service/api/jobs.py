@@ -31,6 +31,7 @@ from service.metrics import JOBS_SUBMITTED
 from service.models import SubmitJob
 from service.resources import job_path, job_resource
 from service.settings import Settings
+from service.store.batches import BatchRecord
 from service.store.jobs import JobRecord, JobStatus, NewJob
 from service.webhooks.ssrf import UnsafeUrlError, check_callback_url
 
@@ -215,17 +216,20 @@ def page_limit(request: web.Request) -> int:
     return limit
 
 
-async def _batch_filter(request: web.Request) -> str | None:
-    """?batch=<id>: only that batch's items (404 for a batch the tenant does not own)."""
-    batch_id = request.query.get("batch")
-    if batch_id is None:
-        return None
+async def find_batch(request: web.Request, batch_id: str) -> BatchRecord:
+    """The tenant's batch; 404 for none, and alike for another tenant's."""
     batch = None
     if ids.looks_like("bat", batch_id):
         batch = await request.app[state.BATCHES].get(batch_id, request[state.TENANT])
     if batch is None:
         raise NotFound(f"no batch {batch_id}")
-    return batch_id
+    return batch
+
+
+async def _batch_filter(request: web.Request) -> str | None:
+    """?batch=<id>: only that batch's items."""
+    batch_id = request.query.get("batch")
+    return None if batch_id is None else (await find_batch(request, batch_id)).id
 
 
 async def list_jobs(request: web.Request) -> web.Response:
