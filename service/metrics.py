@@ -13,7 +13,9 @@ _RUN_BUCKETS = (0.005, 0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600)
 
 JOBS_SUBMITTED = Counter("acceptd_jobs_submitted", "Jobs accepted by POST /v1/jobs", ["type"])
 JOBS_FINISHED = Counter(
-    "acceptd_jobs_finished", "Jobs that reached a terminal status in a worker", ["type", "status"]
+    "acceptd_jobs_finished",
+    "Jobs that reached a terminal status in a worker, or by /complete and /fail in the API",
+    ["type", "status"],
 )
 JOB_RUN_SECONDS = Histogram(
     "acceptd_job_run_seconds", "Time a handler ran, per attempt", ["type"], buckets=_RUN_BUCKETS

@@ -63,6 +63,8 @@ async def test_review_waits_then_completes_with_the_token_and_no_api_key(
     final = await job_of(client, auth, job)
     assert final["status"] == "succeeded"
     assert final["awaiting_input"] is None  # the token is not shown once used
+    metrics = await (await client.get("/metrics")).text()
+    assert 'acceptd_jobs_finished_total{status="succeeded",type="demo.review"}' in metrics
 
 
 async def test_a_token_used_twice_is_409_and_a_wrong_token_is_404(

@@ -22,6 +22,7 @@ from service.api.problems import (
     validation_failed,
 )
 from service.api.respond import json_response
+from service.metrics import JOBS_FINISHED
 from service.models import CompleteJob, FailJob
 from service.resources import job_resource
 from service.store.jobs import COMPLETION_TOKEN_PREFIX, JobRecord, JobStatus, token_digest
@@ -92,4 +93,5 @@ async def _settle(
         raise NotFound(f"no job {job.id} with this completion token")
     if outcome == "used":
         raise _used(settled)
+    JOBS_FINISHED.labels(settled.type, settled.status.value).inc()
     return json_response(job_resource(settled), 200)

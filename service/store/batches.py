@@ -11,6 +11,7 @@ from redis.asyncio import Redis
 
 from service import ids
 from service.clock import now_ms
+from service.jsonenc import compact
 from service.store import keys, records
 from service.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from service.store.jobs import (
@@ -18,7 +19,6 @@ from service.store.jobs import (
     TERMINAL_STATUSES,
     JobStatus,
     JobStore,
-    dumps,
 )
 from service.store.scripts import Scripts
 
@@ -105,7 +105,7 @@ class BatchStore:
         if new.callback_url:
             fields["callback_url"] = new.callback_url
         if new.metadata:
-            fields["metadata"] = dumps(new.metadata)
+            fields["metadata"] = compact(new.metadata)
         if new.priority != "normal":
             fields["priority"] = new.priority
         head: list[str | int] = [
@@ -123,12 +123,12 @@ class BatchStore:
                     chunk.append([
                         job_id,
                         item.type,
-                        dumps(item.input),
-                        dumps(item.metadata) if item.metadata else "",
+                        compact(item.input),
+                        compact(item.metadata) if item.metadata else "",
                         arq_payload(RUN_JOB_FUNCTION, [job_id, new.tenant, item.type], created),
                     ])  # fmt: skip
                 await self._scripts.batch_items(
-                    keys=script_keys, args=[*head, dumps(chunk)], client=pipe
+                    keys=script_keys, args=[*head, compact(chunk)], client=pipe
                 )
             if idempotency is not None:
                 idem_key, fingerprint, ttl_seconds = idempotency

@@ -143,10 +143,6 @@ def token_digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def dumps(value: Any) -> str:
-    return compact(value)
-
-
 class JobStore:
     """Every read and write of job records and their idempotency claims."""
 
@@ -179,12 +175,12 @@ class JobStore:
             "tenant", new.tenant,
             "type", new.type,
             "status", status.value,
-            "input", dumps(new.input),
+            "input", compact(new.input),
             "attempts", 0,
             "created", created,
         ]  # fmt: skip
         if new.metadata:
-            fields += ["metadata", dumps(new.metadata)]
+            fields += ["metadata", compact(new.metadata)]
         if new.callback_url:
             fields += ["callback_url", new.callback_url]
         if new.priority != "normal":
@@ -331,9 +327,9 @@ class JobStore:
             args=[
                 *self._status_args(tenant, job_id),
                 status.value,
-                dumps(result) if status is JobStatus.SUCCEEDED else "",
-                dumps(error) if error is not None else "",
-                dumps(progress) if progress is not None else "",
+                compact(result) if status is JobStatus.SUCCEEDED else "",
+                compact(error) if error is not None else "",
+                compact(progress) if progress is not None else "",
             ],
         )
         return outcome
@@ -356,9 +352,9 @@ class JobStore:
                 *self._status_args(tenant, job_id),
                 token,
                 token_digest(token),
-                dumps(request),
+                compact(request),
                 deadline_ms,
-                dumps(progress) if progress is not None else "",
+                compact(progress) if progress is not None else "",
             ],
         )
         return outcome
@@ -383,8 +379,8 @@ class JobStore:
                 *self._status_args(tenant, job_id),
                 token_digest(token),
                 status.value,
-                dumps(result) if status is JobStatus.SUCCEEDED else "",
-                dumps(error) if error is not None else "",
+                compact(result) if status is JobStatus.SUCCEEDED else "",
+                compact(error) if error is not None else "",
             ],
         )
         outcome: CompleteOutcome = reply[0]
@@ -405,7 +401,7 @@ class JobStore:
                 continue
             expired += await self._scripts.input_timeout(
                 keys=[*self._status_keys(tenant, job_id), keys.AWAITING_INPUT],
-                args=[*self._status_args(tenant, job_id), dumps(error)],
+                args=[*self._status_args(tenant, job_id), compact(error)],
             )
         return expired
 
@@ -420,7 +416,11 @@ class JobStore:
     ) -> None:
         await self._scripts.progress(
             keys=self._status_keys(tenant, job_id),
-            args=[*self._status_args(tenant, job_id), dumps(progress), "1" if emit_event else "0"],
+            args=[
+                *self._status_args(tenant, job_id),
+                compact(progress),
+                "1" if emit_event else "0",
+            ],
         )
 
     async def promote_due(self) -> int:
