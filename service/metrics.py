@@ -50,6 +50,7 @@ HTTP_SECONDS = Histogram(
 QUEUES = {
     "jobs": keys.JOB_QUEUE,
     "scheduled": keys.SCHEDULED_JOBS,
+    "awaiting_input": keys.AWAITING_INPUT,
     "webhooks": keys.WEBHOOK_QUEUE,
     "deliveries_due": keys.DELIVERIES_DUE,
 }

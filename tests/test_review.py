@@ -48,6 +48,8 @@ async def test_review_waits_then_completes_with_the_token_and_no_api_key(
     assert waiting["complete_url"] == f"/v1/jobs/{job['id']}/complete"
     response = await client.get(job["links"]["self"], headers=auth)
     assert response.status == 202  # still pending: poll on
+    backlog = await (await client.get("/metrics")).text()
+    assert 'acceptd_queue_depth{queue="awaiting_input"} 1.0' in backlog
     assert "Retry-After" in response.headers
 
     done = await client.post(
@@ -65,6 +67,7 @@ async def test_review_waits_then_completes_with_the_token_and_no_api_key(
     assert final["awaiting_input"] is None  # the token is not shown once used
     metrics = await (await client.get("/metrics")).text()
     assert 'acceptd_jobs_finished_total{status="succeeded",type="demo.review"}' in metrics
+    assert 'acceptd_queue_depth{queue="awaiting_input"} 0.0' in metrics
 
 
 async def test_a_token_used_twice_is_409_and_a_wrong_token_is_404(
