@@ -562,3 +562,34 @@ def test_openapi_lists_the_webhook_routes() -> None:
         "/v1/deliveries/{delivery_id}/retry",
     }
     assert json.dumps(spec)  # serializable
+
+
+@pytest.mark.parametrize("change", ["delete", "disable"])
+async def test_a_retry_gives_up_when_its_endpoint_was_removed_or_disabled_meanwhile(
+    client: Client,
+    auth: dict[str, str],
+    worker: None,
+    make_settings: Callable[..., Settings],
+    receiver: ReceiverFixture,
+    change: str,
+) -> None:
+    recording, url = receiver
+    recording.default = Answer(500)
+    endpoint = await add_endpoint(client, auth, url)
+    path = f"/v1/endpoints/{endpoint['id']}"
+    # A retry a second later leaves time to change the endpoint between the two attempts.
+    async with running_dispatcher(make_settings(webhook_retry_schedule=[1.0, 1.0])):
+        job = await submit(client, auth)
+        await wait_until(received(recording, 1))
+        if change == "delete":
+            assert (await client.delete(path, headers=auth)).status == 204
+        else:
+            patched = await client.patch(path, json={"disabled": True}, headers=auth)
+            assert patched.status == 200
+        [delivery] = await wait_until(settled(client, auth, job), timeout=15)
+    assert delivery["status"] == "failed"
+    first, last = delivery["attempts"]
+    assert first["status_code"] == 500
+    assert last["status_code"] is None
+    assert last["error"] == ("endpoint deleted" if change == "delete" else "endpoint disabled")
+    assert len(recording.received) == 1  # the receiver was not called again
