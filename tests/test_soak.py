@@ -2,7 +2,8 @@
 
 `make test` runs the short form; `make soak` the long one (SOAK_JOBS=3000). At the end it
 prints and asserts: jobs accepted = jobs terminal, every owed webhook received (duplicates
-counted and allowed), every signature valid.
+counted and allowed), every signature valid, and every batch submitted among the jobs
+completed with counts that match its items' statuses.
 """
 
 from __future__ import annotations
@@ -29,6 +30,9 @@ from tests.conftest import API_KEY, MASTER_KEY, SECRET, subprocess_env, wait_unt
 JOBS = int(os.environ.get("SOAK_JOBS", "300"))
 SUBMIT_SECONDS = float(os.environ.get("SOAK_SECONDS", "12"))
 HANG_SHARE = 0.05
+BATCH_EVERY = 25  # one batch of BATCH_ITEMS beside every 25th job
+BATCH_ITEMS = 10
+TERMINAL = ("succeeded", "failed", "canceled")
 
 
 class Receiver:
@@ -124,6 +128,7 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
         roles.start(name, role)
     await receiver.up()
     accepted: set[str] = set()
+    batches: set[str] = set()
     refused = 0
     drained: dict[str, float] = {}
     try:
@@ -152,10 +157,27 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
                 except AcceptdError:
                     refused += 1  # never acknowledged: not owed anything
 
+            async def submit_batch(index: int) -> None:
+                nonlocal refused
+                items = [
+                    {"type": "demo.echo", "input": {"value": f"{index}.{i}",
+                                                    "delay_ms": random.randint(0, 200)}}
+                    for i in range(BATCH_ITEMS)
+                ]  # fmt: skip
+                try:
+                    batch = await client.submit_batch(
+                        items, callback_url=f"http://127.0.0.1:{receiver.port}/ok"
+                    )
+                    batches.add(batch["id"])
+                except AcceptdError:
+                    refused += 1
+
             async def load() -> None:
                 tasks = []
                 for index in range(JOBS):
                     tasks.append(asyncio.create_task(submit(index)))
+                    if index % BATCH_EVERY == 0:
+                        tasks.append(asyncio.create_task(submit_batch(index)))
                     await asyncio.sleep(SUBMIT_SECONDS / JOBS)
                 await asyncio.gather(*tasks)
 
@@ -185,30 +207,39 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
                 terminal = 0
                 for job_id in accepted:
                     job = await client.get(job_id)
-                    terminal += job["status"] in ("succeeded", "failed", "canceled")
-                return terminal == len(accepted) and set(receiver.by_job) >= accepted
+                    terminal += job["status"] in TERMINAL
+                owed = accepted | batches
+                return terminal == len(accepted) and set(receiver.by_job) >= owed
 
             await wait_until(settled, timeout=150 if JOBS <= 300 else 900, interval=2)
             terminal = 0
             for job_id in accepted:
-                terminal += (await client.get(job_id))["status"] in (
-                    "succeeded",
-                    "failed",
-                    "canceled",
+                terminal += (await client.get(job_id))["status"] in TERMINAL
+            # Counts kept by the status scripts through every crash must match the items.
+            batch_mismatches = []
+            for batch_id in batches:
+                batch = await client.get_batch(batch_id)
+                items = Counter(
+                    [j["status"] async for j in client.iter_jobs(batch=batch_id, limit=100)]
                 )
+                counted = {status: n for status, n in batch["counts"].items() if n}
+                if batch["status"] != "completed" or counted != dict(items):
+                    batch_mismatches.append((batch_id, batch["status"], counted, dict(items)))
     finally:
         roles.stop_all()
         await receiver.down()
         valkey.stop()
     duplicates = sum(n - 1 for n in receiver.by_job.values())
-    missing = len(accepted - set(receiver.by_job))
+    missing = len((accepted | batches) - set(receiver.by_job))
     print(
-        f"\nsoak: {JOBS} submitted, {len(accepted)} accepted, {refused} refused, "
+        f"\nsoak: {JOBS} submitted, {len(accepted)} accepted, {len(batches)} batches of "
+        f"{BATCH_ITEMS}, {refused} refused, "
         f"{terminal} terminal ({len(accepted) - terminal} lost), webhooks: {missing} missing, "
         f"{duplicates} duplicates, {receiver.forged} forged; {time.monotonic() - started:.0f} s; "
         f"SIGTERM to exit: {', '.join(f'{k} {v:.1f} s' for k, v in drained.items())}"
     )
     assert terminal == len(accepted)
+    assert batch_mismatches == []
     assert missing == 0
     assert receiver.forged == 0
     assert len(accepted) >= JOBS * 0.9  # the client's retries carried submissions through
