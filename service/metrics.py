@@ -14,7 +14,8 @@ _RUN_BUCKETS = (0.005, 0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600)
 JOBS_SUBMITTED = Counter("acceptd_jobs_submitted", "Jobs accepted by POST /v1/jobs", ["type"])
 JOBS_FINISHED = Counter(
     "acceptd_jobs_finished",
-    "Jobs that reached a terminal status in a worker, or by /complete and /fail in the API",
+    "Jobs that reached a terminal status in a worker (input timeouts included), or by "
+    "/complete and /fail in the API",
     ["type", "status"],
 )
 JOB_RUN_SECONDS = Histogram(

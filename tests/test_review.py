@@ -137,9 +137,19 @@ async def test_fail_with_the_token_fails_the_job_with_the_given_reason(
     }
 
 
+async def failed_reviews(client: Client) -> float:
+    """acceptd_jobs_finished_total for failed demo.review jobs (0 before the first)."""
+    series = 'acceptd_jobs_finished_total{status="failed",type="demo.review"} '
+    for line in (await (await client.get("/metrics")).text()).splitlines():
+        if line.startswith(series):
+            return float(line[len(series) :])
+    return 0.0
+
+
 async def test_a_review_nobody_answers_times_out_and_its_token_is_dead(
     client: Client, auth: dict[str, str], worker: None
 ) -> None:
+    failed_before = await failed_reviews(client)
     job = await submit_review(client, auth, input={"subject": "s", "timeout_seconds": 0.4})
 
     async def token() -> Any:
@@ -154,6 +164,7 @@ async def test_a_review_nobody_answers_times_out_and_its_token_is_dead(
 
     final = await wait_until(failed)
     assert final["error"]["title"] == "input timed out"
+    assert await failed_reviews(client) == failed_before + 1  # counted like any failure
     late = await client.post(
         f"/v1/jobs/{job['id']}/complete",
         json={"token": completion_token, "result": {"approved": True}},

@@ -133,7 +133,8 @@ class WorkerRuntime:
         while await self._pause(max(MIN_PROMOTE_SECONDS, self.settings.worker_poll_delay_seconds)):
             try:
                 await self.store.promote_due()
-                await self.store.expire_awaiting(INPUT_TIMED_OUT)
+                for job_type in await self.store.expire_awaiting(INPUT_TIMED_OUT):
+                    JOBS_FINISHED.labels(job_type, JobStatus.FAILED.value).inc()
             except Exception:
                 log.warning("could not promote scheduled jobs or expire input", exc_info=True)
 

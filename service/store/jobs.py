@@ -388,21 +388,22 @@ class JobStore:
             return outcome, None
         return outcome, await self.get(job_id)
 
-    async def expire_awaiting(self, error: dict[str, Any]) -> int:
-        """Fail the jobs whose input deadline passed; returns how many."""
+    async def expire_awaiting(self, error: dict[str, Any]) -> list[str]:
+        """Fail the jobs whose input deadline passed; returns the type of each one failed."""
         due: list[str] = await self._redis.zrangebyscore(
             keys.AWAITING_INPUT, "-inf", now_ms(), start=0, num=PROMOTE_BATCH
         )
-        expired = 0
+        expired: list[str] = []
         for job_id in due:
-            tenant = await self._redis.hget(keys.job(job_id), "tenant")  # type: ignore[misc]
+            tenant, job_type = await self._redis.hmget(keys.job(job_id), ["tenant", "type"])  # type: ignore[misc]
             if tenant is None:  # the record expired: nothing left to fail
                 await self._redis.zrem(keys.AWAITING_INPUT, job_id)
                 continue
-            expired += await self._scripts.input_timeout(
+            if await self._scripts.input_timeout(
                 keys=[*self._status_keys(tenant, job_id), keys.AWAITING_INPUT],
                 args=[*self._status_args(tenant, job_id), compact(error)],
-            )
+            ):
+                expired.append(job_type)
         return expired
 
     async def requeue(self, tenant: str, job_id: str, *, refund_attempt: bool) -> None:
