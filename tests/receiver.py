@@ -6,6 +6,7 @@ import asyncio
 import json
 import time
 from collections import deque
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -67,3 +68,11 @@ class Receiver:
 
     def events(self, name: str | None = None) -> list[Received]:
         return [r for r in self.received if name is None or r.event == name]
+
+    def arrived(self, name: str) -> Callable[[], Awaitable[list[Received]]]:
+        """A wait_until condition: the `name` events received so far, once there is one."""
+
+        async def check() -> list[Received]:
+            return self.events(name)
+
+        return check

@@ -232,10 +232,7 @@ async def test_subscribers_and_the_callback_hear_that_input_is_needed(
     recording, url = receiver
     job = await submit_review(client, auth, callback_url=url)
 
-    async def asked() -> Any:
-        return [r for r in recording.received if r.event == "job.awaiting_input"]
-
-    [hit] = await wait_until(asked)
+    [hit] = await wait_until(recording.arrived("job.awaiting_input"))
     Webhook(SECRET).verify(hit.body, hit.headers)
     data = hit.json["data"]
     assert data["id"] == job["id"]
@@ -247,10 +244,7 @@ async def test_subscribers_and_the_callback_hear_that_input_is_needed(
     )
     assert done.status == 200
 
-    async def finished() -> Any:
-        return [r for r in recording.received if r.event == "job.succeeded"]
-
-    [final] = await wait_until(finished)
+    [final] = await wait_until(recording.arrived("job.succeeded"))
     assert final.json["data"]["result"] == {"approved": True, "comment": None}
 
 
