@@ -87,7 +87,7 @@ async def _settle(
 ) -> web.Response:
     # The script decides: of two callers racing with the same token, one wins, one gets 409.
     outcome, settled = await request.app[state.JOBS].complete(
-        job.id, token, status, result=result, error=error
+        job.tenant, job.id, token, status, result=result, error=error
     )
     if settled is None:
         raise NotFound(f"no job {job.id} with this completion token")

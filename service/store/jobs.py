@@ -361,6 +361,7 @@ class JobStore:
 
     async def complete(
         self,
+        tenant: str,
         job_id: str,
         token: str,
         status: JobStatus,
@@ -369,10 +370,8 @@ class JobStore:
         error: dict[str, Any] | None = None,
     ) -> tuple[CompleteOutcome, JobRecord | None]:
         """Complete (or fail) an awaiting_input job with its completion token. 'missing' when
-        the job does not exist or the token is not its; 'used' when it was already used."""
-        tenant = await self._redis.hget(keys.job(job_id), "tenant")  # type: ignore[misc]
-        if tenant is None:
-            return "missing", None
+        the job does not exist or the token is not its; 'used' when it was already used.
+        `tenant` is the job's own (the caller has read the record): it names the keys."""
         reply = await self._scripts.complete(
             keys=[*self._status_keys(tenant, job_id), keys.AWAITING_INPUT],
             args=[
