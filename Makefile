@@ -24,7 +24,9 @@ test: $(STAMP)
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench
 	$(BIN)/ruff format --check service tests bench
-	$(BIN)/mypy service
+	$(BIN)/mypy
+	$(BIN)/mypy tests bench
+	$(BIN)/lint-imports
 
 format: $(STAMP)
 	$(BIN)/ruff format service tests bench
@@ -32,7 +34,7 @@ format: $(STAMP)
 
 # The fault suite's long form: thousands of jobs through crashes, restarts and outages.
 soak: $(STAMP)
-	SOAK_JOBS=3000 SOAK_SECONDS=60 $(BIN)/pytest -s tests/test_soak.py
+	SOAK_JOBS=3000 SOAK_SECONDS=60 $(BIN)/pytest -s tests/e2e/test_soak.py
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

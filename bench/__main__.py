@@ -22,10 +22,10 @@ import redis.asyncio as aredis
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from acceptd.store import keys
 from bench import load, shapes
 from bench.bare import BARE_QUEUE
 from bench.cluster import API_KEY, Cluster, port, wait_for_port
-from service.store import keys
 
 SUBMIT_CONCURRENCY = (1, 16, 64)
 E2E_JOBS = 2000
@@ -60,9 +60,9 @@ class Bench:
         self.ports = {name: port() for name in ("api", "receiver", "bare_api")}
         c.spawn("receiver", "-m", "bench.receiver", "--port", str(self.ports["receiver"]),
                 "--secret", c.secret)  # fmt: skip
-        c.spawn("api", "-m", "service", "api", env=c.env(ACCEPTD_PORT=str(self.ports["api"])))
-        c.spawn("worker", "-m", "service", "worker")
-        c.spawn("dispatcher", "-m", "service", "dispatcher")
+        c.spawn("api", "-m", "acceptd", "api", env=c.env(ACCEPTD_PORT=str(self.ports["api"])))
+        c.spawn("worker", "-m", "acceptd", "worker")
+        c.spawn("dispatcher", "-m", "acceptd", "dispatcher")
         c.spawn("bare_api", "-m", "bench.bare", "api", "--port", str(self.ports["bare_api"]))
         c.spawn("bare_worker", "-m", "bench.bare", "worker", "--redis", c.redis_url,
                 "--receiver", f"{self.url('receiver')}/hook")  # fmt: skip
@@ -200,8 +200,8 @@ class Bench:
 
     async def scale_phase(self) -> None:
         """A second worker and a second dispatcher on the same machine."""
-        self.cluster.spawn("worker2", "-m", "service", "worker")
-        self.cluster.spawn("dispatcher2", "-m", "service", "dispatcher")
+        self.cluster.spawn("worker2", "-m", "acceptd", "worker")
+        self.cluster.spawn("dispatcher2", "-m", "acceptd", "dispatcher")
         self.cluster.pause("bare_worker", "bare_api")
         await asyncio.sleep(2)
         callback = f"{self.url('receiver')}/hook"

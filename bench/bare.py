@@ -17,7 +17,7 @@ from aiohttp import web
 from arq import Worker
 from arq.connections import RedisSettings
 
-from service.eventloop import install_uvloop
+from acceptd.runtime.eventloop import install_uvloop
 
 BARE_QUEUE = "bench:bare:queue"
 

@@ -11,9 +11,9 @@ import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from service.embedded import EmbeddedValkey, free_port
-from service.secretbox import generate_master_key
-from service.webhooks.signing import generate_secret
+from acceptd.cli.embedded import EmbeddedValkey, free_port
+from acceptd.core.credentials import generate_master_key
+from acceptd.webhooks.signing import generate_secret
 
 API_KEY = "acc_bench-key"
 

@@ -8,8 +8,8 @@ import time
 
 from aiohttp import web
 
-from service.eventloop import install_uvloop
-from service.webhooks.signing import WebhookVerificationError, verify
+from acceptd.runtime.eventloop import install_uvloop
+from acceptd.webhooks.signing import WebhookVerificationError, verify
 
 
 def build(secret: str) -> web.Application:

@@ -12,9 +12,9 @@ from typing import Any
 import aiohttp
 import redis.asyncio as aredis
 
+from acceptd.store import keys
 from bench import load
 from bench.cluster import Cluster
-from service.store import keys
 
 WAITERS = 1000
 BATCH_ITEMS = 10_000
@@ -83,7 +83,7 @@ async def waiting_clients(target: Target, seconds: float) -> dict[str, float]:
     answers = await asyncio.gather(*waiters)
     lags: list[float] = []
     for job_id, answered_ms, status in answers:
-        started = await target.redis.hget(keys.job(job_id), "started")
+        started = await target.redis.hget(keys.job(job_id), "started")  # type: ignore[misc]
         if started is not None and status != "queued":
             lags.append(float(answered_ms - int(started)))
     return {

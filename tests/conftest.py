@@ -6,30 +6,21 @@ The database it names is flushed before every test.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import os
-import time
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as sync_redis
 from aiohttp.test_utils import TestClient
 
-from service.api.app import create_app
-from service.arqstop import stop_gracefully
-from service.embedded import EmbeddedValkey
-from service.jobs.registry import JobRegistry
-from service.jobs.worker import create_worker
-from service.secretbox import generate_master_key
-from service.settings import Settings
-from service.webhooks.signing import generate_secret
-
-API_KEY = "acc_test-key-for-the-default-tenant"
-SECRET = generate_secret()
-MASTER_KEY = generate_master_key()
-JOB_MODULES = ["service.jobs.demo", "tests.jobtypes"]
+from acceptd.api.app import create_app
+from acceptd.cli.embedded import EmbeddedValkey
+from acceptd.core.settings import Settings
+from acceptd.jobs.registry import JobRegistry
+from acceptd.worker.role import create_worker
+from tests.support.constants import API_KEY, JOB_MODULES, MASTER_KEY, SECRET
+from tests.support.roles import queue_state, running_dispatcher, stop_or_explain
 
 
 @pytest.fixture(scope="session")
@@ -106,45 +97,12 @@ def run_worker_burst(settings: Settings) -> Callable[..., Awaitable[None]]:
         try:
             await asyncio.wait_for(worker.main(), timeout=20)
         except TimeoutError as exc:
-            state = await _queue_state(chosen)
+            state = await queue_state(chosen)
             raise AssertionError(f"burst worker did not drain: {state}") from exc
         finally:
             await worker.close()
 
     return run
-
-
-async def _stop_or_explain(running: Any, task: asyncio.Task[None]) -> None:
-    """stop_gracefully, bounded: a stop that hangs fails with every task's stack."""
-    try:
-        await asyncio.wait_for(stop_gracefully(running, task, grace=1.0), 15)
-    except TimeoutError as exc:
-        import io
-
-        stacks = io.StringIO()
-        for pending in asyncio.all_tasks():
-            pending.print_stack(file=stacks)
-        raise AssertionError(f"worker did not stop within 15 s:\n{stacks.getvalue()}") from exc
-
-
-async def _queue_state(settings: Settings) -> dict[str, Any]:
-    """What a stuck burst run leaves behind, for the failure message."""
-    from service.redis_conn import connect
-    from service.store import keys
-
-    conn = connect(settings)
-    try:
-        queued = await conn.zrange(keys.JOB_QUEUE, 0, -1, withscores=True)
-        state: dict[str, Any] = {"now_ms": int(time.time() * 1000), "queue": queued}
-        for job_id, _score in queued:
-            state[job_id] = {
-                "arq_job": await conn.get(keys.arq_job(job_id)),
-                "in_progress_ttl": await conn.pttl(keys.arq_in_progress(job_id)),
-                "record": await conn.hgetall(keys.job(job_id)),  # type: ignore[misc]
-            }
-        return state
-    finally:
-        await conn.aclose()
 
 
 @pytest.fixture
@@ -155,55 +113,17 @@ async def worker(settings: Settings) -> AsyncIterator[None]:
     )
     task = asyncio.create_task(running.async_run())
     yield
-    await _stop_or_explain(running, task)
-
-
-async def wait_until(
-    condition: Callable[[], Awaitable[Any]],
-    *,
-    timeout: float = 10.0,  # noqa: ASYNC109 - a deadline for polling, not a cancel scope
-    interval: float = 0.02,
-) -> Any:
-    """Polls `condition` until it returns something truthy; fails the test at the deadline."""
-    deadline = time.monotonic() + timeout
-    while True:
-        value = await condition()
-        if value:
-            return value
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
-        await asyncio.sleep(interval)
-
-
-VECTORS = Path(__file__).parent / "standard-webhooks-vectors.json"
+    await stop_or_explain(running, task)
 
 
 @pytest.fixture
 async def receiver(aiohttp_server: Callable[..., Awaitable[Any]]) -> Any:
     """(Receiver, base URL) listening on loopback."""
-    from tests.receiver import Receiver
+    from tests.support.receiver import Receiver
 
     recording = Receiver()
     server = await aiohttp_server(recording.app)
     return recording, str(server.make_url("/hook"))
-
-
-@contextlib.asynccontextmanager
-async def running_dispatcher(settings: Settings) -> AsyncIterator[Any]:
-    """A dispatcher running in the background while the block runs; yields its runtime."""
-    from service.webhooks.dispatcher import DispatcherRuntime, create_dispatcher
-
-    ready: asyncio.Future[DispatcherRuntime] = asyncio.get_running_loop().create_future()
-
-    async def on_ready(runtime: DispatcherRuntime) -> None:
-        ready.set_result(runtime)
-
-    running = create_dispatcher(settings, handle_signals=False, on_ready=on_ready)
-    task = asyncio.create_task(running.async_run())
-    try:
-        yield await asyncio.wait_for(ready, 10)
-    finally:
-        await _stop_or_explain(running, task)
 
 
 @pytest.fixture
@@ -213,29 +133,8 @@ async def dispatcher(settings: Settings) -> AsyncIterator[Any]:
         yield runtime
 
 
-def subprocess_env(**extra: str) -> dict[str, str]:
-    """The environment for an `acceptd` subprocess: this one's, minus any ACCEPTD_* of the
-    developer's shell, plus `extra`."""
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
-    env.update(extra)
-    return env
-
-
 @pytest.fixture
 async def api_url(aiohttp_server: Callable[..., Awaitable[Any]], settings: Settings) -> str:
     """The API on a real loopback port, for clients and CLI subprocesses."""
     server = await aiohttp_server(create_app(settings))
     return str(server.make_url("")).rstrip("/")
-
-
-def sign_event(
-    secret: str, payload: dict[str, Any], *, msg_id: str = "msg_test", at: int | None = None
-) -> tuple[bytes, dict[str, str]]:
-    """A webhook as the dispatcher would sign it, for receiver tests."""
-    import json
-
-    from service.webhooks.sender import webhook_headers
-    from service.webhooks.signing import decode_secret
-
-    body = json.dumps(payload).encode()
-    return body, webhook_headers(msg_id, body, [decode_secret(secret)], at or int(time.time()))

@@ -1,0 +1,3 @@
+from acceptd.cli.main import main
+
+main()

@@ -1,0 +1,80 @@
+"""The API's app factory, `create_app(settings)`; what it opens at start, cleanup_ctx closes."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from importlib.metadata import version
+
+from aiohttp import web
+
+from acceptd.api import ops, state
+from acceptd.api.middlewares import (
+    API_KEY_CACHE_MAX,
+    API_KEY_CACHE_SECONDS,
+    auth_middleware,
+    metrics_middleware,
+    problem_middleware,
+    request_id_middleware,
+)
+from acceptd.api.openapi import build_openapi
+from acceptd.api.routes import ROUTES, register
+from acceptd.core.settings import Settings
+from acceptd.core.ttlcache import TtlCache
+from acceptd.jobs.registry import JobRegistry
+from acceptd.runtime.bootstrap import bootstrap_tenant, secret_box
+from acceptd.runtime.ssrf import AddressPolicy
+from acceptd.store.batches import BatchStore
+from acceptd.store.changes import JobChanges
+from acceptd.store.connection import connect
+from acceptd.store.deliveries import DeliveryStore
+from acceptd.store.endpoints import EndpointStore
+from acceptd.store.idempotency import IdempotencyStore
+from acceptd.store.jobs import JobStore
+from acceptd.store.ratelimit import RateLimiter
+from acceptd.store.scripts import Scripts
+from acceptd.store.tenants import TenantStore
+
+
+def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.Application:
+    app = web.Application(
+        middlewares=[
+            request_id_middleware,
+            metrics_middleware,
+            problem_middleware,
+            auth_middleware,
+        ],
+        # Leave headroom over the JSON limit so read_json, not the transport, reports it.
+        client_max_size=settings.max_body_bytes + 1,
+    )
+    app[state.SETTINGS] = settings
+    app[state.REGISTRY] = registry or JobRegistry.from_modules(settings.job_modules)
+    app[state.CALLBACK_POLICY] = AddressPolicy.build(
+        settings.callbacks_may_be_private, settings.callback_allow_cidrs
+    )
+    app[state.API_KEY_CACHE] = TtlCache(API_KEY_CACHE_SECONDS, API_KEY_CACHE_MAX)
+    app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
+    register(app, ROUTES)
+    app.cleanup_ctx.append(_redis_ctx)
+    return app
+
+
+async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
+    settings = app[state.SETTINGS]
+    redis = connect(settings)
+    box = secret_box(settings)
+    app[state.REDIS] = redis
+    scripts = Scripts(redis)
+    app[state.JOBS] = jobs = JobStore(redis, scripts, settings.job_retention_seconds)
+    app[state.BATCHES] = BatchStore(redis, scripts, jobs)
+    app[state.IDEMPOTENCY] = IdempotencyStore(scripts)
+    app[state.TENANTS] = TenantStore(redis, box)
+    app[state.ENDPOINTS] = EndpointStore(redis, scripts, box)
+    app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds)
+    app[state.RATE_LIMITER] = RateLimiter(
+        scripts, settings.rate_limit_per_second, settings.rate_limit_burst
+    )
+    app[state.CHANGES] = JobChanges(redis)
+    await bootstrap_tenant(settings, app[state.TENANTS])
+    yield
+    await app[state.CHANGES].close()
+    await redis.aclose()

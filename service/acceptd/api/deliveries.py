@@ -1,0 +1,48 @@
+"""Webhook deliveries: a job's or a batch's, with every attempt; sending one again."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acceptd.api import state
+from acceptd.api.owned import owned_batch, owned_job
+from acceptd.api.problems import Conflict, NotFound
+from acceptd.api.respond import json_response
+from acceptd.core import ids
+from acceptd.wire.resources import delivery_resource
+
+
+async def list_job_deliveries(request: web.Request) -> web.Response:
+    job = await owned_job(request)
+    found = await request.app[state.DELIVERIES].for_job(job.id)
+    items = [delivery_resource(d, attempts) for d, attempts in found if d.tenant == job.tenant]
+    return json_response({"items": items})
+
+
+async def retry_delivery(request: web.Request) -> web.Response:
+    delivery_id = request.match_info["delivery_id"]
+    store = request.app[state.DELIVERIES]
+    delivery = None
+    if ids.looks_like("dlv", delivery_id):
+        delivery = await store.get(delivery_id, request[state.TENANT])
+    if delivery is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    for _ in range(3):  # an attempt may finish between our read and the requeue: read again
+        if await store.requeue(delivery, manual=True):
+            break
+        delivery = await store.get(delivery_id, request[state.TENANT])
+        if delivery is None:
+            raise NotFound(f"no delivery {delivery_id}")
+    else:
+        raise Conflict("the delivery is changing right now; retry shortly")
+    refreshed = await store.get(delivery_id)
+    if refreshed is None:
+        raise NotFound(f"no delivery {delivery_id}")
+    return json_response(delivery_resource(refreshed, await store.attempts(delivery_id)), 202)
+
+
+async def list_batch_deliveries(request: web.Request) -> web.Response:
+    batch = await owned_batch(request)
+    found = await request.app[state.DELIVERIES].for_job(batch.id)
+    items = [delivery_resource(d, attempts) for d, attempts in found if d.tenant == batch.tenant]
+    return json_response({"items": items})

@@ -1,0 +1,93 @@
+"""/v1/endpoints: registered webhook receivers; /v1/jobs/{id}/deliveries and delivery retry."""
+
+from __future__ import annotations
+
+from aiohttp import web
+
+from acceptd.api import state
+from acceptd.api.body import read_model
+from acceptd.api.problems import Conflict, NotFound
+from acceptd.api.respond import json_response
+from acceptd.api.validation import check_callback
+from acceptd.core import ids
+from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS
+from acceptd.store.endpoints import EndpointRecord
+from acceptd.wire.models import EndpointCreate, EndpointUpdate
+from acceptd.wire.resources import endpoint_path, endpoint_resource
+
+
+def _endpoint_id(request: web.Request) -> str:
+    endpoint_id = request.match_info["endpoint_id"]
+    if not ids.looks_like("ep", endpoint_id):
+        raise NotFound(f"no endpoint {endpoint_id}")
+    return endpoint_id
+
+
+async def _owned_endpoint(request: web.Request) -> EndpointRecord:
+    endpoint_id = _endpoint_id(request)
+    endpoint = await request.app[state.ENDPOINTS].get(endpoint_id, request[state.TENANT])
+    if endpoint is None:
+        raise NotFound(f"no endpoint {endpoint_id}")
+    return endpoint
+
+
+def _unique(events: list[str]) -> list[str]:
+    return list(dict.fromkeys(events))
+
+
+async def create_endpoint(request: web.Request) -> web.Response:
+    settings, tenant = request.app[state.SETTINGS], request[state.TENANT]
+    body, _ = await read_model(request, EndpointCreate, settings.max_body_bytes)
+    await check_callback(request, body.url, "url")
+    store = request.app[state.ENDPOINTS]
+    if await store.count(tenant) >= settings.max_endpoints_per_tenant:
+        raise Conflict(
+            f"a tenant may register at most {settings.max_endpoints_per_tenant} endpoints"
+        )
+    events = _unique(list(body.events)) if body.events else DEFAULT_ENDPOINT_EVENTS
+    endpoint, secret = await store.create(tenant, body.url, events, body.description)
+    return json_response(
+        endpoint_resource(endpoint, secret), 201, {"Location": endpoint_path(endpoint.id)}
+    )
+
+
+async def list_endpoints(request: web.Request) -> web.Response:
+    endpoints = await request.app[state.ENDPOINTS].for_tenant(request[state.TENANT])
+    return json_response({"items": [endpoint_resource(e) for e in endpoints]})
+
+
+async def get_endpoint(request: web.Request) -> web.Response:
+    return json_response(endpoint_resource(await _owned_endpoint(request)))
+
+
+async def update_endpoint(request: web.Request) -> web.Response:
+    settings = request.app[state.SETTINGS]
+    body, _ = await read_model(request, EndpointUpdate, settings.max_body_bytes)
+    await check_callback(request, body.url, "url")
+    updated = await request.app[state.ENDPOINTS].update(
+        _endpoint_id(request),
+        request[state.TENANT],
+        url=body.url,
+        events=_unique(list(body.events)) if body.events else None,
+        description=body.description,
+        disabled=body.disabled,
+    )
+    if updated is None:
+        raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")
+    return json_response(endpoint_resource(updated))
+
+
+async def delete_endpoint(request: web.Request) -> web.Response:
+    if not await request.app[state.ENDPOINTS].delete(_endpoint_id(request), request[state.TENANT]):
+        raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")
+    return web.Response(status=204)
+
+
+async def rotate_endpoint_secret(request: web.Request) -> web.Response:
+    rotated = await request.app[state.ENDPOINTS].rotate_secret(
+        _endpoint_id(request), request[state.TENANT]
+    )
+    if rotated is None:
+        raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")
+    endpoint, secret = rotated
+    return json_response(endpoint_resource(endpoint, secret))

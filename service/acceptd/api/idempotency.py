@@ -1,0 +1,67 @@
+"""Idempotency-Key handling shared by the create routes (jobs, batches): the first request
+with a key holds it while it runs; a retry of it gets what it created; another body, 422."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from typing import Any
+
+from aiohttp import web
+
+from acceptd.api import state
+from acceptd.api.problems import BadRequest, IdempotencyInProgress, IdempotencyKeyReused
+from acceptd.store import keys
+from acceptd.store.idempotency import HeldKey
+
+IDEMPOTENCY_KEY_MAX = 255
+# How long a first request holds its Idempotency-Key before a crash would free it again.
+IDEMPOTENCY_LOCK_SECONDS = 60
+
+
+def _fingerprint(body: Any) -> str:
+    canonical = json.dumps(body, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+def _header(request: web.Request) -> str | None:
+    value = request.headers.get("Idempotency-Key")
+    if value is None:
+        return None
+    if not 1 <= len(value) <= IDEMPOTENCY_KEY_MAX or not value.isprintable() or not value.isascii():
+        raise BadRequest(
+            f"Idempotency-Key must be 1-{IDEMPOTENCY_KEY_MAX} printable ASCII characters"
+        )
+    return value
+
+
+async def claim(
+    request: web.Request, raw_body: Any, scope: str = ""
+) -> tuple[HeldKey | None, str | None]:
+    """(the key now held, or None when the request has none; the id of what an earlier
+    identical request created, or None). `scope` keeps one route's keys apart from another's."""
+    header = _header(request)
+    if header is None:
+        return None, None
+    tenant: str = request[state.TENANT]
+    redis_key, fingerprint = keys.idempotency(tenant, scope + header), _fingerprint(raw_body)
+    outcome, existing_id = await request.app[state.IDEMPOTENCY].claim(
+        redis_key, fingerprint, IDEMPOTENCY_LOCK_SECONDS
+    )
+    if outcome == "mismatch":
+        raise IdempotencyKeyReused("this Idempotency-Key was used with a different request body")
+    if outcome == "busy":
+        raise IdempotencyInProgress(
+            "the first request with this Idempotency-Key is still being handled; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    if outcome == "done" and existing_id:
+        return None, existing_id
+    ttl = request.app[state.SETTINGS].idempotency_ttl_seconds
+    return HeldKey(redis_key, fingerprint, ttl), None
+
+
+async def release(request: web.Request, held: HeldKey | None) -> None:
+    """A request that failed must not keep its key: the client's retry should run afresh."""
+    if held is not None:
+        await request.app[state.IDEMPOTENCY].release(held.redis_key, held.fingerprint)

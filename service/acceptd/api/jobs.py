@@ -1,0 +1,198 @@
+"""/v1/jobs: submit, get, list, cancel; /v1/job-types."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import math
+from typing import Any
+
+from aiohttp import web
+from pydantic import ValidationError
+
+from acceptd.api import idempotency, state
+from acceptd.api.body import read_model
+from acceptd.api.owned import find_batch, owned_job
+from acceptd.api.paging import decode_cursor, encode_cursor, page_limit
+from acceptd.api.problems import (
+    BadRequest,
+    Conflict,
+    NotFound,
+    ValidationFailed,
+    validation_failed,
+)
+from acceptd.api.respond import json_response
+from acceptd.api.validation import check_callback, check_metadata, unknown_type_error
+from acceptd.core.clock import now_ms
+from acceptd.core.statuses import JobStatus
+from acceptd.runtime.metrics import JOBS_SUBMITTED
+from acceptd.store.jobs import JobRecord, NewJob
+from acceptd.wire.models import SubmitJob
+from acceptd.wire.resources import job_path, job_resource
+
+MAX_SCHEDULED_RETRY_AFTER = 3600
+# A filtered page reads at most this many index entries before answering with a cursor.
+MAX_SCAN = 1000
+
+
+def job_response(request: web.Request, job: JobRecord, *, created: bool = False) -> web.Response:
+    """202 + Retry-After while the job is not terminal; 200 once it is (Azure async pattern)."""
+    headers: dict[str, str] = {}
+    status = 200
+    if created or not job.status.terminal:
+        status = 202
+        retry_after = request.app[state.SETTINGS].retry_after_seconds
+        if job.status is JobStatus.SCHEDULED and job.run_at_ms is not None:
+            # Nothing happens before the job is due: no point polling sooner.
+            until_due = math.ceil((job.run_at_ms - now_ms()) / 1000)
+            retry_after = max(retry_after, min(until_due, MAX_SCHEDULED_RETRY_AFTER))
+        headers["Retry-After"] = str(retry_after)
+    if created:
+        headers["Location"] = job_path(job.id)
+    return json_response(job_resource(job), status, headers)
+
+
+async def submit_job(request: web.Request) -> web.Response:
+    app = request.app
+    settings = app[state.SETTINGS]
+    tenant: str = request[state.TENANT]
+    submit, raw = await read_model(request, SubmitJob, settings.max_body_bytes)
+    definition = app[state.REGISTRY].get(submit.type)
+    if definition is None:
+        raise ValidationFailed(
+            f"unknown job type {submit.type!r}",
+            errors=[unknown_type_error(app[state.REGISTRY], ("type",), submit.type)],
+        )
+    try:
+        definition.input_model.model_validate(submit.input)
+    except ValidationError as exc:
+        raise validation_failed(exc, ("input",), f"input does not match {submit.type}") from exc
+    metadata_errors = check_metadata(settings, ("metadata",), submit.metadata)
+    if metadata_errors:
+        raise ValidationFailed("metadata too large", errors=metadata_errors)
+    store = app[state.JOBS]
+    held, existing_id = await idempotency.claim(request, raw)
+    if existing_id is not None:
+        existing = await store.get(existing_id, tenant)
+        if existing is None:
+            raise NotFound("the job this Idempotency-Key created no longer exists")
+        return job_response(request, existing, created=True)
+    try:
+        await check_callback(request, submit.callback_url)
+        job = await store.create(_new_job(tenant, submit), idempotency=held)
+    except BaseException:
+        await idempotency.release(request, held)
+        raise
+    JOBS_SUBMITTED.labels(job.type).inc()
+    return job_response(request, job, created=True)
+
+
+def _new_job(tenant: str, submit: SubmitJob) -> NewJob:
+    run_at_ms = None
+    if submit.run_at is not None:
+        run_at_ms = int(submit.run_at.timestamp() * 1000)
+    elif submit.delay_seconds is not None:
+        run_at_ms = now_ms() + int(submit.delay_seconds * 1000)
+    return NewJob(
+        tenant=tenant,
+        type=submit.type,
+        input=submit.input,
+        metadata=submit.metadata or {},
+        callback_url=submit.callback_url,
+        priority=submit.priority,
+        run_at_ms=run_at_ms,
+    )
+
+
+async def get_job(request: web.Request) -> web.Response:
+    """The polling endpoint; with ?wait=N (N <= 60) it holds the request until the status
+    differs from ?since_status (AIP-151's WaitOperation), answering at once without it."""
+    job = await owned_job(request)
+    wait = _wait_seconds(request)
+    since = request.query.get("since_status")
+    if not wait or since is None or job.status.value != since or job.status.terminal:
+        return job_response(request, job)
+    async with request.app[state.CHANGES].watch(job.id) as changes:
+        # Re-read once subscribed: a change between the first read and now is not missed.
+        job = await owned_job(request)
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(wait):
+                while job.status.value == since:
+                    await changes.get()
+                    job = await owned_job(request)
+    return job_response(request, job)
+
+
+MAX_WAIT_SECONDS = 60
+
+
+def _wait_seconds(request: web.Request) -> float:
+    raw = request.query.get("wait")
+    if raw is None:
+        return 0.0
+    try:
+        wait = float(raw)
+    except ValueError:
+        wait = -1.0
+    if not 0 <= wait <= MAX_WAIT_SECONDS:
+        raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}")
+    return wait
+
+
+async def _batch_filter(request: web.Request) -> str | None:
+    """?batch=<id>: only that batch's items."""
+    batch_id = request.query.get("batch")
+    return None if batch_id is None else (await find_batch(request, batch_id)).id
+
+
+async def list_jobs(request: web.Request) -> web.Response:
+    query = request.query
+    limit = page_limit(request)
+    batch_filter = await _batch_filter(request)
+    status_filter = query.get("status")
+    if status_filter is not None and status_filter not in {s.value for s in JobStatus}:
+        raise BadRequest(f"status must be one of {', '.join(s.value for s in JobStatus)}")
+    type_filter = query.get("type")
+    cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
+
+    store, tenant = request.app[state.JOBS], request[state.TENANT]
+    # Unfiltered: one index read of limit + 1 (the extra one tells whether a next page exists).
+    # Filtered: read ahead in chunks, at most MAX_SCAN entries, then answer with a cursor.
+    chunk = min(limit * 4, 200) if (status_filter or type_filter) else limit + 1
+    items: list[dict[str, Any]] = []
+    scanned, more, position = 0, False, cursor
+    while not more:
+        job_ids = await store.page_ids(tenant, position, chunk, batch_id=batch_filter)
+        records = await store.get_many(job_ids) if job_ids else []
+        await store.forget_ids(
+            tenant,
+            [i for i, r in zip(job_ids, records, strict=True) if r is None],
+            batch_id=batch_filter,
+        )
+        for job_id, record in zip(job_ids, records, strict=True):
+            if len(items) == limit or scanned == MAX_SCAN:
+                more = True
+                break
+            position, scanned = job_id, scanned + 1
+            if record is None:
+                continue
+            if status_filter and record.status.value != status_filter:
+                continue
+            if type_filter and record.type != type_filter:
+                continue
+            items.append(job_resource(record))
+        if len(job_ids) < chunk:
+            break
+    next_cursor = encode_cursor(position) if more and position else None
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+async def cancel_job(request: web.Request) -> web.Response:
+    found = await owned_job(request)  # names the job's keys, its batch's included
+    outcome, job = await request.app[state.JOBS].cancel(found.ref)
+    if job is None:
+        raise NotFound(f"no job {found.id}")
+    if outcome == "terminal":
+        raise Conflict(f"job {job.id} is already {job.status.value}; it cannot be canceled")
+    headers = {"Retry-After": str(request.app[state.SETTINGS].retry_after_seconds)}
+    return json_response(job_resource(job), 202, headers)

@@ -1,0 +1,125 @@
+"""Request middlewares: problem+json for every error, and API-key authentication."""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from acceptd.api import state
+from acceptd.api.problems import (
+    ProblemError,
+    RateLimited,
+    ServiceUnavailable,
+    Unauthorized,
+    from_http_exception,
+)
+from acceptd.core.logs import log_context
+from acceptd.runtime.metrics import HTTP_SECONDS
+
+log = logging.getLogger(__name__)
+
+API_KEY_CACHE_SECONDS = 5.0
+API_KEY_CACHE_MAX = 10_000
+PUBLIC_ROUTE = "acceptd.public"
+
+
+REQUEST_ID_HEADER = "X-Request-Id"
+_REQUEST_ID_OK = re.compile(r"^[A-Za-z0-9._:-]{1,128}$")
+
+
+@web.middleware
+async def request_id_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """Every answer carries an X-Request-Id (the client's, if sane) that every log line of
+    the request repeats, so one call can be traced through the logs."""
+    offered = request.headers.get(REQUEST_ID_HEADER, "")
+    request_id = offered if _REQUEST_ID_OK.match(offered) else uuid.uuid4().hex
+    with log_context(request_id=request_id):
+        response = await handler(request)
+    response.headers[REQUEST_ID_HEADER] = request_id
+    return response
+
+
+@web.middleware
+async def metrics_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    started = time.perf_counter()
+    status = 500
+    try:
+        response = await handler(request)
+        status = response.status
+        return response
+    finally:
+        resource = request.match_info.route.resource
+        route = resource.canonical if resource is not None else "unmatched"
+        HTTP_SECONDS.labels(route, request.method, str(status)).observe(
+            time.perf_counter() - started
+        )
+
+
+@web.middleware
+async def problem_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    try:
+        return await handler(request)
+    except ProblemError as exc:
+        return exc.response()
+    except web.HTTPException as exc:
+        if exc.status < 400:
+            raise
+        return from_http_exception(exc).response()
+    except (RedisConnectionError, RedisTimeoutError):
+        log.warning("Redis unavailable during %s %s", request.method, request.path)
+        return ServiceUnavailable(
+            "the job store is unreachable; retry shortly", headers={"Retry-After": "2"}
+        ).response()
+    except Exception:
+        # The trace goes to our log, never to the client.
+        log.exception("unhandled error in %s %s", request.method, request.path)
+        return ProblemError("an unexpected error occurred; it has been logged").response()
+
+
+def public(handler: Handler) -> Handler:
+    """Mark a handler as needing no API key."""
+    setattr(handler, PUBLIC_ROUTE, True)
+    return handler
+
+
+@web.middleware
+async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
+    route_handler = request.match_info.handler
+    if getattr(route_handler, PUBLIC_ROUTE, False) or request.match_info.http_exception:
+        return await handler(request)
+    header = request.headers.get("Authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise Unauthorized("send Authorization: Bearer <api key>")
+    request[state.TENANT] = tenant = await _tenant_for(request.app, token.strip())
+    limiter = request.app[state.RATE_LIMITER]
+    if limiter.enabled:
+        wait = await limiter.take(tenant)
+        if wait:
+            raise RateLimited(
+                f"over {request.app[state.SETTINGS].rate_limit_per_second:g} requests a second; "
+                f"retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+    with log_context(tenant=tenant):
+        return await handler(request)
+
+
+async def _tenant_for(app: web.Application, api_key: str) -> str:
+    # A short positive cache keeps the hot path at one Redis round trip per submit.
+    cache = app[state.API_KEY_CACHE]
+    tenant = cache.get(api_key)
+    if tenant is not None:
+        return tenant
+    tenant = await app[state.TENANTS].tenant_for_api_key(api_key)
+    if tenant is None:
+        raise Unauthorized("the API key is not valid")
+    cache.put(api_key, tenant)
+    return tenant

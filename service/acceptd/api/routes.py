@@ -1,0 +1,226 @@
+"""The route table: one list that both registers the routes and generates the OpenAPI document."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from aiohttp import web
+from aiohttp.typedefs import Handler
+from pydantic import BaseModel
+
+from acceptd.api import batches, completion, deliveries, endpoints, events, job_types, jobs, ops
+from acceptd.runtime import opsserver
+from acceptd.wire.models import (
+    Batch,
+    BatchPage,
+    CompleteJob,
+    Delivery,
+    DeliveryList,
+    Endpoint,
+    EndpointCreate,
+    EndpointList,
+    EndpointUpdate,
+    EndpointWithSecret,
+    FailJob,
+    Health,
+    Job,
+    JobPage,
+    JobTypeList,
+    SubmitBatch,
+    SubmitJob,
+)
+
+
+@dataclass(frozen=True)
+class Response:
+    description: str
+    model: type[BaseModel] | None = None
+    headers: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Route:
+    method: str
+    path: str
+    handler: Handler
+    summary: str
+    tag: str
+    body: type[BaseModel] | None = None
+    responses: dict[int, Response] = field(default_factory=dict)
+    query: tuple[tuple[str, str], ...] = ()
+    public: bool = False
+    # Errors this route can answer with besides 401/500 (all problem+json).
+    errors: tuple[int, ...] = ()
+
+
+_JOB_PENDING = Response("not terminal yet: poll again after Retry-After", Job, ("Retry-After",))
+
+ROUTES: list[Route] = [
+    Route(
+        "POST", "/v1/jobs", jobs.submit_job, "Submit a job", "jobs",
+        body=SubmitJob,
+        responses={202: Response("accepted", Job, ("Location", "Retry-After"))},
+        errors=(400, 409, 413, 415, 422, 503),
+    ),
+    Route(
+        "GET", "/v1/jobs", jobs.list_jobs, "List jobs, newest first", "jobs",
+        responses={200: Response("a page of jobs", JobPage)},
+        query=(
+            ("status", "only jobs in this status"),
+            ("type", "only jobs of this type"),
+            ("batch", "only the items of this batch"),
+            ("limit", "page size, 1-100 (default 20)"),
+            ("cursor", "next_cursor of the previous page"),
+        ),
+        errors=(400,),
+    ),
+    Route(
+        "GET", "/v1/jobs/{job_id}", jobs.get_job, "Get a job (the polling endpoint)", "jobs",
+        responses={200: Response("terminal", Job), 202: _JOB_PENDING},
+        query=(
+            ("wait", "hold the request up to this many seconds (at most 60)"),
+            ("since_status", "with wait: answer as soon as the status differs from this"),
+        ),
+        errors=(400, 404),
+    ),
+    Route(
+        "GET", "/v1/jobs/{job_id}/events", events.job_events,
+        "The job's status and progress as Server-Sent Events, until it is terminal", "jobs",
+        responses={200: Response("text/event-stream of `status` and `progress` events")},
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/jobs/{job_id}/cancel", jobs.cancel_job, "Cancel a job", "jobs",
+        responses={202: Response("canceled, or cancellation requested", Job, ("Retry-After",))},
+        errors=(404, 409),
+    ),
+    Route(
+        "POST", "/v1/jobs/{job_id}/complete", completion.complete_job,
+        "Give an awaiting_input job its result (with its completion token, no API key)", "jobs",
+        body=CompleteJob,
+        responses={200: Response("the job, now succeeded", Job)},
+        errors=(400, 404, 409, 413, 415, 422), public=True,
+    ),
+    Route(
+        "POST", "/v1/jobs/{job_id}/fail", completion.fail_job,
+        "Fail an awaiting_input job (with its completion token, no API key)", "jobs",
+        body=FailJob,
+        responses={200: Response("the job, now failed", Job)},
+        errors=(400, 404, 409, 413, 415, 422), public=True,
+    ),
+    Route(
+        "POST", "/v1/batches", batches.submit_batch, "Submit a batch of jobs", "batches",
+        body=SubmitBatch,
+        responses={202: Response("every item queued", Batch, ("Location", "Retry-After"))},
+        errors=(400, 409, 413, 415, 422, 503),
+    ),
+    Route(
+        "GET", "/v1/batches", batches.list_batches, "List batches, newest first", "batches",
+        responses={200: Response("a page of batches", BatchPage)},
+        query=(
+            ("limit", "page size, 1-100 (default 20)"),
+            ("cursor", "next_cursor of the previous page"),
+        ),
+        errors=(400,),
+    ),
+    Route(
+        "GET", "/v1/batches/{batch_id}", batches.get_batch,
+        "Get a batch: counts per status and progress", "batches",
+        responses={
+            200: Response("completed: every item terminal", Batch),
+            202: Response("items still running: poll again after Retry-After", Batch,
+                          ("Retry-After",)),
+        },
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/batches/{batch_id}/cancel", batches.cancel_batch,
+        "Cancel every item not yet finished", "batches",
+        responses={202: Response("canceled, or cancellation requested", Batch, ("Retry-After",))},
+        errors=(404, 409),
+    ),
+    Route(
+        "GET", "/v1/batches/{batch_id}/deliveries", deliveries.list_batch_deliveries,
+        "Webhook deliveries of the batch's batch.completed event", "webhooks",
+        responses={200: Response("the batch's deliveries", DeliveryList)},
+        errors=(404,),
+    ),
+    Route(
+        "GET", "/v1/job-types", job_types.list_job_types, "Registered job types", "jobs",
+        responses={200: Response("each type with its input JSON Schema", JobTypeList)},
+    ),
+    Route(
+        "GET", "/v1/jobs/{job_id}/deliveries", deliveries.list_job_deliveries,
+        "Webhook deliveries of a job, with every attempt", "webhooks",
+        responses={200: Response("the job's deliveries", DeliveryList)},
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/deliveries/{delivery_id}/retry", deliveries.retry_delivery,
+        "Send a delivery again now", "webhooks",
+        responses={202: Response("queued", Delivery)},
+        errors=(404, 409),
+    ),
+    Route(
+        "POST", "/v1/endpoints", endpoints.create_endpoint,
+        "Register a webhook endpoint", "webhooks",
+        body=EndpointCreate,
+        responses={
+            201: Response("created; `secret` is shown only now", EndpointWithSecret, ("Location",))
+        },
+        errors=(400, 409, 413, 415, 422),
+    ),
+    Route(
+        "GET", "/v1/endpoints", endpoints.list_endpoints, "List webhook endpoints", "webhooks",
+        responses={200: Response("the tenant's endpoints", EndpointList)},
+    ),
+    Route(
+        "GET", "/v1/endpoints/{endpoint_id}", endpoints.get_endpoint, "Get an endpoint", "webhooks",
+        responses={200: Response("the endpoint", Endpoint)},
+        errors=(404,),
+    ),
+    Route(
+        "PATCH", "/v1/endpoints/{endpoint_id}", endpoints.update_endpoint,
+        "Change an endpoint's URL, events or description; disable or enable it", "webhooks",
+        body=EndpointUpdate,
+        responses={200: Response("the endpoint", Endpoint)},
+        errors=(400, 404, 413, 415, 422),
+    ),
+    Route(
+        "DELETE", "/v1/endpoints/{endpoint_id}", endpoints.delete_endpoint,
+        "Remove an endpoint", "webhooks",
+        responses={204: Response("removed")},
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/endpoints/{endpoint_id}/rotate-secret", endpoints.rotate_endpoint_secret,
+        "New signing secret; the old one keeps signing beside it for 24 h", "webhooks",
+        responses={200: Response("the endpoint with its new secret", EndpointWithSecret)},
+        errors=(404,),
+    ),
+    Route(
+        "GET", "/healthz", opsserver.healthz, "Process is up", "operations",
+        responses={200: Response("up", Health)}, public=True,
+    ),
+    Route(
+        "GET", "/readyz", opsserver.readyz, "Ready to serve (Redis reachable)", "operations",
+        responses={200: Response("ready", Health), 503: Response("not ready", Health)},
+        public=True,
+    ),
+    Route(
+        "GET", "/metrics", opsserver.metrics_handler, "Prometheus metrics", "operations",
+        responses={200: Response("Prometheus text format")}, public=True,
+    ),
+    Route(
+        "GET", "/v1/openapi.json", ops.openapi, "This document", "operations",
+        responses={200: Response("OpenAPI 3.1")}, public=True,
+    ),
+]  # fmt: skip
+
+
+def register(app: web.Application, routes: list[Route]) -> None:
+    from acceptd.api.middlewares import public
+
+    for route in routes:
+        handler = public(route.handler) if route.public else route.handler
+        app.router.add_route(route.method, route.path, handler)

@@ -1,0 +1,105 @@
+"""`acceptd dev`: an embedded Valkey, the API, a worker and the dispatcher in one process."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import shlex
+from pathlib import Path
+
+from aiohttp import web
+from pydantic import SecretStr
+
+from acceptd.api.app import create_app
+from acceptd.cli.devfiles import DevFiles
+from acceptd.cli.embedded import EmbeddedValkey
+from acceptd.core import logs
+from acceptd.core.settings import Settings
+from acceptd.dispatcher.role import create_dispatcher
+from acceptd.jobs.registry import JobRegistry
+from acceptd.runtime.eventloop import install_stop_signals, use_fastest_loop
+from acceptd.runtime.stopping import stop_gracefully
+from acceptd.worker.role import create_worker
+
+log = logging.getLogger(__name__)
+
+
+def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> None:
+    logs.configure(json_lines=False, role="dev")
+    files = DevFiles(data_dir)
+    server: EmbeddedValkey | None = None
+    if settings.redis_url is None:
+        server = EmbeddedValkey(data_dir / "valkey")
+        server.start()
+        files.write_redis_url(server.url)
+    if settings.bootstrap_api_key and settings.bootstrap_secret:
+        api_key = settings.bootstrap_api_key.get_secret_value()
+        secret = settings.bootstrap_secret.get_secret_value()
+    else:
+        api_key, secret = files.credentials()
+    settings = settings.model_copy(
+        update={
+            "dev": True,
+            "metrics_port": 0,  # one process: the API's /metrics already shows every role
+            "redis_url": server.url if server else settings.redis_url,
+            "master_key": settings.master_key or files.master_key(),
+            "bootstrap_api_key": SecretStr(api_key),
+            "bootstrap_secret": SecretStr(secret),
+        }
+    )
+    use_fastest_loop(settings)
+    try:
+        asyncio.run(_serve(settings, host, settings.port if port is None else port, secret))
+    finally:
+        if server is not None:
+            server.stop()
+            files.clear_redis_url()
+
+
+async def _serve(settings: Settings, host: str, port: int, secret: str) -> None:
+    registry = JobRegistry.from_modules(settings.job_modules)
+    runner = web.AppRunner(create_app(settings, registry))
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    await site.start()
+    bound_host, bound_port = runner.addresses[0][:2]
+    api_url = f"http://{bound_host}:{bound_port}"
+
+    worker = create_worker(settings, registry, handle_signals=False)
+    dispatcher = create_dispatcher(settings, handle_signals=False)
+    roles = [
+        asyncio.create_task(worker.async_run(), name="worker"),
+        asyncio.create_task(dispatcher.async_run(), name="dispatcher"),
+    ]
+    assert settings.bootstrap_api_key is not None
+    api_key = settings.bootstrap_api_key.get_secret_value()
+    print(
+        f"\nacceptd dev is running\n"
+        f"  API:            {api_url}  (OpenAPI: {api_url}/v1/openapi.json)\n"
+        f"  API key:        {api_key}\n"
+        f"  signing secret: {secret}\n"
+        f"  Redis:          {settings.redis_url}\n\n"
+        f"Submit a job:\n  {curl_example(api_url, api_key)}\n"
+        f"then poll the Location it answers with. Ctrl-C stops everything.\n",
+        flush=True,
+    )
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    stopped = asyncio.create_task(stop.wait())
+    await asyncio.wait([stopped, *roles], return_when=asyncio.FIRST_COMPLETED)
+    log.info("stopping: in-flight work has %s s to finish", settings.shutdown_grace_seconds)
+    await asyncio.gather(
+        stop_gracefully(worker, roles[0], settings.shutdown_grace_seconds),
+        stop_gracefully(dispatcher, roles[1], settings.shutdown_grace_seconds),
+    )
+    stopped.cancel()
+    await runner.cleanup()
+
+
+def curl_example(api_url: str, api_key: str) -> str:
+    body = json.dumps({"type": "demo.echo", "input": {"value": "hello", "delay_ms": 500}})
+    return (
+        f"curl -i -X POST {api_url}/v1/jobs -H {shlex.quote('Authorization: Bearer ' + api_key)} "
+        f"-H 'Content-Type: application/json' -d {shlex.quote(body)}"
+    )

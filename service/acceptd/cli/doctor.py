@@ -1,0 +1,109 @@
+"""`acceptd doctor`: checks the deployment an operator is about to trust, and says what to fix."""
+
+from __future__ import annotations
+
+import importlib
+import time
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from acceptd.core.secretbox import SecretBoxError
+from acceptd.core.settings import Settings
+from acceptd.runtime.bootstrap import MissingMasterKeyError, secret_box
+from acceptd.store import keys
+from acceptd.store.connection import connect
+from acceptd.store.tenants import TenantStore
+
+MIN_SERVER = (6, 2)  # the dispatcher claims abandoned events with XAUTOCLAIM (6.2+)
+
+
+@dataclass(frozen=True)
+class Check:
+    name: str
+    ok: bool
+    detail: str
+
+
+def _version(info: dict[str, object]) -> tuple[int, ...]:
+    raw = str(info.get("valkey_version") or info.get("redis_version") or "0")
+    return tuple(int(part) for part in raw.split(".")[:2] if part.isdigit())
+
+
+async def _redis_checks(redis: Redis) -> list[Check]:
+    started = time.perf_counter()
+    await redis.ping()
+    checks = [
+        Check("redis reachable", True, f"PING in {(time.perf_counter() - started) * 1000:.1f} ms")
+    ]
+    info = await redis.info()
+    version = _version(info)
+    checks.append(
+        Check(
+            "server version",
+            version >= MIN_SERVER,
+            f"{'.'.join(map(str, version))} (needs {'.'.join(map(str, MIN_SERVER))} or newer)",
+        )
+    )
+    aof = str(info.get("aof_enabled", "0")) == "1"
+    checks.append(
+        Check(
+            "persistence (AOF)",
+            aof,
+            "appendonly yes"
+            if aof
+            else "appendonly is off: a restart of Redis loses accepted "
+            "jobs and owed webhooks. Set `appendonly yes` (deploy/redis.conf).",
+        )
+    )
+    policy = str(info.get("maxmemory_policy", "unknown"))
+    checks.append(
+        Check(
+            "eviction policy",
+            policy == "noeviction",
+            policy
+            if policy == "noeviction"
+            else f"{policy}: Redis may delete jobs to make room. "
+            "Set `maxmemory-policy noeviction` (writes then fail loudly instead).",
+        )
+    )
+    return checks
+
+
+async def _tenant_check(redis: Redis, settings: Settings) -> Check:
+    try:
+        store = TenantStore(redis, secret_box(settings))
+    except MissingMasterKeyError as exc:
+        return Check("master key", False, str(exc))
+    names = sorted(await redis.smembers(keys.TENANTS))  # type: ignore[misc]
+    try:
+        for name in names[:20]:
+            await store.signing_secrets(name)
+    except SecretBoxError as exc:
+        return Check("master key", False, str(exc))
+    return Check(
+        "master key", True, f"decrypts the secrets of {min(len(names), 20)} tenant(s) checked"
+    )
+
+
+def _job_modules_check(settings: Settings) -> Check:
+    try:
+        for module in settings.job_modules:
+            importlib.import_module(module)
+    except Exception as exc:
+        return Check("job modules", False, f"cannot import: {type(exc).__name__}: {exc}")
+    return Check("job modules", True, ", ".join(settings.job_modules))
+
+
+async def run_checks(settings: Settings) -> list[Check]:
+    checks = [_job_modules_check(settings)]
+    redis = connect(settings)
+    try:
+        try:
+            checks += await _redis_checks(redis)
+        except Exception as exc:
+            return [*checks, Check("redis reachable", False, f"{type(exc).__name__}: {exc}")]
+        checks.append(await _tenant_check(redis, settings))
+    finally:
+        await redis.aclose()
+    return checks

@@ -1,0 +1,202 @@
+"""The `acceptd` command."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+from pydantic import ValidationError
+
+from acceptd.cli.devfiles import DEFAULT_DATA_DIR
+from acceptd.core import logs
+from acceptd.core.settings import Settings
+from acceptd.runtime.eventloop import use_fastest_loop
+from acceptd.runtime.stopping import run_until_signalled
+
+
+def _settings() -> Settings:
+    try:
+        return Settings()
+    except ValidationError as exc:
+        lines = [
+            f"  ACCEPTD_{'_'.join(str(p) for p in e['loc']).upper()}: {e['msg']}"
+            for e in exc.errors()
+        ]
+        sys.exit("invalid settings:\n" + "\n".join(lines))
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="acceptd", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+
+    dev = commands.add_parser("dev", help="everything on one machine, with an embedded Valkey")
+    dev.add_argument("--host", default="127.0.0.1")
+    dev.add_argument(
+        "--port", type=int, default=None, help="API port (default ACCEPTD_PORT or 8000)"
+    )
+    dev.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
+
+    commands.add_parser("api", help="the HTTP API (ACCEPTD_HOST, ACCEPTD_PORT)")
+    commands.add_parser("worker", help="runs jobs")
+    commands.add_parser("dispatcher", help="sends webhooks")
+
+    tenants = commands.add_parser("tenants", help="tenant administration")
+    tenant_commands = tenants.add_subparsers(dest="tenant_command", required=True)
+    create = tenant_commands.add_parser("create", help="create a tenant; prints its key and secret")
+    create.add_argument("name")
+    create.add_argument("--json", action="store_true", help='print {"tenant","api_key","secret"}')
+    create.add_argument(
+        "--data-dir",
+        default=DEFAULT_DATA_DIR,
+        type=Path,
+        help="a running `acceptd dev`'s data dir, used when ACCEPTD_REDIS_URL is unset",
+    )
+
+    commands.add_parser("keygen", help="print a new ACCEPTD_MASTER_KEY")
+    commands.add_parser("doctor", help="check Redis, persistence, eviction and the master key")
+    commands.add_parser("healthcheck", help="exit 0 if this container's role answers /healthz")
+
+    from acceptd.cli import client_verbs as cli_client
+
+    cli_client.add_commands(commands)
+
+    args = parser.parse_args(argv)
+    if getattr(args, "client_verb", None) is not None:
+        cli_client.run(args)
+    elif args.command == "dev":
+        from acceptd.cli.dev import run_dev
+
+        run_dev(_settings(), args.host, args.port, args.data_dir)
+    elif args.command == "api":
+        _run_api(_settings())
+    elif args.command == "worker":
+        _run_worker(_settings())
+    elif args.command == "dispatcher":
+        _run_dispatcher(_settings())
+    elif args.command == "tenants":
+        _create_tenant(_settings(), args.name, args.json, args.data_dir)
+    elif args.command == "healthcheck":
+        _healthcheck(_settings())
+    elif args.command == "doctor":
+        _doctor(_settings())
+    elif args.command == "keygen":
+        from acceptd.core.credentials import generate_master_key
+
+        print(generate_master_key())
+
+
+def _run_api(settings: Settings) -> None:
+    from aiohttp import web
+
+    from acceptd.api.app import create_app
+
+    logs.configure(json_lines=True, role="api")
+    use_fastest_loop(settings)
+    web.run_app(
+        create_app(settings),
+        host=settings.host,
+        port=settings.port,
+        print=None,
+        # SIGTERM: stop accepting, let requests in flight finish within the grace.
+        shutdown_timeout=settings.shutdown_grace_seconds,
+    )
+
+
+def _run_worker(settings: Settings) -> None:
+    from acceptd.jobs.registry import JobRegistry
+    from acceptd.worker.role import create_worker
+
+    logs.configure(json_lines=True, role="worker")
+    use_fastest_loop(settings)
+    registry = JobRegistry.from_modules(settings.job_modules)
+
+    async def serve() -> None:
+        worker = create_worker(settings, registry, handle_signals=False)
+        await run_until_signalled(worker, settings.shutdown_grace_seconds)
+
+    asyncio.run(serve())
+
+
+def _run_dispatcher(settings: Settings) -> None:
+    from acceptd.dispatcher.role import create_dispatcher
+
+    logs.configure(json_lines=True, role="dispatcher")
+    use_fastest_loop(settings)
+
+    async def serve() -> None:
+        dispatcher = create_dispatcher(settings, handle_signals=False)
+        await run_until_signalled(dispatcher, settings.shutdown_grace_seconds)
+
+    asyncio.run(serve())
+
+
+def _healthcheck(settings: Settings) -> None:
+    """For container health checks: the API answers on ACCEPTD_PORT, the worker and the
+    dispatcher on ACCEPTD_METRICS_PORT; whichever this container runs must say ok."""
+    import urllib.request
+
+    for port in (settings.port, settings.metrics_port):
+        if not port:
+            continue
+        try:
+            with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=3) as answer:
+                if answer.status == 200:
+                    sys.exit(0)
+        except OSError:
+            continue
+    sys.exit(1)
+
+
+def _doctor(settings: Settings) -> None:
+    from acceptd.cli.doctor import run_checks
+
+    checks = asyncio.run(run_checks(settings))
+    for check in checks:
+        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
+    failed = [c for c in checks if not c.ok]
+    print(f"\n{len(failed)} problem(s)" if failed else "\nall checks passed")
+    sys.exit(1 if failed else 0)
+
+
+def _create_tenant(settings: Settings, name: str, as_json: bool, data_dir: Path) -> None:
+    from acceptd.cli.devfiles import DevFiles
+
+    if settings.redis_url is None:
+        files = DevFiles(data_dir)
+        url = files.running_redis_url()
+        if url is None:
+            sys.exit("set ACCEPTD_REDIS_URL, or run this beside a running `acceptd dev`")
+        settings = settings.model_copy(
+            update={"redis_url": url, "master_key": settings.master_key or files.master_key()}
+        )
+    credentials = asyncio.run(_create_tenant_async(settings, name))
+    if as_json:
+        print(
+            json.dumps(
+                {"tenant": credentials[0], "api_key": credentials[1], "secret": credentials[2]}
+            )
+        )
+    else:
+        print(f"tenant:  {credentials[0]}\napi key: {credentials[1]}\nsecret:  {credentials[2]}")
+        print("Both are shown only now: store them somewhere safe.", file=sys.stderr)
+
+
+async def _create_tenant_async(settings: Settings, name: str) -> tuple[str, str, str]:
+    from acceptd.runtime.bootstrap import secret_box
+    from acceptd.store.connection import connect
+    from acceptd.store.tenants import TenantExistsError, TenantStore
+
+    redis = connect(settings)
+    try:
+        created = await TenantStore(redis, secret_box(settings)).create(name)
+    except TenantExistsError:
+        sys.exit(f"tenant {name!r} already exists")
+    except ValueError as exc:
+        sys.exit(str(exc))
+    finally:
+        await redis.aclose()
+    return created.tenant, created.api_key, created.secret

@@ -1,0 +1,150 @@
+"""The one Settings object: built once per process and passed in; no import reads the env."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Annotated
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+
+
+def _split_commas(value: object) -> object:
+    if isinstance(value, str):
+        return [part.strip() for part in value.split(",") if part.strip()]
+    return value
+
+
+class Settings(BaseSettings):
+    """Every ACCEPTD_* variable. The README's settings table mirrors this class."""
+
+    model_config = SettingsConfigDict(env_prefix="ACCEPTD_", extra="ignore", frozen=True)
+
+    redis_url: str | None = Field(
+        default=None, description="redis:// or rediss:// URL; unset under `dev` = embedded server"
+    )
+    host: str = Field(default="0.0.0.0", description="address `acceptd api` listens on")  # noqa: S104
+    port: int = Field(default=8000, ge=0, le=65535, description="port `acceptd api` listens on")
+
+    bootstrap_api_key: SecretStr | None = Field(
+        default=None, description="ensure tenant `default` exists with this API key"
+    )
+    bootstrap_secret: SecretStr | None = Field(
+        default=None, description="... and with this whsec_ webhook signing secret"
+    )
+    master_key: SecretStr | None = Field(
+        default=None,
+        description="base64 of 32 random bytes; encrypts webhook secrets at rest",
+    )
+
+    job_modules: Annotated[list[str], NoDecode] = Field(
+        default=["acceptd.jobs.demo"], description="comma-separated modules with @job handlers"
+    )
+    allow_private_callbacks: bool = Field(
+        default=False, description="allow callback URLs resolving to loopback/private addresses"
+    )
+    callback_allow_cidrs: Annotated[list[str], NoDecode] = Field(
+        default=[], description="comma-separated CIDRs allowed even though private"
+    )
+    webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
+        default=list(DEFAULT_RETRY_SCHEDULE),
+        description="comma-separated seconds between webhook delivery attempts",
+    )
+    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    webhook_disable_after_seconds: float = Field(
+        default=5 * 86400, gt=0, description="disable an endpoint failing continuously this long"
+    )
+    webhook_concurrency_per_endpoint: int = Field(default=10, ge=1)
+    webhook_max_concurrency: int = Field(default=100, ge=1)
+    max_endpoints_per_tenant: int = Field(default=100, ge=1)
+    rate_limit_per_second: float = Field(
+        default=100.0, ge=0, description="API requests a tenant may make per second; 0 = no limit"
+    )
+    rate_limit_burst: int = Field(default=200, ge=1, description="requests a tenant may burst")
+    max_metadata_bytes: int = Field(
+        default=16 * 1024, ge=256, description="a job's metadata, as JSON"
+    )
+    max_batch_items: int = Field(
+        default=10_000, ge=1, description="items one POST /v1/batches may carry"
+    )
+
+    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    job_retention_seconds: int = Field(default=7 * 86400, ge=60)
+    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+    retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 202 answers")
+    default_job_timeout_seconds: float = Field(default=300.0, gt=0)
+    cancel_grace_seconds: float = Field(
+        default=10.0, ge=0, description="how long a running job may ignore a cancel request"
+    )
+    worker_concurrency: int = Field(default=16, ge=1, description="jobs one worker runs at once")
+    shutdown_grace_seconds: float = Field(
+        default=10.0,
+        ge=0,
+        description="on SIGTERM, how long in-flight requests, jobs and webhooks may finish",
+    )
+    worker_poll_delay_seconds: float = Field(
+        default=0.25,
+        gt=0,
+        le=5,
+        description="fallback poll of workers and dispatchers; new work wakes them at once",
+    )
+    worker_threads: int = Field(default=8, ge=1, description="pool for blocking job handlers")
+    max_result_bytes: int = Field(default=1024 * 1024, ge=1024)
+
+    uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
+    metrics_port: int = Field(
+        default=9100, ge=0, le=65535, description="worker/dispatcher /metrics and /healthz; 0 = off"
+    )
+    dev: bool = Field(default=False, description="set by `acceptd dev`; not for production")
+
+    @field_validator("job_modules", "callback_allow_cidrs", mode="before")
+    @classmethod
+    def _comma_list(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("webhook_retry_schedule", mode="before")
+    @classmethod
+    def _schedule(cls, value: object) -> object:
+        return _split_commas(value)
+
+    @field_validator("webhook_retry_schedule")
+    @classmethod
+    def _schedule_positive(cls, value: list[float]) -> list[float]:
+        if not value or any(step < 0 for step in value):
+            raise ValueError("must be a non-empty list of non-negative seconds")
+        return value
+
+    @field_validator("master_key")
+    @classmethod
+    def _master_key_shape(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None:
+            try:
+                raw = base64.b64decode(value.get_secret_value(), validate=True)
+            except (binascii.Error, ValueError) as exc:
+                raise ValueError("must be base64") from exc
+            if len(raw) != 32:
+                raise ValueError("must decode to exactly 32 bytes (`acceptd keygen` makes one)")
+        return value
+
+    @field_validator("bootstrap_secret")
+    @classmethod
+    def _secret_prefix(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith("whsec_"):
+            raise ValueError("must start with whsec_")
+        return value
+
+    @property
+    def callbacks_may_be_private(self) -> bool:
+        return self.allow_private_callbacks or self.dev
+
+
+class ClientSettings(BaseSettings):
+    """What the client verbs of the `acceptd` command read (ACCEPTD_URL, ACCEPTD_API_KEY)."""
+
+    model_config = SettingsConfigDict(env_prefix="ACCEPTD_", extra="ignore", frozen=True)
+
+    url: str = Field(default="http://127.0.0.1:8000", description="the API's base URL")
+    api_key: SecretStr | None = Field(default=None, description="Bearer key of your tenant")

@@ -1,0 +1,81 @@
+"""One attempt of one delivery, end to end: look up the endpoint, sign with the right
+secrets, send, and hand the result to the outcome policy."""
+
+from __future__ import annotations
+
+import aiohttp
+from arq import Retry
+
+from acceptd.core.clock import now_ms
+from acceptd.core.logs import log_context
+from acceptd.core.settings import Settings
+from acceptd.core.statuses import DeliveryStatus
+from acceptd.dispatcher.caps import ConcurrencyCaps, destination_key
+from acceptd.dispatcher.outcome import OutcomePolicy
+from acceptd.dispatcher.sender import send
+from acceptd.dispatcher.signing_secrets import SigningSecrets
+from acceptd.runtime.ssrf import AddressPolicy
+from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
+from acceptd.store.endpoints import EndpointStore
+
+# A busy receiver (at its concurrency cap) has the attempt put back for this long, uncounted.
+BUSY_DEFER_SECONDS = 0.5
+
+
+class Attempts:
+    def __init__(
+        self,
+        settings: Settings,
+        session: aiohttp.ClientSession,
+        policy: AddressPolicy,
+        caps: ConcurrencyCaps,
+        deliveries: DeliveryStore,
+        endpoints: EndpointStore,
+        secrets: SigningSecrets,
+        outcome: OutcomePolicy,
+    ) -> None:
+        self._settings = settings
+        self._session = session
+        self._policy = policy
+        self.caps = caps
+        self._deliveries = deliveries
+        self._endpoints = endpoints
+        self._secrets = secrets
+        self._outcome = outcome
+
+    async def run_queued(self, delivery_id: str, attempt_no: int) -> None:
+        """An attempt run by arq: retries, and first attempts that were not sent inline."""
+        delivery = await self._deliveries.get(delivery_id)
+        if (
+            delivery is None
+            or delivery.status is not DeliveryStatus.PENDING
+            or delivery.attempt_count != attempt_no - 1
+        ):
+            return  # a stale or duplicate run of an attempt already recorded
+        cap = destination_key(delivery.url, delivery.endpoint_id)
+        if not self.caps.try_acquire(cap):
+            raise Retry(defer=BUSY_DEFER_SECONDS)
+        try:
+            await self.run(delivery, attempt_no)
+        finally:
+            self.caps.release(cap)
+
+    async def run(self, delivery: DeliveryRecord, attempt_no: int) -> None:
+        """The attempt itself; the caller holds the destination's slot."""
+        with log_context(job_id=delivery.job_id, delivery_id=delivery.id, tenant=delivery.tenant):
+            endpoint = None
+            if delivery.endpoint_id:
+                endpoint = await self._endpoints.get(delivery.endpoint_id)
+                if endpoint is None or endpoint.disabled:
+                    reason = "endpoint deleted" if endpoint is None else "endpoint disabled"
+                    await self._outcome.give_up(delivery, attempt_no, reason)
+                    return
+                secrets = await self._secrets.for_endpoint(endpoint.id)
+            else:
+                secrets = await self._secrets.for_tenant(delivery.tenant)
+            started = now_ms()
+            result = await send(
+                self._session, delivery.url, delivery.webhook_id, delivery.body.encode(),
+                secrets, timeout=self._settings.webhook_timeout_seconds, policy=self._policy,
+            )  # fmt: skip
+            await self._outcome.record(delivery, attempt_no, started, result, endpoint)

@@ -1,0 +1,191 @@
+"""Turns outbox events into deliveries: one per (event, destination), each persisted and queued.
+
+Reads the events stream through a consumer group shared by every dispatcher. An event is
+acknowledged only after its deliveries exist; a dispatcher that dies before that leaves it
+pending, and another one claims it. Delivery ids derive from (event, destination), so a
+replayed event finds its deliveries instead of doubling them.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+from typing import Any, Protocol
+
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from acceptd.core import ids
+from acceptd.core.clock import to_rfc3339
+from acceptd.core.events import CALLBACK_EVENTS
+from acceptd.store import keys
+from acceptd.store.batches import BatchStore
+from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
+from acceptd.store.endpoints import EndpointStore
+from acceptd.store.jobs import JobStore
+from acceptd.wire.resources import batch_resource, job_resource
+
+log = logging.getLogger(__name__)
+
+BATCH = 100
+BLOCK_MS = 1000
+CLAIM_IDLE_MS = 30_000
+CLAIM_EVERY_SECONDS = 10.0
+STALE_CONSUMER_MS = 86_400_000
+
+
+class InlineSender(Protocol):
+    """Sends a new delivery's first attempt at once, in this process, when it has room."""
+
+    lease_ms: int
+
+    def try_claim(self, url: str, endpoint_id: str | None) -> bool: ...
+
+    def unclaim(self, url: str, endpoint_id: str | None) -> None: ...
+
+    def send(self, delivery: DeliveryRecord) -> None: ...
+
+
+class FanOut:
+    def __init__(
+        self,
+        redis: Redis,
+        jobs: JobStore,
+        batches: BatchStore,
+        endpoints: EndpointStore,
+        deliveries: DeliveryStore,
+        consumer: str,
+        inline: InlineSender | None = None,
+        stopping: asyncio.Event | None = None,
+    ) -> None:
+        self._redis = redis
+        self._jobs = jobs
+        self._batches = batches
+        self._endpoints = endpoints
+        self._deliveries = deliveries
+        self._consumer = consumer
+        self.inline = inline
+        # Stops between reads, never inside one (see WorkerRuntime._stopping for why).
+        self.stopping = stopping or asyncio.Event()
+
+    async def ensure_group(self) -> None:
+        try:
+            # From the stream's start: events written before any dispatcher ever ran still count.
+            await self._redis.xgroup_create(
+                keys.EVENTS_STREAM, keys.EVENTS_GROUP, id="0", mkstream=True
+            )
+        except ResponseError as exc:
+            if "BUSYGROUP" not in str(exc):
+                raise
+        await self._forget_stale_consumers()
+
+    async def _forget_stale_consumers(self) -> None:
+        for consumer in await self._redis.xinfo_consumers(keys.EVENTS_STREAM, keys.EVENTS_GROUP):
+            if consumer["pending"] == 0 and consumer["idle"] > STALE_CONSUMER_MS:
+                await self._redis.xgroup_delconsumer(
+                    keys.EVENTS_STREAM, keys.EVENTS_GROUP, consumer["name"]
+                )
+
+    async def run(self) -> None:
+        await self.ensure_group()
+        next_claim, failures = 0.0, 0
+        while not self.stopping.is_set():
+            try:
+                if time.monotonic() >= next_claim:
+                    next_claim = time.monotonic() + CLAIM_EVERY_SECONDS
+                    await self._claim_abandoned()
+                reply = await self._redis.xreadgroup(
+                    keys.EVENTS_GROUP, self._consumer, {keys.EVENTS_STREAM: ">"},
+                    count=BATCH, block=BLOCK_MS,
+                )  # fmt: skip
+                for _stream, entries in reply or []:
+                    await self._handle_batch(entries)
+                failures = 0
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                failures += 1
+                log.warning("fan-out loop error (retrying)", exc_info=True)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.stopping.wait(), min(5.0, 0.2 * 2**failures))
+
+    async def _claim_abandoned(self) -> None:
+        _next, entries, *_ = await self._redis.xautoclaim(
+            keys.EVENTS_STREAM, keys.EVENTS_GROUP, self._consumer,
+            min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=BATCH,
+        )  # fmt: skip
+        if entries:
+            log.info("claimed %d events abandoned by another dispatcher", len(entries))
+            await self._handle_batch([e for e in entries if e[1]])
+
+    async def _handle_batch(self, entries: list[tuple[str, dict[str, str]]]) -> None:
+        # Concurrently: each event's reads and writes are independent round trips.
+        await asyncio.gather(*(self.handle(fields) for _entry_id, fields in entries))
+        entry_ids = [entry_id for entry_id, _ in entries]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.xack(keys.EVENTS_STREAM, keys.EVENTS_GROUP, *entry_ids)
+            pipe.xdel(keys.EVENTS_STREAM, *entry_ids)
+            await pipe.execute()
+
+    async def _subject(
+        self, fields: dict[str, str]
+    ) -> tuple[str, dict[str, Any], str | None] | None:
+        """(subject id, resource for `data`, callback URL owed the event); None if expired."""
+        tenant, event = fields["tenant"], fields["event"]
+        if "batch" in fields:
+            batch = await self._batches.get(fields["batch"], tenant)
+            if batch is None:
+                return None
+            return batch.id, batch_resource(batch), batch.callback_url
+        job = await self._jobs.get(fields["job"], tenant)
+        if job is None:
+            return None
+        callback = job.callback_url if event in CALLBACK_EVENTS else None
+        return job.id, job_resource(job), callback
+
+    async def handle(self, fields: dict[str, str]) -> int:
+        """Creates the event's deliveries; returns how many were new."""
+        event, tenant, msg_id = fields["event"], fields["tenant"], fields["msg"]
+        subject, endpoints = await asyncio.gather(
+            self._subject(fields), self._endpoints.for_tenant(tenant)
+        )
+        if subject is None:
+            return 0  # expired before anyone could be told: nothing left to send
+        subject_id, resource, callback_url = subject
+        body = json.dumps(
+            {"type": event, "timestamp": to_rfc3339(int(fields["at"])), "data": resource},
+            separators=(",", ":"),
+            ensure_ascii=False,
+        )
+        destinations: list[tuple[str, str | None]] = []
+        if callback_url:
+            destinations.append((callback_url, None))
+        for endpoint in endpoints:
+            if not endpoint.disabled and event in endpoint.events:
+                destinations.append((endpoint.url, endpoint.id))
+        created = 0
+        for url, endpoint_id in destinations:
+            new = NewDelivery(
+                id=ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}"),
+                tenant=tenant,
+                job_id=subject_id,
+                event=event,
+                webhook_id=msg_id,
+                url=url,
+                endpoint_id=endpoint_id,
+                body=body,
+            )
+            inline = self.inline is not None and self.inline.try_claim(url, endpoint_id)
+            lease = self.inline.lease_ms if self.inline is not None and inline else 0
+            delivery = await self._deliveries.create(new, lease_ms=lease)
+            if delivery is None:
+                if self.inline is not None and inline:
+                    self.inline.unclaim(url, endpoint_id)
+                continue
+            created += 1
+            if self.inline is not None and inline:
+                self.inline.send(delivery)
+        return created

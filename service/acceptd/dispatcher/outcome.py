@@ -1,0 +1,88 @@
+"""What follows an attempt: record it, then succeed, retry on the schedule, or give up;
+keep the endpoint's health and disable it after 410 Gone or days of failure."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acceptd.core.clock import now_ms, to_rfc3339
+from acceptd.core.settings import Settings
+from acceptd.core.statuses import DeliveryStatus
+from acceptd.dispatcher.retry_policy import next_delay
+from acceptd.dispatcher.sender import AttemptResult
+from acceptd.runtime.metrics import DELIVERY_ATTEMPTS, DELIVERY_SECONDS, ENDPOINTS_DISABLED
+from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
+from acceptd.store.endpoints import EndpointRecord, EndpointStore
+
+
+def attempt_entry(started_ms: int, result: AttemptResult) -> dict[str, Any]:
+    """One line of a delivery's attempts log, as the API shows it."""
+    return {
+        "at": to_rfc3339(started_ms),
+        "status_code": result.status_code,
+        "latency_ms": result.latency_ms,
+        "error": result.error,
+        "response": result.response,
+    }
+
+
+class OutcomePolicy:
+    def __init__(
+        self, settings: Settings, deliveries: DeliveryStore, endpoints: EndpointStore
+    ) -> None:
+        self._settings = settings
+        self._deliveries = deliveries
+        self._endpoints = endpoints
+
+    async def record(
+        self,
+        delivery: DeliveryRecord,
+        attempt_no: int,
+        started: int,
+        result: AttemptResult,
+        endpoint: EndpointRecord | None,
+    ) -> None:
+        entry = attempt_entry(started, result)
+        DELIVERY_SECONDS.observe(result.latency_ms / 1000)
+        if result.succeeded:
+            DELIVERY_ATTEMPTS.labels("succeeded").inc()
+            if endpoint is not None:
+                await self._endpoints.record_success(endpoint.id)
+            await self._deliveries.record_attempt(
+                delivery, attempt_no, entry, DeliveryStatus.SUCCEEDED
+            )
+            return
+        delay = None
+        if result.status_code == 410:
+            if endpoint is not None:
+                await self._endpoints.disable(endpoint, "the receiver answered 410 Gone")
+                ENDPOINTS_DISABLED.labels("gone").inc()
+        elif not result.refused:
+            delay = next_delay(
+                self._settings.webhook_retry_schedule, attempt_no, result.retry_after
+            )
+            if endpoint is not None and await self._failing_too_long(endpoint, started):
+                delay = None
+        DELIVERY_ATTEMPTS.labels("failed" if delay is None else "retrying").inc()
+        if delay is None:
+            await self._deliveries.record_attempt(
+                delivery, attempt_no, entry, DeliveryStatus.FAILED
+            )
+        else:
+            due = now_ms() + int(delay * 1000)
+            await self._deliveries.record_attempt(
+                delivery, attempt_no, entry, DeliveryStatus.PENDING, due
+            )
+
+    async def _failing_too_long(self, endpoint: EndpointRecord, started: int) -> bool:
+        """Counts the failure; disables the endpoint once its streak is too long."""
+        since = await self._endpoints.record_failure(endpoint.id, started)
+        if started - since < self._settings.webhook_disable_after_seconds * 1000:
+            return False
+        await self._endpoints.disable(endpoint, f"failing continuously since {to_rfc3339(since)}")
+        ENDPOINTS_DISABLED.labels("failing").inc()
+        return True
+
+    async def give_up(self, delivery: DeliveryRecord, attempt_no: int, reason: str) -> None:
+        entry = attempt_entry(now_ms(), AttemptResult(None, 0.0, reason, None))
+        await self._deliveries.record_attempt(delivery, attempt_no, entry, DeliveryStatus.FAILED)

@@ -1,0 +1,54 @@
+"""`acceptd dispatcher`: fans events out into deliveries and sends them, from its own arq queue.
+
+Each attempt is its own arq job (`deliver(delivery_id, n)`), deferred to its due time, so the
+~27 h schedule never depends on one long-lived queue entry; a sweeper re-queues any pending
+delivery whose entry was lost. Jobs and webhooks use separate queues and processes, so slow
+handlers never hold up webhooks and slow receivers never hold up jobs.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from arq.worker import func
+
+from acceptd.core.settings import Settings
+from acceptd.dispatcher.runtime import DispatcherRuntime, deliver_timeout
+from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
+from acceptd.runtime.wakeable import WakeableWorker
+from acceptd.store import keys
+from acceptd.store.arqjobs import DELIVER_FUNCTION
+
+
+async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> None:
+    runtime: DispatcherRuntime = ctx[RUNTIME]
+    try:
+        await runtime.attempts.run_queued(delivery_id, attempt_no)
+    finally:
+        ctx[WAKE]()  # a slot is free: look for due deliveries now
+
+
+def create_dispatcher(
+    settings: Settings,
+    *,
+    handle_signals: bool = True,
+    on_ready: Callable[[DispatcherRuntime], Awaitable[None]] | None = None,
+) -> WakeableWorker:
+    return build_role_worker(
+        settings,
+        function=func(
+            deliver,
+            name=DELIVER_FUNCTION,
+            max_tries=ARQ_MAX_TRIES,
+            # After a crash mid-attempt, arq runs it again once its in-progress marker
+            # expires: this timeout + 10 s (35 s by default).
+            timeout=deliver_timeout(settings),
+        ),
+        queue_name=keys.WEBHOOK_QUEUE,
+        max_jobs=settings.webhook_max_concurrency,
+        wakeup_channel=keys.WEBHOOKS_WAKEUP,
+        open_runtime=lambda: DispatcherRuntime.open(settings),
+        handle_signals=handle_signals,
+        on_ready=on_ready,
+    )

@@ -1,0 +1,130 @@
+"""The dispatcher's parts, wired once per process: fan-out, inline sender, attempts,
+outcome policy, signing-secrets cache and sweeper. Each part has one job (its module);
+this class only builds them, runs the loops and closes them."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import secrets
+import socket
+from dataclasses import dataclass, field
+
+import aiohttp
+from redis.asyncio import Redis
+
+from acceptd.core.settings import Settings
+from acceptd.dispatcher.attempts import Attempts
+from acceptd.dispatcher.caps import ConcurrencyCaps
+from acceptd.dispatcher.fanout import FanOut
+from acceptd.dispatcher.inline import InlineDispatch
+from acceptd.dispatcher.outcome import OutcomePolicy
+from acceptd.dispatcher.signing_secrets import SigningSecrets
+from acceptd.dispatcher.sweeper import DeliverySweeper
+from acceptd.runtime.bootstrap import secret_box
+from acceptd.runtime.ssrf import AddressPolicy, GuardedResolver
+from acceptd.store.batches import BatchStore
+from acceptd.store.connection import connect
+from acceptd.store.deliveries import DeliveryStore
+from acceptd.store.endpoints import EndpointStore
+from acceptd.store.jobs import JobStore
+from acceptd.store.scripts import Scripts
+from acceptd.store.tenants import TenantStore
+
+LOOP_STOP_SECONDS = 5.0
+
+
+def deliver_timeout(settings: Settings) -> float:
+    """arq's timeout of one attempt: above the HTTP timeout (its only slow step), so arq
+    never runs one attempt twice at once."""
+    return settings.webhook_timeout_seconds + 10
+
+
+@dataclass
+class DispatcherRuntime:
+    settings: Settings
+    redis: Redis
+    session: aiohttp.ClientSession
+    attempts: Attempts
+    inline: InlineDispatch
+    fanout: FanOut
+    sweeper: DeliverySweeper
+    stopping: asyncio.Event
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
+
+    @classmethod
+    async def open(cls, settings: Settings) -> DispatcherRuntime:
+        redis = connect(settings)
+        scripts = Scripts(redis)
+        box = secret_box(settings)
+        endpoints = EndpointStore(redis, scripts, box)
+        deliveries = DeliveryStore(redis, scripts, settings.job_retention_seconds)
+        jobs = JobStore(redis, scripts, settings.job_retention_seconds)
+        policy = AddressPolicy.build(
+            settings.callbacks_may_be_private, settings.callback_allow_cidrs
+        )
+        connector = aiohttp.TCPConnector(
+            resolver=GuardedResolver(policy),
+            limit=settings.webhook_max_concurrency,
+            limit_per_host=settings.webhook_concurrency_per_endpoint,
+            keepalive_timeout=30,
+        )
+        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        attempts = Attempts(
+            settings, session, policy,
+            ConcurrencyCaps(settings.webhook_concurrency_per_endpoint),
+            deliveries, endpoints,
+            SigningSecrets(TenantStore(redis, box), endpoints),
+            OutcomePolicy(settings, deliveries, endpoints),
+        )  # fmt: skip
+        inline = InlineDispatch(
+            attempts,
+            settings.webhook_max_concurrency,
+            lease_ms=int((deliver_timeout(settings) + 10) * 1000),
+        )
+        stopping = asyncio.Event()
+        consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
+        runtime = cls(
+            settings=settings,
+            redis=redis,
+            session=session,
+            attempts=attempts,
+            inline=inline,
+            fanout=FanOut(
+                redis,
+                jobs,
+                BatchStore(redis, scripts, jobs),
+                endpoints,
+                deliveries,
+                consumer,
+                inline=inline,
+                stopping=stopping,
+            ),
+            sweeper=DeliverySweeper(deliveries, stopping),
+            stopping=stopping,
+        )
+        loop = asyncio.get_running_loop()
+        runtime.tasks = [
+            loop.create_task(runtime.fanout.run(), name="fan-out"),
+            loop.create_task(runtime.sweeper.run(), name="sweeper"),
+        ]
+        return runtime
+
+    async def sweep(self) -> int:
+        return await self.sweeper.sweep()
+
+    async def close(self) -> None:
+        await self.inline.drain(self.settings.shutdown_grace_seconds)
+        # The fan-out and the sweeper stop between Redis calls (a blocking read ends within
+        # its block time); only what is still running after that is cancelled.
+        self.stopping.set()
+        if self.tasks:
+            await asyncio.wait(self.tasks, timeout=LOOP_STOP_SECONDS)
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        await self.session.close()
+        await self.redis.aclose()

@@ -1,0 +1,90 @@
+"""One HTTP attempt of one delivery: sign, POST, classify. No retries and no storage here."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from dataclasses import dataclass
+
+import aiohttp
+
+from acceptd.dispatcher.retry_policy import RETRY_AFTER_STATUSES, parse_retry_after
+from acceptd.runtime.ssrf import AddressPolicy, UnsafeUrlError, check_literal, parse_callback_url
+from acceptd.webhooks import signing
+
+RESPONSE_SNIPPET_BYTES = 4096
+USER_AGENT = "acceptd-webhooks/1"
+
+
+@dataclass(frozen=True)
+class AttemptResult:
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response: str | None
+    retry_after: float | None = None
+    refused: bool = False  # the URL itself is not allowed: retrying cannot help
+
+    @property
+    def succeeded(self) -> bool:
+        return self.status_code is not None and 200 <= self.status_code < 300
+
+
+def webhook_headers(msg_id: str, body: bytes, keys: list[bytes], timestamp: int) -> dict[str, str]:
+    return {
+        "Content-Type": "application/json",
+        "User-Agent": USER_AGENT,
+        "webhook-id": msg_id,
+        "webhook-timestamp": str(timestamp),
+        "webhook-signature": signing.signature_header(keys, msg_id, timestamp, body),
+    }
+
+
+async def send(
+    session: aiohttp.ClientSession,
+    url: str,
+    msg_id: str,
+    body: bytes,
+    secrets: list[str],
+    *,
+    timeout: float,  # noqa: ASYNC109 - passed to aiohttp as the request budget
+    policy: AddressPolicy,
+) -> AttemptResult:
+    started = time.perf_counter()
+
+    def elapsed() -> float:
+        return round((time.perf_counter() - started) * 1000, 3)
+
+    try:
+        target = parse_callback_url(url)
+        check_literal(target, policy)  # IP literals never reach the guarded resolver
+    except UnsafeUrlError as exc:
+        return AttemptResult(None, 0.0, f"refused: {exc}", None, refused=True)
+    headers = webhook_headers(
+        msg_id, body, [signing.decode_secret(s) for s in secrets], int(time.time())
+    )
+    try:
+        async with session.post(
+            target,
+            data=body,
+            headers=headers,
+            allow_redirects=False,  # a redirect is a failure: never follow it somewhere else
+            timeout=aiohttp.ClientTimeout(total=timeout),
+        ) as response:
+            snippet = await response.content.read(RESPONSE_SNIPPET_BYTES)
+            latency = elapsed()
+            status = response.status
+            retry_after = (
+                parse_retry_after(response.headers.get("Retry-After"))
+                if status in RETRY_AFTER_STATUSES
+                else None
+            )
+    except TimeoutError:
+        return AttemptResult(None, elapsed(), f"timed out after {timeout:g} s", None)
+    except aiohttp.ClientError as exc:
+        return AttemptResult(None, elapsed(), f"{type(exc).__name__}: {exc}"[:500], None)
+    except (OSError, asyncio.IncompleteReadError) as exc:
+        return AttemptResult(None, elapsed(), f"{type(exc).__name__}: {exc}"[:500], None)
+    text = snippet.decode("utf-8", errors="replace")
+    error = None if 200 <= status < 300 else f"HTTP {status}"
+    return AttemptResult(status, latency, error, text, retry_after)

@@ -1,0 +1,88 @@
+"""The arq Worker behind `acceptd worker` and `acceptd dispatcher`, wired the same way for both:
+deliberate arq settings, pub/sub wake-ups, the ops server, and the role's runtime lifecycle."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Awaitable, Callable
+from typing import Any, Protocol, TypeVar
+
+from arq.worker import Function
+from redis.asyncio import Redis
+
+from acceptd.core.settings import Settings
+from acceptd.runtime import opsserver
+from acceptd.runtime.wakeable import WakeableWorker, listen_for_wakeups
+from acceptd.store.connection import arq_settings, deserialize_arq, serialize_arq
+
+# arq's own try limit must never be what ends a job or a delivery: our records count attempts.
+ARQ_MAX_TRIES = 1_000
+
+# Keys of arq's ctx that the job functions read.
+RUNTIME = "acceptd_runtime"
+WAKE = "acceptd_wake"
+_OPS = "acceptd_ops_server"
+_LISTENER = "acceptd_wakeup_listener"
+
+
+class RoleRuntime(Protocol):
+    redis: Redis
+
+    async def close(self) -> None: ...
+
+
+R = TypeVar("R", bound=RoleRuntime)
+
+
+def build_role_worker(
+    settings: Settings,
+    *,
+    function: Function,
+    queue_name: str,
+    max_jobs: int,
+    wakeup_channel: str,
+    open_runtime: Callable[[], Awaitable[R]],
+    burst: bool = False,
+    handle_signals: bool = True,
+    on_ready: Callable[[R], Awaitable[None]] | None = None,
+) -> WakeableWorker:
+    worker = WakeableWorker(
+        functions=[function],
+        queue_name=queue_name,
+        redis_settings=arq_settings(settings),
+        burst=burst,
+        handle_signals=handle_signals,
+        max_jobs=max_jobs,
+        keep_result=0,  # our records hold results; a kept arq result would block the id
+        poll_delay=settings.worker_poll_delay_seconds,
+        idle_poll=settings.worker_poll_delay_seconds,
+        max_tries=ARQ_MAX_TRIES,
+        job_serializer=serialize_arq,
+        job_deserializer=deserialize_arq,
+        log_results=False,
+    )
+
+    async def startup(ctx: dict[str, Any]) -> None:
+        runtime = await open_runtime()
+        ctx[RUNTIME], ctx[WAKE] = runtime, worker.wake
+        ctx[_OPS] = await opsserver.start(runtime.redis, settings.host, settings.metrics_port)
+        ctx[_LISTENER] = asyncio.get_running_loop().create_task(
+            listen_for_wakeups(runtime.redis, wakeup_channel, worker)
+        )
+        if on_ready is not None:
+            await on_ready(runtime)
+
+    async def shutdown(ctx: dict[str, Any]) -> None:
+        if (listener := ctx.get(_LISTENER)) is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        if (ops := ctx.get(_OPS)) is not None:
+            await ops.cleanup()
+        if (runtime := ctx.get(RUNTIME)) is not None:
+            await runtime.close()
+
+    worker.on_startup = startup
+    worker.on_shutdown = shutdown
+    return worker

@@ -1,0 +1,165 @@
+"""Batches: many ordinary jobs submitted together, with counts per status kept exact by the
+job status scripts (lua/_common.lua) and a batch.completed event when the last one ends."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from acceptd.core import ids
+from acceptd.core.clock import now_ms
+from acceptd.core.jsonenc import compact
+from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
+from acceptd.store import keys, records
+from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
+from acceptd.store.idempotency import HeldKey
+from acceptd.store.jobs import HIGH_PRIORITY_HEAD_START_MS, JobRef, JobStore
+from acceptd.store.scripts import Scripts
+
+# Items per script call inside the batch's one transaction: few calls, each one modest.
+CHUNK = 1000
+# Cancels sent per pipeline round trip when a whole batch is canceled.
+CANCEL_CHUNK = 500
+
+
+@dataclass(frozen=True)
+class NewItem:
+    type: str
+    input: Any
+    metadata: dict[str, Any] | None
+
+
+@dataclass(frozen=True)
+class NewBatch:
+    tenant: str
+    items: list[NewItem]
+    callback_url: str | None
+    item_events: bool
+    metadata: dict[str, Any]
+    priority: str = "normal"
+
+
+@dataclass(frozen=True)
+class BatchRecord:
+    id: str
+    tenant: str
+    total: int
+    counts: dict[str, int]
+    callback_url: str | None
+    item_events: bool
+    metadata: dict[str, Any]
+    priority: str
+    created_ms: int
+    completed_ms: int | None
+
+    @property
+    def terminal_count(self) -> int:
+        return sum(self.counts[s.value] for s in TERMINAL_STATUSES)
+
+    @classmethod
+    def from_hash(cls, batch_id: str, raw: dict[str, str]) -> BatchRecord:
+        return cls(
+            id=batch_id,
+            tenant=raw["tenant"],
+            total=int(raw["total"]),
+            counts={s.value: int(raw.get(f"n:{s.value}", "0")) for s in JobStatus},
+            callback_url=raw.get("callback_url") or None,
+            item_events=raw.get("item_events") == "1",
+            metadata=json.loads(raw.get("metadata", "{}")),
+            priority=raw.get("priority", "normal"),
+            created_ms=int(raw["created"]),
+            completed_ms=int(raw["completed"]) if raw.get("completed") else None,
+        )
+
+
+class BatchStore:
+    def __init__(self, redis: Redis, scripts: Scripts, jobs: JobStore) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._jobs = jobs
+
+    async def create(self, new: NewBatch, *, idempotency: HeldKey | None = None) -> BatchRecord:
+        """Writes the batch and every item, queued, in one MULTI/EXEC: all or nothing, one
+        round trip. `idempotency`, the key the request holds, is marked done in it too."""
+        batch_id = ids.new_id("bat")
+        created = now_ms()
+        score = created - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
+        item_callback = new.callback_url if new.item_events and new.callback_url else ""
+        fields: dict[str, str | int] = {
+            "id": batch_id,
+            "tenant": new.tenant,
+            "total": len(new.items),
+            "terminal": 0,
+            f"n:{JobStatus.QUEUED.value}": len(new.items),
+            "created": created,
+            "item_events": "1" if new.item_events else "0",
+        }
+        if new.callback_url:
+            fields["callback_url"] = new.callback_url
+        if new.metadata:
+            fields["metadata"] = compact(new.metadata)
+        if new.priority != "normal":
+            fields["priority"] = new.priority
+        head: list[str | int] = [
+            new.tenant, created, score, batch_id, item_callback, new.priority,
+        ]  # fmt: skip
+        indexes = [keys.tenant_jobs(new.tenant), keys.batch_jobs(batch_id), keys.JOB_QUEUE]
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.batch(batch_id), mapping=fields)
+            pipe.zadd(keys.tenant_batches(new.tenant), {batch_id: 0})
+            for start in range(0, len(new.items), CHUNK):
+                chunk: list[list[str]] = []
+                script_keys = list(indexes)
+                for item in new.items[start : start + CHUNK]:
+                    job_id = ids.new_id("job")
+                    run = [job_id, new.tenant, item.type, batch_id]
+                    chunk.append([
+                        job_id,
+                        item.type,
+                        compact(item.input),
+                        compact(item.metadata) if item.metadata else "",
+                        arq_payload(RUN_JOB_FUNCTION, run, created),
+                    ])  # fmt: skip
+                    script_keys += [keys.job(job_id), keys.arq_job(job_id)]
+                await self._scripts.batch_items(
+                    keys=script_keys, args=[*head, compact(chunk)], client=pipe
+                )
+            if idempotency is not None:
+                pipe.set(
+                    idempotency.redis_key, idempotency.done_value(batch_id), px=idempotency.ttl_ms
+                )
+            pipe.publish(keys.JOBS_WAKEUP, "1")
+            await pipe.execute()
+        record = await self.get(batch_id)
+        assert record is not None
+        return record
+
+    async def get(self, batch_id: str, tenant: str | None = None) -> BatchRecord | None:
+        raw: dict[str, str] = await self._redis.hgetall(keys.batch(batch_id))  # type: ignore[misc]
+        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+            return None
+        return BatchRecord.from_hash(batch_id, raw)
+
+    async def page_ids(self, tenant: str, before: str | None, count: int) -> list[str]:
+        """Batch ids of a tenant, newest first, strictly older than `before`."""
+        return await records.newest_ids(self._redis, keys.tenant_batches(tenant), before, count)
+
+    async def get_many(self, batch_ids: list[str]) -> list[BatchRecord | None]:
+        raws = await records.hashes(self._redis, [keys.batch(i) for i in batch_ids])
+        return [
+            BatchRecord.from_hash(i, r) if r else None for i, r in zip(batch_ids, raws, strict=True)
+        ]
+
+    async def forget_ids(self, tenant: str, batch_ids: list[str]) -> None:
+        if batch_ids:
+            await self._redis.zrem(keys.tenant_batches(tenant), *batch_ids)
+
+    async def cancel(self, batch: BatchRecord) -> None:
+        """Cancel every item not yet terminal: queued ones at once, running ones cooperatively."""
+        job_ids: list[str] = await self._redis.zrange(keys.batch_jobs(batch.id), 0, -1)
+        refs = [JobRef(job_id, batch.tenant, batch.id) for job_id in job_ids]
+        for start in range(0, len(refs), CANCEL_CHUNK):
+            await self._jobs.cancel_many(refs[start : start + CANCEL_CHUNK])

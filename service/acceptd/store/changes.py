@@ -1,0 +1,106 @@
+"""Live job changes for long-polls and SSE streams: one pub/sub connection per API process,
+subscribed only to the jobs somebody is waiting on, so a waiting client costs no polling."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator
+
+from redis.asyncio import Redis
+from redis.asyncio.client import PubSub
+
+from acceptd.store import keys
+
+log = logging.getLogger(__name__)
+
+# How long a watcher waits for Redis to confirm its subscription before reading the job.
+# Confirmation is what makes "subscribe, then read" race-free; the bound only keeps a
+# request from hanging on a sick connection (it then reads, and relies on the long-poll).
+SUBSCRIBE_CONFIRM_SECONDS = 2.0
+
+
+class JobChanges:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._pubsub: PubSub | None = None
+        self._watchers: dict[str, set[asyncio.Queue[str]]] = {}
+        # Per subscribed channel: set once Redis confirmed the subscription.
+        self._confirmed: dict[str, asyncio.Event] = {}
+        # The PubSub object is not safe for concurrent commands: two first subscribes racing
+        # would each open a connection, and one connection's subscriptions would be lost.
+        self._lock = asyncio.Lock()
+        self._reader: asyncio.Task[None] | None = None
+        self._has_subscriptions = asyncio.Event()
+
+    async def close(self) -> None:
+        if self._reader is not None:
+            self._reader.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._reader
+        if self._pubsub is not None:
+            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+
+    @contextlib.asynccontextmanager
+    async def watch(self, job_id: str) -> AsyncIterator[asyncio.Queue[str]]:
+        """A queue that receives a note ('running', 'progress', a terminal status...) for
+        each change of the job while the block runs. Subscribed (and confirmed by Redis)
+        before the block starts: read the job inside it, and no change can slip between
+        that read and the wait."""
+        queue: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
+        channel = keys.job_changes(job_id)
+        async with self._lock:
+            if self._pubsub is None:
+                self._pubsub = self._redis.pubsub()
+            watchers = self._watchers.setdefault(channel, set())
+            if not watchers:
+                self._confirmed[channel] = asyncio.Event()
+                await self._pubsub.subscribe(channel)
+                self._has_subscriptions.set()
+            watchers.add(queue)
+            if self._reader is None or self._reader.done():  # after a subscribe: it reads one
+                self._reader = asyncio.get_running_loop().create_task(self._read())
+            confirmed = self._confirmed[channel]
+        try:
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_CONFIRM_SECONDS)
+            yield queue
+        finally:
+            watchers.discard(queue)  # at once: this must happen even if we are cancelled below
+            if not watchers:
+                async with self._lock:
+                    if not watchers and self._watchers.get(channel) is watchers:
+                        del self._watchers[channel]
+                        self._confirmed.pop(channel, None)
+                        with contextlib.suppress(Exception):
+                            await self._pubsub.unsubscribe(channel)
+
+    async def _read(self) -> None:
+        assert self._pubsub is not None
+        while True:
+            if not self._watchers:
+                self._has_subscriptions.clear()
+                await self._has_subscriptions.wait()
+            try:
+                message = await self._pubsub.get_message(timeout=1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:
+                log.warning("job-changes subscription interrupted; resubscribing", exc_info=True)
+                await asyncio.sleep(0.5)
+                continue
+            if message is None:
+                continue
+            channel = message["channel"]
+            if message.get("type") == "subscribe":
+                confirmed = self._confirmed.get(channel)
+                if confirmed is not None:
+                    confirmed.set()
+                continue
+            if message.get("type") != "message":
+                continue
+            note = message["data"]
+            for queue in list(self._watchers.get(channel, ())):
+                with contextlib.suppress(asyncio.QueueFull):  # a slow reader only needs the latest
+                    queue.put_nowait(note)

@@ -1,0 +1,196 @@
+"""Webhook deliveries: one per (event, destination), persisted before the first attempt."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import asdict, dataclass
+from typing import Any
+
+from redis.asyncio import Redis
+
+from acceptd.core.clock import now_ms
+from acceptd.core.statuses import DeliveryStatus
+from acceptd.store import keys
+from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
+from acceptd.store.scripts import Scripts
+
+
+@dataclass(frozen=True)
+class NewDelivery:
+    id: str
+    tenant: str
+    job_id: str
+    event: str
+    webhook_id: str
+    url: str
+    endpoint_id: str | None
+    body: str
+
+
+@dataclass(frozen=True)
+class DeliveryRecord(NewDelivery):
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_ms: int | None
+    created_ms: int
+
+    @classmethod
+    def from_hash(cls, delivery_id: str, raw: dict[str, str]) -> DeliveryRecord:
+        return cls(
+            id=delivery_id,
+            tenant=raw["tenant"],
+            job_id=raw["job"],
+            event=raw["event"],
+            webhook_id=raw["msg"],
+            url=raw["url"],
+            endpoint_id=raw.get("endpoint") or None,
+            body=raw["body"],
+            status=DeliveryStatus(raw["status"]),
+            attempt_count=int(raw.get("attempt_count", "0")),
+            next_attempt_ms=int(raw["next_attempt"]) if raw.get("next_attempt") else None,
+            created_ms=int(raw["created"]),
+        )
+
+
+def attempt_job_id(delivery_id: str, attempt_no: int) -> str:
+    """arq job id of one attempt: re-queuing the same attempt moves it rather than adding one."""
+    return f"{delivery_id}:{attempt_no}"
+
+
+class DeliveryStore:
+    def __init__(self, redis: Redis, scripts: Scripts, retention_seconds: int) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._retention_ms = retention_seconds * 1000
+
+    def _attempt_keys(self, delivery_id: str, attempt_no: int) -> list[str]:
+        return [
+            keys.delivery(delivery_id),
+            keys.delivery_attempts(delivery_id),
+            keys.DELIVERIES_DUE,
+            keys.arq_job(attempt_job_id(delivery_id, attempt_no)),
+            keys.WEBHOOK_QUEUE,
+        ]
+
+    @staticmethod
+    def _payload(delivery_id: str, attempt_no: int, at_ms: int) -> str:
+        return arq_payload(DELIVER_FUNCTION, [delivery_id, attempt_no], at_ms)
+
+    async def create(self, new: NewDelivery, lease_ms: int = 0) -> DeliveryRecord | None:
+        """The new delivery, or None when it already existed (a replayed fan-out).
+
+        With `lease_ms`, arq may run the first attempt only after that long: the caller
+        sends it itself first, and the queue entry re-sends it only if the caller dies.
+        """
+        now = now_ms()
+        fields: list[str | int] = [
+            "tenant", new.tenant, "job", new.job_id, "event", new.event, "msg", new.webhook_id,
+            "url", new.url, "endpoint", new.endpoint_id or "", "body", new.body,
+            "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "next_attempt", now,
+            "created", now,
+        ]  # fmt: skip
+        created: int = await self._scripts.delivery_create(
+            keys=[
+                keys.delivery(new.id),
+                keys.job_deliveries(new.job_id),
+                keys.DELIVERIES_DUE,
+                keys.arq_job(attempt_job_id(new.id, 1)),
+                keys.WEBHOOK_QUEUE,
+            ],
+            args=[
+                new.id,
+                self._payload(new.id, 1, now),
+                now + lease_ms,
+                self._retention_ms,
+                attempt_job_id(new.id, 1),
+                # A leased attempt is being sent inline: no dispatcher needs waking for it.
+                "" if lease_ms else keys.WEBHOOKS_WAKEUP,
+                *fields,
+            ],
+        )
+        if created != 1:
+            return None
+        return DeliveryRecord(
+            **asdict(new),
+            status=DeliveryStatus.PENDING,
+            attempt_count=0,
+            next_attempt_ms=now,
+            created_ms=now,
+        )
+
+    async def get(self, delivery_id: str, tenant: str | None = None) -> DeliveryRecord | None:
+        raw: dict[str, str] = await self._redis.hgetall(keys.delivery(delivery_id))  # type: ignore[misc]
+        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+            return None
+        return DeliveryRecord.from_hash(delivery_id, raw)
+
+    async def for_job(self, job_id: str) -> list[tuple[DeliveryRecord, list[dict[str, Any]]]]:
+        delivery_ids: list[str] = await self._redis.lrange(keys.job_deliveries(job_id), 0, -1)  # type: ignore[misc]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id in delivery_ids:
+                pipe.hgetall(keys.delivery(delivery_id))
+                pipe.lrange(keys.delivery_attempts(delivery_id), 0, -1)
+            replies = await pipe.execute()
+        found = []
+        for index, delivery_id in enumerate(delivery_ids):
+            raw, attempts = replies[2 * index], replies[2 * index + 1]
+            if raw:
+                found.append(
+                    (DeliveryRecord.from_hash(delivery_id, raw), [json.loads(a) for a in attempts])
+                )
+        return found
+
+    async def attempts(self, delivery_id: str) -> list[dict[str, Any]]:
+        raw: list[str] = await self._redis.lrange(keys.delivery_attempts(delivery_id), 0, -1)  # type: ignore[misc]
+        return [json.loads(a) for a in raw]
+
+    async def record_attempt(
+        self,
+        delivery: DeliveryRecord,
+        attempt_no: int,
+        attempt: dict[str, Any],
+        status: DeliveryStatus,
+        next_attempt_ms: int | None = None,
+    ) -> bool:
+        due = next_attempt_ms if next_attempt_ms is not None else 0
+        recorded: int = await self._scripts.delivery_attempt(
+            keys=[
+                *self._attempt_keys(delivery.id, attempt_no + 1),
+                keys.arq_job(attempt_job_id(delivery.id, attempt_no)),
+            ],
+            args=[
+                delivery.id,
+                attempt_no,
+                json.dumps(attempt, separators=(",", ":")),
+                status.value,
+                due,
+                self._payload(delivery.id, attempt_no + 1, now_ms()),
+                self._retention_ms,
+                attempt_job_id(delivery.id, attempt_no + 1),
+                attempt_job_id(delivery.id, attempt_no),
+            ],
+        )
+        return recorded == 1
+
+    async def requeue(self, delivery: DeliveryRecord, *, manual: bool) -> bool:
+        """Queue the next attempt now. Manual: also reopens a finished delivery."""
+        next_no, now = delivery.attempt_count + 1, now_ms()
+        done: int = await self._scripts.delivery_requeue(
+            keys=self._attempt_keys(delivery.id, next_no),
+            args=[
+                delivery.id,
+                now,
+                self._payload(delivery.id, next_no, now),
+                delivery.attempt_count,
+                "manual" if manual else "sweep",
+                attempt_job_id(delivery.id, next_no),
+                keys.WEBHOOKS_WAKEUP,
+            ],
+        )
+        return done == 1
+
+    async def overdue(self, older_than_ms: int, limit: int) -> list[str]:
+        found: list[str] = await self._redis.zrangebyscore(
+            keys.DELIVERIES_DUE, "-inf", older_than_ms, start=0, num=limit
+        )
+        return found

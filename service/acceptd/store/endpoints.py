@@ -1,0 +1,215 @@
+"""Registered webhook endpoints: URL, event filter, sealed secret, health and disabling."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+
+from redis.asyncio import Redis
+
+from acceptd.core import ids
+from acceptd.core.clock import now_ms
+from acceptd.core.credentials import generate_secret
+from acceptd.core.secretbox import SecretBox
+from acceptd.store import keys
+from acceptd.store.scripts import Scripts
+from acceptd.store.sealed import SECRET_FIELDS, open_secrets, rotation_fields
+
+# Each try loses only to another change of the same tenant's endpoints in between.
+RECOUNT_TRIES = 20
+
+
+@dataclass(frozen=True)
+class EndpointRecord:
+    id: str
+    tenant: str
+    url: str
+    events: list[str]
+    description: str
+    disabled: bool
+    disabled_reason: str | None
+    disabled_ms: int | None
+    failing_since_ms: int | None
+    created_ms: int
+    updated_ms: int
+
+    @classmethod
+    def from_hash(cls, endpoint_id: str, raw: dict[str, str]) -> EndpointRecord:
+        def opt_int(name: str) -> int | None:
+            return int(raw[name]) if raw.get(name) else None
+
+        return cls(
+            id=endpoint_id,
+            tenant=raw["tenant"],
+            url=raw["url"],
+            events=json.loads(raw["events"]),
+            description=raw.get("description", ""),
+            disabled=raw.get("disabled") == "1",
+            disabled_reason=raw.get("disabled_reason") or None,
+            disabled_ms=opt_int("disabled_at"),
+            failing_since_ms=opt_int("failing_since"),
+            created_ms=int(raw["created"]),
+            updated_ms=int(raw["updated"]),
+        )
+
+
+def _context(endpoint_id: str) -> str:
+    return f"endpoint:{endpoint_id}"
+
+
+class EndpointStore:
+    def __init__(self, redis: Redis, scripts: Scripts, box: SecretBox) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._box = box
+
+    async def _recount(self, tenant: str) -> None:
+        # The script rebuilds from the endpoints we name and refuses (0) when the set
+        # changed since we read it, so a recount racing another change is done again.
+        for _ in range(RECOUNT_TRIES):
+            endpoint_ids: list[str] = sorted(
+                await self._redis.smembers(keys.tenant_endpoints(tenant))  # type: ignore[misc]
+            )
+            if await self._scripts.recount_subs(
+                keys=[
+                    keys.tenant_endpoints(tenant),
+                    keys.tenant_event_subscriptions(tenant),
+                    *(keys.endpoint(i) for i in endpoint_ids),
+                ],
+                args=endpoint_ids,
+            ):
+                return
+        raise RuntimeError(f"the endpoints of {tenant} kept changing while being counted")
+
+    async def count(self, tenant: str) -> int:
+        found: int = await self._redis.scard(keys.tenant_endpoints(tenant))  # type: ignore[misc]
+        return found
+
+    async def create(
+        self, tenant: str, url: str, events: list[str], description: str
+    ) -> tuple[EndpointRecord, str]:
+        endpoint_id, secret, now = ids.new_id("ep"), generate_secret(), now_ms()
+        fields = {
+            "tenant": tenant,
+            "url": url,
+            "events": json.dumps(events),
+            "description": description,
+            "created": str(now),
+            "updated": str(now),
+            **rotation_fields(self._box, _context(endpoint_id), secret, None),
+        }
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.endpoint(endpoint_id), mapping=fields)
+            pipe.sadd(keys.tenant_endpoints(tenant), endpoint_id)
+            await pipe.execute()
+        await self._recount(tenant)
+        record = await self.get(endpoint_id)
+        assert record is not None
+        return record, secret
+
+    async def get(self, endpoint_id: str, tenant: str | None = None) -> EndpointRecord | None:
+        raw: dict[str, str] = await self._redis.hgetall(keys.endpoint(endpoint_id))  # type: ignore[misc]
+        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+            return None
+        return EndpointRecord.from_hash(endpoint_id, raw)
+
+    async def for_tenant(self, tenant: str) -> list[EndpointRecord]:
+        endpoint_ids = sorted(await self._redis.smembers(keys.tenant_endpoints(tenant)))  # type: ignore[misc]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for endpoint_id in endpoint_ids:
+                pipe.hgetall(keys.endpoint(endpoint_id))
+            raws: list[dict[str, str]] = await pipe.execute()
+        return [
+            EndpointRecord.from_hash(i, raw)
+            for i, raw in zip(endpoint_ids, raws, strict=True)
+            if raw and raw.get("tenant") == tenant
+        ]
+
+    async def update(
+        self,
+        endpoint_id: str,
+        tenant: str,
+        *,
+        url: str | None = None,
+        events: list[str] | None = None,
+        description: str | None = None,
+        disabled: bool | None = None,
+    ) -> EndpointRecord | None:
+        if await self.get(endpoint_id, tenant) is None:
+            return None
+        fields: dict[str, str] = {"updated": str(now_ms())}
+        if url is not None:
+            fields["url"] = url
+        if events is not None:
+            fields["events"] = json.dumps(events)
+        if description is not None:
+            fields["description"] = description
+        async with self._redis.pipeline(transaction=True) as pipe:
+            if disabled is True:
+                fields.update(
+                    disabled="1",
+                    disabled_reason="disabled by the API",
+                    disabled_at=fields["updated"],
+                )
+            elif disabled is False:
+                fields["disabled"] = "0"
+                pipe.hdel(
+                    keys.endpoint(endpoint_id), "disabled_reason", "disabled_at", "failing_since"
+                )
+            pipe.hset(keys.endpoint(endpoint_id), mapping=fields)
+            await pipe.execute()
+        await self._recount(tenant)
+        return await self.get(endpoint_id, tenant)
+
+    async def delete(self, endpoint_id: str, tenant: str) -> bool:
+        if await self.get(endpoint_id, tenant) is None:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.endpoint(endpoint_id))
+            pipe.srem(keys.tenant_endpoints(tenant), endpoint_id)
+            await pipe.execute()
+        await self._recount(tenant)
+        return True
+
+    async def rotate_secret(
+        self, endpoint_id: str, tenant: str
+    ) -> tuple[EndpointRecord, str] | None:
+        if await self.get(endpoint_id, tenant) is None:
+            return None
+        old: str | None = await self._redis.hget(keys.endpoint(endpoint_id), "secret")  # type: ignore[misc]
+        secret = generate_secret()
+        fields = rotation_fields(self._box, _context(endpoint_id), secret, old)
+        await self._redis.hset(
+            keys.endpoint(endpoint_id), mapping={**fields, "updated": str(now_ms())}
+        )  # type: ignore[misc]
+        record = await self.get(endpoint_id, tenant)
+        assert record is not None
+        return record, secret
+
+    async def signing_secrets(self, endpoint_id: str) -> list[str]:
+        fields = await self._redis.hmget(keys.endpoint(endpoint_id), SECRET_FIELDS)  # type: ignore[misc]
+        return open_secrets(self._box, _context(endpoint_id), *fields)
+
+    async def record_success(self, endpoint_id: str) -> None:
+        await self._redis.hdel(keys.endpoint(endpoint_id), "failing_since")  # type: ignore[misc]
+
+    async def record_failure(self, endpoint_id: str, at_ms: int) -> int:
+        """Marks the start of a failing streak (kept until a success); returns when it began."""
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(keys.endpoint(endpoint_id), "failing_since", str(at_ms))
+            pipe.hget(keys.endpoint(endpoint_id), "failing_since")
+            _, since = await pipe.execute()
+        return int(since) if since else at_ms
+
+    async def disable(self, endpoint: EndpointRecord, reason: str) -> None:
+        now = str(now_ms())
+        await self._redis.hset(  # type: ignore[misc]
+            keys.endpoint(endpoint.id),
+            mapping={
+                "disabled": "1",
+                "disabled_reason": reason,
+                "disabled_at": now,
+                "updated": now,
+            },
+        )
+        await self._recount(endpoint.tenant)

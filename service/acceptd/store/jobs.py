@@ -1,0 +1,441 @@
+"""Job records: the source of truth for a job's status. arq only carries "run job X"."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import secrets
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from redis.asyncio import Redis
+
+from acceptd.core import ids
+from acceptd.core.clock import now_ms
+from acceptd.core.jsonenc import compact
+from acceptd.core.statuses import JobStatus
+from acceptd.store import keys, records
+from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
+from acceptd.store.idempotency import HeldKey
+from acceptd.store.scripts import Scripts
+
+
+@dataclass(frozen=True)
+class AwaitingInput:
+    """What a job in awaiting_input waits for: shown to its owner and in its events."""
+
+    request: Any
+    deadline_ms: int
+    token: str
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What names every key of a job: its id, its tenant, and its batch if it is in one."""
+
+    id: str
+    tenant: str
+    batch_id: str | None = None
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    tenant: str
+    type: str
+    status: JobStatus
+    input: Any
+    metadata: dict[str, Any]
+    callback_url: str | None
+    attempts: int
+    created_ms: int
+    started_ms: int | None = None
+    finished_ms: int | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    progress: dict[str, Any] = field(default_factory=lambda: {"fraction": 0.0, "message": None})
+    cancel_requested: bool = False
+    priority: str = "normal"
+    run_at_ms: int | None = None
+    batch_id: str | None = None
+    awaiting: AwaitingInput | None = None
+    # Digest of the completion token, kept after use so a second use is told apart (409).
+    completion_digest: str | None = None
+
+    @property
+    def ref(self) -> JobRef:
+        return JobRef(self.id, self.tenant, self.batch_id)
+
+    @classmethod
+    def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobRecord:
+        def opt_int(name: str) -> int | None:
+            value = raw.get(name)
+            return int(value) if value else None
+
+        progress = raw.get("progress")
+        return cls(
+            id=job_id,
+            tenant=raw["tenant"],
+            type=raw["type"],
+            status=JobStatus(raw["status"]),
+            input=json.loads(raw.get("input", "null")),
+            metadata=json.loads(raw.get("metadata", "{}")),
+            callback_url=raw.get("callback_url") or None,
+            attempts=int(raw.get("attempts", "0")),
+            created_ms=int(raw["created"]),
+            started_ms=opt_int("started"),
+            finished_ms=opt_int("finished"),
+            result=json.loads(raw["result"]) if "result" in raw else None,
+            error=json.loads(raw["error"]) if "error" in raw else None,
+            progress=json.loads(progress) if progress else {"fraction": 0.0, "message": None},
+            cancel_requested=raw.get("cancel") == "1",
+            priority=raw.get("priority", "normal"),
+            run_at_ms=opt_int("run_at"),
+            batch_id=raw.get("batch"),
+            awaiting=AwaitingInput(
+                request=json.loads(raw.get("await_request", "null")),
+                deadline_ms=int(raw["await_deadline"]),
+                token=raw["token"],
+            )
+            if raw.get("status") == JobStatus.AWAITING_INPUT and "token" in raw
+            else None,
+            completion_digest=raw.get("token_digest"),
+        )
+
+
+# A high-priority job is queued as if submitted this much earlier: it overtakes up to an
+# hour of normal backlog, and a normal job that has waited longer still goes first.
+HIGH_PRIORITY_HEAD_START_MS = 3_600_000
+PROMOTE_BATCH = 200
+
+
+@dataclass(frozen=True)
+class NewJob:
+    tenant: str
+    type: str
+    input: Any
+    metadata: dict[str, Any]
+    callback_url: str | None
+    priority: str = "normal"
+    run_at_ms: int | None = None
+
+
+@dataclass(frozen=True)
+class StartedJob:
+    outcome: Literal["running", "canceled", "exhausted", "skip"]
+    attempt: int
+    input: Any = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    created_ms: int = 0
+
+
+CancelOutcome = Literal["missing", "terminal", "requested", "canceled"]
+CompleteOutcome = Literal["ok", "missing", "used"]
+COMPLETION_TOKEN_PREFIX = "ctk_"  # noqa: S105 - a prefix, not a secret
+
+
+def token_digest(token: str) -> str:
+    """Only the digest is compared, so a token is never matched character by character."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
+class JobStore:
+    """Every read and write of job records."""
+
+    def __init__(self, redis: Redis, scripts: Scripts, retention_seconds: int) -> None:
+        self._redis = redis
+        self._scripts = scripts
+        self._retention_ms = retention_seconds * 1000
+
+    @staticmethod
+    def _status_keys(ref: JobRef) -> list[str]:
+        """KEYS[1..5] of every status script (lua/status/_prelude.lua)."""
+        batch = [keys.batch(ref.batch_id), keys.batch_jobs(ref.batch_id)] if ref.batch_id else []
+        return [
+            keys.job(ref.id),
+            keys.EVENTS_STREAM,
+            keys.tenant_event_subscriptions(ref.tenant),
+            *(batch or ["", ""]),
+        ]
+
+    def _status_args(self, ref: JobRef) -> list[str | int]:
+        """ARGV[1..6] of every status script."""
+        return [
+            ref.id, ref.tenant, now_ms(), ids.new_id("msg"), self._retention_ms,
+            keys.job_changes(ref.id),
+        ]  # fmt: skip
+
+    async def create(
+        self,
+        new: NewJob,
+        *,
+        idempotency: HeldKey | None = None,
+    ) -> JobRecord:
+        """Write the record and enqueue it for a worker, atomically.
+
+        `idempotency`, the key the request holds, is marked done in the same step.
+        """
+        job_id = ids.new_id("job")
+        created = now_ms()
+        scheduled = new.run_at_ms is not None and new.run_at_ms > created
+        status = JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED
+        fields: list[str | int] = [
+            "tenant", new.tenant,
+            "type", new.type,
+            "status", status.value,
+            "input", compact(new.input),
+            "attempts", 0,
+            "created", created,
+        ]  # fmt: skip
+        if new.metadata:
+            fields += ["metadata", compact(new.metadata)]
+        if new.callback_url:
+            fields += ["callback_url", new.callback_url]
+        if new.priority != "normal":
+            fields += ["priority", new.priority]
+        if new.run_at_ms is not None:
+            fields += ["run_at", new.run_at_ms]
+        start = new.run_at_ms if new.run_at_ms is not None and scheduled else created
+        score = start - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
+        job_keys = [
+            keys.job(job_id),
+            keys.tenant_jobs(new.tenant),
+            keys.arq_job(job_id),
+            keys.SCHEDULED_JOBS if scheduled else keys.JOB_QUEUE,
+        ]
+        idem_value, idem_ttl_ms = "", 0
+        if idempotency is not None:
+            job_keys.append(idempotency.redis_key)
+            idem_value, idem_ttl_ms = idempotency.done_value(job_id), idempotency.ttl_ms
+        args: list[str | int] = [
+            job_id,
+            arq_payload(RUN_JOB_FUNCTION, [job_id, new.tenant, new.type], created),
+            start if scheduled else score,
+            idem_value,
+            idem_ttl_ms,
+            keys.JOBS_WAKEUP,
+            "schedule" if scheduled else "queue",
+            *fields,
+        ]
+        await self._scripts.submit(keys=job_keys, args=args)
+        return JobRecord(
+            id=job_id,
+            tenant=new.tenant,
+            type=new.type,
+            status=status,
+            input=new.input,
+            metadata=new.metadata,
+            callback_url=new.callback_url,
+            attempts=0,
+            created_ms=created,
+            priority=new.priority,
+            run_at_ms=new.run_at_ms,
+        )
+
+    async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
+        """The job, or None when it does not exist or belongs to another tenant."""
+        raw: dict[str, str] = await self._redis.hgetall(keys.job(job_id))  # type: ignore[misc]
+        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+            return None
+        return JobRecord.from_hash(job_id, raw)
+
+    async def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
+        raws = await records.hashes(self._redis, [keys.job(i) for i in job_ids])
+        return [
+            JobRecord.from_hash(i, r) if r else None for i, r in zip(job_ids, raws, strict=True)
+        ]
+
+    @staticmethod
+    def _index(tenant: str, batch_id: str | None) -> str:
+        return keys.batch_jobs(batch_id) if batch_id else keys.tenant_jobs(tenant)
+
+    async def page_ids(
+        self, tenant: str, before: str | None, count: int, *, batch_id: str | None = None
+    ) -> list[str]:
+        """Job ids of a tenant (or of one of its batches), newest first, older than `before`."""
+        return await records.newest_ids(self._redis, self._index(tenant, batch_id), before, count)
+
+    async def forget_ids(
+        self, tenant: str, job_ids: list[str], *, batch_id: str | None = None
+    ) -> None:
+        """Drop index entries whose records expired (retention)."""
+        if job_ids:
+            await self._redis.zrem(self._index(tenant, batch_id), *job_ids)
+
+    def _cancel_keys(self, ref: JobRef) -> list[str]:
+        return [
+            *self._status_keys(ref),
+            keys.arq_job(ref.id),
+            keys.JOB_QUEUE,
+            keys.SCHEDULED_JOBS,
+            keys.AWAITING_INPUT,
+        ]
+
+    async def cancel(self, ref: JobRef) -> tuple[CancelOutcome, JobRecord | None]:
+        reply = await self._scripts.cancel(keys=self._cancel_keys(ref), args=self._status_args(ref))
+        outcome: CancelOutcome = reply[0]
+        if outcome == "missing":
+            return outcome, None
+        return outcome, await self.get(ref.id, ref.tenant)
+
+    async def cancel_many(self, refs: list[JobRef]) -> None:
+        """Cancel each of the jobs, pipelined in one round trip (terminal ones stay as they are)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for ref in refs:
+                await self._scripts.cancel(
+                    keys=self._cancel_keys(ref),
+                    args=self._status_args(ref),
+                    client=pipe,
+                )
+            await pipe.execute()
+
+    async def start(self, ref: JobRef, max_attempts: int) -> StartedJob:
+        """Take the job for one attempt; says whether to run it, with its input if so."""
+        reply = await self._scripts.start(
+            keys=self._status_keys(ref),
+            args=[*self._status_args(ref), max_attempts],
+        )
+        outcome = reply[0]
+        if outcome == "running":
+            return StartedJob(
+                "running", int(reply[1]), json.loads(reply[2]), json.loads(reply[3]), int(reply[4])
+            )
+        if outcome in ("canceled", "exhausted"):
+            return StartedJob(outcome, int(reply[1]) if len(reply) > 1 else 0)
+        return StartedJob("skip", 0)
+
+    async def finish(
+        self,
+        ref: JobRef,
+        status: JobStatus,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+        progress: dict[str, Any] | None = None,
+    ) -> str:
+        """Returns 'ok', or the terminal status the job already had (it keeps it)."""
+        outcome: str = await self._scripts.finish(
+            keys=self._status_keys(ref),
+            args=[
+                *self._status_args(ref),
+                status.value,
+                compact(result) if status is JobStatus.SUCCEEDED else "",
+                compact(error) if error is not None else "",
+                compact(progress) if progress is not None else "",
+            ],
+        )
+        return outcome
+
+    async def await_input(
+        self,
+        ref: JobRef,
+        *,
+        request: Any,
+        deadline_ms: int,
+        progress: dict[str, Any] | None,
+    ) -> str:
+        """Park the job in awaiting_input under a new one-time completion token.
+        Returns 'ok', 'canceled', or the status the job had instead (it keeps it)."""
+        token = COMPLETION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        outcome: str = await self._scripts.await_input(
+            keys=[*self._status_keys(ref), keys.AWAITING_INPUT],
+            args=[
+                *self._status_args(ref),
+                token,
+                token_digest(token),
+                compact(request),
+                deadline_ms,
+                compact(progress) if progress is not None else "",
+            ],
+        )
+        return outcome
+
+    async def complete(
+        self,
+        ref: JobRef,
+        token: str,
+        status: JobStatus,
+        *,
+        result: Any = None,
+        error: dict[str, Any] | None = None,
+    ) -> tuple[CompleteOutcome, JobRecord | None]:
+        """Complete (or fail) an awaiting_input job with its completion token. 'missing' when
+        the job does not exist or the token is not its; 'used' when it was already used.
+        `ref` comes from the record the caller read: it names the keys."""
+        reply = await self._scripts.complete(
+            keys=[*self._status_keys(ref), keys.AWAITING_INPUT],
+            args=[
+                *self._status_args(ref),
+                token_digest(token),
+                status.value,
+                compact(result) if status is JobStatus.SUCCEEDED else "",
+                compact(error) if error is not None else "",
+            ],
+        )
+        outcome: CompleteOutcome = reply[0]
+        if outcome == "missing":
+            return outcome, None
+        return outcome, await self.get(ref.id)
+
+    async def expire_awaiting(self, error: dict[str, Any]) -> list[str]:
+        """Fail the jobs whose input deadline passed; returns the type of each one failed."""
+        due: list[str] = await self._redis.zrangebyscore(
+            keys.AWAITING_INPUT, "-inf", now_ms(), start=0, num=PROMOTE_BATCH
+        )
+        expired: list[str] = []
+        for job_id in due:
+            tenant, job_type, batch_id = await self._redis.hmget(  # type: ignore[misc]
+                keys.job(job_id), ["tenant", "type", "batch"]
+            )
+            if tenant is None:  # the record expired: nothing left to fail
+                await self._redis.zrem(keys.AWAITING_INPUT, job_id)
+                continue
+            ref = JobRef(job_id, tenant, batch_id)
+            if await self._scripts.input_timeout(
+                keys=[*self._status_keys(ref), keys.AWAITING_INPUT],
+                args=[*self._status_args(ref), compact(error)],
+            ):
+                expired.append(job_type)
+        return expired
+
+    async def requeue(self, ref: JobRef, *, refund_attempt: bool) -> None:
+        await self._scripts.requeue(
+            keys=self._status_keys(ref),
+            args=[*self._status_args(ref), "1" if refund_attempt else "0"],
+        )
+
+    async def set_progress(
+        self, ref: JobRef, progress: dict[str, Any], *, emit_event: bool
+    ) -> None:
+        await self._scripts.progress(
+            keys=self._status_keys(ref),
+            args=[
+                *self._status_args(ref),
+                compact(progress),
+                "1" if emit_event else "0",
+            ],
+        )
+
+    async def promote_due(self) -> int:
+        """Queue the scheduled jobs that are due; returns how many."""
+        now = now_ms()
+        due: list[str] = await self._redis.zrangebyscore(
+            keys.SCHEDULED_JOBS, "-inf", now, start=0, num=PROMOTE_BATCH
+        )
+        if not due:
+            return 0
+        script_keys = [keys.SCHEDULED_JOBS, keys.JOB_QUEUE]
+        args: list[str | int] = [now, HIGH_PRIORITY_HEAD_START_MS, keys.JOBS_WAKEUP]
+        for job_id in due:
+            script_keys += [keys.job(job_id), keys.arq_job(job_id)]
+            args += [job_id, keys.job_changes(job_id)]
+        promoted: int = await self._scripts.promote(keys=script_keys, args=args)
+        return promoted
+
+    async def cancel_flags(self, job_ids: list[str]) -> list[bool]:
+        """Whether a cancel was requested, for each of a worker's running jobs (one round trip)."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(keys.job(job_id), ["cancel", "status"])
+            replies: list[list[str | None]] = await pipe.execute()
+        return [cancel == "1" or status == "canceled" for cancel, status in replies]

@@ -1,0 +1,115 @@
+"""Every Redis key acceptd uses, and nothing else spells one out.
+
+All keys share one prefix so an operator can tell them apart from other tenants of a
+shared Redis. arq's own keys keep arq's prefixes (arq.constants); our queue names live here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+from arq.constants import in_progress_key_prefix, job_key_prefix
+
+PREFIX = "acceptd:"
+
+JOB_QUEUE = PREFIX + "queue:jobs"
+WEBHOOK_QUEUE = PREFIX + "queue:webhooks"
+SCHEDULED_JOBS = PREFIX + "scheduled"
+# Jobs in awaiting_input, scored by the deadline of their completion token.
+AWAITING_INPUT = PREFIX + "awaiting"
+EVENTS_STREAM = PREFIX + "events"
+EVENTS_GROUP = "dispatchers"
+TENANTS = PREFIX + "tenants"
+DELIVERIES_DUE = PREFIX + "deliveries:due"
+# Pub/sub channels: a message means "new work is due now" (polling is only the fallback).
+JOBS_WAKEUP = PREFIX + "wakeup:jobs"
+WEBHOOKS_WAKEUP = PREFIX + "wakeup:webhooks"
+
+
+def digest(value: str) -> str:
+    return hashlib.sha256(value.encode()).hexdigest()
+
+
+def job(job_id: str) -> str:
+    return f"{PREFIX}job:{job_id}"
+
+
+def job_changes(job_id: str) -> str:
+    """Pub/sub channel told of every status or progress change of the job."""
+    return f"{job(job_id)}:changes"
+
+
+def batch(batch_id: str) -> str:
+    """Hash of the batch with its counts per status (the status scripts check that the key
+    they are given ends in the job's `batch` field)."""
+    return f"{PREFIX}batch:{batch_id}"
+
+
+def batch_jobs(batch_id: str) -> str:
+    """Sorted set of the batch's job ids, like tenant_jobs (expired with the batch)."""
+    return f"{batch(batch_id)}:jobs"
+
+
+def tenant(name: str) -> str:
+    return f"{PREFIX}tenant:{name}"
+
+
+def tenant_jobs(name: str) -> str:
+    """Sorted set of the tenant's job ids (all scores 0, ordered by id = by creation time)."""
+    return f"{PREFIX}tenant:{name}:jobs"
+
+
+def tenant_batches(name: str) -> str:
+    """Sorted set of the tenant's batch ids, ordered like tenant_jobs."""
+    return f"{PREFIX}tenant:{name}:batches"
+
+
+def tenant_event_subscriptions(name: str) -> str:
+    """Hash event type -> number of the tenant's enabled endpoints subscribed to it."""
+    return f"{PREFIX}tenant:{name}:subs"
+
+
+def tenant_endpoints(name: str) -> str:
+    return f"{PREFIX}tenant:{name}:endpoints"
+
+
+def api_key(raw_key: str) -> str:
+    # Only a digest of the key is ever stored; API keys are 256-bit random, so a fast hash suffices.
+    return api_key_by_digest(digest(raw_key))
+
+
+def api_key_by_digest(key_digest: str) -> str:
+    return f"{PREFIX}apikey:{key_digest}"
+
+
+def idempotency(tenant_name: str, idempotency_key: str) -> str:
+    return f"{PREFIX}idem:{tenant_name}:{digest(idempotency_key)}"
+
+
+def rate_limit(tenant_name: str) -> str:
+    return f"{PREFIX}ratelimit:{tenant_name}"
+
+
+def endpoint(endpoint_id: str) -> str:
+    return f"{PREFIX}endpoint:{endpoint_id}"
+
+
+def delivery(delivery_id: str) -> str:
+    return f"{PREFIX}delivery:{delivery_id}"
+
+
+def delivery_attempts(delivery_id: str) -> str:
+    return f"{PREFIX}delivery:{delivery_id}:attempts"
+
+
+def job_deliveries(subject_id: str) -> str:
+    """Deliveries of a job's events, or of a batch's (the subject is then the batch id)."""
+    return f"{PREFIX}job:{subject_id}:deliveries"
+
+
+def arq_job(arq_job_id: str) -> str:
+    return job_key_prefix + arq_job_id
+
+
+def arq_in_progress(arq_job_id: str) -> str:
+    return in_progress_key_prefix + arq_job_id

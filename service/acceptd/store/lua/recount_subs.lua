@@ -1,0 +1,19 @@
+-- Rebuilds a tenant's event -> subscribed-endpoint count, read by the job scripts to decide
+-- whether an event has any receiver. Rebuilt whole (tenants have few endpoints), atomically.
+-- KEYS[1] tenant's endpoint id set, KEYS[2] the counts hash, KEYS[3...] the hash of each
+-- endpoint in the set; ARGV[1...] their ids, in the same order.
+-- Returns 0 without writing when the set changed since the caller read it (it reads again).
+if redis.call('SCARD', KEYS[1]) ~= #ARGV then return 0 end
+for _, id in ipairs(ARGV) do
+  if redis.call('SISMEMBER', KEYS[1], id) == 0 then return 0 end
+end
+redis.call('DEL', KEYS[2])
+for i = 3, #KEYS do
+  local fields = redis.call('HMGET', KEYS[i], 'events', 'disabled')
+  if fields[1] and fields[2] ~= '1' then
+    for _, event in ipairs(cjson.decode(fields[1])) do
+      redis.call('HINCRBY', KEYS[2], event, 1)
+    end
+  end
+end
+return 1

@@ -1,0 +1,58 @@
+"""The Lua scripts, registered once per client (redis-py runs them by SHA, loading on a miss).
+
+Every key a script touches is passed to it in KEYS, built by `keys`; no script assembles a
+key name, so a script's KEYS are the whole truth about what it touches."""
+
+from __future__ import annotations
+
+from importlib.resources import files
+
+from redis.asyncio import Redis
+from redis.commands.core import AsyncScript
+
+from acceptd.core.statuses import TERMINAL_STATUSES
+
+_LUA = files("acceptd.store").joinpath("lua")
+_STATUS = _LUA.joinpath("status")
+# The scripts that change one job's status share the prelude (layout, outbox, batch counts),
+# and the terminal statuses of core/statuses.py, so Lua and Python cannot disagree on them.
+_TERMINAL = ", ".join(f"{status.value} = true" for status in sorted(TERMINAL_STATUSES))
+_PRELUDE = f"local TERMINAL = {{{_TERMINAL}}}\n" + _STATUS.joinpath("_prelude.lua").read_text(
+    encoding="utf-8"
+)
+
+
+def _status_script(name: str) -> str:
+    return _PRELUDE + _STATUS.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+def _script(name: str) -> str:
+    return _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+class Scripts:
+    def __init__(self, redis: Redis) -> None:
+        def status(name: str) -> AsyncScript:
+            return redis.register_script(_status_script(name))
+
+        def plain(name: str) -> AsyncScript:
+            return redis.register_script(_script(name))
+
+        self.start = status("start")
+        self.finish = status("finish")
+        self.requeue = status("requeue")
+        self.progress = status("progress")
+        self.cancel = status("cancel")
+        self.await_input = status("await_input")
+        self.complete = status("complete")
+        self.input_timeout = status("input_timeout")
+        self.submit = plain("submit")
+        self.batch_items = plain("batch_items")
+        self.promote = plain("promote")
+        self.idem_claim = plain("idem_claim")
+        self.idem_release = plain("idem_release")
+        self.rate_limit = plain("rate_limit")
+        self.recount_subs = plain("recount_subs")
+        self.delivery_create = plain("delivery_create")
+        self.delivery_attempt = plain("delivery_attempt")
+        self.delivery_requeue = plain("delivery_requeue")

@@ -1,0 +1,275 @@
+"""Pydantic models of the public resources: request validation and the OpenAPI document."""
+
+from __future__ import annotations
+
+from typing import Any, Literal
+
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+
+from acceptd.core.events import EventName
+
+JobStatusName = Literal[
+    "scheduled", "queued", "running", "awaiting_input", "succeeded", "failed", "canceled"
+]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class FieldError(BaseModel):
+    pointer: str = Field(description="JSON Pointer (RFC 6901) fragment into the request body")
+    field: str = Field(description="the same location, dotted")
+    detail: str
+
+
+class Problem(BaseModel):
+    """RFC 9457 problem details; served as application/problem+json."""
+
+    type: str
+    title: str
+    status: int
+    detail: str | None = None
+    errors: list[FieldError] | None = None
+
+
+class Progress(BaseModel):
+    fraction: float = Field(ge=0, le=1)
+    message: str | None = None
+
+
+class JobProblem(BaseModel):
+    type: str
+    title: str
+    detail: str | None = None
+
+
+class JobLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self")
+
+
+class AwaitingInput(BaseModel):
+    """While the job is awaiting_input: what it waits for and the capability to give it."""
+
+    request: Any = Field(description="what the handler asks the completer to look at")
+    expires_at: str = Field(description="the job fails with 'input timed out' after this")
+    token: str = Field(description="one-time completion token (ctk_…); no API key needed")
+    complete_url: str = Field(description="POST {token, result} here")
+    fail_url: str = Field(description="POST {token, error} here")
+
+
+class Job(BaseModel):
+    """The job resource (GET /v1/jobs/{id})."""
+
+    id: str
+    type: str
+    status: JobStatusName
+    progress: Progress
+    input: Any
+    result: Any
+    error: JobProblem | None
+    metadata: dict[str, Any]
+    callback_url: str | None
+    attempts: int
+    priority: Literal["high", "normal"]
+    run_at: str | None
+    batch_id: str | None
+    awaiting_input: AwaitingInput | None
+    created_at: str
+    started_at: str | None
+    finished_at: str | None
+    links: JobLinks
+
+
+class JobPage(BaseModel):
+    items: list[Job]
+    next_cursor: str | None
+
+
+class SubmitJob(_Strict):
+    type: str = Field(min_length=1, max_length=200, description="a registered job type")
+    input: dict[str, Any] = Field(description="validated against the type's input schema")
+    callback_url: str | None = Field(
+        default=None,
+        max_length=2048,
+        description="receives the job's terminal event, signed with the tenant's secret",
+    )
+    metadata: dict[str, Any] | None = Field(
+        default=None, description="yours: stored and returned as given"
+    )
+    run_at: AwareDatetime | None = Field(
+        default=None, description="RFC 3339: the job is `scheduled` until then"
+    )
+    delay_seconds: float | None = Field(
+        default=None, ge=0, le=366 * 86400, description="or: scheduled this many seconds ahead"
+    )
+    priority: Literal["high", "normal"] = Field(
+        default="normal", description="high overtakes up to an hour of normal backlog"
+    )
+
+    @model_validator(mode="after")
+    def _one_schedule(self) -> SubmitJob:
+        if self.run_at is not None and self.delay_seconds is not None:
+            raise ValueError("give run_at or delay_seconds, not both")
+        return self
+
+
+class BatchItem(_Strict):
+    type: str = Field(min_length=1, max_length=200, description="a registered job type")
+    input: dict[str, Any] = Field(description="validated against the type's input schema")
+    metadata: dict[str, Any] | None = Field(default=None, description="this item's own")
+
+
+class SubmitBatch(_Strict):
+    items: list[BatchItem] = Field(
+        min_length=1, description="each becomes an ordinary job (at most ACCEPTD_MAX_BATCH_ITEMS)"
+    )
+    callback_url: str | None = Field(
+        default=None, max_length=2048, description="receives batch.completed (and item events)"
+    )
+    item_events: bool = Field(
+        default=False,
+        description="also send each item's job.* callback events to callback_url",
+    )
+    metadata: dict[str, Any] | None = Field(default=None, description="yours, for the batch")
+    priority: Literal["high", "normal"] = Field(default="normal", description="for every item")
+
+
+class BatchCounts(BaseModel):
+    scheduled: int
+    queued: int
+    running: int
+    awaiting_input: int
+    succeeded: int
+    failed: int
+    canceled: int
+
+
+class BatchLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self")
+    jobs: str = Field(description="the items: GET /v1/jobs?batch=<id>")
+
+
+class Batch(BaseModel):
+    """The batch resource (GET /v1/batches/{id})."""
+
+    id: str
+    status: Literal["processing", "completed"]
+    total: int
+    counts: BatchCounts
+    progress: Progress = Field(description="share of items that reached a terminal status")
+    callback_url: str | None
+    item_events: bool
+    metadata: dict[str, Any]
+    priority: Literal["high", "normal"]
+    created_at: str
+    completed_at: str | None
+    links: BatchLinks
+
+
+class BatchPage(BaseModel):
+    items: list[Batch]
+    next_cursor: str | None
+
+
+class CompleteJob(_Strict):
+    token: str = Field(max_length=200, description="the job's completion token")
+    result: Any = Field(description="the job's result; checked against the type's schema")
+
+
+class ExternalError(_Strict):
+    title: str = Field(default="failed externally", min_length=1, max_length=200)
+    detail: str | None = Field(default=None, max_length=2000)
+
+
+class FailJob(_Strict):
+    token: str = Field(max_length=200, description="the job's completion token")
+    error: ExternalError = Field(default_factory=ExternalError)
+
+
+class JobType(BaseModel):
+    name: str
+    description: str
+    input_schema: dict[str, Any]
+    timeout_seconds: float
+    max_attempts: int
+    awaits_input: dict[str, Any] | None = Field(
+        description="JSON Schema of the result /complete takes; null if the worker makes it"
+    )
+    input_timeout_seconds: float | None
+
+
+class JobTypeList(BaseModel):
+    items: list[JobType]
+
+
+class Health(BaseModel):
+    status: Literal["ok", "unavailable"]
+    detail: str | None = None
+
+
+class EndpointCreate(_Strict):
+    url: str = Field(max_length=2048, description="http(s) URL that receives the events")
+    events: list[EventName] | None = Field(
+        default=None,
+        min_length=1,
+        description="events to receive; omitted = job.succeeded, job.failed, job.canceled",
+    )
+    description: str = Field(default="", max_length=500)
+
+
+class EndpointUpdate(_Strict):
+    url: str | None = Field(default=None, max_length=2048)
+    events: list[EventName] | None = Field(default=None, min_length=1)
+    description: str | None = Field(default=None, max_length=500)
+    disabled: bool | None = Field(
+        default=None, description="true disables it; false enables it and clears its failure"
+    )
+
+
+class Endpoint(BaseModel):
+    id: str
+    url: str
+    events: list[EventName]
+    description: str
+    disabled: bool
+    disabled_reason: str | None
+    disabled_at: str | None
+    failing_since: str | None
+    created_at: str
+    updated_at: str
+
+
+class EndpointWithSecret(Endpoint):
+    secret: str = Field(description="whsec_…: shown only on create and on rotation")
+
+
+class EndpointList(BaseModel):
+    items: list[Endpoint]
+
+
+class DeliveryAttempt(BaseModel):
+    at: str
+    status_code: int | None
+    latency_ms: float
+    error: str | None
+    response: str | None = Field(description="the first 4 KiB of the receiver's answer")
+
+
+class Delivery(BaseModel):
+    id: str
+    webhook_id: str = Field(description="the webhook-id header: the same on every retry")
+    event: str
+    url: str
+    endpoint_id: str | None = Field(description="null for the job's own callback_url")
+    status: Literal["pending", "succeeded", "failed"]
+    next_attempt_at: str | None
+    attempts: list[DeliveryAttempt]
+
+
+class DeliveryList(BaseModel):
+    items: list[Delivery]

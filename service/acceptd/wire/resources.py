@@ -1,0 +1,115 @@
+"""Records rendered as the public JSON resources (shapes: acceptd.wire.models)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from acceptd.core.clock import to_rfc3339
+from acceptd.core.statuses import DeliveryStatus
+from acceptd.store.batches import BatchRecord
+from acceptd.store.deliveries import DeliveryRecord
+from acceptd.store.endpoints import EndpointRecord
+from acceptd.store.jobs import JobRecord
+
+API_PREFIX = "/v1"
+
+
+def job_path(job_id: str) -> str:
+    return f"{API_PREFIX}/jobs/{job_id}"
+
+
+def job_resource(job: JobRecord) -> dict[str, Any]:
+    return {
+        "id": job.id,
+        "type": job.type,
+        "status": job.status.value,
+        "progress": job.progress,
+        "input": job.input,
+        "result": job.result,
+        "error": job.error,
+        "metadata": job.metadata,
+        "callback_url": job.callback_url,
+        "attempts": job.attempts,
+        "priority": job.priority,
+        "run_at": to_rfc3339(job.run_at_ms),
+        "batch_id": job.batch_id,
+        "awaiting_input": _awaiting_input(job),
+        "created_at": to_rfc3339(job.created_ms),
+        "started_at": to_rfc3339(job.started_ms),
+        "finished_at": to_rfc3339(job.finished_ms),
+        "links": {"self": job_path(job.id)},
+    }
+
+
+def _awaiting_input(job: JobRecord) -> dict[str, Any] | None:
+    if job.awaiting is None:
+        return None
+    return {
+        "request": job.awaiting.request,
+        "expires_at": to_rfc3339(job.awaiting.deadline_ms),
+        "token": job.awaiting.token,
+        "complete_url": f"{job_path(job.id)}/complete",
+        "fail_url": f"{job_path(job.id)}/fail",
+    }
+
+
+def batch_path(batch_id: str) -> str:
+    return f"{API_PREFIX}/batches/{batch_id}"
+
+
+def batch_resource(batch: BatchRecord) -> dict[str, Any]:
+    done = batch.terminal_count
+    return {
+        "id": batch.id,
+        "status": "completed" if batch.completed_ms is not None else "processing",
+        "total": batch.total,
+        "counts": batch.counts,
+        "progress": {
+            "fraction": round(done / batch.total, 4) if batch.total else 1.0,
+            "message": f"{done} of {batch.total} items finished",
+        },
+        "callback_url": batch.callback_url,
+        "item_events": batch.item_events,
+        "metadata": batch.metadata,
+        "priority": batch.priority,
+        "created_at": to_rfc3339(batch.created_ms),
+        "completed_at": to_rfc3339(batch.completed_ms),
+        "links": {"self": batch_path(batch.id), "jobs": f"{API_PREFIX}/jobs?batch={batch.id}"},
+    }
+
+
+def endpoint_path(endpoint_id: str) -> str:
+    return f"{API_PREFIX}/endpoints/{endpoint_id}"
+
+
+def endpoint_resource(endpoint: EndpointRecord, secret: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": endpoint.id,
+        "url": endpoint.url,
+        "events": endpoint.events,
+        "description": endpoint.description,
+        "disabled": endpoint.disabled,
+        "disabled_reason": endpoint.disabled_reason,
+        "disabled_at": to_rfc3339(endpoint.disabled_ms),
+        "failing_since": to_rfc3339(endpoint.failing_since_ms),
+        "created_at": to_rfc3339(endpoint.created_ms),
+        "updated_at": to_rfc3339(endpoint.updated_ms),
+    }
+    if secret is not None:
+        body["secret"] = secret
+    return body
+
+
+def delivery_resource(delivery: DeliveryRecord, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+    return {
+        "id": delivery.id,
+        "webhook_id": delivery.webhook_id,
+        "event": delivery.event,
+        "url": delivery.url,
+        "endpoint_id": delivery.endpoint_id,
+        "status": delivery.status.value,
+        "next_attempt_at": to_rfc3339(delivery.next_attempt_ms)
+        if delivery.status is DeliveryStatus.PENDING
+        else None,
+        "attempts": attempts,
+    }

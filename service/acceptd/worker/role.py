@@ -1,0 +1,59 @@
+"""`acceptd worker`: the arq Worker for the job queue; arq runs "run job X", the runtime
+turns that into one attempt of a handler."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from arq.worker import func
+
+from acceptd.core.settings import Settings
+from acceptd.jobs.registry import JobRegistry
+from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
+from acceptd.runtime.wakeable import WakeableWorker
+from acceptd.store import keys
+from acceptd.store.arqjobs import RUN_JOB_FUNCTION
+from acceptd.store.jobs import JobRef
+from acceptd.worker.runtime import WorkerRuntime
+
+
+async def run_job(
+    ctx: dict[str, Any], job_id: str, tenant: str, job_type: str, batch_id: str | None = None
+) -> None:
+    """arq's job: the arguments name the job's keys (store.jobs.JobRef)."""
+    runtime: WorkerRuntime = ctx[RUNTIME]
+    try:
+        await runtime.run(JobRef(job_id, tenant, batch_id), job_type)
+    finally:
+        ctx[WAKE]()  # a slot is free: look for queued work now, not at the next idle poll
+
+
+def create_worker(
+    settings: Settings, registry: JobRegistry, *, burst: bool = False, handle_signals: bool = True
+) -> WakeableWorker:
+    """The arq Worker for the job queue (see roleworker for the settings both roles share)."""
+    longest = max(
+        [settings.default_job_timeout_seconds]
+        + [d.timeout_seconds for d in registry if d.timeout_seconds is not None]
+    )
+
+    async def open_runtime() -> WorkerRuntime:
+        return WorkerRuntime.open(settings, registry)
+
+    return build_role_worker(
+        settings,
+        function=func(
+            run_job,
+            name=RUN_JOB_FUNCTION,
+            max_tries=ARQ_MAX_TRIES,
+            # arq's timeout is only a backstop behind ours and the forced cancel; after a crash
+            # arq runs the job again once its marker expires: this timeout + 10 s.
+            timeout=longest + settings.cancel_grace_seconds + 5,
+        ),
+        queue_name=keys.JOB_QUEUE,
+        max_jobs=settings.worker_concurrency,
+        wakeup_channel=keys.JOBS_WAKEUP,
+        open_runtime=open_runtime,
+        burst=burst,
+        handle_signals=handle_signals,
+    )

@@ -1,8 +1,0 @@
--- Back to 'queued': the handler asked for a retry (ARGV[6] = '0'), or the worker is shutting
--- down and hands the job back without charging an attempt (ARGV[6] = '1').
-local status = redis.call('HGET', KEYS[1], 'status')
-if status ~= 'running' then return 0 end
-set_status(KEYS[1], 'queued')
-notify('queued')
-if ARGV[6] == '1' then redis.call('HINCRBY', KEYS[1], 'attempts', -1) end
-return 1

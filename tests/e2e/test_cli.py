@@ -1,0 +1,157 @@
+"""The `acceptd` command as a user runs it: real processes, real ports."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import re
+import signal
+import sys
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+
+from acceptd.cli.embedded import free_port
+from tests.support.constants import MASTER_KEY, subprocess_env
+from tests.support.waiting import wait_until
+
+
+async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "acceptd", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
+    return process.returncode or 0, out.decode(), err.decode()
+
+
+async def test_keygen_prints_a_usable_master_key() -> None:
+    code, out, _ = await run_cli("keygen", env=subprocess_env())
+    assert code == 0
+    assert len(base64.b64decode(out.strip())) == 32
+
+
+async def test_tenants_create_json_then_the_key_works(redis_url: str) -> None:
+    env = subprocess_env(ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY)
+    code, out, err = await run_cli("tenants", "create", "acme", "--json", env=env)
+    assert code == 0, err
+    created = json.loads(out)
+    assert set(created) == {"tenant", "api_key", "secret"}
+    assert created["tenant"] == "acme"
+    assert created["secret"].startswith("whsec_")
+
+    from acceptd.core.secretbox import SecretBox
+    from acceptd.core.settings import Settings
+    from acceptd.store.connection import connect
+    from acceptd.store.tenants import TenantStore
+
+    conn = connect(Settings(redis_url=redis_url))
+    try:
+        store = TenantStore(conn, SecretBox(MASTER_KEY))
+        assert await store.tenant_for_api_key(created["api_key"]) == "acme"
+        assert await store.signing_secrets("acme") == [created["secret"]]
+        raw = await conn.hgetall("acceptd:tenant:acme")  # type: ignore[misc]
+        assert created["api_key"] not in json.dumps(raw)  # hashed
+        assert created["secret"] not in json.dumps(raw)  # encrypted
+    finally:
+        await conn.aclose()
+
+    code, _, err = await run_cli("tenants", "create", "acme", env=env)
+    assert code != 0
+    assert "already exists" in err
+
+
+async def test_invalid_setting_is_named_at_start() -> None:
+    code, _, err = await run_cli("api", env=subprocess_env(ACCEPTD_PORT="eighty"))
+    assert code != 0
+    assert "ACCEPTD_PORT" in err
+
+
+async def test_roles_refuse_to_start_without_a_master_key(redis_url: str) -> None:
+    code, _, err = await run_cli(
+        "tenants", "create", "x", env=subprocess_env(ACCEPTD_REDIS_URL=redis_url)
+    )
+    assert code != 0
+    assert "ACCEPTD_MASTER_KEY" in err
+
+
+class Dev:
+    """A running `acceptd dev` subprocess."""
+
+    def __init__(self, process: asyncio.subprocess.Process, banner: str) -> None:
+        self.process = process
+        self.banner = banner
+        self.api_url = re.search(r"API:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        self.api_key = re.search(r"API key:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
+        self.redis_port = int(re.search(r"Redis:\s+redis://[\d.]+:(\d+)", banner).group(1))  # type: ignore[union-attr]
+
+
+async def start_dev(data_dir: Path) -> Dev:
+    command = ["dev", "--port", str(free_port()), "--data-dir", str(data_dir)]
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "acceptd", *command,
+        env=subprocess_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert process.stdout is not None
+    banner = ""
+    async with asyncio.timeout(30):
+        while "Ctrl-C" not in banner:
+            line = await process.stdout.readline()
+            if not line:
+                raise AssertionError(f"dev exited early: {banner}")
+            banner += line.decode()
+    return Dev(process, banner)
+
+
+def valkey_running(port: int) -> bool:
+    from acceptd.cli.embedded import ping
+
+    return ping("127.0.0.1", port)
+
+
+@pytest.fixture
+async def session() -> AsyncIterator[aiohttp.ClientSession]:
+    async with aiohttp.ClientSession() as client:
+        yield client
+
+
+@pytest.mark.timeout(120)
+async def test_dev_runs_the_readme_flow_and_keeps_data_across_restarts(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    dev = await start_dev(tmp_path / "data")
+    assert "curl -i -X POST" in dev.banner
+    assert "whsec_" in dev.banner
+    headers = {"Authorization": f"Bearer {dev.api_key}"}
+    body = {"type": "demo.echo", "input": {"value": "hello", "delay_ms": 100}}
+    async with session.post(f"{dev.api_url}/v1/jobs", json=body, headers=headers) as response:
+        assert response.status == 202
+        location = response.headers["Location"]
+
+    async def finished() -> Any:
+        async with session.get(f"{dev.api_url}{location}", headers=headers) as response:
+            return (await response.json()) if response.status == 200 else None
+
+    job = await wait_until(finished)
+    assert job["status"] == "succeeded"
+    assert job["result"] == {"value": "hello"}
+
+    dev.process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(dev.process.wait(), 20) == 0
+    assert not valkey_running(dev.redis_port)
+
+    again = await start_dev(tmp_path / "data")
+    assert again.api_key == dev.api_key  # same credentials from the data dir
+    async with session.get(f"{again.api_url}{location}", headers=headers) as response:
+        assert response.status == 200  # the AOF brought the job back
+    again.process.kill()  # even SIGKILL leaves no orphan server behind
+    await again.process.wait()
+
+    async def server_gone() -> bool:
+        return not valkey_running(again.redis_port)
+
+    await wait_until(server_gone, timeout=10)

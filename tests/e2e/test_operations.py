@@ -1,0 +1,288 @@
+"""What an operator relies on: metrics, request ids, logs, doctor, graceful stop, deploy/."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import logging
+import re
+import signal
+import sys
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import yaml
+from aiohttp.test_utils import TestClient
+
+from acceptd.cli.embedded import EmbeddedValkey, free_port
+from acceptd.core import logs
+from acceptd.core.settings import ClientSettings, Settings
+from tests.support.constants import API_KEY, MASTER_KEY, SECRET, subprocess_env
+from tests.support.waiting import wait_until
+
+ROOT = Path(__file__).resolve().parents[2]
+SETTING_NAMES = {
+    f"ACCEPTD_{name.upper()}" for name in [*Settings.model_fields, *ClientSettings.model_fields]
+}
+
+
+async def test_api_metrics(
+    client: TestClient[Any, Any],
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Awaitable[None]],
+) -> None:
+    await client.post("/v1/jobs", json={"type": "demo.echo", "input": {"value": 1}}, headers=auth)
+    await client.post("/v1/jobs", json={"type": "test.crash", "input": {}}, headers=auth)
+    queued = await (await client.get("/metrics")).text()
+    assert re.search(r'acceptd_queue_depth\{queue="jobs"\} 2\.0', queued)
+    await run_worker_burst()
+    text = await (await client.get("/metrics")).text()
+    assert re.search(r'acceptd_jobs_submitted_total\{type="demo.echo"\} [1-9]', text)
+    assert re.search(
+        r'acceptd_jobs_finished_total\{status="succeeded",type="demo.echo"\} [1-9]', text
+    )
+    assert re.search(
+        r'acceptd_jobs_finished_total\{status="failed",type="test.crash"\} [1-9]', text
+    )
+    assert 'acceptd_http_request_seconds_count{method="POST",route="/v1/jobs",status="202"}' in text
+    assert "acceptd_job_queue_wait_seconds_bucket" in text
+    assert "acceptd_job_run_seconds_bucket" in text
+    assert re.search(r'acceptd_queue_depth\{queue="jobs"\} 0\.0', text)
+
+
+async def test_worker_ops_server(settings: Settings) -> None:
+    from acceptd.runtime import opsserver
+    from acceptd.store.connection import connect
+
+    redis, port = connect(settings), free_port()
+    runner = await opsserver.start(redis, "127.0.0.1", port)
+    assert runner is not None
+    try:
+        async with aiohttp.ClientSession() as session:
+            for path in ("/healthz", "/readyz"):
+                async with session.get(f"http://127.0.0.1:{port}{path}") as response:
+                    assert response.status == 200
+            async with session.get(f"http://127.0.0.1:{port}/metrics") as response:
+                assert "acceptd_queue_depth" in await response.text()
+    finally:
+        await runner.cleanup()
+        await redis.aclose()
+    assert await opsserver.start(redis, "127.0.0.1", 0) is None
+
+
+async def test_request_ids(client: TestClient[Any, Any], auth: dict[str, str]) -> None:
+    generated = await client.get("/v1/jobs", headers=auth)
+    assert re.fullmatch(r"[0-9a-f]{32}", generated.headers["X-Request-Id"])
+    echoed = await client.get("/v1/jobs", headers={**auth, "X-Request-Id": "trace-42"})
+    assert echoed.headers["X-Request-Id"] == "trace-42"
+    sanitized = await client.get("/nope", headers={"X-Request-Id": "bad id\twith spaces"})
+    assert sanitized.headers["X-Request-Id"] != "bad id\twith spaces"
+
+
+@pytest.fixture
+def json_log() -> Any:
+    stream = io.StringIO()
+    handler = logging.StreamHandler(stream)
+    handler.addFilter(logs.ContextFilter())
+    handler.setFormatter(logs.JsonFormatter())
+    root = logging.getLogger()
+    old_level = root.level
+    root.addHandler(handler)
+    root.setLevel(logging.DEBUG)
+    yield stream
+    root.removeHandler(handler)
+    root.setLevel(old_level)
+
+
+async def test_logs_follow_a_job_and_never_show_secrets(
+    client: TestClient[Any, Any],
+    auth: dict[str, str],
+    worker: None,
+    dispatcher: Any,
+    receiver: tuple[Any, str],
+    json_log: io.StringIO,
+) -> None:
+    recording, url = receiver
+    endpoint = await (await client.post("/v1/endpoints", json={"url": url}, headers=auth)).json()
+    crashed = await (
+        await client.post("/v1/jobs", json={"type": "test.crash", "input": {}}, headers=auth)
+    ).json()
+    await wait_until(_received(recording, 1))
+    lines = [json.loads(line) for line in json_log.getvalue().splitlines() if line.startswith("{")]
+    about_job = [line for line in lines if line.get("job_id") == crashed["id"]]
+    assert about_job, "the worker's log line about the failed job carries its job_id"
+    assert all(line["tenant"] == "default" for line in about_job)
+    everything = json_log.getvalue()
+    for secret in (API_KEY, SECRET, endpoint["secret"], MASTER_KEY):
+        assert secret not in everything
+
+
+def _received(recording: Any, count: int) -> Callable[[], Awaitable[bool]]:
+    async def check() -> bool:
+        return len(recording.received) >= count
+
+    return check
+
+
+async def _run(*args: str, env: dict[str, str]) -> tuple[int, str]:
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "acceptd", *args, env=env,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(process.communicate(), 30)
+    return process.returncode or 0, out.decode()
+
+
+async def test_doctor_passes_on_a_production_like_server_and_names_problems(
+    tmp_path: Path, redis_url: str
+) -> None:
+    with EmbeddedValkey(tmp_path / "aof", persistent=True) as good:
+        code, out = await _run(
+            "doctor", env=subprocess_env(ACCEPTD_REDIS_URL=good.url, ACCEPTD_MASTER_KEY=MASTER_KEY)
+        )
+        assert code == 0, out
+        assert "all checks passed" in out
+        assert "persistence (AOF): appendonly yes" in out
+    # The test session's server runs without AOF, and no master key is given.
+    code, out = await _run("doctor", env=subprocess_env(ACCEPTD_REDIS_URL=redis_url))
+    assert code == 1
+    assert "FAIL persistence (AOF)" in out
+    assert "FAIL master key" in out
+    code, out = await _run(
+        "doctor", env=subprocess_env(ACCEPTD_REDIS_URL=f"redis://127.0.0.1:{free_port()}/0")
+    )
+    assert code == 1
+    assert "FAIL redis reachable" in out
+
+
+async def test_healthcheck_verb(api_url: str) -> None:
+    port = api_url.rsplit(":", 1)[1]
+    assert (
+        await _run("healthcheck", env=subprocess_env(ACCEPTD_PORT=port, ACCEPTD_METRICS_PORT="0"))
+    )[0] == 0
+    assert (
+        await _run(
+            "healthcheck",
+            env=subprocess_env(ACCEPTD_PORT=str(free_port()), ACCEPTD_METRICS_PORT="0"),
+        )
+    )[0] == 1
+
+
+@pytest.mark.timeout(60)
+async def test_sigterm_lets_the_running_job_finish(
+    client: TestClient[Any, Any], auth: dict[str, str], redis_url: str
+) -> None:
+    response = await client.post(
+        "/v1/jobs",
+        json={"type": "demo.echo", "input": {"value": 1, "delay_ms": 1500}},
+        headers=auth,
+    )
+    job = await response.json()
+    env = subprocess_env(
+        ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY,
+        ACCEPTD_METRICS_PORT="0", ACCEPTD_SHUTDOWN_GRACE_SECONDS="10",
+    )  # fmt: skip
+    process = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "acceptd", "worker", env=env,
+        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+
+    async def running() -> bool:
+        body = await (await client.get(job["links"]["self"], headers=auth)).json()
+        return bool(body["status"] == "running")
+
+    await wait_until(running, timeout=20)
+    process.send_signal(signal.SIGTERM)
+    assert await asyncio.wait_for(process.wait(), 20) == 0
+    final = await (await client.get(job["links"]["self"], headers=auth)).json()
+    assert final["status"] == "succeeded"  # finished within the grace, not cut off
+
+
+def _env_names(value: Any) -> set[str]:
+    """Every ACCEPTD_* name mentioned anywhere in a parsed manifest."""
+    text = json.dumps(value)
+    return set(re.findall(r"ACCEPTD_[A-Z0-9_]+", text))
+
+
+def test_manifests_parse_and_name_only_real_settings() -> None:
+    files = sorted((ROOT / "deploy").rglob("*.yaml"))
+    assert {p.name for p in files} >= {
+        "compose.yaml",
+        "api.yaml",
+        "worker.yaml",
+        "dispatcher.yaml",
+        "configmap.yaml",
+    }
+    kinds: set[str] = set()
+    for path in files:
+        documents = [d for d in yaml.safe_load_all(path.read_text()) if d]
+        assert documents, path
+        for document in documents:
+            kinds.add(document.get("kind", "compose"))
+            unknown = _env_names(document) - SETTING_NAMES
+            assert not unknown, f"{path.name} names settings that do not exist: {unknown}"
+    assert {
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "ConfigMap",
+    } <= kinds
+
+
+def test_deployments_probe_health_and_readiness() -> None:
+    for role, port in (("api", "http"), ("worker", "metrics"), ("dispatcher", "metrics")):
+        [deployment, *_] = yaml.safe_load_all(
+            (ROOT / "deploy" / "k8s" / f"{role}.yaml").read_text()
+        )
+        [container] = deployment["spec"]["template"]["spec"]["containers"]
+        assert container["args"] == [role]
+        assert container["livenessProbe"]["httpGet"] == {"path": "/healthz", "port": port}
+        assert container["readinessProbe"]["httpGet"] == {"path": "/readyz", "port": port}
+        assert container["resources"]["requests"]
+
+
+def test_compose_runs_every_role_against_persistent_redis() -> None:
+    compose = yaml.safe_load((ROOT / "deploy" / "compose.yaml").read_text())
+    services = compose["services"]
+    assert set(services) == {"redis", "api", "worker", "dispatcher"}
+    assert services["api"]["deploy"]["replicas"] == 2
+    assert [services[r]["command"] for r in ("api", "worker", "dispatcher")] == [
+        ["api"],
+        ["worker"],
+        ["dispatcher"],
+    ]
+    conf = (ROOT / "deploy" / "redis.conf").read_text()
+    assert re.search(r"^appendonly yes$", conf, re.M)
+    assert re.search(r"^maxmemory-policy noeviction$", conf, re.M)
+
+
+def test_dockerfile_is_multi_stage_non_root_with_a_health_check() -> None:
+    dockerfile = (ROOT / "deploy" / "Dockerfile").read_text()
+    assert len(re.findall(r"^FROM ", dockerfile, re.M)) == 2
+    assert re.search(r"^USER (?!root|0\b)\S+", dockerfile, re.M)
+    assert re.search(r'^HEALTHCHECK .*"acceptd", "healthcheck"', dockerfile, re.M)
+    assert _env_names(dockerfile) <= SETTING_NAMES
+
+
+def test_example_secret_holds_no_secret() -> None:
+    [secret] = yaml.safe_load_all((ROOT / "deploy" / "k8s" / "secret.example.yaml").read_text())
+    assert set(secret["stringData"].values()) == {"REPLACE_ME"}
+    kustomization = yaml.safe_load((ROOT / "deploy" / "k8s" / "kustomization.yaml").read_text())
+    assert "secret.example.yaml" not in kustomization["resources"]
+
+
+def test_arq_connections_keep_the_urls_tls_options() -> None:
+    from acceptd.store.connection import arq_settings
+
+    url = "rediss://:pw@redis.internal:6380/3?ssl_ca_certs=/etc/ca.pem&ssl_cert_reqs=required&ssl_check_hostname=true"
+    arq = arq_settings(Settings(redis_url=url))
+    assert arq.ssl is True
+    assert (arq.host, arq.port, arq.database, arq.password) == ("redis.internal", 6380, 3, "pw")
+    assert arq.ssl_ca_certs == "/etc/ca.pem"
+    assert arq.ssl_cert_reqs == "required"
+    assert arq.ssl_check_hostname is True

@@ -1,0 +1,140 @@
+"""The receiver helper: verifies, dedupes, answers fast, refuses forged, replayed and stale."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from standardwebhooks.webhooks import Webhook
+
+from acceptd.webhooks.receiver import (
+    WebhookEvent,
+    WebhookReceiver,
+    WebhookVerificationError,
+    verify_event,
+)
+from acceptd.webhooks.signing import generate_secret
+from tests.support.constants import SECRET
+from tests.support.signing import sign_event
+from tests.support.waiting import wait_until
+
+EVENT = {
+    "type": "job.succeeded",
+    "timestamp": "2026-11-22T17:00:00.000Z",
+    "data": {"id": "job_1", "status": "succeeded"},
+}
+
+
+@pytest.fixture
+async def hooks(
+    aiohttp_client: Callable[..., Awaitable[TestClient[Any, Any]]],
+) -> tuple[TestClient[Any, Any], list[WebhookEvent], list[str]]:
+    got: list[WebhookEvent] = []
+    refused: list[str] = []
+
+    async def handler(event: WebhookEvent) -> None:
+        await asyncio.sleep(0)
+        got.append(event)
+
+    receiver = WebhookReceiver(
+        SECRET, handler, on_rejected=lambda reason, _h: refused.append(reason)
+    )
+    return await aiohttp_client(receiver.app()), got, refused
+
+
+async def test_verified_event_reaches_the_handler_once(hooks: Any) -> None:
+    client, got, _ = hooks
+    body, headers = sign_event(SECRET, EVENT, msg_id="msg_a")
+    first = await client.post("/any/path", data=body, headers=headers)
+    assert first.status == 200
+    assert (await first.json()) == {"status": "received"}
+    again = await client.post("/any/path", data=body, headers=headers)  # a retry of the same event
+    assert (await again.json()) == {"status": "duplicate"}
+
+    async def handled() -> bool:
+        return len(got) == 1
+
+    await wait_until(handled)
+    await asyncio.sleep(0.05)
+    assert len(got) == 1
+    assert got[0].id == "msg_a"
+    assert got[0].type == "job.succeeded"
+    assert got[0].job_id == "job_1"
+
+
+@pytest.mark.parametrize(
+    "tamper",
+    [
+        lambda body, headers: (body, {**headers, "webhook-signature": "v1,AAAA"}),
+        lambda body, headers: (body.replace(b"succeeded", b"failed"), headers),
+        lambda body, headers: (
+            body,
+            {k: v for k, v in headers.items() if k != "webhook-timestamp"},
+        ),
+    ],
+)
+async def test_forged_webhooks_are_refused(hooks: Any, tamper: Callable[..., Any]) -> None:
+    client, got, refused = hooks
+    body, headers = tamper(*sign_event(SECRET, EVENT))
+    response = await client.post("/", data=body, headers=headers)
+    assert response.status == 401
+    assert response.content_type == "application/problem+json"
+    assert got == []
+    assert len(refused) == 1
+
+
+async def test_replayed_old_webhook_is_refused(hooks: Any) -> None:
+    client, got, _refused = hooks
+    body, headers = sign_event(SECRET, EVENT, at=int(time.time()) - 600)  # captured 10 min ago
+    response = await client.post("/", data=body, headers=headers)
+    assert response.status == 401
+    assert "too old" in (await response.json())["detail"]
+    assert got == []
+
+
+async def test_webhook_signed_with_another_secret_is_refused(hooks: Any) -> None:
+    client, _got, _ = hooks
+    body, headers = sign_event(generate_secret(), EVENT)
+    assert (await client.post("/", data=body, headers=headers)).status == 401
+
+
+async def test_handler_failure_does_not_change_the_answer(
+    aiohttp_client: Callable[..., Awaitable[Any]],
+) -> None:
+    def broken(event: WebhookEvent) -> None:
+        raise RuntimeError("user code bug")
+
+    client = await aiohttp_client(WebhookReceiver(SECRET, broken).app())
+    body, headers = sign_event(SECRET, EVENT)
+    assert (await client.post("/", data=body, headers=headers)).status == 200
+
+
+def test_verify_event_agrees_with_the_official_library() -> None:
+    body, headers = sign_event(SECRET, EVENT)
+    assert Webhook(SECRET).verify(body, headers) == EVENT
+    assert verify_event(SECRET, headers, body).data == EVENT["data"]
+    assert verify_event([generate_secret(), SECRET], headers, body).type == "job.succeeded"
+    other_body, other_headers = sign_event(SECRET, {"test": 1})
+    with pytest.raises(WebhookVerificationError, match="not an acceptd event"):
+        verify_event(SECRET, other_headers, other_body)
+
+
+async def test_receiver_gets_real_deliveries(api_url: str, worker: None, dispatcher: Any) -> None:
+    from acceptd.client import Client
+    from tests.support.constants import API_KEY
+
+    receiver = WebhookReceiver(SECRET)
+    url = await receiver.start()
+    try:
+        async with Client(api_url, API_KEY) as client:
+            job = await client.submit("demo.echo", {"value": "real"}, callback_url=url)
+        event = await asyncio.wait_for(receiver.wait_for_job(job["id"]), 20)
+        assert event.type == "job.succeeded"
+        assert event.data["result"] == {"value": "real"}
+        assert await receiver.wait_for_job(job["id"]) is event  # remembered for late waiters
+    finally:
+        await receiver.stop()

@@ -1,0 +1,248 @@
+"""The worker: every outcome of a handler, progress, cancellation, timeouts, crashes."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import redis.asyncio as aredis
+from aiohttp.test_utils import TestClient
+
+from acceptd.core.settings import Settings
+from acceptd.store import keys
+from acceptd.store.jobs import JobRef, JobStore
+from acceptd.store.scripts import Scripts
+from tests.support.waiting import wait_until
+
+Client = TestClient[Any, Any]
+Burst = Callable[..., Awaitable[None]]
+
+
+async def submit(
+    client: Client, auth: dict[str, str], job_type: str, data: dict[str, Any]
+) -> dict[str, Any]:
+    response = await client.post("/v1/jobs", json={"type": job_type, "input": data}, headers=auth)
+    assert response.status == 202, await response.text()
+    body: dict[str, Any] = await response.json()
+    return body
+
+
+async def fetch(client: Client, auth: dict[str, str], job: dict[str, Any]) -> dict[str, Any]:
+    body: dict[str, Any] = await (await client.get(job["links"]["self"], headers=auth)).json()
+    return body
+
+
+def status_is(
+    client: Client, auth: dict[str, str], job: dict[str, Any], *wanted: str
+) -> Callable[[], Awaitable[Any]]:
+    async def check() -> Any:
+        body = await fetch(client, auth, job)
+        return body if body["status"] in wanted else None
+
+    return check
+
+
+async def test_blocking_handler_runs_in_a_thread(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.blocking", {"seconds": 0.05})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "succeeded"
+    assert body["result"]["thread"].startswith("acceptd-job")
+    assert body["progress"] == {"fraction": 1.0, "message": "half way, from a thread"}
+
+
+async def test_blocking_job_does_not_stall_other_jobs(
+    client: Client, auth: dict[str, str], worker: None
+) -> None:
+    slow = await submit(client, auth, "test.blocking", {"seconds": 2.0})
+    await wait_until(status_is(client, auth, slow, "running"))
+    quick = await submit(client, auth, "demo.echo", {"value": "fast"})
+    await wait_until(status_is(client, auth, quick, "succeeded"), timeout=1.5)
+    assert (await fetch(client, auth, slow))["status"] == "running"
+
+
+async def test_progress_is_visible_while_running(
+    client: Client, auth: dict[str, str], worker: None
+) -> None:
+    job = await submit(
+        client, auth, "demo.echo", {"value": 1, "delay_ms": 1500, "progress_steps": 3}
+    )
+
+    async def partial() -> Any:
+        body = await fetch(client, auth, job)
+        return body if 0 < body["progress"]["fraction"] < 1 else None
+
+    body = await wait_until(partial)
+    assert body["status"] == "running"
+    assert body["progress"]["message"].startswith("step ")
+    done = await wait_until(status_is(client, auth, job, "succeeded"))
+    assert done["progress"] == {"fraction": 1.0, "message": "step 3 of 3"}
+
+
+async def test_cancel_running_job_stops_it_cooperatively(
+    client: Client, auth: dict[str, str], worker: None
+) -> None:
+    job = await submit(
+        client, auth, "demo.echo", {"value": 1, "delay_ms": 20_000, "progress_steps": 2}
+    )
+    await wait_until(status_is(client, auth, job, "running"))
+    response = await client.post(f"{job['links']['self']}/cancel", headers=auth)
+    assert response.status == 202
+    assert (await response.json())["status"] == "running"  # requested; the worker stops it
+    body = await wait_until(status_is(client, auth, job, "canceled"), timeout=3)
+    assert body["finished_at"]
+    assert body["result"] is None
+
+
+async def test_cancel_is_forced_after_the_grace_period(
+    client: Client, auth: dict[str, str], worker: None, settings: Settings
+) -> None:
+    job = await submit(client, auth, "test.stubborn", {"seconds": 30})
+    await wait_until(status_is(client, auth, job, "running"))
+    await client.post(f"{job['links']['self']}/cancel", headers=auth)
+    await wait_until(
+        status_is(client, auth, job, "canceled"), timeout=settings.cancel_grace_seconds + 3
+    )
+
+
+async def test_handler_retry_runs_again(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.flaky", {"succeed_on": 2})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "succeeded"
+    assert body["result"] == {"attempt": 2}
+    assert body["attempts"] == 2
+
+
+async def test_retries_stop_at_max_attempts(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.flaky", {"succeed_on": 99})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "failed"
+    assert body["attempts"] == 3
+    assert body["error"]["title"] == "retries exhausted"
+
+
+async def test_exception_becomes_failed_without_traceback(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.crash", {})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "failed"
+    assert body["error"]["detail"] == "ValueError: boom at line 7"
+    assert "Traceback" not in str(body)
+
+
+async def test_typed_job_error_keeps_its_type(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.typed_error", {})
+    await run_worker_burst()
+    error = (await fetch(client, auth, job))["error"]
+    assert error == {
+        "type": "urn:example:card-declined",
+        "title": "card declined",
+        "detail": "the issuer said no",
+    }
+
+
+async def test_job_over_its_timeout_fails_clearly(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.slow", {})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "failed"
+    assert body["error"]["title"] == "job timed out"
+    assert "0.3 s" in body["error"]["detail"]
+
+
+async def test_oversized_result_fails_the_job(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.huge_result", {})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "failed"
+    assert body["error"]["title"] == "result too large"
+
+
+async def test_a_job_that_keeps_killing_its_worker_ends_failed(
+    client: Client, auth: dict[str, str], settings: Settings, run_worker_burst: Burst
+) -> None:
+    """A crashed attempt leaves the record 'running' and arq's job queued: the next
+    pickup counts it, and once max_attempts are used the job fails instead of looping."""
+    job = await submit(client, auth, "demo.echo", {"value": 1})
+    conn = aredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        store = JobStore(conn, Scripts(conn), 60)
+        for _ in range(3):  # three workers died mid-job
+            started = await store.start(JobRef(job["id"], "default"), max_attempts=3)
+            assert started.outcome == "running"
+        await run_worker_burst()
+    finally:
+        await conn.aclose()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "failed"
+    assert body["error"]["title"] == "job attempts exhausted"
+
+
+async def test_a_crashed_attempt_is_run_again(
+    client: Client, auth: dict[str, str], settings: Settings, run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "demo.echo", {"value": "again"})
+    conn = aredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+        await JobStore(conn, Scripts(conn), 60).start(JobRef(job["id"], "default"), max_attempts=3)
+    finally:
+        await conn.aclose()
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "succeeded"
+    assert body["attempts"] == 2
+
+
+async def test_job_type_missing_on_worker_fails_clearly(
+    client: Client,
+    auth: dict[str, str],
+    make_settings: Callable[..., Settings],
+    run_worker_burst: Burst,
+) -> None:
+    job = await submit(client, auth, "test.crash", {})
+    await run_worker_burst(make_settings(job_modules=["acceptd.jobs.demo"]))
+    body = await fetch(client, auth, job)
+    assert body["status"] == "failed"
+    assert "ACCEPTD_JOB_MODULES" in body["error"]["detail"]
+
+
+async def test_queue_carries_json_not_pickle(
+    client: Client, auth: dict[str, str], settings: Settings
+) -> None:
+    import json
+
+    job = await submit(client, auth, "demo.echo", {"value": 1})
+    conn = aredis.Redis.from_url(settings.redis_url or "")
+    try:
+        raw = await conn.get(keys.arq_job(job["id"]))
+        assert raw is not None
+        assert json.loads(raw)["a"] == [job["id"], "default", "demo.echo"]
+        assert await conn.ttl(keys.arq_job(job["id"])) == -1  # never expires while queued
+    finally:
+        await conn.aclose()
+
+
+async def test_cpu_bound_work_runs_in_another_process(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await submit(client, auth, "test.crunch", {"limit": 1000})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "succeeded", body["error"]
+    assert body["result"] == {"total": sum(n * n for n in range(1000)), "same_process": False}

@@ -1,0 +1,242 @@
+"""Every status transition of a job, through the Lua scripts the roles call."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from acceptd.core.clock import now_ms
+from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
+from acceptd.store import keys
+from acceptd.store.jobs import JobRecord, JobRef, JobStore, NewJob
+from acceptd.store.scripts import Scripts
+from tests.store.conftest import RETENTION_SECONDS
+
+TENANT = "t1"
+
+
+@pytest.fixture
+def jobs(redis: Redis, scripts: Scripts) -> JobStore:
+    return JobStore(redis, scripts, RETENTION_SECONDS)
+
+
+async def create(jobs: JobStore, **extra: object) -> JobRecord:
+    values: dict[str, object] = {
+        "tenant": TENANT, "type": "demo.echo", "input": {"value": 1}, "metadata": {},
+        "callback_url": None,
+    }  # fmt: skip
+    values.update(extra)
+    return await jobs.create(NewJob(**values))  # type: ignore[arg-type]
+
+
+async def status_of(jobs: JobStore, job_id: str) -> JobStatus:
+    record = await jobs.get(job_id)
+    assert record is not None
+    return record.status
+
+
+async def subscribe(redis: Redis, *events: str) -> None:
+    """As if an endpoint of the tenant subscribed to these events."""
+    for event in events:
+        await redis.hset(keys.tenant_event_subscriptions(TENANT), event, "1")  # type: ignore[misc]
+
+
+async def events(redis: Redis) -> list[str]:
+    return [fields["event"] for _id, fields in await redis.xrange(keys.EVENTS_STREAM)]
+
+
+async def test_submit_writes_the_record_the_index_and_the_queue_entry_together(
+    jobs: JobStore, redis: Redis
+) -> None:
+    job = await create(jobs)
+    assert await status_of(jobs, job.id) is JobStatus.QUEUED
+    assert await redis.zscore(keys.JOB_QUEUE, job.id) is not None
+    payload = json.loads(await redis.get(keys.arq_job(job.id)))
+    assert payload["f"] == "run_job"
+    assert payload["a"] == [job.id, TENANT, "demo.echo"]
+    assert await redis.zrange(keys.tenant_jobs(TENANT), 0, -1) == [job.id]
+
+
+async def test_a_scheduled_job_waits_outside_the_queue_until_promoted(
+    jobs: JobStore, redis: Redis
+) -> None:
+    job = await create(jobs, run_at_ms=now_ms() + 60_000)
+    assert await status_of(jobs, job.id) is JobStatus.SCHEDULED
+    assert await redis.get(keys.arq_job(job.id)) is None
+    assert await jobs.promote_due() == 0  # not due yet
+    await redis.zadd(keys.SCHEDULED_JOBS, {job.id: 1})  # make it due
+    assert await jobs.promote_due() == 1
+    assert await status_of(jobs, job.id) is JobStatus.QUEUED
+    assert await redis.get(keys.arq_job(job.id)) is not None
+    assert await redis.zscore(keys.JOB_QUEUE, job.id) is not None
+    assert await jobs.promote_due() == 0  # promoted once only
+
+
+async def test_start_takes_a_queued_job_and_counts_the_attempt(
+    jobs: JobStore, redis: Redis
+) -> None:
+    job = await create(jobs, metadata={"k": "v"})
+    await subscribe(redis, "job.started")
+    started = await jobs.start(job.ref, max_attempts=3)
+    assert (started.outcome, started.attempt, started.input) == ("running", 1, {"value": 1})
+    assert started.metadata == {"k": "v"}
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert record.status is JobStatus.RUNNING
+    assert record.started_ms is not None
+    assert await events(redis) == ["job.started"]
+
+
+async def test_no_event_is_written_that_nobody_receives(jobs: JobStore, redis: Redis) -> None:
+    job = await create(jobs)  # no callback, no subscribed endpoint
+    await jobs.start(job.ref, max_attempts=3)
+    assert await jobs.finish(job.ref, JobStatus.SUCCEEDED, result=1) == "ok"
+    assert await events(redis) == []
+
+
+async def test_start_stops_at_max_attempts_and_after_a_cancel(jobs: JobStore) -> None:
+    job = await create(jobs)
+    for attempt in (1, 2):
+        assert (await jobs.start(job.ref, max_attempts=2)).attempt == attempt
+    exhausted = await jobs.start(job.ref, max_attempts=2)
+    assert (exhausted.outcome, exhausted.attempt) == ("exhausted", 2)
+
+    other = await create(jobs)
+    await jobs.start(other.ref, max_attempts=3)
+    assert (await jobs.cancel(other.ref))[0] == "requested"
+    await jobs.requeue(other.ref, refund_attempt=True)
+    assert (await jobs.start(other.ref, max_attempts=3)).outcome == "canceled"
+    assert await status_of(jobs, other.id) is JobStatus.CANCELED
+
+
+async def test_finish_records_the_outcome_once(jobs: JobStore, redis: Redis) -> None:
+    job = await create(jobs, callback_url="https://example.com/hook")
+    await jobs.start(job.ref, max_attempts=3)
+    assert await jobs.finish(job.ref, JobStatus.SUCCEEDED, result={"ok": True}) == "ok"
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert record.status is JobStatus.SUCCEEDED
+    assert record.result == {"ok": True}
+    assert record.finished_ms is not None
+    assert 0 < await redis.pttl(keys.job(job.id)) <= RETENTION_SECONDS * 1000
+    # The callback is owed the terminal event even with no endpoint subscribed.
+    assert await events(redis) == ["job.succeeded"]
+    # A late verdict (a worker that lost a race with a cancel) changes nothing.
+    assert await jobs.finish(job.ref, JobStatus.FAILED, error={"title": "x"}) == "succeeded"
+    assert await status_of(jobs, job.id) is JobStatus.SUCCEEDED
+
+
+async def test_requeue_hands_a_running_job_back(jobs: JobStore) -> None:
+    job = await create(jobs)
+    await jobs.start(job.ref, max_attempts=3)
+    await jobs.requeue(job.ref, refund_attempt=True)
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert (record.status, record.attempts) == (JobStatus.QUEUED, 0)
+    await jobs.start(job.ref, max_attempts=3)
+    await jobs.requeue(job.ref, refund_attempt=False)  # a retry the handler asked for
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert (record.status, record.attempts) == (JobStatus.QUEUED, 1)
+
+
+async def test_progress_is_written_only_while_running_and_tells_waiters(
+    jobs: JobStore, redis: Redis
+) -> None:
+    job = await create(jobs)
+    await jobs.set_progress(job.ref, {"fraction": 0.5, "message": None}, emit_event=False)
+    assert (await jobs.get(job.id)).progress["fraction"] == 0.0  # type: ignore[union-attr]
+    await jobs.start(job.ref, max_attempts=3)
+    async with redis.pubsub() as pubsub:
+        await pubsub.subscribe(keys.job_changes(job.id))
+        await pubsub.get_message(timeout=1)  # the subscribe confirmation
+        await subscribe(redis, "job.progress")
+        await jobs.set_progress(job.ref, {"fraction": 0.5, "message": "half"}, emit_event=True)
+        message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
+    assert message is not None
+    assert message["data"] == "progress"
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert record.progress == {"fraction": 0.5, "message": "half"}
+    assert await events(redis) == ["job.progress"]
+
+
+async def test_cancel_of_a_queued_job_removes_its_way_to_a_worker(
+    jobs: JobStore, redis: Redis
+) -> None:
+    job = await create(jobs)
+    outcome, record = await jobs.cancel(job.ref)
+    assert outcome == "canceled"
+    assert record is not None
+    assert record.status is JobStatus.CANCELED
+    assert await redis.zscore(keys.JOB_QUEUE, job.id) is None
+    assert await redis.get(keys.arq_job(job.id)) is None
+    assert (await jobs.cancel(job.ref))[0] == "terminal"
+
+
+async def test_cancel_of_another_tenants_job_finds_nothing(jobs: JobStore) -> None:
+    job = await create(jobs)
+    outcome, record = await jobs.cancel(JobRef(job.id, "intruder"))
+    assert (outcome, record) == ("missing", None)
+    assert await status_of(jobs, job.id) is JobStatus.QUEUED
+
+
+async def test_awaiting_input_is_completed_once_with_its_token(
+    jobs: JobStore, redis: Redis
+) -> None:
+    job = await create(jobs)
+    await jobs.start(job.ref, max_attempts=3)
+    deadline = now_ms() + 60_000
+    assert await jobs.await_input(job.ref, request={"q": 1}, deadline_ms=deadline, progress=None)
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert record.awaiting is not None
+    assert record.status is JobStatus.AWAITING_INPUT
+    token = record.awaiting.token
+    assert await redis.zscore(keys.AWAITING_INPUT, job.id) == deadline
+
+    wrong = await jobs.complete(job.ref, "ctk_wrong", JobStatus.SUCCEEDED, result=1)
+    assert wrong == ("missing", None)
+    outcome, done = await jobs.complete(job.ref, token, JobStatus.SUCCEEDED, result={"a": 1})
+    assert outcome == "ok"
+    assert done is not None
+    assert done.result == {"a": 1}
+    assert await redis.zscore(keys.AWAITING_INPUT, job.id) is None
+    again, _ = await jobs.complete(job.ref, token, JobStatus.FAILED, error={"title": "late"})
+    assert again == "used"
+    assert await status_of(jobs, job.id) is JobStatus.SUCCEEDED
+
+
+async def test_an_input_deadline_fails_the_job_only_once_due(jobs: JobStore, redis: Redis) -> None:
+    job = await create(jobs)
+    await jobs.start(job.ref, max_attempts=3)
+    await jobs.await_input(job.ref, request=None, deadline_ms=now_ms() + 60_000, progress=None)
+    assert await jobs.expire_awaiting({"title": "input timed out"}) == []
+    await redis.zadd(keys.AWAITING_INPUT, {job.id: 1})
+    await redis.hset(keys.job(job.id), "await_deadline", "1")  # type: ignore[misc]
+    assert await jobs.expire_awaiting({"title": "input timed out"}) == ["demo.echo"]
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert record.status is JobStatus.FAILED
+    assert record.error == {"title": "input timed out"}
+
+
+async def test_the_scripts_know_the_terminal_statuses_python_knows(scripts: Scripts) -> None:
+    source = scripts.finish.script
+    assert isinstance(source, str)
+    first_line = source.splitlines()[0]
+    for status in JobStatus:
+        assert (f"{status.value} = true" in first_line) == (status in TERMINAL_STATUSES)
+
+
+async def test_a_batch_items_status_change_without_its_batch_keys_is_refused(
+    jobs: JobStore, redis: Redis
+) -> None:
+    job = await create(jobs)
+    await redis.hset(keys.job(job.id), "batch", "bat_x")  # type: ignore[misc]
+    with pytest.raises(ResponseError, match="batch keys must be passed"):
+        await jobs.start(job.ref, max_attempts=3)
+    assert await status_of(jobs, job.id) is JobStatus.QUEUED  # nothing was written
