@@ -74,6 +74,22 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 
 
 @pytest.fixture
+async def metrics_text(settings: Settings) -> AsyncIterator[Callable[[], Awaitable[str]]]:
+    """The Prometheus text a role's metrics port serves, as of now (queue depths read)."""
+    from acceptd.runtime.metrics import render
+    from acceptd.store.connection import connect
+
+    conn = connect(settings)
+
+    async def read() -> str:
+        body, _ = await render(conn)
+        return body.decode()
+
+    yield read
+    await conn.aclose()
+
+
+@pytest.fixture
 def auth() -> dict[str, str]:
     return {"Authorization": f"Bearer {API_KEY}"}
 

@@ -7,6 +7,7 @@ import base64
 import json
 import re
 import signal
+import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -90,11 +91,12 @@ class Dev:
         self.redis_port = int(re.search(r"Redis:\s+redis://[\d.]+:(\d+)", banner).group(1))  # type: ignore[union-attr]
 
 
-async def start_dev(data_dir: Path) -> Dev:
+async def start_dev(data_dir: Path, cwd: Path | None = None, **env: str) -> Dev:
     command = ["dev", "--port", str(free_port()), "--data-dir", str(data_dir)]
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "acceptd", *command,
-        env=subprocess_env(), stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        env=subprocess_env(**env), cwd=cwd,
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
     )  # fmt: skip
     assert process.stdout is not None
     banner = ""
@@ -155,3 +157,26 @@ async def test_dev_runs_the_readme_flow_and_keeps_data_across_restarts(
         return not valkey_running(again.redis_port)
 
     await wait_until(server_gone, timeout=10)
+
+
+@pytest.mark.timeout(90)
+async def test_dev_honours_the_bootstrap_key_and_the_client_verbs_find_it(tmp_path: Path) -> None:
+    """ACCEPTD_BOOTSTRAP_API_KEY alone is used (the secret comes from the data dir), and a
+    client verb run in the same folder finds this dev's URL and key, on whatever port."""
+    chosen = "acc_chosen-by-the-operator"
+    dev = await start_dev(Path(".acceptd"), cwd=tmp_path, ACCEPTD_BOOTSTRAP_API_KEY=chosen)
+    try:
+        assert dev.api_key == chosen
+        assert stat.S_IMODE((tmp_path / ".acceptd").stat().st_mode) == 0o700
+        verb = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "acceptd", "submit", "demo.echo", "--input", '{"value": 7}',
+            "--wait", "--json", env=subprocess_env(), cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, err = await asyncio.wait_for(verb.communicate(), 60)
+        assert verb.returncode == 0, err.decode()
+        assert json.loads(out)["result"] == {"value": 7}
+    finally:
+        dev.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(dev.process.wait(), 20)
+    assert not (tmp_path / ".acceptd" / "running.json").exists()  # a stopped dev is not found

@@ -39,7 +39,10 @@ async def awaiting(
 
 
 async def test_review_waits_then_completes_with_the_token_and_no_api_key(
-    client: Client, auth: dict[str, str], run_worker_burst: Callable[..., Awaitable[None]]
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Awaitable[None]],
+    metrics_text: Callable[[], Awaitable[str]],
 ) -> None:
     job = await awaiting(client, auth, run_worker_burst)
     waiting = job["awaiting_input"]
@@ -49,7 +52,7 @@ async def test_review_waits_then_completes_with_the_token_and_no_api_key(
     assert waiting["complete_url"] == f"/v1/jobs/{job['id']}/complete"
     response = await client.get(job["links"]["self"], headers=auth)
     assert response.status == 202  # still pending: poll on
-    backlog = await (await client.get("/metrics")).text()
+    backlog = await metrics_text()
     assert 'acceptd_queue_depth{queue="awaiting_input"} 1.0' in backlog
     assert "Retry-After" in response.headers
 
@@ -66,7 +69,7 @@ async def test_review_waits_then_completes_with_the_token_and_no_api_key(
     final = await job_of(client, auth, job)
     assert final["status"] == "succeeded"
     assert final["awaiting_input"] is None  # the token is not shown once used
-    metrics = await (await client.get("/metrics")).text()
+    metrics = await metrics_text()
     assert 'acceptd_jobs_finished_total{status="succeeded",type="demo.review"}' in metrics
     assert 'acceptd_queue_depth{queue="awaiting_input"} 0.0' in metrics
 
@@ -138,19 +141,22 @@ async def test_fail_with_the_token_fails_the_job_with_the_given_reason(
     }
 
 
-async def failed_reviews(client: Client) -> float:
+async def failed_reviews(metrics_text: Callable[[], Awaitable[str]]) -> float:
     """acceptd_jobs_finished_total for failed demo.review jobs (0 before the first)."""
     series = 'acceptd_jobs_finished_total{status="failed",type="demo.review"} '
-    for line in (await (await client.get("/metrics")).text()).splitlines():
+    for line in (await metrics_text()).splitlines():
         if line.startswith(series):
             return float(line[len(series) :])
     return 0.0
 
 
 async def test_a_review_nobody_answers_times_out_and_its_token_is_dead(
-    client: Client, auth: dict[str, str], worker: None
+    client: Client,
+    auth: dict[str, str],
+    worker: None,
+    metrics_text: Callable[[], Awaitable[str]],
 ) -> None:
-    failed_before = await failed_reviews(client)
+    failed_before = await failed_reviews(metrics_text)
     job = await submit_review(client, auth, input={"subject": "s", "timeout_seconds": 0.4})
 
     async def token() -> Any:
@@ -165,7 +171,7 @@ async def test_a_review_nobody_answers_times_out_and_its_token_is_dead(
 
     final = await wait_until(failed)
     assert final["error"]["title"] == "input timed out"
-    assert await failed_reviews(client) == failed_before + 1  # counted like any failure
+    assert await failed_reviews(metrics_text) == failed_before + 1  # counted like any failure
     late = await client.post(
         f"/v1/jobs/{job['id']}/complete",
         json={"token": completion_token, "result": {"approved": True}},

@@ -21,6 +21,7 @@ from acceptd.api.routes import ROUTES, register
 from acceptd.core.settings import Settings
 from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
+from acceptd.runtime import opsserver
 from acceptd.runtime.bootstrap import bootstrap_tenant, secret_box
 from acceptd.runtime.ssrf import AddressPolicy
 from acceptd.store.batches import BatchStore
@@ -75,6 +76,9 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     )
     app[state.CHANGES] = JobChanges(redis)
     await bootstrap_tenant(settings, app[state.TENANTS])
+    ops = await opsserver.start(redis, settings.host, settings.metrics_port_for("api"))
     yield
+    if ops is not None:
+        await ops.cleanup()
     await app[state.CHANGES].close()
     await redis.aclose()

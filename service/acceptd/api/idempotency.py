@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from typing import Any
 
 from aiohttp import web
@@ -13,6 +14,9 @@ from acceptd.api import state
 from acceptd.api.problems import BadRequest, IdempotencyInProgress, IdempotencyKeyReused
 from acceptd.store import keys
 from acceptd.store.idempotency import HeldKey
+from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
+
+log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_MAX = 255
 # How long a first request holds its Idempotency-Key before a crash would free it again.
@@ -63,5 +67,12 @@ async def claim(
 
 async def release(request: web.Request, held: HeldKey | None) -> None:
     """A request that failed must not keep its key: the client's retry should run afresh."""
-    if held is not None:
+    if held is None:
+        return
+    try:
         await request.app[state.IDEMPOTENCY].release(held.redis_key, held.fingerprint)
+    except OUTAGE_ERRORS as exc:
+        # The store is down as we give the key back: it frees itself after its lock time.
+        if not is_outage(exc):
+            raise
+        log.warning("could not release an Idempotency-Key (%s)", describe(exc))

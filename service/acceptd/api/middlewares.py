@@ -9,8 +9,6 @@ import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.api import state
 from acceptd.api.problems import (
@@ -22,10 +20,12 @@ from acceptd.api.problems import (
 )
 from acceptd.core.logs import log_context
 from acceptd.runtime.metrics import HTTP_SECONDS
+from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
 
 API_KEY_CACHE_SECONDS = 5.0
+OUTAGE_RETRY_AFTER_SECONDS = 2
 API_KEY_CACHE_MAX = 10_000
 PUBLIC_ROUTE = "acceptd.public"
 
@@ -72,10 +72,16 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         return from_http_exception(exc).response()
-    except (RedisConnectionError, RedisTimeoutError):
-        log.warning("Redis unavailable during %s %s", request.method, request.path)
+    except OUTAGE_ERRORS as exc:
+        if not is_outage(exc):
+            log.exception("unexpected Redis error in %s %s", request.method, request.path)
+            return ProblemError("an unexpected error occurred; it has been logged").response()
+        # Redis refusing writes (out of memory, failing over, loading) is an outage the
+        # client can wait out; creates are idempotent under their Idempotency-Key.
+        log.warning("%s during %s %s", describe(exc), request.method, request.path)
         return ServiceUnavailable(
-            "the job store is unreachable; retry shortly", headers={"Retry-After": "2"}
+            f"the job store is unavailable right now ({describe(exc)}); retry shortly",
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
         ).response()
     except Exception:
         # The trace goes to our log, never to the client.

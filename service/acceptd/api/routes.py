@@ -208,10 +208,6 @@ ROUTES: list[Route] = [
         public=True,
     ),
     Route(
-        "GET", "/metrics", opsserver.metrics_handler, "Prometheus metrics", "operations",
-        responses={200: Response("Prometheus text format")}, public=True,
-    ),
-    Route(
         "GET", "/v1/openapi.json", ops.openapi, "This document", "operations",
         responses={200: Response("OpenAPI 3.1")}, public=True,
     ),

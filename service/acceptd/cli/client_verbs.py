@@ -23,6 +23,7 @@ from acceptd.client import AcceptdError, ApiError, Client, WaitTimeout
 from acceptd.core.settings import ClientSettings
 from acceptd.webhooks.receiver import WebhookEvent, WebhookReceiver
 
+DEFAULT_API_URL = "http://127.0.0.1:8000"
 EXIT_BY_STATUS = {"succeeded": 0, "failed": 1, "canceled": 2}
 EXIT_TIMEOUT = 2
 EXIT_REQUEST_FAILED = 3
@@ -122,17 +123,24 @@ def _api_key(args: argparse.Namespace, settings: ClientSettings) -> str:
         return str(args.api_key)
     if settings.api_key is not None:
         return settings.api_key.get_secret_value()
-    beside_dev = DevFiles(DEFAULT_DATA_DIR).stored_api_key()  # run next to `acceptd dev`
+    beside_dev = DevFiles(DEFAULT_DATA_DIR).running()  # run next to `acceptd dev`
     if beside_dev is not None:
-        return beside_dev
+        return beside_dev[1]
     sys.exit("set ACCEPTD_API_KEY (or pass --api-key)")
+
+
+def _api_url(args: argparse.Namespace, settings: ClientSettings) -> str:
+    """--url, else ACCEPTD_URL, else the `dev` running beside us, else the default port."""
+    beside_dev = DevFiles(DEFAULT_DATA_DIR).running()
+    found = args.url or settings.url or (beside_dev[0] if beside_dev else None)
+    return str(found or DEFAULT_API_URL)
 
 
 def run(args: argparse.Namespace) -> None:
     settings = ClientSettings()
     verb: Verb = args.client_verb
     api_key = _api_key(args, settings) if args.needs_api_key else None
-    client = Client(args.url or settings.url, api_key)
+    client = Client(_api_url(args, settings), api_key)
 
     async def main() -> int:
         try:

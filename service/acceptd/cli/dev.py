@@ -25,23 +25,29 @@ from acceptd.worker.role import create_worker
 log = logging.getLogger(__name__)
 
 
+def _secret_or(value: SecretStr | None, default: str) -> str:
+    return value.get_secret_value() if value is not None else default
+
+
 def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> None:
     logs.configure(json_lines=False, role="dev")
     files = DevFiles(data_dir)
+    files.ensure_private_dir()
     server: EmbeddedValkey | None = None
     if settings.redis_url is None:
         server = EmbeddedValkey(data_dir / "valkey")
         server.start()
         files.write_redis_url(server.url)
-    if settings.bootstrap_api_key and settings.bootstrap_secret:
-        api_key = settings.bootstrap_api_key.get_secret_value()
-        secret = settings.bootstrap_secret.get_secret_value()
-    else:
-        api_key, secret = files.credentials()
+    # ACCEPTD_BOOTSTRAP_API_KEY / _SECRET win, each on its own; what is unset comes from
+    # the data dir, made once and kept across restarts.
+    stored_key, stored_secret = files.credentials()
+    api_key = _secret_or(settings.bootstrap_api_key, stored_key)
+    secret = _secret_or(settings.bootstrap_secret, stored_secret)
     settings = settings.model_copy(
         update={
             "dev": True,
-            "metrics_port": 0,  # one process: the API's /metrics already shows every role
+            # One process for every role: one metrics server at most, and only when asked.
+            "metrics_port": settings.metrics_port or 0,
             "redis_url": server.url if server else settings.redis_url,
             "master_key": settings.master_key or files.master_key(),
             "bootstrap_api_key": SecretStr(api_key),
@@ -50,14 +56,15 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
     )
     use_fastest_loop(settings)
     try:
-        asyncio.run(_serve(settings, host, settings.port if port is None else port, secret))
+        asyncio.run(_serve(settings, files, host, settings.port if port is None else port, secret))
     finally:
+        files.clear_running()
         if server is not None:
             server.stop()
             files.clear_redis_url()
 
 
-async def _serve(settings: Settings, host: str, port: int, secret: str) -> None:
+async def _serve(settings: Settings, files: DevFiles, host: str, port: int, secret: str) -> None:
     registry = JobRegistry.from_modules(settings.job_modules)
     runner = web.AppRunner(create_app(settings, registry))
     await runner.setup()
@@ -74,6 +81,7 @@ async def _serve(settings: Settings, host: str, port: int, secret: str) -> None:
     ]
     assert settings.bootstrap_api_key is not None
     api_key = settings.bootstrap_api_key.get_secret_value()
+    files.write_running(api_url, api_key)  # the client verbs run beside us find us there
     print(
         f"\nacceptd dev is running\n"
         f"  API:            {api_url}  (OpenAPI: {api_url}/v1/openapi.json)\n"

@@ -21,10 +21,15 @@ class DevFiles:
     def __init__(self, data_dir: Path) -> None:
         self.data_dir = data_dir
 
+    def ensure_private_dir(self) -> None:
+        """The data dir holds the master key, credentials and the store: owner-only."""
+        self.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
+        self.data_dir.chmod(0o700)
+
     def _private(self, name: str, make: str) -> str:
         path = self.data_dir / name
         if not path.exists():
-            self.data_dir.mkdir(parents=True, exist_ok=True)
+            self.ensure_private_dir()
             fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
             with os.fdopen(fd, "w") as handle:
                 handle.write(make)
@@ -38,10 +43,27 @@ class DevFiles:
         stored = json.loads(self._private("credentials.json", fresh))
         return stored["api_key"], stored["secret"]
 
-    def stored_api_key(self) -> str | None:
-        """The API key a `dev` in this data dir made, if one did (never makes one)."""
-        path = self.data_dir / "credentials.json"
-        return str(json.loads(path.read_text())["api_key"]) if path.exists() else None
+    @property
+    def _running_file(self) -> Path:
+        return self.data_dir / "running.json"
+
+    def write_running(self, api_url: str, api_key: str) -> None:
+        """What the client verbs run beside this `dev` need: its URL and the key it took."""
+        self.clear_running()
+        fd = os.open(self._running_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            json.dump({"url": api_url, "api_key": api_key}, handle)
+
+    def clear_running(self) -> None:
+        self._running_file.unlink(missing_ok=True)
+
+    def running(self) -> tuple[str, str] | None:
+        """(API URL, API key) of the `dev` running from this data dir, if one is."""
+        path = self._running_file
+        if not path.exists():
+            return None
+        found = json.loads(path.read_text())
+        return str(found["url"]), str(found["api_key"])
 
     @property
     def _url_file(self) -> Path:

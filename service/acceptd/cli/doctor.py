@@ -15,6 +15,8 @@ from acceptd.store import keys
 from acceptd.store.connection import connect
 from acceptd.store.tenants import TenantStore
 
+# Past this share of maxmemory, doctor warns: submits start failing at 100 %.
+MEMORY_WARN_SHARE = 0.8
 MIN_SERVER = (6, 2)  # the dispatcher claims abandoned events with XAUTOCLAIM (6.2+)
 
 
@@ -67,7 +69,30 @@ async def _redis_checks(redis: Redis) -> list[Check]:
             "Set `maxmemory-policy noeviction` (writes then fail loudly instead).",
         )
     )
+    checks.append(_maxmemory_check(info))
     return checks
+
+
+def _maxmemory_check(info: dict[str, object]) -> Check:
+    """Without a limit, noeviction never applies: Redis grows until the kernel's OOM killer
+    ends it, and everything since the last fsync is lost. With one, a full Redis refuses
+    writes, the API answers 503, and nothing accepted is lost."""
+    limit = int(str(info.get("maxmemory", "0")))
+    used = int(str(info.get("used_memory", "0")))
+    if limit == 0:
+        return Check(
+            "memory limit",
+            False,
+            "maxmemory is 0 (unlimited): set it (deploy/redis.conf) below the memory the "
+            "server may use, so a full Redis refuses writes instead of being killed",
+        )
+    share = used / limit
+    return Check(
+        "memory limit",
+        share < MEMORY_WARN_SHARE,
+        f"{used / 2**20:.0f} MiB of {limit / 2**20:.0f} MiB used ({share:.0%})"
+        + ("" if share < MEMORY_WARN_SHARE else ": close to full, raise maxmemory"),
+    )
 
 
 async def _tenant_check(redis: Redis, settings: Settings) -> Check:

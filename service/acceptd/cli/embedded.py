@@ -21,6 +21,8 @@ from types import TracebackType
 log = logging.getLogger(__name__)
 
 START_TIMEOUT_SECONDS = 15.0
+# A laptop's store: far more than `dev` needs, far less than a machine has.
+DEFAULT_MAXMEMORY = "2gb"
 STOP_TIMEOUT_SECONDS = 10.0
 _PR_SET_PDEATHSIG = 1
 
@@ -66,11 +68,13 @@ class EmbeddedValkey:
         port: int | None = None,
         host: str = "127.0.0.1",
         persistent: bool = True,
+        maxmemory: str | None = DEFAULT_MAXMEMORY,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.host = host
         self.port = port or free_port(host)
         self.persistent = persistent
+        self.maxmemory = maxmemory
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
@@ -91,6 +95,10 @@ class EmbeddedValkey:
             "appendonly": "yes" if self.persistent else "no",
             "appendfsync": "everysec",
         }
+        if self.maxmemory is not None:
+            # With a limit, a full store refuses writes (the API answers 503) instead of
+            # growing until the kernel kills it.
+            lines["maxmemory"] = self.maxmemory
         return "".join(f"{key} {value}\n" for key, value in lines.items())
 
     def start(self) -> None:

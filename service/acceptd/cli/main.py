@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import errno
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 
 from pydantic import ValidationError
@@ -71,12 +72,8 @@ def main(argv: Sequence[str] | None = None) -> None:
         from acceptd.cli.dev import run_dev
 
         run_dev(_settings(), args.host, args.port, args.data_dir)
-    elif args.command == "api":
-        _run_api(_settings())
-    elif args.command == "worker":
-        _run_worker(_settings())
-    elif args.command == "dispatcher":
-        _run_dispatcher(_settings())
+    elif args.command in ROLES:
+        _run_role(args.command, _settings())
     elif args.command == "tenants":
         _create_tenant(_settings(), args.name, args.json, args.data_dir)
     elif args.command == "healthcheck":
@@ -87,6 +84,23 @@ def main(argv: Sequence[str] | None = None) -> None:
         from acceptd.core.credentials import generate_master_key
 
         print(generate_master_key())
+
+
+def _run_role(role: str, settings: Settings) -> None:
+    """One role; a port another process holds is said in one line, not a traceback."""
+    from acceptd.runtime.opsserver import MetricsPortInUseError
+
+    try:
+        ROLES[role](settings)
+    except MetricsPortInUseError as exc:
+        sys.exit(f"acceptd {role}: {exc}")
+    except OSError as exc:
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        sys.exit(
+            f"acceptd {role}: port {settings.port} on {settings.host} is in use: "
+            "set ACCEPTD_PORT to a free port"
+        )
 
 
 def _run_api(settings: Settings) -> None:
@@ -134,12 +148,20 @@ def _run_dispatcher(settings: Settings) -> None:
     asyncio.run(serve())
 
 
+ROLES: dict[str, Callable[[Settings], None]] = {
+    "api": _run_api,
+    "worker": _run_worker,
+    "dispatcher": _run_dispatcher,
+}
+
+
 def _healthcheck(settings: Settings) -> None:
-    """For container health checks: the API answers on ACCEPTD_PORT, the worker and the
-    dispatcher on ACCEPTD_METRICS_PORT; whichever this container runs must say ok."""
+    """For container health checks: the API answers on ACCEPTD_PORT, every role on its
+    metrics port; whichever this container runs must say ok."""
     import urllib.request
 
-    for port in (settings.port, settings.metrics_port):
+    ports = [settings.port, *(settings.metrics_port_for(role) for role in ROLES)]
+    for port in dict.fromkeys(ports):
         if not port:
             continue
         try:

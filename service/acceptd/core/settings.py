@@ -10,6 +10,7 @@ from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
+DEFAULT_METRICS_PORTS = {"worker": 9100, "dispatcher": 9101, "api": 9102}
 
 
 def _split_commas(value: object) -> object:
@@ -21,7 +22,9 @@ def _split_commas(value: object) -> object:
 class Settings(BaseSettings):
     """Every ACCEPTD_* variable. The README's settings table mirrors this class."""
 
-    model_config = SettingsConfigDict(env_prefix="ACCEPTD_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="ACCEPTD_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
     redis_url: str | None = Field(
         default=None, description="redis:// or rediss:// URL; unset under `dev` = embedded server"
@@ -76,6 +79,13 @@ class Settings(BaseSettings):
     idempotency_ttl_seconds: int = Field(default=86400, ge=60)
     retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 202 answers")
     default_job_timeout_seconds: float = Field(default=300.0, gt=0)
+    job_lease_seconds: float = Field(
+        default=15.0,
+        ge=1,
+        le=300,
+        description="a worker renews a lease on each job it runs; a job whose lease lapsed "
+        "(its worker died) runs again within about 4/3 of this",
+    )
     cancel_grace_seconds: float = Field(
         default=10.0, ge=0, description="how long a running job may ignore a cancel request"
     )
@@ -95,8 +105,13 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(default=1024 * 1024, ge=1024)
 
     uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
-    metrics_port: int = Field(
-        default=9100, ge=0, le=65535, description="worker/dispatcher /metrics and /healthz; 0 = off"
+    metrics_port: int | None = Field(
+        default=None,
+        ge=0,
+        le=65535,
+        description="where a role serves /metrics, /healthz and /readyz; unset: 9100 for the "
+        "worker, 9101 for the dispatcher, 9102 for the API (so every role runs on one host "
+        "with defaults); 0 = off",
     )
     dev: bool = Field(default=False, description="set by `acceptd dev`; not for production")
 
@@ -136,6 +151,12 @@ class Settings(BaseSettings):
             raise ValueError("must start with whsec_")
         return value
 
+    def metrics_port_for(self, role: str) -> int:
+        """ACCEPTD_METRICS_PORT, or the role's own default: no two roles share one."""
+        if self.metrics_port is not None:
+            return self.metrics_port
+        return DEFAULT_METRICS_PORTS[role]
+
     @property
     def callbacks_may_be_private(self) -> bool:
         return self.allow_private_callbacks or self.dev
@@ -144,7 +165,13 @@ class Settings(BaseSettings):
 class ClientSettings(BaseSettings):
     """What the client verbs of the `acceptd` command read (ACCEPTD_URL, ACCEPTD_API_KEY)."""
 
-    model_config = SettingsConfigDict(env_prefix="ACCEPTD_", extra="ignore", frozen=True)
+    model_config = SettingsConfigDict(
+        env_prefix="ACCEPTD_", extra="ignore", frozen=True, env_ignore_empty=True
+    )
 
-    url: str = Field(default="http://127.0.0.1:8000", description="the API's base URL")
+    url: str | None = Field(
+        default=None,
+        description="the API's base URL; unset: the `acceptd dev` running from ./.acceptd, "
+        "else http://127.0.0.1:8000",
+    )
     api_key: SecretStr | None = Field(default=None, description="Bearer key of your tenant")

@@ -90,24 +90,36 @@ class FanOut:
                 )
 
     async def run(self) -> None:
-        await self.ensure_group()
         next_claim, failures = 0.0, 0
+        # Events this consumer read but could not finish (a store outage mid-batch) are
+        # its own pending entries: read them again first ("0"), not after another
+        # dispatcher's claim timeout.
+        backlog, group_ready = True, False
         while not self.stopping.is_set():
             try:
+                if not group_ready:
+                    await self.ensure_group()
+                    group_ready = True
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + CLAIM_EVERY_SECONDS
                     await self._claim_abandoned()
                 reply = await self._redis.xreadgroup(
-                    keys.EVENTS_GROUP, self._consumer, {keys.EVENTS_STREAM: ">"},
-                    count=BATCH, block=BLOCK_MS,
+                    keys.EVENTS_GROUP, self._consumer,
+                    {keys.EVENTS_STREAM: "0" if backlog else ">"},
+                    count=BATCH, block=None if backlog else BLOCK_MS,
                 )  # fmt: skip
+                read = 0
                 for _stream, entries in reply or []:
-                    await self._handle_batch(entries)
+                    read += len(entries)
+                    if entries:
+                        await self._handle_batch(entries)
+                backlog = backlog and read > 0
                 failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception:
                 failures += 1
+                backlog, group_ready = True, False
                 log.warning("fan-out loop error (retrying)", exc_info=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), min(5.0, 0.2 * 2**failures))
@@ -119,11 +131,12 @@ class FanOut:
         )  # fmt: skip
         if entries:
             log.info("claimed %d events abandoned by another dispatcher", len(entries))
-            await self._handle_batch([e for e in entries if e[1]])
+            await self._handle_batch(entries)
 
-    async def _handle_batch(self, entries: list[tuple[str, dict[str, str]]]) -> None:
-        # Concurrently: each event's reads and writes are independent round trips.
-        await asyncio.gather(*(self.handle(fields) for _entry_id, fields in entries))
+    async def _handle_batch(self, entries: list[tuple[str, dict[str, str] | None]]) -> None:
+        # Concurrently: each event's reads and writes are independent round trips. An entry
+        # deleted while pending reads back without fields: only acknowledged.
+        await asyncio.gather(*(self.handle(fields) for _entry_id, fields in entries if fields))
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(keys.EVENTS_STREAM, keys.EVENTS_GROUP, *entry_ids)

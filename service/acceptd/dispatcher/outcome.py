@@ -13,6 +13,7 @@ from acceptd.dispatcher.sender import AttemptResult
 from acceptd.runtime.metrics import DELIVERY_ATTEMPTS, DELIVERY_SECONDS, ENDPOINTS_DISABLED
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
+from acceptd.store.outages import persist
 
 
 def attempt_entry(started_ms: int, result: AttemptResult) -> dict[str, Any]:
@@ -47,15 +48,21 @@ class OutcomePolicy:
         if result.succeeded:
             DELIVERY_ATTEMPTS.labels("succeeded").inc()
             if endpoint is not None:
-                await self._endpoints.record_success(endpoint.id)
-            await self._deliveries.record_attempt(
+                endpoint_id = endpoint.id
+                await persist("an endpoint's health", lambda: self._endpoints.record_success(
+                    endpoint_id
+                ))  # fmt: skip
+            await persist("an attempt", lambda: self._deliveries.record_attempt(
                 delivery, attempt_no, entry, DeliveryStatus.SUCCEEDED
-            )
+            ))  # fmt: skip
             return
         delay = None
         if result.status_code == 410:
             if endpoint is not None:
-                await self._endpoints.disable(endpoint, "the receiver answered 410 Gone")
+                gone = endpoint
+                await persist("a disabled endpoint", lambda: self._endpoints.disable(
+                    gone, "the receiver answered 410 Gone"
+                ))  # fmt: skip
                 ENDPOINTS_DISABLED.labels("gone").inc()
         elif not result.refused:
             delay = next_delay(
@@ -65,24 +72,29 @@ class OutcomePolicy:
                 delay = None
         DELIVERY_ATTEMPTS.labels("failed" if delay is None else "retrying").inc()
         if delay is None:
-            await self._deliveries.record_attempt(
+            await persist("an attempt", lambda: self._deliveries.record_attempt(
                 delivery, attempt_no, entry, DeliveryStatus.FAILED
-            )
+            ))  # fmt: skip
         else:
             due = now_ms() + int(delay * 1000)
-            await self._deliveries.record_attempt(
+            await persist("an attempt", lambda: self._deliveries.record_attempt(
                 delivery, attempt_no, entry, DeliveryStatus.PENDING, due
-            )
+            ))  # fmt: skip
 
     async def _failing_too_long(self, endpoint: EndpointRecord, started: int) -> bool:
         """Counts the failure; disables the endpoint once its streak is too long."""
-        since = await self._endpoints.record_failure(endpoint.id, started)
+        since = await persist("an endpoint's health", lambda: self._endpoints.record_failure(
+            endpoint.id, started
+        ))  # fmt: skip
         if started - since < self._settings.webhook_disable_after_seconds * 1000:
             return False
-        await self._endpoints.disable(endpoint, f"failing continuously since {to_rfc3339(since)}")
+        reason = f"failing continuously since {to_rfc3339(since)}"
+        await persist("a disabled endpoint", lambda: self._endpoints.disable(endpoint, reason))
         ENDPOINTS_DISABLED.labels("failing").inc()
         return True
 
     async def give_up(self, delivery: DeliveryRecord, attempt_no: int, reason: str) -> None:
         entry = attempt_entry(now_ms(), AttemptResult(None, 0.0, reason, None))
-        await self._deliveries.record_attempt(delivery, attempt_no, entry, DeliveryStatus.FAILED)
+        await persist("an attempt", lambda: self._deliveries.record_attempt(
+            delivery, attempt_no, entry, DeliveryStatus.FAILED
+        ))  # fmt: skip

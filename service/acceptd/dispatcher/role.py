@@ -8,9 +8,11 @@ handlers never hold up webhooks and slow receivers never hold up jobs.
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+from arq import Retry
 from arq.worker import func
 
 from acceptd.core.settings import Settings
@@ -19,12 +21,22 @@ from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_
 from acceptd.runtime.wakeable import WakeableWorker
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION
+from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage, outage_retry_delay
+
+log = logging.getLogger(__name__)
 
 
 async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> None:
     runtime: DispatcherRuntime = ctx[RUNTIME]
     try:
         await runtime.attempts.run_queued(delivery_id, attempt_no)
+    except OUTAGE_ERRORS as exc:
+        if not is_outage(exc):
+            raise
+        # arq would count this a failure and drop the attempt; the delivery is still owed.
+        delay = outage_retry_delay(int(ctx.get("job_try", 1)))
+        log.warning("%s during delivery %s; retrying in %.0f s", describe(exc), delivery_id, delay)
+        raise Retry(defer=delay) from exc
     finally:
         ctx[WAKE]()  # a slot is free: look for due deliveries now
 
@@ -37,6 +49,7 @@ def create_dispatcher(
 ) -> WakeableWorker:
     return build_role_worker(
         settings,
+        role="dispatcher",
         function=func(
             deliver,
             name=DELIVER_FUNCTION,

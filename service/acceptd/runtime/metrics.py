@@ -6,6 +6,7 @@ from __future__ import annotations
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
 from redis.asyncio import Redis
 
+from acceptd.core.clock import now_ms
 from acceptd.store import keys
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
@@ -27,7 +28,13 @@ JOB_QUEUE_WAIT_SECONDS = Histogram(
     ["type"],
     buckets=(*_LATENCY_BUCKETS, 60, 300, 3600),
 )
-QUEUE_DEPTH = Gauge("acceptd_queue_depth", "Entries in a queue, read at scrape time", ["queue"])
+QUEUE_DEPTH = Gauge(
+    "acceptd_queue_depth",
+    "Entries waiting, read at scrape time: jobs and webhook attempts due now (deferred ones "
+    "not counted), events not yet fanned out, and every scheduled, awaiting-input and "
+    "pending-delivery entry",
+    ["queue"],
+)
 DELIVERY_ATTEMPTS = Counter(
     "acceptd_delivery_attempts",
     "Webhook delivery attempts by what followed: succeeded, retrying or failed",
@@ -48,21 +55,27 @@ HTTP_SECONDS = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 
-QUEUES = {
-    "jobs": keys.JOB_QUEUE,
+# arq queues: what is due now is the backlog (what scales workers and dispatchers).
+DUE_QUEUES = {"jobs": keys.JOB_QUEUE, "webhooks": keys.WEBHOOK_QUEUE}
+# Everything these hold is waiting for something.
+WHOLE_QUEUES = {
     "scheduled": keys.SCHEDULED_JOBS,
     "awaiting_input": keys.AWAITING_INPUT,
-    "webhooks": keys.WEBHOOK_QUEUE,
     "deliveries_due": keys.DELIVERIES_DUE,
 }
 
 
 async def render(redis: Redis) -> tuple[bytes, str]:
     """The exposition text, with queue depths read now (so every role reports them fresh)."""
+    now = now_ms()
     async with redis.pipeline(transaction=False) as pipe:
-        for key in QUEUES.values():
+        for key in DUE_QUEUES.values():
+            pipe.zcount(key, "-inf", now)
+        for key in WHOLE_QUEUES.values():
             pipe.zcard(key)
+        # The fan-out deletes what it has handled: the stream's length is its backlog.
+        pipe.xlen(keys.EVENTS_STREAM)
         depths = await pipe.execute()
-    for name, depth in zip(QUEUES, depths, strict=True):
+    for name, depth in zip([*DUE_QUEUES, *WHOLE_QUEUES, "events"], depths, strict=True):
         QUEUE_DEPTH.labels(queue=name).set(depth)
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -1,8 +1,10 @@
-"""/healthz, /readyz and /metrics: served by the API, and on their own port by the roles
-that have no HTTP API (worker, dispatcher)."""
+"""/healthz, /readyz and /metrics on a role's metrics port (ACCEPTD_METRICS_PORT). The API
+answers /healthz and /readyz on its public port too, but /metrics only here: what the
+queues hold and how busy each tenant's job types are is for the operator, not the internet."""
 
 from __future__ import annotations
 
+import errno
 import logging
 
 from aiohttp import web
@@ -13,6 +15,10 @@ from acceptd.runtime import metrics
 log = logging.getLogger(__name__)
 
 REDIS = web.AppKey("redis", Redis)
+
+
+class MetricsPortInUseError(RuntimeError):
+    """Said in one line: which port, and how to choose another."""
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -37,7 +43,7 @@ async def metrics_handler(request: web.Request) -> web.Response:
 
 
 async def start(redis: Redis, host: str, port: int) -> web.AppRunner | None:
-    """Serve on host:port; port 0 means off (as under `dev`, whose API serves /metrics)."""
+    """Serve on host:port; port 0 means off."""
     if port == 0:
         return None
     app = web.Application()
@@ -47,6 +53,15 @@ async def start(redis: Redis, host: str, port: int) -> web.AppRunner | None:
     app.router.add_get("/metrics", metrics_handler)
     runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    await web.TCPSite(runner, host, port).start()
+    try:
+        await web.TCPSite(runner, host, port).start()
+    except OSError as exc:
+        await runner.cleanup()
+        if exc.errno != errno.EADDRINUSE:
+            raise
+        raise MetricsPortInUseError(
+            f"metrics port {port} on {host} is in use: set ACCEPTD_METRICS_PORT to a free "
+            "port, or to 0 to serve no metrics"
+        ) from exc
     log.info("metrics and health on %s:%d", host, port)
     return runner

@@ -38,6 +38,7 @@ R = TypeVar("R", bound=RoleRuntime)
 def build_role_worker(
     settings: Settings,
     *,
+    role: str,
     function: Function,
     queue_name: str,
     max_jobs: int,
@@ -65,8 +66,14 @@ def build_role_worker(
 
     async def startup(ctx: dict[str, Any]) -> None:
         runtime = await open_runtime()
+        try:
+            ctx[_OPS] = await opsserver.start(
+                runtime.redis, settings.host, settings.metrics_port_for(role)
+            )
+        except BaseException:
+            await runtime.close()  # its loops would keep the process alive, doing nothing
+            raise
         ctx[RUNTIME], ctx[WAKE] = runtime, worker.wake
-        ctx[_OPS] = await opsserver.start(runtime.redis, settings.host, settings.metrics_port)
         ctx[_LISTENER] = asyncio.get_running_loop().create_task(
             listen_for_wakeups(runtime.redis, wakeup_channel, worker)
         )

@@ -13,10 +13,9 @@ import contextlib
 import logging
 
 from arq import Worker
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.runtime.eventloop import install_stop_signals
+from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -35,8 +34,10 @@ async def stop_gracefully(worker: Worker, main: asyncio.Task[None], grace: float
         await main
     try:
         await worker.close()
-    except (RedisConnectionError, RedisTimeoutError, OSError):
-        log.warning("Redis unreachable while stopping; queued work is safe in Redis")
+    except OUTAGE_ERRORS as exc:
+        if not is_outage(exc):
+            raise
+        log.warning("%s while stopping; queued work is safe in Redis", describe(exc))
 
 
 async def run_until_signalled(worker: Worker, grace: float) -> None:

@@ -12,12 +12,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq import Worker
+from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
 
@@ -32,32 +34,50 @@ class WakeableWorker(Worker):
         self._idle_poll = idle_poll
         self._wakeup = asyncio.Event()
         self._outage = 0
+        # Jobs whose run here died on a Redis outage, handed back once Redis answers again.
+        self._lost: set[str] = set()
+        self.hand_back: Callable[[list[str]], Awaitable[None]] = self._drop_markers
 
     def wake(self) -> None:
         self._wakeup.set()
 
-    def _forget_jobs_lost_to_redis(self) -> None:
-        # A job task that died on a Redis error (an outage mid-job) would be re-raised by
-        # arq's own loop and again at close. Its queue entry is intact: arq runs it again
-        # once the in-progress marker expires, so drop the task and carry on.
-        for job_id, task in list(self.tasks.items()):
-            if task.done() and not task.cancelled():
-                error = task.exception()
-                if isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
-                    log.warning("job %s lost its Redis connection; it will run again", job_id)
-                    del self.tasks[job_id]
+    async def run_job(self, job_id: str, score: int) -> None:
+        # A run cut off by an outage so early or late that arq's own bookkeeping failed
+        # too (its retry or finish could not be written) would end arq's loop, and nothing
+        # would run the job again until its in-progress marker expired. Note it instead,
+        # and hand it back once Redis answers.
+        try:
+            await super().run_job(job_id, score)
+        except OUTAGE_ERRORS as exc:
+            if not is_outage(exc):
+                raise
+            log.warning("job %s was cut off by an outage (%s)", job_id, describe(exc))
+            self._lost.add(job_id)
+
+    async def _drop_markers(self, job_ids: list[str]) -> None:
+        """The default hand-back: arq may run these again at once, not when its in-progress
+        markers expire (their queue entries are intact: arq's finish never ran)."""
+        await self.pool.delete(*(in_progress_key_prefix + job_id for job_id in job_ids))
 
     async def _poll_iteration(self) -> None:
-        self._forget_jobs_lost_to_redis()
         try:
             await super()._poll_iteration()
             self._outage = 0
-        except (RedisConnectionError, RedisTimeoutError, OSError):
-            # arq's loop would end the process here. Redis restarting or failing over is
-            # routine: wait with backoff and poll again, with no operator action needed.
+            if self._lost:
+                lost, self._lost = list(self._lost), set()
+                try:
+                    await self.hand_back(lost)
+                except OUTAGE_ERRORS:
+                    self._lost.update(lost)
+                    raise
+        except OUTAGE_ERRORS as exc:
+            if not is_outage(exc):
+                raise
+            # arq's loop would end the process here. Redis restarting, failing over or
+            # refusing writes is routine: back off and poll again, no operator needed.
             self._outage += 1
             delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**self._outage)
-            log.warning("Redis unreachable (try %d); polling again in %.1f s", self._outage, delay)
+            log.warning("%s (try %d); polling again in %.1f s", describe(exc), self._outage, delay)
             await asyncio.sleep(delay)
             return
         if self.burst:

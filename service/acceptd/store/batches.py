@@ -115,7 +115,7 @@ class BatchStore:
                 script_keys = list(indexes)
                 for item in new.items[start : start + CHUNK]:
                     job_id = ids.new_id("job")
-                    run = [job_id, new.tenant, item.type, batch_id]
+                    run = JobRef(job_id, new.tenant, batch_id).run_args(item.type)
                     chunk.append([
                         job_id,
                         item.type,

@@ -37,6 +37,10 @@ class JobRef:
     tenant: str
     batch_id: str | None = None
 
+    def run_args(self, job_type: str) -> list[str]:
+        """The arguments of arq's "run job X": enough to name every key of the job."""
+        return [self.id, self.tenant, job_type, *([self.batch_id] if self.batch_id else [])]
+
 
 @dataclass(frozen=True)
 class JobRecord:
@@ -209,7 +213,7 @@ class JobStore:
             idem_value, idem_ttl_ms = idempotency.done_value(job_id), idempotency.ttl_ms
         args: list[str | int] = [
             job_id,
-            arq_payload(RUN_JOB_FUNCTION, [job_id, new.tenant, new.type], created),
+            arq_payload(RUN_JOB_FUNCTION, JobRef(job_id, new.tenant).run_args(new.type), created),
             start if scheduled else score,
             idem_value,
             idem_ttl_ms,

@@ -21,6 +21,8 @@ EVENTS_STREAM = PREFIX + "events"
 EVENTS_GROUP = "dispatchers"
 TENANTS = PREFIX + "tenants"
 DELIVERIES_DUE = PREFIX + "deliveries:due"
+# Jobs a worker is running, scored by when its lease on each lapses (store/leases.py).
+JOB_LEASES = PREFIX + "leases:jobs"
 # Pub/sub channels: a message means "new work is due now" (polling is only the fallback).
 JOBS_WAKEUP = PREFIX + "wakeup:jobs"
 WEBHOOKS_WAKEUP = PREFIX + "wakeup:webhooks"

@@ -23,7 +23,7 @@ async def run_job(
     """arq's job: the arguments name the job's keys (store.jobs.JobRef)."""
     runtime: WorkerRuntime = ctx[RUNTIME]
     try:
-        await runtime.run(JobRef(job_id, tenant, batch_id), job_type)
+        await runtime.run(JobRef(job_id, tenant, batch_id), job_type, int(ctx.get("job_try", 1)))
     finally:
         ctx[WAKE]()  # a slot is free: look for queued work now, not at the next idle poll
 
@@ -40,14 +40,19 @@ def create_worker(
     async def open_runtime() -> WorkerRuntime:
         return WorkerRuntime.open(settings, registry)
 
-    return build_role_worker(
+    async def on_ready(runtime: WorkerRuntime) -> None:
+        worker.hand_back = runtime.hand_back
+
+    worker = build_role_worker(
         settings,
+        role="worker",
         function=func(
             run_job,
             name=RUN_JOB_FUNCTION,
             max_tries=ARQ_MAX_TRIES,
-            # arq's timeout is only a backstop behind ours and the forced cancel; after a crash
-            # arq runs the job again once its marker expires: this timeout + 10 s.
+            # arq's timeout is only a backstop behind ours and the forced cancel. After a
+            # crash the job's lease lapses and the sweep drops arq's marker and queues the
+            # job again within about 4/3 of a lease, long before the marker would expire.
             timeout=longest + settings.cancel_grace_seconds + 5,
         ),
         queue_name=keys.JOB_QUEUE,
@@ -56,4 +61,6 @@ def create_worker(
         open_runtime=open_runtime,
         burst=burst,
         handle_signals=handle_signals,
+        on_ready=on_ready,
     )
+    return worker

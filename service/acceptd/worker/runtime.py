@@ -1,5 +1,6 @@
-"""The worker's state and loops: one attempt of a handler per "run job X", cancel watching,
-scheduled jobs and input deadlines."""
+"""The worker's state and loops: one attempt of a handler per "run job X", a lease on each
+job it runs, cancel watching, scheduled jobs, input deadlines, and the sweep that queues
+again the jobs of workers that died."""
 
 from __future__ import annotations
 
@@ -33,6 +34,14 @@ from acceptd.jobs.registry import JobDefinition, JobRegistry
 from acceptd.runtime.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
 from acceptd.store.connection import connect
 from acceptd.store.jobs import JobRef, JobStore
+from acceptd.store.leases import JobLeases
+from acceptd.store.outages import (
+    OUTAGE_ERRORS,
+    describe,
+    is_outage,
+    outage_retry_delay,
+    persist,
+)
 from acceptd.store.scripts import Scripts
 from acceptd.worker.progress import ProgressReporter
 
@@ -41,6 +50,10 @@ log = logging.getLogger(__name__)
 CANCEL_POLL_SECONDS = 0.2
 MIN_PROMOTE_SECONDS = 0.05
 LOOP_STOP_SECONDS = 5.0
+# A lease is renewed, and lapsed leases are looked for, three times per lease period: a
+# dead worker's job is queued again at most about 4/3 of a lease after its last renewal.
+LEASE_TICKS = 3
+SWEEP_BATCH = 100
 
 
 def _problem(title: str, detail: str | None, type_: str = JOB_FAILED_TYPE) -> dict[str, Any]:
@@ -72,10 +85,12 @@ class WorkerRuntime:
     redis: Redis
     store: JobStore
     threads: ThreadPoolExecutor
+    leases: JobLeases
     running: dict[str, RunningJob] = field(default_factory=dict)
+    # Every job this worker holds arq's marker for, from pickup to the end of its run.
+    held: set[str] = field(default_factory=set)
     _processes: ProcessPoolExecutor | None = None
-    _watcher: asyncio.Task[None] | None = None
-    _promoter: asyncio.Task[None] | None = None
+    _loops: list[asyncio.Task[None]] = field(default_factory=list)
     # The background loops stop between Redis calls, never in the middle of one: a command
     # cancelled mid-flight can leave a pooled connection out of step with its replies.
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
@@ -83,21 +98,27 @@ class WorkerRuntime:
     @classmethod
     def open(cls, settings: Settings, registry: JobRegistry) -> WorkerRuntime:
         redis = connect(settings)
+        scripts = Scripts(redis)
         runtime = cls(
             settings=settings,
             registry=registry,
             redis=redis,
-            store=JobStore(redis, Scripts(redis), settings.job_retention_seconds),
+            store=JobStore(redis, scripts, settings.job_retention_seconds),
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
+            leases=JobLeases(redis, scripts, settings.job_lease_seconds),
         )
         loop = asyncio.get_running_loop()
-        runtime._watcher = loop.create_task(runtime._watch_cancels())
-        runtime._promoter = loop.create_task(runtime._promote_scheduled())
+        runtime._loops = [
+            loop.create_task(runtime._watch_cancels(), name="cancel-watch"),
+            loop.create_task(runtime._promote_scheduled(), name="promote"),
+            loop.create_task(runtime._renew_leases(), name="lease-renewal"),
+            loop.create_task(runtime._sweep_lapsed_leases(), name="lease-sweep"),
+        ]
         return runtime
 
     async def close(self) -> None:
         self._stopping.set()
-        loops = [task for task in (self._watcher, self._promoter) if task is not None]
+        loops = self._loops
         if loops:
             _, late = await asyncio.wait(loops, timeout=LOOP_STOP_SECONDS)
             for task in late:
@@ -160,9 +181,64 @@ class WorkerRuntime:
                     running.forced = True
                     running.task.cancel()
 
-    async def run(self, ref: JobRef, job_type: str) -> None:
+    async def _renew_leases(self) -> None:
+        """Every job held here keeps its lease while this process and its Redis are up."""
+        while await self._pause(self.settings.job_lease_seconds / LEASE_TICKS):
+            try:
+                await self.leases.renew(list(self.held))
+            except Exception:
+                log.warning("could not renew job leases", exc_info=True)
+
+    async def _sweep_lapsed_leases(self) -> None:
+        """Every worker looks for jobs whose worker is gone and queues them again."""
+        while await self._pause(self.settings.job_lease_seconds / LEASE_TICKS):
+            try:
+                await self.sweep()
+            except Exception:
+                log.warning("could not sweep lapsed job leases", exc_info=True)
+
+    async def sweep(self) -> int:
+        """Queue again every job whose lease lapsed; returns how many."""
+        reclaimed = 0
+        for job_id in await self.leases.lapsed(SWEEP_BATCH):
+            if job_id not in self.held and await self.leases.reclaim(job_id):
+                log.warning("job %s lost its worker (lease lapsed); queued it again", job_id)
+                reclaimed += 1
+        return reclaimed
+
+    async def hand_back(self, job_ids: list[str]) -> None:
+        """Jobs whose run here died on a Redis outage: queue them again now that Redis
+        answers, rather than when their lease lapses."""
+        for job_id in job_ids:
+            if job_id not in self.held and await self.leases.reclaim(job_id, hand_back=True):
+                log.warning("job %s was interrupted by a Redis outage; queued it again", job_id)
+
+    async def run(self, ref: JobRef, job_type: str, job_try: int) -> None:
+        """One run of "run job X". A store outage anywhere in it becomes an arq retry with
+        backoff, never arq's "failed, delete". The lease is given up only after a clean
+        end: after anything else it lapses, and the sweep queues the job again."""
         with log_context(job_id=ref.id, tenant=ref.tenant):
-            await self._run(ref, job_type)
+            self.held.add(ref.id)
+            clean = False
+            try:
+                await self.leases.hold(ref.id)
+                await self._run(ref, job_type)
+                clean = True
+            except Retry:
+                clean = True  # requeued by the handler's request; arq defers it
+                raise
+            except OUTAGE_ERRORS as exc:
+                if not is_outage(exc):
+                    raise
+                delay = outage_retry_delay(job_try)
+                log.warning("%s while running job %s; retrying in %.0f s", describe(exc), ref.id,
+                            delay)  # fmt: skip
+                raise Retry(defer=delay) from exc
+            finally:
+                self.held.discard(ref.id)
+                if clean:
+                    with contextlib.suppress(*OUTAGE_ERRORS):
+                        await self.leases.release(ref.id)
 
     async def _run(self, ref: JobRef, job_type: str) -> None:
         definition = self.registry.get(job_type)
@@ -265,7 +341,7 @@ class WorkerRuntime:
             await reporter.close()
 
         if retry_after is not None:
-            await self.store.requeue(ref, refund_attempt=False)
+            await persist("a retry", lambda: self.store.requeue(ref, refund_attempt=False))
             raise Retry(defer=retry_after)
         progress = reporter.latest
         input_timeout: float | None = None
@@ -280,15 +356,14 @@ class WorkerRuntime:
                 progress = {"fraction": 1.0, "message": (progress or {}).get("message")}
         if input_timeout is not None and status is JobStatus.SUCCEEDED:
             # The handler did its part; the result comes from outside (see @job awaits_input).
-            await self.store.await_input(
-                ref,
-                request=result, deadline_ms=now_ms() + int(input_timeout * 1000),
-                progress=progress,
-            )  # fmt: skip
+            deadline_ms = now_ms() + int(input_timeout * 1000)
+            await persist("the input request", lambda: self.store.await_input(
+                ref, request=result, deadline_ms=deadline_ms, progress=progress,
+            ))  # fmt: skip
             return
-        outcome = await self.store.finish(
+        outcome = await persist("the outcome", lambda: self.store.finish(
             ref, status, result=result, error=error, progress=progress
-        )
+        ))  # fmt: skip
         if outcome == "ok":
             JOBS_FINISHED.labels(definition.name, status.value).inc()
 

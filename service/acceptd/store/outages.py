@@ -1,0 +1,103 @@
+"""Which Redis errors mean "the store is unavailable for now" rather than "a bug".
+
+Out of memory under noeviction, a read-only replica after a failover, a server loading its
+data set, one busy running a script, or a replica whose primary is down: each refuses our
+commands for a while and then answers again. Callers treat these like a dropped
+connection: the API answers 503 with Retry-After, roles back off and carry on."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
+from redis.exceptions import (
+    BusyLoadingError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    RedisError,
+    ResponseError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+log = logging.getLogger(__name__)
+
+# Error codes redis-py leaves in a plain ResponseError's message (the ones it maps to a
+# class of their own are matched by class). A script's error carries the code of the
+# command that failed inside it.
+_TRANSIENT_CODES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "OOM",
+                    "READONLY", "LOADING")  # fmt: skip
+_OUTAGE_CLASSES = (
+    RedisConnectionError,
+    RedisTimeoutError,
+    OutOfMemoryError,
+    ReadOnlyError,
+    BusyLoadingError,
+)
+
+
+def is_outage(error: BaseException) -> bool:
+    """True for a Redis error that a later retry of the same command can get past."""
+    if isinstance(error, _OUTAGE_CLASSES):
+        return True
+    if isinstance(error, ResponseError):
+        message = str(error)
+        return message.startswith(_TRANSIENT_CODES) or any(
+            f" {code} " in message or f"-{code} " in message for code in _TRANSIENT_CODES
+        )
+    return isinstance(error, OSError)
+
+
+def describe(error: BaseException) -> str:
+    """What an operator should read in a log line or a 503: the kind, never the data."""
+    if isinstance(error, OutOfMemoryError) or "OOM" in str(error)[:64]:
+        return "Redis is out of memory (maxmemory reached under noeviction)"
+    if isinstance(error, ReadOnlyError) or "READONLY" in str(error)[:64]:
+        return "Redis is a read-only replica (a failover is under way)"
+    if isinstance(error, BusyLoadingError):
+        return "Redis is loading its data set"
+    if isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
+        return "Redis is unreachable"
+    if isinstance(error, RedisError):
+        return f"Redis refused the command ({str(error).split(' ', 1)[0]})"
+    return type(error).__name__
+
+
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
+"""What to catch before asking `is_outage` (every Redis error, and socket errors)."""
+
+
+T = TypeVar("T")
+
+# How long a write of work already done (a job's verdict, a delivery attempt's outcome)
+# waits out a store outage, with backoff, before it is given up.
+PERSIST_SECONDS = 120.0
+PERSIST_BACKOFF_CAP = 5.0
+
+
+async def persist(what: str, write: Callable[[], Awaitable[T]]) -> T:
+    """Run `write`, retrying through a store outage: the work it records is done, and
+    doing it again (a job re-run, a webhook re-sent) costs more than waiting for Redis."""
+    loop = asyncio.get_running_loop()
+    deadline, delay = loop.time() + PERSIST_SECONDS, 0.1
+    while True:
+        try:
+            return await write()
+        except OUTAGE_ERRORS as exc:
+            if not is_outage(exc) or loop.time() + delay > deadline:
+                raise
+            log.warning("%s while recording %s; retrying in %.1f s", describe(exc), what, delay)
+            await asyncio.sleep(delay)
+            delay = min(PERSIST_BACKOFF_CAP, delay * 2)
+
+
+def outage_retry_delay(tries: int) -> float:
+    """How long arq waits before running again a job or attempt cut off by an outage:
+    short (an outage usually ends within seconds), doubling, capped."""
+    return float(min(OUTAGE_RETRY_CAP, OUTAGE_RETRY_BASE * 2 ** max(0, min(tries, 10) - 1)))
+
+
+OUTAGE_RETRY_BASE = 0.5
+OUTAGE_RETRY_CAP = 5.0
