@@ -1,0 +1,209 @@
+"""Faults with real processes and a real Valkey: a worker killed mid-job, Redis restarted
+under load, Redis refusing writes (out of memory, read-only after a failover). In each,
+every accepted job ends, every owed webhook arrives, and recovery takes seconds, not a
+job timeout. Job timeouts are the production default (300 s) throughout."""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+import time
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis as sync_redis
+
+from acceptd.cli.embedded import EmbeddedValkey
+from tests.support.cluster import Cluster
+from tests.support.constants import API_KEY
+from tests.support.waiting import wait_until
+
+SUBMIT = {"type": "demo.echo", "input": {"value": 0}}
+
+
+async def submit_many(cluster: Cluster, count: int, delay_ms: int) -> list[str]:
+    jobs = await asyncio.gather(*(
+        cluster.client.submit(
+            "demo.echo", {"value": i, "delay_ms": delay_ms},
+            callback_url=cluster.receiver.url(),
+        )
+        for i in range(count)
+    ))  # fmt: skip
+    return [job["id"] for job in jobs]
+
+
+async def running_count(cluster: Cluster, job_ids: list[str]) -> int:
+    return (await cluster.statuses(job_ids))["running"]
+
+
+async def raw_submit(cluster: Cluster) -> tuple[int, dict[str, str], dict[str, Any]]:
+    """One POST without the client's retries: what a caller sees during the outage."""
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(
+            f"{cluster.api_url}/v1/jobs",
+            json=SUBMIT,
+            headers={"Authorization": f"Bearer {API_KEY}"},
+        ) as response,
+    ):
+        return response.status, dict(response.headers), await response.json(content_type=None)
+
+
+def replication_role(conn: sync_redis.Redis) -> str:
+    info: dict[str, Any] = conn.info("replication")  # type: ignore[assignment]
+    return str(info.get("role"))
+
+
+def link_up(conn: sync_redis.Redis) -> bool:
+    info: dict[str, Any] = conn.info("replication")  # type: ignore[assignment]
+    return info.get("master_link_status") == "up"
+
+
+def admin(conn: sync_redis.Redis, *command: str | int) -> None:
+    conn.execute_command(*command)  # type: ignore[no-untyped-call]
+
+
+async def settle(cluster: Cluster, job_ids: list[str], since: float, limit: float) -> float:
+    """Seconds from `since` until every job is terminal and its webhook arrived."""
+
+    async def settled() -> bool:
+        done = await cluster.all_terminal(job_ids)
+        return done and not cluster.missing_webhooks(job_ids)
+
+    try:
+        await wait_until(settled, timeout=limit, interval=0.25)
+    except AssertionError as exc:
+        statuses = await cluster.statuses(job_ids)
+        missing = cluster.missing_webhooks(job_ids)
+        logs = "\n".join(
+            f"--- {name}\n{cluster.roles.log_tail(name, 15)}" for name in cluster.roles.processes
+        )
+        raise AssertionError(f"{exc}: statuses {dict(statuses)}, {len(missing)} webhooks "
+                             f"missing\n{logs}") from exc  # fmt: skip
+    return time.monotonic() - since
+
+
+@pytest.mark.timeout(120)
+async def test_a_job_whose_worker_is_killed_runs_again_within_30_s(tmp_path: Path) -> None:
+    async with Cluster(tmp_path) as cluster:
+        job = await cluster.client.submit(
+            "demo.echo", {"value": 1, "delay_ms": 3000}, callback_url=cluster.receiver.url()
+        )
+
+        async def running() -> bool:
+            return bool((await cluster.client.get(job["id"]))["status"] == "running")
+
+        await wait_until(running, timeout=20)
+        killed = time.monotonic()
+        await cluster.roles.signal("worker", signal.SIGKILL)
+        cluster.roles.start("worker-2", "worker")
+        took = await settle(cluster, [job["id"]], killed, limit=60)
+        done = await cluster.client.get(job["id"])
+    print(f"\nworker SIGKILL mid-job (300 s job timeout): succeeded {took:.1f} s after the kill")
+    assert done["status"] == "succeeded"
+    assert done["attempts"] == 2  # the killed attempt counts
+    assert took < 30
+
+
+@pytest.mark.timeout(180)
+async def test_redis_restarted_while_60_jobs_run(tmp_path: Path) -> None:
+    async with Cluster(tmp_path, ACCEPTD_WORKER_CONCURRENCY="64") as cluster:
+        job_ids = await submit_many(cluster, 60, delay_ms=3000)
+
+        async def most_running() -> bool:
+            return await running_count(cluster, job_ids) >= 50
+
+        await wait_until(most_running, timeout=30, interval=0.2)
+        cluster.valkey.stop()  # SIGTERM: Valkey fsyncs its AOF
+        await asyncio.sleep(1)
+        cluster.valkey.start()
+        answering = time.monotonic()
+        took = await settle(cluster, job_ids, answering, limit=60)
+        statuses = await cluster.statuses(job_ids)
+    print(f"\nRedis restart under 60 running jobs: all terminal, all webhooks in {took:.1f} s")
+    assert statuses == {"succeeded": 60}
+    assert cluster.receiver.forged == 0
+
+
+@pytest.mark.timeout(180)
+async def test_redis_out_of_memory_refuses_submits_and_strands_nothing(tmp_path: Path) -> None:
+    async with Cluster(tmp_path) as cluster:
+        job_ids = await submit_many(cluster, 20, delay_ms=1500)
+
+        async def some_running() -> bool:
+            return await running_count(cluster, job_ids) >= 10
+
+        await wait_until(some_running, timeout=30, interval=0.1)
+        conn = sync_redis.Redis.from_url(cluster.valkey.url)
+        limit: dict[str, Any] = conn.config_get("maxmemory")  # type: ignore[assignment]
+        conn.config_set("maxmemory", 1)  # far below what is used: every write is refused
+        try:
+            status, headers, problem = await raw_submit(cluster)
+            assert status == 503
+            assert headers["Content-Type"] == "application/problem+json"
+            assert int(headers["Retry-After"]) >= 1
+            assert "out of memory" in problem["detail"]
+            await asyncio.sleep(3)  # the running jobs finish meanwhile: their verdicts wait
+        finally:
+            conn.config_set("maxmemory", limit["maxmemory"])
+            conn.close()
+        freed = time.monotonic()
+        took = await settle(cluster, job_ids, freed, limit=60)
+        assert (await raw_submit(cluster))[0] == 202
+        statuses = await cluster.statuses(job_ids)
+    print(f"\nRedis at maxmemory: 503 while full; all 20 jobs and webhooks {took:.1f} s after")
+    assert statuses == {"succeeded": 20}
+
+
+@pytest.mark.timeout(180)
+async def test_redis_read_only_after_a_failover_refuses_submits_and_strands_nothing(
+    tmp_path: Path,
+) -> None:
+    async with Cluster(tmp_path) as cluster:
+        replica = EmbeddedValkey(tmp_path / "replica", persistent=False)
+        replica.start()
+        primary = sync_redis.Redis.from_url(cluster.valkey.url)
+        standby = sync_redis.Redis.from_url(replica.url)
+        try:
+            admin(standby, "REPLICAOF", cluster.valkey.host, cluster.valkey.port)
+
+            async def synced() -> bool:
+                return link_up(standby)
+
+            await wait_until(synced, timeout=20)
+            job_ids = await submit_many(cluster, 20, delay_ms=1500)
+
+            async def some_running() -> bool:
+                return await running_count(cluster, job_ids) >= 10
+
+            await wait_until(some_running, timeout=30, interval=0.1)
+            # A coordinated failover: the replica takes over, our Valkey turns replica and
+            # answers READONLY to every write the roles send it.
+            admin(primary, "FAILOVER", "TIMEOUT", 5000)
+
+            async def demoted() -> bool:
+                return replication_role(primary) == "slave"
+
+            await wait_until(demoted, timeout=20)
+            status, headers, problem = await raw_submit(cluster)
+            assert status == 503
+            assert "Retry-After" in headers
+            assert "read-only" in problem["detail"]
+            await asyncio.sleep(3)  # the running jobs finish meanwhile
+            admin(standby, "FAILOVER", "TIMEOUT", 5000)  # and back
+
+            async def promoted() -> bool:
+                return replication_role(primary) == "master"
+
+            await wait_until(promoted, timeout=20)
+            back = time.monotonic()
+            took = await settle(cluster, job_ids, back, limit=60)
+            statuses = await cluster.statuses(job_ids)
+        finally:
+            primary.close()
+            standby.close()
+            replica.stop()
+    print(f"\nRedis read-only for a failover: all 20 jobs and webhooks {took:.1f} s after")
+    assert statuses == {"succeeded": 20}
