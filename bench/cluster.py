@@ -49,6 +49,7 @@ class Cluster:
             ACCEPTD_METRICS_PORT="0",  # several roles share this host
             # One tenant submits thousands a second here: measure the service, not the limiter.
             ACCEPTD_RATE_LIMIT_PER_SECOND="0",
+            ACCEPTD_MAX_WAITERS_PER_TENANT="5000",  # one tenant holds every waiting client
         )
         env.update(extra)
         return env

@@ -23,7 +23,7 @@ from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime import opsserver
 from acceptd.runtime.bootstrap import bootstrap_tenant, secret_box
-from acceptd.runtime.ssrf import AddressPolicy
+from acceptd.runtime.ssrf import AddressPolicy, async_resolver
 from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
 from acceptd.store.connection import connect
@@ -50,9 +50,11 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
     app[state.SETTINGS] = settings
     app[state.REGISTRY] = registry or JobRegistry.from_modules(settings.job_modules)
     app[state.CALLBACK_POLICY] = AddressPolicy.build(
-        settings.callbacks_may_be_private, settings.callback_allow_cidrs
+        settings.allow_private_callbacks, settings.callback_allow_cidrs
     )
     app[state.API_KEY_CACHE] = TtlCache(API_KEY_CACHE_SECONDS, API_KEY_CACHE_MAX)
+    app[state.IN_FLIGHT_BY_ADDRESS] = {}
+    app[state.WAITERS] = {}
     app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
     register(app, ROUTES)
     app.cleanup_ctx.append(_redis_ctx)
@@ -65,20 +67,25 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     box = secret_box(settings)
     app[state.REDIS] = redis
     scripts = Scripts(redis)
-    app[state.JOBS] = jobs = JobStore(redis, scripts, settings.job_retention_seconds)
+    app[state.JOBS] = jobs = JobStore(redis, scripts, settings.job_retention_seconds, box)
     app[state.BATCHES] = BatchStore(redis, scripts, jobs)
     app[state.IDEMPOTENCY] = IdempotencyStore(scripts)
     app[state.TENANTS] = TenantStore(redis, box)
     app[state.ENDPOINTS] = EndpointStore(redis, scripts, box)
-    app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds)
+    app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds, box)
     app[state.RATE_LIMITER] = RateLimiter(
         scripts, settings.rate_limit_per_second, settings.rate_limit_burst
     )
+    app[state.ADDRESS_LIMITER] = RateLimiter(
+        scripts, settings.public_rate_limit_per_second, settings.public_rate_limit_burst
+    )
     app[state.CHANGES] = JobChanges(redis)
+    app[state.RESOLVER] = resolver = async_resolver()
     await bootstrap_tenant(settings, app[state.TENANTS])
     ops = await opsserver.start(redis, settings.host, settings.metrics_port_for("api"))
     yield
     if ops is not None:
         await ops.cleanup()
     await app[state.CHANGES].close()
+    await resolver.close()
     await redis.aclose()

@@ -8,6 +8,8 @@ from typing import Any, TypeVar
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
+from acceptd.api import state
+from acceptd.api.jsonbudget import check_budget
 from acceptd.api.problems import (
     MalformedJson,
     PayloadTooLarge,
@@ -17,6 +19,8 @@ from acceptd.api.problems import (
 
 M = TypeVar("M", bound=BaseModel)
 
+READ_CHUNK_BYTES = 64 * 1024
+
 
 def _is_json(content_type: str) -> bool:
     return content_type == "application/json" or (
@@ -24,16 +28,29 @@ def _is_json(content_type: str) -> bool:
     )
 
 
+async def _read_bounded(request: web.Request, limit: int) -> bytes:
+    """The body, read no further than `limit` bytes: a route's own limit holds for chunked
+    bodies too, before anything is buffered past it."""
+    if request.content_length is not None and request.content_length > limit:
+        raise PayloadTooLarge(f"{request.content_length} bytes; the limit is {limit}")
+    body = bytearray()
+    async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+        body += chunk
+        if len(body) > limit:
+            raise PayloadTooLarge(f"more than {limit} bytes; the limit is {limit}")
+    return bytes(body)
+
+
 async def read_json(request: web.Request, limit: int) -> Any:
+    """The parsed body, checked in order of cost: media type, size, then the element and
+    depth budget on the raw bytes, and only then parsed."""
     if not _is_json(request.content_type):
         raise UnsupportedMediaType(
             f"send Content-Type: application/json (got {request.content_type or 'none'})"
         )
-    if request.content_length is not None and request.content_length > limit:
-        raise PayloadTooLarge(f"{request.content_length} bytes; the limit is {limit}")
-    raw = await request.read()  # aiohttp enforces client_max_size for chunked bodies too
-    if len(raw) > limit:
-        raise PayloadTooLarge(f"{len(raw)} bytes; the limit is {limit}")
+    raw = await _read_bounded(request, limit)
+    settings = request.app[state.SETTINGS]
+    check_budget(raw, settings.max_json_elements, settings.max_json_depth)
     try:
         value = json.loads(raw)
     except UnicodeDecodeError as exc:

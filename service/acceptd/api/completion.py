@@ -5,13 +5,13 @@ credential, so these routes need no API key: the token can be handed to whoever 
 from __future__ import annotations
 
 import hmac
-from typing import Any
+from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from acceptd.api import state
-from acceptd.api.body import read_model
+from acceptd.api.body import parse, read_json
 from acceptd.api.problems import (
     Conflict,
     NotFound,
@@ -22,18 +22,21 @@ from acceptd.api.problems import (
 from acceptd.api.respond import json_response
 from acceptd.core import ids
 from acceptd.core.jsonenc import encoded_size
+from acceptd.core.settings import Settings
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime.metrics import JOBS_FINISHED
-from acceptd.store.jobs import COMPLETION_TOKEN_PREFIX, JobRecord, token_digest
+from acceptd.store.jobs import COMPLETION_TOKEN_PREFIX, CompletionState, token_digest
 from acceptd.wire.models import CompleteJob, FailJob
 from acceptd.wire.resources import job_resource
 
 EXTERNAL_FAILURE_TYPE = "urn:acceptd:problem:external-failure"
+# Room for the token, the JSON around the result, and a failure's title and detail.
+ENVELOPE_BYTES = 4096
+B = TypeVar("B", CompleteJob, FailJob)
 
 
 async def complete_job(request: web.Request) -> web.Response:
-    body, _ = await read_model(request, CompleteJob, request.app[state.SETTINGS].max_body_bytes)
-    job = await _job_for_token(request, body.token)
+    body, job = await _job_for_token(request, CompleteJob)
     result = body.result
     definition = request.app[state.REGISTRY].get(job.type)
     if definition is not None and definition.awaits_input is not None:
@@ -52,34 +55,45 @@ async def complete_job(request: web.Request) -> web.Response:
 
 
 async def fail_job(request: web.Request) -> web.Response:
-    body, _ = await read_model(request, FailJob, request.app[state.SETTINGS].max_body_bytes)
-    job = await _job_for_token(request, body.token)
+    body, job = await _job_for_token(request, FailJob)
     error = {"type": EXTERNAL_FAILURE_TYPE, "title": body.error.title, "detail": body.error.detail}
     return await _settle(request, job, body.token, JobStatus.FAILED, error=error)
 
 
-async def _job_for_token(request: web.Request, token: str) -> JobRecord:
-    """The job, if `token` is its completion token; 404 alike for no job and a wrong token,
-    so a token reveals nothing about other jobs. Checked before the body is validated."""
+def body_limit(settings: Settings) -> int:
+    """These routes take no API key: a body may be the result cap and a little more."""
+    return settings.max_result_bytes + ENVELOPE_BYTES
+
+
+async def _job_for_token(request: web.Request, model: type[B]) -> tuple[B, CompletionState]:
+    """The body and the job, if the body's token is the job's completion token.
+    404 alike for no job and a wrong token, so a token reveals nothing about other jobs;
+    checked on four fields of the record, before the result is validated or the record
+    is read whole."""
     job_id = request.match_info["job_id"]
+    raw = await read_json(request, body_limit(request.app[state.SETTINGS]))
+    token = raw.get("token") if isinstance(raw, dict) else None
+    if not isinstance(token, str):
+        parse(model, raw)  # a body without a string token: its 422 names the field
+        raise NotFound(f"no job {job_id} with this completion token")
     job = None
     if ids.looks_like("job", job_id) and token.startswith(COMPLETION_TOKEN_PREFIX):
-        job = await request.app[state.JOBS].get(job_id)
-    stored = job.completion_digest if job is not None else None
+        job = await request.app[state.JOBS].completion_state(job_id)
+    stored = job.token_digest if job is not None else None
     if job is None or stored is None or not hmac.compare_digest(stored, token_digest(token)):
         raise NotFound(f"no job {job_id} with this completion token")
     if job.status is not JobStatus.AWAITING_INPUT:
-        raise _used(job)
-    return job
+        raise _used(job.ref.id, job.status)
+    return parse(model, raw), job
 
 
-def _used(job: JobRecord) -> Conflict:
-    return Conflict(f"the completion token was already used: job {job.id} is {job.status.value}")
+def _used(job_id: str, status: JobStatus) -> Conflict:
+    return Conflict(f"the completion token was already used: job {job_id} is {status.value}")
 
 
 async def _settle(
     request: web.Request,
-    job: JobRecord,
+    job: CompletionState,
     token: str,
     status: JobStatus,
     *,
@@ -91,8 +105,8 @@ async def _settle(
         job.ref, token, status, result=result, error=error
     )
     if settled is None:
-        raise NotFound(f"no job {job.id} with this completion token")
+        raise NotFound(f"no job {job.ref.id} with this completion token")
     if outcome == "used":
-        raise _used(settled)
+        raise _used(settled.id, settled.status)
     JOBS_FINISHED.labels(settled.type, settled.status.value).inc()
     return json_response(job_resource(settled), 200)

@@ -22,7 +22,13 @@ from acceptd.api.problems import (
     validation_failed,
 )
 from acceptd.api.respond import json_response
-from acceptd.api.validation import check_callback, check_metadata, unknown_type_error
+from acceptd.api.validation import (
+    check_callback,
+    check_input,
+    check_metadata,
+    unknown_type_error,
+)
+from acceptd.api.waiters import waiter_slot
 from acceptd.core.clock import now_ms
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime.metrics import JOBS_SUBMITTED
@@ -63,6 +69,9 @@ async def submit_job(request: web.Request) -> web.Response:
             f"unknown job type {submit.type!r}",
             errors=[unknown_type_error(app[state.REGISTRY], ("type",), submit.type)],
         )
+    input_errors = check_input(settings, ("input",), submit.input)
+    if input_errors:
+        raise ValidationFailed("input too large", errors=input_errors)
     try:
         definition.input_model.model_validate(submit.input)
     except ValidationError as exc:
@@ -112,6 +121,13 @@ async def get_job(request: web.Request) -> web.Response:
     since = request.query.get("since_status")
     if not wait or since is None or job.status.value != since or job.status.terminal:
         return job_response(request, job)
+    with waiter_slot(request):
+        return await _wait_for_change(request, job, since, wait)
+
+
+async def _wait_for_change(
+    request: web.Request, job: JobRecord, since: str, wait: float
+) -> web.Response:
     async with request.app[state.CHANGES].watch(job.id) as changes:
         # Re-read once subscribed: a change between the first read and now is not missed.
         job = await owned_job(request)

@@ -20,14 +20,18 @@ from acceptd.api.problems import (
 )
 from acceptd.core.logs import log_context
 from acceptd.runtime.metrics import HTTP_SECONDS
+from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
 
-API_KEY_CACHE_SECONDS = 5.0
+# How long an API process trusts a key it looked up: a revoked key stops working on every
+# process within this.
+API_KEY_CACHE_SECONDS = 1.0
 OUTAGE_RETRY_AFTER_SECONDS = 2
 API_KEY_CACHE_MAX = 10_000
 PUBLIC_ROUTE = "acceptd.public"
+BY_ADDRESS_ROUTE = "acceptd.by_address"
 
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -95,16 +99,26 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
+def limited_by_address(handler: Handler) -> Handler:
+    """Mark a keyless handler whose callers are limited by their network address."""
+    setattr(handler, BY_ADDRESS_ROUTE, True)
+    return handler
+
+
 @web.middleware
 async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamResponse:
     route_handler = request.match_info.handler
+    if getattr(route_handler, BY_ADDRESS_ROUTE, False):
+        return await _by_address(request, handler)
     if getattr(route_handler, PUBLIC_ROUTE, False) or request.match_info.http_exception:
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <api key>")
-    request[state.TENANT] = tenant = await _tenant_for(request.app, token.strip())
+    identity = await _identity_for(request.app, token.strip())
+    request[state.TENANT] = tenant = identity.tenant
+    request[state.KEY] = identity
     limiter = request.app[state.RATE_LIMITER]
     if limiter.enabled:
         wait = await limiter.take(tenant)
@@ -118,14 +132,46 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
         return await handler(request)
 
 
-async def _tenant_for(app: web.Application, api_key: str) -> str:
+async def _by_address(request: web.Request, handler: Handler) -> web.StreamResponse:
+    """What one address may cost us on a route anyone can call: a rate (in Redis, shared
+    by every API process) and requests in flight (per process), each a 429 past it."""
+    app = request.app
+    address = request.remote or "unknown"
+    limiter = app[state.ADDRESS_LIMITER]
+    if limiter.enabled:
+        wait = await limiter.take_for_address(address)
+        if wait:
+            raise RateLimited(
+                f"too many requests from your address; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+    in_flight = app[state.IN_FLIGHT_BY_ADDRESS]
+    if in_flight.get(address, 0) >= app[state.SETTINGS].public_concurrency_per_address:
+        raise RateLimited(
+            "too many requests from your address at once; retry shortly",
+            headers={"Retry-After": "1"},
+        )
+    in_flight[address] = in_flight.get(address, 0) + 1
+    try:
+        return await handler(request)
+    finally:
+        left = in_flight[address] - 1
+        if left:
+            in_flight[address] = left
+        else:
+            del in_flight[address]
+
+
+async def _identity_for(app: web.Application, api_key: str) -> KeyIdentity:
     # A short positive cache keeps the hot path at one Redis round trip per submit.
     cache = app[state.API_KEY_CACHE]
-    tenant = cache.get(api_key)
-    if tenant is not None:
-        return tenant
-    tenant = await app[state.TENANTS].tenant_for_api_key(api_key)
-    if tenant is None:
+    identity = cache.get(api_key)
+    if identity is not None:
+        return identity
+    keys = app[state.TENANTS].keys
+    identity = await keys.identify(api_key)
+    if identity is None:
         raise Unauthorized("the API key is not valid")
-    cache.put(api_key, tenant)
-    return tenant
+    cache.put(api_key, identity)
+    await keys.touch(identity)
+    return identity

@@ -17,13 +17,16 @@ _REF = "#/components/schemas/{model}"
 _ERROR_TEXT = {
     400: "bad request",
     401: "missing or invalid API key",
+    403: "the API key's scope does not allow this",
     404: "not found (or another tenant's)",
     409: "conflict",
     413: "body too large",
     415: "not JSON",
     422: "validation failed; `errors` names each field",
+    429: "rate or concurrency limit reached; retry after `Retry-After` seconds",
     500: "unexpected error",
-    503: "Redis unreachable",
+    503: "the job store is unavailable (unreachable, full, failing over); retry after "
+    "`Retry-After` seconds",
 }
 
 
@@ -104,7 +107,13 @@ def _operation(route: Route) -> dict[str, Any]:
         if response.headers:
             entry["headers"] = {h: {"schema": {"type": "string"}} for h in response.headers}
         operation["responses"][str(status)] = entry
-    errors = set(route.errors) | ({500} if route.public else {401, 500})
+    # Every route can fail like this: an outage of the store (503), and, where a tenant or
+    # an address is rate limited, 429; with an API key, 401.
+    errors = set(route.errors) | {500}
+    if not route.public:
+        errors |= {401, 429, 503}
+    elif route.by_address:
+        errors |= {429, 503}
     for status in sorted(errors):
         operation["responses"][str(status)] = {
             "description": _ERROR_TEXT[status],

@@ -65,6 +65,10 @@ class Unauthorized(ProblemError):
         super().__init__(detail, headers={"WWW-Authenticate": 'Bearer realm="acceptd"'})
 
 
+class Forbidden(ProblemError):
+    status, slug, title = 403, "forbidden", "The API key may not do this"
+
+
 class NotFound(ProblemError):
     status, slug, title = 404, "not-found", "Not found"
 

@@ -8,9 +8,22 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 from pydantic import BaseModel
 
-from acceptd.api import batches, completion, deliveries, endpoints, events, job_types, jobs, ops
+from acceptd.api import (
+    apikeys,
+    batches,
+    completion,
+    deliveries,
+    endpoints,
+    events,
+    job_types,
+    jobs,
+    ops,
+)
 from acceptd.runtime import opsserver
 from acceptd.wire.models import (
+    ApiKeyCreate,
+    ApiKeyList,
+    ApiKeyWithSecret,
     Batch,
     BatchPage,
     CompleteJob,
@@ -26,6 +39,7 @@ from acceptd.wire.models import (
     Job,
     JobPage,
     JobTypeList,
+    SigningSecret,
     SubmitBatch,
     SubmitJob,
 )
@@ -49,6 +63,8 @@ class Route:
     responses: dict[int, Response] = field(default_factory=dict)
     query: tuple[tuple[str, str], ...] = ()
     public: bool = False
+    # Needs no API key yet changes state: rate and concurrency limited per client address.
+    by_address: bool = False
     # Errors this route can answer with besides 401/500 (all problem+json).
     errors: tuple[int, ...] = ()
 
@@ -99,14 +115,14 @@ ROUTES: list[Route] = [
         "Give an awaiting_input job its result (with its completion token, no API key)", "jobs",
         body=CompleteJob,
         responses={200: Response("the job, now succeeded", Job)},
-        errors=(400, 404, 409, 413, 415, 422), public=True,
+        errors=(400, 404, 409, 413, 415, 422, 429), public=True, by_address=True,
     ),
     Route(
         "POST", "/v1/jobs/{job_id}/fail", completion.fail_job,
         "Fail an awaiting_input job (with its completion token, no API key)", "jobs",
         body=FailJob,
         responses={200: Response("the job, now failed", Job)},
-        errors=(400, 404, 409, 413, 415, 422), public=True,
+        errors=(400, 404, 409, 413, 415, 422, 429), public=True, by_address=True,
     ),
     Route(
         "POST", "/v1/batches", batches.submit_batch, "Submit a batch of jobs", "batches",
@@ -199,6 +215,33 @@ ROUTES: list[Route] = [
         errors=(404,),
     ),
     Route(
+        "GET", "/v1/api-keys", apikeys.list_api_keys,
+        "The tenant's API keys (never the keys themselves); admin scope", "tenant",
+        responses={200: Response("each key with its scope and last use", ApiKeyList)},
+        errors=(403,),
+    ),
+    Route(
+        "POST", "/v1/api-keys", apikeys.create_api_key,
+        "A new API key, shown only in this answer; admin scope", "tenant",
+        body=ApiKeyCreate,
+        responses={201: Response("created; `key` is shown only now", ApiKeyWithSecret,
+                                 ("Location",))},
+        errors=(400, 403, 413, 415, 422),
+    ),
+    Route(
+        "DELETE", "/v1/api-keys/{key_id}", apikeys.revoke_api_key,
+        "Revoke an API key: it stops working within a second; admin scope", "tenant",
+        responses={204: Response("revoked")},
+        errors=(403, 404),
+    ),
+    Route(
+        "POST", "/v1/signing-secret/rotate", apikeys.rotate_signing_secret,
+        "New signing secret for the tenant's callbacks; the old one signs beside it for 24 h; "
+        "admin scope", "tenant",
+        responses={200: Response("the new secret, shown only now", SigningSecret)},
+        errors=(403,),
+    ),
+    Route(
         "GET", "/healthz", opsserver.healthz, "Process is up", "operations",
         responses={200: Response("up", Health)}, public=True,
     ),
@@ -215,8 +258,10 @@ ROUTES: list[Route] = [
 
 
 def register(app: web.Application, routes: list[Route]) -> None:
-    from acceptd.api.middlewares import public
+    from acceptd.api.middlewares import limited_by_address, public
 
     for route in routes:
         handler = public(route.handler) if route.public else route.handler
+        if route.by_address:
+            handler = limited_by_address(handler)
         app.router.add_route(route.method, route.path, handler)

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 from aiohttp import web
+from aiohttp.abc import AbstractResolver
 
 from acceptd.core.settings import Settings
 from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime import opsserver
 from acceptd.runtime.ssrf import AddressPolicy
+from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
 from acceptd.store.deliveries import DeliveryStore
@@ -29,9 +31,17 @@ TENANTS = web.AppKey("tenants", TenantStore)
 ENDPOINTS = web.AppKey("endpoints", EndpointStore)
 DELIVERIES = web.AppKey("deliveries", DeliveryStore)
 CALLBACK_POLICY = web.AppKey("callback_policy", AddressPolicy)
+RESOLVER = web.AppKey("resolver", AbstractResolver)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
+# Long-polls and SSE streams held open per tenant (this process).
+WAITERS = web.AppKey("waiters", dict[str, int])
+# Requests in flight per client address on the routes that need no API key (this process).
+IN_FLIGHT_BY_ADDRESS = web.AppKey("in_flight_by_address", dict[str, int])
 CHANGES = web.AppKey("changes", JobChanges)
-API_KEY_CACHE = web.AppKey("api_key_cache", TtlCache[str, str])
+API_KEY_CACHE = web.AppKey("api_key_cache", TtlCache[str, KeyIdentity])
 
 # Per-request: the authenticated tenant's name.
 TENANT = web.RequestKey("tenant", str)
+# Per-request: the key it came with (its id and scope).
+KEY = web.RequestKey("key", KeyIdentity)

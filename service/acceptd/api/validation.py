@@ -1,4 +1,4 @@
-"""Checks a submit shares with batches and endpoints: job types, metadata size, callback URLs."""
+"""Checks a submit shares with batches and endpoints: job types, sizes, callback URLs."""
 
 from __future__ import annotations
 
@@ -21,16 +21,26 @@ def unknown_type_error(
     return field_error(location, f"{name!r} is not a registered job type (known: {known})")
 
 
+def _size_errors(location: tuple[str | int, ...], value: Any, limit: int) -> list[dict[str, str]]:
+    if value is None:
+        return []
+    size = encoded_size(value)
+    return [] if size <= limit else [field_error(location, f"{size} bytes; at most {limit}")]
+
+
 def check_metadata(
     settings: Settings, location: tuple[str | int, ...], metadata: dict[str, Any] | None
 ) -> list[dict[str, str]]:
     """The field error for metadata over ACCEPTD_MAX_METADATA_BYTES, if it is."""
-    if not metadata:
-        return []
-    size = encoded_size(metadata)
-    if size <= settings.max_metadata_bytes:
-        return []
-    return [field_error(location, f"{size} bytes; at most {settings.max_metadata_bytes}")]
+    return _size_errors(location, metadata or None, settings.max_metadata_bytes)
+
+
+def check_input(
+    settings: Settings, location: tuple[str | int, ...], value: Any
+) -> list[dict[str, str]]:
+    """The field error for a job input over ACCEPTD_MAX_INPUT_BYTES, if it is: checked
+    before the input is validated against its type."""
+    return _size_errors(location, value, settings.max_input_bytes)
 
 
 async def check_callback(
@@ -40,7 +50,9 @@ async def check_callback(
     if url is None:
         return
     try:
-        await check_callback_url(url, request.app[state.CALLBACK_POLICY])
+        await check_callback_url(
+            url, request.app[state.CALLBACK_POLICY], request.app[state.RESOLVER]
+        )
     except UnsafeUrlError as exc:
         raise ValidationFailed(
             f"{field} is not allowed: {exc}", errors=[field_error((field,), str(exc))]

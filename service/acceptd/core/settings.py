@@ -62,6 +62,12 @@ class Settings(BaseSettings):
     )
     webhook_concurrency_per_endpoint: int = Field(default=10, ge=1)
     webhook_max_concurrency: int = Field(default=100, ge=1)
+    webhook_concurrency_per_tenant: int = Field(
+        default=25,
+        ge=1,
+        description="webhook requests one tenant may have in flight per dispatcher, so a "
+        "tenant with slow receivers cannot hold every slot",
+    )
     max_endpoints_per_tenant: int = Field(default=100, ge=1)
     rate_limit_per_second: float = Field(
         default=100.0, ge=0, description="API requests a tenant may make per second; 0 = no limit"
@@ -75,6 +81,39 @@ class Settings(BaseSettings):
     )
 
     max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_json_elements: int = Field(
+        default=250_000,
+        ge=100,
+        description="JSON values one request body may hold (checked before it is parsed); "
+        "bounds what a body can cost in memory",
+    )
+    max_json_depth: int = Field(default=64, ge=4, le=500, description="nesting of a JSON body")
+    max_input_bytes: int = Field(
+        default=1024 * 1024, ge=256, description="a job's `input`, as JSON; more is a 422"
+    )
+    public_rate_limit_per_second: float = Field(
+        default=10.0,
+        ge=0,
+        description="requests one client address may make per second to the routes that "
+        "need no API key (/complete, /fail); 0 = no limit",
+    )
+    public_rate_limit_burst: int = Field(default=20, ge=1)
+    max_waiters_per_tenant: int = Field(
+        default=1000,
+        ge=1,
+        description="long-polls and event streams one tenant may hold open on one API process",
+    )
+    stream_max_seconds: float = Field(
+        default=300.0,
+        gt=0,
+        description="an event stream ends after this; clients reconnect (Last-Event-ID)",
+    )
+    stream_ping_seconds: float = Field(
+        default=15.0, gt=0, le=300, description="keep-alive of event streams; finds gone clients"
+    )
+    public_concurrency_per_address: int = Field(
+        default=4, ge=1, description="requests one address may have in flight on those routes"
+    )
     job_retention_seconds: int = Field(default=7 * 86400, ge=60)
     idempotency_ttl_seconds: int = Field(default=86400, ge=60)
     retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 202 answers")
@@ -113,7 +152,6 @@ class Settings(BaseSettings):
         "worker, 9101 for the dispatcher, 9102 for the API (so every role runs on one host "
         "with defaults); 0 = off",
     )
-    dev: bool = Field(default=False, description="set by `acceptd dev`; not for production")
 
     @field_validator("job_modules", "callback_allow_cidrs", mode="before")
     @classmethod
@@ -156,10 +194,6 @@ class Settings(BaseSettings):
         if self.metrics_port is not None:
             return self.metrics_port
         return DEFAULT_METRICS_PORTS[role]
-
-    @property
-    def callbacks_may_be_private(self) -> bool:
-        return self.allow_private_callbacks or self.dev
 
 
 class ClientSettings(BaseSettings):

@@ -75,6 +75,16 @@ def tenant_endpoints(name: str) -> str:
     return f"{PREFIX}tenant:{name}:endpoints"
 
 
+def tenant_api_keys(name: str) -> str:
+    """Hash key id -> the key's name, scope, digest and creation time (never the key)."""
+    return f"{PREFIX}tenant:{name}:apikeys"
+
+
+def tenant_api_keys_used(name: str) -> str:
+    """Hash key id -> when it was last used (ms)."""
+    return f"{PREFIX}tenant:{name}:apikeys:used"
+
+
 def api_key(raw_key: str) -> str:
     # Only a digest of the key is ever stored; API keys are 256-bit random, so a fast hash suffices.
     return api_key_by_digest(digest(raw_key))
@@ -90,6 +100,11 @@ def idempotency(tenant_name: str, idempotency_key: str) -> str:
 
 def rate_limit(tenant_name: str) -> str:
     return f"{PREFIX}ratelimit:{tenant_name}"
+
+
+def address_rate_limit(address: str) -> str:
+    # Tenant names have no ':', so no tenant's bucket can be an address's.
+    return f"{PREFIX}ratelimit:addr:{digest(address)}"
 
 
 def endpoint(endpoint_id: str) -> str:

@@ -1,4 +1,5 @@
-"""Per-tenant request rate limits, shared by every API process through Redis."""
+"""Request rate limits per tenant, and per client address on the routes that need no API
+key, shared by every API process through Redis."""
 
 from __future__ import annotations
 
@@ -20,7 +21,14 @@ class RateLimiter:
 
     async def take(self, tenant: str) -> int:
         """0 when the request may go ahead, else whole seconds until it may (Retry-After)."""
+        return await self._take(keys.rate_limit(tenant))
+
+    async def take_for_address(self, address: str) -> int:
+        """The same, for a caller without an API key, by its network address."""
+        return await self._take(keys.address_rate_limit(address))
+
+    async def _take(self, bucket: str) -> int:
         allowed, wait_ms = await self._scripts.rate_limit(
-            keys=[keys.rate_limit(tenant)], args=[self._per_second, self._burst]
+            keys=[bucket], args=[self._per_second, self._burst]
         )
         return 0 if allowed else max(1, math.ceil(int(wait_ms) / 1000))
