@@ -26,6 +26,14 @@ REFUSED = [
     "::ffff:127.0.0.1", "::ffff:10.0.0.1",  # IPv4-mapped
     "2002:7f00:1::1",  # 6to4 wrapping 127.0.0.1
     "64:ff9b:1::1", "2001:db8::1",
+    # Every IPv6 form that embeds a private IPv4 address:
+    "64:ff9b::a9fe:a9fe",  # NAT64 of 169.254.169.254 (the metadata service)
+    "64:ff9b::7f00:1", "64:ff9b::a00:1",  # NAT64 of 127.0.0.1, 10.0.0.1
+    "::ffff:0:7f00:1", "::ffff:0:a00:1",  # IPv4-translated
+    "::7f00:1", "::a00:1", "::a9fe:a9fe",  # IPv4-compatible
+    "2002:a00:1::1",  # 6to4 of 10.0.0.1
+    "2001:0:4136:e378:8000:63bf:f5ff:fffe",  # Teredo of 10.0.0.1
+    "fec0::1", "fed0::1",  # site-local
 ]  # fmt: skip
 ALLOWED = ["93.184.215.14", "1.1.1.1", "8.8.8.8", "2606:4700:4700::1111"]
 
@@ -97,3 +105,33 @@ async def test_send_time_resolver_refuses_private_answers() -> None:
         await allowed.close()
     finally:
         await resolver.close()
+
+
+@pytest.mark.parametrize(
+    "address", ["64:ff9b::5db8:d70e", "::ffff:93.184.215.14", "2002:5db8:d70e::1"]
+)
+def test_embedded_public_ipv4_addresses_are_allowed(address: str) -> None:
+    assert STRICT.allows(ipaddress.ip_address(address))
+
+
+@pytest.mark.parametrize(
+    "address",
+    ["169.254.169.254", "169.254.1.1", "fe80::1", "fd00:ec2::254", "100.100.100.200",
+     "64:ff9b::a9fe:a9fe", "::ffff:169.254.169.254"],
+)  # fmt: skip
+def test_allowing_private_callbacks_never_opens_link_local_or_metadata(address: str) -> None:
+    private = AddressPolicy.build(True, [])
+    assert private.allows(ipaddress.ip_address("10.0.0.1"))
+    assert not private.allows(ipaddress.ip_address(address))
+    # Only an explicit CIDR opens them (and the IPv6 forms that carry them).
+    explicit = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32"]
+    assert AddressPolicy.build(True, explicit).allows(ipaddress.ip_address(address))
+
+
+async def test_a_refused_url_never_echoes_the_address_it_resolved_to() -> None:
+    with pytest.raises(UnsafeUrlError) as refused:
+        await check_callback_url("http://localhost:8080/x", STRICT)
+    message = str(refused.value)
+    assert "127.0.0.1" not in message
+    assert "::1" not in message
+    assert "not public" in message

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib
+import os
 import time
 from dataclasses import dataclass
 
@@ -25,6 +26,31 @@ class Check:
     name: str
     ok: bool
     detail: str
+    # A warning: worth fixing, but the deployment works (doctor still exits 0).
+    warning: bool = False
+
+
+def _unsafe_settings(settings: Settings, environ: dict[str, str]) -> list[Check]:
+    """Settings an attacker, a noisy tenant or a typo could turn against the deployment."""
+    found: list[str] = []
+    if settings.allow_private_callbacks:
+        found.append(
+            "ACCEPTD_ALLOW_PRIVATE_CALLBACKS=true: tenants can make the dispatcher POST to "
+            "your private network (link-local and metadata addresses stay refused); prefer "
+            "ACCEPTD_CALLBACK_ALLOW_CIDRS with the receivers' networks"
+        )
+    if "ACCEPTD_DEV" in environ:
+        found.append("ACCEPTD_DEV is set: it does nothing outside `acceptd dev`; remove it")
+    if settings.rate_limit_per_second == 0:
+        found.append("ACCEPTD_RATE_LIMIT_PER_SECOND=0: one tenant can take every API process")
+    if settings.bootstrap_api_key is not None:
+        found.append(
+            "ACCEPTD_BOOTSTRAP_API_KEY is set: a long-lived key in the environment; create "
+            "tenants with `acceptd tenants create` and drop it after the first deploy"
+        )
+    if settings.max_body_bytes > 16 * 1024 * 1024:
+        found.append(f"ACCEPTD_MAX_BODY_BYTES={settings.max_body_bytes}: large bodies cost memory")
+    return [Check("unsafe setting", False, text, warning=True) for text in found]
 
 
 def _version(info: dict[str, object]) -> tuple[int, ...]:
@@ -121,7 +147,7 @@ def _job_modules_check(settings: Settings) -> Check:
 
 
 async def run_checks(settings: Settings) -> list[Check]:
-    checks = [_job_modules_check(settings)]
+    checks = [_job_modules_check(settings), *_unsafe_settings(settings, dict(os.environ))]
     redis = connect(settings)
     try:
         try:

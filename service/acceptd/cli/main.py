@@ -57,6 +57,17 @@ def main(argv: Sequence[str] | None = None) -> None:
         help="a running `acceptd dev`'s data dir, used when ACCEPTD_REDIS_URL is unset",
     )
 
+    for verb, text in (
+        ("list", "every tenant"),
+        ("keys", "a tenant's API keys (names, scopes, last use; never the keys)"),
+        ("rotate-secret", "a new signing secret for a tenant; the old one signs for 24 h more"),
+    ):
+        admin = tenant_commands.add_parser(verb, help=text)
+        if verb != "list":
+            admin.add_argument("name")
+        admin.add_argument("--json", action="store_true")
+        admin.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
+
     commands.add_parser("keygen", help="print a new ACCEPTD_MASTER_KEY")
     commands.add_parser("doctor", help="check Redis, persistence, eviction and the master key")
     commands.add_parser("healthcheck", help="exit 0 if this container's role answers /healthz")
@@ -74,8 +85,10 @@ def main(argv: Sequence[str] | None = None) -> None:
         run_dev(_settings(), args.host, args.port, args.data_dir)
     elif args.command in ROLES:
         _run_role(args.command, _settings())
-    elif args.command == "tenants":
+    elif args.command == "tenants" and args.tenant_command == "create":
         _create_tenant(_settings(), args.name, args.json, args.data_dir)
+    elif args.command == "tenants":
+        _tenant_admin(_settings(), args)
     elif args.command == "healthcheck":
         _healthcheck(_settings())
     elif args.command == "doctor":
@@ -178,24 +191,32 @@ def _doctor(settings: Settings) -> None:
 
     checks = asyncio.run(run_checks(settings))
     for check in checks:
-        print(f"{'ok  ' if check.ok else 'FAIL'} {check.name}: {check.detail}")
-    failed = [c for c in checks if not c.ok]
-    print(f"\n{len(failed)} problem(s)" if failed else "\nall checks passed")
+        mark = "ok  " if check.ok else "WARN" if check.warning else "FAIL"
+        print(f"{mark} {check.name}: {check.detail}")
+    failed = [c for c in checks if not c.ok and not c.warning]
+    warned = [c for c in checks if c.warning]
+    summary = f"{len(failed)} problem(s)" if failed else "all checks passed"
+    print(f"\n{summary}" + (f", {len(warned)} warning(s)" if warned else ""))
     sys.exit(1 if failed else 0)
 
 
-def _create_tenant(settings: Settings, name: str, as_json: bool, data_dir: Path) -> None:
+def _store_settings(settings: Settings, data_dir: Path) -> Settings:
+    """The settings to reach the store: ACCEPTD_REDIS_URL, or a running `acceptd dev`'s."""
     from acceptd.cli.devfiles import DevFiles
 
-    if settings.redis_url is None:
-        files = DevFiles(data_dir)
-        url = files.running_redis_url()
-        if url is None:
-            sys.exit("set ACCEPTD_REDIS_URL, or run this beside a running `acceptd dev`")
-        settings = settings.model_copy(
-            update={"redis_url": url, "master_key": settings.master_key or files.master_key()}
-        )
-    credentials = asyncio.run(_create_tenant_async(settings, name))
+    if settings.redis_url is not None:
+        return settings
+    files = DevFiles(data_dir)
+    url = files.running_redis_url()
+    if url is None:
+        sys.exit("set ACCEPTD_REDIS_URL, or run this beside a running `acceptd dev`")
+    return settings.model_copy(
+        update={"redis_url": url, "master_key": settings.master_key or files.master_key()}
+    )
+
+
+def _create_tenant(settings: Settings, name: str, as_json: bool, data_dir: Path) -> None:
+    credentials = asyncio.run(_create_tenant_async(_store_settings(settings, data_dir), name))
     if as_json:
         print(
             json.dumps(
@@ -205,6 +226,21 @@ def _create_tenant(settings: Settings, name: str, as_json: bool, data_dir: Path)
     else:
         print(f"tenant:  {credentials[0]}\napi key: {credentials[1]}\nsecret:  {credentials[2]}")
         print("Both are shown only now: store them somewhere safe.", file=sys.stderr)
+
+
+def _tenant_admin(settings: Settings, args: argparse.Namespace) -> None:
+    """`tenants list | keys NAME | rotate-secret NAME`, straight against the store."""
+    from acceptd.cli.tenant_admin import run_tenant_admin
+
+    output = asyncio.run(
+        run_tenant_admin(_store_settings(settings, args.data_dir), args.tenant_command,
+                         getattr(args, "name", None))
+    )  # fmt: skip
+    if args.json:
+        print(json.dumps(output))
+    else:
+        for line in output.get("lines", []):
+            print(line)
 
 
 async def _create_tenant_async(settings: Settings, name: str) -> tuple[str, str, str]:
