@@ -66,6 +66,29 @@ async def test_tenants_create_json_then_the_key_works(redis_url: str) -> None:
     assert "already exists" in err
 
 
+async def test_tenants_list_keys_and_rotate_secret(redis_url: str) -> None:
+    env = subprocess_env(ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY)
+    code, out, err = await run_cli("tenants", "create", "zeta", "--json", env=env)
+    assert code == 0, err
+    created = json.loads(out)
+    code, out, err = await run_cli("tenants", "list", "--json", env=env)
+    assert code == 0, err
+    assert "zeta" in json.loads(out)["tenants"]
+    code, out, err = await run_cli("tenants", "keys", "zeta", "--json", env=env)
+    assert code == 0, err
+    [key] = json.loads(out)["keys"]
+    assert (key["name"], key["scope"]) == ("default", "admin")
+    assert created["api_key"] not in out  # only names, scopes and times
+    code, out, err = await run_cli("tenants", "rotate-secret", "zeta", "--json", env=env)
+    assert code == 0, err
+    rotated = json.loads(out)["secret"]
+    assert rotated.startswith("whsec_")
+    assert rotated != created["secret"]
+    code, _, err = await run_cli("tenants", "keys", "nobody", env=env)
+    assert code != 0
+    assert "no tenant 'nobody'" in err
+
+
 async def test_invalid_setting_is_named_at_start() -> None:
     code, _, err = await run_cli("api", env=subprocess_env(ACCEPTD_PORT="eighty"))
     assert code != 0
@@ -88,7 +111,7 @@ class Dev:
         self.banner = banner
         self.api_url = re.search(r"API:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
         self.api_key = re.search(r"API key:\s+(\S+)", banner).group(1)  # type: ignore[union-attr]
-        self.redis_port = int(re.search(r"Redis:\s+redis://[\d.]+:(\d+)", banner).group(1))  # type: ignore[union-attr]
+        self.redis_port = int(re.search(r"Redis:\s+redis://:\*\*\*@[\d.]+:(\d+)", banner).group(1))  # type: ignore[union-attr]
 
 
 async def start_dev(data_dir: Path, cwd: Path | None = None, **env: str) -> Dev:
@@ -180,3 +203,22 @@ async def test_dev_honours_the_bootstrap_key_and_the_client_verbs_find_it(tmp_pa
         dev.process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(dev.process.wait(), 20)
     assert not (tmp_path / ".acceptd" / "running.json").exists()  # a stopped dev is not found
+
+
+@pytest.mark.timeout(90)
+async def test_the_embedded_valkey_of_dev_requires_a_password(tmp_path: Path) -> None:
+    """Another local user, or a web page making requests to localhost, gets nothing from
+    the dev store: it answers NOAUTH, and the password is in no banner."""
+    dev = await start_dev(tmp_path / "data")
+    try:
+        assert "***" in dev.banner
+        reader, writer = await asyncio.open_connection("127.0.0.1", dev.redis_port)
+        writer.write(b"*2\r\n$4\r\nKEYS\r\n$1\r\n*\r\n")
+        await writer.drain()
+        assert (await reader.readline()).startswith(b"-NOAUTH")
+        writer.close()
+        url_file = tmp_path / "data" / "redis.url"
+        assert stat.S_IMODE(url_file.stat().st_mode) == 0o600
+    finally:
+        dev.process.send_signal(signal.SIGTERM)
+        await asyncio.wait_for(dev.process.wait(), 20)

@@ -146,6 +146,19 @@ async def test_doctor_passes_on_a_production_like_server_and_names_problems(
         assert code == 0, out
         assert "all checks passed" in out
         assert "persistence (AOF): appendonly yes" in out
+        # Unsafe settings are warnings: the deployment works, the operator is told.
+        code, out = await _run(
+            "doctor",
+            env=subprocess_env(
+                ACCEPTD_REDIS_URL=good.url, ACCEPTD_MASTER_KEY=MASTER_KEY, ACCEPTD_DEV="true",
+                ACCEPTD_ALLOW_PRIVATE_CALLBACKS="true", ACCEPTD_RATE_LIMIT_PER_SECOND="0",
+            ),
+        )  # fmt: skip
+        assert code == 0, out
+        assert "WARN unsafe setting: ACCEPTD_DEV is set" in out
+        assert "WARN unsafe setting: ACCEPTD_ALLOW_PRIVATE_CALLBACKS=true" in out
+        assert "WARN unsafe setting: ACCEPTD_RATE_LIMIT_PER_SECOND=0" in out
+        assert "3 warning(s)" in out
     # The test session's server runs without AOF, and no master key is given.
     code, out = await _run("doctor", env=subprocess_env(ACCEPTD_REDIS_URL=redis_url))
     assert code == 1

@@ -8,10 +8,11 @@ from dataclasses import dataclass
 from redis.asyncio import Redis
 
 from acceptd.core.clock import now_ms
-from acceptd.core.credentials import generate_api_key, generate_secret
+from acceptd.core.credentials import generate_secret
 from acceptd.core.secretbox import SecretBox
 from acceptd.store import keys
-from acceptd.store.sealed import SECRET_FIELDS, open_secrets
+from acceptd.store.apikeys import ApiKeyStore
+from acceptd.store.sealed import SECRET_FIELDS, open_secrets, rotation_fields
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
 
@@ -31,6 +32,7 @@ class TenantStore:
     def __init__(self, redis: Redis, box: SecretBox) -> None:
         self._redis = redis
         self._box = box
+        self.keys = ApiKeyStore(redis)
 
     def _seal(self, tenant: str, secret: str) -> str:
         return self._box.encrypt(secret, f"tenant:{tenant}")
@@ -38,39 +40,49 @@ class TenantStore:
     async def create(self, name: str) -> TenantCredentials:
         if not TENANT_NAME.match(name):
             raise ValueError("tenant names are 1-63 of a-z, 0-9, _ and -, starting alphanumeric")
-        api_key, secret = generate_api_key(), generate_secret()
+        secret = generate_secret()
         created = await self._redis.hsetnx(keys.tenant(name), "created", str(now_ms()))  # type: ignore[misc]
         if not created:
             raise TenantExistsError(name)
-        await self._write(name, api_key, secret)
+        await self._write_secret(name, secret)
+        _, api_key = await self.keys.create(name, "default", "admin")
         return TenantCredentials(name, api_key, secret)
 
     async def ensure(self, name: str, api_key: str, secret: str) -> None:
-        """Bootstrap: the tenant exists with exactly this key and secret afterwards."""
+        """Bootstrap: the tenant exists with this key (an admin key named "bootstrap") and
+        this signing secret afterwards; a bootstrap key it replaces stops working."""
+        digest = keys.digest(api_key)
         old_digest = await self._redis.hget(keys.tenant(name), "api_key_digest")  # type: ignore[misc]
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if old_digest and old_digest != keys.digest(api_key):
-                pipe.delete(keys.api_key_by_digest(old_digest))
-            pipe.hsetnx(keys.tenant(name), "created", str(now_ms()))
-            await pipe.execute()
-        await self._write(name, api_key, secret)
+        await self._redis.hsetnx(keys.tenant(name), "created", str(now_ms()))  # type: ignore[misc]
+        if old_digest != digest:
+            if old_digest:
+                await self.keys.revoke_by_digest(name, old_digest)
+            await self.keys.create(name, "bootstrap", "admin", raw_key=api_key)
+            await self._redis.hset(keys.tenant(name), "api_key_digest", digest)  # type: ignore[misc]
+        await self._write_secret(name, secret)
 
-    async def _write(self, name: str, api_key: str, secret: str) -> None:
+    async def _write_secret(self, name: str, secret: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(
-                keys.tenant(name),
-                mapping={
-                    "api_key_digest": keys.digest(api_key),
-                    "secret": self._seal(name, secret),
-                },
-            )
-            pipe.set(keys.api_key(api_key), name)
+            pipe.hset(keys.tenant(name), "secret", self._seal(name, secret))
             pipe.sadd(keys.TENANTS, name)
             await pipe.execute()
 
     async def tenant_for_api_key(self, api_key: str) -> str | None:
-        name: str | None = await self._redis.get(keys.api_key(api_key))
-        return name
+        identity = await self.keys.identify(api_key)
+        return identity.tenant if identity else None
+
+    async def names(self) -> list[str]:
+        found: set[str] = await self._redis.smembers(keys.TENANTS)  # type: ignore[misc]
+        return sorted(found)
+
+    async def rotate_secret(self, name: str) -> str:
+        """A new signing secret; the previous one keeps signing beside it for 24 h, so
+        receivers can switch over without missing a webhook."""
+        old: str | None = await self._redis.hget(keys.tenant(name), "secret")  # type: ignore[misc]
+        secret = generate_secret()
+        fields = rotation_fields(self._box, f"tenant:{name}", secret, old)
+        await self._redis.hset(keys.tenant(name), mapping=fields)  # type: ignore[misc]
+        return secret
 
     async def signing_secrets(self, name: str) -> list[str]:
         """The tenant's current secret, then the previous one while its rotation window lasts."""

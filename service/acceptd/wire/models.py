@@ -252,6 +252,38 @@ class EndpointList(BaseModel):
     items: list[Endpoint]
 
 
+class ApiKeyCreate(_Strict):
+    name: str = Field(min_length=1, max_length=100, description="what the key is for")
+    scope: Literal["admin", "standard"] = Field(
+        default="standard",
+        description="standard: jobs, batches, endpoints, deliveries; admin: also API keys "
+        "and the tenant's signing secret",
+    )
+
+
+class ApiKey(BaseModel):
+    id: str
+    name: str
+    scope: Literal["admin", "standard"]
+    created_at: str
+    last_used_at: str | None = Field(description="to the minute; null if never used")
+
+
+class ApiKeyWithSecret(ApiKey):
+    key: str = Field(description="acc_…: shown only now; only a digest is stored")
+
+
+class ApiKeyList(BaseModel):
+    items: list[ApiKey]
+
+
+class SigningSecret(BaseModel):
+    secret: str = Field(description="whsec_…: the tenant's new secret, shown only now")
+    previous_valid_until: str | None = Field(
+        description="until then, webhooks carry a signature with the previous secret too"
+    )
+
+
 class DeliveryAttempt(BaseModel):
     at: str
     status_code: int | None

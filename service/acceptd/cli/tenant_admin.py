@@ -1,0 +1,47 @@
+"""`acceptd tenants list | keys NAME | rotate-secret NAME`: an operator's view of tenants,
+straight against the store (API keys themselves are never stored, so never shown)."""
+
+from __future__ import annotations
+
+import sys
+from typing import Any
+
+from acceptd.core.clock import to_rfc3339
+from acceptd.core.settings import Settings
+from acceptd.runtime.bootstrap import secret_box
+from acceptd.store.connection import connect
+from acceptd.store.tenants import TenantStore
+
+
+async def run_tenant_admin(settings: Settings, verb: str, name: str | None) -> dict[str, Any]:
+    """What the verb found, as JSON-able data with a `lines` rendering for people."""
+    redis = connect(settings)
+    try:
+        tenants = TenantStore(redis, secret_box(settings))
+        if verb == "list":
+            names = await tenants.names()
+            return {"tenants": names, "lines": names}
+        assert name is not None
+        if name not in await tenants.names():
+            sys.exit(f"no tenant {name!r}")
+        if verb == "keys":
+            records = await tenants.keys.list(name)
+            items = [
+                {"id": r.id, "name": r.name, "scope": r.scope,
+                 "created_at": to_rfc3339(r.created_ms),
+                 "last_used_at": to_rfc3339(r.last_used_ms)}
+                for r in records
+            ]  # fmt: skip
+            lines = [
+                f"{i['id']}  {i['scope']:<8}  {i['name']:<20}  last used {i['last_used_at']}"
+                for i in items
+            ]
+            return {"tenant": name, "keys": items, "lines": lines}
+        secret = await tenants.rotate_secret(name)
+        return {
+            "tenant": name,
+            "secret": secret,
+            "lines": [f"secret: {secret}", "the previous secret keeps signing for 24 h"],
+        }
+    finally:
+        await redis.aclose()

@@ -1,0 +1,125 @@
+"""A tenant's API keys: several, each named, with a scope and a last-used time, each
+revocable on its own. Only a digest of a key is stored; the key is shown once."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Literal
+
+from redis.asyncio import Redis
+
+from acceptd.core import ids
+from acceptd.core.clock import now_ms
+from acceptd.core.credentials import generate_api_key
+from acceptd.store import keys
+
+Scope = Literal["admin", "standard"]
+SCOPES: tuple[Scope, ...] = ("admin", "standard")
+# A key's last use is written at most this often per key and API process.
+TOUCH_EVERY_MS = 60_000
+
+
+@dataclass(frozen=True)
+class KeyIdentity:
+    """Who a presented key is: its tenant, its id (None for a key made before key ids), and
+    what it may do."""
+
+    tenant: str
+    key_id: str | None
+    scope: Scope
+
+    def encode(self) -> str:
+        return f"{self.tenant} {self.key_id or '-'} {self.scope}"
+
+    @classmethod
+    def decode(cls, value: str) -> KeyIdentity:
+        tenant, _, rest = value.partition(" ")
+        if not rest:  # written before keys had ids: the tenant's one key, all powers
+            return cls(tenant, None, "admin")
+        key_id, _, scope = rest.partition(" ")
+        return cls(
+            tenant,
+            None if key_id == "-" else key_id,
+            "standard" if scope == "standard" else "admin",
+        )
+
+
+@dataclass(frozen=True)
+class ApiKeyRecord:
+    id: str
+    name: str
+    scope: Scope
+    created_ms: int
+    last_used_ms: int | None
+
+
+class ApiKeyStore:
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._touched: dict[str, int] = {}
+
+    async def identify(self, raw_key: str) -> KeyIdentity | None:
+        value: str | None = await self._redis.get(keys.api_key(raw_key))
+        return KeyIdentity.decode(value) if value else None
+
+    async def create(
+        self, tenant: str, name: str, scope: Scope, raw_key: str | None = None
+    ) -> tuple[ApiKeyRecord, str]:
+        """A new key for the tenant (or `raw_key` registered as one, for bootstrap)."""
+        key_id, raw = ids.new_id("key"), raw_key or generate_api_key()
+        record = ApiKeyRecord(key_id, name, scope, now_ms(), None)
+        entry = {"name": name, "scope": scope, "digest": keys.digest(raw),
+                 "created": record.created_ms}  # fmt: skip
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.tenant_api_keys(tenant), key_id, json.dumps(entry))
+            pipe.set(keys.api_key(raw), KeyIdentity(tenant, key_id, scope).encode())
+            await pipe.execute()
+        return record, raw
+
+    async def list(self, tenant: str) -> list[ApiKeyRecord]:
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.hgetall(keys.tenant_api_keys(tenant))
+            pipe.hgetall(keys.tenant_api_keys_used(tenant))
+            entries, used = await pipe.execute()
+        found = []
+        for key_id, raw in sorted(entries.items()):
+            entry = json.loads(raw)
+            last = used.get(key_id)
+            found.append(ApiKeyRecord(key_id, entry["name"], entry["scope"], int(entry["created"]),
+                                      int(last) if last else None))  # fmt: skip
+        return found
+
+    async def revoke(self, tenant: str, key_id: str) -> bool:
+        """The key stops working at once in Redis (API processes cache a key at most a
+        second). False when the tenant has no such key."""
+        raw: str | None = await self._redis.hget(keys.tenant_api_keys(tenant), key_id)  # type: ignore[misc]
+        if raw is None:
+            return False
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.delete(keys.api_key_by_digest(json.loads(raw)["digest"]))
+            pipe.hdel(keys.tenant_api_keys(tenant), key_id)
+            pipe.hdel(keys.tenant_api_keys_used(tenant), key_id)
+            await pipe.execute()
+        return True
+
+    async def revoke_by_digest(self, tenant: str, digest: str) -> None:
+        """Forget a key known only by its digest (a replaced bootstrap key)."""
+        await self._redis.delete(keys.api_key_by_digest(digest))
+        for record_id, raw in (await self._redis.hgetall(keys.tenant_api_keys(tenant))).items():  # type: ignore[misc]
+            if json.loads(raw)["digest"] == digest:
+                await self._redis.hdel(keys.tenant_api_keys(tenant), record_id)  # type: ignore[misc]
+
+    async def touch(self, identity: KeyIdentity) -> None:
+        """Record a use, at most once a minute per key in this process."""
+        if identity.key_id is None:
+            return
+        now = now_ms()
+        if now - self._touched.get(identity.key_id, 0) < TOUCH_EVERY_MS:
+            return
+        if len(self._touched) > 100_000:
+            self._touched.clear()
+        self._touched[identity.key_id] = now
+        await self._redis.hset(  # type: ignore[misc]
+            keys.tenant_api_keys_used(identity.tenant), identity.key_id, str(now)
+        )
