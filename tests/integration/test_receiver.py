@@ -51,7 +51,7 @@ async def test_verified_event_reaches_the_handler_once(hooks: Any) -> None:
     body, headers = sign_event(SECRET, EVENT, msg_id="msg_a")
     first = await client.post("/any/path", data=body, headers=headers)
     assert first.status == 200
-    assert (await first.json()) == {"status": "received"}
+    assert (await first.json()) == {"status": "handled"}  # acknowledged once handled
     again = await client.post("/any/path", data=body, headers=headers)  # a retry of the same event
     assert (await again.json()) == {"status": "duplicate"}
 
@@ -102,15 +102,43 @@ async def test_webhook_signed_with_another_secret_is_refused(hooks: Any) -> None
     assert (await client.post("/", data=body, headers=headers)).status == 401
 
 
-async def test_handler_failure_does_not_change_the_answer(
+async def test_a_failing_handler_gets_the_event_again(
     aiohttp_client: Callable[..., Awaitable[Any]],
 ) -> None:
+    """By default the receiver acknowledges only what its handler handled: a handler that
+    raises answers 500, the sender retries, and the retry runs the handler again."""
+    calls: list[str] = []
+
+    def flaky(event: WebhookEvent) -> None:
+        calls.append(event.id)
+        if len(calls) == 1:
+            raise RuntimeError("user code bug")
+
+    client = await aiohttp_client(WebhookReceiver(SECRET, flaky).app())
+    body, headers = sign_event(SECRET, EVENT, msg_id="msg_retry")
+    failed = await client.post("/", data=body, headers=headers)
+    assert failed.status == 500
+    assert failed.content_type == "application/problem+json"
+    retried = await client.post("/", data=body, headers=headers)
+    assert (retried.status, await retried.json()) == (200, {"status": "handled"})
+    duplicate = await client.post("/", data=body, headers=headers)
+    assert await duplicate.json() == {"status": "duplicate"}
+    assert calls == ["msg_retry", "msg_retry"]
+
+
+async def test_early_acknowledgement_is_an_explicit_choice(
+    aiohttp_client: Callable[..., Awaitable[Any]],
+) -> None:
+    """ack="on_receipt": 2xx at once, the handler in the background; its failure is the
+    receiver's to deal with."""
+
     def broken(event: WebhookEvent) -> None:
         raise RuntimeError("user code bug")
 
-    client = await aiohttp_client(WebhookReceiver(SECRET, broken).app())
+    client = await aiohttp_client(WebhookReceiver(SECRET, broken, ack="on_receipt").app())
     body, headers = sign_event(SECRET, EVENT)
-    assert (await client.post("/", data=body, headers=headers)).status == 200
+    answer = await client.post("/", data=body, headers=headers)
+    assert (answer.status, await answer.json()) == (200, {"status": "received"})
 
 
 def test_verify_event_agrees_with_the_official_library() -> None:

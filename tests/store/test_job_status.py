@@ -9,6 +9,8 @@ from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from acceptd.core.clock import now_ms
+from acceptd.core.credentials import generate_master_key
+from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys
 from acceptd.store.jobs import JobRecord, JobRef, JobStore, NewJob
@@ -20,7 +22,7 @@ TENANT = "t1"
 
 @pytest.fixture
 def jobs(redis: Redis, scripts: Scripts) -> JobStore:
-    return JobStore(redis, scripts, RETENTION_SECONDS)
+    return JobStore(redis, scripts, RETENTION_SECONDS, SecretBox(generate_master_key()))
 
 
 async def create(jobs: JobStore, **extra: object) -> JobRecord:
@@ -240,3 +242,17 @@ async def test_a_batch_items_status_change_without_its_batch_keys_is_refused(
     with pytest.raises(ResponseError, match="batch keys must be passed"):
         await jobs.start(job.ref, max_attempts=3)
     assert await status_of(jobs, job.id) is JobStatus.QUEUED  # nothing was written
+
+
+async def test_the_completion_token_is_stored_sealed(jobs: JobStore, redis: Redis) -> None:
+    job = await create(jobs)
+    await jobs.start(job.ref, max_attempts=3)
+    await jobs.await_input(job.ref, request=None, deadline_ms=now_ms() + 60_000, progress=None)
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert record.awaiting is not None
+    token = record.awaiting.token
+    assert token.startswith("ctk_")
+    stored = await redis.hgetall(keys.job(job.id))  # type: ignore[misc]
+    assert token not in " ".join(stored.values())  # only sealed, and its digest
+    assert stored["token"].startswith("v1:")

@@ -158,7 +158,12 @@ class Cluster:
             except AcceptdError:
                 return False
 
-        await wait_until(up, timeout=30, interval=0.2)
+        try:
+            await wait_until(up, timeout=30, interval=0.2)
+        except AssertionError as exc:
+            logs = "\n".join(f"--- {n}\n{self.roles.log_tail(n)}" for n in self.roles.processes)
+            await self.__aexit__()
+            raise AssertionError(f"the cluster did not come up: {exc}\n{logs}") from exc
         return self
 
     async def __aexit__(self, *exc: object) -> None:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import secrets
 import shlex
 from pathlib import Path
+from urllib.parse import urlsplit, urlunsplit
 
 from aiohttp import web
 from pydantic import SecretStr
@@ -25,6 +27,13 @@ from acceptd.worker.role import create_worker
 log = logging.getLogger(__name__)
 
 
+def _without_password(url: str) -> str:
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    return urlunsplit(parts._replace(netloc=f":***@{parts.hostname}:{parts.port}"))
+
+
 def _secret_or(value: SecretStr | None, default: str) -> str:
     return value.get_secret_value() if value is not None else default
 
@@ -35,7 +44,7 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
     files.ensure_private_dir()
     server: EmbeddedValkey | None = None
     if settings.redis_url is None:
-        server = EmbeddedValkey(data_dir / "valkey")
+        server = EmbeddedValkey(data_dir / "valkey", password=secrets.token_urlsafe(24))
         server.start()
         files.write_redis_url(server.url)
     # ACCEPTD_BOOTSTRAP_API_KEY / _SECRET win, each on its own; what is unset comes from
@@ -45,7 +54,11 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
     secret = _secret_or(settings.bootstrap_secret, stored_secret)
     settings = settings.model_copy(
         update={
-            "dev": True,
+            # A laptop's receivers listen on loopback. Only `dev` does this: no variable
+            # turns a production role into a dev one.
+            "allow_private_callbacks": settings.allow_private_callbacks
+            if "allow_private_callbacks" in settings.model_fields_set
+            else True,
             # One process for every role: one metrics server at most, and only when asked.
             "metrics_port": settings.metrics_port or 0,
             "redis_url": server.url if server else settings.redis_url,
@@ -87,7 +100,7 @@ async def _serve(settings: Settings, files: DevFiles, host: str, port: int, secr
         f"  API:            {api_url}  (OpenAPI: {api_url}/v1/openapi.json)\n"
         f"  API key:        {api_key}\n"
         f"  signing secret: {secret}\n"
-        f"  Redis:          {settings.redis_url}\n\n"
+        f"  Redis:          {_without_password(settings.redis_url or '')}\n\n"
         f"Submit a job:\n  {curl_example(api_url, api_key)}\n"
         f"then poll the Location it answers with. Ctrl-C stops everything.\n",
         flush=True,

@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from pydantic import SecretStr
 
@@ -49,10 +50,7 @@ class DevFiles:
 
     def write_running(self, api_url: str, api_key: str) -> None:
         """What the client verbs run beside this `dev` need: its URL and the key it took."""
-        self.clear_running()
-        fd = os.open(self._running_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
-        with os.fdopen(fd, "w") as handle:
-            json.dump({"url": api_url, "api_key": api_key}, handle)
+        self._write_private(self._running_file, json.dumps({"url": api_url, "api_key": api_key}))
 
     def clear_running(self) -> None:
         self._running_file.unlink(missing_ok=True)
@@ -69,8 +67,15 @@ class DevFiles:
     def _url_file(self) -> Path:
         return self.data_dir / "redis.url"
 
+    def _write_private(self, path: Path, text: str) -> None:
+        path.unlink(missing_ok=True)
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        with os.fdopen(fd, "w") as handle:
+            handle.write(text)
+
     def write_redis_url(self, url: str) -> None:
-        self._url_file.write_text(url)
+        """Holds the embedded server's password: owner-only, like everything here."""
+        self._write_private(self._url_file, url)
 
     def clear_redis_url(self) -> None:
         self._url_file.unlink(missing_ok=True)
@@ -79,6 +84,5 @@ class DevFiles:
         if not self._url_file.exists():
             return None
         url = self._url_file.read_text().strip()
-        host_port = url.removeprefix("redis://").split("/")[0]
-        host, _, port = host_port.rpartition(":")
-        return url if ping(host, int(port)) else None
+        parts = urlsplit(url)
+        return url if ping(parts.hostname or "", parts.port or 6379) else None

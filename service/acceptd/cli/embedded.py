@@ -52,10 +52,11 @@ def _die_with_parent() -> None:  # pragma: no cover - runs in the child between 
 
 
 def ping(host: str, port: int) -> bool:
+    """Whether a server answers there (a password-protected one answers NOAUTH)."""
     try:
         with socket.create_connection((host, port), timeout=0.5) as sock:
             sock.sendall(b"*1\r\n$4\r\nPING\r\n")
-            return sock.recv(64).startswith(b"+PONG")
+            return sock.recv(64).startswith((b"+PONG", b"-NOAUTH"))
     except OSError:
         return False
 
@@ -69,17 +70,20 @@ class EmbeddedValkey:
         host: str = "127.0.0.1",
         persistent: bool = True,
         maxmemory: str | None = DEFAULT_MAXMEMORY,
+        password: str | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
         self.host = host
         self.port = port or free_port(host)
         self.persistent = persistent
         self.maxmemory = maxmemory
+        self.password = password
         self._process: subprocess.Popen[bytes] | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://{self.host}:{self.port}/0"
+        auth = f":{self.password}@" if self.password else ""
+        return f"redis://{auth}{self.host}:{self.port}/0"
 
     def _config(self) -> str:
         lines = {
@@ -95,6 +99,9 @@ class EmbeddedValkey:
             "appendonly": "yes" if self.persistent else "no",
             "appendfsync": "everysec",
         }
+        if self.password is not None:
+            # Another local user (or a browser page's fetch to localhost) gets nothing.
+            lines["requirepass"] = self.password
         if self.maxmemory is not None:
             # With a limit, a full store refuses writes (the API answers 503) instead of
             # growing until the kernel kills it.

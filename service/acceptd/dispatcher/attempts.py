@@ -10,7 +10,7 @@ from acceptd.core.clock import now_ms
 from acceptd.core.logs import log_context
 from acceptd.core.settings import Settings
 from acceptd.core.statuses import DeliveryStatus
-from acceptd.dispatcher.caps import ConcurrencyCaps, destination_key
+from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.outcome import OutcomePolicy
 from acceptd.dispatcher.sender import send
 from acceptd.dispatcher.signing_secrets import SigningSecrets
@@ -18,7 +18,7 @@ from acceptd.runtime.ssrf import AddressPolicy
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
 from acceptd.store.endpoints import EndpointStore
 
-# A busy receiver (at its concurrency cap) has the attempt put back for this long, uncounted.
+# A busy receiver or tenant (at its cap) has the attempt put back this long, uncounted.
 BUSY_DEFER_SECONDS = 0.5
 
 
@@ -28,7 +28,7 @@ class Attempts:
         settings: Settings,
         session: aiohttp.ClientSession,
         policy: AddressPolicy,
-        caps: ConcurrencyCaps,
+        slots: Slots,
         deliveries: DeliveryStore,
         endpoints: EndpointStore,
         secrets: SigningSecrets,
@@ -37,7 +37,7 @@ class Attempts:
         self._settings = settings
         self._session = session
         self._policy = policy
-        self.caps = caps
+        self.slots = slots
         self._deliveries = deliveries
         self._endpoints = endpoints
         self._secrets = secrets
@@ -52,13 +52,13 @@ class Attempts:
             or delivery.attempt_count != attempt_no - 1
         ):
             return  # a stale or duplicate run of an attempt already recorded
-        cap = destination_key(delivery.url, delivery.endpoint_id)
-        if not self.caps.try_acquire(cap):
+        slot = (delivery.tenant, delivery.url, delivery.endpoint_id)
+        if not self.slots.try_take(*slot):
             raise Retry(defer=BUSY_DEFER_SECONDS)
         try:
             await self.run(delivery, attempt_no)
         finally:
-            self.caps.release(cap)
+            self.slots.give_back(*slot)
 
     async def run(self, delivery: DeliveryRecord, attempt_no: int) -> None:
         """The attempt itself; the caller holds the destination's slot."""

@@ -26,7 +26,7 @@ from acceptd.store.batches import BatchStore
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.jobs import JobStore
-from acceptd.wire.resources import batch_resource, job_resource
+from acceptd.wire.resources import INPUT_NEEDED_EVENT, batch_resource, job_event_data
 
 log = logging.getLogger(__name__)
 
@@ -42,9 +42,9 @@ class InlineSender(Protocol):
 
     lease_ms: int
 
-    def try_claim(self, url: str, endpoint_id: str | None) -> bool: ...
+    def try_claim(self, tenant: str, url: str, endpoint_id: str | None) -> bool: ...
 
-    def unclaim(self, url: str, endpoint_id: str | None) -> None: ...
+    def unclaim(self, tenant: str, url: str, endpoint_id: str | None) -> None: ...
 
     def send(self, delivery: DeliveryRecord) -> None: ...
 
@@ -157,7 +157,7 @@ class FanOut:
         if job is None:
             return None
         callback = job.callback_url if event in CALLBACK_EVENTS else None
-        return job.id, job_resource(job), callback
+        return job.id, job_event_data(job, event), callback
 
     async def handle(self, fields: dict[str, str]) -> int:
         """Creates the event's deliveries; returns how many were new."""
@@ -190,13 +190,14 @@ class FanOut:
                 url=url,
                 endpoint_id=endpoint_id,
                 body=body,
+                confidential=event == INPUT_NEEDED_EVENT,
             )
-            inline = self.inline is not None and self.inline.try_claim(url, endpoint_id)
+            inline = self.inline is not None and self.inline.try_claim(tenant, url, endpoint_id)
             lease = self.inline.lease_ms if self.inline is not None and inline else 0
             delivery = await self._deliveries.create(new, lease_ms=lease)
             if delivery is None:
                 if self.inline is not None and inline:
-                    self.inline.unclaim(url, endpoint_id)
+                    self.inline.unclaim(tenant, url, endpoint_id)
                 continue
             created += 1
             if self.inline is not None and inline:

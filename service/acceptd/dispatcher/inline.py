@@ -8,7 +8,6 @@ import asyncio
 import logging
 
 from acceptd.dispatcher.attempts import Attempts
-from acceptd.dispatcher.caps import destination_key
 from acceptd.store.deliveries import DeliveryRecord
 
 log = logging.getLogger(__name__)
@@ -23,13 +22,13 @@ class InlineDispatch:
         self.lease_ms = lease_ms
         self.tasks: set[asyncio.Task[None]] = set()
 
-    def try_claim(self, url: str, endpoint_id: str | None) -> bool:
+    def try_claim(self, tenant: str, url: str, endpoint_id: str | None) -> bool:
         if len(self.tasks) >= self._max_in_flight:
             return False
-        return self._attempts.caps.try_acquire(destination_key(url, endpoint_id))
+        return self._attempts.slots.try_take(tenant, url, endpoint_id)
 
-    def unclaim(self, url: str, endpoint_id: str | None) -> None:
-        self._attempts.caps.release(destination_key(url, endpoint_id))
+    def unclaim(self, tenant: str, url: str, endpoint_id: str | None) -> None:
+        self._attempts.slots.give_back(tenant, url, endpoint_id)
 
     def send(self, delivery: DeliveryRecord) -> None:
         task = asyncio.get_running_loop().create_task(self._send(delivery))
@@ -45,7 +44,7 @@ class InlineDispatch:
                 "inline attempt of %s failed; its lease will retry", delivery.id, exc_info=True
             )
         finally:
-            self.unclaim(delivery.url, delivery.endpoint_id)
+            self.unclaim(delivery.tenant, delivery.url, delivery.endpoint_id)
 
     async def drain(self, grace: float) -> None:
         """Let attempts in flight finish within `grace`; cancel the rest (leases cover them)."""

@@ -16,7 +16,7 @@ from redis.asyncio import Redis
 
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.attempts import Attempts
-from acceptd.dispatcher.caps import ConcurrencyCaps
+from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.fanout import FanOut
 from acceptd.dispatcher.inline import InlineDispatch
 from acceptd.dispatcher.outcome import OutcomePolicy
@@ -59,10 +59,10 @@ class DispatcherRuntime:
         scripts = Scripts(redis)
         box = secret_box(settings)
         endpoints = EndpointStore(redis, scripts, box)
-        deliveries = DeliveryStore(redis, scripts, settings.job_retention_seconds)
-        jobs = JobStore(redis, scripts, settings.job_retention_seconds)
+        deliveries = DeliveryStore(redis, scripts, settings.job_retention_seconds, box)
+        jobs = JobStore(redis, scripts, settings.job_retention_seconds, box)
         policy = AddressPolicy.build(
-            settings.callbacks_may_be_private, settings.callback_allow_cidrs
+            settings.allow_private_callbacks, settings.callback_allow_cidrs
         )
         connector = aiohttp.TCPConnector(
             resolver=GuardedResolver(policy),
@@ -73,7 +73,9 @@ class DispatcherRuntime:
         session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
         attempts = Attempts(
             settings, session, policy,
-            ConcurrencyCaps(settings.webhook_concurrency_per_endpoint),
+            Slots.build(
+                settings.webhook_concurrency_per_endpoint, settings.webhook_concurrency_per_tenant
+            ),
             deliveries, endpoints,
             SigningSecrets(TenantStore(redis, box), endpoints),
             OutcomePolicy(settings, deliveries, endpoints),

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from typing import Any
 
 from redis.asyncio import Redis
 
 from acceptd.core.clock import now_ms
+from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
@@ -25,9 +26,11 @@ class NewDelivery:
     url: str
     endpoint_id: str | None
     body: str
+    # The body carries a credential (a completion token): it is stored sealed.
+    confidential: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, kw_only=True)
 class DeliveryRecord(NewDelivery):
     status: DeliveryStatus
     attempt_count: int
@@ -45,6 +48,7 @@ class DeliveryRecord(NewDelivery):
             url=raw["url"],
             endpoint_id=raw.get("endpoint") or None,
             body=raw["body"],
+            confidential=raw.get("sealed") == "1",
             status=DeliveryStatus(raw["status"]),
             attempt_count=int(raw.get("attempt_count", "0")),
             next_attempt_ms=int(raw["next_attempt"]) if raw.get("next_attempt") else None,
@@ -57,11 +61,36 @@ def attempt_job_id(delivery_id: str, attempt_no: int) -> str:
     return f"{delivery_id}:{attempt_no}"
 
 
+def _body_context(delivery_id: str) -> str:
+    return f"delivery:{delivery_id}:body"
+
+
 class DeliveryStore:
-    def __init__(self, redis: Redis, scripts: Scripts, retention_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        retention_seconds: int,
+        box: SecretBox | None = None,
+    ) -> None:
         self._redis = redis
         self._scripts = scripts
         self._retention_ms = retention_seconds * 1000
+        self._box = box
+
+    def _sealed_body(self, new: NewDelivery) -> str:
+        if not new.confidential:
+            return new.body
+        if self._box is None:
+            raise RuntimeError(
+                "this DeliveryStore has no SecretBox: confidential bodies are sealed"
+            )
+        return self._box.encrypt(new.body, _body_context(new.id))
+
+    def _opened(self, record: DeliveryRecord) -> DeliveryRecord:
+        if not record.confidential or self._box is None:
+            return record
+        return replace(record, body=self._box.decrypt(record.body, _body_context(record.id)))
 
     def _attempt_keys(self, delivery_id: str, attempt_no: int) -> list[str]:
         return [
@@ -85,7 +114,8 @@ class DeliveryStore:
         now = now_ms()
         fields: list[str | int] = [
             "tenant", new.tenant, "job", new.job_id, "event", new.event, "msg", new.webhook_id,
-            "url", new.url, "endpoint", new.endpoint_id or "", "body", new.body,
+            "url", new.url, "endpoint", new.endpoint_id or "", "body", self._sealed_body(new),
+            "sealed", "1" if new.confidential else "0",
             "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "next_attempt", now,
             "created", now,
         ]  # fmt: skip
@@ -122,7 +152,7 @@ class DeliveryStore:
         raw: dict[str, str] = await self._redis.hgetall(keys.delivery(delivery_id))  # type: ignore[misc]
         if not raw or (tenant is not None and raw.get("tenant") != tenant):
             return None
-        return DeliveryRecord.from_hash(delivery_id, raw)
+        return self._opened(DeliveryRecord.from_hash(delivery_id, raw))
 
     async def for_job(self, job_id: str) -> list[tuple[DeliveryRecord, list[dict[str, Any]]]]:
         delivery_ids: list[str] = await self._redis.lrange(keys.job_deliveries(job_id), 0, -1)  # type: ignore[misc]

@@ -194,22 +194,16 @@ class EndpointStore:
         await self._redis.hdel(keys.endpoint(endpoint_id), "failing_since")  # type: ignore[misc]
 
     async def record_failure(self, endpoint_id: str, at_ms: int) -> int:
-        """Marks the start of a failing streak (kept until a success); returns when it began."""
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hsetnx(keys.endpoint(endpoint_id), "failing_since", str(at_ms))
-            pipe.hget(keys.endpoint(endpoint_id), "failing_since")
-            _, since = await pipe.execute()
-        return int(since) if since else at_ms
+        """Marks the start of a failing streak (kept until a success); returns when it began
+        (`at_ms` for an endpoint deleted meanwhile, which stays deleted)."""
+        since: int = await self._scripts.endpoint_health(
+            keys=[keys.endpoint(endpoint_id)], args=["failure", at_ms, ""]
+        )
+        return since or at_ms
 
     async def disable(self, endpoint: EndpointRecord, reason: str) -> None:
-        now = str(now_ms())
-        await self._redis.hset(  # type: ignore[misc]
-            keys.endpoint(endpoint.id),
-            mapping={
-                "disabled": "1",
-                "disabled_reason": reason,
-                "disabled_at": now,
-                "updated": now,
-            },
-        )
-        await self._recount(endpoint.tenant)
+        """Disable it, unless it was deleted meanwhile (then it stays deleted)."""
+        if await self._scripts.endpoint_health(
+            keys=[keys.endpoint(endpoint.id)], args=["disable", now_ms(), reason]
+        ):
+            await self._recount(endpoint.tenant)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 import secrets
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from redis.asyncio import Redis
@@ -13,6 +13,7 @@ from redis.asyncio import Redis
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.jsonenc import compact
+from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import JobStatus
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
@@ -114,6 +115,14 @@ PROMOTE_BATCH = 200
 
 
 @dataclass(frozen=True)
+class CompletionState:
+    ref: JobRef
+    type: str
+    status: JobStatus
+    token_digest: str | None
+
+
+@dataclass(frozen=True)
 class NewJob:
     tenant: str
     type: str
@@ -138,6 +147,10 @@ CompleteOutcome = Literal["ok", "missing", "used"]
 COMPLETION_TOKEN_PREFIX = "ctk_"  # noqa: S105 - a prefix, not a secret
 
 
+def _token_context(job_id: str) -> str:
+    return f"job:{job_id}:completion-token"
+
+
 def token_digest(token: str) -> str:
     """Only the digest is compared, so a token is never matched character by character."""
     return hashlib.sha256(token.encode()).hexdigest()
@@ -146,10 +159,31 @@ def token_digest(token: str) -> str:
 class JobStore:
     """Every read and write of job records."""
 
-    def __init__(self, redis: Redis, scripts: Scripts, retention_seconds: int) -> None:
+    def __init__(
+        self,
+        redis: Redis,
+        scripts: Scripts,
+        retention_seconds: int,
+        box: SecretBox | None = None,
+    ) -> None:
         self._redis = redis
         self._scripts = scripts
         self._retention_ms = retention_seconds * 1000
+        # Completion tokens are kept sealed under the master key: a Redis dump, a replica or
+        # a backup does not hand out the credential that settles a job.
+        self._box = box
+
+    def _token_box(self) -> SecretBox:
+        if self._box is None:
+            raise RuntimeError("this JobStore has no SecretBox: completion tokens are sealed")
+        return self._box
+
+    def _opened(self, record: JobRecord) -> JobRecord:
+        """The record with its completion token unsealed (for its owner's eyes)."""
+        if record.awaiting is None:
+            return record
+        token = self._token_box().decrypt(record.awaiting.token, _token_context(record.id))
+        return replace(record, awaiting=replace(record.awaiting, token=token))
 
     @staticmethod
     def _status_keys(ref: JobRef) -> list[str]:
@@ -241,12 +275,25 @@ class JobStore:
         raw: dict[str, str] = await self._redis.hgetall(keys.job(job_id))  # type: ignore[misc]
         if not raw or (tenant is not None and raw.get("tenant") != tenant):
             return None
-        return JobRecord.from_hash(job_id, raw)
+        return self._opened(JobRecord.from_hash(job_id, raw))
+
+    async def completion_state(self, job_id: str) -> CompletionState | None:
+        """What /complete and /fail check before anything else: four fields, not the whole
+        record (whose input and result a caller without a key must not make us load)."""
+        tenant, job_type, batch_id, status, digest = await self._redis.hmget(  # type: ignore[misc]
+            keys.job(job_id), ["tenant", "type", "batch", "status", "token_digest"]
+        )
+        if tenant is None or status is None:
+            return None
+        return CompletionState(
+            JobRef(job_id, tenant, batch_id), job_type, JobStatus(status), digest
+        )
 
     async def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
         raws = await records.hashes(self._redis, [keys.job(i) for i in job_ids])
         return [
-            JobRecord.from_hash(i, r) if r else None for i, r in zip(job_ids, raws, strict=True)
+            self._opened(JobRecord.from_hash(i, r)) if r else None
+            for i, r in zip(job_ids, raws, strict=True)
         ]
 
     @staticmethod
@@ -341,11 +388,12 @@ class JobStore:
         """Park the job in awaiting_input under a new one-time completion token.
         Returns 'ok', 'canceled', or the status the job had instead (it keeps it)."""
         token = COMPLETION_TOKEN_PREFIX + secrets.token_urlsafe(32)
+        sealed = self._token_box().encrypt(token, _token_context(ref.id))
         outcome: str = await self._scripts.await_input(
             keys=[*self._status_keys(ref), keys.AWAITING_INPUT],
             args=[
                 *self._status_args(ref),
-                token,
+                sealed,
                 token_digest(token),
                 compact(request),
                 deadline_ms,

@@ -54,6 +54,7 @@ class Scripts:
         self.idem_release = plain("idem_release")
         self.rate_limit = plain("rate_limit")
         self.recount_subs = plain("recount_subs")
+        self.endpoint_health = plain("endpoint_health")
         self.delivery_create = plain("delivery_create")
         self.delivery_attempt = plain("delivery_attempt")
         self.delivery_requeue = plain("delivery_requeue")

@@ -17,7 +17,7 @@ import logging
 from collections import OrderedDict
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from aiohttp import web
 
@@ -61,6 +61,17 @@ def verify_event(
 
 
 Handler = Callable[[WebhookEvent], Awaitable[None] | None]
+Ack = Literal["after_handler", "on_receipt"]
+
+
+def _problem(status: int, title: str, detail: str) -> web.Response:
+    return web.json_response(
+        {"type": "about:blank", "title": title, "status": status, "detail": detail},
+        status=status,
+        content_type="application/problem+json",
+    )
+
+
 Rejected = Callable[[str, Mapping[str, str]], None]
 
 
@@ -70,6 +81,9 @@ class _SeenIds:
     def __init__(self, size: int) -> None:
         self._size = size
         self._ids: OrderedDict[str, None] = OrderedDict()
+
+    def contains(self, msg_id: str) -> bool:
+        return msg_id in self._ids
 
     def add(self, msg_id: str) -> bool:
         if msg_id in self._ids:
@@ -89,9 +103,17 @@ class WebhookReceiver:
         *,
         on_rejected: Rejected | None = None,
         remember: int = 10_000,
+        ack: Ack = "after_handler",
     ) -> None:
+        """`ack`: "after_handler" (the default) answers 2xx only once the handler returned,
+        and 500 if it raised, so the sender retries and the event is not lost; a retry of
+        a handled event is answered without running the handler again. "on_receipt"
+        answers at once and runs the handler in the background: faster for the sender,
+        but an event whose handler raises is lost."""
         self._secrets = secrets
         self._handler = handler
+        self._ack = ack
+        self._handling: set[str] = set()
         self._on_rejected = on_rejected
         self._seen = _SeenIds(remember)
         self._terminal: OrderedDict[str, WebhookEvent] = OrderedDict()
@@ -112,22 +134,42 @@ class WebhookReceiver:
         except WebhookVerificationError as exc:
             if self._on_rejected is not None:
                 self._on_rejected(str(exc), request.headers)
-            return web.json_response(
-                {
-                    "type": "about:blank",
-                    "title": "Webhook refused",
-                    "status": 401,
-                    "detail": str(exc),
-                },
-                status=401,
-                content_type="application/problem+json",
-            )
-        if not self._seen.add(event.id):
+            return _problem(401, "Webhook refused", str(exc))
+        if self._ack == "on_receipt":
+            if not self._seen.add(event.id):
+                return web.json_response({"status": "duplicate"})
+            self._accept(event)
+            return web.json_response({"status": "received"})
+        return await self._handle_then_ack(event)
+
+    async def _handle_then_ack(self, event: WebhookEvent) -> web.Response:
+        if self._seen.contains(event.id):
             return web.json_response({"status": "duplicate"})
-        self._accept(event)
-        return web.json_response({"status": "received"})
+        if event.id in self._handling:  # the same event, retried while its handler runs
+            return _problem(409, "Webhook being handled", "this event is being handled")
+        self._handling.add(event.id)
+        try:
+            if self._handler is not None:
+                outcome = self._handler(event)
+                if inspect.isawaitable(outcome):
+                    await outcome
+        except Exception:
+            log.exception("webhook handler failed for %s (%s)", event.id, event.type)
+            return _problem(500, "Webhook handler failed", "the sender will retry this event")
+        finally:
+            self._handling.discard(event.id)
+        self._seen.add(event.id)
+        self._note_terminal(event)
+        return web.json_response({"status": "handled"})
 
     def _accept(self, event: WebhookEvent) -> None:
+        self._note_terminal(event)
+        if self._handler is not None:
+            task = asyncio.get_running_loop().create_task(self._run_handler(event))
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+
+    def _note_terminal(self, event: WebhookEvent) -> None:
         job_id = event.job_id
         if job_id and event.type in TERMINAL_TYPES:
             self._terminal[job_id] = event
@@ -136,10 +178,6 @@ class WebhookReceiver:
             for waiter in self._waiters.pop(job_id, []):
                 if not waiter.done():
                     waiter.set_result(event)
-        if self._handler is not None:
-            task = asyncio.get_running_loop().create_task(self._run_handler(event))
-            self._tasks.add(task)
-            task.add_done_callback(self._tasks.discard)
 
     async def _run_handler(self, event: WebhookEvent) -> None:
         assert self._handler is not None

@@ -5,7 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 from acceptd.core.clock import to_rfc3339
-from acceptd.core.statuses import DeliveryStatus
+from acceptd.core.statuses import DeliveryStatus, JobStatus
+from acceptd.store.apikeys import ApiKeyRecord
 from acceptd.store.batches import BatchRecord
 from acceptd.store.deliveries import DeliveryRecord
 from acceptd.store.endpoints import EndpointRecord
@@ -39,6 +40,33 @@ def job_resource(job: JobRecord) -> dict[str, Any]:
         "finished_at": to_rfc3339(job.finished_ms),
         "links": {"self": job_path(job.id)},
     }
+
+
+# The status each job event reports: its data shows the job as the event saw it, even when
+# the job moved on before the event was fanned out.
+_EVENT_STATUS = {
+    "job.started": JobStatus.RUNNING,
+    "job.progress": JobStatus.RUNNING,
+    "job.awaiting_input": JobStatus.AWAITING_INPUT,
+    "job.succeeded": JobStatus.SUCCEEDED,
+    "job.failed": JobStatus.FAILED,
+    "job.canceled": JobStatus.CANCELED,
+}
+# The one event whose receivers get the completion token: the one saying input is needed.
+INPUT_NEEDED_EVENT = "job.awaiting_input"
+
+
+def job_event_data(job: JobRecord, event: str) -> dict[str, Any]:
+    """The `data` of a job event: the job resource with the status the event reports, and
+    the completion token only in job.awaiting_input (an endpoint subscribed to
+    job.progress never learns it)."""
+    data = job_resource(job)
+    status = _EVENT_STATUS.get(event)
+    if status is not None and status is not job.status:
+        data["status"] = status.value
+    if event != INPUT_NEEDED_EVENT:
+        data["awaiting_input"] = None
+    return data
 
 
 def _awaiting_input(job: JobRecord) -> dict[str, Any] | None:
@@ -113,3 +141,20 @@ def delivery_resource(delivery: DeliveryRecord, attempts: list[dict[str, Any]]) 
         else None,
         "attempts": attempts,
     }
+
+
+def api_key_path(key_id: str) -> str:
+    return f"{API_PREFIX}/api-keys/{key_id}"
+
+
+def api_key_resource(record: ApiKeyRecord, key: str | None = None) -> dict[str, Any]:
+    body: dict[str, Any] = {
+        "id": record.id,
+        "name": record.name,
+        "scope": record.scope,
+        "created_at": to_rfc3339(record.created_ms),
+        "last_used_at": to_rfc3339(record.last_used_ms),
+    }
+    if key is not None:
+        body["key"] = key
+    return body

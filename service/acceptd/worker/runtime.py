@@ -31,6 +31,7 @@ from acceptd.jobs.context import (
     RetryJob,
 )
 from acceptd.jobs.registry import JobDefinition, JobRegistry
+from acceptd.runtime.bootstrap import secret_box
 from acceptd.runtime.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
 from acceptd.store.connection import connect
 from acceptd.store.jobs import JobRef, JobStore
@@ -103,7 +104,7 @@ class WorkerRuntime:
             settings=settings,
             registry=registry,
             redis=redis,
-            store=JobStore(redis, scripts, settings.job_retention_seconds),
+            store=JobStore(redis, scripts, settings.job_retention_seconds, secret_box(settings)),
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
             leases=JobLeases(redis, scripts, settings.job_lease_seconds),
         )

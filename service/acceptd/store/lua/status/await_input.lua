@@ -1,7 +1,7 @@
 -- The handler of an externally completed job type finished its part: the job now waits in
 -- 'awaiting_input' for POST /v1/jobs/{id}/complete or /fail with its one-time token, or
 -- for its deadline. KEYS[6] awaiting-input set (deadline as score).
--- ARGV[7] token, ARGV[8] token digest, ARGV[9] request JSON, ARGV[10] deadline (ms),
+-- ARGV[7] the token sealed under the master key, ARGV[8] its digest, ARGV[9] request JSON, ARGV[10] deadline (ms),
 -- ARGV[11] progress JSON or ''.
 -- Returns 'ok', 'canceled' (a cancel was asked for meanwhile) or the status it had instead.
 local status = redis.call('HGET', KEYS[1], 'status')

@@ -1,0 +1,14 @@
+-- The dispatcher's writes to an endpoint's health, only while the endpoint exists: an
+-- attempt that was in flight while the endpoint was deleted must not bring back a hash
+-- without a tenant (which the sweeper would then retry forever).
+-- KEYS[1] endpoint hash. ARGV[1] 'failure' | 'disable', ARGV[2] now (ms), ARGV[3] reason.
+-- Returns: 'failure' -> when the failing streak began (ms), or 0 if the endpoint is gone;
+--          'disable' -> 1, or 0 if the endpoint is gone.
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+if ARGV[1] == 'failure' then
+  redis.call('HSETNX', KEYS[1], 'failing_since', ARGV[2])
+  return tonumber(redis.call('HGET', KEYS[1], 'failing_since'))
+end
+redis.call('HSET', KEYS[1], 'disabled', '1', 'disabled_reason', ARGV[3],
+  'disabled_at', ARGV[2], 'updated', ARGV[2])
+return 1

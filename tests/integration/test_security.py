@@ -1,0 +1,441 @@
+"""What an outsider or a noisy tenant can cost us, one answer per path (issue #14): each test
+fails on the code before the hardening it names."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import io
+import json
+import time
+import tracemalloc
+from collections.abc import Awaitable, Callable
+from datetime import datetime
+from typing import Any
+
+import pytest
+from aiohttp import ClientSession, TCPConnector, web
+from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
+
+from acceptd.api import state
+from acceptd.api.app import create_app
+from acceptd.cli.embedded import free_port
+from acceptd.core.settings import Settings
+from acceptd.store import keys
+from tests.support.receiver import Receiver
+from tests.support.roles import running_dispatcher
+from tests.support.waiting import wait_until
+
+Client = TestClient[Any, Any]
+Burst = Callable[..., Awaitable[None]]
+ECHO = {"type": "demo.echo", "input": {"value": 1}}
+
+
+async def awaiting_review(client: Client, auth: dict[str, str], burst: Burst) -> dict[str, Any]:
+    submitted = await client.post(
+        "/v1/jobs", json={"type": "demo.review", "input": {"subject": "s"}}, headers=auth
+    )
+    job = await submitted.json()
+    await burst()
+    return dict(await (await client.get(job["links"]["self"], headers=auth)).json())
+
+
+def peak_bytes_during(call: Callable[[], Awaitable[Any]]) -> Callable[[], Awaitable[int]]:
+    async def measure() -> int:
+        gc.collect()
+        tracemalloc.start()
+        try:
+            await call()
+            return tracemalloc.get_traced_memory()[1]
+        finally:
+            tracemalloc.stop()
+
+    return measure
+
+
+# --- Unauthenticated and oversized input ---------------------------------------------
+
+
+async def test_complete_refuses_a_body_over_the_result_cap_before_reading_it(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(max_result_bytes=4096)))
+    big = json.dumps({"token": "ctk_x", "result": "a" * 20_000})
+    answer = await client.post(
+        "/v1/jobs/job_01aaaaaaaaaaaaaaaaaaaaaaaa/complete",
+        data=big,
+        headers={"Content-Type": "application/json"},
+    )
+    assert answer.status == 413
+
+    async def chunks() -> Any:  # no Content-Length: the cap holds while reading
+        for _ in range(10):
+            yield b" " * 2048
+        yield big.encode()
+
+    chunked = await client.post(
+        "/v1/jobs/job_01aaaaaaaaaaaaaaaaaaaaaaaa/complete",
+        data=chunks(),
+        headers={"Content-Type": "application/json"},
+    )
+    assert chunked.status == 413
+
+
+async def test_the_token_is_checked_before_the_result_is_validated(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    job = await awaiting_review(client, auth, run_worker_burst)
+    wrong = await client.post(
+        f"{job['links']['self']}/complete",
+        json={"token": "ctk_" + "x" * 43, "result": {"approved": "not a bool", "extra": 1}},
+    )
+    assert wrong.status == 404  # not 422: a wrong token learns nothing about the schema
+
+
+async def test_a_json_bomb_is_refused_before_it_is_parsed(
+    client: Client, auth: dict[str, str]
+) -> None:
+    """1 MiB of `[],` would be ~20 MiB of Python lists; refused on the raw bytes."""
+    bomb = b'{"type": "demo.echo", "input": {"value": [' + b"[]," * 350_000 + b"[]]}}"
+
+    async def post() -> Any:
+        answer = await client.post(
+            "/v1/jobs", data=io.BytesIO(bomb), headers={**auth, "Content-Type": "application/json"}
+        )
+        assert answer.status == 413
+        assert "JSON values" in (await answer.json())["detail"]
+
+    assert await peak_bytes_during(post)() < 8 * len(bomb)
+
+
+async def test_deep_nesting_is_refused_before_it_is_parsed(
+    client: Client, auth: dict[str, str]
+) -> None:
+    deep = b'{"type": "demo.echo", "input": {"value": ' + b"[" * 100 + b"]" * 100 + b"}}"
+    answer = await client.post(
+        "/v1/jobs", data=deep, headers={**auth, "Content-Type": "application/json"}
+    )
+    assert answer.status == 400
+    assert "nests deeper" in (await answer.json())["detail"]
+    strings = {"type": "demo.echo", "input": {"value": "[" * 200 + "{,,,," * 100}}
+    assert (await client.post("/v1/jobs", json=strings, headers=auth)).status == 202
+
+
+async def test_a_batch_over_the_item_cap_is_refused_before_items_become_models(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(max_batch_items=10)))
+    body = json.dumps({"items": [ECHO] * 20_000}).encode()
+
+    async def post() -> Any:
+        answer = await client.post(
+            "/v1/batches",
+            data=io.BytesIO(body),
+            headers={**auth, "Content-Type": "application/json"},
+        )
+        assert answer.status == 422
+        assert (await answer.json())["errors"][0]["pointer"] == "#/items"
+
+    # Parsing the body costs what 20,000 small dicts cost; building 20,000 item models on top
+    # (and validating each) is what the count check spares.
+    assert await peak_bytes_during(post)() < 35 * len(body)
+
+
+async def test_a_jobs_input_has_its_own_size_cap(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(max_input_bytes=1024)))
+    big = {"type": "demo.echo", "input": {"value": "x" * 2000}}
+    answer = await client.post("/v1/jobs", json=big, headers=auth)
+    assert answer.status == 422
+    assert (await answer.json())["errors"][0]["pointer"] == "#/input"
+    batch = await client.post("/v1/batches", json={"items": [big]}, headers=auth)
+    assert (await batch.json())["errors"][0]["pointer"] == "#/items/0/input"
+
+
+async def test_keyless_routes_are_rate_limited_per_address(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    client = await aiohttp_client(
+        create_app(make_settings(public_rate_limit_per_second=0.1, public_rate_limit_burst=3))
+    )
+    url = "/v1/jobs/job_01aaaaaaaaaaaaaaaaaaaaaaaa/complete"
+    answers = [
+        (await client.post(url, json={"token": "ctk_x", "result": 1})).status for _ in range(4)
+    ]
+    assert answers == [404, 404, 404, 429]
+    limited = await client.post(url, json={"token": "ctk_x", "result": 1})
+    assert int(limited.headers["Retry-After"]) >= 1
+
+
+async def test_keyless_routes_cap_requests_in_flight_per_address(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(public_concurrency_per_address=2)))
+    host, port = client.server.host, client.server.port
+    url = "/v1/jobs/job_01aaaaaaaaaaaaaaaaaaaaaaaa/complete"
+    slow: list[asyncio.StreamWriter] = []
+    for _ in range(2):  # two requests whose bodies never finish arriving
+        _reader, writer = await asyncio.open_connection(host, port)
+        writer.write(
+            f"POST {url} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Transfer-Encoding: chunked\r\n\r\n1\r\n{\r\n".encode()
+        )
+        await writer.drain()
+        slow.append(writer)
+    try:
+
+        async def third_refused() -> bool:
+            answer = await client.post(url, json={"token": "ctk_x", "result": 1})
+            return answer.status == 429
+
+        await wait_until(third_refused, timeout=5)
+    finally:
+        for writer in slow:
+            writer.close()
+    assert client.app[state.IN_FLIGHT_BY_ADDRESS] == {} or await wait_until(
+        lambda: _empty(client.app[state.IN_FLIGHT_BY_ADDRESS]), timeout=5
+    )
+
+
+async def _empty(mapping: dict[str, int]) -> bool:
+    return not mapping
+
+
+# --- Live status cannot leak or pile up ----------------------------------------------
+
+
+@pytest.mark.timeout(120)
+async def test_a_thousand_dropped_streams_leave_nothing_behind(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+    redis_url: str,
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(stream_ping_seconds=0.2)))
+    job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
+    url = str(client.make_url(f"{job['links']['self']}/events"))
+    changes = client.app[state.CHANGES]
+    baseline_tasks = len(asyncio.all_tasks())
+    async with ClientSession(connector=TCPConnector(limit=0)) as session:
+        streams = [await session.get(url, headers=auth) for _ in range(1000)]
+        for stream in streams[:5]:
+            assert (await stream.content.readline()).startswith(b"id:")
+        assert client.app[state.WAITERS]["default"] == 1000
+        for stream in streams:
+            stream.close()  # the client goes away without a word
+    conn: Redis = Redis.from_url(redis_url)
+    try:
+
+        async def cleaned_up() -> bool:
+            subscribed = (await conn.pubsub_numsub(keys.job_changes(job["id"])))[0][1]
+            return (
+                not client.app[state.WAITERS]
+                and not changes._watchers
+                and subscribed == 0
+                and len(asyncio.all_tasks()) <= baseline_tasks + 5
+            )
+
+        await wait_until(cleaned_up, timeout=30, interval=0.2)
+    finally:
+        await conn.aclose()
+
+
+async def test_a_stream_ends_after_its_maximum_lifetime(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(stream_max_seconds=0.5)))
+    job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
+    stream = await client.get(f"{job['links']['self']}/events", headers=auth)
+    text = await asyncio.wait_for(stream.text(), 10)  # ends although the job is still queued
+    assert "event: status" in text
+    assert not client.app[state.WAITERS]
+
+
+async def test_waiting_requests_are_capped_per_tenant(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+) -> None:
+    client = await aiohttp_client(create_app(make_settings(max_waiters_per_tenant=2)))
+    job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
+    wait = f"{job['links']['self']}?wait=30&since_status=queued"
+    held = [asyncio.ensure_future(client.get(wait, headers=auth)) for _ in range(2)]
+
+    async def both_waiting() -> bool:
+        return bool(client.app[state.WAITERS].get("default") == 2)
+
+    await wait_until(both_waiting)
+    refused = await client.get(wait, headers=auth)
+    assert refused.status == 429
+    assert "Retry-After" in refused.headers
+    stream = await client.get(f"{job['links']['self']}/events", headers=auth)
+    assert stream.status == 429
+    for request in held:
+        request.cancel()
+    await asyncio.gather(*held, return_exceptions=True)
+
+
+# --- SSRF and settings ---------------------------------------------------------------
+
+
+async def test_acceptd_dev_in_a_production_environment_opens_nothing(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("ACCEPTD_DEV", "true")
+    client = await aiohttp_client(create_app(make_settings(allow_private_callbacks=False)))
+    answer = await client.post(
+        "/v1/jobs", json={**ECHO, "callback_url": "http://127.0.0.1:9/hook"}, headers=auth
+    )
+    assert answer.status == 422
+    assert "127.0.0.1" not in (await answer.text()).replace("http://127.0.0.1:9", "")
+
+
+# --- Secrets and tokens --------------------------------------------------------------
+
+
+async def test_the_completion_token_reaches_only_job_awaiting_input_receivers(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Burst,
+    settings: Settings,
+    receiver: tuple[Receiver, str],
+) -> None:
+    """job.started is fanned out after the job already waits for input: its data shows the
+    job as it was started, without the token an endpoint of job.started must never get."""
+    recording, url = receiver
+    endpoint = await client.post(
+        "/v1/endpoints", json={"url": url, "events": ["job.started"]}, headers=auth
+    )
+    assert endpoint.status == 201
+    job = await awaiting_review(client, auth, run_worker_burst)  # no dispatcher ran yet
+    token = job["awaiting_input"]["token"]
+    async with running_dispatcher(settings):
+        [started] = await wait_until(recording.arrived("job.started"))
+    data = started.json["data"]
+    assert data["status"] == "running"
+    assert data["awaiting_input"] is None
+    assert token not in started.body.decode()
+
+
+async def test_stored_webhook_bodies_do_not_hold_the_token_in_clear(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Burst,
+    dispatcher: Any,
+    receiver: tuple[Receiver, str],
+    redis_url: str,
+) -> None:
+    recording, url = receiver
+    await client.post(
+        "/v1/endpoints", json={"url": url, "events": ["job.awaiting_input"]}, headers=auth
+    )
+    job = await awaiting_review(client, auth, run_worker_burst)
+    token = job["awaiting_input"]["token"]
+    [event] = await wait_until(recording.arrived("job.awaiting_input"))
+    assert event.json["data"]["awaiting_input"]["token"] == token  # the receiver gets it
+    conn: Redis = Redis.from_url(redis_url, decode_responses=True)
+    try:
+        for key in await conn.keys(keys.delivery("*")):
+            if await conn.type(key) == "hash":
+                assert token not in json.dumps(await conn.hgetall(key))  # type: ignore[misc]
+        assert token not in json.dumps(await conn.hgetall(keys.job(job["id"])))  # type: ignore[misc]
+    finally:
+        await conn.aclose()
+
+
+# --- Tenants cannot break each other -------------------------------------------------
+
+
+async def test_a_deleted_endpoint_stays_deleted(
+    client: Client, auth: dict[str, str], redis_url: str
+) -> None:
+    """An attempt in flight during the delete records its failure afterwards: that must
+    not bring back an endpoint hash without a tenant."""
+    created = await (
+        await client.post("/v1/endpoints", json={"url": "https://93.184.215.14/h"}, headers=auth)
+    ).json()
+    endpoints = client.app[state.ENDPOINTS]
+    record = await endpoints.get(created["id"])
+    assert record is not None
+    assert (await client.delete(f"/v1/endpoints/{created['id']}", headers=auth)).status == 204
+    await endpoints.record_failure(record.id, 1)
+    await endpoints.disable(record, "failing")
+    conn: Redis = Redis.from_url(redis_url)
+    try:
+        assert await conn.exists(keys.endpoint(record.id)) == 0
+    finally:
+        await conn.aclose()
+
+
+@pytest.mark.timeout(90)
+async def test_a_tenant_with_slow_receivers_cannot_starve_another(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+    run_worker_burst: Burst,
+) -> None:
+    """Tenant A's callbacks hang on 60 different hosts; tenant B's webhooks still arrive
+    within a second of their events (each tenant has its share of the dispatcher)."""
+    settings = make_settings(
+        webhook_max_concurrency=30, webhook_concurrency_per_tenant=10,
+        webhook_timeout_seconds=5, webhook_retry_schedule=[60],
+    )  # fmt: skip
+    client = await aiohttp_client(create_app(settings))
+    other = await client.app[state.TENANTS].create("tenant-b")
+    arrivals: list[float] = []  # B's lateness: arrival (wall clock) minus the event's time
+
+    async def hang(request: web.Request) -> web.Response:
+        await asyncio.sleep(30)
+        return web.Response()
+
+    async def fast(request: web.Request) -> web.Response:
+        event = json.loads(await request.read())
+        at = datetime.fromisoformat(event["timestamp"]).timestamp()
+        arrivals.append(time.time() - at)
+        return web.Response()
+
+    receivers = web.Application()
+    receivers.router.add_post("/hang", hang)
+    receivers.router.add_post("/fast", fast)
+    runner = web.AppRunner(receivers)
+    await runner.setup()
+    port = free_port()
+    await web.TCPSite(runner, "0.0.0.0", port).start()
+    try:
+        async with running_dispatcher(settings):
+            for i in range(60):  # 60 destinations: 127.0.0.2 ... 127.0.0.61
+                await client.post(
+                    "/v1/jobs",
+                    json={**ECHO, "callback_url": f"http://127.0.0.{2 + i}:{port}/hang"},
+                    headers=auth,
+                )
+            await run_worker_burst(settings)
+            await asyncio.sleep(1)  # A's attempts now hold what they may of the slots
+            b_auth = {"Authorization": f"Bearer {other.api_key}"}
+            for _ in range(20):
+                await client.post(
+                    "/v1/jobs",
+                    json={**ECHO, "callback_url": f"http://127.0.0.1:{port}/fast"},
+                    headers=b_auth,
+                )
+            await run_worker_burst(settings)
+
+            async def all_arrived() -> bool:
+                return len(arrivals) == 20
+
+            await wait_until(all_arrived, timeout=20)
+    finally:
+        await runner.cleanup()
+    late = sorted(arrivals)
+    assert late[-1] < 1.0, late  # p99 of 20 is the worst
