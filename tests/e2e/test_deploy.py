@@ -14,7 +14,6 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import kubernetes_validate
 import pytest
 import redis as sync_redis
@@ -28,7 +27,7 @@ from acceptd.runtime import metrics
 from tests.support.cluster import Roles, VerifyingReceiver
 from tests.support.compose import dockerfile_env, interpolate, service_environment
 from tests.support.constants import MASTER_KEY, subprocess_env
-from tests.support.waiting import wait_until
+from tests.support.waiting import healthy, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
@@ -192,17 +191,6 @@ def _start_valkey(tmp: Path, extra_args: list[str], port: int) -> subprocess.Pop
     )  # fmt: skip
 
 
-async def _healthy(port: int) -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}/healthz") as response,
-        ):
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
-
-
 @pytest.mark.timeout(120)
 async def test_compose_as_shipped_starts_and_delivers_a_signed_webhook(tmp_path: Path) -> None:
     compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
@@ -253,7 +241,7 @@ async def test_compose_as_shipped_starts_and_delivers_a_signed_webhook(tmp_path:
             roles.start(name, *service["command"])
         defaults = Settings(redis_url="redis://unused")
         for check in (defaults.port, *(defaults.metrics_port_for(r) for r in roles.processes)):
-            await wait_until(lambda check=check: _healthy(check), timeout=30, interval=0.2)  # type: ignore[misc]
+            await wait_until(lambda check=check: healthy(check), timeout=30, interval=0.2)  # type: ignore[misc]
         for name, process in roles.processes.items():
             assert process.poll() is None, roles.log_tail(name)
 

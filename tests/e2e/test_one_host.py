@@ -8,25 +8,13 @@ import socket
 import sys
 from pathlib import Path
 
-import aiohttp
 import pytest
 
 from acceptd.cli.embedded import free_port
 from acceptd.core.settings import DEFAULT_METRICS_PORTS, Settings
 from tests.support.cluster import Roles
 from tests.support.constants import MASTER_KEY, subprocess_env
-from tests.support.waiting import wait_until
-
-
-async def healthy(port: int, path: str = "/healthz") -> bool:
-    try:
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}{path}") as response,
-        ):
-            return response.status == 200
-    except aiohttp.ClientError:
-        return False
+from tests.support.waiting import healthy, wait_until
 
 
 def test_no_two_roles_claim_the_same_default_port() -> None:

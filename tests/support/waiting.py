@@ -7,6 +7,8 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
+
 
 async def wait_until(
     condition: Callable[[], Awaitable[Any]],
@@ -23,3 +25,16 @@ async def wait_until(
         if time.monotonic() > deadline:
             raise AssertionError(f"condition not met within {timeout}s (last value: {value!r})")
         await asyncio.sleep(interval)
+
+
+async def healthy(port: int, path: str = "/healthz") -> bool:
+    """Whether something on this loopback port answers `path` with 200 (a wait_until
+    condition for processes coming up)."""
+    try:
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(f"http://127.0.0.1:{port}{path}") as response,
+        ):
+            return response.status == 200
+    except aiohttp.ClientError:
+        return False

@@ -6,7 +6,7 @@ import time
 
 import pytest
 
-from acceptd.dispatcher.caps import ConcurrencyCaps
+from acceptd.core.caps import ConcurrencyCaps
 from acceptd.dispatcher.retry_policy import next_delay, parse_retry_after
 
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]

@@ -18,6 +18,7 @@ from acceptd.api.middlewares import (
 )
 from acceptd.api.openapi import build_openapi
 from acceptd.api.routes import ROUTES, register
+from acceptd.core.caps import ConcurrencyCaps
 from acceptd.core.settings import Settings
 from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
@@ -53,8 +54,8 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
         settings.allow_private_callbacks, settings.callback_allow_cidrs
     )
     app[state.API_KEY_CACHE] = TtlCache(API_KEY_CACHE_SECONDS, API_KEY_CACHE_MAX)
-    app[state.IN_FLIGHT_BY_ADDRESS] = {}
-    app[state.WAITERS] = {}
+    app[state.IN_FLIGHT_BY_ADDRESS] = ConcurrencyCaps(settings.public_concurrency_per_address)
+    app[state.WAITERS] = ConcurrencyCaps(settings.max_waiters_per_tenant)
     app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
     register(app, ROUTES)
     app.cleanup_ctx.append(_redis_ctx)

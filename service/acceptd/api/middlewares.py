@@ -146,20 +146,15 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
                 headers={"Retry-After": str(wait)},
             )
     in_flight = app[state.IN_FLIGHT_BY_ADDRESS]
-    if in_flight.get(address, 0) >= app[state.SETTINGS].public_concurrency_per_address:
+    if not in_flight.try_acquire(address):
         raise RateLimited(
             "too many requests from your address at once; retry shortly",
             headers={"Retry-After": "1"},
         )
-    in_flight[address] = in_flight.get(address, 0) + 1
     try:
         return await handler(request)
     finally:
-        left = in_flight[address] - 1
-        if left:
-            in_flight[address] = left
-        else:
-            del in_flight[address]
+        in_flight.release(address)
 
 
 async def _identity_for(app: web.Application, api_key: str) -> KeyIdentity:

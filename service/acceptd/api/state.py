@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
+from acceptd.core.caps import ConcurrencyCaps
 from acceptd.core.settings import Settings
 from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
@@ -35,9 +36,9 @@ RESOLVER = web.AppKey("resolver", AbstractResolver)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
 # Long-polls and SSE streams held open per tenant (this process).
-WAITERS = web.AppKey("waiters", dict[str, int])
+WAITERS = web.AppKey("waiters", ConcurrencyCaps)
 # Requests in flight per client address on the routes that need no API key (this process).
-IN_FLIGHT_BY_ADDRESS = web.AppKey("in_flight_by_address", dict[str, int])
+IN_FLIGHT_BY_ADDRESS = web.AppKey("in_flight_by_address", ConcurrencyCaps)
 CHANGES = web.AppKey("changes", JobChanges)
 API_KEY_CACHE = web.AppKey("api_key_cache", TtlCache[str, KeyIdentity])
 

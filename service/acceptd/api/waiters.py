@@ -21,19 +21,13 @@ def waiter_slot(request: web.Request) -> Iterator[None]:
     taken (the client can poll meanwhile)."""
     tenant: str = request[state.TENANT]
     waiting = request.app[state.WAITERS]
-    limit = request.app[state.SETTINGS].max_waiters_per_tenant
-    if waiting.get(tenant, 0) >= limit:
+    if not waiting.try_acquire(tenant):
         raise RateLimited(
-            f"this tenant already holds {limit} waiting requests on this server; poll "
-            "without ?wait=, or retry later",
+            f"this tenant already holds {waiting.limit} waiting requests on this server; "
+            "poll without ?wait=, or retry later",
             headers={"Retry-After": str(RETRY_AFTER_SECONDS)},
         )
-    waiting[tenant] = waiting.get(tenant, 0) + 1
     try:
         yield
     finally:
-        left = waiting[tenant] - 1
-        if left:
-            waiting[tenant] = left
-        else:
-            del waiting[tenant]
+        waiting.release(tenant)

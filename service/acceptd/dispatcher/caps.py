@@ -1,30 +1,13 @@
-"""In-flight requests per destination: full means "come back shortly", never "wait here",
-so one slow receiver cannot occupy every slot of a dispatcher."""
+"""A dispatcher's slots per destination and per tenant: full means "come back shortly",
+never "wait here", so one slow receiver or tenant cannot occupy every slot."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from yarl import URL
 
-
-@dataclass
-class ConcurrencyCaps:
-    limit: int
-    in_flight: dict[str, int] = field(default_factory=dict)
-
-    def try_acquire(self, key: str) -> bool:
-        if self.in_flight.get(key, 0) >= self.limit:
-            return False
-        self.in_flight[key] = self.in_flight.get(key, 0) + 1
-        return True
-
-    def release(self, key: str) -> None:
-        left = self.in_flight.get(key, 1) - 1
-        if left:
-            self.in_flight[key] = left
-        else:
-            self.in_flight.pop(key, None)
+from acceptd.core.caps import ConcurrencyCaps
 
 
 def destination_key(url: str, endpoint_id: str | None) -> str:

@@ -5,6 +5,8 @@ seconds late breaks no receiver; the cache saves a read and a decryption per att
 
 from __future__ import annotations
 
+from collections.abc import Awaitable, Callable
+
 from acceptd.core.ttlcache import TtlCache
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.tenants import TenantStore
@@ -20,18 +22,18 @@ class SigningSecrets:
         self._cache: TtlCache[str, list[str]] = TtlCache(CACHE_SECONDS, CACHE_MAX)
 
     async def for_endpoint(self, endpoint_id: str) -> list[str]:
-        key = f"endpoint:{endpoint_id}"
-        found = self._cache.get(key)
-        if found is None:
-            found = await self._endpoints.signing_secrets(endpoint_id)
-            self._cache.put(key, found)
-        return found
+        return await self._cached(f"endpoint:{endpoint_id}", self._endpoints.signing_secrets,
+                                  endpoint_id)  # fmt: skip
 
     async def for_tenant(self, tenant: str) -> list[str]:
         """What signs a job's own callback_url: the tenant's secret."""
-        key = f"tenant:{tenant}"
+        return await self._cached(f"tenant:{tenant}", self._tenants.signing_secrets, tenant)
+
+    async def _cached(
+        self, key: str, load: Callable[[str], Awaitable[list[str]]], owner: str
+    ) -> list[str]:
         found = self._cache.get(key)
         if found is None:
-            found = await self._tenants.signing_secrets(tenant)
+            found = await load(owner)
             self._cache.put(key, found)
         return found
