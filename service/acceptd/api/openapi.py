@@ -83,13 +83,14 @@ def _operation(route: Route) -> dict[str, Any]:
         }
         for name, text in route.query
     ]
-    if route.method == "POST" and route.path == "/v1/jobs":
+    if route.idempotent:
         parameters.append(
             {
                 "name": "Idempotency-Key",
                 "in": "header",
                 "required": False,
-                "description": "same key + same body within 24 h returns the same job",
+                "description": "same key + same body within 24 h returns what the first "
+                "request created; same key, other body: 422; while the first runs: 409",
                 "schema": {"type": "string", "maxLength": 255},
             }
         )

@@ -65,6 +65,8 @@ class Route:
     public: bool = False
     # Needs no API key yet changes state: rate and concurrency limited per client address.
     by_address: bool = False
+    # Takes an Idempotency-Key header (api/idempotency.py).
+    idempotent: bool = False
     # Errors this route can answer with besides 401/500 (all problem+json).
     errors: tuple[int, ...] = ()
 
@@ -77,6 +79,7 @@ ROUTES: list[Route] = [
         body=SubmitJob,
         responses={202: Response("accepted", Job, ("Location", "Retry-After"))},
         errors=(400, 409, 413, 415, 422, 503),
+        idempotent=True,
     ),
     Route(
         "GET", "/v1/jobs", jobs.list_jobs, "List jobs, newest first", "jobs",
@@ -129,6 +132,7 @@ ROUTES: list[Route] = [
         body=SubmitBatch,
         responses={202: Response("every item queued", Batch, ("Location", "Retry-After"))},
         errors=(400, 409, 413, 415, 422, 503),
+        idempotent=True,
     ),
     Route(
         "GET", "/v1/batches", batches.list_batches, "List batches, newest first", "batches",
