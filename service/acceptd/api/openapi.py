@@ -79,9 +79,9 @@ def _operation(route: Route) -> dict[str, Any]:
             "in": "query",
             "required": False,
             "description": text,
-            "schema": {"type": "string"},
+            "schema": schema,
         }
-        for name, text in route.query
+        for name, text, schema in route.query
     ]
     if route.idempotent:
         parameters.append(

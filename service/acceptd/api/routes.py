@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -19,6 +20,7 @@ from acceptd.api import (
     jobs,
     ops,
 )
+from acceptd.core.statuses import JobStatus
 from acceptd.runtime import opsserver
 from acceptd.wire.models import (
     ApiKeyCreate,
@@ -61,7 +63,8 @@ class Route:
     tag: str
     body: type[BaseModel] | None = None
     responses: dict[int, Response] = field(default_factory=dict)
-    query: tuple[tuple[str, str], ...] = ()
+    # (name, description, JSON Schema of the value)
+    query: tuple[tuple[str, str, dict[str, Any]], ...] = ()
     public: bool = False
     # Needs no API key yet changes state: rate and concurrency limited per client address.
     by_address: bool = False
@@ -70,6 +73,11 @@ class Route:
     # Errors this route can answer with besides 401/500 (all problem+json).
     errors: tuple[int, ...] = ()
 
+
+_TEXT: dict[str, Any] = {"type": "string"}
+_STATUS: dict[str, Any] = {"type": "string", "enum": [s.value for s in JobStatus]}
+_LIMIT = ("limit", "page size (default 20)", {"type": "integer", "minimum": 1, "maximum": 100})
+_CURSOR = ("cursor", "next_cursor of the previous page", _TEXT)
 
 _JOB_PENDING = Response("not terminal yet: poll again after Retry-After", Job, ("Retry-After",))
 
@@ -85,11 +93,11 @@ ROUTES: list[Route] = [
         "GET", "/v1/jobs", jobs.list_jobs, "List jobs, newest first", "jobs",
         responses={200: Response("a page of jobs", JobPage)},
         query=(
-            ("status", "only jobs in this status"),
-            ("type", "only jobs of this type"),
-            ("batch", "only the items of this batch"),
-            ("limit", "page size, 1-100 (default 20)"),
-            ("cursor", "next_cursor of the previous page"),
+            ("status", "only jobs in this status", _STATUS),
+            ("type", "only jobs of this type", _TEXT),
+            ("batch", "only the items of this batch", _TEXT),
+            _LIMIT,
+            _CURSOR,
         ),
         errors=(400,),
     ),
@@ -97,8 +105,10 @@ ROUTES: list[Route] = [
         "GET", "/v1/jobs/{job_id}", jobs.get_job, "Get a job (the polling endpoint)", "jobs",
         responses={200: Response("terminal", Job), 202: _JOB_PENDING},
         query=(
-            ("wait", "hold the request up to this many seconds (at most 60)"),
-            ("since_status", "with wait: answer as soon as the status differs from this"),
+            ("wait", "hold the request up to this many seconds (at most 60)",
+             {"type": "number", "minimum": 0, "maximum": 60}),
+            ("since_status", "with wait: answer as soon as the status differs from this",
+             _STATUS),
         ),
         errors=(400, 404),
     ),
@@ -138,8 +148,8 @@ ROUTES: list[Route] = [
         "GET", "/v1/batches", batches.list_batches, "List batches, newest first", "batches",
         responses={200: Response("a page of batches", BatchPage)},
         query=(
-            ("limit", "page size, 1-100 (default 20)"),
-            ("cursor", "next_cursor of the previous page"),
+            _LIMIT,
+            _CURSOR,
         ),
         errors=(400,),
     ),
