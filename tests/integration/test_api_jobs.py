@@ -411,6 +411,23 @@ async def test_health_ready_and_openapi_need_no_key(client: Client) -> None:
     } | {"links"}
 
 
+async def test_openapi_binds_each_job_type_to_its_input_schema(client: Client) -> None:
+    spec = await (await client.get("/v1/openapi.json")).json()
+    schemas = spec["components"]["schemas"]
+    echo = schemas["JobInput_demo_echo"]
+    assert set(echo["properties"]) == {"value", "delay_ms", "fail", "progress_steps"}
+    for bound in ("SubmitJob", "BatchItem"):
+        variants = schemas[bound]["allOf"][1]["oneOf"]
+        by_type = {v["properties"]["type"]["const"]: v for v in variants}
+        assert by_type["demo.echo"]["properties"]["input"]["$ref"].endswith("/JobInput_demo_echo")
+    submit_op = spec["paths"]["/v1/jobs"]["get"]
+    limit = next(p for p in submit_op["parameters"] if p["name"] == "limit")
+    assert limit["schema"] == {"type": "integer", "minimum": 1, "maximum": 100}
+    batch_op = spec["paths"]["/v1/batches"]["post"]
+    assert "Idempotency-Key" in [p["name"] for p in batch_op["parameters"]]
+    assert "429" in batch_op["responses"]
+
+
 async def test_readyz_is_503_when_redis_is_unreachable(
     aiohttp_client: Callable[..., Awaitable[Client]],
     make_settings: Callable[..., Any],

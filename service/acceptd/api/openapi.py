@@ -9,6 +9,7 @@ from pydantic import BaseModel
 from pydantic.json_schema import models_json_schema
 
 from acceptd.api.routes import Route
+from acceptd.jobs.registry import JobRegistry
 from acceptd.wire.models import Problem
 
 _PARAM = re.compile(r"{(\w+)}")
@@ -30,7 +31,31 @@ _ERROR_TEXT = {
 }
 
 
-def build_openapi(routes: list[Route], version: str) -> dict[str, Any]:
+def _with_job_inputs(schemas: dict[str, Any], registry: JobRegistry) -> None:
+    """Each registered type's input schema, and SubmitJob and BatchItem bound to them: a
+    `type` picks the schema its `input` must match (what the API checks before queueing)."""
+    variants = []
+    for definition in registry:
+        name = "JobInput_" + re.sub(r"\W", "_", definition.name)
+        schema = definition.input_model.model_json_schema(ref_template=_REF)
+        for def_name, def_schema in schema.pop("$defs", {}).items():
+            schemas.setdefault(def_name, def_schema)
+        schemas[name] = schema
+        input_ref = {"$ref": _REF.format(model=name)}
+        variants.append(
+            {"properties": {"type": {"const": definition.name}, "input": input_ref},
+             "required": ["type"]}
+        )  # fmt: skip
+    if not variants:
+        return
+    for bound in ("SubmitJob", "BatchItem"):
+        if bound in schemas:
+            schemas[bound] = {"allOf": [schemas[bound], {"oneOf": variants}]}
+
+
+def build_openapi(
+    routes: list[Route], version: str, registry: JobRegistry | None = None
+) -> dict[str, Any]:
     models: set[type[BaseModel]] = {Problem}
     for route in routes:
         if route.body is not None:
@@ -44,6 +69,9 @@ def build_openapi(routes: list[Route], version: str) -> dict[str, Any]:
         ],
         ref_template=_REF,
     )
+    schemas: dict[str, Any] = schema.get("$defs", {})
+    if registry is not None:
+        _with_job_inputs(schemas, registry)
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         paths.setdefault(route.path, {})[route.method.lower()] = _operation(route)
@@ -52,7 +80,7 @@ def build_openapi(routes: list[Route], version: str) -> dict[str, Any]:
         "info": {"title": "acceptd", "version": version},
         "paths": paths,
         "components": {
-            "schemas": schema.get("$defs", {}),
+            "schemas": schemas,
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
         },
     }
