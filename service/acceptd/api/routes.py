@@ -99,7 +99,7 @@ ROUTES: list[Route] = [
             _LIMIT,
             _CURSOR,
         ),
-        errors=(400,),
+        errors=(400, 404),  # 404: ?batch= names no batch of the tenant's
     ),
     Route(
         "GET", "/v1/jobs/{job_id}", jobs.get_job, "Get a job (the polling endpoint)", "jobs",
