@@ -51,6 +51,30 @@ def _role(conn: sync_redis.Redis) -> str:
     return str(info.get("role"))
 
 
+async def _explain_stuck(cluster: Cluster, job_ids: list[str]) -> str:
+    """For a failure message: each unfinished job's record and queue state, and whether
+    each role process is still alive."""
+    from acceptd.store import keys
+
+    conn = sync_redis.Redis.from_url(cluster.valkey.url, decode_responses=True)
+    lines = [f"{name}: exit code {p.poll()}" for name, p in cluster.roles.processes.items()]
+    try:
+        for job_id in job_ids:
+            record: dict[str, str] = conn.hgetall(keys.job(job_id))  # type: ignore[assignment]
+            if record.get("status") in TERMINAL:
+                continue
+            lines.append(
+                f"{job_id}: {record.get('status')} attempts={record.get('attempts')} "
+                f"queued={conn.zscore(keys.JOB_QUEUE, job_id)} "
+                f"arq_job={conn.exists(keys.arq_job(job_id))} "
+                f"in_progress_ttl={conn.pttl(keys.arq_in_progress(job_id))} "
+                f"lease={conn.zscore(keys.JOB_LEASES, job_id)}"
+            )
+    finally:
+        conn.close()
+    return "\n".join([*lines, cluster.roles.log_tail("worker", 20)])
+
+
 def _p99(values: list[float]) -> float:
     return values[min(len(values) - 1, int(len(values) * 0.99))]
 
@@ -201,6 +225,7 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
             await wait_until(settled, timeout=with_timeout, interval=1)
         statuses = await cluster.statuses(list(accepted))
         terminal = sum(statuses[s] for s in TERMINAL)
+        stuck = await _explain_stuck(cluster, list(accepted)) if terminal < len(accepted) else ""
         # Counts kept by the status scripts through every crash must match the items.
         batch_mismatches = []
         for batch_id in batches:
@@ -240,7 +265,7 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
         f"p99 {_p99(waits):.1f} s, max {waits[-1]:.1f} s; "
         f"SIGTERM to exit: {', '.join(f'{k} {v:.1f} s' for k, v in faults.drained.items())}"
     )
-    assert terminal == len(accepted), statuses
+    assert terminal == len(accepted), f"{statuses}\n{stuck}"
     assert batch_mismatches == []
     assert not missing
     assert receiver.forged == 0

@@ -383,8 +383,8 @@ async def test_a_tenant_with_slow_receivers_cannot_starve_another(
     auth: dict[str, str],
     run_worker_burst: Burst,
 ) -> None:
-    """Tenant A's callbacks hang on 60 different hosts; tenant B's webhooks still arrive
-    within a second of their events (each tenant has its share of the dispatcher)."""
+    """Tenant A has 200 callbacks hanging on 200 different hosts; tenant B's webhooks still
+    arrive within a second of their events (each tenant has its share of the dispatcher)."""
     settings = make_settings(
         webhook_max_concurrency=30, webhook_concurrency_per_tenant=10,
         webhook_timeout_seconds=5, webhook_retry_schedule=[60],
@@ -412,7 +412,7 @@ async def test_a_tenant_with_slow_receivers_cannot_starve_another(
     await web.TCPSite(runner, "0.0.0.0", port).start()
     try:
         async with running_dispatcher(settings):
-            for i in range(60):  # 60 destinations: 127.0.0.2 ... 127.0.0.61
+            for i in range(200):  # 200 destinations: 127.0.0.2 ... 127.0.0.201
                 await client.post(
                     "/v1/jobs",
                     json={**ECHO, "callback_url": f"http://127.0.0.{2 + i}:{port}/hang"},
@@ -437,3 +437,22 @@ async def test_a_tenant_with_slow_receivers_cannot_starve_another(
         await runner.cleanup()
     late = sorted(arrivals)
     assert late[-1] < 1.0, late  # p99 of 20 is the worst
+
+
+async def test_a_tenant_holds_at_most_its_quota_of_jobs(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+) -> None:
+    """What bounds a tenant's Redis memory: ACCEPTD_MAX_JOBS_PER_TENANT jobs at once."""
+    client = await aiohttp_client(create_app(make_settings(max_jobs_per_tenant=3)))
+    for _ in range(3):
+        assert (await client.post("/v1/jobs", json=ECHO, headers=auth)).status == 202
+    over = await client.post("/v1/jobs", json=ECHO, headers=auth)
+    assert over.status == 429
+    assert "ACCEPTD_MAX_JOBS_PER_TENANT" in (await over.json())["detail"]
+    batch = await client.post("/v1/batches", json={"items": [ECHO]}, headers=auth)
+    assert batch.status == 429
+    other = await client.app[state.TENANTS].create("roomy")
+    theirs = {"Authorization": f"Bearer {other.api_key}"}
+    assert (await client.post("/v1/jobs", json=ECHO, headers=theirs)).status == 202

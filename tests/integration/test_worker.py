@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -246,3 +247,35 @@ async def test_cpu_bound_work_runs_in_another_process(
     body = await fetch(client, auth, job)
     assert body["status"] == "succeeded", body["error"]
     assert body["result"] == {"total": sum(n * n for n in range(1000)), "same_process": False}
+
+
+async def test_arqs_marker_of_a_running_job_lives_one_lease_and_is_renewed(
+    client: Client, auth: dict[str, str], make_settings: Callable[..., Settings]
+) -> None:
+    """A worker killed between picking a job up and taking its lease must free the job as
+    fast as one killed later: arq's in-progress marker lasts one lease, renewed with it."""
+    from acceptd.jobs.registry import JobRegistry
+    from acceptd.store import keys
+    from acceptd.worker.role import create_worker
+    from tests.support.roles import stop_or_explain
+
+    settings = make_settings(job_lease_seconds=1.5)
+    running = create_worker(settings, JobRegistry.from_modules(settings.job_modules),
+                            handle_signals=False)  # fmt: skip
+    assert running.in_progress_timeout_s == 1.5
+    task = asyncio.create_task(running.async_run())
+    job = await submit(client, auth, "demo.echo", {"value": 1, "delay_ms": 4000})
+    conn = aredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    try:
+
+        async def marked() -> int:
+            ttl: int = await conn.pttl(keys.arq_in_progress(job["id"]))
+            return ttl if ttl > 0 else 0
+
+        first = await wait_until(marked)
+        assert first <= 1500
+        await asyncio.sleep(2.0)  # longer than the marker's own life: only renewal keeps it
+        assert await marked() > 0
+    finally:
+        await conn.aclose()
+        await stop_or_explain(running, task)

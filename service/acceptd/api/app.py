@@ -68,7 +68,9 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     box = secret_box(settings)
     app[state.REDIS] = redis
     scripts = Scripts(redis)
-    app[state.JOBS] = jobs = JobStore(redis, scripts, settings.job_retention_seconds, box)
+    app[state.JOBS] = jobs = JobStore(
+        redis, scripts, settings.job_retention_seconds, box, quota=settings.max_jobs_per_tenant
+    )
     app[state.BATCHES] = BatchStore(redis, scripts, jobs)
     app[state.IDEMPOTENCY] = IdempotencyStore(scripts)
     app[state.TENANTS] = TenantStore(redis, box)

@@ -21,6 +21,7 @@ from acceptd.api.problems import (
 from acceptd.core.logs import log_context
 from acceptd.runtime.metrics import HTTP_SECONDS
 from acceptd.store.apikeys import KeyIdentity
+from acceptd.store.jobs import QuotaExceededError
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 # process within this.
 API_KEY_CACHE_SECONDS = 1.0
 OUTAGE_RETRY_AFTER_SECONDS = 2
+QUOTA_RETRY_AFTER_SECONDS = 60
 API_KEY_CACHE_MAX = 10_000
 PUBLIC_ROUTE = "acceptd.public"
 BY_ADDRESS_ROUTE = "acceptd.by_address"
@@ -72,6 +74,12 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return await handler(request)
     except ProblemError as exc:
         return exc.response()
+    except QuotaExceededError as exc:
+        return RateLimited(
+            f"this tenant holds {exc.quota} jobs already (ACCEPTD_MAX_JOBS_PER_TENANT); "
+            "finished ones expire after the retention period",
+            headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)},
+        ).response()
     except web.HTTPException as exc:
         if exc.status < 400:
             raise

@@ -76,6 +76,12 @@ class Settings(BaseSettings):
     max_metadata_bytes: int = Field(
         default=16 * 1024, ge=256, description="a job's metadata, as JSON"
     )
+    max_jobs_per_tenant: int = Field(
+        default=1_000_000,
+        ge=0,
+        description="jobs one tenant may hold at once (finished ones count until they "
+        "expire): bounds a tenant's Redis memory; 0 = no limit",
+    )
     max_batch_items: int = Field(
         default=10_000, ge=1, description="items one POST /v1/batches may carry"
     )

@@ -47,7 +47,10 @@ def build_role_worker(
     burst: bool = False,
     handle_signals: bool = True,
     on_ready: Callable[[R], Awaitable[None]] | None = None,
+    in_progress_seconds: float | None = None,
 ) -> WakeableWorker:
+    """`in_progress_seconds`: how long arq's marker of a picked-up job lives unless the
+    role renews it (default: arq's, the function timeout + 10 s)."""
     worker = WakeableWorker(
         functions=[function],
         queue_name=queue_name,
@@ -63,6 +66,9 @@ def build_role_worker(
         job_deserializer=deserialize_arq,
         log_results=False,
     )
+
+    if in_progress_seconds is not None:
+        worker.in_progress_timeout_s = in_progress_seconds
 
     async def startup(ctx: dict[str, Any]) -> None:
         runtime = await open_runtime()

@@ -16,7 +16,12 @@ from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import HeldKey
-from acceptd.store.jobs import HIGH_PRIORITY_HEAD_START_MS, JobRef, JobStore
+from acceptd.store.jobs import (
+    HIGH_PRIORITY_HEAD_START_MS,
+    JobRef,
+    JobStore,
+    QuotaExceededError,
+)
 from acceptd.store.scripts import Scripts
 
 # Items per script call inside the batch's one transaction: few calls, each one modest.
@@ -84,6 +89,9 @@ class BatchStore:
     async def create(self, new: NewBatch, *, idempotency: HeldKey | None = None) -> BatchRecord:
         """Writes the batch and every item, queued, in one MULTI/EXEC: all or nothing, one
         round trip. `idempotency`, the key the request holds, is marked done in it too."""
+        quota = self._jobs.quota
+        if quota and await self._redis.zcard(keys.tenant_jobs(new.tenant)) + len(new.items) > quota:
+            raise QuotaExceededError(new.tenant, quota)
         batch_id = ids.new_id("bat")
         created = now_ms()
         score = created - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
@@ -133,6 +141,7 @@ class BatchStore:
                 )
             pipe.publish(keys.JOBS_WAKEUP, "1")
             await pipe.execute()
+        await self._jobs.trimmer.maybe_trim(keys.tenant_batches(new.tenant), keys.batch)
         record = await self.get(batch_id)
         assert record is not None
         return record

@@ -114,6 +114,14 @@ HIGH_PRIORITY_HEAD_START_MS = 3_600_000
 PROMOTE_BATCH = 200
 
 
+class QuotaExceededError(Exception):
+    """The tenant holds ACCEPTD_MAX_JOBS_PER_TENANT jobs already; nothing was written."""
+
+    def __init__(self, tenant: str, quota: int) -> None:
+        super().__init__(f"tenant {tenant} holds its quota of {quota} jobs")
+        self.quota = quota
+
+
 @dataclass(frozen=True)
 class CompletionState:
     ref: JobRef
@@ -165,10 +173,15 @@ class JobStore:
         scripts: Scripts,
         retention_seconds: int,
         box: SecretBox | None = None,
+        *,
+        quota: int = 0,
     ) -> None:
         self._redis = redis
         self._scripts = scripts
         self._retention_ms = retention_seconds * 1000
+        # Jobs a tenant may hold at once (its index: live records, trimmed as it grows).
+        self.quota = quota
+        self.trimmer = records.IndexTrimmer(redis)
         # Completion tokens are kept sealed under the master key: a Redis dump, a replica or
         # a backup does not hand out the credential that settles a job.
         self._box = box
@@ -253,9 +266,12 @@ class JobStore:
             idem_ttl_ms,
             keys.JOBS_WAKEUP,
             "schedule" if scheduled else "queue",
+            self.quota,
             *fields,
         ]
-        await self._scripts.submit(keys=job_keys, args=args)
+        if not await self._scripts.submit(keys=job_keys, args=args):
+            raise QuotaExceededError(new.tenant, self.quota)
+        await self.trimmer.maybe_trim(keys.tenant_jobs(new.tenant), keys.job)
         return JobRecord(
             id=job_id,
             tenant=new.tenant,

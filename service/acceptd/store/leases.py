@@ -26,10 +26,18 @@ class JobLeases:
         await self._redis.zrem(keys.JOB_LEASES, job_id)
 
     async def renew(self, job_ids: list[str]) -> None:
-        """One command for every job this worker runs; XX: never revives a released one."""
-        if job_ids:
-            deadline = now_ms() + self.lease_ms
-            await self._redis.zadd(keys.JOB_LEASES, dict.fromkeys(job_ids, deadline), xx=True)
+        """One round trip for every job this worker holds: the lease (XX: never revives a
+        released one) and arq's in-progress marker, which lives only as long as a lease
+        (the role sets it so): a worker that dies before it took the lease, or at any
+        moment after, frees its job within a lease."""
+        if not job_ids:
+            return
+        deadline = now_ms() + self.lease_ms
+        async with self._redis.pipeline(transaction=False) as pipe:
+            pipe.zadd(keys.JOB_LEASES, dict.fromkeys(job_ids, deadline), xx=True)
+            for job_id in job_ids:
+                pipe.pexpire(keys.arq_in_progress(job_id), self.lease_ms)
+            await pipe.execute()
 
     async def lapsed(self, limit: int) -> list[str]:
         found: list[str] = await self._redis.zrangebyscore(

@@ -3,6 +3,9 @@
 
 from __future__ import annotations
 
+import random
+from collections.abc import Callable
+
 from redis.asyncio import Redis
 
 
@@ -21,3 +24,43 @@ async def hashes(redis: Redis, record_keys: list[str]) -> list[dict[str, str]]:
             pipe.hgetall(key)
         found: list[dict[str, str]] = await pipe.execute()
     return found
+
+
+# One write in this many trims its tenant's index a step: amortized, about two commands a
+# write, and an index holds little more than the records that still exist.
+TRIM_EVERY = 32
+TRIM_BATCH = 64
+
+
+class IndexTrimmer:
+    """Drops index entries whose records expired, a window at a time, as writes happen
+    (not only when a page is read). The window walks the whole index and starts over, so
+    records that never expire (unfinished jobs) cannot stall it."""
+
+    def __init__(self, redis: Redis) -> None:
+        self._redis = redis
+        self._positions: dict[str, str] = {}  # index key -> last id examined
+
+    async def maybe_trim(self, index: str, record_key: Callable[[str], str]) -> None:
+        if random.random() < 1 / TRIM_EVERY:  # noqa: S311 - sampling, not security
+            await self.trim(index, record_key)
+
+    async def trim(self, index: str, record_key: Callable[[str], str]) -> int:
+        """One window of `index`; returns how many entries it dropped."""
+        after = self._positions.pop(index, None)
+        lower = f"({after}" if after else "-"
+        ids: list[str] = await self._redis.zrangebylex(index, lower, "+", start=0, num=TRIM_BATCH)
+        if not ids:
+            return 0
+        if len(ids) == TRIM_BATCH:
+            if len(self._positions) > 100_000:
+                self._positions.clear()
+            self._positions[index] = ids[-1]
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for found_id in ids:
+                pipe.exists(record_key(found_id))
+            present: list[int] = await pipe.execute()
+        gone = [i for i, there in zip(ids, present, strict=True) if not there]
+        if gone:
+            await self._redis.zrem(index, *gone)
+        return len(gone)

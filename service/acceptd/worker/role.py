@@ -62,5 +62,8 @@ def create_worker(
         burst=burst,
         handle_signals=handle_signals,
         on_ready=on_ready,
+        # The marker arq sets when it picks a job up lives one lease and is renewed with
+        # it: a worker killed even before its run took the lease frees the job in seconds.
+        in_progress_seconds=settings.job_lease_seconds,
     )
     return worker

@@ -4,11 +4,15 @@
 -- scheduled set when ARGV[7] is 'schedule', KEYS[5] (optional) idempotency key
 -- ARGV[1] job id, ARGV[2] arq payload, ARGV[3] queue score or due time (ms),
 -- ARGV[4] idempotency value, ARGV[5] idempotency ttl (ms), ARGV[6] wake-up channel,
--- ARGV[7] 'queue' | 'schedule', ARGV[8...] job hash field/value pairs
+-- ARGV[7] 'queue' | 'schedule', ARGV[8] the tenant's job quota (0: none),
+-- ARGV[9...] job hash field/value pairs. Returns 0, writing nothing, when the tenant's
+-- index already holds its quota of jobs.
+local quota = tonumber(ARGV[8])
+if quota > 0 and redis.call('ZCARD', KEYS[2]) >= quota then return 0 end
 if #KEYS == 5 then
   redis.call('SET', KEYS[5], ARGV[4], 'PX', ARGV[5])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 8))
+redis.call('HSET', KEYS[1], unpack(ARGV, 9))
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 if ARGV[7] == 'schedule' then
   -- The arq payload waits in the record; promote.lua queues it when the job is due.
