@@ -53,7 +53,9 @@ async def test_tenants_create_json_then_the_key_works(redis_url: str) -> None:
     conn = connect(Settings(redis_url=redis_url))
     try:
         store = TenantStore(conn, SecretBox(MASTER_KEY))
-        assert await store.tenant_for_api_key(created["api_key"]) == "acme"
+        identity = await store.keys.identify(created["api_key"])
+        assert identity is not None
+        assert identity.tenant == "acme"
         assert await store.signing_secrets("acme") == [created["secret"]]
         raw = await conn.hgetall("acceptd:tenant:acme")  # type: ignore[misc]
         assert created["api_key"] not in json.dumps(raw)  # hashed

@@ -67,10 +67,6 @@ class TenantStore:
             pipe.sadd(keys.TENANTS, name)
             await pipe.execute()
 
-    async def tenant_for_api_key(self, api_key: str) -> str | None:
-        identity = await self.keys.identify(api_key)
-        return identity.tenant if identity else None
-
     async def names(self) -> list[str]:
         found: set[str] = await self._redis.smembers(keys.TENANTS)  # type: ignore[misc]
         return sorted(found)

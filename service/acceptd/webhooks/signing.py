@@ -13,10 +13,10 @@ import hmac
 import time
 from collections.abc import Mapping, Sequence
 
-from acceptd.core.credentials import WEBHOOK_SECRET_PREFIX, generate_secret
+# generate_secret is re-exported: receivers and tests make secrets with it from here.
+from acceptd.core.credentials import WEBHOOK_SECRET_PREFIX as SECRET_PREFIX
+from acceptd.core.credentials import generate_secret as generate_secret
 
-SECRET_PREFIX = WEBHOOK_SECRET_PREFIX
-__all__ = ["generate_secret"]  # re-exported: receivers and tests make secrets with it
 TOLERANCE_SECONDS = 300
 SIGNATURE_VERSION = "v1"
 
