@@ -13,11 +13,11 @@ from typing import Any
 
 import aiohttp
 import pytest
-import redis as sync_redis
 
 from acceptd.cli.embedded import EmbeddedValkey
 from tests.support.cluster import Cluster
 from tests.support.constants import API_KEY
+from tests.support.redis_faults import out_of_memory, read_only, replicate
 from tests.support.waiting import wait_until
 
 SUBMIT = {"type": "demo.echo", "input": {"value": 0}}
@@ -49,20 +49,6 @@ async def raw_submit(cluster: Cluster) -> tuple[int, dict[str, str], dict[str, A
         ) as response,
     ):
         return response.status, dict(response.headers), await response.json(content_type=None)
-
-
-def replication_role(conn: sync_redis.Redis) -> str:
-    info: dict[str, Any] = conn.info("replication")  # type: ignore[assignment]
-    return str(info.get("role"))
-
-
-def link_up(conn: sync_redis.Redis) -> bool:
-    info: dict[str, Any] = conn.info("replication")  # type: ignore[assignment]
-    return info.get("master_link_status") == "up"
-
-
-def admin(conn: sync_redis.Redis, *command: str | int) -> None:
-    conn.execute_command(*command)  # type: ignore[no-untyped-call]
 
 
 async def settle(cluster: Cluster, job_ids: list[str], since: float, limit: float) -> float:
@@ -136,19 +122,13 @@ async def test_redis_out_of_memory_refuses_submits_and_strands_nothing(tmp_path:
             return await running_count(cluster, job_ids) >= 10
 
         await wait_until(some_running, timeout=30, interval=0.1)
-        conn = sync_redis.Redis.from_url(cluster.valkey.url)
-        limit: dict[str, Any] = conn.config_get("maxmemory")  # type: ignore[assignment]
-        conn.config_set("maxmemory", 1)  # far below what is used: every write is refused
-        try:
+        async with out_of_memory(cluster.valkey.url):
             status, headers, problem = await raw_submit(cluster)
             assert status == 503
             assert headers["Content-Type"] == "application/problem+json"
             assert int(headers["Retry-After"]) >= 1
             assert "out of memory" in problem["detail"]
             await asyncio.sleep(3)  # the running jobs finish meanwhile: their verdicts wait
-        finally:
-            conn.config_set("maxmemory", limit["maxmemory"])
-            conn.close()
         freed = time.monotonic()
         took = await settle(cluster, job_ids, freed, limit=60)
         assert (await raw_submit(cluster))[0] == 202
@@ -164,46 +144,25 @@ async def test_redis_read_only_after_a_failover_refuses_submits_and_strands_noth
     async with Cluster(tmp_path) as cluster:
         replica = EmbeddedValkey(tmp_path / "replica", persistent=False)
         replica.start()
-        primary = sync_redis.Redis.from_url(cluster.valkey.url)
-        standby = sync_redis.Redis.from_url(replica.url)
         try:
-            admin(standby, "REPLICAOF", cluster.valkey.host, cluster.valkey.port)
-
-            async def synced() -> bool:
-                return link_up(standby)
-
-            await wait_until(synced, timeout=20)
+            await replicate(replica, cluster.valkey)
             job_ids = await submit_many(cluster, 20, delay_ms=1500)
 
             async def some_running() -> bool:
                 return await running_count(cluster, job_ids) >= 10
 
             await wait_until(some_running, timeout=30, interval=0.1)
-            # A coordinated failover: the replica takes over, our Valkey turns replica and
-            # answers READONLY to every write the roles send it.
-            admin(primary, "FAILOVER", "TIMEOUT", 5000)
-
-            async def demoted() -> bool:
-                return replication_role(primary) == "slave"
-
-            await wait_until(demoted, timeout=20)
-            status, headers, problem = await raw_submit(cluster)
-            assert status == 503
-            assert "Retry-After" in headers
-            assert "read-only" in problem["detail"]
-            await asyncio.sleep(3)  # the running jobs finish meanwhile
-            admin(standby, "FAILOVER", "TIMEOUT", 5000)  # and back
-
-            async def promoted() -> bool:
-                return replication_role(primary) == "master"
-
-            await wait_until(promoted, timeout=20)
+            # Our Valkey turns replica and answers READONLY to every write the roles send.
+            async with read_only(cluster.valkey, replica):
+                status, headers, problem = await raw_submit(cluster)
+                assert status == 503
+                assert "Retry-After" in headers
+                assert "read-only" in problem["detail"]
+                await asyncio.sleep(3)  # the running jobs finish meanwhile
             back = time.monotonic()
             took = await settle(cluster, job_ids, back, limit=60)
             statuses = await cluster.statuses(job_ids)
         finally:
-            primary.close()
-            standby.close()
             replica.stop()
     print(f"\nRedis read-only for a failover: all 20 jobs and webhooks {took:.1f} s after")
     assert statuses == {"succeeded": 20}

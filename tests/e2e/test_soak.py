@@ -24,7 +24,6 @@ import time
 from collections import Counter
 from collections.abc import Awaitable, Callable
 from pathlib import Path
-from typing import Any
 
 import pytest
 import redis as sync_redis
@@ -32,6 +31,7 @@ import redis as sync_redis
 from acceptd.cli.embedded import EmbeddedValkey
 from acceptd.client import AcceptdError
 from tests.support.cluster import TERMINAL, Cluster
+from tests.support.redis_faults import out_of_memory, read_only, replicate
 from tests.support.waiting import wait_until
 
 JOBS = int(os.environ.get("SOAK_JOBS", "300"))
@@ -40,15 +40,6 @@ HANG_SHARE = 0.05
 BATCH_EVERY = 25  # one batch of BATCH_ITEMS beside every 25th job
 BATCH_ITEMS = 10
 FAULTS = 7
-
-
-def _admin(conn: sync_redis.Redis, *command: str | int) -> Any:
-    return conn.execute_command(*command)  # type: ignore[no-untyped-call]
-
-
-def _role(conn: sync_redis.Redis) -> str:
-    info: dict[str, Any] = conn.info("replication")  # type: ignore[assignment]
-    return str(info.get("role"))
 
 
 async def _explain_stuck(cluster: Cluster, job_ids: list[str]) -> str:
@@ -111,39 +102,13 @@ class Faults:
         self.cluster.valkey.start()
 
     async def redis_out_of_memory(self, seconds: float) -> None:
-        conn = sync_redis.Redis.from_url(self.cluster.valkey.url)
-        limit: dict[str, Any] = conn.config_get("maxmemory")  # type: ignore[assignment]
-        conn.config_set("maxmemory", 1)
-        try:
+        async with out_of_memory(self.cluster.valkey.url):
             await asyncio.sleep(seconds)
-        finally:
-            conn.config_set("maxmemory", limit["maxmemory"])
-            conn.close()
 
     async def redis_read_only(self, seconds: float) -> None:
-        primary = sync_redis.Redis.from_url(self.cluster.valkey.url)
-        standby = sync_redis.Redis.from_url(self.replica.url)
-        try:
-            _admin(standby, "REPLICAOF", self.cluster.valkey.host, self.cluster.valkey.port)
-
-            async def synced() -> bool:
-                info: dict[str, Any] = standby.info("replication")  # type: ignore[assignment]
-                return info.get("master_link_status") == "up"
-
-            await wait_until(synced, timeout=30)
-            _admin(primary, "FAILOVER", "TIMEOUT", 5000)  # ours turns replica: READONLY
-
-            async def is_role(conn: sync_redis.Redis, role: str) -> bool:
-                return _role(conn) == role
-
-            await wait_until(lambda: is_role(primary, "slave"), timeout=30)
+        await replicate(self.replica, self.cluster.valkey)
+        async with read_only(self.cluster.valkey, self.replica):
             await asyncio.sleep(seconds)
-            _admin(standby, "FAILOVER", "TIMEOUT", 5000)  # and back
-            await wait_until(lambda: is_role(primary, "master"), timeout=30)
-            _admin(standby, "REPLICAOF", "NO", "ONE")
-        finally:
-            primary.close()
-            standby.close()
 
     async def rolling_sigterm(self) -> None:
         for name in ("api", "worker", "dispatcher"):
