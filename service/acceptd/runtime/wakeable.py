@@ -54,6 +54,15 @@ class WakeableWorker(Worker):
             log.warning("job %s was cut off by an outage (%s)", job_id, describe(exc))
             self._lost.add(job_id)
 
+    def _restore_slots(self) -> None:
+        """arq's start_jobs takes a slot (its counter and its semaphore) before its Redis
+        calls and gives it back only on the errors it expects: a connection dropped during
+        a pickup would leak one slot each time, until the worker takes no job at all."""
+        running = sum(1 for task in self.tasks.values() if not task.done())
+        self.job_counter = running
+        self.sem = asyncio.BoundedSemaphore(self.max_jobs + 1)
+        self.sem._value -= running  # the running jobs' completions give theirs back
+
     async def _drop_markers(self, job_ids: list[str]) -> None:
         """The default hand-back: arq may run these again at once, not when its in-progress
         markers expire (their queue entries are intact: arq's finish never ran)."""
@@ -73,6 +82,7 @@ class WakeableWorker(Worker):
         except OUTAGE_ERRORS as exc:
             if not is_outage(exc):
                 raise
+            self._restore_slots()
             # arq's loop would end the process here. Redis restarting, failing over or
             # refusing writes is routine: back off and poll again, no operator needed.
             self._outage += 1

@@ -18,6 +18,7 @@ from redis.exceptions import (
     ReadOnlyError,
     RedisError,
     ResponseError,
+    WatchError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -42,6 +43,9 @@ def is_outage(error: BaseException) -> bool:
     """True for a Redis error that a later retry of the same command can get past."""
     if isinstance(error, _OUTAGE_CLASSES):
         return True
+    if isinstance(error, WatchError):
+        # redis-py's word for a connection dropped while a transaction watched keys.
+        return "ConnectionError" in str(error)
     if isinstance(error, ResponseError):
         message = str(error)
         return message.startswith(_TRANSIENT_CODES) or any(
