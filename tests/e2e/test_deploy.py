@@ -20,9 +20,10 @@ import redis as sync_redis
 import yaml
 from redis.exceptions import AuthenticationError, ResponseError
 
+from acceptd.cli.config import CLIENT_VARIABLES
 from acceptd.cli.embedded import free_port, valkey_binary
 from acceptd.client import Client
-from acceptd.core.settings import ClientSettings, Settings
+from acceptd.core.settings import Settings
 from acceptd.runtime import metrics
 from tests.support.cluster import Roles, VerifyingReceiver
 from tests.support.compose import dockerfile_env, interpolate, service_environment
@@ -33,9 +34,7 @@ ROOT = Path(__file__).resolve().parents[2]
 DEPLOY = ROOT / "deploy"
 K8S = DEPLOY / "k8s"
 KUBERNETES_VERSION = "1.33"
-SETTING_NAMES = {
-    f"ACCEPTD_{name.upper()}" for name in [*Settings.model_fields, *ClientSettings.model_fields]
-}
+SETTING_NAMES = {*(f"ACCEPTD_{name.upper()}" for name in Settings.model_fields), *CLIENT_VARIABLES}
 
 
 def _env_names(value: Any) -> set[str]:
@@ -259,11 +258,11 @@ async def test_compose_as_shipped_starts_and_delivers_a_signed_webhook(tmp_path:
             job = await client.submit(
                 "demo.echo", {"value": "shipped"}, callback_url=receiver.url()
             )
-            done = await client.wait(job["id"], timeout=30)
-            assert done["status"] == "succeeded"
+            done = await client.wait(job.id, timeout=30)
+            assert done.status == "succeeded"
 
             async def delivered() -> bool:
-                return receiver.by_subject[job["id"]] >= 1
+                return receiver.by_subject[job.id] >= 1
 
             await wait_until(delivered, timeout=30)
         assert receiver.forged == 0

@@ -31,7 +31,7 @@ async def submit_many(cluster: Cluster, count: int, delay_ms: int) -> list[str]:
         )
         for i in range(count)
     ))  # fmt: skip
-    return [job["id"] for job in jobs]
+    return [job.id for job in jobs]
 
 
 async def running_count(cluster: Cluster, job_ids: list[str]) -> int:
@@ -79,17 +79,17 @@ async def test_a_job_whose_worker_is_killed_runs_again_within_30_s(tmp_path: Pat
         )
 
         async def running() -> bool:
-            return bool((await cluster.client.get(job["id"]))["status"] == "running")
+            return bool((await cluster.client.get(job.id)).status == "running")
 
         await wait_until(running, timeout=20)
         killed = time.monotonic()
         await cluster.roles.signal("worker", signal.SIGKILL)
         cluster.roles.start("worker-2", "worker")
-        took = await settle(cluster, [job["id"]], killed, limit=60)
-        done = await cluster.client.get(job["id"])
+        took = await settle(cluster, [job.id], killed, limit=60)
+        done = await cluster.client.get(job.id)
     print(f"\nworker SIGKILL mid-job (300 s job timeout): succeeded {took:.1f} s after the kill")
-    assert done["status"] == "succeeded"
-    assert done["attempts"] == 2  # the killed attempt counts
+    assert done.status == "succeeded"
+    assert done.attempts == 2  # the killed attempt counts
     assert took < 30
 
 

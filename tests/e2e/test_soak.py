@@ -152,7 +152,7 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
                     {"value": index, "delay_ms": random.randint(0, 400)},
                     callback_url=receiver.url(path),
                 )
-                accepted[job["id"]] = time.monotonic()
+                accepted[job.id] = time.monotonic()
             except AcceptdError:
                 refused += 1  # never acknowledged: not owed anything
 
@@ -165,7 +165,7 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
             ]  # fmt: skip
             try:
                 batch = await client.submit_batch(items, callback_url=receiver.url())
-                batches[batch["id"]] = time.monotonic()
+                batches[batch.id] = time.monotonic()
             except AcceptdError:
                 refused += 1
 
@@ -196,11 +196,11 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
         for batch_id in batches:
             batch = await client.get_batch(batch_id)
             items = Counter(
-                [j["status"] async for j in client.iter_jobs(batch=batch_id, limit=100)]
+                [j.status async for j in client.iter_jobs(batch=batch_id, page_size=100)]
             )
-            counted = {status: n for status, n in batch["counts"].items() if n}
-            if batch["status"] != "completed" or counted != dict(items):
-                batch_mismatches.append((batch_id, batch["status"], counted, dict(items)))
+            counted = {status: n for status, n in batch.counts.model_dump().items() if n}
+            if batch.status != "completed" or counted != dict(items):
+                batch_mismatches.append((batch_id, batch.status, counted, dict(items)))
         elapsed = time.monotonic() - started
     replica.stop()
 

@@ -92,7 +92,7 @@ async def test_replayed_old_webhook_is_refused(hooks: Any) -> None:
     body, headers = sign_event(SECRET, EVENT, at=int(time.time()) - 600)  # captured 10 min ago
     response = await client.post("/", data=body, headers=headers)
     assert response.status == 401
-    assert "too old" in (await response.json())["detail"]
+    assert "too old" in (await response.json()).detail
     assert got == []
 
 
@@ -160,9 +160,9 @@ async def test_receiver_gets_real_deliveries(api_url: str, worker: None, dispatc
     try:
         async with Client(api_url, API_KEY) as client:
             job = await client.submit("demo.echo", {"value": "real"}, callback_url=url)
-        event = await asyncio.wait_for(receiver.wait_for_job(job["id"]), 20)
+        event = await asyncio.wait_for(receiver.wait_for_job(job.id), 20)
         assert event.type == "job.succeeded"
         assert event.data["result"] == {"value": "real"}
-        assert await receiver.wait_for_job(job["id"]) is event  # remembered for late waiters
+        assert await receiver.wait_for_job(job.id) is event  # remembered for late waiters
     finally:
         await receiver.stop()

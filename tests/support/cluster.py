@@ -175,7 +175,7 @@ class Cluster:
     async def statuses(self, job_ids: list[str]) -> Counter[str]:
         found: Counter[str] = Counter()
         for job_id in job_ids:
-            found[(await self.client.get(job_id))["status"]] += 1
+            found[(await self.client.get(job_id)).status] += 1
         return found
 
     async def all_terminal(self, job_ids: list[str]) -> bool:

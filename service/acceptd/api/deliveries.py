@@ -1,4 +1,4 @@
-"""Webhook deliveries: a job's or a batch's, with every attempt; sending one again."""
+"""Webhook deliveries: one, a job's or a batch's, with every attempt; sending one again."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ from acceptd.api.owned import owned_batch, owned_job
 from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
+from acceptd.store.deliveries import DeliveryRecord
 from acceptd.wire.resources import delivery_resource
 
 
@@ -19,20 +20,29 @@ async def list_job_deliveries(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
-async def retry_delivery(request: web.Request) -> web.Response:
+async def _owned_delivery(request: web.Request) -> DeliveryRecord:
     delivery_id = request.match_info["delivery_id"]
-    store = request.app[state.DELIVERIES]
     delivery = None
     if ids.looks_like("dlv", delivery_id):
-        delivery = await store.get(delivery_id, request[state.TENANT])
+        delivery = await request.app[state.DELIVERIES].get(delivery_id, request[state.TENANT])
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id}")
+    return delivery
+
+
+async def get_delivery(request: web.Request) -> web.Response:
+    delivery = await _owned_delivery(request)
+    attempts = await request.app[state.DELIVERIES].attempts(delivery.id)
+    return json_response(delivery_resource(delivery, attempts))
+
+
+async def retry_delivery(request: web.Request) -> web.Response:
+    delivery = await _owned_delivery(request)
+    delivery_id, store = delivery.id, request.app[state.DELIVERIES]
     for _ in range(3):  # an attempt may finish between our read and the requeue: read again
         if await store.requeue(delivery, manual=True):
             break
-        delivery = await store.get(delivery_id, request[state.TENANT])
-        if delivery is None:
-            raise NotFound(f"no delivery {delivery_id}")
+        delivery = await _owned_delivery(request)
     else:
         raise Conflict("the delivery is changing right now; retry shortly")
     refreshed = await store.get(delivery_id)

@@ -1,6 +1,8 @@
-"""/v1/endpoints: registered webhook receivers; /v1/jobs/{id}/deliveries and delivery retry."""
+"""/v1/endpoints: registered webhook receivers, their secrets and test events."""
 
 from __future__ import annotations
+
+import json
 
 from aiohttp import web
 
@@ -10,10 +12,12 @@ from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
 from acceptd.api.validation import check_callback
 from acceptd.core import ids
-from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS
+from acceptd.core.clock import now_ms, to_rfc3339
+from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS, TEST_EVENT
+from acceptd.store.deliveries import NewDelivery
 from acceptd.store.endpoints import EndpointRecord
 from acceptd.wire.models import EndpointCreate, EndpointUpdate
-from acceptd.wire.resources import endpoint_path, endpoint_resource
+from acceptd.wire.resources import delivery_resource, endpoint_path, endpoint_resource
 
 
 def _endpoint_id(request: web.Request) -> str:
@@ -91,3 +95,34 @@ async def rotate_endpoint_secret(request: web.Request) -> web.Response:
         raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")
     endpoint, secret = rotated
     return json_response(endpoint_resource(endpoint, secret))
+
+
+async def test_endpoint(request: web.Request) -> web.Response:
+    """Sends the endpoint one signed `webhook.test` event, through the ordinary delivery path
+    (its own secret, retries, recorded attempts): what a receiver's first check needs."""
+    endpoint = await _owned_endpoint(request)
+    msg_id = ids.new_id("msg")
+    body = json.dumps(
+        {
+            "type": TEST_EVENT,
+            "timestamp": to_rfc3339(now_ms()),
+            "data": {"endpoint_id": endpoint.id, "message": "a test event from acceptd"},
+        },
+        separators=(",", ":"),
+    )
+    new = NewDelivery(
+        id=ids.derived_id("dlv", msg_id, endpoint.id),
+        tenant=endpoint.tenant,
+        # Test deliveries are listed under the endpoint, as a job's are under the job.
+        job_id=endpoint.id,
+        event=TEST_EVENT,
+        webhook_id=msg_id,
+        url=endpoint.url,
+        endpoint_id=endpoint.id,
+        body=body,
+    )
+    store = request.app[state.DELIVERIES]
+    delivery = await store.create(new)
+    if delivery is None:  # a fresh id cannot exist already
+        raise Conflict("the test delivery could not be created; retry")
+    return json_response(delivery_resource(delivery, []), 202)

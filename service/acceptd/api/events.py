@@ -16,6 +16,9 @@ from acceptd.api.waiters import waiter_slot
 from acceptd.store.jobs import JobRecord
 from acceptd.wire.resources import job_resource
 
+# A client whose stream dropped reconnects after this; its first event is the state then.
+RECONNECT_MS = 1000
+
 
 def _event(job: JobRecord, seen: JobRecord | None) -> str | None:
     if seen is None or job.status is not seen.status:
@@ -47,7 +50,11 @@ async def job_events(request: web.Request) -> web.StreamResponse:
                     kind = _event(job, seen)
                     if kind is not None:
                         await stream.send(
-                            json.dumps(job_resource(job)), event=kind, id=str(job.attempts)
+                            json.dumps(job_resource(job)),
+                            event=kind,
+                            id=str(job.attempts),
+                            # Tells EventSource (and our client) how soon to reconnect.
+                            retry=RECONNECT_MS if seen is None else None,
                         )
                         seen = job
                     if job.status.terminal or not await _next_change(

@@ -186,6 +186,12 @@ ROUTES: list[Route] = [
         errors=(404,),
     ),
     Route(
+        "GET", "/v1/deliveries/{delivery_id}", deliveries.get_delivery,
+        "Get a delivery with every attempt", "webhooks",
+        responses={200: Response("the delivery", Delivery)},
+        errors=(404,),
+    ),
+    Route(
         "POST", "/v1/deliveries/{delivery_id}/retry", deliveries.retry_delivery,
         "Send a delivery again now", "webhooks",
         responses={202: Response("queued", Delivery)},
@@ -226,6 +232,12 @@ ROUTES: list[Route] = [
         "POST", "/v1/endpoints/{endpoint_id}/rotate-secret", endpoints.rotate_endpoint_secret,
         "New signing secret; the old one keeps signing beside it for 24 h", "webhooks",
         responses={200: Response("the endpoint with its new secret", EndpointWithSecret)},
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/endpoints/{endpoint_id}/test", endpoints.test_endpoint,
+        "Send the endpoint a signed webhook.test event", "webhooks",
+        responses={202: Response("queued; GET the delivery to see how it went", Delivery)},
         errors=(404,),
     ),
     Route(

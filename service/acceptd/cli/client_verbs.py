@@ -1,5 +1,5 @@
-"""The client verbs of `acceptd`: submit, status, wait, watch, jobs, batch, complete, listen,
-endpoints, deliveries.
+"""The client verbs of `acceptd`: submit, status, wait, watch, cancel, jobs, batch, batches,
+job-types, complete, listen, endpoints, deliveries, redeliver.
 
 Human output by default, `--json` for scripts. Exit codes: 0 done (for `wait`/`watch`:
 succeeded), 1 the job failed (for `batch --wait`: some item failed), 2 the job was canceled
@@ -12,25 +12,26 @@ import argparse
 import asyncio
 import functools
 import json
-import shutil
 import sys
-from collections.abc import Awaitable, Callable, Coroutine, Sequence
+from collections.abc import Awaitable, Callable, Coroutine
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
-from acceptd.cli.devfiles import DEFAULT_DATA_DIR, DevFiles
+from acceptd.cli.config import ConfigError, resolve
+from acceptd.cli.listen import add_listen, run_listen
+from acceptd.cli.output import ProgressBar, emit, painted, plain, table
 from acceptd.client import AcceptdError, ApiError, Client, WaitTimeout
-from acceptd.core.settings import ClientSettings
-from acceptd.webhooks.receiver import WebhookEvent, WebhookReceiver
+from acceptd.wire.models import Batch, Delivery, DeliveryAttempt, Endpoint, Job
 
-DEFAULT_API_URL = "http://127.0.0.1:8000"
 EXIT_BY_STATUS = {"succeeded": 0, "failed": 1, "canceled": 2}
 EXIT_TIMEOUT = 2
 EXIT_REQUEST_FAILED = 3
-BAR_WIDTH = 24
-NO_ATTEMPT_YET = {"at": "(not yet)", "status_code": None, "latency_ms": 0, "error": ""}
+NO_ATTEMPT_YET = DeliveryAttempt(
+    at="(not yet)", status_code=None, latency_ms=0, error="", response=None
+)
 
 Verb = Callable[[argparse.Namespace, Client], Coroutine[Any, Any, int]]
+S = TypeVar("S", Job, Batch)
 
 
 def add_commands(commands: Any) -> None:
@@ -41,11 +42,16 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--input", default="{}", help="JSON object, or @file")
     submit.add_argument("--callback", help="callback URL for the terminal webhook")
     submit.add_argument("--metadata", help="JSON object, or @file")
+    submit.add_argument("--priority", choices=("high", "normal"))
+    when = submit.add_mutually_exclusive_group()
+    when.add_argument("--run-at", help="RFC 3339 time: scheduled until then")
+    when.add_argument("--delay", type=float, metavar="SECONDS", help="scheduled this far ahead")
     submit.add_argument("--idempotency-key", help="default: a fresh one")
     submit.add_argument("--wait", action="store_true", help="then wait for the result")
     submit.add_argument("--timeout", type=float, default=300.0)
 
     verb("status", "show a job or a batch (bat_…)", _status).add_argument("job_id")
+    verb("cancel", "cancel a job or a batch (bat_…)", _cancel).add_argument("job_id")
 
     watch = verb("watch", "follow a job's live events (SSE) until it ends", _watch)
     watch.add_argument("job_id")
@@ -57,9 +63,13 @@ def add_commands(commands: Any) -> None:
     batch.add_argument("--callback", help="callback URL for batch.completed")
     batch.add_argument("--item-events", action="store_true", help="also each item's events")
     batch.add_argument("--metadata", help="JSON object, or @file")
+    batch.add_argument("--priority", choices=("high", "normal"))
     batch.add_argument("--idempotency-key", help="default: a fresh one")
     batch.add_argument("--wait", action="store_true", help="then wait until every item ends")
     batch.add_argument("--timeout", type=float, default=3600.0)
+
+    batches = verb("batches", "list batches, newest first", _batches)
+    batches.add_argument("--limit", type=int, default=20)
 
     complete = verb(
         "complete", "give a job awaiting input its result (needs its token, no API key)",
@@ -79,12 +89,13 @@ def add_commands(commands: Any) -> None:
     jobs = verb("jobs", "list jobs, newest first", _jobs)
     jobs.add_argument("--status")
     jobs.add_argument("--type")
+    jobs.add_argument("--batch", help="only this batch's items")
     jobs.add_argument("--limit", type=int, default=20)
 
-    listen = verb("listen", "receive webhooks here, printing each verified one", _listen)
-    listen.add_argument("--host", default="127.0.0.1")
-    listen.add_argument("--port", type=int, required=True)
-    listen.add_argument("--secret", action="append", required=True, help="repeat during rotation")
+    job_types = verb("job-types", "the registered job types and their input schemas", _job_types)
+    job_types.add_argument("name", nargs="?", help="show this type's schemas in full")
+
+    add_listen(verb, _listen)
 
     endpoints = commands.add_parser("endpoints", help="registered webhook endpoints")
     endpoint_verbs = endpoints.add_subparsers(dest="endpoint_command", required=True)
@@ -93,12 +104,16 @@ def add_commands(commands: Any) -> None:
     add.add_argument("--events", help="comma-separated, default: the terminal events")
     add.add_argument("--description", default="")
     verb_on(endpoint_verbs, "list", "list endpoints", _endpoint_list)
-    verb_on(endpoint_verbs, "rotate", "rotate an endpoint's secret", _endpoint_rotate).add_argument(
-        "endpoint_id"
-    )
-    verb_on(endpoint_verbs, "remove", "remove an endpoint", _endpoint_remove).add_argument(
-        "endpoint_id"
-    )
+    for name, text, run in (
+        ("rotate", "rotate an endpoint's secret", _endpoint_rotate),
+        ("remove", "remove an endpoint", _endpoint_remove),
+        ("enable", "enable an endpoint again (clears its failure)", _endpoint_enable),
+        ("disable", "stop sending to an endpoint", _endpoint_disable),
+    ):
+        verb_on(endpoint_verbs, name, text, run).add_argument("endpoint_id")
+    test = verb_on(endpoint_verbs, "test", "send an endpoint a signed test event", _endpoint_test)
+    test.add_argument("endpoint_id")
+    test.add_argument("--timeout", type=float, default=30.0, help="how long to wait for it")
 
     verb("deliveries", "a job's webhook deliveries and attempts", _deliveries).add_argument(
         "job_id"
@@ -109,38 +124,29 @@ def add_commands(commands: Any) -> None:
 def verb_on(
     group: Any, name: str, help_text: str, run: Verb, *, api_key: bool = True
 ) -> argparse.ArgumentParser:
+    """A client verb. Its connection options may also come after the verb; SUPPRESS keeps
+    them from overwriting the same options given before it (`acceptd --url … jobs`)."""
     parser: argparse.ArgumentParser = group.add_parser(name, help=help_text)
-    parser.add_argument("--url", help="API base URL (default: ACCEPTD_URL)")
+    parser.add_argument("--url", default=argparse.SUPPRESS, help="API base URL")
     if api_key:
-        parser.add_argument("--api-key", help="API key (default: ACCEPTD_API_KEY)")
-    parser.add_argument("--json", action="store_true", help="machine-readable output")
+        parser.add_argument("--api-key", default=argparse.SUPPRESS, help="API key")
+    parser.add_argument("--profile", default=argparse.SUPPRESS, help="config file profile")
+    parser.add_argument(
+        "--json", action="store_true", default=argparse.SUPPRESS, help="machine-readable output"
+    )
     parser.set_defaults(client_verb=run, needs_api_key=api_key)
     return parser
 
 
-def _api_key(args: argparse.Namespace, settings: ClientSettings) -> str:
-    if args.api_key:
-        return str(args.api_key)
-    if settings.api_key is not None:
-        return settings.api_key.get_secret_value()
-    beside_dev = DevFiles(DEFAULT_DATA_DIR).running()  # run next to `acceptd dev`
-    if beside_dev is not None:
-        return beside_dev[1]
-    sys.exit("set ACCEPTD_API_KEY (or pass --api-key)")
-
-
-def _api_url(args: argparse.Namespace, settings: ClientSettings) -> str:
-    """--url, else ACCEPTD_URL, else the `dev` running beside us, else the default port."""
-    beside_dev = DevFiles(DEFAULT_DATA_DIR).running()
-    found = args.url or settings.url or (beside_dev[0] if beside_dev else None)
-    return str(found or DEFAULT_API_URL)
-
-
 def run(args: argparse.Namespace) -> None:
-    settings = ClientSettings()
+    try:
+        connection = resolve(args.url, args.api_key, args.profile)
+    except ConfigError as exc:
+        sys.exit(f"acceptd: {exc}")
+    if args.needs_api_key and connection.api_key is None:
+        sys.exit("set ACCEPTD_API_KEY, pass --api-key, or add api_key to a config profile")
     verb: Verb = args.client_verb
-    api_key = _api_key(args, settings) if args.needs_api_key else None
-    client = Client(_api_url(args, settings), api_key)
+    client = Client(connection.url, connection.api_key if args.needs_api_key else None)
 
     async def main() -> int:
         try:
@@ -175,34 +181,31 @@ def _load(value: str | None) -> Any:
         sys.exit(f"not JSON: {exc}")
 
 
-def _emit(args: argparse.Namespace, value: Any, human: Callable[[], None]) -> None:
-    if args.json:
-        print(json.dumps(value, indent=2))
-    else:
-        human()
+def _show_job(job: Job) -> None:
+    print(f"{job.id}  {job.type}  {painted(job.status)}  {job.progress.fraction:.0%}")
+    for name in ("created_at", "started_at", "finished_at", "run_at"):
+        if getattr(job, name):
+            print(f"  {name}: {getattr(job, name)}")
+    if job.result is not None:
+        print(f"  result: {json.dumps(job.result)}")
+    if job.error:
+        print(f"  error: {job.error.title}: {job.error.detail or ''}")
+    if job.awaiting_input:
+        print(f"  awaiting input until {job.awaiting_input.expires_at}; "
+              f"token: {job.awaiting_input.token}")  # fmt: skip
 
 
-def _table(rows: Sequence[Sequence[Any]], headers: Sequence[str]) -> None:
-    cells = [[("" if c is None else str(c)) for c in row] for row in [headers, *rows]]
-    widths = [max(len(row[i]) for row in cells) for i in range(len(headers))]
-    for row in cells:
-        print("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+def _show_batch(batch: Batch) -> None:
+    print(f"{batch.id}  {painted(batch.status)}  {batch.progress.fraction:.0%} of {batch.total}")
+    counts = batch.counts.model_dump()
+    print("  " + "  ".join(f"{name}: {n}" for name, n in counts.items() if n))
+    for name in ("created_at", "completed_at"):
+        if getattr(batch, name):
+            print(f"  {name}: {getattr(batch, name)}")
 
 
-def _show_job(job: dict[str, Any]) -> None:
-    fraction = job["progress"]["fraction"]
-    print(f"{job['id']}  {job['type']}  {job['status']}  {fraction:.0%}")
-    for name in ("created_at", "started_at", "finished_at"):
-        if job.get(name):
-            print(f"  {name}: {job[name]}")
-    if job.get("result") is not None:
-        print(f"  result: {json.dumps(job['result'])}")
-    if job.get("error"):
-        print(f"  error: {job['error']['title']}: {job['error'].get('detail') or ''}")
-
-
-def _exit_for(job: dict[str, Any]) -> int:
-    return EXIT_BY_STATUS.get(job["status"], EXIT_TIMEOUT)
+def _exit_for(job: Job) -> int:
+    return EXIT_BY_STATUS.get(job.status, EXIT_TIMEOUT)
 
 
 async def _submit(args: argparse.Namespace, client: Client) -> int:
@@ -211,31 +214,35 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
         _load(args.input),
         callback_url=args.callback,
         metadata=_load(args.metadata),
+        priority=args.priority,
+        run_at=args.run_at,
+        delay_seconds=args.delay,
         idempotency_key=args.idempotency_key,
     )
     if not args.wait:
-        _emit(args, job, lambda: print(f"{job['id']}  {job['status']}  {job['links']['self']}"))
+        emit(args.json, job, lambda: print(f"{job.id}  {job.status}  {job.links.self_}"))
         return 0
-    return await _wait_and_show(args, client, job["id"], args.timeout)
+    return await _wait_and_show(args, client, job.id, args.timeout)
 
 
 async def _status(args: argparse.Namespace, client: Client) -> int:
     if args.job_id.startswith("bat_"):
         batch = await client.get_batch(args.job_id)
-        _emit(args, batch, lambda: _show_batch(batch))
+        emit(args.json, batch, lambda: _show_batch(batch))
         return 0
     job = await client.get(args.job_id)
-    _emit(args, job, lambda: _show_job(job))
+    emit(args.json, job, lambda: _show_job(job))
     return 0
 
 
-def _show_batch(batch: dict[str, Any]) -> None:
-    print(f"{batch['id']}  {batch['status']}  {batch['progress']['message']}")
-    counts = batch["counts"]
-    print("  " + "  ".join(f"{name}: {n}" for name, n in counts.items() if n))
-    for name in ("created_at", "completed_at"):
-        if batch.get(name):
-            print(f"  {name}: {batch[name]}")
+async def _cancel(args: argparse.Namespace, client: Client) -> int:
+    if args.job_id.startswith("bat_"):
+        batch = await client.cancel_batch(args.job_id)
+        emit(args.json, batch, lambda: _show_batch(batch))
+        return 0
+    job = await client.cancel(args.job_id)
+    emit(args.json, job, lambda: _show_job(job))
+    return 0
 
 
 def _read_items(source: str) -> list[Any]:
@@ -259,33 +266,43 @@ async def _batch(args: argparse.Namespace, client: Client) -> int:
         callback_url=args.callback,
         item_events=args.item_events,
         metadata=_load(args.metadata),
+        priority=args.priority,
         idempotency_key=args.idempotency_key,
     )
     if not args.wait:
-        _emit(args, batch, lambda: print(f"{batch['id']}  {batch['total']} items  "
-                                         f"{batch['links']['self']}"))  # fmt: skip
+        emit(args.json, batch,
+             lambda: print(f"{batch.id}  {batch.total} items  {batch.links.self_}"))  # fmt: skip
         return 0
-    batch_id = batch["id"]
     final = await _follow(
-        args, lambda bar: client.wait_batch(batch_id, args.timeout, on_update=bar), _show_batch
+        args, lambda bar: client.wait_batch(batch.id, args.timeout, on_update=bar), _show_batch
     )
     if final is None:
         return EXIT_TIMEOUT
-    return 1 if final["counts"]["failed"] else 0
+    return 1 if final.counts.failed else 0
+
+
+async def _batches(args: argparse.Namespace, client: Client) -> int:
+    page = await client.list_batches(limit=args.limit)
+    rows = [
+        (b.id, b.status, b.total, f"{b.progress.fraction:.0%}", b.counts.failed, b.created_at)
+        for b in page.items
+    ]
+    headers = ("ID", "STATUS", "ITEMS", "PROGRESS", "FAILED", "CREATED")
+    emit(args.json, page, lambda: table(rows, headers, status_column=1))
+    return 0
 
 
 async def _watch(args: argparse.Namespace, client: Client) -> int:
-    job: dict[str, Any] = {"status": "unknown"}
+    job: Job | None = None
     async for event, job in client.events(args.job_id):
         if args.json:
-            print(json.dumps({"event": event, "job": job}), flush=True)
+            print(json.dumps({"event": event, "job": plain(job)}), flush=True)
             continue
-        progress = job["progress"]
-        note = f"{progress['fraction']:.0%} {progress.get('message') or ''}".rstrip()
-        extra = ""
-        if job["status"] == "awaiting_input" and job.get("awaiting_input"):
-            extra = f"  token: {job['awaiting_input']['token']}"
-        print(f"{event:<8} {job['status']:<14} {note}{extra}", flush=True)
+        note = f"{job.progress.fraction:.0%} {job.progress.message or ''}".rstrip()
+        extra = f"  token: {job.awaiting_input.token}" if job.awaiting_input else ""
+        print(f"{event:<8} {painted(job.status):<14} {note}{extra}", flush=True)
+    if job is None:
+        return EXIT_REQUEST_FAILED
     if not args.json:
         _show_job(job)
     return _exit_for(job)
@@ -296,36 +313,8 @@ async def _complete(args: argparse.Namespace, client: Client) -> int:
         job = await client.fail(args.job_id, args.token, args.fail, args.detail)
     else:
         job = await client.complete(args.job_id, args.token, _load(args.result))
-    _emit(args, job, lambda: _show_job(job))
+    emit(args.json, job, lambda: _show_job(job))
     return 0
-
-
-class ProgressBar:
-    """One line redrawn in place on a terminal; a line per change elsewhere. Draws a job or
-    a batch (both have `status` and `progress`)."""
-
-    def __init__(self) -> None:
-        self._tty = sys.stderr.isatty()
-        self._last = ""
-
-    def __call__(self, job: dict[str, Any]) -> None:
-        fraction = float(job["progress"]["fraction"])
-        filled = int(fraction * BAR_WIDTH)
-        message = job["progress"].get("message") or ""
-        bar = "#" * filled + "." * (BAR_WIDTH - filled)
-        line = f"{job['status']:<9} [{bar}] {fraction:4.0%} {message}"
-        if line == self._last:
-            return
-        self._last = line
-        if self._tty:
-            width = shutil.get_terminal_size().columns
-            print("\r" + line[: width - 1].ljust(width - 1), end="", file=sys.stderr, flush=True)
-        else:
-            print(line, file=sys.stderr, flush=True)
-
-    def done(self) -> None:
-        if self._tty and self._last:
-            print(file=sys.stderr)
 
 
 async def _wait_and_show(
@@ -340,21 +329,21 @@ async def _wait_and_show(
 
 async def _follow(
     args: argparse.Namespace,
-    wait: Callable[[ProgressBar | None], Awaitable[dict[str, Any]]],
-    show: Callable[[dict[str, Any]], None],
-) -> dict[str, Any] | None:
+    wait: Callable[[ProgressBar | None], Awaitable[S]],
+    show: Callable[[S], None],
+) -> S | None:
     """Runs `wait` with a progress bar on a terminal; shows what it returns (None: timed out)."""
     bar = None if args.json else ProgressBar()
     try:
         found = await wait(bar)
     except WaitTimeout as exc:
         message = f"timed out: {exc}"
-        _emit(args, exc.job, lambda: print(message, file=sys.stderr))
+        emit(args.json, exc.job, lambda: print(message, file=sys.stderr))
         return None
     finally:
         if bar:
             bar.done()
-    _emit(args, found, lambda: show(found))
+    emit(args.json, found, lambda: show(found))
     return found
 
 
@@ -363,49 +352,56 @@ async def _wait(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _jobs(args: argparse.Namespace, client: Client) -> int:
-    page = await client.list(status=args.status, type=args.type, limit=args.limit)
+    page = await client.list(status=args.status, type=args.type, batch=args.batch,
+                             limit=args.limit)  # fmt: skip
     rows = [
-        (j["id"], j["type"], j["status"], f"{j['progress']['fraction']:.0%}", j["created_at"])
-        for j in page["items"]
+        (j.id, j.type, j.status, f"{j.progress.fraction:.0%}", j.created_at) for j in page.items
     ]
-    _emit(args, page, lambda: _table(rows, ("ID", "TYPE", "STATUS", "PROGRESS", "CREATED")))
+    headers = ("ID", "TYPE", "STATUS", "PROGRESS", "CREATED")
+    emit(args.json, page, lambda: table(rows, headers, status_column=2))
     return 0
 
 
-async def _listen(args: argparse.Namespace, client: Client) -> int:
-    def received(event: WebhookEvent) -> None:
-        if args.json:
-            print(
-                json.dumps({"webhook_id": event.id, "type": event.type, "data": event.data}),
-                flush=True,
-            )
-        else:
-            data = event.data
-            print(f"✓ {event.type}  {event.id}  {data.get('id')}  {data.get('status')}", flush=True)
+async def _job_types(args: argparse.Namespace, client: Client) -> int:
+    types = await client.job_types()
+    if args.name is not None:
+        chosen = [t for t in types if t.name == args.name]
+        if not chosen:
+            known = ", ".join(t.name for t in types)
+            sys.exit(f"no job type {args.name!r} (registered: {known})")
+        kind = chosen[0]
 
-    def rejected(reason: str, headers: Any) -> None:
-        print(
-            f"✗ rejected: {reason} (webhook-id {headers.get('webhook-id')})",
-            file=sys.stderr,
-            flush=True,
-        )
+        def show_one() -> None:
+            print(f"{kind.name}: {kind.description}")
+            print(f"  timeout {kind.timeout_seconds:g} s, at most {kind.max_attempts} attempts")
+            print("  input schema:\n" + _indented(kind.input_schema))
+            if kind.awaits_input is not None:
+                print("  result schema (completed by a reviewer):\n" + _indented(kind.awaits_input))
 
-    receiver = WebhookReceiver(args.secret, received, on_rejected=rejected)
-    url = await receiver.start(args.host, args.port)
-    print(f"listening on {url} (any path); Ctrl-C to stop", file=sys.stderr, flush=True)
-    stop = asyncio.Event()
-    from acceptd.runtime.eventloop import install_stop_signals
-
-    install_stop_signals(stop)
-    await stop.wait()
-    await receiver.stop()
+        emit(args.json, kind, show_one)
+        return 0
+    rows = [
+        (t.name, ", ".join(_fields(t.input_schema)), "review" if t.awaits_input else "",
+         t.description)
+        for t in types
+    ]  # fmt: skip
+    emit(args.json, types, lambda: table(rows, ("TYPE", "INPUT FIELDS", "", "DESCRIPTION")))
     return 0
 
 
-def _endpoint_rows(items: list[dict[str, Any]]) -> list[tuple[Any, ...]]:
+def _fields(schema: dict[str, Any]) -> list[str]:
+    required = set(schema.get("required", []))
+    return [f"{name}{'' if name in required else '?'}" for name in schema.get("properties", {})]
+
+
+def _indented(schema: dict[str, Any]) -> str:
+    return "\n".join("    " + line for line in json.dumps(schema, indent=2).splitlines())
+
+
+def _endpoint_rows(items: list[Endpoint]) -> list[tuple[Any, ...]]:
     return [
-        (e["id"], e["url"], ",".join(e["events"]), "disabled: " + (e["disabled_reason"] or "")
-         if e["disabled"] else "enabled")
+        (e.id, e.url, ",".join(e.events),
+         f"disabled: {e.disabled_reason or ''}" if e.disabled else "enabled")
         for e in items
     ]  # fmt: skip
 
@@ -415,54 +411,82 @@ async def _endpoint_add(args: argparse.Namespace, client: Client) -> int:
     endpoint = await client.create_endpoint(
         args.endpoint_url, events=events, description=args.description
     )
-    _emit(
-        args,
-        endpoint,
-        lambda: print(f"{endpoint['id']}  {endpoint['url']}\nsecret: {endpoint['secret']}"),
-    )
+    emit(args.json, endpoint,
+         lambda: print(f"{endpoint.id}  {endpoint.url}\nsecret: {endpoint.secret}"))  # fmt: skip
     return 0
 
 
 async def _endpoint_list(args: argparse.Namespace, client: Client) -> int:
     items = await client.endpoints()
-    _emit(
-        args,
-        {"items": items},
-        lambda: _table(_endpoint_rows(items), ("ID", "URL", "EVENTS", "STATE")),
-    )
+    emit(args.json, {"items": items},
+         lambda: table(_endpoint_rows(items), ("ID", "URL", "EVENTS", "STATE")))  # fmt: skip
     return 0
 
 
 async def _endpoint_rotate(args: argparse.Namespace, client: Client) -> int:
     endpoint = await client.rotate_endpoint_secret(args.endpoint_id)
-    _emit(
-        args,
-        endpoint,
-        lambda: print(f"new secret: {endpoint['secret']} (the old one works 24 h more)"),
-    )
+    emit(args.json, endpoint,
+         lambda: print(f"new secret: {endpoint.secret} (the old one works 24 h more)"))  # fmt: skip
     return 0
 
 
 async def _endpoint_remove(args: argparse.Namespace, client: Client) -> int:
     await client.delete_endpoint(args.endpoint_id)
-    _emit(args, {"removed": args.endpoint_id}, lambda: print(f"removed {args.endpoint_id}"))
+    emit(args.json, {"removed": args.endpoint_id}, lambda: print(f"removed {args.endpoint_id}"))
     return 0
+
+
+async def _endpoint_enable(args: argparse.Namespace, client: Client) -> int:
+    return await _set_disabled(args, client, disabled=False)
+
+
+async def _endpoint_disable(args: argparse.Namespace, client: Client) -> int:
+    return await _set_disabled(args, client, disabled=True)
+
+
+async def _set_disabled(args: argparse.Namespace, client: Client, *, disabled: bool) -> int:
+    endpoint = await client.update_endpoint(args.endpoint_id, disabled=disabled)
+    emit(args.json, endpoint, lambda: table(_endpoint_rows([endpoint]),
+                                            ("ID", "URL", "EVENTS", "STATE")))  # fmt: skip
+    return 0
+
+
+async def _endpoint_test(args: argparse.Namespace, client: Client) -> int:
+    """Sends the test event, then waits for its first attempt: 0 if the endpoint took it."""
+    delivery = await client.test_endpoint(args.endpoint_id)
+    loop = asyncio.get_running_loop()
+    deadline = loop.time() + args.timeout
+    while not delivery.attempts and loop.time() < deadline:
+        await asyncio.sleep(0.2)
+        delivery = await client.get_delivery(delivery.id)
+    emit(args.json, delivery, lambda: _show_deliveries([delivery]))
+    if not delivery.attempts:
+        return EXIT_TIMEOUT
+    return 0 if delivery.attempts[-1].error is None and delivery.status == "succeeded" else 1
+
+
+def _show_deliveries(items: list[Delivery]) -> None:
+    rows = [
+        (d.id, d.event, d.url, d.status, a.at, a.status_code or "-", f"{a.latency_ms:.0f} ms",
+         a.error or "")
+        for d in items
+        for a in (d.attempts or [NO_ATTEMPT_YET])
+    ]  # fmt: skip
+    headers = ("DELIVERY", "EVENT", "URL", "STATUS", "ATTEMPT AT", "CODE", "LATENCY", "ERROR")
+    table(rows, headers, status_column=3)
 
 
 async def _deliveries(args: argparse.Namespace, client: Client) -> int:
     items = await client.deliveries(args.job_id)
-    rows = [
-        (d["id"], d["event"], d["url"], d["status"], a["at"], a["status_code"] or "-",
-         f"{a['latency_ms']:.0f} ms", a["error"] or "")
-        for d in items
-        for a in (d["attempts"] or [NO_ATTEMPT_YET])
-    ]  # fmt: skip
-    headers = ("DELIVERY", "EVENT", "URL", "STATUS", "ATTEMPT AT", "CODE", "LATENCY", "ERROR")
-    _emit(args, {"items": items}, lambda: _table(rows, headers))
+    emit(args.json, {"items": items}, lambda: _show_deliveries(items))
     return 0
 
 
 async def _redeliver(args: argparse.Namespace, client: Client) -> int:
     delivery = await client.redeliver(args.delivery_id)
-    _emit(args, delivery, lambda: print(f"{delivery['id']} queued again"))
+    emit(args.json, delivery, lambda: print(f"{delivery.id} queued again"))
     return 0
+
+
+async def _listen(args: argparse.Namespace, client: Client) -> int:
+    return await run_listen(args, client)

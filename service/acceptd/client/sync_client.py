@@ -1,25 +1,79 @@
-"""The blocking client: every call of `Client`, for scripts and non-async code."""
+"""The blocking client: every call of `Client`, for scripts and code without an event loop.
+A test keeps the two in step: each public method of one has its twin, same parameters."""
 
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Coroutine, Sequence
-from typing import Any, TypeVar
+import builtins
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from datetime import datetime
+from typing import Any, Literal, TypeVar
 
-from acceptd.client.async_client import Client, Items
+import aiohttp
+from pydantic import BaseModel
+
+from acceptd.client.async_client import Client, JobEvent, JsonObject, Priority
+from acceptd.client.routes import calls
+from acceptd.webhooks.receiver import WebhookReceiver
+from acceptd.wire.models import (
+    ApiKey,
+    ApiKeyWithSecret,
+    Batch,
+    BatchItem,
+    BatchPage,
+    Delivery,
+    Endpoint,
+    EndpointWithSecret,
+    Health,
+    Job,
+    JobPage,
+    JobStatusName,
+    JobType,
+    SigningSecret,
+)
 
 T = TypeVar("T")
 
 
 class SyncClient:
-    """The same calls, blocking, for scripts and non-async code (not inside a running loop)."""
+    """The same calls as `Client`, blocking (not for use inside a running event loop)."""
 
-    def __init__(self, base_url: str, api_key: str | None = None, **options: Any) -> None:
+    def __init__(
+        self,
+        base_url: str,
+        api_key: str | None = None,
+        *,
+        timeout: float = 30.0,
+        max_retries: int = 4,
+        backoff_cap: float = 10.0,
+        session: aiohttp.ClientSession | None = None,
+    ) -> None:
         self._loop = asyncio.new_event_loop()
-        self._client = Client(base_url, api_key, **options)
+        self._client = Client(
+            base_url,
+            api_key,
+            timeout=timeout,
+            max_retries=max_retries,
+            backoff_cap=backoff_cap,
+            session=session,
+        )
+
+    @property
+    def base_url(self) -> str:
+        return self._client.base_url
 
     def _run(self, call: Coroutine[Any, Any, T]) -> T:
         return self._loop.run_until_complete(call)
+
+    def _iterate(self, items: AsyncIterator[T]) -> Iterator[T]:
+        try:
+            while True:
+                try:
+                    yield self._run(anext(items))  # type: ignore[arg-type]
+                except StopAsyncIteration:
+                    return
+        finally:
+            self._run(items.aclose())  # type: ignore[attr-defined]
 
     def __enter__(self) -> SyncClient:
         return self
@@ -28,38 +82,238 @@ class SyncClient:
         self.close()
 
     def close(self) -> None:
-        self._run(self._client.close())
-        self._loop.close()
+        if not self._loop.is_closed():
+            self._run(self._client.close())
+            self._loop.close()
 
-    def submit(self, type: str, input: dict[str, Any], **options: Any) -> dict[str, Any]:
-        return self._run(self._client.submit(type, input, **options))
+    # --- jobs -------------------------------------------------------------------------------
 
-    def get(self, job_id: str) -> dict[str, Any]:
+    @calls("POST", "/v1/jobs")
+    def submit(
+        self,
+        type: str,
+        input: JsonObject | BaseModel,
+        *,
+        callback_url: str | None = None,
+        metadata: JsonObject | None = None,
+        run_at: datetime | str | None = None,
+        delay_seconds: float | None = None,
+        priority: Priority | None = None,
+        idempotency_key: str | None = None,
+    ) -> Job:
+        return self._run(
+            self._client.submit(
+                type, input, callback_url=callback_url, metadata=metadata, run_at=run_at,
+                delay_seconds=delay_seconds, priority=priority, idempotency_key=idempotency_key,
+            )
+        )  # fmt: skip
+
+    @calls("GET", "/v1/jobs/{job_id}")
+    def get(self, job_id: str) -> Job:
         return self._run(self._client.get(job_id))
 
-    def list(self, **filters: Any) -> dict[str, Any]:
-        return self._run(self._client.list(**filters))
+    @calls("GET", "/v1/jobs")
+    def list(
+        self,
+        *,
+        status: JobStatusName | None = None,
+        type: str | None = None,
+        batch: str | None = None,
+        limit: int | None = None,
+        cursor: str | None = None,
+    ) -> JobPage:
+        return self._run(
+            self._client.list(status=status, type=type, batch=batch, limit=limit, cursor=cursor)
+        )
 
-    def cancel(self, job_id: str) -> dict[str, Any]:
+    def iter_jobs(
+        self,
+        *,
+        status: JobStatusName | None = None,
+        type: str | None = None,
+        batch: str | None = None,
+        page_size: int | None = None,
+    ) -> Iterator[Job]:
+        return self._iterate(
+            self._client.iter_jobs(status=status, type=type, batch=batch, page_size=page_size)
+        )
+
+    @calls("POST", "/v1/jobs/{job_id}/cancel")
+    def cancel(self, job_id: str) -> Job:
         return self._run(self._client.cancel(job_id))
 
-    def wait(self, job_id: str, timeout: float = 300.0, **options: Any) -> dict[str, Any]:
-        return self._run(self._client.wait(job_id, timeout, **options))
+    def wait(
+        self,
+        job_id: str,
+        timeout: float = 300.0,
+        *,
+        receiver: WebhookReceiver | None = None,
+        max_interval: float = 10.0,
+        on_update: Callable[[Job], None] | None = None,
+    ) -> Job:
+        return self._run(
+            self._client.wait(
+                job_id, timeout, receiver=receiver, max_interval=max_interval, on_update=on_update
+            )
+        )
 
-    def deliveries(self, job_id: str) -> Items:
-        return self._run(self._client.deliveries(job_id))
+    @calls("GET", "/v1/jobs/{job_id}/events")
+    def events(self, job_id: str) -> Iterator[JobEvent]:
+        return self._iterate(self._client.events(job_id))
 
-    def complete(self, job_id: str, token: str, result: Any) -> dict[str, Any]:
+    @calls("POST", "/v1/jobs/{job_id}/complete")
+    def complete(self, job_id: str, token: str, result: Any) -> Job:
         return self._run(self._client.complete(job_id, token, result))
 
-    def fail(self, job_id: str, token: str, title: str = "failed externally", **kw: Any) -> Any:
-        return self._run(self._client.fail(job_id, token, title, **kw))
+    @calls("POST", "/v1/jobs/{job_id}/fail")
+    def fail(
+        self, job_id: str, token: str, title: str = "failed externally", detail: str | None = None
+    ) -> Job:
+        return self._run(self._client.fail(job_id, token, title, detail))
 
-    def submit_batch(self, items: Sequence[dict[str, Any]], **options: Any) -> dict[str, Any]:
-        return self._run(self._client.submit_batch(items, **options))
+    @calls("GET", "/v1/job-types")
+    def job_types(self) -> builtins.list[JobType]:
+        return self._run(self._client.job_types())
 
-    def get_batch(self, batch_id: str) -> dict[str, Any]:
+    # --- batches ----------------------------------------------------------------------------
+
+    @calls("POST", "/v1/batches")
+    def submit_batch(
+        self,
+        items: Sequence[JsonObject | BatchItem],
+        *,
+        callback_url: str | None = None,
+        item_events: bool = False,
+        metadata: JsonObject | None = None,
+        priority: Priority | None = None,
+        idempotency_key: str | None = None,
+    ) -> Batch:
+        return self._run(
+            self._client.submit_batch(
+                items, callback_url=callback_url, item_events=item_events, metadata=metadata,
+                priority=priority, idempotency_key=idempotency_key,
+            )
+        )  # fmt: skip
+
+    @calls("GET", "/v1/batches")
+    def list_batches(self, *, limit: int | None = None, cursor: str | None = None) -> BatchPage:
+        return self._run(self._client.list_batches(limit=limit, cursor=cursor))
+
+    def iter_batches(self, *, page_size: int | None = None) -> Iterator[Batch]:
+        return self._iterate(self._client.iter_batches(page_size=page_size))
+
+    @calls("GET", "/v1/batches/{batch_id}")
+    def get_batch(self, batch_id: str) -> Batch:
         return self._run(self._client.get_batch(batch_id))
 
-    def redeliver(self, delivery_id: str) -> dict[str, Any]:
+    @calls("POST", "/v1/batches/{batch_id}/cancel")
+    def cancel_batch(self, batch_id: str) -> Batch:
+        return self._run(self._client.cancel_batch(batch_id))
+
+    def wait_batch(
+        self,
+        batch_id: str,
+        timeout: float = 3600.0,
+        *,
+        max_interval: float = 10.0,
+        on_update: Callable[[Batch], None] | None = None,
+    ) -> Batch:
+        return self._run(
+            self._client.wait_batch(
+                batch_id, timeout, max_interval=max_interval, on_update=on_update
+            )
+        )
+
+    @calls("GET", "/v1/batches/{batch_id}/deliveries")
+    def batch_deliveries(self, batch_id: str) -> builtins.list[Delivery]:
+        return self._run(self._client.batch_deliveries(batch_id))
+
+    # --- webhooks: deliveries and endpoints -------------------------------------------------
+
+    @calls("GET", "/v1/jobs/{job_id}/deliveries")
+    def deliveries(self, job_id: str) -> builtins.list[Delivery]:
+        return self._run(self._client.deliveries(job_id))
+
+    @calls("GET", "/v1/deliveries/{delivery_id}")
+    def get_delivery(self, delivery_id: str) -> Delivery:
+        return self._run(self._client.get_delivery(delivery_id))
+
+    @calls("POST", "/v1/deliveries/{delivery_id}/retry")
+    def redeliver(self, delivery_id: str) -> Delivery:
         return self._run(self._client.redeliver(delivery_id))
+
+    @calls("POST", "/v1/endpoints")
+    def create_endpoint(
+        self, url: str, *, events: Sequence[str] | None = None, description: str = ""
+    ) -> EndpointWithSecret:
+        return self._run(self._client.create_endpoint(url, events=events, description=description))
+
+    @calls("GET", "/v1/endpoints")
+    def endpoints(self) -> builtins.list[Endpoint]:
+        return self._run(self._client.endpoints())
+
+    @calls("GET", "/v1/endpoints/{endpoint_id}")
+    def get_endpoint(self, endpoint_id: str) -> Endpoint:
+        return self._run(self._client.get_endpoint(endpoint_id))
+
+    @calls("PATCH", "/v1/endpoints/{endpoint_id}")
+    def update_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        url: str | None = None,
+        events: Sequence[str] | None = None,
+        description: str | None = None,
+        disabled: bool | None = None,
+    ) -> Endpoint:
+        return self._run(
+            self._client.update_endpoint(
+                endpoint_id, url=url, events=events, description=description, disabled=disabled
+            )
+        )
+
+    @calls("DELETE", "/v1/endpoints/{endpoint_id}")
+    def delete_endpoint(self, endpoint_id: str) -> None:
+        self._run(self._client.delete_endpoint(endpoint_id))
+
+    @calls("POST", "/v1/endpoints/{endpoint_id}/rotate-secret")
+    def rotate_endpoint_secret(self, endpoint_id: str) -> EndpointWithSecret:
+        return self._run(self._client.rotate_endpoint_secret(endpoint_id))
+
+    @calls("POST", "/v1/endpoints/{endpoint_id}/test")
+    def test_endpoint(self, endpoint_id: str) -> Delivery:
+        return self._run(self._client.test_endpoint(endpoint_id))
+
+    # --- the tenant: API keys and signing secret (admin scope) ------------------------------
+
+    @calls("GET", "/v1/api-keys")
+    def api_keys(self) -> builtins.list[ApiKey]:
+        return self._run(self._client.api_keys())
+
+    @calls("POST", "/v1/api-keys")
+    def create_api_key(
+        self, name: str, *, scope: Literal["admin", "standard"] = "standard"
+    ) -> ApiKeyWithSecret:
+        return self._run(self._client.create_api_key(name, scope=scope))
+
+    @calls("DELETE", "/v1/api-keys/{key_id}")
+    def revoke_api_key(self, key_id: str) -> None:
+        self._run(self._client.revoke_api_key(key_id))
+
+    @calls("POST", "/v1/signing-secret/rotate")
+    def rotate_signing_secret(self) -> SigningSecret:
+        return self._run(self._client.rotate_signing_secret())
+
+    # --- operations -------------------------------------------------------------------------
+
+    @calls("GET", "/healthz")
+    def health(self) -> Health:
+        return self._run(self._client.health())
+
+    @calls("GET", "/readyz")
+    def ready(self) -> Health:
+        return self._run(self._client.ready())
+
+    @calls("GET", "/v1/openapi.json")
+    def openapi(self) -> dict[str, Any]:
+        return self._run(self._client.openapi())

@@ -20,3 +20,5 @@ TERMINAL_EVENTS: tuple[str, ...] = ("job.succeeded", "job.failed", "job.canceled
 CALLBACK_EVENTS: tuple[str, ...] = ("job.awaiting_input", *TERMINAL_EVENTS)
 # An endpoint registered without `events` gets these.
 DEFAULT_ENDPOINT_EVENTS: list[str] = list(TERMINAL_EVENTS)
+# Sent only on request (POST /v1/endpoints/{id}/test), to that endpoint; not subscribable.
+TEST_EVENT = "webhook.test"

@@ -200,18 +200,3 @@ class Settings(BaseSettings):
         if self.metrics_port is not None:
             return self.metrics_port
         return DEFAULT_METRICS_PORTS[role]
-
-
-class ClientSettings(BaseSettings):
-    """What the client verbs of the `acceptd` command read (ACCEPTD_URL, ACCEPTD_API_KEY)."""
-
-    model_config = SettingsConfigDict(
-        env_prefix="ACCEPTD_", extra="ignore", frozen=True, env_ignore_empty=True
-    )
-
-    url: str | None = Field(
-        default=None,
-        description="the API's base URL; unset: the `acceptd dev` running from ./.acceptd, "
-        "else http://127.0.0.1:8000",
-    )
-    api_key: SecretStr | None = Field(default=None, description="Bearer key of your tenant")
