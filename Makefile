@@ -11,6 +11,8 @@ $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e '.[server,test,lint,docs]'
+	@# The light install's wheels, so tests/e2e/test_package.py installs it offline.
+	$(BIN)/python -m pip wheel --quiet --wheel-dir $(VENV)/wheels 'setuptools>=77' .
 	@touch $(STAMP)
 
 install: $(STAMP)

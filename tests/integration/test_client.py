@@ -234,3 +234,129 @@ async def test_wait_holds_long_polls_that_end_when_the_job_does(
         done = await client.wait(job.id, timeout=20)
         assert time.monotonic() - started < 10
     assert done.result == {"value": "held"}
+
+
+async def test_submit_takes_every_option_and_typed_inputs(api_url: str) -> None:
+    from acceptd.jobs.demo import EchoInput
+
+    async with acceptd.Client(api_url, API_KEY) as client:
+        typed = await client.submit("demo.echo", EchoInput(value="typed", delay_ms=5))
+        assert typed.input == {"value": "typed", "delay_ms": 5, "fail": False, "progress_steps": 0}
+        later = await client.submit(
+            "demo.echo", {"value": 1}, delay_seconds=3600, priority="high", metadata={"a": 1}
+        )
+        assert later.status == "scheduled"
+        assert later.priority == "high"
+        at = await client.submit("demo.echo", {"value": 2}, run_at="2099-01-01T00:00:00Z")
+        assert at.run_at is not None
+        assert at.run_at.startswith("2099-01-01")
+        assert (await client.cancel(at.id)).status == "canceled"
+        with pytest.raises(acceptd.ValidationFailed):
+            await client.submit("demo.echo", {"value": 3}, run_at="2099-01-01T00:00:00Z",
+                                delay_seconds=5)  # fmt: skip
+
+
+async def test_batches_pages_and_iterators(api_url: str) -> None:
+    async with acceptd.Client(api_url, API_KEY) as client:
+        made = [
+            await client.submit_batch([acceptd.BatchItem(type="demo.echo", input={"value": i})])
+            for i in range(3)
+        ]
+        page = await client.list_batches(limit=2)
+        assert [b.id for b in page.items] == [made[2].id, made[1].id]
+        assert [b.id async for b in client.iter_batches(page_size=1)] == [
+            b.id for b in reversed(made)
+        ]
+        canceled = await client.cancel_batch(made[0].id)
+        assert canceled.counts.canceled == 1
+        assert await client.batch_deliveries(made[0].id) == []
+
+    def sync_walk() -> tuple[list[str], list[str]]:
+        with acceptd.SyncClient(api_url, API_KEY) as blocking:
+            jobs = [job.batch_id or "" for job in blocking.iter_jobs(page_size=1)]
+            batches = [batch.id for batch in blocking.iter_batches(page_size=2)]
+            return jobs, batches
+
+    jobs, batches = await asyncio.to_thread(sync_walk)
+    assert jobs == [b.id for b in reversed(made)]
+    assert batches == [b.id for b in reversed(made)]
+
+
+async def test_endpoint_test_event_keys_secrets_and_operations(
+    api_url: str, dispatcher: Any, receiver: tuple[Any, str]
+) -> None:
+    recording, url = receiver
+    async with acceptd.Client(api_url, API_KEY) as client:
+        endpoint = await client.create_endpoint(url)
+        assert (await client.get_endpoint(endpoint.id)).url == url
+        sent = await client.test_endpoint(endpoint.id)
+        assert sent.event == "webhook.test"
+        assert sent.endpoint_id == endpoint.id
+        for _ in range(200):
+            delivery = await client.get_delivery(sent.id)
+            if delivery.status == "succeeded":
+                break
+            await asyncio.sleep(0.05)
+        assert delivery.status == "succeeded"
+        assert delivery.attempts[0].status_code == 200
+        (test_event,) = recording.events("webhook.test")
+        verified = acceptd.verify_event(endpoint.secret, test_event.headers, test_event.body)
+        assert verified.data["endpoint_id"] == endpoint.id
+        disabled = await client.update_endpoint(endpoint.id, disabled=True)
+        assert disabled.disabled
+
+        key = await client.create_api_key("ci", scope="standard")
+        assert key.key.startswith("acc_")
+        assert key.id in {k.id for k in await client.api_keys()}
+        await client.revoke_api_key(key.id)
+        rotated = await client.rotate_signing_secret()
+        assert rotated.secret.startswith("whsec_")
+
+        assert (await client.health()).status == "ok"
+        assert (await client.ready()).status == "ok"
+        assert "/v1/jobs" in (await client.openapi())["paths"]
+    async with acceptd.Client(api_url, API_KEY) as other:
+        with pytest.raises(acceptd.NotFound):
+            await other.get_delivery("dlv_00000000000000000000000000")
+
+
+async def test_events_resume_after_a_dropped_stream(
+    api_url: str, worker: None, aiohttp_server: Callable[..., Awaitable[Any]]
+) -> None:
+    """A proxy cuts every stream after its first event: the client reconnects (with
+    Last-Event-ID, after the server's retry:) until it has seen the terminal status."""
+    import aiohttp
+
+    last_event_ids: list[str | None] = []
+
+    async def cut_after_one_event(request: web.Request) -> web.StreamResponse:
+        last_event_ids.append(request.headers.get("Last-Event-ID"))
+        async with (
+            aiohttp.ClientSession() as session,
+            session.get(api_url + request.path_qs, headers={"Authorization": f"Bearer {API_KEY}"})
+            as upstream,
+        ):  # fmt: skip
+            response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
+            await response.prepare(request)
+            buffered = b""
+            async for chunk in upstream.content.iter_any():
+                buffered += chunk.replace(b"\r\n", b"\n")  # aiohttp-sse ends lines with CRLF
+                if b"\n\n" in buffered:
+                    event, _, _ = buffered.partition(b"\n\n")
+                    await response.write(event + b"\n\n")
+                    break
+        assert request.transport is not None
+        request.transport.close()  # dropped mid-stream, as a flaky proxy would
+        return response
+
+    proxy = web.Application()
+    proxy.router.add_get("/{tail:.*}", cut_after_one_event)
+    server = await aiohttp_server(proxy)
+    async with acceptd.Client(api_url, API_KEY) as client:
+        job = await client.submit("demo.echo", {"value": 1, "delay_ms": 900, "progress_steps": 3})
+    async with acceptd.Client(str(server.make_url("")).rstrip("/"), API_KEY) as client:
+        seen = [(event, state.status) async for event, state in client.events(job.id)]
+    assert seen[-1] == ("status", "succeeded")
+    assert len(last_event_ids) >= 2
+    assert last_event_ids[0] is None
+    assert all(found is not None for found in last_event_ids[1:])

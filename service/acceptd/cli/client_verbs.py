@@ -196,7 +196,7 @@ def _show_job(job: Job) -> None:
 
 
 def _show_batch(batch: Batch) -> None:
-    print(f"{batch.id}  {painted(batch.status)}  {batch.progress.fraction:.0%} of {batch.total}")
+    print(f"{batch.id}  {painted(batch.status)}  {batch.progress.message or ''}".rstrip())
     counts = batch.counts.model_dump()
     print("  " + "  ".join(f"{name}: {n}" for name, n in counts.items() if n))
     for name in ("created_at", "completed_at"):
