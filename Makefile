@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format bench soak clean
+.PHONY: install run test lint format docs docs-serve bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "acceptd needs Python 3.11+; run make PYTHON=python3.11")'
@@ -24,15 +24,23 @@ test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check service tests bench examples
-	$(BIN)/ruff format --check service tests bench examples
+	$(BIN)/ruff check service tests bench examples docs
+	$(BIN)/ruff format --check service tests bench examples docs
 	$(BIN)/mypy
 	$(BIN)/mypy tests bench examples
 	$(BIN)/lint-imports
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+
+# The pages generated from the code (settings, HTTP reference, home page from the README).
+docs: $(STAMP)
+	$(BIN)/python docs/generate.py
+
+docs-serve: docs
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --dev-addr 127.0.0.1:8001
 
 format: $(STAMP)
-	$(BIN)/ruff format service tests bench examples
-	$(BIN)/ruff check --fix service tests bench examples
+	$(BIN)/ruff format service tests bench examples docs
+	$(BIN)/ruff check --fix service tests bench examples docs
 
 # The fault suite's long form: thousands of jobs through crashes, restarts and outages.
 soak: $(STAMP)

@@ -31,7 +31,17 @@ from acceptd.cli.devfiles import DEFAULT_DATA_DIR, DevFiles
 DEFAULT_API_URL = "http://127.0.0.1:8000"
 DEFAULT_PROFILE = "default"
 # The environment variables the client verbs read (the server's are in core/settings.py).
-CLIENT_VARIABLES = ("ACCEPTD_URL", "ACCEPTD_API_KEY", "ACCEPTD_PROFILE", "ACCEPTD_CONFIG")
+CLIENT_VARIABLE_MEANINGS = {
+    "ACCEPTD_URL": "the API's base URL; unset: the config profile's, else the running `dev`'s, "
+    "else http://127.0.0.1:8000",
+    "ACCEPTD_API_KEY": "the API key sent as `Authorization: Bearer`; unset: the config "
+    "profile's, else the running `dev`'s",
+    "ACCEPTD_PROFILE": "the profile of the config file to use (default `default`)",
+    "ACCEPTD_CONFIG": "the config file (default `$XDG_CONFIG_HOME/acceptd/config.toml`, "
+    "else `~/.config/acceptd/config.toml`)",
+    "NO_COLOR": "set (to anything): no colour even on a terminal",
+}
+CLIENT_VARIABLES = tuple(name for name in CLIENT_VARIABLE_MEANINGS if name.startswith("ACCEPTD_"))
 
 
 class ConfigError(Exception):

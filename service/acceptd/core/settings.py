@@ -20,34 +20,40 @@ def _split_commas(value: object) -> object:
 
 
 class Settings(BaseSettings):
-    """Every ACCEPTD_* variable. The README's settings table mirrors this class."""
+    """Every ACCEPTD_* variable of the server roles. docs/settings.md is generated from the
+    field descriptions (`make docs`); a test fails when the two drift."""
 
     model_config = SettingsConfigDict(
         env_prefix="ACCEPTD_", extra="ignore", frozen=True, env_ignore_empty=True
     )
 
     redis_url: str | None = Field(
-        default=None, description="redis:// or rediss:// URL; unset under `dev` = embedded server"
+        default=None,
+        description="`redis://` or `rediss://` URL. Required for `api`, `worker` and "
+        "`dispatcher`; when unset, `dev` starts the embedded server",
     )
     host: str = Field(default="0.0.0.0", description="address `acceptd api` listens on")  # noqa: S104
     port: int = Field(default=8000, ge=0, le=65535, description="port `acceptd api` listens on")
 
     bootstrap_api_key: SecretStr | None = Field(
-        default=None, description="ensure tenant `default` exists with this API key"
+        default=None, description="at start, make sure tenant `default` exists with this API key"
     )
     bootstrap_secret: SecretStr | None = Field(
-        default=None, description="... and with this whsec_ webhook signing secret"
+        default=None, description="... and with this `whsec_` webhook signing secret"
     )
     master_key: SecretStr | None = Field(
         default=None,
-        description="base64 of 32 random bytes; encrypts webhook secrets at rest",
+        description="base64 of 32 random bytes (`acceptd keygen`); encrypts stored secrets at "
+        "rest. Required except under `dev`, which keeps one in its data dir",
     )
 
     job_modules: Annotated[list[str], NoDecode] = Field(
         default=["acceptd.jobs.demo"], description="comma-separated modules with @job handlers"
     )
     allow_private_callbacks: bool = Field(
-        default=False, description="allow callback URLs resolving to loopback/private addresses"
+        default=False,
+        description="allow callback URLs resolving to loopback/private addresses (`true` "
+        "under `dev`)",
     )
     callback_allow_cidrs: Annotated[list[str], NoDecode] = Field(
         default=[], description="comma-separated CIDRs allowed even though private"
@@ -56,19 +62,27 @@ class Settings(BaseSettings):
         default=list(DEFAULT_RETRY_SCHEDULE),
         description="comma-separated seconds between webhook delivery attempts",
     )
-    webhook_timeout_seconds: float = Field(default=15.0, gt=0, le=120)
+    webhook_timeout_seconds: float = Field(
+        default=15.0, gt=0, le=120, description="a receiver must answer 2xx within this"
+    )
     webhook_disable_after_seconds: float = Field(
         default=5 * 86400, gt=0, description="disable an endpoint failing continuously this long"
     )
-    webhook_concurrency_per_endpoint: int = Field(default=10, ge=1)
-    webhook_max_concurrency: int = Field(default=100, ge=1)
+    webhook_concurrency_per_endpoint: int = Field(
+        default=10, ge=1, description="concurrent requests to one receiver, per dispatcher"
+    )
+    webhook_max_concurrency: int = Field(
+        default=100, ge=1, description="concurrent webhook requests per dispatcher"
+    )
     webhook_concurrency_per_tenant: int = Field(
         default=25,
         ge=1,
         description="webhook requests one tenant may have in flight per dispatcher, so a "
         "tenant with slow receivers cannot hold every slot",
     )
-    max_endpoints_per_tenant: int = Field(default=100, ge=1)
+    max_endpoints_per_tenant: int = Field(
+        default=100, ge=1, description="registered endpoints per tenant"
+    )
     rate_limit_per_second: float = Field(
         default=100.0, ge=0, description="API requests a tenant may make per second; 0 = no limit"
     )
@@ -86,7 +100,9 @@ class Settings(BaseSettings):
         default=10_000, ge=1, description="items one POST /v1/batches may carry"
     )
 
-    max_body_bytes: int = Field(default=10 * 1024 * 1024, ge=1024)
+    max_body_bytes: int = Field(
+        default=10 * 1024 * 1024, ge=1024, description="request bodies over this are a 413"
+    )
     max_json_elements: int = Field(
         default=250_000,
         ge=100,
@@ -103,7 +119,9 @@ class Settings(BaseSettings):
         description="requests one client address may make per second to the routes that "
         "need no API key (/complete, /fail); 0 = no limit",
     )
-    public_rate_limit_burst: int = Field(default=20, ge=1)
+    public_rate_limit_burst: int = Field(
+        default=20, ge=1, description="burst of public_rate_limit_per_second"
+    )
     max_waiters_per_tenant: int = Field(
         default=1000,
         ge=1,
@@ -120,10 +138,18 @@ class Settings(BaseSettings):
     public_concurrency_per_address: int = Field(
         default=4, ge=1, description="requests one address may have in flight on those routes"
     )
-    job_retention_seconds: int = Field(default=7 * 86400, ge=60)
-    idempotency_ttl_seconds: int = Field(default=86400, ge=60)
+    job_retention_seconds: int = Field(
+        default=7 * 86400,
+        ge=60,
+        description="how long finished jobs (and their deliveries) are kept",
+    )
+    idempotency_ttl_seconds: int = Field(
+        default=86400, ge=60, description="how long an Idempotency-Key is remembered"
+    )
     retry_after_seconds: int = Field(default=1, ge=1, description="Retry-After on 202 answers")
-    default_job_timeout_seconds: float = Field(default=300.0, gt=0)
+    default_job_timeout_seconds: float = Field(
+        default=300.0, gt=0, description="timeout of job types that set none"
+    )
     job_lease_seconds: float = Field(
         default=15.0,
         ge=1,
@@ -147,7 +173,9 @@ class Settings(BaseSettings):
         description="fallback poll of workers and dispatchers; new work wakes them at once",
     )
     worker_threads: int = Field(default=8, ge=1, description="pool for blocking job handlers")
-    max_result_bytes: int = Field(default=1024 * 1024, ge=1024)
+    max_result_bytes: int = Field(
+        default=1024 * 1024, ge=1024, description="a larger job result fails the job"
+    )
 
     uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
     metrics_port: int | None = Field(
