@@ -302,6 +302,17 @@ async def test_endpoint_test_event_keys_secrets_and_operations(
         (test_event,) = recording.events("webhook.test")
         verified = acceptd.verify_event(endpoint.secret, test_event.headers, test_event.body)
         assert verified.data["endpoint_id"] == endpoint.id
+        page = await client.endpoint_deliveries(endpoint.id, limit=1)
+        assert [d.id for d in page.items] == [sent.id]
+        stats = await client.endpoint_stats(endpoint.id)
+        assert (stats.attempts, stats.succeeded, stats.success_rate) == (1, 1, 1.0)
+        assert stats.latency_ms is not None
+        assert (await client.whoami()).scope == "admin"
+        assert len((await client.system()).per_minute) == 60
+        assert (await client.job_counts()).complete
+        link = await client.create_portal_link(scope="endpoints", ttl_seconds=60)
+        portal = await client.exchange_portal_link(link.url.partition("#token=")[2])
+        assert portal.scope == "endpoints"
         disabled = await client.update_endpoint(endpoint.id, disabled=True)
         assert disabled.disabled
 

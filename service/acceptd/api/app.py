@@ -18,6 +18,7 @@ from acceptd.api.middlewares import (
 )
 from acceptd.api.openapi import build_openapi
 from acceptd.api.routes import ROUTES, register
+from acceptd.console import serve as console
 from acceptd.core.caps import ConcurrencyCaps
 from acceptd.core.settings import Settings
 from acceptd.core.ttlcache import TtlCache
@@ -58,6 +59,7 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
     app[state.WAITERS] = ConcurrencyCaps(settings.max_waiters_per_tenant)
     app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd"), app[state.REGISTRY]))
     register(app, ROUTES)
+    _add_console(app, settings)
     app.cleanup_ctx.append(_redis_ctx)
     return app
 
@@ -92,3 +94,13 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     await app[state.CHANGES].close()
     await resolver.close()
     await redis.aclose()
+
+
+def _add_console(app: web.Application, settings: Settings) -> None:
+    """The web console at /ui/: static files, no API key (they hold no data)."""
+    from acceptd.api.middlewares import public
+
+    console.install(app, settings.portal_frame_ancestors)
+    app.router.add_get("/ui", public(console.redirect_to_console))
+    app.router.add_get("/ui/", public(console.console_page))
+    app.router.add_get("/ui/{name:.+}", public(console.console_asset))

@@ -27,7 +27,7 @@ def _endpoint_id(request: web.Request) -> str:
     return endpoint_id
 
 
-async def _owned_endpoint(request: web.Request) -> EndpointRecord:
+async def owned_endpoint(request: web.Request) -> EndpointRecord:
     endpoint_id = _endpoint_id(request)
     endpoint = await request.app[state.ENDPOINTS].get(endpoint_id, request[state.TENANT])
     if endpoint is None:
@@ -61,7 +61,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
 
 
 async def get_endpoint(request: web.Request) -> web.Response:
-    return json_response(endpoint_resource(await _owned_endpoint(request)))
+    return json_response(endpoint_resource(await owned_endpoint(request)))
 
 
 async def update_endpoint(request: web.Request) -> web.Response:
@@ -100,7 +100,7 @@ async def rotate_endpoint_secret(request: web.Request) -> web.Response:
 async def test_endpoint(request: web.Request) -> web.Response:
     """Sends the endpoint one signed `webhook.test` event, through the ordinary delivery path
     (its own secret, retries, recorded attempts): what a receiver's first check needs."""
-    endpoint = await _owned_endpoint(request)
+    endpoint = await owned_endpoint(request)
     msg_id = ids.new_id("msg")
     body = json.dumps(
         {

@@ -13,7 +13,7 @@ from pydantic import ValidationError
 from acceptd.api import idempotency, state
 from acceptd.api.body import read_model
 from acceptd.api.owned import find_batch, owned_job
-from acceptd.api.paging import decode_cursor, encode_cursor, page_limit
+from acceptd.api.paging import decode_cursor, encode_cursor, page_limit, time_bound
 from acceptd.api.problems import (
     BadRequest,
     Conflict,
@@ -29,6 +29,7 @@ from acceptd.api.validation import (
     unknown_type_error,
 )
 from acceptd.api.waiters import waiter_slot
+from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime.metrics import JOBS_SUBMITTED
@@ -170,6 +171,10 @@ async def list_jobs(request: web.Request) -> web.Response:
         raise BadRequest(f"status must be one of {', '.join(s.value for s in JobStatus)}")
     type_filter = query.get("type")
     cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
+    since, until = time_bound(request, "since"), time_bound(request, "until")
+    if until is not None:  # a cursor further back than `until` already bounds the page
+        cursor = min(cursor or "\uffff", ids.id_at("job", until))
+    at_least = ids.id_at("job", since) if since is not None else None
 
     store, tenant = request.app[state.JOBS], request[state.TENANT]
     # Unfiltered: one index read of limit + 1 (the extra one tells whether a next page exists).
@@ -178,7 +183,9 @@ async def list_jobs(request: web.Request) -> web.Response:
     items: list[dict[str, Any]] = []
     scanned, more, position = 0, False, cursor
     while not more:
-        job_ids = await store.page_ids(tenant, position, chunk, batch_id=batch_filter)
+        job_ids = await store.page_ids(
+            tenant, position, chunk, batch_id=batch_filter, at_least=at_least
+        )
         records = await store.get_many(job_ids) if job_ids else []
         await store.forget_ids(
             tenant,

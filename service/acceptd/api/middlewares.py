@@ -12,6 +12,7 @@ from aiohttp.typedefs import Handler
 
 from acceptd.api import state
 from acceptd.api.problems import (
+    Forbidden,
     ProblemError,
     RateLimited,
     ServiceUnavailable,
@@ -34,6 +35,7 @@ QUOTA_RETRY_AFTER_SECONDS = 60
 API_KEY_CACHE_MAX = 10_000
 PUBLIC_ROUTE = "acceptd.public"
 BY_ADDRESS_ROUTE = "acceptd.by_address"
+ENDPOINTS_PORTAL_ROUTE = "acceptd.endpoints_portal"
 
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -107,6 +109,12 @@ def public(handler: Handler) -> Handler:
     return handler
 
 
+def open_to_endpoints_portal(handler: Handler) -> Handler:
+    """Mark a handler a portal session of the `endpoints` scope may call."""
+    setattr(handler, ENDPOINTS_PORTAL_ROUTE, True)
+    return handler
+
+
 def limited_by_address(handler: Handler) -> Handler:
     """Mark a keyless handler whose callers are limited by their network address."""
     setattr(handler, BY_ADDRESS_ROUTE, True)
@@ -125,6 +133,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <api key>")
     identity = await _identity_for(request.app, token.strip())
+    if identity.scope == "portal-endpoints" and not getattr(
+        route_handler, ENDPOINTS_PORTAL_ROUTE, False
+    ):
+        raise Forbidden("this portal session manages the tenant's endpoints only")
     request[state.TENANT] = tenant = identity.tenant
     request[state.KEY] = identity
     limiter = request.app[state.RATE_LIMITER]

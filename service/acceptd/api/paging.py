@@ -9,6 +9,7 @@ from aiohttp import web
 
 from acceptd.api.problems import BadRequest
 from acceptd.core import ids
+from acceptd.core.clock import parse_rfc3339
 
 MAX_PAGE = 100
 
@@ -39,3 +40,14 @@ def page_limit(request: web.Request) -> int:
     if not 1 <= limit <= MAX_PAGE:
         raise BadRequest(f"limit must be an integer from 1 to {MAX_PAGE}")
     return limit
+
+
+def time_bound(request: web.Request, name: str) -> int | None:
+    """An RFC 3339 query parameter (`since`, `until`) as ms; 400 if it is not one."""
+    value = request.query.get(name)
+    if value is None:
+        return None
+    try:
+        return parse_rfc3339(value)
+    except ValueError as exc:
+        raise BadRequest(f"{name} must be an RFC 3339 time, like 2026-11-23T12:00:00Z") from exc

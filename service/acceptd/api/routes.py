@@ -16,9 +16,11 @@ from acceptd.api import (
     deliveries,
     endpoints,
     events,
+    insights,
     job_types,
     jobs,
     ops,
+    portal,
 )
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime import opsserver
@@ -31,19 +33,28 @@ from acceptd.wire.models import (
     CompleteJob,
     Delivery,
     DeliveryList,
+    DeliveryPage,
     Endpoint,
     EndpointCreate,
     EndpointList,
+    EndpointStats,
     EndpointUpdate,
     EndpointWithSecret,
     FailJob,
     Health,
     Job,
+    JobCounts,
     JobPage,
     JobTypeList,
+    PortalLink,
+    PortalLinkCreate,
+    PortalSession,
+    PortalSessionCreate,
     SigningSecret,
     SubmitBatch,
     SubmitJob,
+    SystemStatus,
+    WhoAmI,
 )
 
 
@@ -72,11 +83,16 @@ class Route:
     idempotent: bool = False
     # Errors this route can answer with besides 401/500 (all problem+json).
     errors: tuple[int, ...] = ()
+    # Open to a portal session of the `endpoints` scope (its endpoints and their deliveries).
+    endpoints_portal: bool = False
 
 
 _TEXT: dict[str, Any] = {"type": "string"}
 _STATUS: dict[str, Any] = {"type": "string", "enum": [s.value for s in JobStatus]}
 _LIMIT = ("limit", "page size (default 20)", {"type": "integer", "minimum": 1, "maximum": 100})
+_TIME: dict[str, Any] = {"type": "string", "format": "date-time"}
+_SINCE = ("since", "only what was created at or after this RFC 3339 time", _TIME)
+_UNTIL = ("until", "only what was created before this RFC 3339 time", _TIME)
 _CURSOR = ("cursor", "next_cursor of the previous page", _TEXT)
 
 _JOB_PENDING = Response("not terminal yet: poll again after Retry-After", Job, ("Retry-After",))
@@ -96,10 +112,19 @@ ROUTES: list[Route] = [
             ("status", "only jobs in this status", _STATUS),
             ("type", "only jobs of this type", _TEXT),
             ("batch", "only the items of this batch", _TEXT),
+            _SINCE,
+            _UNTIL,
             _LIMIT,
             _CURSOR,
         ),
         errors=(400, 404),  # 404: ?batch= names no batch of the tenant's
+    ),
+    Route(
+        "GET", "/v1/job-counts", insights.job_counts,
+        "Jobs per status among those created in a window", "jobs",
+        responses={200: Response("counts per status", JobCounts)},
+        query=(("type", "only jobs of this type", _TEXT), _SINCE, _UNTIL),
+        errors=(400,),
     ),
     Route(
         "GET", "/v1/jobs/{job_id}", jobs.get_job, "Get a job (the polling endpoint)", "jobs",
@@ -190,12 +215,14 @@ ROUTES: list[Route] = [
         "Get a delivery with every attempt", "webhooks",
         responses={200: Response("the delivery", Delivery)},
         errors=(404,),
+        endpoints_portal=True,
     ),
     Route(
         "POST", "/v1/deliveries/{delivery_id}/retry", deliveries.retry_delivery,
         "Send a delivery again now", "webhooks",
         responses={202: Response("queued", Delivery)},
         errors=(404, 409),
+        endpoints_portal=True,
     ),
     Route(
         "POST", "/v1/endpoints", endpoints.create_endpoint,
@@ -205,15 +232,18 @@ ROUTES: list[Route] = [
             201: Response("created; `secret` is shown only now", EndpointWithSecret, ("Location",))
         },
         errors=(400, 409, 413, 415, 422),
+        endpoints_portal=True,
     ),
     Route(
         "GET", "/v1/endpoints", endpoints.list_endpoints, "List webhook endpoints", "webhooks",
         responses={200: Response("the tenant's endpoints", EndpointList)},
+        endpoints_portal=True,
     ),
     Route(
         "GET", "/v1/endpoints/{endpoint_id}", endpoints.get_endpoint, "Get an endpoint", "webhooks",
         responses={200: Response("the endpoint", Endpoint)},
         errors=(404,),
+        endpoints_portal=True,
     ),
     Route(
         "PATCH", "/v1/endpoints/{endpoint_id}", endpoints.update_endpoint,
@@ -221,24 +251,71 @@ ROUTES: list[Route] = [
         body=EndpointUpdate,
         responses={200: Response("the endpoint", Endpoint)},
         errors=(400, 404, 413, 415, 422),
+        endpoints_portal=True,
     ),
     Route(
         "DELETE", "/v1/endpoints/{endpoint_id}", endpoints.delete_endpoint,
         "Remove an endpoint", "webhooks",
         responses={204: Response("removed")},
         errors=(404,),
+        endpoints_portal=True,
     ),
     Route(
         "POST", "/v1/endpoints/{endpoint_id}/rotate-secret", endpoints.rotate_endpoint_secret,
         "New signing secret; the old one keeps signing beside it for 24 h", "webhooks",
         responses={200: Response("the endpoint with its new secret", EndpointWithSecret)},
         errors=(404,),
+        endpoints_portal=True,
     ),
     Route(
         "POST", "/v1/endpoints/{endpoint_id}/test", endpoints.test_endpoint,
         "Send the endpoint a signed webhook.test event", "webhooks",
         responses={202: Response("queued; GET the delivery to see how it went", Delivery)},
         errors=(404,),
+        endpoints_portal=True,
+    ),
+    Route(
+        "GET", "/v1/endpoints/{endpoint_id}/deliveries", insights.endpoint_deliveries,
+        "Deliveries to an endpoint, newest first, with every attempt", "webhooks",
+        responses={200: Response("a page of deliveries", DeliveryPage)},
+        query=(_LIMIT, _CURSOR),
+        errors=(400, 404),
+        endpoints_portal=True,
+    ),
+    Route(
+        "GET", "/v1/endpoints/{endpoint_id}/stats", insights.endpoint_stats,
+        "An endpoint's success rate and latency over the last hour", "webhooks",
+        responses={200: Response("attempts, success rate, latency percentiles", EndpointStats)},
+        errors=(404,),
+        endpoints_portal=True,
+    ),
+    Route(
+        "POST", "/v1/portal-links", portal.create_portal_link,
+        "A one-time link that signs a browser in to the tenant's console (or its endpoints)",
+        "console",
+        body=PortalLinkCreate,
+        responses={201: Response("the link; it works once, until expires_at", PortalLink)},
+        errors=(400, 403, 413, 415, 422),
+    ),
+    Route(
+        "POST", "/v1/portal-sessions", portal.create_portal_session,
+        "Exchange a portal link's token for a console session (no API key; works once)",
+        "console",
+        body=PortalSessionCreate,
+        responses={201: Response("the session credential", PortalSession)},
+        errors=(400, 404, 413, 415, 422, 429), public=True, by_address=True,
+    ),
+    Route(
+        "GET", "/v1/whoami", portal.whoami, "The tenant and scope of this credential", "console",
+        responses={200: Response("who is asking", WhoAmI)},
+        endpoints_portal=True,
+    ),
+    Route(
+        "GET", "/v1/system", insights.system_status,
+        "Queue depths, live workers and dispatchers, the tenant's last hour; admin scope",
+        "console",
+        responses={200: Response("the system now", SystemStatus)},
+        errors=(403,),
     ),
     Route(
         "GET", "/v1/api-keys", apikeys.list_api_keys,
@@ -284,10 +361,12 @@ ROUTES: list[Route] = [
 
 
 def register(app: web.Application, routes: list[Route]) -> None:
-    from acceptd.api.middlewares import limited_by_address, public
+    from acceptd.api.middlewares import limited_by_address, open_to_endpoints_portal, public
 
     for route in routes:
         handler = public(route.handler) if route.public else route.handler
         if route.by_address:
             handler = limited_by_address(handler)
+        if route.endpoints_portal:
+            handler = open_to_endpoints_portal(handler)
         app.router.add_route(route.method, route.path, handler)

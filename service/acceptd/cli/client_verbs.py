@@ -115,6 +115,14 @@ def add_commands(commands: Any) -> None:
     test.add_argument("endpoint_id")
     test.add_argument("--timeout", type=float, default=30.0, help="how long to wait for it")
 
+    portal = verb("portal-link", "print a one-time link to the console for this tenant",
+                  _portal_link)  # fmt: skip
+    portal.add_argument(
+        "--scope", choices=("tenant", "endpoints"), default="tenant",
+        help="endpoints: only the tenant's endpoints and their deliveries",
+    )  # fmt: skip
+    portal.add_argument("--ttl", type=int, default=3600, help="seconds the link (and session) live")
+
     verb("deliveries", "a job's webhook deliveries and attempts", _deliveries).add_argument(
         "job_id"
     )
@@ -490,3 +498,9 @@ async def _redeliver(args: argparse.Namespace, client: Client) -> int:
 
 async def _listen(args: argparse.Namespace, client: Client) -> int:
     return await run_listen(args, client)
+
+
+async def _portal_link(args: argparse.Namespace, client: Client) -> int:
+    link = await client.create_portal_link(scope=args.scope, ttl_seconds=args.ttl)
+    emit(args.json, link, lambda: print(f"{link.url}\n(works once, until {link.expires_at})"))
+    return 0

@@ -42,16 +42,23 @@ from acceptd.wire.models import (
     BatchPage,
     Delivery,
     DeliveryList,
+    DeliveryPage,
     Endpoint,
     EndpointList,
+    EndpointStats,
     EndpointWithSecret,
     Health,
     Job,
+    JobCounts,
     JobPage,
     JobStatusName,
     JobType,
     JobTypeList,
+    PortalLink,
+    PortalSession,
     SigningSecret,
+    SystemStatus,
+    WhoAmI,
 )
 
 Item = TypeVar("Item", Job, Batch)
@@ -82,6 +89,10 @@ def as_json_object(value: JsonObject | BaseModel) -> dict[str, Any]:
     if isinstance(value, BaseModel):
         return value.model_dump(mode="json", by_alias=True)
     return dict(value)
+
+
+def _time(value: datetime | str | None) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else value
 
 
 def _query(**values: object) -> dict[str, str]:
@@ -164,11 +175,15 @@ class Client:
         status: JobStatusName | None = None,
         type: str | None = None,
         batch: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> JobPage:
-        """One page, newest first; `next_cursor` fetches the next."""
-        params = _query(status=status, type=type, batch=batch, limit=limit, cursor=cursor)
+        """One page, newest first; `next_cursor` fetches the next. `since`/`until` bound
+        when the jobs were created."""
+        params = _query(status=status, type=type, batch=batch, since=_time(since),
+                        until=_time(until), limit=limit, cursor=cursor)  # fmt: skip
         return (await self._http.request("GET", "/v1/jobs", params=params)).parsed(JobPage)
 
     def iter_jobs(
@@ -188,6 +203,19 @@ class Client:
             return found.items, found.next_cursor
 
         return _follow_cursors(page)
+
+    @calls("GET", "/v1/job-counts")
+    async def job_counts(
+        self,
+        *,
+        type: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> JobCounts:
+        """Jobs per status among those created in the window (`complete` says whether the
+        count read them all)."""
+        params = _query(type=type, since=_time(since), until=_time(until))
+        return (await self._http.request("GET", "/v1/job-counts", params=params)).parsed(JobCounts)
 
     @calls("POST", "/v1/jobs/{job_id}/cancel")
     async def cancel(self, job_id: str) -> Job:
@@ -448,6 +476,19 @@ class Client:
         # Not retried: each call makes a new secret, and only the answer shows it.
         return (await self._http.request("POST", path, retry=False)).parsed(EndpointWithSecret)
 
+    @calls("GET", "/v1/endpoints/{endpoint_id}/deliveries")
+    async def endpoint_deliveries(
+        self, endpoint_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> DeliveryPage:
+        path = _path("/v1/endpoints/{id}/deliveries", id=endpoint_id)
+        params = _query(limit=limit, cursor=cursor)
+        return (await self._http.request("GET", path, params=params)).parsed(DeliveryPage)
+
+    @calls("GET", "/v1/endpoints/{endpoint_id}/stats")
+    async def endpoint_stats(self, endpoint_id: str) -> EndpointStats:
+        path = _path("/v1/endpoints/{id}/stats", id=endpoint_id)
+        return (await self._http.request("GET", path)).parsed(EndpointStats)
+
     @calls("POST", "/v1/endpoints/{endpoint_id}/test")
     async def test_endpoint(self, endpoint_id: str) -> Delivery:
         """Send the endpoint a signed `webhook.test` event; the delivery shows how it went."""
@@ -476,6 +517,33 @@ class Client:
     async def rotate_signing_secret(self) -> SigningSecret:
         answer = await self._http.request("POST", "/v1/signing-secret/rotate", retry=False)
         return answer.parsed(SigningSecret)
+
+    # --- the console: portal links, sessions, the system view -------------------------------
+
+    @calls("POST", "/v1/portal-links")
+    async def create_portal_link(
+        self, *, scope: Literal["tenant", "endpoints"] = "tenant", ttl_seconds: int = 3600
+    ) -> PortalLink:
+        """A one-time link to the tenant's console (or only its endpoints) to hand out."""
+        body = {"scope": scope, "ttl_seconds": ttl_seconds}
+        answer = await self._http.request("POST", "/v1/portal-links", body=body, retry=False)
+        return answer.parsed(PortalLink)
+
+    @calls("POST", "/v1/portal-sessions")
+    async def exchange_portal_link(self, token: str) -> PortalSession:
+        """The session a portal link's token opens (what the console does with `#token=`)."""
+        answer = await self._http.request(
+            "POST", "/v1/portal-sessions", body={"token": token}, retry=False
+        )
+        return answer.parsed(PortalSession)
+
+    @calls("GET", "/v1/whoami")
+    async def whoami(self) -> WhoAmI:
+        return (await self._http.request("GET", "/v1/whoami")).parsed(WhoAmI)
+
+    @calls("GET", "/v1/system")
+    async def system(self) -> SystemStatus:
+        return (await self._http.request("GET", "/v1/system")).parsed(SystemStatus)
 
     # --- operations -------------------------------------------------------------------------
 

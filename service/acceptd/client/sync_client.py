@@ -22,14 +22,21 @@ from acceptd.wire.models import (
     BatchItem,
     BatchPage,
     Delivery,
+    DeliveryPage,
     Endpoint,
+    EndpointStats,
     EndpointWithSecret,
     Health,
     Job,
+    JobCounts,
     JobPage,
     JobStatusName,
     JobType,
+    PortalLink,
+    PortalSession,
     SigningSecret,
+    SystemStatus,
+    WhoAmI,
 )
 
 T = TypeVar("T")
@@ -119,12 +126,25 @@ class SyncClient:
         status: JobStatusName | None = None,
         type: str | None = None,
         batch: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
     ) -> JobPage:
         return self._run(
-            self._client.list(status=status, type=type, batch=batch, limit=limit, cursor=cursor)
-        )
+            self._client.list(status=status, type=type, batch=batch, since=since, until=until,
+                              limit=limit, cursor=cursor)
+        )  # fmt: skip
+
+    @calls("GET", "/v1/job-counts")
+    def job_counts(
+        self,
+        *,
+        type: str | None = None,
+        since: datetime | str | None = None,
+        until: datetime | str | None = None,
+    ) -> JobCounts:
+        return self._run(self._client.job_counts(type=type, since=since, until=until))
 
     def iter_jobs(
         self,
@@ -280,6 +300,16 @@ class SyncClient:
     def rotate_endpoint_secret(self, endpoint_id: str) -> EndpointWithSecret:
         return self._run(self._client.rotate_endpoint_secret(endpoint_id))
 
+    @calls("GET", "/v1/endpoints/{endpoint_id}/deliveries")
+    def endpoint_deliveries(
+        self, endpoint_id: str, *, limit: int | None = None, cursor: str | None = None
+    ) -> DeliveryPage:
+        return self._run(self._client.endpoint_deliveries(endpoint_id, limit=limit, cursor=cursor))
+
+    @calls("GET", "/v1/endpoints/{endpoint_id}/stats")
+    def endpoint_stats(self, endpoint_id: str) -> EndpointStats:
+        return self._run(self._client.endpoint_stats(endpoint_id))
+
     @calls("POST", "/v1/endpoints/{endpoint_id}/test")
     def test_endpoint(self, endpoint_id: str) -> Delivery:
         return self._run(self._client.test_endpoint(endpoint_id))
@@ -303,6 +333,26 @@ class SyncClient:
     @calls("POST", "/v1/signing-secret/rotate")
     def rotate_signing_secret(self) -> SigningSecret:
         return self._run(self._client.rotate_signing_secret())
+
+    # --- the console: portal links, sessions, the system view -------------------------------
+
+    @calls("POST", "/v1/portal-links")
+    def create_portal_link(
+        self, *, scope: Literal["tenant", "endpoints"] = "tenant", ttl_seconds: int = 3600
+    ) -> PortalLink:
+        return self._run(self._client.create_portal_link(scope=scope, ttl_seconds=ttl_seconds))
+
+    @calls("POST", "/v1/portal-sessions")
+    def exchange_portal_link(self, token: str) -> PortalSession:
+        return self._run(self._client.exchange_portal_link(token))
+
+    @calls("GET", "/v1/whoami")
+    def whoami(self) -> WhoAmI:
+        return self._run(self._client.whoami())
+
+    @calls("GET", "/v1/system")
+    def system(self) -> SystemStatus:
+        return self._run(self._client.system())
 
     # --- operations -------------------------------------------------------------------------
 

@@ -64,3 +64,17 @@ def looks_like(prefix: str, value: str) -> bool:
     """Cheap shape check so garbage ids never reach Redis as key material."""
     body = value[len(prefix) + 1 :]
     return value.startswith(prefix + "_") and len(body) == 26 and all(c in _ALPHABET for c in body)
+
+
+def id_at(prefix: str, at_ms: int) -> str:
+    """The smallest id of `prefix` made at `at_ms`: a bound for range reads of id indexes."""
+    return f"{prefix}_{_encode(max(at_ms, 0) << 80, 26)}"
+
+
+def time_of(value: str) -> int:
+    """When an id was made (ms), from its time part."""
+    body = value.partition("_")[2][:10]
+    result = 0
+    for char in body:
+        result = result * 32 + _ALPHABET.index(char)
+    return result

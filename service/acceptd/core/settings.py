@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import re
 from typing import Annotated
 
 from pydantic import Field, SecretStr, field_validator
@@ -177,6 +178,20 @@ class Settings(BaseSettings):
         default=1024 * 1024, ge=1024, description="a larger job result fails the job"
     )
 
+    public_url: str | None = Field(
+        default=None,
+        description="the API's address as browsers reach it (`https://acceptd.example.com`); "
+        "portal links start with it. Unset: the scheme and host each request came in on",
+    )
+    portal_frame_ancestors: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="comma-separated origins that may show the console in a frame "
+        "(a portal inside your app); unset: none may",
+    )
+    portal_link_max_ttl_seconds: int = Field(
+        default=7 * 86400, ge=60, description="the longest a portal link may live"
+    )
+
     uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
     metrics_port: int | None = Field(
         default=None,
@@ -187,7 +202,7 @@ class Settings(BaseSettings):
         "with defaults); 0 = off",
     )
 
-    @field_validator("job_modules", "callback_allow_cidrs", mode="before")
+    @field_validator("job_modules", "callback_allow_cidrs", "portal_frame_ancestors", mode="before")
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
@@ -228,3 +243,12 @@ class Settings(BaseSettings):
         if self.metrics_port is not None:
             return self.metrics_port
         return DEFAULT_METRICS_PORTS[role]
+
+    @field_validator("portal_frame_ancestors")
+    @classmethod
+    def _origins(cls, value: list[str]) -> list[str]:
+        # Each goes into a Content-Security-Policy header: nothing that could end or extend it.
+        for origin in value:
+            if not re.fullmatch(r"https?://[A-Za-z0-9.\-\[\]:*]+", origin):
+                raise ValueError(f"{origin!r} is not an origin like https://app.example.com")
+        return value

@@ -65,8 +65,8 @@ WHOLE_QUEUES = {
 }
 
 
-async def render(redis: Redis) -> tuple[bytes, str]:
-    """The exposition text, with queue depths read now (so every role reports them fresh)."""
+async def queue_depths(redis: Redis) -> dict[str, int]:
+    """Every queue's depth now, in one round trip (the metrics and the console's system view)."""
     now = now_ms()
     async with redis.pipeline(transaction=False) as pipe:
         for key in DUE_QUEUES.values():
@@ -76,6 +76,11 @@ async def render(redis: Redis) -> tuple[bytes, str]:
         # The fan-out deletes what it has handled: the stream's length is its backlog.
         pipe.xlen(keys.EVENTS_STREAM)
         depths = await pipe.execute()
-    for name, depth in zip([*DUE_QUEUES, *WHOLE_QUEUES, "events"], depths, strict=True):
+    return dict(zip([*DUE_QUEUES, *WHOLE_QUEUES, "events"], depths, strict=True))
+
+
+async def render(redis: Redis) -> tuple[bytes, str]:
+    """The exposition text, with queue depths read now (so every role reports them fresh)."""
+    for name, depth in (await queue_depths(redis)).items():
         QUEUE_DEPTH.labels(queue=name).set(depth)
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol, TypeVar
 
@@ -15,6 +16,7 @@ from acceptd.core.settings import Settings
 from acceptd.runtime import opsserver
 from acceptd.runtime.wakeable import WakeableWorker, listen_for_wakeups
 from acceptd.store.connection import arq_settings, deserialize_arq, serialize_arq
+from acceptd.store.processes import BEAT_EVERY_SECONDS, Processes, process_name
 
 # arq's own try limit must never be what ends a job or a delivery: our records count attempts.
 ARQ_MAX_TRIES = 1_000
@@ -24,6 +26,9 @@ RUNTIME = "acceptd_runtime"
 WAKE = "acceptd_wake"
 _OPS = "acceptd_ops_server"
 _LISTENER = "acceptd_wakeup_listener"
+_HEARTBEAT = "acceptd_heartbeat"
+
+log = logging.getLogger(__name__)
 
 
 class RoleRuntime(Protocol):
@@ -83,14 +88,18 @@ def build_role_worker(
         ctx[_LISTENER] = asyncio.get_running_loop().create_task(
             listen_for_wakeups(runtime.redis, wakeup_channel, worker)
         )
+        ctx[_HEARTBEAT] = asyncio.get_running_loop().create_task(
+            _beat(Processes(runtime.redis), process_name(role))
+        )
         if on_ready is not None:
             await on_ready(runtime)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        if (listener := ctx.get(_LISTENER)) is not None:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+        for name in (_LISTENER, _HEARTBEAT):
+            if (task := ctx.get(name)) is not None:
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
         if (ops := ctx.get(_OPS)) is not None:
             await ops.cleanup()
         if (runtime := ctx.get(RUNTIME)) is not None:
@@ -99,3 +108,13 @@ def build_role_worker(
     worker.on_startup = startup
     worker.on_shutdown = shutdown
     return worker
+
+
+async def _beat(processes: Processes, name: str) -> None:
+    """Tells the console this process is alive, every few seconds, until cancelled."""
+    while True:
+        try:
+            await processes.beat(name)
+        except Exception:  # an outage: the next beat will do
+            log.debug("heartbeat failed", exc_info=True)
+        await asyncio.sleep(BEAT_EVERY_SECONDS)

@@ -14,8 +14,12 @@ from acceptd.core.clock import now_ms
 from acceptd.core.credentials import generate_api_key
 from acceptd.store import keys
 
-Scope = Literal["admin", "standard"]
+# admin and standard are API keys; the portal scopes are sessions made from portal links
+# (store/portal.py): `portal` sees the tenant's console, `portal-endpoints` only its endpoints
+# and their deliveries. No session can manage keys or make links.
+Scope = Literal["admin", "standard", "portal", "portal-endpoints"]
 SCOPES: tuple[Scope, ...] = ("admin", "standard")
+ALL_SCOPES: tuple[Scope, ...] = ("admin", "standard", "portal", "portal-endpoints")
 # A key's last use is written at most this often per key and API process.
 TOUCH_EVERY_MS = 60_000
 
@@ -38,11 +42,9 @@ class KeyIdentity:
         if not rest:  # written before keys had ids: the tenant's one key, all powers
             return cls(tenant, None, "admin")
         key_id, _, scope = rest.partition(" ")
-        return cls(
-            tenant,
-            None if key_id == "-" else key_id,
-            "standard" if scope == "standard" else "admin",
-        )
+        # An unknown scope gets the least power, never the most.
+        known: Scope = next((s for s in ALL_SCOPES if s == scope), "portal-endpoints")
+        return cls(tenant, None if key_id == "-" else key_id, known)
 
 
 @dataclass(frozen=True)

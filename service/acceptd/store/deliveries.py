@@ -8,6 +8,7 @@ from typing import Any
 
 from redis.asyncio import Redis
 
+from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import DeliveryStatus
@@ -126,6 +127,8 @@ class DeliveryStore:
                 keys.DELIVERIES_DUE,
                 keys.arq_job(attempt_job_id(new.id, 1)),
                 keys.WEBHOOK_QUEUE,
+                keys.tenant_deliveries(new.tenant),
+                keys.endpoint_deliveries(new.endpoint_id or "none"),
             ],
             args=[
                 new.id,
@@ -135,6 +138,8 @@ class DeliveryStore:
                 attempt_job_id(new.id, 1),
                 # A leased attempt is being sent inline: no dispatcher needs waking for it.
                 "" if lease_ms else keys.WEBHOOKS_WAKEUP,
+                "1" if new.endpoint_id else "",
+                ids.id_at("dlv", now - self._retention_ms),
                 *fields,
             ],
         )
@@ -223,4 +228,35 @@ class DeliveryStore:
         found: list[str] = await self._redis.zrangebyscore(
             keys.DELIVERIES_DUE, "-inf", older_than_ms, start=0, num=limit
         )
+        return found
+
+    async def ids_between(
+        self, index: str, since_ms: int, until_ms: int, limit: int, *, before: str | None = None
+    ) -> list[str]:
+        """Newest first: ids in `index` made in [since_ms, until_ms) and older than `before`,
+        at most `limit`."""
+        upper = ids.id_at("dlv", until_ms)
+        if before is not None:
+            upper = min(upper, before)
+        lower = "[" + ids.id_at("dlv", since_ms)
+        found: list[str] = await self._redis.zrevrangebylex(
+            index, "(" + upper, lower, start=0, num=limit
+        )
+        return found
+
+    async def many(
+        self, delivery_ids: list[str]
+    ) -> list[tuple[DeliveryRecord, list[dict[str, Any]]]]:
+        """The deliveries that still exist, each with its attempts, in the order given."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for delivery_id in delivery_ids:
+                pipe.hgetall(keys.delivery(delivery_id))
+                pipe.lrange(keys.delivery_attempts(delivery_id), 0, -1)
+            raw = await pipe.execute()
+        found = []
+        for index, delivery_id in enumerate(delivery_ids):
+            fields, attempts = raw[2 * index], raw[2 * index + 1]
+            if fields:
+                record = self._opened(DeliveryRecord.from_hash(delivery_id, fields))
+                found.append((record, [json.loads(a) for a in attempts]))
         return found

@@ -317,10 +317,27 @@ class JobStore:
         return keys.batch_jobs(batch_id) if batch_id else keys.tenant_jobs(tenant)
 
     async def page_ids(
-        self, tenant: str, before: str | None, count: int, *, batch_id: str | None = None
+        self,
+        tenant: str,
+        before: str | None,
+        count: int,
+        *,
+        batch_id: str | None = None,
+        at_least: str | None = None,
     ) -> list[str]:
-        """Job ids of a tenant (or of one of its batches), newest first, older than `before`."""
-        return await records.newest_ids(self._redis, self._index(tenant, batch_id), before, count)
+        """Job ids of a tenant (or of one of its batches), newest first, older than `before`
+        and not older than `at_least`."""
+        return await records.newest_ids(
+            self._redis, self._index(tenant, batch_id), before, count, at_least=at_least
+        )
+
+    async def fields_of(self, job_ids: list[str], *names: str) -> list[tuple[str | None, ...]]:
+        """The named fields of each job (None for a job that expired), in one round trip."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(keys.job(job_id), list(names))
+            found: list[list[str | None]] = await pipe.execute()
+        return [tuple(values) for values in found]
 
     async def forget_ids(
         self, tenant: str, job_ids: list[str], *, batch_id: str | None = None

@@ -124,6 +124,25 @@ def job_deliveries(subject_id: str) -> str:
     return f"{PREFIX}job:{subject_id}:deliveries"
 
 
+def tenant_deliveries(name: str) -> str:
+    """Every delivery of the tenant, by id (ids sort by time): the console's per-minute counts."""
+    return f"{PREFIX}tenant:{name}:deliveries"
+
+
+def endpoint_deliveries(endpoint_id: str) -> str:
+    """The deliveries to one endpoint, by id: its page in the console and its health figures."""
+    return f"{PREFIX}endpoint:{endpoint_id}:deliveries"
+
+
+def portal_link(token: str) -> str:
+    # Only a digest of the one-time token is stored, like an API key's.
+    return f"{PREFIX}portal-link:{digest(token)}"
+
+
+# Heartbeats of workers and dispatchers (sorted set: member = role:host:pid, score = ms).
+PROCESSES = PREFIX + "processes"
+
+
 def arq_job(arq_job_id: str) -> str:
     return job_key_prefix + arq_job_id
 

@@ -9,11 +9,14 @@ from collections.abc import Callable
 from redis.asyncio import Redis
 
 
-async def newest_ids(redis: Redis, index: str, before: str | None, count: int) -> list[str]:
+async def newest_ids(
+    redis: Redis, index: str, before: str | None, count: int, *, at_least: str | None = None
+) -> list[str]:
     """Ids in `index` (sorted set, all scores 0, ids sort by time), newest first, strictly
-    older than `before`."""
+    older than `before` and not older than `at_least`."""
     upper = f"({before}" if before else "+"
-    found: list[str] = await redis.zrevrangebylex(index, upper, "-", start=0, num=count)
+    lower = f"[{at_least}" if at_least else "-"
+    found: list[str] = await redis.zrevrangebylex(index, upper, lower, start=0, num=count)
     return found
 
 

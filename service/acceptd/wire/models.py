@@ -305,3 +305,90 @@ class Delivery(BaseModel):
 
 class DeliveryList(BaseModel):
     items: list[Delivery]
+
+
+class DeliveryPage(BaseModel):
+    items: list[Delivery]
+    next_cursor: str | None
+
+
+class JobCounts(BaseModel):
+    """Jobs per status among those created in the window (newest first)."""
+
+    counts: dict[JobStatusName, int]
+    scanned: int = Field(description="jobs read to count them")
+    complete: bool = Field(
+        description="false: the window holds more jobs than one count reads (see `scanned`); "
+        "narrow it with since/until"
+    )
+
+
+class LatencyPercentiles(BaseModel):
+    p50: float
+    p95: float
+
+
+class EndpointStats(BaseModel):
+    """An endpoint's last hour (or `window_seconds`), from its recorded attempts."""
+
+    window_seconds: int
+    deliveries: int
+    attempts: int
+    succeeded: int = Field(description="attempts answered 2xx")
+    failed: int = Field(description="attempts that failed: status, timeout or connection")
+    success_rate: float | None = Field(description="succeeded / attempts; null with none")
+    latency_ms: LatencyPercentiles | None
+
+
+class ProcessStatus(BaseModel):
+    role: str
+    name: str = Field(description="role:host:pid")
+    last_seen_at: str
+    alive: bool = Field(description="beat within the last 15 s")
+
+
+class MinuteCounts(BaseModel):
+    minute: str = Field(description="RFC 3339, the minute's start")
+    jobs: int = Field(description="jobs the tenant submitted in that minute")
+    deliveries: int = Field(description="webhook deliveries the tenant's events made")
+
+
+class SystemStatus(BaseModel):
+    queues: dict[str, int] = Field(
+        description="jobs and webhooks due now, scheduled, awaiting_input, deliveries_due, "
+        "events (all tenants)"
+    )
+    processes: list[ProcessStatus]
+    per_minute: list[MinuteCounts] = Field(description="the tenant's last hour, oldest first")
+
+
+class WhoAmI(BaseModel):
+    tenant: str
+    scope: Literal["admin", "standard", "portal", "portal-endpoints"]
+
+
+class PortalLinkCreate(_Strict):
+    scope: Literal["tenant", "endpoints"] = Field(
+        default="tenant",
+        description="tenant: the tenant's whole console; endpoints: its endpoints and their "
+        "deliveries only",
+    )
+    ttl_seconds: int = Field(
+        default=3600, ge=1, description="the link, and the session it opens, end after this"
+    )
+
+
+class PortalLink(BaseModel):
+    url: str = Field(description="<base>/ui/#token=…: works once, until expires_at")
+    expires_at: str
+
+
+class PortalSessionCreate(_Strict):
+    token: str = Field(max_length=200, description="the token of a portal link's fragment")
+
+
+class PortalSession(BaseModel):
+    session: str = Field(description="pss_…: send as `Authorization: Bearer` until expires_at")
+    tenant: str
+    scope: Literal["tenant", "endpoints"]
+    expires_at: str

@@ -1,0 +1,133 @@
+"""What the console shows beside the resources: jobs per status in a time window, an
+endpoint's deliveries and health over the last hour, and the system's queues, processes
+and per-minute throughput. Every read is bounded, whatever the tenant has stored."""
+
+from __future__ import annotations
+
+import asyncio
+from collections import Counter
+from typing import Any
+
+from aiohttp import web
+
+from acceptd.api import state
+from acceptd.api.endpoints import owned_endpoint
+from acceptd.api.paging import decode_cursor, encode_cursor, page_limit, time_bound
+from acceptd.api.problems import Forbidden
+from acceptd.api.respond import json_response
+from acceptd.core import ids
+from acceptd.core.clock import now_ms, parse_rfc3339, to_rfc3339
+from acceptd.core.statuses import JobStatus
+from acceptd.runtime.metrics import queue_depths
+from acceptd.store import keys
+from acceptd.store.processes import Processes
+from acceptd.wire.resources import delivery_resource
+
+# A count reads at most this many jobs (one pipelined round trip of HMGETs; ~10 ms).
+MAX_COUNTED = 10_000
+STATS_WINDOW_SECONDS = 3600
+# An endpoint's health is read from at most this many of its newest deliveries.
+MAX_STATS_DELIVERIES = 500
+MINUTES = 60
+
+
+async def job_counts(request: web.Request) -> web.Response:
+    tenant, store = request[state.TENANT], request.app[state.JOBS]
+    since, until = time_bound(request, "since"), time_bound(request, "until")
+    type_filter = request.query.get("type")
+    upper = ids.id_at("job", until) if until is not None else None
+    lower = ids.id_at("job", since) if since is not None else None
+    job_ids = await store.page_ids(tenant, upper, MAX_COUNTED + 1, at_least=lower)
+    complete = len(job_ids) <= MAX_COUNTED
+    job_ids = job_ids[:MAX_COUNTED]
+    statuses = await store.fields_of(job_ids, "status", "type")
+    counted = Counter(
+        status for status, job_type in statuses
+        if status is not None and (type_filter is None or job_type == type_filter)
+    )  # fmt: skip
+    counts = {status.value: counted.get(status.value, 0) for status in JobStatus}
+    return json_response({"counts": counts, "scanned": len(job_ids), "complete": complete})
+
+
+async def endpoint_deliveries(request: web.Request) -> web.Response:
+    endpoint = await owned_endpoint(request)
+    limit = page_limit(request)
+    cursor = request.query.get("cursor")
+    before = decode_cursor(cursor, "dlv") if cursor else None
+    index = keys.endpoint_deliveries(endpoint.id)
+    store = request.app[state.DELIVERIES]
+    upper_ms = now_ms() + 60_000
+    found_ids = await store.ids_between(index, 0, upper_ms, limit + 1, before=before)
+    more = len(found_ids) > limit
+    found = await store.many(found_ids[:limit])
+    items = [delivery_resource(d, attempts) for d, attempts in found if d.tenant == endpoint.tenant]
+    next_cursor = encode_cursor(found_ids[limit - 1]) if more else None
+    return json_response({"items": items, "next_cursor": next_cursor})
+
+
+def _percentile(ordered: list[float], share: float) -> float:
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+async def endpoint_stats(request: web.Request) -> web.Response:
+    endpoint = await owned_endpoint(request)
+    store, now = request.app[state.DELIVERIES], now_ms()
+    since = now - STATS_WINDOW_SECONDS * 1000
+    index = keys.endpoint_deliveries(endpoint.id)
+    found_ids = await store.ids_between(index, since - 86_400_000, now + 60_000,
+                                        MAX_STATS_DELIVERIES)  # fmt: skip
+    attempts = [
+        attempt
+        for delivery, tried in await store.many(found_ids)
+        if delivery.tenant == endpoint.tenant
+        for attempt in tried
+        if parse_rfc3339(attempt["at"]) >= since
+    ]
+    ok = [a for a in attempts if a["error"] is None and 200 <= (a["status_code"] or 0) < 300]
+    latencies = sorted(float(a["latency_ms"]) for a in attempts)
+    return json_response(
+        {
+            "window_seconds": STATS_WINDOW_SECONDS,
+            "deliveries": len(found_ids),
+            "attempts": len(attempts),
+            "succeeded": len(ok),
+            "failed": len(attempts) - len(ok),
+            "success_rate": len(ok) / len(attempts) if attempts else None,
+            "latency_ms": {"p50": _percentile(latencies, 0.5), "p95": _percentile(latencies, 0.95)}
+            if latencies
+            else None,
+        }
+    )
+
+
+async def system_status(request: web.Request) -> web.Response:
+    if request[state.KEY].scope != "admin":
+        raise Forbidden("the system view shows every tenant's queues: it needs an admin key")
+    redis, tenant = request.app[state.REDIS], request[state.TENANT]
+    depths, seen, per_minute = await asyncio.gather(
+        queue_depths(redis), Processes(redis).seen(), _per_minute(redis, tenant)
+    )
+    processes = [
+        {"role": p.role, "name": p.name, "last_seen_at": to_rfc3339(p.last_seen_ms),
+         "alive": p.alive}
+        for p in seen
+    ]  # fmt: skip
+    return json_response({"queues": depths, "processes": processes, "per_minute": per_minute})
+
+
+async def _per_minute(redis: Any, tenant: str) -> list[dict[str, Any]]:
+    """The tenant's jobs and deliveries per minute over the last hour: two ZLEXCOUNTs a
+    minute on the id indexes (ids sort by time), in one round trip."""
+    this_minute = now_ms() // 60_000 * 60_000
+    starts = [this_minute - (MINUTES - 1 - i) * 60_000 for i in range(MINUTES)]
+    async with redis.pipeline(transaction=False) as pipe:
+        for start in starts:
+            for prefix, index in (("job", keys.tenant_jobs(tenant)),
+                                  ("dlv", keys.tenant_deliveries(tenant))):  # fmt: skip
+                low, high = ids.id_at(prefix, start), ids.id_at(prefix, start + 60_000)
+                pipe.zlexcount(index, f"[{low}", f"({high}")
+        counts = await pipe.execute()
+    return [
+        {"minute": to_rfc3339(start), "jobs": counts[2 * i], "deliveries": counts[2 * i + 1]}
+        for i, start in enumerate(starts)
+    ]

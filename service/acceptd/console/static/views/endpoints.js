@@ -1,0 +1,88 @@
+// Endpoints: create (with an event picker), enable/disable, rotate the secret (shown once),
+// send a test event, delete; each with its last hour (success rate, latency) and deliveries.
+import { api } from "/ui/api.js";
+import { badge, errorBox, every, h, replace, when } from "/ui/ui.js";
+
+const EVENTS = ["job.succeeded", "job.failed", "job.canceled", "job.started", "job.progress", "job.awaiting_input", "batch.completed"];
+const DEFAULT_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
+
+export function render(main) {
+  const list = h("div", { id: "endpoints" });
+  const problems = h("div", { "aria-live": "polite" });
+  const revealed = h("div", { "aria-live": "polite", id: "revealed" });
+  const open = new Set();  // endpoints whose deliveries are shown
+
+  const url = h("input", { id: "ep-url", type: "url", required: true, placeholder: "https://example.com/webhooks", size: 40 });
+  const description = h("input", { id: "ep-description", placeholder: "what receives these" });
+  const boxes = EVENTS.map((event) => h("label", { class: "check" },
+    h("input", { type: "checkbox", value: event, checked: DEFAULT_EVENTS.has(event), name: "events" }), event));
+  const form = h("form", { class: "card", "aria-labelledby": "ep-new", onsubmit: async (e) => {
+    e.preventDefault();
+    const events = boxes.map((b) => b.querySelector("input")).filter((b) => b.checked).map((b) => b.value);
+    try {
+      const made = await api("POST", "/v1/endpoints", { url: url.value.trim(), description: description.value, events });
+      showSecret(made.id, made.secret, "created");
+      url.value = ""; description.value = "";
+      await draw();
+    } catch (error) { replace(problems, errorBox(error)); }
+  } },
+  h("h2", { id: "ep-new" }, "New endpoint"),
+  h("div", { class: "row" }, h("label", { for: "ep-url" }, "URL", url), h("label", { for: "ep-description" }, "Description", description)),
+  h("fieldset", {}, h("legend", {}, "Events"), h("div", { class: "row" }, boxes)),
+  h("button", { type: "submit", id: "ep-create" }, "Create endpoint"));
+
+  function showSecret(id, secret, what) {
+    replace(revealed, h("div", { class: "notice", role: "status" },
+      h("strong", {}, `Signing secret ${what} for ${id} — shown only now: `), h("span", { class: "secret", id: "shown-secret" }, secret)));
+  }
+
+  async function act(call) {
+    try { await call(); replace(problems); await draw(); } catch (error) { replace(problems, errorBox(error)); }
+  }
+
+  async function deliveriesOf(endpoint) {
+    const page = await api("GET", `/v1/endpoints/${endpoint.id}/deliveries?limit=10`);
+    return h("table", {},
+      h("thead", {}, h("tr", {}, h("th", {}, "Event"), h("th", {}, "Status"), h("th", {}, "Last attempt"), h("th", {}, ""))),
+      h("tbody", {}, page.items.map((d) => {
+        const last = d.attempts[d.attempts.length - 1];
+        return h("tr", { "data-delivery": d.id }, h("td", {}, d.event), h("td", {}, badge(d.status)),
+          h("td", {}, last ? `${last.status_code ?? "–"} · ${Math.round(last.latency_ms)} ms · ${when(last.at)} ${last.error || ""}` : "not yet"),
+          h("td", {}, h("button", { class: "secondary", type: "button", onclick: () => act(() => api("POST", `/v1/deliveries/${d.id}/retry`)) }, "Redeliver")));
+      })));
+  }
+
+  async function draw() {
+    const found = await api("GET", "/v1/endpoints");
+    const cards = await Promise.all(found.items.map(async (endpoint) => {
+      const stats = await api("GET", `/v1/endpoints/${endpoint.id}/stats`);
+      const rate = stats.success_rate === null ? "no attempts" : `${Math.round(stats.success_rate * 100)}% of ${stats.attempts}`;
+      const latency = stats.latency_ms ? `p50 ${Math.round(stats.latency_ms.p50)} ms · p95 ${Math.round(stats.latency_ms.p95)} ms` : "";
+      return h("div", { class: "card", "data-endpoint": endpoint.id },
+        h("div", { class: "row" }, h("code", {}, endpoint.url), badge(endpoint.disabled ? "disabled" : "enabled")),
+        h("p", { class: "muted" }, `${endpoint.id} · ${endpoint.description || "no description"} · ${endpoint.events.join(", ")}`),
+        endpoint.disabled_reason ? h("p", { class: "error" }, endpoint.disabled_reason) : null,
+        h("p", { "data-stats": endpoint.id }, `Last hour: ${rate} succeeded${latency ? " · " + latency : ""}`),
+        h("div", { class: "actions" },
+          h("button", { class: "secondary", type: "button", onclick: () => act(() => api("PATCH", `/v1/endpoints/${endpoint.id}`, { disabled: !endpoint.disabled })) },
+            endpoint.disabled ? "Enable" : "Disable"),
+          h("button", { class: "secondary", type: "button", "data-rotate": endpoint.id, onclick: () => act(async () => {
+            const rotated = await api("POST", `/v1/endpoints/${endpoint.id}/rotate-secret`);
+            showSecret(endpoint.id, rotated.secret, "rotated (the old one works 24 h more)");
+          }) }, "Rotate secret"),
+          h("button", { class: "secondary", type: "button", "data-test": endpoint.id, onclick: () => act(() => api("POST", `/v1/endpoints/${endpoint.id}/test`)) }, "Send test event"),
+          h("button", { class: "secondary", type: "button", "aria-expanded": open.has(endpoint.id), onclick: () => {
+            if (open.has(endpoint.id)) open.delete(endpoint.id); else open.add(endpoint.id);
+            draw();
+          } }, open.has(endpoint.id) ? "Hide deliveries" : "Deliveries"),
+          h("button", { class: "danger", type: "button", onclick: () => { if (confirm(`Delete ${endpoint.url}?`)) act(() => api("DELETE", `/v1/endpoints/${endpoint.id}`)); } }, "Delete")),
+        open.has(endpoint.id) ? h("div", { class: "scroll" }, await deliveriesOf(endpoint)) : null);
+    }));
+    replace(list, cards.length ? cards : h("p", { class: "muted" }, "No endpoints yet."));
+  }
+
+  replace(main, h("h1", {}, "Endpoints"), problems, revealed, form, list);
+  return every(3000, async () => {
+    try { await draw(); } catch (error) { replace(problems, errorBox(error)); }
+  });
+}
