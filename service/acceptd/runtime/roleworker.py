@@ -88,18 +88,17 @@ def build_role_worker(
         ctx[_LISTENER] = asyncio.get_running_loop().create_task(
             listen_for_wakeups(runtime.redis, wakeup_channel, worker)
         )
-        ctx[_HEARTBEAT] = asyncio.get_running_loop().create_task(
-            _beat(Processes(runtime.redis), process_name(role))
-        )
+        ctx[_HEARTBEAT] = Heartbeat(Processes(runtime.redis), process_name(role))
         if on_ready is not None:
             await on_ready(runtime)
 
     async def shutdown(ctx: dict[str, Any]) -> None:
-        for name in (_LISTENER, _HEARTBEAT):
-            if (task := ctx.get(name)) is not None:
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
+        if (heartbeat := ctx.pop(_HEARTBEAT, None)) is not None:
+            await heartbeat.stop()
+        if (listener := ctx.get(_LISTENER)) is not None:
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
         if (ops := ctx.get(_OPS)) is not None:
             await ops.cleanup()
         if (runtime := ctx.get(RUNTIME)) is not None:
@@ -110,11 +109,30 @@ def build_role_worker(
     return worker
 
 
-async def _beat(processes: Processes, name: str) -> None:
-    """Tells the console this process is alive, every few seconds, until cancelled."""
-    while True:
+
+class Heartbeat:
+    """Tells the console this process is alive, every few seconds. Stopped by an event, not
+    by cancelling it mid-command: a redis-py command cancelled halfway can leave its
+    connection pool waiting forever, and shutdown with it."""
+
+    def __init__(self, processes: Processes, name: str) -> None:
+        self._processes = processes
+        self._name = name
+        self._stopping = asyncio.Event()
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def _run(self) -> None:
+        while not self._stopping.is_set():
+            try:
+                await self._processes.beat(self._name)
+            except Exception:  # an outage: the next beat will do
+                log.debug("heartbeat failed", exc_info=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stopping.wait(), BEAT_EVERY_SECONDS)
+
+    async def stop(self) -> None:
+        self._stopping.set()
         try:
-            await processes.beat(name)
-        except Exception:  # an outage: the next beat will do
-            log.debug("heartbeat failed", exc_info=True)
-        await asyncio.sleep(BEAT_EVERY_SECONDS)
+            await asyncio.wait_for(self._task, 5)
+        except (TimeoutError, asyncio.CancelledError):
+            log.warning("heartbeat did not stop in time")
