@@ -10,7 +10,7 @@ $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "acceptd needs Python 3.11+; run make PYTHON=python3.11")'
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --upgrade pip
-	$(BIN)/python -m pip install --quiet -e '.[server,test,lint,docs]'
+	$(BIN)/python -m pip install --quiet -e '.[server,otel,test,lint,docs]'
 	@# The light install's wheels, so tests/e2e/test_package.py installs it offline.
 	$(BIN)/python -m pip wheel --quiet --wheel-dir $(VENV)/wheels 'setuptools>=77' .
 	@touch $(STAMP)

@@ -35,6 +35,7 @@ class VerifyingReceiver:
         self.arrived_at: dict[str, float] = {}
         self.forged = 0
         self.hang_remaining = 0
+        self.traceparents: dict[str, list[str | None]] = {}
         self._runner: web.AppRunner | None = None
 
     def url(self, path: str = "/ok") -> str:
@@ -51,6 +52,7 @@ class VerifyingReceiver:
             self.hang_remaining -= 1
             await asyncio.sleep(4)  # longer than the webhook timeout: the attempt must fail
         subject = json.loads(body)["data"]["id"]
+        self.traceparents.setdefault(subject, []).append(request.headers.get("traceparent"))
         self.by_subject[subject] += 1
         self.arrived_at.setdefault(subject, time.monotonic())
         return web.Response(status=204)

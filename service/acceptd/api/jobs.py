@@ -29,7 +29,7 @@ from acceptd.api.validation import (
     unknown_type_error,
 )
 from acceptd.api.waiters import waiter_slot
-from acceptd.core import ids
+from acceptd.core import ids, tracing
 from acceptd.core.clock import now_ms
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime.metrics import JOBS_SUBMITTED
@@ -60,6 +60,15 @@ def job_response(request: web.Request, job: JobRecord, *, created: bool = False)
 
 
 async def submit_job(request: web.Request) -> web.Response:
+    """A span for the submit (continuing the caller's `traceparent`); the job keeps its id."""
+    parent = request.headers.get("traceparent")
+    with tracing.span("POST /v1/jobs", parent, kind="server") as own:
+        if own is not None:
+            request[state.TRACEPARENT] = own
+        return await _submit_job(request)
+
+
+async def _submit_job(request: web.Request) -> web.Response:
     app = request.app
     settings = app[state.SETTINGS]
     tenant: str = request[state.TENANT]
@@ -89,7 +98,8 @@ async def submit_job(request: web.Request) -> web.Response:
         return job_response(request, existing, created=True)
     try:
         await check_callback(request, submit.callback_url)
-        job = await store.create(_new_job(tenant, submit), idempotency=held)
+        new = _new_job(tenant, submit, request.get(state.TRACEPARENT))
+        job = await store.create(new, idempotency=held)
     except BaseException:
         await idempotency.release(request, held)
         raise
@@ -97,7 +107,7 @@ async def submit_job(request: web.Request) -> web.Response:
     return job_response(request, job, created=True)
 
 
-def _new_job(tenant: str, submit: SubmitJob) -> NewJob:
+def _new_job(tenant: str, submit: SubmitJob, traceparent: str | None) -> NewJob:
     run_at_ms = None
     if submit.run_at is not None:
         run_at_ms = int(submit.run_at.timestamp() * 1000)
@@ -111,6 +121,7 @@ def _new_job(tenant: str, submit: SubmitJob) -> NewJob:
         callback_url=submit.callback_url,
         priority=submit.priority,
         run_at_ms=run_at_ms,
+        traceparent=traceparent,
     )
 
 

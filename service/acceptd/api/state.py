@@ -46,3 +46,5 @@ API_KEY_CACHE = web.AppKey("api_key_cache", TtlCache[str, KeyIdentity])
 TENANT = web.RequestKey("tenant", str)
 # Per-request: the key it came with (its id and scope).
 KEY = web.RequestKey("key", KeyIdentity)
+# The submit span's traceparent (core/tracing.py), kept with the job it creates.
+TRACEPARENT = web.RequestKey("traceparent", str)

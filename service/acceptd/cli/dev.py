@@ -16,7 +16,7 @@ from pydantic import SecretStr
 from acceptd.api.app import create_app
 from acceptd.cli.devfiles import DevFiles
 from acceptd.cli.embedded import EmbeddedValkey
-from acceptd.core import logs
+from acceptd.core import logs, tracing
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.role import create_dispatcher
 from acceptd.jobs.registry import JobRegistry
@@ -40,6 +40,7 @@ def _secret_or(value: SecretStr | None, default: str) -> str:
 
 def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> None:
     logs.configure(json_lines=False, role="dev")
+    tracing.configure("dev")
     files = DevFiles(data_dir)
     files.ensure_private_dir()
     server: EmbeddedValkey | None = None

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from acceptd.cli.devfiles import DEFAULT_DATA_DIR
-from acceptd.core import logs
+from acceptd.core import logs, tracing
 
 if TYPE_CHECKING:
     from acceptd.core.settings import Settings
@@ -168,6 +168,7 @@ def _run_api(settings: Settings) -> None:
     from acceptd.runtime.eventloop import use_fastest_loop
 
     logs.configure(json_lines=True, role="api")
+    tracing.configure("api")
     use_fastest_loop(settings)
     web.run_app(
         create_app(settings),
@@ -186,6 +187,7 @@ def _run_worker(settings: Settings) -> None:
     from acceptd.worker.role import create_worker
 
     logs.configure(json_lines=True, role="worker")
+    tracing.configure("worker")
     use_fastest_loop(settings)
     registry = JobRegistry.from_modules(settings.job_modules)
 
@@ -202,6 +204,7 @@ def _run_dispatcher(settings: Settings) -> None:
     from acceptd.runtime.stopping import run_until_signalled
 
     logs.configure(json_lines=True, role="dispatcher")
+    tracing.configure("dispatcher")
     use_fastest_loop(settings)
 
     async def serve() -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import aiohttp
 from arq import Retry
 
+from acceptd.core import tracing
 from acceptd.core.clock import now_ms
 from acceptd.core.logs import log_context
 from acceptd.core.settings import Settings
@@ -74,8 +75,13 @@ class Attempts:
             else:
                 secrets = await self._secrets.for_tenant(delivery.tenant)
             started = now_ms()
-            result = await send(
-                self._session, delivery.url, delivery.webhook_id, delivery.body.encode(),
-                secrets, timeout=self._settings.webhook_timeout_seconds, policy=self._policy,
-            )  # fmt: skip
+            attributes = {"acceptd.delivery_id": delivery.id, "acceptd.event": delivery.event,
+                          "acceptd.attempt": attempt_no}  # fmt: skip
+            with tracing.span(f"deliver {delivery.event}", delivery.traceparent, kind="client",
+                              attributes=attributes) as own:  # fmt: skip
+                result = await send(
+                    self._session, delivery.url, delivery.webhook_id, delivery.body.encode(),
+                    secrets, timeout=self._settings.webhook_timeout_seconds, policy=self._policy,
+                    traceparent=own,
+                )  # fmt: skip
             await self._outcome.record(delivery, attempt_no, started, result, endpoint)

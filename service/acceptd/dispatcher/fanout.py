@@ -145,19 +145,20 @@ class FanOut:
 
     async def _subject(
         self, fields: dict[str, str]
-    ) -> tuple[str, dict[str, Any], str | None] | None:
-        """(subject id, resource for `data`, callback URL owed the event); None if expired."""
+    ) -> tuple[str, dict[str, Any], str | None, str | None] | None:
+        """(subject id, resource for `data`, callback URL owed the event, the subject's
+        traceparent); None if expired."""
         tenant, event = fields["tenant"], fields["event"]
         if "batch" in fields:
             batch = await self._batches.get(fields["batch"], tenant)
             if batch is None:
                 return None
-            return batch.id, batch_resource(batch), batch.callback_url
+            return batch.id, batch_resource(batch), batch.callback_url, None
         job = await self._jobs.get(fields["job"], tenant)
         if job is None:
             return None
         callback = job.callback_url if event in CALLBACK_EVENTS else None
-        return job.id, job_event_data(job, event), callback
+        return job.id, job_event_data(job, event), callback, job.traceparent
 
     async def handle(self, fields: dict[str, str]) -> int:
         """Creates the event's deliveries; returns how many were new."""
@@ -167,7 +168,7 @@ class FanOut:
         )
         if subject is None:
             return 0  # expired before anyone could be told: nothing left to send
-        subject_id, resource, callback_url = subject
+        subject_id, resource, callback_url, traceparent = subject
         body = json.dumps(
             {"type": event, "timestamp": to_rfc3339(int(fields["at"])), "data": resource},
             separators=(",", ":"),
@@ -191,6 +192,7 @@ class FanOut:
                 endpoint_id=endpoint_id,
                 body=body,
                 confidential=event == INPUT_NEEDED_EVENT,
+                traceparent=traceparent,
             )
             inline = self.inline is not None and self.inline.try_claim(tenant, url, endpoint_id)
             lease = self.inline.lease_ms if self.inline is not None and inline else 0

@@ -49,6 +49,7 @@ async def send(
     *,
     timeout: float,  # noqa: ASYNC109 - passed to aiohttp as the request budget
     policy: AddressPolicy,
+    traceparent: str | None = None,
 ) -> AttemptResult:
     started = time.perf_counter()
 
@@ -63,6 +64,8 @@ async def send(
     headers = webhook_headers(
         msg_id, body, [signing.decode_secret(s) for s in secrets], int(time.time())
     )
+    if traceparent is not None:
+        headers["traceparent"] = traceparent  # the receiver's trace joins the job's
     try:
         async with session.post(
             target,

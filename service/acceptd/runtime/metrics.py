@@ -35,6 +35,12 @@ QUEUE_DEPTH = Gauge(
     "pending-delivery entry",
     ["queue"],
 )
+REDIS_USED_MEMORY = Gauge(
+    "acceptd_redis_used_memory_bytes", "Redis used_memory, read at scrape time"
+)
+REDIS_MAXMEMORY = Gauge(
+    "acceptd_redis_maxmemory_bytes", "Redis maxmemory (0: no limit), read at scrape time"
+)
 DELIVERY_ATTEMPTS = Counter(
     "acceptd_delivery_attempts",
     "Webhook delivery attempts by what followed: succeeded, retrying or failed",
@@ -80,7 +86,11 @@ async def queue_depths(redis: Redis) -> dict[str, int]:
 
 
 async def render(redis: Redis) -> tuple[bytes, str]:
-    """The exposition text, with queue depths read now (so every role reports them fresh)."""
+    """The exposition text, with queue depths and Redis memory read now (so every role
+    reports them fresh)."""
     for name, depth in (await queue_depths(redis)).items():
         QUEUE_DEPTH.labels(queue=name).set(depth)
+    memory = await redis.info("memory")
+    REDIS_USED_MEMORY.set(memory.get("used_memory", 0))
+    REDIS_MAXMEMORY.set(memory.get("maxmemory", 0))
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -29,6 +29,8 @@ class NewDelivery:
     body: str
     # The body carries a credential (a completion token): it is stored sealed.
     confidential: bool = False
+    # The trace of the job's submit: each attempt is a span of it, sent as `traceparent`.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -50,6 +52,7 @@ class DeliveryRecord(NewDelivery):
             endpoint_id=raw.get("endpoint") or None,
             body=raw["body"],
             confidential=raw.get("sealed") == "1",
+            traceparent=raw.get("tp") or None,
             status=DeliveryStatus(raw["status"]),
             attempt_count=int(raw.get("attempt_count", "0")),
             next_attempt_ms=int(raw["next_attempt"]) if raw.get("next_attempt") else None,
@@ -120,6 +123,8 @@ class DeliveryStore:
             "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "next_attempt", now,
             "created", now,
         ]  # fmt: skip
+        if new.traceparent:
+            fields += ["tp", new.traceparent]
         created: int = await self._scripts.delivery_create(
             keys=[
                 keys.delivery(new.id),

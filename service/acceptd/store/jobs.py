@@ -66,6 +66,8 @@ class JobRecord:
     awaiting: AwaitingInput | None = None
     # Digest of the completion token, kept after use so a second use is told apart (409).
     completion_digest: str | None = None
+    # W3C traceparent of the submit's span: the worker and every webhook continue it.
+    traceparent: str | None = None
 
     @property
     def ref(self) -> JobRef:
@@ -105,6 +107,7 @@ class JobRecord:
             if raw.get("status") == JobStatus.AWAITING_INPUT and "token" in raw
             else None,
             completion_digest=raw.get("token_digest"),
+            traceparent=raw.get("tp"),
         )
 
 
@@ -139,6 +142,7 @@ class NewJob:
     callback_url: str | None
     priority: str = "normal"
     run_at_ms: int | None = None
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -246,6 +250,8 @@ class JobStore:
             fields += ["priority", new.priority]
         if new.run_at_ms is not None:
             fields += ["run_at", new.run_at_ms]
+        if new.traceparent:
+            fields += ["tp", new.traceparent]
         start = new.run_at_ms if new.run_at_ms is not None and scheduled else created
         score = start - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
         job_keys = [
@@ -330,6 +336,10 @@ class JobStore:
         return await records.newest_ids(
             self._redis, self._index(tenant, batch_id), before, count, at_least=at_least
         )
+
+    async def traceparent(self, job_id: str) -> str | None:
+        found: str | None = await self._redis.hget(keys.job(job_id), "tp")  # type: ignore[misc]
+        return found
 
     async def fields_of(self, job_ids: list[str], *names: str) -> list[tuple[str | None, ...]]:
         """The named fields of each job (None for a job that expired), in one round trip."""

@@ -5,11 +5,14 @@ key name, so a script's KEYS are the whole truth about what it touches."""
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from importlib.resources import files
+from typing import Any
 
 from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
+from acceptd.core import tracing
 from acceptd.core.statuses import TERMINAL_STATUSES
 
 _LUA = files("acceptd.store").joinpath("lua")
@@ -30,13 +33,34 @@ def _script(name: str) -> str:
     return _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 
+class TracedScript:
+    """A script that, when spans are exported, gets one of its own (`lua <name>`) under the
+    current span. Pipelined calls (`client=`) pass straight through."""
+
+    def __init__(self, name: str, script: AsyncScript) -> None:
+        self.name = name
+        self._script = script
+
+    def __call__(
+        self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None,
+        client: Any = None,
+    ) -> Any:  # fmt: skip
+        if client is not None or not tracing.exporting():
+            return self._script(keys=keys, args=args, client=client)
+        return self._traced(keys, args)
+
+    async def _traced(self, keys: Sequence[Any] | None, args: Sequence[Any] | None) -> Any:
+        with tracing.nested(f"lua {self.name}", **{"db.system": "redis"}):
+            return await self._script(keys=keys, args=args)
+
+
 class Scripts:
     def __init__(self, redis: Redis) -> None:
-        def status(name: str) -> AsyncScript:
-            return redis.register_script(_status_script(name))
+        def status(name: str) -> TracedScript:
+            return TracedScript(name, redis.register_script(_status_script(name)))
 
-        def plain(name: str) -> AsyncScript:
-            return redis.register_script(_script(name))
+        def plain(name: str) -> TracedScript:
+            return TracedScript(name, redis.register_script(_script(name)))
 
         self.start = status("start")
         self.finish = status("finish")

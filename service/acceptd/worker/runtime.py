@@ -17,6 +17,7 @@ from arq import Retry
 from pydantic import BaseModel, ValidationError
 from redis.asyncio import Redis
 
+from acceptd.core import tracing
 from acceptd.core.clock import now_ms
 from acceptd.core.jsonenc import encoded_size
 from acceptd.core.logs import log_context
@@ -223,7 +224,11 @@ class WorkerRuntime:
             clean = False
             try:
                 await self.leases.hold(ref.id)
-                await self._run(ref, job_type)
+                # Read only when spans are exported: without them the id alone flows on.
+                parent = await self.store.traceparent(ref.id) if tracing.exporting() else None
+                with tracing.span(f"run {job_type}", parent, kind="consumer",
+                                  attributes={"acceptd.job_id": ref.id}):  # fmt: skip
+                    await self._run(ref, job_type)
                 clean = True
             except Retry:
                 clean = True  # requeued by the handler's request; arq defers it
