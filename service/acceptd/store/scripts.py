@@ -41,6 +41,10 @@ class TracedScript:
         self.name = name
         self._script = script
 
+    @property
+    def script(self) -> str | bytes:
+        """The Lua source."""
+        return self._script.script
     def __call__(
         self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None,
         client: Any = None,
