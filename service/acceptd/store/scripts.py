@@ -42,7 +42,7 @@ class TracedScript:
         self._script = script
 
     @property
-    def script(self) -> str | bytes:
+    def script(self) -> str | bytes | memoryview:
         """The Lua source."""
         return self._script.script
     def __call__(
