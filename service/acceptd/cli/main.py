@@ -55,7 +55,12 @@ def build_parser() -> argparse.ArgumentParser:
     )
     dev.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
 
-    commands.add_parser("api", help="the HTTP API (ACCEPTD_HOST, ACCEPTD_PORT)")
+    api = commands.add_parser("api", help="the HTTP API (ACCEPTD_HOST, ACCEPTD_PORT)")
+    api.add_argument(
+        "--workers", type=int, default=1,
+        help="API processes sharing the port (SO_REUSEPORT); each serves metrics on "
+        "ACCEPTD_METRICS_PORT + its index",
+    )  # fmt: skip
     commands.add_parser("worker", help="runs jobs")
     commands.add_parser("dispatcher", help="sends webhooks")
 
@@ -128,6 +133,8 @@ def _run_server_verb(args: argparse.Namespace) -> None:
         from acceptd.cli.dev import run_dev
 
         run_dev(_settings(), args.host, args.port, args.data_dir)
+    elif args.command == "api" and args.workers > 1:
+        _run_api_processes(_settings(), args.workers)
     elif args.command in ROLES:
         _run_role(args.command, _settings())
     elif args.command == "tenants" and args.tenant_command == "create":
@@ -161,7 +168,20 @@ def _run_role(role: str, settings: Settings) -> None:
         )
 
 
-def _run_api(settings: Settings) -> None:
+def _run_api_processes(settings: Settings, workers: int) -> None:
+    from acceptd.cli.prefork import serve_forked
+
+    base = settings.metrics_port_for("api")
+
+    def serve(index: int) -> None:
+        port = base + index if base else 0
+        _run_api(settings.model_copy(update={"metrics_port": port}), reuse_port=True)
+
+    logs.configure(json_lines=True, role="api")
+    serve_forked(workers, serve, settings.shutdown_grace_seconds)
+
+
+def _run_api(settings: Settings, *, reuse_port: bool = False) -> None:
     from aiohttp import web
 
     from acceptd.api.app import create_app
@@ -177,6 +197,7 @@ def _run_api(settings: Settings) -> None:
         print=None,
         # SIGTERM: stop accepting, let requests in flight finish within the grace.
         shutdown_timeout=settings.shutdown_grace_seconds,
+        reuse_port=reuse_port or None,
     )
 
 
