@@ -4,6 +4,7 @@ together by SIGTERM."""
 from __future__ import annotations
 
 import asyncio
+import os
 import signal
 import subprocess
 import sys
@@ -17,6 +18,19 @@ from tests.support.constants import API_KEY
 from tests.support.waiting import wait_until
 
 
+def _start(port: int, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "acceptd", "api", "--workers", "2"],
+            env=role_env(redis_url, port), stdout=out, stderr=subprocess.STDOUT,
+        )  # fmt: skip
+
+
+def _gone(pids: set[int]) -> bool:
+    """Reaped: no orphan and no zombie left."""
+    return not any(Path(f"/proc/{pid}").exists() for pid in pids)
+
+
 def _children(pid: int) -> set[int]:
     found = Path(f"/proc/{pid}/task/{pid}/children")
     return {int(p) for p in found.read_text().split()} if found.exists() else set()
@@ -26,11 +40,7 @@ async def test_processes_share_the_port_and_are_supervised(tmp_path: Path) -> No
     valkey = EmbeddedValkey(tmp_path / "valkey", persistent=False)
     valkey.start()
     port = free_port()
-    log = (tmp_path / "api.log").open("wb")
-    parent = subprocess.Popen(
-        [sys.executable, "-m", "acceptd", "api", "--workers", "2"],
-        env=role_env(valkey.url, port), stdout=log, stderr=subprocess.STDOUT,
-    )  # fmt: skip
+    parent = _start(port, valkey.url, tmp_path / "api.log")
     url = f"http://127.0.0.1:{port}"
     try:
         async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
@@ -54,7 +64,7 @@ async def test_processes_share_the_port_and_are_supervised(tmp_path: Path) -> No
 
             first = _children(parent.pid)
             victim = min(first)
-            subprocess.run(["kill", "-9", str(victim)], check=True)
+            os.kill(victim, signal.SIGKILL)
 
             async def replaced() -> bool:
                 now = _children(parent.pid)
@@ -66,13 +76,8 @@ async def test_processes_share_the_port_and_are_supervised(tmp_path: Path) -> No
         survivors = _children(parent.pid)
         parent.send_signal(signal.SIGTERM)
         assert await asyncio.to_thread(parent.wait, 30) == 0
-        for pid in survivors:
-            assert (
-                not Path(f"/proc/{pid}").exists()
-                or "Z" in Path(f"/proc/{pid}/stat").read_text().split()[2]
-            )
+        assert _gone(survivors)
     finally:
         if parent.poll() is None:
             parent.kill()
-        log.close()
         valkey.stop()
