@@ -46,8 +46,10 @@ format: $(STAMP)
 soak: $(STAMP)
 	SOAK_JOBS=3000 SOAK_SECONDS=60 $(BIN)/pytest -s tests/e2e/test_soak.py
 
+# The whole benchmark, then the submit path under wrk (Debian's; `apt-get install wrk`).
 bench: $(STAMP)
 	$(BIN)/python -m bench
+	$(BIN)/python -m bench.wrk
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -6,7 +6,7 @@ from typing import Any
 
 from aiohttp import web
 
-from acceptd.core.jsonenc import readable
+from acceptd.core.jsonenc import answer_bytes
 
 
 def json_response(
@@ -14,7 +14,7 @@ def json_response(
 ) -> web.Response:
     return web.Response(
         status=status,
-        body=readable(body).encode(),
+        body=answer_bytes(body),
         content_type="application/json",
         headers=headers,
     )

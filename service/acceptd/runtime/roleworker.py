@@ -109,7 +109,6 @@ def build_role_worker(
     return worker
 
 
-
 class Heartbeat:
     """Tells the console this process is alive, every few seconds. Stopped by an event, not
     by cancelling it mid-command: a redis-py command cancelled halfway can leave its

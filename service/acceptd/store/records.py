@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import random
 from collections.abc import Callable
 
@@ -43,10 +45,22 @@ class IndexTrimmer:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._positions: dict[str, str] = {}  # index key -> last id examined
+        self._running: asyncio.Task[int] | None = None
 
     async def maybe_trim(self, index: str, record_key: Callable[[str], str]) -> None:
-        if random.random() < 1 / TRIM_EVERY:  # noqa: S311 - sampling, not security
-            await self.trim(index, record_key)
+        """Now and then, a window trimmed in the background: off the writer's latency, and
+        at most one at a time per process, so a burst of writes cannot pile them up."""
+        if random.random() >= 1 / TRIM_EVERY:  # noqa: S311 - sampling, not security
+            return
+        if self._running is not None and not self._running.done():
+            return
+        self._running = asyncio.get_running_loop().create_task(self.trim(index, record_key))
+        self._running.add_done_callback(_log_failure)
+
+    async def idle(self) -> None:
+        """Returns once no background trim runs."""
+        if self._running is not None:
+            await asyncio.wait([self._running])
 
     async def trim(self, index: str, record_key: Callable[[str], str]) -> int:
         """One window of `index`; returns how many entries it dropped."""
@@ -67,3 +81,11 @@ class IndexTrimmer:
         if gone:
             await self._redis.zrem(index, *gone)
         return len(gone)
+
+
+log = logging.getLogger(__name__)
+
+
+def _log_failure(task: asyncio.Task[int]) -> None:
+    if not task.cancelled() and task.exception() is not None:
+        log.warning("index trim failed (the next one retries)", exc_info=task.exception())

@@ -45,6 +45,7 @@ class TracedScript:
     def script(self) -> str | bytes | memoryview:
         """The Lua source."""
         return self._script.script
+
     def __call__(
         self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None,
         client: Any = None,

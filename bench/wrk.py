@@ -1,0 +1,102 @@
+"""`python -m bench.wrk`: submit throughput measured with wrk (Debian's), a load generator
+that is not the bottleneck, against bare aiohttp in the same run: `acceptd api` with one
+process and with `--workers 2`, and a bare aiohttp handler answering 202.
+
+wrk -t2 -c32 on loopback; each figure is the median of --runs runs of --seconds. No worker
+runs: the jobs only queue (the submit path is what is measured)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from bench.cluster import API_KEY, Cluster, port, wait_for_port
+from bench.load import median
+
+SCRIPT = """
+wrk.method = "POST"
+wrk.body = '{"type": "demo.echo", "input": {"value": 1}}'
+wrk.headers["Content-Type"] = "application/json"
+wrk.headers["Authorization"] = "Bearer %s"
+"""
+
+
+def wrk(url: str, seconds: float, script: Path) -> tuple[float, float]:
+    """(requests/s, p99 ms) of POST url for `seconds`; non-2xx answers fail the run."""
+    done = subprocess.run(
+        ["wrk", "-t2", "-c32", f"-d{seconds:g}s", "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True, timeout=seconds + 30,
+    )  # fmt: skip
+    if "Non-2xx" in done.stdout:
+        raise RuntimeError(f"non-2xx answers from {url}:\n{done.stdout}")
+    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
+    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", done.stdout)
+    assert p99 is not None
+    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
+    return rate, float(p99.group(1)) * scale
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.wrk")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=5.0)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/wrk.json"))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = Cluster(Path(tmp))
+        cluster.start_valkey()
+        ports = {"api": port(), "api2": port(), "bare": port()}
+        cluster.spawn(
+            "api", "-m", "acceptd", "api", env=cluster.env(ACCEPTD_PORT=str(ports["api"]))
+        )
+        cluster.spawn("api2", "-m", "acceptd", "api", "--workers", "2",
+                      env=cluster.env(ACCEPTD_PORT=str(ports["api2"])))  # fmt: skip
+        cluster.spawn("bare", "-m", "bench.bare", "api", "--port", str(ports["bare"]))
+        script = Path(tmp) / "submit.lua"
+        script.write_text(SCRIPT % API_KEY)
+        samples: dict[str, list[tuple[float, float]]] = {name: [] for name in ports}
+        try:
+            for name in ports:
+                wait_for_port(ports[name])
+            time.sleep(1)
+            for _ in range(args.runs):
+                for name, number in ports.items():
+                    # The others stay paused: the one measured has the machine to itself.
+                    others = [n for n in ports if n != name]
+                    cluster.pause(*others)
+                    try:
+                        samples[name].append(
+                            wrk(f"http://127.0.0.1:{number}/v1/jobs", args.seconds, script)
+                        )
+                    finally:
+                        cluster.resume(*others)
+        finally:
+            cluster.stop_all()
+    figures = {
+        name: {"rps": median([s[0] for s in runs]), "p99_ms": median([s[1] for s in runs]),
+               "runs": runs}
+        for name, runs in samples.items()
+    }  # fmt: skip
+    bare = figures["bare"]["rps"]
+    print("| measure (wrk -t2 -c32) | 202/s | p99 ms | of bare aiohttp |")
+    print("|---|---|---|---|")
+    for name, label in (("api", "POST /v1/jobs, 1 API process"),
+                        ("api2", "POST /v1/jobs, `--workers 2`"),
+                        ("bare", "bare aiohttp handler")):  # fmt: skip
+        figure = figures[name]
+        print(f"| {label} | {figure['rps']:,.0f} | {figure['p99_ms']:.1f} | "
+              f"{100 * figure['rps'] / bare:.0f} % |")  # fmt: skip
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(figures, indent=2))
+
+
+if __name__ == "__main__":
+    main()
