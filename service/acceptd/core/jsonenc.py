@@ -4,10 +4,10 @@ call; on hot paths (every submit, every item of a 10,000-item batch) that is mea
 from __future__ import annotations
 
 import json
-
-import orjson
 from collections.abc import Callable
 from typing import Any
+
+import orjson
 
 # Stored values and payloads: no spaces, UTF-8 kept as is.
 compact: Callable[[Any], str] = json.JSONEncoder(separators=(",", ":"), ensure_ascii=False).encode
