@@ -233,24 +233,27 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
     return await _wait_and_show(args, client, job.id, args.timeout)
 
 
-async def _status(args: argparse.Namespace, client: Client) -> int:
+async def _job_or_batch(
+    args: argparse.Namespace,
+    on_job: Callable[[str], Awaitable[Job]],
+    on_batch: Callable[[str], Awaitable[Batch]],
+) -> int:
+    """A verb that takes a job id or a batch id (bat_…) alike."""
     if args.job_id.startswith("bat_"):
-        batch = await client.get_batch(args.job_id)
+        batch = await on_batch(args.job_id)
         emit(args.json, batch, lambda: _show_batch(batch))
         return 0
-    job = await client.get(args.job_id)
+    job = await on_job(args.job_id)
     emit(args.json, job, lambda: _show_job(job))
     return 0
+
+
+async def _status(args: argparse.Namespace, client: Client) -> int:
+    return await _job_or_batch(args, client.get, client.get_batch)
 
 
 async def _cancel(args: argparse.Namespace, client: Client) -> int:
-    if args.job_id.startswith("bat_"):
-        batch = await client.cancel_batch(args.job_id)
-        emit(args.json, batch, lambda: _show_batch(batch))
-        return 0
-    job = await client.cancel(args.job_id)
-    emit(args.json, job, lambda: _show_job(job))
-    return 0
+    return await _job_or_batch(args, client.cancel, client.cancel_batch)
 
 
 def _read_items(source: str) -> list[Any]:

@@ -166,19 +166,7 @@ class DeliveryStore:
 
     async def for_job(self, job_id: str) -> list[tuple[DeliveryRecord, list[dict[str, Any]]]]:
         delivery_ids: list[str] = await self._redis.lrange(keys.job_deliveries(job_id), 0, -1)  # type: ignore[misc]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for delivery_id in delivery_ids:
-                pipe.hgetall(keys.delivery(delivery_id))
-                pipe.lrange(keys.delivery_attempts(delivery_id), 0, -1)
-            replies = await pipe.execute()
-        found = []
-        for index, delivery_id in enumerate(delivery_ids):
-            raw, attempts = replies[2 * index], replies[2 * index + 1]
-            if raw:
-                found.append(
-                    (DeliveryRecord.from_hash(delivery_id, raw), [json.loads(a) for a in attempts])
-                )
-        return found
+        return await self.many(delivery_ids)
 
     async def attempts(self, delivery_id: str) -> list[dict[str, Any]]:
         raw: list[str] = await self._redis.lrange(keys.delivery_attempts(delivery_id), 0, -1)  # type: ignore[misc]
