@@ -7,7 +7,6 @@ import time
 from typing import Any
 
 from acceptd.dispatcher.sender import webhook_headers
-from acceptd.webhooks.signing import decode_secret
 
 
 def sign_event(
@@ -15,4 +14,4 @@ def sign_event(
 ) -> tuple[bytes, dict[str, str]]:
     """A webhook as the dispatcher would sign it, for receiver tests."""
     body = json.dumps(payload).encode()
-    return body, webhook_headers(msg_id, body, [decode_secret(secret)], at or int(time.time()))
+    return body, webhook_headers(msg_id, body, [secret], at or int(time.time()))

@@ -49,7 +49,9 @@ async def create_endpoint(request: web.Request) -> web.Response:
             f"a tenant may register at most {settings.max_endpoints_per_tenant} endpoints"
         )
     events = _unique(list(body.events)) if body.events else DEFAULT_ENDPOINT_EVENTS
-    endpoint, secret = await store.create(tenant, body.url, events, body.description)
+    endpoint, secret = await store.create(
+        tenant, body.url, events, body.description, signing=body.signing, payload=body.payload
+    )
     return json_response(
         endpoint_resource(endpoint, secret), 201, {"Location": endpoint_path(endpoint.id)}
     )
@@ -75,6 +77,8 @@ async def update_endpoint(request: web.Request) -> web.Response:
         events=_unique(list(body.events)) if body.events else None,
         description=body.description,
         disabled=body.disabled,
+        signing=body.signing,
+        payload=body.payload,
     )
     if updated is None:
         raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")

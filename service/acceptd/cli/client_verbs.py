@@ -103,6 +103,10 @@ def add_commands(commands: Any) -> None:
     add.add_argument("endpoint_url", metavar="URL")
     add.add_argument("--events", help="comma-separated, default: the terminal events")
     add.add_argument("--description", default="")
+    add.add_argument("--signing", choices=("v1", "v1a", "v1+v1a"), default="v1",
+                     help="v1a: Ed25519, receivers verify with the public key")  # fmt: skip
+    add.add_argument("--payload", choices=("full", "thin"), default="full",
+                     help="thin: no input, result or error in the webhook")  # fmt: skip
     verb_on(endpoint_verbs, "list", "list endpoints", _endpoint_list)
     for name, text, run in (
         ("rotate", "rotate an endpoint's secret", _endpoint_rotate),
@@ -420,10 +424,13 @@ def _endpoint_rows(items: list[Endpoint]) -> list[tuple[Any, ...]]:
 async def _endpoint_add(args: argparse.Namespace, client: Client) -> int:
     events = [e.strip() for e in args.events.split(",")] if args.events else None
     endpoint = await client.create_endpoint(
-        args.endpoint_url, events=events, description=args.description
-    )
-    emit(args.json, endpoint,
-         lambda: print(f"{endpoint.id}  {endpoint.url}\nsecret: {endpoint.secret}"))  # fmt: skip
+        args.endpoint_url, events=events, description=args.description, signing=args.signing,
+        payload=args.payload,
+    )  # fmt: skip
+    shown = f"{endpoint.id}  {endpoint.url}\nsecret: {endpoint.secret}"
+    if endpoint.public_key:
+        shown += f"\npublic key: {endpoint.public_key}"
+    emit(args.json, endpoint, lambda: print(shown))
     return 0
 
 

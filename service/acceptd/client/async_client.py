@@ -54,8 +54,10 @@ from acceptd.wire.models import (
     JobStatusName,
     JobType,
     JobTypeList,
+    PayloadMode,
     PortalLink,
     PortalSession,
+    SigningMode,
     SigningSecret,
     SystemStatus,
     WhoAmI,
@@ -430,9 +432,16 @@ class Client:
 
     @calls("POST", "/v1/endpoints")
     async def create_endpoint(
-        self, url: str, *, events: Sequence[str] | None = None, description: str = ""
+        self,
+        url: str,
+        *,
+        events: Sequence[str] | None = None,
+        description: str = "",
+        signing: SigningMode = "v1",
+        payload: PayloadMode = "full",
     ) -> EndpointWithSecret:
-        body: dict[str, Any] = {"url": url, "description": description}
+        body: dict[str, Any] = {"url": url, "description": description, "signing": signing,
+                                "payload": payload}  # fmt: skip
         if events:
             body["events"] = [*events]
         # Not retried: a retry after a lost answer could register the endpoint twice.
@@ -457,9 +466,12 @@ class Client:
         events: Sequence[str] | None = None,
         description: str | None = None,
         disabled: bool | None = None,
+        signing: SigningMode | None = None,
+        payload: PayloadMode | None = None,
     ) -> Endpoint:
         """Change what is given; `disabled=False` enables it again and clears its failure."""
-        changes = {"url": url, "description": description, "disabled": disabled}
+        changes = {"url": url, "description": description, "disabled": disabled,
+                   "signing": signing, "payload": payload}  # fmt: skip
         body: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         if events is not None:
             body["events"] = [*events]

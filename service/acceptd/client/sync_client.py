@@ -32,8 +32,10 @@ from acceptd.wire.models import (
     JobPage,
     JobStatusName,
     JobType,
+    PayloadMode,
     PortalLink,
     PortalSession,
+    SigningMode,
     SigningSecret,
     SystemStatus,
     WhoAmI,
@@ -264,9 +266,19 @@ class SyncClient:
 
     @calls("POST", "/v1/endpoints")
     def create_endpoint(
-        self, url: str, *, events: Sequence[str] | None = None, description: str = ""
+        self,
+        url: str,
+        *,
+        events: Sequence[str] | None = None,
+        description: str = "",
+        signing: SigningMode = "v1",
+        payload: PayloadMode = "full",
     ) -> EndpointWithSecret:
-        return self._run(self._client.create_endpoint(url, events=events, description=description))
+        return self._run(
+            self._client.create_endpoint(
+                url, events=events, description=description, signing=signing, payload=payload
+            )
+        )
 
     @calls("GET", "/v1/endpoints")
     def endpoints(self) -> builtins.list[Endpoint]:
@@ -285,10 +297,18 @@ class SyncClient:
         events: Sequence[str] | None = None,
         description: str | None = None,
         disabled: bool | None = None,
+        signing: SigningMode | None = None,
+        payload: PayloadMode | None = None,
     ) -> Endpoint:
         return self._run(
             self._client.update_endpoint(
-                endpoint_id, url=url, events=events, description=description, disabled=disabled
+                endpoint_id,
+                url=url,
+                events=events,
+                description=description,
+                disabled=disabled,
+                signing=signing,
+                payload=payload,
             )
         )
 

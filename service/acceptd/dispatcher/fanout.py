@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from typing import Any, Protocol
@@ -21,12 +20,13 @@ from redis.exceptions import ResponseError
 from acceptd.core import ids
 from acceptd.core.clock import to_rfc3339
 from acceptd.core.events import CALLBACK_EVENTS
+from acceptd.core.jsonenc import compact
 from acceptd.store import keys
 from acceptd.store.batches import BatchStore
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.jobs import JobStore
-from acceptd.wire.resources import INPUT_NEEDED_EVENT, batch_resource, job_event_data
+from acceptd.wire.resources import INPUT_NEEDED_EVENT, batch_resource, job_event_data, thin_data
 
 log = logging.getLogger(__name__)
 
@@ -169,19 +169,18 @@ class FanOut:
         if subject is None:
             return 0  # expired before anyone could be told: nothing left to send
         subject_id, resource, callback_url, traceparent = subject
-        body = json.dumps(
-            {"type": event, "timestamp": to_rfc3339(int(fields["at"])), "data": resource},
-            separators=(",", ":"),
-            ensure_ascii=False,
-        )
-        destinations: list[tuple[str, str | None]] = []
+        timestamp = to_rfc3339(int(fields["at"]))
+        full = compact({"type": event, "timestamp": timestamp, "data": resource})
+        # Thin endpoints get the subject's identity and state only: no input, result or error.
+        thin = compact({"type": event, "timestamp": timestamp, "data": thin_data(resource)})
+        destinations: list[tuple[str, str | None, str]] = []
         if callback_url:
-            destinations.append((callback_url, None))
+            destinations.append((callback_url, None, full))
         for endpoint in endpoints:
             if not endpoint.disabled and event in endpoint.events:
-                destinations.append((endpoint.url, endpoint.id))
+                destinations.append((endpoint.url, endpoint.id, thin if endpoint.thin else full))
         created = 0
-        for url, endpoint_id in destinations:
+        for url, endpoint_id, body in destinations:
             new = NewDelivery(
                 id=ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}"),
                 tenant=tenant,
@@ -191,7 +190,8 @@ class FanOut:
                 url=url,
                 endpoint_id=endpoint_id,
                 body=body,
-                confidential=event == INPUT_NEEDED_EVENT,
+                # A thin body holds no completion token: nothing to seal.
+                confidential=event == INPUT_NEEDED_EVENT and body is full,
                 traceparent=traceparent,
             )
             inline = self.inline is not None and self.inline.try_claim(tenant, url, endpoint_id)

@@ -30,13 +30,14 @@ class AttemptResult:
         return self.status_code is not None and 200 <= self.status_code < 300
 
 
-def webhook_headers(msg_id: str, body: bytes, keys: list[bytes], timestamp: int) -> dict[str, str]:
+def webhook_headers(msg_id: str, body: bytes, keys: list[str], timestamp: int) -> dict[str, str]:
+    """`keys`: whsec_ secrets (v1) and whsk_ signing keys (v1a), one signature each."""
     return {
         "Content-Type": "application/json",
         "User-Agent": USER_AGENT,
         "webhook-id": msg_id,
         "webhook-timestamp": str(timestamp),
-        "webhook-signature": signing.signature_header(keys, msg_id, timestamp, body),
+        "webhook-signature": signing.signatures_for(keys, msg_id, timestamp, body),
     }
 
 
@@ -61,9 +62,7 @@ async def send(
         check_literal(target, policy)  # IP literals never reach the guarded resolver
     except UnsafeUrlError as exc:
         return AttemptResult(None, 0.0, f"refused: {exc}", None, refused=True)
-    headers = webhook_headers(
-        msg_id, body, [signing.decode_secret(s) for s in secrets], int(time.time())
-    )
+    headers = webhook_headers(msg_id, body, secrets, int(time.time()))
     if traceparent is not None:
         headers["traceparent"] = traceparent  # the receiver's trace joins the job's
     try:

@@ -9,7 +9,7 @@ from redis.asyncio import Redis
 
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
-from acceptd.core.credentials import generate_secret
+from acceptd.core.credentials import generate_secret, generate_signing_key
 from acceptd.core.secretbox import SecretBox
 from acceptd.store import keys
 from acceptd.store.scripts import Scripts
@@ -32,6 +32,13 @@ class EndpointRecord:
     failing_since_ms: int | None
     created_ms: int
     updated_ms: int
+    signing: str = "v1"
+    payload: str = "full"
+    public_key: str | None = None
+
+    @property
+    def thin(self) -> bool:
+        return self.payload == "thin"
 
     @classmethod
     def from_hash(cls, endpoint_id: str, raw: dict[str, str]) -> EndpointRecord:
@@ -50,11 +57,26 @@ class EndpointRecord:
             failing_since_ms=opt_int("failing_since"),
             created_ms=int(raw["created"]),
             updated_ms=int(raw["updated"]),
+            signing=raw.get("signing", "v1"),
+            payload=raw.get("payload", "full"),
+            public_key=raw.get("public_key") or None,
         )
 
 
 def _context(endpoint_id: str) -> str:
     return f"endpoint:{endpoint_id}"
+
+
+def _key_context(endpoint_id: str) -> str:
+    return f"endpoint:{endpoint_id}:signing-key"
+
+
+# Where the Ed25519 private key (and its predecessor) live: the secret fields, renamed.
+KEY_FIELDS = {
+    "secret": "signing_key",
+    "previous_secret": "previous_signing_key",
+    "previous_until": "previous_signing_until",
+}
 
 
 class EndpointStore:
@@ -85,8 +107,22 @@ class EndpointStore:
         found: int = await self._redis.scard(keys.tenant_endpoints(tenant))  # type: ignore[misc]
         return found
 
+    def _key_pair_fields(self, endpoint_id: str, old_sealed: str | None) -> dict[str, str]:
+        """A new Ed25519 key pair: the private half sealed, the previous one (if any) kept
+        signing beside it through the rotation window, like a secret."""
+        private, public = generate_signing_key()
+        sealed = rotation_fields(self._box, _key_context(endpoint_id), private, old_sealed)
+        return {KEY_FIELDS[n]: v for n, v in sealed.items()} | {"public_key": public}
+
     async def create(
-        self, tenant: str, url: str, events: list[str], description: str
+        self,
+        tenant: str,
+        url: str,
+        events: list[str],
+        description: str,
+        *,
+        signing: str = "v1",
+        payload: str = "full",
     ) -> tuple[EndpointRecord, str]:
         endpoint_id, secret, now = ids.new_id("ep"), generate_secret(), now_ms()
         fields = {
@@ -96,8 +132,12 @@ class EndpointStore:
             "description": description,
             "created": str(now),
             "updated": str(now),
+            "signing": signing,
+            "payload": payload,
             **rotation_fields(self._box, _context(endpoint_id), secret, None),
         }
+        if "v1a" in signing:
+            fields.update(self._key_pair_fields(endpoint_id, None))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.endpoint(endpoint_id), mapping=fields)
             pipe.sadd(keys.tenant_endpoints(tenant), endpoint_id)
@@ -134,10 +174,19 @@ class EndpointStore:
         events: list[str] | None = None,
         description: str | None = None,
         disabled: bool | None = None,
+        signing: str | None = None,
+        payload: str | None = None,
     ) -> EndpointRecord | None:
-        if await self.get(endpoint_id, tenant) is None:
+        current = await self.get(endpoint_id, tenant)
+        if current is None:
             return None
         fields: dict[str, str] = {"updated": str(now_ms())}
+        if signing is not None:
+            fields["signing"] = signing
+            if "v1a" in signing and current.public_key is None:
+                fields.update(self._key_pair_fields(endpoint_id, None))
+        if payload is not None:
+            fields["payload"] = payload
         if url is not None:
             fields["url"] = url
         if events is not None:
@@ -176,9 +225,13 @@ class EndpointStore:
     ) -> tuple[EndpointRecord, str] | None:
         if await self.get(endpoint_id, tenant) is None:
             return None
-        old: str | None = await self._redis.hget(keys.endpoint(endpoint_id), "secret")  # type: ignore[misc]
+        old, old_key, signing = await self._redis.hmget(  # type: ignore[misc]
+            keys.endpoint(endpoint_id), ["secret", KEY_FIELDS["secret"], "signing"]
+        )
         secret = generate_secret()
         fields = rotation_fields(self._box, _context(endpoint_id), secret, old)
+        if "v1a" in (signing or "v1"):
+            fields.update(self._key_pair_fields(endpoint_id, old_key))
         await self._redis.hset(
             keys.endpoint(endpoint_id), mapping={**fields, "updated": str(now_ms())}
         )  # type: ignore[misc]
@@ -187,8 +240,17 @@ class EndpointStore:
         return record, secret
 
     async def signing_secrets(self, endpoint_id: str) -> list[str]:
-        fields = await self._redis.hmget(keys.endpoint(endpoint_id), SECRET_FIELDS)  # type: ignore[misc]
-        return open_secrets(self._box, _context(endpoint_id), *fields)
+        """What signs its webhooks, by its signing mode: whsec_ secrets (v1) and whsk_ keys
+        (v1a), each with its predecessor during a rotation."""
+        names = [*SECRET_FIELDS, *(KEY_FIELDS[n] for n in SECRET_FIELDS), "signing"]
+        values = await self._redis.hmget(keys.endpoint(endpoint_id), names)  # type: ignore[misc]
+        mode = values[-1] or "v1"
+        found = []
+        if "v1" in mode.split("+"):
+            found += open_secrets(self._box, _context(endpoint_id), *values[0:3])
+        if "v1a" in mode:
+            found += open_secrets(self._box, _key_context(endpoint_id), *values[3:6])
+        return found
 
     async def record_success(self, endpoint_id: str) -> None:
         await self._redis.hdel(keys.endpoint(endpoint_id), "failing_since")  # type: ignore[misc]

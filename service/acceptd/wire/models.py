@@ -212,6 +212,18 @@ class Health(BaseModel):
     detail: str | None = None
 
 
+SigningMode = Literal["v1", "v1a", "v1+v1a"]
+PayloadMode = Literal["full", "thin"]
+_SIGNING = (
+    "v1: HMAC-SHA256 with the endpoint's whsec_ secret; v1a: Ed25519, verified with the "
+    "endpoint's public_key (whpk_), no shared secret; v1+v1a: both, for a migration"
+)
+_PAYLOAD = (
+    "thin: data is only {id, type, status, created_at, finished_at, links}: no input, "
+    "result or error (the receiver fetches the job if it needs more)"
+)
+
+
 class EndpointCreate(_Strict):
     url: str = Field(max_length=2048, description="http(s) URL that receives the events")
     events: list[EventName] | None = Field(
@@ -220,6 +232,8 @@ class EndpointCreate(_Strict):
         description="events to receive; omitted = job.succeeded, job.failed, job.canceled",
     )
     description: str = Field(default="", max_length=500)
+    signing: SigningMode = Field(default="v1", description=_SIGNING)
+    payload: PayloadMode = Field(default="full", description=_PAYLOAD)
 
 
 class EndpointUpdate(_Strict):
@@ -229,6 +243,8 @@ class EndpointUpdate(_Strict):
     disabled: bool | None = Field(
         default=None, description="true disables it; false enables it and clears its failure"
     )
+    signing: SigningMode | None = Field(default=None, description=_SIGNING)
+    payload: PayloadMode | None = Field(default=None, description=_PAYLOAD)
 
 
 class Endpoint(BaseModel):
@@ -242,6 +258,11 @@ class Endpoint(BaseModel):
     failing_since: str | None
     created_at: str
     updated_at: str
+    signing: SigningMode = "v1"
+    payload: PayloadMode = "full"
+    public_key: str | None = Field(
+        default=None, description="whpk_…: verifies this endpoint's v1a signatures"
+    )
 
 
 class EndpointWithSecret(Endpoint):

@@ -122,6 +122,9 @@ def endpoint_resource(endpoint: EndpointRecord, secret: str | None = None) -> di
         "failing_since": to_rfc3339(endpoint.failing_since_ms),
         "created_at": to_rfc3339(endpoint.created_ms),
         "updated_at": to_rfc3339(endpoint.updated_ms),
+        "signing": endpoint.signing,
+        "payload": endpoint.payload,
+        "public_key": endpoint.public_key,
     }
     if secret is not None:
         body["secret"] = secret
@@ -158,3 +161,12 @@ def api_key_resource(record: ApiKeyRecord, key: str | None = None) -> dict[str, 
     if key is not None:
         body["key"] = key
     return body
+
+
+# What a thin payload keeps of a job or a batch (Stripe's thin events): enough to know what
+# happened and to fetch the rest with an API key, nothing the receiver must not hold.
+THIN_FIELDS = ("id", "type", "status", "created_at", "finished_at", "completed_at", "links")
+
+
+def thin_data(resource: dict[str, Any]) -> dict[str, Any]:
+    return {name: resource[name] for name in THIN_FIELDS if name in resource}

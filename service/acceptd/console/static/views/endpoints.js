@@ -14,20 +14,23 @@ export function render(main) {
 
   const url = h("input", { id: "ep-url", type: "url", required: true, placeholder: "https://example.com/webhooks", size: 40 });
   const description = h("input", { id: "ep-description", placeholder: "what receives these" });
+  const signing = h("select", { id: "ep-signing" }, ["v1", "v1a", "v1+v1a"].map((v) => h("option", { value: v }, v)));
+  const payload = h("select", { id: "ep-payload" }, ["full", "thin"].map((v) => h("option", { value: v }, v)));
   const boxes = EVENTS.map((event) => h("label", { class: "check" },
     h("input", { type: "checkbox", value: event, checked: DEFAULT_EVENTS.has(event), name: "events" }), event));
   const form = h("form", { class: "card", "aria-labelledby": "ep-new", onsubmit: async (e) => {
     e.preventDefault();
     const events = boxes.map((b) => b.querySelector("input")).filter((b) => b.checked).map((b) => b.value);
     try {
-      const made = await api("POST", "/v1/endpoints", { url: url.value.trim(), description: description.value, events });
+      const made = await api("POST", "/v1/endpoints", { url: url.value.trim(), description: description.value, events, signing: signing.value, payload: payload.value });
       showSecret(made.id, made.secret, "created");
       url.value = ""; description.value = "";
       await draw();
     } catch (error) { replace(problems, errorBox(error)); }
   } },
   h("h2", { id: "ep-new" }, "New endpoint"),
-  h("div", { class: "row" }, h("label", { for: "ep-url" }, "URL", url), h("label", { for: "ep-description" }, "Description", description)),
+  h("div", { class: "row" }, h("label", { for: "ep-url" }, "URL", url), h("label", { for: "ep-description" }, "Description", description),
+    h("label", { for: "ep-signing" }, "Signing", signing), h("label", { for: "ep-payload" }, "Payload", payload)),
   h("fieldset", {}, h("legend", {}, "Events"), h("div", { class: "row" }, boxes)),
   h("button", { type: "submit", id: "ep-create" }, "Create endpoint"));
 
@@ -60,7 +63,8 @@ export function render(main) {
       const latency = stats.latency_ms ? `p50 ${Math.round(stats.latency_ms.p50)} ms · p95 ${Math.round(stats.latency_ms.p95)} ms` : "";
       return h("div", { class: "card", "data-endpoint": endpoint.id },
         h("div", { class: "row" }, h("code", {}, endpoint.url), badge(endpoint.disabled ? "disabled" : "enabled")),
-        h("p", { class: "muted" }, `${endpoint.id} · ${endpoint.description || "no description"} · ${endpoint.events.join(", ")}`),
+        h("p", { class: "muted" }, `${endpoint.id} · ${endpoint.description || "no description"} · ${endpoint.events.join(", ")} · signing ${endpoint.signing} · ${endpoint.payload} payload`),
+        endpoint.public_key ? h("p", {}, "Public key (verifies v1a): ", h("span", { class: "secret", "data-public-key": endpoint.id }, endpoint.public_key)) : null,
         endpoint.disabled_reason ? h("p", { class: "error" }, endpoint.disabled_reason) : null,
         h("p", { "data-stats": endpoint.id }, `Last hour: ${rate} succeeded${latency ? " · " + latency : ""}`),
         h("div", { class: "actions" },
