@@ -50,8 +50,9 @@ async def create_endpoint(request: web.Request) -> web.Response:
         )
     events = _unique(list(body.events)) if body.events else DEFAULT_ENDPOINT_EVENTS
     endpoint, secret = await store.create(
-        tenant, body.url, events, body.description, signing=body.signing, payload=body.payload
-    )
+        tenant, body.url, events, body.description, signing=body.signing, payload=body.payload,
+        rate_limit_per_second=body.rate_limit_per_second,
+    )  # fmt: skip
     return json_response(
         endpoint_resource(endpoint, secret), 201, {"Location": endpoint_path(endpoint.id)}
     )
@@ -79,6 +80,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
         disabled=body.disabled,
         signing=body.signing,
         payload=body.payload,
+        rate_limit_per_second=body.rate_limit_per_second,
     )
     if updated is None:
         raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")

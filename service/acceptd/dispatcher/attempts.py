@@ -15,9 +15,11 @@ from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.outcome import OutcomePolicy
 from acceptd.dispatcher.sender import send
 from acceptd.dispatcher.signing_secrets import SigningSecrets
+from acceptd.runtime.metrics import DELIVERY_THROTTLED_SECONDS
 from acceptd.runtime.ssrf import AddressPolicy
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
-from acceptd.store.endpoints import EndpointStore
+from acceptd.store.endpoints import EndpointRecord, EndpointStore
+from acceptd.store.throttle import EndpointThrottle
 
 # A busy receiver or tenant (at its cap) has the attempt put back this long, uncounted.
 BUSY_DEFER_SECONDS = 0.5
@@ -34,6 +36,7 @@ class Attempts:
         endpoints: EndpointStore,
         secrets: SigningSecrets,
         outcome: OutcomePolicy,
+        throttle: EndpointThrottle,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -43,6 +46,7 @@ class Attempts:
         self._endpoints = endpoints
         self._secrets = secrets
         self._outcome = outcome
+        self._throttle = throttle
 
     async def run_queued(self, delivery_id: str, attempt_no: int) -> None:
         """An attempt run by arq: retries, and first attempts that were not sent inline."""
@@ -53,20 +57,33 @@ class Attempts:
             or delivery.attempt_count != attempt_no - 1
         ):
             return  # a stale or duplicate run of an attempt already recorded
+        endpoint = None
+        if delivery.endpoint_id:
+            endpoint = await self._endpoints.get(delivery.endpoint_id)
+            if endpoint is not None and endpoint.rate_limit_per_second and not endpoint.disabled:
+                verdict = await self._throttle.take(
+                    endpoint.id, endpoint.rate_limit_per_second, delivery.id
+                )
+                if not verdict.allowed:  # not made, not counted: put back until its turn
+                    raise Retry(defer=verdict.wait_seconds)
+                DELIVERY_THROTTLED_SECONDS.observe(verdict.waited_seconds)
         slot = (delivery.tenant, delivery.url, delivery.endpoint_id)
         if not self.slots.try_take(*slot):
             raise Retry(defer=BUSY_DEFER_SECONDS)
         try:
-            await self.run(delivery, attempt_no)
+            await self.run(delivery, attempt_no, endpoint)
         finally:
             self.slots.give_back(*slot)
 
-    async def run(self, delivery: DeliveryRecord, attempt_no: int) -> None:
-        """The attempt itself; the caller holds the destination's slot."""
+    async def run(
+        self, delivery: DeliveryRecord, attempt_no: int, endpoint: EndpointRecord | None = None
+    ) -> None:
+        """The attempt itself; the caller holds the destination's slot (and may pass the
+        endpoint it already read)."""
         with log_context(job_id=delivery.job_id, delivery_id=delivery.id, tenant=delivery.tenant):
-            endpoint = None
             if delivery.endpoint_id:
-                endpoint = await self._endpoints.get(delivery.endpoint_id)
+                if endpoint is None:
+                    endpoint = await self._endpoints.get(delivery.endpoint_id)
                 if endpoint is None or endpoint.disabled:
                     reason = "endpoint deleted" if endpoint is None else "endpoint disabled"
                     await self._outcome.give_up(delivery, attempt_no, reason)

@@ -173,14 +173,18 @@ class FanOut:
         full = compact({"type": event, "timestamp": timestamp, "data": resource})
         # Thin endpoints get the subject's identity and state only: no input, result or error.
         thin = compact({"type": event, "timestamp": timestamp, "data": thin_data(resource)})
-        destinations: list[tuple[str, str | None, str]] = []
+        # (url, endpoint id, body, may be sent inline: not when a rate limit must be asked)
+        destinations: list[tuple[str, str | None, str, bool]] = []
         if callback_url:
-            destinations.append((callback_url, None, full))
+            destinations.append((callback_url, None, full, True))
         for endpoint in endpoints:
             if not endpoint.disabled and event in endpoint.events:
-                destinations.append((endpoint.url, endpoint.id, thin if endpoint.thin else full))
+                body = thin if endpoint.thin else full
+                destinations.append(
+                    (endpoint.url, endpoint.id, body, not endpoint.rate_limit_per_second)
+                )
         created = 0
-        for url, endpoint_id, body in destinations:
+        for url, endpoint_id, body, may_inline in destinations:
             new = NewDelivery(
                 id=ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}"),
                 tenant=tenant,
@@ -194,7 +198,11 @@ class FanOut:
                 confidential=event == INPUT_NEEDED_EVENT and body is full,
                 traceparent=traceparent,
             )
-            inline = self.inline is not None and self.inline.try_claim(tenant, url, endpoint_id)
+            inline = (
+                may_inline
+                and self.inline is not None
+                and self.inline.try_claim(tenant, url, endpoint_id)
+            )
             lease = self.inline.lease_ms if self.inline is not None and inline else 0
             delivery = await self._deliveries.create(new, lease_ms=lease)
             if delivery is None:

@@ -53,7 +53,9 @@ def create_dispatcher(
         function=func(
             deliver,
             name=DELIVER_FUNCTION,
-            max_tries=ARQ_MAX_TRIES,
+            # A throttled attempt is put back (arq Retry) each time its turn has not come:
+            # behind a long backlog that can be many more tries than any job takes.
+            max_tries=ARQ_MAX_TRIES * 1000,
             # After a crash mid-attempt, arq runs it again once its in-progress marker
             # expires: this timeout + 10 s (35 s by default).
             timeout=deliver_timeout(settings),

@@ -31,6 +31,7 @@ from acceptd.store.endpoints import EndpointStore
 from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.tenants import TenantStore
+from acceptd.store.throttle import EndpointThrottle
 
 LOOP_STOP_SECONDS = 5.0
 
@@ -79,6 +80,7 @@ class DispatcherRuntime:
             deliveries, endpoints,
             SigningSecrets(TenantStore(redis, box), endpoints),
             OutcomePolicy(settings, deliveries, endpoints),
+            EndpointThrottle(scripts),
         )  # fmt: skip
         inline = InlineDispatch(
             attempts,

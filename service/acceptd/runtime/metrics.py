@@ -46,6 +46,11 @@ DELIVERY_ATTEMPTS = Counter(
     "Webhook delivery attempts by what followed: succeeded, retrying or failed",
     ["outcome"],
 )
+DELIVERY_THROTTLED_SECONDS = Histogram(
+    "acceptd_delivery_throttled_seconds",
+    "How long deliveries to rate-limited endpoints waited for their turn (0: none)",
+    buckets=(0.001, 0.01, 0.1, 0.5, 1, 2, 5, 10, 30, 60, 300, 1800),
+)
 DELIVERY_SECONDS = Histogram(
     "acceptd_delivery_attempt_seconds",
     "Duration of one webhook HTTP attempt",

@@ -35,6 +35,7 @@ class EndpointRecord:
     signing: str = "v1"
     payload: str = "full"
     public_key: str | None = None
+    rate_limit_per_second: int | None = None
 
     @property
     def thin(self) -> bool:
@@ -60,6 +61,7 @@ class EndpointRecord:
             signing=raw.get("signing", "v1"),
             payload=raw.get("payload", "full"),
             public_key=raw.get("public_key") or None,
+            rate_limit_per_second=int(raw["rate_limit"]) if raw.get("rate_limit") else None,
         )
 
 
@@ -123,6 +125,7 @@ class EndpointStore:
         *,
         signing: str = "v1",
         payload: str = "full",
+        rate_limit_per_second: int | None = None,
     ) -> tuple[EndpointRecord, str]:
         endpoint_id, secret, now = ids.new_id("ep"), generate_secret(), now_ms()
         fields = {
@@ -134,6 +137,7 @@ class EndpointStore:
             "updated": str(now),
             "signing": signing,
             "payload": payload,
+            "rate_limit": str(rate_limit_per_second or ""),
             **rotation_fields(self._box, _context(endpoint_id), secret, None),
         }
         if "v1a" in signing:
@@ -176,6 +180,7 @@ class EndpointStore:
         disabled: bool | None = None,
         signing: str | None = None,
         payload: str | None = None,
+        rate_limit_per_second: int | None = None,
     ) -> EndpointRecord | None:
         current = await self.get(endpoint_id, tenant)
         if current is None:
@@ -187,6 +192,8 @@ class EndpointStore:
                 fields.update(self._key_pair_fields(endpoint_id, None))
         if payload is not None:
             fields["payload"] = payload
+        if rate_limit_per_second is not None:
+            fields["rate_limit"] = str(rate_limit_per_second or "")
         if url is not None:
             fields["url"] = url
         if events is not None:

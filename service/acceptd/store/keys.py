@@ -134,6 +134,16 @@ def endpoint_deliveries(endpoint_id: str) -> str:
     return f"{PREFIX}endpoint:{endpoint_id}:deliveries"
 
 
+def endpoint_window(endpoint_id: str) -> str:
+    """Sends to a rate-limited endpoint in the last second (store/throttle.py)."""
+    return f"{PREFIX}endpoint:{endpoint_id}:window"
+
+
+def endpoint_waiting(endpoint_id: str) -> str:
+    """Deliveries to a rate-limited endpoint held back, with when each began to wait."""
+    return f"{PREFIX}endpoint:{endpoint_id}:waiting"
+
+
 def portal_link(token: str) -> str:
     # Only a digest of the one-time token is stored, like an API key's.
     return f"{PREFIX}portal-link:{digest(token)}"

@@ -87,3 +87,4 @@ class Scripts:
         self.delivery_create = plain("delivery_create")
         self.delivery_attempt = plain("delivery_attempt")
         self.delivery_requeue = plain("delivery_requeue")
+        self.throttle = plain("throttle")

@@ -224,6 +224,12 @@ _PAYLOAD = (
 )
 
 
+_RATE = (
+    "never more than this many deliveries to the endpoint in any second, across every "
+    "dispatcher; throttled deliveries wait, they do not fail"
+)
+
+
 class EndpointCreate(_Strict):
     url: str = Field(max_length=2048, description="http(s) URL that receives the events")
     events: list[EventName] | None = Field(
@@ -234,6 +240,7 @@ class EndpointCreate(_Strict):
     description: str = Field(default="", max_length=500)
     signing: SigningMode = Field(default="v1", description=_SIGNING)
     payload: PayloadMode = Field(default="full", description=_PAYLOAD)
+    rate_limit_per_second: int | None = Field(default=None, ge=1, le=10_000, description=_RATE)
 
 
 class EndpointUpdate(_Strict):
@@ -245,6 +252,9 @@ class EndpointUpdate(_Strict):
     )
     signing: SigningMode | None = Field(default=None, description=_SIGNING)
     payload: PayloadMode | None = Field(default=None, description=_PAYLOAD)
+    rate_limit_per_second: int | None = Field(
+        default=None, ge=0, le=10_000, description=_RATE + "; 0 removes the limit"
+    )
 
 
 class Endpoint(BaseModel):
@@ -263,6 +273,7 @@ class Endpoint(BaseModel):
     public_key: str | None = Field(
         default=None, description="whpk_…: verifies this endpoint's v1a signatures"
     )
+    rate_limit_per_second: int | None = Field(default=None, description="null: unlimited")
 
 
 class EndpointWithSecret(Endpoint):

@@ -125,6 +125,7 @@ def endpoint_resource(endpoint: EndpointRecord, secret: str | None = None) -> di
         "signing": endpoint.signing,
         "payload": endpoint.payload,
         "public_key": endpoint.public_key,
+        "rate_limit_per_second": endpoint.rate_limit_per_second,
     }
     if secret is not None:
         body["secret"] = secret
