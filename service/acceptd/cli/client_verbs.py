@@ -107,6 +107,8 @@ def add_commands(commands: Any) -> None:
                      help="v1a: Ed25519, receivers verify with the public key")  # fmt: skip
     add.add_argument("--payload", choices=("full", "thin"), default="full",
                      help="thin: no input, result or error in the webhook")  # fmt: skip
+    add.add_argument("--rate-limit", type=int, metavar="PER_SECOND",
+                     help="never more deliveries than this in any second")  # fmt: skip
     verb_on(endpoint_verbs, "list", "list endpoints", _endpoint_list)
     for name, text, run in (
         ("rotate", "rotate an endpoint's secret", _endpoint_rotate),
@@ -425,7 +427,7 @@ async def _endpoint_add(args: argparse.Namespace, client: Client) -> int:
     events = [e.strip() for e in args.events.split(",")] if args.events else None
     endpoint = await client.create_endpoint(
         args.endpoint_url, events=events, description=args.description, signing=args.signing,
-        payload=args.payload,
+        payload=args.payload, rate_limit_per_second=args.rate_limit,
     )  # fmt: skip
     shown = f"{endpoint.id}  {endpoint.url}\nsecret: {endpoint.secret}"
     if endpoint.public_key:

@@ -439,9 +439,12 @@ class Client:
         description: str = "",
         signing: SigningMode = "v1",
         payload: PayloadMode = "full",
+        rate_limit_per_second: int | None = None,
     ) -> EndpointWithSecret:
-        body: dict[str, Any] = {"url": url, "description": description, "signing": signing,
-                                "payload": payload}  # fmt: skip
+        body: dict[str, Any] = {
+            "url": url, "description": description, "signing": signing, "payload": payload,
+            "rate_limit_per_second": rate_limit_per_second,
+        }  # fmt: skip
         if events:
             body["events"] = [*events]
         # Not retried: a retry after a lost answer could register the endpoint twice.
@@ -468,10 +471,12 @@ class Client:
         disabled: bool | None = None,
         signing: SigningMode | None = None,
         payload: PayloadMode | None = None,
+        rate_limit_per_second: int | None = None,
     ) -> Endpoint:
         """Change what is given; `disabled=False` enables it again and clears its failure."""
         changes = {"url": url, "description": description, "disabled": disabled,
-                   "signing": signing, "payload": payload}  # fmt: skip
+                   "signing": signing, "payload": payload,
+                   "rate_limit_per_second": rate_limit_per_second}  # fmt: skip
         body: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         if events is not None:
             body["events"] = [*events]

@@ -273,10 +273,16 @@ class SyncClient:
         description: str = "",
         signing: SigningMode = "v1",
         payload: PayloadMode = "full",
+        rate_limit_per_second: int | None = None,
     ) -> EndpointWithSecret:
         return self._run(
             self._client.create_endpoint(
-                url, events=events, description=description, signing=signing, payload=payload
+                url,
+                events=events,
+                description=description,
+                signing=signing,
+                payload=payload,
+                rate_limit_per_second=rate_limit_per_second,
             )
         )
 
@@ -299,6 +305,7 @@ class SyncClient:
         disabled: bool | None = None,
         signing: SigningMode | None = None,
         payload: PayloadMode | None = None,
+        rate_limit_per_second: int | None = None,
     ) -> Endpoint:
         return self._run(
             self._client.update_endpoint(
@@ -309,6 +316,7 @@ class SyncClient:
                 disabled=disabled,
                 signing=signing,
                 payload=payload,
+                rate_limit_per_second=rate_limit_per_second,
             )
         )
 
