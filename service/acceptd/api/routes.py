@@ -21,6 +21,7 @@ from acceptd.api import (
     jobs,
     ops,
     portal,
+    recoveries,
 )
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime import opsserver
@@ -50,6 +51,9 @@ from acceptd.wire.models import (
     PortalLinkCreate,
     PortalSession,
     PortalSessionCreate,
+    RecoverDeliveries,
+    Recovery,
+    RecoveryCount,
     SigningSecret,
     SubmitBatch,
     SubmitJob,
@@ -286,6 +290,26 @@ ROUTES: list[Route] = [
         "GET", "/v1/endpoints/{endpoint_id}/stats", insights.endpoint_stats,
         "An endpoint's success rate and latency over the last hour", "webhooks",
         responses={200: Response("attempts, success rate, latency percentiles", EndpointStats)},
+        errors=(404,),
+        endpoints_portal=True,
+    ),
+    Route(
+        "POST", "/v1/endpoints/{endpoint_id}/recover", recoveries.recover_endpoint,
+        "Send every failed delivery of a window again (re-enables the endpoint)", "webhooks",
+        body=RecoverDeliveries,
+        responses={
+            202: Response("started: poll the recovery", Recovery, ("Location", "Retry-After")),
+            200: Response("with ?dry_run=true: how many it would send", RecoveryCount),
+        },
+        query=(("dry_run", "true: count only, send nothing", {"type": "boolean"}),),
+        errors=(400, 404, 413, 415, 422),
+        endpoints_portal=True,
+    ),
+    Route(
+        "GET", "/v1/recoveries/{recovery_id}", recoveries.get_recovery,
+        "A recovery's progress: 202 while it runs, 200 once done", "webhooks",
+        responses={200: Response("done", Recovery),
+                   202: Response("running", Recovery, ("Retry-After",))},
         errors=(404,),
         endpoints_portal=True,
     ),

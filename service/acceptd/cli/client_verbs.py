@@ -14,6 +14,7 @@ import functools
 import json
 import sys
 from collections.abc import Awaitable, Callable, Coroutine
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, TypeVar
 
@@ -21,7 +22,14 @@ from acceptd.cli.config import ConfigError, resolve
 from acceptd.cli.listen import add_listen, run_listen
 from acceptd.cli.output import ProgressBar, emit, painted, plain, table
 from acceptd.client import AcceptdError, ApiError, Client, WaitTimeout
-from acceptd.wire.models import Batch, Delivery, DeliveryAttempt, Endpoint, Job
+from acceptd.wire.models import (
+    Batch,
+    Delivery,
+    DeliveryAttempt,
+    Endpoint,
+    Job,
+    RecoveryCount,
+)
 
 EXIT_BY_STATUS = {"succeeded": 0, "failed": 1, "canceled": 2}
 EXIT_TIMEOUT = 2
@@ -117,6 +125,13 @@ def add_commands(commands: Any) -> None:
         ("disable", "stop sending to an endpoint", _endpoint_disable),
     ):
         verb_on(endpoint_verbs, name, text, run).add_argument("endpoint_id")
+    recover = verb_on(endpoint_verbs, "recover", "send every failed delivery of a window again",
+                      _endpoint_recover)  # fmt: skip
+    recover.add_argument("endpoint_id")
+    recover.add_argument("--since", required=True, help="2h, 30m, 7d, or an RFC 3339 time")
+    recover.add_argument("--until", help="the same forms (default: now)")
+    recover.add_argument("--dry-run", action="store_true", help="only count them")
+    recover.add_argument("--wait", action="store_true", help="then follow it until done")
     test = verb_on(endpoint_verbs, "test", "send an endpoint a signed test event", _endpoint_test)
     test.add_argument("endpoint_id")
     test.add_argument("--timeout", type=float, default=30.0, help="how long to wait for it")
@@ -515,4 +530,34 @@ async def _listen(args: argparse.Namespace, client: Client) -> int:
 async def _portal_link(args: argparse.Namespace, client: Client) -> int:
     link = await client.create_portal_link(scope=args.scope, ttl_seconds=args.ttl)
     emit(args.json, link, lambda: print(f"{link.url}\n(works once, until {link.expires_at})"))
+    return 0
+
+
+_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def _moment(value: str) -> str:
+    """`2h` (that long ago) or an RFC 3339 time, as RFC 3339."""
+    if value[:-1].isdigit() and value[-1:] in _UNITS:
+        ago = int(value[:-1]) * _UNITS[value[-1]]
+        return (datetime.now(UTC) - timedelta(seconds=ago)).isoformat()
+    return value
+
+
+async def _endpoint_recover(args: argparse.Namespace, client: Client) -> int:
+    until = _moment(args.until) if args.until else None
+    found = await client.recover_endpoint(
+        args.endpoint_id, since=_moment(args.since), until=until, dry_run=args.dry_run
+    )
+    if isinstance(found, RecoveryCount):
+        count = found
+        emit(args.json, count, lambda: print(f"{count.total} failed deliveries to send again"))
+        return 0
+    recovery = found
+    while args.wait and recovery.status != "done":
+        await asyncio.sleep(1)
+        recovery = await client.get_recovery(recovery.id)
+    emit(args.json, recovery, lambda: print(
+        f"{recovery.id}  {recovery.status}  sent {recovery.sent} of {recovery.total}"
+    ))  # fmt: skip
     return 0

@@ -57,6 +57,8 @@ from acceptd.wire.models import (
     PayloadMode,
     PortalLink,
     PortalSession,
+    Recovery,
+    RecoveryCount,
     SigningMode,
     SigningSecret,
     SystemStatus,
@@ -505,6 +507,31 @@ class Client:
     async def endpoint_stats(self, endpoint_id: str) -> EndpointStats:
         path = _path("/v1/endpoints/{id}/stats", id=endpoint_id)
         return (await self._http.request("GET", path)).parsed(EndpointStats)
+
+    @calls("POST", "/v1/endpoints/{endpoint_id}/recover")
+    async def recover_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        since: datetime | str,
+        until: datetime | str | None = None,
+        status: Literal["failed"] = "failed",
+        dry_run: bool = False,
+    ) -> Recovery | RecoveryCount:
+        """Send every failed delivery of [since, until) again (re-enabling the endpoint):
+        the Recovery to follow with `get_recovery`, or with `dry_run` only the count."""
+        body: dict[str, Any] = {"since": _time(since), "status": status}
+        if until is not None:
+            body["until"] = _time(until)
+        path = _path("/v1/endpoints/{id}/recover", id=endpoint_id)
+        params = {"dry_run": "true"} if dry_run else None
+        answer = await self._http.request("POST", path, body=body, params=params, retry=False)
+        return answer.parsed(RecoveryCount) if dry_run else answer.parsed(Recovery)
+
+    @calls("GET", "/v1/recoveries/{recovery_id}")
+    async def get_recovery(self, recovery_id: str) -> Recovery:
+        path = _path("/v1/recoveries/{id}", id=recovery_id)
+        return (await self._http.request("GET", path)).parsed(Recovery)
 
     @calls("POST", "/v1/endpoints/{endpoint_id}/test")
     async def test_endpoint(self, endpoint_id: str) -> Delivery:

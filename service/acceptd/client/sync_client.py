@@ -35,6 +35,8 @@ from acceptd.wire.models import (
     PayloadMode,
     PortalLink,
     PortalSession,
+    Recovery,
+    RecoveryCount,
     SigningMode,
     SigningSecret,
     SystemStatus,
@@ -337,6 +339,26 @@ class SyncClient:
     @calls("GET", "/v1/endpoints/{endpoint_id}/stats")
     def endpoint_stats(self, endpoint_id: str) -> EndpointStats:
         return self._run(self._client.endpoint_stats(endpoint_id))
+
+    @calls("POST", "/v1/endpoints/{endpoint_id}/recover")
+    def recover_endpoint(
+        self,
+        endpoint_id: str,
+        *,
+        since: datetime | str,
+        until: datetime | str | None = None,
+        status: Literal["failed"] = "failed",
+        dry_run: bool = False,
+    ) -> Recovery | RecoveryCount:
+        return self._run(
+            self._client.recover_endpoint(
+                endpoint_id, since=since, until=until, status=status, dry_run=dry_run
+            )
+        )
+
+    @calls("GET", "/v1/recoveries/{recovery_id}")
+    def get_recovery(self, recovery_id: str) -> Recovery:
+        return self._run(self._client.get_recovery(recovery_id))
 
     @calls("POST", "/v1/endpoints/{endpoint_id}/test")
     def test_endpoint(self, endpoint_id: str) -> Delivery:

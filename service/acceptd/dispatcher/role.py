@@ -20,10 +20,12 @@ from acceptd.dispatcher.runtime import DispatcherRuntime, deliver_timeout
 from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
 from acceptd.runtime.wakeable import WakeableWorker
 from acceptd.store import keys
-from acceptd.store.arqjobs import DELIVER_FUNCTION
+from acceptd.store.arqjobs import DELIVER_FUNCTION, RECOVER_FUNCTION
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage, outage_retry_delay
 
 log = logging.getLogger(__name__)
+
+RECOVERY_TIMEOUT_SECONDS = 3600
 
 
 async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> None:
@@ -39,6 +41,17 @@ async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> Non
         raise Retry(defer=delay) from exc
     finally:
         ctx[WAKE]()  # a slot is free: look for due deliveries now
+
+
+async def recover(ctx: dict[str, Any], recovery_id: str) -> None:
+    """A bulk recovery; an outage or a crash leaves its cursor, and the retry resumes."""
+    runtime: DispatcherRuntime = ctx[RUNTIME]
+    try:
+        await runtime.recovery.run(recovery_id)
+    except OUTAGE_ERRORS as exc:
+        if not is_outage(exc):
+            raise
+        raise Retry(defer=outage_retry_delay(int(ctx.get("job_try", 1)))) from exc
 
 
 def create_dispatcher(
@@ -64,6 +77,15 @@ def create_dispatcher(
         max_jobs=settings.webhook_max_concurrency,
         wakeup_channel=keys.WEBHOOKS_WAKEUP,
         open_runtime=lambda: DispatcherRuntime.open(settings),
+        # Long, for a recovery of everything retained; a crash resumes from its cursor.
+        extra_functions=[
+            func(
+                recover,
+                name=RECOVER_FUNCTION,
+                max_tries=ARQ_MAX_TRIES,
+                timeout=RECOVERY_TIMEOUT_SECONDS,
+            )
+        ],
         handle_signals=handle_signals,
         on_ready=on_ready,
     )

@@ -20,6 +20,7 @@ from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.fanout import FanOut
 from acceptd.dispatcher.inline import InlineDispatch
 from acceptd.dispatcher.outcome import OutcomePolicy
+from acceptd.dispatcher.recovery import RecoveryRunner
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.dispatcher.sweeper import DeliverySweeper
 from acceptd.runtime.bootstrap import secret_box
@@ -29,6 +30,7 @@ from acceptd.store.connection import connect
 from acceptd.store.deliveries import DeliveryStore
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.jobs import JobStore
+from acceptd.store.recoveries import RecoveryStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.tenants import TenantStore
 from acceptd.store.throttle import EndpointThrottle
@@ -51,6 +53,7 @@ class DispatcherRuntime:
     inline: InlineDispatch
     fanout: FanOut
     sweeper: DeliverySweeper
+    recovery: RecoveryRunner
     stopping: asyncio.Event
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
@@ -106,6 +109,11 @@ class DispatcherRuntime:
                 stopping=stopping,
             ),
             sweeper=DeliverySweeper(deliveries, stopping),
+            recovery=RecoveryRunner(
+                RecoveryStore(redis, deliveries, settings.job_retention_seconds),
+                deliveries,
+                endpoints,
+            ),
             stopping=stopping,
         )
         loop = asyncio.get_running_loop()

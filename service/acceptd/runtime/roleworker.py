@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from arq.worker import Function
@@ -53,11 +53,12 @@ def build_role_worker(
     handle_signals: bool = True,
     on_ready: Callable[[R], Awaitable[None]] | None = None,
     in_progress_seconds: float | None = None,
+    extra_functions: Sequence[Function] = (),
 ) -> WakeableWorker:
     """`in_progress_seconds`: how long arq's marker of a picked-up job lives unless the
     role renews it (default: arq's, the function timeout + 10 s)."""
     worker = WakeableWorker(
-        functions=[function],
+        functions=[function, *extra_functions],
         queue_name=queue_name,
         redis_settings=arq_settings(settings),
         burst=burst,

@@ -8,6 +8,7 @@ from acceptd.core.jsonenc import compact
 
 RUN_JOB_FUNCTION = "run_job"
 DELIVER_FUNCTION = "deliver"
+RECOVER_FUNCTION = "recover"
 
 
 def arq_payload(function: str, args: list[Any], enqueued_ms: int) -> str:

@@ -144,6 +144,10 @@ def endpoint_waiting(endpoint_id: str) -> str:
     return f"{PREFIX}endpoint:{endpoint_id}:waiting"
 
 
+def recovery(recovery_id: str) -> str:
+    return f"{PREFIX}recovery:{recovery_id}"
+
+
 def portal_link(token: str) -> str:
     # Only a digest of the one-time token is stored, like an API key's.
     return f"{PREFIX}portal-link:{digest(token)}"

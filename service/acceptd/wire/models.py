@@ -424,3 +424,34 @@ class PortalSession(BaseModel):
     tenant: str
     scope: Literal["tenant", "endpoints"]
     expires_at: str
+
+
+class RecoverDeliveries(_Strict):
+    since: AwareDatetime = Field(description="RFC 3339: deliveries made at or after this")
+    until: AwareDatetime | None = Field(default=None, description="and before this (now)")
+    status: Literal["failed"] = Field(default="failed", description="which deliveries")
+
+
+class RecoveryCount(BaseModel):
+    total: int = Field(description="failed deliveries in the window (a dry run)")
+
+
+class RecoveryLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self")
+
+
+class Recovery(BaseModel):
+    """A bulk recovery: 202 while it runs, 200 once done."""
+
+    id: str
+    endpoint_id: str
+    status: Literal["running", "done"]
+    total: int = Field(description="failed deliveries in the window when it started")
+    sent: int = Field(description="sent again so far")
+    since: str
+    until: str
+    created_at: str
+    finished_at: str | None
+    links: RecoveryLinks

@@ -11,6 +11,7 @@ from acceptd.store.batches import BatchRecord
 from acceptd.store.deliveries import DeliveryRecord
 from acceptd.store.endpoints import EndpointRecord
 from acceptd.store.jobs import JobRecord
+from acceptd.store.recoveries import RecoveryRecord
 
 API_PREFIX = "/v1"
 
@@ -171,3 +172,22 @@ THIN_FIELDS = ("id", "type", "status", "created_at", "finished_at", "completed_a
 
 def thin_data(resource: dict[str, Any]) -> dict[str, Any]:
     return {name: resource[name] for name in THIN_FIELDS if name in resource}
+
+
+def recovery_path(recovery_id: str) -> str:
+    return f"{API_PREFIX}/recoveries/{recovery_id}"
+
+
+def recovery_resource(recovery: RecoveryRecord) -> dict[str, Any]:
+    return {
+        "id": recovery.id,
+        "endpoint_id": recovery.endpoint_id,
+        "status": recovery.status,
+        "total": recovery.total,
+        "sent": recovery.sent,
+        "since": to_rfc3339(recovery.since_ms),
+        "until": to_rfc3339(recovery.until_ms),
+        "created_at": to_rfc3339(recovery.created_ms),
+        "finished_at": to_rfc3339(recovery.finished_ms),
+        "links": {"self": recovery_path(recovery.id)},
+    }
