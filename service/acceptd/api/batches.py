@@ -105,7 +105,7 @@ async def submit_batch(request: web.Request) -> web.Response:
         return batch_response(request, existing, created=True)
     new = NewBatch(
         tenant=tenant,
-        items=[NewItem(i.type, i.input, i.metadata) for i in submit.items],
+        items=[NewItem(i.type, i.input, i.metadata, i.ordering_key) for i in submit.items],
         callback_url=submit.callback_url,
         item_events=submit.item_events,
         metadata=submit.metadata or {},

@@ -51,7 +51,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
     events = _unique(list(body.events)) if body.events else DEFAULT_ENDPOINT_EVENTS
     endpoint, secret = await store.create(
         tenant, body.url, events, body.description, signing=body.signing, payload=body.payload,
-        rate_limit_per_second=body.rate_limit_per_second,
+        rate_limit_per_second=body.rate_limit_per_second, ordering=body.ordering,
     )  # fmt: skip
     return json_response(
         endpoint_resource(endpoint, secret), 201, {"Location": endpoint_path(endpoint.id)}
@@ -81,6 +81,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
         signing=body.signing,
         payload=body.payload,
         rate_limit_per_second=body.rate_limit_per_second,
+        ordering=body.ordering,
     )
     if updated is None:
         raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")

@@ -122,6 +122,7 @@ def _new_job(tenant: str, submit: SubmitJob, traceparent: str | None) -> NewJob:
         priority=submit.priority,
         run_at_ms=run_at_ms,
         traceparent=traceparent,
+        ordering_key=submit.ordering_key,
     )
 
 

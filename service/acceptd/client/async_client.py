@@ -54,6 +54,7 @@ from acceptd.wire.models import (
     JobStatusName,
     JobType,
     JobTypeList,
+    OrderingMode,
     PayloadMode,
     PortalLink,
     PortalSession,
@@ -154,6 +155,7 @@ class Client:
         run_at: datetime | str | None = None,
         delay_seconds: float | None = None,
         priority: Priority | None = None,
+        ordering_key: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job (`scheduled` when `run_at` or `delay_seconds` is given)."""
@@ -164,6 +166,7 @@ class Client:
             "run_at": run_at.isoformat() if isinstance(run_at, datetime) else run_at,
             "delay_seconds": delay_seconds,
             "priority": priority,
+            "ordering_key": ordering_key,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return (await self._create("/v1/jobs", body, idempotency_key)).parsed(Job)
@@ -442,10 +445,11 @@ class Client:
         signing: SigningMode = "v1",
         payload: PayloadMode = "full",
         rate_limit_per_second: int | None = None,
+        ordering: OrderingMode = "none",
     ) -> EndpointWithSecret:
         body: dict[str, Any] = {
             "url": url, "description": description, "signing": signing, "payload": payload,
-            "rate_limit_per_second": rate_limit_per_second,
+            "rate_limit_per_second": rate_limit_per_second, "ordering": ordering,
         }  # fmt: skip
         if events:
             body["events"] = [*events]
@@ -474,11 +478,13 @@ class Client:
         signing: SigningMode | None = None,
         payload: PayloadMode | None = None,
         rate_limit_per_second: int | None = None,
+        ordering: OrderingMode | None = None,
     ) -> Endpoint:
         """Change what is given; `disabled=False` enables it again and clears its failure."""
         changes = {"url": url, "description": description, "disabled": disabled,
                    "signing": signing, "payload": payload,
-                   "rate_limit_per_second": rate_limit_per_second}  # fmt: skip
+                   "rate_limit_per_second": rate_limit_per_second,
+                   "ordering": ordering}  # fmt: skip
         body: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         if events is not None:
             body["events"] = [*events]

@@ -32,6 +32,7 @@ from acceptd.wire.models import (
     JobPage,
     JobStatusName,
     JobType,
+    OrderingMode,
     PayloadMode,
     PortalLink,
     PortalSession,
@@ -110,12 +111,14 @@ class SyncClient:
         run_at: datetime | str | None = None,
         delay_seconds: float | None = None,
         priority: Priority | None = None,
+        ordering_key: str | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         return self._run(
             self._client.submit(
                 type, input, callback_url=callback_url, metadata=metadata, run_at=run_at,
-                delay_seconds=delay_seconds, priority=priority, idempotency_key=idempotency_key,
+                delay_seconds=delay_seconds, priority=priority, ordering_key=ordering_key,
+                idempotency_key=idempotency_key,
             )
         )  # fmt: skip
 
@@ -276,6 +279,7 @@ class SyncClient:
         signing: SigningMode = "v1",
         payload: PayloadMode = "full",
         rate_limit_per_second: int | None = None,
+        ordering: OrderingMode = "none",
     ) -> EndpointWithSecret:
         return self._run(
             self._client.create_endpoint(
@@ -285,6 +289,7 @@ class SyncClient:
                 signing=signing,
                 payload=payload,
                 rate_limit_per_second=rate_limit_per_second,
+                ordering=ordering,
             )
         )
 
@@ -308,6 +313,7 @@ class SyncClient:
         signing: SigningMode | None = None,
         payload: PayloadMode | None = None,
         rate_limit_per_second: int | None = None,
+        ordering: OrderingMode | None = None,
     ) -> Endpoint:
         return self._run(
             self._client.update_endpoint(
@@ -319,6 +325,7 @@ class SyncClient:
                 signing=signing,
                 payload=payload,
                 rate_limit_per_second=rate_limit_per_second,
+                ordering=ordering,
             )
         )
 

@@ -19,6 +19,7 @@ from acceptd.runtime.metrics import DELIVERY_THROTTLED_SECONDS
 from acceptd.runtime.ssrf import AddressPolicy
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
+from acceptd.store.ordering import OrderQueues
 from acceptd.store.throttle import EndpointThrottle
 
 # A busy receiver or tenant (at its cap) has the attempt put back this long, uncounted.
@@ -37,6 +38,7 @@ class Attempts:
         secrets: SigningSecrets,
         outcome: OutcomePolicy,
         throttle: EndpointThrottle,
+        order: OrderQueues,
     ) -> None:
         self._settings = settings
         self._session = session
@@ -47,6 +49,7 @@ class Attempts:
         self._secrets = secrets
         self._outcome = outcome
         self._throttle = throttle
+        self._order = order
 
     async def run_queued(self, delivery_id: str, attempt_no: int) -> None:
         """An attempt run by arq: retries, and first attempts that were not sent inline."""
@@ -87,6 +90,7 @@ class Attempts:
                 if endpoint is None or endpoint.disabled:
                     reason = "endpoint deleted" if endpoint is None else "endpoint disabled"
                     await self._outcome.give_up(delivery, attempt_no, reason)
+                    await self._next_in_order(delivery)
                     return
                 secrets = await self._secrets.for_endpoint(endpoint.id)
             else:
@@ -102,3 +106,10 @@ class Attempts:
                     traceparent=own,
                 )  # fmt: skip
             await self._outcome.record(delivery, attempt_no, started, result, endpoint)
+            await self._next_in_order(delivery)
+
+    async def _next_in_order(self, delivery: DeliveryRecord) -> None:
+        """After an attempt to an ordered endpoint: if the delivery ended, its key's next
+        delivery starts (advance checks; a retrying head keeps its key)."""
+        if delivery.order_queue is not None:
+            await self._order.advance(delivery.order_queue)

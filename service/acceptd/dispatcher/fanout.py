@@ -26,6 +26,7 @@ from acceptd.store.batches import BatchStore
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.jobs import JobStore
+from acceptd.store.ordering import OrderQueues, order_member, sequence
 from acceptd.wire.resources import INPUT_NEEDED_EVENT, batch_resource, job_event_data, thin_data
 
 log = logging.getLogger(__name__)
@@ -60,8 +61,10 @@ class FanOut:
         consumer: str,
         inline: InlineSender | None = None,
         stopping: asyncio.Event | None = None,
+        order: OrderQueues | None = None,
     ) -> None:
         self._redis = redis
+        self._order = order
         self._jobs = jobs
         self._batches = batches
         self._endpoints = endpoints
@@ -136,57 +139,77 @@ class FanOut:
     async def _handle_batch(self, entries: list[tuple[str, dict[str, str] | None]]) -> None:
         # Concurrently: each event's reads and writes are independent round trips. An entry
         # deleted while pending reads back without fields: only acknowledged.
-        await asyncio.gather(*(self.handle(fields) for _entry_id, fields in entries if fields))
+        touched: set[str] = set()
+        await asyncio.gather(*(
+            self.handle(fields, entry_id, touched) for entry_id, fields in entries if fields
+        ))  # fmt: skip
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(keys.EVENTS_STREAM, keys.EVENTS_GROUP, *entry_ids)
             pipe.xdel(keys.EVENTS_STREAM, *entry_ids)
             await pipe.execute()
+        # These events are gone from the stream now: heads that waited on them may start.
+        if self._order is not None:
+            for queue in touched:
+                await self._order.advance(queue)
 
     async def _subject(
         self, fields: dict[str, str]
-    ) -> tuple[str, dict[str, Any], str | None, str | None] | None:
+    ) -> tuple[str, dict[str, Any], str | None, str | None, str] | None:
         """(subject id, resource for `data`, callback URL owed the event, the subject's
-        traceparent); None if expired."""
+        traceparent, its ordering key); None if expired."""
         tenant, event = fields["tenant"], fields["event"]
         if "batch" in fields:
             batch = await self._batches.get(fields["batch"], tenant)
             if batch is None:
                 return None
-            return batch.id, batch_resource(batch), batch.callback_url, None
+            return batch.id, batch_resource(batch), batch.callback_url, None, batch.id
         job = await self._jobs.get(fields["job"], tenant)
         if job is None:
             return None
         callback = job.callback_url if event in CALLBACK_EVENTS else None
-        return job.id, job_event_data(job, event), callback, job.traceparent
+        ordering_key = job.ordering_key or job.id
+        return job.id, job_event_data(job, event), callback, job.traceparent, ordering_key
 
-    async def handle(self, fields: dict[str, str]) -> int:
-        """Creates the event's deliveries; returns how many were new."""
+    async def handle(
+        self, fields: dict[str, str], entry_id: str = "0-0", touched: set[str] | None = None
+    ) -> int:
+        """Creates the event's deliveries; returns how many were new. The order queues it
+        added to are put in `touched`."""
         event, tenant, msg_id = fields["event"], fields["tenant"], fields["msg"]
         subject, endpoints = await asyncio.gather(
             self._subject(fields), self._endpoints.for_tenant(tenant)
         )
         if subject is None:
             return 0  # expired before anyone could be told: nothing left to send
-        subject_id, resource, callback_url, traceparent = subject
+        subject_id, resource, callback_url, traceparent, ordering_key = subject
         timestamp = to_rfc3339(int(fields["at"]))
         full = compact({"type": event, "timestamp": timestamp, "data": resource})
         # Thin endpoints get the subject's identity and state only: no input, result or error.
         thin = compact({"type": event, "timestamp": timestamp, "data": thin_data(resource)})
-        # (url, endpoint id, body, may be sent inline: not when a rate limit must be asked)
-        destinations: list[tuple[str, str | None, str, bool]] = []
+        # Ordered endpoints also learn the key and where the event stands in it.
+        ordering = {"ordering_key": ordering_key, "sequence": sequence(entry_id)}
+        # (url, endpoint id, body, may be sent inline, order queue or None)
+        destinations: list[tuple[str, str | None, str, bool, str | None]] = []
         if callback_url:
-            destinations.append((callback_url, None, full, True))
+            destinations.append((callback_url, None, full, True, None))
         for endpoint in endpoints:
-            if not endpoint.disabled and event in endpoint.events:
-                body = thin if endpoint.thin else full
-                destinations.append(
-                    (endpoint.url, endpoint.id, body, not endpoint.rate_limit_per_second)
-                )
+            if endpoint.disabled or event not in endpoint.events:
+                continue
+            body = thin if endpoint.thin else full
+            queue = None
+            if endpoint.ordering == "per_key":
+                data = thin_data(resource) if endpoint.thin else resource
+                body = compact({"type": event, "timestamp": timestamp, **ordering, "data": data})
+                queue = keys.order_queue(endpoint.id, ordering_key)
+            # Inline only when nothing must be asked first (a rate limit, an order queue).
+            may_inline = not endpoint.rate_limit_per_second and queue is None
+            destinations.append((endpoint.url, endpoint.id, body, may_inline, queue))
         created = 0
-        for url, endpoint_id, body, may_inline in destinations:
+        for url, endpoint_id, body, may_inline, queue in destinations:
+            delivery_id = ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}")
             new = NewDelivery(
-                id=ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}"),
+                id=delivery_id,
                 tenant=tenant,
                 job_id=subject_id,
                 event=event,
@@ -195,8 +218,10 @@ class FanOut:
                 endpoint_id=endpoint_id,
                 body=body,
                 # A thin body holds no completion token: nothing to seal.
-                confidential=event == INPUT_NEEDED_EVENT and body is full,
+                confidential=event == INPUT_NEEDED_EVENT and body is not thin,
                 traceparent=traceparent,
+                order_queue=queue,
+                order_member=order_member(entry_id, delivery_id) if queue else None,
             )
             inline = (
                 may_inline
@@ -205,6 +230,8 @@ class FanOut:
             )
             lease = self.inline.lease_ms if self.inline is not None and inline else 0
             delivery = await self._deliveries.create(new, lease_ms=lease)
+            if queue is not None and touched is not None:
+                touched.add(queue)
             if delivery is None:
                 if self.inline is not None and inline:
                     self.inline.unclaim(tenant, url, endpoint_id)

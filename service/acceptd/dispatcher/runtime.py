@@ -30,6 +30,7 @@ from acceptd.store.connection import connect
 from acceptd.store.deliveries import DeliveryStore
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.jobs import JobStore
+from acceptd.store.ordering import OrderQueues
 from acceptd.store.recoveries import RecoveryStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.tenants import TenantStore
@@ -75,6 +76,7 @@ class DispatcherRuntime:
             keepalive_timeout=30,
         )
         session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        order = OrderQueues(redis, scripts, deliveries)
         attempts = Attempts(
             settings, session, policy,
             Slots.build(
@@ -84,6 +86,7 @@ class DispatcherRuntime:
             SigningSecrets(TenantStore(redis, box), endpoints),
             OutcomePolicy(settings, deliveries, endpoints),
             EndpointThrottle(scripts),
+            order,
         )  # fmt: skip
         inline = InlineDispatch(
             attempts,
@@ -107,8 +110,9 @@ class DispatcherRuntime:
                 consumer,
                 inline=inline,
                 stopping=stopping,
+                order=order,
             ),
-            sweeper=DeliverySweeper(deliveries, stopping),
+            sweeper=DeliverySweeper(deliveries, stopping, order),
             recovery=RecoveryRunner(
                 RecoveryStore(redis, deliveries, settings.job_retention_seconds),
                 deliveries,

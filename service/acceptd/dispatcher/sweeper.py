@@ -5,31 +5,44 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import time
 
 from acceptd.core.clock import now_ms
 from acceptd.store.deliveries import DeliveryStore
+from acceptd.store.ordering import OrderQueues
 
 log = logging.getLogger(__name__)
 
 SWEEP_EVERY_SECONDS = 30.0
+ORDER_SWEEP_EVERY_SECONDS = 1.0
 # A pending delivery this far past due with no queue entry was lost: queue it again.
 SWEEP_GRACE_MS = 60_000
 SWEEP_BATCH = 500
 
 
 class DeliverySweeper:
-    def __init__(self, deliveries: DeliveryStore, stopping: asyncio.Event) -> None:
+    def __init__(
+        self, deliveries: DeliveryStore, stopping: asyncio.Event, order: OrderQueues | None = None
+    ) -> None:
         self._deliveries = deliveries
         self._stopping = stopping
+        self._order = order
 
     async def run(self) -> None:
+        """Order queues every second (a head waiting on an older event starts as soon as
+        that event is fanned out, also after a crash); lost queue entries every 30 s."""
+        next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
         while True:
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), SWEEP_EVERY_SECONDS)
+                await asyncio.wait_for(self._stopping.wait(), ORDER_SWEEP_EVERY_SECONDS)
             if self._stopping.is_set():
                 return
             try:
-                await self.sweep()
+                if self._order is not None:
+                    await self._order.sweep()
+                if time.monotonic() >= next_sweep:
+                    next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
+                    await self.sweep()
             except Exception:
                 log.warning("sweep failed (will try again)", exc_info=True)
 

@@ -35,6 +35,7 @@ class NewItem:
     type: str
     input: Any
     metadata: dict[str, Any] | None
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -130,6 +131,7 @@ class BatchStore:
                         compact(item.input),
                         compact(item.metadata) if item.metadata else "",
                         arq_payload(RUN_JOB_FUNCTION, run, created),
+                        item.ordering_key or "",
                     ])  # fmt: skip
                     script_keys += [keys.job(job_id), keys.arq_job(job_id)]
                 await self._scripts.batch_items(

@@ -31,6 +31,10 @@ class NewDelivery:
     confidential: bool = False
     # The trace of the job's submit: each attempt is a span of it, sent as `traceparent`.
     traceparent: str | None = None
+    # To an ordered endpoint: its key's queue and its place there (created held, started
+    # when its turn comes, store/ordering.py).
+    order_queue: str | None = None
+    order_member: str | None = None
 
 
 @dataclass(frozen=True, kw_only=True)
@@ -53,6 +57,7 @@ class DeliveryRecord(NewDelivery):
             body=raw["body"],
             confidential=raw.get("sealed") == "1",
             traceparent=raw.get("tp") or None,
+            order_queue=raw.get("oq") or None,
             status=DeliveryStatus(raw["status"]),
             attempt_count=int(raw.get("attempt_count", "0")),
             next_attempt_ms=int(raw["next_attempt"]) if raw.get("next_attempt") else None,
@@ -125,6 +130,8 @@ class DeliveryStore:
         ]  # fmt: skip
         if new.traceparent:
             fields += ["tp", new.traceparent]
+        if new.order_queue:
+            fields += ["oq", new.order_queue]
         created: int = await self._scripts.delivery_create(
             keys=[
                 keys.delivery(new.id),
@@ -134,6 +141,9 @@ class DeliveryStore:
                 keys.WEBHOOK_QUEUE,
                 keys.tenant_deliveries(new.tenant),
                 keys.endpoint_deliveries(new.endpoint_id or "none"),
+                # Touched only for a delivery to an ordered endpoint.
+                new.order_queue or keys.delivery(new.id),
+                keys.ORDER_QUEUES,
             ],
             args=[
                 new.id,
@@ -145,6 +155,7 @@ class DeliveryStore:
                 "" if lease_ms else keys.WEBHOOKS_WAKEUP,
                 "1" if new.endpoint_id else "",
                 ids.id_at("dlv", now - self._retention_ms),
+                new.order_member or "",
                 *fields,
             ],
         )

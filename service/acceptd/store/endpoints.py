@@ -36,6 +36,7 @@ class EndpointRecord:
     payload: str = "full"
     public_key: str | None = None
     rate_limit_per_second: int | None = None
+    ordering: str = "none"
 
     @property
     def thin(self) -> bool:
@@ -62,6 +63,7 @@ class EndpointRecord:
             payload=raw.get("payload", "full"),
             public_key=raw.get("public_key") or None,
             rate_limit_per_second=int(raw["rate_limit"]) if raw.get("rate_limit") else None,
+            ordering=raw.get("ordering", "none"),
         )
 
 
@@ -126,6 +128,7 @@ class EndpointStore:
         signing: str = "v1",
         payload: str = "full",
         rate_limit_per_second: int | None = None,
+        ordering: str = "none",
     ) -> tuple[EndpointRecord, str]:
         endpoint_id, secret, now = ids.new_id("ep"), generate_secret(), now_ms()
         fields = {
@@ -138,6 +141,7 @@ class EndpointStore:
             "signing": signing,
             "payload": payload,
             "rate_limit": str(rate_limit_per_second or ""),
+            "ordering": ordering,
             **rotation_fields(self._box, _context(endpoint_id), secret, None),
         }
         if "v1a" in signing:
@@ -181,6 +185,7 @@ class EndpointStore:
         signing: str | None = None,
         payload: str | None = None,
         rate_limit_per_second: int | None = None,
+        ordering: str | None = None,
     ) -> EndpointRecord | None:
         current = await self.get(endpoint_id, tenant)
         if current is None:
@@ -194,6 +199,8 @@ class EndpointStore:
             fields["payload"] = payload
         if rate_limit_per_second is not None:
             fields["rate_limit"] = str(rate_limit_per_second or "")
+        if ordering is not None:
+            fields["ordering"] = ordering
         if url is not None:
             fields["url"] = url
         if events is not None:

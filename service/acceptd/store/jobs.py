@@ -68,6 +68,7 @@ class JobRecord:
     completion_digest: str | None = None
     # W3C traceparent of the submit's span: the worker and every webhook continue it.
     traceparent: str | None = None
+    ordering_key: str | None = None
 
     @property
     def ref(self) -> JobRef:
@@ -108,6 +109,7 @@ class JobRecord:
             else None,
             completion_digest=raw.get("token_digest"),
             traceparent=raw.get("tp"),
+            ordering_key=raw.get("okey"),
         )
 
 
@@ -143,6 +145,7 @@ class NewJob:
     priority: str = "normal"
     run_at_ms: int | None = None
     traceparent: str | None = None
+    ordering_key: str | None = None
 
 
 @dataclass(frozen=True)
@@ -252,6 +255,8 @@ class JobStore:
             fields += ["run_at", new.run_at_ms]
         if new.traceparent:
             fields += ["tp", new.traceparent]
+        if new.ordering_key:
+            fields += ["okey", new.ordering_key]
         start = new.run_at_ms if new.run_at_ms is not None and scheduled else created
         score = start - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
         job_keys = [

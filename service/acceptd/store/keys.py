@@ -148,6 +148,16 @@ def recovery(recovery_id: str) -> str:
     return f"{PREFIX}recovery:{recovery_id}"
 
 
+def order_queue(endpoint_id: str, ordering_key: str) -> str:
+    """The deliveries of one ordering key to one ordered endpoint, in emit order (sorted set,
+    member = padded stream id|delivery id): the head is the one that may be in flight."""
+    return f"{PREFIX}order:{endpoint_id}:{digest(ordering_key)}"
+
+
+# The order queues that hold deliveries (a sweeper starts heads whose turn came).
+ORDER_QUEUES = PREFIX + "order-queues"
+
+
 def portal_link(token: str) -> str:
     # Only a digest of the one-time token is stored, like an API key's.
     return f"{PREFIX}portal-link:{digest(token)}"

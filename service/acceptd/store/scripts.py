@@ -88,3 +88,4 @@ class Scripts:
         self.delivery_attempt = plain("delivery_attempt")
         self.delivery_requeue = plain("delivery_requeue")
         self.throttle = plain("throttle")
+        self.order_head = plain("order_head")

@@ -77,6 +77,7 @@ class Job(BaseModel):
     run_at: str | None
     batch_id: str | None
     awaiting_input: AwaitingInput | None
+    ordering_key: str | None = None
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -86,6 +87,12 @@ class Job(BaseModel):
 class JobPage(BaseModel):
     items: list[Job]
     next_cursor: str | None
+
+
+_ORDERING_KEY = (
+    "endpoints with ordering per_key receive the events of one key one at a time, in emit "
+    "order (default key: the job id); give all jobs of one customer the same key"
+)
 
 
 class SubmitJob(_Strict):
@@ -108,6 +115,9 @@ class SubmitJob(_Strict):
     priority: Literal["high", "normal"] = Field(
         default="normal", description="high overtakes up to an hour of normal backlog"
     )
+    ordering_key: str | None = Field(
+        default=None, min_length=1, max_length=200, description=_ORDERING_KEY
+    )
 
     @model_validator(mode="after")
     def _one_schedule(self) -> SubmitJob:
@@ -120,6 +130,9 @@ class BatchItem(_Strict):
     type: str = Field(min_length=1, max_length=200, description="a registered job type")
     input: dict[str, Any] = Field(description="validated against the type's input schema")
     metadata: dict[str, Any] | None = Field(default=None, description="this item's own")
+    ordering_key: str | None = Field(
+        default=None, min_length=1, max_length=200, description=_ORDERING_KEY
+    )
 
 
 class SubmitBatch(_Strict):
@@ -224,6 +237,11 @@ _PAYLOAD = (
 )
 
 
+OrderingMode = Literal["none", "per_key"]
+_ORDERING = (
+    "per_key: the events of one ordering key arrive one at a time, in emit order; a "
+    "delivery that fails for good lets the key move on (redeliver it by hand)"
+)
 _RATE = (
     "never more than this many deliveries to the endpoint in any second, across every "
     "dispatcher; throttled deliveries wait, they do not fail"
@@ -241,6 +259,7 @@ class EndpointCreate(_Strict):
     signing: SigningMode = Field(default="v1", description=_SIGNING)
     payload: PayloadMode = Field(default="full", description=_PAYLOAD)
     rate_limit_per_second: int | None = Field(default=None, ge=1, le=10_000, description=_RATE)
+    ordering: OrderingMode = Field(default="none", description=_ORDERING)
 
 
 class EndpointUpdate(_Strict):
@@ -255,6 +274,7 @@ class EndpointUpdate(_Strict):
     rate_limit_per_second: int | None = Field(
         default=None, ge=0, le=10_000, description=_RATE + "; 0 removes the limit"
     )
+    ordering: OrderingMode | None = Field(default=None, description=_ORDERING)
 
 
 class Endpoint(BaseModel):
@@ -274,6 +294,7 @@ class Endpoint(BaseModel):
         default=None, description="whpk_…: verifies this endpoint's v1a signatures"
     )
     rate_limit_per_second: int | None = Field(default=None, description="null: unlimited")
+    ordering: OrderingMode = "none"
 
 
 class EndpointWithSecret(Endpoint):

@@ -36,6 +36,7 @@ def job_resource(job: JobRecord) -> dict[str, Any]:
         "run_at": to_rfc3339(job.run_at_ms),
         "batch_id": job.batch_id,
         "awaiting_input": _awaiting_input(job),
+        "ordering_key": job.ordering_key,
         "created_at": to_rfc3339(job.created_ms),
         "started_at": to_rfc3339(job.started_ms),
         "finished_at": to_rfc3339(job.finished_ms),
@@ -127,6 +128,7 @@ def endpoint_resource(endpoint: EndpointRecord, secret: str | None = None) -> di
         "payload": endpoint.payload,
         "public_key": endpoint.public_key,
         "rate_limit_per_second": endpoint.rate_limit_per_second,
+        "ordering": endpoint.ordering,
     }
     if secret is not None:
         body["secret"] = secret

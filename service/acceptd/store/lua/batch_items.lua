@@ -5,7 +5,8 @@
 -- KEYS[2i+2] job hash, KEYS[2i+3] arq job key.
 -- ARGV[1] tenant, ARGV[2] created (ms), ARGV[3] queue score, ARGV[4] batch id,
 -- ARGV[5] callback_url or '', ARGV[6] priority, ARGV[7] the items as one JSON array of
--- [job id, type, input JSON, metadata JSON or '', arq payload] (one argument, not five per
+-- [job id, type, input JSON, metadata JSON or '', arq payload, ordering key or ''] (one
+-- argument, not six per
 -- item: packing 50,000 arguments costs the API more than cjson costs Redis).
 local common = {'tenant', ARGV[1], 'status', 'queued', 'attempts', 0, 'created', ARGV[2],
   'batch', ARGV[4]}
@@ -25,6 +26,7 @@ for i, item in ipairs(items) do
   local job_key = KEYS[2 * i + 2]
   redis.call('HSET', job_key, 'type', item[2], 'input', item[3], unpack(common))
   if item[4] ~= '' then redis.call('HSET', job_key, 'metadata', item[4]) end
+  if item[6] ~= '' then redis.call('HSET', job_key, 'okey', item[6]) end
   redis.call('SET', KEYS[2 * i + 3], item[5])
   queued[2 * i - 1], queued[2 * i] = ARGV[3], job_id
   indexed[2 * i - 1], indexed[2 * i] = 0, job_id
