@@ -1,0 +1,105 @@
+"""`python -m bench.ordering`: what ordered delivery costs. The same jobs' webhooks go to an
+unordered endpoint, then to an endpoint with `ordering: per_key` (with many keys, and with
+one key: everything in one line), and the deliveries per second are compared in one run.
+
+Valkey (AOF), `acceptd api`, a worker and a dispatcher run as processes; the receiver is
+in this process and answers 204 at once. Each figure: deliveries/s from the batch submit to
+the last webhook received, median of --runs."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import tempfile
+import time
+from pathlib import Path
+
+import aiohttp
+from aiohttp import web
+
+from bench.cluster import API_KEY, Cluster, port, wait_for_port
+from bench.load import median
+
+MODES = (("unordered", "none", 50), ("per_key, 50 keys", "per_key", 50),
+         ("per_key, 1 key", "per_key", 1))  # fmt: skip
+
+
+async def one_run(
+    api: str, receiver_port: int, arrived: dict[str, int], jobs: int
+) -> dict[str, float]:
+    rates: dict[str, float] = {}
+    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        for label, ordering, keys in MODES:
+            path = f"/{label.replace(' ', '').replace(',', '-')}-{time.monotonic_ns()}"
+            target = {"url": f"http://127.0.0.1:{receiver_port}{path}", "ordering": ordering}
+            async with http.post(f"{api}/v1/endpoints", json=target) as answer:
+                endpoint = await answer.json()
+            arrived[path] = 0
+            items = [{"type": "demo.echo", "input": {"value": n}, "ordering_key": f"k{n % keys}"}
+                     for n in range(jobs)]  # fmt: skip
+            started = time.monotonic()
+            async with http.post(f"{api}/v1/batches", json={"items": items}) as answer:
+                assert answer.status == 202, await answer.text()
+            while arrived[path] < jobs:
+                await asyncio.sleep(0.01)
+            rates[label] = jobs / (time.monotonic() - started)
+            async with http.delete(f"{api}/v1/endpoints/{endpoint['id']}"):
+                pass
+    return rates
+
+
+async def measure(args: argparse.Namespace, api: str) -> dict[str, list[float]]:
+    arrived: dict[str, int] = {}
+
+    async def hook(request: web.Request) -> web.Response:
+        await request.read()
+        arrived[request.path] = arrived.get(request.path, 0) + 1
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    receiver_port = port()
+    await web.TCPSite(runner, "127.0.0.1", receiver_port).start()
+    samples: dict[str, list[float]] = {label: [] for label, _, _ in MODES}
+    try:
+        for _ in range(args.runs):
+            for label, rate in (await one_run(api, receiver_port, arrived, args.jobs)).items():
+                samples[label].append(rate)
+    finally:
+        await runner.cleanup()
+    return samples
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.ordering")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--jobs", type=int, default=1000)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/ordering.json"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = Cluster(Path(tmp))
+        cluster.start_valkey()
+        api_port = port()
+        cluster.spawn("api", "-m", "acceptd", "api", env=cluster.env(ACCEPTD_PORT=str(api_port)))
+        cluster.spawn("worker", "-m", "acceptd", "worker")
+        cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher")
+        try:
+            wait_for_port(api_port)
+            time.sleep(1)
+            samples = asyncio.run(measure(args, f"http://127.0.0.1:{api_port}"))
+        finally:
+            cluster.stop_all()
+    unordered = median(samples["unordered"])
+    print(f"| deliveries/s ({args.jobs} jobs, median of {args.runs}) | rate | of unordered |")
+    print("|---|---|---|")
+    for label, rates in samples.items():
+        print(f"| {label} | {median(rates):,.0f} | {100 * median(rates) / unordered:.0f} % |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(samples, indent=2))
+
+
+if __name__ == "__main__":
+    main()
