@@ -46,10 +46,12 @@ format: $(STAMP)
 soak: $(STAMP)
 	SOAK_JOBS=3000 SOAK_SECONDS=60 $(BIN)/pytest -s tests/e2e/test_soak.py
 
-# The whole benchmark, then the submit path under wrk (Debian's; `apt-get install wrk`).
+# The whole benchmark, the submit path under wrk (Debian's; `apt-get install wrk`), and what
+# ordered delivery costs.
 bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.wrk
+	$(BIN)/python -m bench.ordering
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

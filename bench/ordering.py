@@ -25,9 +25,26 @@ MODES = (("unordered", "none", 50), ("per_key, 50 keys", "per_key", 50),
          ("per_key, 1 key", "per_key", 1))  # fmt: skip
 
 
-async def one_run(
-    api: str, receiver_port: int, arrived: dict[str, int], jobs: int
-) -> dict[str, float]:
+class Arrivals:
+    """Counts webhooks by path; the event of a path is set once `jobs` of them arrived."""
+
+    def __init__(self, jobs: int) -> None:
+        self.jobs = jobs
+        self.counts: dict[str, int] = {}
+        self.done: dict[str, asyncio.Event] = {}
+
+    def expect(self, path: str) -> asyncio.Event:
+        self.counts[path] = 0
+        self.done[path] = asyncio.Event()
+        return self.done[path]
+
+    def add(self, path: str) -> None:
+        self.counts[path] = self.counts.get(path, 0) + 1
+        if self.counts[path] >= self.jobs and path in self.done:
+            self.done[path].set()
+
+
+async def one_run(api: str, receiver_port: int, arrived: Arrivals, jobs: int) -> dict[str, float]:
     rates: dict[str, float] = {}
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
         for label, ordering, keys in MODES:
@@ -35,14 +52,13 @@ async def one_run(
             target = {"url": f"http://127.0.0.1:{receiver_port}{path}", "ordering": ordering}
             async with http.post(f"{api}/v1/endpoints", json=target) as answer:
                 endpoint = await answer.json()
-            arrived[path] = 0
+            finished = arrived.expect(path)
             items = [{"type": "demo.echo", "input": {"value": n}, "ordering_key": f"k{n % keys}"}
                      for n in range(jobs)]  # fmt: skip
             started = time.monotonic()
             async with http.post(f"{api}/v1/batches", json={"items": items}) as answer:
                 assert answer.status == 202, await answer.text()
-            while arrived[path] < jobs:
-                await asyncio.sleep(0.01)
+            await asyncio.wait_for(finished.wait(), 600)
             rates[label] = jobs / (time.monotonic() - started)
             async with http.delete(f"{api}/v1/endpoints/{endpoint['id']}"):
                 pass
@@ -50,11 +66,11 @@ async def one_run(
 
 
 async def measure(args: argparse.Namespace, api: str) -> dict[str, list[float]]:
-    arrived: dict[str, int] = {}
+    arrived = Arrivals(args.jobs)
 
     async def hook(request: web.Request) -> web.Response:
         await request.read()
-        arrived[request.path] = arrived.get(request.path, 0) + 1
+        arrived.add(request.path)
         return web.Response(status=204)
 
     app = web.Application()
