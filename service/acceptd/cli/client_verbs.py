@@ -51,6 +51,7 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--callback", help="callback URL for the terminal webhook")
     submit.add_argument("--metadata", help="JSON object, or @file")
     submit.add_argument("--priority", choices=("high", "normal"))
+    submit.add_argument("--ordering-key", help="ordered endpoints deliver one key in order")
     when = submit.add_mutually_exclusive_group()
     when.add_argument("--run-at", help="RFC 3339 time: scheduled until then")
     when.add_argument("--delay", type=float, metavar="SECONDS", help="scheduled this far ahead")
@@ -117,6 +118,8 @@ def add_commands(commands: Any) -> None:
                      help="thin: no input, result or error in the webhook")  # fmt: skip
     add.add_argument("--rate-limit", type=int, metavar="PER_SECOND",
                      help="never more deliveries than this in any second")  # fmt: skip
+    add.add_argument("--ordering", choices=("none", "per_key"), default="none",
+                     help="per_key: one at a time per ordering key, in emit order")  # fmt: skip
     verb_on(endpoint_verbs, "list", "list endpoints", _endpoint_list)
     for name, text, run in (
         ("rotate", "rotate an endpoint's secret", _endpoint_rotate),
@@ -244,6 +247,7 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
         callback_url=args.callback,
         metadata=_load(args.metadata),
         priority=args.priority,
+        ordering_key=args.ordering_key,
         run_at=args.run_at,
         delay_seconds=args.delay,
         idempotency_key=args.idempotency_key,
@@ -442,7 +446,7 @@ async def _endpoint_add(args: argparse.Namespace, client: Client) -> int:
     events = [e.strip() for e in args.events.split(",")] if args.events else None
     endpoint = await client.create_endpoint(
         args.endpoint_url, events=events, description=args.description, signing=args.signing,
-        payload=args.payload, rate_limit_per_second=args.rate_limit,
+        payload=args.payload, rate_limit_per_second=args.rate_limit, ordering=args.ordering,
     )  # fmt: skip
     shown = f"{endpoint.id}  {endpoint.url}\nsecret: {endpoint.secret}"
     if endpoint.public_key:

@@ -16,13 +16,15 @@ export function render(main) {
   const description = h("input", { id: "ep-description", placeholder: "what receives these" });
   const signing = h("select", { id: "ep-signing" }, ["v1", "v1a", "v1+v1a"].map((v) => h("option", { value: v }, v)));
   const payload = h("select", { id: "ep-payload" }, ["full", "thin"].map((v) => h("option", { value: v }, v)));
+  const ordering = h("select", { id: "ep-ordering" }, ["none", "per_key"].map((v) => h("option", { value: v }, v)));
+  const rate = h("input", { id: "ep-rate", type: "number", min: 1, max: 10000, placeholder: "unlimited", size: 8 });
   const boxes = EVENTS.map((event) => h("label", { class: "check" },
     h("input", { type: "checkbox", value: event, checked: DEFAULT_EVENTS.has(event), name: "events" }), event));
   const form = h("form", { class: "card", "aria-labelledby": "ep-new", onsubmit: async (e) => {
     e.preventDefault();
     const events = boxes.map((b) => b.querySelector("input")).filter((b) => b.checked).map((b) => b.value);
     try {
-      const made = await api("POST", "/v1/endpoints", { url: url.value.trim(), description: description.value, events, signing: signing.value, payload: payload.value });
+      const made = await api("POST", "/v1/endpoints", { url: url.value.trim(), description: description.value, events, signing: signing.value, payload: payload.value, ordering: ordering.value, rate_limit_per_second: rate.value ? Number(rate.value) : null });
       showSecret(made.id, made.secret, "created");
       url.value = ""; description.value = "";
       await draw();
@@ -30,7 +32,8 @@ export function render(main) {
   } },
   h("h2", { id: "ep-new" }, "New endpoint"),
   h("div", { class: "row" }, h("label", { for: "ep-url" }, "URL", url), h("label", { for: "ep-description" }, "Description", description),
-    h("label", { for: "ep-signing" }, "Signing", signing), h("label", { for: "ep-payload" }, "Payload", payload)),
+    h("label", { for: "ep-signing" }, "Signing", signing), h("label", { for: "ep-payload" }, "Payload", payload),
+    h("label", { for: "ep-ordering" }, "Ordering", ordering), h("label", { for: "ep-rate" }, "Max per second", rate)),
   h("fieldset", {}, h("legend", {}, "Events"), h("div", { class: "row" }, boxes)),
   h("button", { type: "submit", id: "ep-create" }, "Create endpoint"));
 
@@ -63,7 +66,7 @@ export function render(main) {
       const latency = stats.latency_ms ? `p50 ${Math.round(stats.latency_ms.p50)} ms · p95 ${Math.round(stats.latency_ms.p95)} ms` : "";
       return h("div", { class: "card", "data-endpoint": endpoint.id },
         h("div", { class: "row" }, h("code", {}, endpoint.url), badge(endpoint.disabled ? "disabled" : "enabled")),
-        h("p", { class: "muted" }, `${endpoint.id} · ${endpoint.description || "no description"} · ${endpoint.events.join(", ")} · signing ${endpoint.signing} · ${endpoint.payload} payload`),
+        h("p", { class: "muted" }, `${endpoint.id} · ${endpoint.description || "no description"} · ${endpoint.events.join(", ")} · signing ${endpoint.signing} · ${endpoint.payload} payload · ordering ${endpoint.ordering}${endpoint.rate_limit_per_second ? ` · at most ${endpoint.rate_limit_per_second}/s` : ""}`),
         endpoint.public_key ? h("p", {}, "Public key (verifies v1a): ", h("span", { class: "secret", "data-public-key": endpoint.id }, endpoint.public_key)) : null,
         endpoint.disabled_reason ? h("p", { class: "error" }, endpoint.disabled_reason) : null,
         h("p", { "data-stats": endpoint.id }, `Last hour: ${rate} succeeded${latency ? " · " + latency : ""}`),
@@ -74,6 +77,11 @@ export function render(main) {
             const rotated = await api("POST", `/v1/endpoints/${endpoint.id}/rotate-secret`);
             showSecret(endpoint.id, rotated.secret, "rotated (the old one works 24 h more)");
           }) }, "Rotate secret"),
+          h("button", { class: "secondary", type: "button", "data-recover": endpoint.id, onclick: () => act(async () => {
+            const since = new Date(Date.now() - 24 * 3600 * 1000).toISOString();
+            const started = await api("POST", `/v1/endpoints/${endpoint.id}/recover`, { since });
+            replace(revealed, h("div", { class: "notice", role: "status" }, `Sending ${started.total} failed deliveries of the last 24 h again (${started.id}).`));
+          }) }, "Recover failed (24 h)"),
           h("button", { class: "secondary", type: "button", "data-test": endpoint.id, onclick: () => act(() => api("POST", `/v1/endpoints/${endpoint.id}/test`)) }, "Send test event"),
           h("button", { class: "secondary", type: "button", "aria-expanded": open.has(endpoint.id), onclick: () => {
             if (open.has(endpoint.id)) open.delete(endpoint.id); else open.add(endpoint.id);
