@@ -97,3 +97,27 @@ def test_traceparent_parsing_follows_the_spec() -> None:
                 "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
                 "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"):  # fmt: skip
         assert TraceParent.parse(bad) is None
+
+
+async def test_a_batch_submit_is_continued_by_every_item(
+    api_url: str, worker: None, dispatcher: Any, receiver: tuple[Any, str]
+) -> None:
+    recording, url = receiver
+    trace_id = secrets.token_hex(16)
+    headers = {"Authorization": f"Bearer {API_KEY}",
+               "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}  # fmt: skip
+    items = [{"type": "demo.echo", "input": {"value": i}} for i in range(3)]
+    async with aiohttp.ClientSession(headers=headers) as http:
+        async with http.post(f"{api_url}/v1/endpoints", json={"url": url}) as answer:
+            assert answer.status == 201
+        async with http.post(f"{api_url}/v1/batches", json={"items": items}) as answer:
+            assert answer.status == 202
+
+    async def three() -> bool:
+        return len(recording.events("job.succeeded")) == 3
+
+    await wait_until(three, timeout=20)
+    for webhook in recording.events("job.succeeded"):
+        sent = TraceParent.parse(webhook.headers.get("traceparent"))
+        assert sent is not None
+        assert sent.trace_id == trace_id

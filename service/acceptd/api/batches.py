@@ -26,6 +26,7 @@ from acceptd.api.validation import (
     check_metadata,
     unknown_type_error,
 )
+from acceptd.core import tracing
 from acceptd.runtime.metrics import JOBS_SUBMITTED
 from acceptd.store.batches import BatchRecord, NewBatch, NewItem
 from acceptd.wire.models import SubmitBatch
@@ -73,6 +74,15 @@ def _item_errors(request: web.Request, submit: SubmitBatch) -> tuple[list[dict[s
 
 
 async def submit_batch(request: web.Request) -> web.Response:
+    """A span for the submit (continuing the caller's `traceparent`); every item keeps it."""
+    parent = request.headers.get("traceparent")
+    with tracing.span("POST /v1/batches", parent, kind="server") as own:
+        if own is not None:
+            request[state.TRACEPARENT] = own
+        return await _submit_batch(request)
+
+
+async def _submit_batch(request: web.Request) -> web.Response:
     app = request.app
     settings = app[state.SETTINGS]
     tenant: str = request[state.TENANT]
@@ -110,6 +120,7 @@ async def submit_batch(request: web.Request) -> web.Response:
         item_events=submit.item_events,
         metadata=submit.metadata or {},
         priority=submit.priority,
+        traceparent=request.get(state.TRACEPARENT),
     )
     try:
         await check_callback(request, submit.callback_url)

@@ -46,6 +46,8 @@ class NewBatch:
     item_events: bool
     metadata: dict[str, Any]
     priority: str = "normal"
+    # The submit's trace: every item's run and webhooks continue it.
+    traceparent: str | None = None
 
 
 @dataclass(frozen=True)
@@ -114,6 +116,7 @@ class BatchStore:
             fields["priority"] = new.priority
         head: list[str | int] = [
             new.tenant, created, score, batch_id, item_callback, new.priority,
+            new.traceparent or "",
         ]  # fmt: skip
         indexes = [keys.tenant_jobs(new.tenant), keys.batch_jobs(batch_id), keys.JOB_QUEUE]
         async with self._redis.pipeline(transaction=True) as pipe:

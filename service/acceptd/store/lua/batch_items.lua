@@ -4,7 +4,8 @@
 -- KEYS[1] tenant job index, KEYS[2] batch job index, KEYS[3] arq queue, then per item:
 -- KEYS[2i+2] job hash, KEYS[2i+3] arq job key.
 -- ARGV[1] tenant, ARGV[2] created (ms), ARGV[3] queue score, ARGV[4] batch id,
--- ARGV[5] callback_url or '', ARGV[6] priority, ARGV[7] the items as one JSON array of
+-- ARGV[5] callback_url or '', ARGV[6] priority, ARGV[7] the submit's traceparent or '',
+-- ARGV[8] the items as one JSON array of
 -- [job id, type, input JSON, metadata JSON or '', arq payload, ordering key or ''] (one
 -- argument, not six per
 -- item: packing 50,000 arguments costs the API more than cjson costs Redis).
@@ -18,7 +19,11 @@ if ARGV[6] ~= 'normal' then
   table.insert(common, 'priority')
   table.insert(common, ARGV[6])
 end
-local items = cjson.decode(ARGV[7])
+if ARGV[7] ~= '' then
+  table.insert(common, 'tp')
+  table.insert(common, ARGV[7])
+end
+local items = cjson.decode(ARGV[8])
 -- The index and queue entries go in one variadic ZADD each, not one call per item.
 local queued, indexed = {}, {}
 for i, item in ipairs(items) do
