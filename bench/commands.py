@@ -14,7 +14,6 @@ import argparse
 import asyncio
 import json
 import tempfile
-import time
 from collections import Counter
 from pathlib import Path
 
@@ -23,7 +22,7 @@ import redis.asyncio as aredis
 from aiohttp import web
 
 from acceptd.store import keys
-from bench.cluster import API_KEY, Cluster, port, wait_for_port
+from bench.cluster import API_KEY, Cluster, port, start_roles
 
 HARNESS = {"info", "xlen", "zcard", "config|resetstat", "config"}
 IDLE_SECONDS = 10.0
@@ -113,15 +112,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(Path(tmp))
-        cluster.start_valkey()
-        api_port = port()
-        cluster.spawn("api", "-m", "acceptd", "api", env=cluster.env(ACCEPTD_PORT=str(api_port)))
-        cluster.spawn("worker", "-m", "acceptd", "worker")
-        cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher")
         try:
-            wait_for_port(api_port)
-            time.sleep(1)
-            stages = asyncio.run(measure(cluster, f"http://127.0.0.1:{api_port}", args.jobs))
+            api = start_roles(cluster)
+            stages = asyncio.run(measure(cluster, api, args.jobs))
         finally:
             cluster.stop_all()
     per_job = {

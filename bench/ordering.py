@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bench.cluster import API_KEY, Cluster, port, wait_for_port
+from bench.cluster import API_KEY, Cluster, port, start_roles
 from bench.load import median
 
 MODES = (("unordered", "none", 50), ("per_key, 50 keys", "per_key", 50),
@@ -97,15 +97,9 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         cluster = Cluster(Path(tmp))
-        cluster.start_valkey()
-        api_port = port()
-        cluster.spawn("api", "-m", "acceptd", "api", env=cluster.env(ACCEPTD_PORT=str(api_port)))
-        cluster.spawn("worker", "-m", "acceptd", "worker")
-        cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher")
         try:
-            wait_for_port(api_port)
-            time.sleep(1)
-            samples = asyncio.run(measure(args, f"http://127.0.0.1:{api_port}"))
+            api = start_roles(cluster)
+            samples = asyncio.run(measure(args, api))
         finally:
             cluster.stop_all()
     unordered = median(samples["unordered"])

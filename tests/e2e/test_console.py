@@ -17,6 +17,7 @@ import pytest
 from acceptd.core.settings import Settings
 from tests.support.browser import ARTIFACTS, Browser, browsers
 from tests.support.constants import API_KEY
+from tests.support.http import call
 from tests.support.receiver import Answer
 from tests.support.waiting import wait_until
 
@@ -38,12 +39,6 @@ def browser() -> Iterator[Browser]:
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(headers=AUTH) as session:
         yield session
-
-
-async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
-    async with http.request(method, url, json=body) as answer:
-        assert answer.status < 300, await answer.text()
-        return await answer.json() if answer.status != 204 else None
 
 
 def sign_in(browser: Browser, api_url: str) -> None:

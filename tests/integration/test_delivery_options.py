@@ -19,6 +19,7 @@ from acceptd.dispatcher.signing_secrets import CACHE_SECONDS
 from acceptd.webhooks.receiver import verify_event
 from acceptd.webhooks.signing import WebhookVerificationError
 from tests.support.constants import API_KEY
+from tests.support.http import call
 from tests.support.receiver import Received
 from tests.support.waiting import wait_until
 
@@ -48,12 +49,6 @@ def spec_verify(public_key: str, headers: Mapping[str, str], body: bytes) -> int
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
     async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
         yield session
-
-
-async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
-    async with http.request(method, url, json=body) as answer:
-        assert answer.status < 300, await answer.text()
-        return await answer.json()
 
 
 async def _one_webhook(recording: Any, job_id: str) -> Received:
