@@ -8,8 +8,11 @@ import socket
 import subprocess
 import sys
 import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+
+from aiohttp import web
 
 from acceptd.cli.embedded import EmbeddedValkey, free_port
 from acceptd.core.credentials import generate_master_key
@@ -117,6 +120,20 @@ def start_roles(cluster: Cluster) -> str:
     wait_for_port(api_port)
     time.sleep(1)  # the worker and dispatcher connect
     return f"http://127.0.0.1:{api_port}"
+
+
+async def serve_receiver(
+    hook: Callable[[web.Request], Awaitable[web.Response]],
+) -> tuple[web.AppRunner, int]:
+    """A webhook receiver in the bench's own process, answering every POST with `hook`:
+    (its runner, to clean up, and its port)."""
+    app = web.Application()
+    app.router.add_post("/{tail:.*}", hook)
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    receiver_port = port()
+    await web.TCPSite(runner, "127.0.0.1", receiver_port).start()
+    return runner, receiver_port
 
 
 def port() -> int:

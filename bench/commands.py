@@ -22,7 +22,7 @@ import redis.asyncio as aredis
 from aiohttp import web
 
 from acceptd.store import keys
-from bench.cluster import API_KEY, Cluster, port, start_roles
+from bench.cluster import API_KEY, Cluster, serve_receiver, start_roles
 
 HARNESS = {"info", "xlen", "zcard", "config|resetstat", "config"}
 IDLE_SECONDS = 10.0
@@ -57,12 +57,7 @@ async def measure(cluster: Cluster, api: str, jobs: int) -> dict[str, Counter[st
             arrived.set()
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    receiver_port = port()
-    await web.TCPSite(runner, "127.0.0.1", receiver_port).start()
+    runner, receiver_port = await serve_receiver(hook)
     stages: dict[str, Counter[str]] = {}
     headers = {"Authorization": f"Bearer {API_KEY}"}
     try:

@@ -18,7 +18,7 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from bench.cluster import API_KEY, Cluster, port, start_roles
+from bench.cluster import API_KEY, Cluster, serve_receiver, start_roles
 from bench.load import median
 
 MODES = (("unordered", "none", 50), ("per_key, 50 keys", "per_key", 50),
@@ -73,12 +73,7 @@ async def measure(args: argparse.Namespace, api: str) -> dict[str, list[float]]:
         arrived.add(request.path)
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", hook)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    receiver_port = port()
-    await web.TCPSite(runner, "127.0.0.1", receiver_port).start()
+    runner, receiver_port = await serve_receiver(hook)
     samples: dict[str, list[float]] = {label: [] for label, _, _ in MODES}
     try:
         for _ in range(args.runs):
