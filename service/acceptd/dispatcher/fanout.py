@@ -184,29 +184,35 @@ class FanOut:
             return 0  # expired before anyone could be told: nothing left to send
         subject_id, resource, callback_url, traceparent, ordering_key = subject
         timestamp = to_rfc3339(int(fields["at"]))
-        full = compact({"type": event, "timestamp": timestamp, "data": resource})
-        # Thin endpoints get the subject's identity and state only: no input, result or error.
-        thin = compact({"type": event, "timestamp": timestamp, "data": thin_data(resource)})
-        # Ordered endpoints also learn the key and where the event stands in it.
-        ordering = {"ordering_key": ordering_key, "sequence": sequence(entry_id)}
-        # (url, endpoint id, body, may be sent inline, order queue or None)
-        destinations: list[tuple[str, str | None, str, bool, str | None]] = []
+        bodies: dict[tuple[bool, bool], str] = {}
+
+        def body_for(thin: bool, ordered: bool) -> str:
+            """The payload, built once per shape it is sent in: thin endpoints get the
+            subject's identity and state only (no input, result or error); ordered ones
+            also the key and where the event stands in it."""
+            if (thin, ordered) not in bodies:
+                payload: dict[str, Any] = {"type": event, "timestamp": timestamp}
+                if ordered:
+                    payload |= {"ordering_key": ordering_key, "sequence": sequence(entry_id)}
+                payload["data"] = thin_data(resource) if thin else resource
+                bodies[thin, ordered] = compact(payload)
+            return bodies[thin, ordered]
+
+        # (url, endpoint id, thin, may be sent inline, order queue or None)
+        destinations: list[tuple[str, str | None, bool, bool, str | None]] = []
         if callback_url:
-            destinations.append((callback_url, None, full, True, None))
+            destinations.append((callback_url, None, False, True, None))
         for endpoint in endpoints:
             if endpoint.disabled or event not in endpoint.events:
                 continue
-            body = thin if endpoint.thin else full
             queue = None
             if endpoint.ordering == "per_key":
-                data = thin_data(resource) if endpoint.thin else resource
-                body = compact({"type": event, "timestamp": timestamp, **ordering, "data": data})
                 queue = keys.order_queue(endpoint.id, ordering_key)
             # Inline only when nothing must be asked first (a rate limit, an order queue).
             may_inline = not endpoint.rate_limit_per_second and queue is None
-            destinations.append((endpoint.url, endpoint.id, body, may_inline, queue))
+            destinations.append((endpoint.url, endpoint.id, endpoint.thin, may_inline, queue))
         created = 0
-        for url, endpoint_id, body, may_inline, queue in destinations:
+        for url, endpoint_id, thin, may_inline, queue in destinations:
             delivery_id = ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}")
             new = NewDelivery(
                 id=delivery_id,
@@ -216,9 +222,9 @@ class FanOut:
                 webhook_id=msg_id,
                 url=url,
                 endpoint_id=endpoint_id,
-                body=body,
+                body=body_for(thin, queue is not None),
                 # A thin body holds no completion token: nothing to seal.
-                confidential=event == INPUT_NEEDED_EVENT and body is not thin,
+                confidential=event == INPUT_NEEDED_EVENT and not thin,
                 traceparent=traceparent,
                 order_queue=queue,
                 order_member=order_member(entry_id, delivery_id) if queue else None,

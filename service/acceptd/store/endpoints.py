@@ -71,6 +71,11 @@ def _context(endpoint_id: str) -> str:
     return f"endpoint:{endpoint_id}"
 
 
+def signs_with(signing: str, version: str) -> bool:
+    """Whether a signing mode ("v1", "v1a", "v1+v1a") includes a signature version."""
+    return version in signing.split("+")
+
+
 def _key_context(endpoint_id: str) -> str:
     return f"endpoint:{endpoint_id}:signing-key"
 
@@ -144,7 +149,7 @@ class EndpointStore:
             "ordering": ordering,
             **rotation_fields(self._box, _context(endpoint_id), secret, None),
         }
-        if "v1a" in signing:
+        if signs_with(signing, "v1a"):
             fields.update(self._key_pair_fields(endpoint_id, None))
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.endpoint(endpoint_id), mapping=fields)
@@ -193,7 +198,7 @@ class EndpointStore:
         fields: dict[str, str] = {"updated": str(now_ms())}
         if signing is not None:
             fields["signing"] = signing
-            if "v1a" in signing and current.public_key is None:
+            if signs_with(signing, "v1a") and current.public_key is None:
                 fields.update(self._key_pair_fields(endpoint_id, None))
         if payload is not None:
             fields["payload"] = payload
@@ -244,7 +249,7 @@ class EndpointStore:
         )
         secret = generate_secret()
         fields = rotation_fields(self._box, _context(endpoint_id), secret, old)
-        if "v1a" in (signing or "v1"):
+        if signs_with(signing or "v1", "v1a"):
             fields.update(self._key_pair_fields(endpoint_id, old_key))
         await self._redis.hset(
             keys.endpoint(endpoint_id), mapping={**fields, "updated": str(now_ms())}
@@ -260,9 +265,9 @@ class EndpointStore:
         values = await self._redis.hmget(keys.endpoint(endpoint_id), names)  # type: ignore[misc]
         mode = values[-1] or "v1"
         found = []
-        if "v1" in mode.split("+"):
+        if signs_with(mode, "v1"):
             found += open_secrets(self._box, _context(endpoint_id), *values[0:3])
-        if "v1a" in mode:
+        if signs_with(mode, "v1a"):
             found += open_secrets(self._box, _key_context(endpoint_id), *values[3:6])
         return found
 
