@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import json
-
 from aiohttp import web
 
 from acceptd.api import state
@@ -14,6 +12,7 @@ from acceptd.api.validation import check_callback
 from acceptd.core import ids
 from acceptd.core.clock import now_ms, to_rfc3339
 from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS, TEST_EVENT
+from acceptd.core.jsonenc import compact
 from acceptd.store.deliveries import NewDelivery
 from acceptd.store.endpoints import EndpointRecord
 from acceptd.wire.models import EndpointCreate, EndpointUpdate
@@ -109,13 +108,12 @@ async def test_endpoint(request: web.Request) -> web.Response:
     (its own secret, retries, recorded attempts): what a receiver's first check needs."""
     endpoint = await owned_endpoint(request)
     msg_id = ids.new_id("msg")
-    body = json.dumps(
+    body = compact(
         {
             "type": TEST_EVENT,
             "timestamp": to_rfc3339(now_ms()),
             "data": {"endpoint_id": endpoint.id, "message": "a test event from acceptd"},
-        },
-        separators=(",", ":"),
+        }
     )
     new = NewDelivery(
         id=ids.derived_id("dlv", msg_id, endpoint.id),

@@ -137,6 +137,8 @@ async def run_listen(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _until_signalled() -> None:
+    # runtime.eventloop.install_stop_signals does this for the roles, but importing it would
+    # pull the server settings (pydantic-settings) into the light client install.
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     for sig in (signal.SIGINT, signal.SIGTERM):
