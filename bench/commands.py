@@ -2,11 +2,13 @@
 `INFO commandstats` (commands run inside Lua scripts included) — Redis is the one part that
 does not scale out, so this is what sets the ceiling of one deployment.
 
-Stages run one at a time, the other roles SIGSTOPped: submit (the API alone takes N jobs
-with a callback), run (the worker alone runs them; pickup, leases, status scripts), fan-out
-and delivery (the dispatcher alone turns their events into signed webhooks), and idle
-(everything running, nothing to do, per second: heartbeats, sweeps, polls). The harness's
-own commands (INFO, and the XLEN/ZCARD it polls with) are taken out."""
+Stages run one at a time, the other roles SIGSTOPped: submit (the API alone takes N jobs),
+pickup and run (the worker alone runs them), fan-out and delivery (the dispatcher alone
+turns their events into signed webhooks), then per request: a status poll (GET of a job)
+and a long-poll waiter (`?wait=1&since_status=scheduled` on a job that does not change), and idle per second
+(everything running, nothing to do: heartbeats, sweeps, queue polls). Jobs are measured
+with a `callback_url` and, in a second round, without one. The harness counts its own
+commands (INFO, the XLEN it polls with) and takes exactly those out."""
 
 from __future__ import annotations
 
@@ -16,6 +18,7 @@ import json
 import tempfile
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import aiohttp
 import redis.asyncio as aredis
@@ -24,28 +27,41 @@ from aiohttp import web
 from acceptd.store import keys
 from bench.cluster import API_KEY, Cluster, serve_receiver, start_roles
 
-HARNESS = {"info", "xlen", "zcard", "config|resetstat", "config"}
 IDLE_SECONDS = 10.0
+REQUESTS = 200
+IDLE = "idle, per second"
+PER_REQUEST = ("status poll, per request", "long-poll waiter, per request")
 
 
-async def commandstats(redis: aredis.Redis) -> Counter[str]:
+class CountingRedis(aredis.Redis):
+    """The harness's own connection: what it sends is counted, to be taken out exactly."""
+
+    sent: Counter[str]
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        self.sent[str(args[0]).lower()] += 1
+        return await super().execute_command(*args, **options)
+
+
+async def commandstats(redis: CountingRedis) -> Counter[str]:
     stats = await redis.info("commandstats")
     return Counter({name.removeprefix("cmdstat_"): int(v["calls"]) for name, v in stats.items()})
 
 
-async def stage(redis: aredis.Redis, run: asyncio.Future[None] | None = None) -> Counter[str]:
+async def stage(redis: CountingRedis, run: asyncio.Future[None] | None = None) -> Counter[str]:
+    redis.sent = Counter()
     before = await commandstats(redis)
     if run is not None:
         await run
     after = await commandstats(redis)
-    delta = after - before
-    for name in HARNESS:
-        delta.pop(name, None)
-    return delta
+    return after - before - redis.sent
 
 
-async def measure(cluster: Cluster, api: str, jobs: int) -> dict[str, Counter[str]]:
-    redis = aredis.Redis.from_url(cluster.redis_url, decode_responses=True)
+async def measure(
+    cluster: Cluster, api: str, jobs: int, *, with_callback: bool
+) -> dict[str, Counter[str]]:
+    redis = CountingRedis.from_url(cluster.redis_url, decode_responses=True)
+    redis.sent = Counter()
     arrived = asyncio.Event()
     count = 0
 
@@ -60,23 +76,34 @@ async def measure(cluster: Cluster, api: str, jobs: int) -> dict[str, Counter[st
     runner, receiver_port = await serve_receiver(hook)
     stages: dict[str, Counter[str]] = {}
     headers = {"Authorization": f"Bearer {API_KEY}"}
+    job_ids: list[str] = []
     try:
         async with aiohttp.ClientSession(headers=headers) as http:
             cluster.pause("worker", "dispatcher")
+            events_before = await redis.xlen(keys.EVENTS_STREAM)
 
             async def submit() -> None:
-                body = {"type": "demo.echo", "input": {"value": 1},
-                        "callback_url": f"http://127.0.0.1:{receiver_port}/hook"}  # fmt: skip
+                body: dict[str, Any] = {"type": "demo.echo", "input": {"value": 1}}
+                if with_callback:
+                    body["callback_url"] = f"http://127.0.0.1:{receiver_port}/hook"
                 for _ in range(jobs):
                     async with http.post(f"{api}/v1/jobs", json=body) as answer:
                         assert answer.status == 202
+                        job_ids.append((await answer.json())["id"])
 
             stages["submit"] = await stage(redis, asyncio.ensure_future(submit()))
 
             async def run() -> None:
                 cluster.resume("worker")
-                # Polls Redis (counted out below): no event to wait on across processes.
-                while await redis.xlen(keys.EVENTS_STREAM) < jobs:  # noqa: ASYNC110
+                # Jobs with a callback each leave one event; without, the worker's queue
+                # empties. Polled (and counted out): no event to wait on across processes.
+                while True:
+                    if with_callback:
+                        done = await redis.xlen(keys.EVENTS_STREAM) - events_before >= jobs
+                    else:
+                        done = await redis.zcard(keys.JOB_QUEUE) == 0
+                    if done:
+                        break
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(0.5)  # the last verdicts' bookkeeping
                 cluster.pause("worker")
@@ -85,19 +112,57 @@ async def measure(cluster: Cluster, api: str, jobs: int) -> dict[str, Counter[st
 
             async def deliver() -> None:
                 cluster.resume("dispatcher")
-                await asyncio.wait_for(arrived.wait(), 300)
+                if with_callback:
+                    await asyncio.wait_for(arrived.wait(), 300)
                 await asyncio.sleep(0.5)
                 cluster.pause("dispatcher")
 
             stages["fan-out and delivery"] = await stage(redis, asyncio.ensure_future(deliver()))
             cluster.resume("worker", "dispatcher")
-            stages["idle, per second"] = await stage(
-                redis, asyncio.ensure_future(asyncio.sleep(IDLE_SECONDS))
-            )
+
+            async def polls(query: str) -> None:
+                async def one(job_id: str) -> None:
+                    async with http.get(f"{api}/v1/jobs/{job_id}{query}") as answer:
+                        assert answer.status < 300
+
+                sample = job_ids[:REQUESTS]
+                await asyncio.gather(*(one(job_id) for job_id in sample))
+
+            # A job that does not change: submitted scheduled an hour out.
+            async with http.post(f"{api}/v1/jobs", json={
+                "type": "demo.echo", "input": {"value": 1}, "delay_seconds": 3600,
+            }) as answer:  # fmt: skip
+                waiting_on = (await answer.json())["id"]
+
+            async def waiters() -> None:
+                async def one() -> None:
+                    query = "?wait=1&since_status=scheduled"
+                    async with http.get(f"{api}/v1/jobs/{waiting_on}{query}") as answer:
+                        assert answer.status < 300, await answer.text()
+
+                await asyncio.gather(*(one() for _ in range(REQUESTS)))
+
+            stages[PER_REQUEST[0]] = await stage(redis, asyncio.ensure_future(polls("")))
+            stages[PER_REQUEST[1]] = await stage(redis, asyncio.ensure_future(waiters()))
+            stages[IDLE] = await stage(redis, asyncio.ensure_future(asyncio.sleep(IDLE_SECONDS)))
     finally:
         await runner.cleanup()
         await redis.aclose()
     return stages
+
+
+def table(stages: dict[str, Counter[str]], jobs: int, title: str) -> str:
+    scale = {IDLE: IDLE_SECONDS, **dict.fromkeys(PER_REQUEST, float(REQUESTS))}
+    lines = [f"| {title} | commands | top commands |", "|---|---|---|"]
+    total = 0.0
+    for name, counter in stages.items():
+        per = scale.get(name, float(jobs))
+        if name not in scale:
+            total += sum(counter.values()) / per
+        top = ", ".join(f"{c} {n / per:.1f}" for c, n in counter.most_common(6))
+        lines.append(f"| {name} | {sum(counter.values()) / per:.1f} | {top} |")
+    lines.append(f"| **per job, submit to last webhook** | **{total:.1f}** | |")
+    return "\n".join(lines)
 
 
 def main() -> None:
@@ -105,27 +170,25 @@ def main() -> None:
     parser.add_argument("--jobs", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("bench/results/commands.json"))
     args = parser.parse_args()
-    with tempfile.TemporaryDirectory() as tmp:
-        cluster = Cluster(Path(tmp))
-        try:
-            api = start_roles(cluster)
-            stages = asyncio.run(measure(cluster, api, args.jobs))
-        finally:
-            cluster.stop_all()
-    per_job = {
-        name: sum(c.values()) / args.jobs for name, c in stages.items() if "idle" not in name
-    }
-    idle = stages["idle, per second"]
-    print(f"| stage ({args.jobs} jobs with a callback) | commands per job | top commands |")
-    print("|---|---|---|")
-    for name, counter in stages.items():
-        scale = IDLE_SECONDS if "idle" in name else args.jobs
-        top = ", ".join(f"{c} {n / scale:.1f}" for c, n in counter.most_common(6))
-        print(f"| {name} | {sum(counter.values()) / scale:.1f} | {top} |")
-    print(f"| **total per job** | **{sum(per_job.values()):.1f}** | "
-          f"(idle: {sum(idle.values()) / IDLE_SECONDS:.1f} commands/s) |")  # fmt: skip
+    results: dict[str, dict[str, Counter[str]]] = {}
+    for with_callback in (True, False):
+        with tempfile.TemporaryDirectory() as tmp:
+            cluster = Cluster(Path(tmp))
+            try:
+                api = start_roles(cluster)
+                results["with callback" if with_callback else "without callback"] = asyncio.run(
+                    measure(cluster, api, args.jobs, with_callback=with_callback)
+                )
+            finally:
+                cluster.stop_all()
+    for name, stages in results.items():
+        print(table(stages, args.jobs, f"{args.jobs} jobs {name}"))
+        print()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps({k: dict(v) for k, v in stages.items()}, indent=2))
+    args.out.write_text(json.dumps(
+        {name: {k: dict(v) for k, v in stages.items()} for name, stages in results.items()},
+        indent=2,
+    ))  # fmt: skip
 
 
 if __name__ == "__main__":
