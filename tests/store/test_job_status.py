@@ -146,7 +146,7 @@ async def test_requeue_hands_a_running_job_back(jobs: JobStore) -> None:
 
 
 async def test_progress_is_written_only_while_running_and_tells_waiters(
-    jobs: JobStore, redis: Redis
+    jobs: JobStore, redis: Redis, scripts: Scripts
 ) -> None:
     job = await create(jobs)
     await jobs.set_progress(job.ref, {"fraction": 0.5, "message": None}, emit_event=False)
@@ -156,6 +156,10 @@ async def test_progress_is_written_only_while_running_and_tells_waiters(
         await pubsub.subscribe(keys.job_changes(job.id))
         await pubsub.get_message(timeout=1)  # the subscribe confirmation
         await subscribe(redis, "job.progress")
+        # Nobody marked the job watched: no PUBLISH is spent on it.
+        await jobs.set_progress(job.ref, {"fraction": 0.2, "message": None}, emit_event=False)
+        assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
+        await scripts.mark_watched(keys=[keys.job(job.id)], args=[now_ms() + 60_000])
         await jobs.set_progress(job.ref, {"fraction": 0.5, "message": "half"}, emit_event=True)
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
     assert message is not None
@@ -164,6 +168,11 @@ async def test_progress_is_written_only_while_running_and_tells_waiters(
     assert record is not None
     assert record.progress == {"fraction": 0.5, "message": "half"}
     assert await events(redis) == ["job.progress"]
+
+
+async def test_a_watch_mark_never_revives_an_expired_record(redis: Redis, scripts: Scripts) -> None:
+    await scripts.mark_watched(keys=[keys.job("job_gone")], args=[now_ms() + 60_000])
+    assert await redis.exists(keys.job("job_gone")) == 0
 
 
 async def test_cancel_of_a_queued_job_removes_its_way_to_a_worker(

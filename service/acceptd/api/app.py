@@ -84,7 +84,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.ADDRESS_LIMITER] = RateLimiter(
         scripts, settings.public_rate_limit_per_second, settings.public_rate_limit_burst
     )
-    app[state.CHANGES] = JobChanges(redis)
+    app[state.CHANGES] = JobChanges(redis, scripts)
     app[state.RESOLVER] = resolver = async_resolver()
     await bootstrap_tenant(settings, app[state.TENANTS])
     ops = await opsserver.start(redis, settings.host, settings.metrics_port_for("api"))

@@ -1,5 +1,10 @@
 """Live job changes for long-polls and SSE streams: one pub/sub connection per API process,
-subscribed only to the jobs somebody is waiting on, so a waiting client costs no polling."""
+subscribed only to the jobs somebody is waiting on, so a waiting client costs no polling.
+
+Status scripts PUBLISH a job's changes only while it is marked watched (a time in its
+record): a job nobody waits on costs no PUBLISH. A watcher marks the job after its
+subscription is confirmed and before it reads the job, and the mark is renewed while
+anyone here still waits on it."""
 
 from __future__ import annotations
 
@@ -11,7 +16,9 @@ from collections.abc import AsyncIterator
 from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
+from acceptd.core.clock import now_ms
 from acceptd.store import keys
+from acceptd.store.scripts import Scripts
 
 log = logging.getLogger(__name__)
 
@@ -19,11 +26,17 @@ log = logging.getLogger(__name__)
 # Confirmation is what makes "subscribe, then read" race-free; the bound only keeps a
 # request from hanging on a sick connection (it then reads, and relies on the long-poll).
 SUBSCRIBE_CONFIRM_SECONDS = 2.0
+# How long a mark lasts, and how often the marks of jobs still waited on are renewed.
+WATCH_MARK_MS = 60_000
+RENEW_MARKS_SECONDS = 20.0
 
 
 class JobChanges:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, scripts: Scripts) -> None:
         self._redis = redis
+        self._scripts = scripts
+        self._marks_renewed = 0.0
+        self._watched_jobs: dict[str, str] = {}  # channel -> job id, while watched here
         self._pubsub: PubSub | None = None
         self._watchers: dict[str, set[asyncio.Queue[str]]] = {}
         # Per subscribed channel: set once Redis confirmed the subscription.
@@ -56,6 +69,7 @@ class JobChanges:
             watchers = self._watchers.setdefault(channel, set())
             if not watchers:
                 self._confirmed[channel] = asyncio.Event()
+                self._watched_jobs[channel] = job_id
                 await self._pubsub.subscribe(channel)
                 self._has_subscriptions.set()
             watchers.add(queue)
@@ -65,6 +79,7 @@ class JobChanges:
         try:
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(confirmed.wait(), SUBSCRIBE_CONFIRM_SECONDS)
+            await self._mark([job_id])
             yield queue
         finally:
             watchers.discard(queue)  # at once: this must happen even if we are cancelled below
@@ -73,8 +88,28 @@ class JobChanges:
                     if not watchers and self._watchers.get(channel) is watchers:
                         del self._watchers[channel]
                         self._confirmed.pop(channel, None)
+                        self._watched_jobs.pop(channel, None)
                         with contextlib.suppress(Exception):
                             await self._pubsub.unsubscribe(channel)
+
+    async def _mark(self, job_ids: list[str]) -> None:
+        until = now_ms() + WATCH_MARK_MS
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                await self._scripts.mark_watched(keys=[keys.job(job_id)], args=[until], client=pipe)
+            await pipe.execute()
+
+    async def _renew_marks(self) -> None:
+        loop = asyncio.get_running_loop()
+        if loop.time() - self._marks_renewed < RENEW_MARKS_SECONDS:
+            return
+        self._marks_renewed = loop.time()
+        watched = list(self._watched_jobs.values())
+        try:
+            if watched:
+                await self._mark(watched)
+        except Exception:
+            log.warning("could not renew the marks of watched jobs", exc_info=True)
 
     async def _read(self) -> None:
         assert self._pubsub is not None
@@ -82,6 +117,7 @@ class JobChanges:
             if not self._watchers:
                 self._has_subscriptions.clear()
                 await self._has_subscriptions.wait()
+            await self._renew_marks()
             try:
                 message = await self._pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:

@@ -29,7 +29,8 @@ def _status_script(name: str) -> str:
     return _PRELUDE + _STATUS.joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 
-def _script(name: str) -> str:
+def lua_source(name: str) -> str:
+    """One script of lua/ by name (without .lua)."""
     return _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 
@@ -65,7 +66,7 @@ class Scripts:
             return TracedScript(name, redis.register_script(_status_script(name)))
 
         def plain(name: str) -> TracedScript:
-            return TracedScript(name, redis.register_script(_script(name)))
+            return TracedScript(name, redis.register_script(lua_source(name)))
 
         self.start = status("start")
         self.finish = status("finish")
@@ -89,3 +90,4 @@ class Scripts:
         self.delivery_requeue = plain("delivery_requeue")
         self.throttle = plain("throttle")
         self.order_head = plain("order_head")
+        self.mark_watched = plain("mark_watched")

@@ -6,31 +6,40 @@
 --   ARGV[1] job id, ARGV[2] tenant, ARGV[3] now (ms), ARGV[4] event id, ARGV[5] retention (ms),
 --   ARGV[6] the job's change channel (live waiters); script-specific arguments follow.
 -- store/scripts.py writes `local TERMINAL = {...}` above this, from core/statuses.py.
+--
+-- Redis is the one part that does not scale out, so every command here is counted
+-- (bench/commands.py): the job's fields are read once, in one HMGET, and each step below
+-- writes only what changes.
 
--- The caller names the batch keys (it knows the job's batch from the queue entry or the
--- record). A job whose batch keys were not passed would let the batch's counts drift, so
--- that is refused before anything is written.
+local J = {}       -- the job's fields, read by load_job; J.status is false if there is no job
 local BATCH = false
-do
-  local batch_id = redis.call('HGET', KEYS[1], 'batch')
+
+-- Reads the fields the shared steps need, plus the script's own (`...`), in one HMGET. The
+-- caller names the batch keys (it knows the job's batch from the queue entry or the
+-- record): a job whose batch keys were not passed would let the batch's counts drift, so
+-- that is refused before anything is written.
+local function load_job(...)
+  local names = {'status', 'batch', 'callback_url', 'cancel', 'token', 'watched', ...}
+  local values = redis.call('HMGET', KEYS[1], unpack(names))
+  for i, name in ipairs(names) do J[name] = values[i] end
+  local batch_id = J.batch
   if batch_id then
     if KEYS[4] == '' or string.sub(KEYS[4], -(#batch_id + 1)) ~= ':' .. batch_id then
-      return redis.error_reply('ERR job ' .. ARGV[1] .. ' is in batch ' .. batch_id ..
-        ': its batch keys must be passed')
+      error({err = 'ERR job ' .. ARGV[1] .. ' is in batch ' .. batch_id ..
+        ': its batch keys must be passed'})
     end
     BATCH = KEYS[4]
   end
 end
 
 -- The outbox: an event is written in the same atomic step as the state change it reports,
--- so a crash can never lose one. It is written only when somebody will receive it: an
--- endpoint subscribed to it, or, for the events a callback gets (terminal ones and
--- job.awaiting_input), the job's own callback_url.
+-- so a crash can never lose one. It is written only when somebody will receive it: the
+-- job's own callback_url (for the events a callback gets: terminal ones and
+-- job.awaiting_input; then the subscriptions need not be read) or a subscribed endpoint.
 local function emit_event(event, to_callback)
-  local wanted = tonumber(redis.call('HGET', KEYS[3], event) or '0') > 0
-  if not wanted and to_callback then
-    local callback = redis.call('HGET', KEYS[1], 'callback_url')
-    wanted = callback ~= false and callback ~= ''
+  local wanted = to_callback and J.callback_url and J.callback_url ~= ''
+  if not wanted then
+    wanted = tonumber(redis.call('HGET', KEYS[3], event) or '0') > 0
   end
   if wanted then
     redis.call('XADD', KEYS[2], '*', 'msg', ARGV[4], 'event', event,
@@ -38,20 +47,25 @@ local function emit_event(event, to_callback)
   end
 end
 
--- Tells live waiters (GET ?wait=, the SSE stream) that the job changed.
--- A PUBLISH nobody listens to costs next to nothing.
+-- Tells live waiters (GET ?wait=, the SSE stream) that the job changed, when there are
+-- any: a waiter marks the job `watched` until some time (store/changes.py) before it
+-- reads it, so no change between its read and its wait goes unannounced.
 local function notify(what)
-  redis.call('PUBLISH', ARGV[6], what)
+  if J.watched and tonumber(J.watched) >= tonumber(ARGV[3]) then
+    redis.call('PUBLISH', ARGV[6], what)
+  end
 end
 
 local function is_terminal(status)
   return TERMINAL[status] == true
 end
 
--- Every status change goes through here, so a batch's counts per status stay exact.
-local function set_status(status)
-  local old = redis.call('HGET', KEYS[1], 'status')
-  redis.call('HSET', KEYS[1], 'status', status)
+-- Every status change goes through here, so a batch's counts per status stay exact. Other
+-- fields that change with the status are passed as `...` (name, value, ...): one HSET.
+local function set_status(status, ...)
+  local old = J.status
+  redis.call('HSET', KEYS[1], 'status', status, ...)
+  J.status = status
   if BATCH and old ~= status then
     redis.call('HINCRBY', BATCH, 'n:' .. old, -1)
     redis.call('HINCRBY', BATCH, 'n:' .. status, 1)
@@ -65,18 +79,21 @@ local function complete_batch()
   redis.call('HSET', BATCH, 'completed', ARGV[3])
   redis.call('PEXPIRE', BATCH, ARGV[5])
   redis.call('PEXPIRE', KEYS[5], ARGV[5])
-  local wanted = tonumber(redis.call('HGET', KEYS[3], 'batch.completed') or '0') > 0
-  if wanted or (fields[2] and fields[2] ~= '') then
+  local wanted = fields[2] and fields[2] ~= ''
+  if not wanted then
+    wanted = tonumber(redis.call('HGET', KEYS[3], 'batch.completed') or '0') > 0
+  end
+  if wanted then
     -- The batch completes once, so its event id can derive from the batch id.
     redis.call('XADD', KEYS[2], '*', 'msg', 'msg_' .. string.sub(fields[1], 5),
       'event', 'batch.completed', 'batch', fields[1], 'tenant', ARGV[2], 'at', ARGV[3])
   end
 end
 
-local function finish(status)
-  set_status(status)
-  redis.call('HSET', KEYS[1], 'finished', ARGV[3])
-  redis.call('HDEL', KEYS[1], 'cancel', 'token')
+-- `...`: fields written with the terminal status (result, error, progress).
+local function finish(status, ...)
+  set_status(status, 'finished', ARGV[3], ...)
+  if J.cancel or J.token then redis.call('HDEL', KEYS[1], 'cancel', 'token') end
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   emit_event('job.' .. status, true)
   notify(status)
@@ -84,4 +101,17 @@ local function finish(status)
     local done = redis.call('HINCRBY', BATCH, 'terminal', 1)
     if done == tonumber(redis.call('HGET', BATCH, 'total')) then complete_batch() end
   end
+end
+
+-- (name, value) pairs for the fields among `pairs` whose value is not '' (an argument the
+-- caller left out).
+local function given(pairs)
+  local out = {}
+  for i = 1, #pairs, 2 do
+    if pairs[i + 1] ~= '' then
+      out[#out + 1] = pairs[i]
+      out[#out + 1] = pairs[i + 1]
+    end
+  end
+  return out
 end

@@ -4,17 +4,15 @@
 -- ARGV[7] the token sealed under the master key, ARGV[8] its digest, ARGV[9] request JSON, ARGV[10] deadline (ms),
 -- ARGV[11] progress JSON or ''.
 -- Returns 'ok', 'canceled' (a cancel was asked for meanwhile) or the status it had instead.
-local status = redis.call('HGET', KEYS[1], 'status')
-if not status then return 'missing' end
-if status ~= 'running' then return status end
-if redis.call('HGET', KEYS[1], 'cancel') == '1' then
+load_job()
+if not J.status then return 'missing' end
+if J.status ~= 'running' then return J.status end
+if J.cancel == '1' then
   finish('canceled')
   return 'canceled'
 end
-redis.call('HSET', KEYS[1], 'token', ARGV[7], 'token_digest', ARGV[8],
-  'await_request', ARGV[9], 'await_deadline', ARGV[10])
-if ARGV[11] ~= '' then redis.call('HSET', KEYS[1], 'progress', ARGV[11]) end
-set_status('awaiting_input')
+set_status('awaiting_input', 'token', ARGV[7], 'token_digest', ARGV[8],
+  'await_request', ARGV[9], 'await_deadline', ARGV[10], unpack(given({'progress', ARGV[11]})))
 redis.call('ZADD', KEYS[6], ARGV[10], ARGV[1])
 emit_event('job.awaiting_input', true)
 notify('awaiting_input')

@@ -1,10 +1,9 @@
 -- KEYS[6] arq job key, KEYS[7] arq queue, KEYS[8] scheduled set, KEYS[9] awaiting-input set.
 -- Returns {'missing'} | {'terminal', status} | {'requested'} | {'canceled'}
-local fields = redis.call('HMGET', KEYS[1], 'status', 'tenant')
-local status, owner = fields[1], fields[2]
-if not status or owner ~= ARGV[2] then return {'missing'} end
-if is_terminal(status) then return {'terminal', status} end
-if status == 'running' then
+load_job('tenant')
+if not J.status or J.tenant ~= ARGV[2] then return {'missing'} end
+if is_terminal(J.status) then return {'terminal', J.status} end
+if J.status == 'running' then
   -- The worker running it sees the flag, and forces the stop after its grace period.
   redis.call('HSET', KEYS[1], 'cancel', '1')
   return {'requested'}
