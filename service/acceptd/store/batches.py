@@ -146,7 +146,7 @@ class BatchStore:
                 )
             pipe.publish(keys.JOBS_WAKEUP, "1")
             await pipe.execute()
-        await self._jobs.trimmer.maybe_trim(keys.tenant_batches(new.tenant), keys.batch)
+        await self._jobs.trimmer.maybe_trim(keys.tenant_batches(new.tenant), keys.batch, "bat")
         record = await self.get(batch_id)
         assert record is not None
         return record

@@ -188,7 +188,7 @@ class JobStore:
         self._retention_ms = retention_seconds * 1000
         # Jobs a tenant may hold at once (its index: live records, trimmed as it grows).
         self.quota = quota
-        self.trimmer = records.IndexTrimmer(redis)
+        self.trimmer = records.IndexTrimmer(redis, retention_seconds * 1000)
         # Completion tokens are kept sealed under the master key: a Redis dump, a replica or
         # a backup does not hand out the credential that settles a job.
         self._box = box
@@ -282,7 +282,7 @@ class JobStore:
         ]
         if not await self._scripts.submit(keys=job_keys, args=args):
             raise QuotaExceededError(new.tenant, self.quota)
-        await self.trimmer.maybe_trim(keys.tenant_jobs(new.tenant), keys.job)
+        await self.trimmer.maybe_trim(keys.tenant_jobs(new.tenant), keys.job, "job")
         return JobRecord(
             id=job_id,
             tenant=new.tenant,

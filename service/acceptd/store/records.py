@@ -10,6 +10,9 @@ from collections.abc import Callable
 
 from redis.asyncio import Redis
 
+from acceptd.core import ids as ids_module
+from acceptd.core.clock import now_ms
+
 
 async def newest_ids(
     redis: Redis, index: str, before: str | None, count: int, *, at_least: str | None = None
@@ -31,8 +34,10 @@ async def hashes(redis: Redis, record_keys: list[str]) -> list[dict[str, str]]:
     return found
 
 
-# One write in this many trims its tenant's index a step: amortized, about two commands a
-# write, and an index holds little more than the records that still exist.
+# One write in this many trims its tenant's index a step. Only entries older than the
+# retention are looked at (no record can have expired sooner), so an index whose records
+# all live costs one ZRANGEBYLEX per TRIM_EVERY writes, and one past the retention about
+# one EXISTS per record that expired.
 TRIM_EVERY = 32
 TRIM_BATCH = 64
 
@@ -42,19 +47,20 @@ class IndexTrimmer:
     (not only when a page is read). The window walks the whole index and starts over, so
     records that never expire (unfinished jobs) cannot stall it."""
 
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, redis: Redis, retention_ms: int) -> None:
         self._redis = redis
+        self._retention_ms = retention_ms
         self._positions: dict[str, str] = {}  # index key -> last id examined
         self._running: asyncio.Task[int] | None = None
 
-    async def maybe_trim(self, index: str, record_key: Callable[[str], str]) -> None:
+    async def maybe_trim(self, index: str, record_key: Callable[[str], str], prefix: str) -> None:
         """Now and then, a window trimmed in the background: off the writer's latency, and
         at most one at a time per process, so a burst of writes cannot pile them up."""
         if random.random() >= 1 / TRIM_EVERY:  # noqa: S311 - sampling, not security
             return
         if self._running is not None and not self._running.done():
             return
-        self._running = asyncio.get_running_loop().create_task(self.trim(index, record_key))
+        self._running = asyncio.get_running_loop().create_task(self.trim(index, record_key, prefix))
         self._running.add_done_callback(_log_failure)
 
     async def idle(self) -> None:
@@ -62,11 +68,13 @@ class IndexTrimmer:
         if self._running is not None:
             await asyncio.wait([self._running])
 
-    async def trim(self, index: str, record_key: Callable[[str], str]) -> int:
-        """One window of `index`; returns how many entries it dropped."""
+    async def trim(self, index: str, record_key: Callable[[str], str], prefix: str) -> int:
+        """One window of `index` (of ids made with `prefix`); returns how many entries it
+        dropped."""
         after = self._positions.pop(index, None)
         lower = f"({after}" if after else "-"
-        ids: list[str] = await self._redis.zrangebylex(index, lower, "+", start=0, num=TRIM_BATCH)
+        upper = "(" + ids_module.id_at(prefix, now_ms() - self._retention_ms)
+        ids: list[str] = await self._redis.zrangebylex(index, lower, upper, start=0, num=TRIM_BATCH)
         if not ids:
             return 0
         if len(ids) == TRIM_BATCH:
