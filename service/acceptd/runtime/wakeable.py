@@ -15,10 +15,10 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from arq import Worker
 from arq.constants import in_progress_key_prefix
 from redis.asyncio import Redis
 
+from acceptd.runtime.leanworker import LeanWorker
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 MAX_BACKOFF_SECONDS = 5.0
 
 
-class WakeableWorker(Worker):
+class WakeableWorker(LeanWorker):
     def __init__(self, *args: Any, idle_poll: float, **kwargs: Any) -> None:
         burst = kwargs.get("burst", False)
         # Burst runs (tests) keep arq's plain polling; otherwise the wait below paces the loop.

@@ -1,0 +1,134 @@
+"""arq's bookkeeping per job, kept to what arq needs: Redis is the one part that does not
+scale out, and arq's own steps were a third of the commands of a job.
+
+Kept from arq: the queue (a sorted set by due time), the job key (its serialized call),
+the in-progress marker that makes one worker the runner, the poll loop, timeouts, retries
+and the worker's lifecycle. Changed, with the commands each saved per job:
+- pickup is one script (`arq_pickup.lua`): SET NX of the marker replaces WATCH, EXISTS,
+  MULTI and EXEC, and the job key is read in the same step (-7);
+- no retry counter key (INCR and EXPIRE on every run): the try number travels in the
+  payload (arq's own `t` field), raised when a run asks for a retry (-2 per run);
+- no abort set (aborts are off) and no result key (results live in our records): finishing
+  is DEL of the job key and the marker, and ZREM from the queue, without MULTI/EXEC (-3):
+  a crash between them leaves a queue entry whose job key is gone, which the next pickup
+  drops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from typing import Any
+
+from arq import Retry, Worker
+from arq.constants import in_progress_key_prefix, job_key_prefix
+from arq.jobs import SerializationError, deserialize_job_raw, serialize_job
+from arq.utils import ms_to_datetime, timestamp_ms
+from arq.worker import Function
+
+from acceptd.store.scripts import lua_source
+
+log = logging.getLogger(__name__)
+
+
+class LeanWorker(Worker):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._payloads: dict[str, bytes | None] = {}
+        self._pickup: Any = None
+        self._retry: Any = None
+
+    def _scripts(self) -> tuple[Any, Any]:
+        if self._pickup is None:
+            self._pickup = self.pool.register_script(lua_source("arq_pickup"))
+            self._retry = self.pool.register_script(lua_source("arq_retry"))
+        return self._pickup, self._retry
+
+    def _keys(self, job_id: str) -> list[str]:
+        return [in_progress_key_prefix + job_id, self.queue_name, job_key_prefix + job_id]
+
+    async def start_jobs(self, job_ids: list[bytes]) -> None:
+        pickup, _ = self._scripts()
+        for job_id_b in job_ids:
+            await self.sem.acquire()
+            if self.job_counter >= self.max_jobs:
+                self.sem.release()
+                return
+            job_id = job_id_b.decode()
+            if job_id in self.tasks and not self.tasks[job_id].done():
+                self.sem.release()  # running here: no need to ask Redis
+                continue
+            self.job_counter += 1
+            try:
+                taken = await pickup(
+                    keys=self._keys(job_id),
+                    args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
+                )
+            except BaseException:
+                self.job_counter -= 1
+                self.sem.release()
+                raise
+            if not taken:  # not due, or already running elsewhere
+                self.job_counter -= 1
+                self.sem.release()
+                continue
+            score, self._payloads[job_id] = taken
+            task = self.loop.create_task(self.run_job(job_id, int(float(score))))
+            task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
+            self.tasks[job_id] = task
+
+    async def run_job(self, job_id: str, score: int) -> None:
+        payload = self._payloads.pop(job_id, None)
+        if payload is None:
+            log.warning("job %s expired: its queue entry had no job key", job_id)
+            self.jobs_failed += 1
+            return await asyncio.shield(self._finish(job_id))
+        try:
+            name, args, kwargs, job_try, enqueued_ms = deserialize_job_raw(
+                payload, deserializer=self.job_deserializer
+            )
+        except SerializationError:
+            log.exception("deserializing job %s failed", job_id)
+            self.jobs_failed += 1
+            return await asyncio.shield(self._finish(job_id))
+        function = self.functions.get(name)
+        job_try = job_try or 1
+        if not isinstance(function, Function) or job_try > (function.max_tries or self.max_tries):
+            log.warning("job %s: function %r not found or out of tries", job_id, name)
+            self.jobs_failed += 1
+            return await asyncio.shield(self._finish(job_id))
+        ctx = {**self.ctx, "job_id": job_id, "job_try": job_try, "score": score,
+               "enqueue_time": ms_to_datetime(enqueued_ms)}  # fmt: skip
+        timeout = self.job_timeout_s if function.timeout_s is None else function.timeout_s
+        task = self.loop.create_task(function.coroutine(ctx, *args, **kwargs))
+        self.job_tasks[job_id] = task
+        try:
+            await asyncio.wait_for(task, timeout)
+        except Retry as retry:
+            self.jobs_retried += 1
+            again = serialize_job(name, args, kwargs, job_try + 1, enqueued_ms,
+                                  serializer=self.job_serializer)  # fmt: skip
+            due = timestamp_ms() + (retry.defer_score or 0)
+            _, retry_script = self._scripts()
+            await asyncio.shield(retry_script(keys=self._keys(job_id), args=[job_id, due, again]))
+            return None
+        except asyncio.CancelledError:
+            # The worker is stopping: the job stays queued and runs again (as in arq).
+            self.jobs_retried += 1
+            await asyncio.shield(self.pool.delete(in_progress_key_prefix + job_id))
+            return None
+        except Exception:
+            log.exception("job %s (%s) failed", job_id, name)
+            self.jobs_failed += 1
+        else:
+            self.jobs_complete += 1
+        finally:
+            self.job_tasks.pop(job_id, None)
+        return await asyncio.shield(self._finish(job_id))
+
+    async def _finish(self, job_id: str) -> None:
+        # Keys first: a crash before the ZREM leaves an entry the next pickup drops.
+        async with self.pool.pipeline(transaction=False) as pipe:
+            pipe.delete(job_key_prefix + job_id, in_progress_key_prefix + job_id)
+            pipe.zrem(self.queue_name, job_id)
+            await pipe.execute()
