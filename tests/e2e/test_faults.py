@@ -13,10 +13,12 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 
-from acceptd.cli.embedded import EmbeddedValkey
+from acceptd.cli.embedded import EmbeddedValkey, free_port
+from acceptd.webhooks.signing import verify
 from tests.support.cluster import Cluster
-from tests.support.constants import API_KEY
+from tests.support.constants import API_KEY, SECRET
 from tests.support.redis_faults import out_of_memory, read_only, replicate
 from tests.support.waiting import wait_until
 
@@ -91,6 +93,54 @@ async def test_a_job_whose_worker_is_killed_runs_again_within_30_s(tmp_path: Pat
     assert done.status == "succeeded"
     assert done.attempts == 2  # the killed attempt counts
     assert took < 30
+
+
+@pytest.mark.timeout(120)
+async def test_a_webhook_whose_dispatcher_is_killed_mid_attempt_is_sent_within_15_s(
+    tmp_path: Path,
+) -> None:
+    """The first attempt goes out inline under a lease the dispatcher renews; killed while
+    the receiver holds the request, its lease lapses and another dispatcher sends it."""
+    started, answered = asyncio.Event(), asyncio.Event()
+    arrivals: list[float] = []
+
+    async def hook(request: web.Request) -> web.Response:
+        verify(SECRET, request.headers, await request.read())
+        arrivals.append(time.monotonic())
+        if len(arrivals) == 1:
+            started.set()
+            await asyncio.sleep(60)  # held until the sender is gone
+        answered.set()
+        return web.Response(status=204)
+
+    app = web.Application()
+    app.router.add_post("/hook", hook)
+    runner = web.AppRunner(app, handler_cancellation=True)
+    await runner.setup()
+    receiver_port = free_port()
+    await web.TCPSite(runner, "127.0.0.1", receiver_port).start()
+    try:
+        async with Cluster(tmp_path) as cluster:
+            job = await cluster.client.submit(
+                "demo.echo", {"value": 1}, callback_url=f"http://127.0.0.1:{receiver_port}/hook"
+            )
+            await asyncio.wait_for(started.wait(), 20)
+            await cluster.roles.signal("dispatcher", signal.SIGKILL)
+            killed = time.monotonic()
+            cluster.roles.start("dispatcher-2", "dispatcher")
+            await asyncio.wait_for(answered.wait(), 60)
+            took = time.monotonic() - killed
+
+            async def recorded() -> bool:
+                deliveries = await cluster.client.deliveries(job.id)
+                return [d.status for d in deliveries] == ["succeeded"]
+
+            await wait_until(recorded, timeout=10)
+    finally:
+        await runner.cleanup()
+    print(f"\ndispatcher SIGKILL mid-attempt: webhook sent again {took:.1f} s after the kill")
+    assert len(arrivals) == 2
+    assert took < 15
 
 
 @pytest.mark.timeout(180)

@@ -3,6 +3,7 @@ never "wait here", so one slow receiver or tenant cannot occupy every slot."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 
 from yarl import URL
@@ -27,6 +28,8 @@ class Slots:
 
     per_destination: ConcurrencyCaps
     per_tenant: ConcurrencyCaps
+    # Called after every release: deliveries waiting for a slot start (dispatcher/inline.py).
+    on_release: Callable[[], None] | None = None
 
     @classmethod
     def build(cls, per_destination: int, per_tenant: int) -> Slots:
@@ -43,3 +46,5 @@ class Slots:
     def give_back(self, tenant: str, url: str, endpoint_id: str | None) -> None:
         self.per_destination.release(destination_key(url, endpoint_id))
         self.per_tenant.release(tenant)
+        if self.on_release is not None:
+            self.on_release()

@@ -39,13 +39,12 @@ STALE_CONSUMER_MS = 86_400_000
 
 
 class InlineSender(Protocol):
-    """Sends a new delivery's first attempt at once, in this process, when it has room."""
+    """Makes a new delivery's first attempt in this process, under a lease, when it has
+    room (dispatcher/inline.py)."""
 
     lease_ms: int
 
-    def try_claim(self, tenant: str, url: str, endpoint_id: str | None) -> bool: ...
-
-    def unclaim(self, tenant: str, url: str, endpoint_id: str | None) -> None: ...
+    def accepts(self) -> bool: ...
 
     def send(self, delivery: DeliveryRecord) -> None: ...
 
@@ -229,20 +228,13 @@ class FanOut:
                 order_queue=queue,
                 order_member=order_member(entry_id, delivery_id) if queue else None,
             )
-            inline = (
-                may_inline
-                and self.inline is not None
-                and self.inline.try_claim(tenant, url, endpoint_id)
-            )
-            lease = self.inline.lease_ms if self.inline is not None and inline else 0
-            delivery = await self._deliveries.create(new, lease_ms=lease)
+            inline = self.inline if may_inline and self.inline and self.inline.accepts() else None
+            delivery = await self._deliveries.create(new, lease_ms=inline.lease_ms if inline else 0)
             if queue is not None and touched is not None:
                 touched.add(queue)
             if delivery is None:
-                if self.inline is not None and inline:
-                    self.inline.unclaim(tenant, url, endpoint_id)
                 continue
             created += 1
-            if self.inline is not None and inline:
-                self.inline.send(delivery)
+            if inline is not None:
+                inline.send(delivery)
         return created

@@ -88,11 +88,7 @@ class DispatcherRuntime:
             EndpointThrottle(scripts),
             order,
         )  # fmt: skip
-        inline = InlineDispatch(
-            attempts,
-            settings.webhook_max_concurrency,
-            lease_ms=int((deliver_timeout(settings) + 10) * 1000),
-        )
+        inline = InlineDispatch(attempts, deliveries, settings.webhook_max_concurrency)
         stopping = asyncio.Event()
         consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         runtime = cls(
@@ -112,7 +108,7 @@ class DispatcherRuntime:
                 stopping=stopping,
                 order=order,
             ),
-            sweeper=DeliverySweeper(deliveries, stopping, order),
+            sweeper=DeliverySweeper(deliveries, stopping, order, inline),
             recovery=RecoveryRunner(
                 RecoveryStore(redis, deliveries, settings.job_retention_seconds),
                 deliveries,

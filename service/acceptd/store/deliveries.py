@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import random
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
@@ -14,6 +15,7 @@ from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
+from acceptd.store.records import TRIM_EVERY
 from acceptd.store.scripts import Scripts
 
 
@@ -108,6 +110,7 @@ class DeliveryStore:
             keys.DELIVERIES_DUE,
             keys.arq_job(attempt_job_id(delivery_id, attempt_no)),
             keys.WEBHOOK_QUEUE,
+            keys.INLINE_LEASES,
         ]
 
     @staticmethod
@@ -117,21 +120,30 @@ class DeliveryStore:
     async def create(self, new: NewDelivery, lease_ms: int = 0) -> DeliveryRecord | None:
         """The new delivery, or None when it already existed (a replayed fan-out).
 
-        With `lease_ms`, arq may run the first attempt only after that long: the caller
-        sends it itself first, and the queue entry re-sends it only if the caller dies.
+        With `lease_ms`, the caller sends the first attempt itself, under an inline lease
+        that long (renewed while it sends); no arq job is made unless the lease lapses.
         """
         now = now_ms()
+        mode = "held" if new.order_queue else "inline" if lease_ms else "queue"
         fields: list[str | int] = [
             "tenant", new.tenant, "job", new.job_id, "event", new.event, "msg", new.webhook_id,
             "url", new.url, "endpoint", new.endpoint_id or "", "body", self._sealed_body(new),
             "sealed", "1" if new.confidential else "0",
-            "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "next_attempt", now,
-            "created", now,
+            "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "created", now,
+            "ah", "1",  # its attempts are fields of this hash (lua/delivery_attempt.lua)
         ]  # fmt: skip
+        # Where it waits (each is cleared where it was set): the due set, or a lease.
+        if mode == "queue":
+            fields += ["next_attempt", now]
+        elif mode == "inline":
+            fields += ["lease", "1"]
         if new.traceparent:
             fields += ["tp", new.traceparent]
         if new.order_queue:
             fields += ["oq", new.order_queue]
+        # The indexes are cut to the retention one write in so many (the cut is a range
+        # removal, bounded by what expired since the last one).
+        trim = random.random() < 1 / TRIM_EVERY  # noqa: S311 - sampling, not security
         created: int = await self._scripts.delivery_create(
             keys=[
                 keys.delivery(new.id),
@@ -144,6 +156,7 @@ class DeliveryStore:
                 # Touched only for a delivery to an ordered endpoint.
                 new.order_queue or keys.delivery(new.id),
                 keys.ORDER_QUEUES,
+                keys.INLINE_LEASES,
             ],
             args=[
                 new.id,
@@ -151,11 +164,11 @@ class DeliveryStore:
                 now + lease_ms,
                 self._retention_ms,
                 attempt_job_id(new.id, 1),
-                # A leased attempt is being sent inline: no dispatcher needs waking for it.
-                "" if lease_ms else keys.WEBHOOKS_WAKEUP,
+                keys.WEBHOOKS_WAKEUP,
                 "1" if new.endpoint_id else "",
-                ids.id_at("dlv", now - self._retention_ms),
+                ids.id_at("dlv", now - self._retention_ms) if trim else "",
                 new.order_member or "",
+                mode,
                 *fields,
             ],
         )
@@ -165,7 +178,7 @@ class DeliveryStore:
             **asdict(new),
             status=DeliveryStatus.PENDING,
             attempt_count=0,
-            next_attempt_ms=now,
+            next_attempt_ms=now if mode == "queue" else None,
             created_ms=now,
         )
 
@@ -180,8 +193,8 @@ class DeliveryStore:
         return await self.many(delivery_ids)
 
     async def attempts(self, delivery_id: str) -> list[dict[str, Any]]:
-        raw: list[str] = await self._redis.lrange(keys.delivery_attempts(delivery_id), 0, -1)  # type: ignore[misc]
-        return [json.loads(a) for a in raw]
+        found = await self.many([delivery_id])
+        return found[0][1] if found else []
 
     async def record_attempt(
         self,
@@ -193,10 +206,7 @@ class DeliveryStore:
     ) -> bool:
         due = next_attempt_ms if next_attempt_ms is not None else 0
         recorded: int = await self._scripts.delivery_attempt(
-            keys=[
-                *self._attempt_keys(delivery.id, attempt_no + 1),
-                keys.arq_job(attempt_job_id(delivery.id, attempt_no)),
-            ],
+            keys=self._attempt_keys(delivery.id, attempt_no + 1),
             args=[
                 delivery.id,
                 attempt_no,
@@ -206,7 +216,6 @@ class DeliveryStore:
                 self._payload(delivery.id, attempt_no + 1, now_ms()),
                 self._retention_ms,
                 attempt_job_id(delivery.id, attempt_no + 1),
-                attempt_job_id(delivery.id, attempt_no),
             ],
         )
         return recorded == 1
@@ -227,6 +236,23 @@ class DeliveryStore:
             ],
         )
         return done == 1
+
+    async def renew_leases(self, delivery_ids: list[str], lease_ms: int) -> None:
+        """Inline leases of attempts still being sent here (XX: never revives one ended)."""
+        if delivery_ids:
+            deadline = now_ms() + lease_ms
+            renewed = dict.fromkeys(delivery_ids, deadline)
+            await self._redis.zadd(keys.INLINE_LEASES, renewed, xx=True)
+
+    async def lapsed_leases(self, limit: int) -> list[str]:
+        """Deliveries whose inline sender stopped renewing its lease (it died)."""
+        found: list[str] = await self._redis.zrangebyscore(
+            keys.INLINE_LEASES, "-inf", now_ms(), start=0, num=limit
+        )
+        return found
+
+    async def drop_lease(self, delivery_id: str) -> None:
+        await self._redis.zrem(keys.INLINE_LEASES, delivery_id)
 
     async def overdue(self, older_than_ms: int, limit: int) -> list[str]:
         found: list[str] = await self._redis.zrangebyscore(
@@ -259,8 +285,15 @@ class DeliveryStore:
             raw = await pipe.execute()
         found = []
         for index, delivery_id in enumerate(delivery_ids):
-            fields, attempts = raw[2 * index], raw[2 * index + 1]
+            fields, listed = raw[2 * index], raw[2 * index + 1]
             if fields:
                 record = self._opened(DeliveryRecord.from_hash(delivery_id, fields))
-                found.append((record, [json.loads(a) for a in attempts]))
+                found.append((record, _attempts_of(fields, listed)))
         return found
+
+
+def _attempts_of(fields: dict[str, str], listed: list[str]) -> list[dict[str, Any]]:
+    """Attempts in order: fields `a:N` of the hash, after those of a list (deliveries made
+    before attempts were fields)."""
+    numbered = sorted((int(name[2:]), value) for name, value in fields.items() if name[:2] == "a:")
+    return [json.loads(a) for a in listed] + [json.loads(value) for _, value in numbered]

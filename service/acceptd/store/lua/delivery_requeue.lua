@@ -1,27 +1,38 @@
 -- Queues the next attempt of a delivery now.
 --   mode 'manual': POST /v1/deliveries/{id}/retry; a finished delivery becomes pending again.
---   mode 'sweep':  only if the delivery is pending and its queue entry is gone (lost).
--- KEYS[1] delivery hash, KEYS[2] its attempts list, KEYS[3] due set, KEYS[4] next attempt's arq
--- job key, KEYS[5] arq queue. ARGV[1] delivery id, ARGV[2] now (ms), ARGV[3] arq payload,
--- ARGV[4] attempt count the caller read, ARGV[5] mode, ARGV[6] arq job id, ARGV[7] wake-up channel
-local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count')
+--   mode 'sweep':  only if the delivery is pending and its queue entry is gone (lost), or
+--                  its inline lease lapsed (the dispatcher sending it died).
+-- KEYS[1] delivery hash, KEYS[2] its attempts list (older deliveries only), KEYS[3] due set,
+-- KEYS[4] next attempt's arq job key, KEYS[5] arq queue, KEYS[6] the inline lease set.
+-- ARGV[1] delivery id, ARGV[2] now (ms), ARGV[3] arq payload, ARGV[4] attempt count the
+-- caller read, ARGV[5] mode, ARGV[6] arq job id, ARGV[7] wake-up channel
+local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'lease')
 if not fields[1] then
   redis.call('ZREM', KEYS[3], ARGV[1])
+  redis.call('ZREM', KEYS[6], ARGV[1])
   return 0
 end
 if tonumber(fields[2] or '0') ~= tonumber(ARGV[4]) then return -1 end
 if ARGV[5] == 'sweep' then
   if fields[1] ~= 'pending' then
     redis.call('ZREM', KEYS[3], ARGV[1])
+    redis.call('ZREM', KEYS[6], ARGV[1])
     return 0
   end
-  if redis.call('EXISTS', KEYS[4]) == 1 then return 0 end
+  if redis.call('EXISTS', KEYS[4]) == 1 then
+    if fields[3] and fields[3] ~= '' then
+      redis.call('ZREM', KEYS[6], ARGV[1])
+      redis.call('HSET', KEYS[1], 'lease', '')
+    end
+    return 0
+  end
 else
   redis.call('HSET', KEYS[1], 'status', 'pending')
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
 end
-redis.call('HSET', KEYS[1], 'next_attempt', ARGV[2])
+if fields[3] and fields[3] ~= '' then redis.call('ZREM', KEYS[6], ARGV[1]) end
+redis.call('HSET', KEYS[1], 'next_attempt', ARGV[2], 'lease', '')
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[4], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[6])
