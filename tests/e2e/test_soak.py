@@ -58,8 +58,7 @@ async def _explain_stuck(cluster: Cluster, job_ids: list[str]) -> str:
                 f"{job_id}: {record.get('status')} attempts={record.get('attempts')} "
                 f"queued={conn.zscore(keys.JOB_QUEUE, job_id)} "
                 f"arq_job={conn.exists(keys.arq_job(job_id))} "
-                f"in_progress_ttl={conn.pttl(keys.arq_in_progress(job_id))} "
-                f"lease={conn.zscore(keys.JOB_LEASES, job_id)}"
+                f"lease_ttl={conn.pttl(keys.arq_in_progress(job_id))}"
             )
     finally:
         conn.close()

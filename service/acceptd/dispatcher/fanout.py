@@ -24,7 +24,7 @@ from acceptd.core.jsonenc import compact
 from acceptd.store import keys
 from acceptd.store.batches import BatchStore
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
-from acceptd.store.endpoints import EndpointStore
+from acceptd.store.endpoints import EndpointRecord, EndpointStore
 from acceptd.store.jobs import JobStore
 from acceptd.store.ordering import OrderQueues, order_member, sequence
 from acceptd.wire.resources import INPUT_NEEDED_EVENT, batch_resource, job_event_data, thin_data
@@ -139,8 +139,14 @@ class FanOut:
         # Concurrently: each event's reads and writes are independent round trips. An entry
         # deleted while pending reads back without fields: only acknowledged.
         touched: set[str] = set()
+        # One read of a tenant's endpoints per batch, not per event: every event in the batch
+        # was written before this read, so every endpoint it was written for is seen.
+        tenants = sorted({fields["tenant"] for _, fields in entries if fields})
+        found = await asyncio.gather(*(self._endpoints.for_tenant(t) for t in tenants))
+        endpoints = dict(zip(tenants, found, strict=True))
         await asyncio.gather(*(
-            self.handle(fields, entry_id, touched) for entry_id, fields in entries if fields
+            self.handle(fields, entry_id, touched, endpoints[fields["tenant"]])
+            for entry_id, fields in entries if fields
         ))  # fmt: skip
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -171,14 +177,21 @@ class FanOut:
         return job.id, job_event_data(job, event), callback, job.traceparent, ordering_key
 
     async def handle(
-        self, fields: dict[str, str], entry_id: str = "0-0", touched: set[str] | None = None
+        self,
+        fields: dict[str, str],
+        entry_id: str = "0-0",
+        touched: set[str] | None = None,
+        endpoints: list[EndpointRecord] | None = None,
     ) -> int:
         """Creates the event's deliveries; returns how many were new. The order queues it
-        added to are put in `touched`."""
+        added to are put in `touched`; `endpoints`, the tenant's, are read when not given."""
         event, tenant, msg_id = fields["event"], fields["tenant"], fields["msg"]
-        subject, endpoints = await asyncio.gather(
-            self._subject(fields), self._endpoints.for_tenant(tenant)
-        )
+        if endpoints is None:
+            subject, endpoints = await asyncio.gather(
+                self._subject(fields), self._endpoints.for_tenant(tenant)
+            )
+        else:
+            subject = await self._subject(fields)
         if subject is None:
             return 0  # expired before anyone could be told: nothing left to send
         subject_id, resource, callback_url, traceparent, ordering_key = subject

@@ -12,6 +12,9 @@ and the worker's lifecycle. Changed, with the commands each saved per job:
   is DEL of the job key and the marker, and ZREM from the queue, without MULTI/EXEC (-3):
   a crash between them leaves a queue entry whose job key is gone, which the next pickup
   drops.
+One behaviour differs on purpose: a function that raises something unforeseen (our
+functions record their jobs' own failures, so this is a bug or a store error) is not
+dropped, as arq would, but run again one lease later, its try counted.
 """
 
 from __future__ import annotations
@@ -106,11 +109,7 @@ class LeanWorker(Worker):
             await asyncio.wait_for(task, timeout)
         except Retry as retry:
             self.jobs_retried += 1
-            again = serialize_job(name, args, kwargs, job_try + 1, enqueued_ms,
-                                  serializer=self.job_serializer)  # fmt: skip
-            due = timestamp_ms() + (retry.defer_score or 0)
-            _, retry_script = self._scripts()
-            await asyncio.shield(retry_script(keys=self._keys(job_id), args=[job_id, due, again]))
+            await asyncio.shield(self._again(job_id, payload, retry.defer_score or 0))
             return None
         except asyncio.CancelledError:
             # The worker is stopping: the job stays queued and runs again (as in arq).
@@ -118,13 +117,29 @@ class LeanWorker(Worker):
             await asyncio.shield(self.pool.delete(in_progress_key_prefix + job_id))
             return None
         except Exception:
-            log.exception("job %s (%s) failed", job_id, name)
+            # Not the job's failure (our functions record those): a bug, a store error, or
+            # arq's timeout (a backstop behind the functions' own).
+            # arq would drop the job; it runs again one lease later, its try counted.
+            log.exception("job %s (%s) raised; running it again later", job_id, name)
             self.jobs_failed += 1
+            delay_ms = int(self.in_progress_timeout_s * 1000)
+            await asyncio.shield(self._again(job_id, payload, delay_ms))
+            return None
         else:
             self.jobs_complete += 1
         finally:
             self.job_tasks.pop(job_id, None)
         return await asyncio.shield(self._finish(job_id))
+
+    async def _again(self, job_id: str, payload: bytes, delay_ms: int) -> None:
+        """Queue the job again `delay_ms` from now with its try count raised."""
+        name, args, kwargs, job_try, enqueued_ms = deserialize_job_raw(
+            payload, deserializer=self.job_deserializer
+        )
+        again = serialize_job(name, args, kwargs, (job_try or 1) + 1, enqueued_ms,
+                              serializer=self.job_serializer)  # fmt: skip
+        _, retry_script = self._scripts()
+        await retry_script(keys=self._keys(job_id), args=[job_id, timestamp_ms() + delay_ms, again])
 
     async def _finish(self, job_id: str) -> None:
         # Keys first: a crash before the ZREM leaves an entry the next pickup drops.

@@ -94,6 +94,9 @@ class JobChanges:
 
     async def _mark(self, job_ids: list[str]) -> None:
         until = now_ms() + WATCH_MARK_MS
+        if len(job_ids) == 1:  # a new watcher: no pipeline (it would add a SCRIPT EXISTS)
+            await self._scripts.mark_watched(keys=[keys.job(job_ids[0])], args=[until])
+            return
         async with self._redis.pipeline(transaction=False) as pipe:
             for job_id in job_ids:
                 await self._scripts.mark_watched(keys=[keys.job(job_id)], args=[until], client=pipe)

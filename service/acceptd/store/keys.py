@@ -24,8 +24,6 @@ DELIVERIES_DUE = PREFIX + "deliveries:due"
 # Deliveries whose first attempt a dispatcher is sending inline, scored by when its lease
 # lapses (dispatcher/inline.py).
 INLINE_LEASES = PREFIX + "leases:inline-deliveries"
-# Jobs a worker is running, scored by when its lease on each lapses (store/leases.py).
-JOB_LEASES = PREFIX + "leases:jobs"
 # Pub/sub channels: a message means "new work is due now" (polling is only the fallback).
 JOBS_WAKEUP = PREFIX + "wakeup:jobs"
 WEBHOOKS_WAKEUP = PREFIX + "wakeup:webhooks"

@@ -79,7 +79,6 @@ class Scripts:
         self.submit = plain("submit")
         self.batch_items = plain("batch_items")
         self.promote = plain("promote")
-        self.reclaim_job = plain("reclaim_job")
         self.idem_claim = plain("idem_claim")
         self.idem_release = plain("idem_release")
         self.rate_limit = plain("rate_limit")

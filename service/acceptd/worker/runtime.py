@@ -1,6 +1,5 @@
 """The worker's state and loops: one attempt of a handler per "run job X", a lease on each
-job it runs, cancel watching, scheduled jobs, input deadlines, and the sweep that queues
-again the jobs of workers that died."""
+job it runs (store/leases.py), cancel watching, scheduled jobs and input deadlines."""
 
 from __future__ import annotations
 
@@ -51,11 +50,11 @@ log = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 0.2
 MIN_PROMOTE_SECONDS = 0.05
+INPUT_DEADLINE_CHECK_SECONDS = 1.0
 LOOP_STOP_SECONDS = 5.0
-# A lease is renewed, and lapsed leases are looked for, three times per lease period: a
-# dead worker's job is queued again at most about 4/3 of a lease after its last renewal.
+# A lease is renewed three times per lease period: a dead worker's job is taken again at
+# most one lease after its last renewal.
 LEASE_TICKS = 3
-SWEEP_BATCH = 100
 
 
 def _problem(title: str, detail: str | None, type_: str = JOB_FAILED_TYPE) -> dict[str, Any]:
@@ -107,14 +106,13 @@ class WorkerRuntime:
             redis=redis,
             store=JobStore(redis, scripts, settings.job_retention_seconds, secret_box(settings)),
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
-            leases=JobLeases(redis, scripts, settings.job_lease_seconds),
+            leases=JobLeases(redis, settings.job_lease_seconds),
         )
         loop = asyncio.get_running_loop()
         runtime._loops = [
             loop.create_task(runtime._watch_cancels(), name="cancel-watch"),
             loop.create_task(runtime._promote_scheduled(), name="promote"),
             loop.create_task(runtime._renew_leases(), name="lease-renewal"),
-            loop.create_task(runtime._sweep_lapsed_leases(), name="lease-sweep"),
         ]
         return runtime
 
@@ -148,11 +146,18 @@ class WorkerRuntime:
         return not self._stopping.is_set()
 
     async def _promote_scheduled(self) -> None:
-        """Queue scheduled jobs as they fall due, and fail jobs whose input deadline passed
-        (every worker does both; each step is one atomic script)."""
+        """Queue scheduled jobs as they fall due (every poll), and fail jobs whose input
+        deadline passed (every second: a deadline is coarser than a schedule, and each
+        look is a command every idle worker pays). Every worker does both; each step is
+        one atomic script."""
+        loop = asyncio.get_running_loop()
+        next_expiry = 0.0
         while await self._pause(max(MIN_PROMOTE_SECONDS, self.settings.worker_poll_delay_seconds)):
             try:
                 await self.store.promote_due()
+                if loop.time() < next_expiry:
+                    continue
+                next_expiry = loop.time() + INPUT_DEADLINE_CHECK_SECONDS
                 for job_type in await self.store.expire_awaiting(INPUT_TIMED_OUT):
                     JOBS_FINISHED.labels(job_type, JobStatus.FAILED.value).inc()
             except Exception:
@@ -191,48 +196,28 @@ class WorkerRuntime:
             except Exception:
                 log.warning("could not renew job leases", exc_info=True)
 
-    async def _sweep_lapsed_leases(self) -> None:
-        """Every worker looks for jobs whose worker is gone and queues them again."""
-        while await self._pause(self.settings.job_lease_seconds / LEASE_TICKS):
-            try:
-                await self.sweep()
-            except Exception:
-                log.warning("could not sweep lapsed job leases", exc_info=True)
-
-    async def sweep(self) -> int:
-        """Queue again every job whose lease lapsed; returns how many."""
-        reclaimed = 0
-        for job_id in await self.leases.lapsed(SWEEP_BATCH):
-            if job_id not in self.held and await self.leases.reclaim(job_id):
-                log.warning("job %s lost its worker (lease lapsed); queued it again", job_id)
-                reclaimed += 1
-        return reclaimed
-
     async def hand_back(self, job_ids: list[str]) -> None:
-        """Jobs whose run here died on a Redis outage: queue them again now that Redis
-        answers, rather than when their lease lapses."""
-        for job_id in job_ids:
-            if job_id not in self.held and await self.leases.reclaim(job_id, hand_back=True):
-                log.warning("job %s was interrupted by a Redis outage; queued it again", job_id)
+        """Jobs whose run here died on a Redis outage: taken again now that Redis answers,
+        rather than when their lease lapses."""
+        lost = [job_id for job_id in job_ids if job_id not in self.held]
+        await self.leases.give_up(lost)
+        for job_id in lost:
+            log.warning("job %s was interrupted by a Redis outage; queued it again", job_id)
 
     async def run(self, ref: JobRef, job_type: str, job_try: int) -> None:
         """One run of "run job X". A store outage anywhere in it becomes an arq retry with
-        backoff, never arq's "failed, delete". The lease is given up only after a clean
-        end: after anything else it lapses, and the sweep queues the job again."""
+        backoff, never arq's "failed, delete"; anything else unforeseen runs it again one
+        lease later (runtime/leanworker.py), the attempt counted."""
         with log_context(job_id=ref.id, tenant=ref.tenant):
             self.held.add(ref.id)
-            clean = False
             try:
-                await self.leases.hold(ref.id)
                 # Read only when spans are exported: without them the id alone flows on.
                 parent = await self.store.traceparent(ref.id) if tracing.exporting() else None
                 with tracing.span(f"run {job_type}", parent, kind="consumer",
                                   attributes={"acceptd.job_id": ref.id}):  # fmt: skip
                     await self._run(ref, job_type)
-                clean = True
             except Retry:
-                clean = True  # requeued by the handler's request; arq defers it
-                raise
+                raise  # requeued by the handler's request; arq defers it
             except OUTAGE_ERRORS as exc:
                 if not is_outage(exc):
                     raise
@@ -242,9 +227,6 @@ class WorkerRuntime:
                 raise Retry(defer=delay) from exc
             finally:
                 self.held.discard(ref.id)
-                if clean:
-                    with contextlib.suppress(*OUTAGE_ERRORS):
-                        await self.leases.release(ref.id)
 
     async def _run(self, ref: JobRef, job_type: str) -> None:
         definition = self.registry.get(job_type)
