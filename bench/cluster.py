@@ -29,9 +29,9 @@ class Cluster:
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     valkey: EmbeddedValkey | None = None
 
-    def start_valkey(self) -> str:
+    def start_valkey(self, **config: str) -> str:
         # AOF on, as in production: its cost belongs in the figures.
-        self.valkey = EmbeddedValkey(self.workdir / "valkey", persistent=True)
+        self.valkey = EmbeddedValkey(self.workdir / "valkey", persistent=True, extra_config=config)
         self.valkey.start()
         return self.valkey.url
 
@@ -100,6 +100,19 @@ class Cluster:
             Path(f"/proc/{self.processes[name].pid}/stat").read_text().rsplit(")", 1)[1].split()
         )
         return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+    def valkey_cpu_seconds(self) -> tuple[float, float]:
+        """(its main thread, all its threads): Valkey runs commands on the main thread only;
+        I/O threads read, parse and write around it."""
+        assert self.valkey is not None
+        assert self.valkey._process is not None
+        pid = self.valkey._process.pid
+
+        def cpu(stat: Path) -> float:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+        return cpu(Path(f"/proc/{pid}/task/{pid}/stat")), cpu(Path(f"/proc/{pid}/stat"))
 
     def valkey_peak_rss_mb(self) -> float:
         assert self.valkey is not None

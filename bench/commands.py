@@ -5,10 +5,10 @@ does not scale out, so this is what sets the ceiling of one deployment.
 Stages run one at a time, the other roles SIGSTOPped: submit (the API alone takes N jobs),
 pickup and run (the worker alone runs them), fan-out and delivery (the dispatcher alone
 turns their events into signed webhooks), then per request: a status poll (GET of a job)
-and a long-poll waiter (`?wait=1&since_status=scheduled` on a job that does not change), and idle per second
-(everything running, nothing to do: heartbeats, sweeps, queue polls). Jobs are measured
-with a `callback_url` and, in a second round, without one. The harness counts its own
-commands (INFO, the XLEN it polls with) and takes exactly those out."""
+and a long-poll waiter (`?wait=1&since_status=scheduled` on a job that does not change),
+and idle per second (everything running, nothing to do: heartbeats, sweeps, queue polls).
+Jobs are measured with a `callback_url` and, in a second round, without one. The harness
+counts its own commands (INFO, the XLEN it polls with) and takes exactly those out."""
 
 from __future__ import annotations
 
@@ -40,7 +40,7 @@ class CountingRedis(aredis.Redis):
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         self.sent[str(args[0]).lower()] += 1
-        return await super().execute_command(*args, **options)
+        return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
 
 async def commandstats(redis: CountingRedis) -> Counter[str]:

@@ -71,8 +71,11 @@ class EmbeddedValkey:
         persistent: bool = True,
         maxmemory: str | None = DEFAULT_MAXMEMORY,
         password: str | None = None,
+        extra_config: dict[str, str] | None = None,
     ) -> None:
         self.data_dir = data_dir.resolve()
+        # Further valkey.conf lines (bench/ceiling.py turns io-threads on with one).
+        self.extra_config = dict(extra_config or {})
         self.host = host
         self.port = port or free_port(host)
         self.persistent = persistent
@@ -106,6 +109,7 @@ class EmbeddedValkey:
             # With a limit, a full store refuses writes (the API answers 503) instead of
             # growing until the kernel kills it.
             lines["maxmemory"] = self.maxmemory
+        lines.update(self.extra_config)
         return "".join(f"{key} {value}\n" for key, value in lines.items())
 
     def start(self) -> None:
