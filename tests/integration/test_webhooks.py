@@ -8,10 +8,12 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
+import redis.asyncio as aredis
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from acceptd.core.settings import Settings
+from acceptd.store import keys
 from acceptd.wire.models import Delivery, Endpoint, EndpointWithSecret
 from tests.support.constants import SECRET
 from tests.support.receiver import Answer, Receiver
@@ -595,3 +597,40 @@ async def test_a_retry_gives_up_when_its_endpoint_was_removed_or_disabled_meanwh
     assert last["status_code"] is None
     assert last["error"] == ("endpoint deleted" if change == "delete" else "endpoint disabled")
     assert len(recording.received) == 1  # the receiver was not called again
+
+
+async def test_a_burst_to_one_receiver_waits_in_its_dispatcher_not_in_the_queue(
+    client: Client,
+    auth: dict[str, str],
+    make_settings: Callable[..., Settings],
+    worker: None,
+    aiohttp_server: Callable[..., Any],
+) -> None:
+    """First attempts beyond a destination's concurrency wait, in order, in the dispatcher
+    that made them: no arq job, no retry churn, one attempt each (dispatcher/inline.py)."""
+    receiver = Receiver()
+    receiver.default = Answer(stall_seconds=0.05)
+    url = str((await aiohttp_server(receiver.app)).make_url("/burst"))
+    capped = make_settings(webhook_concurrency_per_endpoint=2)
+    conn = aredis.Redis.from_url(capped.redis_url or "")
+    queued = 0
+
+    async def sample_queue() -> None:
+        nonlocal queued
+        while True:
+            queued = max(queued, await conn.zcard(keys.WEBHOOK_QUEUE))
+            await asyncio.sleep(0.01)
+
+    sampler = asyncio.create_task(sample_queue())
+    try:
+        async with running_dispatcher(capped):
+            jobs = [await submit(client, auth, url) for _ in range(30)]
+            await wait_until(received(receiver, 30), timeout=20)
+    finally:
+        sampler.cancel()
+        await conn.aclose()
+    assert queued == 0
+    assert receiver.max_in_flight == 2
+    for job in jobs:
+        (delivery,) = await deliveries(client, auth, job)
+        assert (delivery["status"], len(delivery["attempts"])) == ("succeeded", 1)

@@ -72,12 +72,16 @@ class InlineDispatch:
         destination = destination_key(delivery.url, delivery.endpoint_id)
         self._waiting.setdefault(destination, deque()).append(delivery)
         self._waiting_count += 1
-        self._pump()
+        self._pump([destination])  # only its own destination's chances changed
 
-    def _pump(self) -> None:
-        """Start what waits, destination by destination, while slots allow."""
+    def _pump(self, destinations: list[str] | None = None) -> None:
+        """Start what waits, destination by destination (all, or those given), while
+        slots allow."""
         slots = self._attempts.slots
-        for destination, waiting in list(self._waiting.items()):
+        for destination in list(self._waiting) if destinations is None else destinations:
+            waiting = self._waiting.get(destination)
+            if waiting is None:
+                continue
             while waiting and len(self.tasks) < self._max_in_flight:
                 head = waiting[0]
                 if not slots.try_take(head.tenant, head.url, head.endpoint_id):

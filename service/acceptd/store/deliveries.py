@@ -125,13 +125,17 @@ class DeliveryStore:
         """
         now = now_ms()
         mode = "held" if new.order_queue else "inline" if lease_ms else "queue"
+        # Every field of every retained delivery costs Redis memory: defaults are left out.
         fields: list[str | int] = [
             "tenant", new.tenant, "job", new.job_id, "event", new.event, "msg", new.webhook_id,
-            "url", new.url, "endpoint", new.endpoint_id or "", "body", self._sealed_body(new),
-            "sealed", "1" if new.confidential else "0",
+            "url", new.url, "body", self._sealed_body(new),
             "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "created", now,
             "ah", "1",  # its attempts are fields of this hash (lua/delivery_attempt.lua)
         ]  # fmt: skip
+        if new.endpoint_id:
+            fields += ["endpoint", new.endpoint_id]
+        if new.confidential:
+            fields += ["sealed", "1"]
         # Where it waits (each is cleared where it was set): the due set, or a lease.
         if mode == "queue":
             fields += ["next_attempt", now]

@@ -2,8 +2,9 @@
 -- N is its next attempt: a duplicate run of the same attempt must not record twice.
 -- Each attempt is a field `a:N` of the delivery's hash (not a list of its own: one key and
 -- two commands less per delivery). The hash says where the delivery stands: `next_attempt`
--- set means it is in the due set, `lease` set means it holds an inline lease; each is
--- cleared only where it was set.
+-- set means it is in the due set, `lease` set means it holds an inline lease. Each is
+-- cleared only where it was set, and a lease marker left on a finished delivery (its
+-- lease is gone from the set) costs one field rather than a command.
 -- KEYS[1] delivery hash, KEYS[2] its attempts list (only deliveries made before attempts
 -- were fields have one), KEYS[3] due set, KEYS[4] next attempt's arq job key, KEYS[5] arq
 -- queue, KEYS[6] the inline lease set. ARGV[1] delivery id, ARGV[2] N, ARGV[3] attempt JSON,
@@ -11,17 +12,28 @@
 -- ARGV[7] retention (ms), ARGV[8] next arq job id.
 local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'next_attempt', 'lease', 'ah')
 if fields[1] ~= 'pending' or tonumber(fields[2] or '0') ~= tonumber(ARGV[2]) - 1 then return 0 end
-if fields[4] and fields[4] ~= '' then redis.call('ZREM', KEYS[6], ARGV[1]) end
+local leased = fields[4] and fields[4] ~= ''
+local due = fields[3] and fields[3] ~= ''
+local changes = {'a:' .. ARGV[2], ARGV[3], 'attempt_count', ARGV[2], 'status', ARGV[4]}
+if leased then redis.call('ZREM', KEYS[6], ARGV[1]) end
 if ARGV[4] == 'pending' then
-  redis.call('HSET', KEYS[1], 'a:' .. ARGV[2], ARGV[3], 'attempt_count', ARGV[2],
-    'status', ARGV[4], 'next_attempt', ARGV[5], 'lease', '')
+  table.insert(changes, 'next_attempt')
+  table.insert(changes, ARGV[5])
+  if leased then
+    table.insert(changes, 'lease')
+    table.insert(changes, '')
+  end
+  redis.call('HSET', KEYS[1], unpack(changes))
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
   redis.call('SET', KEYS[4], ARGV[6])
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[8])
 else
-  redis.call('HSET', KEYS[1], 'a:' .. ARGV[2], ARGV[3], 'attempt_count', ARGV[2],
-    'status', ARGV[4], 'next_attempt', '', 'lease', '')
-  if fields[3] and fields[3] ~= '' then redis.call('ZREM', KEYS[3], ARGV[1]) end
+  if due then
+    table.insert(changes, 'next_attempt')
+    table.insert(changes, '')
+    redis.call('ZREM', KEYS[3], ARGV[1])
+  end
+  redis.call('HSET', KEYS[1], unpack(changes))
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   if not fields[5] then redis.call('PEXPIRE', KEYS[2], ARGV[7]) end
 end
