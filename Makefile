@@ -52,6 +52,8 @@ bench: $(STAMP)
 	$(BIN)/python -m bench
 	$(BIN)/python -m bench.wrk
 	$(BIN)/python -m bench.ordering
+	$(BIN)/python -m bench.commands
+	$(BIN)/python -m bench.ceiling
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -143,12 +143,19 @@ class Bench:
     async def measure(self, submit: load.Submit, rate: float | None) -> dict[str, float]:
         receiver = self.url("receiver")
         await load.reset(self.session, receiver)
+        commands = await self.commands_processed()
         if rate is None:
             sent = await load.burst(submit, E2E_JOBS, E2E_CONCURRENCY)
         else:
             sent = await load.paced(submit, rate, self.args.seconds)
         arrived = await load.wait_for_arrivals(self.session, receiver, set(sent), 120)
-        return load.end_to_end(sent, arrived)
+        # Every role at once (the other side's paused): Redis commands the load cost, the
+        # two INFO calls aside. bench.commands splits this by stage.
+        commands = await self.commands_processed() - commands - 2
+        return {**load.end_to_end(sent, arrived), "commands_per_job": commands / len(sent)}
+
+    async def commands_processed(self) -> int:
+        return int((await self.redis.info("stats"))["total_commands_processed"])
 
     async def end_to_end_phase(self) -> None:
         callback = f"{self.url('receiver')}/hook"
@@ -286,6 +293,9 @@ def table(result: dict[str, Any]) -> str:
             pair(m[f"e2e.bare.{load_name}.p50_ms"], m[f"e2e.bare.{load_name}.p99_ms"]),
             "",
         ))  # fmt: skip
+    ours, bare = m["e2e.acceptd.full.commands_per_job"], m["e2e.bare.full.commands_per_job"]
+    rows.append(("end to end: Redis commands per job", f"{ours:.1f}", f"{bare:.1f} (bare arq)",
+                 ""))  # fmt: skip
     rows.append(("idle pickup, submit to running: p50 / p99 ms",
                  pair(m["pickup.p50_ms"], m["pickup.p99_ms"], 0), "", ""))  # fmt: skip
     cmds, cpu = m["waiters.redis_cmds_per_s.waiting"], m["waiters.api_cpu.waiting"]

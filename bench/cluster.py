@@ -122,14 +122,15 @@ class Cluster:
         return kb / 1024
 
 
-def start_roles(cluster: Cluster) -> str:
-    """Valkey, `acceptd api`, a worker and a dispatcher, each its own process, ready: the
-    API's URL."""
+def start_roles(cluster: Cluster, **env: str) -> str:
+    """Valkey, `acceptd api`, a worker and a dispatcher, each its own process (given `env`
+    on top of the cluster's), ready: the API's URL."""
     cluster.start_valkey()
     api_port = port()
-    cluster.spawn("api", "-m", "acceptd", "api", env=cluster.env(ACCEPTD_PORT=str(api_port)))
-    cluster.spawn("worker", "-m", "acceptd", "worker")
-    cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher")
+    cluster.spawn("api", "-m", "acceptd", "api",
+                  env=cluster.env(ACCEPTD_PORT=str(api_port), **env))  # fmt: skip
+    cluster.spawn("worker", "-m", "acceptd", "worker", env=cluster.env(**env))
+    cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher", env=cluster.env(**env))
     wait_for_port(api_port)
     time.sleep(1)  # the worker and dispatcher connect
     return f"http://127.0.0.1:{api_port}"

@@ -7,7 +7,8 @@ pickup and run (the worker alone runs them), fan-out and delivery (the dispatche
 turns their events into signed webhooks), then per request: a status poll (GET of a job)
 and a long-poll waiter (`?wait=1&since_status=scheduled` on a job that does not change),
 and idle per second (everything running, nothing to do: heartbeats, sweeps, queue polls).
-Jobs are measured with a `callback_url` and, in a second round, without one. The harness
+Jobs are measured with a `callback_url`, without one, with a callback and an endpoint
+subscribed to `job.succeeded`, and with a callback whose first attempt fails (503). The harness
 counts its own commands (INFO, the XLEN it polls with) and takes exactly those out."""
 
 from __future__ import annotations
@@ -58,18 +59,29 @@ async def stage(redis: CountingRedis, run: asyncio.Future[None] | None = None) -
 
 
 async def measure(
-    cluster: Cluster, api: str, jobs: int, *, with_callback: bool
+    cluster: Cluster,
+    api: str,
+    jobs: int,
+    *,
+    with_callback: bool,
+    endpoints: int = 0,
+    fail_first: bool = False,
 ) -> dict[str, Counter[str]]:
     redis = CountingRedis.from_url(cluster.redis_url, decode_responses=True)
     redis.sent = Counter()
     arrived = asyncio.Event()
     count = 0
+    failed: set[str] = set()
 
     async def hook(request: web.Request) -> web.Response:
         nonlocal count
         await request.read()
+        webhook_id = request.headers["webhook-id"] + request.path
+        if fail_first and webhook_id not in failed:
+            failed.add(webhook_id)  # its first attempt fails: the retry is measured too
+            return web.Response(status=503)
         count += 1
-        if count >= jobs:
+        if count >= jobs * (int(with_callback) + endpoints):
             arrived.set()
         return web.Response(status=204)
 
@@ -79,6 +91,11 @@ async def measure(
     job_ids: list[str] = []
     try:
         async with aiohttp.ClientSession(headers=headers) as http:
+            for _ in range(endpoints):
+                endpoint = {"url": f"http://127.0.0.1:{receiver_port}/endpoint",
+                            "events": ["job.succeeded"]}  # fmt: skip
+                async with http.post(f"{api}/v1/endpoints", json=endpoint) as answer:
+                    assert answer.status == 201, await answer.text()
             cluster.pause("worker", "dispatcher")
             events_before = await redis.xlen(keys.EVENTS_STREAM)
 
@@ -98,7 +115,7 @@ async def measure(
                 # Jobs with a callback each leave one event; without, the worker's queue
                 # empties. Polled (and counted out): no event to wait on across processes.
                 while True:
-                    if with_callback:
+                    if with_callback or endpoints:
                         done = await redis.xlen(keys.EVENTS_STREAM) - events_before >= jobs
                     else:
                         done = await redis.zcard(keys.JOB_QUEUE) == 0
@@ -112,7 +129,7 @@ async def measure(
 
             async def deliver() -> None:
                 cluster.resume("dispatcher")
-                if with_callback:
+                if with_callback or endpoints:
                     await asyncio.wait_for(arrived.wait(), 300)
                 await asyncio.sleep(0.5)
                 cluster.pause("dispatcher")
@@ -171,14 +188,19 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/commands.json"))
     args = parser.parse_args()
     results: dict[str, dict[str, Counter[str]]] = {}
-    for with_callback in (True, False):
+    rounds: dict[str, dict[str, Any]] = {
+        "with a callback": {"with_callback": True},
+        "without a callback": {"with_callback": False},
+        "with a callback and an endpoint": {"with_callback": True, "endpoints": 1},
+        "with a callback whose first attempt fails": {"with_callback": True, "fail_first": True},
+    }
+    for name, shape in rounds.items():
         with tempfile.TemporaryDirectory() as tmp:
             cluster = Cluster(Path(tmp))
             try:
-                api = start_roles(cluster)
-                results["with callback" if with_callback else "without callback"] = asyncio.run(
-                    measure(cluster, api, args.jobs, with_callback=with_callback)
-                )
+                # Retries 0.2 s apart: the stage waits for them, not for the schedule.
+                api = start_roles(cluster, ACCEPTD_WEBHOOK_RETRY_SCHEDULE="0.2")
+                results[name] = asyncio.run(measure(cluster, api, args.jobs, **shape))
             finally:
                 cluster.stop_all()
     for name, stages in results.items():
