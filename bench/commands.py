@@ -3,8 +3,9 @@
 does not scale out, so this is what sets the ceiling of one deployment.
 
 Stages run one at a time, the other roles SIGSTOPped: submit (the API alone takes N jobs),
-pickup and run (the worker alone runs them), fan-out and delivery (the dispatcher alone
-turns their events into signed webhooks), then per request: a status poll (GET of a job)
+pickup and run (the worker alone runs them), fan-out (the dispatcher alone turns their
+events into deliveries while the receiver holds every request) and delivery (the receiver
+answers: the attempts end and are recorded), then per request: a status poll (GET of a job)
 and a long-poll waiter (`?wait=1&since_status=scheduled` on a job that does not change),
 and idle per second (everything running, nothing to do: heartbeats, sweeps, queue polls).
 Jobs are measured with a `callback_url`, without one, with a callback and an endpoint
@@ -69,13 +70,14 @@ async def measure(
 ) -> dict[str, Counter[str]]:
     redis = CountingRedis.from_url(cluster.redis_url, decode_responses=True)
     redis.sent = Counter()
-    arrived = asyncio.Event()
+    arrived, released = asyncio.Event(), asyncio.Event()
     count = 0
     failed: set[str] = set()
 
     async def hook(request: web.Request) -> web.Response:
         nonlocal count
         await request.read()
+        await released.wait()  # held while the fan-out is measured apart
         webhook_id = request.headers["webhook-id"] + request.path
         if fail_first and webhook_id not in failed:
             failed.add(webhook_id)  # its first attempt fails: the retry is measured too
@@ -127,14 +129,22 @@ async def measure(
 
             stages["pickup and run"] = await stage(redis, asyncio.ensure_future(run()))
 
-            async def deliver() -> None:
+            async def fan_out() -> None:
+                # The receiver holds every request: attempts wait, the deliveries are made.
                 cluster.resume("dispatcher")
+                while await redis.xlen(keys.EVENTS_STREAM) > events_before:  # noqa: ASYNC110
+                    await asyncio.sleep(0.05)
+                await asyncio.sleep(0.3)
+
+            async def deliver() -> None:
+                released.set()
                 if with_callback or endpoints:
                     await asyncio.wait_for(arrived.wait(), 300)
                 await asyncio.sleep(0.5)
                 cluster.pause("dispatcher")
 
-            stages["fan-out and delivery"] = await stage(redis, asyncio.ensure_future(deliver()))
+            stages["fan-out"] = await stage(redis, asyncio.ensure_future(fan_out()))
+            stages["delivery"] = await stage(redis, asyncio.ensure_future(deliver()))
             cluster.resume("worker", "dispatcher")
 
             async def polls(query: str) -> None:
