@@ -65,16 +65,17 @@ async def test_submit_writes_the_record_the_index_and_the_queue_entry_together(
 async def test_a_scheduled_job_waits_outside_the_queue_until_promoted(
     jobs: JobStore, redis: Redis
 ) -> None:
-    job = await create(jobs, run_at_ms=now_ms() + 60_000)
+    due = now_ms() + 60_000
+    job = await create(jobs, run_at_ms=due)
     assert await status_of(jobs, job.id) is JobStatus.SCHEDULED
     assert await redis.get(keys.arq_job(job.id)) is None
-    assert await jobs.promote_due() == 0  # not due yet
+    assert await jobs.promote_due() == (0, due)  # not due yet: when it will be
     await redis.zadd(keys.SCHEDULED_JOBS, {job.id: 1})  # make it due
-    assert await jobs.promote_due() == 1
+    assert (await jobs.promote_due())[0] == 1
     assert await status_of(jobs, job.id) is JobStatus.QUEUED
     assert await redis.get(keys.arq_job(job.id)) is not None
     assert await redis.zscore(keys.JOB_QUEUE, job.id) is not None
-    assert await jobs.promote_due() == 0  # promoted once only
+    assert await jobs.promote_due() == (0, None)  # promoted once only, none left
 
 
 async def test_start_takes_a_queued_job_and_counts_the_attempt(
@@ -225,10 +226,10 @@ async def test_an_input_deadline_fails_the_job_only_once_due(jobs: JobStore, red
     job = await create(jobs)
     await jobs.start(job.ref, max_attempts=3)
     await jobs.await_input(job.ref, request=None, deadline_ms=now_ms() + 60_000, progress=None)
-    assert await jobs.expire_awaiting({"title": "input timed out"}) == []
+    assert (await jobs.expire_awaiting({"title": "input timed out"}))[0] == []
     await redis.zadd(keys.AWAITING_INPUT, {job.id: 1})
     await redis.hset(keys.job(job.id), "await_deadline", "1")  # type: ignore[misc]
-    assert await jobs.expire_awaiting({"title": "input timed out"}) == ["demo.echo"]
+    assert await jobs.expire_awaiting({"title": "input timed out"}) == (["demo.echo"], None)
     record = await jobs.get(job.id)
     assert record is not None
     assert record.status is JobStatus.FAILED

@@ -54,9 +54,11 @@ def build_role_worker(
     on_ready: Callable[[R], Awaitable[None]] | None = None,
     in_progress_seconds: float | None = None,
     extra_functions: Sequence[Function] = (),
+    runtime_wakeups: Callable[[R], dict[str, Callable[[], None]]] | None = None,
 ) -> WakeableWorker:
     """`in_progress_seconds`: how long arq's marker of a picked-up job lives unless the
-    role renews it (default: arq's, the function timeout + 10 s)."""
+    role renews it (default: arq's, the function timeout + 10 s). `runtime_wakeups`: more
+    pub/sub channels to listen on, each with what the runtime does when told."""
     worker = WakeableWorker(
         functions=[function, *extra_functions],
         queue_name=queue_name,
@@ -86,8 +88,11 @@ def build_role_worker(
             await runtime.close()  # its loops would keep the process alive, doing nothing
             raise
         ctx[RUNTIME], ctx[WAKE] = runtime, worker.wake
+        wakeups = {wakeup_channel: worker.wake}
+        if runtime_wakeups is not None:
+            wakeups |= runtime_wakeups(runtime)
         ctx[_LISTENER] = asyncio.get_running_loop().create_task(
-            listen_for_wakeups(runtime.redis, wakeup_channel, worker)
+            listen_for_wakeups(runtime.redis, wakeups)
         )
         ctx[_HEARTBEAT] = Heartbeat(Processes(runtime.redis), process_name(role))
         if on_ready is not None:

@@ -97,17 +97,24 @@ class WakeableWorker(LeanWorker):
         self._wakeup.clear()
 
 
-async def listen_for_wakeups(redis: Redis, channel: str, worker: WakeableWorker) -> None:
-    """Runs for the worker's life; resubscribes after a dropped connection."""
+async def listen_for_wakeups(redis: Redis, wakeups: dict[str, Callable[[], None]]) -> None:
+    """Calls each channel's function when a message arrives on it. Runs for the worker's
+    life; resubscribes after a dropped connection, and calls every function then (anything
+    may have been queued while nobody listened)."""
     failures = 0
     while True:
         try:
             async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                await pubsub.subscribe(channel)
+                await pubsub.subscribe(*wakeups)
                 failures = 0
-                worker.wake()  # anything queued while we were not listening
-                async for _message in pubsub.listen():
-                    worker.wake()
+                for wake_up in wakeups.values():
+                    wake_up()
+                async for message in pubsub.listen():
+                    channel = message["channel"]
+                    if isinstance(channel, bytes):
+                        channel = channel.decode()
+                    if (told := wakeups.get(channel)) is not None:
+                        told()
         except asyncio.CancelledError:
             raise
         except Exception:

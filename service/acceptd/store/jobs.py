@@ -275,7 +275,7 @@ class JobStore:
             start if scheduled else score,
             idem_value,
             idem_ttl_ms,
-            keys.JOBS_WAKEUP,
+            keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP,
             "schedule" if scheduled else "queue",
             self.quota,
             *fields,
@@ -477,11 +477,10 @@ class JobStore:
             return outcome, None
         return outcome, await self.get(ref.id)
 
-    async def expire_awaiting(self, error: dict[str, Any]) -> list[str]:
-        """Fail the jobs whose input deadline passed; returns the type of each one failed."""
-        due: list[str] = await self._redis.zrangebyscore(
-            keys.AWAITING_INPUT, "-inf", now_ms(), start=0, num=PROMOTE_BATCH
-        )
+    async def expire_awaiting(self, error: dict[str, Any]) -> tuple[list[str], int | None]:
+        """Fail the jobs whose input deadline passed: (the type of each one failed, the
+        next deadline in ms or None)."""
+        due, next_ms = await _due(self._redis, keys.AWAITING_INPUT)
         expired: list[str] = []
         for job_id in due:
             tenant, job_type, batch_id = await self._redis.hmget(  # type: ignore[misc]
@@ -496,7 +495,7 @@ class JobStore:
                 args=[*self._status_args(ref), compact(error)],
             ):
                 expired.append(job_type)
-        return expired
+        return expired, next_ms
 
     async def requeue(self, ref: JobRef, *, refund_attempt: bool) -> None:
         await self._scripts.requeue(
@@ -516,21 +515,20 @@ class JobStore:
             ],
         )
 
-    async def promote_due(self) -> int:
-        """Queue the scheduled jobs that are due; returns how many."""
+    async def promote_due(self) -> tuple[int, int | None]:
+        """Queue the scheduled jobs that are due: (how many, when the next one falls due in
+        ms, or None)."""
         now = now_ms()
-        due: list[str] = await self._redis.zrangebyscore(
-            keys.SCHEDULED_JOBS, "-inf", now, start=0, num=PROMOTE_BATCH
-        )
+        due, next_ms = await _due(self._redis, keys.SCHEDULED_JOBS, now)
         if not due:
-            return 0
+            return 0, next_ms
         script_keys = [keys.SCHEDULED_JOBS, keys.JOB_QUEUE]
         args: list[str | int] = [now, HIGH_PRIORITY_HEAD_START_MS, keys.JOBS_WAKEUP]
         for job_id in due:
             script_keys += [keys.job(job_id), keys.arq_job(job_id)]
             args += [job_id, keys.job_changes(job_id)]
         promoted: int = await self._scripts.promote(keys=script_keys, args=args)
-        return promoted
+        return promoted, next_ms
 
     async def cancel_flags(self, job_ids: list[str]) -> list[bool]:
         """Whether a cancel was requested, for each of a worker's running jobs (one round trip)."""
@@ -539,3 +537,18 @@ class JobStore:
                 pipe.hmget(keys.job(job_id), ["cancel", "status"])
             replies: list[list[str | None]] = await pipe.execute()
         return [cancel == "1" or status == "canceled" for cancel, status in replies]
+
+
+async def _due(redis: Redis, schedule: str, now: int | None = None) -> tuple[list[str], int | None]:
+    """The members of a sorted set by time that are due, and when the next one falls due
+    (now, if more are due than one read takes): one command, so the caller can sleep until
+    then instead of polling."""
+    now = now_ms() if now is None else now
+    head: list[tuple[str, float]] = await redis.zrange(
+        schedule, 0, PROMOTE_BATCH - 1, withscores=True
+    )
+    due = [member for member, score in head if score <= now]
+    later = [int(score) for _, score in head if score > now]
+    if len(due) == PROMOTE_BATCH:
+        return due, now
+    return due, later[0] if later else None

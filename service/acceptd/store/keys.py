@@ -26,6 +26,8 @@ DELIVERIES_DUE = PREFIX + "deliveries:due"
 INLINE_LEASES = PREFIX + "leases:inline-deliveries"
 # Pub/sub channels: a message means "new work is due now" (polling is only the fallback).
 JOBS_WAKEUP = PREFIX + "wakeup:jobs"
+# Told when a job is scheduled: workers sleep until the earliest due time otherwise.
+SCHEDULED_WAKEUP = PREFIX + "wakeup:scheduled"
 WEBHOOKS_WAKEUP = PREFIX + "wakeup:webhooks"
 
 

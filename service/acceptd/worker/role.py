@@ -65,5 +65,7 @@ def create_worker(
         # The marker arq sets when it picks a job up lives one lease and is renewed with
         # it: a worker killed even before its run took the lease frees the job in seconds.
         in_progress_seconds=settings.job_lease_seconds,
+        # A job scheduled anywhere: every worker's scheduler looks again.
+        runtime_wakeups=lambda runtime: {keys.SCHEDULED_WAKEUP: runtime.wake_scheduler},
     )
     return worker

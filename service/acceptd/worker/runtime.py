@@ -50,7 +50,7 @@ log = logging.getLogger(__name__)
 
 CANCEL_POLL_SECONDS = 0.2
 MIN_PROMOTE_SECONDS = 0.05
-INPUT_DEADLINE_CHECK_SECONDS = 1.0
+SCHEDULER_MAX_SLEEP_SECONDS = 5.0
 LOOP_STOP_SECONDS = 5.0
 # A lease is renewed three times per lease period: a dead worker's job is taken again at
 # most one lease after its last renewal.
@@ -95,6 +95,8 @@ class WorkerRuntime:
     # The background loops stop between Redis calls, never in the middle of one: a command
     # cancelled mid-flight can leave a pooled connection out of step with its replies.
     _stopping: asyncio.Event = field(default_factory=asyncio.Event)
+    # Set when a job is scheduled or parked awaiting input: the scheduler looks again.
+    _schedule_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
     def open(cls, settings: Settings, registry: JobRegistry) -> WorkerRuntime:
@@ -145,23 +147,41 @@ class WorkerRuntime:
             await asyncio.wait_for(self._stopping.wait(), seconds)
         return not self._stopping.is_set()
 
+    def wake_scheduler(self) -> None:
+        """A job was scheduled (somewhere) or parked awaiting input (here): look again now."""
+        self._schedule_changed.set()
+
     async def _promote_scheduled(self) -> None:
-        """Queue scheduled jobs as they fall due (every poll), and fail jobs whose input
-        deadline passed (every second: a deadline is coarser than a schedule, and each
-        look is a command every idle worker pays). Every worker does both; each step is
-        one atomic script."""
-        loop = asyncio.get_running_loop()
-        next_expiry = 0.0
-        while await self._pause(max(MIN_PROMOTE_SECONDS, self.settings.worker_poll_delay_seconds)):
+        """Queue scheduled jobs as they fall due, and fail jobs whose input deadline passed.
+        Every worker does both (each step is one atomic script), sleeping until the earliest
+        due time or deadline it read, or until woken: a job is scheduled (the submit
+        publishes it) or parked here. Idle, that is two commands per SCHEDULER_MAX_SLEEP,
+        not two per poll; a lost wake-up costs at most that long."""
+        while not self._stopping.is_set():
+            next_ms: list[int] = []
             try:
-                await self.store.promote_due()
-                if loop.time() < next_expiry:
-                    continue
-                next_expiry = loop.time() + INPUT_DEADLINE_CHECK_SECONDS
-                for job_type in await self.store.expire_awaiting(INPUT_TIMED_OUT):
+                self._schedule_changed.clear()
+                _, scheduled = await self.store.promote_due()
+                expired, deadline = await self.store.expire_awaiting(INPUT_TIMED_OUT)
+                for job_type in expired:
                     JOBS_FINISHED.labels(job_type, JobStatus.FAILED.value).inc()
+                next_ms = [at for at in (scheduled, deadline) if at is not None]
             except Exception:
                 log.warning("could not promote scheduled jobs or expire input", exc_info=True)
+            sleep = SCHEDULER_MAX_SLEEP_SECONDS
+            if next_ms:
+                sleep = min(sleep, max(0.0, (min(next_ms) - now_ms()) / 1000))
+            await self._sleep_until_woken(max(MIN_PROMOTE_SECONDS, sleep))
+
+    async def _sleep_until_woken(self, seconds: float) -> None:
+        waits = {asyncio.ensure_future(self._schedule_changed.wait()),
+                 asyncio.ensure_future(self._stopping.wait())}  # fmt: skip
+        try:
+            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.gather(*waits, return_exceptions=True)
 
     async def _watch_cancels(self) -> None:
         """One pipelined read per tick for all jobs running here; nothing when idle."""
@@ -348,6 +368,7 @@ class WorkerRuntime:
             await persist("the input request", lambda: self.store.await_input(
                 ref, request=result, deadline_ms=deadline_ms, progress=progress,
             ))  # fmt: skip
+            self.wake_scheduler()  # its deadline may be the next one
             return
         outcome = await persist("the outcome", lambda: self.store.finish(
             ref, status, result=result, error=error, progress=progress

@@ -10,7 +10,7 @@ for i = 1, (#KEYS - 2) / 2 do
   local job_key, arq_key = KEYS[2 * i + 1], KEYS[2 * i + 2]
   local job_id, channel = ARGV[2 * i + 2], ARGV[2 * i + 3]
   if redis.call('ZREM', KEYS[1], job_id) == 1 then
-    local fields = redis.call('HMGET', job_key, 'status', 'arq', 'priority', 'run_at')
+    local fields = redis.call('HMGET', job_key, 'status', 'arq', 'priority', 'run_at', 'watched')
     if fields[1] == 'scheduled' and fields[2] then
       local score = tonumber(fields[4] or ARGV[1])
       if fields[3] == 'high' then score = score - tonumber(ARGV[2]) end
@@ -18,7 +18,10 @@ for i = 1, (#KEYS - 2) / 2 do
       redis.call('HDEL', job_key, 'arq')
       redis.call('SET', arq_key, fields[2])
       redis.call('ZADD', KEYS[2], score, job_id)
-      redis.call('PUBLISH', channel, 'queued')
+      -- Only while a waiter marks it watched (lua/status/_prelude.lua, notify).
+      if fields[5] and tonumber(fields[5]) >= tonumber(ARGV[1]) then
+        redis.call('PUBLISH', channel, 'queued')
+      end
       promoted = promoted + 1
     end
   end

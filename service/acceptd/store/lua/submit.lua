@@ -3,7 +3,8 @@
 -- KEYS[1] job hash, KEYS[2] tenant job index, KEYS[3] arq job key, KEYS[4] arq queue, or the
 -- scheduled set when ARGV[7] is 'schedule', KEYS[5] (optional) idempotency key
 -- ARGV[1] job id, ARGV[2] arq payload, ARGV[3] queue score or due time (ms),
--- ARGV[4] idempotency value, ARGV[5] idempotency ttl (ms), ARGV[6] wake-up channel,
+-- ARGV[4] idempotency value, ARGV[5] idempotency ttl (ms), ARGV[6] wake-up channel (the
+-- workers' queue one, or the scheduler's when scheduling),
 -- ARGV[7] 'queue' | 'schedule', ARGV[8] the tenant's job quota (0: none),
 -- ARGV[9...] job hash field/value pairs. Returns 0, writing nothing, when the tenant's
 -- index already holds its quota of jobs.
@@ -18,6 +19,7 @@ if ARGV[7] == 'schedule' then
   -- The arq payload waits in the record; promote.lua queues it when the job is due.
   redis.call('HSET', KEYS[1], 'arq', ARGV[2])
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+  redis.call('PUBLISH', ARGV[6], '1')  -- workers sleep until the earliest due time
   return 1
 end
 -- No expiry on arq's job key: a job waiting out a long outage of every worker must still run.
