@@ -69,8 +69,6 @@ def create_dispatcher(
             # A throttled attempt is put back (arq Retry) each time its turn has not come:
             # behind a long backlog that can be many more tries than any job takes.
             max_tries=ARQ_MAX_TRIES * 1000,
-            # After a crash mid-attempt, arq runs it again once its in-progress marker
-            # expires: this timeout + 10 s (35 s by default).
             timeout=deliver_timeout(settings),
         ),
         queue_name=keys.WEBHOOK_QUEUE,
@@ -88,4 +86,7 @@ def create_dispatcher(
         ],
         handle_signals=handle_signals,
         on_ready=on_ready,
+        # A retry or a recovery whose dispatcher died runs again one lease later, not
+        # after its timeout (an attempt's 35 s, a recovery's hour).
+        lease_seconds=settings.job_lease_seconds,
     )

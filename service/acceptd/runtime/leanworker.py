@@ -20,6 +20,7 @@ dropped, as arq would, but run again one lease later, its try counted.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from typing import Any
 
@@ -35,8 +36,21 @@ log = logging.getLogger(__name__)
 
 
 class LeanWorker(Worker):
-    def __init__(self, *args: Any, **kwargs: Any) -> None:
+    def __init__(self, *args: Any, lease_seconds: float | None = None, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        # With a lease, arq's in-progress marker of each run lives that long and is renewed
+        # every third of it while the run goes on: a run whose process died is taken again
+        # about one lease later, whatever its function's timeout (a job's 300 s, a
+        # recovery's hour). Without, the marker lives arq's default (the timeout + 10 s).
+        self.lease_seconds = lease_seconds
+        if lease_seconds is not None:
+            self.in_progress_timeout_s = lease_seconds
+        self._closing = asyncio.Event()
+        # What the last poll saw of the queue's head: "empty", "later" (the first entry
+        # falls due at next_due_ms) or "busy" (due entries it could not take: running
+        # elsewhere, or no slot free). The caller paces its next poll on it.
+        self.queue_head = "empty"
+        self.next_due_ms = 0
         self._payloads: dict[str, bytes | None] = {}
         self._pickup: Any = None
         self._retry: Any = None
@@ -49,6 +63,74 @@ class LeanWorker(Worker):
 
     def _keys(self, job_id: str) -> list[str]:
         return [in_progress_key_prefix + job_id, self.queue_name, job_key_prefix + job_id]
+
+    async def main(self) -> None:
+        renewer = None
+        if self.lease_seconds is not None:
+            renewer = asyncio.get_running_loop().create_task(self._renew_leases())
+        try:
+            await super().main()
+        finally:
+            if renewer is not None:
+                # Stopped between commands, never in one (see WorkerRuntime._stopping).
+                self._closing.set()
+                await asyncio.wait([renewer], timeout=5)
+
+    async def _renew_leases(self) -> None:
+        """One round trip per third of a lease for every run going on here; none idle."""
+        assert self.lease_seconds is not None
+        lease_ms = int(self.lease_seconds * 1000)
+        while not self._closing.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._closing.wait(), self.lease_seconds / 3)
+            running = [job_id for job_id, task in self.tasks.items() if not task.done()]
+            if not running or self._closing.is_set():
+                continue
+            try:
+                async with self.pool.pipeline(transaction=False) as pipe:
+                    for job_id in running:
+                        pipe.pexpire(in_progress_key_prefix + job_id, lease_ms)
+                    await pipe.execute()
+            except Exception:
+                log.warning("could not renew the leases of %d runs", len(running), exc_info=True)
+
+    async def _poll_iteration(self) -> None:
+        """arq's, reading the queue's head with its scores (ZRANGE … WITHSCORES, as cheap as
+        arq's ZRANGEBYSCORE) so that an idle worker knows when the next deferred job falls
+        due instead of polling for it."""
+        count = self.queue_read_limit
+        if self.burst and self.max_burst_jobs >= 0:
+            remaining = self.max_burst_jobs - self._jobs_started()
+            if remaining < 1:
+                return
+            count = min(remaining, count)
+        if self.allow_pick_jobs and self.job_counter < self.max_jobs:
+            start = self._queue_read_offset
+            head: list[tuple[bytes, float]] = await self.pool.zrange(
+                self.queue_name, start, start + count - 1, withscores=True
+            )
+            now = timestamp_ms()
+            due = [job_id for job_id, score in head if score <= now]
+            later = [int(score) for _, score in head if score > now]
+            await self.start_jobs(due)
+            # Its own running jobs wake it when they end: only due entries it does not
+            # run (held elsewhere, or no slot was free) make it poll soon.
+            busy = any(self._not_running_here(job_id) for job_id in due)
+            self.queue_head = "busy" if busy else "later" if later else "empty"
+            self.next_due_ms = later[0] if later else 0
+        else:
+            self.queue_head = "busy"
+        if self.allow_abort_jobs:
+            await self._cancel_aborted_jobs()
+        for job_id, task in list(self.tasks.items()):
+            if task.done():
+                del self.tasks[job_id]
+                task.result()  # an error in run_job propagates, as in arq
+        await self.heart_beat()
+
+    def _not_running_here(self, job_id: bytes) -> bool:
+        task = self.tasks.get(job_id.decode())
+        return task is None or task.done()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
         pickup, _ = self._scripts()

@@ -52,12 +52,12 @@ def build_role_worker(
     burst: bool = False,
     handle_signals: bool = True,
     on_ready: Callable[[R], Awaitable[None]] | None = None,
-    in_progress_seconds: float | None = None,
+    lease_seconds: float | None = None,
     extra_functions: Sequence[Function] = (),
     runtime_wakeups: Callable[[R], dict[str, Callable[[], None]]] | None = None,
 ) -> WakeableWorker:
-    """`in_progress_seconds`: how long arq's marker of a picked-up job lives unless the
-    role renews it (default: arq's, the function timeout + 10 s). `runtime_wakeups`: more
+    """`lease_seconds`: how long arq's marker of a run lives, renewed while it runs
+    (runtime/leanworker.py). `runtime_wakeups`: more
     pub/sub channels to listen on, each with what the runtime does when told."""
     worker = WakeableWorker(
         functions=[function, *extra_functions],
@@ -73,10 +73,8 @@ def build_role_worker(
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,
         log_results=False,
+        lease_seconds=lease_seconds,
     )
-
-    if in_progress_seconds is not None:
-        worker.in_progress_timeout_s = in_progress_seconds
 
     async def startup(ctx: dict[str, Any]) -> None:
         runtime = await open_runtime()

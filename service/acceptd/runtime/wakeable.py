@@ -2,8 +2,9 @@
 
 arq polls its queue every `poll_delay`: idle pickup then costs half that delay on average,
 and a short delay keeps an idle worker busy. Here the scripts that queue work PUBLISH on a
-channel; between iterations the worker waits for that message (or a freed job slot), and
-polls on its own only every `idle_poll` as the fallback (deferred jobs, a lost message).
+channel; between iterations the worker waits for that message (or a freed job slot), or
+until the next deferred job falls due, and polls on its own at least every second as the
+fallback (a deferral made by another process, a lost message).
 Built on arq's `_poll_iteration`, so it is pinned to the arq versions pyproject allows.
 """
 
@@ -16,6 +17,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from arq.constants import in_progress_key_prefix
+from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
 from acceptd.runtime.leanworker import LeanWorker
@@ -24,6 +26,8 @@ from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
+IDLE_MAX_SECONDS = 1.0
+MIN_WAIT_SECONDS = 0.005
 
 
 class WakeableWorker(LeanWorker):
@@ -93,8 +97,20 @@ class WakeableWorker(LeanWorker):
         if self.burst:
             return
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self._idle_poll)
+            await asyncio.wait_for(self._wakeup.wait(), self._idle_wait())
         self._wakeup.clear()
+
+    def _idle_wait(self) -> float:
+        """Until the next poll. Due work it could not take (running elsewhere, no free
+        slot): the idle poll. Otherwise until the next deferred entry falls due, at most
+        IDLE_MAX_SECONDS: new work wakes it at once (a PUBLISH, or its own runs ending),
+        and that bound is all a deferral made by another process can be late by."""
+        if self.queue_head == "busy":
+            return self._idle_poll
+        if self.queue_head == "later":
+            until_due = (self.next_due_ms - timestamp_ms()) / 1000
+            return max(MIN_WAIT_SECONDS, min(IDLE_MAX_SECONDS, until_due))
+        return max(self._idle_poll, IDLE_MAX_SECONDS)
 
 
 async def listen_for_wakeups(redis: Redis, wakeups: dict[str, Callable[[], None]]) -> None:

@@ -51,8 +51,7 @@ def create_worker(
             name=RUN_JOB_FUNCTION,
             max_tries=ARQ_MAX_TRIES,
             # arq's timeout is only a backstop behind ours and the forced cancel. After a
-            # crash the job's lease lapses and the sweep drops arq's marker and queues the
-            # job again within about 4/3 of a lease, long before the marker would expire.
+            # crash the job's lease (arq's marker) lapses and any worker takes it again.
             timeout=longest + settings.cancel_grace_seconds + 5,
         ),
         queue_name=keys.JOB_QUEUE,
@@ -62,9 +61,8 @@ def create_worker(
         burst=burst,
         handle_signals=handle_signals,
         on_ready=on_ready,
-        # The marker arq sets when it picks a job up lives one lease and is renewed with
-        # it: a worker killed even before its run took the lease frees the job in seconds.
-        in_progress_seconds=settings.job_lease_seconds,
+        # arq's marker of a run is its lease: one lease long, renewed while it runs.
+        lease_seconds=settings.job_lease_seconds,
         # A job scheduled anywhere: every worker's scheduler looks again.
         runtime_wakeups=lambda runtime: {keys.SCHEDULED_WAKEUP: runtime.wake_scheduler},
     )

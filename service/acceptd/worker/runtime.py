@@ -1,5 +1,6 @@
-"""The worker's state and loops: one attempt of a handler per "run job X", a lease on each
-job it runs (store/leases.py), cancel watching, scheduled jobs and input deadlines."""
+"""The worker's state and loops: one attempt of a handler per "run job X" (its lease is
+arq's marker, renewed by runtime/leanworker.py), cancel watching, scheduled jobs and
+input deadlines."""
 
 from __future__ import annotations
 
@@ -52,9 +53,6 @@ CANCEL_POLL_SECONDS = 0.2
 MIN_PROMOTE_SECONDS = 0.05
 SCHEDULER_MAX_SLEEP_SECONDS = 5.0
 LOOP_STOP_SECONDS = 5.0
-# A lease is renewed three times per lease period: a dead worker's job is taken again at
-# most one lease after its last renewal.
-LEASE_TICKS = 3
 
 
 def _problem(title: str, detail: str | None, type_: str = JOB_FAILED_TYPE) -> dict[str, Any]:
@@ -108,13 +106,12 @@ class WorkerRuntime:
             redis=redis,
             store=JobStore(redis, scripts, settings.job_retention_seconds, secret_box(settings)),
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
-            leases=JobLeases(redis, settings.job_lease_seconds),
+            leases=JobLeases(redis),
         )
         loop = asyncio.get_running_loop()
         runtime._loops = [
             loop.create_task(runtime._watch_cancels(), name="cancel-watch"),
             loop.create_task(runtime._promote_scheduled(), name="promote"),
-            loop.create_task(runtime._renew_leases(), name="lease-renewal"),
         ]
         return runtime
 
@@ -207,14 +204,6 @@ class WorkerRuntime:
                     log.info("job %s ignored cancel for the grace period; forcing it", job_id)
                     running.forced = True
                     running.task.cancel()
-
-    async def _renew_leases(self) -> None:
-        """Every job held here keeps its lease while this process and its Redis are up."""
-        while await self._pause(self.settings.job_lease_seconds / LEASE_TICKS):
-            try:
-                await self.leases.renew(list(self.held))
-            except Exception:
-                log.warning("could not renew job leases", exc_info=True)
 
     async def hand_back(self, job_ids: list[str]) -> None:
         """Jobs whose run here died on a Redis outage: taken again now that Redis answers,
