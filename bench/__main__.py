@@ -293,9 +293,10 @@ def table(result: dict[str, Any]) -> str:
             pair(m[f"e2e.bare.{load_name}.p50_ms"], m[f"e2e.bare.{load_name}.p99_ms"]),
             "",
         ))  # fmt: skip
-    ours, bare = m["e2e.acceptd.full.commands_per_job"], m["e2e.bare.full.commands_per_job"]
-    rows.append(("end to end: Redis commands per job", f"{ours:.1f}", f"{bare:.1f} (bare arq)",
-                 ""))  # fmt: skip
+    our_cmds = m["e2e.acceptd.full.commands_per_job"]
+    bare_cmds = m["e2e.bare.full.commands_per_job"]
+    rows.append(("end to end: Redis commands per job", f"{our_cmds:.1f}",
+                 f"{bare_cmds:.1f} (bare arq)", ""))  # fmt: skip
     rows.append(("idle pickup, submit to running: p50 / p99 ms",
                  pair(m["pickup.p50_ms"], m["pickup.p99_ms"], 0), "", ""))  # fmt: skip
     cmds, cpu = m["waiters.redis_cmds_per_s.waiting"], m["waiters.api_cpu.waiting"]
