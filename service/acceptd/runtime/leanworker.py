@@ -11,7 +11,11 @@ and the worker's lifecycle. Changed, with the commands each saved per job:
 - no abort set (aborts are off) and no result key (results live in our records): finishing
   is DEL of the job key and the marker, and ZREM from the queue, without MULTI/EXEC (-3):
   a crash between them leaves a queue entry whose job key is gone, which the next pickup
-  drops.
+  drops;
+- the marker is a lease (`lease_seconds`), renewed while the run goes on, so a run whose
+  process died is taken again a lease later rather than after its timeout;
+- the poll reads the queue's head with its scores, so an idle loop can sleep until the next
+  deferred entry falls due (runtime/wakeable.py) instead of polling every 0.25 s.
 One behaviour differs on purpose: a function that raises something unforeseen (our
 functions record their jobs' own failures, so this is a bug or a store error) is not
 dropped, as arq would, but run again one lease later, its try counted.
