@@ -95,6 +95,14 @@ async def test_unresolvable_host_is_refused() -> None:
         await check_callback_url("https://no-such-host.invalid/hook", STRICT)
 
 
+@pytest.mark.parametrize("url", ["HTTP://\u00b4/hook", "https://x\U0002ed29.example/hook"])
+async def test_a_host_idna_refuses_is_a_clear_refusal_not_a_crash(url: str) -> None:
+    """Found by the fuzzing test of submit: the resolver's IDNA encoding raised a
+    UnicodeError, which became a 500."""
+    with pytest.raises(UnsafeUrlError, match="not a valid domain name"):
+        await check_callback_url(url, STRICT)
+
+
 async def test_send_time_resolver_refuses_private_answers() -> None:
     resolver = GuardedResolver(STRICT)
     try:

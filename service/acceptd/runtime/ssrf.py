@@ -159,6 +159,8 @@ async def check_callback_url(
         active = async_resolver() if resolver is None else resolver
         try:
             addresses = await resolve_host(host, url.port or 443, active)
+        except UnicodeError as exc:  # IDNA refuses the name before any lookup
+            raise UnsafeUrlError(f"host {host!r} is not a valid domain name") from exc
         except (OSError, TimeoutError) as exc:
             raise UnsafeUrlError(f"host {host!r} does not resolve") from exc
         finally:
