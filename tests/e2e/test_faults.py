@@ -15,10 +15,11 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from acceptd.cli.embedded import EmbeddedValkey, free_port
+from acceptd.cli.embedded import EmbeddedValkey
 from acceptd.webhooks.signing import verify
 from tests.support.cluster import Cluster
 from tests.support.constants import API_KEY, SECRET
+from tests.support.hooks import serve_hook
 from tests.support.redis_faults import out_of_memory, read_only, replicate
 from tests.support.waiting import wait_until
 
@@ -123,12 +124,7 @@ async def test_a_webhook_whose_dispatcher_is_killed_mid_attempt_is_sent_again_so
         answered.set()
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/hook", hook)
-    runner = web.AppRunner(app, handler_cancellation=True)
-    await runner.setup()
-    receiver_port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", receiver_port).start()
+    runner, receiver_port = await serve_hook(hook, cancel_on_disconnect=True)
     try:
         async with Cluster(tmp_path) as cluster:
             job = await cluster.client.submit(

@@ -12,10 +12,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from acceptd.cli.embedded import free_port
 from acceptd.webhooks.signing import verify
 from tests.support.cluster import Cluster
 from tests.support.constants import API_KEY
+from tests.support.hooks import serve_hook
 from tests.support.waiting import wait_until
 
 KEYS = 10
@@ -50,12 +50,7 @@ async def test_each_key_arrives_in_emit_order_exactly_once(tmp_path: Path) -> No
         finally:
             in_flight[key] -= 1
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await serve_hook(hook)
     schedule = "0.05,0.05,0.1,0.1,0.2,0.2,0.3,0.3,0.5,0.5,1,1"
     headers = {"Authorization": f"Bearer {API_KEY}"}
     try:

@@ -11,10 +11,10 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from acceptd.cli.embedded import free_port
 from acceptd.webhooks.signing import verify
 from tests.support.cluster import Cluster
 from tests.support.constants import API_KEY
+from tests.support.hooks import serve_hook
 from tests.support.waiting import wait_until
 
 COUNT = 1000
@@ -32,12 +32,7 @@ async def test_a_thousand_failed_deliveries_are_recovered_with_counts(tmp_path: 
         state["delivered"].add(request.headers["webhook-id"])
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await serve_hook(hook)
     since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
     headers = {"Authorization": f"Bearer {API_KEY}"}
     try:

@@ -11,10 +11,10 @@ from pathlib import Path
 import aiohttp
 from aiohttp import web
 
-from acceptd.cli.embedded import free_port
 from acceptd.webhooks.signing import verify
 from tests.support.cluster import Cluster
 from tests.support.constants import API_KEY
+from tests.support.hooks import serve_hook
 from tests.support.waiting import wait_until
 
 LIMIT = 5
@@ -31,12 +31,7 @@ async def test_a_throttled_endpoint_never_sees_more_than_its_limit(tmp_path: Pat
         arrivals[request.path].append(time.monotonic())
         return web.Response(status=204)
 
-    app = web.Application()
-    app.router.add_post("/{tail:.*}", hook)
-    runner = web.AppRunner(app)
-    await runner.setup()
-    port = free_port()
-    await web.TCPSite(runner, "127.0.0.1", port).start()
+    runner, port = await serve_hook(hook)
     headers = {"Authorization": f"Bearer {API_KEY}"}
     try:
         async with Cluster(tmp_path) as cluster, aiohttp.ClientSession(headers=headers) as http:
