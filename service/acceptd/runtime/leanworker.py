@@ -12,8 +12,10 @@ and the worker's lifecycle. Changed, with the commands each saved per job:
   is DEL of the job key and the marker, and ZREM from the queue, without MULTI/EXEC (-3):
   a crash between them leaves a queue entry whose job key is gone, which the next pickup
   drops;
-- the marker is a lease (`lease_seconds`), renewed while the run goes on, so a run whose
-  process died is taken again a lease later rather than after its timeout;
+- the marker is the run's lease (`lease_seconds`, ACCEPTD_JOB_LEASE_SECONDS), renewed
+  every third of it while the run goes on: a run whose process died is taken again by the
+  next poll after its lease lapsed, whatever its own timeout (BullMQ's lock and stalled
+  check, Temporal's heartbeat timeout), and a job costs no lease bookkeeping of its own;
 - the poll reads the queue's head with its scores, so an idle loop can sleep until the next
   deferred entry falls due (runtime/wakeable.py) instead of polling every 0.25 s.
 One behaviour differs on purpose: a function that raises something unforeseen (our
@@ -119,7 +121,7 @@ class LeanWorker(Worker):
             await self.start_jobs(due)
             # Its own running jobs wake it when they end: only due entries it does not
             # run (held elsewhere, or no slot was free) make it poll soon.
-            busy = any(self._not_running_here(job_id) for job_id in due)
+            busy = any(self._not_running_here(job_id.decode()) for job_id in due)
             self.queue_head = "busy" if busy else "later" if later else "empty"
             self.next_due_ms = later[0] if later else 0
         else:
@@ -132,8 +134,8 @@ class LeanWorker(Worker):
                 task.result()  # an error in run_job propagates, as in arq
         await self.heart_beat()
 
-    def _not_running_here(self, job_id: bytes) -> bool:
-        task = self.tasks.get(job_id.decode())
+    def _not_running_here(self, job_id: str) -> bool:
+        task = self.tasks.get(job_id)
         return task is None or task.done()
 
     async def start_jobs(self, job_ids: list[bytes]) -> None:
@@ -189,13 +191,18 @@ class LeanWorker(Worker):
         ctx = {**self.ctx, "job_id": job_id, "job_try": job_try, "score": score,
                "enqueue_time": ms_to_datetime(enqueued_ms)}  # fmt: skip
         timeout = self.job_timeout_s if function.timeout_s is None else function.timeout_s
+
+        def again() -> bytes:  # its payload for another run: the one read above, try raised
+            return serialize_job(name, args, kwargs, job_try + 1, enqueued_ms,
+                                 serializer=self.job_serializer)  # fmt: skip
+
         task = self.loop.create_task(function.coroutine(ctx, *args, **kwargs))
         self.job_tasks[job_id] = task
         try:
             await asyncio.wait_for(task, timeout)
         except Retry as retry:
             self.jobs_retried += 1
-            await asyncio.shield(self._again(job_id, payload, retry.defer_score or 0))
+            await asyncio.shield(self._again(job_id, again(), retry.defer_score or 0))
             return None
         except asyncio.CancelledError:
             # The worker is stopping: the job stays queued and runs again (as in arq).
@@ -209,7 +216,7 @@ class LeanWorker(Worker):
             log.exception("job %s (%s) raised; running it again later", job_id, name)
             self.jobs_failed += 1
             delay_ms = int(self.in_progress_timeout_s * 1000)
-            await asyncio.shield(self._again(job_id, payload, delay_ms))
+            await asyncio.shield(self._again(job_id, again(), delay_ms))
             return None
         else:
             self.jobs_complete += 1
@@ -217,13 +224,8 @@ class LeanWorker(Worker):
             self.job_tasks.pop(job_id, None)
         return await asyncio.shield(self._finish(job_id))
 
-    async def _again(self, job_id: str, payload: bytes, delay_ms: int) -> None:
-        """Queue the job again `delay_ms` from now with its try count raised."""
-        name, args, kwargs, job_try, enqueued_ms = deserialize_job_raw(
-            payload, deserializer=self.job_deserializer
-        )
-        again = serialize_job(name, args, kwargs, (job_try or 1) + 1, enqueued_ms,
-                              serializer=self.job_serializer)  # fmt: skip
+    async def _again(self, job_id: str, again: bytes, delay_ms: int) -> None:
+        """Queue the job again `delay_ms` from now with `again`, its next payload."""
         _, retry_script = self._scripts()
         await retry_script(keys=self._keys(job_id), args=[job_id, timestamp_ms() + delay_ms, again])
 
