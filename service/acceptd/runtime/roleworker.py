@@ -69,6 +69,7 @@ def build_role_worker(
         keep_result=0,  # our records hold results; a kept arq result would block the id
         poll_delay=settings.worker_poll_delay_seconds,
         idle_poll=settings.worker_poll_delay_seconds,
+        wakeup_channel=wakeup_channel,
         max_tries=ARQ_MAX_TRIES,
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,

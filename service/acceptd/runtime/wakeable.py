@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import Any
 
 from arq.constants import in_progress_key_prefix
@@ -31,7 +31,9 @@ MIN_WAIT_SECONDS = 0.005
 
 
 class WakeableWorker(LeanWorker):
-    def __init__(self, *args: Any, idle_poll: float, **kwargs: Any) -> None:
+    def __init__(
+        self, *args: Any, idle_poll: float, wakeup_channel: str | None = None, **kwargs: Any
+    ) -> None:
         burst = kwargs.get("burst", False)
         # Burst runs (tests) keep arq's plain polling; otherwise the wait below paces the loop.
         super().__init__(*args, **{**kwargs, "poll_delay": kwargs["poll_delay"] if burst else 0})
@@ -40,7 +42,7 @@ class WakeableWorker(LeanWorker):
         self._outage = 0
         # Jobs whose run here died on a Redis outage, handed back once Redis answers again.
         self._lost: set[str] = set()
-        self.hand_back: Callable[[list[str]], Awaitable[None]] = self._drop_markers
+        self._wakeup_channel = wakeup_channel
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -67,10 +69,18 @@ class WakeableWorker(LeanWorker):
         self.sem = asyncio.BoundedSemaphore(self.max_jobs + 1)
         self.sem._value -= running  # the running jobs' completions give theirs back
 
-    async def _drop_markers(self, job_ids: list[str]) -> None:
-        """The default hand-back: arq may run these again at once, not when its in-progress
-        markers expire (their queue entries are intact: arq's finish never ran)."""
-        await self.pool.delete(*(in_progress_key_prefix + job_id for job_id in job_ids))
+    async def _hand_back(self, job_ids: list[str]) -> None:
+        """Runs here that died on a Redis outage, once Redis answers: any process may take
+        them now, not when their lease lapses (their queue entries are intact: our finish
+        never ran). One this process runs again meanwhile is left alone."""
+        lost = [job_id for job_id in job_ids if self._not_running_here(job_id)]
+        if not lost:
+            return
+        await self.pool.delete(*(in_progress_key_prefix + job_id for job_id in lost))
+        if self._wakeup_channel is not None:
+            await self.pool.publish(self._wakeup_channel, "1")
+        for job_id in lost:
+            log.warning("job %s was interrupted by a Redis outage; queued it again", job_id)
 
     async def _poll_iteration(self) -> None:
         try:
@@ -79,7 +89,7 @@ class WakeableWorker(LeanWorker):
             if self._lost:
                 lost, self._lost = list(self._lost), set()
                 try:
-                    await self.hand_back(lost)
+                    await self._hand_back(lost)
                 except OUTAGE_ERRORS:
                     self._lost.update(lost)
                     raise

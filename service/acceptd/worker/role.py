@@ -40,9 +40,6 @@ def create_worker(
     async def open_runtime() -> WorkerRuntime:
         return WorkerRuntime.open(settings, registry)
 
-    async def on_ready(runtime: WorkerRuntime) -> None:
-        worker.hand_back = runtime.hand_back
-
     worker = build_role_worker(
         settings,
         role="worker",
@@ -60,7 +57,6 @@ def create_worker(
         open_runtime=open_runtime,
         burst=burst,
         handle_signals=handle_signals,
-        on_ready=on_ready,
         # arq's marker of a run is its lease: one lease long, renewed while it runs.
         lease_seconds=settings.job_lease_seconds,
         # A job scheduled anywhere: every worker's scheduler looks again.

@@ -36,7 +36,6 @@ from acceptd.runtime.bootstrap import secret_box
 from acceptd.runtime.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
 from acceptd.store.connection import connect
 from acceptd.store.jobs import JobRef, JobStore
-from acceptd.store.leases import JobLeases
 from acceptd.store.outages import (
     OUTAGE_ERRORS,
     describe,
@@ -84,10 +83,7 @@ class WorkerRuntime:
     redis: Redis
     store: JobStore
     threads: ThreadPoolExecutor
-    leases: JobLeases
     running: dict[str, RunningJob] = field(default_factory=dict)
-    # Every job this worker holds arq's marker for, from pickup to the end of its run.
-    held: set[str] = field(default_factory=set)
     _processes: ProcessPoolExecutor | None = None
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
     # The background loops stop between Redis calls, never in the middle of one: a command
@@ -106,7 +102,6 @@ class WorkerRuntime:
             redis=redis,
             store=JobStore(redis, scripts, settings.job_retention_seconds, secret_box(settings)),
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
-            leases=JobLeases(redis),
         )
         loop = asyncio.get_running_loop()
         runtime._loops = [
@@ -117,6 +112,7 @@ class WorkerRuntime:
 
     async def close(self) -> None:
         self._stopping.set()
+        self._schedule_changed.set()  # the scheduler's sleep ends now, not when it is due
         loops = self._loops
         if loops:
             _, late = await asyncio.wait(loops, timeout=LOOP_STOP_SECONDS)
@@ -165,20 +161,15 @@ class WorkerRuntime:
                 next_ms = [at for at in (scheduled, deadline) if at is not None]
             except Exception:
                 log.warning("could not promote scheduled jobs or expire input", exc_info=True)
+            if self._stopping.is_set():
+                return  # close() set both events: checked after the clear above
             sleep = SCHEDULER_MAX_SLEEP_SECONDS
             if next_ms:
                 sleep = min(sleep, max(0.0, (min(next_ms) - now_ms()) / 1000))
-            await self._sleep_until_woken(max(MIN_PROMOTE_SECONDS, sleep))
-
-    async def _sleep_until_woken(self, seconds: float) -> None:
-        waits = {asyncio.ensure_future(self._schedule_changed.wait()),
-                 asyncio.ensure_future(self._stopping.wait())}  # fmt: skip
-        try:
-            await asyncio.wait(waits, timeout=seconds, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            for wait in waits:
-                wait.cancel()
-            await asyncio.gather(*waits, return_exceptions=True)
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(
+                    self._schedule_changed.wait(), max(MIN_PROMOTE_SECONDS, sleep)
+                )
 
     async def _watch_cancels(self) -> None:
         """One pipelined read per tick for all jobs running here; nothing when idle."""
@@ -205,20 +196,11 @@ class WorkerRuntime:
                     running.forced = True
                     running.task.cancel()
 
-    async def hand_back(self, job_ids: list[str]) -> None:
-        """Jobs whose run here died on a Redis outage: taken again now that Redis answers,
-        rather than when their lease lapses."""
-        lost = [job_id for job_id in job_ids if job_id not in self.held]
-        await self.leases.give_up(lost)
-        for job_id in lost:
-            log.warning("job %s was interrupted by a Redis outage; queued it again", job_id)
-
     async def run(self, ref: JobRef, job_type: str, job_try: int) -> None:
         """One run of "run job X". A store outage anywhere in it becomes an arq retry with
         backoff, never arq's "failed, delete"; anything else unforeseen runs it again one
         lease later (runtime/leanworker.py), the attempt counted."""
         with log_context(job_id=ref.id, tenant=ref.tenant):
-            self.held.add(ref.id)
             try:
                 # Read only when spans are exported: without them the id alone flows on.
                 parent = await self.store.traceparent(ref.id) if tracing.exporting() else None
@@ -234,8 +216,6 @@ class WorkerRuntime:
                 log.warning("%s while running job %s; retrying in %.0f s", describe(exc), ref.id,
                             delay)  # fmt: skip
                 raise Retry(defer=delay) from exc
-            finally:
-                self.held.discard(ref.id)
 
     async def _run(self, ref: JobRef, job_type: str) -> None:
         definition = self.registry.get(job_type)
