@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from importlib.metadata import version
+from typing import Any
 
 from aiohttp import web
 
@@ -38,6 +39,13 @@ from acceptd.store.scripts import Scripts
 from acceptd.store.tenants import TenantStore
 
 
+def handler_options(settings: Settings) -> dict[str, Any]:
+    """What the HTTP server of `create_app` runs with, wherever it is served."""
+    # aiohttp closes a connection that has no complete request this long after it opened
+    # or after its last answer: trickled headers hold a socket no longer than this.
+    return {"keepalive_timeout": settings.http_keepalive_seconds}
+
+
 def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.Application:
     app = web.Application(
         middlewares=[
@@ -56,6 +64,7 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
     )
     app[state.API_KEY_CACHE] = TtlCache(API_KEY_CACHE_SECONDS, API_KEY_CACHE_MAX)
     app[state.IN_FLIGHT_BY_ADDRESS] = ConcurrencyCaps(settings.public_concurrency_per_address)
+    app[state.IN_FLIGHT_KEYLESS] = ConcurrencyCaps(settings.public_concurrency)
     app[state.WAITERS] = ConcurrencyCaps(settings.max_waiters_per_tenant)
     app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd"), app[state.REGISTRY]))
     register(app, ROUTES)

@@ -2,17 +2,17 @@
 
 from __future__ import annotations
 
-import json
+import asyncio
 from typing import Any, TypeVar
 
 from aiohttp import web
 from pydantic import BaseModel, ValidationError
 
 from acceptd.api import state
-from acceptd.api.jsonbudget import check_budget
+from acceptd.api.jsonbudget import decode
 from acceptd.api.problems import (
-    MalformedJson,
     PayloadTooLarge,
+    RequestTimeout,
     UnsupportedMediaType,
     validation_failed,
 )
@@ -29,15 +29,24 @@ def _is_json(content_type: str) -> bool:
 
 
 async def _read_bounded(request: web.Request, limit: int) -> bytes:
-    """The body, read no further than `limit` bytes: a route's own limit holds for chunked
-    bodies too, before anything is buffered past it."""
+    """The body, read no further than `limit` bytes and for no longer than the body
+    timeout: a route's own limit holds for chunked bodies too, before anything is buffered
+    past it, and a trickled upload gives its request slot back."""
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"{request.content_length} bytes; the limit is {limit}")
+    seconds = request.app[state.SETTINGS].body_timeout_seconds
     body = bytearray()
-    async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
-        body += chunk
-        if len(body) > limit:
-            raise PayloadTooLarge(f"more than {limit} bytes; the limit is {limit}")
+    try:
+        async with asyncio.timeout(seconds):
+            async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+                body += chunk
+                if len(body) > limit:
+                    raise PayloadTooLarge(f"more than {limit} bytes; the limit is {limit}")
+    except TimeoutError:
+        raise RequestTimeout(
+            f"the body did not arrive within {seconds:g} s (ACCEPTD_BODY_TIMEOUT_SECONDS)",
+            headers={"Connection": "close"},
+        ) from None
     return bytes(body)
 
 
@@ -50,22 +59,7 @@ async def read_json(request: web.Request, limit: int) -> Any:
         )
     raw = await _read_bounded(request, limit)
     settings = request.app[state.SETTINGS]
-    check_budget(raw, settings.max_json_elements, settings.max_json_depth)
-    try:
-        value = json.loads(raw)
-    except UnicodeDecodeError as exc:
-        raise MalformedJson("the body is not UTF-8") from exc
-    except json.JSONDecodeError as exc:
-        raise MalformedJson(f"{exc.msg} at line {exc.lineno} column {exc.colno}") from exc
-    except RecursionError as exc:
-        raise MalformedJson("the body nests too deeply") from exc
-    if b"\\ud" in raw.lower():  # only escapes can smuggle in a lone UTF-16 surrogate
-        try:
-            json.dumps(value, ensure_ascii=False).encode()
-        except UnicodeEncodeError as exc:
-            # Valid JSON, but not text: nothing downstream (UTF-8 storage, receivers) takes it.
-            raise MalformedJson("the body contains an unpaired UTF-16 surrogate") from exc
-    return value
+    return decode(raw, settings.max_json_elements, settings.max_json_depth)
 
 
 def parse(model: type[M], value: Any) -> M:

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from acceptd.api import state
+from acceptd.api.callers import caller_group
 from acceptd.api.problems import (
     Forbidden,
     ProblemError,
@@ -35,6 +36,8 @@ QUOTA_RETRY_AFTER_SECONDS = 60
 API_KEY_CACHE_MAX = 10_000
 PUBLIC_ROUTE = "acceptd.public"
 BY_ADDRESS_ROUTE = "acceptd.by_address"
+# The one key of the in-flight count of every keyless caller together.
+ALL_CALLERS = "*"
 ENDPOINTS_PORTAL_ROUTE = "acceptd.endpoints_portal"
 
 
@@ -153,28 +156,38 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 
 async def _by_address(request: web.Request, handler: Handler) -> web.StreamResponse:
-    """What one address may cost us on a route anyone can call: a rate (in Redis, shared
-    by every API process) and requests in flight (per process), each a 429 past it."""
+    """What one caller may cost us on a route anyone can call: a rate (in Redis, shared by
+    every API process), requests in flight per caller and for all callers together (per
+    process), each a 429 past it. A caller is an IPv4 address or an IPv6 /64."""
     app = request.app
-    address = request.remote or "unknown"
+    caller = caller_group(request.remote)
     limiter = app[state.ADDRESS_LIMITER]
     if limiter.enabled:
-        wait = await limiter.take_for_address(address)
+        wait = await limiter.take_for_address(caller)
         if wait:
             raise RateLimited(
                 f"too many requests from your address; retry in {wait} s",
                 headers={"Retry-After": str(wait)},
             )
     in_flight = app[state.IN_FLIGHT_BY_ADDRESS]
-    if not in_flight.try_acquire(address):
+    if not in_flight.try_acquire(caller):
         raise RateLimited(
             "too many requests from your address at once; retry shortly",
             headers={"Retry-After": "1"},
         )
+    everyone = app[state.IN_FLIGHT_KEYLESS]
     try:
-        return await handler(request)
+        if not everyone.try_acquire(ALL_CALLERS):
+            raise RateLimited(
+                "too many requests on this route at once; retry shortly",
+                headers={"Retry-After": "1"},
+            )
+        try:
+            return await handler(request)
+        finally:
+            everyone.release(ALL_CALLERS)
     finally:
-        in_flight.release(address)
+        in_flight.release(caller)
 
 
 async def _identity_for(app: web.Application, api_key: str) -> KeyIdentity:

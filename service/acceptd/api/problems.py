@@ -89,6 +89,10 @@ class PayloadTooLarge(ProblemError):
     status, slug, title = 413, "payload-too-large", "Request body too large"
 
 
+class RequestTimeout(ProblemError):
+    status, slug, title = 408, "request-timeout", "Request body too slow"
+
+
 class UnsupportedMediaType(ProblemError):
     status, slug, title = 415, "unsupported-media-type", "Unsupported media type"
 

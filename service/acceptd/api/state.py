@@ -39,6 +39,8 @@ ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
 WAITERS = web.AppKey("waiters", ConcurrencyCaps)
 # Requests in flight per client address on the routes that need no API key (this process).
 IN_FLIGHT_BY_ADDRESS = web.AppKey("in_flight_by_address", ConcurrencyCaps)
+# And of all of them together (this process), under one key.
+IN_FLIGHT_KEYLESS = web.AppKey("in_flight_keyless", ConcurrencyCaps)
 CHANGES = web.AppKey("changes", JobChanges)
 API_KEY_CACHE = web.AppKey("api_key_cache", TtlCache[str, KeyIdentity])
 

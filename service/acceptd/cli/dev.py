@@ -13,7 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import web
 from pydantic import SecretStr
 
-from acceptd.api.app import create_app
+from acceptd.api.app import create_app, handler_options
 from acceptd.cli.devfiles import DevFiles
 from acceptd.cli.embedded import EmbeddedValkey
 from acceptd.core import logs, tracing
@@ -80,7 +80,7 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
 
 async def _serve(settings: Settings, files: DevFiles, host: str, port: int, secret: str) -> None:
     registry = JobRegistry.from_modules(settings.job_modules)
-    runner = web.AppRunner(create_app(settings, registry))
+    runner = web.AppRunner(create_app(settings, registry), **handler_options(settings))
     await runner.setup()
     site = web.TCPSite(runner, host, port)
     await site.start()

@@ -184,7 +184,7 @@ def _run_api_processes(settings: Settings, workers: int) -> None:
 def _run_api(settings: Settings, *, reuse_port: bool = False) -> None:
     from aiohttp import web
 
-    from acceptd.api.app import create_app
+    from acceptd.api.app import create_app, handler_options
     from acceptd.runtime.eventloop import use_fastest_loop
 
     logs.configure(json_lines=True, role="api")
@@ -198,6 +198,7 @@ def _run_api(settings: Settings, *, reuse_port: bool = False) -> None:
         # SIGTERM: stop accepting, let requests in flight finish within the grace.
         shutdown_timeout=settings.shutdown_grace_seconds,
         reuse_port=reuse_port or None,
+        **handler_options(settings),
     )
 
 

@@ -137,7 +137,30 @@ class Settings(BaseSettings):
         default=15.0, gt=0, le=300, description="keep-alive of event streams; finds gone clients"
     )
     public_concurrency_per_address: int = Field(
-        default=4, ge=1, description="requests one address may have in flight on those routes"
+        default=4,
+        ge=1,
+        description="requests one client address (an IPv6 /64) may have in flight on those routes",
+    )
+    public_concurrency: int = Field(
+        default=64,
+        ge=1,
+        description="requests all callers together may have in flight on those routes, per "
+        "API process: a crowd of addresses cannot take every connection either",
+    )
+    body_timeout_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="a request body must arrive within this, or the request is a 408 "
+        "(a trickled upload cannot hold a request slot)",
+    )
+    http_keepalive_seconds: float = Field(
+        default=30.0,
+        gt=0,
+        le=3600,
+        description="a connection without a complete request (a new one, or an idle "
+        "keep-alive one) is closed after this, so trickled headers cannot hold it; behind a "
+        "load balancer, keep its idle timeout below this",
     )
     job_retention_seconds: int = Field(
         default=7 * 86400,

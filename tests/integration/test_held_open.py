@@ -1,0 +1,177 @@
+"""What an unauthenticated caller can hold of an API process (#24): its event loop (a body
+that is slow to parse), its keyless request slots (a body that never finishes arriving) and
+its sockets (headers that never finish). Each test is the attack, measured."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient, TestServer
+
+from acceptd.api import state
+from acceptd.api.app import create_app, handler_options
+from acceptd.api.callers import caller_group
+from acceptd.core.settings import Settings
+from tests.support.waiting import wait_until
+
+Client = TestClient[Any, Any]
+COMPLETE = "/v1/jobs/job_01aaaaaaaaaaaaaaaaaaaaaaaa/complete"
+
+
+class LoopStalls:
+    """The longest the event loop went without running a 5 ms ticker: how long one request
+    held every other caller of this process."""
+
+    def __init__(self) -> None:
+        self.longest = 0.0
+        self._task: asyncio.Task[None] | None = None
+
+    async def _tick(self) -> None:
+        last = time.perf_counter()
+        while True:
+            await asyncio.sleep(0.005)
+            now = time.perf_counter()
+            self.longest = max(self.longest, now - last - 0.005)
+            last = now
+
+    async def __aenter__(self) -> LoopStalls:
+        self._task = asyncio.create_task(self._tick())
+        await asyncio.sleep(0.02)
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        assert self._task is not None
+        self._task.cancel()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"token": "ctk_x", "result": "' + b'\\"' * 500_000,  # unterminated, escaped quotes
+        b'{"token": "ctk_x", "result": "' + b'\\"' * 499_999 + b"\\",  # ends in a backslash
+        b'{"token": "ctk_x", "result": [' + b'"",' * 330_000 + b"1]}",
+    ],
+    ids=["escaped-quotes", "trailing-backslash", "empty-strings"],
+)
+async def test_a_gzipped_keyless_body_cannot_hold_the_loop(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    body: bytes,
+) -> None:
+    """1 MiB inflated from ~2 KB on the wire, to the route that needs no key: the old string
+    regex held the loop for about an hour on it. Now it is refused in milliseconds."""
+    client = await aiohttp_client(create_app(make_settings()))
+    wire = gzip.compress(body)
+    assert len(wire) < 8 * 1024 < len(body) // 100
+    headers = {"Content-Type": "application/json", "Content-Encoding": "gzip"}
+    async with LoopStalls() as stalls:
+        answer = await client.post(COMPLETE, data=wire, headers=headers)
+    assert answer.status in (400, 404, 413), await answer.text()
+    assert answer.content_type == "application/problem+json"
+    # Linear work on 1 MiB is tens of ms here; the old regex needed hours. The bound leaves
+    # room for a busy CI core, not for anything worse than linear.
+    assert stalls.longest < 0.5, stalls.longest
+
+
+async def _trickle(host: str, port: int | None, head: bytes) -> tuple[asyncio.StreamReader, Any]:
+    reader, writer = await asyncio.open_connection(host, port)
+    writer.write(head)
+    await writer.drain()
+    return reader, writer
+
+
+async def test_a_body_that_never_arrives_gives_its_slot_back(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    """Four idle uploads from one address used to make every other caller from it get 429
+    for as long as they stayed open; now each is a 408 after the body timeout."""
+    settings = make_settings(public_concurrency_per_address=4, body_timeout_seconds=1)
+    client = await aiohttp_client(create_app(settings))
+    host, port = client.server.host, client.server.port
+    head = (
+        f"POST {COMPLETE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n{"
+    ).encode()
+    held = [await _trickle(host, port, head) for _ in range(4)]
+    try:
+        refused = await client.post(COMPLETE, json={"token": "ctk_x", "result": 1})
+        assert refused.status == 429  # the four hold every slot of this address for now
+        for reader, _writer in held:
+            status_line = await asyncio.wait_for(reader.readline(), timeout=10)
+            assert b" 408 " in status_line, status_line
+        answer = await client.post(COMPLETE, json={"token": "ctk_x", "result": 1})
+        assert answer.status == 404  # a slot again: the token is simply wrong
+    finally:
+        for _reader, writer in held:
+            writer.close()
+
+
+async def test_trickled_headers_are_dropped(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    """A request line and headers sent a byte at a time never reach a handler; the
+    connection is closed once it has gone the keep-alive time without a whole request."""
+    settings = make_settings(http_keepalive_seconds=1)
+    server = TestServer(create_app(settings))
+    await server.start_server(**handler_options(settings))  # what `acceptd api` serves with
+    client = await aiohttp_client(server)
+    reader, writer = await _trickle(client.server.host, client.server.port, b"POST /v1/")
+    started = time.monotonic()
+    try:
+        for byte in b"jobs HTTP/1.1\r\nHost: x\r\nX-Slow: ":
+            writer.write(bytes([byte]))
+            await writer.drain()
+            if reader.at_eof():
+                break
+            await asyncio.sleep(0.1)
+        assert await asyncio.wait_for(reader.read(), timeout=10) == b""  # closed, unanswered
+    finally:
+        writer.close()
+    assert time.monotonic() - started < 8
+
+
+async def test_keyless_requests_in_flight_are_capped_for_everyone_together(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    """Many addresses (a botnet, or IPv6 hosts) cannot take every keyless slot of a
+    process either: past the global cap, 429 for the newcomer, slots free again after."""
+    settings = make_settings(public_concurrency=2, body_timeout_seconds=30)
+    client = await aiohttp_client(create_app(settings))
+    everyone = client.app[state.IN_FLIGHT_KEYLESS]
+    for _ in range(2):  # two callers elsewhere hold the cap
+        assert everyone.try_acquire("*")
+    try:
+        refused = await client.post(COMPLETE, json={"token": "ctk_x", "result": 1})
+        assert refused.status == 429
+        assert "at once" in (await refused.json())["detail"]
+    finally:
+        everyone.release("*")
+        everyone.release("*")
+    answer = await client.post(COMPLETE, json={"token": "ctk_x", "result": 1})
+    assert answer.status == 404
+    await wait_until(lambda: _empty(client.app[state.IN_FLIGHT_BY_ADDRESS].in_flight))
+
+
+async def _empty(mapping: dict[str, int]) -> bool:
+    return not mapping
+
+
+@pytest.mark.parametrize(
+    ("one", "other", "same"),
+    [
+        ("2001:db8:1:2::1", "2001:db8:1:2:ffff:ffff:ffff:fffe", True),  # one /64
+        ("2001:db8:1:2::1", "2001:db8:1:3::1", False),
+        ("::ffff:192.0.2.7", "192.0.2.7", True),  # IPv4-mapped is the IPv4 caller
+        ("192.0.2.7", "192.0.2.8", False),
+        ("fe80::1%eth0", "fe80::2", True),
+    ],
+)
+def test_an_ipv6_host_is_one_caller_however_many_addresses_it_takes(
+    one: str, other: str, same: bool
+) -> None:
+    assert (caller_group(one) == caller_group(other)) is same
