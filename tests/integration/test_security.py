@@ -13,17 +13,22 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 from typing import Any
 
+import aiohttp.connector
 import pytest
-from aiohttp import ClientSession, TCPConnector, web
+from aiohttp import ClientError, ClientSession, TCPConnector, web
 from aiohttp.test_utils import TestClient
 from redis.asyncio import Redis
 
 from acceptd.api import state
 from acceptd.api.app import create_app
 from acceptd.cli.embedded import free_port
+from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS
 from acceptd.core.settings import Settings
+from acceptd.dispatcher.sender import send
+from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
+from acceptd.runtime.ssrf import AddressPolicy, guarded_connector
 from acceptd.store import keys
-from tests.support.receiver import Receiver
+from tests.support.receiver import Answer, Receiver
 from tests.support.roles import running_dispatcher
 from tests.support.waiting import wait_until
 
@@ -297,6 +302,124 @@ async def test_acceptd_dev_in_a_production_environment_opens_nothing(
     )
     assert answer.status == 422
     assert "127.0.0.1" not in (await answer.text()).replace("http://127.0.0.1:9", "")
+
+
+# Loopback written so that a guard reading it as a name (c-ares: 177.0.0.1, or nothing)
+# and a connector reading it as a literal (libc: 127.0.0.1) disagree.
+LOOPBACK_IN_DISGUISE = ["0177.0.0.1", "0x7f.0.0.1", "127.1", "2130706433", "0x7f000001",
+                        "127.0.0.1.", "127.000.000.001"]  # fmt: skip
+INTERNAL_ANSWER = "internal-service-answer-4711"
+
+
+def disguised(host: str, receiver_url: str) -> str:
+    """The receiver's URL with its host 127.0.0.1 written as `host`."""
+    return receiver_url.replace("127.0.0.1", host)
+
+
+async def test_a_callback_url_in_disguised_loopback_is_a_422_everywhere(
+    client: Client, auth: dict[str, str], receiver: tuple[Receiver, str]
+) -> None:
+    """The attack: make the dispatcher POST to an internal service by writing its address
+    in octal, hex or short form. Refused for its form even by this API, which allows
+    private callbacks (the `dev` policy): submit, batch, endpoint create and PATCH."""
+    _, url = receiver
+    existing = await (await client.post("/v1/endpoints", json={"url": url}, headers=auth)).json()
+    for host in LOOPBACK_IN_DISGUISE:
+        target = disguised(host, url)
+        answers = [
+            await client.post("/v1/jobs", json={**ECHO, "callback_url": target}, headers=auth),
+            await client.post(
+                "/v1/batches", json={"items": [ECHO], "callback_url": target}, headers=auth
+            ),
+            await client.post("/v1/endpoints", json={"url": target}, headers=auth),
+            await client.patch(
+                f"/v1/endpoints/{existing['id']}", json={"url": target}, headers=auth
+            ),
+        ]
+        for answer in answers:
+            assert answer.status == 422, (host, answer.url, await answer.text())
+            assert "canonical" in (await answer.json())["errors"][0]["detail"]
+    kept = await (await client.get(f"/v1/endpoints/{existing['id']}", headers=auth)).json()
+    assert kept["url"] == url
+
+
+async def test_a_stored_disguised_loopback_url_never_reaches_the_receiver(
+    client: Client,
+    auth: dict[str, str],
+    make_settings: Callable[..., Settings],
+    worker: None,
+    receiver: tuple[Receiver, str],
+) -> None:
+    """Endpoints saved before the submit check existed (written straight to the store):
+    a strict dispatcher refuses them at send time, and the attempt log the tenant reads
+    never holds the internal service's answer."""
+    recording, url = receiver
+    recording.default = Answer(body=INTERNAL_ANSWER)
+    endpoints = client.app[state.ENDPOINTS]
+    for host in LOOPBACK_IN_DISGUISE:
+        await endpoints.create(
+            BOOTSTRAP_TENANT, disguised(host, url), DEFAULT_ENDPOINT_EVENTS, host
+        )
+    async with running_dispatcher(make_settings(allow_private_callbacks=False)):
+        job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
+
+        async def all_settled() -> list[dict[str, Any]] | None:
+            answer = await client.get(f"{job['links']['self']}/deliveries", headers=auth)
+            items: list[dict[str, Any]] = (await answer.json())["items"]
+            done = [d for d in items if d["status"] != "pending"]
+            return items if len(done) == len(LOOPBACK_IN_DISGUISE) else None
+
+        settled = await wait_until(all_settled, timeout=15)
+    assert len(recording.received) == 0
+    for delivery in settled:
+        assert delivery["status"] == "failed"
+        for attempt in delivery["attempts"]:
+            assert attempt["error"].startswith("refused"), attempt
+            assert INTERNAL_ANSWER not in json.dumps(attempt)
+
+
+async def test_the_dispatchers_connector_connects_only_to_addresses_it_checked(
+    receiver: tuple[Receiver, str],
+) -> None:
+    """Even a request that skipped the sender's own check (a literal URL never reaches a
+    resolver) is refused on the address handed to connect(); the receiver sees nothing."""
+    recording, url = receiver
+    recording.default = Answer(body=INTERNAL_ANSWER)
+    strict = AddressPolicy()
+    async with ClientSession(connector=guarded_connector(strict)) as session:
+        for host in ["127.0.0.1", *LOOPBACK_IN_DISGUISE, "localhost"]:
+            with pytest.raises(ClientError) as refused:
+                await session.post(disguised(host, url), data=b"{}")
+            assert INTERNAL_ANSWER not in str(refused.value)
+        # And through the sender, the way every delivery goes:
+        for host in LOOPBACK_IN_DISGUISE:
+            result = await send(
+                session, disguised(host, url), "msg_1", b"{}", [], timeout=2.0, policy=strict
+            )
+            assert result.refused, result
+            assert result.status_code is None
+            assert INTERNAL_ANSWER not in (result.error or "")
+    assert len(recording.received) == 0
+
+
+async def test_the_guard_holds_with_an_aiohttp_that_connects_to_octal_literals(
+    receiver: tuple[Receiver, str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """aiohttp 3.14.0 (which our old `>=3.13` allowed) connected to `0177.0.0.1` as a
+    literal, and libc read it as 127.0.0.1: that was the leak. With aiohttp's own check
+    taken away, an unguarded connector reaches the receiver, and ours still does not."""
+    monkeypatch.setattr(aiohttp.connector, "is_canonical_ipv4_address", lambda host: True)
+    recording, url = receiver
+    recording.default = Answer(body=INTERNAL_ANSWER)
+    target = disguised("0177.0.0.1", url)
+    async with ClientSession() as unguarded, unguarded.post(target, data=b"{}") as answer:
+        assert await answer.text() == INTERNAL_ANSWER  # the leak, as the issue saw it
+    assert len(recording.received) == 1
+    async with ClientSession(connector=guarded_connector(AddressPolicy())) as session:
+        with pytest.raises(ClientError) as refused:
+            await session.post(target, data=b"{}")
+    assert "not an allowed address" in str(refused.value)
+    assert len(recording.received) == 1
 
 
 # --- Secrets and tokens --------------------------------------------------------------

@@ -24,7 +24,7 @@ from acceptd.dispatcher.recovery import RecoveryRunner
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.dispatcher.sweeper import DeliverySweeper
 from acceptd.runtime.bootstrap import secret_box
-from acceptd.runtime.ssrf import AddressPolicy, GuardedResolver
+from acceptd.runtime.ssrf import AddressPolicy, guarded_connector
 from acceptd.store.batches import BatchStore
 from acceptd.store.connection import connect
 from acceptd.store.deliveries import DeliveryStore
@@ -69,13 +69,17 @@ class DispatcherRuntime:
         policy = AddressPolicy.build(
             settings.allow_private_callbacks, settings.callback_allow_cidrs
         )
-        connector = aiohttp.TCPConnector(
-            resolver=GuardedResolver(policy),
+        connector = guarded_connector(
+            policy,
             limit=settings.webhook_max_concurrency,
             limit_per_host=settings.webhook_concurrency_per_endpoint,
             keepalive_timeout=30,
         )
-        session = aiohttp.ClientSession(connector=connector, cookie_jar=aiohttp.DummyCookieJar())
+        # trust_env off: no HTTP(S)_PROXY from the environment, so every connection is one
+        # the guarded connector makes to the receiver's own, checked address.
+        session = aiohttp.ClientSession(
+            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
+        )
         order = OrderQueues(redis, scripts, deliveries)
         attempts = Attempts(
             settings, session, policy,

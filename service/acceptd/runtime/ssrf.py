@@ -2,6 +2,12 @@
 
 Checked at submit (a clear 422) and again at send time, on the addresses actually
 connected to, so a DNS answer that changes in between (rebinding) gains nothing.
+
+A host is a literal or a name the way aiohttp decides it (a colon, or only digits and
+dots, is a literal; anything else goes to the resolver). An IP literal is accepted only in
+its one canonical form: `0177.0.0.1`, `127.1`, `0x7f.0.0.1`, `2130706433` or `127.0.0.1.`
+mean 127.0.0.1 to libc, 177.0.0.1 (or nothing) to c-ares, and an error to aiohttp >= 3.14.5;
+a check that reads a host unlike the code that connects to it checks nothing.
 """
 
 from __future__ import annotations
@@ -9,9 +15,13 @@ from __future__ import annotations
 import asyncio
 import errno
 import ipaddress
+import re
 import socket
+import string
 from dataclasses import dataclass, field
+from typing import Any
 
+import aiohttp
 from aiohttp.abc import AbstractResolver, ResolveResult
 from aiohttp.resolver import AsyncResolver
 from yarl import URL
@@ -125,11 +135,80 @@ def parse_callback_url(raw: str) -> URL:
     return url
 
 
-def _literal_address(host: str) -> IPAddress | None:
+# A name as yarl hands it to aiohttp (raw_host: IDNA-encoded, lower case): letters, digits,
+# hyphens and underscores in dot-separated labels, one trailing dot allowed.
+_DOMAIN_NAME = re.compile(r"[a-z0-9_-]+(?:\.[a-z0-9_-]+)*\.?", re.IGNORECASE)
+_HINT = "(an operator can allow private networks with ACCEPTD_CALLBACK_ALLOW_CIDRS)"
+
+
+def _is_ipv4_number(label: str) -> bool:
+    """A label the WHATWG URL standard reads as a number: decimal digits, or 0x and hex."""
+    if label[:2].lower() == "0x":
+        return all(ch in string.hexdigits for ch in label[2:])
+    return label.isascii() and label.isdigit()
+
+
+def looks_numeric(host: str) -> bool:
+    """Would some parser read this host as an IPv4 address? aiohttp (only digits and dots),
+    browsers (the last label is a number: `1.2.3.0x4`, `example.123`) or libc's inet_aton
+    (octal, hex, fewer than four parts)."""
+    if host.replace(".", "").isdigit() or _is_ipv4_number(host.rstrip(".").rsplit(".", 1)[-1]):
+        return True
     try:
-        return ipaddress.ip_address(host.strip("[]"))
-    except ValueError:
+        socket.inet_aton(host)
+    except (OSError, ValueError, UnicodeError):
+        return False
+    return True
+
+
+def canonical_ipv4(host: str) -> ipaddress.IPv4Address | None:
+    """The address if `host` is four decimal numbers 0-255 without leading zeros, else None:
+    the one form every parser reads the same way."""
+    parts = host.split(".")
+    if len(parts) != 4:
         return None
+    for part in parts:
+        if not (part.isascii() and part.isdigit() and 1 <= len(part) <= 3):
+            return None
+        if (part[0] == "0" and len(part) > 1) or int(part) > 255:
+            return None
+    return ipaddress.IPv4Address(host)
+
+
+def literal_address(host: str) -> IPAddress | None:
+    """The address a URL's host (yarl's raw_host) is, or None for a name.
+
+    Decided as aiohttp decides it: a colon makes an IPv6 literal, digits and dots an IPv4
+    one. Any host that looks numeric to some parser (see `looks_numeric`) must be canonical
+    dotted-quad, and an IPv6 literal must parse strictly with no zone (`%eth0`): otherwise
+    UnsafeUrlError, whatever the policy, since it could name an address we never checked.
+    """
+    if ":" in host:
+        try:
+            address = ipaddress.IPv6Address(host.strip("[]"))
+        except ValueError as exc:
+            raise UnsafeUrlError(f"host {host!r} is not a valid IPv6 address") from exc
+        if address.scope_id is not None:
+            raise UnsafeUrlError(f"host {host!r} must not name a network interface")
+        return address
+    if looks_numeric(host):
+        address4 = canonical_ipv4(host)
+        if address4 is None:
+            raise UnsafeUrlError(
+                f"host {host!r} is not a canonical IPv4 address: write four decimal numbers "
+                "0-255 without leading zeros or a trailing dot, like 192.0.2.1"
+            )
+        return address4
+    return None
+
+
+def _not_public(host: str, literal: bool) -> UnsafeUrlError:
+    """One text for every refusal that involved DNS: a name that does not resolve, times out
+    or resolves to a private address reads the same, so submit is no oracle for the names
+    of the network we run in (and the address itself is never echoed)."""
+    if literal:  # the client's own text: nothing to hide, and nothing to repeat either
+        return UnsafeUrlError(f"the host is an address that is not public {_HINT}")
+    return UnsafeUrlError(f"host {host!r} does not resolve to a public address {_HINT}")
 
 
 def async_resolver() -> AbstractResolver:
@@ -150,31 +229,27 @@ async def check_callback_url(
 ) -> URL:
     """Full check at submit time: shape, then every resolved address must be allowed."""
     url = parse_callback_url(raw)
-    host = url.host or ""
-    literal = _literal_address(host)
+    host = url.raw_host or ""  # what aiohttp connects to or resolves, IDNA-encoded by yarl
+    literal = literal_address(host)
     if literal is not None:
-        addresses = [literal]
-    else:
-        own = resolver is None
-        active = async_resolver() if resolver is None else resolver
-        try:
-            addresses = await resolve_host(host, url.port or 443, active)
-        except UnicodeError as exc:  # IDNA refuses the name before any lookup
-            raise UnsafeUrlError(f"host {host!r} is not a valid domain name") from exc
-        except (OSError, TimeoutError) as exc:
-            raise UnsafeUrlError(f"host {host!r} does not resolve") from exc
-        finally:
-            if own:
-                await active.close()
-    for address in addresses:
-        if not policy.allows(address):
-            # Never the address itself: the error would make submit a DNS oracle for the
-            # names of the network we run in.
-            what = "is" if literal is not None else "resolves to"
-            raise UnsafeUrlError(
-                f"{what} an address that is not public (an operator can allow private "
-                "networks with ACCEPTD_CALLBACK_ALLOW_CIDRS)"
-            )
+        if not policy.allows(literal):
+            raise _not_public(host, literal=True)
+        return url
+    if not _DOMAIN_NAME.fullmatch(host):
+        raise UnsafeUrlError(f"host {host!r} is not a valid domain name")
+    own = resolver is None
+    active = async_resolver() if resolver is None else resolver
+    try:
+        addresses = await resolve_host(host, url.port or 443, active)
+    except UnicodeError as exc:  # IDNA refuses the name before any lookup
+        raise UnsafeUrlError(f"host {host!r} is not a valid domain name") from exc
+    except (OSError, TimeoutError, ValueError) as exc:
+        raise _not_public(host, literal=False) from exc
+    finally:
+        if own:
+            await active.close()
+    if not addresses or not all(policy.allows(address) for address in addresses):
+        raise _not_public(host, literal=False)
     return url
 
 
@@ -183,7 +258,7 @@ class GuardedResolver(AbstractResolver):
 
     The connector only ever connects to what its resolver returns, so this is the check on
     the address actually connected to. IP-literal URLs bypass resolvers: check those with
-    `check_literal` before sending.
+    `check_literal` before sending (and `GuardedSockets` catches any that slip through).
     """
 
     def __init__(self, policy: AddressPolicy) -> None:
@@ -193,6 +268,9 @@ class GuardedResolver(AbstractResolver):
     async def resolve(
         self, host: str, port: int = 0, family: socket.AddressFamily = socket.AF_INET
     ) -> list[ResolveResult]:
+        if looks_numeric(host) and canonical_ipv4(host) is None:
+            # aiohttp took it for a name (`0x7f.0.0.1`); a system resolver would not.
+            raise OSError(errno.EACCES, f"{host} is not a canonical IPv4 address")
         results = await self._inner.resolve(host, port, family)
         allowed = [r for r in results if self._policy.allows(ipaddress.ip_address(r["host"]))]
         if len(allowed) != len(results):
@@ -204,7 +282,45 @@ class GuardedResolver(AbstractResolver):
         await self._inner.close()
 
 
+class GuardedSockets:
+    """aiohttp's socket_factory: the last check, on the very address each socket is about
+    to connect to, whether it came from a resolver or straight from a literal URL.
+
+    Whatever aiohttp version decides "literal or name", a connection to an address the
+    policy forbids fails here. A string that is not a canonical address is refused too:
+    the kernel must be handed exactly the address that was checked.
+    """
+
+    def __init__(self, policy: AddressPolicy) -> None:
+        self._policy = policy
+
+    def __call__(self, addr_info: tuple[Any, ...]) -> socket.socket:
+        family, type_, proto, _, sockaddr = addr_info
+        host = str(sockaddr[0])
+        if family == socket.AF_INET:
+            address: IPAddress | None = canonical_ipv4(host)
+        else:
+            try:
+                address = ipaddress.IPv6Address(host)
+            except ValueError:
+                address = None
+        if address is None or not self._policy.allows(address):
+            raise OSError(errno.EACCES, f"{host} is not an allowed address")
+        return socket.socket(family=family, type=type_, proto=proto)
+
+
+def guarded_connector(policy: AddressPolicy, **options: Any) -> aiohttp.TCPConnector:
+    """The dispatcher's connector: names resolved through `GuardedResolver`, every socket
+    made by `GuardedSockets`. `options` are TCPConnector's (limits, keep-alive)."""
+    return aiohttp.TCPConnector(
+        resolver=GuardedResolver(policy), socket_factory=GuardedSockets(policy), **options
+    )
+
+
 def check_literal(url: URL, policy: AddressPolicy) -> None:
-    literal = _literal_address(url.host or "")
+    """Send-time check of what needs no DNS: a non-canonical numeric host is refused, and a
+    literal address must be allowed (names are checked by `GuardedResolver`)."""
+    host = url.raw_host or ""
+    literal = literal_address(host)
     if literal is not None and not policy.allows(literal):
-        raise UnsafeUrlError("the address is not an allowed one")
+        raise UnsafeUrlError(f"host {host!r} is not an allowed address")
