@@ -5,6 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acceptd.api import state
+from acceptd.api.endpoints import check_changeable, endpoints_session
 from acceptd.api.owned import owned_batch, owned_job
 from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
@@ -20,29 +21,41 @@ async def list_job_deliveries(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
-async def _owned_delivery(request: web.Request) -> DeliveryRecord:
+async def _owned_delivery(request: web.Request, doing: str) -> DeliveryRecord:
     delivery_id = request.match_info["delivery_id"]
     delivery = None
     if ids.looks_like("dlv", delivery_id):
         delivery = await request.app[state.DELIVERIES].get(delivery_id, request[state.TENANT])
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id}")
+    if endpoints_session(request) is not None:
+        # An `endpoints` portal session reaches the deliveries of the endpoints it made:
+        # their attempts hold the receivers' answers, and a retry is a change. A job's own
+        # callback is no endpoint's.
+        endpoint = None
+        if delivery.endpoint_id is not None:
+            endpoint = await request.app[state.ENDPOINTS].get(
+                delivery.endpoint_id, request[state.TENANT]
+            )
+        if endpoint is None:
+            raise NotFound(f"no delivery {delivery_id}")
+        check_changeable(request, endpoint, doing)
     return delivery
 
 
 async def get_delivery(request: web.Request) -> web.Response:
-    delivery = await _owned_delivery(request)
+    delivery = await _owned_delivery(request, "read the deliveries of")
     attempts = await request.app[state.DELIVERIES].attempts(delivery.id)
     return json_response(delivery_resource(delivery, attempts))
 
 
 async def retry_delivery(request: web.Request) -> web.Response:
-    delivery = await _owned_delivery(request)
+    delivery = await _owned_delivery(request, "redeliver to")
     delivery_id, store = delivery.id, request.app[state.DELIVERIES]
     for _ in range(3):  # an attempt may finish between our read and the requeue: read again
         if await store.requeue(delivery, manual=True):
             break
-        delivery = await _owned_delivery(request)
+        delivery = await _owned_delivery(request, "redeliver to")
     else:
         raise Conflict("the delivery is changing right now; retry shortly")
     refreshed = await store.get(delivery_id)

@@ -1,18 +1,27 @@
-"""/v1/endpoints: registered webhook receivers, their secrets and test events."""
+"""/v1/endpoints: registered webhook receivers, their secrets and test events.
+
+A portal session of the `endpoints` scope is someone the tenant handed a link to, not the
+tenant: it must never receive job data or settle a review. So the endpoints it makes send
+thin payloads only and never `job.awaiting_input` (the event that carries the completion
+token), and it may change only the endpoints it made itself (403 for the tenant's others:
+they are the same tenant's, which the session may list, so 403 tells it nothing new)."""
 
 from __future__ import annotations
+
+from collections.abc import Sequence
 
 from aiohttp import web
 
 from acceptd.api import state
 from acceptd.api.body import read_model
-from acceptd.api.problems import Conflict, NotFound
+from acceptd.api.problems import Conflict, Forbidden, NotFound, ValidationFailed, field_error
 from acceptd.api.respond import json_response
 from acceptd.api.validation import check_callback
 from acceptd.core import ids
 from acceptd.core.clock import now_ms, to_rfc3339
 from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS, TEST_EVENT
 from acceptd.core.jsonenc import compact
+from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.deliveries import NewDelivery
 from acceptd.store.endpoints import EndpointRecord
 from acceptd.wire.models import EndpointCreate, EndpointUpdate
@@ -34,6 +43,60 @@ async def owned_endpoint(request: web.Request) -> EndpointRecord:
     return endpoint
 
 
+# What an `endpoints` portal session may not subscribe to: the completion token's event.
+NOT_FOR_PORTAL_SESSIONS = frozenset({"job.awaiting_input"})
+
+
+def endpoints_session(request: web.Request) -> KeyIdentity | None:
+    """The caller, when it is a portal session of the `endpoints` scope."""
+    identity = request[state.KEY]
+    return identity if identity.scope == "portal-endpoints" else None
+
+
+def check_changeable(
+    request: web.Request, endpoint: EndpointRecord, doing: str = "change"
+) -> EndpointRecord:
+    """The endpoint, if the caller may change it (or read its deliveries): an `endpoints`
+    session only those it made."""
+    session = endpoints_session(request)
+    if session is not None and (session.key_id is None or endpoint.created_by != session.key_id):
+        raise Forbidden(
+            f"this portal session may {doing} only the endpoints it created, not {endpoint.id}"
+        )
+    return endpoint
+
+
+async def changeable_endpoint(request: web.Request) -> EndpointRecord:
+    """The caller's tenant's endpoint of the path, if the caller may change it (404, 403)."""
+    return check_changeable(request, await owned_endpoint(request))
+
+
+def _refuse_job_data(
+    request: web.Request,
+    payload: str | None,
+    events: Sequence[str] | None,
+    *,
+    payload_default: bool,
+) -> None:
+    """422 for what would send job data to an `endpoints` session's receiver."""
+    if endpoints_session(request) is None:
+        return
+    errors = []
+    if payload == "full" and not payload_default:
+        detail = "a portal session's endpoints send thin payloads only"
+        errors.append(field_error(("payload",), detail))
+    for index, event in enumerate(events or []):
+        if event in NOT_FOR_PORTAL_SESSIONS:
+            detail = f"a portal session's endpoints cannot subscribe to {event}"
+            errors.append(field_error(("events", index), detail))
+    if errors:
+        raise ValidationFailed(
+            "a portal session's endpoints receive no job data: thin payloads, no "
+            "job.awaiting_input",
+            errors=errors,
+        )
+
+
 def _unique(events: list[str]) -> list[str]:
     return list(dict.fromkeys(events))
 
@@ -41,6 +104,10 @@ def _unique(events: list[str]) -> list[str]:
 async def create_endpoint(request: web.Request) -> web.Response:
     settings, tenant = request.app[state.SETTINGS], request[state.TENANT]
     body, _ = await read_model(request, EndpointCreate, settings.max_body_bytes)
+    explicit_payload = "payload" in body.model_fields_set
+    _refuse_job_data(request, body.payload, body.events, payload_default=not explicit_payload)
+    # A session's endpoint is thin whatever the default is.
+    payload = "thin" if endpoints_session(request) is not None else body.payload
     await check_callback(request, body.url, "url")
     store = request.app[state.ENDPOINTS]
     if await store.count(tenant) >= settings.max_endpoints_per_tenant:
@@ -49,8 +116,9 @@ async def create_endpoint(request: web.Request) -> web.Response:
         )
     events = _unique(list(body.events)) if body.events else DEFAULT_ENDPOINT_EVENTS
     endpoint, secret = await store.create(
-        tenant, body.url, events, body.description, signing=body.signing, payload=body.payload,
+        tenant, body.url, events, body.description, signing=body.signing, payload=payload,
         rate_limit_per_second=body.rate_limit_per_second, ordering=body.ordering,
+        created_by=request[state.KEY].key_id,
     )  # fmt: skip
     return json_response(
         endpoint_resource(endpoint, secret), 201, {"Location": endpoint_path(endpoint.id)}
@@ -69,9 +137,11 @@ async def get_endpoint(request: web.Request) -> web.Response:
 async def update_endpoint(request: web.Request) -> web.Response:
     settings = request.app[state.SETTINGS]
     body, _ = await read_model(request, EndpointUpdate, settings.max_body_bytes)
+    endpoint = await changeable_endpoint(request)
+    _refuse_job_data(request, body.payload, body.events, payload_default=False)
     await check_callback(request, body.url, "url")
     updated = await request.app[state.ENDPOINTS].update(
-        _endpoint_id(request),
+        endpoint.id,
         request[state.TENANT],
         url=body.url,
         events=_unique(list(body.events)) if body.events else None,
@@ -88,15 +158,15 @@ async def update_endpoint(request: web.Request) -> web.Response:
 
 
 async def delete_endpoint(request: web.Request) -> web.Response:
-    if not await request.app[state.ENDPOINTS].delete(_endpoint_id(request), request[state.TENANT]):
+    endpoint = await changeable_endpoint(request)
+    if not await request.app[state.ENDPOINTS].delete(endpoint.id, request[state.TENANT]):
         raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")
     return web.Response(status=204)
 
 
 async def rotate_endpoint_secret(request: web.Request) -> web.Response:
-    rotated = await request.app[state.ENDPOINTS].rotate_secret(
-        _endpoint_id(request), request[state.TENANT]
-    )
+    endpoint = await changeable_endpoint(request)
+    rotated = await request.app[state.ENDPOINTS].rotate_secret(endpoint.id, request[state.TENANT])
     if rotated is None:
         raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")
     endpoint, secret = rotated
@@ -106,7 +176,7 @@ async def rotate_endpoint_secret(request: web.Request) -> web.Response:
 async def test_endpoint(request: web.Request) -> web.Response:
     """Sends the endpoint one signed `webhook.test` event, through the ordinary delivery path
     (its own secret, retries, recorded attempts): what a receiver's first check needs."""
-    endpoint = await owned_endpoint(request)
+    endpoint = await changeable_endpoint(request)
     msg_id = ids.new_id("msg")
     body = compact(
         {

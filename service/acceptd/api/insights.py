@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from acceptd.api import state
-from acceptd.api.endpoints import owned_endpoint
+from acceptd.api.endpoints import check_changeable, owned_endpoint
 from acceptd.api.paging import decode_cursor, encode_cursor, page_limit, time_bound
 from acceptd.api.problems import Forbidden
 from acceptd.api.respond import json_response
@@ -50,7 +50,9 @@ async def job_counts(request: web.Request) -> web.Response:
 
 
 async def endpoint_deliveries(request: web.Request) -> web.Response:
-    endpoint = await owned_endpoint(request)
+    # Attempts carry the receiver's answers, which may echo a full payload: an `endpoints`
+    # portal session reads those of its own endpoints only.
+    endpoint = check_changeable(request, await owned_endpoint(request), "read the deliveries of")
     limit = page_limit(request)
     cursor = request.query.get("cursor")
     before = decode_cursor(cursor, "dlv") if cursor else None

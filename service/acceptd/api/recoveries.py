@@ -7,7 +7,7 @@ from aiohttp import web
 
 from acceptd.api import state
 from acceptd.api.body import read_model
-from acceptd.api.endpoints import owned_endpoint
+from acceptd.api.endpoints import changeable_endpoint
 from acceptd.api.problems import BadRequest, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
@@ -33,7 +33,7 @@ def _answer(recovery: RecoveryRecord, *, created: bool = False) -> web.Response:
 
 
 async def recover_endpoint(request: web.Request) -> web.Response:
-    endpoint = await owned_endpoint(request)
+    endpoint = await changeable_endpoint(request)
     settings = request.app[state.SETTINGS]
     body, _ = await read_model(request, RecoverDeliveries, settings.max_body_bytes)
     since_ms = int(body.since.timestamp() * 1000)

@@ -51,6 +51,7 @@ from acceptd.wire.models import (
     PortalLinkCreate,
     PortalSession,
     PortalSessionCreate,
+    PortalSessionList,
     RecoverDeliveries,
     Recovery,
     RecoveryCount,
@@ -330,6 +331,19 @@ ROUTES: list[Route] = [
         errors=(400, 404, 413, 415, 422, 429), public=True, by_address=True,
     ),
     Route(
+        "GET", "/v1/portal-sessions", portal.list_portal_sessions,
+        "The tenant's live portal sessions (never their tokens); admin scope", "console",
+        responses={200: Response("each session with its scope, expiry and minting key",
+                                 PortalSessionList)},
+        errors=(403,),
+    ),
+    Route(
+        "DELETE", "/v1/portal-sessions/{session_id}", portal.revoke_portal_session,
+        "End a portal session: it stops working within a second; admin scope", "console",
+        responses={204: Response("ended")},
+        errors=(403, 404),
+    ),
+    Route(
         "GET", "/v1/whoami", portal.whoami, "The tenant and scope of this credential", "console",
         responses={200: Response("who is asking", WhoAmI)},
         endpoints_portal=True,
@@ -357,7 +371,8 @@ ROUTES: list[Route] = [
     ),
     Route(
         "DELETE", "/v1/api-keys/{key_id}", apikeys.revoke_api_key,
-        "Revoke an API key: it stops working within a second; admin scope", "tenant",
+        "Revoke an API key: it, and the portal links and sessions it minted, stop working "
+        "within a second; admin scope", "tenant",
         responses={204: Response("revoked")},
         errors=(403, 404),
     ),

@@ -58,6 +58,7 @@ from acceptd.wire.models import (
     PayloadMode,
     PortalLink,
     PortalSession,
+    PortalSessionList,
     Recovery,
     RecoveryCount,
     SigningMode,
@@ -586,6 +587,16 @@ class Client:
             "POST", "/v1/portal-sessions", body={"token": token}, retry=False
         )
         return answer.parsed(PortalSession)
+
+    @calls("GET", "/v1/portal-sessions")
+    async def list_portal_sessions(self) -> PortalSessionList:
+        """The tenant's live portal sessions (admin key; never their tokens)."""
+        return (await self._http.request("GET", "/v1/portal-sessions")).parsed(PortalSessionList)
+
+    @calls("DELETE", "/v1/portal-sessions/{session_id}")
+    async def revoke_portal_session(self, session_id: str) -> None:
+        """Ends a portal session (admin key)."""
+        await self._http.request("DELETE", _path("/v1/portal-sessions/{id}", id=session_id))
 
     @calls("GET", "/v1/whoami")
     async def whoami(self) -> WhoAmI:

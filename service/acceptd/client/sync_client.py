@@ -36,6 +36,7 @@ from acceptd.wire.models import (
     PayloadMode,
     PortalLink,
     PortalSession,
+    PortalSessionList,
     Recovery,
     RecoveryCount,
     SigningMode,
@@ -402,6 +403,14 @@ class SyncClient:
     @calls("POST", "/v1/portal-sessions")
     def exchange_portal_link(self, token: str) -> PortalSession:
         return self._run(self._client.exchange_portal_link(token))
+
+    @calls("GET", "/v1/portal-sessions")
+    def list_portal_sessions(self) -> PortalSessionList:
+        return self._run(self._client.list_portal_sessions())
+
+    @calls("DELETE", "/v1/portal-sessions/{session_id}")
+    def revoke_portal_session(self, session_id: str) -> None:
+        self._run(self._client.revoke_portal_session(session_id))
 
     @calls("GET", "/v1/whoami")
     def whoami(self) -> WhoAmI:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import ipaddress
 import re
 from typing import Annotated
 
@@ -204,7 +205,14 @@ class Settings(BaseSettings):
     public_url: str | None = Field(
         default=None,
         description="the API's address as browsers reach it (`https://acceptd.example.com`); "
-        "portal links start with it. Unset: the scheme and host each request came in on",
+        "portal links start with it. Unset: the scheme and host each request came in on "
+        "(as a trusted proxy forwards them, see `ACCEPTD_TRUSTED_PROXIES`)",
+    )
+    trusted_proxies: Annotated[list[str], NoDecode] = Field(
+        default=[],
+        description="comma-separated CIDRs of the reverse proxies in front of the API: only "
+        "from these are `Forwarded` / `X-Forwarded-Proto`, `-Host` and `-For` believed (the "
+        "client's scheme, host and address). Unset: no one's",
     )
     portal_frame_ancestors: Annotated[list[str], NoDecode] = Field(
         default=[],
@@ -213,6 +221,12 @@ class Settings(BaseSettings):
     )
     portal_link_max_ttl_seconds: int = Field(
         default=7 * 86400, ge=60, description="the longest a portal link may live"
+    )
+    portal_session_max_seconds: int = Field(
+        default=8 * 3600,
+        ge=60,
+        le=7 * 86400,
+        description="the longest a portal session lives, whatever its link's lifetime",
     )
 
     uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
@@ -225,7 +239,13 @@ class Settings(BaseSettings):
         "with defaults); 0 = off",
     )
 
-    @field_validator("job_modules", "callback_allow_cidrs", "portal_frame_ancestors", mode="before")
+    @field_validator(
+        "job_modules",
+        "callback_allow_cidrs",
+        "portal_frame_ancestors",
+        "trusted_proxies",
+        mode="before",
+    )
     @classmethod
     def _comma_list(cls, value: object) -> object:
         return _split_commas(value)
@@ -266,6 +286,16 @@ class Settings(BaseSettings):
         if self.metrics_port is not None:
             return self.metrics_port
         return DEFAULT_METRICS_PORTS[role]
+
+    @field_validator("trusted_proxies")
+    @classmethod
+    def _cidrs(cls, value: list[str]) -> list[str]:
+        for cidr in value:
+            try:
+                ipaddress.ip_network(cidr, strict=False)
+            except ValueError as exc:
+                raise ValueError(f"{cidr!r} is not a CIDR like 10.0.0.0/8 or fd00::/8") from exc
+        return value
 
     @field_validator("portal_frame_ancestors")
     @classmethod

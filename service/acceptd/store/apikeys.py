@@ -24,27 +24,38 @@ ALL_SCOPES: tuple[Scope, ...] = ("admin", "standard", "portal", "portal-endpoint
 TOUCH_EVERY_MS = 60_000
 
 
+PORTAL_SCOPES: tuple[Scope, ...] = ("portal", "portal-endpoints")
+
+
 @dataclass(frozen=True)
 class KeyIdentity:
-    """Who a presented key is: its tenant, its id (None for a key made before key ids), and
-    what it may do."""
+    """Who a presented key is: its tenant, its id (None for a key made before key ids; a
+    portal session's own id for a session), and what it may do. A portal session also names
+    the API key that minted its link (`minted_by`): it works only while that key does."""
 
     tenant: str
     key_id: str | None
     scope: Scope
+    minted_by: str | None = None
+
+    @property
+    def is_session(self) -> bool:
+        return self.scope in PORTAL_SCOPES
 
     def encode(self) -> str:
-        return f"{self.tenant} {self.key_id or '-'} {self.scope}"
+        encoded = f"{self.tenant} {self.key_id or '-'} {self.scope}"
+        return f"{encoded} {self.minted_by}" if self.minted_by else encoded
 
     @classmethod
     def decode(cls, value: str) -> KeyIdentity:
         tenant, _, rest = value.partition(" ")
         if not rest:  # written before keys had ids: the tenant's one key, all powers
             return cls(tenant, None, "admin")
-        key_id, _, scope = rest.partition(" ")
+        key_id, _, rest = rest.partition(" ")
+        scope, _, minted_by = rest.partition(" ")
         # An unknown scope gets the least power, never the most.
         known: Scope = next((s for s in ALL_SCOPES if s == scope), "portal-endpoints")
-        return cls(tenant, None if key_id == "-" else key_id, known)
+        return cls(tenant, None if key_id == "-" else key_id, known, minted_by or None)
 
 
 @dataclass(frozen=True)
@@ -62,8 +73,23 @@ class ApiKeyStore:
         self._touched: dict[str, int] = {}
 
     async def identify(self, raw_key: str) -> KeyIdentity | None:
+        """Who the key (or portal session) is; None when unknown, revoked, expired, or a
+        session whose minting key was revoked since (checked here, at every lookup, so no
+        session outlives its key whatever raced the revocation)."""
         value: str | None = await self._redis.get(keys.api_key(raw_key))
-        return KeyIdentity.decode(value) if value else None
+        if not value:
+            return None
+        identity = KeyIdentity.decode(value)
+        if identity.minted_by is not None and not await self.exists(
+            identity.tenant, identity.minted_by
+        ):
+            return None
+        return identity
+
+    async def exists(self, tenant: str, key_id: str) -> bool:
+        """Whether the tenant still has this key (not revoked)."""
+        found: bool = await self._redis.hexists(keys.tenant_api_keys(tenant), key_id)  # type: ignore[misc]
+        return bool(found)
 
     async def create(
         self, tenant: str, name: str, scope: Scope, raw_key: str | None = None
@@ -114,7 +140,7 @@ class ApiKeyStore:
 
     async def touch(self, identity: KeyIdentity) -> None:
         """Record a use, at most once a minute per key in this process."""
-        if identity.key_id is None:
+        if identity.key_id is None or identity.is_session:
             return
         now = now_ms()
         if now - self._touched.get(identity.key_id, 0) < TOUCH_EVERY_MS:

@@ -37,6 +37,9 @@ class EndpointRecord:
     public_key: str | None = None
     rate_limit_per_second: int | None = None
     ordering: str = "none"
+    # Who made it: the API key's id, or the portal session's (an `endpoints` session may
+    # change only what it made); None for endpoints made before this was recorded.
+    created_by: str | None = None
 
     @property
     def thin(self) -> bool:
@@ -64,6 +67,7 @@ class EndpointRecord:
             public_key=raw.get("public_key") or None,
             rate_limit_per_second=int(raw["rate_limit"]) if raw.get("rate_limit") else None,
             ordering=raw.get("ordering", "none"),
+            created_by=raw.get("created_by") or None,
         )
 
 
@@ -134,6 +138,7 @@ class EndpointStore:
         payload: str = "full",
         rate_limit_per_second: int | None = None,
         ordering: str = "none",
+        created_by: str | None = None,
     ) -> tuple[EndpointRecord, str]:
         endpoint_id, secret, now = ids.new_id("ep"), generate_secret(), now_ms()
         fields = {
@@ -147,6 +152,7 @@ class EndpointStore:
             "payload": payload,
             "rate_limit": str(rate_limit_per_second or ""),
             "ordering": ordering,
+            "created_by": created_by or "",
             **rotation_fields(self._box, _context(endpoint_id), secret, None),
         }
         if signs_with(signing, "v1a"):

@@ -166,6 +166,12 @@ def portal_link(token: str) -> str:
     return f"{PREFIX}portal-link:{digest(token)}"
 
 
+def tenant_portal_sessions(name: str) -> str:
+    """Hash session id -> the session's scope, times, minting key and the digest of its
+    bearer token (never the token): what lists and revokes the tenant's portal sessions."""
+    return f"{PREFIX}tenant:{name}:portal-sessions"
+
+
 # Heartbeats of workers and dispatchers (sorted set: member = role:host:pid, score = ms).
 PROCESSES = PREFIX + "processes"
 

@@ -257,7 +257,10 @@ class EndpointCreate(_Strict):
     )
     description: str = Field(default="", max_length=500)
     signing: SigningMode = Field(default="v1", description=_SIGNING)
-    payload: PayloadMode = Field(default="full", description=_PAYLOAD)
+    payload: PayloadMode = Field(
+        default="full",
+        description=_PAYLOAD + ". From an `endpoints` portal session: always thin (`full`: 422)",
+    )
     rate_limit_per_second: int | None = Field(default=None, ge=1, le=10_000, description=_RATE)
     ordering: OrderingMode = Field(default="none", description=_ORDERING)
 
@@ -295,6 +298,11 @@ class Endpoint(BaseModel):
     )
     rate_limit_per_second: int | None = Field(default=None, description="null: unlimited")
     ordering: OrderingMode = "none"
+    created_by: str | None = Field(
+        default=None,
+        description="the id of the API key (key_…) or portal session (ps_…) that made it; an "
+        "`endpoints` portal session may change only those it made",
+    )
 
 
 class EndpointWithSecret(Endpoint):
@@ -442,9 +450,26 @@ class PortalSessionCreate(_Strict):
 
 class PortalSession(BaseModel):
     session: str = Field(description="pss_…: send as `Authorization: Bearer` until expires_at")
+    id: str = Field(description="ps_…: the session's id, which lists and ends it")
     tenant: str
     scope: Literal["tenant", "endpoints"]
+    expires_at: str = Field(
+        description="the link's expiry, or ACCEPTD_PORTAL_SESSION_MAX_SECONDS from now if sooner"
+    )
+
+
+class PortalSessionInfo(BaseModel):
+    id: str = Field(description="ps_…")
+    scope: Literal["tenant", "endpoints"]
+    created_at: str
     expires_at: str
+    minted_by: str | None = Field(
+        description="the id of the API key that made its link; revoking that key ends it"
+    )
+
+
+class PortalSessionList(BaseModel):
+    items: list[PortalSessionInfo] = Field(description="live sessions, oldest first")
 
 
 class RecoverDeliveries(_Strict):

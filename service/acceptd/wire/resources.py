@@ -129,6 +129,7 @@ def endpoint_resource(endpoint: EndpointRecord, secret: str | None = None) -> di
         "public_key": endpoint.public_key,
         "rate_limit_per_second": endpoint.rate_limit_per_second,
         "ordering": endpoint.ordering,
+        "created_by": endpoint.created_by,
     }
     if secret is not None:
         body["secret"] = secret

@@ -1,12 +1,15 @@
 // Endpoints: create (with an event picker), enable/disable, rotate the secret (shown once),
 // send a test event, delete; each with its last hour (success rate, latency) and deliveries.
-import { api } from "/ui/api.js";
+import { api, session } from "/ui/api.js";
 import { badge, errorBox, every, h, replace, when } from "/ui/ui.js";
 
-const EVENTS = ["job.succeeded", "job.failed", "job.canceled", "job.started", "job.progress", "job.awaiting_input", "batch.completed"];
+const ALL_EVENTS = ["job.succeeded", "job.failed", "job.canceled", "job.started", "job.progress", "job.awaiting_input", "batch.completed"];
 const DEFAULT_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
 
 export function render(main) {
+  // An `endpoints` portal session's endpoints get no job data (the API refuses the rest).
+  const portal = (session() || {}).scope === "portal-endpoints";
+  const EVENTS = portal ? ALL_EVENTS.filter((e) => e !== "job.awaiting_input") : ALL_EVENTS;
   const list = h("div", { id: "endpoints" });
   const problems = h("div", { "aria-live": "polite" });
   const revealed = h("div", { "aria-live": "polite", id: "revealed" });
@@ -15,7 +18,7 @@ export function render(main) {
   const url = h("input", { id: "ep-url", type: "url", required: true, placeholder: "https://example.com/webhooks", size: 40 });
   const description = h("input", { id: "ep-description", placeholder: "what receives these" });
   const signing = h("select", { id: "ep-signing" }, ["v1", "v1a", "v1+v1a"].map((v) => h("option", { value: v }, v)));
-  const payload = h("select", { id: "ep-payload" }, ["full", "thin"].map((v) => h("option", { value: v }, v)));
+  const payload = h("select", { id: "ep-payload" }, (portal ? ["thin"] : ["full", "thin"]).map((v) => h("option", { value: v }, v)));
   const ordering = h("select", { id: "ep-ordering" }, ["none", "per_key"].map((v) => h("option", { value: v }, v)));
   const rate = h("input", { id: "ep-rate", type: "number", min: 1, max: 10000, placeholder: "unlimited", size: 8 });
   const boxes = EVENTS.map((event) => h("label", { class: "check" },
