@@ -175,3 +175,31 @@ def test_an_ipv6_host_is_one_caller_however_many_addresses_it_takes(
     one: str, other: str, same: bool
 ) -> None:
     assert (caller_group(one) == caller_group(other)) is same
+
+
+async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    """Behind an ingress every client shares its address: one noisy client used to lock
+    everyone out. With the ingress trusted, the limit is per forwarded client; without it,
+    a forged X-Forwarded-For buys nothing."""
+
+    async def statuses(trusted: list[str], forwarded_for: list[str]) -> list[int]:
+        settings = make_settings(
+            public_rate_limit_per_second=0.01, public_rate_limit_burst=2, trusted_proxies=trusted
+        )
+        client = await aiohttp_client(create_app(settings))
+        answers = []
+        for address in forwarded_for:
+            answer = await client.post(
+                COMPLETE,
+                json={"token": "ctk_x", "result": 1},
+                headers={"X-Forwarded-For": address},
+            )
+            answers.append(answer.status)
+        return answers
+
+    noisy_then_quiet = ["198.51.100.1"] * 3 + ["198.51.100.2"]
+    assert await statuses(["127.0.0.0/8"], noisy_then_quiet) == [404, 404, 429, 404]
+    forged = ["198.51.100.3", "198.51.100.4", "198.51.100.5"]
+    assert await statuses([], forged) == [404, 404, 429]

@@ -1,8 +1,14 @@
-"""Who a keyless caller is, for its limits: one IPv4 address, or one IPv6 /64."""
+"""Who a keyless caller is, for its limits: one IPv4 address, or one IPv6 /64, as the
+client connected (through a trusted proxy, the address it forwarded)."""
 
 from __future__ import annotations
 
 import ipaddress
+
+from aiohttp import web
+
+from acceptd.api import state
+from acceptd.api.forwarded import client_view, networks
 
 # One subscriber's IPv6 allocation is at least a /64: a single host picks any of its 2^64
 # addresses, so counting by address would give it a fresh limit per request.
@@ -23,3 +29,11 @@ def caller_group(address: str | None) -> str:
         network = ipaddress.IPv6Network((parsed, IPV6_GROUP_PREFIX), strict=False)
         return str(network)
     return str(parsed)
+
+
+def caller_of(request: web.Request) -> str:
+    """The caller of a request: behind a proxy in ACCEPTD_TRUSTED_PROXIES, the client it
+    forwarded, so one client cannot lock every other one out by sharing the proxy's
+    address; anywhere else the peer address, whatever headers it sent."""
+    trusted = networks(tuple(request.app[state.SETTINGS].trusted_proxies))
+    return caller_group(client_view(request, trusted)[2])

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from acceptd.api import state
-from acceptd.api.callers import caller_group
+from acceptd.api.callers import caller_of
 from acceptd.api.problems import (
     Forbidden,
     ProblemError,
@@ -160,7 +160,7 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
     every API process), requests in flight per caller and for all callers together (per
     process), each a 429 past it. A caller is an IPv4 address or an IPv6 /64."""
     app = request.app
-    caller = caller_group(request.remote)
+    caller = caller_of(request)
     limiter = app[state.ADDRESS_LIMITER]
     if limiter.enabled:
         wait = await limiter.take_for_address(caller)
