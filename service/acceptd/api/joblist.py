@@ -72,6 +72,7 @@ class EncodedPage:
         return True
 
     def body(self, next_cursor: str | None) -> bytes:
+        """The answer: `{"items": [...], "next_cursor": ...}`."""
         return b"".join(
             (b'{"items":[', b",".join(self._parts), b'],"next_cursor":',
              answer_bytes(next_cursor), b"}")
@@ -99,6 +100,8 @@ async def _batch_filter(request: web.Request) -> str | None:
 
 
 async def list_jobs(request: web.Request) -> web.Response:
+    """A page of the tenant's jobs (or one batch's), newest first, filtered by ?status=,
+    ?type=, ?since=, ?until=; ?view=full adds input and result (module docstring)."""
     query = request.query
     limit = page_limit(request)
     view = list_view(request)
