@@ -53,6 +53,15 @@ async def test_submit_status_jobs_and_wait(api_url: str, worker: None) -> None:
     header, row = out.splitlines()[:2]
     assert header.split() == ["ID", "TYPE", "STATUS", "PROGRESS", "CREATED"]
     assert row.split()[:4] == [job["id"], "demo.echo", "succeeded", "100%"]
+    code, out, _ = await cli(api_url, "jobs", "--json")
+    assert code == 0
+    listed = json.loads(out)["items"][0]
+    assert listed["id"] == job["id"]
+    assert "input" not in listed  # a list leaves it out; --json prints what the API sent
+    assert "result" not in listed
+    code, out, _ = await cli(api_url, "jobs", "--view", "full", "--json")
+    assert code == 0
+    assert json.loads(out)["items"][0]["result"] == {"value": 3}
 
 
 async def test_wait_shows_progress_and_exit_codes(

@@ -39,7 +39,9 @@ async def items_of(client: Client, auth: dict[str, str], batch_id: str) -> list[
     found: list[dict[str, Any]] = []
     cursor = None
     for _ in range(100):
-        query = f"/v1/jobs?batch={batch_id}&limit=100" + (f"&cursor={cursor}" if cursor else "")
+        query = f"/v1/jobs?batch={batch_id}&limit=100&view=full" + (
+            f"&cursor={cursor}" if cursor else ""
+        )
         page = await (await client.get(query, headers=auth)).json()
         found += page["items"]
         cursor = page["next_cursor"]
@@ -222,7 +224,8 @@ async def test_ten_thousand_items_are_accepted_in_one_request(
     items = [echo(i) for i in range(10_000)]
     batch = await submit_batch(client, auth, items)
     assert batch["counts"]["queued"] == 10_000
-    page = await (await client.get(f"/v1/jobs?batch={batch['id']}&limit=3", headers=auth)).json()
+    listed = await client.get(f"/v1/jobs?batch={batch['id']}&limit=3&view=full", headers=auth)
+    page = await listed.json()
     assert [j["input"]["value"] for j in page["items"]] == [9999, 9998, 9997]
     from acceptd.api import state
     from acceptd.store import keys

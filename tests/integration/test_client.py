@@ -27,6 +27,10 @@ async def test_submit_get_list_cancel(api_url: str) -> None:
         page = await client.list(limit=2)
         assert len(page.items) == 2
         assert page.next_cursor
+        assert [job.input for job in page.items] == [None, None]  # left out of a list
+        full = await client.list(limit=2, view="full")
+        assert [job.input for job in full.items] == [{"value": 3}, {"value": 2}]
+        assert [job.input async for job in client.iter_jobs(view="full")][-1] == {"value": 1}
         seen = [job.id async for job in client.iter_jobs(page_size=2)]
         assert seen == [j.id for j in reversed([first, *others])]
         canceled = await client.cancel(first.id)

@@ -1,19 +1,17 @@
-"""/v1/jobs: submit, get, list, cancel; /v1/job-types."""
+"""/v1/jobs: submit, get, cancel (the list: api/joblist.py)."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import math
-from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
 
 from acceptd.api import idempotency, state
 from acceptd.api.body import read_model
-from acceptd.api.owned import find_batch, owned_job
-from acceptd.api.paging import decode_cursor, encode_cursor, page_limit, time_bound
+from acceptd.api.owned import owned_job
 from acceptd.api.problems import (
     BadRequest,
     Conflict,
@@ -29,7 +27,7 @@ from acceptd.api.validation import (
     unknown_type_error,
 )
 from acceptd.api.waiters import waiter_slot
-from acceptd.core import ids, tracing
+from acceptd.core import tracing
 from acceptd.core.clock import now_ms
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime.metrics import JOBS_SUBMITTED
@@ -38,8 +36,6 @@ from acceptd.wire.models import SubmitJob
 from acceptd.wire.resources import job_path, job_resource
 
 MAX_SCHEDULED_RETRY_AFTER = 3600
-# A filtered page reads at most this many index entries before answering with a cursor.
-MAX_SCAN = 1000
 
 
 def job_response(request: web.Request, job: JobRecord, *, created: bool = False) -> web.Response:
@@ -166,60 +162,6 @@ def _wait_seconds(request: web.Request) -> float:
     if not 0 <= wait <= MAX_WAIT_SECONDS:
         raise BadRequest(f"wait must be a number of seconds from 0 to {MAX_WAIT_SECONDS}")
     return wait
-
-
-async def _batch_filter(request: web.Request) -> str | None:
-    """?batch=<id>: only that batch's items."""
-    batch_id = request.query.get("batch")
-    return None if batch_id is None else (await find_batch(request, batch_id)).id
-
-
-async def list_jobs(request: web.Request) -> web.Response:
-    query = request.query
-    limit = page_limit(request)
-    batch_filter = await _batch_filter(request)
-    status_filter = query.get("status")
-    if status_filter is not None and status_filter not in {s.value for s in JobStatus}:
-        raise BadRequest(f"status must be one of {', '.join(s.value for s in JobStatus)}")
-    type_filter = query.get("type")
-    cursor = decode_cursor(query["cursor"]) if query.get("cursor") else None
-    since, until = time_bound(request, "since"), time_bound(request, "until")
-    if until is not None:  # a cursor further back than `until` already bounds the page
-        cursor = min(cursor or "\uffff", ids.id_at("job", until))
-    at_least = ids.id_at("job", since) if since is not None else None
-
-    store, tenant = request.app[state.JOBS], request[state.TENANT]
-    # Unfiltered: one index read of limit + 1 (the extra one tells whether a next page exists).
-    # Filtered: read ahead in chunks, at most MAX_SCAN entries, then answer with a cursor.
-    chunk = min(limit * 4, 200) if (status_filter or type_filter) else limit + 1
-    items: list[dict[str, Any]] = []
-    scanned, more, position = 0, False, cursor
-    while not more:
-        job_ids = await store.page_ids(
-            tenant, position, chunk, batch_id=batch_filter, at_least=at_least
-        )
-        records = await store.get_many(job_ids) if job_ids else []
-        await store.forget_ids(
-            tenant,
-            [i for i, r in zip(job_ids, records, strict=True) if r is None],
-            batch_id=batch_filter,
-        )
-        for job_id, record in zip(job_ids, records, strict=True):
-            if len(items) == limit or scanned == MAX_SCAN:
-                more = True
-                break
-            position, scanned = job_id, scanned + 1
-            if record is None:
-                continue
-            if status_filter and record.status.value != status_filter:
-                continue
-            if type_filter and record.type != type_filter:
-                continue
-            items.append(job_resource(record))
-        if len(job_ids) < chunk:
-            break
-    next_cursor = encode_cursor(position) if more and position else None
-    return json_response({"items": items, "next_cursor": next_cursor})
 
 
 async def cancel_job(request: web.Request) -> web.Response:

@@ -18,6 +18,7 @@ from acceptd.api import (
     events,
     insights,
     job_types,
+    joblist,
     jobs,
     ops,
     portal,
@@ -111,9 +112,16 @@ ROUTES: list[Route] = [
         idempotent=True,
     ),
     Route(
-        "GET", "/v1/jobs", jobs.list_jobs, "List jobs, newest first", "jobs",
+        "GET", "/v1/jobs", joblist.list_jobs, "List jobs, newest first", "jobs",
         responses={200: Response("a page of jobs", JobPage)},
         query=(
+            (
+                "view",
+                "summary (default): items leave out input and result; full: with them. "
+                "Either way a page ends early (with next_cursor) before its items pass "
+                "ACCEPTD_MAX_LIST_PAGE_BYTES",
+                {"type": "string", "enum": list(joblist.VIEWS), "default": "summary"},
+            ),
             ("status", "only jobs in this status", _STATUS),
             ("type", "only jobs of this type", _TEXT),
             ("batch", "only the items of this batch", _TEXT),
@@ -122,7 +130,7 @@ ROUTES: list[Route] = [
             _LIMIT,
             _CURSOR,
         ),
-        errors=(400, 404),  # 404: ?batch= names no batch of the tenant's
+        errors=(400, 404, 422),  # 404: ?batch= names no batch of the tenant's; 422: ?view=
     ),
     Route(
         "GET", "/v1/job-counts", insights.job_counts,

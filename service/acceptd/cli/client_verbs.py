@@ -100,6 +100,8 @@ def add_commands(commands: Any) -> None:
     jobs.add_argument("--type")
     jobs.add_argument("--batch", help="only this batch's items")
     jobs.add_argument("--limit", type=int, default=20)
+    jobs.add_argument("--view", choices=("summary", "full"), default="summary",
+                      help="full: each job with its input and result (see --json)")  # fmt: skip
 
     job_types = verb("job-types", "the registered job types and their input schemas", _job_types)
     job_types.add_argument("name", nargs="?", help="show this type's schemas in full")
@@ -389,7 +391,7 @@ async def _wait(args: argparse.Namespace, client: Client) -> int:
 
 async def _jobs(args: argparse.Namespace, client: Client) -> int:
     page = await client.list(status=args.status, type=args.type, batch=args.batch,
-                             limit=args.limit)  # fmt: skip
+                             limit=args.limit, view=args.view)  # fmt: skip
     rows = [
         (j.id, j.type, j.status, f"{j.progress.fraction:.0%}", j.created_at) for j in page.items
     ]

@@ -27,9 +27,10 @@ def painted(word: str, stream: TextIO = sys.stdout) -> str:
 
 
 def plain(value: Any) -> Any:
-    """What --json prints: the API's own JSON for a model, a list of them, or a dict."""
+    """What --json prints: the API's own JSON for a model, a list of them, or a dict. Only
+    the fields the answer had: a list item without `input` prints none, not `"input": null`."""
     if isinstance(value, BaseModel):
-        return value.model_dump(mode="json", by_alias=True)
+        return value.model_dump(mode="json", by_alias=True, exclude_unset=True)
     if isinstance(value, list):
         return [plain(item) for item in value]
     if isinstance(value, dict):

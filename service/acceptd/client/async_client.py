@@ -50,6 +50,7 @@ from acceptd.wire.models import (
     Health,
     Job,
     JobCounts,
+    JobListView,
     JobPage,
     JobStatusName,
     JobType,
@@ -187,11 +188,13 @@ class Client:
         until: datetime | str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        view: JobListView | None = None,
     ) -> JobPage:
         """One page, newest first; `next_cursor` fetches the next. `since`/`until` bound
-        when the jobs were created."""
+        when the jobs were created. Items carry no `input` and `result` (None) unless
+        `view="full"`; a full page may end before `limit`, its cursor going on from there."""
         params = _query(status=status, type=type, batch=batch, since=_time(since),
-                        until=_time(until), limit=limit, cursor=cursor)  # fmt: skip
+                        until=_time(until), limit=limit, cursor=cursor, view=view)  # fmt: skip
         return (await self._http.request("GET", "/v1/jobs", params=params)).parsed(JobPage)
 
     def iter_jobs(
@@ -201,12 +204,13 @@ class Client:
         type: str | None = None,
         batch: str | None = None,
         page_size: int | None = None,
+        view: JobListView | None = None,
     ) -> AsyncIterator[Job]:
         """Every matching job, newest first, following the cursors page by page."""
 
         async def page(cursor: str | None) -> tuple[builtins.list[Job], str | None]:
             found = await self.list(
-                status=status, type=type, batch=batch, limit=page_size, cursor=cursor
+                status=status, type=type, batch=batch, limit=page_size, cursor=cursor, view=view
             )
             return found.items, found.next_cursor
 

@@ -29,6 +29,7 @@ from acceptd.wire.models import (
     Health,
     Job,
     JobCounts,
+    JobListView,
     JobPage,
     JobStatusName,
     JobType,
@@ -138,10 +139,11 @@ class SyncClient:
         until: datetime | str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
+        view: JobListView | None = None,
     ) -> JobPage:
         return self._run(
             self._client.list(status=status, type=type, batch=batch, since=since, until=until,
-                              limit=limit, cursor=cursor)
+                              limit=limit, cursor=cursor, view=view)
         )  # fmt: skip
 
     @calls("GET", "/v1/job-counts")
@@ -161,9 +163,12 @@ class SyncClient:
         type: str | None = None,
         batch: str | None = None,
         page_size: int | None = None,
+        view: JobListView | None = None,
     ) -> Iterator[Job]:
         return self._iterate(
-            self._client.iter_jobs(status=status, type=type, batch=batch, page_size=page_size)
+            self._client.iter_jobs(
+                status=status, type=type, batch=batch, page_size=page_size, view=view
+            )
         )
 
     @calls("POST", "/v1/jobs/{job_id}/cancel")

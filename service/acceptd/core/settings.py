@@ -201,6 +201,12 @@ class Settings(BaseSettings):
     max_result_bytes: int = Field(
         default=1024 * 1024, ge=1024, description="a larger job result fails the job"
     )
+    max_list_page_bytes: int = Field(
+        default=4 * 1024 * 1024,
+        ge=64 * 1024,
+        description="a page of GET /v1/jobs ends early (with next_cursor) before its items "
+        "pass this many bytes: bounds what one list answer costs the API in memory",
+    )
 
     public_url: str | None = Field(
         default=None,

@@ -113,6 +113,19 @@ class JobRecord:
         )
 
 
+# The fields that can each hold up to a megabyte (ACCEPTD_MAX_INPUT_BYTES, ..._RESULT_BYTES;
+# an awaiting_input request is a handler's result): a list reads them only for the items
+# that return them, a few at a time.
+BODY_FIELDS = ("input", "result", "await_request")
+# Every other field JobRecord.from_hash reads: small (metadata is capped at
+# ACCEPTD_MAX_METADATA_BYTES), so a list reads them for a whole run of its index at once.
+HEAD_FIELDS = (
+    "tenant", "type", "status", "metadata", "callback_url", "attempts", "created", "started",
+    "finished", "error", "progress", "cancel", "priority", "run_at", "batch",
+    "await_deadline", "token", "token_digest", "tp", "okey",
+)  # fmt: skip
+
+
 # A high-priority job is queued as if submitted this much earlier: it overtakes up to an
 # hour of normal backlog, and a normal job that has waited longer still goes first.
 HIGH_PRIORITY_HEAD_START_MS = 3_600_000
@@ -317,11 +330,50 @@ class JobStore:
         )
 
     async def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
+        """Each job whole (None for one that expired), in one round trip."""
         raws = await records.hashes(self._redis, [keys.job(i) for i in job_ids])
         return [
             self._opened(JobRecord.from_hash(i, r)) if r else None
             for i, r in zip(job_ids, raws, strict=True)
         ]
+
+    async def heads(self, job_ids: list[str]) -> list[JobRecord | None]:
+        """Each job without its bodies (BODY_FIELDS: `input`, `result` and the awaiting_input
+        request read as None), in one round trip; None for one that expired. What a list
+        reads to filter and render, without loading a megabyte per job."""
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for job_id in job_ids:
+                pipe.hmget(keys.job(job_id), list(HEAD_FIELDS))
+            found: list[list[str | None]] = await pipe.execute()
+        heads: list[JobRecord | None] = []
+        for job_id, values in zip(job_ids, found, strict=True):
+            raw = {name: v for name, v in zip(HEAD_FIELDS, values, strict=True) if v is not None}
+            heads.append(
+                self._opened(JobRecord.from_hash(job_id, raw)) if "tenant" in raw else None
+            )
+        return heads
+
+    async def with_bodies(
+        self, heads: list[JobRecord], *, input_and_result: bool
+    ) -> list[JobRecord | None]:
+        """The jobs of `heads` with the bodies a list item shows, in at most one round trip:
+        with `input_and_result` each job is read again whole (one consistent snapshot, None
+        for one that expired since); else only the request of those awaiting input is added."""
+        if input_and_result:
+            return await self.get_many([head.id for head in heads])
+        waiting = [head for head in heads if head.awaiting is not None]
+        if not waiting:
+            return list(heads)
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for head in waiting:
+                pipe.hget(keys.job(head.id), "await_request")
+            requests: list[str | None] = await pipe.execute()
+        filled: dict[str, JobRecord] = {}
+        for head, request in zip(waiting, requests, strict=True):
+            if head.awaiting is not None and request is not None:
+                awaiting = replace(head.awaiting, request=json.loads(request))
+                filled[head.id] = replace(head, awaiting=awaiting)
+        return [filled.get(head.id, head) for head in heads]
 
     @staticmethod
     def _index(tenant: str, batch_id: str | None) -> str:

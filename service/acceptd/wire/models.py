@@ -11,6 +11,8 @@ from acceptd.core.events import EventName
 JobStatusName = Literal[
     "scheduled", "queued", "running", "awaiting_input", "succeeded", "failed", "canceled"
 ]
+# GET /v1/jobs?view=: `summary` items leave out input and result; `full` ones carry them.
+JobListView = Literal["summary", "full"]
 
 
 class _Strict(BaseModel):
@@ -67,8 +69,12 @@ class Job(BaseModel):
     type: str
     status: JobStatusName
     progress: Progress
-    input: Any
-    result: Any
+    input: Any = Field(
+        default=None, description="absent from list items unless the list asks for view=full"
+    )
+    result: Any = Field(
+        default=None, description="absent from list items unless the list asks for view=full"
+    )
     error: JobProblem | None
     metadata: dict[str, Any]
     callback_url: str | None

@@ -44,6 +44,20 @@ def job_resource(job: JobRecord) -> dict[str, Any]:
     }
 
 
+# What a list item leaves out unless ?view=full asks for it: the fields that can each hold a
+# megabyte (API.md, "Limits and failure behaviour").
+LIST_LEFT_OUT = ("input", "result")
+
+
+def job_summary(job: JobRecord) -> dict[str, Any]:
+    """A job as a list item shows it by default: the resource without `input` and `result`
+    (the keys are absent, not null: null is a value either can have)."""
+    resource = job_resource(job)
+    for name in LIST_LEFT_OUT:
+        del resource[name]
+    return resource
+
+
 # The status each job event reports: its data shows the job as the event saw it, even when
 # the job moved on before the event was fanned out.
 _EVENT_STATUS = {
