@@ -31,8 +31,10 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(
         default=None,
-        description="`redis://` or `rediss://` URL. Required for `api`, `worker` and "
-        "`dispatcher`; when unset, `dev` starts the embedded server",
+        description="`redis://` or `rediss://` URL of one server, or "
+        "`redis+sentinel://[:password@]host:port[,host:port…]/<primary-name>` for a "
+        "Sentinel-managed primary (the roles follow a failover). Required for `api`, "
+        "`worker` and `dispatcher`; when unset, `dev` starts the embedded server",
     )
     host: str = Field(default="0.0.0.0", description="address `acceptd api` listens on")  # noqa: S104
     port: int = Field(default=8000, ge=0, le=65535, description="port `acceptd api` listens on")

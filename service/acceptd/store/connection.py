@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
-from dataclasses import replace
+from dataclasses import dataclass, replace
 from typing import Any
-from urllib.parse import parse_qs, urlsplit
+from urllib.parse import parse_qs, unquote, urlsplit
 
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
 from redis.asyncio.retry import Retry
+from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
@@ -29,18 +30,91 @@ def redis_url(settings: Settings) -> str:
     return settings.redis_url
 
 
-def connect(settings: Settings) -> Redis:
-    """Our own client: text replies, retries with backoff on a dropped connection."""
-    client: Redis = Redis.from_url(
-        redis_url(settings),
-        decode_responses=True,
-        socket_connect_timeout=2,
-        socket_timeout=10,
-        health_check_interval=15,
-        retry=Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=3),
-        retry_on_error=[RedisConnectionError, RedisTimeoutError],
+SENTINEL_SCHEMES = {"redis+sentinel": False, "rediss+sentinel": True}  # scheme -> TLS
+
+
+@dataclass(frozen=True)
+class SentinelTarget:
+    """A Sentinel-managed primary: `redis+sentinel://[[user]:password@]host:port[,host:port…]
+    /<primary-name>[/<db>][?sentinel_password=…]`. The userinfo is the primary's (and its
+    replicas'); sentinels that require a password of their own take `sentinel_password`."""
+
+    sentinels: tuple[tuple[str, int], ...]
+    primary: str
+    db: int = 0
+    username: str | None = None
+    password: str | None = None
+    sentinel_password: str | None = None
+    tls: bool = False
+
+
+def sentinel_target(url: str) -> SentinelTarget | None:
+    """The Sentinel target a URL names, or None for a `redis://`/`rediss://` URL."""
+    scheme, _, rest = url.partition("://")
+    if scheme not in SENTINEL_SCHEMES:
+        return None
+    parts = urlsplit(f"redis://{rest}")
+    userinfo, _, hosts = parts.netloc.rpartition("@")
+    username, _, password = userinfo.partition(":")
+    sentinels = []
+    for host_port in hosts.split(","):
+        host, _, port = host_port.strip().rpartition(":")
+        if not host or not port.isdigit():
+            raise ValueError(f"a Sentinel address must be host:port (got {host_port!r})")
+        sentinels.append((host.strip("[]"), int(port)))
+    path = [segment for segment in parts.path.split("/") if segment]
+    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+        raise ValueError("a Sentinel URL ends with /<primary-name>, optionally /<db>")
+    query = parse_qs(parts.query)
+    return SentinelTarget(
+        sentinels=tuple(sentinels),
+        primary=unquote(path[0]),
+        db=int(path[1]) if len(path) == 2 else 0,
+        username=unquote(username) or None,
+        password=unquote(password) or None,
+        sentinel_password=query.get("sentinel_password", [None])[0],
+        tls=SENTINEL_SCHEMES[scheme],
     )
-    return client
+
+
+def connect(settings: Settings) -> Redis:
+    """Our own client: text replies, retries with backoff on a dropped connection. Behind
+    Sentinel, every new connection asks the sentinels where the primary is, so a failover
+    is followed by reconnecting, with no restart."""
+    options: dict[str, Any] = {
+        "decode_responses": True,
+        "socket_connect_timeout": 2,
+        "socket_timeout": 10,
+        "health_check_interval": 15,
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=3),
+        "retry_on_error": [RedisConnectionError, RedisTimeoutError],
+    }
+    url = redis_url(settings)
+    target = sentinel_target(url)
+    if target is None:
+        client: Redis = Redis.from_url(url, **options)
+        return client
+    primary: Redis = _sentinel(target).master_for(
+        target.primary,
+        db=target.db,
+        username=target.username,
+        password=target.password,
+        ssl=target.tls,
+        **options,
+    )
+    return primary
+
+
+def _sentinel(target: SentinelTarget) -> Sentinel:
+    return Sentinel(  # type: ignore[no-untyped-call]
+        list(target.sentinels),
+        sentinel_kwargs={
+            "password": target.sentinel_password,
+            "ssl": target.tls,
+            "socket_connect_timeout": 2,
+            "socket_timeout": 2,
+        },
+    )
 
 
 _TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
@@ -49,8 +123,25 @@ _TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
 def arq_settings(settings: Settings) -> RedisSettings:
     """arq's connection settings from the same URL. arq's from_dsn reads only the database
     from the query; the TLS options (a private CA, client certificates) are carried over
-    here so arq's connections verify the server exactly as ours do."""
+    here so arq's connections verify the server exactly as ours do. Behind Sentinel, arq
+    asks the same sentinels for the same primary (arq cannot pass sentinels a password)."""
     url = redis_url(settings)
+    target = sentinel_target(url)
+    if target is not None:
+        if target.sentinel_password is not None:
+            raise ValueError(
+                "arq cannot authenticate to sentinels: leave sentinel_password out of "
+                "ACCEPTD_REDIS_URL (the primary's own password is passed on)"
+            )
+        return RedisSettings(
+            host=list(target.sentinels),
+            sentinel=True,
+            sentinel_master=target.primary,
+            database=target.db,
+            username=target.username,
+            password=target.password,
+            ssl=target.tls,
+        )
     query = parse_qs(urlsplit(url).query)
     tls: dict[str, Any] = {name: query[name][0] for name in _TLS_OPTIONS if name in query}
     if "ssl_check_hostname" in query:
