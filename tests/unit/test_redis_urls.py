@@ -1,0 +1,50 @@
+"""Which Redis an ACCEPTD_REDIS_URL names: one server, or a Sentinel-managed primary."""
+
+from __future__ import annotations
+
+import pytest
+
+from acceptd.core.settings import Settings
+from acceptd.store.connection import SentinelTarget, arq_settings, sentinel_target
+
+
+def test_a_sentinel_url_names_its_sentinels_primary_and_credentials() -> None:
+    url = "redis+sentinel://app:s%40cret@10.0.0.1:26379,[::1]:26380/orders/2"
+    assert sentinel_target(url) == SentinelTarget(
+        sentinels=(("10.0.0.1", 26379), ("::1", 26380)),
+        primary="orders",
+        db=2,
+        username="app",
+        password="s@cret",
+    )
+    assert sentinel_target("rediss+sentinel://s:26379/p") == SentinelTarget(
+        sentinels=(("s", 26379),), primary="p", tls=True
+    )
+
+
+def test_a_plain_url_is_no_sentinel() -> None:
+    assert sentinel_target("redis://localhost:6379/0") is None
+    assert sentinel_target("rediss://:pw@cache.example:6380") is None
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "redis+sentinel://10.0.0.1:26379",  # no primary name
+        "redis+sentinel://10.0.0.1/primary",  # no port
+        "redis+sentinel://10.0.0.1:26379/primary/zero",  # a db that is no number
+    ],
+)
+def test_a_sentinel_url_without_what_it_needs_is_refused(url: str) -> None:
+    with pytest.raises(ValueError, match="Sentinel"):
+        sentinel_target(url)
+
+
+def test_arq_asks_the_same_sentinels_for_the_same_primary() -> None:
+    settings = Settings(redis_url="redis+sentinel://:pw@127.0.0.1:26379,127.0.0.1:26380/jobs")
+    arq = arq_settings(settings)
+    assert arq.sentinel
+    assert arq.host == [("127.0.0.1", 26379), ("127.0.0.1", 26380)]
+    assert (arq.sentinel_master, arq.password) == ("jobs", "pw")
+    with pytest.raises(ValueError, match="sentinel_password"):
+        arq_settings(Settings(redis_url="redis+sentinel://h:1/p?sentinel_password=x"))
