@@ -203,3 +203,38 @@ async def test_behind_a_trusted_proxy_each_client_has_its_own_limit(
     assert await statuses(["127.0.0.0/8"], noisy_then_quiet) == [404, 404, 429, 404]
     forged = ["198.51.100.3", "198.51.100.4", "198.51.100.5"]
     assert await statuses([], forged) == [404, 404, 429]
+
+
+async def test_uploads_trickled_by_a_crowd_hold_no_shared_slot(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    """Sixteen addresses trickling four uploads each used to hold the cap shared by every
+    keyless caller for as long as they kept at it. A body now arrives under its caller's own
+    slot: the shared one is taken only to handle a request whose body is in."""
+    settings = make_settings(public_concurrency=2, body_timeout_seconds=30)
+    client = await aiohttp_client(create_app(settings))
+    head = (
+        f"POST {COMPLETE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Length: 100\r\n\r\n{"
+    ).encode()
+    held = []
+    for crowd in range(2, 6):  # four addresses of the crowd, as many uploads as they may
+        for _ in range(settings.public_concurrency_per_address):
+            _reader, writer = await asyncio.open_connection(
+                client.server.host, client.server.port, local_addr=(f"127.0.0.{crowd}", 0)
+            )
+            writer.write(head)
+            await writer.drain()
+            held.append(writer)
+    try:
+        await wait_until(lambda: _holding(client, 16))
+        answer = await client.post(COMPLETE, json={"token": "ctk_x", "result": 1})
+        assert answer.status == 404  # handled: the crowd holds none of the shared slots
+    finally:
+        for writer in held:
+            writer.close()
+
+
+async def _holding(client: Client, uploads: int) -> bool:
+    held: int = sum(client.app[state.IN_FLIGHT_BY_ADDRESS].in_flight.values())
+    return held >= uploads

@@ -76,6 +76,9 @@ def test_an_adversarial_mebibyte_costs_linear_time(name: str) -> None:
         (b"[-Infinity]", "-Infinity is not a JSON number"),
         (b"1" * 4301, "integer too long"),
         (b'"\\udc00"', "unpaired UTF-16 surrogate"),
+        (b'"\xed\xa0\x80"', "not UTF-8"),  # a surrogate encoded as UTF-8 bytes
+        ('"\\ud800"'.encode("utf-16"), "not UTF-8"),  # hides the escape from a byte scan
+        (b"\xef\xbb\xbf{}", "BOM"),
     ],
 )
 def test_what_no_strict_parser_takes_is_a_400(body: bytes, detail: str) -> None:
@@ -83,6 +86,16 @@ def test_what_no_strict_parser_takes_is_a_400(body: bytes, detail: str) -> None:
         decode(body, MAX_ELEMENTS, MAX_DEPTH)
     assert refused.value.status == 400
     assert detail in str(refused.value.detail)
+
+
+@pytest.mark.parametrize("encoding", ["utf-16-le", "utf-16", "utf-32"])
+def test_a_body_in_another_encoding_cannot_hide_its_structure(encoding: str) -> None:
+    """In UTF-16 one character's 0x22 byte made the byte scan see every bracket after it
+    as inside a string: depth 960 and 1.75 million values got past the budget."""
+    body = ('{"value": ["\u0122", ' + "[" * 960 + "]" * 960 + "]}").encode(encoding)
+    with pytest.raises(ProblemError) as refused:  # not UTF-8, or NULs where JSON has none
+        decode(body, MAX_ELEMENTS, MAX_DEPTH)
+    assert refused.value.status == 400
 
 
 def test_numbers_and_strings_that_look_like_structure_are_kept() -> None:

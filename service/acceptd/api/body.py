@@ -6,16 +6,19 @@ import asyncio
 from typing import Any, TypeVar
 
 from aiohttp import web
+from aiohttp.web_protocol import RequestPayloadError
 from pydantic import BaseModel, ValidationError
 
 from acceptd.api import state
 from acceptd.api.jsonbudget import decode
 from acceptd.api.problems import (
+    BadRequest,
     PayloadTooLarge,
     RequestTimeout,
     UnsupportedMediaType,
     validation_failed,
 )
+from acceptd.core.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
 
@@ -28,10 +31,28 @@ def _is_json(content_type: str) -> bool:
     )
 
 
-async def _read_bounded(request: web.Request, limit: int) -> bytes:
-    """The body, read no further than `limit` bytes and for no longer than the body
+# Room for the token, the JSON around the result, and a failure's title and detail.
+KEYLESS_ENVELOPE_BYTES = 4096
+
+
+def keyless_body_limit(settings: Settings) -> int:
+    """The routes that take no API key read at most the result cap and a little more."""
+    return settings.max_result_bytes + KEYLESS_ENVELOPE_BYTES
+
+
+async def receive_body(request: web.Request, limit: int) -> bytes:
+    """The body, read once, no further than `limit` bytes and for no longer than the body
     timeout: a route's own limit holds for chunked bodies too, before anything is buffered
     past it, and a trickled upload gives its request slot back."""
+    raw = request.get(state.RAW_BODY)
+    if raw is None:
+        raw = request[state.RAW_BODY] = await _read_bounded(request, limit)
+    elif len(raw) > limit:
+        raise PayloadTooLarge(f"{len(raw)} bytes; the limit is {limit}")
+    return raw
+
+
+async def _read_bounded(request: web.Request, limit: int) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"{request.content_length} bytes; the limit is {limit}")
     seconds = request.app[state.SETTINGS].body_timeout_seconds
@@ -47,6 +68,10 @@ async def _read_bounded(request: web.Request, limit: int) -> bytes:
             f"the body did not arrive within {seconds:g} s (ACCEPTD_BODY_TIMEOUT_SECONDS)",
             headers={"Connection": "close"},
         ) from None
+    except RequestPayloadError as exc:
+        # Content-Encoding that does not match the bytes (aiohttp inflates as it reads), or
+        # a chunked body that breaks off: the client's fault, not a 500 with two tracebacks.
+        raise BadRequest(f"the body could not be read: {exc}") from None
     return bytes(body)
 
 
@@ -57,7 +82,7 @@ async def read_json(request: web.Request, limit: int) -> Any:
         raise UnsupportedMediaType(
             f"send Content-Type: application/json (got {request.content_type or 'none'})"
         )
-    raw = await _read_bounded(request, limit)
+    raw = await receive_body(request, limit)
     settings = request.app[state.SETTINGS]
     return decode(raw, settings.max_json_elements, settings.max_json_depth)
 

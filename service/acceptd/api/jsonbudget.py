@@ -75,14 +75,20 @@ def _refuse_constant(name: str) -> NoReturn:
 
 def decode(raw: bytes, max_elements: int, max_depth: int) -> Any:
     """The parsed body, refused in order of cost: the budget on the raw bytes, then the
-    parse. Only what every receiver's strict JSON parser takes gets in: no NaN or Infinity,
-    no float that overflows to one, no integer too long to convert (the 4,300-digit limit
-    CPython sets against quadratic int parsing), no unpaired UTF-16 surrogate."""
-    check_budget(raw, max_elements, max_depth)
+    parse. Only what every receiver's strict JSON parser takes gets in: UTF-8 only, no NaN
+    or Infinity, no float that overflows to one, no integer too long to convert (the
+    4,300-digit limit CPython sets against quadratic int parsing), no unpaired UTF-16
+    surrogate."""
     try:
-        value = json.loads(raw, parse_float=_finite_float, parse_constant=_refuse_constant)
+        # Strictly, before the budget: the budget reads structure off UTF-8's ASCII bytes,
+        # and json.loads would take UTF-16 and UTF-32 bodies (where one character's 0x22
+        # byte hides every bracket after it from the scan) and UTF-8-encoded surrogates.
+        text = raw.decode("utf-8")
     except UnicodeDecodeError as exc:
         raise MalformedJson("the body is not UTF-8") from exc
+    check_budget(raw, max_elements, max_depth)
+    try:
+        value = json.loads(text, parse_float=_finite_float, parse_constant=_refuse_constant)
     except json.JSONDecodeError as exc:
         raise MalformedJson(f"{exc.msg} (line {exc.lineno}, column {exc.colno})") from exc
     except _NotANumber as exc:

@@ -11,6 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from acceptd.api import state
+from acceptd.api.body import keyless_body_limit, receive_body
 from acceptd.api.callers import caller_of
 from acceptd.api.problems import (
     Forbidden,
@@ -157,8 +158,9 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
 
 async def _by_address(request: web.Request, handler: Handler) -> web.StreamResponse:
     """What one caller may cost us on a route anyone can call: a rate (in Redis, shared by
-    every API process), requests in flight per caller and for all callers together (per
-    process), each a 429 past it. A caller is an IPv4 address or an IPv6 /64."""
+    every API process), requests in flight per caller, and requests being handled (their
+    bodies in) for all callers together (per process), each a 429 past it. A caller is an
+    IPv4 address or an IPv6 /64."""
     app = request.app
     caller = caller_of(request)
     limiter = app[state.ADDRESS_LIMITER]
@@ -177,6 +179,9 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
         )
     everyone = app[state.IN_FLIGHT_KEYLESS]
     try:
+        # The body arrives under the caller's own slot only: uploads trickled by a crowd of
+        # addresses hold no slot every caller shares (16 addresses held it shut for good).
+        await receive_body(request, keyless_body_limit(app[state.SETTINGS]))
         if not everyone.try_acquire(ALL_CALLERS):
             raise RateLimited(
                 "too many requests on this route at once; retry shortly",

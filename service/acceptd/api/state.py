@@ -50,3 +50,5 @@ TENANT = web.RequestKey("tenant", str)
 KEY = web.RequestKey("key", KeyIdentity)
 # The submit span's traceparent (core/tracing.py), kept with the job it creates.
 TRACEPARENT = web.RequestKey("traceparent", str)
+# The body, once read (api/body.py): the keyless routes read it before their handler runs.
+RAW_BODY = web.RequestKey("raw_body", bytes)
