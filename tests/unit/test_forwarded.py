@@ -60,9 +60,18 @@ def test_the_client_is_the_rightmost_address_not_ours() -> None:
 
 def test_rfc_7239_forwarded() -> None:
     sent = {"Forwarded": 'for=192.0.2.60;proto=https;host=acceptd.example.com, for="[fd00::1]"'}
-    assert client_view(_request("fd00::2", sent), PROXIES) == (
+    assert client_view(_request("fd00::2", sent), PROXIES, "forwarded") == (
         "https", "acceptd.example.com", "192.0.2.60",
     )  # fmt: skip
+
+
+def test_a_client_cannot_pick_its_address_with_the_header_our_proxy_does_not_write() -> None:
+    """nginx and ALB append X-Forwarded-For and pass a client's own `Forwarded` on: the
+    client used to choose its address (a fresh rate limit per request) with it."""
+    sent = {"X-Forwarded-For": "203.0.113.7", "Forwarded": "for=198.51.100.99"}
+    assert client_view(_request("10.0.0.2", sent), PROXIES)[2] == "203.0.113.7"
+    sent = {"Forwarded": "for=198.51.100.99", "X-Forwarded-For": "203.0.113.7"}
+    assert client_view(_request("10.0.0.2", sent), PROXIES, "forwarded")[2] == "198.51.100.99"
 
 
 def test_garbage_from_a_trusted_proxy_changes_nothing_it_should_not() -> None:

@@ -35,5 +35,6 @@ def caller_of(request: web.Request) -> str:
     """The caller of a request: behind a proxy in ACCEPTD_TRUSTED_PROXIES, the client it
     forwarded, so one client cannot lock every other one out by sharing the proxy's
     address; anywhere else the peer address, whatever headers it sent."""
-    trusted = networks(tuple(request.app[state.SETTINGS].trusted_proxies))
-    return caller_group(client_view(request, trusted)[2])
+    settings = request.app[state.SETTINGS]
+    trusted = networks(tuple(settings.trusted_proxies))
+    return caller_group(client_view(request, trusted, settings.forwarded_headers)[2])

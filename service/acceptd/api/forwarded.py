@@ -52,9 +52,11 @@ def _values(request: web.Request, name: str) -> list[str]:
     return [v.strip() for header in request.headers.getall(name, []) for v in header.split(",")]
 
 
-def _hops(request: web.Request) -> tuple[list[str], list[str], list[str]]:
-    """(addresses, schemes, hosts) the proxies recorded, oldest hop first."""
-    if "Forwarded" in request.headers:
+def _hops(request: web.Request, kind: str) -> tuple[list[str], list[str], list[str]]:
+    """(addresses, schemes, hosts) the proxies recorded, oldest hop first, from the one kind
+    of header they write: a proxy that appends X-Forwarded-For passes a client's own
+    `Forwarded: for=…` on untouched, and reading that would let the client pick its address."""
+    if kind == "forwarded":
         elements = request.forwarded
         return (
             [e.get("for", "") for e in elements],
@@ -76,13 +78,16 @@ def _written_by_ours(values: Sequence[str], proxies: int) -> str | None:
     return values[max(len(values) - proxies, 0)]
 
 
-def client_view(request: web.Request, trusted: tuple[Network, ...]) -> tuple[str, str, str]:
+def client_view(
+    request: web.Request, trusted: tuple[Network, ...], kind: str = "x-forwarded"
+) -> tuple[str, str, str]:
     """(scheme, host, remote address) of the client as it connected: what a trusted proxy
-    forwarded, or the request's own when it did not come through one."""
+    forwarded in headers of `kind` (ACCEPTD_FORWARDED_HEADERS), or the request's own when it
+    did not come through one."""
     own = (request.scheme, request.host, request.remote or "")
     if not _trusted(request.remote, trusted):
         return own
-    addresses, schemes, hosts = _hops(request)
+    addresses, schemes, hosts = _hops(request, kind)
     proxies, client = 1, own[2]
     for text in reversed(addresses):
         address = _address(text)

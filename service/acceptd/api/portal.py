@@ -24,7 +24,9 @@ def _base_url(request: web.Request) -> str:
     settings = request.app[state.SETTINGS]
     if settings.public_url:
         return settings.public_url.rstrip("/")
-    scheme, host, _ = client_view(request, networks(tuple(settings.trusted_proxies)))
+    scheme, host, _ = client_view(
+        request, networks(tuple(settings.trusted_proxies)), settings.forwarded_headers
+    )
     return f"{scheme}://{host}"
 
 

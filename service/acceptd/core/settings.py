@@ -6,7 +6,7 @@ import base64
 import binascii
 import ipaddress
 import re
-from typing import Annotated
+from typing import Annotated, Literal
 
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
@@ -221,6 +221,13 @@ class Settings(BaseSettings):
         description="comma-separated CIDRs of the reverse proxies in front of the API: only "
         "from these are `Forwarded` / `X-Forwarded-Proto`, `-Host` and `-For` believed (the "
         "client's scheme, host and address). Unset: no one's",
+    )
+    forwarded_headers: Literal["x-forwarded", "forwarded"] = Field(
+        default="x-forwarded",
+        description="which headers the trusted proxies write: `x-forwarded` "
+        "(`X-Forwarded-For`, `-Proto`, `-Host`: nginx, ingress-nginx, AWS ALB, Traefik) or "
+        "`forwarded` (RFC 7239). The other kind is ignored even from a trusted proxy: "
+        "proxies pass on what the client sent in it",
     )
     portal_frame_ancestors: Annotated[list[str], NoDecode] = Field(
         default=[],

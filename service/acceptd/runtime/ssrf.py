@@ -57,6 +57,7 @@ _NEVER_BY_DEFAULT = _networks(
     "fe80::/10",
     "fd00:ec2::254/128",  # AWS metadata over IPv6
     "100.100.100.200/32",  # Alibaba Cloud metadata
+    "168.63.129.16/32",  # Azure WireServer (a global address, but the host's own service)
 )
 # IPv6 forms that carry an IPv4 address in their last 32 bits: the IPv4 address decides.
 _EMBEDDING_LAST_32 = _networks(
@@ -122,11 +123,13 @@ def parse_callback_url(raw: str) -> URL:
         raise UnsafeUrlError("contains whitespace or control characters")
     try:
         url = URL(raw)
-    except ValueError as exc:
+        # yarl decodes the host lazily: a broken IDNA label (`xn--`) raises here, not above.
+        host, raw_host = url.host, url.raw_host
+    except (ValueError, UnicodeError) as exc:
         raise UnsafeUrlError(f"not a URL: {exc}") from exc
     if url.scheme not in ("http", "https"):
         raise UnsafeUrlError("scheme must be http or https")
-    if not url.host:
+    if not host or not raw_host:
         raise UnsafeUrlError("has no host")
     if url.user is not None or url.password is not None:
         raise UnsafeUrlError("must not carry credentials")
