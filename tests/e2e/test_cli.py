@@ -188,7 +188,7 @@ async def test_dev_runs_the_readme_flow_and_keeps_data_across_restarts(
 async def test_dev_honours_the_bootstrap_key_and_the_client_verbs_find_it(tmp_path: Path) -> None:
     """ACCEPTD_BOOTSTRAP_API_KEY alone is used (the secret comes from the data dir), and a
     client verb run in the same folder finds this dev's URL and key, on whatever port."""
-    chosen = "acc_chosen-by-the-operator"
+    chosen = "acc_chosen-by-the-operator-Kq3vT9xLm2"
     dev = await start_dev(Path(".acceptd"), cwd=tmp_path, ACCEPTD_BOOTSTRAP_API_KEY=chosen)
     try:
         assert dev.api_key == chosen

@@ -10,6 +10,8 @@ from typing import Annotated
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from acceptd.core.credentials import api_key_weakness, secret_weakness
+
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 DEFAULT_METRICS_PORTS = {"worker": 9100, "dispatcher": 9101, "api": 9102}
 
@@ -37,10 +39,14 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="port `acceptd api` listens on")
 
     bootstrap_api_key: SecretStr | None = Field(
-        default=None, description="at start, make sure tenant `default` exists with this API key"
+        default=None,
+        description="at start, make sure tenant `default` exists with this API key (at least "
+        "32 characters, random: a short or repetitive one is refused at start)",
     )
     bootstrap_secret: SecretStr | None = Field(
-        default=None, description="... and with this `whsec_` webhook signing secret"
+        default=None,
+        description="... and, when it has none yet, with this webhook signing secret (`whsec_` "
+        "+ base64 of at least 24 bytes); a secret rotated since is kept",
     )
     master_key: SecretStr | None = Field(
         default=None,
@@ -231,11 +237,20 @@ class Settings(BaseSettings):
                 raise ValueError("must decode to exactly 32 bytes (`acceptd keygen` makes one)")
         return value
 
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _strong_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        weakness = None if value is None else api_key_weakness(value.get_secret_value())
+        if weakness:
+            raise ValueError(weakness)
+        return value
+
     @field_validator("bootstrap_secret")
     @classmethod
-    def _secret_prefix(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("whsec_"):
-            raise ValueError("must start with whsec_")
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        weakness = None if value is None else secret_weakness(value.get_secret_value())
+        if weakness:
+            raise ValueError(weakness)
         return value
 
     def metrics_port_for(self, role: str) -> int:

