@@ -91,6 +91,21 @@ async def test_tenants_list_keys_and_rotate_secret(redis_url: str) -> None:
     assert "no tenant 'nobody'" in err
 
 
+async def test_only_the_operators_cli_makes_an_operator_key(redis_url: str) -> None:
+    """The one way to an operator key (the whole system in /v1/system) is the store's
+    owner running `acceptd tenants operator-key`; POST /v1/api-keys refuses the scope."""
+    env = subprocess_env(ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY)
+    code, out, err = await run_cli("tenants", "create", "ops", "--json", env=env)
+    assert code == 0, err
+    code, out, err = await run_cli("tenants", "operator-key", "ops", "--json", env=env)
+    assert code == 0, err
+    made = json.loads(out)
+    assert made["scope"] == "operator"
+    assert made["api_key"].startswith("acc_")
+    code, out, err = await run_cli("tenants", "keys", "ops", "--json", env=env)
+    assert sorted(k["scope"] for k in json.loads(out)["keys"]) == ["admin", "operator"]
+
+
 async def test_invalid_setting_is_named_at_start() -> None:
     code, _, err = await run_cli("api", env=subprocess_env(ACCEPTD_PORT="eighty"))
     assert code != 0

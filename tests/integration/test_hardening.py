@@ -4,6 +4,8 @@ unthrottled guessing of keys, exception text that reached tenants, the keyless c
 
 from __future__ import annotations
 
+import json
+import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -14,10 +16,12 @@ from pydantic import ValidationError
 from acceptd.api import state
 from acceptd.api.app import create_app
 from acceptd.core.settings import Settings
+from acceptd.store.processes import Processes, process_name
 from tests.support.constants import SECRET
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]
+ECHO = {"type": "demo.echo", "input": {"value": 1}}
 
 
 # --- Bootstrap ------------------------------------------------------------------------
@@ -67,3 +71,60 @@ def test_the_start_of_a_role_names_the_weak_bootstrap_key(
         _settings()
     assert "ACCEPTD_BOOTSTRAP_API_KEY" in str(stopped.value)
     assert "acc_changeme" not in str(stopped.value)  # the error does not echo the key
+
+
+# --- /v1/system -----------------------------------------------------------------------
+
+
+async def test_a_tenant_admin_cannot_see_other_tenants_queues_or_our_hosts(
+    client: Client, auth: dict[str, str]
+) -> None:
+    """Another tenant's admin key asks for the system view: it learns nothing of tenant
+    `default`'s queued work, nor the hosts and pids our processes run as."""
+    await Processes(client.app[state.REDIS]).beat(process_name("worker"))
+    for _ in range(3):
+        assert (await client.post("/v1/jobs", json=ECHO, headers=auth)).status == 202
+    other = await client.app[state.TENANTS].create("other")
+    other_auth = {"Authorization": f"Bearer {other.api_key}"}
+
+    seen = await client.get("/v1/system", headers=other_auth)
+    assert seen.status == 200
+    text = await seen.text()
+    body = json.loads(text)
+    assert body["scope"] == "tenant"
+    assert body["queues"] == {}
+    assert body["processes"] == []
+    assert socket.gethostname() not in text
+    assert process_name("worker") not in text
+    assert sum(minute["jobs"] for minute in body["per_minute"]) == 0  # its own, not ours
+
+    # Nor can it give itself the power: operator keys are not made through the API.
+    upgraded = await client.post(
+        "/v1/api-keys", json={"name": "me", "scope": "operator"}, headers=other_auth
+    )
+    assert upgraded.status == 422
+
+
+async def test_an_operator_key_sees_the_whole_system(client: Client, auth: dict[str, str]) -> None:
+    await Processes(client.app[state.REDIS]).beat(process_name("worker"))
+    assert (await client.post("/v1/jobs", json=ECHO, headers=auth)).status == 202
+    operator = await client.app[state.TENANTS].operator_key("default", "ops")
+    seen = await client.get("/v1/system", headers={"Authorization": f"Bearer {operator}"})
+    body = await seen.json()
+    assert body["scope"] == "system"
+    assert body["queues"]["jobs"] >= 1
+    assert [p["role"] for p in body["processes"]] == ["worker"]
+    # An operator key is its tenant's admin too.
+    assert (
+        await client.get("/v1/api-keys", headers={"Authorization": f"Bearer {operator}"})
+    ).status == 200
+
+
+async def test_the_bootstrap_key_is_an_operator_key_only_when_asked(
+    aiohttp_client: MakeClient, make_settings: Callable[..., Settings], auth: dict[str, str]
+) -> None:
+    plain = await aiohttp_client(create_app(make_settings()))
+    assert (await (await plain.get("/v1/whoami", headers=auth)).json())["scope"] == "admin"
+    await plain.close()
+    operator = await aiohttp_client(create_app(make_settings(bootstrap_operator=True)))
+    assert (await (await operator.get("/v1/whoami", headers=auth)).json())["scope"] == "operator"

@@ -11,6 +11,7 @@ from acceptd.api.problems import Forbidden, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
 from acceptd.core.clock import now_ms, to_rfc3339
+from acceptd.store.apikeys import ADMIN_SCOPES
 from acceptd.store.sealed import ROTATION_OVERLAP_SECONDS
 from acceptd.wire.models import ApiKeyCreate
 from acceptd.wire.resources import api_key_path, api_key_resource
@@ -18,7 +19,7 @@ from acceptd.wire.resources import api_key_path, api_key_resource
 
 def _admin(request: web.Request) -> str:
     """The tenant, if the request's key has the admin scope; 403 otherwise."""
-    if request[state.KEY].scope != "admin":
+    if request[state.KEY].scope not in ADMIN_SCOPES:
         raise Forbidden("managing API keys and the signing secret needs an admin-scoped key")
     tenant: str = request[state.TENANT]
     return tenant

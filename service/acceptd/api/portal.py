@@ -24,7 +24,7 @@ def _base_url(request: web.Request) -> str:
 
 
 async def create_portal_link(request: web.Request) -> web.Response:
-    if request[state.KEY].scope not in ("admin", "standard"):
+    if request[state.KEY].scope not in ("admin", "standard", "operator"):
         # A session must not outlive itself by minting links.
         raise Forbidden("portal links are made with an API key, not from a portal session")
     settings = request.app[state.SETTINGS]

@@ -336,7 +336,8 @@ ROUTES: list[Route] = [
     ),
     Route(
         "GET", "/v1/system", insights.system_status,
-        "Queue depths, live workers and dispatchers, the tenant's last hour; admin scope",
+        "The tenant's last hour (admin scope); an operator key also sees every queue's "
+        "depth and the live workers and dispatchers",
         "console",
         responses={200: Response("the system now", SystemStatus)},
         errors=(403,),

@@ -68,6 +68,10 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
             "master_key": settings.master_key or files.master_key(),
             "bootstrap_api_key": SecretStr(api_key),
             "bootstrap_secret": SecretStr(secret),
+            # The laptop's owner runs the whole system: the console shows its queues.
+            "bootstrap_operator": settings.bootstrap_operator
+            if "bootstrap_operator" in settings.model_fields_set
+            else True,
         }
     )
     use_fastest_loop(settings)

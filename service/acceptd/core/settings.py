@@ -48,6 +48,12 @@ class Settings(BaseSettings):
         description="... and, when it has none yet, with this webhook signing secret (`whsec_` "
         "+ base64 of at least 24 bytes); a secret rotated since is kept",
     )
+    bootstrap_operator: bool = Field(
+        default=False,
+        description="the bootstrap API key is an operator key: beside tenant `default`'s "
+        "admin powers it sees every tenant's queues and the processes in /v1/system (`true` "
+        "under `dev`)",
+    )
     master_key: SecretStr | None = Field(
         default=None,
         description="base64 of 32 random bytes (`acceptd keygen`); encrypts stored secrets at "
