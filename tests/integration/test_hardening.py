@@ -10,6 +10,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
+from aiohttp import ClientSession, TCPConnector
 from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 
@@ -128,3 +129,30 @@ async def test_the_bootstrap_key_is_an_operator_key_only_when_asked(
     await plain.close()
     operator = await aiohttp_client(create_app(make_settings(bootstrap_operator=True)))
     assert (await (await operator.get("/v1/whoami", headers=auth)).json())["scope"] == "operator"
+
+
+# --- Guessing API keys ----------------------------------------------------------------
+
+
+async def test_an_address_guessing_keys_is_throttled_and_learns_nothing_more(
+    aiohttp_client: MakeClient, make_settings: Callable[..., Settings], auth: dict[str, str]
+) -> None:
+    """A scanner at 127.0.0.1 tries keys: after 3 wrong ones in a minute it gets 429 with
+    Retry-After for every key, even the right one (it cannot confirm a guess); a client at
+    another address with a valid key is not slowed at all."""
+    client = await aiohttp_client(create_app(make_settings(auth_failures_per_minute=3)))
+    for guess in range(3):
+        wrong = {"Authorization": f"Bearer acc_guess{guess}"}
+        assert (await client.get("/v1/jobs", headers=wrong)).status == 401
+    throttled = await client.get("/v1/jobs", headers={"Authorization": "Bearer acc_guess9"})
+    assert throttled.status == 429
+    assert throttled.headers["Content-Type"] == "application/problem+json"
+    assert 1 <= int(throttled.headers["Retry-After"]) <= 60
+    assert (await client.get("/v1/jobs", headers=auth)).status == 429  # no oracle either
+
+    url = str(client.server.make_url("/v1/jobs"))
+    elsewhere = TCPConnector(local_addr=("127.0.0.2", 0))
+    async with ClientSession(connector=elsewhere) as other:
+        for _ in range(5):
+            async with other.get(url, headers=auth) as answer:
+                assert answer.status == 200

@@ -26,6 +26,7 @@ from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime import opsserver
 from acceptd.runtime.bootstrap import bootstrap_tenant, secret_box
 from acceptd.runtime.ssrf import AddressPolicy, async_resolver
+from acceptd.store.authfailures import AuthFailures
 from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
 from acceptd.store.connection import connect
@@ -84,6 +85,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.ADDRESS_LIMITER] = RateLimiter(
         scripts, settings.public_rate_limit_per_second, settings.public_rate_limit_burst
     )
+    app[state.AUTH_FAILURES] = AuthFailures(redis, settings.auth_failures_per_minute)
     app[state.CHANGES] = JobChanges(redis, scripts)
     app[state.RESOLVER] = resolver = async_resolver()
     await bootstrap_tenant(settings, app[state.TENANTS])

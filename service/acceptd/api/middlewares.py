@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -132,7 +133,7 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <api key>")
-    identity = await _identity_for(request.app, token.strip())
+    identity = await _identity_for(request, token.strip())
     if identity.scope == "portal-endpoints" and not getattr(
         route_handler, ENDPOINTS_PORTAL_ROUTE, False
     ):
@@ -177,14 +178,28 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
         in_flight.release(address)
 
 
-async def _identity_for(app: web.Application, api_key: str) -> KeyIdentity:
+async def _identity_for(request: web.Request, api_key: str) -> KeyIdentity:
     # A short positive cache keeps the hot path at one Redis round trip per submit.
+    app = request.app
     cache = app[state.API_KEY_CACHE]
     identity = cache.get(api_key)
     if identity is not None:
         return identity
-    keys = app[state.TENANTS].keys
-    identity = await keys.identify(api_key)
+    keys, failures = app[state.TENANTS].keys, app[state.AUTH_FAILURES]
+    if not failures.enabled:
+        identity = await keys.identify(api_key)
+    else:
+        # An address past its failures gets no answer about any key it has not shown to be
+        # good: a guesser learns nothing more for a minute. Both reads go out at once.
+        address = request.remote or "unknown"
+        identity, wait = await asyncio.gather(keys.identify(api_key), failures.blocked_for(address))
+        if wait:
+            raise RateLimited(
+                f"too many requests with a wrong API key from your address; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        if identity is None:
+            await failures.record(address)
     if identity is None:
         raise Unauthorized("the API key is not valid")
     cache.put(api_key, identity)

@@ -135,6 +135,13 @@ class Settings(BaseSettings):
     public_rate_limit_burst: int = Field(
         default=20, ge=1, description="burst of public_rate_limit_per_second"
     )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=0,
+        description="requests with a wrong API key one client address may make in a minute; "
+        "past it, every request of that address that presents a key not already known good "
+        "gets 429 until the minute ends; 0 = no limit",
+    )
     max_waiters_per_tenant: int = Field(
         default=1000,
         ge=1,
