@@ -5,20 +5,25 @@ unthrottled guessing of keys, exception text that reached tenants, the keyless c
 from __future__ import annotations
 
 import json
+import logging
 import socket
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import aiohttp
 import pytest
 from aiohttp import ClientSession, TCPConnector
+from aiohttp.client_reqrep import ConnectionKey
 from aiohttp.test_utils import TestClient
 from pydantic import ValidationError
 
 from acceptd.api import state
 from acceptd.api.app import create_app
 from acceptd.core.settings import Settings
+from acceptd.dispatcher.sender import network_error
 from acceptd.store.processes import Processes, process_name
 from tests.support.constants import SECRET
+from tests.support.waiting import wait_until
 
 Client = TestClient[Any, Any]
 MakeClient = Callable[..., Awaitable[Client]]
@@ -156,3 +161,51 @@ async def test_an_address_guessing_keys_is_throttled_and_learns_nothing_more(
         for _ in range(5):
             async with other.get(url, headers=auth) as answer:
                 assert answer.status == 200
+
+
+# --- Exception text -------------------------------------------------------------------
+
+
+async def test_a_drivers_exception_text_reaches_neither_tenant_nor_receiver(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[[], Awaitable[None]],
+    receiver: Any,
+    dispatcher: Any,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """A handler fails with a driver's error that names a DSN with its password: the job the
+    tenant reads and the webhook its receiver gets say the type only; the log has it all."""
+    recording, url = receiver
+    submitted = await client.post(
+        "/v1/jobs", json={"type": "test.leaky", "input": {}, "callback_url": url}, headers=auth
+    )
+    job = await submitted.json()
+    with caplog.at_level(logging.ERROR, logger="acceptd.worker.runtime"):
+        await run_worker_burst()
+    seen = await (await client.get(job["links"]["self"], headers=auth)).json()
+    assert seen["status"] == "failed"
+    assert seen["error"]["detail"].startswith("ConnectionError")
+    assert "s3cret" not in json.dumps(seen)
+    assert "10.0.0.1" not in json.dumps(seen)
+    assert "s3cret" in caplog.text  # the operator still learns what happened
+
+    async def delivered() -> bool:
+        return len(recording.received) >= 1
+
+    await wait_until(delivered, timeout=10)
+    assert b"s3cret" not in recording.received[0].body
+
+
+def test_an_attempts_network_error_keeps_the_failure_and_masks_credentials() -> None:
+    refused = aiohttp.ClientConnectorError(
+        ConnectionKey("hooks.example.com", 443, True, True, None, None, None),
+        ConnectionRefusedError(111, "Connect call failed ('203.0.113.5', 443)"),
+    )
+    assert network_error(refused) == (
+        "ClientConnectorError: cannot connect to hooks.example.com:443: "
+        "Connect call failed ('203.0.113.5', 443)"
+    )
+    leaky = OSError(104, "reset talking to http://admin:hunter2@proxy.internal:3128")
+    assert "hunter2" not in network_error(leaky)
+    assert network_error(RuntimeError("redis://:pw@h")) == "RuntimeError"
