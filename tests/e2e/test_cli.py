@@ -11,6 +11,7 @@ import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
+from urllib.parse import urlsplit
 from typing import Any
 
 import aiohttp
@@ -131,13 +132,19 @@ class Dev:
         self.redis_port = int(re.search(r"Redis:\s+redis://:\*\*\*@[\d.]+:(\d+)", banner).group(1))  # type: ignore[union-attr]
 
 
-async def start_dev(data_dir: Path, cwd: Path | None = None, **env: str) -> Dev:
+async def start_dev(
+    data_dir: Path, cwd: Path | None = None, log_to: Path | None = None, **env: str
+) -> Dev:
+    """`acceptd dev` until its banner; its log (stderr) goes to `log_to`, if given."""
     command = ["dev", "--port", str(free_port()), "--data-dir", str(data_dir)]
+    stderr: Any = log_to.open("wb") if log_to else asyncio.subprocess.DEVNULL
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "acceptd", *command,
         env=subprocess_env(**env), cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=stderr,
     )  # fmt: skip
+    if log_to:
+        stderr.close()  # the child holds its own copy
     assert process.stdout is not None
     banner = ""
     async with asyncio.timeout(30):
@@ -225,8 +232,9 @@ async def test_dev_honours_the_bootstrap_key_and_the_client_verbs_find_it(tmp_pa
 @pytest.mark.timeout(90)
 async def test_the_embedded_valkey_of_dev_requires_a_password(tmp_path: Path) -> None:
     """Another local user, or a web page making requests to localhost, gets nothing from
-    the dev store: it answers NOAUTH, and the password is in no banner."""
-    dev = await start_dev(tmp_path / "data")
+    the dev store: it answers NOAUTH, and the password is in no banner and no log line."""
+    log = tmp_path / "dev.log"
+    dev = await start_dev(tmp_path / "data", log_to=log)
     try:
         assert "***" in dev.banner
         reader, writer = await asyncio.open_connection("127.0.0.1", dev.redis_port)
@@ -236,6 +244,12 @@ async def test_the_embedded_valkey_of_dev_requires_a_password(tmp_path: Path) ->
         writer.close()
         url_file = tmp_path / "data" / "redis.url"
         assert stat.S_IMODE(url_file.stat().st_mode) == 0o600
+        password = urlsplit(url_file.read_text().strip()).password
+        assert password
     finally:
         dev.process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(dev.process.wait(), 20)
+    output = log.read_text()
+    assert "embedded Valkey ready" in output  # the startup path did log
+    assert password not in output
+    assert password not in dev.banner

@@ -19,6 +19,7 @@ from pydantic import ValidationError
 
 from acceptd.api import state
 from acceptd.api.app import create_app
+from acceptd.cli.embedded import free_port
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.sender import network_error
 from acceptd.store.processes import Processes, process_name
@@ -209,3 +210,20 @@ def test_an_attempts_network_error_keeps_the_failure_and_masks_credentials() -> 
     leaky = OSError(104, "reset talking to http://admin:hunter2@proxy.internal:3128")
     assert "hunter2" not in network_error(leaky)
     assert network_error(RuntimeError("redis://:pw@h")) == "RuntimeError"
+
+
+# --- The ops server -------------------------------------------------------------------
+
+
+async def test_the_metrics_port_answers_on_loopback_only_by_default(
+    aiohttp_client: MakeClient, make_settings: Callable[..., Settings]
+) -> None:
+    """Another machine (here: another address of this one, which a 0.0.0.0 bind would
+    answer on) cannot read the queues and per-tenant job types off /metrics."""
+    port = free_port()
+    await aiohttp_client(create_app(make_settings(metrics_port=port)))
+    async with ClientSession() as http:
+        async with http.get(f"http://127.0.0.1:{port}/healthz") as answer:
+            assert answer.status == 200
+        with pytest.raises(aiohttp.ClientConnectorError):
+            await http.get(f"http://127.0.0.2:{port}/metrics")

@@ -89,7 +89,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.CHANGES] = JobChanges(redis, scripts)
     app[state.RESOLVER] = resolver = async_resolver()
     await bootstrap_tenant(settings, app[state.TENANTS])
-    ops = await opsserver.start(redis, settings.host, settings.metrics_port_for("api"))
+    ops = await opsserver.start(redis, settings.metrics_host, settings.metrics_port_for("api"))
     yield
     if ops is not None:
         await ops.cleanup()

@@ -212,6 +212,12 @@ class Settings(BaseSettings):
     )
 
     uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="address the metrics port listens on: loopback unless the scraper is "
+        "elsewhere (`0.0.0.0` in a pod, where Prometheus and the kubelet's probes come "
+        "from the pod network; the NetworkPolicy in deploy/k8s limits who may)",
+    )
     metrics_port: int | None = Field(
         default=None,
         ge=0,
