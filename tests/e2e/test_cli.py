@@ -11,8 +11,8 @@ import stat
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
-from urllib.parse import urlsplit
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
