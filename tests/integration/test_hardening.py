@@ -227,3 +227,25 @@ async def test_the_metrics_port_answers_on_loopback_only_by_default(
             assert answer.status == 200
         with pytest.raises(aiohttp.ClientConnectorError):
             await http.get(f"http://127.0.0.2:{port}/metrics")
+
+
+# --- The keyless OpenAPI document -----------------------------------------------------
+
+
+async def test_the_keyless_openapi_does_not_list_the_job_catalog(
+    client: Client, auth: dict[str, str]
+) -> None:
+    """An outsider reads /v1/openapi.json to learn which job types run here and what they
+    take: it gets the API's shape only; a caller with a key gets the catalog too."""
+    outsider = await client.get("/v1/openapi.json")
+    assert outsider.status == 200
+    text = await outsider.text()
+    assert "demo.echo" not in text
+    assert "test.leaky" not in text
+    assert "JobInput_" not in text
+    assert "/v1/jobs" in json.loads(text)["paths"]
+
+    insider = await (await client.get("/v1/openapi.json", headers=auth)).json()
+    assert "JobInput_demo_echo" in insider["components"]["schemas"]
+    wrong = await client.get("/v1/openapi.json", headers={"Authorization": "Bearer acc_nope"})
+    assert wrong.status == 401

@@ -58,7 +58,10 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
     app[state.API_KEY_CACHE] = TtlCache(API_KEY_CACHE_SECONDS, API_KEY_CACHE_MAX)
     app[state.IN_FLIGHT_BY_ADDRESS] = ConcurrencyCaps(settings.public_concurrency_per_address)
     app[state.WAITERS] = ConcurrencyCaps(settings.max_waiters_per_tenant)
-    app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd"), app[state.REGISTRY]))
+    app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
+    app[ops.OPENAPI_WITH_JOBS] = ops.encode(
+        build_openapi(ROUTES, version("acceptd"), app[state.REGISTRY])
+    )
     register(app, ROUTES)
     _add_console(app, settings)
     app.cleanup_ctx.append(_redis_ctx)

@@ -37,6 +37,7 @@ API_KEY_CACHE_MAX = 10_000
 PUBLIC_ROUTE = "acceptd.public"
 BY_ADDRESS_ROUTE = "acceptd.by_address"
 ENDPOINTS_PORTAL_ROUTE = "acceptd.endpoints_portal"
+KEY_OPTIONAL_ROUTE = "acceptd.key_optional"
 
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -116,6 +117,13 @@ def open_to_endpoints_portal(handler: Handler) -> Handler:
     return handler
 
 
+def key_optional(handler: Handler) -> Handler:
+    """Mark a keyless handler that answers more to a caller who sends a key: with an
+    Authorization header it is checked as on any route (a wrong key is a 401)."""
+    setattr(handler, KEY_OPTIONAL_ROUTE, True)
+    return handler
+
+
 def limited_by_address(handler: Handler) -> Handler:
     """Mark a keyless handler whose callers are limited by their network address."""
     setattr(handler, BY_ADDRESS_ROUTE, True)
@@ -127,7 +135,10 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     route_handler = request.match_info.handler
     if getattr(route_handler, BY_ADDRESS_ROUTE, False):
         return await _by_address(request, handler)
-    if getattr(route_handler, PUBLIC_ROUTE, False) or request.match_info.http_exception:
+    keyless = getattr(route_handler, PUBLIC_ROUTE, False) and not (
+        getattr(route_handler, KEY_OPTIONAL_ROUTE, False) and "Authorization" in request.headers
+    )
+    if keyless or request.match_info.http_exception:
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")

@@ -379,8 +379,11 @@ ROUTES: list[Route] = [
         public=True,
     ),
     Route(
-        "GET", "/v1/openapi.json", ops.openapi, "This document", "operations",
-        responses={200: Response("OpenAPI 3.1")}, public=True,
+        "GET", "/v1/openapi.json", ops.openapi,
+        "This document; sent with an API key, it also lists each registered job type's input "
+        "schema", "operations",
+        # A key, when sent, is checked as anywhere: a wrong one is a 401 (or a 429).
+        responses={200: Response("OpenAPI 3.1")}, errors=(401, 429), public=True,
     ),
 ]  # fmt: skip
 
