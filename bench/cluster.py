@@ -15,10 +15,10 @@ from pathlib import Path
 from aiohttp import web
 
 from acceptd.cli.embedded import EmbeddedValkey, free_port
-from acceptd.core.credentials import generate_master_key
+from acceptd.core.credentials import generate_api_key, generate_master_key
 from acceptd.webhooks.signing import generate_secret
 
-API_KEY = "acc_bench-key"
+API_KEY = generate_api_key()  # one process starts and drives every role: made once here
 
 
 @dataclass

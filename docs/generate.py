@@ -116,7 +116,8 @@ def http_reference_page(document: dict[str, Any]) -> str:
         "",
         "Every route of the API, from the same route table that registers them. The machine-",
         "readable form is [openapi.json](openapi.json) (OpenAPI 3.1); a running API serves it",
-        "at `GET /v1/openapi.json`, with each registered job type's input schema added.",
+        "at `GET /v1/openapi.json`; asked with an API key, it adds each registered job",
+        "type's input schema (without a key it lists no job type).",
         "Every error is `application/problem+json` ([Problem](#problem)). Routes marked",
         "*no API key* authenticate otherwise (a completion token) or not at all.",
     ]

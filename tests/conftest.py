@@ -62,6 +62,7 @@ def make_settings(redis_url: str) -> Callable[..., Settings]:
             "metrics_port": 0,
             "rate_limit_per_second": 0,  # tests submit in bursts; test_abuse.py turns it on
             "public_rate_limit_per_second": 0,  # likewise; test_security.py turns it on
+            "auth_failures_per_minute": 0,  # likewise; test_hardening.py turns it on
         }
         values.update(overrides)
         return Settings(**values)

@@ -12,6 +12,7 @@ import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 import aiohttp
 import pytest
@@ -91,6 +92,21 @@ async def test_tenants_list_keys_and_rotate_secret(redis_url: str) -> None:
     assert "no tenant 'nobody'" in err
 
 
+async def test_only_the_operators_cli_makes_an_operator_key(redis_url: str) -> None:
+    """The one way to an operator key (the whole system in /v1/system) is the store's
+    owner running `acceptd tenants operator-key`; POST /v1/api-keys refuses the scope."""
+    env = subprocess_env(ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY)
+    code, out, err = await run_cli("tenants", "create", "ops", "--json", env=env)
+    assert code == 0, err
+    code, out, err = await run_cli("tenants", "operator-key", "ops", "--json", env=env)
+    assert code == 0, err
+    made = json.loads(out)
+    assert made["scope"] == "operator"
+    assert made["api_key"].startswith("acc_")
+    code, out, err = await run_cli("tenants", "keys", "ops", "--json", env=env)
+    assert sorted(k["scope"] for k in json.loads(out)["keys"]) == ["admin", "operator"]
+
+
 async def test_invalid_setting_is_named_at_start() -> None:
     code, _, err = await run_cli("api", env=subprocess_env(ACCEPTD_PORT="eighty"))
     assert code != 0
@@ -116,13 +132,19 @@ class Dev:
         self.redis_port = int(re.search(r"Redis:\s+redis://:\*\*\*@[\d.]+:(\d+)", banner).group(1))  # type: ignore[union-attr]
 
 
-async def start_dev(data_dir: Path, cwd: Path | None = None, **env: str) -> Dev:
+async def start_dev(
+    data_dir: Path, cwd: Path | None = None, log_to: Path | None = None, **env: str
+) -> Dev:
+    """`acceptd dev` until its banner; its log (stderr) goes to `log_to`, if given."""
     command = ["dev", "--port", str(free_port()), "--data-dir", str(data_dir)]
+    stderr: Any = log_to.open("wb") if log_to else asyncio.subprocess.DEVNULL
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "acceptd", *command,
         env=subprocess_env(**env), cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE, stderr=stderr,
     )  # fmt: skip
+    if log_to:
+        stderr.close()  # the child holds its own copy
     assert process.stdout is not None
     banner = ""
     async with asyncio.timeout(30):
@@ -188,7 +210,7 @@ async def test_dev_runs_the_readme_flow_and_keeps_data_across_restarts(
 async def test_dev_honours_the_bootstrap_key_and_the_client_verbs_find_it(tmp_path: Path) -> None:
     """ACCEPTD_BOOTSTRAP_API_KEY alone is used (the secret comes from the data dir), and a
     client verb run in the same folder finds this dev's URL and key, on whatever port."""
-    chosen = "acc_chosen-by-the-operator"
+    chosen = "acc_chosen-by-the-operator-Kq3vT9xLm2"
     dev = await start_dev(Path(".acceptd"), cwd=tmp_path, ACCEPTD_BOOTSTRAP_API_KEY=chosen)
     try:
         assert dev.api_key == chosen
@@ -210,8 +232,9 @@ async def test_dev_honours_the_bootstrap_key_and_the_client_verbs_find_it(tmp_pa
 @pytest.mark.timeout(90)
 async def test_the_embedded_valkey_of_dev_requires_a_password(tmp_path: Path) -> None:
     """Another local user, or a web page making requests to localhost, gets nothing from
-    the dev store: it answers NOAUTH, and the password is in no banner."""
-    dev = await start_dev(tmp_path / "data")
+    the dev store: it answers NOAUTH, and the password is in no banner and no log line."""
+    log = tmp_path / "dev.log"
+    dev = await start_dev(tmp_path / "data", log_to=log)
     try:
         assert "***" in dev.banner
         reader, writer = await asyncio.open_connection("127.0.0.1", dev.redis_port)
@@ -221,6 +244,12 @@ async def test_the_embedded_valkey_of_dev_requires_a_password(tmp_path: Path) ->
         writer.close()
         url_file = tmp_path / "data" / "redis.url"
         assert stat.S_IMODE(url_file.stat().st_mode) == 0o600
+        password = urlsplit(url_file.read_text().strip()).password
+        assert password
     finally:
         dev.process.send_signal(signal.SIGTERM)
         await asyncio.wait_for(dev.process.wait(), 20)
+    output = log.read_text()
+    assert "embedded Valkey ready" in output  # the startup path did log
+    assert password not in output
+    assert password not in dev.banner

@@ -193,3 +193,33 @@ def test_server_verbs_say_what_a_light_install_lacks(verb: str) -> None:
     assert done.returncode == 1
     assert "pip install 'acceptd[server]'" in done.stderr
     assert "Traceback" not in done.stderr
+
+
+async def test_listen_verifies_a_body_that_arrives_in_pieces(aiohttp_client: Any) -> None:
+    """A webhook whose body comes in several TCP reads (a big event, a slow network) is
+    verified whole: a listener that read only the first piece refused it as forged. One
+    over the size cap is a 413, read no further."""
+    from acceptd.cli.listen import Listener
+    from acceptd.webhooks.receiver import MAX_BODY_BYTES
+    from tests.support.constants import SECRET
+    from tests.support.signing import sign_event
+
+    listener = Listener([SECRET], None, as_json=True)
+    client = await aiohttp_client(listener.app())
+    event = {"type": "job.succeeded", "timestamp": "2026-11-22T17:00:00.000Z",
+             "data": {"id": "job_1", "status": "succeeded", "result": "x" * 200_000}}  # fmt: skip
+    body, headers = sign_event(SECRET, event)
+
+    async def trickled() -> Any:
+        for start in range(0, len(body), 50_000):
+            yield body[start : start + 50_000]
+            await asyncio.sleep(0.01)
+
+    answer = await client.post("/webhooks", data=trickled(), headers=headers)
+    assert answer.status == 200, await answer.text()
+
+    async def too_big() -> Any:
+        for _ in range(MAX_BODY_BYTES // 1_000_000 + 2):
+            yield b" " * 1_000_000
+
+    assert (await client.post("/webhooks", data=too_big(), headers=headers)).status == 413

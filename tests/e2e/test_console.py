@@ -27,7 +27,7 @@ AUTH = {"Authorization": f"Bearer {API_KEY}"}
 @pytest.fixture
 def settings(make_settings: Callable[..., Settings]) -> Settings:
     # Long-polls and streams end quickly so a test's teardown never waits on the browser.
-    return make_settings(stream_max_seconds=30)
+    return make_settings(stream_max_seconds=30, bootstrap_operator=True)
 
 
 @pytest.fixture(scope="module")
@@ -47,7 +47,7 @@ def sign_in(browser: Browser, api_url: str) -> None:
     browser.go(f"{api_url}/ui/#/signin")
     browser.one("#api-key").send_keys(API_KEY)
     browser.click("#signin")
-    browser.until(lambda: "admin" in browser.text("#who"), what="signed in")
+    browser.until(lambda: "operator" in browser.text("#who"), what="signed in")
 
 
 async def test_a_submitted_job_appears_and_its_progress_bar_moves(

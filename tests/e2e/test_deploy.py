@@ -26,7 +26,7 @@ from acceptd.client import Client
 from acceptd.core.settings import Settings
 from acceptd.runtime import metrics
 from tests.support.cluster import Roles, VerifyingReceiver
-from tests.support.compose import dockerfile_env, interpolate, service_environment
+from tests.support.compose import MissingVariableError, dockerfile_env, service_environment
 from tests.support.constants import MASTER_KEY, subprocess_env
 from tests.support.waiting import healthy, wait_until
 
@@ -75,7 +75,7 @@ def test_every_kubernetes_manifest_validates_against_the_schemas() -> None:
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
         validated.add(document["kind"])
     assert {"Namespace", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
-            "HorizontalPodAutoscaler", "Secret"} <= validated  # fmt: skip
+            "HorizontalPodAutoscaler", "Secret", "NetworkPolicy"} <= validated  # fmt: skip
 
 
 def test_a_broken_manifest_fails_validation() -> None:
@@ -160,6 +160,72 @@ def test_io_bound_roles_scale_on_queues_not_cpu() -> None:
             assert set(re.findall(r'queue="([a-z_]+)"', query)) <= known_queues, query
 
 
+def _policies() -> dict[str, dict[str, Any]]:
+    return {
+        d["metadata"]["name"]: d["spec"]
+        for _, d in _k8s_documents()
+        if d["kind"] == "NetworkPolicy"
+    }
+
+
+def _selects(selector: dict[str, Any], labels: dict[str, str]) -> bool:
+    """A label selector's verdict (matchLabels, and matchExpressions with In)."""
+    if any(labels.get(k) != v for k, v in selector.get("matchLabels", {}).items()):
+        return False
+    return all(labels.get(e["key"]) in e["values"] for e in selector.get("matchExpressions", []))
+
+
+def test_network_policies_leave_only_the_api_open_and_metrics_to_monitoring() -> None:
+    """Another pod of the cluster (a compromised neighbour) cannot read /metrics or call
+    a worker or dispatcher; only acceptd's pods reach Redis."""
+    kustomization = yaml.safe_load((K8S / "kustomization.yaml").read_text())
+    assert "networkpolicy.yaml" in kustomization["resources"]
+    policies = _policies()
+    monitoring = {
+        "namespaceSelector": {"matchLabels": {"kubernetes.io/metadata.name": "monitoring"}}
+    }
+    for role, deployment in _deployments().items():
+        labels = deployment["spec"]["template"]["metadata"]["labels"]
+        [spec] = [p for p in policies.values() if _selects(p["podSelector"], labels)]
+        assert spec["policyTypes"] == ["Ingress"], role
+        by_port = {port["port"]: rule.get("from") for rule in spec["ingress"]
+                   for port in rule["ports"]}  # fmt: skip
+        assert by_port["metrics"] == [monitoring], role
+        expected = {"metrics", "http"} if role == "api" else {"metrics"}
+        assert set(by_port) == expected, role
+        if role == "api":
+            assert by_port["http"] is None  # from anywhere: the Ingress decides
+    redis = policies["redis-from-acceptd-only"]
+    assert redis["podSelector"] == {"matchLabels": {"app.kubernetes.io/name": "redis"}}
+    [rule] = redis["ingress"]
+    assert rule["from"] == [{"podSelector": {"matchLabels": {"app.kubernetes.io/name": "acceptd"}}}]
+
+
+def test_metrics_listen_where_probes_and_prometheus_reach_them() -> None:
+    """The metrics port listens on loopback by default; in a pod the ConfigMap opens it to
+    the pod network (the NetworkPolicy above says who may use that)."""
+    assert Settings.model_fields["metrics_host"].default == "127.0.0.1"
+    [configmap] = _documents(K8S / "configmap.yaml")
+    assert configmap["data"]["ACCEPTD_METRICS_HOST"] == "0.0.0.0"
+
+
+def test_compose_names_no_job_modules_by_default() -> None:
+    """Production compose never runs the demo job types silently: the operator names the
+    modules (a trial names acceptd.jobs.demo itself)."""
+    compose = yaml.safe_load((DEPLOY / "compose.yaml").read_text())
+    shell = {"ACCEPTD_MASTER_KEY": MASTER_KEY, "ACCEPTD_REDIS_PASSWORD": "pw"}
+    with pytest.raises(MissingVariableError, match="ACCEPTD_JOB_MODULES"):
+        service_environment(compose["services"]["worker"], shell)
+    assert "REPLACE" in (K8S / "configmap.yaml").read_text()
+
+
+def test_compose_puts_no_password_on_a_command_line() -> None:
+    redis_service = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["redis"]
+    for field in ("command", "entrypoint"):
+        assert "ACCEPTD_REDIS_PASSWORD" not in json.dumps(redis_service.get(field)), field
+    assert "requirepass" not in (DEPLOY / "compose.yaml").read_text()
+
+
 def test_example_secret_holds_no_secret() -> None:
     [secret] = _documents(K8S / "secret.example.yaml")
     assert set(secret["stringData"].values()) == {"REPLACE_ME"}
@@ -179,15 +245,35 @@ def test_the_derived_image_example_adds_job_modules() -> None:
     assert "ACCEPTD_JOB_MODULES" in derived
 
 
-def _start_valkey(tmp: Path, extra_args: list[str], port: int) -> subprocess.Popen[bytes]:
-    """The packaged valkey-server with the shipped redis.conf and compose's arguments; on
-    a free loopback port in place of the compose network."""
+def _start_valkey(tmp: Path, service: dict[str, Any], shell: dict[str, str], port: int
+                  ) -> subprocess.Popen[bytes]:  # fmt: skip
+    """The redis service as compose runs it: its entrypoint script (deploy/), its
+    environment, the shipped redis.conf; the image's docker-entrypoint.sh stands in as a
+    script that runs the packaged valkey-server on a free loopback port."""
+    assert service["entrypoint"] == ["sh", "/usr/local/bin/valkey-entrypoint.sh"]
+    mounts = dict(volume.split(":")[:2] for volume in service["volumes"])
+    assert mounts["./valkey-entrypoint.sh"] == "/usr/local/bin/valkey-entrypoint.sh"
+    assert mounts["./redis.conf"] == "/etc/valkey/redis.conf"
     shutil.copy(DEPLOY / "redis.conf", tmp / "redis.conf")
+    bin_dir = tmp / "bin"
+    bin_dir.mkdir()
+    image_entrypoint = bin_dir / "docker-entrypoint.sh"
+    image_entrypoint.write_text(
+        f'#!/bin/sh\nshift\nexec {valkey_binary()} "$@" --port {port} --bind 127.0.0.1\n'
+    )
+    image_entrypoint.chmod(0o755)
+    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **service_environment(service, shell),
+           "VALKEY_CONF": str(tmp / "redis.conf"),
+           "VALKEY_AUTH_CONF": str(tmp / "auth.conf")}  # fmt: skip
     return subprocess.Popen(
-        [str(valkey_binary()), str(tmp / "redis.conf"), *extra_args,
-         "--port", str(port), "--bind", "127.0.0.1"],
-        cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["sh", str(DEPLOY / "valkey-entrypoint.sh")], env=env, cwd=tmp,
+        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
+
+
+def _command_line(pid: int) -> str:
+    """What `ps` shows of a process to every user of the host."""
+    return Path(f"/proc/{pid}/cmdline").read_bytes().replace(b"\0", b" ").decode()
 
 
 @pytest.mark.timeout(120)
@@ -200,15 +286,13 @@ async def test_compose_as_shipped_starts_and_delivers_a_signed_webhook(tmp_path:
         "ACCEPTD_MASTER_KEY": MASTER_KEY,
         "ACCEPTD_REDIS_PASSWORD": password,
         "ACCEPTD_CALLBACK_ALLOW_CIDRS": "127.0.0.1/32",
+        "ACCEPTD_JOB_MODULES": "acceptd.jobs.demo",  # a trial: compose has no default
     }
 
-    # Valkey as the redis service runs it: its command, the shipped redis.conf, the
+    # Valkey as the redis service runs it: its entrypoint, the shipped redis.conf, the
     # password; on a free loopback port in place of the compose network.
-    redis_service = compose["services"]["redis"]
-    command = [interpolate(str(part), shell) for part in redis_service["command"]]
-    assert command[:2] == ["valkey-server", "/etc/valkey/redis.conf"]
     port = free_port()
-    valkey = _start_valkey(tmp_path, command[2:], port)
+    valkey = _start_valkey(tmp_path, compose["services"]["redis"], shell, port)
     roles = Roles({}, tmp_path)
     receiver = VerifyingReceiver()
     try:
@@ -223,6 +307,8 @@ async def test_compose_as_shipped_starts_and_delivers_a_signed_webhook(tmp_path:
         await wait_until(answering, timeout=20)
         with pytest.raises((AuthenticationError, ResponseError)):  # NOAUTH
             sync_redis.Redis(port=port).set("x", "1")
+        # What `ps` shows of the server to anyone on the host: no password.
+        assert password not in _command_line(valkey.pid)
         config: dict[str, str] = admin.config_get("maxmemory*")  # type: ignore[assignment]
         assert int(config["maxmemory"]) > 0
         assert config["maxmemory-policy"] == "noeviction"

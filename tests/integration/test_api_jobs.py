@@ -411,8 +411,10 @@ async def test_health_ready_and_openapi_need_no_key(client: Client) -> None:
     } | {"links"}
 
 
-async def test_openapi_binds_each_job_type_to_its_input_schema(client: Client) -> None:
-    spec = await (await client.get("/v1/openapi.json")).json()
+async def test_openapi_binds_each_job_type_to_its_input_schema(
+    client: Client, auth: dict[str, str]
+) -> None:
+    spec = await (await client.get("/v1/openapi.json", headers=auth)).json()
     schemas = spec["components"]["schemas"]
     echo = schemas["JobInput_demo_echo"]
     assert set(echo["properties"]) == {"value", "delay_ms", "fail", "progress_steps"}
@@ -440,6 +442,7 @@ async def test_readyz_is_503_when_redis_is_unreachable(
     # Startup bootstraps the tenant, which needs Redis: point at a dead port only after startup.
     app.cleanup_ctx.clear()
     from acceptd.api import state
+    from acceptd.store.authfailures import AuthFailures
     from acceptd.store.connection import connect
     from acceptd.store.jobs import JobStore
     from acceptd.store.scripts import Scripts
@@ -447,6 +450,7 @@ async def test_readyz_is_503_when_redis_is_unreachable(
     dead = connect(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     app[state.REDIS] = dead
     app[state.JOBS] = JobStore(dead, Scripts(dead), 60)
+    app[state.AUTH_FAILURES] = AuthFailures(dead, 0)
     app[state.TENANTS] = TenantStore(
         dead, __import__("acceptd.runtime.bootstrap", fromlist=["x"]).secret_box(make_settings())
     )

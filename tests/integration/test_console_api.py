@@ -163,7 +163,7 @@ async def test_counts_and_time_windows(
     assert bad.status == 400
 
 
-async def test_an_endpoints_reads_stay_in_its_tenant_and_system_needs_admin(
+async def test_an_endpoints_reads_stay_in_its_tenant_and_system_needs_an_operator(
     client: Client, auth: dict[str, str], receiver: Any
 ) -> None:
     _, url = receiver
@@ -176,6 +176,12 @@ async def test_an_endpoints_reads_stay_in_its_tenant_and_system_needs_admin(
     standard = await client.post("/v1/api-keys", json={"name": "s"}, headers=auth)
     standard_auth = {"Authorization": f"Bearer {(await standard.json())['key']}"}
     assert (await client.get("/v1/system", headers=standard_auth)).status == 403
-    system = await (await client.get("/v1/system", headers=auth)).json()
+    operator = await client.app[state.TENANTS].operator_key("default", "ops")
+    system = await (
+        await client.get("/v1/system", headers={"Authorization": f"Bearer {operator}"})
+    ).json()
     assert set(system["queues"]) >= {"jobs", "webhooks", "events"}
     assert len(system["per_minute"]) == 60
+    tenant_admin = await (await client.get("/v1/system", headers=auth)).json()
+    assert tenant_admin["queues"] == {}
+    assert len(tenant_admin["per_minute"]) == 60

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
+from multidict import CIMultiDict
 from standardwebhooks.webhooks import Webhook
 
 from acceptd.webhooks.receiver import (
@@ -85,6 +86,27 @@ async def test_forged_webhooks_are_refused(hooks: Any, tamper: Callable[..., Any
     assert response.content_type == "application/problem+json"
     assert got == []
     assert len(refused) == 1
+
+
+async def test_a_handled_event_replayed_with_a_second_webhook_id_is_refused(hooks: Any) -> None:
+    """The attacker replays a captured delivery within the tolerance, adding a fresh
+    webhook-id before the signed one: the signature check would read one copy and the
+    dedupe the other, so the handler would run the event twice. Repeated headers: 401."""
+    client, got, refused = hooks
+    body, headers = sign_event(SECRET, EVENT, msg_id="msg_a")
+    assert (await client.post("/", data=body, headers=headers)).status == 200
+    for name in ("webhook-id", "webhook-timestamp", "webhook-signature"):
+        doubled = CIMultiDict(headers)
+        doubled.popall(name)
+        fresh = {"webhook-id": "msg_fresh", "webhook-timestamp": headers["webhook-timestamp"],
+                 "webhook-signature": "v1,AAAA"}[name]  # fmt: skip
+        doubled.add(name, fresh)
+        doubled.add(name, headers[name])
+        replayed = await client.post("/", data=body, headers=doubled)
+        assert replayed.status == 401, name
+        assert f"{name} header is repeated" in (await replayed.json())["detail"]
+    assert len(got) == 1
+    assert len(refused) == 3
 
 
 async def test_replayed_old_webhook_is_refused(hooks: Any) -> None:

@@ -137,7 +137,8 @@ async def test_exception_becomes_failed_without_traceback(
     await run_worker_burst()
     body = await fetch(client, auth, job)
     assert body["status"] == "failed"
-    assert body["error"]["detail"] == "ValueError: boom at line 7"
+    assert body["error"]["detail"].startswith("ValueError ")
+    assert "boom" not in body["error"]["detail"]  # its text is in the worker's log only
     assert "Traceback" not in str(body)
 
 

@@ -56,6 +56,14 @@ async def crash(ctx: JobContext, data: Empty) -> None:
     raise ValueError("boom at line 7")
 
 
+@job("test.leaky", input=Empty)
+async def leaky(ctx: JobContext, data: Empty) -> None:
+    """Fails as a driver does: its message names the DSN, password and all."""
+    from redis.exceptions import ConnectionError as RedisConnectionError
+
+    raise RedisConnectionError("Error connecting to redis://:s3cret@10.0.0.1:6379: refused")
+
+
 @job("test.slow", input=Empty, timeout_seconds=0.3)
 async def slow(ctx: JobContext, data: Empty) -> None:
     import asyncio

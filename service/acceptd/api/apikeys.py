@@ -12,6 +12,7 @@ from acceptd.api.problems import Forbidden, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
 from acceptd.core.clock import now_ms, to_rfc3339
+from acceptd.store.apikeys import ADMIN_SCOPES
 from acceptd.store.portal import PortalLinks
 from acceptd.store.sealed import ROTATION_OVERLAP_SECONDS
 from acceptd.wire.models import ApiKeyCreate
@@ -22,7 +23,7 @@ def admin_tenant(
     request: web.Request, what: str = "managing API keys and the signing secret"
 ) -> str:
     """The tenant, if the request's key has the admin scope; 403 otherwise."""
-    if request[state.KEY].scope != "admin":
+    if request[state.KEY].scope not in ADMIN_SCOPES:
         raise Forbidden(f"{what} needs an admin-scoped key")
     tenant: str = request[state.TENANT]
     return tenant

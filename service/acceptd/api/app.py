@@ -27,6 +27,7 @@ from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime import opsserver
 from acceptd.runtime.bootstrap import bootstrap_tenant, secret_box
 from acceptd.runtime.ssrf import AddressPolicy, async_resolver
+from acceptd.store.authfailures import AuthFailures
 from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
 from acceptd.store.connection import connect
@@ -66,7 +67,10 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
     app[state.IN_FLIGHT_BY_ADDRESS] = ConcurrencyCaps(settings.public_concurrency_per_address)
     app[state.IN_FLIGHT_KEYLESS] = ConcurrencyCaps(settings.public_concurrency)
     app[state.WAITERS] = ConcurrencyCaps(settings.max_waiters_per_tenant)
-    app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd"), app[state.REGISTRY]))
+    app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
+    app[ops.OPENAPI_WITH_JOBS] = ops.encode(
+        build_openapi(ROUTES, version("acceptd"), app[state.REGISTRY])
+    )
     register(app, ROUTES)
     _add_console(app, settings)
     app.cleanup_ctx.append(_redis_ctx)
@@ -93,10 +97,11 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.ADDRESS_LIMITER] = RateLimiter(
         scripts, settings.public_rate_limit_per_second, settings.public_rate_limit_burst
     )
+    app[state.AUTH_FAILURES] = AuthFailures(redis, settings.auth_failures_per_minute)
     app[state.CHANGES] = JobChanges(redis, scripts)
     app[state.RESOLVER] = resolver = async_resolver()
     await bootstrap_tenant(settings, app[state.TENANTS])
-    ops = await opsserver.start(redis, settings.host, settings.metrics_port_for("api"))
+    ops = await opsserver.start(redis, settings.metrics_host, settings.metrics_port_for("api"))
     yield
     if ops is not None:
         await ops.cleanup()

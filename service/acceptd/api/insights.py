@@ -20,6 +20,7 @@ from acceptd.core.clock import now_ms, parse_rfc3339, to_rfc3339
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime.metrics import queue_depths
 from acceptd.store import keys
+from acceptd.store.apikeys import ADMIN_SCOPES
 from acceptd.store.processes import Processes
 from acceptd.wire.resources import delivery_resource
 
@@ -103,9 +104,17 @@ async def endpoint_stats(request: web.Request) -> web.Response:
 
 
 async def system_status(request: web.Request) -> web.Response:
-    if request[state.KEY].scope != "admin":
-        raise Forbidden("the system view shows every tenant's queues: it needs an admin key")
+    """An operator key sees the whole system; a tenant's admin key sees its own last hour
+    only: the queues are every tenant's, and process names carry hosts and pids."""
+    scope = request[state.KEY].scope
+    if scope not in ADMIN_SCOPES:
+        raise Forbidden("the system view needs an admin key")
     redis, tenant = request.app[state.REDIS], request[state.TENANT]
+    if scope != "operator":
+        per_minute = await _per_minute(redis, tenant)
+        return json_response(
+            {"scope": "tenant", "queues": {}, "processes": [], "per_minute": per_minute}
+        )
     depths, seen, per_minute = await asyncio.gather(
         queue_depths(redis), Processes(redis).seen(), _per_minute(redis, tenant)
     )
@@ -114,7 +123,9 @@ async def system_status(request: web.Request) -> web.Response:
          "alive": p.alive}
         for p in seen
     ]  # fmt: skip
-    return json_response({"queues": depths, "processes": processes, "per_minute": per_minute})
+    return json_response(
+        {"scope": "system", "queues": depths, "processes": processes, "per_minute": per_minute}
+    )
 
 
 async def _per_minute(redis: Any, tenant: str) -> list[dict[str, Any]]:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import re
 import time
@@ -40,6 +41,7 @@ BY_ADDRESS_ROUTE = "acceptd.by_address"
 # The one key of the in-flight count of every keyless caller together.
 ALL_CALLERS = "*"
 ENDPOINTS_PORTAL_ROUTE = "acceptd.endpoints_portal"
+KEY_OPTIONAL_ROUTE = "acceptd.key_optional"
 
 
 REQUEST_ID_HEADER = "X-Request-Id"
@@ -119,6 +121,13 @@ def open_to_endpoints_portal(handler: Handler) -> Handler:
     return handler
 
 
+def key_optional(handler: Handler) -> Handler:
+    """Mark a keyless handler that answers more to a caller who sends a key: with an
+    Authorization header it is checked as on any route (a wrong key is a 401)."""
+    setattr(handler, KEY_OPTIONAL_ROUTE, True)
+    return handler
+
+
 def limited_by_address(handler: Handler) -> Handler:
     """Mark a keyless handler whose callers are limited by their network address."""
     setattr(handler, BY_ADDRESS_ROUTE, True)
@@ -130,13 +139,16 @@ async def auth_middleware(request: web.Request, handler: Handler) -> web.StreamR
     route_handler = request.match_info.handler
     if getattr(route_handler, BY_ADDRESS_ROUTE, False):
         return await _by_address(request, handler)
-    if getattr(route_handler, PUBLIC_ROUTE, False) or request.match_info.http_exception:
+    keyless = getattr(route_handler, PUBLIC_ROUTE, False) and not (
+        getattr(route_handler, KEY_OPTIONAL_ROUTE, False) and "Authorization" in request.headers
+    )
+    if keyless or request.match_info.http_exception:
         return await handler(request)
     header = request.headers.get("Authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
         raise Unauthorized("send Authorization: Bearer <api key>")
-    identity = await _identity_for(request.app, token.strip())
+    identity = await _identity_for(request, token.strip())
     if identity.scope == "portal-endpoints" and not getattr(
         route_handler, ENDPOINTS_PORTAL_ROUTE, False
     ):
@@ -195,14 +207,28 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
         in_flight.release(caller)
 
 
-async def _identity_for(app: web.Application, api_key: str) -> KeyIdentity:
+async def _identity_for(request: web.Request, api_key: str) -> KeyIdentity:
     # A short positive cache keeps the hot path at one Redis round trip per submit.
+    app = request.app
     cache = app[state.API_KEY_CACHE]
     identity = cache.get(api_key)
     if identity is not None:
         return identity
-    keys = app[state.TENANTS].keys
-    identity = await keys.identify(api_key)
+    keys, failures = app[state.TENANTS].keys, app[state.AUTH_FAILURES]
+    if not failures.enabled:
+        identity = await keys.identify(api_key)
+    else:
+        # An address past its failures gets no answer about any key it has not shown to be
+        # good: a guesser learns nothing more for a minute. Both reads go out at once.
+        address = caller_of(request)  # behind a trusted proxy, the client it forwarded
+        identity, wait = await asyncio.gather(keys.identify(api_key), failures.blocked_for(address))
+        if wait:
+            raise RateLimited(
+                f"too many requests with a wrong API key from your address; retry in {wait} s",
+                headers={"Retry-After": str(wait)},
+            )
+        if identity is None:
+            await failures.record(address)
     if identity is None:
         raise Unauthorized("the API key is not valid")
     cache.put(api_key, identity)

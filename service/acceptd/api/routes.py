@@ -358,7 +358,8 @@ ROUTES: list[Route] = [
     ),
     Route(
         "GET", "/v1/system", insights.system_status,
-        "Queue depths, live workers and dispatchers, the tenant's last hour; admin scope",
+        "The tenant's last hour (admin scope); an operator key also sees every queue's "
+        "depth and the live workers and dispatchers",
         "console",
         responses={200: Response("the system now", SystemStatus)},
         errors=(403,),
@@ -401,8 +402,11 @@ ROUTES: list[Route] = [
         public=True,
     ),
     Route(
-        "GET", "/v1/openapi.json", ops.openapi, "This document", "operations",
-        responses={200: Response("OpenAPI 3.1")}, public=True,
+        "GET", "/v1/openapi.json", ops.openapi,
+        "This document; sent with an API key, it also lists each registered job type's input "
+        "schema", "operations",
+        # A key, when sent, is checked as anywhere: a wrong one is a 401 (or a 429).
+        responses={200: Response("OpenAPI 3.1")}, errors=(401, 429), public=True,
     ),
 ]  # fmt: skip
 

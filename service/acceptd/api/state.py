@@ -12,6 +12,7 @@ from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime import opsserver
 from acceptd.runtime.ssrf import AddressPolicy
 from acceptd.store.apikeys import KeyIdentity
+from acceptd.store.authfailures import AuthFailures
 from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
 from acceptd.store.deliveries import DeliveryStore
@@ -35,6 +36,7 @@ CALLBACK_POLICY = web.AppKey("callback_policy", AddressPolicy)
 RESOLVER = web.AppKey("resolver", AbstractResolver)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
+AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 # Long-polls and SSE streams held open per tenant (this process).
 WAITERS = web.AppKey("waiters", ConcurrencyCaps)
 # Requests in flight per client address on the routes that need no API key (this process).

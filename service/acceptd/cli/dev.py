@@ -13,6 +13,7 @@ from urllib.parse import urlsplit, urlunsplit
 from aiohttp import web
 from pydantic import SecretStr
 
+from acceptd.api import state
 from acceptd.api.app import create_app, handler_options
 from acceptd.cli.devfiles import DevFiles
 from acceptd.cli.embedded import EmbeddedValkey
@@ -20,6 +21,7 @@ from acceptd.core import logs, tracing
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.role import create_dispatcher
 from acceptd.jobs.registry import JobRegistry
+from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
 from acceptd.runtime.eventloop import install_stop_signals, use_fastest_loop
 from acceptd.runtime.stopping import stop_gracefully
 from acceptd.worker.role import create_worker
@@ -66,11 +68,15 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
             "master_key": settings.master_key or files.master_key(),
             "bootstrap_api_key": SecretStr(api_key),
             "bootstrap_secret": SecretStr(secret),
+            # The laptop's owner runs the whole system: the console shows its queues.
+            "bootstrap_operator": settings.bootstrap_operator
+            if "bootstrap_operator" in settings.model_fields_set
+            else True,
         }
     )
     use_fastest_loop(settings)
     try:
-        asyncio.run(_serve(settings, files, host, settings.port if port is None else port, secret))
+        asyncio.run(_serve(settings, files, host, settings.port if port is None else port))
     finally:
         files.clear_running()
         if server is not None:
@@ -78,10 +84,13 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
             files.clear_redis_url()
 
 
-async def _serve(settings: Settings, files: DevFiles, host: str, port: int, secret: str) -> None:
+async def _serve(settings: Settings, files: DevFiles, host: str, port: int) -> None:
     registry = JobRegistry.from_modules(settings.job_modules)
-    runner = web.AppRunner(create_app(settings, registry), **handler_options(settings))
+    app = create_app(settings, registry)
+    runner = web.AppRunner(app, **handler_options(settings))
     await runner.setup()
+    # The tenant's secret now, not the bootstrap one: a rotation since is kept.
+    secret = (await app[state.TENANTS].signing_secrets(BOOTSTRAP_TENANT))[0]
     site = web.TCPSite(runner, host, port)
     await site.start()
     bound_host, bound_port = runner.addresses[0][:2]

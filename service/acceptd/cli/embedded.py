@@ -131,7 +131,13 @@ class EmbeddedValkey:
                     f"see {self.data_dir / 'valkey.log'}"
                 )
             if ping(self.host, self.port):
-                log.info("embedded Valkey ready at %s (data in %s)", self.url, self.data_dir)
+                # Never the URL: it holds the password (the data dir's redis.url has it).
+                log.info(
+                    "embedded Valkey ready at %s:%s (data in %s)",
+                    self.host,
+                    self.port,
+                    self.data_dir,
+                )
                 return
             time.sleep(0.05)
         self.stop()

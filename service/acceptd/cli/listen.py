@@ -55,9 +55,18 @@ class Listener:
         self._json = as_json
         self._session: aiohttp.ClientSession | None = None
 
+    def app(self) -> web.Application:
+        """Every path is a webhook; a body over MAX_BODY_BYTES is a 413 (client_max_size)."""
+        app = web.Application(client_max_size=MAX_BODY_BYTES)
+        app.router.add_post("/{tail:.*}", self.handle)
+        return app
+
     async def handle(self, request: web.Request) -> web.Response:
-        body = await request.content.read(MAX_BODY_BYTES + 1)
-        if len(body) > MAX_BODY_BYTES:
+        # The whole body, however it arrives: one read() of the stream returns what has come
+        # so far, and a part of a body fails its signature.
+        try:
+            body = await request.read()
+        except web.HTTPRequestEntityTooLarge:
             return web.Response(status=413)
         try:
             event = verify_event(self.secrets, request.headers, body)
@@ -102,9 +111,7 @@ class Listener:
 
 async def run_listen(args: argparse.Namespace, client: Client) -> int:
     listener = Listener(list(args.secret or []), args.forward_to, args.json)
-    app = web.Application(client_max_size=MAX_BODY_BYTES)
-    app.router.add_post("/{tail:.*}", listener.handle)
-    runner = web.AppRunner(app, access_log=None)
+    runner = web.AppRunner(listener.app(), access_log=None)
     await runner.setup()
     site = web.TCPSite(runner, args.host, args.port)
     await site.start()

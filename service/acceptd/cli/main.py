@@ -80,6 +80,11 @@ def build_parser() -> argparse.ArgumentParser:
         ("list", "every tenant"),
         ("keys", "a tenant's API keys (names, scopes, last use; never the keys)"),
         ("rotate-secret", "a new signing secret for a tenant; the old one signs for 24 h more"),
+        (
+            "operator-key",
+            "a new operator key in a tenant: its admin, and sees every tenant's "
+            "queues and the processes in /v1/system (shown once)",
+        ),
     ):
         admin = tenant_commands.add_parser(verb, help=text)
         if verb != "list":
@@ -304,7 +309,8 @@ def _create_tenant(settings: Settings, name: str, as_json: bool, data_dir: Path)
 
 
 def _tenant_admin(settings: Settings, args: argparse.Namespace) -> None:
-    """`tenants list | keys NAME | rotate-secret NAME`, straight against the store."""
+    """`tenants list | keys NAME | rotate-secret NAME | operator-key NAME`, straight against
+    the store."""
     from acceptd.cli.tenant_admin import run_tenant_admin
 
     output = asyncio.run(

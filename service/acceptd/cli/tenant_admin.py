@@ -1,5 +1,7 @@
-"""`acceptd tenants list | keys NAME | rotate-secret NAME`: an operator's view of tenants,
-straight against the store (API keys themselves are never stored, so never shown)."""
+"""`acceptd tenants list | keys NAME | rotate-secret NAME | operator-key NAME`: an operator's
+view of tenants, straight against the store (API keys themselves are never stored, so never
+shown, except a new operator key, once). Operator keys are made only here: whoever reaches
+the store is the operator; no tenant's API request can make one."""
 
 from __future__ import annotations
 
@@ -37,6 +39,14 @@ async def run_tenant_admin(settings: Settings, verb: str, name: str | None) -> d
                 for i in items
             ]
             return {"tenant": name, "keys": items, "lines": lines}
+        if verb == "operator-key":
+            key = await tenants.operator_key(name, "operator")
+            return {
+                "tenant": name,
+                "api_key": key,
+                "scope": "operator",
+                "lines": [f"operator key: {key}", "shown only now: store it somewhere safe"],
+            }
         secret = await tenants.rotate_secret(name)
         return {
             "tenant": name,

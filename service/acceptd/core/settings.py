@@ -11,6 +11,8 @@ from typing import Annotated, Literal
 from pydantic import Field, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
+from acceptd.core.credentials import api_key_weakness, secret_weakness
+
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 DEFAULT_METRICS_PORTS = {"worker": 9100, "dispatcher": 9101, "api": 9102}
 
@@ -40,10 +42,20 @@ class Settings(BaseSettings):
     port: int = Field(default=8000, ge=0, le=65535, description="port `acceptd api` listens on")
 
     bootstrap_api_key: SecretStr | None = Field(
-        default=None, description="at start, make sure tenant `default` exists with this API key"
+        default=None,
+        description="at start, make sure tenant `default` exists with this API key (at least "
+        "32 characters, random: a short or repetitive one is refused at start)",
     )
     bootstrap_secret: SecretStr | None = Field(
-        default=None, description="... and with this `whsec_` webhook signing secret"
+        default=None,
+        description="... and, when it has none yet, with this webhook signing secret (`whsec_` "
+        "+ base64 of at least 24 bytes); a secret rotated since is kept",
+    )
+    bootstrap_operator: bool = Field(
+        default=False,
+        description="the bootstrap API key is an operator key: beside tenant `default`'s "
+        "admin powers it sees every tenant's queues and the processes in /v1/system (`true` "
+        "under `dev`)",
     )
     master_key: SecretStr | None = Field(
         default=None,
@@ -125,6 +137,13 @@ class Settings(BaseSettings):
     )
     public_rate_limit_burst: int = Field(
         default=20, ge=1, description="burst of public_rate_limit_per_second"
+    )
+    auth_failures_per_minute: int = Field(
+        default=20,
+        ge=0,
+        description="requests with a wrong API key one client address may make in a minute; "
+        "past it, every request of that address that presents a key not already known good "
+        "gets 429 until the minute ends; 0 = no limit",
     )
     max_waiters_per_tenant: int = Field(
         default=1000,
@@ -245,6 +264,12 @@ class Settings(BaseSettings):
     )
 
     uvloop: bool = Field(default=True, description="run on uvloop when it is installed")
+    metrics_host: str = Field(
+        default="127.0.0.1",
+        description="address the metrics port listens on: loopback unless the scraper is "
+        "elsewhere (`0.0.0.0` in a pod, where Prometheus and the kubelet's probes come "
+        "from the pod network; the NetworkPolicy in deploy/k8s limits who may)",
+    )
     metrics_port: int | None = Field(
         default=None,
         ge=0,
@@ -289,11 +314,20 @@ class Settings(BaseSettings):
                 raise ValueError("must decode to exactly 32 bytes (`acceptd keygen` makes one)")
         return value
 
+    @field_validator("bootstrap_api_key")
+    @classmethod
+    def _strong_api_key(cls, value: SecretStr | None) -> SecretStr | None:
+        weakness = None if value is None else api_key_weakness(value.get_secret_value())
+        if weakness:
+            raise ValueError(weakness)
+        return value
+
     @field_validator("bootstrap_secret")
     @classmethod
-    def _secret_prefix(cls, value: SecretStr | None) -> SecretStr | None:
-        if value is not None and not value.get_secret_value().startswith("whsec_"):
-            raise ValueError("must start with whsec_")
+    def _strong_secret(cls, value: SecretStr | None) -> SecretStr | None:
+        weakness = None if value is None else secret_weakness(value.get_secret_value())
+        if weakness:
+            raise ValueError(weakness)
         return value
 
     def metrics_port_for(self, role: str) -> int:

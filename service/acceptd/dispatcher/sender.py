@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import re
 import time
 from dataclasses import dataclass
 
@@ -28,6 +29,33 @@ class AttemptResult:
     @property
     def succeeded(self) -> bool:
         return self.status_code is not None and 200 <= self.status_code < 300
+
+
+# Userinfo in any URL (`redis://:pw@host`, `http://user:pw@proxy`): never shown to a tenant.
+_URL_CREDENTIALS = re.compile(r"(?i)\b([a-z][a-z0-9+.-]*://)[^\s/@]*@")
+
+
+def redact_credentials(text: str) -> str:
+    return _URL_CREDENTIALS.sub(r"\1***@", text)
+
+
+def network_error(exc: BaseException) -> str:
+    """What a failed attempt shows its tenant: the failure and the receiver's host, from
+    the exception's parts rather than its text (which may name anything the library met),
+    with any credentials in a URL masked, at most 500 characters."""
+    name = type(exc).__name__
+    if isinstance(exc, aiohttp.ClientConnectorError):
+        reason = exc.os_error.strerror or type(exc.os_error).__name__
+        text = f"{name}: cannot connect to {exc.host}:{exc.port}: {reason}"
+    elif isinstance(exc, aiohttp.ServerDisconnectedError):
+        text = f"{name}: the receiver closed the connection before answering"
+    elif isinstance(exc, aiohttp.ClientResponseError):
+        text = f"{name}: HTTP {exc.status}"
+    elif isinstance(exc, OSError) and exc.strerror:
+        text = f"{name}: {exc.strerror}"
+    else:
+        text = name
+    return redact_credentials(text)[:500]
 
 
 def webhook_headers(msg_id: str, body: bytes, keys: list[str], timestamp: int) -> dict[str, str]:
@@ -83,10 +111,8 @@ async def send(
             )
     except TimeoutError:
         return AttemptResult(None, elapsed(), f"timed out after {timeout:g} s", None)
-    except aiohttp.ClientError as exc:
-        return AttemptResult(None, elapsed(), f"{type(exc).__name__}: {exc}"[:500], None)
-    except (OSError, asyncio.IncompleteReadError) as exc:
-        return AttemptResult(None, elapsed(), f"{type(exc).__name__}: {exc}"[:500], None)
+    except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
+        return AttemptResult(None, elapsed(), network_error(exc), None)
     text = snippet.decode("utf-8", errors="replace")
     error = None if 200 <= status < 300 else f"HTTP {status}"
     return AttemptResult(status, latency, error, text, retry_after)

@@ -6,6 +6,7 @@ import logging
 
 from acceptd.core.secretbox import SecretBox
 from acceptd.core.settings import Settings
+from acceptd.store.apikeys import Scope
 from acceptd.store.tenants import TenantStore
 
 log = logging.getLogger(__name__)
@@ -34,5 +35,6 @@ async def bootstrap_tenant(settings: Settings, tenants: TenantStore) -> None:
         raise ValueError(
             "set both ACCEPTD_BOOTSTRAP_API_KEY and ACCEPTD_BOOTSTRAP_SECRET, or neither"
         )
-    await tenants.ensure(BOOTSTRAP_TENANT, key.get_secret_value(), secret.get_secret_value())
+    scope: Scope = "operator" if settings.bootstrap_operator else "admin"
+    await tenants.ensure(BOOTSTRAP_TENANT, key.get_secret_value(), secret.get_secret_value(), scope)
     log.info("tenant %r bootstrapped", BOOTSTRAP_TENANT)

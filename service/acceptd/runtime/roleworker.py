@@ -81,7 +81,7 @@ def build_role_worker(
         runtime = await open_runtime()
         try:
             ctx[_OPS] = await opsserver.start(
-                runtime.redis, settings.host, settings.metrics_port_for(role)
+                runtime.redis, settings.metrics_host, settings.metrics_port_for(role)
             )
         except BaseException:
             await runtime.close()  # its loops would keep the process alive, doing nothing

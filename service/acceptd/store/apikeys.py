@@ -16,10 +16,14 @@ from acceptd.store import keys
 
 # admin and standard are API keys; the portal scopes are sessions made from portal links
 # (store/portal.py): `portal` sees the tenant's console, `portal-endpoints` only its endpoints
-# and their deliveries. No session can manage keys or make links.
-Scope = Literal["admin", "standard", "portal", "portal-endpoints"]
+# and their deliveries. No session can manage keys or make links. An `operator` key is an
+# admin key of its tenant that also sees the whole system (every tenant's queues, the
+# processes): only the operator's own tools make one (`acceptd tenants operator-key`, or the
+# bootstrap key with ACCEPTD_BOOTSTRAP_OPERATOR), never POST /v1/api-keys.
+Scope = Literal["admin", "standard", "portal", "portal-endpoints", "operator"]
 SCOPES: tuple[Scope, ...] = ("admin", "standard")
-ALL_SCOPES: tuple[Scope, ...] = ("admin", "standard", "portal", "portal-endpoints")
+ALL_SCOPES: tuple[Scope, ...] = ("admin", "standard", "portal", "portal-endpoints", "operator")
+ADMIN_SCOPES: tuple[Scope, ...] = ("admin", "operator")
 # A key's last use is written at most this often per key and API process.
 TOUCH_EVERY_MS = 60_000
 

@@ -110,6 +110,11 @@ def address_rate_limit(address: str) -> str:
     return f"{PREFIX}ratelimit:addr:{digest(address)}"
 
 
+def auth_failures(address: str) -> str:
+    """Failed API-key attempts from one client address in the current minute."""
+    return f"{PREFIX}authfail:{digest(address)}"
+
+
 def endpoint(endpoint_id: str) -> str:
     return f"{PREFIX}endpoint:{endpoint_id}"
 

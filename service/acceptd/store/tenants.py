@@ -11,7 +11,7 @@ from acceptd.core.clock import now_ms
 from acceptd.core.credentials import generate_secret
 from acceptd.core.secretbox import SecretBox
 from acceptd.store import keys
-from acceptd.store.apikeys import ApiKeyStore
+from acceptd.store.apikeys import ApiKeyStore, Scope
 from acceptd.store.sealed import SECRET_FIELDS, open_secrets, rotation_fields
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -48,24 +48,39 @@ class TenantStore:
         _, api_key = await self.keys.create(name, "default", "admin")
         return TenantCredentials(name, api_key, secret)
 
-    async def ensure(self, name: str, api_key: str, secret: str) -> None:
-        """Bootstrap: the tenant exists with this key (an admin key named "bootstrap") and
-        this signing secret afterwards; a bootstrap key it replaces stops working."""
+    async def ensure(self, name: str, api_key: str, secret: str, scope: Scope = "admin") -> None:
+        """Bootstrap: the tenant exists with this key (a key of `scope` named "bootstrap")
+        afterwards, and a bootstrap key it replaces stops working. `secret` becomes its
+        signing secret only if it has none yet: a secret rotated since is kept, or every
+        restart would undo the rotation and receivers that moved on would refuse everything."""
         digest = keys.digest(api_key)
         old_digest = await self._redis.hget(keys.tenant(name), "api_key_digest")  # type: ignore[misc]
         await self._redis.hsetnx(keys.tenant(name), "created", str(now_ms()))  # type: ignore[misc]
-        if old_digest != digest:
+        current = await self.keys.identify(api_key)
+        # A new key replaces the old; the same key changes scope only while it still works
+        # (a bootstrap key revoked through the API stays revoked).
+        rescoped = old_digest == digest and current is not None and current.scope != scope
+        if old_digest != digest or rescoped:
             if old_digest:
                 await self.keys.revoke_by_digest(name, old_digest)
-            await self.keys.create(name, "bootstrap", "admin", raw_key=api_key)
+            await self.keys.create(name, "bootstrap", scope, raw_key=api_key)
             await self._redis.hset(keys.tenant(name), "api_key_digest", digest)  # type: ignore[misc]
-        await self._write_secret(name, secret)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hsetnx(keys.tenant(name), "secret", self._seal(name, secret))
+            pipe.sadd(keys.TENANTS, name)
+            await pipe.execute()
 
     async def _write_secret(self, name: str, secret: str) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.hset(keys.tenant(name), "secret", self._seal(name, secret))
             pipe.sadd(keys.TENANTS, name)
             await pipe.execute()
+
+    async def operator_key(self, name: str, key_name: str) -> str:
+        """A new operator key of tenant `name` (shown once): only the operator's own tools
+        call this, never a tenant's API request."""
+        _, api_key = await self.keys.create(name, key_name, "operator")
+        return api_key
 
     async def names(self) -> list[str]:
         found: set[str] = await self._redis.smembers(keys.TENANTS)  # type: ignore[misc]

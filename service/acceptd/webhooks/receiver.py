@@ -22,7 +22,7 @@ from typing import Any, Literal
 from aiohttp import web
 
 from acceptd.core.events import TERMINAL_EVENTS
-from acceptd.webhooks.signing import WebhookVerificationError, verify
+from acceptd.webhooks.signing import WebhookVerificationError, verify, webhook_headers_of
 
 log = logging.getLogger(__name__)
 
@@ -56,7 +56,7 @@ def verify_event(
         event_type, timestamp, data = payload["type"], payload["timestamp"], payload["data"]
     except (ValueError, KeyError, TypeError) as exc:
         raise WebhookVerificationError("signed, but not an acceptd event payload") from exc
-    msg_id = next(v for k, v in headers.items() if k.lower() == "webhook-id")
+    msg_id = webhook_headers_of(headers)["webhook-id"]  # the one verify() checked
     return WebhookEvent(msg_id, event_type, timestamp, data, body)
 
 

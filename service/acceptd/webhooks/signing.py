@@ -91,6 +91,21 @@ def _v1a_matches(public_key: str, signature: str, content: bytes) -> bool:
     return True
 
 
+WEBHOOK_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature")
+
+
+def webhook_headers_of(headers: Mapping[str, str]) -> dict[str, str]:
+    """Every header by its lower-case name; a webhook header sent twice is refused: one
+    reader would check the signature of one copy and another dedupe on the other."""
+    lowered: dict[str, str] = {}
+    for name, value in headers.items():
+        key = name.lower()
+        if key in lowered and key in WEBHOOK_HEADERS:
+            raise WebhookVerificationError(f"the {key} header is repeated")
+        lowered[key] = value
+    return lowered
+
+
 def verify(
     secrets: str | Sequence[str],
     headers: Mapping[str, str],
@@ -103,7 +118,7 @@ def verify(
 
     Verify the raw body, before parsing it. Raises WebhookVerificationError.
     """
-    lowered = {name.lower(): value for name, value in headers.items()}
+    lowered = webhook_headers_of(headers)
     msg_id = lowered.get("webhook-id")
     raw_timestamp = lowered.get("webhook-timestamp")
     signatures = lowered.get("webhook-signature")

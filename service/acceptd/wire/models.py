@@ -331,7 +331,10 @@ class ApiKeyCreate(_Strict):
 class ApiKey(BaseModel):
     id: str
     name: str
-    scope: Literal["admin", "standard"]
+    scope: Literal["admin", "standard", "operator"] = Field(
+        description="operator: an admin key that also sees the whole system (made only by "
+        "`acceptd tenants operator-key`)"
+    )
     created_at: str
     last_used_at: str | None = Field(description="to the minute; null if never used")
 
@@ -421,17 +424,22 @@ class MinuteCounts(BaseModel):
 
 
 class SystemStatus(BaseModel):
+    scope: Literal["tenant", "system"] = Field(
+        default="system",
+        description="system: an operator key sees every queue and process; tenant: an admin "
+        "key sees its own tenant's last hour only, and `queues` and `processes` are empty",
+    )
     queues: dict[str, int] = Field(
         description="jobs and webhooks due now, scheduled, awaiting_input, deliveries_due, "
-        "events (all tenants)"
+        "events (all tenants; operator keys only)"
     )
-    processes: list[ProcessStatus]
+    processes: list[ProcessStatus] = Field(description="operator keys only")
     per_minute: list[MinuteCounts] = Field(description="the tenant's last hour, oldest first")
 
 
 class WhoAmI(BaseModel):
     tenant: str
-    scope: Literal["admin", "standard", "portal", "portal-endpoints"]
+    scope: Literal["admin", "standard", "portal", "portal-endpoints", "operator"]
 
 
 class PortalLinkCreate(_Strict):

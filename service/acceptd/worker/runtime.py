@@ -64,8 +64,13 @@ INPUT_TIMED_OUT = _problem(
 
 
 def _handler_problem(exc: BaseException) -> dict[str, Any]:
-    # The handler's own words, never a traceback (that goes to the worker's log).
-    return _problem("job handler raised an exception", f"{type(exc).__name__}: {exc}"[:1000])
+    # An unexpected exception's text is not the job author's message to the tenant: a driver
+    # error carries DSNs and hosts (`redis://:password@10.0.0.1`). Its type only; the text
+    # and the traceback go to the worker's log. JobError is how a handler words a failure.
+    return _problem(
+        "job handler raised an exception",
+        f"{type(exc).__name__} (its message and traceback are in the worker's log)",
+    )
 
 
 @dataclass
@@ -302,6 +307,7 @@ class WorkerRuntime:
                 limit = self.timeout_for(definition)
                 error = _problem("job timed out", f"ran longer than its {limit:g} s timeout")
             else:  # the handler's own TimeoutError (an HTTP call, say)
+                log.exception("job %s (%s) raised", ref.id, definition.name)
                 error = _handler_problem(exc)
         except asyncio.CancelledError:
             if running.forced:

@@ -4,11 +4,11 @@ import { api, saveSession, session, signOut } from "/ui/api.js";
 import { h, replace } from "/ui/ui.js";
 
 const VIEWS = {
-  jobs: { label: "Jobs", module: "/ui/views/jobs.js", scopes: ["admin", "standard", "portal"] },
-  batches: { label: "Batches", module: "/ui/views/batches.js", scopes: ["admin", "standard", "portal"] },
-  review: { label: "Review", module: "/ui/views/review.js", scopes: ["admin", "standard", "portal"] },
-  endpoints: { label: "Endpoints", module: "/ui/views/endpoints.js", scopes: ["admin", "standard", "portal", "portal-endpoints"] },
-  system: { label: "System", module: "/ui/views/system.js", scopes: ["admin"] },
+  jobs: { label: "Jobs", module: "/ui/views/jobs.js", scopes: ["operator", "admin", "standard", "portal"] },
+  batches: { label: "Batches", module: "/ui/views/batches.js", scopes: ["operator", "admin", "standard", "portal"] },
+  review: { label: "Review", module: "/ui/views/review.js", scopes: ["operator", "admin", "standard", "portal"] },
+  endpoints: { label: "Endpoints", module: "/ui/views/endpoints.js", scopes: ["operator", "admin", "standard", "portal", "portal-endpoints"] },
+  system: { label: "System", module: "/ui/views/system.js", scopes: ["operator", "admin"] },
 };
 
 let stopView = null;

@@ -1,5 +1,5 @@
-// The system: queue depths, the workers and dispatchers alive, and the tenant's jobs and
-// deliveries per minute over the last hour (bar charts drawn as SVG, no library).
+// The system: queue depths and the workers and dispatchers alive (operator keys), and the
+// tenant's jobs and deliveries per minute over the last hour (bar charts drawn as SVG, no library).
 import { api } from "/ui/api.js";
 import { badge, errorBox, every, h, replace, when } from "/ui/ui.js";
 
@@ -36,6 +36,15 @@ export function render(main) {
   return every(5000, async () => {
     try {
       const system = await api("GET", "/v1/system");
+      const lastHour = [h("h2", {}, "Last hour"),
+        chart("Jobs submitted", system.per_minute, "jobs"),
+        chart("Webhook deliveries", system.per_minute, "deliveries")];
+      // Queues hold every tenant's work and process names carry hosts: operator keys only.
+      if (system.scope !== "system") {
+        replace(body, h("p", { class: "muted", id: "operator-only" },
+          "Queues and processes are shown to operator keys (acceptd tenants operator-key)."), ...lastHour);
+        return;
+      }
       replace(body,
         h("h2", {}, "Queues"),
         h("div", { class: "grid", id: "queues" }, Object.entries(system.queues).map(([name, depth]) =>
@@ -46,9 +55,7 @@ export function render(main) {
           h("tbody", {}, system.processes.map((p) => h("tr", {}, h("td", {}, p.role), h("td", {}, h("code", {}, p.name)),
             h("td", {}, badge(p.alive ? "alive" : "gone")), h("td", {}, when(p.last_seen_at))))))
           : h("p", { class: "muted" }, "No worker or dispatcher has reported yet."),
-        h("h2", {}, "Last hour"),
-        chart("Jobs submitted", system.per_minute, "jobs"),
-        chart("Webhook deliveries", system.per_minute, "deliveries"));
+        ...lastHour);
     } catch (error) { replace(problems, errorBox(error)); }
   });
 }
