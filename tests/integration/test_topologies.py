@@ -9,50 +9,39 @@ it down in a context manager, whatever the test's outcome.
 from __future__ import annotations
 
 import asyncio
-import contextlib
+import socket
 import time
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
 import pytest
 import redis as sync_redis
 from redis.asyncio.cluster import RedisCluster
-from redis.asyncio.sentinel import Sentinel
 
-from acceptd.cli.embedded import EmbeddedValkey
+from acceptd.cli.embedded import EmbeddedServerError, EmbeddedValkey, ping
 from acceptd.cli.topologies import (
     EmbeddedCluster,
     EmbeddedSentinelGroup,
     HoldingProxy,
     dev_cluster,
 )
+from tests.support import topologies
+from tests.support.topologies import PASSWORD, sentinel_client
 from tests.support.waiting import wait_until
-
-PASSWORD = "topology-password"
 
 pytestmark = pytest.mark.timeout(90)
 
 
 @pytest.fixture
 def cluster(tmp_path: Path) -> Iterator[EmbeddedCluster]:
-    topology = EmbeddedCluster(
-        tmp_path / "cluster",
-        primaries=3,
-        replicas_per_primary=1,
-        password=PASSWORD,
-        persistent=False,
-        maxmemory="64mb",
-    )
-    with topology:
+    with topologies.cluster(tmp_path / "cluster") as topology:
         yield topology
 
 
 @pytest.fixture
 def sentinel_group(tmp_path: Path) -> Iterator[EmbeddedSentinelGroup]:
-    with EmbeddedSentinelGroup(
-        tmp_path / "sentinel", replicas=1, sentinels=3, password=PASSWORD, maxmemory="64mb"
-    ) as group:
+    with topologies.sentinel_group(tmp_path / "sentinel") as group:
         yield group
 
 
@@ -135,19 +124,6 @@ async def test_dev_cluster_keeps_its_ports_and_data_across_a_restart(tmp_path: P
             await client.aclose()
 
 
-@contextlib.asynccontextmanager
-async def _sentinel_client(group: EmbeddedSentinelGroup) -> AsyncIterator[Sentinel]:
-    """A redis-py Sentinel client as an application makes one, closed afterwards."""
-    client = Sentinel(  # type: ignore[no-untyped-call]
-        group.sentinel_addresses, sentinel_kwargs={"password": PASSWORD}, password=PASSWORD
-    )
-    try:
-        yield client
-    finally:
-        for sentinel in client.sentinels:
-            await sentinel.aclose()
-
-
 async def test_sentinel_clients_follow_the_primary_through_a_failover(
     sentinel_group: EmbeddedSentinelGroup,
 ) -> None:
@@ -155,7 +131,7 @@ async def test_sentinel_clients_follow_the_primary_through_a_failover(
     assert group.url.startswith("redis+sentinel://:topology-password@127.0.0.1:")
     assert group.url.endswith("/acceptd")
 
-    async with _sentinel_client(group) as before:
+    async with sentinel_client(group) as before:
         assert await before.discover_master("acceptd") == group.primary()
         primary = before.master_for("acceptd")
         try:
@@ -171,7 +147,7 @@ async def test_sentinel_clients_follow_the_primary_through_a_failover(
 
     assert promoted is not old
     assert took < 30
-    async with _sentinel_client(group) as after:
+    async with sentinel_client(group) as after:
         assert await after.discover_master("acceptd") == (promoted.host, promoted.port)
         primary = after.master_for("acceptd")
         try:
@@ -225,3 +201,14 @@ async def test_a_held_replica_link_stops_acknowledgements_until_released(
         proxy.release()
         assert _admin(conn, "WAIT", 1, 1000) == 1
         assert mirror.get("b") == "2"
+
+
+async def test_a_cluster_that_cannot_start_leaves_no_process_behind(tmp_path: Path) -> None:
+    topology = topologies.cluster(tmp_path / "cluster", replicas_per_primary=0)
+    last = topology.nodes[-1]
+    with (
+        socket.create_server(("127.0.0.1", last.port)),  # someone else holds its port
+        pytest.raises(EmbeddedServerError),
+    ):
+        topology.start()
+    assert not any(ping(node.host, node.port) for node in topology.nodes)

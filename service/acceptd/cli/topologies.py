@@ -391,6 +391,8 @@ class EmbeddedCluster:
         return True
 
     def _wait_healthy(self, timeout: float) -> None:
+        # Most of a start is spent here: a primary turns cluster_state:ok only 2 s after its
+        # process started (Valkey's CLUSTER_WRITABLE_DELAY), whatever we do.
         def healthy() -> bool | None:
             if not self._all_ok():
                 return None
