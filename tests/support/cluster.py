@@ -11,7 +11,7 @@ import sys
 import time
 from collections import Counter
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from aiohttp import web
 
@@ -131,11 +131,23 @@ class Roles:
         return "\n".join(text.splitlines()[-lines:])
 
 
+class Store(Protocol):
+    """What the roles of a test cluster run on: one server, or a topology of several."""
+
+    @property
+    def url(self) -> str: ...
+
+    def start(self) -> None: ...
+
+    def stop(self) -> None: ...
+
+
 class Cluster:
     """A Valkey with AOF, the three roles, a receiver, and a client of the API."""
 
-    def __init__(self, tmp: Path, **env: str) -> None:
-        self.valkey = EmbeddedValkey(tmp / "valkey", persistent=True)
+    def __init__(self, tmp: Path, store: Store | None = None, **env: str) -> None:
+        # One Valkey with AOF unless the test brings a topology of its own (a Sentinel group).
+        self.valkey = store or EmbeddedValkey(tmp / "valkey", persistent=True)
         self.api_port = free_port()
         self.receiver = VerifyingReceiver()
         self.tmp = tmp
