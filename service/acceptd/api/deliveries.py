@@ -9,7 +9,7 @@ from acceptd.api.owned import owned_batch, owned_job
 from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
-from acceptd.store.deliveries import DeliveryRecord
+from acceptd.store.deliveries import DeliveryView
 from acceptd.wire.resources import delivery_resource
 
 
@@ -20,11 +20,11 @@ async def list_job_deliveries(request: web.Request) -> web.Response:
     return json_response({"items": items})
 
 
-async def _owned_delivery(request: web.Request) -> DeliveryRecord:
+async def _owned_delivery(request: web.Request) -> DeliveryView:
     delivery_id = request.match_info["delivery_id"]
     delivery = None
     if ids.looks_like("dlv", delivery_id):
-        delivery = await request.app[state.DELIVERIES].get(delivery_id, request[state.TENANT])
+        delivery = await request.app[state.DELIVERIES].view(delivery_id, request[state.TENANT])
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id}")
     return delivery
@@ -45,7 +45,7 @@ async def retry_delivery(request: web.Request) -> web.Response:
         delivery = await _owned_delivery(request)
     else:
         raise Conflict("the delivery is changing right now; retry shortly")
-    refreshed = await store.get(delivery_id)
+    refreshed = await store.view(delivery_id)
     if refreshed is None:
         raise NotFound(f"no delivery {delivery_id}")
     return json_response(delivery_resource(refreshed, await store.attempts(delivery_id)), 202)

@@ -14,7 +14,7 @@ from acceptd.core.clock import now_ms, to_rfc3339
 from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS, TEST_EVENT
 from acceptd.core.jsonenc import compact
 from acceptd.store.deliveries import NewDelivery
-from acceptd.store.endpoints import EndpointRecord
+from acceptd.store.endpoints import EndpointLimitError, EndpointRecord
 from acceptd.wire.models import EndpointCreate, EndpointUpdate
 from acceptd.wire.resources import delivery_resource, endpoint_path, endpoint_resource
 
@@ -43,15 +43,15 @@ async def create_endpoint(request: web.Request) -> web.Response:
     body, _ = await read_model(request, EndpointCreate, settings.max_body_bytes)
     await check_callback(request, body.url, "url")
     store = request.app[state.ENDPOINTS]
-    if await store.count(tenant) >= settings.max_endpoints_per_tenant:
-        raise Conflict(
-            f"a tenant may register at most {settings.max_endpoints_per_tenant} endpoints"
-        )
     events = _unique(list(body.events)) if body.events else DEFAULT_ENDPOINT_EVENTS
-    endpoint, secret = await store.create(
-        tenant, body.url, events, body.description, signing=body.signing, payload=body.payload,
-        rate_limit_per_second=body.rate_limit_per_second, ordering=body.ordering,
-    )  # fmt: skip
+    try:
+        endpoint, secret = await store.create(
+            tenant, body.url, events, body.description, signing=body.signing,
+            payload=body.payload, rate_limit_per_second=body.rate_limit_per_second,
+            ordering=body.ordering, limit=settings.max_endpoints_per_tenant,
+        )  # fmt: skip
+    except EndpointLimitError as exc:
+        raise Conflict(str(exc)) from None
     return json_response(
         endpoint_resource(endpoint, secret), 201, {"Location": endpoint_path(endpoint.id)}
     )
@@ -125,6 +125,9 @@ async def test_endpoint(request: web.Request) -> web.Response:
         url=endpoint.url,
         endpoint_id=endpoint.id,
         body=body,
+        body_field=f"{msg_id}:full",
+        # No job to charge it to (its endpoint's bodies expire with its deliveries).
+        counted=False,
     )
     store = request.app[state.DELIVERIES]
     delivery = await store.create(new)

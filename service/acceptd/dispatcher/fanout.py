@@ -235,6 +235,8 @@ class FanOut:
                 url=url,
                 endpoint_id=endpoint_id,
                 body=body_for(thin, queue is not None),
+                # Every delivery of this event in this shape shares one stored body.
+                body_field=f"{msg_id}:{'thin' if thin else 'full'}{':ordered' if queue else ''}",
                 # A thin body holds no completion token: nothing to seal.
                 confidential=event == INPUT_NEEDED_EVENT and not thin,
                 traceparent=traceparent,
