@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acceptd.api import state
-from acceptd.api.owned import owned_batch, owned_job
+from acceptd.api.owned import owned_batch, owned_job_id
 from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
@@ -14,9 +14,9 @@ from acceptd.wire.resources import delivery_resource
 
 
 async def list_job_deliveries(request: web.Request) -> web.Response:
-    job = await owned_job(request)
-    found = await request.app[state.DELIVERIES].for_job(job.id)
-    items = [delivery_resource(d, attempts) for d, attempts in found if d.tenant == job.tenant]
+    job_id, tenant = await owned_job_id(request), request[state.TENANT]
+    found = await request.app[state.DELIVERIES].for_job(job_id)
+    items = [delivery_resource(d, attempts) for d, attempts in found if d.tenant == tenant]
     return json_response({"items": items})
 
 
