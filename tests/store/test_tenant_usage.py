@@ -5,6 +5,7 @@ out for good."""
 from __future__ import annotations
 
 import asyncio
+from dataclasses import replace
 
 from redis.asyncio import Redis
 
@@ -92,3 +93,27 @@ async def test_forgetting_an_entry_whose_record_lives_changes_nothing(
     await jobs.forget_ids("t1", [job.id])
     assert await redis.hgetall(keys.tenant_usage("t1")) == before  # type: ignore[misc]
     assert await redis.zrange(keys.tenant_jobs("t1"), 0, -1) == [job.id]
+
+
+async def test_a_body_kept_in_its_one_delivery_counts_until_it_is_gone(
+    redis: Redis, scripts: Scripts
+) -> None:
+    jobs = JobStore(redis, scripts, 0)
+    deliveries = DeliveryStore(redis, scripts, 0)
+    usage = keys.tenant_usage("t1")
+    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
+    before = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
+    alone = replace(delivery_of(job.id, "ep_a"), body_field="")  # its only destination
+    sent = await deliveries.create(alone)
+    assert sent is not None
+    assert int(await redis.hget(usage, "bytes")) - before > 50_000  # type: ignore[misc]
+    assert not await redis.exists(keys.webhook_bodies(job.id))  # nothing shared to keep
+    found = await deliveries.get(sent.id)
+    assert found is not None
+    assert found.body == alone.body
+    await deliveries.record_attempt(sent, 1, ATTEMPT, DeliveryStatus.SUCCEEDED)
+    await jobs.start(job.ref, max_attempts=3)
+    await jobs.finish(job.ref, JobStatus.SUCCEEDED, result=None)
+    await asyncio.sleep(0.002)
+    await jobs.trimmer.trim(keys.tenant_jobs("t1"), keys.job, "job", usage)
+    assert await redis.hgetall(usage) == {"bytes": "0"}  # type: ignore[misc]

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -223,8 +224,12 @@ class FanOut:
             # Inline only when nothing must be asked first (a rate limit, an order queue).
             may_inline = not endpoint.rate_limit_per_second and queue is None
             destinations.append((endpoint.url, endpoint.id, endpoint.thin, may_inline, queue))
+        # A body sent to several destinations in one shape is stored once, shared; one sent
+        # to a single destination stays in its delivery's hash (no shared record to keep).
+        per_shape = Counter((thin, queue is not None) for _, _, thin, _, queue in destinations)
         created = 0
         for url, endpoint_id, thin, may_inline, queue in destinations:
+            shape = (thin, queue is not None)
             delivery_id = ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}")
             new = NewDelivery(
                 id=delivery_id,
@@ -235,8 +240,7 @@ class FanOut:
                 url=url,
                 endpoint_id=endpoint_id,
                 body=body_for(thin, queue is not None),
-                # Every delivery of this event in this shape shares one stored body.
-                body_field=f"{msg_id}:{'thin' if thin else 'full'}{':ordered' if queue else ''}",
+                body_field=_body_field(msg_id, *shape) if per_shape[shape] > 1 else "",
                 # A thin body holds no completion token: nothing to seal.
                 confidential=event == INPUT_NEEDED_EVENT and not thin,
                 traceparent=traceparent,
@@ -253,3 +257,8 @@ class FanOut:
             if inline is not None:
                 inline.send(delivery)
         return created
+
+
+def _body_field(msg_id: str, thin: bool, ordered: bool) -> str:
+    """The field of an event's body, in one shape, in its subject's bodies hash."""
+    return f"{msg_id}:{'thin' if thin else 'full'}{':ordered' if ordered else ''}"

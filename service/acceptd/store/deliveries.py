@@ -3,9 +3,11 @@
 A delivery does not hold its body: the bodies of a job's (or a batch's) events live in one
 hash (keys.webhook_bodies), one field per (event, payload shape), shared by every delivery
 of that event in that shape; each delivery names its field (`bf`). So an event sent to N
-endpoints stores its body once (per shape), not N times. The hash counts its pending
-deliveries (`p`) and expires a retention after the last one ends. Reads for the API
-(`view`, `views`) name the fields they return and never load a body."""
+endpoints stores its body once (per shape), not N times; the hash counts its pending
+deliveries (`p`) and expires a retention after the last one ends. A body with one
+destination in its shape stays in its delivery's hash (`body`), as every body did before:
+nothing to share, so no shared record to keep. Reads for the API (`view`, `views`) name
+the fields they return and never load a body."""
 
 from __future__ import annotations
 
@@ -38,7 +40,8 @@ class NewDelivery:
     endpoint_id: str | None
     body: str
     # Its field in the subject's bodies hash: one per (event, shape), shared by every
-    # delivery of the event in that shape.
+    # delivery of the event in that shape; '' keeps the body in the delivery's own hash
+    # (an event with one destination in that shape has nothing to share).
     body_field: str
     # Whether its bytes count against the tenant's budget, charged to the subject (its job
     # or batch) until that is gone. Test events have no job to charge and are not counted.
@@ -133,10 +136,6 @@ def attempt_job_id(delivery_id: str, attempt_no: int) -> str:
     return f"{delivery_id}:{attempt_no}"
 
 
-def _body_context(subject_id: str, body_field: str) -> str:
-    return f"webhook:{subject_id}:{body_field}:body"
-
-
 class DeliveryStore:
     def __init__(
         self,
@@ -157,18 +156,20 @@ class DeliveryStore:
             raise RuntimeError(
                 "this DeliveryStore has no SecretBox: confidential bodies are sealed"
             )
-        # Sealed once per shared body (the first delivery's seal is the one kept).
-        return self._box.encrypt(new.body, _body_context(new.job_id, new.body_field))
+        # A shared body is sealed for its field (the first delivery's seal is the one
+        # kept), a body of its own for its delivery.
+        return self._box.encrypt(new.body, self._context(new.id, new.job_id, new.body_field))
+
+    @staticmethod
+    def _context(delivery_id: str, subject_id: str, body_field: str) -> str:
+        if body_field:
+            return f"webhook:{subject_id}:{body_field}:body"
+        return f"delivery:{delivery_id}:body"
 
     def _opened(self, record: DeliveryRecord) -> DeliveryRecord:
         if not record.confidential or self._box is None:
             return record
-        # Deliveries made before bodies were shared sealed theirs under their own id.
-        context = (
-            _body_context(record.job_id, record.body_field)
-            if record.body_field
-            else f"delivery:{record.id}:body"
-        )
+        context = self._context(record.id, record.job_id, record.body_field)
         return replace(record, body=self._box.decrypt(record.body, context))
 
     def _attempt_keys(self, delivery: DeliveryRecord | DeliveryView, attempt_no: int) -> list[str]:
@@ -197,10 +198,11 @@ class DeliveryStore:
         # Every field of every retained delivery costs Redis memory: defaults are left out.
         fields: list[str | int] = [
             "tenant", new.tenant, "job", new.job_id, "event", new.event, "msg", new.webhook_id,
-            "url", new.url, "bf", new.body_field,
+            "url", new.url,
             "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "created", now,
             "ah", "1",  # its attempts are fields of this hash (lua/delivery_attempt.lua)
         ]  # fmt: skip
+        fields += ["bf", new.body_field] if new.body_field else ["body", self._sealed_body(new)]
         if new.endpoint_id:
             fields += ["endpoint", new.endpoint_id]
         if new.confidential:
@@ -245,7 +247,7 @@ class DeliveryStore:
                 new.order_member or "",
                 mode,
                 new.body_field,
-                self._sealed_body(new),
+                self._sealed_body(new) if new.body_field else "",
                 # Charged to its job (or batch): subtracted when that is gone.
                 new.job_id if new.counted else "",
                 stored_bytes(fields) + DELIVERY_ALLOWANCE,
@@ -275,11 +277,13 @@ class DeliveryStore:
         return self._opened(DeliveryRecord.from_hash(delivery_id, raw, body))
 
     async def view(self, delivery_id: str, tenant: str | None = None) -> DeliveryView | None:
-        """The delivery without its body; None when it expired or is another tenant's."""
-        found = await self.views([delivery_id])
-        if not found or (tenant is not None and found[0][0].tenant != tenant):
+        """The delivery without its body or attempts (one HMGET); None when it expired or
+        is another tenant's."""
+        values = await self._redis.hmget(keys.delivery(delivery_id), list(_VIEW_FIELDS))  # type: ignore[misc]
+        view = DeliveryView.from_values(delivery_id, values)
+        if view is None or (tenant is not None and view.tenant != tenant):
             return None
-        return found[0][0]
+        return view
 
     async def for_job(self, job_id: str) -> list[tuple[DeliveryView, list[dict[str, Any]]]]:
         delivery_ids: list[str] = await self._redis.lrange(keys.job_deliveries(job_id), 0, -1)  # type: ignore[misc]

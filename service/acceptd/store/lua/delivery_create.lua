@@ -14,16 +14,21 @@
 -- ARGV[4] retention (ms), ARGV[5] arq job id, ARGV[6] wake-up channel, ARGV[7] '1' if to an
 -- endpoint, ARGV[8] the oldest id the indexes keep, or '' to leave them untrimmed this time
 -- (the caller trims one write in so many), ARGV[9] its place in the order queue,
--- ARGV[10] 'queue' | 'inline' | 'held', ARGV[11] the body's field in the bodies hash,
--- ARGV[12] the body, ARGV[13] the usage field it is charged to ('' for none), ARGV[14] what
--- the delivery itself is charged, ARGV[15...] field/value pairs.
+-- ARGV[10] 'queue' | 'inline' | 'held', ARGV[11] the body's field in the bodies hash
+-- ('' when the delivery holds its body in its own hash, among its fields), ARGV[12] the
+-- shared body, ARGV[13] the usage field it is charged to ('' for none), ARGV[14] what the
+-- delivery itself is charged (its fields, a body of its own among them), ARGV[15...]
+-- field/value pairs.
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 15))
 -- One body per (event, shape), however many deliveries send it: the first one writes it.
 -- `p` counts the deliveries still owed; the hash lives until the last ends (no expiry
 -- meanwhile: one ended earlier may have set one).
-local new_body = redis.call('HSETNX', KEYS[11], ARGV[11], ARGV[12])
-if redis.call('HINCRBY', KEYS[11], 'p', 1) == 1 then redis.call('PERSIST', KEYS[11]) end
+local new_body = 0
+if ARGV[11] ~= '' then
+  new_body = redis.call('HSETNX', KEYS[11], ARGV[11], ARGV[12])
+  if redis.call('HINCRBY', KEYS[11], 'p', 1) == 1 then redis.call('PERSIST', KEYS[11]) end
+end
 if ARGV[13] ~= '' then
   local charge = tonumber(ARGV[14])
   if new_body == 1 then charge = charge + #ARGV[12] end
