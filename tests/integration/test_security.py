@@ -567,7 +567,8 @@ async def test_a_tenant_holds_at_most_its_quota_of_jobs(
     make_settings: Callable[..., Settings],
     auth: dict[str, str],
 ) -> None:
-    """What bounds a tenant's Redis memory: ACCEPTD_MAX_JOBS_PER_TENANT jobs at once."""
+    """What bounds how many records a tenant holds: ACCEPTD_MAX_JOBS_PER_TENANT jobs at once
+    (its bytes: test_tenant_bytes.py)."""
     client = await aiohttp_client(create_app(make_settings(max_jobs_per_tenant=3)))
     for _ in range(3):
         assert (await client.post("/v1/jobs", json=ECHO, headers=auth)).status == 202

@@ -145,9 +145,11 @@ class Store(Protocol):
 class Cluster:
     """A Valkey with AOF, the three roles, a receiver, and a client of the API."""
 
-    def __init__(self, tmp: Path, store: Store | None = None, **env: str) -> None:
-        # One Valkey with AOF unless the test brings a topology of its own (a Sentinel group).
-        self.valkey = store or EmbeddedValkey(tmp / "valkey", persistent=True)
+    def __init__(self, tmp: Path, **env: str) -> None:
+        self.valkey = EmbeddedValkey(tmp / "valkey", persistent=True)
+        # What the roles run on: that Valkey, unless a test sets a topology of its own
+        # (a Sentinel group) before entering.
+        self.store: Store = self.valkey
         self.api_port = free_port()
         self.receiver = VerifyingReceiver()
         self.tmp = tmp
@@ -160,8 +162,8 @@ class Cluster:
         return f"http://127.0.0.1:{self.api_port}"
 
     async def __aenter__(self) -> Cluster:
-        self.valkey.start()
-        self.roles = Roles(role_env(self.valkey.url, self.api_port, **self.env), self.tmp)
+        self.store.start()
+        self.roles = Roles(role_env(self.store.url, self.api_port, **self.env), self.tmp)
         for role in ("api", "worker", "dispatcher"):
             self.roles.start(role, role)
         await self.receiver.up()
@@ -186,7 +188,7 @@ class Cluster:
         await self.client.close()
         self.roles.stop_all()
         await self.receiver.down()
-        self.valkey.stop()
+        self.store.stop()
 
     async def statuses(self, job_ids: list[str]) -> Counter[str]:
         found: Counter[str] = Counter()

@@ -84,7 +84,12 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.REDIS] = redis
     scripts = Scripts(redis)
     app[state.JOBS] = jobs = JobStore(
-        redis, scripts, settings.job_retention_seconds, box, quota=settings.max_jobs_per_tenant
+        redis,
+        scripts,
+        settings.job_retention_seconds,
+        box,
+        quota=settings.max_jobs_per_tenant,
+        byte_budget=settings.max_bytes_per_tenant,
     )
     app[state.BATCHES] = BatchStore(redis, scripts, jobs)
     app[state.IDEMPOTENCY] = IdempotencyStore(scripts)

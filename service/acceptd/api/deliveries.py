@@ -6,26 +6,26 @@ from aiohttp import web
 
 from acceptd.api import state
 from acceptd.api.endpoints import check_changeable, endpoints_session
-from acceptd.api.owned import owned_batch, owned_job
+from acceptd.api.owned import owned_batch, owned_job_id
 from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
-from acceptd.store.deliveries import DeliveryRecord
+from acceptd.store.deliveries import DeliveryView
 from acceptd.wire.resources import delivery_resource
 
 
 async def list_job_deliveries(request: web.Request) -> web.Response:
-    job = await owned_job(request)
-    found = await request.app[state.DELIVERIES].for_job(job.id)
-    items = [delivery_resource(d, attempts) for d, attempts in found if d.tenant == job.tenant]
+    job_id, tenant = await owned_job_id(request), request[state.TENANT]
+    found = await request.app[state.DELIVERIES].for_job(job_id)
+    items = [delivery_resource(d, attempts) for d, attempts in found if d.tenant == tenant]
     return json_response({"items": items})
 
 
-async def _owned_delivery(request: web.Request, doing: str) -> DeliveryRecord:
+async def _owned_delivery(request: web.Request, doing: str) -> DeliveryView:
     delivery_id = request.match_info["delivery_id"]
     delivery = None
     if ids.looks_like("dlv", delivery_id):
-        delivery = await request.app[state.DELIVERIES].get(delivery_id, request[state.TENANT])
+        delivery = await request.app[state.DELIVERIES].view(delivery_id, request[state.TENANT])
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id}")
     if endpoints_session(request) is not None:
@@ -58,7 +58,7 @@ async def retry_delivery(request: web.Request) -> web.Response:
         delivery = await _owned_delivery(request, "redeliver to")
     else:
         raise Conflict("the delivery is changing right now; retry shortly")
-    refreshed = await store.get(delivery_id)
+    refreshed = await store.view(delivery_id)
     if refreshed is None:
         raise NotFound(f"no delivery {delivery_id}")
     return json_response(delivery_resource(refreshed, await store.attempts(delivery_id)), 202)

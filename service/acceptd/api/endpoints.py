@@ -23,7 +23,7 @@ from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS, TEST_EVENT
 from acceptd.core.jsonenc import compact
 from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.deliveries import NewDelivery
-from acceptd.store.endpoints import EndpointRecord
+from acceptd.store.endpoints import EndpointLimitError, EndpointRecord
 from acceptd.wire.models import EndpointCreate, EndpointUpdate
 from acceptd.wire.resources import delivery_resource, endpoint_path, endpoint_resource
 
@@ -110,16 +110,16 @@ async def create_endpoint(request: web.Request) -> web.Response:
     payload = "thin" if endpoints_session(request) is not None else body.payload
     await check_callback(request, body.url, "url")
     store = request.app[state.ENDPOINTS]
-    if await store.count(tenant) >= settings.max_endpoints_per_tenant:
-        raise Conflict(
-            f"a tenant may register at most {settings.max_endpoints_per_tenant} endpoints"
-        )
     events = _unique(list(body.events)) if body.events else DEFAULT_ENDPOINT_EVENTS
-    endpoint, secret = await store.create(
-        tenant, body.url, events, body.description, signing=body.signing, payload=payload,
-        rate_limit_per_second=body.rate_limit_per_second, ordering=body.ordering,
-        created_by=request[state.KEY].key_id,
-    )  # fmt: skip
+    try:
+        endpoint, secret = await store.create(
+            tenant, body.url, events, body.description, signing=body.signing,
+            payload=payload, rate_limit_per_second=body.rate_limit_per_second,
+            ordering=body.ordering, created_by=request[state.KEY].key_id,
+            limit=settings.max_endpoints_per_tenant,
+        )  # fmt: skip
+    except EndpointLimitError as exc:
+        raise Conflict(str(exc)) from None
     return json_response(
         endpoint_resource(endpoint, secret), 201, {"Location": endpoint_path(endpoint.id)}
     )
@@ -195,6 +195,8 @@ async def test_endpoint(request: web.Request) -> web.Response:
         url=endpoint.url,
         endpoint_id=endpoint.id,
         body=body,
+        body_field="",  # one destination: its body stays in its own hash
+        counted=False,  # no job to charge it to (it is small, and expires with its delivery)
     )
     store = request.app[state.DELIVERIES]
     delivery = await store.create(new)

@@ -62,7 +62,7 @@ async def endpoint_deliveries(request: web.Request) -> web.Response:
     upper_ms = now_ms() + 60_000
     found_ids = await store.ids_between(index, 0, upper_ms, limit + 1, before=before)
     more = len(found_ids) > limit
-    found = await store.many(found_ids[:limit])
+    found = await store.views(found_ids[:limit])
     items = [delivery_resource(d, attempts) for d, attempts in found if d.tenant == endpoint.tenant]
     next_cursor = encode_cursor(found_ids[limit - 1]) if more else None
     return json_response({"items": items, "next_cursor": next_cursor})
@@ -81,7 +81,7 @@ async def endpoint_stats(request: web.Request) -> web.Response:
                                         MAX_STATS_DELIVERIES)  # fmt: skip
     attempts = [
         attempt
-        for delivery, tried in await store.many(found_ids)
+        for delivery, tried in await store.views(found_ids)
         if delivery.tenant == endpoint.tenant
         for attempt in tried
         if parse_rfc3339(attempt["at"]) >= since

@@ -27,6 +27,7 @@ from acceptd.runtime.metrics import HTTP_SECONDS
 from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.jobs import QuotaExceededError
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
+from acceptd.store.usage import ByteBudgetExceededError
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,14 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         return RateLimited(
             f"this tenant holds {exc.quota} jobs already (ACCEPTD_MAX_JOBS_PER_TENANT); "
             "finished ones expire after the retention period",
+            headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)},
+        ).response()
+    except ByteBudgetExceededError as exc:
+        # Only this tenant is refused: the Redis every tenant shares is not filled by one.
+        return RateLimited(
+            f"this tenant stores {exc.budget} bytes already (ACCEPTD_MAX_BYTES_PER_TENANT): "
+            "its jobs' inputs, results and metadata and the webhooks it is owed; they count "
+            "until they expire after the retention period",
             headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)},
         ).response()
     except web.HTTPException as exc:

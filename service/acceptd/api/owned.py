@@ -21,6 +21,17 @@ async def owned_job(request: web.Request) -> JobRecord:
     return job
 
 
+async def owned_job_id(request: web.Request) -> str:
+    """The caller's job's id, its ownership checked on one field: for reads that return
+    none of the record (whose input and result may weigh megabytes)."""
+    job_id = request.match_info["job_id"]
+    if ids.looks_like("job", job_id):
+        [(tenant,)] = await request.app[state.JOBS].fields_of([job_id], "tenant")
+        if tenant == request[state.TENANT]:
+            return job_id
+    raise NotFound(f"no job {job_id}")
+
+
 async def find_batch(request: web.Request, batch_id: str) -> BatchRecord:
     """The tenant's batch; 404 for none, and alike for another tenant's."""
     batch = None

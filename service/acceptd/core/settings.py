@@ -110,7 +110,14 @@ class Settings(BaseSettings):
         default=1_000_000,
         ge=0,
         description="jobs one tenant may hold at once (finished ones count until they "
-        "expire): bounds a tenant's Redis memory; 0 = no limit",
+        "expire); 0 = no limit",
+    )
+    max_bytes_per_tenant: int = Field(
+        default=256 * 1024 * 1024,
+        ge=0,
+        description="bytes one tenant may store (its retained jobs' inputs, results and "
+        "metadata, their webhook bodies and deliveries): past it a submit is a 429, so one "
+        "tenant cannot fill the Redis every tenant shares; 0 = no limit",
     )
     max_batch_items: int = Field(
         default=10_000, ge=1, description="items one POST /v1/batches may carry"

@@ -12,6 +12,7 @@ import asyncio
 import contextlib
 import logging
 import time
+from collections import Counter
 from typing import Any, Protocol
 
 from redis.asyncio import Redis
@@ -36,6 +37,8 @@ BLOCK_MS = 1000
 CLAIM_IDLE_MS = 30_000
 CLAIM_EVERY_SECONDS = 10.0
 STALE_CONSUMER_MS = 86_400_000
+# A body this long or longer, sent to several destinations, is stored once for all of them.
+SHARED_BODY_MIN_BYTES = 4096
 
 
 class InlineSender(Protocol):
@@ -223,8 +226,16 @@ class FanOut:
             # Inline only when nothing must be asked first (a rate limit, an order queue).
             may_inline = not endpoint.rate_limit_per_second and queue is None
             destinations.append((endpoint.url, endpoint.id, endpoint.thin, may_inline, queue))
+        # A big body sent to several destinations in one shape is stored once, shared; a
+        # small one, or one with a single destination, stays in each delivery's hash (a
+        # shared one costs six Redis commands a delivery to keep; each copy is counted in
+        # the tenant's bytes either way).
+        per_shape = Counter((thin, queue is not None) for _, _, thin, _, queue in destinations)
         created = 0
         for url, endpoint_id, thin, may_inline, queue in destinations:
+            shape = (thin, queue is not None)
+            body = body_for(*shape)
+            shared = per_shape[shape] > 1 and len(body) >= SHARED_BODY_MIN_BYTES
             delivery_id = ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}")
             new = NewDelivery(
                 id=delivery_id,
@@ -234,7 +245,8 @@ class FanOut:
                 webhook_id=msg_id,
                 url=url,
                 endpoint_id=endpoint_id,
-                body=body_for(thin, queue is not None),
+                body=body,
+                body_field=_body_field(msg_id, *shape) if shared else "",
                 # A thin body holds no completion token: nothing to seal.
                 confidential=event == INPUT_NEEDED_EVENT and not thin,
                 traceparent=traceparent,
@@ -251,3 +263,8 @@ class FanOut:
             if inline is not None:
                 inline.send(delivery)
         return created
+
+
+def _body_field(msg_id: str, thin: bool, ordered: bool) -> str:
+    """The field of an event's body, in one shape, in its subject's bodies hash."""
+    return f"{msg_id}:{'thin' if thin else 'full'}{':ordered' if ordered else ''}"

@@ -63,7 +63,7 @@ class DeliverySweeper:
         """Queue the first attempts whose inline sender died (its lease lapsed)."""
         requeued = 0
         for delivery_id in await self._deliveries.lapsed_leases(SWEEP_BATCH):
-            delivery = await self._deliveries.get(delivery_id)
+            delivery = await self._deliveries.view(delivery_id)
             if delivery is None:
                 await self._deliveries.drop_lease(delivery_id)
             elif await self._deliveries.requeue(delivery, manual=False):
@@ -75,7 +75,7 @@ class DeliverySweeper:
         """Re-queue pending deliveries overdue by SWEEP_GRACE_MS whose queue entry is gone."""
         requeued = 0
         for delivery_id in await self._deliveries.overdue(now_ms() - SWEEP_GRACE_MS, SWEEP_BATCH):
-            delivery = await self._deliveries.get(delivery_id)
+            delivery = await self._deliveries.view(delivery_id)
             if delivery is not None and await self._deliveries.requeue(delivery, manual=False):
                 log.warning("re-queued delivery %s: its queue entry was lost", delivery_id)
                 requeued += 1

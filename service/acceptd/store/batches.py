@@ -23,6 +23,7 @@ from acceptd.store.jobs import (
     QuotaExceededError,
 )
 from acceptd.store.scripts import Scripts
+from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
 
 # Items per script call inside the batch's one transaction: few calls, each one modest.
 CHUNK = 1000
@@ -91,10 +92,9 @@ class BatchStore:
 
     async def create(self, new: NewBatch, *, idempotency: HeldKey | None = None) -> BatchRecord:
         """Writes the batch and every item, queued, in one MULTI/EXEC: all or nothing, one
-        round trip. `idempotency`, the key the request holds, is marked done in it too."""
-        quota = self._jobs.quota
-        if quota and await self._redis.zcard(keys.tenant_jobs(new.tenant)) + len(new.items) > quota:
-            raise QuotaExceededError(new.tenant, quota)
+        round trip, and nothing if it would take the tenant past its job quota or byte
+        budget (checked first in the same transaction, lua/batch_open.lua). `idempotency`,
+        the key the request holds, is marked done in it too."""
         batch_id = ids.new_id("bat")
         created = now_ms()
         score = created - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
@@ -118,35 +118,71 @@ class BatchStore:
             new.tenant, created, score, batch_id, item_callback, new.priority,
             new.traceparent or "",
         ]  # fmt: skip
-        indexes = [keys.tenant_jobs(new.tenant), keys.batch_jobs(batch_id), keys.JOB_QUEUE]
+        # Fields every item's hash repeats (batch_items.lua's `common`).
+        common_bytes = len(new.tenant) + len(batch_id) + len(item_callback) + 40
+        common_bytes += len(new.traceparent or "")
+        usage = keys.tenant_usage(new.tenant)
+        indexes = [
+            keys.tenant_jobs(new.tenant), keys.batch_jobs(batch_id), keys.JOB_QUEUE,
+            keys.batch(batch_id), usage,
+        ]  # fmt: skip
+        chunks: list[tuple[list[str], list[list[str | int]]]] = []
+        items_bytes = 0
+        for start in range(0, len(new.items), CHUNK):
+            chunk: list[list[str | int]] = []
+            script_keys = list(indexes)
+            for item in new.items[start : start + CHUNK]:
+                job_id = ids.new_id("job")
+                run = JobRef(job_id, new.tenant, batch_id).run_args(item.type)
+                values: list[str | int] = [
+                    job_id,
+                    item.type,
+                    compact(item.input),
+                    compact(item.metadata) if item.metadata else "",
+                    arq_payload(RUN_JOB_FUNCTION, run, created),
+                    item.ordering_key or "",
+                ]
+                size = stored_bytes(values) + common_bytes
+                items_bytes += size
+                chunk.append([*values, size])
+                script_keys += [keys.job(job_id), keys.arq_job(job_id)]
+            chunks.append((script_keys, chunk))
+        gate_keys = [keys.batch(batch_id), keys.tenant_batches(new.tenant),
+                     keys.tenant_jobs(new.tenant), usage]  # fmt: skip
+        idem_value, idem_ttl_ms = "", 0
+        if idempotency is not None:
+            gate_keys.append(idempotency.redis_key)
+            idem_value, idem_ttl_ms = idempotency.done_value(batch_id), idempotency.ttl_ms
+        flat = [part for pair in fields.items() for part in pair]
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.batch(batch_id), mapping=fields)
-            pipe.zadd(keys.tenant_batches(new.tenant), {batch_id: 0})
-            for start in range(0, len(new.items), CHUNK):
-                chunk: list[list[str]] = []
-                script_keys = list(indexes)
-                for item in new.items[start : start + CHUNK]:
-                    job_id = ids.new_id("job")
-                    run = JobRef(job_id, new.tenant, batch_id).run_args(item.type)
-                    chunk.append([
-                        job_id,
-                        item.type,
-                        compact(item.input),
-                        compact(item.metadata) if item.metadata else "",
-                        arq_payload(RUN_JOB_FUNCTION, run, created),
-                        item.ordering_key or "",
-                    ])  # fmt: skip
-                    script_keys += [keys.job(job_id), keys.arq_job(job_id)]
+            await self._scripts.batch_open(
+                keys=gate_keys,
+                args=[
+                    batch_id,
+                    len(new.items),
+                    self._jobs.quota,
+                    self._jobs.byte_budget,
+                    stored_bytes(flat),
+                    items_bytes,
+                    idem_value,
+                    idem_ttl_ms,
+                    *flat,
+                ],
+                client=pipe,
+            )
+            for script_keys, chunk in chunks:
                 await self._scripts.batch_items(
                     keys=script_keys, args=[*head, compact(chunk)], client=pipe
                 )
-            if idempotency is not None:
-                pipe.set(
-                    idempotency.redis_key, idempotency.done_value(batch_id), px=idempotency.ttl_ms
-                )
             pipe.publish(keys.JOBS_WAKEUP, "1")
-            await pipe.execute()
-        await self._jobs.trimmer.maybe_trim(keys.tenant_batches(new.tenant), keys.batch, "bat")
+            opened = (await pipe.execute())[0]
+        trim = self._jobs.trimmer.maybe_trim
+        await trim(keys.tenant_batches(new.tenant), keys.batch, "bat", usage, now=opened != 1)
+        if opened == 0:
+            raise QuotaExceededError(new.tenant, self._jobs.quota)
+        if opened == -1:
+            raise ByteBudgetExceededError(new.tenant, self._jobs.byte_budget)
+        await self._jobs.trim(new.tenant)
         record = await self.get(batch_id)
         assert record is not None
         return record
@@ -168,8 +204,11 @@ class BatchStore:
         ]
 
     async def forget_ids(self, tenant: str, batch_ids: list[str]) -> None:
-        if batch_ids:
-            await self._redis.zrem(keys.tenant_batches(tenant), *batch_ids)
+        """Drop index entries whose batches expired, and their bytes."""
+        await records.forget(
+            self._scripts, keys.tenant_batches(tenant), batch_ids, keys.batch,
+            keys.tenant_usage(tenant),
+        )  # fmt: skip
 
     async def cancel(self, batch: BatchRecord) -> None:
         """Cancel every item not yet terminal: queued ones at once, running ones cooperatively."""

@@ -1,4 +1,13 @@
-"""Webhook deliveries: one per (event, destination), persisted before the first attempt."""
+"""Webhook deliveries: one per (event, destination), persisted before the first attempt.
+
+A delivery does not hold its body: the bodies of a job's (or a batch's) events live in one
+hash (keys.webhook_bodies), one field per (event, payload shape), shared by every delivery
+of that event in that shape; each delivery names its field (`bf`). So an event sent to N
+endpoints stores its body once (per shape), not N times; the hash counts its pending
+deliveries (`p`) and expires a retention after the last one ends. A body with one
+destination in its shape stays in its delivery's hash (`body`), as every body did before:
+nothing to share, so no shared record to keep. Reads for the API (`view`, `views`) name
+the fields they return and never load a body."""
 
 from __future__ import annotations
 
@@ -17,6 +26,7 @@ from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
 from acceptd.store.records import TRIM_EVERY
 from acceptd.store.scripts import Scripts
+from acceptd.store.usage import DELIVERY_ALLOWANCE, stored_bytes
 
 
 @dataclass(frozen=True)
@@ -29,6 +39,13 @@ class NewDelivery:
     url: str
     endpoint_id: str | None
     body: str
+    # Its field in the subject's bodies hash: one per (event, shape), shared by every
+    # delivery of the event in that shape; '' keeps the body in the delivery's own hash
+    # (an event with one destination in that shape has nothing to share).
+    body_field: str
+    # Whether its bytes count against the tenant's budget, charged to the subject (its job
+    # or batch) until that is gone. Test events have no job to charge and are not counted.
+    counted: bool = True
     # The body carries a credential (a completion token): it is stored sealed.
     confidential: bool = False
     # The trace of the job's submit: each attempt is a span of it, sent as `traceparent`.
@@ -47,7 +64,7 @@ class DeliveryRecord(NewDelivery):
     created_ms: int
 
     @classmethod
-    def from_hash(cls, delivery_id: str, raw: dict[str, str]) -> DeliveryRecord:
+    def from_hash(cls, delivery_id: str, raw: dict[str, str], body: str) -> DeliveryRecord:
         return cls(
             id=delivery_id,
             tenant=raw["tenant"],
@@ -56,7 +73,8 @@ class DeliveryRecord(NewDelivery):
             webhook_id=raw["msg"],
             url=raw["url"],
             endpoint_id=raw.get("endpoint") or None,
-            body=raw["body"],
+            body=body,
+            body_field=raw.get("bf", ""),
             confidential=raw.get("sealed") == "1",
             traceparent=raw.get("tp") or None,
             order_queue=raw.get("oq") or None,
@@ -67,13 +85,55 @@ class DeliveryRecord(NewDelivery):
         )
 
 
+# The fields a view reads (HMGET): never `body` (deliveries made before bodies were shared
+# hold theirs in their own hash).
+_VIEW_FIELDS = (
+    "tenant", "job", "event", "msg", "url", "endpoint", "status", "attempt_count",
+    "next_attempt", "created", "ah",
+)  # fmt: skip
+
+
+@dataclass(frozen=True)
+class DeliveryView:
+    """What the API shows of a delivery, and what re-queuing it needs: everything but its
+    body, which lists, statistics and retries never load."""
+
+    id: str
+    tenant: str
+    job_id: str
+    event: str
+    webhook_id: str
+    url: str
+    endpoint_id: str | None
+    status: DeliveryStatus
+    attempt_count: int
+    next_attempt_ms: int | None
+    created_ms: int
+
+    @classmethod
+    def from_values(cls, delivery_id: str, values: list[str | None]) -> DeliveryView | None:
+        raw = dict(zip(_VIEW_FIELDS, values, strict=True))
+        tenant, job, status, created = raw["tenant"], raw["job"], raw["status"], raw["created"]
+        if tenant is None or job is None or status is None or created is None:
+            return None  # expired
+        return cls(
+            id=delivery_id,
+            tenant=tenant,
+            job_id=job,
+            event=raw["event"] or "",
+            webhook_id=raw["msg"] or "",
+            url=raw["url"] or "",
+            endpoint_id=raw["endpoint"] or None,
+            status=DeliveryStatus(status),
+            attempt_count=int(raw["attempt_count"] or "0"),
+            next_attempt_ms=int(raw["next_attempt"]) if raw["next_attempt"] else None,
+            created_ms=int(created),
+        )
+
+
 def attempt_job_id(delivery_id: str, attempt_no: int) -> str:
     """arq job id of one attempt: re-queuing the same attempt moves it rather than adding one."""
     return f"{delivery_id}:{attempt_no}"
-
-
-def _body_context(delivery_id: str) -> str:
-    return f"delivery:{delivery_id}:body"
 
 
 class DeliveryStore:
@@ -96,21 +156,31 @@ class DeliveryStore:
             raise RuntimeError(
                 "this DeliveryStore has no SecretBox: confidential bodies are sealed"
             )
-        return self._box.encrypt(new.body, _body_context(new.id))
+        # A shared body is sealed for its field (the first delivery's seal is the one
+        # kept), a body of its own for its delivery.
+        return self._box.encrypt(new.body, self._context(new.id, new.job_id, new.body_field))
+
+    @staticmethod
+    def _context(delivery_id: str, subject_id: str, body_field: str) -> str:
+        if body_field:
+            return f"webhook:{subject_id}:{body_field}:body"
+        return f"delivery:{delivery_id}:body"
 
     def _opened(self, record: DeliveryRecord) -> DeliveryRecord:
         if not record.confidential or self._box is None:
             return record
-        return replace(record, body=self._box.decrypt(record.body, _body_context(record.id)))
+        context = self._context(record.id, record.job_id, record.body_field)
+        return replace(record, body=self._box.decrypt(record.body, context))
 
-    def _attempt_keys(self, delivery_id: str, attempt_no: int) -> list[str]:
+    def _attempt_keys(self, delivery: DeliveryRecord | DeliveryView, attempt_no: int) -> list[str]:
         return [
-            keys.delivery(delivery_id),
-            keys.delivery_attempts(delivery_id),
+            keys.delivery(delivery.id),
+            keys.delivery_attempts(delivery.id),
             keys.DELIVERIES_DUE,
-            keys.arq_job(attempt_job_id(delivery_id, attempt_no)),
+            keys.arq_job(attempt_job_id(delivery.id, attempt_no)),
             keys.WEBHOOK_QUEUE,
             keys.INLINE_LEASES,
+            keys.webhook_bodies(delivery.job_id),
         ]
 
     @staticmethod
@@ -128,10 +198,11 @@ class DeliveryStore:
         # Every field of every retained delivery costs Redis memory: defaults are left out.
         fields: list[str | int] = [
             "tenant", new.tenant, "job", new.job_id, "event", new.event, "msg", new.webhook_id,
-            "url", new.url, "body", self._sealed_body(new),
+            "url", new.url,
             "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "created", now,
             "ah", "1",  # its attempts are fields of this hash (lua/delivery_attempt.lua)
         ]  # fmt: skip
+        fields += ["bf", new.body_field] if new.body_field else ["body", self._sealed_body(new)]
         if new.endpoint_id:
             fields += ["endpoint", new.endpoint_id]
         if new.confidential:
@@ -161,6 +232,8 @@ class DeliveryStore:
                 new.order_queue or keys.delivery(new.id),
                 keys.ORDER_QUEUES,
                 keys.INLINE_LEASES,
+                keys.webhook_bodies(new.job_id),
+                keys.tenant_usage(new.tenant),
             ],
             args=[
                 new.id,
@@ -173,6 +246,11 @@ class DeliveryStore:
                 ids.id_at("dlv", now - self._retention_ms) if trim else "",
                 new.order_member or "",
                 mode,
+                new.body_field,
+                self._sealed_body(new) if new.body_field else "",
+                # Charged to its job (or batch): subtracted when that is gone.
+                new.job_id if new.counted else "",
+                stored_bytes(fields) + DELIVERY_ALLOWANCE,
                 *fields,
             ],
         )
@@ -186,18 +264,33 @@ class DeliveryStore:
             created_ms=now,
         )
 
-    async def get(self, delivery_id: str, tenant: str | None = None) -> DeliveryRecord | None:
+    async def get(self, delivery_id: str) -> DeliveryRecord | None:
+        """The delivery with its body, for sending it: None when it (or its body) expired."""
         raw: dict[str, str] = await self._redis.hgetall(keys.delivery(delivery_id))  # type: ignore[misc]
-        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+        if not raw:
             return None
-        return self._opened(DeliveryRecord.from_hash(delivery_id, raw))
+        body: str | None = raw.get("body")
+        if body is None:
+            body = await self._redis.hget(keys.webhook_bodies(raw["job"]), raw.get("bf", ""))  # type: ignore[misc]
+            if body is None:
+                return None
+        return self._opened(DeliveryRecord.from_hash(delivery_id, raw, body))
 
-    async def for_job(self, job_id: str) -> list[tuple[DeliveryRecord, list[dict[str, Any]]]]:
+    async def view(self, delivery_id: str, tenant: str | None = None) -> DeliveryView | None:
+        """The delivery without its body or attempts (one HMGET); None when it expired or
+        is another tenant's."""
+        values = await self._redis.hmget(keys.delivery(delivery_id), list(_VIEW_FIELDS))  # type: ignore[misc]
+        view = DeliveryView.from_values(delivery_id, values)
+        if view is None or (tenant is not None and view.tenant != tenant):
+            return None
+        return view
+
+    async def for_job(self, job_id: str) -> list[tuple[DeliveryView, list[dict[str, Any]]]]:
         delivery_ids: list[str] = await self._redis.lrange(keys.job_deliveries(job_id), 0, -1)  # type: ignore[misc]
-        return await self.many(delivery_ids)
+        return await self.views(delivery_ids)
 
     async def attempts(self, delivery_id: str) -> list[dict[str, Any]]:
-        found = await self.many([delivery_id])
+        found = await self.views([delivery_id])
         return found[0][1] if found else []
 
     async def record_attempt(
@@ -210,7 +303,7 @@ class DeliveryStore:
     ) -> bool:
         due = next_attempt_ms if next_attempt_ms is not None else 0
         recorded: int = await self._scripts.delivery_attempt(
-            keys=self._attempt_keys(delivery.id, attempt_no + 1),
+            keys=self._attempt_keys(delivery, attempt_no + 1),
             args=[
                 delivery.id,
                 attempt_no,
@@ -224,11 +317,12 @@ class DeliveryStore:
         )
         return recorded == 1
 
-    async def requeue(self, delivery: DeliveryRecord, *, manual: bool) -> bool:
-        """Queue the next attempt now. Manual: also reopens a finished delivery."""
+    async def requeue(self, delivery: DeliveryRecord | DeliveryView, *, manual: bool) -> bool:
+        """Queue the next attempt now. Manual: also reopens a finished delivery (unless its
+        body expired: then nothing can be sent)."""
         next_no, now = delivery.attempt_count + 1, now_ms()
         done: int = await self._scripts.delivery_requeue(
-            keys=self._attempt_keys(delivery.id, next_no),
+            keys=self._attempt_keys(delivery, next_no),
             args=[
                 delivery.id,
                 now,
@@ -278,26 +372,33 @@ class DeliveryStore:
         )
         return found
 
-    async def many(
+    async def views(
         self, delivery_ids: list[str]
-    ) -> list[tuple[DeliveryRecord, list[dict[str, Any]]]]:
-        """The deliveries that still exist, each with its attempts, in the order given."""
+    ) -> list[tuple[DeliveryView, list[dict[str, Any]]]]:
+        """The deliveries that still exist, each with its attempts, in the order given: the
+        named fields of each (HMGET, never the body), then its attempts (fields `a:1`..`a:N`,
+        after those of a list for deliveries made before attempts were fields). Two round
+        trips, whatever the bodies weigh."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id in delivery_ids:
-                pipe.hgetall(keys.delivery(delivery_id))
+                pipe.hmget(keys.delivery(delivery_id), list(_VIEW_FIELDS))
                 pipe.lrange(keys.delivery_attempts(delivery_id), 0, -1)
             raw = await pipe.execute()
-        found = []
+        found: list[tuple[DeliveryView, list[str]]] = []
         for index, delivery_id in enumerate(delivery_ids):
-            fields, listed = raw[2 * index], raw[2 * index + 1]
-            if fields:
-                record = self._opened(DeliveryRecord.from_hash(delivery_id, fields))
-                found.append((record, _attempts_of(fields, listed)))
-        return found
-
-
-def _attempts_of(fields: dict[str, str], listed: list[str]) -> list[dict[str, Any]]:
-    """Attempts in order: fields `a:N` of the hash, after those of a list (deliveries made
-    before attempts were fields)."""
-    numbered = sorted((int(name[2:]), value) for name, value in fields.items() if name[:2] == "a:")
-    return [json.loads(a) for a in listed] + [json.loads(value) for _, value in numbered]
+            view = DeliveryView.from_values(delivery_id, raw[2 * index])
+            if view is not None:
+                found.append((view, raw[2 * index + 1]))
+        async with self._redis.pipeline(transaction=False) as pipe:
+            for view, _ in found:
+                if view.attempt_count:
+                    names = [f"a:{n}" for n in range(1, view.attempt_count + 1)]
+                    pipe.hmget(keys.delivery(view.id), names)
+            numbered: list[list[str | None]] = await pipe.execute() if found else []
+        attempts = iter(numbered)
+        return [
+            (view, [json.loads(a) for a in listed] + [
+                json.loads(a) for a in (next(attempts) if view.attempt_count else []) if a
+            ])
+            for view, listed in found
+        ]  # fmt: skip

@@ -92,6 +92,14 @@ KEY_FIELDS = {
 }
 
 
+class EndpointLimitError(Exception):
+    """The tenant holds its limit of endpoints already; nothing was written."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a tenant may register at most {limit} endpoints")
+        self.limit = limit
+
+
 class EndpointStore:
     def __init__(self, redis: Redis, scripts: Scripts, box: SecretBox) -> None:
         self._redis = redis
@@ -139,7 +147,10 @@ class EndpointStore:
         rate_limit_per_second: int | None = None,
         ordering: str = "none",
         created_by: str | None = None,
+        limit: int = 0,
     ) -> tuple[EndpointRecord, str]:
+        """A new endpoint and its secret; EndpointLimitError if the tenant already holds
+        `limit` endpoints (0: no limit), checked in the same step as the write."""
         endpoint_id, secret, now = ids.new_id("ep"), generate_secret(), now_ms()
         fields = {
             "tenant": tenant,
@@ -157,10 +168,12 @@ class EndpointStore:
         }
         if signs_with(signing, "v1a"):
             fields.update(self._key_pair_fields(endpoint_id, None))
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.endpoint(endpoint_id), mapping=fields)
-            pipe.sadd(keys.tenant_endpoints(tenant), endpoint_id)
-            await pipe.execute()
+        created: int = await self._scripts.endpoint_create(
+            keys=[keys.endpoint(endpoint_id), keys.tenant_endpoints(tenant)],
+            args=[limit, endpoint_id, *(part for pair in fields.items() for part in pair)],
+        )
+        if not created:
+            raise EndpointLimitError(limit)
         await self._recount(tenant)
         record = await self.get(endpoint_id)
         assert record is not None

@@ -19,6 +19,7 @@ from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import HeldKey
 from acceptd.store.scripts import Scripts
+from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
 
 
 @dataclass(frozen=True)
@@ -195,13 +196,16 @@ class JobStore:
         box: SecretBox | None = None,
         *,
         quota: int = 0,
+        byte_budget: int = 0,
     ) -> None:
         self._redis = redis
         self._scripts = scripts
         self._retention_ms = retention_seconds * 1000
         # Jobs a tenant may hold at once (its index: live records, trimmed as it grows).
         self.quota = quota
-        self.trimmer = records.IndexTrimmer(redis, retention_seconds * 1000)
+        # Bytes a tenant may store (store/usage.py): a submit past it is refused.
+        self.byte_budget = byte_budget
+        self.trimmer = records.IndexTrimmer(redis, retention_seconds * 1000, scripts)
         # Completion tokens are kept sealed under the master key: a Redis dump, a replica or
         # a backup does not hand out the credential that settles a job.
         self._box = box
@@ -277,6 +281,7 @@ class JobStore:
             keys.tenant_jobs(new.tenant),
             keys.arq_job(job_id),
             keys.SCHEDULED_JOBS if scheduled else keys.JOB_QUEUE,
+            keys.tenant_usage(new.tenant),
         ]
         idem_value, idem_ttl_ms = "", 0
         if idempotency is not None:
@@ -291,11 +296,16 @@ class JobStore:
             keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP,
             "schedule" if scheduled else "queue",
             self.quota,
+            self.byte_budget,
+            stored_bytes(fields),
             *fields,
         ]
-        if not await self._scripts.submit(keys=job_keys, args=args):
+        written: int = await self._scripts.submit(keys=job_keys, args=args)
+        await self.trim(new.tenant, now=written != 1)
+        if written == 0:
             raise QuotaExceededError(new.tenant, self.quota)
-        await self.trimmer.maybe_trim(keys.tenant_jobs(new.tenant), keys.job, "job")
+        if written == -1:
+            raise ByteBudgetExceededError(new.tenant, self.byte_budget)
         return JobRecord(
             id=job_id,
             tenant=new.tenant,
@@ -406,12 +416,19 @@ class JobStore:
             found: list[list[str | None]] = await pipe.execute()
         return [tuple(values) for values in found]
 
+    async def trim(self, tenant: str, *, now: bool = False) -> None:
+        """Now and then (`now`: this time), drop a window of the tenant's index entries whose
+        records expired, and subtract their bytes (in the background)."""
+        await self.trimmer.maybe_trim(
+            keys.tenant_jobs(tenant), keys.job, "job", keys.tenant_usage(tenant), now=now
+        )
+
     async def forget_ids(
         self, tenant: str, job_ids: list[str], *, batch_id: str | None = None
     ) -> None:
-        """Drop index entries whose records expired (retention)."""
-        if job_ids:
-            await self._redis.zrem(self._index(tenant, batch_id), *job_ids)
+        """Drop index entries whose records expired (retention), and their bytes."""
+        usage = None if batch_id else keys.tenant_usage(tenant)
+        await records.forget(self._scripts, self._index(tenant, batch_id), job_ids, keys.job, usage)
 
     def _cancel_keys(self, ref: JobRef) -> list[str]:
         return [
@@ -466,7 +483,7 @@ class JobStore:
     ) -> str:
         """Returns 'ok', or the terminal status the job already had (it keeps it)."""
         outcome: str = await self._scripts.finish(
-            keys=self._status_keys(ref),
+            keys=[*self._status_keys(ref), keys.tenant_usage(ref.tenant)],
             args=[
                 *self._status_args(ref),
                 status.value,
@@ -490,7 +507,7 @@ class JobStore:
         token = COMPLETION_TOKEN_PREFIX + secrets.token_urlsafe(32)
         sealed = self._token_box().encrypt(token, _token_context(ref.id))
         outcome: str = await self._scripts.await_input(
-            keys=[*self._status_keys(ref), keys.AWAITING_INPUT],
+            keys=[*self._status_keys(ref), keys.AWAITING_INPUT, keys.tenant_usage(ref.tenant)],
             args=[
                 *self._status_args(ref),
                 sealed,
@@ -515,7 +532,7 @@ class JobStore:
         the job does not exist or the token is not its; 'used' when it was already used.
         `ref` comes from the record the caller read: it names the keys."""
         reply = await self._scripts.complete(
-            keys=[*self._status_keys(ref), keys.AWAITING_INPUT],
+            keys=[*self._status_keys(ref), keys.AWAITING_INPUT, keys.tenant_usage(ref.tenant)],
             args=[
                 *self._status_args(ref),
                 token_digest(token),

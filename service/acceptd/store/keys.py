@@ -64,6 +64,13 @@ def tenant_jobs(name: str) -> str:
     return f"{PREFIX}tenant:{name}:jobs"
 
 
+def tenant_usage(name: str) -> str:
+    """Hash of the bytes the tenant stores (store/usage.py): field `bytes`, the total, and one
+    field per retained job or batch id, what that record and its webhook bodies added to it
+    (subtracted when the index trim finds them gone)."""
+    return f"{PREFIX}tenant:{name}:usage"
+
+
 def tenant_batches(name: str) -> str:
     """Sorted set of the tenant's batch ids, ordered like tenant_jobs."""
     return f"{PREFIX}tenant:{name}:batches"
@@ -121,6 +128,13 @@ def endpoint(endpoint_id: str) -> str:
 
 def delivery(delivery_id: str) -> str:
     return f"{PREFIX}delivery:{delivery_id}"
+
+
+def webhook_bodies(subject_id: str) -> str:
+    """Hash of the webhook bodies of a job's (or a batch's) events, one field per (event,
+    shape), shared by every delivery of it; field `p` counts its pending deliveries (it
+    expires a retention after the last one ends)."""
+    return f"{PREFIX}job:{subject_id}:bodies"
 
 
 def delivery_attempts(delivery_id: str) -> str:

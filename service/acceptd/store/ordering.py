@@ -56,7 +56,7 @@ class OrderQueues:
             if not head:
                 return False
             delivery_id = head.partition("|")[2]
-            delivery = await self._deliveries.get(delivery_id)
+            delivery = await self._deliveries.view(delivery_id)
             if delivery is None or delivery.status is not DeliveryStatus.PENDING:
                 await self._redis.zrem(queue, head)  # ended (or expired): the key moves on
                 continue

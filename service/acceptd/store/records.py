@@ -12,6 +12,8 @@ from redis.asyncio import Redis
 
 from acceptd.core import ids as ids_module
 from acceptd.core.clock import now_ms
+from acceptd.store import keys
+from acceptd.store.scripts import Scripts
 
 
 async def newest_ids(
@@ -42,25 +44,58 @@ TRIM_EVERY = 32
 TRIM_BATCH = 64
 
 
+async def forget(
+    scripts: Scripts,
+    index: str,
+    ids: list[str],
+    record_key: Callable[[str], str],
+    usage: str | None = None,
+) -> int:
+    """Drops the entries of `index` whose records (and their webhook bodies) are gone, and,
+    given the tenant's `usage` hash, subtracts what each had added to it (lua/forget.lua
+    checks that they are gone: a caller's stale read never drops a live one). Returns how
+    many were dropped."""
+    if not ids:
+        return 0
+    script_keys = [index, usage or index]
+    for found_id in ids:
+        script_keys += [record_key(found_id), keys.webhook_bodies(found_id)]
+    dropped: int = await scripts.forget(keys=script_keys, args=["1" if usage else "0", *ids])
+    return dropped
+
+
 class IndexTrimmer:
     """Drops index entries whose records expired, a window at a time, as writes happen
     (not only when a page is read). The window walks the whole index and starts over, so
     records that never expire (unfinished jobs) cannot stall it."""
 
-    def __init__(self, redis: Redis, retention_ms: int) -> None:
+    def __init__(self, redis: Redis, retention_ms: int, scripts: Scripts | None = None) -> None:
         self._redis = redis
+        self._scripts = scripts or Scripts(redis)
         self._retention_ms = retention_ms
         self._positions: dict[str, str] = {}  # index key -> last id examined
         self._running: asyncio.Task[int] | None = None
 
-    async def maybe_trim(self, index: str, record_key: Callable[[str], str], prefix: str) -> None:
-        """Now and then, a window trimmed in the background: off the writer's latency, and
-        at most one at a time per process, so a burst of writes cannot pile them up."""
-        if random.random() >= 1 / TRIM_EVERY:  # noqa: S311 - sampling, not security
+    async def maybe_trim(
+        self,
+        index: str,
+        record_key: Callable[[str], str],
+        prefix: str,
+        usage: str | None = None,
+        *,
+        now: bool = False,
+    ) -> None:
+        """Now and then (`now`: this time), a window trimmed in the background: off the
+        writer's latency, and at most one at a time per process, so a burst of writes
+        cannot pile them up. A refused submit trims `now`: it writes nothing, yet its
+        tenant's count must go down as its records expire."""
+        if not now and random.random() >= 1 / TRIM_EVERY:  # noqa: S311 - sampling
             return
         if self._running is not None and not self._running.done():
             return
-        self._running = asyncio.get_running_loop().create_task(self.trim(index, record_key, prefix))
+        self._running = asyncio.get_running_loop().create_task(
+            self.trim(index, record_key, prefix, usage)
+        )
         self._running.add_done_callback(_log_failure)
 
     async def idle(self) -> None:
@@ -68,9 +103,15 @@ class IndexTrimmer:
         if self._running is not None:
             await asyncio.wait([self._running])
 
-    async def trim(self, index: str, record_key: Callable[[str], str], prefix: str) -> int:
+    async def trim(
+        self,
+        index: str,
+        record_key: Callable[[str], str],
+        prefix: str,
+        usage: str | None = None,
+    ) -> int:
         """One window of `index` (of ids made with `prefix`); returns how many entries it
-        dropped."""
+        dropped. With the tenant's `usage` hash, their bytes are subtracted from it."""
         after = self._positions.pop(index, None)
         lower = f"({after}" if after else "-"
         upper = "(" + ids_module.id_at(prefix, now_ms() - self._retention_ms)
@@ -81,14 +122,7 @@ class IndexTrimmer:
             if len(self._positions) > 100_000:
                 self._positions.clear()
             self._positions[index] = ids[-1]
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for found_id in ids:
-                pipe.exists(record_key(found_id))
-            present: list[int] = await pipe.execute()
-        gone = [i for i, there in zip(ids, present, strict=True) if not there]
-        if gone:
-            await self._redis.zrem(index, *gone)
-        return len(gone)
+        return await forget(self._scripts, index, ids, record_key, usage)
 
 
 log = logging.getLogger(__name__)

@@ -15,7 +15,7 @@ from acceptd.core.clock import now_ms
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.arqjobs import RECOVER_FUNCTION, arq_payload
-from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
+from acceptd.store.deliveries import DeliveryStore, DeliveryView
 
 CHUNK = 500
 
@@ -59,7 +59,7 @@ class RecoveryStore:
 
     async def failed(
         self, endpoint_id: str, since_ms: int, until_ms: int, after: str | None = None
-    ) -> AsyncIterator[tuple[str, list[DeliveryRecord]]]:
+    ) -> AsyncIterator[tuple[str, list[DeliveryView]]]:
         """(cursor, the failed deliveries of one chunk), chunk by chunk, newest first."""
         index = keys.endpoint_deliveries(endpoint_id)
         before = after
@@ -69,7 +69,7 @@ class RecoveryStore:
             )
             if not found:
                 return
-            records = await self._deliveries.many(found)
+            records = await self._deliveries.views(found)
             yield found[-1], [d for d, _ in records if d.status is DeliveryStatus.FAILED]
             before = found[-1]
             if len(found) < CHUNK:

@@ -8,7 +8,7 @@ from acceptd.core.clock import to_rfc3339
 from acceptd.core.statuses import DeliveryStatus, JobStatus
 from acceptd.store.apikeys import ApiKeyRecord
 from acceptd.store.batches import BatchRecord
-from acceptd.store.deliveries import DeliveryRecord
+from acceptd.store.deliveries import DeliveryRecord, DeliveryView
 from acceptd.store.endpoints import EndpointRecord
 from acceptd.store.jobs import JobRecord
 from acceptd.store.recoveries import RecoveryRecord
@@ -150,7 +150,9 @@ def endpoint_resource(endpoint: EndpointRecord, secret: str | None = None) -> di
     return body
 
 
-def delivery_resource(delivery: DeliveryRecord, attempts: list[dict[str, Any]]) -> dict[str, Any]:
+def delivery_resource(
+    delivery: DeliveryRecord | DeliveryView, attempts: list[dict[str, Any]]
+) -> dict[str, Any]:
     return {
         "id": delivery.id,
         "webhook_id": delivery.webhook_id,

@@ -7,10 +7,11 @@
 -- lease is gone from the set) costs one field rather than a command.
 -- KEYS[1] delivery hash, KEYS[2] its attempts list (only deliveries made before attempts
 -- were fields have one), KEYS[3] due set, KEYS[4] next attempt's arq job key, KEYS[5] arq
--- queue, KEYS[6] the inline lease set. ARGV[1] delivery id, ARGV[2] N, ARGV[3] attempt JSON,
+-- queue, KEYS[6] the inline lease set, KEYS[7] the subject's webhook bodies hash. ARGV[1] delivery id, ARGV[2] N, ARGV[3] attempt JSON,
 -- ARGV[4] new status, ARGV[5] next due (ms, when pending), ARGV[6] next arq payload,
 -- ARGV[7] retention (ms), ARGV[8] next arq job id.
-local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'next_attempt', 'lease', 'ah')
+local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'next_attempt', 'lease', 'ah',
+  'bf')
 if fields[1] ~= 'pending' or tonumber(fields[2] or '0') ~= tonumber(ARGV[2]) - 1 then return 0 end
 local leased = fields[4] and fields[4] ~= ''
 local due = fields[3] and fields[3] ~= ''
@@ -36,5 +37,10 @@ else
   redis.call('HSET', KEYS[1], unpack(changes))
   redis.call('PEXPIRE', KEYS[1], ARGV[7])
   if not fields[5] then redis.call('PEXPIRE', KEYS[2], ARGV[7]) end
+  -- Its body is owed one delivery less; the last one to end starts the body's retention
+  -- (every other delivery sharing it ended earlier, so expires no later).
+  if fields[6] and redis.call('HINCRBY', KEYS[7], 'p', -1) <= 0 then
+    redis.call('PEXPIRE', KEYS[7], ARGV[7])
+  end
 end
 return 1

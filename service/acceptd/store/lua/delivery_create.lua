@@ -8,14 +8,33 @@
 -- KEYS[1] delivery hash, KEYS[2] job's delivery list, KEYS[3] due set, KEYS[4] arq job key,
 -- KEYS[5] arq queue, KEYS[6] tenant's delivery index, KEYS[7] endpoint's delivery index,
 -- KEYS[8] its key's order queue (ordered endpoints), KEYS[9] the set of order queues,
--- KEYS[10] the inline lease set.
+-- KEYS[10] the inline lease set, KEYS[11] the subject's webhook bodies hash, KEYS[12] the
+-- tenant's usage hash (store/usage.py).
 -- ARGV[1] delivery id, ARGV[2] arq payload, ARGV[3] due, or the lease's end (ms),
 -- ARGV[4] retention (ms), ARGV[5] arq job id, ARGV[6] wake-up channel, ARGV[7] '1' if to an
 -- endpoint, ARGV[8] the oldest id the indexes keep, or '' to leave them untrimmed this time
 -- (the caller trims one write in so many), ARGV[9] its place in the order queue,
--- ARGV[10] 'queue' | 'inline' | 'held', ARGV[11...] field/value pairs.
+-- ARGV[10] 'queue' | 'inline' | 'held', ARGV[11] the body's field in the bodies hash
+-- ('' when the delivery holds its body in its own hash, among its fields), ARGV[12] the
+-- shared body, ARGV[13] the usage field it is charged to ('' for none), ARGV[14] what the
+-- delivery itself is charged (its fields, a body of its own among them), ARGV[15...]
+-- field/value pairs.
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 11))
+redis.call('HSET', KEYS[1], unpack(ARGV, 15))
+-- One body per (event, shape), however many deliveries send it: the first one writes it.
+-- `p` counts the deliveries still owed; the hash lives until the last ends (no expiry
+-- meanwhile: one ended earlier may have set one).
+local new_body = 0
+if ARGV[11] ~= '' then
+  new_body = redis.call('HSETNX', KEYS[11], ARGV[11], ARGV[12])
+  if redis.call('HINCRBY', KEYS[11], 'p', 1) == 1 then redis.call('PERSIST', KEYS[11]) end
+end
+if ARGV[13] ~= '' then
+  local charge = tonumber(ARGV[14])
+  if new_body == 1 then charge = charge + #ARGV[12] end
+  redis.call('HINCRBY', KEYS[12], ARGV[13], charge)
+  redis.call('HINCRBY', KEYS[12], 'bytes', charge)
+end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])
 if ARGV[10] == 'held' then

@@ -3,10 +3,13 @@
 --   mode 'sweep':  only if the delivery is pending and its queue entry is gone (lost), or
 --                  its inline lease lapsed (the dispatcher sending it died).
 -- KEYS[1] delivery hash, KEYS[2] its attempts list (older deliveries only), KEYS[3] due set,
--- KEYS[4] next attempt's arq job key, KEYS[5] arq queue, KEYS[6] the inline lease set.
+-- KEYS[4] next attempt's arq job key, KEYS[5] arq queue, KEYS[6] the inline lease set,
+-- KEYS[7] the subject's webhook bodies hash.
 -- ARGV[1] delivery id, ARGV[2] now (ms), ARGV[3] arq payload, ARGV[4] attempt count the
 -- caller read, ARGV[5] mode, ARGV[6] arq job id, ARGV[7] wake-up channel
-local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'lease')
+-- Returns 1, 0 (nothing to do), -1 (it changed since the caller read it) or -2 (manual:
+-- its body expired, nothing left to send).
+local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'lease', 'bf')
 if not fields[1] then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[6], ARGV[1])
@@ -27,6 +30,11 @@ if ARGV[5] == 'sweep' then
     return 0
   end
 else
+  -- A finished delivery is owed again: its shared body must stay until it ends.
+  if fields[1] ~= 'pending' and fields[4] then
+    if redis.call('HEXISTS', KEYS[7], fields[4]) == 0 then return -2 end
+    if redis.call('HINCRBY', KEYS[7], 'p', 1) == 1 then redis.call('PERSIST', KEYS[7]) end
+  end
   redis.call('HSET', KEYS[1], 'status', 'pending')
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])

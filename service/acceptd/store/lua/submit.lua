@@ -1,19 +1,31 @@
 -- Creates the job record and, in the same step, either enqueues arq's "run job X" or files
 -- the job as scheduled: neither the record nor its way to a worker exists without the other.
 -- KEYS[1] job hash, KEYS[2] tenant job index, KEYS[3] arq job key, KEYS[4] arq queue, or the
--- scheduled set when ARGV[7] is 'schedule', KEYS[5] (optional) idempotency key
+-- scheduled set when ARGV[7] is 'schedule', KEYS[5] the tenant's usage hash (store/usage.py),
+-- KEYS[6] (optional) idempotency key
 -- ARGV[1] job id, ARGV[2] arq payload, ARGV[3] queue score or due time (ms),
 -- ARGV[4] idempotency value, ARGV[5] idempotency ttl (ms), ARGV[6] wake-up channel (the
 -- workers' queue one, or the scheduler's when scheduling),
 -- ARGV[7] 'queue' | 'schedule', ARGV[8] the tenant's job quota (0: none),
--- ARGV[9...] job hash field/value pairs. Returns 0, writing nothing, when the tenant's
--- index already holds its quota of jobs.
+-- ARGV[9] the tenant's byte budget (0: none), ARGV[10] the bytes this job stores,
+-- ARGV[11...] job hash field/value pairs. Writes nothing and returns 0 when the tenant's
+-- index already holds its quota of jobs, -1 when this job would take it past its budget
+-- of bytes.
 local quota = tonumber(ARGV[8])
 if quota > 0 and redis.call('ZCARD', KEYS[2]) >= quota then return 0 end
-if #KEYS == 5 then
-  redis.call('SET', KEYS[5], ARGV[4], 'PX', ARGV[5])
+-- Counted first and given back on refusal: one command on the way that succeeds.
+local size = tonumber(ARGV[10])
+local stored = redis.call('HINCRBY', KEYS[5], 'bytes', size)
+local budget = tonumber(ARGV[9])
+if budget > 0 and stored > budget then
+  redis.call('HINCRBY', KEYS[5], 'bytes', -size)
+  return -1
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 9))
+redis.call('HSET', KEYS[5], ARGV[1], size)
+if #KEYS == 6 then
+  redis.call('SET', KEYS[6], ARGV[4], 'PX', ARGV[5])
+end
+redis.call('HSET', KEYS[1], unpack(ARGV, 11))
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 if ARGV[7] == 'schedule' then
   -- The arq payload waits in the record; promote.lua queues it when the job is due.

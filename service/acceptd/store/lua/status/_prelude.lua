@@ -103,6 +103,19 @@ local function finish(status, ...)
   end
 end
 
+-- Bytes a change stores (a result, an error, a request for input) count against the
+-- tenant's budget (store/usage.py), under the job's own field: subtracted with it once the
+-- job is gone. Never refused here: a worker's verdict is not lost to a full budget; the
+-- tenant's next submit is refused instead.
+local function count_bytes(usage_key, ...)
+  local n = 0
+  for _, value in ipairs({...}) do n = n + #value end
+  if n > 0 then
+    redis.call('HINCRBY', usage_key, ARGV[1], n)
+    redis.call('HINCRBY', usage_key, 'bytes', n)
+  end
+end
+
 -- (name, value) pairs for the fields among `pairs` whose value is not '' (an argument the
 -- caller left out).
 local function given(pairs)

@@ -1,6 +1,7 @@
 -- The handler of an externally completed job type finished its part: the job now waits in
 -- 'awaiting_input' for POST /v1/jobs/{id}/complete or /fail with its one-time token, or
--- for its deadline. KEYS[6] awaiting-input set (deadline as score).
+-- for its deadline. KEYS[6] awaiting-input set (deadline as score), KEYS[7] the tenant's
+-- usage hash (the request counts against its bytes).
 -- ARGV[7] the token sealed under the master key, ARGV[8] its digest, ARGV[9] request JSON, ARGV[10] deadline (ms),
 -- ARGV[11] progress JSON or ''.
 -- Returns 'ok', 'canceled' (a cancel was asked for meanwhile) or the status it had instead.
@@ -11,6 +12,7 @@ if J.cancel == '1' then
   finish('canceled')
   return 'canceled'
 end
+count_bytes(KEYS[7], ARGV[9])
 set_status('awaiting_input', 'token', ARGV[7], 'token_digest', ARGV[8],
   'await_request', ARGV[9], 'await_deadline', ARGV[10], unpack(given({'progress', ARGV[11]})))
 redis.call('ZADD', KEYS[6], ARGV[10], ARGV[1])

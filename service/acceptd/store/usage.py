@@ -1,0 +1,40 @@
+"""What a tenant stores, in bytes, counted against ACCEPTD_MAX_BYTES_PER_TENANT.
+
+The count lives in one hash per tenant (keys.tenant_usage): field `bytes` is the total, and
+each retained job or batch has a field of its own with what it added (its record, the
+webhook bodies of its events, its deliveries). Every write that adds bytes adds them in the
+same Lua script (lua/submit.lua, lua/batch_open.lua, lua/batch_items.lua, the status
+scripts that store a result, lua/delivery_create.lua); lua/forget.lua subtracts a record's
+field once the index trim finds the record and its webhook bodies gone. So the count goes
+down as records expire, and never drifts from what the scripts wrote.
+
+Only a submit (or a batch) is refused past the budget: a worker's result and the webhooks
+owed for accepted jobs are always written and counted, so a tenant may end a little over
+its budget, and its next submit is the one refused.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+# What a record costs beyond the bytes of its values: key names, field names, index
+# entries, Redis's own per-key and per-field overhead (measured with MEMORY USAGE on a
+# small job: about 300 bytes).
+RECORD_OVERHEAD = 320
+# A delivery is charged its fields plus this much for its attempt log (each attempt keeps
+# up to 4 KiB of the receiver's answer; most answers are short).
+DELIVERY_ALLOWANCE = 2048
+TOTAL_FIELD = "bytes"
+
+
+class ByteBudgetExceededError(Exception):
+    """The tenant stores ACCEPTD_MAX_BYTES_PER_TENANT bytes already; nothing was written."""
+
+    def __init__(self, tenant: str, budget: int) -> None:
+        super().__init__(f"tenant {tenant} stores its budget of {budget} bytes")
+        self.budget = budget
+
+
+def stored_bytes(values: Iterable[str | int]) -> int:
+    """What a record of these field names and values costs (UTF-8 bytes plus overhead)."""
+    return RECORD_OVERHEAD + sum(len(str(v).encode()) for v in values)

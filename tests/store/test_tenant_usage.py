@@ -1,0 +1,119 @@
+"""A tenant's stored bytes go up with every write that stores them, and back down to zero
+once its records and webhook bodies are gone: a count that only grows would lock a tenant
+out for good."""
+
+from __future__ import annotations
+
+import asyncio
+from dataclasses import replace
+
+from redis.asyncio import Redis
+
+from acceptd.core import ids
+from acceptd.core.statuses import DeliveryStatus, JobStatus
+from acceptd.store import keys
+from acceptd.store.deliveries import DeliveryStore, NewDelivery
+from acceptd.store.jobs import JobStore, NewJob
+from acceptd.store.scripts import Scripts
+
+ATTEMPT = {"at": "2026-01-01T00:00:00Z", "status_code": 200, "error": None, "latency_ms": 1.0}
+
+
+def delivery_of(job_id: str, endpoint: str) -> NewDelivery:
+    msg = "msg_" + job_id[4:]
+    return NewDelivery(
+        id=ids.derived_id("dlv", msg, endpoint),
+        tenant="t1",
+        job_id=job_id,
+        event="job.succeeded",
+        webhook_id=msg,
+        url=f"http://example.com/{endpoint}",
+        endpoint_id=endpoint,
+        body="b" * 50_000,
+        body_field=f"{msg}:full",
+    )
+
+
+async def test_the_count_returns_to_zero_once_records_and_bodies_are_gone(
+    redis: Redis, scripts: Scripts
+) -> None:
+    # Retention 0: a finished job or delivery is gone at once (as if its retention ran out).
+    jobs = JobStore(redis, scripts, 0)
+    deliveries = DeliveryStore(redis, scripts, 0)
+    usage, index = keys.tenant_usage("t1"), keys.tenant_jobs("t1")
+    made = [await jobs.create(NewJob("t1", "demo.echo", {"v": "x" * 10_000}, {}, None))]
+    made.append(await jobs.create(NewJob("t1", "demo.echo", {}, {}, None)))
+    after_submits = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
+    assert after_submits > 10_000
+    for job in made:
+        await jobs.start(job.ref, max_attempts=3)
+        await jobs.finish(job.ref, JobStatus.SUCCEEDED, result={"r": "y" * 20_000})
+    with_results = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
+    assert with_results >= after_submits + 40_000
+    # Two endpoints get the first job's event: one body between them, counted once.
+    sent = [await deliveries.create(delivery_of(made[0].id, ep)) for ep in ("ep_a", "ep_b")]
+    with_webhooks = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
+    assert 50_000 < with_webhooks - with_results < 60_000
+    await asyncio.sleep(0.002)  # ids older than the retention (0) by a millisecond
+
+    # The jobs are gone, but one delivery is still owed: the first job's bytes stay.
+    first = sent[0]
+    assert first is not None
+    await deliveries.record_attempt(first, 1, ATTEMPT, DeliveryStatus.SUCCEEDED)
+    assert await jobs.trimmer.trim(index, keys.job, "job", usage) == 1
+    assert await redis.hexists(usage, made[0].id)  # type: ignore[misc]
+    assert await redis.zrange(index, 0, -1) == [made[0].id]
+
+    second = sent[1]
+    assert second is not None
+    await deliveries.record_attempt(second, 1, ATTEMPT, DeliveryStatus.FAILED)
+    assert not await redis.exists(keys.webhook_bodies(made[0].id))  # the last one ended
+    assert await jobs.trimmer.trim(index, keys.job, "job", usage) == 1
+    assert await redis.hgetall(usage) == {"bytes": "0"}  # type: ignore[misc]
+    assert await redis.zcard(index) == 0
+
+
+async def test_a_page_read_that_drops_expired_entries_subtracts_their_bytes(
+    redis: Redis, scripts: Scripts
+) -> None:
+    jobs = JobStore(redis, scripts, 0)
+    job = await jobs.create(NewJob("t1", "demo.echo", {"v": "x" * 1000}, {}, None))
+    await redis.delete(keys.job(job.id))  # its retention ran out
+    await jobs.forget_ids("t1", [job.id])
+    assert await redis.hgetall(keys.tenant_usage("t1")) == {"bytes": "0"}  # type: ignore[misc]
+
+
+async def test_forgetting_an_entry_whose_record_lives_changes_nothing(
+    redis: Redis, scripts: Scripts
+) -> None:
+    """A stale read (the record was there after all) never drops a live job's bytes."""
+    jobs = JobStore(redis, scripts, 3600)
+    job = await jobs.create(NewJob("t1", "demo.echo", {"v": "x" * 1000}, {}, None))
+    before = await redis.hgetall(keys.tenant_usage("t1"))  # type: ignore[misc]
+    await jobs.forget_ids("t1", [job.id])
+    assert await redis.hgetall(keys.tenant_usage("t1")) == before  # type: ignore[misc]
+    assert await redis.zrange(keys.tenant_jobs("t1"), 0, -1) == [job.id]
+
+
+async def test_a_body_kept_in_its_one_delivery_counts_until_it_is_gone(
+    redis: Redis, scripts: Scripts
+) -> None:
+    jobs = JobStore(redis, scripts, 0)
+    deliveries = DeliveryStore(redis, scripts, 0)
+    usage = keys.tenant_usage("t1")
+    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
+    before = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
+    alone = replace(delivery_of(job.id, "ep_a"), body_field="")  # its only destination
+    sent = await deliveries.create(alone)
+    assert sent is not None
+    assert int(await redis.hget(usage, "bytes")) - before > 50_000  # type: ignore[misc]
+    assert not await redis.exists(keys.webhook_bodies(job.id))  # nothing shared to keep
+    found = await deliveries.get(sent.id)
+    assert found is not None
+    assert found.body == alone.body
+    await deliveries.record_attempt(sent, 1, ATTEMPT, DeliveryStatus.SUCCEEDED)
+    await jobs.start(job.ref, max_attempts=3)
+    await jobs.finish(job.ref, JobStatus.SUCCEEDED, result=None)
+    await asyncio.sleep(0.002)
+    await jobs.trimmer.trim(keys.tenant_jobs("t1"), keys.job, "job", usage)
+    assert await redis.hgetall(usage) == {"bytes": "0"}  # type: ignore[misc]
