@@ -32,6 +32,7 @@ from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
 from acceptd.store.connection import connect
 from acceptd.store.deliveries import DeliveryStore
+from acceptd.store.durability import Durability
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.idempotency import IdempotencyStore
 from acceptd.store.jobs import JobStore
@@ -96,6 +97,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.TENANTS] = TenantStore(redis, box)
     app[state.ENDPOINTS] = EndpointStore(redis, scripts, box)
     app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds, box)
+    app[state.DURABILITY] = Durability(redis, settings.durability, settings.durability_timeout_ms)
     app[state.RATE_LIMITER] = RateLimiter(
         scripts, settings.rate_limit_per_second, settings.rate_limit_burst
     )

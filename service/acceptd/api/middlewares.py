@@ -25,6 +25,7 @@ from acceptd.api.problems import (
 from acceptd.core.logs import log_context
 from acceptd.runtime.metrics import HTTP_SECONDS
 from acceptd.store.apikeys import KeyIdentity
+from acceptd.store.durability import NotDurableError
 from acceptd.store.jobs import QuotaExceededError
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 from acceptd.store.usage import ByteBudgetExceededError
@@ -96,6 +97,13 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             "its jobs' inputs, results and metadata and the webhooks it is owed; they count "
             "until they expire after the retention period",
             headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)},
+        ).response()
+    except NotDurableError as exc:
+        log.warning("%s during %s %s", exc, request.method, request.path)
+        return ServiceUnavailable(
+            f"the change was made but is not yet held as ACCEPTD_DURABILITY={exc.level} asks "
+            f"({exc.reason}); retry with the same Idempotency-Key",
+            headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
         ).response()
     except web.HTTPException as exc:
         if exc.status < 400:

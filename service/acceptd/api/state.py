@@ -16,6 +16,7 @@ from acceptd.store.authfailures import AuthFailures
 from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
 from acceptd.store.deliveries import DeliveryStore
+from acceptd.store.durability import Durability
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.idempotency import IdempotencyStore
 from acceptd.store.jobs import JobStore
@@ -35,6 +36,7 @@ DELIVERIES = web.AppKey("deliveries", DeliveryStore)
 CALLBACK_POLICY = web.AppKey("callback_policy", AddressPolicy)
 RESOLVER = web.AppKey("resolver", AbstractResolver)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
+DURABILITY = web.AppKey("durability", Durability)
 ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 # Long-polls and SSE streams held open per tenant (this process).

@@ -13,6 +13,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 from acceptd.core.credentials import api_key_weakness, secret_weakness
 
+# ACCEPTD_DURABILITY: when an acknowledged write is answered (store/durability.py).
+DurabilityLevel = Literal["memory", "fsync", "replica"]
+
 DEFAULT_RETRY_SCHEDULE = (5, 300, 1800, 7200, 18000, 36000, 36000)
 DEFAULT_METRICS_PORTS = {"worker": 9100, "dispatcher": 9101, "api": 9102}
 
@@ -37,6 +40,20 @@ class Settings(BaseSettings):
         "`redis+sentinel://[:password@]host:port[,host:port…]/<primary-name>` for a "
         "Sentinel-managed primary (the roles follow a failover). Required for `api`, "
         "`worker` and `dispatcher`; when unset, `dev` starts the embedded server",
+    )
+    durability: DurabilityLevel = Field(
+        default="memory",
+        description="when a write the API acknowledges (a submit, a batch, a completion, a "
+        "cancel) is answered: `memory` once Redis holds it, `fsync` once the primary has "
+        "fsynced it to its append-only file (WAITAOF), `replica` once at least one replica "
+        "holds it (WAIT); past ACCEPTD_DURABILITY_TIMEOUT_MS the answer is 503 + Retry-After, "
+        "and a retry with the same Idempotency-Key returns the same job",
+    )
+    durability_timeout_ms: int = Field(
+        default=1000,
+        ge=10,
+        le=30_000,
+        description="how long an acknowledged write waits for its fsync or replica",
     )
     host: str = Field(default="0.0.0.0", description="address `acceptd api` listens on")  # noqa: S104
     port: int = Field(default=8000, ge=0, le=65535, description="port `acceptd api` listens on")

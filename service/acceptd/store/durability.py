@@ -1,27 +1,27 @@
 """When a write the API acknowledges counts as written: ACCEPTD_DURABILITY.
 
-`memory`: once Redis holds it (a crash or failover can lose the last second or so).
+`memory`: once Redis holds it (a crash can lose the last second of the append-only file, a
+failover whatever the replica had not received yet).
 `fsync`: once the primary has fsynced it to its append-only file (`WAITAOF 1 0`).
-`replica`: once at least one replica holds it (`WAIT 1`), so losing the primary loses it not.
+`replica`: once at least one replica holds it (`WAIT 1`): losing the primary loses it not.
 
-WAIT and WAITAOF count the writes of the connection they are sent on, so a confirmed write
-goes out on a connection of its own, and the wait follows it there."""
+WAIT and WAITAOF wait for the writes of the connection they are sent on. A primary writes
+one replication stream in order, so a mark written after the writes to confirm, on any
+connection, and waited for there, confirms them too: scripts, transactions and pipelines
+alike, without pinning each request's writes to a connection of their own."""
 
 from __future__ import annotations
-
-from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
-from typing import Literal
 
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
-DurabilityLevel = Literal["memory", "fsync", "replica"]
+from acceptd.core.settings import DurabilityLevel
+from acceptd.store import keys
 
 
 class NotDurableError(Exception):
-    """The write was made but not confirmed at the asked level in time: it may survive or
-    not. The client retries with its Idempotency-Key and gets the same job either way."""
+    """The write was made but not confirmed at the asked level in time: it may survive a
+    crash or a failover, or not. A retry with the same Idempotency-Key gets the same job."""
 
     def __init__(self, level: DurabilityLevel, reason: str) -> None:
         super().__init__(f"not confirmed at ACCEPTD_DURABILITY={level}: {reason}")
@@ -35,27 +35,23 @@ class Durability:
         self._redis = redis
         self._timeout_ms = timeout_ms
 
-    @asynccontextmanager
-    async def writer(self) -> AsyncIterator[Redis | None]:
-        """The client to make an acknowledged write with: None (the shared pool) when
-        nothing is confirmed, else a connection of its own, confirmed once the block ends
-        without an error (NotDurableError if it is not, in time)."""
+    async def confirm(self) -> None:
+        """Returns once every write this process has seen answered is held as the level
+        asks; NotDurableError when it is not within the timeout. One round trip (the mark
+        and the wait, pipelined), none at `memory`."""
         if self.level == "memory":
-            yield None
             return
-        async with self._redis.client() as connection:
-            yield connection
-            await self._confirm(connection)
-
-    async def _confirm(self, connection: Redis) -> None:
         try:
-            if self.level == "fsync":
-                local, _replicas = await connection.waitaof(1, 0, self._timeout_ms)
-                if int(local) < 1:
-                    raise NotDurableError(self.level, "the primary has not fsynced it yet")
-            else:
-                replicas = await connection.wait(1, self._timeout_ms)
-                if int(replicas) < 1:
-                    raise NotDurableError(self.level, "no replica has confirmed it yet")
-        except ResponseError as exc:  # appendonly off, WAIT refused by a proxy, …
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.incr(keys.DURABILITY_MARK)
+                if self.level == "fsync":
+                    pipe.waitaof(1, 0, self._timeout_ms)
+                else:
+                    pipe.wait(1, self._timeout_ms)
+                _, confirmed = await pipe.execute()
+        except ResponseError as exc:  # appendonly off for fsync, WAIT refused by a proxy, …
             raise NotDurableError(self.level, str(exc)) from exc
+        if self.level == "fsync" and int(confirmed[0]) < 1:
+            raise NotDurableError(self.level, "the primary has not fsynced it in time")
+        if self.level == "replica" and int(confirmed) < 1:
+            raise NotDurableError(self.level, "no replica has confirmed it in time")

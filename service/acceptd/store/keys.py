@@ -191,6 +191,10 @@ def tenant_portal_sessions(name: str) -> str:
     return f"{PREFIX}tenant:{name}:portal-sessions"
 
 
+# A counter the API increments after acknowledged writes and waits for with WAIT/WAITAOF
+# (store/durability.py): the wait confirms every write before it in the primary's stream.
+DURABILITY_MARK = PREFIX + "durability-mark"
+
 # Heartbeats of workers and dispatchers (sorted set: member = role:host:pid, score = ms).
 PROCESSES = PREFIX + "processes"
 
