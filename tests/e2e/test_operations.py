@@ -164,6 +164,14 @@ async def test_doctor_passes_on_a_production_like_server_and_names_problems(
     assert code == 1
     assert "FAIL persistence (AOF)" in out
     assert "FAIL master key" in out
+    # A durability promise the server cannot keep: every submit would be a 503.
+    for level, named in (("fsync", "appendonly is off"), ("replica", "0 replica(s)")):
+        code, out = await _run(
+            "doctor", env=subprocess_env(ACCEPTD_REDIS_URL=redis_url, ACCEPTD_DURABILITY=level)
+        )
+        assert code == 1
+        assert f"FAIL durability ({level}): " in out
+        assert named in out
     with EmbeddedValkey(tmp_path / "unbounded", persistent=True, maxmemory=None) as unbounded:
         code, out = await _run(
             "doctor",

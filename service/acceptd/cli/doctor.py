@@ -99,6 +99,27 @@ async def _redis_checks(redis: Redis) -> list[Check]:
     return checks
 
 
+def _durability_check(settings: Settings, info: dict[str, object]) -> Check | None:
+    """Whether the server can keep ACCEPTD_DURABILITY's promise: every acknowledged write
+    would otherwise be a 503."""
+    level = settings.durability
+    if level == "fsync":
+        aof = str(info.get("aof_enabled", "0")) == "1"
+        detail = "the primary fsyncs its AOF" if aof else "appendonly is off: every submit is a 503"
+        return Check("durability (fsync)", aof, detail)
+    if level == "replica":
+        replicas = int(str(info.get("connected_slaves", "0")))
+        return Check(
+            "durability (replica)",
+            replicas >= 2,
+            f"{replicas} replica(s) connected"
+            + ("" if replicas >= 2 else ": with fewer than 2, a failover leaves none to confirm")
+            + ("" if replicas else "; every submit is a 503"),
+            warning=replicas == 1,
+        )
+    return None
+
+
 def _maxmemory_check(info: dict[str, object]) -> Check:
     """Without a limit, noeviction never applies: Redis grows until the kernel's OOM killer
     ends it, and everything since the last fsync is lost. With one, a full Redis refuses
@@ -152,8 +173,11 @@ async def run_checks(settings: Settings) -> list[Check]:
     try:
         try:
             checks += await _redis_checks(redis)
+            durability = _durability_check(settings, await redis.info())
         except Exception as exc:
             return [*checks, Check("redis reachable", False, f"{type(exc).__name__}: {exc}")]
+        if durability is not None:
+            checks.append(durability)
         checks.append(await _tenant_check(redis, settings))
     finally:
         await redis.aclose()
