@@ -62,6 +62,11 @@ def ping(host: str, port: int) -> bool:
 
 
 class EmbeddedValkey:
+    # A mode without a config directive (Sentinel) is a command-line flag.
+    config_name = "valkey.conf"
+    log_name = "valkey.log"
+    mode_args: tuple[str, ...] = ()
+
     def __init__(
         self,
         data_dir: Path,
@@ -95,7 +100,7 @@ class EmbeddedValkey:
             "dir": str(self.data_dir),
             "daemonize": "no",
             "protected-mode": "yes",
-            "logfile": '"valkey.log"',
+            "logfile": f'"{self.log_name}"',
             # The job store must never drop a key to make room: refuse writes instead.
             "maxmemory-policy": "noeviction",
             "save": '""',
@@ -114,10 +119,10 @@ class EmbeddedValkey:
 
     def start(self) -> None:
         self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir / "valkey.conf"
+        config = self.data_dir / self.config_name
         config.write_text(self._config(), encoding="utf-8")
         self._process = subprocess.Popen(  # noqa: S603 - fixed binary, our own config file
-            [str(valkey_binary()), str(config)],
+            [str(valkey_binary()), str(config), *self.mode_args],
             cwd=self.data_dir,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
@@ -128,7 +133,7 @@ class EmbeddedValkey:
             if self._process.poll() is not None:
                 raise EmbeddedServerError(
                     f"valkey-server exited with {self._process.returncode}; "
-                    f"see {self.data_dir / 'valkey.log'}"
+                    f"see {self.data_dir / self.log_name}"
                 )
             if ping(self.host, self.port):
                 # Never the URL: it holds the password (the data dir's redis.url has it).

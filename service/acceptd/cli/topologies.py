@@ -13,7 +13,6 @@ import contextlib
 import json
 import logging
 import socket
-import subprocess
 import threading
 import time
 from collections.abc import Callable, Sequence
@@ -27,13 +26,9 @@ from redis.crc import key_slot
 
 from acceptd.cli.embedded import (
     DEFAULT_MAXMEMORY,
-    START_TIMEOUT_SECONDS,
     EmbeddedServerError,
     EmbeddedValkey,
-    _die_with_parent,
     free_port,
-    ping,
-    valkey_binary,
 )
 
 log = logging.getLogger(__name__)
@@ -468,6 +463,10 @@ def _port_free(port: int) -> bool:
 class EmbeddedSentinel(EmbeddedValkey):
     """valkey-server in Sentinel mode, watching one primary."""
 
+    config_name = "sentinel.conf"  # rewritten by the sentinel as it learns
+    log_name = "sentinel.log"
+    mode_args = ("--sentinel",)
+
     def __init__(
         self,
         data_dir: Path,
@@ -507,31 +506,6 @@ class EmbeddedSentinel(EmbeddedValkey):
                 f"sentinel sentinel-pass {self.password}",
             ]
         return "".join(f"{line}\n" for line in lines)
-
-    def start(self) -> None:
-        # As EmbeddedValkey.start, with --sentinel (the mode has no config directive).
-        self.data_dir.mkdir(parents=True, exist_ok=True)
-        config = self.data_dir / "sentinel.conf"  # rewritten by the sentinel as it learns
-        config.write_text(self._config(), encoding="utf-8")
-        self._process = subprocess.Popen(  # noqa: S603 - fixed binary, our own config file
-            [str(valkey_binary()), str(config), "--sentinel"],
-            cwd=self.data_dir,
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-            preexec_fn=_die_with_parent,
-        )
-        deadline = time.monotonic() + START_TIMEOUT_SECONDS
-        while time.monotonic() < deadline:
-            if self._process.poll() is not None:
-                raise TopologyError(
-                    f"sentinel exited with {self._process.returncode}; "
-                    f"see {self.data_dir / 'sentinel.log'}"
-                )
-            if ping(self.host, self.port):
-                return
-            time.sleep(_POLL_SECONDS)
-        self.stop()
-        raise TopologyError(f"sentinel did not answer within {START_TIMEOUT_SECONDS}s")
 
 
 def _pairs(reply: Sequence[Any]) -> dict[str, str]:

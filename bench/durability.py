@@ -1,0 +1,104 @@
+"""`python -m bench.durability`: what each ACCEPTD_DURABILITY level costs a submit.
+
+A primary (AOF, `appendfsync everysec`, as in production) with one replica on loopback, and
+one `acceptd api` process per level (`memory`, `fsync`, `replica`), each measured alone
+(the others paused) with wrk at 1, 16 and 64 connections: 202s a second, p50 and p99. No
+worker runs: the submit path is what is measured. Each figure is the median of --runs."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shutil
+import subprocess
+import tempfile
+import time
+from pathlib import Path
+
+from acceptd.cli.embedded import EmbeddedValkey
+from bench.cluster import API_KEY, Cluster, port, wait_for_port
+from bench.load import median
+from bench.wrk import SCRIPT
+
+LEVELS = ("memory", "fsync", "replica")
+CONNECTIONS = (1, 16, 64)
+_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", re.MULTILINE)
+_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(url: str, connections: int, seconds: float, script: Path) -> tuple[float, float, float]:
+    """(202s a second, p50 ms, p99 ms) of POST url with `connections` open."""
+    done = subprocess.run(
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s",
+         "--latency", "-s", str(script), url],
+        capture_output=True, text=True, check=True, timeout=seconds + 30,
+    )  # fmt: skip
+    if "Non-2xx" in done.stdout:
+        raise RuntimeError(f"non-2xx answers from {url}:\n{done.stdout}")
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    assert rate is not None
+    latency = {p: float(v) * _SCALE[unit] for p, v, unit in _LATENCY.findall(done.stdout)}
+    return float(rate.group(1)), latency["50"], latency["99"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.durability")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--seconds", type=float, default=4.0)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/durability.json"))
+    args = parser.parse_args()
+    if shutil.which("wrk") is None:
+        raise SystemExit("wrk is not installed: apt-get install wrk")
+    with tempfile.TemporaryDirectory() as tmp:
+        cluster = Cluster(Path(tmp))
+        primary_url = cluster.start_valkey(**{"repl-diskless-sync-delay": "0"})
+        assert cluster.valkey is not None
+        replica = EmbeddedValkey(
+            Path(tmp) / "replica",
+            persistent=True,
+            extra_config={"replicaof": f"127.0.0.1 {cluster.valkey.port}"},
+        )
+        replica.start()
+        ports = {level: port() for level in LEVELS}
+        for level, number in ports.items():
+            env = cluster.env(ACCEPTD_PORT=str(number), ACCEPTD_DURABILITY=level)
+            cluster.spawn(level, "-m", "acceptd", "api", env=env)
+        script = Path(tmp) / "submit.lua"
+        script.write_text(SCRIPT % API_KEY)
+        samples: dict[str, list[tuple[float, float, float]]] = {
+            f"{level}/{c}": [] for level in LEVELS for c in CONNECTIONS
+        }
+        try:
+            for number in ports.values():
+                wait_for_port(number)
+            time.sleep(1)
+            for _ in range(args.runs):
+                for level, number in ports.items():
+                    others = [name for name in ports if name != level]
+                    cluster.pause(*others)
+                    try:
+                        for connections in CONNECTIONS:
+                            url = f"http://127.0.0.1:{number}/v1/jobs"
+                            samples[f"{level}/{connections}"].append(
+                                wrk(url, connections, args.seconds, script)
+                            )
+                    finally:
+                        cluster.resume(*others)
+        finally:
+            cluster.stop_all()
+            replica.stop()
+    print(f"Submit cost of each ACCEPTD_DURABILITY level ({primary_url.split('@')[-1]} + 1 "
+          f"replica, AOF everysec; wrk, medians of {args.runs})\n")  # fmt: skip
+    print("| level | connections | 202/s | p50 ms | p99 ms |")
+    print("|---|---|---|---|---|")
+    for name, runs in samples.items():
+        level, opened = name.split("/")
+        rate, p50, p99 = (median([run[i] for run in runs]) for i in range(3))
+        print(f"| {level} | {opened} | {rate:,.0f} | {p50:.2f} | {p99:.2f} |")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(samples, indent=2))
+
+
+if __name__ == "__main__":
+    main()
