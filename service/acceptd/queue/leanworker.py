@@ -17,7 +17,7 @@ and the worker's lifecycle. Changed, with the commands each saved per job:
   next poll after its lease lapsed, whatever its own timeout (BullMQ's lock and stalled
   check, Temporal's heartbeat timeout), and a job costs no lease bookkeeping of its own;
 - the poll reads the queue's head with its scores, so an idle loop can sleep until the next
-  deferred entry falls due (runtime/wakeable.py) instead of polling every 0.25 s.
+  deferred entry falls due (queue/wakeable.py) instead of polling every 0.25 s.
 One behaviour differs on purpose: a function that raises something unforeseen (our
 functions record their jobs' own failures, so this is a bug or a store error) is not
 dropped, as arq would, but run again one lease later, its try counted.
@@ -28,6 +28,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from importlib.resources import files
 from typing import Any
 
 from arq import Retry, Worker
@@ -36,9 +37,13 @@ from arq.jobs import SerializationError, deserialize_job_raw, serialize_job
 from arq.utils import ms_to_datetime, timestamp_ms
 from arq.worker import Function
 
-from acceptd.store.scripts import lua_source
-
 log = logging.getLogger(__name__)
+
+_LUA = files("acceptd.queue").joinpath("lua")
+
+
+def _lua_source(name: str) -> str:
+    return _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 
 class LeanWorker(Worker):
@@ -63,8 +68,8 @@ class LeanWorker(Worker):
 
     def _scripts(self) -> tuple[Any, Any]:
         if self._pickup is None:
-            self._pickup = self.pool.register_script(lua_source("arq_pickup"))
-            self._retry = self.pool.register_script(lua_source("arq_retry"))
+            self._pickup = self.pool.register_script(_lua_source("arq_pickup"))
+            self._retry = self.pool.register_script(_lua_source("arq_retry"))
         return self._pickup, self._retry
 
     def _keys(self, job_id: str) -> list[str]:

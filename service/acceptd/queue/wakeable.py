@@ -20,7 +20,7 @@ from arq.constants import in_progress_key_prefix
 from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
-from acceptd.runtime.leanworker import LeanWorker
+from acceptd.queue.leanworker import LeanWorker
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
