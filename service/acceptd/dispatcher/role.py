@@ -17,8 +17,8 @@ from arq.worker import func
 
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.runtime import DispatcherRuntime, deliver_timeout
+from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
-from acceptd.runtime.wakeable import WakeableWorker
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, RECOVER_FUNCTION
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage, outage_retry_delay

@@ -13,8 +13,8 @@ from arq.worker import Function
 from redis.asyncio import Redis
 
 from acceptd.core.settings import Settings
+from acceptd.queue.wakeable import WakeableWorker, listen_for_wakeups
 from acceptd.runtime import opsserver
-from acceptd.runtime.wakeable import WakeableWorker, listen_for_wakeups
 from acceptd.store.connection import arq_settings, deserialize_arq, serialize_arq
 from acceptd.store.processes import BEAT_EVERY_SECONDS, Processes, process_name
 
@@ -57,7 +57,7 @@ def build_role_worker(
     runtime_wakeups: Callable[[R], dict[str, Callable[[], None]]] | None = None,
 ) -> WakeableWorker:
     """`lease_seconds`: how long arq's marker of a run lives, renewed while it runs
-    (runtime/leanworker.py). `runtime_wakeups`: more
+    (queue/leanworker.py). `runtime_wakeups`: more
     pub/sub channels to listen on, each with what the runtime does when told."""
     worker = WakeableWorker(
         functions=[function, *extra_functions],

@@ -12,8 +12,7 @@ import asyncio
 import contextlib
 import logging
 
-from arq import Worker
-
+from acceptd.queue.arqseams import Worker
 from acceptd.runtime.eventloop import install_stop_signals
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 

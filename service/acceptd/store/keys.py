@@ -1,14 +1,14 @@
 """Every Redis key acceptd uses, and nothing else spells one out.
 
 All keys share one prefix so an operator can tell them apart from other tenants of a
-shared Redis. arq's own keys keep arq's prefixes (arq.constants); our queue names live here.
+shared Redis. arq's own keys keep arq's prefixes, spelled here too (the store's scripts
+write arq's job key with the record it runs): tests/unit/test_arq_seams.py holds them
+against arq.constants, and queue/arqseams.py says what else of arq we rely on.
 """
 
 from __future__ import annotations
 
 import hashlib
-
-from arq.constants import in_progress_key_prefix, job_key_prefix
 
 PREFIX = "acceptd:"
 
@@ -199,9 +199,14 @@ DURABILITY_MARK = PREFIX + "durability-mark"
 PROCESSES = PREFIX + "processes"
 
 
+# arq's (arq.constants): the payload of a queued arq job, and the marker of its run.
+ARQ_JOB_PREFIX = "arq:job:"
+ARQ_IN_PROGRESS_PREFIX = "arq:in-progress:"
+
+
 def arq_job(arq_job_id: str) -> str:
-    return job_key_prefix + arq_job_id
+    return ARQ_JOB_PREFIX + arq_job_id
 
 
 def arq_in_progress(arq_job_id: str) -> str:
-    return in_progress_key_prefix + arq_job_id
+    return ARQ_IN_PROGRESS_PREFIX + arq_job_id

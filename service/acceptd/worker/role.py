@@ -9,8 +9,8 @@ from arq.worker import func
 
 from acceptd.core.settings import Settings
 from acceptd.jobs.registry import JobRegistry
+from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
-from acceptd.runtime.wakeable import WakeableWorker
 from acceptd.store import keys
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION
 from acceptd.store.jobs import JobRef

@@ -1,5 +1,5 @@
 """The worker's state and loops: one attempt of a handler per "run job X" (its lease is
-arq's marker, renewed by runtime/leanworker.py), cancel watching, scheduled jobs and
+arq's marker, renewed by queue/leanworker.py), cancel watching, scheduled jobs and
 input deadlines."""
 
 from __future__ import annotations
@@ -204,7 +204,7 @@ class WorkerRuntime:
     async def run(self, ref: JobRef, job_type: str, job_try: int) -> None:
         """One run of "run job X". A store outage anywhere in it becomes an arq retry with
         backoff, never arq's "failed, delete"; anything else unforeseen runs it again one
-        lease later (runtime/leanworker.py), the attempt counted."""
+        lease later (queue/leanworker.py), the attempt counted."""
         with log_context(job_id=ref.id, tenant=ref.tenant):
             try:
                 # Read only when spans are exported: without them the id alone flows on.

@@ -17,10 +17,11 @@ and the worker's lifecycle. Changed, with the commands each saved per job:
   next poll after its lease lapsed, whatever its own timeout (BullMQ's lock and stalled
   check, Temporal's heartbeat timeout), and a job costs no lease bookkeeping of its own;
 - the poll reads the queue's head with its scores, so an idle loop can sleep until the next
-  deferred entry falls due (runtime/wakeable.py) instead of polling every 0.25 s.
+  deferred entry falls due (queue/wakeable.py) instead of polling every 0.25 s.
 One behaviour differs on purpose: a function that raises something unforeseen (our
 functions record their jobs' own failures, so this is a bug or a store error) is not
 dropped, as arq would, but run again one lease later, its try counted.
+What this leans on in arq beyond its documented API is named in queue/arqseams.py.
 """
 
 from __future__ import annotations
@@ -28,17 +29,28 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from importlib.resources import files
 from typing import Any
 
-from arq import Retry, Worker
-from arq.constants import in_progress_key_prefix, job_key_prefix
-from arq.jobs import SerializationError, deserialize_job_raw, serialize_job
-from arq.utils import ms_to_datetime, timestamp_ms
-from arq.worker import Function
-
-from acceptd.store.scripts import lua_source
+from acceptd.queue.arqseams import (
+    Function,
+    Retry,
+    SerializationError,
+    Worker,
+    deserialize_job_raw,
+    ms_to_datetime,
+    serialize_job,
+    timestamp_ms,
+)
+from acceptd.store import keys
 
 log = logging.getLogger(__name__)
+
+_LUA = files("acceptd.queue").joinpath("lua")
+
+
+def _lua_source(name: str) -> str:
+    return _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 
 class LeanWorker(Worker):
@@ -63,12 +75,12 @@ class LeanWorker(Worker):
 
     def _scripts(self) -> tuple[Any, Any]:
         if self._pickup is None:
-            self._pickup = self.pool.register_script(lua_source("arq_pickup"))
-            self._retry = self.pool.register_script(lua_source("arq_retry"))
+            self._pickup = self.pool.register_script(_lua_source("arq_pickup"))
+            self._retry = self.pool.register_script(_lua_source("arq_retry"))
         return self._pickup, self._retry
 
     def _keys(self, job_id: str) -> list[str]:
-        return [in_progress_key_prefix + job_id, self.queue_name, job_key_prefix + job_id]
+        return [keys.arq_in_progress(job_id), self.queue_name, keys.arq_job(job_id)]
 
     async def main(self) -> None:
         renewer = None
@@ -95,7 +107,7 @@ class LeanWorker(Worker):
             try:
                 async with self.pool.pipeline(transaction=False) as pipe:
                     for job_id in running:
-                        pipe.pexpire(in_progress_key_prefix + job_id, lease_ms)
+                        pipe.pexpire(keys.arq_in_progress(job_id), lease_ms)
                     await pipe.execute()
             except Exception:
                 log.warning("could not renew the leases of %d runs", len(running), exc_info=True)
@@ -207,7 +219,7 @@ class LeanWorker(Worker):
         except asyncio.CancelledError:
             # The worker is stopping: the job stays queued and runs again (as in arq).
             self.jobs_retried += 1
-            await asyncio.shield(self.pool.delete(in_progress_key_prefix + job_id))
+            await asyncio.shield(self.pool.delete(keys.arq_in_progress(job_id)))
             return None
         except Exception:
             # Not the job's failure (our functions record those): a bug, a store error, or
@@ -232,6 +244,6 @@ class LeanWorker(Worker):
     async def _finish(self, job_id: str) -> None:
         # Keys first: a crash before the ZREM leaves an entry the next pickup drops.
         async with self.pool.pipeline(transaction=False) as pipe:
-            pipe.delete(job_key_prefix + job_id, in_progress_key_prefix + job_id)
+            pipe.delete(keys.arq_job(job_id), keys.arq_in_progress(job_id))
             pipe.zrem(self.queue_name, job_id)
             await pipe.execute()

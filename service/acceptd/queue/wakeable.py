@@ -5,7 +5,7 @@ and a short delay keeps an idle worker busy. Here the scripts that queue work PU
 channel; between iterations the worker waits for that message (or a freed job slot), or
 until the next deferred job falls due, and polls on its own at least every second as the
 fallback (a deferral made by another process, a lost message).
-Built on arq's `_poll_iteration`, so it is pinned to the arq versions pyproject allows.
+Built on arq's `_poll_iteration` and `run_job`: seams named in queue/arqseams.py.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ import logging
 from collections.abc import Callable
 from typing import Any
 
-from arq.constants import in_progress_key_prefix
-from arq.utils import timestamp_ms
 from redis.asyncio import Redis
 
-from acceptd.runtime.leanworker import LeanWorker
+from acceptd.queue.arqseams import timestamp_ms
+from acceptd.queue.leanworker import LeanWorker
+from acceptd.store import keys
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
@@ -76,7 +76,7 @@ class WakeableWorker(LeanWorker):
         lost = [job_id for job_id in job_ids if self._not_running_here(job_id)]
         if not lost:
             return
-        await self.pool.delete(*(in_progress_key_prefix + job_id for job_id in lost))
+        await self.pool.delete(*(keys.arq_in_progress(job_id) for job_id in lost))
         if self._wakeup_channel is not None:
             await self.pool.publish(self._wakeup_channel, "1")
         for job_id in lost:

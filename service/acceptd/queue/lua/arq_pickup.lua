@@ -1,6 +1,6 @@
 -- arq's pickup of one queued job, as one step: what arq's start_jobs does with WATCH, EXISTS,
 -- ZSCORE, MULTI, PSETEX, EXEC and its run_job with MULTI, GET, INCR, EXPIRE, EXEC
--- (runtime/leanworker.py says what is kept and why).
+-- (queue/leanworker.py says what is kept and why).
 -- KEYS[1] arq's in-progress marker, KEYS[2] the queue, KEYS[3] arq's job key.
 -- ARGV[1] job id, ARGV[2] now (ms), ARGV[3] how long the marker lives (ms).
 -- Returns false when the job is not due or another worker holds it; else {score, payload}
