@@ -316,3 +316,31 @@ async def test_links_behind_a_trusted_proxy_carry_the_clients_scheme_and_host(
     exposed = await aiohttp_client(create_app(make_settings()))
     made = await (await exposed.post("/v1/portal-links", json={}, headers=forwarded)).json()
     assert made["url"].startswith(f"http://{exposed.host}:{exposed.port}/ui/#token=ptl_")
+
+
+async def test_an_endpoints_session_sees_only_the_endpoints_it_made(
+    client: Client, auth: dict[str, str], receiver: tuple[Receiver, str]
+) -> None:
+    """Red team, second round: a session listed every endpoint of the tenant, URLs included
+    (a Slack-style URL is a credential), and read their statistics and recoveries."""
+    _, url = receiver
+    tenants = await client.post(
+        "/v1/endpoints", json={"url": url + "/T00/B00/SECRETTOKEN123"}, headers=auth
+    )
+    theirs = (await tenants.json())["id"]
+    recovered = await client.post(
+        f"/v1/endpoints/{theirs}/recover",
+        json={"since": "2026-01-01T00:00:00Z", "status": "failed"},
+        headers=auth,
+    )
+    recovery = recovered.headers["Location"]
+    session = await _endpoints_session(client, auth)
+    own = await (await client.post("/v1/endpoints", json={"url": url}, headers=session)).json()
+    listed = await (await client.get("/v1/endpoints", headers=session)).json()
+    assert [e["id"] for e in listed["items"]] == [own["id"]]
+    assert "SECRETTOKEN123" not in json.dumps(listed)
+    for path in (f"/v1/endpoints/{theirs}", f"/v1/endpoints/{theirs}/stats", recovery):
+        answer = await client.get(path, headers=session)
+        assert answer.status == 403, path
+        assert "SECRETTOKEN123" not in await answer.text()
+    assert (await client.get(f"/v1/endpoints/{own['id']}/stats", headers=session)).status == 200

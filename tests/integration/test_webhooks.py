@@ -225,6 +225,13 @@ async def test_endpoint_gets_what_it_subscribed_to_signed_with_its_own_secret(
     fractions = [p.json["data"]["progress"]["fraction"] for p in progress]
     assert fractions == sorted(fractions)
     assert recording.received[-1].event == "job.succeeded"
+    # Running events show the job as a list does: an hour of progress reports must not
+    # store the input once a report and endpoint (red team: six times the byte budget from
+    # one accepted submit). The terminal event has it whole.
+    for running in [*recording.events("job.started"), *progress]:
+        assert "input" not in running.json["data"]
+        assert "result" not in running.json["data"]
+    assert recording.received[-1].json["data"]["input"]["value"] == "v"
     ids_ = [hit.headers["webhook-id"] for hit in recording.received]
     assert len(set(ids_)) == len(ids_)  # one webhook-id per event
 
@@ -634,3 +641,24 @@ async def test_a_burst_to_one_receiver_waits_in_its_dispatcher_not_in_the_queue(
     for job in jobs:
         (delivery,) = await deliveries(client, auth, job)
         assert (delivery["status"], len(delivery["attempts"])) == ("succeeded", 1)
+
+
+async def test_a_thin_ordered_body_does_not_carry_the_submitters_ordering_key(
+    client: Client, auth: dict[str, str], worker: None, dispatcher: Any, receiver: ReceiverFixture
+) -> None:
+    """A portal session may make a thin endpoint ordered: the tenant's `ordering_key` (a
+    customer id, say) is submit-time data it must not learn; where the event stands in its
+    key (`sequence`) is all an ordered receiver needs."""
+    recording, url = receiver
+    made = await client.post(
+        "/v1/endpoints",
+        json={"url": url, "payload": "thin", "ordering": "per_key"},
+        headers=auth,
+    )
+    assert made.status == 201
+    body = {"type": "demo.echo", "input": {"value": 1}, "ordering_key": "customer-4711"}
+    assert (await client.post("/v1/jobs", json=body, headers=auth)).status == 202
+    await wait_until(received(recording, 1, "job.succeeded"), timeout=15)
+    sent = recording.events("job.succeeded")[0]
+    assert "customer-4711" not in sent.body.decode()
+    assert "sequence" in sent.json

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 from dataclasses import replace
 
+import pytest
 from redis.asyncio import Redis
 
 from acceptd.core import ids
@@ -15,6 +16,7 @@ from acceptd.store import keys
 from acceptd.store.deliveries import DeliveryStore, NewDelivery
 from acceptd.store.jobs import JobStore, NewJob
 from acceptd.store.scripts import Scripts
+from acceptd.store.usage import ByteBudgetExceededError
 
 ATTEMPT = {"at": "2026-01-01T00:00:00Z", "status_code": 200, "error": None, "latency_ms": 1.0}
 
@@ -107,7 +109,8 @@ async def test_a_body_kept_in_its_one_delivery_counts_until_it_is_gone(
     sent = await deliveries.create(alone)
     assert sent is not None
     assert int(await redis.hget(usage, "bytes")) - before > 50_000  # type: ignore[misc]
-    assert not await redis.exists(keys.webhook_bodies(job.id))  # nothing shared to keep
+    # Nothing shared to keep: the subject's bodies hash holds only what is owed.
+    assert await redis.hgetall(keys.webhook_bodies(job.id)) == {"p": "1"}  # type: ignore[misc]
     found = await deliveries.get(sent.id)
     assert found is not None
     assert found.body == alone.body
@@ -117,3 +120,49 @@ async def test_a_body_kept_in_its_one_delivery_counts_until_it_is_gone(
     await asyncio.sleep(0.002)
     await jobs.trimmer.trim(keys.tenant_jobs("t1"), keys.job, "job", usage)
     assert await redis.hgetall(usage) == {"bytes": "0"}  # type: ignore[misc]
+
+
+async def test_a_pending_delivery_keeps_its_jobs_charge_after_the_job_expired(
+    redis: Redis, scripts: Scripts
+) -> None:
+    """Red team: the job's charge (its deliveries' bodies among it) was subtracted once the
+    job record expired, while a delivery kept pending (retried by hand) still held its body:
+    every week a budget's worth more. Now the charge stays while any delivery is owed."""
+    jobs = JobStore(redis, scripts, 0)
+    deliveries = DeliveryStore(redis, scripts, 0)
+    usage = keys.tenant_usage("t1")
+    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
+    sent = await deliveries.create(replace(delivery_of(job.id, "ep_a"), body_field=""))
+    assert sent is not None
+    charged = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
+    await redis.delete(keys.job(job.id))  # the job's retention is over
+    await asyncio.sleep(0.002)
+    await jobs.trimmer.trim(keys.tenant_jobs("t1"), keys.job, "job", usage)
+    assert int(await redis.hget(usage, "bytes")) >= charged  # type: ignore[misc]
+    await deliveries.record_attempt(sent, 1, ATTEMPT, DeliveryStatus.FAILED)
+    assert await redis.exists(keys.webhook_bodies(job.id)) == 0  # the last owed one ended
+    await jobs.trimmer.trim(keys.tenant_jobs("t1"), keys.job, "job", usage)
+    assert await redis.hgetall(usage) == {"bytes": "0"}  # type: ignore[misc]
+
+
+async def test_each_attempt_is_charged_and_a_manual_retry_past_the_budget_is_refused(
+    redis: Redis, scripts: Scripts
+) -> None:
+    """Red team: a receiver answering 4 KiB of 0xFF made each attempt 24 KB of escapes,
+    charged nothing, and retried by hand without end."""
+    jobs = JobStore(redis, scripts, 3600)
+    deliveries = DeliveryStore(redis, scripts, 3600)
+    usage = keys.tenant_usage("t1")
+    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
+    sent = await deliveries.create(replace(delivery_of(job.id, "ep_a"), body_field=""))
+    assert sent is not None
+    before = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
+    answer = {**ATTEMPT, "response": "\ufffd" * 1024}
+    await deliveries.record_attempt(sent, 1, answer, DeliveryStatus.FAILED)
+    charged = int(await redis.hget(usage, "bytes")) - before  # type: ignore[misc]
+    assert 3 * 1024 <= charged < 4 * 1024  # UTF-8, three bytes a character, not six
+    view = await deliveries.view(sent.id, "t1")
+    assert view is not None
+    with pytest.raises(ByteBudgetExceededError):
+        await deliveries.requeue(view, manual=True, byte_budget=before)
+    assert await deliveries.requeue(view, manual=True, byte_budget=10 * before)

@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from acceptd.api import ops, state
+from acceptd.api.endpoints import TEST_EVENTS_PER_RETENTION
 from acceptd.api.middlewares import (
     API_KEY_CACHE_MAX,
     API_KEY_CACHE_SECONDS,
@@ -100,6 +101,11 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.DURABILITY] = Durability(redis, settings.durability, settings.durability_timeout_ms)
     app[state.RATE_LIMITER] = RateLimiter(
         scripts, settings.rate_limit_per_second, settings.rate_limit_burst
+    )
+    app[state.TEST_EVENT_LIMITER] = RateLimiter(
+        scripts,
+        TEST_EVENTS_PER_RETENTION / settings.job_retention_seconds,
+        TEST_EVENTS_PER_RETENTION,
     )
     app[state.ADDRESS_LIMITER] = RateLimiter(
         scripts, settings.public_rate_limit_per_second, settings.public_rate_limit_burst

@@ -53,7 +53,8 @@ async def retry_delivery(request: web.Request) -> web.Response:
     delivery = await _owned_delivery(request, "redeliver to")
     delivery_id, store = delivery.id, request.app[state.DELIVERIES]
     for _ in range(3):  # an attempt may finish between our read and the requeue: read again
-        if await store.requeue(delivery, manual=True):
+        budget = request.app[state.SETTINGS].max_bytes_per_tenant
+        if await store.requeue(delivery, manual=True, byte_budget=budget):
             break
         delivery = await _owned_delivery(request, "redeliver to")
     else:

@@ -14,7 +14,14 @@ from aiohttp import web
 
 from acceptd.api import state
 from acceptd.api.body import read_model
-from acceptd.api.problems import Conflict, Forbidden, NotFound, ValidationFailed, field_error
+from acceptd.api.problems import (
+    Conflict,
+    Forbidden,
+    NotFound,
+    RateLimited,
+    ValidationFailed,
+    field_error,
+)
 from acceptd.api.respond import json_response
 from acceptd.api.validation import check_callback
 from acceptd.core import ids
@@ -127,11 +134,22 @@ async def create_endpoint(request: web.Request) -> web.Response:
 
 async def list_endpoints(request: web.Request) -> web.Response:
     endpoints = await request.app[state.ENDPOINTS].for_tenant(request[state.TENANT])
+    session = endpoints_session(request)
+    if session is not None:
+        # Its own only: the tenant's endpoints' URLs often hold credentials (Slack-style
+        # paths, query tokens), and their names and statistics are the tenant's business.
+        endpoints = [e for e in endpoints if session.key_id and e.created_by == session.key_id]
     return json_response({"items": [endpoint_resource(e) for e in endpoints]})
 
 
+async def readable_endpoint(request: web.Request) -> EndpointRecord:
+    """The caller's tenant's endpoint of the path, if the caller may read it: an
+    `endpoints` session only those it made (404, 403)."""
+    return check_changeable(request, await owned_endpoint(request), "read")
+
+
 async def get_endpoint(request: web.Request) -> web.Response:
-    return json_response(endpoint_resource(await owned_endpoint(request)))
+    return json_response(endpoint_resource(await readable_endpoint(request)))
 
 
 async def update_endpoint(request: web.Request) -> web.Response:
@@ -173,10 +191,24 @@ async def rotate_endpoint_secret(request: web.Request) -> web.Response:
     return json_response(endpoint_resource(endpoint, secret))
 
 
+# Test events one endpoint may have within the retention (state.TEST_EVENT_LIMITER).
+TEST_EVENTS_PER_RETENTION = 20
+
+
 async def test_endpoint(request: web.Request) -> web.Response:
     """Sends the endpoint one signed `webhook.test` event, through the ordinary delivery path
     (its own secret, retries, recorded attempts): what a receiver's first check needs."""
     endpoint = await changeable_endpoint(request)
+    # Test deliveries are kept for the retention like any, but charged to no job: at most
+    # TEST_EVENTS_PER_RETENTION of them live per endpoint (a token bucket refilled over the
+    # retention), or one key could store a delivery a request for a week.
+    wait = await request.app[state.TEST_EVENT_LIMITER].take_for_endpoint(endpoint.id)
+    if wait:
+        raise RateLimited(
+            f"at most {TEST_EVENTS_PER_RETENTION} test events an endpoint within the retention; "
+            f"retry in {wait} s",
+            headers={"Retry-After": str(wait)},
+        )
     msg_id = ids.new_id("msg")
     body = compact(
         {

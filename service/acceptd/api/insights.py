@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from acceptd.api import state
-from acceptd.api.endpoints import check_changeable, owned_endpoint
+from acceptd.api.endpoints import check_changeable, owned_endpoint, readable_endpoint
 from acceptd.api.paging import decode_cursor, encode_cursor, page_limit, time_bound
 from acceptd.api.problems import Forbidden
 from acceptd.api.respond import json_response
@@ -73,7 +73,7 @@ def _percentile(ordered: list[float], share: float) -> float:
 
 
 async def endpoint_stats(request: web.Request) -> web.Response:
-    endpoint = await owned_endpoint(request)
+    endpoint = await readable_endpoint(request)
     store, now = request.app[state.DELIVERIES], now_ms()
     since = now - STATS_WINDOW_SECONDS * 1000
     index = keys.endpoint_deliveries(endpoint.id)

@@ -14,6 +14,7 @@ from acceptd.api import state
 from acceptd.api.body import keyless_body_limit, receive_body
 from acceptd.api.callers import caller_of
 from acceptd.api.problems import (
+    Conflict,
     Forbidden,
     ProblemError,
     RateLimited,
@@ -24,6 +25,7 @@ from acceptd.api.problems import (
 from acceptd.core.logs import log_context
 from acceptd.runtime.metrics import HTTP_SECONDS
 from acceptd.store.apikeys import KeyIdentity
+from acceptd.store.capped import CapReachedError
 from acceptd.store.durability import NotDurableError
 from acceptd.store.jobs import QuotaExceededError
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
@@ -97,6 +99,8 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
             "until they expire after the retention period",
             headers={"Retry-After": str(QUOTA_RETRY_AFTER_SECONDS)},
         ).response()
+    except CapReachedError as exc:
+        return Conflict(str(exc)).response()
     except NotDurableError as exc:
         log.warning("%s during %s %s", exc, request.method, request.path)
         return ServiceUnavailable(

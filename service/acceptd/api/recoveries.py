@@ -7,12 +7,13 @@ from aiohttp import web
 
 from acceptd.api import state
 from acceptd.api.body import read_model
-from acceptd.api.endpoints import changeable_endpoint
+from acceptd.api.endpoints import changeable_endpoint, check_changeable, endpoints_session
 from acceptd.api.problems import BadRequest, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.store.recoveries import RecoveryRecord, RecoveryStore
+from acceptd.store.usage import check_budget
 from acceptd.wire.models import RecoverDeliveries
 from acceptd.wire.resources import recovery_path, recovery_resource
 
@@ -44,6 +45,8 @@ async def recover_endpoint(request: web.Request) -> web.Response:
     total = await store.count(endpoint.id, since_ms, until_ms)
     if request.query.get("dry_run") in ("true", "1"):
         return json_response({"total": total})
+    # Each delivery sent again stores one more attempt, counted in the tenant's bytes.
+    await check_budget(request.app[state.REDIS], endpoint.tenant, settings.max_bytes_per_tenant)
     recovery = await store.create(endpoint.tenant, endpoint.id, since_ms, until_ms, total)
     return _answer(recovery, created=True)
 
@@ -55,4 +58,11 @@ async def get_recovery(request: web.Request) -> web.Response:
         recovery = await _store(request).get(recovery_id, request[state.TENANT])
     if recovery is None:
         raise NotFound(f"no recovery {recovery_id}")
+    if endpoints_session(request) is not None:
+        endpoint = await request.app[state.ENDPOINTS].get(
+            recovery.endpoint_id, request[state.TENANT]
+        )
+        if endpoint is None:
+            raise NotFound(f"no recovery {recovery_id}")
+        check_changeable(request, endpoint, "read the recoveries of")
     return _answer(recovery)

@@ -38,6 +38,8 @@ RESOLVER = web.AppKey("resolver", AbstractResolver)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 DURABILITY = web.AppKey("durability", Durability)
 ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
+# Test events per endpoint (api/endpoints.py): each is a delivery kept for the retention.
+TEST_EVENT_LIMITER = web.AppKey("test_event_limiter", RateLimiter)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 # Long-polls and SSE streams held open per tenant (this process).
 WAITERS = web.AppKey("waiters", ConcurrencyCaps)

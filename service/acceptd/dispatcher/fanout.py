@@ -204,11 +204,15 @@ class FanOut:
         def body_for(thin: bool, ordered: bool) -> str:
             """The payload, built once per shape it is sent in: thin endpoints get the
             subject's identity and state only (no input, result or error); ordered ones
-            also the key and where the event stands in it."""
+            also where the event stands in its key, and the key itself unless the body is
+            thin and the key is the submitter's own (`ordering_key`: tenant data, which a
+            portal session's endpoint must not learn)."""
             if (thin, ordered) not in bodies:
                 payload: dict[str, Any] = {"type": event, "timestamp": timestamp}
                 if ordered:
-                    payload |= {"ordering_key": ordering_key, "sequence": sequence(entry_id)}
+                    if not thin or ordering_key == subject_id:
+                        payload["ordering_key"] = ordering_key
+                    payload["sequence"] = sequence(entry_id)
                 payload["data"] = thin_data(resource) if thin else resource
                 bodies[thin, ordered] = compact(payload)
             return bodies[thin, ordered]

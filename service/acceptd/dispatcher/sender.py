@@ -13,7 +13,9 @@ from acceptd.dispatcher.retry_policy import RETRY_AFTER_STATUSES, parse_retry_af
 from acceptd.runtime.ssrf import AddressPolicy, UnsafeUrlError, check_literal, parse_callback_url
 from acceptd.webhooks import signing
 
-RESPONSE_SNIPPET_BYTES = 4096
+# What an attempt keeps of the receiver's answer: each attempt is stored (and counted in the
+# tenant's bytes), and a manual retry adds one more.
+RESPONSE_SNIPPET_BYTES = 1024
 USER_AGENT = "acceptd-webhooks/1"
 
 

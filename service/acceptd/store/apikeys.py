@@ -13,6 +13,8 @@ from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.credentials import generate_api_key
 from acceptd.store import keys
+from acceptd.store.capped import CapReachedError
+from acceptd.store.scripts import lua_source
 
 # admin and standard are API keys; the portal scopes are sessions made from portal links
 # (store/portal.py): `portal` sees the tenant's console, `portal-endpoints` only its endpoints
@@ -71,10 +73,15 @@ class ApiKeyRecord:
     last_used_ms: int | None
 
 
+# API keys one tenant may hold at once (they never expire; revoked ones do not count).
+MAX_KEYS_PER_TENANT = 200
+
+
 class ApiKeyStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._touched: dict[str, int] = {}
+        self._create_script = redis.register_script(lua_source("apikey_create"))
 
     async def identify(self, raw_key: str) -> KeyIdentity | None:
         """Who the key (or portal session) is; None when unknown, revoked, expired, or a
@@ -98,15 +105,23 @@ class ApiKeyStore:
     async def create(
         self, tenant: str, name: str, scope: Scope, raw_key: str | None = None
     ) -> tuple[ApiKeyRecord, str]:
-        """A new key for the tenant (or `raw_key` registered as one, for bootstrap)."""
+        """A new key for the tenant (or `raw_key` registered as one, for bootstrap); at most
+        MAX_KEYS_PER_TENANT (CapReachedError): keys never expire, and each is stored."""
         key_id, raw = ids.new_id("key"), raw_key or generate_api_key()
         record = ApiKeyRecord(key_id, name, scope, now_ms(), None)
         entry = {"name": name, "scope": scope, "digest": keys.digest(raw),
                  "created": record.created_ms}  # fmt: skip
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.hset(keys.tenant_api_keys(tenant), key_id, json.dumps(entry))
-            pipe.set(keys.api_key(raw), KeyIdentity(tenant, key_id, scope).encode())
-            await pipe.execute()
+        written = await self._create_script(
+            keys=[keys.tenant_api_keys(tenant), keys.api_key(raw)],
+            args=[
+                MAX_KEYS_PER_TENANT,
+                key_id,
+                json.dumps(entry),
+                KeyIdentity(tenant, key_id, scope).encode(),
+            ],
+        )
+        if not written:
+            raise CapReachedError("API keys", MAX_KEYS_PER_TENANT)
         return record, raw
 
     async def list(self, tenant: str) -> list[ApiKeyRecord]:

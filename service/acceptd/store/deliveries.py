@@ -26,7 +26,7 @@ from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
 from acceptd.store.records import TRIM_EVERY
 from acceptd.store.scripts import Scripts
-from acceptd.store.usage import DELIVERY_ALLOWANCE, stored_bytes
+from acceptd.store.usage import DELIVERY_ALLOWANCE, ByteBudgetExceededError, stored_bytes
 
 
 @dataclass(frozen=True)
@@ -181,6 +181,7 @@ class DeliveryStore:
             keys.WEBHOOK_QUEUE,
             keys.INLINE_LEASES,
             keys.webhook_bodies(delivery.job_id),
+            keys.tenant_usage(delivery.tenant),
         ]
 
     @staticmethod
@@ -203,6 +204,8 @@ class DeliveryStore:
             "ah", "1",  # its attempts are fields of this hash (lua/delivery_attempt.lua)
         ]  # fmt: skip
         fields += ["bf", new.body_field] if new.body_field else ["body", self._sealed_body(new)]
+        if new.counted and not new.body_field:
+            fields += ["o", "1"]  # owed in its subject's bodies hash (lua/delivery_create.lua)
         if new.endpoint_id:
             fields += ["endpoint", new.endpoint_id]
         if new.confidential:
@@ -307,19 +310,25 @@ class DeliveryStore:
             args=[
                 delivery.id,
                 attempt_no,
-                json.dumps(attempt, separators=(",", ":")),
+                # UTF-8, not \u escapes: a receiver's answer of 0xFF bytes decoded to U+FFFD
+                # would be stored at six bytes a character.
+                json.dumps(attempt, separators=(",", ":"), ensure_ascii=False),
                 status.value,
                 due,
                 self._payload(delivery.id, attempt_no + 1, now_ms()),
                 self._retention_ms,
                 attempt_job_id(delivery.id, attempt_no + 1),
+                delivery.job_id,
             ],
         )
         return recorded == 1
 
-    async def requeue(self, delivery: DeliveryRecord | DeliveryView, *, manual: bool) -> bool:
+    async def requeue(
+        self, delivery: DeliveryRecord | DeliveryView, *, manual: bool, byte_budget: int = 0
+    ) -> bool:
         """Queue the next attempt now. Manual: also reopens a finished delivery (unless its
-        body expired: then nothing can be sent)."""
+        body expired: then nothing can be sent), unless its tenant stores `byte_budget`
+        bytes already (ByteBudgetExceededError: each attempt is stored and counted)."""
         next_no, now = delivery.attempt_count + 1, now_ms()
         done: int = await self._scripts.delivery_requeue(
             keys=self._attempt_keys(delivery, next_no),
@@ -331,8 +340,11 @@ class DeliveryStore:
                 "manual" if manual else "sweep",
                 attempt_job_id(delivery.id, next_no),
                 keys.WEBHOOKS_WAKEUP,
+                byte_budget,
             ],
         )
+        if done == -3:
+            raise ByteBudgetExceededError(delivery.tenant, byte_budget)
         return done == 1
 
     async def renew_leases(self, delivery_ids: list[str], lease_ms: int) -> None:

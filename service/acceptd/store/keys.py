@@ -112,6 +112,11 @@ def rate_limit(tenant_name: str) -> str:
     return f"{PREFIX}ratelimit:{tenant_name}"
 
 
+def endpoint_rate_limit(endpoint_id: str) -> str:
+    # Endpoint ids start with `ep_` and hold no ':': no tenant's or address's bucket is one.
+    return f"{PREFIX}ratelimit:endpoint:{endpoint_id}"
+
+
 def address_rate_limit(address: str) -> str:
     # Tenant names have no ':', so no tenant's bucket can be an address's.
     return f"{PREFIX}ratelimit:addr:{digest(address)}"
@@ -183,6 +188,12 @@ ORDER_QUEUES = PREFIX + "order-queues"
 def portal_link(token: str) -> str:
     # Only a digest of the one-time token is stored, like an API key's.
     return f"{PREFIX}portal-link:{digest(token)}"
+
+
+def tenant_portal_links(name: str) -> str:
+    """Sorted set of the digests of the tenant's unused portal links, by expiry: what caps
+    how many it holds at once (store/portal.py)."""
+    return f"{PREFIX}tenant:{name}:portal-links"
 
 
 def tenant_portal_sessions(name: str) -> str:

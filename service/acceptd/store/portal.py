@@ -27,6 +27,8 @@ from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.store import keys
 from acceptd.store.apikeys import ApiKeyStore, KeyIdentity, Scope
+from acceptd.store.capped import CapReachedError
+from acceptd.store.scripts import lua_source
 
 LinkScope = Literal["tenant", "endpoints"]
 SESSION_SCOPES: dict[LinkScope, Scope] = {"tenant": "portal", "endpoints": "portal-endpoints"}
@@ -34,6 +36,8 @@ LINK_PREFIX = "ptl_"
 SESSION_PREFIX = "pss_"
 # A session's id (what lists and revokes it); its bearer token is SESSION_PREFIX + random.
 SESSION_ID_PREFIX = "ps"
+# Unused links one tenant may hold at once; each session comes from one link.
+MAX_UNUSED_LINKS = 1000
 
 
 @dataclass(frozen=True)
@@ -72,9 +76,17 @@ class PortalLinks:
     ) -> tuple[str, int]:
         """(the link's token, when it expires in ms). `minted_by`: the API key's id."""
         token = LINK_PREFIX + secrets.token_urlsafe(32)
-        expires_ms = now_ms() + ttl_seconds * 1000
+        now = now_ms()
+        expires_ms = now + ttl_seconds * 1000
         value = f"{tenant} {scope} {expires_ms} {minted_by or '-'}"
-        await self._redis.set(keys.portal_link(token), value, px=ttl_seconds * 1000)
+        # Each unused link is stored until it expires (a week at most): capped per tenant.
+        written = await self._redis.register_script(lua_source("portal_link_create"))(
+            keys=[keys.portal_link(token), keys.tenant_portal_links(tenant)],
+            args=[now, MAX_UNUSED_LINKS, value, ttl_seconds * 1000, keys.digest(token),
+                  expires_ms],
+        )  # fmt: skip
+        if not written:
+            raise CapReachedError("unused portal links", MAX_UNUSED_LINKS)
         return token, expires_ms
 
     async def exchange(self, token: str, max_session_seconds: int) -> PortalSession | None:
@@ -87,6 +99,7 @@ class PortalLinks:
         if value is None:
             return None
         tenant, scope_name, expires, *rest = value.split(" ")
+        await self._redis.zrem(keys.tenant_portal_links(tenant), keys.digest(token))
         minted_by = rest[0] if rest and rest[0] != "-" else None
         now = now_ms()
         expires_ms = min(int(expires), now + max_session_seconds * 1000)

@@ -27,6 +27,10 @@ class RateLimiter:
         """The same, for a caller without an API key, by its network address."""
         return await self._take(keys.address_rate_limit(address))
 
+    async def take_for_endpoint(self, endpoint_id: str) -> int:
+        """The same, for what is sent to one endpoint on request (its test events)."""
+        return await self._take(keys.endpoint_rate_limit(endpoint_id))
+
     async def _take(self, bucket: str) -> int:
         allowed, wait_ms = await self._scripts.rate_limit(
             keys=[bucket], args=[self._per_second, self._burst]

@@ -17,13 +17,17 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
+from redis.asyncio import Redis
+
+from acceptd.store import keys
+
 # What a record costs beyond the bytes of its values: key names, field names, index
 # entries, Redis's own per-key and per-field overhead (measured with MEMORY USAGE on a
 # small job: about 300 bytes).
 RECORD_OVERHEAD = 320
-# A delivery is charged its fields plus this much for its attempt log (each attempt keeps
-# up to 4 KiB of the receiver's answer; most answers are short).
-DELIVERY_ALLOWANCE = 2048
+# A delivery is charged its fields plus this much for its hash; each attempt it keeps (up to
+# 1 KiB of the receiver's answer among it) is charged as it is recorded.
+DELIVERY_ALLOWANCE = RECORD_OVERHEAD
 TOTAL_FIELD = "bytes"
 
 
@@ -38,3 +42,10 @@ class ByteBudgetExceededError(Exception):
 def stored_bytes(values: Iterable[str | int]) -> int:
     """What a record of these field names and values costs (UTF-8 bytes plus overhead)."""
     return RECORD_OVERHEAD + sum(len(str(v).encode()) for v in values)
+
+
+async def check_budget(redis: Redis, tenant: str, budget: int) -> None:
+    """ByteBudgetExceededError when the tenant stores `budget` bytes already (0: no limit):
+    for writes that add to what a tenant stores outside a submit (a recovery's attempts)."""
+    if budget and int(await redis.hget(keys.tenant_usage(tenant), TOTAL_FIELD) or 0) >= budget:  # type: ignore[misc]
+        raise ByteBudgetExceededError(tenant, budget)

@@ -359,7 +359,7 @@ class DeliveryAttempt(BaseModel):
     status_code: int | None
     latency_ms: float
     error: str | None
-    response: str | None = Field(description="the first 4 KiB of the receiver's answer")
+    response: str | None = Field(description="the first 1 KiB of the receiver's answer")
 
 
 class Delivery(BaseModel):

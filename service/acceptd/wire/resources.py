@@ -70,13 +70,17 @@ _EVENT_STATUS = {
 }
 # The one event whose receivers get the completion token: the one saying input is needed.
 INPUT_NEEDED_EVENT = "job.awaiting_input"
+# Events a job may send many of while it runs (a progress report a second, for hours): their
+# data is the job as a list shows it, without input and result, or one accepted submit
+# would store its input once per report and endpoint, far past the tenant's byte budget.
+RUNNING_EVENTS = frozenset({"job.started", "job.progress"})
 
 
 def job_event_data(job: JobRecord, event: str) -> dict[str, Any]:
     """The `data` of a job event: the job resource with the status the event reports, and
     the completion token only in job.awaiting_input (an endpoint subscribed to
     job.progress never learns it)."""
-    data = job_resource(job)
+    data = job_summary(job) if event in RUNNING_EVENTS else job_resource(job)
     status = _EVENT_STATUS.get(event)
     if status is not None and status is not job.status:
         data["status"] = status.value

@@ -5,16 +5,24 @@
 -- set means it is in the due set, `lease` set means it holds an inline lease. Each is
 -- cleared only where it was set, and a lease marker left on a finished delivery (its
 -- lease is gone from the set) costs one field rather than a command.
+-- A counted delivery (`bf` or `o`) charges each attempt it keeps to its subject in the
+-- tenant's usage hash: manual retries add attempts without end, and each is stored.
 -- KEYS[1] delivery hash, KEYS[2] its attempts list (only deliveries made before attempts
 -- were fields have one), KEYS[3] due set, KEYS[4] next attempt's arq job key, KEYS[5] arq
--- queue, KEYS[6] the inline lease set, KEYS[7] the subject's webhook bodies hash. ARGV[1] delivery id, ARGV[2] N, ARGV[3] attempt JSON,
+-- queue, KEYS[6] the inline lease set, KEYS[7] the subject's webhook bodies hash, KEYS[8]
+-- the tenant's usage hash. ARGV[1] delivery id, ARGV[2] N, ARGV[3] attempt JSON,
 -- ARGV[4] new status, ARGV[5] next due (ms, when pending), ARGV[6] next arq payload,
--- ARGV[7] retention (ms), ARGV[8] next arq job id.
+-- ARGV[7] retention (ms), ARGV[8] next arq job id, ARGV[9] the subject's usage field.
 local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'next_attempt', 'lease', 'ah',
-  'bf')
+  'bf', 'o')
 if fields[1] ~= 'pending' or tonumber(fields[2] or '0') ~= tonumber(ARGV[2]) - 1 then return 0 end
 local leased = fields[4] and fields[4] ~= ''
 local due = fields[3] and fields[3] ~= ''
+local owed = fields[6] or fields[7]
+if owed then
+  redis.call('HINCRBY', KEYS[8], ARGV[9], #ARGV[3])
+  redis.call('HINCRBY', KEYS[8], 'bytes', #ARGV[3])
+end
 local changes = {'a:' .. ARGV[2], ARGV[3], 'attempt_count', ARGV[2], 'status', ARGV[4]}
 if leased then redis.call('ZREM', KEYS[6], ARGV[1]) end
 if ARGV[4] == 'pending' then
@@ -39,7 +47,7 @@ else
   if not fields[5] then redis.call('PEXPIRE', KEYS[2], ARGV[7]) end
   -- Its body is owed one delivery less; the last one to end starts the body's retention
   -- (every other delivery sharing it ended earlier, so expires no later).
-  if fields[6] and redis.call('HINCRBY', KEYS[7], 'p', -1) <= 0 then
+  if owed and redis.call('HINCRBY', KEYS[7], 'p', -1) <= 0 then
     redis.call('PEXPIRE', KEYS[7], ARGV[7])
   end
 end

@@ -22,11 +22,13 @@
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 15))
 -- One body per (event, shape), however many deliveries send it: the first one writes it.
--- `p` counts the deliveries still owed; the hash lives until the last ends (no expiry
--- meanwhile: one ended earlier may have set one).
+-- `p` counts the subject's deliveries still owed, shared body or not (a counted one carries
+-- `o`): the hash lives until the last ends (no expiry meanwhile: one ended earlier may have
+-- set one), and while it lives the subject's charge stays (lua/forget.lua), so a delivery
+-- kept pending for long cannot outlive what its bytes are counted under.
 local new_body = 0
-if ARGV[11] ~= '' then
-  new_body = redis.call('HSETNX', KEYS[11], ARGV[11], ARGV[12])
+if ARGV[11] ~= '' then new_body = redis.call('HSETNX', KEYS[11], ARGV[11], ARGV[12]) end
+if ARGV[11] ~= '' or ARGV[13] ~= '' then
   if redis.call('HINCRBY', KEYS[11], 'p', 1) == 1 then redis.call('PERSIST', KEYS[11]) end
 end
 if ARGV[13] ~= '' then
