@@ -13,6 +13,7 @@ from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from acceptd.core.settings import Settings
+from acceptd.dispatcher.sender import RESPONSE_SNIPPET_BYTES
 from acceptd.store import keys
 from acceptd.wire.models import Delivery, Endpoint, EndpointWithSecret
 from tests.support.constants import SECRET
@@ -470,7 +471,9 @@ async def test_response_snippet_is_capped(
     recording.then(Answer(200, body="x" * 100_000))
     job = await submit(client, auth, url)
     [delivery] = await wait_until(settled(client, auth, job))
-    assert len(delivery["attempts"][0]["response"]) == 4096
+    assert (
+        len(delivery["attempts"][0]["response"]) == RESPONSE_SNIPPET_BYTES
+    )  # 1 KiB: every attempt is stored and counted
 
 
 async def test_replayed_event_makes_no_duplicate_delivery(
