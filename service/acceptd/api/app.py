@@ -31,7 +31,7 @@ from acceptd.runtime.ssrf import AddressPolicy, async_resolver
 from acceptd.store.authfailures import AuthFailures
 from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
-from acceptd.store.connection import connect
+from acceptd.store.connection import connect, refuse_cluster
 from acceptd.store.deliveries import DeliveryStore
 from acceptd.store.durability import Durability
 from acceptd.store.endpoints import EndpointStore
@@ -82,6 +82,11 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[state.SETTINGS]
     redis = connect(settings)
+    try:
+        await refuse_cluster(redis)
+    except BaseException:
+        await redis.aclose()
+        raise
     box = secret_box(settings)
     app[state.REDIS] = redis
     scripts = Scripts(redis)

@@ -13,7 +13,7 @@ from acceptd.core.secretbox import SecretBoxError
 from acceptd.core.settings import Settings
 from acceptd.runtime.bootstrap import MissingMasterKeyError, secret_box
 from acceptd.store import keys
-from acceptd.store.connection import connect
+from acceptd.store.connection import CLUSTER_NOT_SUPPORTED, connect
 from acceptd.store.tenants import TenantStore
 
 # Past this share of maxmemory, doctor warns: submits start failing at 100 %.
@@ -65,6 +65,8 @@ async def _redis_checks(redis: Redis) -> list[Check]:
         Check("redis reachable", True, f"PING in {(time.perf_counter() - started) * 1000:.1f} ms")
     ]
     info = await redis.info()
+    if str(info.get("cluster_enabled", "0")) == "1":
+        checks.append(Check("topology", False, CLUSTER_NOT_SUPPORTED))
     version = _version(info)
     checks.append(
         Check(
@@ -178,6 +180,8 @@ async def run_checks(settings: Settings) -> list[Check]:
             return [*checks, Check("redis reachable", False, f"{type(exc).__name__}: {exc}")]
         if durability is not None:
             checks.append(durability)
+        if any(check.name == "topology" for check in checks):
+            return checks  # a cluster answers the keyed reads below with MOVED
         checks.append(await _tenant_check(redis, settings))
     finally:
         await redis.aclose()
