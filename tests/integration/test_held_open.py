@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import gzip
 import time
+import zlib
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -238,3 +239,59 @@ async def test_uploads_trickled_by_a_crowd_hold_no_shared_slot(
 async def _holding(client: Client, uploads: int) -> bool:
     held: int = sum(client.app[state.IN_FLIGHT_BY_ADDRESS].in_flight.values())
     return held >= uploads
+
+
+async def test_gzipped_uploads_from_many_addresses_hold_bounded_memory(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    """Red team, third round: 1 KB of gzip on the wire is 1 MiB read into memory, held while
+    the upload stalls; 64 addresses took an API process past 370 MB. The bytes of every
+    keyless body come from one budget: past it, 503 with Connection: close."""
+    budget = 3 * 1024 * 1024
+    settings = make_settings(public_body_buffer_bytes=budget, body_timeout_seconds=30)
+    client = await aiohttp_client(create_app(settings))
+    packer = zlib.compressobj(wbits=31)  # gzip
+    chunk = packer.compress(b'{"token": "ctk_x", "result": "' + b" " * (1024 * 1024))
+    chunk += packer.flush(zlib.Z_SYNC_FLUSH)  # inflates now; the rest never comes
+    assert len(chunk) < 4096
+    head = (
+        (
+            f"POST {COMPLETE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            f"{len(chunk):x}\r\n"
+        ).encode()
+        + chunk
+        + b"\r\n"
+    )
+    held = []
+    try:
+        for crowd in range(2, 10):  # eight addresses, one stalled upload each
+            reader, writer = await asyncio.open_connection(
+                client.server.host, client.server.port, local_addr=(f"127.0.0.{crowd}", 0)
+            )
+            writer.write(head)
+            await writer.drain()
+            held.append((reader, writer))
+        bodies = client.app[state.KEYLESS_BODIES]
+        refused = [
+            line
+            for reader, _ in held
+            if (line := await _status_if_answered(reader)) is not None and b" 503 " in line
+        ]
+        assert refused, "past the budget, uploads are refused"
+        assert bodies.held <= budget
+    finally:
+        for _, writer in held:
+            writer.close()
+    await wait_until(lambda: _given_back(client))
+
+
+async def _status_if_answered(reader: asyncio.StreamReader) -> bytes | None:
+    try:
+        return await asyncio.wait_for(reader.readline(), timeout=2)
+    except TimeoutError:
+        return None  # still being read: it holds its share of the budget
+
+
+async def _given_back(client: Client) -> bool:
+    return bool(client.app[state.KEYLESS_BODIES].held == 0)

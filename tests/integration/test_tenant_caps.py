@@ -5,33 +5,37 @@ step that writes, so one tenant cannot fill the store every tenant shares throug
 from __future__ import annotations
 
 import asyncio
+import json
 from typing import Any
 
+import redis as sync_redis
 from aiohttp.test_utils import TestClient
 
 from acceptd.api.endpoints import TEST_EVENTS_PER_RETENTION
+from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
+from acceptd.store import keys
 from acceptd.store.apikeys import MAX_KEYS_PER_TENANT
-from acceptd.store.portal import MAX_UNUSED_LINKS
+from acceptd.store.portal import MAX_LIVE_SESSIONS, MAX_UNUSED_LINKS
 from tests.support.receiver import Receiver
 
 Client = TestClient[Any, Any]
 
 
-async def test_test_events_stop_at_their_cap_per_endpoint(
+async def test_test_events_stop_at_their_cap_per_tenant(
     client: Client, auth: dict[str, str], receiver: tuple[Receiver, str]
 ) -> None:
     """Each test event is a delivery kept for the retention and charged to no job: 100 a
-    second for a week was 115 GB."""
+    second for a week was 115 GB. A new endpoint gets no fresh allowance."""
     _, url = receiver
     endpoint = await (await client.post("/v1/endpoints", json={"url": url}, headers=auth)).json()
     path = f"/v1/endpoints/{endpoint['id']}/test"
-    answers = [(await client.post(path, headers=auth)).status for _ in range(25)]
+    answers = [(await client.post(path, headers=auth)).status for _ in range(105)]
     assert answers.count(202) == TEST_EVENTS_PER_RETENTION
     refused = await client.post(path, headers=auth)
     assert refused.status == 429
     assert int(refused.headers["Retry-After"]) >= 1
     other = await (await client.post("/v1/endpoints", json={"url": url}, headers=auth)).json()
-    assert (await client.post(f"/v1/endpoints/{other['id']}/test", headers=auth)).status == 202
+    assert (await client.post(f"/v1/endpoints/{other['id']}/test", headers=auth)).status == 429
 
 
 async def test_api_keys_stop_at_their_cap_even_when_created_at_once(
@@ -59,3 +63,23 @@ async def test_unused_portal_links_stop_at_their_cap_and_an_exchange_frees_one(
     token = (await made[0].json())["url"].partition("#token=")[2]
     assert (await client.post("/v1/portal-sessions", json={"token": token})).status == 201
     assert (await link()).status == 201
+
+
+async def test_live_portal_sessions_stop_at_their_cap(
+    client: Client, auth: dict[str, str], redis_url: str
+) -> None:
+    """Red team, third round: sessions were uncapped, and every exchange and list read and
+    decoded all of them on the loop (100,000: 0.7 s an exchange)."""
+    tenant_sessions = keys.tenant_portal_sessions(BOOTSTRAP_TENANT)
+    live = {"scope": "endpoints", "created": 1, "expires": 2**42, "minted_by": None,
+            "digest": "0" * 64}  # fmt: skip
+    with sync_redis.Redis.from_url(redis_url) as direct:
+        direct.hset(
+            tenant_sessions,
+            mapping={f"ps_{i:026d}": json.dumps(live) for i in range(MAX_LIVE_SESSIONS)},
+        )
+    made = await client.post("/v1/portal-links", json={"scope": "endpoints"}, headers=auth)
+    token = (await made.json())["url"].partition("#token=")[2]
+    refused = await client.post("/v1/portal-sessions", json={"token": token})
+    assert refused.status == 409
+    assert "live portal sessions" in (await refused.json())["detail"]

@@ -5,6 +5,7 @@ out for good."""
 from __future__ import annotations
 
 import asyncio
+import json
 from dataclasses import replace
 
 import pytest
@@ -13,7 +14,7 @@ from redis.asyncio import Redis
 from acceptd.core import ids
 from acceptd.core.statuses import DeliveryStatus, JobStatus
 from acceptd.store import keys
-from acceptd.store.deliveries import DeliveryStore, NewDelivery
+from acceptd.store.deliveries import KEPT_ATTEMPTS, DeliveryStore, NewDelivery
 from acceptd.store.jobs import JobStore, NewJob
 from acceptd.store.scripts import Scripts
 from acceptd.store.usage import ByteBudgetExceededError
@@ -166,3 +167,31 @@ async def test_each_attempt_is_charged_and_a_manual_retry_past_the_budget_is_ref
     with pytest.raises(ByteBudgetExceededError):
         await deliveries.requeue(view, manual=True, byte_budget=before)
     assert await deliveries.requeue(view, manual=True, byte_budget=10 * before)
+
+
+async def test_a_delivery_keeps_its_last_attempts_and_is_charged_for_those_only(
+    redis: Redis, scripts: Scripts
+) -> None:
+    """Red team, third round: 150 manual retries made one delivery 430 KB and each retry's
+    answer 480 KB, growing without end."""
+    jobs = JobStore(redis, scripts, 3600)
+    deliveries = DeliveryStore(redis, scripts, 3600)
+    usage = keys.tenant_usage("t1")
+    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
+    sent = await deliveries.create(replace(delivery_of(job.id, "ep_a"), body_field=""))
+    assert sent is not None
+    before = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
+    answer = {**ATTEMPT, "response": "x" * 1000}
+    tries = KEPT_ATTEMPTS + 15
+    for number in range(1, tries + 1):
+        assert await deliveries.record_attempt(
+            replace(sent, attempt_count=number - 1), number, answer, DeliveryStatus.PENDING, 0
+        )
+    [(_, attempts)] = await deliveries.views([sent.id])
+    assert len(attempts) == KEPT_ATTEMPTS
+    fields = await redis.hkeys(keys.delivery(sent.id))  # type: ignore[misc]
+    assert sorted(f for f in fields if f.startswith("a:")) == sorted(
+        f"a:{n}" for n in range(tries - KEPT_ATTEMPTS + 1, tries + 1)
+    )
+    charged = int(await redis.hget(usage, "bytes")) - before  # type: ignore[misc]
+    assert charged == KEPT_ATTEMPTS * len(json.dumps(answer, separators=(",", ":")))

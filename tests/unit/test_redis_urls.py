@@ -22,6 +22,18 @@ def test_a_sentinel_url_names_its_sentinels_primary_and_credentials() -> None:
     )
 
 
+def test_a_password_with_unencoded_special_characters_is_read_and_never_echoed() -> None:
+    """Red team: `#`, `?` or `/` in a password cut the URL early; the error then printed the
+    password's first part as a host."""
+    for password in ("s3cr#et", "pa?ss", "b64/with+slash=="):
+        target = sentinel_target(f"redis+sentinel://:{password}@10.0.0.1:26379/mymaster")
+        assert target is not None
+        assert (target.password, target.primary) == (password, "mymaster")
+    with pytest.raises(ValueError, match="port of 1-65535") as refused:
+        sentinel_target("redis+sentinel://:s3cr#et@10.0.0.1:99999/mymaster")
+    assert "s3cr" not in str(refused.value)
+
+
 def test_a_plain_url_is_no_sentinel() -> None:
     assert sentinel_target("redis://localhost:6379/0") is None
     assert sentinel_target("rediss://:pw@cache.example:6380") is None
@@ -33,6 +45,7 @@ def test_a_plain_url_is_no_sentinel() -> None:
         "redis+sentinel://10.0.0.1:26379",  # no primary name
         "redis+sentinel://10.0.0.1/primary",  # no port
         "redis+sentinel://10.0.0.1:26379/primary/zero",  # a db that is no number
+        "redis+sentinel://10.0.0.1:26379/primary/\u00b2",  # nor is a superscript two
     ],
 )
 def test_a_sentinel_url_without_what_it_needs_is_refused(url: str) -> None:

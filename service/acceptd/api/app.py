@@ -21,7 +21,7 @@ from acceptd.api.middlewares import (
 from acceptd.api.openapi import build_openapi
 from acceptd.api.routes import ROUTES, register
 from acceptd.console import serve as console
-from acceptd.core.caps import ConcurrencyCaps
+from acceptd.core.caps import ByteBudget, ConcurrencyCaps
 from acceptd.core.settings import Settings
 from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
@@ -68,6 +68,7 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
     app[state.API_KEY_CACHE] = TtlCache(API_KEY_CACHE_SECONDS, API_KEY_CACHE_MAX)
     app[state.IN_FLIGHT_BY_ADDRESS] = ConcurrencyCaps(settings.public_concurrency_per_address)
     app[state.IN_FLIGHT_KEYLESS] = ConcurrencyCaps(settings.public_concurrency)
+    app[state.KEYLESS_BODIES] = ByteBudget(settings.public_body_buffer_bytes)
     app[state.WAITERS] = ConcurrencyCaps(settings.max_waiters_per_tenant)
     app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
     app[ops.OPENAPI_WITH_JOBS] = ops.encode(

@@ -15,9 +15,11 @@ from acceptd.api.problems import (
     BadRequest,
     PayloadTooLarge,
     RequestTimeout,
+    ServiceUnavailable,
     UnsupportedMediaType,
     validation_failed,
 )
+from acceptd.core.caps import ByteBudget
 from acceptd.core.settings import Settings
 
 M = TypeVar("M", bound=BaseModel)
@@ -40,19 +42,29 @@ def keyless_body_limit(settings: Settings) -> int:
     return settings.max_result_bytes + KEYLESS_ENVELOPE_BYTES
 
 
-async def receive_body(request: web.Request, limit: int) -> bytes:
+async def receive_body(request: web.Request, limit: int, budget: ByteBudget | None = None) -> bytes:
     """The body, read once, no further than `limit` bytes and for no longer than the body
     timeout: a route's own limit holds for chunked bodies too, before anything is buffered
-    past it, and a trickled upload gives its request slot back."""
+    past it, and a trickled upload gives its request slot back. With a `budget`, every chunk
+    is taken from it as it arrives (503 past it); the caller gives back what
+    `body_bytes_held` says once the request is done."""
     raw = request.get(state.RAW_BODY)
     if raw is None:
-        raw = request[state.RAW_BODY] = await _read_bounded(request, limit)
+        raw = request[state.RAW_BODY] = await _read_bounded(request, limit, budget)
     elif len(raw) > limit:
         raise PayloadTooLarge(f"{len(raw)} bytes; the limit is {limit}")
     return raw
 
 
-async def _read_bounded(request: web.Request, limit: int) -> bytes:
+def body_bytes_held(request: web.Request) -> int:
+    """What reading this request's body took from its budget."""
+    held: int = request.get(state.BODY_BYTES_HELD, 0)
+    return held
+
+
+async def _read_bounded(
+    request: web.Request, limit: int, budget: ByteBudget | None = None
+) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"{request.content_length} bytes; the limit is {limit}")
     seconds = request.app[state.SETTINGS].body_timeout_seconds
@@ -60,6 +72,13 @@ async def _read_bounded(request: web.Request, limit: int) -> bytes:
     try:
         async with asyncio.timeout(seconds):
             async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+                if budget is not None:
+                    if not budget.take(len(chunk)):
+                        raise ServiceUnavailable(
+                            "too many request bodies are arriving at once; retry shortly",
+                            headers={"Retry-After": "1", "Connection": "close"},
+                        )
+                    request[state.BODY_BYTES_HELD] = body_bytes_held(request) + len(chunk)
                 body += chunk
                 if len(body) > limit:
                     raise PayloadTooLarge(f"more than {limit} bytes; the limit is {limit}")

@@ -191,8 +191,8 @@ async def rotate_endpoint_secret(request: web.Request) -> web.Response:
     return json_response(endpoint_resource(endpoint, secret))
 
 
-# Test events one endpoint may have within the retention (state.TEST_EVENT_LIMITER).
-TEST_EVENTS_PER_RETENTION = 20
+# Test events one tenant may send within the retention (state.TEST_EVENT_LIMITER).
+TEST_EVENTS_PER_RETENTION = 100
 
 
 async def test_endpoint(request: web.Request) -> web.Response:
@@ -200,12 +200,13 @@ async def test_endpoint(request: web.Request) -> web.Response:
     (its own secret, retries, recorded attempts): what a receiver's first check needs."""
     endpoint = await changeable_endpoint(request)
     # Test deliveries are kept for the retention like any, but charged to no job: at most
-    # TEST_EVENTS_PER_RETENTION of them live per endpoint (a token bucket refilled over the
-    # retention), or one key could store a delivery a request for a week.
-    wait = await request.app[state.TEST_EVENT_LIMITER].take_for_endpoint(endpoint.id)
+    # TEST_EVENTS_PER_RETENTION of them live per tenant (a token bucket refilled over the
+    # retention; per endpoint, deleting and re-creating one would reset it), each with at
+    # most KEPT_ATTEMPTS attempts, or one key could store a delivery a request for a week.
+    wait = await request.app[state.TEST_EVENT_LIMITER].take_test_event(endpoint.tenant)
     if wait:
         raise RateLimited(
-            f"at most {TEST_EVENTS_PER_RETENTION} test events an endpoint within the retention; "
+            f"at most {TEST_EVENTS_PER_RETENTION} test events a tenant within the retention; "
             f"retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )

@@ -11,7 +11,7 @@ from aiohttp import web
 from aiohttp.typedefs import Handler
 
 from acceptd.api import state
-from acceptd.api.body import keyless_body_limit, receive_body
+from acceptd.api.body import body_bytes_held, keyless_body_limit, receive_body
 from acceptd.api.callers import caller_of
 from acceptd.api.problems import (
     Conflict,
@@ -213,7 +213,11 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
     try:
         # The body arrives under the caller's own slot only: uploads trickled by a crowd of
         # addresses hold no slot every caller shares (16 addresses held it shut for good).
-        await receive_body(request, keyless_body_limit(app[state.SETTINGS]))
+        # Their bytes, though, come from one budget for all: gzip makes each cost its caller
+        # a thousandth of what it holds here, and addresses are many.
+        await receive_body(
+            request, keyless_body_limit(app[state.SETTINGS]), app[state.KEYLESS_BODIES]
+        )
         if not everyone.try_acquire(ALL_CALLERS):
             raise RateLimited(
                 "too many requests on this route at once; retry shortly",
@@ -224,6 +228,7 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
         finally:
             everyone.release(ALL_CALLERS)
     finally:
+        app[state.KEYLESS_BODIES].give_back(body_bytes_held(request))
         in_flight.release(caller)
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 from aiohttp.abc import AbstractResolver
 
-from acceptd.core.caps import ConcurrencyCaps
+from acceptd.core.caps import ByteBudget, ConcurrencyCaps
 from acceptd.core.settings import Settings
 from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
@@ -38,7 +38,7 @@ RESOLVER = web.AppKey("resolver", AbstractResolver)
 RATE_LIMITER = web.AppKey("rate_limiter", RateLimiter)
 DURABILITY = web.AppKey("durability", Durability)
 ADDRESS_LIMITER = web.AppKey("address_limiter", RateLimiter)
-# Test events per endpoint (api/endpoints.py): each is a delivery kept for the retention.
+# Test events per tenant (api/endpoints.py): each is a delivery kept for the retention.
 TEST_EVENT_LIMITER = web.AppKey("test_event_limiter", RateLimiter)
 AUTH_FAILURES = web.AppKey("auth_failures", AuthFailures)
 # Long-polls and SSE streams held open per tenant (this process).
@@ -47,6 +47,8 @@ WAITERS = web.AppKey("waiters", ConcurrencyCaps)
 IN_FLIGHT_BY_ADDRESS = web.AppKey("in_flight_by_address", ConcurrencyCaps)
 # And of all of them together (this process), under one key.
 IN_FLIGHT_KEYLESS = web.AppKey("in_flight_keyless", ConcurrencyCaps)
+# Bytes of keyless bodies being read and handled, all callers together (this process).
+KEYLESS_BODIES = web.AppKey("keyless_bodies", ByteBudget)
 CHANGES = web.AppKey("changes", JobChanges)
 API_KEY_CACHE = web.AppKey("api_key_cache", TtlCache[str, KeyIdentity])
 
@@ -58,3 +60,5 @@ KEY = web.RequestKey("key", KeyIdentity)
 TRACEPARENT = web.RequestKey("traceparent", str)
 # The body, once read (api/body.py): the keyless routes read it before their handler runs.
 RAW_BODY = web.RequestKey("raw_body", bytes)
+# What reading it took from KEYLESS_BODIES, given back when the request is done.
+BODY_BYTES_HELD = web.RequestKey("body_bytes_held", int)

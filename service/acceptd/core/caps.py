@@ -1,4 +1,5 @@
-"""Counted slots per key, in one process: at most `limit` held at once for any one key."""
+"""What a process lets its callers hold at once: counted slots per key (at most `limit`
+for any one key), and bytes (at most `limit` together)."""
 
 from __future__ import annotations
 
@@ -22,3 +23,20 @@ class ConcurrencyCaps:
             self.in_flight[key] = left
         else:
             self.in_flight.pop(key, None)
+
+
+@dataclass
+class ByteBudget:
+    """Bytes that requests may hold together in this process (bodies being read)."""
+
+    limit: int
+    held: int = 0
+
+    def take(self, size: int) -> bool:
+        if self.held + size > self.limit:
+            return False
+        self.held += size
+        return True
+
+    def give_back(self, size: int) -> None:
+        self.held -= size

@@ -193,6 +193,13 @@ class Settings(BaseSettings):
         description="requests all callers together may have in flight on those routes, per "
         "API process: a crowd of addresses cannot take every connection either",
     )
+    public_body_buffer_bytes: int = Field(
+        default=32 * 1024 * 1024,
+        ge=64 * 1024,
+        description="bytes the bodies of those routes' requests may hold together while they "
+        "are read and handled, per API process (503 past it): gzip makes a 1 MiB body cost "
+        "a caller 1 KB, and addresses are many",
+    )
     body_timeout_seconds: float = Field(
         default=30.0,
         gt=0,

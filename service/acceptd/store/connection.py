@@ -49,32 +49,42 @@ class SentinelTarget:
 
 
 def sentinel_target(url: str) -> SentinelTarget | None:
-    """The Sentinel target a URL names, or None for a `redis://`/`rediss://` URL."""
+    """The Sentinel target a URL names, or None for a `redis://`/`rediss://` URL. The
+    userinfo ends at the last `@` (a generated password may hold `/`, `?` or `#` unencoded),
+    and no error repeats any of it."""
     scheme, _, rest = url.partition("://")
     if scheme not in SENTINEL_SCHEMES:
         return None
-    parts = urlsplit(f"redis://{rest}")
-    userinfo, _, hosts = parts.netloc.rpartition("@")
+    userinfo, at, located = rest.rpartition("@")
+    hosts, _, path_and_query = (located if at else rest).partition("/")
+    path, _, query_text = path_and_query.partition("?")
     username, _, password = userinfo.partition(":")
     sentinels = []
     for host_port in hosts.split(","):
         host, _, port = host_port.strip().rpartition(":")
-        if not host or not port.isdigit():
-            raise ValueError(f"a Sentinel address must be host:port (got {host_port!r})")
+        if not host or not _is_number(port) or not 1 <= int(port) <= 65535:
+            raise ValueError(
+                f"a Sentinel address must be host:port with a port of 1-65535 (got "
+                f"{host_port.strip()!r}); percent-encode a password's special characters"
+            )
         sentinels.append((host.strip("[]"), int(port)))
-    path = [segment for segment in parts.path.split("/") if segment]
-    if not path or len(path) > 2 or (len(path) == 2 and not path[1].isdigit()):
+    segments = [segment for segment in path.split("/") if segment]
+    if not segments or len(segments) > 2 or (len(segments) == 2 and not _is_number(segments[1])):
         raise ValueError("a Sentinel URL ends with /<primary-name>, optionally /<db>")
-    query = parse_qs(parts.query)
+    query = parse_qs(query_text)
     return SentinelTarget(
         sentinels=tuple(sentinels),
-        primary=unquote(path[0]),
-        db=int(path[1]) if len(path) == 2 else 0,
+        primary=unquote(segments[0]),
+        db=int(segments[1]) if len(segments) == 2 else 0,
         username=unquote(username) or None,
         password=unquote(password) or None,
         sentinel_password=query.get("sentinel_password", [None])[0],
         tls=SENTINEL_SCHEMES[scheme],
     )
+
+
+def _is_number(text: str) -> bool:
+    return text.isascii() and text.isdigit()
 
 
 def connect(settings: Settings) -> Redis:

@@ -28,6 +28,10 @@ from acceptd.store.records import TRIM_EVERY
 from acceptd.store.scripts import Scripts
 from acceptd.store.usage import DELIVERY_ALLOWANCE, ByteBudgetExceededError, stored_bytes
 
+# Attempts a delivery keeps (the newest; its count goes on): manual retries could otherwise
+# grow one delivery, and every answer that lists its attempts, without end.
+KEPT_ATTEMPTS = 20
+
 
 @dataclass(frozen=True)
 class NewDelivery:
@@ -319,6 +323,7 @@ class DeliveryStore:
                 self._retention_ms,
                 attempt_job_id(delivery.id, attempt_no + 1),
                 delivery.job_id,
+                KEPT_ATTEMPTS,
             ],
         )
         return recorded == 1
@@ -388,9 +393,9 @@ class DeliveryStore:
         self, delivery_ids: list[str]
     ) -> list[tuple[DeliveryView, list[dict[str, Any]]]]:
         """The deliveries that still exist, each with its attempts, in the order given: the
-        named fields of each (HMGET, never the body), then its attempts (fields `a:1`..`a:N`,
-        after those of a list for deliveries made before attempts were fields). Two round
-        trips, whatever the bodies weigh."""
+        named fields of each (HMGET, never the body), then its last KEPT_ATTEMPTS attempts
+        (fields `a:N`, after those of a list for deliveries made before attempts were
+        fields). Two round trips, whatever the bodies weigh or however often it was retried."""
         async with self._redis.pipeline(transaction=False) as pipe:
             for delivery_id in delivery_ids:
                 pipe.hmget(keys.delivery(delivery_id), list(_VIEW_FIELDS))
@@ -404,7 +409,8 @@ class DeliveryStore:
         async with self._redis.pipeline(transaction=False) as pipe:
             for view, _ in found:
                 if view.attempt_count:
-                    names = [f"a:{n}" for n in range(1, view.attempt_count + 1)]
+                    first = max(1, view.attempt_count - KEPT_ATTEMPTS + 1)
+                    names = [f"a:{n}" for n in range(first, view.attempt_count + 1)]
                     pipe.hmget(keys.delivery(view.id), names)
             numbered: list[list[str | None]] = await pipe.execute() if found else []
         attempts = iter(numbered)

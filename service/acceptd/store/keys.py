@@ -112,9 +112,9 @@ def rate_limit(tenant_name: str) -> str:
     return f"{PREFIX}ratelimit:{tenant_name}"
 
 
-def endpoint_rate_limit(endpoint_id: str) -> str:
-    # Endpoint ids start with `ep_` and hold no ':': no tenant's or address's bucket is one.
-    return f"{PREFIX}ratelimit:endpoint:{endpoint_id}"
+def test_event_limit(tenant_name: str) -> str:
+    # Tenant names hold no ':': no tenant's or address's bucket is one.
+    return f"{PREFIX}ratelimit:tests:{tenant_name}"
 
 
 def address_rate_limit(address: str) -> str:

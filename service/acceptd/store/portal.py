@@ -36,8 +36,9 @@ LINK_PREFIX = "ptl_"
 SESSION_PREFIX = "pss_"
 # A session's id (what lists and revokes it); its bearer token is SESSION_PREFIX + random.
 SESSION_ID_PREFIX = "ps"
-# Unused links one tenant may hold at once; each session comes from one link.
+# Unused links, and live sessions, one tenant may hold at once.
 MAX_UNUSED_LINKS = 1000
+MAX_LIVE_SESSIONS = 1000
 
 
 @dataclass(frozen=True)
@@ -114,10 +115,14 @@ class PortalLinks:
         entry = {"scope": scope, "created": now, "expires": expires_ms, "minted_by": minted_by,
                  "digest": keys.digest(bearer)}  # fmt: skip
         await self._prune(tenant)
-        async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.set(keys.api_key(bearer), identity.encode(), px=expires_ms - now)
-            pipe.hset(keys.tenant_portal_sessions(tenant), session_id, json.dumps(entry))
-            await pipe.execute()
+        # Each live session is stored, listed and pruned as a whole: capped per tenant.
+        opened = await self._redis.register_script(lua_source("portal_session_create"))(
+            keys=[keys.api_key(bearer), keys.tenant_portal_sessions(tenant)],
+            args=[MAX_LIVE_SESSIONS, identity.encode(), expires_ms - now, session_id,
+                  json.dumps(entry)],
+        )  # fmt: skip
+        if not opened:
+            raise CapReachedError("live portal sessions", MAX_LIVE_SESSIONS)
         return PortalSession(bearer, session_id, tenant, scope, expires_ms)
 
     async def sessions(self, tenant: str) -> list[SessionRecord]:

@@ -27,9 +27,9 @@ class RateLimiter:
         """The same, for a caller without an API key, by its network address."""
         return await self._take(keys.address_rate_limit(address))
 
-    async def take_for_endpoint(self, endpoint_id: str) -> int:
-        """The same, for what is sent to one endpoint on request (its test events)."""
-        return await self._take(keys.endpoint_rate_limit(endpoint_id))
+    async def take_test_event(self, tenant: str) -> int:
+        """The same, for the test events a tenant sends its endpoints."""
+        return await self._take(keys.test_event_limit(tenant))
 
     async def _take(self, bucket: str) -> int:
         allowed, wait_ms = await self._scripts.rate_limit(

@@ -12,16 +12,24 @@
 -- queue, KEYS[6] the inline lease set, KEYS[7] the subject's webhook bodies hash, KEYS[8]
 -- the tenant's usage hash. ARGV[1] delivery id, ARGV[2] N, ARGV[3] attempt JSON,
 -- ARGV[4] new status, ARGV[5] next due (ms, when pending), ARGV[6] next arq payload,
--- ARGV[7] retention (ms), ARGV[8] next arq job id, ARGV[9] the subject's usage field.
+-- ARGV[7] retention (ms), ARGV[8] next arq job id, ARGV[9] the subject's usage field,
+-- ARGV[10] how many attempts it keeps (the newest: attempt N-ARGV[10] goes as N comes).
 local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'next_attempt', 'lease', 'ah',
   'bf', 'o')
 if fields[1] ~= 'pending' or tonumber(fields[2] or '0') ~= tonumber(ARGV[2]) - 1 then return 0 end
 local leased = fields[4] and fields[4] ~= ''
 local due = fields[3] and fields[3] ~= ''
 local owed = fields[6] or fields[7]
+local added = #ARGV[3]
+local dropped = tonumber(ARGV[2]) - tonumber(ARGV[10])
+if dropped >= 1 then
+  local field = 'a:' .. dropped
+  added = added - redis.call('HSTRLEN', KEYS[1], field)
+  redis.call('HDEL', KEYS[1], field)
+end
 if owed then
-  redis.call('HINCRBY', KEYS[8], ARGV[9], #ARGV[3])
-  redis.call('HINCRBY', KEYS[8], 'bytes', #ARGV[3])
+  redis.call('HINCRBY', KEYS[8], ARGV[9], added)
+  redis.call('HINCRBY', KEYS[8], 'bytes', added)
 end
 local changes = {'a:' .. ARGV[2], ARGV[3], 'attempt_count', ARGV[2], 'status', ARGV[4]}
 if leased then redis.call('ZREM', KEYS[6], ARGV[1]) end
