@@ -9,9 +9,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import re
 import shutil
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -19,27 +17,10 @@ from pathlib import Path
 from acceptd.cli.embedded import EmbeddedValkey
 from bench.cluster import API_KEY, Cluster, port, wait_for_port
 from bench.load import median
-from bench.wrk import SCRIPT
+from bench.wrk import SCRIPT, wrk
 
 LEVELS = ("memory", "fsync", "replica")
 CONNECTIONS = (1, 16, 64)
-_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", re.MULTILINE)
-_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
-
-
-def wrk(url: str, connections: int, seconds: float, script: Path) -> tuple[float, float, float]:
-    """(202s a second, p50 ms, p99 ms) of POST url with `connections` open."""
-    done = subprocess.run(
-        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s",
-         "--latency", "-s", str(script), url],
-        capture_output=True, text=True, check=True, timeout=seconds + 30,
-    )  # fmt: skip
-    if "Non-2xx" in done.stdout:
-        raise RuntimeError(f"non-2xx answers from {url}:\n{done.stdout}")
-    rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
-    assert rate is not None
-    latency = {p: float(v) * _SCALE[unit] for p, v, unit in _LATENCY.findall(done.stdout)}
-    return float(rate.group(1)), latency["50"], latency["99"]
 
 
 def main() -> None:
@@ -81,7 +62,7 @@ def main() -> None:
                         for connections in CONNECTIONS:
                             url = f"http://127.0.0.1:{number}/v1/jobs"
                             samples[f"{level}/{connections}"].append(
-                                wrk(url, connections, args.seconds, script)
+                                wrk(url, args.seconds, script, connections)
                             )
                     finally:
                         cluster.resume(*others)

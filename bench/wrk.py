@@ -27,19 +27,26 @@ wrk.headers["Authorization"] = "Bearer %s"
 """
 
 
-def wrk(url: str, seconds: float, script: Path) -> tuple[float, float]:
-    """(requests/s, p99 ms) of POST url for `seconds`; non-2xx answers fail the run."""
+_LATENCY = re.compile(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)$", re.MULTILINE)
+_SCALE = {"us": 0.001, "ms": 1.0, "s": 1000.0}
+
+
+def wrk(
+    url: str, seconds: float, script: Path, connections: int = 32
+) -> tuple[float, float, float]:
+    """(requests/s, p50 ms, p99 ms) of POST url for `seconds` with `connections` open;
+    non-2xx answers fail the run."""
     done = subprocess.run(
-        ["wrk", "-t2", "-c32", f"-d{seconds:g}s", "--latency", "-s", str(script), url],
+        ["wrk", f"-t{min(2, connections)}", f"-c{connections}", f"-d{seconds:g}s",
+         "--latency", "-s", str(script), url],
         capture_output=True, text=True, check=True, timeout=seconds + 30,
     )  # fmt: skip
     if "Non-2xx" in done.stdout:
         raise RuntimeError(f"non-2xx answers from {url}:\n{done.stdout}")
-    rate = float(re.search(r"Requests/sec:\s+([\d.]+)", done.stdout).group(1))  # type: ignore[union-attr]
-    p99 = re.search(r"99%\s+([\d.]+)(us|ms|s)", done.stdout)
-    assert p99 is not None
-    scale = {"us": 0.001, "ms": 1.0, "s": 1000.0}[p99.group(2)]
-    return rate, float(p99.group(1)) * scale
+    rate = re.search(r"Requests/sec:\s+([\d.]+)", done.stdout)
+    assert rate is not None
+    latency = {p: float(v) * _SCALE[unit] for p, v, unit in _LATENCY.findall(done.stdout)}
+    return float(rate.group(1)), latency["50"], latency["99"]
 
 
 def main() -> None:
@@ -73,9 +80,10 @@ def main() -> None:
                     others = [n for n in ports if n != name]
                     cluster.pause(*others)
                     try:
-                        samples[name].append(
-                            wrk(f"http://127.0.0.1:{number}/v1/jobs", args.seconds, script)
+                        rate, _, tail = wrk(
+                            f"http://127.0.0.1:{number}/v1/jobs", args.seconds, script
                         )
+                        samples[name].append((rate, tail))
                     finally:
                         cluster.resume(*others)
         finally:

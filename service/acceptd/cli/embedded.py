@@ -17,6 +17,7 @@ import sys
 import time
 from pathlib import Path
 from types import TracebackType
+from typing import Self
 
 log = logging.getLogger(__name__)
 
@@ -61,7 +62,29 @@ def ping(host: str, port: int) -> bool:
         return False
 
 
-class EmbeddedValkey:
+class StartedInWith:
+    """A server (or a group of them) that `with` starts, and stops at the end of."""
+
+    def start(self) -> None:
+        raise NotImplementedError
+
+    def stop(self) -> None:
+        raise NotImplementedError
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+
+class EmbeddedValkey(StartedInWith):
     # A mode without a config directive (Sentinel) is a command-line flag.
     config_name = "valkey.conf"
     log_name = "valkey.log"
@@ -166,15 +189,3 @@ class EmbeddedValkey:
             self._process.kill()
             self._process.wait(timeout=5)
             self._process = None
-
-    def __enter__(self) -> EmbeddedValkey:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()

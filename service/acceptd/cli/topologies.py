@@ -18,8 +18,7 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from types import TracebackType
-from typing import Any, Literal, Self, TypeVar
+from typing import Any, Literal, TypeVar
 
 import redis
 from redis.crc import key_slot
@@ -28,6 +27,7 @@ from acceptd.cli.embedded import (
     DEFAULT_MAXMEMORY,
     EmbeddedServerError,
     EmbeddedValkey,
+    StartedInWith,
     free_port,
 )
 
@@ -167,7 +167,7 @@ class ClusterNode:
         return _connect(self.host, self.port, self.server.password)
 
 
-class EmbeddedCluster:
+class EmbeddedCluster(StartedInWith):
     """A Valkey Cluster of `primaries` primaries with `replicas_per_primary` replicas each,
     its slots spread evenly over the primaries.
 
@@ -325,18 +325,6 @@ class EmbeddedCluster:
         node = _wait_for(f"failover of node {old_primary.index}", promoted, timeout)
         self.refresh()
         return node
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # -- assembling ---------------------------------------------------------------------
 
@@ -513,7 +501,7 @@ def _pairs(reply: Sequence[Any]) -> dict[str, str]:
     return {str(reply[i]): str(reply[i + 1]) for i in range(0, len(reply) - 1, 2)}
 
 
-class EmbeddedSentinelGroup:
+class EmbeddedSentinelGroup(StartedInWith):
     """A primary, `replicas` replicas and `sentinels` sentinels watching them as
     `primary_name` (quorum: a majority of the sentinels)."""
 
@@ -635,18 +623,6 @@ class EmbeddedSentinelGroup:
 
         return _wait_for("sentinel failover", promoted, timeout)
 
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
-
     def _asked(self, sentinel: tuple[str, int]) -> tuple[str, int]:
         """One sentinel's answer: where is the primary?"""
         host, port = sentinel
@@ -682,7 +658,7 @@ class EmbeddedSentinelGroup:
 # --- A link that can be held -------------------------------------------------------------
 
 
-class HoldingProxy:
+class HoldingProxy(StartedInWith):
     """A loopback TCP proxy to `target_port` that can hold: while held, no byte goes through
     in either direction and no connection is closed, as when a network partition leaves
     both ends waiting. Put it between a replica and its primary (replicaof the proxy)."""
@@ -720,18 +696,6 @@ class HoldingProxy:
                 sock.close()
         for thread in self._threads:
             thread.join(timeout=2)
-
-    def __enter__(self) -> Self:
-        self.start()
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _spawn(self, target: Callable[..., None], *args: object) -> None:
         thread = threading.Thread(target=target, args=args, daemon=True)
