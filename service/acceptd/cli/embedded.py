@@ -183,6 +183,17 @@ class EmbeddedValkey(StartedInWith):
             with contextlib.suppress(subprocess.TimeoutExpired):
                 process.wait(timeout=2)
 
+    def pause(self) -> None:
+        """SIGSTOP, for fault tests: a replica that stops taking its primary's stream while
+        the primary goes on answering (and a sentinel cannot promote it meanwhile)."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGSTOP)
+
+    def resume(self) -> None:
+        """SIGCONT: it picks up where it stopped."""
+        if self._process is not None:
+            self._process.send_signal(signal.SIGCONT)
+
     def kill(self) -> None:
         """SIGKILL, for crash tests."""
         if self._process is not None:
