@@ -295,3 +295,40 @@ async def _status_if_answered(reader: asyncio.StreamReader) -> bytes | None:
 
 async def _given_back(client: Client) -> bool:
     return bool(client.app[state.KEYLESS_BODIES].held == 0)
+
+
+async def test_one_caller_holds_at_most_one_bodys_worth_of_the_budget(
+    aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
+) -> None:
+    """Red team, fourth round: eight addresses, four stalled uploads each, filled the 32 MiB
+    budget for as long as they kept at it. A caller's uploads share one body's worth."""
+    client = await aiohttp_client(create_app(make_settings(body_timeout_seconds=30)))
+    packer = zlib.compressobj(wbits=31)
+    chunk = packer.compress(b'{"token": "ctk_x", "result": "' + b" " * (600 * 1024))
+    chunk += packer.flush(zlib.Z_SYNC_FLUSH)
+    head = (
+        (
+            f"POST {COMPLETE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+            f"{len(chunk):x}\r\n"
+        ).encode()
+        + chunk
+        + b"\r\n"
+    )
+    held = []
+    try:
+        for _ in range(4):  # one address: its whole in-flight allowance
+            reader, writer = await asyncio.open_connection(
+                client.server.host, client.server.port, local_addr=("127.0.0.7", 0)
+            )
+            writer.write(head)
+            await writer.drain()
+            held.append((reader, writer))
+        answered = [await _status_if_answered(reader) for reader, _ in held]
+        assert sum(1 for line in answered if line and b" 503 " in line) >= 2
+        bodies = client.app[state.KEYLESS_BODIES]
+        assert bodies.held <= bodies.per_key
+    finally:
+        for _, writer in held:
+            writer.close()
+    await wait_until(lambda: _given_back(client))

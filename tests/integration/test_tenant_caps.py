@@ -11,7 +11,7 @@ from typing import Any
 import redis as sync_redis
 from aiohttp.test_utils import TestClient
 
-from acceptd.api.endpoints import TEST_EVENTS_PER_RETENTION
+from acceptd.api.endpoints import SESSION_SHARE, TEST_EVENTS_PER_RETENTION
 from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store import keys
 from acceptd.store.apikeys import MAX_KEYS_PER_TENANT
@@ -83,3 +83,26 @@ async def test_live_portal_sessions_stop_at_their_cap(
     refused = await client.post("/v1/portal-sessions", json={"token": token})
     assert refused.status == 409
     assert "live portal sessions" in (await refused.json())["detail"]
+    with sync_redis.Redis.from_url(redis_url) as direct:
+        direct.hdel(tenant_sessions, "ps_" + "0" * 26)  # one ends
+    # The link was refused, not spent: it opens a session now.
+    assert (await client.post("/v1/portal-sessions", json={"token": token})).status == 201
+
+
+async def test_a_portal_session_spends_only_its_share_of_the_test_events(
+    client: Client, auth: dict[str, str], receiver: tuple[Receiver, str]
+) -> None:
+    """Red team, fourth round: one customer's session could spend the tenant's allowance
+    for every other customer and the tenant itself."""
+    _, url = receiver
+    made = await client.post("/v1/portal-links", json={"scope": "endpoints"}, headers=auth)
+    token = (await made.json())["url"].partition("#token=")[2]
+    opened = await (await client.post("/v1/portal-sessions", json={"token": token})).json()
+    session = {"Authorization": f"Bearer {opened['session']}"}
+    own = await (await client.post("/v1/endpoints", json={"url": url}, headers=session)).json()
+    path = f"/v1/endpoints/{own['id']}/test"
+    answers = [(await client.post(path, headers=session)).status for _ in range(SESSION_SHARE + 3)]
+    assert answers.count(202) == SESSION_SHARE
+    assert answers[-1] == 429
+    tenants = await (await client.post("/v1/endpoints", json={"url": url}, headers=auth)).json()
+    assert (await client.post(f"/v1/endpoints/{tenants['id']}/test", headers=auth)).status == 202

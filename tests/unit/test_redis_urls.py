@@ -34,6 +34,23 @@ def test_a_password_with_unencoded_special_characters_is_read_and_never_echoed()
     assert "s3cr" not in str(refused.value)
 
 
+def test_an_at_sign_in_the_query_is_not_the_userinfos_end() -> None:
+    """Red team, fourth round: the last `@` anywhere ended the userinfo, so an `@` in a
+    sentinel password sent the primary's password to the host named after it."""
+    url = "redis+sentinel://:primarypw@h:26379/m?sentinel_password=a@h2:1/evil"
+    target = sentinel_target(url)
+    assert target is not None
+    assert (target.sentinels, target.primary, target.password) == (
+        (("h", 26379),),
+        "m",
+        "primarypw",
+    )
+    assert target.sentinel_password == "a@h2:1/evil"
+    with pytest.raises(ValueError) as refused:
+        sentinel_target("redis+sentinel://h:1/m/99999999999999999999?sentinel_password=x@Tail")
+    assert "Tail" not in str(refused.value)
+
+
 def test_a_plain_url_is_no_sentinel() -> None:
     assert sentinel_target("redis://localhost:6379/0") is None
     assert sentinel_target("rediss://:pw@cache.example:6380") is None

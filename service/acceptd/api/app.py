@@ -9,6 +9,7 @@ from typing import Any
 from aiohttp import web
 
 from acceptd.api import ops, state
+from acceptd.api.body import keyless_body_limit
 from acceptd.api.endpoints import TEST_EVENTS_PER_RETENTION
 from acceptd.api.middlewares import (
     API_KEY_CACHE_MAX,
@@ -68,7 +69,10 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
     app[state.API_KEY_CACHE] = TtlCache(API_KEY_CACHE_SECONDS, API_KEY_CACHE_MAX)
     app[state.IN_FLIGHT_BY_ADDRESS] = ConcurrencyCaps(settings.public_concurrency_per_address)
     app[state.IN_FLIGHT_KEYLESS] = ConcurrencyCaps(settings.public_concurrency)
-    app[state.KEYLESS_BODIES] = ByteBudget(settings.public_body_buffer_bytes)
+    # Each caller holds at most one full body's worth: a few addresses cannot fill it.
+    app[state.KEYLESS_BODIES] = ByteBudget(
+        settings.public_body_buffer_bytes, per_key=keyless_body_limit(settings)
+    )
     app[state.WAITERS] = ConcurrencyCaps(settings.max_waiters_per_tenant)
     app[ops.OPENAPI] = ops.encode(build_openapi(ROUTES, version("acceptd")))
     app[ops.OPENAPI_WITH_JOBS] = ops.encode(
@@ -104,7 +108,11 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     app[state.TENANTS] = TenantStore(redis, box)
     app[state.ENDPOINTS] = EndpointStore(redis, scripts, box)
     app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds, box)
-    app[state.DURABILITY] = Durability(redis, settings.durability, settings.durability_timeout_ms)
+    # Its own client, which never retries: a mark that reached another server confirms nothing.
+    confirmer = connect(settings, retries=0)
+    app[state.DURABILITY] = Durability(
+        confirmer, settings.durability, settings.durability_timeout_ms
+    )
     app[state.RATE_LIMITER] = RateLimiter(
         scripts, settings.rate_limit_per_second, settings.rate_limit_burst
     )
@@ -126,6 +134,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         await ops.cleanup()
     await app[state.CHANGES].close()
     await resolver.close()
+    await confirmer.aclose()
     await redis.aclose()
 
 

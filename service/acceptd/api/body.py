@@ -42,7 +42,9 @@ def keyless_body_limit(settings: Settings) -> int:
     return settings.max_result_bytes + KEYLESS_ENVELOPE_BYTES
 
 
-async def receive_body(request: web.Request, limit: int, budget: ByteBudget | None = None) -> bytes:
+async def receive_body(
+    request: web.Request, limit: int, budget: ByteBudget | None = None, holder: str = ""
+) -> bytes:
     """The body, read once, no further than `limit` bytes and for no longer than the body
     timeout: a route's own limit holds for chunked bodies too, before anything is buffered
     past it, and a trickled upload gives its request slot back. With a `budget`, every chunk
@@ -50,7 +52,7 @@ async def receive_body(request: web.Request, limit: int, budget: ByteBudget | No
     `body_bytes_held` says once the request is done."""
     raw = request.get(state.RAW_BODY)
     if raw is None:
-        raw = request[state.RAW_BODY] = await _read_bounded(request, limit, budget)
+        raw = request[state.RAW_BODY] = await _read_bounded(request, limit, budget, holder)
     elif len(raw) > limit:
         raise PayloadTooLarge(f"{len(raw)} bytes; the limit is {limit}")
     return raw
@@ -63,7 +65,7 @@ def body_bytes_held(request: web.Request) -> int:
 
 
 async def _read_bounded(
-    request: web.Request, limit: int, budget: ByteBudget | None = None
+    request: web.Request, limit: int, budget: ByteBudget | None = None, holder: str = ""
 ) -> bytes:
     if request.content_length is not None and request.content_length > limit:
         raise PayloadTooLarge(f"{request.content_length} bytes; the limit is {limit}")
@@ -73,9 +75,10 @@ async def _read_bounded(
         async with asyncio.timeout(seconds):
             async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
                 if budget is not None:
-                    if not budget.take(len(chunk)):
+                    if not budget.take(len(chunk), holder):
                         raise ServiceUnavailable(
-                            "too many request bodies are arriving at once; retry shortly",
+                            "too many request bodies are arriving at once (from you, or from "
+                            "everyone); retry shortly",
                             headers={"Retry-After": "1", "Connection": "close"},
                         )
                     request[state.BODY_BYTES_HELD] = body_bytes_held(request) + len(chunk)
@@ -91,6 +94,10 @@ async def _read_bounded(
         # Content-Encoding that does not match the bytes (aiohttp inflates as it reads), or
         # a chunked body that breaks off: the client's fault, not a 500 with two tracebacks.
         raise BadRequest(f"the body could not be read: {exc}") from None
+    except ConnectionResetError:
+        # The client hung up mid-body. Not an OSError for the outage handler to log as
+        # "Redis is unreachable" (anyone could raise false alerts that way).
+        raise BadRequest("the connection closed before the body was complete") from None
     return bytes(body)
 
 

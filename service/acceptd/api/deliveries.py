@@ -10,7 +10,7 @@ from acceptd.api.owned import owned_batch, owned_job_id
 from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
-from acceptd.store.deliveries import DeliveryView
+from acceptd.store.deliveries import BodyExpiredError, DeliveryView
 from acceptd.wire.resources import delivery_resource
 
 
@@ -52,10 +52,13 @@ async def get_delivery(request: web.Request) -> web.Response:
 async def retry_delivery(request: web.Request) -> web.Response:
     delivery = await _owned_delivery(request, "redeliver to")
     delivery_id, store = delivery.id, request.app[state.DELIVERIES]
+    budget = request.app[state.SETTINGS].max_bytes_per_tenant
     for _ in range(3):  # an attempt may finish between our read and the requeue: read again
-        budget = request.app[state.SETTINGS].max_bytes_per_tenant
-        if await store.requeue(delivery, manual=True, byte_budget=budget):
-            break
+        try:
+            if await store.requeue(delivery, manual=True, byte_budget=budget):
+                break
+        except BodyExpiredError as exc:
+            raise Conflict(str(exc)) from None
         delivery = await _owned_delivery(request, "redeliver to")
     else:
         raise Conflict("the delivery is changing right now; retry shortly")

@@ -191,8 +191,10 @@ async def rotate_endpoint_secret(request: web.Request) -> web.Response:
     return json_response(endpoint_resource(endpoint, secret))
 
 
-# Test events one tenant may send within the retention (state.TEST_EVENT_LIMITER).
+# Test events one tenant may send within the retention (state.TEST_EVENT_LIMITER), and
+# the share of them one portal session may spend.
 TEST_EVENTS_PER_RETENTION = 100
+SESSION_SHARE = 10
 
 
 async def test_endpoint(request: web.Request) -> web.Response:
@@ -203,7 +205,15 @@ async def test_endpoint(request: web.Request) -> web.Response:
     # TEST_EVENTS_PER_RETENTION of them live per tenant (a token bucket refilled over the
     # retention; per endpoint, deleting and re-creating one would reset it), each with at
     # most KEPT_ATTEMPTS attempts, or one key could store a delivery a request for a week.
-    wait = await request.app[state.TEST_EVENT_LIMITER].take_test_event(endpoint.tenant)
+    limiter = request.app[state.TEST_EVENT_LIMITER]
+    session = endpoints_session(request)
+    # A portal session spends its own share first, so one customer cannot spend the
+    # tenant's allowance for everyone.
+    wait = (
+        await limiter.take_test_event(f"{endpoint.tenant}:{session.key_id}", SESSION_SHARE)
+        if session is not None and session.key_id
+        else 0
+    ) or await limiter.take_test_event(endpoint.tenant)
     if wait:
         raise RateLimited(
             f"at most {TEST_EVENTS_PER_RETENTION} test events a tenant within the retention; "

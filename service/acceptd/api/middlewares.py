@@ -41,6 +41,7 @@ QUOTA_RETRY_AFTER_SECONDS = 60
 API_KEY_CACHE_MAX = 10_000
 PUBLIC_ROUTE = "acceptd.public"
 BY_ADDRESS_ROUTE = "acceptd.by_address"
+KEYLESS_BODY_BYTES = "acceptd.keyless_body_bytes"
 # The one key of the in-flight count of every keyless caller together.
 ALL_CALLERS = "*"
 ENDPOINTS_PORTAL_ROUTE = "acceptd.endpoints_portal"
@@ -148,9 +149,12 @@ def key_optional(handler: Handler) -> Handler:
     return handler
 
 
-def limited_by_address(handler: Handler) -> Handler:
-    """Mark a keyless handler whose callers are limited by their network address."""
+def limited_by_address(handler: Handler, body_bytes: int | None = None) -> Handler:
+    """Mark a keyless handler whose callers are limited by their network address, with its
+    own body cap when it reads less than the completion routes do."""
     setattr(handler, BY_ADDRESS_ROUTE, True)
+    if body_bytes is not None:
+        setattr(handler, KEYLESS_BODY_BYTES, body_bytes)
     return handler
 
 
@@ -215,9 +219,10 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
         # addresses hold no slot every caller shares (16 addresses held it shut for good).
         # Their bytes, though, come from one budget for all: gzip makes each cost its caller
         # a thousandth of what it holds here, and addresses are many.
-        await receive_body(
-            request, keyless_body_limit(app[state.SETTINGS]), app[state.KEYLESS_BODIES]
+        limit = getattr(
+            request.match_info.handler, KEYLESS_BODY_BYTES, keyless_body_limit(app[state.SETTINGS])
         )
+        await receive_body(request, limit, app[state.KEYLESS_BODIES], caller)
         if not everyone.try_acquire(ALL_CALLERS):
             raise RateLimited(
                 "too many requests on this route at once; retry shortly",
@@ -228,7 +233,7 @@ async def _by_address(request: web.Request, handler: Handler) -> web.StreamRespo
         finally:
             everyone.release(ALL_CALLERS)
     finally:
-        app[state.KEYLESS_BODIES].give_back(body_bytes_held(request))
+        app[state.KEYLESS_BODIES].give_back(body_bytes_held(request), caller)
         in_flight.release(caller)
 
 

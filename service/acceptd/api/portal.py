@@ -20,6 +20,10 @@ from acceptd.wire.models import PortalLinkCreate, PortalSessionCreate
 CONSOLE_PATH = "/ui/"
 
 
+# A link's token and the JSON around it: all a session exchange reads.
+SESSION_BODY_BYTES = 4096
+
+
 def _base_url(request: web.Request) -> str:
     settings = request.app[state.SETTINGS]
     if settings.public_url:
@@ -52,7 +56,7 @@ async def create_portal_link(request: web.Request) -> web.Response:
 
 
 async def create_portal_session(request: web.Request) -> web.Response:
-    body, _ = await read_model(request, PortalSessionCreate, 4096)
+    body, _ = await read_model(request, PortalSessionCreate, SESSION_BODY_BYTES)
     most = request.app[state.SETTINGS].portal_session_max_seconds
     session = await PortalLinks(request.app[state.REDIS]).exchange(body.token, most)
     if session is None:

@@ -85,6 +85,9 @@ class Route:
     public: bool = False
     # Needs no API key yet changes state: rate and concurrency limited per client address.
     by_address: bool = False
+    # A keyless route's own body cap, when smaller than the completion routes' (what its
+    # body may take from the keyless byte budget before the handler sees it).
+    keyless_body_bytes: int | None = None
     # Takes an Idempotency-Key header (api/idempotency.py).
     idempotent: bool = False
     # Errors this route can answer with besides 401/500 (all problem+json).
@@ -337,6 +340,7 @@ ROUTES: list[Route] = [
         body=PortalSessionCreate,
         responses={201: Response("the session credential", PortalSession)},
         errors=(400, 404, 413, 415, 422, 429), public=True, by_address=True,
+        keyless_body_bytes=portal.SESSION_BODY_BYTES,
     ),
     Route(
         "GET", "/v1/portal-sessions", portal.list_portal_sessions,
@@ -417,7 +421,7 @@ def register(app: web.Application, routes: list[Route]) -> None:
     for route in routes:
         handler = public(route.handler) if route.public else route.handler
         if route.by_address:
-            handler = limited_by_address(handler)
+            handler = limited_by_address(handler, route.keyless_body_bytes)
         if route.endpoints_portal:
             handler = open_to_endpoints_portal(handler)
         app.router.add_route(route.method, route.path, handler)

@@ -27,16 +27,26 @@ class ConcurrencyCaps:
 
 @dataclass
 class ByteBudget:
-    """Bytes that requests may hold together in this process (bodies being read)."""
+    """Bytes that requests may hold together in this process (bodies being read), and any
+    one key (a caller) at most `per_key` of them (0: no share)."""
 
     limit: int
+    per_key: int = 0
     held: int = 0
+    held_by: dict[str, int] = field(default_factory=dict)
 
-    def take(self, size: int) -> bool:
-        if self.held + size > self.limit:
+    def take(self, size: int, key: str = "") -> bool:
+        mine = self.held_by.get(key, 0)
+        if self.held + size > self.limit or (self.per_key and mine + size > self.per_key):
             return False
         self.held += size
+        self.held_by[key] = mine + size
         return True
 
-    def give_back(self, size: int) -> None:
+    def give_back(self, size: int, key: str = "") -> None:
         self.held -= size
+        left = self.held_by.get(key, 0) - size
+        if left > 0:
+            self.held_by[key] = left
+        else:
+            self.held_by.pop(key, None)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 from dataclasses import dataclass, replace
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
@@ -48,30 +49,48 @@ class SentinelTarget:
     tls: bool = False
 
 
+# scheme://[userinfo@]host:port[,host:port…]/<primary>[/<db>][?query]: hosts and the path
+# hold no `@`, `/`, `?` or `#`; the userinfo is the shortest prefix ending in `@` after which
+# the rest has that shape, so an unencoded `@`, `/`, `?` or `#` in a password is its own,
+# and an `@` in the query (a sentinel password) is never taken for the userinfo's end.
+_SENTINEL_URL = re.compile(
+    r"(?:(?P<userinfo>.*?)@)?(?P<hosts>[^@/?#]+)/(?P<path>[^@?#]*)(?:\?(?P<query>[^#]*))?(?:#.*)?",
+    re.DOTALL,
+)
+_MAX_DB = 2**31 - 1
+
+
 def sentinel_target(url: str) -> SentinelTarget | None:
-    """The Sentinel target a URL names, or None for a `redis://`/`rediss://` URL. The
-    userinfo ends at the last `@` (a generated password may hold `/`, `?` or `#` unencoded),
-    and no error repeats any of it."""
+    """The Sentinel target a URL names, or None for a `redis://`/`rediss://` URL. No error
+    repeats any part of the URL: it may hold passwords."""
     scheme, _, rest = url.partition("://")
     if scheme not in SENTINEL_SCHEMES:
         return None
-    userinfo, at, located = rest.rpartition("@")
-    hosts, _, path_and_query = (located if at else rest).partition("/")
-    path, _, query_text = path_and_query.partition("?")
-    username, _, password = userinfo.partition(":")
+    shape = _SENTINEL_URL.fullmatch(rest)
+    if shape is None:
+        raise ValueError(
+            "a Sentinel URL is redis+sentinel://[user:password@]host:port[,host:port…]"
+            "/<primary-name>[/<db>] (percent-encode a password's special characters)"
+        )
     sentinels = []
-    for host_port in hosts.split(","):
-        host, _, port = host_port.strip().rpartition(":")
-        if not host or not _is_number(port) or not 1 <= int(port) <= 65535:
+    for position, host_port in enumerate(shape["hosts"].split(","), start=1):
+        host, _, port = unquote(host_port.strip()).rpartition(":")
+        bracketed = host.startswith("[") == host.endswith("]")
+        if not host or not bracketed or not _is_number(port) or not 1 <= int(port) <= 65535:
             raise ValueError(
-                f"a Sentinel address must be host:port with a port of 1-65535 (got "
-                f"{host_port.strip()!r}); percent-encode a password's special characters"
+                f"Sentinel address {position} must be host:port with a port of 1-65535 "
+                "(percent-encode a password's special characters)"
             )
         sentinels.append((host.strip("[]"), int(port)))
-    segments = [segment for segment in path.split("/") if segment]
-    if not segments or len(segments) > 2 or (len(segments) == 2 and not _is_number(segments[1])):
+    segments = [segment for segment in shape["path"].split("/") if segment]
+    if (
+        not segments
+        or len(segments) > 2
+        or (len(segments) == 2 and not (_is_number(segments[1]) and int(segments[1]) <= _MAX_DB))
+    ):
         raise ValueError("a Sentinel URL ends with /<primary-name>, optionally /<db>")
-    query = parse_qs(query_text)
+    username, _, password = (shape["userinfo"] or "").partition(":")
+    query = parse_qs(shape["query"] or "")
     return SentinelTarget(
         sentinels=tuple(sentinels),
         primary=unquote(segments[0]),
@@ -87,8 +106,8 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def connect(settings: Settings) -> Redis:
-    """Our own client: text replies, retries with backoff on a dropped connection. Behind
+def connect(settings: Settings, *, retries: int = 3) -> Redis:
+    """Our own client: text replies, `retries` with backoff on a dropped connection. Behind
     Sentinel, every new connection asks the sentinels where the primary is, so a failover
     is followed by reconnecting, with no restart."""
     options: dict[str, Any] = {
@@ -96,7 +115,7 @@ def connect(settings: Settings) -> Redis:
         "socket_connect_timeout": 2,
         "socket_timeout": 10,
         "health_check_interval": 15,
-        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=3),
+        "retry": Retry(ExponentialWithJitterBackoff(base=0.05, cap=2.0), retries=retries),
         "retry_on_error": [RedisConnectionError, RedisTimeoutError],
     }
     url = redis_url(settings)

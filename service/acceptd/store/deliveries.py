@@ -33,6 +33,13 @@ from acceptd.store.usage import DELIVERY_ALLOWANCE, ByteBudgetExceededError, sto
 KEPT_ATTEMPTS = 20
 
 
+class BodyExpiredError(Exception):
+    """A finished delivery's shared body has expired: nothing is left to send again."""
+
+    def __init__(self, delivery_id: str) -> None:
+        super().__init__(f"the body of delivery {delivery_id} has expired: nothing to send")
+
+
 @dataclass(frozen=True)
 class NewDelivery:
     id: str
@@ -348,6 +355,8 @@ class DeliveryStore:
                 byte_budget,
             ],
         )
+        if done == -2:
+            raise BodyExpiredError(delivery.id)
         if done == -3:
             raise ByteBudgetExceededError(delivery.tenant, byte_budget)
         return done == 1

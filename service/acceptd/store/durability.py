@@ -7,8 +7,12 @@ failover whatever the replica had not received yet).
 
 WAIT and WAITAOF wait for the writes of the connection they are sent on. A primary writes
 one replication stream in order, so a mark written after the writes to confirm, on any
-connection, and waited for there, confirms them too: scripts, transactions and pipelines
-alike, without pinning each request's writes to a connection of their own."""
+connection to the same server, and waited for there, confirms them too: scripts,
+transactions and pipelines alike, without pinning each request's writes to a connection of
+their own. "The same server" is why the mark goes out on a client that never retries: a
+retry after a dropped connection may reach the replica promoted meanwhile, which never got
+the write, and confirm it there (the red team's fourth round). A dropped connection is an
+outage instead, and the client's retry under its Idempotency-Key finds out what survived."""
 
 from __future__ import annotations
 
@@ -30,6 +34,8 @@ class NotDurableError(Exception):
 
 
 class Durability:
+    """`redis`: a client that does not retry (store.connection.connect(retries=0))."""
+
     def __init__(self, redis: Redis, level: DurabilityLevel, timeout_ms: int) -> None:
         self.level = level
         self._redis = redis

@@ -112,9 +112,9 @@ def rate_limit(tenant_name: str) -> str:
     return f"{PREFIX}ratelimit:{tenant_name}"
 
 
-def test_event_limit(tenant_name: str) -> str:
-    # Tenant names hold no ':': no tenant's or address's bucket is one.
-    return f"{PREFIX}ratelimit:tests:{tenant_name}"
+def test_event_limit(sender: str) -> str:
+    """A tenant's test-event bucket, or one of its portal sessions' (`tenant:session id`)."""
+    return f"{PREFIX}ratelimit:tests:{sender}"
 
 
 def address_rate_limit(address: str) -> str:

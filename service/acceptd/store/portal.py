@@ -96,6 +96,13 @@ class PortalLinks:
         the link would have expired, and at most `max_session_seconds`."""
         if not token.startswith(LINK_PREFIX) or len(token) > 100:
             return None
+        # At the cap the link is refused, not spent: its holder can use it once a session
+        # ends (the script that opens the session checks again, against races).
+        unused: str | None = await self._redis.get(keys.portal_link(token))
+        if unused is None:
+            return None
+        if len(await self._prune(unused.split(" ", 1)[0])) >= MAX_LIVE_SESSIONS:
+            raise CapReachedError("live portal sessions", MAX_LIVE_SESSIONS)
         value: str | None = await self._redis.getdel(keys.portal_link(token))
         if value is None:
             return None
@@ -114,7 +121,6 @@ class PortalLinks:
         identity = KeyIdentity(tenant, session_id, SESSION_SCOPES[scope], minted_by)
         entry = {"scope": scope, "created": now, "expires": expires_ms, "minted_by": minted_by,
                  "digest": keys.digest(bearer)}  # fmt: skip
-        await self._prune(tenant)
         # Each live session is stored, listed and pruned as a whole: capped per tenant.
         opened = await self._redis.register_script(lua_source("portal_session_create"))(
             keys=[keys.api_key(bearer), keys.tenant_portal_sessions(tenant)],

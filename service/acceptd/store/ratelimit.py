@@ -27,12 +27,16 @@ class RateLimiter:
         """The same, for a caller without an API key, by its network address."""
         return await self._take(keys.address_rate_limit(address))
 
-    async def take_test_event(self, tenant: str) -> int:
-        """The same, for the test events a tenant sends its endpoints."""
-        return await self._take(keys.test_event_limit(tenant))
+    async def take_test_event(self, sender: str, share: int | None = None) -> int:
+        """The same, for the test events a tenant (or one of its portal sessions,
+        `tenant:session`) sends its endpoints; `share`: a smaller bucket than the limiter's."""
+        if share is None:
+            return await self._take(keys.test_event_limit(sender))
+        return await self._take(keys.test_event_limit(sender), share)
 
-    async def _take(self, bucket: str) -> int:
-        allowed, wait_ms = await self._scripts.rate_limit(
-            keys=[bucket], args=[self._per_second, self._burst]
-        )
+    async def _take(self, bucket: str, burst: int | None = None) -> int:
+        # A smaller bucket refills in proportion: it empties and fills like the whole one.
+        burst = burst or self._burst
+        per_second = self._per_second * burst / self._burst
+        allowed, wait_ms = await self._scripts.rate_limit(keys=[bucket], args=[per_second, burst])
         return 0 if allowed else max(1, math.ceil(int(wait_ms) / 1000))
