@@ -250,19 +250,8 @@ async def test_gzipped_uploads_from_many_addresses_hold_bounded_memory(
     budget = 3 * 1024 * 1024
     settings = make_settings(public_body_buffer_bytes=budget, body_timeout_seconds=30)
     client = await aiohttp_client(create_app(settings))
-    packer = zlib.compressobj(wbits=31)  # gzip
-    chunk = packer.compress(b'{"token": "ctk_x", "result": "' + b" " * (1024 * 1024))
-    chunk += packer.flush(zlib.Z_SYNC_FLUSH)  # inflates now; the rest never comes
-    assert len(chunk) < 4096
-    head = (
-        (
-            f"POST {COMPLETE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
-            f"{len(chunk):x}\r\n"
-        ).encode()
-        + chunk
-        + b"\r\n"
-    )
+    head = _stalled_gzip_upload(1024 * 1024)
+    assert len(head) < 4096
     held = []
     try:
         for crowd in range(2, 10):  # eight addresses, one stalled upload each
@@ -303,18 +292,7 @@ async def test_one_caller_holds_at_most_one_bodys_worth_of_the_budget(
     """Red team, fourth round: eight addresses, four stalled uploads each, filled the 32 MiB
     budget for as long as they kept at it. A caller's uploads share one body's worth."""
     client = await aiohttp_client(create_app(make_settings(body_timeout_seconds=30)))
-    packer = zlib.compressobj(wbits=31)
-    chunk = packer.compress(b'{"token": "ctk_x", "result": "' + b" " * (600 * 1024))
-    chunk += packer.flush(zlib.Z_SYNC_FLUSH)
-    head = (
-        (
-            f"POST {COMPLETE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
-            "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
-            f"{len(chunk):x}\r\n"
-        ).encode()
-        + chunk
-        + b"\r\n"
-    )
+    head = _stalled_gzip_upload(600 * 1024)
     held = []
     try:
         for _ in range(4):  # one address: its whole in-flight allowance
@@ -332,3 +310,17 @@ async def test_one_caller_holds_at_most_one_bodys_worth_of_the_budget(
         for _, writer in held:
             writer.close()
     await wait_until(lambda: _given_back(client))
+
+
+def _stalled_gzip_upload(inflated: int) -> bytes:
+    """A keyless request whose gzipped body inflates to `inflated` bytes at once (a sync
+    flush), then never ends: a few KB on the wire that the API must hold while it waits."""
+    packer = zlib.compressobj(wbits=31)  # gzip
+    chunk = packer.compress(b'{"token": "ctk_x", "result": "' + b" " * inflated)
+    chunk += packer.flush(zlib.Z_SYNC_FLUSH)
+    head = (
+        f"POST {COMPLETE} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+        "Content-Encoding: gzip\r\nTransfer-Encoding: chunked\r\n\r\n"
+        f"{len(chunk):x}\r\n"
+    )
+    return head.encode() + chunk + b"\r\n"
