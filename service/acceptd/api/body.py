@@ -74,6 +74,8 @@ async def _read_bounded(
     try:
         async with asyncio.timeout(seconds):
             async for chunk in request.content.iter_chunked(READ_CHUNK_BYTES):
+                if len(body) + len(chunk) > limit:  # the route's own cap speaks first
+                    raise PayloadTooLarge(f"more than {limit} bytes; the limit is {limit}")
                 if budget is not None:
                     if not budget.take(len(chunk), holder):
                         raise ServiceUnavailable(
@@ -83,8 +85,6 @@ async def _read_bounded(
                         )
                     request[state.BODY_BYTES_HELD] = body_bytes_held(request) + len(chunk)
                 body += chunk
-                if len(body) > limit:
-                    raise PayloadTooLarge(f"more than {limit} bytes; the limit is {limit}")
     except TimeoutError:
         raise RequestTimeout(
             f"the body did not arrive within {seconds:g} s (ACCEPTD_BODY_TIMEOUT_SECONDS)",

@@ -207,6 +207,18 @@ def _run_api(settings: Settings, *, reuse_port: bool = False) -> None:
     )
 
 
+async def _refuse_a_cluster(settings: Settings) -> None:
+    """Before a worker or dispatcher starts (not inside its startup, which a SIGTERM can
+    cancel halfway through a command: redis-py's pool then never closes)."""
+    from acceptd.store.connection import connect, refuse_cluster
+
+    redis = connect(settings)
+    try:
+        await refuse_cluster(redis)
+    finally:
+        await redis.aclose()
+
+
 def _run_worker(settings: Settings) -> None:
     from acceptd.jobs.registry import JobRegistry
     from acceptd.runtime.eventloop import use_fastest_loop
@@ -219,6 +231,7 @@ def _run_worker(settings: Settings) -> None:
     registry = JobRegistry.from_modules(settings.job_modules)
 
     async def serve() -> None:
+        await _refuse_a_cluster(settings)
         worker = create_worker(settings, registry, handle_signals=False)
         await run_until_signalled(worker, settings.shutdown_grace_seconds)
 
@@ -235,6 +248,7 @@ def _run_dispatcher(settings: Settings) -> None:
     use_fastest_loop(settings)
 
     async def serve() -> None:
+        await _refuse_a_cluster(settings)
         dispatcher = create_dispatcher(settings, handle_signals=False)
         await run_until_signalled(dispatcher, settings.shutdown_grace_seconds)
 

@@ -15,12 +15,7 @@ from redis.asyncio import Redis
 from acceptd.core.settings import Settings
 from acceptd.queue.wakeable import WakeableWorker, listen_for_wakeups
 from acceptd.runtime import opsserver
-from acceptd.store.connection import (
-    arq_settings,
-    deserialize_arq,
-    refuse_cluster,
-    serialize_arq,
-)
+from acceptd.store.connection import arq_settings, deserialize_arq, serialize_arq
 from acceptd.store.processes import BEAT_EVERY_SECONDS, Processes, process_name
 
 # arq's own try limit must never be what ends a job or a delivery: our records count attempts.
@@ -85,7 +80,6 @@ def build_role_worker(
     async def startup(ctx: dict[str, Any]) -> None:
         runtime = await open_runtime()
         try:
-            await refuse_cluster(runtime.redis)
             ctx[_OPS] = await opsserver.start(
                 runtime.redis, settings.metrics_host, settings.metrics_port_for(role)
             )
