@@ -73,6 +73,8 @@ class ApiKeyRecord:
     last_used_ms: int | None
 
 
+# Read once: a store is made per request that exchanges a portal link.
+_CREATE_SOURCE = lua_source("apikey_create")
 # API keys one tenant may hold at once (they never expire; revoked ones do not count).
 MAX_KEYS_PER_TENANT = 200
 
@@ -81,7 +83,7 @@ class ApiKeyStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._touched: dict[str, int] = {}
-        self._create_script = redis.register_script(lua_source("apikey_create"))
+        self._create_script = redis.register_script(_CREATE_SOURCE)
 
     async def identify(self, raw_key: str) -> KeyIdentity | None:
         """Who the key (or portal session) is; None when unknown, revoked, expired, or a

@@ -39,6 +39,9 @@ SESSION_ID_PREFIX = "ps"
 # Unused links, and live sessions, one tenant may hold at once.
 MAX_UNUSED_LINKS = 1000
 MAX_LIVE_SESSIONS = 1000
+# Read once (a PortalLinks is made per request): registering one computes only its SHA.
+_LINK_CREATE = lua_source("portal_link_create")
+_SESSION_CREATE = lua_source("portal_session_create")
 
 
 @dataclass(frozen=True)
@@ -81,7 +84,7 @@ class PortalLinks:
         expires_ms = now + ttl_seconds * 1000
         value = f"{tenant} {scope} {expires_ms} {minted_by or '-'}"
         # Each unused link is stored until it expires (a week at most): capped per tenant.
-        written = await self._redis.register_script(lua_source("portal_link_create"))(
+        written = await self._redis.register_script(_LINK_CREATE)(
             keys=[keys.portal_link(token), keys.tenant_portal_links(tenant)],
             args=[now, MAX_UNUSED_LINKS, value, ttl_seconds * 1000, keys.digest(token),
                   expires_ms],
@@ -122,7 +125,7 @@ class PortalLinks:
         entry = {"scope": scope, "created": now, "expires": expires_ms, "minted_by": minted_by,
                  "digest": keys.digest(bearer)}  # fmt: skip
         # Each live session is stored, listed and pruned as a whole: capped per tenant.
-        opened = await self._redis.register_script(lua_source("portal_session_create"))(
+        opened = await self._redis.register_script(_SESSION_CREATE)(
             keys=[keys.api_key(bearer), keys.tenant_portal_sessions(tenant)],
             args=[MAX_LIVE_SESSIONS, identity.encode(), expires_ms - now, session_id,
                   json.dumps(entry)],
