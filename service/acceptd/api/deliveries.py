@@ -5,7 +5,7 @@ from __future__ import annotations
 from aiohttp import web
 
 from acceptd.api import state
-from acceptd.api.endpoints import check_changeable, endpoints_session
+from acceptd.api.endpoints import check_session_reaches
 from acceptd.api.owned import owned_batch, owned_job_id
 from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
@@ -28,18 +28,9 @@ async def _owned_delivery(request: web.Request, doing: str) -> DeliveryView:
         delivery = await request.app[state.DELIVERIES].view(delivery_id, request[state.TENANT])
     if delivery is None:
         raise NotFound(f"no delivery {delivery_id}")
-    if endpoints_session(request) is not None:
-        # An `endpoints` portal session reaches the deliveries of the endpoints it made:
-        # their attempts hold the receivers' answers, and a retry is a change. A job's own
-        # callback is no endpoint's.
-        endpoint = None
-        if delivery.endpoint_id is not None:
-            endpoint = await request.app[state.ENDPOINTS].get(
-                delivery.endpoint_id, request[state.TENANT]
-            )
-        if endpoint is None:
-            raise NotFound(f"no delivery {delivery_id}")
-        check_changeable(request, endpoint, doing)
+    # Attempts hold the receivers' answers, and a retry is a change: an `endpoints` session
+    # reaches the deliveries of the endpoints it made only.
+    await check_session_reaches(request, delivery.endpoint_id, doing, f"no delivery {delivery_id}")
     return delivery
 
 

@@ -73,9 +73,26 @@ def check_changeable(
     return endpoint
 
 
-async def changeable_endpoint(request: web.Request) -> EndpointRecord:
-    """The caller's tenant's endpoint of the path, if the caller may change it (404, 403)."""
-    return check_changeable(request, await owned_endpoint(request))
+async def changeable_endpoint(request: web.Request, doing: str = "change") -> EndpointRecord:
+    """The caller's tenant's endpoint of the path, if the caller may `doing` it (404, 403):
+    an `endpoints` session only those it made, to change or to read."""
+    return check_changeable(request, await owned_endpoint(request), doing)
+
+
+async def check_session_reaches(
+    request: web.Request, endpoint_id: str | None, doing: str, missing: str
+) -> None:
+    """For an `endpoints` session, that what it asks for (a delivery, a recovery) belongs to
+    an endpoint it made: NotFound(`missing`) when it belongs to none (a job's own callback),
+    Forbidden for the tenant's others. Anyone else passes."""
+    if endpoints_session(request) is None:
+        return
+    endpoint = None
+    if endpoint_id is not None:
+        endpoint = await request.app[state.ENDPOINTS].get(endpoint_id, request[state.TENANT])
+    if endpoint is None:
+        raise NotFound(missing)
+    check_changeable(request, endpoint, doing)
 
 
 def _refuse_job_data(
@@ -142,14 +159,8 @@ async def list_endpoints(request: web.Request) -> web.Response:
     return json_response({"items": [endpoint_resource(e) for e in endpoints]})
 
 
-async def readable_endpoint(request: web.Request) -> EndpointRecord:
-    """The caller's tenant's endpoint of the path, if the caller may read it: an
-    `endpoints` session only those it made (404, 403)."""
-    return check_changeable(request, await owned_endpoint(request), "read")
-
-
 async def get_endpoint(request: web.Request) -> web.Response:
-    return json_response(endpoint_resource(await readable_endpoint(request)))
+    return json_response(endpoint_resource(await changeable_endpoint(request, "read")))
 
 
 async def update_endpoint(request: web.Request) -> web.Response:

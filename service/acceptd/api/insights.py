@@ -11,7 +11,7 @@ from typing import Any
 from aiohttp import web
 
 from acceptd.api import state
-from acceptd.api.endpoints import check_changeable, owned_endpoint, readable_endpoint
+from acceptd.api.endpoints import changeable_endpoint
 from acceptd.api.paging import decode_cursor, encode_cursor, page_limit, time_bound
 from acceptd.api.problems import Forbidden
 from acceptd.api.respond import json_response
@@ -53,7 +53,7 @@ async def job_counts(request: web.Request) -> web.Response:
 async def endpoint_deliveries(request: web.Request) -> web.Response:
     # Attempts carry the receiver's answers, which may echo a full payload: an `endpoints`
     # portal session reads those of its own endpoints only.
-    endpoint = check_changeable(request, await owned_endpoint(request), "read the deliveries of")
+    endpoint = await changeable_endpoint(request, "read the deliveries of")
     limit = page_limit(request)
     cursor = request.query.get("cursor")
     before = decode_cursor(cursor, "dlv") if cursor else None
@@ -73,7 +73,7 @@ def _percentile(ordered: list[float], share: float) -> float:
 
 
 async def endpoint_stats(request: web.Request) -> web.Response:
-    endpoint = await readable_endpoint(request)
+    endpoint = await changeable_endpoint(request, "read")
     store, now = request.app[state.DELIVERIES], now_ms()
     since = now - STATS_WINDOW_SECONDS * 1000
     index = keys.endpoint_deliveries(endpoint.id)

@@ -7,7 +7,7 @@ from aiohttp import web
 
 from acceptd.api import state
 from acceptd.api.body import read_model
-from acceptd.api.endpoints import changeable_endpoint, check_changeable, endpoints_session
+from acceptd.api.endpoints import changeable_endpoint, check_session_reaches
 from acceptd.api.problems import BadRequest, NotFound
 from acceptd.api.respond import json_response
 from acceptd.core import ids
@@ -58,11 +58,7 @@ async def get_recovery(request: web.Request) -> web.Response:
         recovery = await _store(request).get(recovery_id, request[state.TENANT])
     if recovery is None:
         raise NotFound(f"no recovery {recovery_id}")
-    if endpoints_session(request) is not None:
-        endpoint = await request.app[state.ENDPOINTS].get(
-            recovery.endpoint_id, request[state.TENANT]
-        )
-        if endpoint is None:
-            raise NotFound(f"no recovery {recovery_id}")
-        check_changeable(request, endpoint, "read the recoveries of")
+    await check_session_reaches(
+        request, recovery.endpoint_id, "read the recoveries of", f"no recovery {recovery_id}"
+    )
     return _answer(recovery)
