@@ -13,7 +13,7 @@ from acceptd.core.secretbox import SecretBoxError
 from acceptd.core.settings import Settings
 from acceptd.runtime.bootstrap import MissingMasterKeyError, secret_box
 from acceptd.store import keys
-from acceptd.store.connection import CLUSTER_NOT_SUPPORTED, connect
+from acceptd.store.connection import CLUSTER_NOT_SUPPORTED, connect, is_cluster_node
 from acceptd.store.tenants import TenantStore
 
 # Past this share of maxmemory, doctor warns: submits start failing at 100 %.
@@ -65,7 +65,7 @@ async def _redis_checks(redis: Redis) -> list[Check]:
         Check("redis reachable", True, f"PING in {(time.perf_counter() - started) * 1000:.1f} ms")
     ]
     info = await redis.info()
-    if str(info.get("cluster_enabled", "0")) == "1":
+    if is_cluster_node(info):
         checks.append(Check("topology", False, CLUSTER_NOT_SUPPORTED))
     version = _version(info)
     checks.append(

@@ -166,8 +166,13 @@ async def refuse_cluster(redis: Redis) -> None:
         info = await redis.info("cluster")
     except (RedisConnectionError, RedisTimeoutError, OSError):
         return
-    if str(info.get("cluster_enabled", "0")) == "1":
+    if is_cluster_node(info):
         raise ClusterNotSupportedError(CLUSTER_NOT_SUPPORTED)
+
+
+def is_cluster_node(info: dict[str, object]) -> bool:
+    """Whether INFO (its `cluster` section, or all of it) comes from a cluster node."""
+    return str(info.get("cluster_enabled", "0")) == "1"
 
 
 _TLS_OPTIONS = ("ssl_ca_certs", "ssl_certfile", "ssl_keyfile", "ssl_cert_reqs")
