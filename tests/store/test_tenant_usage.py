@@ -14,7 +14,7 @@ from redis.asyncio import Redis
 from acceptd.core import ids
 from acceptd.core.statuses import DeliveryStatus, JobStatus
 from acceptd.store import keys
-from acceptd.store.deliveries import KEPT_ATTEMPTS, DeliveryStore, NewDelivery
+from acceptd.store.deliveries import KEPT_ATTEMPTS, DeliveryRecord, DeliveryStore, NewDelivery
 from acceptd.store.jobs import JobStore, NewJob
 from acceptd.store.scripts import Scripts
 from acceptd.store.usage import ByteBudgetExceededError
@@ -129,19 +129,15 @@ async def test_a_pending_delivery_keeps_its_jobs_charge_after_the_job_expired(
     """Red team: the job's charge (its deliveries' bodies among it) was subtracted once the
     job record expired, while a delivery kept pending (retried by hand) still held its body:
     every week a budget's worth more. Now the charge stays while any delivery is owed."""
-    jobs = JobStore(redis, scripts, 0)
-    deliveries = DeliveryStore(redis, scripts, 0)
-    usage = keys.tenant_usage("t1")
-    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
-    sent = await deliveries.create(replace(delivery_of(job.id, "ep_a"), body_field=""))
-    assert sent is not None
+    jobs, deliveries, sent = await _job_with_one_delivery(redis, scripts, 0)
+    job, usage = sent.job_id, keys.tenant_usage("t1")
     charged = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
-    await redis.delete(keys.job(job.id))  # the job's retention is over
+    await redis.delete(keys.job(job))  # the job's retention is over
     await asyncio.sleep(0.002)
     await jobs.trimmer.trim(keys.tenant_jobs("t1"), keys.job, "job", usage)
     assert int(await redis.hget(usage, "bytes")) >= charged  # type: ignore[misc]
     await deliveries.record_attempt(sent, 1, ATTEMPT, DeliveryStatus.FAILED)
-    assert await redis.exists(keys.webhook_bodies(job.id)) == 0  # the last owed one ended
+    assert await redis.exists(keys.webhook_bodies(job)) == 0  # the last owed one ended
     await jobs.trimmer.trim(keys.tenant_jobs("t1"), keys.job, "job", usage)
     assert await redis.hgetall(usage) == {"bytes": "0"}  # type: ignore[misc]
 
@@ -151,12 +147,8 @@ async def test_each_attempt_is_charged_and_a_manual_retry_past_the_budget_is_ref
 ) -> None:
     """Red team: a receiver answering 4 KiB of 0xFF made each attempt 24 KB of escapes,
     charged nothing, and retried by hand without end."""
-    jobs = JobStore(redis, scripts, 3600)
-    deliveries = DeliveryStore(redis, scripts, 3600)
+    _, deliveries, sent = await _job_with_one_delivery(redis, scripts, 3600)
     usage = keys.tenant_usage("t1")
-    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
-    sent = await deliveries.create(replace(delivery_of(job.id, "ep_a"), body_field=""))
-    assert sent is not None
     before = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
     answer = {**ATTEMPT, "response": "\ufffd" * 1024}
     await deliveries.record_attempt(sent, 1, answer, DeliveryStatus.FAILED)
@@ -174,12 +166,8 @@ async def test_a_delivery_keeps_its_last_attempts_and_is_charged_for_those_only(
 ) -> None:
     """Red team, third round: 150 manual retries made one delivery 430 KB and each retry's
     answer 480 KB, growing without end."""
-    jobs = JobStore(redis, scripts, 3600)
-    deliveries = DeliveryStore(redis, scripts, 3600)
+    _, deliveries, sent = await _job_with_one_delivery(redis, scripts, 3600)
     usage = keys.tenant_usage("t1")
-    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
-    sent = await deliveries.create(replace(delivery_of(job.id, "ep_a"), body_field=""))
-    assert sent is not None
     before = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
     answer = {**ATTEMPT, "response": "x" * 1000}
     tries = KEPT_ATTEMPTS + 15
@@ -195,3 +183,16 @@ async def test_a_delivery_keeps_its_last_attempts_and_is_charged_for_those_only(
     )
     charged = int(await redis.hget(usage, "bytes")) - before  # type: ignore[misc]
     assert charged == KEPT_ATTEMPTS * len(json.dumps(answer, separators=(",", ":")))
+
+
+async def _job_with_one_delivery(
+    redis: Redis, scripts: Scripts, retention_seconds: int
+) -> tuple[JobStore, DeliveryStore, DeliveryRecord]:
+    """Tenant t1's job and one delivery of it that holds its own body (its only
+    destination), both kept `retention_seconds`."""
+    jobs = JobStore(redis, scripts, retention_seconds)
+    deliveries = DeliveryStore(redis, scripts, retention_seconds)
+    job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
+    sent = await deliveries.create(replace(delivery_of(job.id, "ep_a"), body_field=""))
+    assert sent is not None
+    return jobs, deliveries, sent
