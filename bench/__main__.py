@@ -22,6 +22,7 @@ import redis.asyncio as aredis
 from arq import create_pool
 from arq.connections import RedisSettings
 
+from acceptd.core import ids
 from acceptd.store import keys
 from bench import load, shapes
 from bench.bare import BARE_QUEUE
@@ -128,7 +129,7 @@ class Bench:
         """Let the worker finish what the submit phase queued before timing anything else."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if await self.redis.zcard(keys.JOB_QUEUE) == 0:
+            if await self.redis.zcard(keys.job_queue(0)) == 0:
                 return
             await asyncio.sleep(0.2)
 
@@ -223,15 +224,17 @@ class Bench:
 
     async def polling_phase(self) -> None:
         """GET /v1/jobs/{id} over 100k retained jobs (copies of a real finished one)."""
-        [template_id] = await self.redis.zrevrangebylex(keys.tenant_jobs("default"), "+", "-", 0, 1)
+        [template_id] = await self.redis.zrevrangebylex(
+            keys.tenant_jobs("default", 0), "+", "-", 0, 1
+        )
         template = await self.redis.hgetall(keys.job(template_id.decode()))
         before = (await self.redis.info("memory"))["used_memory"]
-        job_ids = [f"job_{uuid.uuid4().hex[:26]}" for _ in range(RETAINED_JOBS)]
+        job_ids = [ids.new_id("job", 0) for _ in range(RETAINED_JOBS)]
         for start in range(0, RETAINED_JOBS, 2000):
             async with self.redis.pipeline(transaction=False) as pipe:
                 for job_id in job_ids[start : start + 2000]:
                     pipe.hset(keys.job(job_id), mapping=template)
-                    pipe.zadd(keys.tenant_jobs("default"), {job_id: 0})
+                    pipe.zadd(keys.tenant_jobs("default", 0), {job_id: 0})
                 await pipe.execute()
         after = (await self.redis.info("memory"))["used_memory"]
         self.record("redis.bytes_per_retained_job", (after - before) / RETAINED_JOBS)

@@ -99,7 +99,7 @@ async def measure(
                 async with http.post(f"{api}/v1/endpoints", json=endpoint) as answer:
                     assert answer.status == 201, await answer.text()
             cluster.pause("worker", "dispatcher")
-            events_before = await redis.xlen(keys.EVENTS_STREAM)
+            events_before = await redis.xlen(keys.events_stream(0))
 
             async def submit() -> None:
                 body: dict[str, Any] = {"type": "demo.echo", "input": {"value": 1}}
@@ -118,9 +118,9 @@ async def measure(
                 # empties. Polled (and counted out): no event to wait on across processes.
                 while True:
                     if with_callback or endpoints:
-                        done = await redis.xlen(keys.EVENTS_STREAM) - events_before >= jobs
+                        done = await redis.xlen(keys.events_stream(0)) - events_before >= jobs
                     else:
-                        done = await redis.zcard(keys.JOB_QUEUE) == 0
+                        done = await redis.zcard(keys.job_queue(0)) == 0
                     if done:
                         break
                     await asyncio.sleep(0.05)
@@ -132,7 +132,7 @@ async def measure(
             async def fan_out() -> None:
                 # The receiver holds every request: attempts wait, the deliveries are made.
                 cluster.resume("dispatcher")
-                while await redis.xlen(keys.EVENTS_STREAM) > events_before:  # noqa: ASYNC110
+                while await redis.xlen(keys.events_stream(0)) > events_before:  # noqa: ASYNC110
                     await asyncio.sleep(0.05)
                 await asyncio.sleep(0.3)
 

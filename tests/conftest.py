@@ -19,18 +19,39 @@ from acceptd.cli.embedded import EmbeddedValkey
 from acceptd.core.settings import Settings
 from acceptd.jobs.registry import JobRegistry
 from acceptd.worker.role import create_worker
-from tests.support.constants import API_KEY, JOB_MODULES, MASTER_KEY, SECRET
+from tests.support import topologies
+from tests.support.constants import (
+    API_KEY,
+    JOB_MODULES,
+    MASTER_KEY,
+    SECRET,
+    TEST_SHARDS,
+    TEST_TOPOLOGY,
+)
 from tests.support.roles import queue_state, running_dispatcher, stop_or_explain
+
+# Primaries to flush before each test: the one server, or every primary of the cluster.
+_PRIMARIES: list[str] = []
 
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     external = os.environ.get("ACCEPTD_TEST_REDIS_URL")
     if external:
+        _PRIMARIES.append(external)
         yield external
+        return
+    if TEST_TOPOLOGY == "cluster":
+        with topologies.cluster(tmp_path_factory.mktemp("cluster")) as cluster:
+            _PRIMARIES.extend(
+                f"redis://:{topologies.PASSWORD}@{node.host}:{node.port}"
+                for node in cluster.nodes[: cluster.primaries]
+            )
+            yield cluster.url
         return
     server = EmbeddedValkey(tmp_path_factory.mktemp("valkey"), persistent=False)
     server.start()
+    _PRIMARIES.append(server.url)
     try:
         yield server.url
     finally:
@@ -39,8 +60,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _flush(redis_url: str) -> None:
-    with sync_redis.Redis.from_url(redis_url) as client:
-        client.flushdb()
+    for url in _PRIMARIES:
+        with sync_redis.Redis.from_url(url) as client:
+            client.flushdb()
 
 
 @pytest.fixture
@@ -63,6 +85,7 @@ def make_settings(redis_url: str) -> Callable[..., Settings]:
             "rate_limit_per_second": 0,  # tests submit in bursts; test_abuse.py turns it on
             "public_rate_limit_per_second": 0,  # likewise; test_security.py turns it on
             "auth_failures_per_minute": 0,  # likewise; test_hardening.py turns it on
+            "shards": TEST_SHARDS,
         }
         values.update(overrides)
         return Settings(**values)
@@ -79,16 +102,16 @@ def settings(make_settings: Callable[..., Settings]) -> Settings:
 async def metrics_text(settings: Settings) -> AsyncIterator[Callable[[], Awaitable[str]]]:
     """The Prometheus text a role's metrics port serves, as of now (queue depths read)."""
     from acceptd.runtime.metrics import render
-    from acceptd.store.connection import connect
+    from acceptd.store.connection import open_shards
 
-    conn = connect(settings)
+    shards = await open_shards(settings)
 
     async def read() -> str:
-        body, _ = await render(conn)
+        body, _ = await render(shards)
         return body.decode()
 
     yield read
-    await conn.aclose()
+    await shards.aclose()
 
 
 @pytest.fixture

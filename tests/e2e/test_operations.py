@@ -55,9 +55,9 @@ async def test_api_metrics(
 
 async def test_worker_ops_server(settings: Settings) -> None:
     from acceptd.runtime import opsserver
-    from acceptd.store.connection import connect
+    from acceptd.store.connection import open_shards
 
-    redis, port = connect(settings), free_port()
+    redis, port = await open_shards(settings), free_port()
     runner = await opsserver.start(redis, "127.0.0.1", port)
     assert runner is not None
     try:

@@ -30,6 +30,7 @@ import redis as sync_redis
 
 from acceptd.cli.embedded import EmbeddedValkey
 from acceptd.client import AcceptdError
+from acceptd.core import ids
 from tests.support.cluster import TERMINAL, Cluster
 from tests.support.redis_faults import out_of_memory, read_only, replicate
 from tests.support.waiting import wait_until
@@ -56,7 +57,7 @@ async def _explain_stuck(cluster: Cluster, job_ids: list[str]) -> str:
                 continue
             lines.append(
                 f"{job_id}: {record.get('status')} attempts={record.get('attempts')} "
-                f"queued={conn.zscore(keys.JOB_QUEUE, job_id)} "
+                f"queued={conn.zscore(keys.job_queue(ids.shard_of(job_id)), job_id)} "
                 f"arq_job={conn.exists(keys.arq_job(job_id))} "
                 f"lease_ttl={conn.pttl(keys.arq_in_progress(job_id))}"
             )

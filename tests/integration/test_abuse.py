@@ -232,7 +232,9 @@ def test_every_stored_job_is_a_valid_record(live_api: ServerThread, redis_url: s
 
 def _check_stored_records(redis_url: str) -> None:
     with sync_redis.Redis.from_url(redis_url, decode_responses=True) as conn:
-        job_keys = [k for k in conn.scan_iter(match=keys.job("*")) if k.count(":") == 2]
+        # acceptd:{<shard tag>}:job:<id>, not the job's :bodies or :deliveries
+        pattern = keys.PREFIX + "*:job:job_*"
+        job_keys = [k for k in conn.scan_iter(match=pattern) if k.count(":") == 3]
         assert job_keys
         for key in job_keys:
             record = JobRecord.from_hash(key.rsplit(":", 1)[1], conn.hgetall(key))

@@ -340,10 +340,12 @@ async def test_idempotency_key_while_first_in_flight_is_409(
     from acceptd.api import state
     from acceptd.api.idempotency import _fingerprint
     from acceptd.store import keys
+    from acceptd.store.placement import job_shard
 
     # The first request has claimed the key and is still resolving its callback host.
+    shard = job_shard("default", client.app[state.SETTINGS].shards, idempotency="busy-key")
     claim = await client.app[state.IDEMPOTENCY].claim(
-        keys.idempotency("default", "busy-key"), _fingerprint(ECHO), 60
+        keys.idempotency("default", "busy-key", shard), _fingerprint(ECHO), 60
     )
     assert claim == ("claimed", None)
     response = await submit(client, auth, **{"Idempotency-Key": "busy-key"})
@@ -446,10 +448,11 @@ async def test_readyz_is_503_when_redis_is_unreachable(
     from acceptd.store.connection import connect
     from acceptd.store.jobs import JobStore
     from acceptd.store.scripts import Scripts
+    from acceptd.store.shards import OneServer
 
     dead = connect(make_settings(redis_url=f"redis://127.0.0.1:{free_port()}/0"))
     app[state.REDIS] = dead
-    app[state.JOBS] = JobStore(dead, Scripts(dead), 60)
+    app[state.JOBS] = JobStore(OneServer(dead), Scripts(OneServer(dead)), 60)
     app[state.AUTH_FAILURES] = AuthFailures(dead, 0)
     app[state.TENANTS] = TenantStore(
         dead, __import__("acceptd.runtime.bootstrap", fromlist=["x"]).secret_box(make_settings())

@@ -11,6 +11,7 @@ from standardwebhooks.webhooks import Webhook
 from acceptd.core.settings import Settings
 from tests.support.constants import SECRET
 from tests.support.receiver import Receiver
+from tests.support.sharded import summed
 from tests.support.waiting import wait_until
 
 Client = TestClient[Any, Any]
@@ -230,4 +231,5 @@ async def test_ten_thousand_items_are_accepted_in_one_request(
     from acceptd.api import state
     from acceptd.store import keys
 
-    assert await client.app[state.REDIS].zcard(keys.JOB_QUEUE) == 10_000
+    shards = client.app[state.SHARDS]
+    assert await summed(shards, lambda pipe, shard: pipe.zcard(keys.job_queue(shard))) == 10_000

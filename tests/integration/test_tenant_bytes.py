@@ -17,8 +17,12 @@ from acceptd.api import state
 from acceptd.api.app import create_app
 from acceptd.core.settings import Settings
 from acceptd.store import keys
+from acceptd.store.shards import OneServer
+from acceptd.store.usage import stored_by
+from tests.support.constants import TEST_SHARDS
 from tests.support.receiver import Receiver
 from tests.support.roles import running_dispatcher
+from tests.support.sharded import merged, single_shard, summed
 from tests.support.waiting import wait_until
 
 Client = TestClient[Any, Any]
@@ -38,9 +42,17 @@ def job_of(size: int) -> dict[str, Any]:
 
 
 async def stored(redis: Redis, tenant: str) -> int:
-    return int(await redis.hget(keys.tenant_usage(tenant), "bytes") or 0)  # type: ignore[misc]
+    return await stored_by(OneServer(redis, TEST_SHARDS), tenant)
 
 
+async def tenant_jobs(redis: Redis, tenant: str) -> list[str]:
+    return await merged(
+        OneServer(redis, TEST_SHARDS),
+        lambda pipe, shard: pipe.zrange(keys.tenant_jobs(tenant, shard), 0, -1),
+    )
+
+
+@single_shard
 async def test_a_tenant_past_its_byte_budget_gets_429_while_others_go_on_until_its_jobs_expire(
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
@@ -67,11 +79,12 @@ async def test_a_tenant_past_its_byte_budget_gets_429_while_others_go_on_until_i
     assert "ACCEPTD_MAX_BYTES_PER_TENANT" in (await answer.json())["detail"]
     assert await stored(redis, "default") <= 500_000
     # A batch is refused alike, and writes nothing.
-    jobs_before = await redis.zcard(keys.tenant_jobs("default"))
+    jobs_before = len(await tenant_jobs(redis, "default"))
     batch = await client.post("/v1/batches", json={"items": [job_of(100_000)]}, headers=auth)
     assert batch.status == 429
-    assert await redis.zcard(keys.tenant_jobs("default")) == jobs_before
-    assert await redis.zcard(keys.tenant_batches("default")) == 0
+    assert len(await tenant_jobs(redis, "default")) == jobs_before
+    batches = OneServer(redis, TEST_SHARDS)
+    assert await summed(batches, lambda p, k: p.zcard(keys.tenant_batches("default", k))) == 0
     # Every other tenant goes on as before.
     other = await client.app[state.TENANTS].create("neighbour")
     theirs = {"Authorization": f"Bearer {other.api_key}"}
@@ -79,10 +92,10 @@ async def test_a_tenant_past_its_byte_budget_gets_429_while_others_go_on_until_i
 
     # Its jobs finish, expire a retention later, and the count goes down: it submits again.
     await run_worker_burst(settings)
-    index = keys.tenant_jobs("default")
 
     async def expired() -> bool:
-        return not any([await redis.exists(keys.job(i)) for i in await redis.zrange(index, 0, -1)])
+        listed = await tenant_jobs(redis, "default")
+        return not any([await redis.exists(keys.job(i)) for i in listed])
 
     await wait_until(expired, timeout=10)
 
@@ -95,6 +108,7 @@ async def test_a_tenant_past_its_byte_budget_gets_429_while_others_go_on_until_i
     assert await stored(redis, "default") < 250_000  # the expired ones were subtracted
 
 
+@single_shard
 async def test_a_result_past_the_budget_is_kept_and_the_next_submit_is_refused(
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
@@ -182,6 +196,7 @@ async def test_concurrent_endpoint_creates_stop_at_the_limit(
     assert await redis.scard(keys.tenant_endpoints("default")) == 5  # type: ignore[misc]
 
 
+@single_shard
 async def test_concurrent_batches_stop_at_the_job_quota(
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
@@ -196,7 +211,7 @@ async def test_concurrent_batches_stop_at_the_job_quota(
     )
     statuses = sorted(a.status for a in answers)
     assert statuses == [202] * 3 + [429] * 9
-    assert await redis.zcard(keys.tenant_jobs("default")) == 9
+    assert len(await tenant_jobs(redis, "default")) == 9
 
 
 async def test_delivery_lists_and_endpoint_stats_never_load_webhook_bodies(

@@ -8,17 +8,18 @@ from collections.abc import Callable
 from typing import Any
 
 import pytest
-import redis.asyncio as aredis
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.sender import RESPONSE_SNIPPET_BYTES
 from acceptd.store import keys
+from acceptd.store.connection import open_shards
 from acceptd.wire.models import Delivery, Endpoint, EndpointWithSecret
 from tests.support.constants import SECRET
 from tests.support.receiver import Answer, Receiver
 from tests.support.roles import running_dispatcher
+from tests.support.sharded import summed
 from tests.support.waiting import wait_until
 
 Client = TestClient[Any, Any]
@@ -485,37 +486,35 @@ async def test_replayed_event_makes_no_duplicate_delivery(
 ) -> None:
     """A dispatcher that dies after creating deliveries but before acknowledging the event
     leaves it to be claimed and handled again: that must not double the deliveries."""
+    from acceptd.api import state
+    from acceptd.core import ids
     from acceptd.store import keys
-    from acceptd.store.connection import connect
 
     _, url = receiver
     job = await submit(client, auth, url)
     await run_worker_burst()
-    conn = connect(settings)
-    try:
-        [(_entry, fields)] = await conn.xrange(keys.EVENTS_STREAM)
-        from acceptd.api import state
-
-        fanout = _fanout(client, conn)
-        assert await fanout.handle(fields) == 1
-        assert await fanout.handle(fields) == 0
-        assert len(await client.app[state.DELIVERIES].for_job(job["id"])) == 1
-    finally:
-        await conn.aclose()
+    shard = ids.shard_of(job["id"])
+    stream = client.app[state.SHARDS].of(shard)
+    [(_entry, fields)] = await stream.xrange(keys.events_stream(shard))
+    fanout = _fanout(client, shard)
+    assert await fanout.handle(fields) == 1
+    assert await fanout.handle(fields) == 0
+    assert len(await client.app[state.DELIVERIES].for_job(job["id"])) == 1
 
 
-def _fanout(client: Client, conn: Any) -> Any:
+def _fanout(client: Client, shard: int) -> Any:
     from acceptd.api import state
     from acceptd.dispatcher.fanout import FanOut
 
     app = client.app
     return FanOut(
-        conn,
+        app[state.SHARDS],
         app[state.JOBS],
         app[state.BATCHES],
         app[state.ENDPOINTS],
         app[state.DELIVERIES],
         "test",
+        shard=shard,
     )
 
 
@@ -527,21 +526,20 @@ async def test_sweeper_requeues_a_delivery_whose_queue_entry_was_lost(
     receiver: ReceiverFixture,
     settings: Settings,
 ) -> None:
+    from acceptd.api import state
+    from acceptd.core import ids
     from acceptd.store import keys
-    from acceptd.store.connection import connect
 
     recording, url = receiver
     recording.then(Answer(500))
     job = await submit(client, auth, url)
     [pending] = await wait_until(_pending_after_one_attempt(client, auth, job))
-    conn = connect(settings)
-    try:
-        # Lose the queued retry, and make the delivery look overdue.
-        await conn.delete(keys.arq_job(f"{pending['id']}:2"))
-        await conn.zrem(keys.WEBHOOK_QUEUE, f"{pending['id']}:2")
-        await conn.zadd(keys.DELIVERIES_DUE, {pending["id"]: 1})
-    finally:
-        await conn.aclose()
+    shard = ids.shard_of(pending["id"])
+    conn = client.app[state.SHARDS].of(shard)
+    # Lose the queued retry, and make the delivery look overdue.
+    await conn.delete(keys.arq_job(f"{pending['id']}:2"))
+    await conn.zrem(keys.webhook_queue(shard), f"{pending['id']}:2")
+    await conn.zadd(keys.deliveries_due(shard), {pending["id"]: 1})
     await asyncio.sleep(0.3)
     assert len(recording.received) == 1  # nothing would ever send it again...
     assert await dispatcher.sweep() == 1  # ...but the sweeper finds it
@@ -622,13 +620,14 @@ async def test_a_burst_to_one_receiver_waits_in_its_dispatcher_not_in_the_queue(
     receiver.default = Answer(stall_seconds=0.05)
     url = str((await aiohttp_server(receiver.app)).make_url("/burst"))
     capped = make_settings(webhook_concurrency_per_endpoint=2)
-    conn = aredis.Redis.from_url(capped.redis_url or "")
+    conn = await open_shards(capped)
     queued = 0
 
     async def sample_queue() -> None:
         nonlocal queued
         while True:
-            queued = max(queued, await conn.zcard(keys.WEBHOOK_QUEUE))
+            depth = await summed(conn, lambda pipe, k: pipe.zcard(keys.webhook_queue(k)))
+            queued = max(queued, depth)
             await asyncio.sleep(0.01)
 
     sampler = asyncio.create_task(sample_queue())

@@ -6,11 +6,11 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-import redis.asyncio as aredis
 from aiohttp.test_utils import TestClient
 
 from acceptd.core.settings import Settings
 from acceptd.store import keys
+from acceptd.store.connection import open_shards
 from acceptd.store.jobs import JobRef, JobStore
 from acceptd.store.scripts import Scripts
 from tests.support.waiting import wait_until
@@ -182,15 +182,15 @@ async def test_a_job_that_keeps_killing_its_worker_ends_failed(
     """A crashed attempt leaves the record 'running' and arq's job queued: the next
     pickup counts it, and once max_attempts are used the job fails instead of looping."""
     job = await submit(client, auth, "demo.echo", {"value": 1})
-    conn = aredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    shards = await open_shards(settings)
     try:
-        store = JobStore(conn, Scripts(conn), 60)
+        store = JobStore(shards, Scripts(shards), 60)
         for _ in range(3):  # three workers died mid-job
             started = await store.start(JobRef(job["id"], "default"), max_attempts=3)
             assert started.outcome == "running"
         await run_worker_burst()
     finally:
-        await conn.aclose()
+        await shards.aclose()
     body = await fetch(client, auth, job)
     assert body["status"] == "failed"
     assert body["error"]["title"] == "job attempts exhausted"
@@ -200,11 +200,13 @@ async def test_a_crashed_attempt_is_run_again(
     client: Client, auth: dict[str, str], settings: Settings, run_worker_burst: Burst
 ) -> None:
     job = await submit(client, auth, "demo.echo", {"value": "again"})
-    conn = aredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    shards = await open_shards(settings)
     try:
-        await JobStore(conn, Scripts(conn), 60).start(JobRef(job["id"], "default"), max_attempts=3)
+        await JobStore(shards, Scripts(shards), 60).start(
+            JobRef(job["id"], "default"), max_attempts=3
+        )
     finally:
-        await conn.aclose()
+        await shards.aclose()
     await run_worker_burst()
     body = await fetch(client, auth, job)
     assert body["status"] == "succeeded"
@@ -230,14 +232,15 @@ async def test_queue_carries_json_not_pickle(
     import json
 
     job = await submit(client, auth, "demo.echo", {"value": 1})
-    conn = aredis.Redis.from_url(settings.redis_url or "")
+    shards = await open_shards(settings)
+    arq_job = keys.arq_job(job["id"])
     try:
-        raw = await conn.get(keys.arq_job(job["id"]))
+        raw = await shards.for_key(arq_job).get(arq_job)
         assert raw is not None
         assert json.loads(raw)["a"] == [job["id"], "default", "demo.echo"]
-        assert await conn.ttl(keys.arq_job(job["id"])) == -1  # never expires while queued
+        assert await shards.for_key(arq_job).ttl(arq_job) == -1  # never expires while queued
     finally:
-        await conn.aclose()
+        await shards.aclose()
 
 
 async def test_cpu_bound_work_runs_in_another_process(
@@ -266,11 +269,12 @@ async def test_arqs_marker_of_a_running_job_lives_one_lease_and_is_renewed(
     assert running.in_progress_timeout_s == 1.5
     task = asyncio.create_task(running.async_run())
     job = await submit(client, auth, "demo.echo", {"value": 1, "delay_ms": 4000})
-    conn = aredis.Redis.from_url(settings.redis_url or "", decode_responses=True)
+    shards = await open_shards(settings)
+    marker = keys.arq_in_progress(job["id"])
     try:
 
         async def marked() -> int:
-            ttl: int = await conn.pttl(keys.arq_in_progress(job["id"]))
+            ttl: int = await shards.for_key(marker).pttl(marker)
             return ttl if ttl > 0 else 0
 
         first = await wait_until(marked)
@@ -278,5 +282,5 @@ async def test_arqs_marker_of_a_running_job_lives_one_lease_and_is_renewed(
         await asyncio.sleep(2.0)  # longer than the marker's own life: only renewal keeps it
         assert await marked() > 0
     finally:
-        await conn.aclose()
+        await shards.aclose()
         await stop_or_explain(running, task)

@@ -6,24 +6,26 @@ from __future__ import annotations
 import pytest
 from redis.asyncio import Redis
 
+from acceptd.core import ids
 from acceptd.core.statuses import JobStatus
 from acceptd.store import keys
 from acceptd.store.batches import BatchRecord, BatchStore, NewBatch, NewItem
 from acceptd.store.jobs import JobRef, JobStore
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 from tests.store.conftest import RETENTION_SECONDS
 
 TENANT = "t1"
 
 
 @pytest.fixture
-def jobs(redis: Redis, scripts: Scripts) -> JobStore:
-    return JobStore(redis, scripts, RETENTION_SECONDS)
+def jobs(shards: Shards, scripts: Scripts) -> JobStore:
+    return JobStore(shards, scripts, RETENTION_SECONDS)
 
 
 @pytest.fixture
-def batches(redis: Redis, scripts: Scripts, jobs: JobStore) -> BatchStore:
-    return BatchStore(redis, scripts, jobs)
+def batches(shards: Shards, scripts: Scripts, jobs: JobStore) -> BatchStore:
+    return BatchStore(shards, scripts, jobs)
 
 
 async def new_batch(batches: BatchStore, size: int, callback: str | None = None) -> BatchRecord:
@@ -80,7 +82,9 @@ async def test_the_last_item_emits_batch_completed_once(
     for ref in await refs(redis, batch):
         await jobs.start(ref, max_attempts=3)
         await jobs.finish(ref, JobStatus.SUCCEEDED, result=None)
-    events = [f for _id, f in await redis.xrange(keys.EVENTS_STREAM)]
+    # A batch and its items live on the batch's shard: so do their events.
+    shard = ids.shard_of(batch.id)
+    events = [f for _id, f in await redis.xrange(keys.events_stream(shard))]
     assert [f["event"] for f in events if "batch" in f] == ["batch.completed"]
     assert await redis.pttl(keys.batch(batch.id)) > 0
     assert await redis.pttl(keys.batch_jobs(batch.id)) > 0
@@ -93,7 +97,11 @@ async def test_canceling_a_batch_cancels_every_open_item(
     first, *rest = await refs(redis, batch)
     await jobs.start(first, max_attempts=3)
     await jobs.finish(first, JobStatus.SUCCEEDED, result=None)
+    queue = keys.job_queue(ids.shard_of(batch.id))  # a batch's items live on its shard
+    for ref in rest:
+        assert ids.shard_of(ref.id) == ids.shard_of(batch.id)
+        assert await redis.zscore(queue, ref.id) is not None
     await batches.cancel(batch)
     assert await counts(batches, batch) == {"succeeded": 1, "canceled": 3}
     for ref in rest:  # no worker will pick the canceled ones up
-        assert await redis.zscore(keys.JOB_QUEUE, ref.id) is None
+        assert await redis.zscore(queue, ref.id) is None

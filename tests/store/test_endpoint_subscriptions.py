@@ -1,4 +1,7 @@
-"""A tenant's event -> endpoint count, which decides whether a status change writes an event."""
+"""A tenant's event -> endpoint count, which decides whether a status change writes an event.
+
+The count is rebuilt on the control plane (the truth, versioned by `~v`) and copied to every
+shard, whose status scripts read their own copy (lua/subs_copy.lua)."""
 
 from __future__ import annotations
 
@@ -9,29 +12,125 @@ from acceptd.core.secretbox import SecretBox
 from acceptd.store import keys
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
+
+VERSION = "~v"
 
 
-async def subs(redis: Redis) -> dict[str, str]:
-    found: dict[str, str] = await redis.hgetall(keys.tenant_event_subscriptions("t1"))  # type: ignore[misc]
+async def truth(redis: Redis) -> dict[str, str]:
+    """The control plane's counts, without their version."""
+    found: dict[str, str] = await redis.hgetall(keys.tenant_subscription_counts("t1"))  # type: ignore[misc]
+    found.pop(VERSION, None)
     return found
 
 
-async def test_counts_follow_create_disable_and_delete(scripts: Scripts, redis: Redis) -> None:
-    store = EndpointStore(redis, scripts, SecretBox(generate_master_key()))
+async def copies(shards: Shards) -> list[dict[str, str]]:
+    """Every shard's copy of the counts, with its version."""
+    found = await shards.across(
+        lambda pipe, shard: pipe.hgetall(keys.tenant_event_subscriptions("t1", shard))
+    )
+    return [copy for (copy,) in found]
+
+
+async def subs(shards: Shards) -> dict[str, str]:
+    """The counts, once checked that every shard's copy is the truth's, version and all."""
+    control: dict[str, str] = await shards.control.hgetall(  # type: ignore[misc]
+        keys.tenant_subscription_counts("t1")
+    )
+    assert VERSION in control
+    assert await copies(shards) == [control] * shards.count
+    return {field: count for field, count in control.items() if field != VERSION}
+
+
+def store_of(shards: Shards, scripts: Scripts) -> EndpointStore:
+    return EndpointStore(shards, scripts, SecretBox(generate_master_key()))
+
+
+async def test_counts_follow_create_disable_and_delete(shards: Shards, scripts: Scripts) -> None:
+    store = store_of(shards, scripts)
     one, _ = await store.create("t1", "https://a.example/", ["job.succeeded"], "")
     two, _ = await store.create("t1", "https://b.example/", ["job.succeeded", "job.failed"], "")
-    assert await subs(redis) == {"job.succeeded": "2", "job.failed": "1"}
+    assert await subs(shards) == {"job.succeeded": "2", "job.failed": "1"}
     await store.update(two.id, "t1", disabled=True)
-    assert await subs(redis) == {"job.succeeded": "1"}
+    assert await subs(shards) == {"job.succeeded": "1"}
     await store.delete(one.id, "t1")
-    assert await subs(redis) == {}
+    assert await subs(shards) == {}
 
 
-async def test_a_recount_from_a_stale_read_writes_nothing(scripts: Scripts, redis: Redis) -> None:
-    store = EndpointStore(redis, scripts, SecretBox(generate_master_key()))
+async def test_a_recount_from_a_stale_read_writes_nothing(
+    shards: Shards, scripts: Scripts, redis: Redis
+) -> None:
+    store = store_of(shards, scripts)
     await store.create("t1", "https://a.example/", ["job.succeeded"], "")
+    before = await copies(shards)
     stale = await scripts.recount_subs(
-        keys=[keys.tenant_endpoints("t1"), keys.tenant_event_subscriptions("t1")], args=[]
+        keys=[keys.tenant_endpoints("t1"), keys.tenant_subscription_counts("t1")], args=[]
     )
     assert stale == 0
-    assert await subs(redis) == {"job.succeeded": "1"}
+    assert await subs(shards) == {"job.succeeded": "1"}
+    assert await copies(shards) == before  # not even the version moved
+
+
+async def test_the_counts_are_copied_to_every_shard(three: Shards, redis: Redis) -> None:
+    store = store_of(three, Scripts(three))
+    await store.create("t1", "https://a.example/", ["job.succeeded", "job.failed"], "")
+    await store.create("t1", "https://b.example/", ["job.failed"], "")
+    assert await subs(three) == {"job.succeeded": "1", "job.failed": "2"}
+    found = await copies(three)
+    assert len(found) == 3
+    assert {copy[VERSION] for copy in found} == {"2"}  # one rebuild per create
+    # Three distinct keys, not one copy seen three times.
+    names = {keys.tenant_event_subscriptions("t1", shard) for shard in range(3)}
+    assert len(names) == 3
+    assert await redis.exists(*names) == 3
+
+
+async def test_a_stale_copy_is_not_written_over_a_newer_one(three: Shards) -> None:
+    scripts = Scripts(three)
+    copy = keys.tenant_event_subscriptions("t1", 1)
+    newer = [VERSION, "3", "job.succeeded", "2"]
+    assert await scripts.subs_copy(keys=[copy], args=newer) == 1
+    for stale in ([VERSION, "2", "job.failed", "5"], [VERSION, "3", "job.failed", "5"]):
+        assert await scripts.subs_copy(keys=[copy], args=stale) == 0
+        assert await three.of(1).hgetall(copy) == {VERSION: "3", "job.succeeded": "2"}  # type: ignore[misc]
+    # A newer version replaces the copy whole: an event nobody receives any more is gone.
+    assert await scripts.subs_copy(keys=[copy], args=[VERSION, "4", "job.failed", "1"]) == 1
+    assert await three.of(1).hgetall(copy) == {VERSION: "4", "job.failed": "1"}  # type: ignore[misc]
+    # Only the shard it was given: the others have no copy yet.
+    assert [bool(c) for c in await copies(three)] == [False, True, False]
+
+
+async def test_a_rebuild_that_loses_the_race_to_copy_leaves_the_newer_counts(
+    three: Shards,
+) -> None:
+    """Two rebuilds of one tenant's counts: the older one's copies arrive last."""
+    scripts = Scripts(three)
+    store = store_of(three, scripts)
+    first, _ = await store.create("t1", "https://a.example/", ["job.succeeded"], "")
+    older = await scripts.recount_subs(
+        keys=[
+            keys.tenant_endpoints("t1"),
+            keys.tenant_subscription_counts("t1"),
+            keys.endpoint(first.id),
+        ],
+        args=[first.id],
+    )  # a rebuild whose copies are held up...
+    assert older[:2] == [VERSION, "2"]
+    await store.create("t1", "https://b.example/", ["job.failed"], "")  # ...overtaken: v3
+    for shard in range(3):
+        copied = await scripts.subs_copy(
+            keys=[keys.tenant_event_subscriptions("t1", shard)], args=older
+        )
+        assert copied == 0
+    assert await subs(three) == {"job.succeeded": "1", "job.failed": "1"}
+
+
+async def test_a_copy_left_behind_is_written_again_from_the_truth(three: Shards) -> None:
+    """A crash between copies leaves a shard a version behind until the resync."""
+    store = store_of(three, Scripts(three))
+    await store.create("t1", "https://a.example/", ["job.succeeded"], "")
+    behind = keys.tenant_event_subscriptions("t1", 2)
+    await three.of(2).delete(behind)
+    await three.of(2).hset(behind, mapping={VERSION: "0", "job.canceled": "1"})  # type: ignore[misc]
+    await store.resync_counts("t1")
+    assert await subs(three) == {"job.succeeded": "1"}

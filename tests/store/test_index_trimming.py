@@ -11,42 +11,57 @@ from acceptd.core import ids
 from acceptd.store import keys, records
 from acceptd.store.jobs import JobStore, NewJob
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
+from tests.support.constants import TEST_SHARDS
+
+# The shard these tests file their index entries on: the last, so a key built for shard 0
+# by mistake would not find them.
+SHARD = TEST_SHARDS - 1
 
 
 async def test_a_trim_walks_the_whole_index_past_records_that_stay(
-    redis: Redis, monkeypatch: pytest.MonkeyPatch
+    redis: Redis, shards: Shards, scripts: Scripts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(records, "TRIM_BATCH", 4)
-    index = keys.tenant_jobs("t1")
-    ids = [f"job_{i:026d}" for i in range(10)]
-    await redis.zadd(index, dict.fromkeys(ids, 0))
-    for kept in ids[:4] + ids[8:]:  # the oldest window never expires (unfinished jobs)
+    index = keys.tenant_jobs("t1", SHARD)
+    # Ids of the index's shard (its last two characters), oldest first.
+    suffix = ids.new_id("job", SHARD)[-2:]
+    job_ids = [f"job_{i:024d}{suffix}" for i in range(10)]
+    assert {ids.shard_of(job_id) for job_id in job_ids} == {SHARD}
+    await redis.zadd(index, dict.fromkeys(job_ids, 0))
+    for kept in job_ids[:4] + job_ids[8:]:  # the oldest window never expires (unfinished jobs)
         await redis.hset(keys.job(kept), "status", "running")  # type: ignore[misc]
-    trimmer = records.IndexTrimmer(redis, retention_ms=60_000)
+    trimmer = records.IndexTrimmer(shards, 60_000, scripts)
     dropped = [await trimmer.trim(index, keys.job, "job") for _ in range(4)]
-    assert sum(dropped) == 4  # ids[4:8], although the first window held none to drop
-    assert await redis.zrange(index, 0, -1) == ids[:4] + ids[8:]
+    assert sum(dropped) == 4  # job_ids[4:8], although the first window held none to drop
+    assert await redis.zrange(index, 0, -1) == job_ids[:4] + job_ids[8:]
 
 
 async def test_submits_trim_their_tenants_index(
-    redis: Redis, scripts: Scripts, monkeypatch: pytest.MonkeyPatch
+    redis: Redis, shards: Shards, scripts: Scripts, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(records, "TRIM_EVERY", 1)
-    jobs = JobStore(redis, scripts, 0)  # every record is past its retention at once
-    first = [await jobs.create(NewJob("t1", "demo.echo", {}, {}, None)) for _ in range(3)]
+    jobs = JobStore(shards, scripts, 0)  # every record is past its retention at once
+    # A submit trims its own shard's index: one ordering key files every job on one shard.
+    new = NewJob("t1", "demo.echo", {}, {}, None, ordering_key="one-shard")
+    first = [await jobs.create(new) for _ in range(3)]
     for job in first:
         await redis.delete(keys.job(job.id))  # as if their retention ran out
     await asyncio.sleep(0.01)  # older than the retention (0) by at least a millisecond
-    latest = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
+    latest = await jobs.create(new)
     await jobs.trimmer.idle()  # it trims in the background, off the submit's latency
-    assert await redis.zrange(keys.tenant_jobs("t1"), 0, -1) == [latest.id]
+    shard = ids.shard_of(latest.id)
+    assert {ids.shard_of(job.id) for job in first} == {shard}
+    assert await redis.zrange(keys.tenant_jobs("t1", shard), 0, -1) == [latest.id]
 
 
-async def test_a_trim_never_looks_at_entries_younger_than_the_retention(redis: Redis) -> None:
+async def test_a_trim_never_looks_at_entries_younger_than_the_retention(
+    redis: Redis, shards: Shards, scripts: Scripts
+) -> None:
     """No record can expire before its retention: those entries cost no EXISTS."""
-    index = keys.tenant_jobs("t1")
-    young = ids.new_id("job")  # its record "expired" (deleted), yet it is younger
+    index = keys.tenant_jobs("t1", SHARD)
+    young = ids.new_id("job", SHARD)  # its record "expired" (deleted), yet it is younger
     await redis.zadd(index, {young: 0})
-    trimmer = records.IndexTrimmer(redis, retention_ms=60_000)
+    trimmer = records.IndexTrimmer(shards, 60_000, scripts)
     assert await trimmer.trim(index, keys.job, "job") == 0
     assert await redis.zrange(index, 0, -1) == [young]

@@ -8,6 +8,7 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.credentials import generate_master_key
 from acceptd.core.secretbox import SecretBox
@@ -15,14 +16,16 @@ from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys
 from acceptd.store.jobs import JobRecord, JobRef, JobStore, NewJob
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 from tests.store.conftest import RETENTION_SECONDS
+from tests.support.constants import TEST_SHARDS
 
 TENANT = "t1"
 
 
 @pytest.fixture
-def jobs(redis: Redis, scripts: Scripts) -> JobStore:
-    return JobStore(redis, scripts, RETENTION_SECONDS, SecretBox(generate_master_key()))
+def jobs(shards: Shards, scripts: Scripts) -> JobStore:
+    return JobStore(shards, scripts, RETENTION_SECONDS, SecretBox(generate_master_key()))
 
 
 async def create(jobs: JobStore, **extra: object) -> JobRecord:
@@ -41,13 +44,24 @@ async def status_of(jobs: JobStore, job_id: str) -> JobStatus:
 
 
 async def subscribe(redis: Redis, *events: str) -> None:
-    """As if an endpoint of the tenant subscribed to these events."""
-    for event in events:
-        await redis.hset(keys.tenant_event_subscriptions(TENANT), event, "1")  # type: ignore[misc]
+    """As if an endpoint of the tenant subscribed to these events: every shard's copy."""
+    for shard in range(TEST_SHARDS):
+        for event in events:
+            await redis.hset(keys.tenant_event_subscriptions(TENANT, shard), event, "1")  # type: ignore[misc]
 
 
 async def events(redis: Redis) -> list[str]:
-    return [fields["event"] for _id, fields in await redis.xrange(keys.EVENTS_STREAM)]
+    """The events written on every shard (the tests' jobs each write on their own)."""
+    return [
+        fields["event"]
+        for shard in range(TEST_SHARDS)
+        for _id, fields in await redis.xrange(keys.events_stream(shard))
+    ]
+
+
+def queue_of(job_id: str) -> str:
+    """The queue of the job's shard, where its entry waits for a worker."""
+    return keys.job_queue(ids.shard_of(job_id))
 
 
 async def test_submit_writes_the_record_the_index_and_the_queue_entry_together(
@@ -55,11 +69,13 @@ async def test_submit_writes_the_record_the_index_and_the_queue_entry_together(
 ) -> None:
     job = await create(jobs)
     assert await status_of(jobs, job.id) is JobStatus.QUEUED
-    assert await redis.zscore(keys.JOB_QUEUE, job.id) is not None
+    assert await redis.zscore(queue_of(job.id), job.id) is not None
     payload = json.loads(await redis.get(keys.arq_job(job.id)))
     assert payload["f"] == "run_job"
     assert payload["a"] == [job.id, TENANT, "demo.echo"]
-    assert await redis.zrange(keys.tenant_jobs(TENANT), 0, -1) == [job.id]
+    shard = ids.shard_of(job.id)
+    assert await redis.zrange(keys.tenant_jobs(TENANT, shard), 0, -1) == [job.id]
+    assert await jobs.page_ids(TENANT, None, 10) == [job.id]
 
 
 async def test_a_scheduled_job_waits_outside_the_queue_until_promoted(
@@ -67,15 +83,19 @@ async def test_a_scheduled_job_waits_outside_the_queue_until_promoted(
 ) -> None:
     due = now_ms() + 60_000
     job = await create(jobs, run_at_ms=due)
+    shard = ids.shard_of(job.id)
     assert await status_of(jobs, job.id) is JobStatus.SCHEDULED
     assert await redis.get(keys.arq_job(job.id)) is None
-    assert await jobs.promote_due() == (0, due)  # not due yet: when it will be
-    await redis.zadd(keys.SCHEDULED_JOBS, {job.id: 1})  # make it due
-    assert (await jobs.promote_due())[0] == 1
+    assert await redis.zscore(queue_of(job.id), job.id) is None
+    assert await jobs.promote_due(shard) == (0, due)  # not due yet: when it will be
+    for other in set(range(TEST_SHARDS)) - {shard}:  # other shards have nothing scheduled
+        assert await jobs.promote_due(other) == (0, None)
+    await redis.zadd(keys.scheduled_jobs(shard), {job.id: 1})  # make it due
+    assert (await jobs.promote_due(shard))[0] == 1
     assert await status_of(jobs, job.id) is JobStatus.QUEUED
     assert await redis.get(keys.arq_job(job.id)) is not None
-    assert await redis.zscore(keys.JOB_QUEUE, job.id) is not None
-    assert await jobs.promote_due() == (0, None)  # promoted once only, none left
+    assert await redis.zscore(queue_of(job.id), job.id) is not None
+    assert await jobs.promote_due(shard) == (0, None)  # promoted once only, none left
 
 
 async def test_start_takes_a_queued_job_and_counts_the_attempt(
@@ -147,13 +167,14 @@ async def test_requeue_hands_a_running_job_back(jobs: JobStore) -> None:
 
 
 async def test_progress_is_written_only_while_running_and_tells_waiters(
-    jobs: JobStore, redis: Redis, scripts: Scripts
+    jobs: JobStore, redis: Redis, scripts: Scripts, shards: Shards
 ) -> None:
     job = await create(jobs)
     await jobs.set_progress(job.ref, {"fraction": 0.5, "message": None}, emit_event=False)
     assert (await jobs.get(job.id)).progress["fraction"] == 0.0  # type: ignore[union-attr]
     await jobs.start(job.ref, max_attempts=3)
-    async with redis.pubsub() as pubsub:
+    # On a cluster a script's PUBLISH reaches every node: any node's subscription hears it.
+    async with shards.control.pubsub() as pubsub:
         await pubsub.subscribe(keys.job_changes(job.id))
         await pubsub.get_message(timeout=1)  # the subscribe confirmation
         await subscribe(redis, "job.progress")
@@ -180,11 +201,12 @@ async def test_cancel_of_a_queued_job_removes_its_way_to_a_worker(
     jobs: JobStore, redis: Redis
 ) -> None:
     job = await create(jobs)
+    assert await redis.zscore(queue_of(job.id), job.id) is not None
     outcome, record = await jobs.cancel(job.ref)
     assert outcome == "canceled"
     assert record is not None
     assert record.status is JobStatus.CANCELED
-    assert await redis.zscore(keys.JOB_QUEUE, job.id) is None
+    assert await redis.zscore(queue_of(job.id), job.id) is None
     assert await redis.get(keys.arq_job(job.id)) is None
     assert (await jobs.cancel(job.ref))[0] == "terminal"
 
@@ -208,7 +230,8 @@ async def test_awaiting_input_is_completed_once_with_its_token(
     assert record.awaiting is not None
     assert record.status is JobStatus.AWAITING_INPUT
     token = record.awaiting.token
-    assert await redis.zscore(keys.AWAITING_INPUT, job.id) == deadline
+    awaiting = keys.awaiting_input(ids.shard_of(job.id))
+    assert await redis.zscore(awaiting, job.id) == deadline
 
     wrong = await jobs.complete(job.ref, "ctk_wrong", JobStatus.SUCCEEDED, result=1)
     assert wrong == ("missing", None)
@@ -216,7 +239,7 @@ async def test_awaiting_input_is_completed_once_with_its_token(
     assert outcome == "ok"
     assert done is not None
     assert done.result == {"a": 1}
-    assert await redis.zscore(keys.AWAITING_INPUT, job.id) is None
+    assert await redis.zscore(awaiting, job.id) is None
     again, _ = await jobs.complete(job.ref, token, JobStatus.FAILED, error={"title": "late"})
     assert again == "used"
     assert await status_of(jobs, job.id) is JobStatus.SUCCEEDED
@@ -226,10 +249,13 @@ async def test_an_input_deadline_fails_the_job_only_once_due(jobs: JobStore, red
     job = await create(jobs)
     await jobs.start(job.ref, max_attempts=3)
     await jobs.await_input(job.ref, request=None, deadline_ms=now_ms() + 60_000, progress=None)
-    assert (await jobs.expire_awaiting({"title": "input timed out"}))[0] == []
-    await redis.zadd(keys.AWAITING_INPUT, {job.id: 1})
+    shard, timed_out = ids.shard_of(job.id), {"title": "input timed out"}
+    assert (await jobs.expire_awaiting(shard, timed_out))[0] == []
+    await redis.zadd(keys.awaiting_input(shard), {job.id: 1})
     await redis.hset(keys.job(job.id), "await_deadline", "1")  # type: ignore[misc]
-    assert await jobs.expire_awaiting({"title": "input timed out"}) == (["demo.echo"], None)
+    for other in set(range(TEST_SHARDS)) - {shard}:  # each shard expires its own jobs only
+        assert await jobs.expire_awaiting(other, timed_out) == ([], None)
+    assert await jobs.expire_awaiting(shard, timed_out) == (["demo.echo"], None)
     record = await jobs.get(job.id)
     assert record is not None
     assert record.status is JobStatus.FAILED

@@ -22,3 +22,11 @@ def subprocess_env(**extra: str) -> dict[str, str]:
     env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
     env.update(extra)
     return env
+
+
+# ACCEPTD_SHARDS of every test (store/keys.py): 1 by default; the suites also run with more
+# (on one server, and on a cluster: .ci/run) so every cross-shard read is exercised.
+TEST_SHARDS = int(os.environ.get("ACCEPTD_TEST_SHARDS", "1"))
+# Where the suites run: "server" (the embedded Valkey, or ACCEPTD_TEST_REDIS_URL) or
+# "cluster" (an embedded three-primary Valkey Cluster with a replica each).
+TEST_TOPOLOGY = os.environ.get("ACCEPTD_TEST_TOPOLOGY", "server")

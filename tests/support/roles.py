@@ -14,7 +14,8 @@ from acceptd.dispatcher.role import create_dispatcher
 from acceptd.dispatcher.runtime import DispatcherRuntime
 from acceptd.runtime.stopping import stop_gracefully
 from acceptd.store import keys
-from acceptd.store.connection import connect
+from acceptd.store.connection import open_shards
+from tests.support.sharded import merged
 
 
 async def stop_or_explain(running: Any, task: asyncio.Task[None]) -> None:
@@ -32,11 +33,14 @@ async def stop_or_explain(running: Any, task: asyncio.Task[None]) -> None:
 
 async def queue_state(settings: Settings) -> dict[str, Any]:
     """What a stuck burst run leaves behind, for the failure message."""
-    conn = connect(settings)
+    shards = await open_shards(settings)
     try:
-        queued = await conn.zrange(keys.JOB_QUEUE, 0, -1, withscores=True)
+        queued = await merged(
+            shards, lambda pipe, shard: pipe.zrange(keys.job_queue(shard), 0, -1, withscores=True)
+        )
         state: dict[str, Any] = {"now_ms": int(time.time() * 1000), "queue": queued}
         for job_id, _score in queued:
+            conn = shards.for_key(keys.job(job_id))
             state[job_id] = {
                 "arq_job": await conn.get(keys.arq_job(job_id)),
                 "in_progress_ttl": await conn.pttl(keys.arq_in_progress(job_id)),
@@ -44,7 +48,7 @@ async def queue_state(settings: Settings) -> dict[str, Any]:
             }
         return state
     finally:
-        await conn.aclose()
+        await shards.aclose()
 
 
 @contextlib.asynccontextmanager

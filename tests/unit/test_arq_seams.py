@@ -20,6 +20,7 @@ import arq.utils
 import arq.worker
 import pytest
 
+from acceptd.core import ids
 from acceptd.queue import arqseams
 from acceptd.queue.leanworker import LeanWorker
 from acceptd.queue.wakeable import WakeableWorker
@@ -151,8 +152,12 @@ async def test_the_worker_state_we_touch_is_set_by_arqs_constructor() -> None:
 
 
 def test_arqs_keys_are_spelled_as_arq_spells_them() -> None:
-    assert keys.arq_job("j1") == arq.constants.job_key_prefix + "j1"
-    assert keys.arq_in_progress("j1") == arq.constants.in_progress_key_prefix + "j1"
+    """arq's prefix, then the arq job id with its shard's hash tag in front (so a job's
+    keys share its shard's slot)."""
+    job_id = ids.new_id("job", 5)
+    tag = keys.shard_tag(5)
+    assert keys.arq_job(job_id) == arq.constants.job_key_prefix + tag + job_id
+    assert keys.arq_in_progress(job_id) == arq.constants.in_progress_key_prefix + tag + job_id
 
 
 def test_the_payload_the_store_writes_is_arqs_own() -> None:

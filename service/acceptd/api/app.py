@@ -32,7 +32,7 @@ from acceptd.runtime.ssrf import AddressPolicy, async_resolver
 from acceptd.store.authfailures import AuthFailures
 from acceptd.store.batches import BatchStore
 from acceptd.store.changes import JobChanges
-from acceptd.store.connection import connect, refuse_cluster
+from acceptd.store.connection import open_shards
 from acceptd.store.deliveries import DeliveryStore
 from acceptd.store.durability import Durability
 from acceptd.store.endpoints import EndpointStore
@@ -40,6 +40,7 @@ from acceptd.store.idempotency import IdempotencyStore
 from acceptd.store.jobs import JobStore
 from acceptd.store.ratelimit import RateLimiter
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import check_shard_count
 from acceptd.store.tenants import TenantStore
 
 
@@ -86,30 +87,31 @@ def create_app(settings: Settings, registry: JobRegistry | None = None) -> web.A
 
 async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
     settings = app[state.SETTINGS]
-    redis = connect(settings)
+    shards = await open_shards(settings)
     try:
-        await refuse_cluster(redis)
+        await check_shard_count(shards)
     except BaseException:
-        await redis.aclose()
+        await shards.aclose()
         raise
     box = secret_box(settings)
-    app[state.REDIS] = redis
-    scripts = Scripts(redis)
+    app[state.SHARDS] = shards
+    app[state.REDIS] = redis = shards.control
+    scripts = Scripts(shards)
     app[state.JOBS] = jobs = JobStore(
-        redis,
+        shards,
         scripts,
         settings.job_retention_seconds,
         box,
         quota=settings.max_jobs_per_tenant,
         byte_budget=settings.max_bytes_per_tenant,
     )
-    app[state.BATCHES] = BatchStore(redis, scripts, jobs)
+    app[state.BATCHES] = BatchStore(shards, scripts, jobs)
     app[state.IDEMPOTENCY] = IdempotencyStore(scripts)
     app[state.TENANTS] = TenantStore(redis, box)
-    app[state.ENDPOINTS] = EndpointStore(redis, scripts, box)
-    app[state.DELIVERIES] = DeliveryStore(redis, scripts, settings.job_retention_seconds, box)
-    # Its own client, which never retries: a mark that reached another server confirms nothing.
-    confirmer = connect(settings, retries=0)
+    app[state.ENDPOINTS] = EndpointStore(shards, scripts, box)
+    app[state.DELIVERIES] = DeliveryStore(shards, scripts, settings.job_retention_seconds, box)
+    # Its own clients, which never retry: a mark that reached another server confirms nothing.
+    confirmer = await open_shards(settings, retries=0)
     app[state.DURABILITY] = Durability(
         confirmer, settings.durability, settings.durability_timeout_ms
     )
@@ -125,17 +127,17 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         scripts, settings.public_rate_limit_per_second, settings.public_rate_limit_burst
     )
     app[state.AUTH_FAILURES] = AuthFailures(redis, settings.auth_failures_per_minute)
-    app[state.CHANGES] = JobChanges(redis, scripts)
+    app[state.CHANGES] = JobChanges(shards, scripts)
     app[state.RESOLVER] = resolver = async_resolver()
     await bootstrap_tenant(settings, app[state.TENANTS])
-    ops = await opsserver.start(redis, settings.metrics_host, settings.metrics_port_for("api"))
+    ops = await opsserver.start(shards, settings.metrics_host, settings.metrics_port_for("api"))
     yield
     if ops is not None:
         await ops.cleanup()
     await app[state.CHANGES].close()
     await resolver.close()
     await confirmer.aclose()
-    await redis.aclose()
+    await shards.aclose()
 
 
 def _add_console(app: web.Application, settings: Settings) -> None:

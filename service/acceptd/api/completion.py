@@ -105,5 +105,5 @@ async def _settle(
     if outcome == "used":
         raise _used(settled.id, settled.status)
     JOBS_FINISHED.labels(settled.type, settled.status.value).inc()
-    await request.app[state.DURABILITY].confirm()
+    await request.app[state.DURABILITY].confirm(settled.id)
     return json_response(job_resource(settled), 200)

@@ -43,7 +43,8 @@ async def get_delivery(request: web.Request) -> web.Response:
 async def retry_delivery(request: web.Request) -> web.Response:
     delivery = await _owned_delivery(request, "redeliver to")
     delivery_id, store = delivery.id, request.app[state.DELIVERIES]
-    budget = request.app[state.SETTINGS].max_bytes_per_tenant
+    # Checked on the delivery's shard, against that shard's share (as a submit is).
+    budget = request.app[state.JOBS].byte_share
     for _ in range(3):  # an attempt may finish between our read and the requeue: read again
         try:
             if await store.requeue(delivery, manual=True, byte_budget=budget):

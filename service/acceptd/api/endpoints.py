@@ -231,7 +231,7 @@ async def test_endpoint(request: web.Request) -> web.Response:
             f"retry in {wait} s",
             headers={"Retry-After": str(wait)},
         )
-    msg_id = ids.new_id("msg")
+    msg_id = ids.new_id("msg", ids.shard_of(endpoint.id))  # where its subject's keys are
     body = compact(
         {
             "type": TEST_EVENT,

@@ -15,6 +15,7 @@ from acceptd.api.problems import BadRequest, IdempotencyInProgress, IdempotencyK
 from acceptd.store import keys
 from acceptd.store.idempotency import HeldKey
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
+from acceptd.store.placement import job_shard
 
 log = logging.getLogger(__name__)
 
@@ -48,7 +49,15 @@ async def claim(
     if header is None:
         return None, None
     tenant: str = request[state.TENANT]
-    redis_key, fingerprint = keys.idempotency(tenant, scope + header), _fingerprint(raw_body)
+    ordering_key = raw_body.get("ordering_key") if isinstance(raw_body, dict) else None
+    shard = job_shard(
+        tenant,
+        request.app[state.SETTINGS].shards,
+        ordering_key=ordering_key if isinstance(ordering_key, str) else None,
+        idempotency=scope + header,
+    )
+    redis_key = keys.idempotency(tenant, scope + header, shard)
+    fingerprint = _fingerprint(raw_body)
     outcome, existing_id = await request.app[state.IDEMPOTENCY].claim(
         redis_key, fingerprint, IDEMPOTENCY_LOCK_SECONDS
     )
@@ -62,7 +71,7 @@ async def claim(
     if outcome == "done" and existing_id:
         return None, existing_id
     ttl = request.app[state.SETTINGS].idempotency_ttl_seconds
-    return HeldKey(redis_key, fingerprint, ttl), None
+    return HeldKey(redis_key, fingerprint, ttl, shard), None
 
 
 async def release(request: web.Request, held: HeldKey | None) -> None:

@@ -9,6 +9,7 @@ from collections import Counter
 from typing import Any
 
 from aiohttp import web
+from redis.asyncio.client import Pipeline
 
 from acceptd.api import state
 from acceptd.api.endpoints import changeable_endpoint
@@ -22,6 +23,7 @@ from acceptd.runtime.metrics import queue_depths
 from acceptd.store import keys
 from acceptd.store.apikeys import ADMIN_SCOPES
 from acceptd.store.processes import Processes
+from acceptd.store.shards import Shards
 from acceptd.wire.resources import delivery_resource
 
 # A count reads at most this many jobs (one pipelined round trip of HMGETs; ~10 ms).
@@ -57,7 +59,11 @@ async def endpoint_deliveries(request: web.Request) -> web.Response:
     limit = page_limit(request)
     cursor = request.query.get("cursor")
     before = decode_cursor(cursor, "dlv") if cursor else None
-    index = keys.endpoint_deliveries(endpoint.id)
+    endpoint_id = endpoint.id
+
+    def index(shard: int) -> str:
+        return keys.endpoint_deliveries(endpoint_id, shard)
+
     store = request.app[state.DELIVERIES]
     upper_ms = now_ms() + 60_000
     found_ids = await store.ids_between(index, 0, upper_ms, limit + 1, before=before)
@@ -76,7 +82,11 @@ async def endpoint_stats(request: web.Request) -> web.Response:
     endpoint = await changeable_endpoint(request, "read")
     store, now = request.app[state.DELIVERIES], now_ms()
     since = now - STATS_WINDOW_SECONDS * 1000
-    index = keys.endpoint_deliveries(endpoint.id)
+    endpoint_id = endpoint.id
+
+    def index(shard: int) -> str:
+        return keys.endpoint_deliveries(endpoint_id, shard)
+
     found_ids = await store.ids_between(index, since - 86_400_000, now + 60_000,
                                         MAX_STATS_DELIVERIES)  # fmt: skip
     attempts = [
@@ -109,14 +119,14 @@ async def system_status(request: web.Request) -> web.Response:
     scope = request[state.KEY].scope
     if scope not in ADMIN_SCOPES:
         raise Forbidden("the system view needs an admin key")
-    redis, tenant = request.app[state.REDIS], request[state.TENANT]
+    shards, tenant = request.app[state.SHARDS], request[state.TENANT]
     if scope != "operator":
-        per_minute = await _per_minute(redis, tenant)
+        per_minute = await _per_minute(shards, tenant)
         return json_response(
             {"scope": "tenant", "queues": {}, "processes": [], "per_minute": per_minute}
         )
     depths, seen, per_minute = await asyncio.gather(
-        queue_depths(redis), Processes(redis).seen(), _per_minute(redis, tenant)
+        queue_depths(shards), Processes(shards.control).seen(), _per_minute(shards, tenant)
     )
     processes = [
         {"role": p.role, "name": p.name, "last_seen_at": to_rfc3339(p.last_seen_ms),
@@ -128,18 +138,21 @@ async def system_status(request: web.Request) -> web.Response:
     )
 
 
-async def _per_minute(redis: Any, tenant: str) -> list[dict[str, Any]]:
+async def _per_minute(shards: Shards, tenant: str) -> list[dict[str, Any]]:
     """The tenant's jobs and deliveries per minute over the last hour: two ZLEXCOUNTs a
-    minute on the id indexes (ids sort by time), in one round trip."""
+    minute on each shard's id indexes (ids sort by time), in one round trip per node."""
     this_minute = now_ms() // 60_000 * 60_000
     starts = [this_minute - (MINUTES - 1 - i) * 60_000 for i in range(MINUTES)]
-    async with redis.pipeline(transaction=False) as pipe:
+
+    def counts_of(pipe: Pipeline, shard: int) -> None:
         for start in starts:
-            for prefix, index in (("job", keys.tenant_jobs(tenant)),
-                                  ("dlv", keys.tenant_deliveries(tenant))):  # fmt: skip
+            for prefix, index in (("job", keys.tenant_jobs(tenant, shard)),
+                                  ("dlv", keys.tenant_deliveries(tenant, shard))):  # fmt: skip
                 low, high = ids.id_at(prefix, start), ids.id_at(prefix, start + 60_000)
-                pipe.zlexcount(index, f"[{low}", f"({high}")
-        counts = await pipe.execute()
+                pipe.zlexcount(index, f"[{low}", f"({high}")  # type: ignore[no-untyped-call]
+
+    per_shard = await shards.across(counts_of)
+    counts = [sum(column) for column in zip(*per_shard, strict=True)]
     return [
         {"minute": to_rfc3339(start), "jobs": counts[2 * i], "deliveries": counts[2 * i + 1]}
         for i, start in enumerate(starts)

@@ -91,7 +91,7 @@ async def _submit_job(request: web.Request) -> web.Response:
         existing = await store.get(existing_id, tenant)
         if existing is None:
             raise NotFound("the job this Idempotency-Key created no longer exists")
-        await app[state.DURABILITY].confirm()  # the first answer may have been a 503
+        await app[state.DURABILITY].confirm(existing.id)  # the first answer may have been a 503
         return job_response(request, existing, created=True)
     try:
         await check_callback(request, submit.callback_url)
@@ -101,7 +101,7 @@ async def _submit_job(request: web.Request) -> web.Response:
         await idempotency.release(request, held)
         raise
     JOBS_SUBMITTED.labels(job.type).inc()
-    await app[state.DURABILITY].confirm()
+    await app[state.DURABILITY].confirm(job.id)
     return job_response(request, job, created=True)
 
 
@@ -174,5 +174,5 @@ async def cancel_job(request: web.Request) -> web.Response:
     if outcome == "terminal":
         raise Conflict(f"job {job.id} is already {job.status.value}; it cannot be canceled")
     headers = {"Retry-After": str(request.app[state.SETTINGS].retry_after_seconds)}
-    await request.app[state.DURABILITY].confirm()
+    await request.app[state.DURABILITY].confirm(job.id)
     return json_response(job_resource(job), 202, headers)

@@ -21,7 +21,7 @@ from acceptd.wire.resources import recovery_path, recovery_resource
 def _store(request: web.Request) -> RecoveryStore:
     settings = request.app[state.SETTINGS]
     return RecoveryStore(
-        request.app[state.REDIS], request.app[state.DELIVERIES], settings.job_retention_seconds
+        request.app[state.SHARDS], request.app[state.DELIVERIES], settings.job_retention_seconds
     )
 
 
@@ -46,7 +46,7 @@ async def recover_endpoint(request: web.Request) -> web.Response:
     if request.query.get("dry_run") in ("true", "1"):
         return json_response({"total": total})
     # Each delivery sent again stores one more attempt, counted in the tenant's bytes.
-    await check_budget(request.app[state.REDIS], endpoint.tenant, settings.max_bytes_per_tenant)
+    await check_budget(request.app[state.SHARDS], endpoint.tenant, settings.max_bytes_per_tenant)
     recovery = await store.create(endpoint.tenant, endpoint.id, since_ms, until_ms, total)
     return _answer(recovery, created=True)
 

@@ -26,7 +26,8 @@ from acceptd.store.tenants import TenantStore
 SETTINGS = web.AppKey("settings", Settings)
 REGISTRY = web.AppKey("registry", JobRegistry)
 # The ops handlers (acceptd.runtime.opsserver) read Redis under this same key.
-REDIS = opsserver.REDIS
+REDIS = opsserver.REDIS  # the control plane's client (store/shards.py)
+SHARDS = opsserver.SHARDS
 JOBS = web.AppKey("jobs", JobStore)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 BATCHES = web.AppKey("batches", BatchStore)

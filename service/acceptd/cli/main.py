@@ -207,16 +207,18 @@ def _run_api(settings: Settings, *, reuse_port: bool = False) -> None:
     )
 
 
-async def _refuse_a_cluster(settings: Settings) -> None:
+async def _check_shard_count(settings: Settings) -> None:
     """Before a worker or dispatcher starts (not inside its startup, which a SIGTERM can
-    cancel halfway through a command: redis-py's pool then never closes)."""
-    from acceptd.store.connection import connect, refuse_cluster
+    cancel halfway through a command: redis-py's pool then never closes): its
+    ACCEPTD_SHARDS is the deployment's."""
+    from acceptd.store.connection import open_shards
+    from acceptd.store.shards import check_shard_count
 
-    redis = connect(settings)
+    shards = await open_shards(settings)
     try:
-        await refuse_cluster(redis)
+        await check_shard_count(shards)
     finally:
-        await redis.aclose()
+        await shards.aclose()
 
 
 def _run_worker(settings: Settings) -> None:
@@ -231,7 +233,7 @@ def _run_worker(settings: Settings) -> None:
     registry = JobRegistry.from_modules(settings.job_modules)
 
     async def serve() -> None:
-        await _refuse_a_cluster(settings)
+        await _check_shard_count(settings)
         worker = create_worker(settings, registry, handle_signals=False)
         await run_until_signalled(worker, settings.shutdown_grace_seconds)
 
@@ -248,7 +250,7 @@ def _run_dispatcher(settings: Settings) -> None:
     use_fastest_loop(settings)
 
     async def serve() -> None:
-        await _refuse_a_cluster(settings)
+        await _check_shard_count(settings)
         dispatcher = create_dispatcher(settings, handle_signals=False)
         await run_until_signalled(dispatcher, settings.shutdown_grace_seconds)
 
@@ -340,16 +342,16 @@ def _tenant_admin(settings: Settings, args: argparse.Namespace) -> None:
 
 async def _create_tenant_async(settings: Settings, name: str) -> tuple[str, str, str]:
     from acceptd.runtime.bootstrap import secret_box
-    from acceptd.store.connection import connect
+    from acceptd.store.connection import open_shards
     from acceptd.store.tenants import TenantExistsError, TenantStore
 
-    redis = connect(settings)
+    shards = await open_shards(settings)
     try:
-        created = await TenantStore(redis, secret_box(settings)).create(name)
+        created = await TenantStore(shards.control, secret_box(settings)).create(name)
     except TenantExistsError:
         sys.exit(f"tenant {name!r} already exists")
     except ValueError as exc:
         sys.exit(str(exc))
     finally:
-        await redis.aclose()
+        await shards.aclose()
     return created.tenant, created.api_key, created.secret

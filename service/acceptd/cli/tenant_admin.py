@@ -11,15 +11,15 @@ from typing import Any
 from acceptd.core.clock import to_rfc3339
 from acceptd.core.settings import Settings
 from acceptd.runtime.bootstrap import secret_box
-from acceptd.store.connection import connect
+from acceptd.store.connection import open_shards
 from acceptd.store.tenants import TenantStore
 
 
 async def run_tenant_admin(settings: Settings, verb: str, name: str | None) -> dict[str, Any]:
     """What the verb found, as JSON-able data with a `lines` rendering for people."""
-    redis = connect(settings)
+    shards = await open_shards(settings)
     try:
-        tenants = TenantStore(redis, secret_box(settings))
+        tenants = TenantStore(shards.control, secret_box(settings))
         if verb == "list":
             names = await tenants.names()
             return {"tenants": names, "lines": names}
@@ -54,4 +54,4 @@ async def run_tenant_admin(settings: Settings, verb: str, name: str | None) -> d
             "lines": [f"secret: {secret}", "the previous secret keeps signing for 24 h"],
         }
     finally:
-        await redis.aclose()
+        await shards.aclose()

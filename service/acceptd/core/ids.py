@@ -1,4 +1,8 @@
-"""Resource ids: a type prefix plus a ULID (time-ordered, so ids sort newest-last as strings)."""
+"""Resource ids: a type prefix plus a ULID (time-ordered, so ids sort newest-last as strings).
+
+The last two characters of the 26 name the id's *shard* (store/keys.py): the keys of a job,
+a delivery or a batch carry their shard's hash tag, so an id says where its record lives
+with no lookup. The 10 characters before them are the time, the 14 between are random."""
 
 from __future__ import annotations
 
@@ -21,14 +25,15 @@ class _MonotonicUlid:
         self._last_random = 0
 
     def next(self) -> int:
+        """The time and random parts (120 bits): 48 of milliseconds, 70 random."""
         with self._lock:
             ms = time.time_ns() // 1_000_000
             if ms <= self._last_ms:
                 ms, random_part = self._last_ms, self._last_random + 1
             else:
-                random_part = secrets.randbits(79)  # headroom: increments never overflow 80 bits
+                random_part = secrets.randbits(69)  # headroom: increments never overflow 70 bits
             self._last_ms, self._last_random = ms, random_part
-            return ms << 80 | random_part
+            return ms << 70 | random_part
 
 
 _generator = _MonotonicUlid()
@@ -42,22 +47,37 @@ def _encode(value: int, length: int) -> str:
     return "".join(reversed(chars))
 
 
-def _ulid() -> str:
-    return _encode(_generator.next(), 26)
+# Shards an id can name: two characters of base32.
+MAX_SHARDS = 32 * 32
 
 
 def derived_id(prefix: str, parent: str, salt: str) -> str:
     """The same id for the same (parent, salt), every time: a replayed fan-out of one event
     to one destination finds the delivery it made before instead of making another.
-    Keeps the parent's time part, so derived ids still sort by time."""
-    time_part = parent.partition("_")[2][:10]
-    digest = hashlib.sha256(f"{parent}|{salt}".encode()).digest()[:10]
-    return f"{prefix}_{time_part}{_encode(int.from_bytes(digest, 'big'), 16)}"
+    Keeps the parent's time part, so derived ids still sort by time, and its shard, so a
+    delivery lives beside the event it carries."""
+    body = parent.partition("_")[2]
+    digest = hashlib.sha256(f"{parent}|{salt}".encode()).digest()[:9]
+    return f"{prefix}_{body[:10]}{_encode(int.from_bytes(digest, 'big'), 14)}{body[24:26]}"
 
 
-def new_id(prefix: str) -> str:
-    """`job`, `msg`, `dlv`, `ep`... followed by `_` and 26 sortable characters."""
-    return f"{prefix}_{_ulid()}"
+def new_id(prefix: str, shard: int = 0) -> str:
+    """`job`, `msg`, `dlv`, `ep`... followed by `_` and 26 sortable characters, the last two
+    naming `shard`."""
+    if not 0 <= shard < MAX_SHARDS:
+        raise ValueError(f"a shard is 0-{MAX_SHARDS - 1}")
+    return f"{prefix}_{_encode(_generator.next(), 24)}{_encode(shard, 2)}"
+
+
+def shard_of(value: str) -> int:
+    """The shard an id names (its last two characters), for any string holding an id after
+    its first `_` (`job_…`, `dlv_…:2`, `recover:rcv_…`). Not checked: a forged id names some
+    shard, where its record is simply not found."""
+    high, low = (
+        _ALPHABET.find(value.partition("_")[2][24:25]),
+        _ALPHABET.find(value.partition("_")[2][25:26]),
+    )
+    return high * 32 + low if high >= 0 and low >= 0 else 0
 
 
 def looks_like(prefix: str, value: str) -> bool:

@@ -41,6 +41,16 @@ class Settings(BaseSettings):
         "Sentinel-managed primary (the roles follow a failover). Required for `api`, "
         "`worker` and `dispatcher`; when unset, `dev` starts the embedded server",
     )
+    shards: int = Field(
+        default=1,
+        ge=1,
+        le=1024,
+        description="how many shards the store's keys are cut into (a hash tag each): on a "
+        "Redis/Valkey Cluster, 16 or more (a power of two, at least four per primary) so "
+        "every primary holds a share of every tenant's jobs; 1 suits one server. Fixed per "
+        "deployment: every role refuses to start with a count other than the one recorded "
+        "in Redis by the first",
+    )
     durability: DurabilityLevel = Field(
         default="memory",
         description="when a write the API acknowledges (a submit, a batch, a completion, a "

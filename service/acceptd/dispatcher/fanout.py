@@ -1,6 +1,7 @@
 """Turns outbox events into deliveries: one per (event, destination), each persisted and queued.
 
-Reads the events stream through a consumer group shared by every dispatcher. An event is
+Reads one shard's events stream (a FanOut per shard: store/keys.py) through a consumer
+group shared by every dispatcher. An event is
 acknowledged only after its deliveries exist; a dispatcher that dies before that leaves it
 pending, and another one claims it. Delivery ids derive from (event, destination), so a
 replayed event finds its deliveries instead of doubling them.
@@ -15,7 +16,6 @@ import time
 from collections import Counter
 from typing import Any, Protocol
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
 from acceptd.core import ids
@@ -28,6 +28,7 @@ from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
 from acceptd.store.jobs import JobStore
 from acceptd.store.ordering import OrderQueues, order_member, sequence
+from acceptd.store.shards import Shards
 from acceptd.wire.resources import INPUT_NEEDED_EVENT, batch_resource, job_event_data, thin_data
 
 log = logging.getLogger(__name__)
@@ -55,7 +56,7 @@ class InlineSender(Protocol):
 class FanOut:
     def __init__(
         self,
-        redis: Redis,
+        shards: Shards,
         jobs: JobStore,
         batches: BatchStore,
         endpoints: EndpointStore,
@@ -64,8 +65,11 @@ class FanOut:
         inline: InlineSender | None = None,
         stopping: asyncio.Event | None = None,
         order: OrderQueues | None = None,
+        shard: int = 0,
     ) -> None:
-        self._redis = redis
+        self.shard = shard
+        self._redis = shards.of(shard)
+        self._stream = keys.events_stream(shard)
         self._order = order
         self._jobs = jobs
         self._batches = batches
@@ -79,19 +83,17 @@ class FanOut:
     async def ensure_group(self) -> None:
         try:
             # From the stream's start: events written before any dispatcher ever ran still count.
-            await self._redis.xgroup_create(
-                keys.EVENTS_STREAM, keys.EVENTS_GROUP, id="0", mkstream=True
-            )
+            await self._redis.xgroup_create(self._stream, keys.EVENTS_GROUP, id="0", mkstream=True)
         except ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
         await self._forget_stale_consumers()
 
     async def _forget_stale_consumers(self) -> None:
-        for consumer in await self._redis.xinfo_consumers(keys.EVENTS_STREAM, keys.EVENTS_GROUP):
+        for consumer in await self._redis.xinfo_consumers(self._stream, keys.EVENTS_GROUP):
             if consumer["pending"] == 0 and consumer["idle"] > STALE_CONSUMER_MS:
                 await self._redis.xgroup_delconsumer(
-                    keys.EVENTS_STREAM, keys.EVENTS_GROUP, consumer["name"]
+                    self._stream, keys.EVENTS_GROUP, consumer["name"]
                 )
 
     async def run(self) -> None:
@@ -110,7 +112,7 @@ class FanOut:
                     await self._claim_abandoned()
                 reply = await self._redis.xreadgroup(
                     keys.EVENTS_GROUP, self._consumer,
-                    {keys.EVENTS_STREAM: "0" if backlog else ">"},
+                    {self._stream: "0" if backlog else ">"},
                     count=BATCH, block=None if backlog else BLOCK_MS,
                 )  # fmt: skip
                 read = 0
@@ -131,7 +133,7 @@ class FanOut:
 
     async def _claim_abandoned(self) -> None:
         _next, entries, *_ = await self._redis.xautoclaim(
-            keys.EVENTS_STREAM, keys.EVENTS_GROUP, self._consumer,
+            self._stream, keys.EVENTS_GROUP, self._consumer,
             min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=BATCH,
         )  # fmt: skip
         if entries:
@@ -153,8 +155,8 @@ class FanOut:
         ))  # fmt: skip
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
-            pipe.xack(keys.EVENTS_STREAM, keys.EVENTS_GROUP, *entry_ids)
-            pipe.xdel(keys.EVENTS_STREAM, *entry_ids)
+            pipe.xack(self._stream, keys.EVENTS_GROUP, *entry_ids)
+            pipe.xdel(self._stream, *entry_ids)
             await pipe.execute()
         # These events are gone from the stream now: heads that waited on them may start.
         if self._order is not None:
@@ -226,7 +228,8 @@ class FanOut:
                 continue
             queue = None
             if endpoint.ordering == "per_key":
-                queue = keys.order_queue(endpoint.id, ordering_key)
+                # On this stream's shard: every event of the key is emitted here.
+                queue = keys.order_queue(self.shard, endpoint.id, ordering_key)
             # Inline only when nothing must be asked first (a rate limit, an order queue).
             may_inline = not endpoint.rate_limit_per_second and queue is None
             destinations.append((endpoint.url, endpoint.id, endpoint.thin, may_inline, queue))

@@ -71,7 +71,7 @@ def create_dispatcher(
             max_tries=ARQ_MAX_TRIES * 1000,
             timeout=deliver_timeout(settings),
         ),
-        queue_name=keys.WEBHOOK_QUEUE,
+        queue_of=keys.webhook_queue,
         max_jobs=settings.webhook_max_concurrency,
         wakeup_channel=keys.WEBHOOKS_WAKEUP,
         open_runtime=lambda: DispatcherRuntime.open(settings),

@@ -12,7 +12,6 @@ import socket
 from dataclasses import dataclass, field
 
 import aiohttp
-from redis.asyncio import Redis
 
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.attempts import Attempts
@@ -26,13 +25,14 @@ from acceptd.dispatcher.sweeper import DeliverySweeper
 from acceptd.runtime.bootstrap import secret_box
 from acceptd.runtime.ssrf import AddressPolicy, guarded_connector
 from acceptd.store.batches import BatchStore
-from acceptd.store.connection import connect
+from acceptd.store.connection import open_shards
 from acceptd.store.deliveries import DeliveryStore
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.jobs import JobStore
 from acceptd.store.ordering import OrderQueues
 from acceptd.store.recoveries import RecoveryStore
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 from acceptd.store.tenants import TenantStore
 from acceptd.store.throttle import EndpointThrottle
 
@@ -48,11 +48,11 @@ def deliver_timeout(settings: Settings) -> float:
 @dataclass
 class DispatcherRuntime:
     settings: Settings
-    redis: Redis
+    shards: Shards
     session: aiohttp.ClientSession
     attempts: Attempts
     inline: InlineDispatch
-    fanout: FanOut
+    fanouts: list[FanOut]
     sweeper: DeliverySweeper
     recovery: RecoveryRunner
     stopping: asyncio.Event
@@ -60,12 +60,13 @@ class DispatcherRuntime:
 
     @classmethod
     async def open(cls, settings: Settings) -> DispatcherRuntime:
-        redis = connect(settings)
-        scripts = Scripts(redis)
+        shards = await open_shards(settings)
+        redis = shards.control
+        scripts = Scripts(shards)
         box = secret_box(settings)
-        endpoints = EndpointStore(redis, scripts, box)
-        deliveries = DeliveryStore(redis, scripts, settings.job_retention_seconds, box)
-        jobs = JobStore(redis, scripts, settings.job_retention_seconds, box)
+        endpoints = EndpointStore(shards, scripts, box)
+        deliveries = DeliveryStore(shards, scripts, settings.job_retention_seconds, box)
+        jobs = JobStore(shards, scripts, settings.job_retention_seconds, box)
         policy = AddressPolicy.build(
             settings.allow_private_callbacks, settings.callback_allow_cidrs
         )
@@ -80,7 +81,7 @@ class DispatcherRuntime:
         session = aiohttp.ClientSession(
             connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
         )
-        order = OrderQueues(redis, scripts, deliveries)
+        order = OrderQueues(shards, scripts, deliveries)
         attempts = Attempts(
             settings, session, policy,
             Slots.build(
@@ -97,24 +98,29 @@ class DispatcherRuntime:
         consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"
         runtime = cls(
             settings=settings,
-            redis=redis,
+            shards=shards,
             session=session,
             attempts=attempts,
             inline=inline,
-            fanout=FanOut(
-                redis,
-                jobs,
-                BatchStore(redis, scripts, jobs),
-                endpoints,
-                deliveries,
-                consumer,
-                inline=inline,
-                stopping=stopping,
-                order=order,
-            ),
+            # One per shard's events stream, each with its own blocking read.
+            fanouts=[
+                FanOut(
+                    shards,
+                    jobs,
+                    BatchStore(shards, scripts, jobs),
+                    endpoints,
+                    deliveries,
+                    consumer,
+                    inline=inline,
+                    stopping=stopping,
+                    order=order,
+                    shard=shard,
+                )
+                for shard in range(shards.count)
+            ],
             sweeper=DeliverySweeper(deliveries, stopping, order, inline),
             recovery=RecoveryRunner(
-                RecoveryStore(redis, deliveries, settings.job_retention_seconds),
+                RecoveryStore(shards, deliveries, settings.job_retention_seconds),
                 deliveries,
                 endpoints,
             ),
@@ -122,7 +128,10 @@ class DispatcherRuntime:
         )
         loop = asyncio.get_running_loop()
         runtime.tasks = [
-            loop.create_task(runtime.fanout.run(), name="fan-out"),
+            *(
+                loop.create_task(fanout.run(), name=f"fan-out-{fanout.shard}")
+                for fanout in runtime.fanouts
+            ),
             loop.create_task(runtime.sweeper.run(), name="sweeper"),
         ]
         return runtime
@@ -143,4 +152,4 @@ class DispatcherRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.session.close()
-        await self.redis.aclose()
+        await self.shards.aclose()

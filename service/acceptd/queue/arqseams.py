@@ -21,8 +21,11 @@ The seams:
      `sem` acquired, given back by `_release_sem_dec_counter_on_complete` when the run's
      task ends), `run_job` (no retry counter, no result key, no abort set; arq's
      `on_job_start`/`on_job_end`/`after_job_end` hooks are not called: we set none).
-   - Wrapped: `main` (its `poll()` loop calls `_poll_iteration` every `poll_delay_s`; in
-     burst mode it returns when the queue is empty; the lease renewer runs around it).
+   - Replaced too: `main` (arq's, with the store's shards opened before it, arq's pool set
+     to an `ArqRedis` over the control plane's connections, its `poll()` loop calling
+     `_poll_iteration` every `poll_delay_s`, burst mode returning when every shard's queue
+     is empty, and the lease renewer running around it); `close` is wrapped (the shards
+     are closed after arq's).
    - Called (`WORKER_CALLS`): `_jobs_started`, `_cancel_aborted_jobs`, `heart_beat`,
      `_release_sem_dec_counter_on_complete`; and by runtime/stopping.py `async_run` and
      `close` (which cancels `tasks`, runs `on_shutdown` and closes the pool).
@@ -51,20 +54,23 @@ The seams:
 
 from __future__ import annotations
 
+from arq.connections import ArqRedis
 from arq.jobs import SerializationError, deserialize_job_raw, serialize_job
-from arq.utils import ms_to_datetime, timestamp_ms
+from arq.utils import ms_to_datetime, poll, timestamp_ms
 from arq.worker import Function, Retry, Worker
 
 __all__ = [
     "WORKER_ATTRIBUTES",
     "WORKER_CALLS",
     "WORKER_OVERRIDES",
+    "ArqRedis",
     "Function",
     "Retry",
     "SerializationError",
     "Worker",
     "deserialize_job_raw",
     "ms_to_datetime",
+    "poll",
     "serialize_job",
     "timestamp_ms",
 ]

@@ -22,6 +22,12 @@ One behaviour differs on purpose: a function that raises something unforeseen (o
 functions record their jobs' own failures, so this is a bug or a store error) is not
 dropped, as arq would, but run again one lease later, its try counted.
 What this leans on in arq beyond its documented API is named in queue/arqseams.py.
+
+Sharded (store/keys.py): each shard has its own queue, and every key of a job (arq's job
+key, its marker) carries its shard's tag, so each step runs on the client of that shard
+(`shards`, opened when the loop starts). A poll reads every shard's queue head, one round
+trip per node, and takes the due entries oldest first whatever their shard. arq's own
+pool is then only the one arq keeps for its health check and log lines.
 """
 
 from __future__ import annotations
@@ -29,20 +35,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
 
+from acceptd.core import ids
 from acceptd.queue.arqseams import (
+    ArqRedis,
     Function,
     Retry,
     SerializationError,
     Worker,
     deserialize_job_raw,
     ms_to_datetime,
+    poll,
     serialize_job,
     timestamp_ms,
 )
 from acceptd.store import keys
+from acceptd.store.shards import Shards
 
 log = logging.getLogger(__name__)
 
@@ -54,8 +65,19 @@ def _lua_source(name: str) -> str:
 
 
 class LeanWorker(Worker):
-    def __init__(self, *args: Any, lease_seconds: float | None = None, **kwargs: Any) -> None:
+    def __init__(
+        self,
+        *args: Any,
+        open_shards: Callable[[], Awaitable[Shards]],
+        queue_of: Callable[[int], str],
+        lease_seconds: float | None = None,
+        **kwargs: Any,
+    ) -> None:
         super().__init__(*args, **kwargs)
+        self._open_shards = open_shards
+        self._shards: Shards | None = None
+        # The queue of each shard (keys.job_queue or keys.webhook_queue).
+        self.queue_of = queue_of
         # With a lease, arq's in-progress marker of each run lives that long and is renewed
         # every third of it while the run goes on: a run whose process died is taken again
         # about one lease later, whatever its function's timeout (a job's 300 s, a
@@ -69,30 +91,68 @@ class LeanWorker(Worker):
         # elsewhere, or no slot free). The caller paces its next poll on it.
         self.queue_head = "empty"
         self.next_due_ms = 0
-        self._payloads: dict[str, bytes | None] = {}
+        self._payloads: dict[str, bytes | str | None] = {}
         self._pickup: Any = None
         self._retry: Any = None
 
+    @property
+    def shards(self) -> Shards:
+        assert self._shards is not None, "the worker's loop has not started"
+        return self._shards
+
     def _scripts(self) -> tuple[Any, Any]:
         if self._pickup is None:
-            self._pickup = self.pool.register_script(_lua_source("arq_pickup"))
-            self._retry = self.pool.register_script(_lua_source("arq_retry"))
+            self._pickup = self.shards.control.register_script(_lua_source("arq_pickup"))
+            self._retry = self.shards.control.register_script(_lua_source("arq_retry"))
         return self._pickup, self._retry
 
     def _keys(self, job_id: str) -> list[str]:
-        return [keys.arq_in_progress(job_id), self.queue_name, keys.arq_job(job_id)]
+        """The keys of a job's pickup and retry: all in its shard's slot."""
+        queue = self.queue_of(ids.shard_of(job_id))
+        return [keys.arq_in_progress(job_id), queue, keys.arq_job(job_id)]
+
+    def _client(self, job_id: str) -> Any:
+        return self.shards.for_key(keys.arq_job(job_id))
 
     async def main(self) -> None:
+        """arq's, with the store's shards opened first and burst mode's "is anything left"
+        asked of every shard's queue. arq's pool is the control plane's client (its health
+        check key carries the control tag: store/keys.py)."""
+        if self._shards is None:
+            self._shards = await self._open_shards()
+        if self._pool is None:
+            self._pool = ArqRedis(connection_pool=self.shards.control.connection_pool)
+        log.info("Starting worker for %d functions: %s", len(self.functions),
+                 ", ".join(self.functions))  # fmt: skip
+        self.ctx["redis"] = self.pool
+        if self.on_startup:
+            await self.on_startup(self.ctx)
         renewer = None
         if self.lease_seconds is not None:
             renewer = asyncio.get_running_loop().create_task(self._renew_leases())
         try:
-            await super().main()
+            async for _ in poll(self.poll_delay_s):
+                await self._poll_iteration()
+                if self.burst and (
+                    0 <= self.max_burst_jobs <= self._jobs_started() or await self._queued() == 0
+                ):
+                    await asyncio.gather(*self.tasks.values())
+                    return
         finally:
             if renewer is not None:
                 # Stopped between commands, never in one (see WorkerRuntime._stopping).
                 self._closing.set()
                 await asyncio.wait([renewer], timeout=5)
+
+    async def _queued(self) -> int:
+        counts = await self.shards.across(lambda pipe, shard: pipe.zcard(self.queue_of(shard)))
+        return sum(count for (count,) in counts)
+
+    async def close(self) -> None:
+        await super().close()
+        if self._shards is not None:
+            await self._shards.aclose()
+            self._shards = None
 
     async def _renew_leases(self) -> None:
         """One round trip per third of a lease for every run going on here; none idle."""
@@ -105,12 +165,13 @@ class LeanWorker(Worker):
             if not running or self._closing.is_set():
                 continue
             try:
-                async with self.pool.pipeline(transaction=False) as pipe:
-                    for job_id in running:
-                        pipe.pexpire(keys.arq_in_progress(job_id), lease_ms)
-                    await pipe.execute()
+                await self._renew(running, lease_ms)
             except Exception:
                 log.warning("could not renew the leases of %d runs", len(running), exc_info=True)
+
+    async def _renew(self, job_ids: list[str], lease_ms: int) -> None:
+        markers = [keys.arq_in_progress(job_id) for job_id in job_ids]
+        await self.shards.pipelined(markers, lambda pipe, i: pipe.pexpire(markers[i], lease_ms))
 
     async def _poll_iteration(self) -> None:
         """arq's, reading the queue's head with its scores (ZRANGE … WITHSCORES, as cheap as
@@ -124,16 +185,19 @@ class LeanWorker(Worker):
             count = min(remaining, count)
         if self.allow_pick_jobs and self.job_counter < self.max_jobs:
             start = self._queue_read_offset
-            head: list[tuple[bytes, float]] = await self.pool.zrange(
-                self.queue_name, start, start + count - 1, withscores=True
+            heads = await self.shards.across(
+                lambda pipe, shard: pipe.zrange(
+                    self.queue_of(shard), start, start + count - 1, withscores=True
+                )
             )
+            head = sorted((entry for (found,) in heads for entry in found), key=lambda e: e[1])
             now = timestamp_ms()
-            due = [job_id for job_id, score in head if score <= now]
+            due = [_text(job_id) for job_id, score in head if score <= now][:count]
             later = [int(score) for _, score in head if score > now]
-            await self.start_jobs(due)
+            await self.start_jobs(due)  # type: ignore[arg-type]
             # Its own running jobs wake it when they end: only due entries it does not
             # run (held elsewhere, or no slot was free) make it poll soon.
-            busy = any(self._not_running_here(job_id.decode()) for job_id in due)
+            busy = any(self._not_running_here(job_id) for job_id in due)
             self.queue_head = "busy" if busy else "later" if later else "empty"
             self.next_due_ms = later[0] if later else 0
         else:
@@ -150,14 +214,14 @@ class LeanWorker(Worker):
         task = self.tasks.get(job_id)
         return task is None or task.done()
 
-    async def start_jobs(self, job_ids: list[bytes]) -> None:
+    async def start_jobs(self, job_ids: list[bytes | str]) -> None:  # type: ignore[override]
         pickup, _ = self._scripts()
-        for job_id_b in job_ids:
+        for job_id_given in job_ids:
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
                 return
-            job_id = job_id_b.decode()
+            job_id = _text(job_id_given)
             if job_id in self.tasks and not self.tasks[job_id].done():
                 self.sem.release()  # running here: no need to ask Redis
                 continue
@@ -166,6 +230,7 @@ class LeanWorker(Worker):
                 taken = await pickup(
                     keys=self._keys(job_id),
                     args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
+                    client=self._client(job_id),
                 )
             except BaseException:
                 self.job_counter -= 1
@@ -188,7 +253,8 @@ class LeanWorker(Worker):
             return await asyncio.shield(self._finish(job_id))
         try:
             name, args, kwargs, job_try, enqueued_ms = deserialize_job_raw(
-                payload, deserializer=self.job_deserializer
+                payload,  # type: ignore[arg-type]  # our deserializer reads str too
+                deserializer=self.job_deserializer,
             )
         except SerializationError:
             log.exception("deserializing job %s failed", job_id)
@@ -219,7 +285,7 @@ class LeanWorker(Worker):
         except asyncio.CancelledError:
             # The worker is stopping: the job stays queued and runs again (as in arq).
             self.jobs_retried += 1
-            await asyncio.shield(self.pool.delete(keys.arq_in_progress(job_id)))
+            await asyncio.shield(self._client(job_id).delete(keys.arq_in_progress(job_id)))
             return None
         except Exception:
             # Not the job's failure (our functions record those): a bug, a store error, or
@@ -239,11 +305,19 @@ class LeanWorker(Worker):
     async def _again(self, job_id: str, again: bytes, delay_ms: int) -> None:
         """Queue the job again `delay_ms` from now with `again`, its next payload."""
         _, retry_script = self._scripts()
-        await retry_script(keys=self._keys(job_id), args=[job_id, timestamp_ms() + delay_ms, again])
+        await retry_script(
+            keys=self._keys(job_id),
+            args=[job_id, timestamp_ms() + delay_ms, again],
+            client=self._client(job_id),
+        )
 
     async def _finish(self, job_id: str) -> None:
         # Keys first: a crash before the ZREM leaves an entry the next pickup drops.
-        async with self.pool.pipeline(transaction=False) as pipe:
+        async with self._client(job_id).pipeline(transaction=False) as pipe:
             pipe.delete(keys.arq_job(job_id), keys.arq_in_progress(job_id))
-            pipe.zrem(self.queue_name, job_id)
+            pipe.zrem(self.queue_of(ids.shard_of(job_id)), job_id)
             await pipe.execute()
+
+
+def _text(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else value

@@ -76,9 +76,10 @@ class WakeableWorker(LeanWorker):
         lost = [job_id for job_id in job_ids if self._not_running_here(job_id)]
         if not lost:
             return
-        await self.pool.delete(*(keys.arq_in_progress(job_id) for job_id in lost))
+        markers = [keys.arq_in_progress(job_id) for job_id in lost]
+        await self.shards.pipelined(markers, lambda pipe, i: pipe.delete(markers[i]))
         if self._wakeup_channel is not None:
-            await self.pool.publish(self._wakeup_channel, "1")
+            await self.shards.control.publish(self._wakeup_channel, "1")
         for job_id in lost:
             log.warning("job %s was interrupted by a Redis outage; queued it again", job_id)
 

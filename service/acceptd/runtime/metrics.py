@@ -4,10 +4,11 @@ by the worker and dispatcher). Label values are bounded: job types, statuses, ro
 from __future__ import annotations
 
 from prometheus_client import CONTENT_TYPE_LATEST, Counter, Gauge, Histogram, generate_latest
-from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from acceptd.core.clock import now_ms
 from acceptd.store import keys
+from acceptd.store.shards import Shards
 
 _LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30)
 _RUN_BUCKETS = (0.005, 0.05, 0.25, 1, 5, 15, 60, 300, 900, 3600)
@@ -67,35 +68,40 @@ HTTP_SECONDS = Histogram(
 )
 
 # arq queues: what is due now is the backlog (what scales workers and dispatchers).
-DUE_QUEUES = {"jobs": keys.JOB_QUEUE, "webhooks": keys.WEBHOOK_QUEUE}
+DUE_QUEUES = {"jobs": keys.job_queue, "webhooks": keys.webhook_queue}
 # Everything these hold is waiting for something.
 WHOLE_QUEUES = {
-    "scheduled": keys.SCHEDULED_JOBS,
-    "awaiting_input": keys.AWAITING_INPUT,
-    "deliveries_due": keys.DELIVERIES_DUE,
+    "scheduled": keys.scheduled_jobs,
+    "awaiting_input": keys.awaiting_input,
+    "deliveries_due": keys.deliveries_due,
 }
 
 
-async def queue_depths(redis: Redis) -> dict[str, int]:
-    """Every queue's depth now, in one round trip (the metrics and the console's system view)."""
+async def queue_depths(shards: Shards) -> dict[str, int]:
+    """Every queue's depth now, summed over the shards, in one round trip per node (the
+    metrics and the console's system view)."""
     now = now_ms()
-    async with redis.pipeline(transaction=False) as pipe:
+
+    def depths_of(pipe: Pipeline, shard: int) -> None:
         for key in DUE_QUEUES.values():
-            pipe.zcount(key, "-inf", now)
+            pipe.zcount(key(shard), "-inf", now)
         for key in WHOLE_QUEUES.values():
-            pipe.zcard(key)
+            pipe.zcard(key(shard))
         # The fan-out deletes what it has handled: the stream's length is its backlog.
-        pipe.xlen(keys.EVENTS_STREAM)
-        depths = await pipe.execute()
-    return dict(zip([*DUE_QUEUES, *WHOLE_QUEUES, "events"], depths, strict=True))
+        pipe.xlen(keys.events_stream(shard))
+
+    per_shard = await shards.across(depths_of)
+    totals = [sum(column) for column in zip(*per_shard, strict=True)]
+    return dict(zip([*DUE_QUEUES, *WHOLE_QUEUES, "events"], totals, strict=True))
 
 
-async def render(redis: Redis) -> tuple[bytes, str]:
+async def render(shards: Shards) -> tuple[bytes, str]:
     """The exposition text, with queue depths and Redis memory read now (so every role
-    reports them fresh)."""
-    for name, depth in (await queue_depths(redis)).items():
+    reports them fresh). Memory is the control plane's server's (on a cluster: one
+    primary's; each primary's own exporter tells the rest)."""
+    for name, depth in (await queue_depths(shards)).items():
         QUEUE_DEPTH.labels(queue=name).set(depth)
-    memory = await redis.info("memory")
+    memory = await shards.control.info("memory")
     REDIS_USED_MEMORY.set(memory.get("used_memory", 0))
     REDIS_MAXMEMORY.set(memory.get("maxmemory", 0))
     return generate_latest(), CONTENT_TYPE_LATEST

@@ -11,10 +11,12 @@ from aiohttp import web
 from redis.asyncio import Redis
 
 from acceptd.runtime import metrics
+from acceptd.store.shards import Shards
 
 log = logging.getLogger(__name__)
 
 REDIS = web.AppKey("redis", Redis)
+SHARDS = web.AppKey("shards", Shards)
 
 
 class MetricsPortInUseError(RuntimeError):
@@ -38,16 +40,17 @@ async def readyz(request: web.Request) -> web.Response:
 
 
 async def metrics_handler(request: web.Request) -> web.Response:
-    body, content_type = await metrics.render(request.app[REDIS])
+    body, content_type = await metrics.render(request.app[SHARDS])
     return web.Response(body=body, headers={"Content-Type": content_type})
 
 
-async def start(redis: Redis, host: str, port: int) -> web.AppRunner | None:
+async def start(shards: Shards, host: str, port: int) -> web.AppRunner | None:
     """Serve on host:port; port 0 means off."""
     if port == 0:
         return None
     app = web.Application()
-    app[REDIS] = redis
+    app[REDIS] = shards.control
+    app[SHARDS] = shards
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/readyz", readyz)
     app.router.add_get("/metrics", metrics_handler)

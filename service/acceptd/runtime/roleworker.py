@@ -10,13 +10,14 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import Any, Protocol, TypeVar
 
 from arq.worker import Function
-from redis.asyncio import Redis
 
 from acceptd.core.settings import Settings
 from acceptd.queue.wakeable import WakeableWorker, listen_for_wakeups
 from acceptd.runtime import opsserver
-from acceptd.store.connection import arq_settings, deserialize_arq, serialize_arq
+from acceptd.store import connection, keys
+from acceptd.store.connection import deserialize_arq, serialize_arq
 from acceptd.store.processes import BEAT_EVERY_SECONDS, Processes, process_name
+from acceptd.store.shards import Shards
 
 # arq's own try limit must never be what ends a job or a delivery: our records count attempts.
 ARQ_MAX_TRIES = 1_000
@@ -32,7 +33,7 @@ log = logging.getLogger(__name__)
 
 
 class RoleRuntime(Protocol):
-    redis: Redis
+    shards: Shards
 
     async def close(self) -> None: ...
 
@@ -45,7 +46,7 @@ def build_role_worker(
     *,
     role: str,
     function: Function,
-    queue_name: str,
+    queue_of: Callable[[int], str],
     max_jobs: int,
     wakeup_channel: str,
     open_runtime: Callable[[], Awaitable[R]],
@@ -59,10 +60,17 @@ def build_role_worker(
     """`lease_seconds`: how long arq's marker of a run lives, renewed while it runs
     (queue/leanworker.py). `runtime_wakeups`: more
     pub/sub channels to listen on, each with what the runtime does when told."""
+
+    async def open_shards() -> Shards:
+        return await connection.open_shards(settings)
+
     worker = WakeableWorker(
         functions=[function, *extra_functions],
-        queue_name=queue_name,
-        redis_settings=arq_settings(settings),
+        open_shards=open_shards,
+        queue_of=queue_of,
+        # arq's own names: its health check key, on the control plane's slot.
+        queue_name=keys.CONTROL + role,
+        redis_settings=connection.arq_settings(settings),
         burst=burst,
         handle_signals=handle_signals,
         max_jobs=max_jobs,
@@ -81,7 +89,7 @@ def build_role_worker(
         runtime = await open_runtime()
         try:
             ctx[_OPS] = await opsserver.start(
-                runtime.redis, settings.metrics_host, settings.metrics_port_for(role)
+                runtime.shards, settings.metrics_host, settings.metrics_port_for(role)
             )
         except BaseException:
             await runtime.close()  # its loops would keep the process alive, doing nothing
@@ -91,9 +99,9 @@ def build_role_worker(
         if runtime_wakeups is not None:
             wakeups |= runtime_wakeups(runtime)
         ctx[_LISTENER] = asyncio.get_running_loop().create_task(
-            listen_for_wakeups(runtime.redis, wakeups)
+            listen_for_wakeups(runtime.shards.control, wakeups)
         )
-        ctx[_HEARTBEAT] = Heartbeat(Processes(runtime.redis), process_name(role))
+        ctx[_HEARTBEAT] = Heartbeat(Processes(runtime.shards.control), process_name(role))
         if on_ready is not None:
             await on_ready(runtime)
 

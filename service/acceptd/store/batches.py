@@ -7,8 +7,6 @@ import json
 from dataclasses import dataclass
 from typing import Any
 
-from redis.asyncio import Redis
-
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.jsonenc import compact
@@ -22,7 +20,9 @@ from acceptd.store.jobs import (
     JobStore,
     QuotaExceededError,
 )
+from acceptd.store.placement import job_shard
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
 
 # Items per script call inside the batch's one transaction: few calls, each one modest.
@@ -85,8 +85,8 @@ class BatchRecord:
 
 
 class BatchStore:
-    def __init__(self, redis: Redis, scripts: Scripts, jobs: JobStore) -> None:
-        self._redis = redis
+    def __init__(self, shards: Shards, scripts: Scripts, jobs: JobStore) -> None:
+        self._shards = shards
         self._scripts = scripts
         self._jobs = jobs
 
@@ -94,8 +94,19 @@ class BatchStore:
         """Writes the batch and every item, queued, in one MULTI/EXEC: all or nothing, one
         round trip, and nothing if it would take the tenant past its job quota or byte
         budget (checked first in the same transaction, lua/batch_open.lua). `idempotency`,
-        the key the request holds, is marked done in it too."""
-        batch_id = ids.new_id("bat")
+        the key the request holds, is marked done in it too.
+
+        A batch and its items live on one shard (the transaction needs one slot): the
+        shard of its Idempotency-Key, or of its first item's ordering key, or one drawn at
+        random. Items with other ordering keys than the first keep their order among
+        themselves but not with jobs of the same key outside the batch."""
+        ordering_key = next((item.ordering_key for item in new.items if item.ordering_key), None)
+        shard = (
+            idempotency.shard
+            if idempotency is not None
+            else job_shard(new.tenant, self._shards.count, ordering_key=ordering_key)
+        )
+        batch_id = ids.new_id("bat", shard)
         created = now_ms()
         score = created - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
         item_callback = new.callback_url if new.item_events and new.callback_url else ""
@@ -121,9 +132,9 @@ class BatchStore:
         # Fields every item's hash repeats (batch_items.lua's `common`).
         common_bytes = len(new.tenant) + len(batch_id) + len(item_callback) + 40
         common_bytes += len(new.traceparent or "")
-        usage = keys.tenant_usage(new.tenant)
+        usage = keys.tenant_usage(new.tenant, shard)
         indexes = [
-            keys.tenant_jobs(new.tenant), keys.batch_jobs(batch_id), keys.JOB_QUEUE,
+            keys.tenant_jobs(new.tenant, shard), keys.batch_jobs(batch_id), keys.job_queue(shard),
             keys.batch(batch_id), usage,
         ]  # fmt: skip
         chunks: list[tuple[list[str], list[list[str | int]]]] = []
@@ -132,7 +143,7 @@ class BatchStore:
             chunk: list[list[str | int]] = []
             script_keys = list(indexes)
             for item in new.items[start : start + CHUNK]:
-                job_id = ids.new_id("job")
+                job_id = ids.new_id("job", shard)
                 run = JobRef(job_id, new.tenant, batch_id).run_args(item.type)
                 values: list[str | int] = [
                     job_id,
@@ -147,21 +158,21 @@ class BatchStore:
                 chunk.append([*values, size])
                 script_keys += [keys.job(job_id), keys.arq_job(job_id)]
             chunks.append((script_keys, chunk))
-        gate_keys = [keys.batch(batch_id), keys.tenant_batches(new.tenant),
-                     keys.tenant_jobs(new.tenant), usage]  # fmt: skip
+        gate_keys = [keys.batch(batch_id), keys.tenant_batches(new.tenant, shard),
+                     keys.tenant_jobs(new.tenant, shard), usage]  # fmt: skip
         idem_value, idem_ttl_ms = "", 0
         if idempotency is not None:
             gate_keys.append(idempotency.redis_key)
             idem_value, idem_ttl_ms = idempotency.done_value(batch_id), idempotency.ttl_ms
         flat = [part for pair in fields.items() for part in pair]
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._shards.of(shard).pipeline(transaction=True) as pipe:
             await self._scripts.batch_open(
                 keys=gate_keys,
                 args=[
                     batch_id,
                     len(new.items),
-                    self._jobs.quota,
-                    self._jobs.byte_budget,
+                    self._jobs.job_share,
+                    self._jobs.byte_share,
                     stored_bytes(flat),
                     items_bytes,
                     idem_value,
@@ -177,42 +188,53 @@ class BatchStore:
             pipe.publish(keys.JOBS_WAKEUP, "1")
             opened = (await pipe.execute())[0]
         trim = self._jobs.trimmer.maybe_trim
-        await trim(keys.tenant_batches(new.tenant), keys.batch, "bat", usage, now=opened != 1)
+        await trim(
+            keys.tenant_batches(new.tenant, shard), keys.batch, "bat", usage, now=opened != 1
+        )
         if opened == 0:
             raise QuotaExceededError(new.tenant, self._jobs.quota)
         if opened == -1:
             raise ByteBudgetExceededError(new.tenant, self._jobs.byte_budget)
-        await self._jobs.trim(new.tenant)
+        await self._jobs.trim(new.tenant, shard)
         record = await self.get(batch_id)
         assert record is not None
         return record
 
     async def get(self, batch_id: str, tenant: str | None = None) -> BatchRecord | None:
-        raw: dict[str, str] = await self._redis.hgetall(keys.batch(batch_id))  # type: ignore[misc]
+        key = keys.batch(batch_id)
+        raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
         if not raw or (tenant is not None and raw.get("tenant") != tenant):
             return None
         return BatchRecord.from_hash(batch_id, raw)
 
     async def page_ids(self, tenant: str, before: str | None, count: int) -> list[str]:
         """Batch ids of a tenant, newest first, strictly older than `before`."""
-        return await records.newest_ids(self._redis, keys.tenant_batches(tenant), before, count)
+        return await records.newest_ids_across(
+            self._shards, lambda shard: keys.tenant_batches(tenant, shard), before, count
+        )
 
     async def get_many(self, batch_ids: list[str]) -> list[BatchRecord | None]:
-        raws = await records.hashes(self._redis, [keys.batch(i) for i in batch_ids])
+        raws = await records.hashes(self._shards, [keys.batch(i) for i in batch_ids])
         return [
             BatchRecord.from_hash(i, r) if r else None for i, r in zip(batch_ids, raws, strict=True)
         ]
 
     async def forget_ids(self, tenant: str, batch_ids: list[str]) -> None:
-        """Drop index entries whose batches expired, and their bytes."""
-        await records.forget(
-            self._scripts, keys.tenant_batches(tenant), batch_ids, keys.batch,
-            keys.tenant_usage(tenant),
-        )  # fmt: skip
+        """Drop index entries whose batches expired, and their bytes: each shard's from its
+        own index."""
+        by_shard: dict[int, list[str]] = {}
+        for batch_id in batch_ids:
+            by_shard.setdefault(ids.shard_of(batch_id), []).append(batch_id)
+        for shard, its_ids in by_shard.items():
+            await records.forget(
+                self._scripts, keys.tenant_batches(tenant, shard), its_ids, keys.batch,
+                keys.tenant_usage(tenant, shard),
+            )  # fmt: skip
 
     async def cancel(self, batch: BatchRecord) -> None:
         """Cancel every item not yet terminal: queued ones at once, running ones cooperatively."""
-        job_ids: list[str] = await self._redis.zrange(keys.batch_jobs(batch.id), 0, -1)
+        index = keys.batch_jobs(batch.id)
+        job_ids: list[str] = await self._shards.for_key(index).zrange(index, 0, -1)
         refs = [JobRef(job_id, batch.tenant, batch.id) for job_id in job_ids]
         for start in range(0, len(refs), CANCEL_CHUNK):
             await self._jobs.cancel_many(refs[start : start + CANCEL_CHUNK])

@@ -13,12 +13,12 @@ import contextlib
 import logging
 from collections.abc import AsyncIterator
 
-from redis.asyncio import Redis
 from redis.asyncio.client import PubSub
 
 from acceptd.core.clock import now_ms
 from acceptd.store import keys
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 
 log = logging.getLogger(__name__)
 
@@ -32,8 +32,11 @@ RENEW_MARKS_SECONDS = 20.0
 
 
 class JobChanges:
-    def __init__(self, redis: Redis, scripts: Scripts) -> None:
-        self._redis = redis
+    def __init__(self, shards: Shards, scripts: Scripts) -> None:
+        # Pub/sub on the control plane's client: a script's PUBLISH reaches every node of
+        # a cluster, so one subscription hears the jobs of every shard.
+        self._shards = shards
+        self._redis = shards.control
         self._scripts = scripts
         self._marks_renewed = 0.0
         self._watched_jobs: dict[str, str] = {}  # channel -> job id, while watched here
@@ -97,10 +100,13 @@ class JobChanges:
         if len(job_ids) == 1:  # a new watcher: no pipeline (it would add a SCRIPT EXISTS)
             await self._scripts.mark_watched(keys=[keys.job(job_ids[0])], args=[until])
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                await self._scripts.mark_watched(keys=[keys.job(job_id)], args=[until], client=pipe)
-            await pipe.execute()
+        job_keys = [keys.job(job_id) for job_id in job_ids]
+        await self._shards.pipelined(
+            job_keys,
+            lambda pipe, i: self._scripts.mark_watched(
+                keys=[job_keys[i]], args=[until], client=pipe
+            ),
+        )
 
     async def _renew_marks(self) -> None:
         loop = asyncio.get_running_loop()

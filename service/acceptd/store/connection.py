@@ -17,6 +17,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.core.settings import Settings
+from acceptd.store.shards import Shards
 
 
 class RedisNotConfiguredError(RuntimeError):
@@ -132,6 +133,14 @@ def connect(settings: Settings, *, retries: int = 3) -> Redis:
         **options,
     )
     return primary
+
+
+async def open_shards(settings: Settings, *, retries: int = 3) -> Shards:
+    """The store's clients for ACCEPTD_REDIS_URL: one server, a Sentinel-managed primary, or
+    (detected from the server) a cluster's primaries, each shard's on its own."""
+    from acceptd.store.cluster import connect_shards  # it builds on this module
+
+    return await connect_shards(settings, retries=retries)
 
 
 def _sentinel(target: SentinelTarget) -> Sentinel:

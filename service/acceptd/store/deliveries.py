@@ -11,12 +11,15 @@ the fields they return and never load a body."""
 
 from __future__ import annotations
 
+import heapq
+import itertools
 import json
 import random
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
@@ -26,6 +29,7 @@ from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
 from acceptd.store.records import TRIM_EVERY
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 from acceptd.store.usage import DELIVERY_ALLOWANCE, ByteBudgetExceededError, stored_bytes
 
 # Attempts a delivery keeps (the newest; its count goes on): manual retries could otherwise
@@ -150,12 +154,12 @@ def attempt_job_id(delivery_id: str, attempt_no: int) -> str:
 class DeliveryStore:
     def __init__(
         self,
-        redis: Redis,
+        shards: Shards,
         scripts: Scripts,
         retention_seconds: int,
         box: SecretBox | None = None,
     ) -> None:
-        self._redis = redis
+        self._shards = shards
         self._scripts = scripts
         self._retention_ms = retention_seconds * 1000
         self._box = box
@@ -184,15 +188,16 @@ class DeliveryStore:
         return replace(record, body=self._box.decrypt(record.body, context))
 
     def _attempt_keys(self, delivery: DeliveryRecord | DeliveryView, attempt_no: int) -> list[str]:
+        shard = ids.shard_of(delivery.id)
         return [
             keys.delivery(delivery.id),
             keys.delivery_attempts(delivery.id),
-            keys.DELIVERIES_DUE,
+            keys.deliveries_due(shard),
             keys.arq_job(attempt_job_id(delivery.id, attempt_no)),
-            keys.WEBHOOK_QUEUE,
-            keys.INLINE_LEASES,
+            keys.webhook_queue(shard),
+            keys.inline_leases(shard),
             keys.webhook_bodies(delivery.job_id),
-            keys.tenant_usage(delivery.tenant),
+            keys.tenant_usage(delivery.tenant, shard),
         ]
 
     @staticmethod
@@ -233,21 +238,24 @@ class DeliveryStore:
         # The indexes are cut to the retention one write in so many (the cut is a range
         # removal, bounded by what expired since the last one).
         trim = random.random() < 1 / TRIM_EVERY  # noqa: S311 - sampling, not security
+        # A delivery lives on its event's shard (its id is derived from the event's), where
+        # its subject's bodies and, for an ordered endpoint, its order queue are.
+        shard = ids.shard_of(new.id)
         created: int = await self._scripts.delivery_create(
             keys=[
                 keys.delivery(new.id),
                 keys.job_deliveries(new.job_id),
-                keys.DELIVERIES_DUE,
+                keys.deliveries_due(shard),
                 keys.arq_job(attempt_job_id(new.id, 1)),
-                keys.WEBHOOK_QUEUE,
-                keys.tenant_deliveries(new.tenant),
-                keys.endpoint_deliveries(new.endpoint_id or "none"),
+                keys.webhook_queue(shard),
+                keys.tenant_deliveries(new.tenant, shard),
+                keys.endpoint_deliveries(new.endpoint_id or "none", shard),
                 # Touched only for a delivery to an ordered endpoint.
                 new.order_queue or keys.delivery(new.id),
-                keys.ORDER_QUEUES,
-                keys.INLINE_LEASES,
+                keys.order_queues(shard),
+                keys.inline_leases(shard),
                 keys.webhook_bodies(new.job_id),
-                keys.tenant_usage(new.tenant),
+                keys.tenant_usage(new.tenant, shard),
             ],
             args=[
                 new.id,
@@ -280,12 +288,13 @@ class DeliveryStore:
 
     async def get(self, delivery_id: str) -> DeliveryRecord | None:
         """The delivery with its body, for sending it: None when it (or its body) expired."""
-        raw: dict[str, str] = await self._redis.hgetall(keys.delivery(delivery_id))  # type: ignore[misc]
+        redis = self._shards.for_key(keys.delivery(delivery_id))
+        raw: dict[str, str] = await redis.hgetall(keys.delivery(delivery_id))  # type: ignore[misc]
         if not raw:
             return None
         body: str | None = raw.get("body")
         if body is None:
-            body = await self._redis.hget(keys.webhook_bodies(raw["job"]), raw.get("bf", ""))  # type: ignore[misc]
+            body = await redis.hget(keys.webhook_bodies(raw["job"]), raw.get("bf", ""))  # type: ignore[misc]
             if body is None:
                 return None
         return self._opened(DeliveryRecord.from_hash(delivery_id, raw, body))
@@ -293,14 +302,16 @@ class DeliveryStore:
     async def view(self, delivery_id: str, tenant: str | None = None) -> DeliveryView | None:
         """The delivery without its body or attempts (one HMGET); None when it expired or
         is another tenant's."""
-        values = await self._redis.hmget(keys.delivery(delivery_id), list(_VIEW_FIELDS))  # type: ignore[misc]
+        key = keys.delivery(delivery_id)
+        values = await self._shards.for_key(key).hmget(key, list(_VIEW_FIELDS))  # type: ignore[misc]
         view = DeliveryView.from_values(delivery_id, values)
         if view is None or (tenant is not None and view.tenant != tenant):
             return None
         return view
 
     async def for_job(self, job_id: str) -> list[tuple[DeliveryView, list[dict[str, Any]]]]:
-        delivery_ids: list[str] = await self._redis.lrange(keys.job_deliveries(job_id), 0, -1)  # type: ignore[misc]
+        key = keys.job_deliveries(job_id)
+        delivery_ids: list[str] = await self._shards.for_key(key).lrange(key, 0, -1)  # type: ignore[misc]
         return await self.views(delivery_ids)
 
     async def attempts(self, delivery_id: str) -> list[dict[str, Any]]:
@@ -363,40 +374,59 @@ class DeliveryStore:
 
     async def renew_leases(self, delivery_ids: list[str], lease_ms: int) -> None:
         """Inline leases of attempts still being sent here (XX: never revives one ended)."""
-        if delivery_ids:
-            deadline = now_ms() + lease_ms
-            renewed = dict.fromkeys(delivery_ids, deadline)
-            await self._redis.zadd(keys.INLINE_LEASES, renewed, xx=True)
+        deadline = now_ms() + lease_ms
+        by_shard: dict[int, dict[str, int]] = {}
+        for delivery_id in delivery_ids:
+            by_shard.setdefault(ids.shard_of(delivery_id), {})[delivery_id] = deadline
+        for shard, renewed in by_shard.items():
+            await self._shards.of(shard).zadd(keys.inline_leases(shard), renewed, xx=True)
 
     async def lapsed_leases(self, limit: int) -> list[str]:
-        """Deliveries whose inline sender stopped renewing its lease (it died)."""
-        found: list[str] = await self._redis.zrangebyscore(
-            keys.INLINE_LEASES, "-inf", now_ms(), start=0, num=limit
+        """Deliveries whose inline sender stopped renewing its lease (it died): up to
+        `limit` of each shard's, one round trip per node."""
+        now = now_ms()
+        per_shard = await self._shards.across(
+            lambda pipe, shard: pipe.zrangebyscore(
+                keys.inline_leases(shard), "-inf", now, start=0, num=limit
+            )
         )
-        return found
+        return [delivery_id for (found,) in per_shard for delivery_id in found]
 
     async def drop_lease(self, delivery_id: str) -> None:
-        await self._redis.zrem(keys.INLINE_LEASES, delivery_id)
+        shard = ids.shard_of(delivery_id)
+        await self._shards.of(shard).zrem(keys.inline_leases(shard), delivery_id)
 
     async def overdue(self, older_than_ms: int, limit: int) -> list[str]:
-        found: list[str] = await self._redis.zrangebyscore(
-            keys.DELIVERIES_DUE, "-inf", older_than_ms, start=0, num=limit
+        """Pending deliveries due before `older_than_ms`: up to `limit` of each shard's."""
+        per_shard = await self._shards.across(
+            lambda pipe, shard: pipe.zrangebyscore(
+                keys.deliveries_due(shard), "-inf", older_than_ms, start=0, num=limit
+            )
         )
-        return found
+        return [delivery_id for (found,) in per_shard for delivery_id in found]
 
     async def ids_between(
-        self, index: str, since_ms: int, until_ms: int, limit: int, *, before: str | None = None
+        self,
+        index: Callable[[int], str],
+        since_ms: int,
+        until_ms: int,
+        limit: int,
+        *,
+        before: str | None = None,
     ) -> list[str]:
-        """Newest first: ids in `index` made in [since_ms, until_ms) and older than `before`,
-        at most `limit`."""
+        """Newest first: ids in a per-shard index (`index(shard)`: every shard's read and
+        merged) made in [since_ms, until_ms) and older than `before`, at most `limit`."""
         upper = ids.id_at("dlv", until_ms)
         if before is not None:
             upper = min(upper, before)
         lower = "[" + ids.id_at("dlv", since_ms)
-        found: list[str] = await self._redis.zrevrangebylex(
-            index, "(" + upper, lower, start=0, num=limit
+        per_shard = await self._shards.across(
+            lambda pipe, shard: pipe.zrevrangebylex(
+                index(shard), "(" + upper, lower, start=0, num=limit
+            )
         )
-        return found
+        merged = heapq.merge(*(found for (found,) in per_shard), reverse=True)
+        return list(itertools.islice(merged, limit))
 
     async def views(
         self, delivery_ids: list[str]
@@ -405,27 +435,30 @@ class DeliveryStore:
         named fields of each (HMGET, never the body), then its last KEPT_ATTEMPTS attempts
         (fields `a:N`, after those of a list for deliveries made before attempts were
         fields). Two round trips, whatever the bodies weigh or however often it was retried."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for delivery_id in delivery_ids:
-                pipe.hmget(keys.delivery(delivery_id), list(_VIEW_FIELDS))
-                pipe.lrange(keys.delivery_attempts(delivery_id), 0, -1)
-            raw = await pipe.execute()
+        delivery_keys = [keys.delivery(delivery_id) for delivery_id in delivery_ids]
+
+        def heads(pipe: Pipeline, index: int) -> None:
+            pipe.hmget(delivery_keys[index], list(_VIEW_FIELDS))
+            pipe.lrange(keys.delivery_attempts(delivery_ids[index]), 0, -1)
+
+        raw = await self._shards.pipelined(delivery_keys, heads)
         found: list[tuple[DeliveryView, list[str]]] = []
-        for index, delivery_id in enumerate(delivery_ids):
-            view = DeliveryView.from_values(delivery_id, raw[2 * index])
+        for delivery_id, (values, listed) in zip(delivery_ids, raw, strict=True):
+            view = DeliveryView.from_values(delivery_id, values)
             if view is not None:
-                found.append((view, raw[2 * index + 1]))
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for view, _ in found:
-                if view.attempt_count:
-                    first = max(1, view.attempt_count - KEPT_ATTEMPTS + 1)
-                    names = [f"a:{n}" for n in range(first, view.attempt_count + 1)]
-                    pipe.hmget(keys.delivery(view.id), names)
-            numbered: list[list[str | None]] = await pipe.execute() if found else []
-        attempts = iter(numbered)
+                found.append((view, listed))
+
+        def numbered(pipe: Pipeline, index: int) -> None:
+            view = found[index][0]
+            if view.attempt_count:
+                first = max(1, view.attempt_count - KEPT_ATTEMPTS + 1)
+                names = [f"a:{n}" for n in range(first, view.attempt_count + 1)]
+                pipe.hmget(keys.delivery(view.id), names)
+
+        fields = await self._shards.pipelined([keys.delivery(v.id) for v, _ in found], numbered)
         return [
             (view, [json.loads(a) for a in listed] + [
-                json.loads(a) for a in (next(attempts) if view.attempt_count else []) if a
+                json.loads(a) for a in (attempts[0] if attempts else []) if a
             ])
-            for view, listed in found
+            for (view, listed), attempts in zip(found, fields, strict=True)
         ]  # fmt: skip

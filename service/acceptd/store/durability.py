@@ -16,11 +16,12 @@ outage instead, and the client's retry under its Idempotency-Key finds out what 
 
 from __future__ import annotations
 
-from redis.asyncio import Redis
 from redis.exceptions import ResponseError
 
+from acceptd.core import ids
 from acceptd.core.settings import DurabilityLevel
 from acceptd.store import keys
+from acceptd.store.shards import Shards
 
 
 class NotDurableError(Exception):
@@ -34,22 +35,24 @@ class NotDurableError(Exception):
 
 
 class Durability:
-    """`redis`: a client that does not retry (store.connection.connect(retries=0))."""
+    """`shards`: clients that do not retry (store.connection.connect(retries=0))."""
 
-    def __init__(self, redis: Redis, level: DurabilityLevel, timeout_ms: int) -> None:
+    def __init__(self, shards: Shards, level: DurabilityLevel, timeout_ms: int) -> None:
         self.level = level
-        self._redis = redis
+        self._shards = shards
         self._timeout_ms = timeout_ms
 
-    async def confirm(self) -> None:
-        """Returns once every write this process has seen answered is held as the level
-        asks; NotDurableError when it is not within the timeout. One round trip (the mark
-        and the wait, pipelined), none at `memory`."""
+    async def confirm(self, record_id: str) -> None:
+        """Returns once every write this process has seen answered on the shard of
+        `record_id` (a job's, a batch's) is held as the level asks; NotDurableError when it
+        is not within the timeout. One round trip (the mark and the wait, pipelined, on the
+        primary that holds the shard), none at `memory`."""
         if self.level == "memory":
             return
+        shard = ids.shard_of(record_id)
         try:
-            async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.incr(keys.DURABILITY_MARK)
+            async with self._shards.of(shard).pipeline(transaction=False) as pipe:
+                pipe.incr(keys.durability_mark(shard))
                 if self.level == "fsync":
                     pipe.waitaof(1, 0, self._timeout_ms)
                 else:

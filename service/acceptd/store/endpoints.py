@@ -5,8 +5,6 @@ from __future__ import annotations
 import json
 from dataclasses import dataclass
 
-from redis.asyncio import Redis
-
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.credentials import generate_secret, generate_signing_key
@@ -14,6 +12,7 @@ from acceptd.core.secretbox import SecretBox
 from acceptd.store import keys
 from acceptd.store.scripts import Scripts
 from acceptd.store.sealed import SECRET_FIELDS, open_secrets, rotation_fields
+from acceptd.store.shards import Shards
 
 # Each try loses only to another change of the same tenant's endpoints in between.
 RECOUNT_TRIES = 20
@@ -101,8 +100,9 @@ class EndpointLimitError(Exception):
 
 
 class EndpointStore:
-    def __init__(self, redis: Redis, scripts: Scripts, box: SecretBox) -> None:
-        self._redis = redis
+    def __init__(self, shards: Shards, scripts: Scripts, box: SecretBox) -> None:
+        self._shards = shards
+        self._redis = shards.control
         self._scripts = scripts
         self._box = box
 
@@ -113,16 +113,38 @@ class EndpointStore:
             endpoint_ids: list[str] = sorted(
                 await self._redis.smembers(keys.tenant_endpoints(tenant))  # type: ignore[misc]
             )
-            if await self._scripts.recount_subs(
+            counts = await self._scripts.recount_subs(
                 keys=[
                     keys.tenant_endpoints(tenant),
-                    keys.tenant_event_subscriptions(tenant),
+                    keys.tenant_subscription_counts(tenant),
                     *(keys.endpoint(i) for i in endpoint_ids),
                 ],
                 args=endpoint_ids,
-            ):
+            )
+            if counts:
+                await self._copy_counts(tenant, counts)
                 return
         raise RuntimeError(f"the endpoints of {tenant} kept changing while being counted")
+
+    async def _copy_counts(self, tenant: str, counts: list[str]) -> None:
+        """Each shard's copy of the counts, read by its status scripts. A crash before every
+        copy is written leaves some a version behind until the next change or
+        `resync_counts` (the dispatcher's maintenance)."""
+        await self._shards.across(
+            lambda pipe, shard: self._scripts.subs_copy(
+                keys=[keys.tenant_event_subscriptions(tenant, shard)], args=counts, client=pipe
+            )
+        )
+
+    async def resync_counts(self, tenant: str) -> None:
+        """Writes the shards' copies of the tenant's counts again from the truth."""
+        truth: dict[str, str] = await self._redis.hgetall(  # type: ignore[misc]
+            keys.tenant_subscription_counts(tenant)
+        )
+        version = truth.pop("~v", None)
+        if version is not None:
+            pairs = [part for pair in truth.items() for part in pair]
+            await self._copy_counts(tenant, ["~v", version, *pairs])
 
     async def count(self, tenant: str) -> int:
         found: int = await self._redis.scard(keys.tenant_endpoints(tenant))  # type: ignore[misc]

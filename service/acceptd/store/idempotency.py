@@ -22,6 +22,9 @@ class HeldKey:
     redis_key: str
     fingerprint: str
     ttl_seconds: int
+    # The shard of the key record, where the create step writes what it made
+    # (store/placement.py).
+    shard: int
 
     def done_value(self, created_id: str) -> str:
         return f"D {self.fingerprint} {created_id}"

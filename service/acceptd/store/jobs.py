@@ -18,7 +18,9 @@ from acceptd.core.statuses import JobStatus
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import HeldKey
+from acceptd.store.placement import job_shard
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
 
 
@@ -131,6 +133,9 @@ HEAD_FIELDS = (
 # hour of normal backlog, and a normal job that has waited longer still goes first.
 HIGH_PRIORITY_HEAD_START_MS = 3_600_000
 PROMOTE_BATCH = 200
+# The least of a tenant's job quota and byte budget each shard admits (JobStore.shard_share).
+QUOTA_FLOOR_JOBS = 100
+QUOTA_FLOOR_BYTES = 8 * 2**20
 
 
 class QuotaExceededError(Exception):
@@ -190,7 +195,7 @@ class JobStore:
 
     def __init__(
         self,
-        redis: Redis,
+        shards: Shards,
         scripts: Scripts,
         retention_seconds: int,
         box: SecretBox | None = None,
@@ -198,14 +203,15 @@ class JobStore:
         quota: int = 0,
         byte_budget: int = 0,
     ) -> None:
-        self._redis = redis
+        self._shards = shards
         self._scripts = scripts
         self._retention_ms = retention_seconds * 1000
-        # Jobs a tenant may hold at once (its index: live records, trimmed as it grows).
+        # Jobs a tenant may hold at once (its index: live records, trimmed as it grows),
+        # and bytes it may store (store/usage.py): a submit past either is refused. Each
+        # shard holds its share of both (a tenant's jobs spread evenly over the shards).
         self.quota = quota
-        # Bytes a tenant may store (store/usage.py): a submit past it is refused.
         self.byte_budget = byte_budget
-        self.trimmer = records.IndexTrimmer(redis, retention_seconds * 1000, scripts)
+        self.trimmer = records.IndexTrimmer(shards, retention_seconds * 1000, scripts)
         # Completion tokens are kept sealed under the master key: a Redis dump, a replica or
         # a backup does not hand out the credential that settles a job.
         self._box = box
@@ -226,17 +232,19 @@ class JobStore:
     def _status_keys(ref: JobRef) -> list[str]:
         """KEYS[1..5] of every status script (lua/status/_prelude.lua)."""
         batch = [keys.batch(ref.batch_id), keys.batch_jobs(ref.batch_id)] if ref.batch_id else []
+        shard, job = ids.shard_of(ref.id), keys.job(ref.id)
         return [
-            keys.job(ref.id),
-            keys.EVENTS_STREAM,
-            keys.tenant_event_subscriptions(ref.tenant),
-            *(batch or ["", ""]),
+            job,
+            keys.events_stream(shard),
+            keys.tenant_event_subscriptions(ref.tenant, shard),
+            *(batch or [job, job]),  # not '': a cluster hashes every key, '' to slot 0
         ]
 
     def _status_args(self, ref: JobRef) -> list[str | int]:
         """ARGV[1..6] of every status script."""
         return [
-            ref.id, ref.tenant, now_ms(), ids.new_id("msg"), self._retention_ms,
+            ref.id, ref.tenant, now_ms(), ids.new_id("msg", ids.shard_of(ref.id)),
+            self._retention_ms,
             keys.job_changes(ref.id),
         ]  # fmt: skip
 
@@ -250,7 +258,12 @@ class JobStore:
 
         `idempotency`, the key the request holds, is marked done in the same step.
         """
-        job_id = ids.new_id("job")
+        shard = (
+            idempotency.shard
+            if idempotency is not None
+            else job_shard(new.tenant, self._shards.count, ordering_key=new.ordering_key)
+        )
+        job_id = ids.new_id("job", shard)
         created = now_ms()
         scheduled = new.run_at_ms is not None and new.run_at_ms > created
         status = JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED
@@ -278,10 +291,10 @@ class JobStore:
         score = start - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
         job_keys = [
             keys.job(job_id),
-            keys.tenant_jobs(new.tenant),
+            keys.tenant_jobs(new.tenant, shard),
             keys.arq_job(job_id),
-            keys.SCHEDULED_JOBS if scheduled else keys.JOB_QUEUE,
-            keys.tenant_usage(new.tenant),
+            keys.scheduled_jobs(shard) if scheduled else keys.job_queue(shard),
+            keys.tenant_usage(new.tenant, shard),
         ]
         idem_value, idem_ttl_ms = "", 0
         if idempotency is not None:
@@ -295,13 +308,13 @@ class JobStore:
             idem_ttl_ms,
             keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP,
             "schedule" if scheduled else "queue",
-            self.quota,
-            self.byte_budget,
+            self.job_share,
+            self.byte_share,
             stored_bytes(fields),
             *fields,
         ]
         written: int = await self._scripts.submit(keys=job_keys, args=args)
-        await self.trim(new.tenant, now=written != 1)
+        await self.trim(new.tenant, shard, now=written != 1)
         if written == 0:
             raise QuotaExceededError(new.tenant, self.quota)
         if written == -1:
@@ -322,7 +335,8 @@ class JobStore:
 
     async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
         """The job, or None when it does not exist or belongs to another tenant."""
-        raw: dict[str, str] = await self._redis.hgetall(keys.job(job_id))  # type: ignore[misc]
+        key = keys.job(job_id)
+        raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
         if not raw or (tenant is not None and raw.get("tenant") != tenant):
             return None
         return self._opened(JobRecord.from_hash(job_id, raw))
@@ -330,8 +344,9 @@ class JobStore:
     async def completion_state(self, job_id: str) -> CompletionState | None:
         """What /complete and /fail check before anything else: four fields, not the whole
         record (whose input and result a caller without a key must not make us load)."""
-        tenant, job_type, batch_id, status, digest = await self._redis.hmget(  # type: ignore[misc]
-            keys.job(job_id), ["tenant", "type", "batch", "status", "token_digest"]
+        key = keys.job(job_id)
+        tenant, job_type, batch_id, status, digest = await self._shards.for_key(key).hmget(  # type: ignore[misc]
+            key, ["tenant", "type", "batch", "status", "token_digest"]
         )
         if tenant is None or status is None:
             return None
@@ -341,7 +356,7 @@ class JobStore:
 
     async def get_many(self, job_ids: list[str]) -> list[JobRecord | None]:
         """Each job whole (None for one that expired), in one round trip."""
-        raws = await records.hashes(self._redis, [keys.job(i) for i in job_ids])
+        raws = await records.hashes(self._shards, [keys.job(i) for i in job_ids])
         return [
             self._opened(JobRecord.from_hash(i, r)) if r else None
             for i, r in zip(job_ids, raws, strict=True)
@@ -351,12 +366,12 @@ class JobStore:
         """Each job without its bodies (BODY_FIELDS: `input`, `result` and the awaiting_input
         request read as None), in one round trip; None for one that expired. What a list
         reads to filter and render, without loading a megabyte per job."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hmget(keys.job(job_id), list(HEAD_FIELDS))
-            found: list[list[str | None]] = await pipe.execute()
+        job_keys = [keys.job(job_id) for job_id in job_ids]
+        found = await self._shards.pipelined(
+            job_keys, lambda pipe, i: pipe.hmget(job_keys[i], list(HEAD_FIELDS))
+        )
         heads: list[JobRecord | None] = []
-        for job_id, values in zip(job_ids, found, strict=True):
+        for job_id, (values,) in zip(job_ids, found, strict=True):
             raw = {name: v for name, v in zip(HEAD_FIELDS, values, strict=True) if v is not None}
             heads.append(
                 self._opened(JobRecord.from_hash(job_id, raw)) if "tenant" in raw else None
@@ -374,20 +389,16 @@ class JobStore:
         waiting = [head for head in heads if head.awaiting is not None]
         if not waiting:
             return list(heads)
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for head in waiting:
-                pipe.hget(keys.job(head.id), "await_request")
-            requests: list[str | None] = await pipe.execute()
+        job_keys = [keys.job(head.id) for head in waiting]
+        requests = await self._shards.pipelined(
+            job_keys, lambda pipe, i: pipe.hget(job_keys[i], "await_request")
+        )
         filled: dict[str, JobRecord] = {}
-        for head, request in zip(waiting, requests, strict=True):
+        for head, (request,) in zip(waiting, requests, strict=True):
             if head.awaiting is not None and request is not None:
                 awaiting = replace(head.awaiting, request=json.loads(request))
                 filled[head.id] = replace(head, awaiting=awaiting)
         return [filled.get(head.id, head) for head in heads]
-
-    @staticmethod
-    def _index(tenant: str, batch_id: str | None) -> str:
-        return keys.batch_jobs(batch_id) if batch_id else keys.tenant_jobs(tenant)
 
     async def page_ids(
         self,
@@ -399,44 +410,91 @@ class JobStore:
         at_least: str | None = None,
     ) -> list[str]:
         """Job ids of a tenant (or of one of its batches), newest first, older than `before`
-        and not older than `at_least`."""
-        return await records.newest_ids(
-            self._redis, self._index(tenant, batch_id), before, count, at_least=at_least
+        and not older than `at_least`: every shard's index read, merged."""
+        if batch_id:
+            return await records.newest_ids(
+                self._shards, keys.batch_jobs(batch_id), before, count, at_least=at_least
+            )
+        return await records.newest_ids_across(
+            self._shards,
+            lambda shard: keys.tenant_jobs(tenant, shard),
+            before,
+            count,
+            at_least=at_least,
         )
 
+    def shard_share(self, limit: int, floor: int) -> int:
+        """What each shard admits of a tenant-wide limit (0: none): its even share, but at
+        least `floor` (or the whole limit, if smaller). A submit is checked on its own
+        shard only (one slot, one step), so with S shards a tenant holds up to the limit,
+        give or take the spread; the floor keeps a small limit from refusing a tenant
+        whose few jobs happen to land together, at the price of admitting up to S times
+        a small limit. One shard: exactly the limit."""
+        if not limit:
+            return 0
+        return max(-(-limit // self._shards.count), min(limit, floor))
+
+    @property
+    def job_share(self) -> int:
+        return self.shard_share(self.quota, QUOTA_FLOOR_JOBS)
+
+    @property
+    def byte_share(self) -> int:
+        return self.shard_share(self.byte_budget, QUOTA_FLOOR_BYTES)
+
     async def traceparent(self, job_id: str) -> str | None:
-        found: str | None = await self._redis.hget(keys.job(job_id), "tp")  # type: ignore[misc]
+        key = keys.job(job_id)
+        found: str | None = await self._shards.for_key(key).hget(key, "tp")  # type: ignore[misc]
         return found
 
     async def fields_of(self, job_ids: list[str], *names: str) -> list[tuple[str | None, ...]]:
-        """The named fields of each job (None for a job that expired), in one round trip."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hmget(keys.job(job_id), list(names))
-            found: list[list[str | None]] = await pipe.execute()
-        return [tuple(values) for values in found]
+        """The named fields of each job (None for a job that expired), in one round trip
+        per node."""
+        job_keys = [keys.job(job_id) for job_id in job_ids]
+        found = await self._shards.pipelined(
+            job_keys, lambda pipe, i: pipe.hmget(job_keys[i], list(names))
+        )
+        return [tuple(values) for (values,) in found]
 
-    async def trim(self, tenant: str, *, now: bool = False) -> None:
-        """Now and then (`now`: this time), drop a window of the tenant's index entries whose
-        records expired, and subtract their bytes (in the background)."""
+    async def trim(self, tenant: str, shard: int, *, now: bool = False) -> None:
+        """Now and then (`now`: this time), drop a window of the tenant's index entries on
+        the shard whose records expired, and subtract their bytes (in the background)."""
         await self.trimmer.maybe_trim(
-            keys.tenant_jobs(tenant), keys.job, "job", keys.tenant_usage(tenant), now=now
+            keys.tenant_jobs(tenant, shard),
+            keys.job,
+            "job",
+            keys.tenant_usage(tenant, shard),
+            now=now,
         )
 
     async def forget_ids(
         self, tenant: str, job_ids: list[str], *, batch_id: str | None = None
     ) -> None:
-        """Drop index entries whose records expired (retention), and their bytes."""
-        usage = None if batch_id else keys.tenant_usage(tenant)
-        await records.forget(self._scripts, self._index(tenant, batch_id), job_ids, keys.job, usage)
+        """Drop index entries whose records expired (retention), and their bytes: each
+        shard's from its own index."""
+        if batch_id:
+            await records.forget(self._scripts, keys.batch_jobs(batch_id), job_ids, keys.job)
+            return
+        by_shard: dict[int, list[str]] = {}
+        for job_id in job_ids:
+            by_shard.setdefault(ids.shard_of(job_id), []).append(job_id)
+        for shard, its_ids in by_shard.items():
+            await records.forget(
+                self._scripts,
+                keys.tenant_jobs(tenant, shard),
+                its_ids,
+                keys.job,
+                keys.tenant_usage(tenant, shard),
+            )
 
     def _cancel_keys(self, ref: JobRef) -> list[str]:
+        shard = ids.shard_of(ref.id)
         return [
             *self._status_keys(ref),
             keys.arq_job(ref.id),
-            keys.JOB_QUEUE,
-            keys.SCHEDULED_JOBS,
-            keys.AWAITING_INPUT,
+            keys.job_queue(shard),
+            keys.scheduled_jobs(shard),
+            keys.awaiting_input(shard),
         ]
 
     async def cancel(self, ref: JobRef) -> tuple[CancelOutcome, JobRecord | None]:
@@ -447,15 +505,14 @@ class JobStore:
         return outcome, await self.get(ref.id, ref.tenant)
 
     async def cancel_many(self, refs: list[JobRef]) -> None:
-        """Cancel each of the jobs, pipelined in one round trip (terminal ones stay as they are)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for ref in refs:
-                await self._scripts.cancel(
-                    keys=self._cancel_keys(ref),
-                    args=self._status_args(ref),
-                    client=pipe,
-                )
-            await pipe.execute()
+        """Cancel each of the jobs, pipelined in one round trip per node (terminal ones stay
+        as they are)."""
+        await self._shards.pipelined(
+            [keys.job(ref.id) for ref in refs],
+            lambda pipe, i: self._scripts.cancel(
+                keys=self._cancel_keys(refs[i]), args=self._status_args(refs[i]), client=pipe
+            ),
+        )
 
     async def start(self, ref: JobRef, max_attempts: int) -> StartedJob:
         """Take the job for one attempt; says whether to run it, with its input if so."""
@@ -483,7 +540,7 @@ class JobStore:
     ) -> str:
         """Returns 'ok', or the terminal status the job already had (it keeps it)."""
         outcome: str = await self._scripts.finish(
-            keys=[*self._status_keys(ref), keys.tenant_usage(ref.tenant)],
+            keys=[*self._status_keys(ref), keys.tenant_usage(ref.tenant, ids.shard_of(ref.id))],
             args=[
                 *self._status_args(ref),
                 status.value,
@@ -507,7 +564,7 @@ class JobStore:
         token = COMPLETION_TOKEN_PREFIX + secrets.token_urlsafe(32)
         sealed = self._token_box().encrypt(token, _token_context(ref.id))
         outcome: str = await self._scripts.await_input(
-            keys=[*self._status_keys(ref), keys.AWAITING_INPUT, keys.tenant_usage(ref.tenant)],
+            keys=[*self._status_keys(ref), *self._awaiting_keys(ref)],
             args=[
                 *self._status_args(ref),
                 sealed,
@@ -532,7 +589,7 @@ class JobStore:
         the job does not exist or the token is not its; 'used' when it was already used.
         `ref` comes from the record the caller read: it names the keys."""
         reply = await self._scripts.complete(
-            keys=[*self._status_keys(ref), keys.AWAITING_INPUT, keys.tenant_usage(ref.tenant)],
+            keys=[*self._status_keys(ref), *self._awaiting_keys(ref)],
             args=[
                 *self._status_args(ref),
                 token_digest(token),
@@ -546,25 +603,33 @@ class JobStore:
             return outcome, None
         return outcome, await self.get(ref.id)
 
-    async def expire_awaiting(self, error: dict[str, Any]) -> tuple[list[str], int | None]:
-        """Fail the jobs whose input deadline passed: (the type of each one failed, the
-        next deadline in ms or None)."""
-        due, next_ms = await _due(self._redis, keys.AWAITING_INPUT)
+    async def expire_awaiting(
+        self, shard: int, error: dict[str, Any]
+    ) -> tuple[list[str], int | None]:
+        """Fail the shard's jobs whose input deadline passed: (the type of each one failed,
+        the next deadline in ms or None)."""
+        redis, awaiting = self._shards.of(shard), keys.awaiting_input(shard)
+        due, next_ms = await _due(redis, awaiting)
         expired: list[str] = []
         for job_id in due:
-            tenant, job_type, batch_id = await self._redis.hmget(  # type: ignore[misc]
+            tenant, job_type, batch_id = await redis.hmget(  # type: ignore[misc]
                 keys.job(job_id), ["tenant", "type", "batch"]
             )
             if tenant is None:  # the record expired: nothing left to fail
-                await self._redis.zrem(keys.AWAITING_INPUT, job_id)
+                await redis.zrem(awaiting, job_id)
                 continue
             ref = JobRef(job_id, tenant, batch_id)
             if await self._scripts.input_timeout(
-                keys=[*self._status_keys(ref), keys.AWAITING_INPUT],
+                keys=[*self._status_keys(ref), awaiting],
                 args=[*self._status_args(ref), compact(error)],
             ):
                 expired.append(job_type)
         return expired, next_ms
+
+    @staticmethod
+    def _awaiting_keys(ref: JobRef) -> list[str]:
+        shard = ids.shard_of(ref.id)
+        return [keys.awaiting_input(shard), keys.tenant_usage(ref.tenant, shard)]
 
     async def requeue(self, ref: JobRef, *, refund_attempt: bool) -> None:
         await self._scripts.requeue(
@@ -584,14 +649,14 @@ class JobStore:
             ],
         )
 
-    async def promote_due(self) -> tuple[int, int | None]:
-        """Queue the scheduled jobs that are due: (how many, when the next one falls due in
-        ms, or None)."""
+    async def promote_due(self, shard: int) -> tuple[int, int | None]:
+        """Queue the shard's scheduled jobs that are due: (how many, when the next one
+        falls due in ms, or None)."""
         now = now_ms()
-        due, next_ms = await _due(self._redis, keys.SCHEDULED_JOBS, now)
+        due, next_ms = await _due(self._shards.of(shard), keys.scheduled_jobs(shard), now)
         if not due:
             return 0, next_ms
-        script_keys = [keys.SCHEDULED_JOBS, keys.JOB_QUEUE]
+        script_keys = [keys.scheduled_jobs(shard), keys.job_queue(shard)]
         args: list[str | int] = [now, HIGH_PRIORITY_HEAD_START_MS, keys.JOBS_WAKEUP]
         for job_id in due:
             script_keys += [keys.job(job_id), keys.arq_job(job_id)]
@@ -601,11 +666,11 @@ class JobStore:
 
     async def cancel_flags(self, job_ids: list[str]) -> list[bool]:
         """Whether a cancel was requested, for each of a worker's running jobs (one round trip)."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            for job_id in job_ids:
-                pipe.hmget(keys.job(job_id), ["cancel", "status"])
-            replies: list[list[str | None]] = await pipe.execute()
-        return [cancel == "1" or status == "canceled" for cancel, status in replies]
+        job_keys = [keys.job(job_id) for job_id in job_ids]
+        replies = await self._shards.pipelined(
+            job_keys, lambda pipe, i: pipe.hmget(job_keys[i], ["cancel", "status"])
+        )
+        return [cancel == "1" or status == "canceled" for ((cancel, status),) in replies]
 
 
 async def _due(redis: Redis, schedule: str, now: int | None = None) -> tuple[list[str], int | None]:

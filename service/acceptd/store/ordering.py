@@ -11,12 +11,11 @@ from __future__ import annotations
 
 import logging
 
-from redis.asyncio import Redis
-
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.deliveries import DeliveryStore, attempt_job_id
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 
 log = logging.getLogger(__name__)
 
@@ -44,28 +43,33 @@ def _stream_id(member: str) -> str:
 
 
 class OrderQueues:
-    def __init__(self, redis: Redis, scripts: Scripts, deliveries: DeliveryStore) -> None:
-        self._redis = redis
+    def __init__(self, shards: Shards, scripts: Scripts, deliveries: DeliveryStore) -> None:
+        self._shards = shards
         self._scripts = scripts
         self._deliveries = deliveries
 
     async def advance(self, queue: str) -> bool:
-        """Starts the queue's head if its turn has come; True if one was started."""
+        """Starts the queue's head if its turn has come; True if one was started. A queue
+        lives on the shard of its events' stream (store/keys.py: order_queue)."""
+        shard = keys.shard_of_key(queue)
+        redis = self._shards.of(shard)
         for _ in range(MAX_STEPS):
-            head: str | None = await self._scripts.order_head(keys=[queue, keys.ORDER_QUEUES])
+            head: str | None = await self._scripts.order_head(
+                keys=[queue, keys.order_queues(shard)]
+            )
             if not head:
                 return False
             delivery_id = head.partition("|")[2]
             delivery = await self._deliveries.view(delivery_id)
             if delivery is None or delivery.status is not DeliveryStatus.PENDING:
-                await self._redis.zrem(queue, head)  # ended (or expired): the key moves on
+                await redis.zrem(queue, head)  # ended (or expired): the key moves on
                 continue
-            if delivery.attempt_count > 0 or await self._redis.exists(
+            if delivery.attempt_count > 0 or await redis.exists(
                 keys.arq_job(attempt_job_id(delivery_id, 1))
             ):
                 return False  # in flight: the key waits for it
-            older = await self._redis.xrange(
-                keys.EVENTS_STREAM, "-", "(" + _stream_id(head), count=1
+            older = await redis.xrange(
+                keys.events_stream(shard), "-", "(" + _stream_id(head), count=1
             )
             if older:
                 return False  # an older event may still join this key: wait for the fan-out
@@ -73,12 +77,17 @@ class OrderQueues:
         return False
 
     async def sweep(self) -> int:
-        """Advances every queue that holds deliveries (after crashes, and for heads that
-        waited on an older event); returns how many heads started."""
-        started, cursor = 0, 0
-        while True:
-            cursor, queues = await self._redis.sscan(keys.ORDER_QUEUES, cursor, count=SWEEP_BATCH)
-            for queue in queues:
-                started += await self.advance(queue)
-            if cursor == 0:
-                return started
+        """Advances every queue that holds deliveries, on every shard (after crashes, and
+        for heads that waited on an older event); returns how many heads started."""
+        started = 0
+        for shard in range(self._shards.count):
+            cursor = 0
+            while True:
+                cursor, queues = await self._shards.of(shard).sscan(
+                    keys.order_queues(shard), cursor, count=SWEEP_BATCH
+                )
+                for queue in queues:
+                    started += await self.advance(queue)
+                if cursor == 0:
+                    break
+        return started

@@ -13,11 +13,14 @@ from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
 from redis.exceptions import (
+    AskError,
     BusyLoadingError,
+    ClusterDownError,
     OutOfMemoryError,
     ReadOnlyError,
     RedisError,
     ResponseError,
+    TryAgainError,
     WatchError,
 )
 from redis.exceptions import ConnectionError as RedisConnectionError
@@ -28,14 +31,19 @@ log = logging.getLogger(__name__)
 # Error codes redis-py leaves in a plain ResponseError's message (the ones it maps to a
 # class of their own are matched by class). A script's error carries the code of the
 # command that failed inside it.
+# On a cluster, MOVED and ASK are a slot moving (a failover, a resharding): the clients
+# follow MOVED on a retry (store/cluster.py); a command that still meets one is retried.
 _TRANSIENT_CODES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "OOM",
-                    "READONLY", "LOADING")  # fmt: skip
+                    "READONLY", "LOADING", "MOVED", "ASK")  # fmt: skip
 _OUTAGE_CLASSES = (
     RedisConnectionError,
     RedisTimeoutError,
     OutOfMemoryError,
     ReadOnlyError,
     BusyLoadingError,
+    ClusterDownError,
+    TryAgainError,
+    AskError,  # and MovedError, its subclass
 )
 
 
@@ -48,8 +56,10 @@ def is_outage(error: BaseException) -> bool:
         return "ConnectionError" in str(error)
     if isinstance(error, ResponseError):
         message = str(error)
+        # In a pipeline, redis-py quotes the reply: "… caused error: ('CLUSTERDOWN …',)".
         return message.startswith(_TRANSIENT_CODES) or any(
-            f" {code} " in message or f"-{code} " in message for code in _TRANSIENT_CODES
+            f" {code} " in message or f"-{code} " in message or f"('{code} " in message
+            for code in _TRANSIENT_CODES
         )
     return isinstance(error, OSError)
 

@@ -4,36 +4,63 @@
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import logging
 import random
 from collections.abc import Callable
-
-from redis.asyncio import Redis
 
 from acceptd.core import ids as ids_module
 from acceptd.core.clock import now_ms
 from acceptd.store import keys
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
+
+
+def _bounds(before: str | None, at_least: str | None) -> tuple[str, str]:
+    return (f"({before}" if before else "+"), (f"[{at_least}" if at_least else "-")
 
 
 async def newest_ids(
-    redis: Redis, index: str, before: str | None, count: int, *, at_least: str | None = None
+    shards: Shards,
+    index: str,
+    before: str | None,
+    count: int,
+    *,
+    at_least: str | None = None,
 ) -> list[str]:
     """Ids in `index` (sorted set, all scores 0, ids sort by time), newest first, strictly
     older than `before` and not older than `at_least`."""
-    upper = f"({before}" if before else "+"
-    lower = f"[{at_least}" if at_least else "-"
-    found: list[str] = await redis.zrevrangebylex(index, upper, lower, start=0, num=count)
+    upper, lower = _bounds(before, at_least)
+    found: list[str] = await shards.for_key(index).zrevrangebylex(
+        index, upper, lower, start=0, num=count
+    )
     return found
 
 
-async def hashes(redis: Redis, record_keys: list[str]) -> list[dict[str, str]]:
-    """HGETALL of each key, pipelined; {} for a key that does not exist."""
-    async with redis.pipeline(transaction=False) as pipe:
-        for key in record_keys:
-            pipe.hgetall(key)
-        found: list[dict[str, str]] = await pipe.execute()
-    return found
+async def newest_ids_across(
+    shards: Shards,
+    index: Callable[[int], str],
+    before: str | None,
+    count: int,
+    *,
+    at_least: str | None = None,
+) -> list[str]:
+    """`newest_ids` of an index kept per shard (`index(shard)`): each shard's newest
+    `count`, merged by id. Every record is filed on one shard, so each is listed once, and
+    a cursor (`before`) is an id whatever shard it came from."""
+    upper, lower = _bounds(before, at_least)
+    per_shard = await shards.across(
+        lambda pipe, shard: pipe.zrevrangebylex(index(shard), upper, lower, start=0, num=count)
+    )
+    merged = heapq.merge(*(found for (found,) in per_shard), reverse=True)
+    return list(itertools.islice(merged, count))
+
+
+async def hashes(shards: Shards, record_keys: list[str]) -> list[dict[str, str]]:
+    """HGETALL of each key, pipelined per node; {} for a key that does not exist."""
+    found = await shards.pipelined(record_keys, lambda pipe, i: pipe.hgetall(record_keys[i]))
+    return [reply for (reply,) in found]
 
 
 # One write in this many trims its tenant's index a step. Only entries older than the
@@ -69,9 +96,9 @@ class IndexTrimmer:
     (not only when a page is read). The window walks the whole index and starts over, so
     records that never expire (unfinished jobs) cannot stall it."""
 
-    def __init__(self, redis: Redis, retention_ms: int, scripts: Scripts | None = None) -> None:
-        self._redis = redis
-        self._scripts = scripts or Scripts(redis)
+    def __init__(self, shards: Shards, retention_ms: int, scripts: Scripts | None = None) -> None:
+        self._shards = shards
+        self._scripts = scripts or Scripts(shards)
         self._retention_ms = retention_ms
         self._positions: dict[str, str] = {}  # index key -> last id examined
         self._running: asyncio.Task[int] | None = None
@@ -115,7 +142,9 @@ class IndexTrimmer:
         after = self._positions.pop(index, None)
         lower = f"({after}" if after else "-"
         upper = "(" + ids_module.id_at(prefix, now_ms() - self._retention_ms)
-        ids: list[str] = await self._redis.zrangebylex(index, lower, upper, start=0, num=TRIM_BATCH)
+        ids: list[str] = await self._shards.for_key(index).zrangebylex(
+            index, lower, upper, start=0, num=TRIM_BATCH
+        )
         if not ids:
             return 0
         if len(ids) == TRIM_BATCH:

@@ -5,10 +5,9 @@ dispatcher that dies midway leaves a cursor the next run resumes from."""
 
 from __future__ import annotations
 
+import random
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
-
-from redis.asyncio import Redis
 
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
@@ -16,6 +15,7 @@ from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.arqjobs import RECOVER_FUNCTION, arq_payload
 from acceptd.store.deliveries import DeliveryStore, DeliveryView
+from acceptd.store.shards import Shards
 
 CHUNK = 500
 
@@ -52,8 +52,8 @@ class RecoveryRecord:
 
 
 class RecoveryStore:
-    def __init__(self, redis: Redis, deliveries: DeliveryStore, retention_seconds: int) -> None:
-        self._redis = redis
+    def __init__(self, shards: Shards, deliveries: DeliveryStore, retention_seconds: int) -> None:
+        self._shards = shards
         self._deliveries = deliveries
         self._retention_ms = retention_seconds * 1000
 
@@ -61,11 +61,14 @@ class RecoveryStore:
         self, endpoint_id: str, since_ms: int, until_ms: int, after: str | None = None
     ) -> AsyncIterator[tuple[str, list[DeliveryView]]]:
         """(cursor, the failed deliveries of one chunk), chunk by chunk, newest first."""
-        index = keys.endpoint_deliveries(endpoint_id)
         before = after
         while True:
             found = await self._deliveries.ids_between(
-                index, since_ms, until_ms, CHUNK, before=before
+                lambda shard: keys.endpoint_deliveries(endpoint_id, shard),
+                since_ms,
+                until_ms,
+                CHUNK,
+                before=before,
             )
             if not found:
                 return
@@ -84,17 +87,18 @@ class RecoveryStore:
     async def create(
         self, tenant: str, endpoint_id: str, since_ms: int, until_ms: int, total: int
     ) -> RecoveryRecord:
-        recovery_id, now = ids.new_id("rcv"), now_ms()
+        shard = random.randrange(self._shards.count)  # noqa: S311 - spreading load
+        recovery_id, now = ids.new_id("rcv", shard), now_ms()
         fields = {
             "tenant": tenant, "endpoint": endpoint_id, "since": since_ms, "until": until_ms,
             "status": "running", "total": total, "sent": 0, "created": now,
         }  # fmt: skip
         arq_id = f"recover:{recovery_id}"
-        async with self._redis.pipeline(transaction=True) as pipe:
+        async with self._shards.of(shard).pipeline(transaction=True) as pipe:
             pipe.hset(keys.recovery(recovery_id), mapping=fields)
             pipe.pexpire(keys.recovery(recovery_id), self._retention_ms)
             pipe.set(keys.arq_job(arq_id), arq_payload(RECOVER_FUNCTION, [recovery_id], now))
-            pipe.zadd(keys.WEBHOOK_QUEUE, {arq_id: now})
+            pipe.zadd(keys.webhook_queue(shard), {arq_id: now})
             pipe.publish(keys.WEBHOOKS_WAKEUP, "1")
             await pipe.execute()
         found = await self.get(recovery_id)
@@ -102,18 +106,19 @@ class RecoveryStore:
         return found
 
     async def get(self, recovery_id: str, tenant: str | None = None) -> RecoveryRecord | None:
-        raw: dict[str, str] = await self._redis.hgetall(keys.recovery(recovery_id))  # type: ignore[misc]
+        key = keys.recovery(recovery_id)
+        raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
         if not raw or (tenant is not None and raw.get("tenant") != tenant):
             return None
         return RecoveryRecord.from_hash(recovery_id, raw)
 
     async def progress(self, recovery_id: str, cursor: str, sent: int) -> None:
-        await self._redis.hset(  # type: ignore[misc]
-            keys.recovery(recovery_id), mapping={"cursor": cursor, "sent": sent}
-        )
+        key = keys.recovery(recovery_id)
+        await self._shards.for_key(key).hset(key, mapping={"cursor": cursor, "sent": sent})  # type: ignore[misc]
 
     async def finish(self, recovery_id: str, sent: int) -> None:
-        await self._redis.hset(  # type: ignore[misc]
-            keys.recovery(recovery_id),
+        key = keys.recovery(recovery_id)
+        await self._shards.for_key(key).hset(  # type: ignore[misc]
+            key,
             mapping={"status": "done", "sent": sent, "finished": now_ms()},
         )

@@ -9,11 +9,11 @@ from collections.abc import Sequence
 from importlib.resources import files
 from typing import Any
 
-from redis.asyncio import Redis
 from redis.commands.core import AsyncScript
 
 from acceptd.core import tracing
 from acceptd.core.statuses import TERMINAL_STATUSES
+from acceptd.store.shards import Shards
 
 _LUA = files("acceptd.store").joinpath("lua")
 _STATUS = _LUA.joinpath("status")
@@ -35,12 +35,14 @@ def lua_source(name: str) -> str:
 
 
 class TracedScript:
-    """A script that, when spans are exported, gets one of its own (`lua <name>`) under the
-    current span. Pipelined calls (`client=`) pass straight through."""
+    """A script that runs on the client of its first key, and when spans are exported gets
+    one of its own (`lua <name>`) under the current span. Pipelined calls (`client=`) pass
+    straight through."""
 
-    def __init__(self, name: str, script: AsyncScript) -> None:
+    def __init__(self, name: str, script: AsyncScript, shards: Shards) -> None:
         self.name = name
         self._script = script
+        self._shards = shards
 
     @property
     def script(self) -> str | bytes | memoryview:
@@ -51,22 +53,25 @@ class TracedScript:
         self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None,
         client: Any = None,
     ) -> Any:  # fmt: skip
-        if client is not None or not tracing.exporting():
-            return self._script(keys=keys, args=args, client=client)
-        return self._traced(keys, args)
+        if client is None:
+            assert keys, f"script {self.name} is given no key to route it by"
+            client = self._shards.for_key(keys[0])
+            if tracing.exporting():
+                return self._traced(keys, args, client)
+        return self._script(keys=keys, args=args, client=client)
 
-    async def _traced(self, keys: Sequence[Any] | None, args: Sequence[Any] | None) -> Any:
+    async def _traced(self, keys: Sequence[Any], args: Sequence[Any] | None, client: Any) -> Any:
         with tracing.nested(f"lua {self.name}", **{"db.system": "redis"}):
-            return await self._script(keys=keys, args=args)
+            return await self._script(keys=keys, args=args, client=client)
 
 
 class Scripts:
-    def __init__(self, redis: Redis) -> None:
+    def __init__(self, shards: Shards) -> None:
         def status(name: str) -> TracedScript:
-            return TracedScript(name, redis.register_script(_status_script(name)))
+            return TracedScript(name, shards.control.register_script(_status_script(name)), shards)
 
         def plain(name: str) -> TracedScript:
-            return TracedScript(name, redis.register_script(lua_source(name)))
+            return TracedScript(name, shards.control.register_script(lua_source(name)), shards)
 
         self.start = status("start")
         self.finish = status("finish")
@@ -86,6 +91,7 @@ class Scripts:
         self.idem_release = plain("idem_release")
         self.rate_limit = plain("rate_limit")
         self.recount_subs = plain("recount_subs")
+        self.subs_copy = plain("subs_copy")
         self.endpoint_health = plain("endpoint_health")
         self.delivery_create = plain("delivery_create")
         self.delivery_attempt = plain("delivery_attempt")

@@ -1,6 +1,7 @@
 """What a tenant stores, in bytes, counted against ACCEPTD_MAX_BYTES_PER_TENANT.
 
-The count lives in one hash per tenant (keys.tenant_usage): field `bytes` is the total, and
+The count lives in one hash per tenant and shard (keys.tenant_usage): field `bytes` is the
+shard's total (a shard refuses a submit past its share of the budget), and
 each retained job or batch has a field of its own with what it added (its record, the
 webhook bodies of its events, its deliveries). Every write that adds bytes adds them in the
 same Lua script (lua/submit.lua, lua/batch_open.lua, lua/batch_items.lua, the status
@@ -17,9 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-from redis.asyncio import Redis
-
 from acceptd.store import keys
+from acceptd.store.shards import Shards
 
 # What a record costs beyond the bytes of its values: key names, field names, index
 # entries, Redis's own per-key and per-field overhead (measured with MEMORY USAGE on a
@@ -44,8 +44,16 @@ def stored_bytes(values: Iterable[str | int]) -> int:
     return RECORD_OVERHEAD + sum(len(str(v).encode()) for v in values)
 
 
-async def check_budget(redis: Redis, tenant: str, budget: int) -> None:
+async def stored_by(shards: Shards, tenant: str) -> int:
+    """What the tenant stores, every shard's count summed."""
+    totals = await shards.across(
+        lambda pipe, shard: pipe.hget(keys.tenant_usage(tenant, shard), TOTAL_FIELD)
+    )
+    return sum(int(total or 0) for (total,) in totals)
+
+
+async def check_budget(shards: Shards, tenant: str, budget: int) -> None:
     """ByteBudgetExceededError when the tenant stores `budget` bytes already (0: no limit):
     for writes that add to what a tenant stores outside a submit (a recovery's attempts)."""
-    if budget and int(await redis.hget(keys.tenant_usage(tenant), TOTAL_FIELD) or 0) >= budget:  # type: ignore[misc]
+    if budget and await stored_by(shards, tenant) >= budget:
         raise ByteBudgetExceededError(tenant, budget)

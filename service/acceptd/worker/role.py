@@ -38,7 +38,7 @@ def create_worker(
     )
 
     async def open_runtime() -> WorkerRuntime:
-        return WorkerRuntime.open(settings, registry)
+        return await WorkerRuntime.open(settings, registry)
 
     worker = build_role_worker(
         settings,
@@ -51,7 +51,7 @@ def create_worker(
             # crash the job's lease (arq's marker) lapses and any worker takes it again.
             timeout=longest + settings.cancel_grace_seconds + 5,
         ),
-        queue_name=keys.JOB_QUEUE,
+        queue_of=keys.job_queue,
         max_jobs=settings.worker_concurrency,
         wakeup_channel=keys.JOBS_WAKEUP,
         open_runtime=open_runtime,

@@ -15,7 +15,6 @@ from typing import Any
 
 from arq import Retry
 from pydantic import BaseModel, ValidationError
-from redis.asyncio import Redis
 
 from acceptd.core import tracing
 from acceptd.core.clock import now_ms
@@ -34,7 +33,7 @@ from acceptd.jobs.context import (
 from acceptd.jobs.registry import JobDefinition, JobRegistry
 from acceptd.runtime.bootstrap import secret_box
 from acceptd.runtime.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
-from acceptd.store.connection import connect
+from acceptd.store.connection import open_shards
 from acceptd.store.jobs import JobRef, JobStore
 from acceptd.store.outages import (
     OUTAGE_ERRORS,
@@ -44,6 +43,7 @@ from acceptd.store.outages import (
     persist,
 )
 from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
 from acceptd.worker.progress import ProgressReporter
 
 log = logging.getLogger(__name__)
@@ -85,7 +85,7 @@ class RunningJob:
 class WorkerRuntime:
     settings: Settings
     registry: JobRegistry
-    redis: Redis
+    shards: Shards
     store: JobStore
     threads: ThreadPoolExecutor
     running: dict[str, RunningJob] = field(default_factory=dict)
@@ -98,14 +98,14 @@ class WorkerRuntime:
     _schedule_changed: asyncio.Event = field(default_factory=asyncio.Event)
 
     @classmethod
-    def open(cls, settings: Settings, registry: JobRegistry) -> WorkerRuntime:
-        redis = connect(settings)
-        scripts = Scripts(redis)
+    async def open(cls, settings: Settings, registry: JobRegistry) -> WorkerRuntime:
+        shards = await open_shards(settings)
+        scripts = Scripts(shards)
         runtime = cls(
             settings=settings,
             registry=registry,
-            redis=redis,
-            store=JobStore(redis, scripts, settings.job_retention_seconds, secret_box(settings)),
+            shards=shards,
+            store=JobStore(shards, scripts, settings.job_retention_seconds, secret_box(settings)),
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
         )
         loop = asyncio.get_running_loop()
@@ -128,7 +128,7 @@ class WorkerRuntime:
         self.threads.shutdown(wait=False, cancel_futures=True)
         if self._processes is not None:
             self._processes.shutdown(wait=False, cancel_futures=True)
-        await self.redis.aclose()
+        await self.shards.aclose()
 
     def processes(self) -> Executor:
         if self._processes is None:
@@ -153,17 +153,18 @@ class WorkerRuntime:
         """Queue scheduled jobs as they fall due, and fail jobs whose input deadline passed.
         Every worker does both (each step is one atomic script), sleeping until the earliest
         due time or deadline it read, or until woken: a job is scheduled (the submit
-        publishes it) or parked here. Idle, that is two commands per SCHEDULER_MAX_SLEEP,
-        not two per poll; a lost wake-up costs at most that long."""
+        publishes it) or parked here. Idle, that is two commands a shard per
+        SCHEDULER_MAX_SLEEP, not two per poll; a lost wake-up costs at most that long."""
         while not self._stopping.is_set():
             next_ms: list[int] = []
             try:
                 self._schedule_changed.clear()
-                _, scheduled = await self.store.promote_due()
-                expired, deadline = await self.store.expire_awaiting(INPUT_TIMED_OUT)
-                for job_type in expired:
-                    JOBS_FINISHED.labels(job_type, JobStatus.FAILED.value).inc()
-                next_ms = [at for at in (scheduled, deadline) if at is not None]
+                for shard in range(self.shards.count):
+                    _, scheduled = await self.store.promote_due(shard)
+                    expired, deadline = await self.store.expire_awaiting(shard, INPUT_TIMED_OUT)
+                    for job_type in expired:
+                        JOBS_FINISHED.labels(job_type, JobStatus.FAILED.value).inc()
+                    next_ms += [at for at in (scheduled, deadline) if at is not None]
             except Exception:
                 log.warning("could not promote scheduled jobs or expire input", exc_info=True)
             if self._stopping.is_set():

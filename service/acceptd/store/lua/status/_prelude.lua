@@ -1,8 +1,9 @@
 -- Prepended to every script in this folder: each changes the status of one job.
 -- Every key a script touches is passed in (store/keys.py builds them all); they share:
 --   KEYS[1] job hash, KEYS[2] events stream, KEYS[3] tenant's event-subscription counts,
---   KEYS[4] the job's batch hash and KEYS[5] its batch's job index ('' and '' for a job in
---   no batch); script-specific keys follow from KEYS[6].
+--   KEYS[4] the job's batch hash and KEYS[5] its batch's job index (for a job in no batch,
+--   the job hash twice: a cluster refuses a script whose keys, '' included, span slots);
+--   script-specific keys follow from KEYS[6].
 --   ARGV[1] job id, ARGV[2] tenant, ARGV[3] now (ms), ARGV[4] event id, ARGV[5] retention (ms),
 --   ARGV[6] the job's change channel (live waiters); script-specific arguments follow.
 -- store/scripts.py writes `local TERMINAL = {...}` above this, from core/statuses.py.
@@ -24,7 +25,7 @@ local function load_job(...)
   for i, name in ipairs(names) do J[name] = values[i] end
   local batch_id = J.batch
   if batch_id then
-    if KEYS[4] == '' or string.sub(KEYS[4], -(#batch_id + 1)) ~= ':' .. batch_id then
+    if KEYS[4] == KEYS[1] or string.sub(KEYS[4], -(#batch_id + 1)) ~= ':' .. batch_id then
       error({err = 'ERR job ' .. ARGV[1] .. ' is in batch ' .. batch_id ..
         ': its batch keys must be passed'})
     end

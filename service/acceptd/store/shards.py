@@ -1,0 +1,163 @@
+"""The store's clients, found by the key they touch: one server or a cluster alike.
+
+Every key carries a hash tag (store/keys.py): a shard's, or the control plane's. A caller
+asks for the client of the key it touches (`for_key`), or of a shard (`of`), and every
+script, transaction and pipeline it runs there touches that one tag's slot. On one server
+(or a Sentinel-managed primary) every tag has the same client; on a cluster
+(store/cluster.py) each tag's client reaches the primary that holds its slot.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import re
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
+
+from acceptd.store import keys
+
+_TAG = re.compile(r"\{([^}]+)\}")
+
+
+def tag_of(key: str) -> str:
+    """The hash tag of a key, as the cluster reads it (the first `{…}` with something in
+    it); every acceptd key has one."""
+    match = _TAG.search(key)
+    if match is None:
+        raise ValueError(f"key {key!r} has no hash tag")
+    return match.group(0)
+
+
+class Shards:
+    """What the store reaches Redis through. `count` is ACCEPTD_SHARDS."""
+
+    def __init__(self, count: int) -> None:
+        self.count = count
+
+    def for_tag(self, tag: str) -> Redis:
+        raise NotImplementedError
+
+    @property
+    def control(self) -> Redis:
+        """The control plane's client (tenants, keys, endpoints, portal, rate limits), and
+        the one pub/sub and server-wide commands go to."""
+        return self.for_tag(tag_of(keys.CONTROL))
+
+    def for_key(self, key: str) -> Redis:
+        return self.for_tag(tag_of(key))
+
+    def of(self, shard: int) -> Redis:
+        return self.for_tag(keys.shard_tag(shard))
+
+    def groups(self) -> list[tuple[Redis, list[int]]]:
+        """Each distinct client with the shards it serves: one pipeline per client reads
+        every shard."""
+        by_client: dict[int, tuple[Redis, list[int]]] = {}
+        for shard in range(self.count):
+            client = self.of(shard)
+            by_client.setdefault(id(client), (client, []))[1].append(shard)
+        return list(by_client.values())
+
+    async def across(
+        self, commands: Callable[[Pipeline, int], object], shards: Sequence[int] | None = None
+    ) -> list[list[Any]]:
+        """Runs `commands(pipe, shard)` for every shard (or those named), one pipeline per
+        client (transaction=False: each shard's commands touch that shard only), the
+        clients concurrently; the replies of each shard's commands, in shard order."""
+        wanted = set(range(self.count) if shards is None else shards)
+
+        async def one(client: Redis, its_shards: list[int]) -> list[tuple[int, list[Any]]]:
+            spans: list[tuple[int, int, int]] = []
+            async with client.pipeline(transaction=False) as pipe:
+                for shard in its_shards:
+                    if shard not in wanted:
+                        continue
+                    before = len(pipe.command_stack)
+                    await _queued(commands(pipe, shard))
+                    spans.append((shard, before, len(pipe.command_stack)))
+                replies = await pipe.execute() if pipe.command_stack else []
+            return [(shard, replies[start:end]) for shard, start, end in spans]
+
+        parts = await asyncio.gather(*(one(client, group) for client, group in self.groups()))
+        by_shard = dict(pair for part in parts for pair in part)
+        return [by_shard[shard] for shard in sorted(by_shard)]
+
+    async def pipelined(
+        self, item_keys: Sequence[str], commands: Callable[[Pipeline, int], object]
+    ) -> list[list[Any]]:
+        """Runs `commands(pipe, i)` for each item i, on the client of its key
+        `item_keys[i]`: one pipeline per client, the clients concurrently; the replies of
+        each item's commands, in item order. What reads many jobs (a page, a worker's
+        running jobs) in one round trip per node."""
+        by_client: dict[int, tuple[Redis, list[int]]] = {}
+        for index, key in enumerate(item_keys):
+            client = self.for_key(key)
+            by_client.setdefault(id(client), (client, []))[1].append(index)
+
+        async def one(client: Redis, items: list[int]) -> list[tuple[int, list[Any]]]:
+            spans: list[tuple[int, int, int]] = []
+            async with client.pipeline(transaction=False) as pipe:
+                for index in items:
+                    before = len(pipe.command_stack)
+                    await _queued(commands(pipe, index))
+                    spans.append((index, before, len(pipe.command_stack)))
+                replies = await pipe.execute() if pipe.command_stack else []
+            return [(index, replies[start:end]) for index, start, end in spans]
+
+        parts = await asyncio.gather(*(one(c, items) for c, items in by_client.values()))
+        by_item = dict(pair for part in parts for pair in part)
+        return [by_item[index] for index in range(len(item_keys))]
+
+    async def aclose(self) -> None:
+        raise NotImplementedError
+
+
+async def _queued(queuing: object) -> None:
+    """Queuing a script call on a pipeline is a coroutine (it checks the script is loaded);
+    other commands queue as they are called."""
+    if inspect.isawaitable(queuing):
+        await queuing
+
+
+class OneServer(Shards):
+    """One server, or one Sentinel-managed primary: every shard on it."""
+
+    def __init__(self, redis: Redis, count: int = 1) -> None:
+        super().__init__(count)
+        self.redis = redis
+
+    def for_tag(self, tag: str) -> Redis:
+        return self.redis
+
+    def groups(self) -> list[tuple[Redis, list[int]]]:
+        return [(self.redis, list(range(self.count)))]
+
+    async def aclose(self) -> None:
+        await self.redis.aclose()
+
+
+class ShardCountMismatchError(RuntimeError):
+    """This role's ACCEPTD_SHARDS differs from the count the deployment's first role
+    recorded: its keys would name other shards than everybody else's."""
+
+
+async def check_shard_count(shards: Shards) -> None:
+    """Records ACCEPTD_SHARDS in Redis if no role has yet, else checks this role's against
+    it (ShardCountMismatchError, said at start, in words). An unreachable server is left to
+    the roles' own retries."""
+    try:
+        recorded = await shards.control.set(keys.SHARD_COUNT, shards.count, nx=True, get=True)
+    except (RedisConnectionError, RedisTimeoutError, OSError):
+        return
+    if recorded is not None and int(recorded) != shards.count:
+        raise ShardCountMismatchError(
+            f"ACCEPTD_SHARDS is {shards.count} here but {recorded} for this deployment "
+            f"(recorded in Redis at {keys.SHARD_COUNT}): every role must use the same count, "
+            "and it cannot change while the deployment holds data"
+        )
