@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test lint format docs docs-serve bench soak clean
+.PHONY: install run test test-cluster lint format docs docs-serve bench soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "acceptd needs Python 3.11+; run make PYTHON=python3.11")'
@@ -22,6 +22,14 @@ run: $(STAMP)
 
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
+
+# The store suite with three shards on one server, then the store suite and the core
+# integration suites on an embedded three-primary Valkey Cluster with replicas (4 shards).
+CLUSTER_SUITES := tests/store tests/integration/test_api_jobs.py tests/integration/test_batches.py \
+	tests/integration/test_webhooks.py tests/integration/test_worker.py
+test-cluster: $(STAMP)
+	ACCEPTD_TEST_SHARDS=3 $(BIN)/pytest tests/store
+	ACCEPTD_TEST_TOPOLOGY=cluster ACCEPTD_TEST_SHARDS=4 $(BIN)/pytest $(CLUSTER_SUITES)
 
 lint: $(STAMP)
 	$(BIN)/ruff check service tests bench examples docs

@@ -13,7 +13,8 @@ from acceptd.core.secretbox import SecretBoxError
 from acceptd.core.settings import Settings
 from acceptd.runtime.bootstrap import MissingMasterKeyError, secret_box
 from acceptd.store import keys
-from acceptd.store.connection import CLUSTER_NOT_SUPPORTED, connect, is_cluster_node
+from acceptd.store.connection import connect, is_cluster_node, open_shards
+from acceptd.store.shards import Shards
 from acceptd.store.tenants import TenantStore
 
 # Past this share of maxmemory, doctor warns: submits start failing at 100 %.
@@ -66,7 +67,8 @@ async def _redis_checks(redis: Redis) -> list[Check]:
     ]
     info = await redis.info()
     if is_cluster_node(info):
-        checks.append(Check("topology", False, CLUSTER_NOT_SUPPORTED))
+        # Supported (store/cluster.py); its keyed reads need the cluster's routing, below.
+        checks.append(Check("topology", True, "a cluster node: ACCEPTD_SHARDS cuts the store"))
     version = _version(info)
     checks.append(
         Check(
@@ -180,9 +182,25 @@ async def run_checks(settings: Settings) -> list[Check]:
             return [*checks, Check("redis reachable", False, f"{type(exc).__name__}: {exc}")]
         if durability is not None:
             checks.append(durability)
-        if any(check.name == "topology" for check in checks):
-            return checks  # a cluster answers the keyed reads below with MOVED
-        checks.append(await _tenant_check(redis, settings))
     finally:
         await redis.aclose()
+    # Keyed reads through the store's own clients: on a cluster, each goes to its node.
+    shards = await open_shards(settings)
+    try:
+        checks.append(await _tenant_check(shards.control, settings))
+        checks.append(await _shard_check(shards))
+    finally:
+        await shards.aclose()
     return checks
+
+
+async def _shard_check(shards: Shards) -> Check:
+    recorded = await shards.control.get(keys.SHARD_COUNT)
+    if recorded is None or int(recorded) == shards.count:
+        return Check("shards", True, f"ACCEPTD_SHARDS={shards.count}")
+    return Check(
+        "shards",
+        False,
+        f"ACCEPTD_SHARDS is {shards.count} here but {recorded} for this deployment: every "
+        "role must use the recorded count",
+    )

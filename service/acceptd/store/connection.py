@@ -155,30 +155,6 @@ def _sentinel(target: SentinelTarget) -> Sentinel:
     )
 
 
-class ClusterNotSupportedError(RuntimeError):
-    """ACCEPTD_REDIS_URL names a node of a Redis/Valkey Cluster."""
-
-
-CLUSTER_NOT_SUPPORTED = (
-    "ACCEPTD_REDIS_URL names a node of a Redis/Valkey Cluster, which acceptd does not support "
-    "yet: its scripts touch a job's and its tenant's keys together, which a cluster refuses "
-    "(CROSSSLOT). Use one server or a Sentinel-managed primary (redis+sentinel://…); on a "
-    "managed service, choose its non-cluster mode."
-)
-
-
-async def refuse_cluster(redis: Redis) -> None:
-    """ClusterNotSupportedError when the server is a cluster node: said at start, in words,
-    rather than as a CROSSSLOT error on the first submit. An unreachable server is left to
-    the roles' own retries."""
-    try:
-        info = await redis.info("cluster")
-    except (RedisConnectionError, RedisTimeoutError, OSError):
-        return
-    if is_cluster_node(info):
-        raise ClusterNotSupportedError(CLUSTER_NOT_SUPPORTED)
-
-
 def is_cluster_node(info: dict[str, object]) -> bool:
     """Whether INFO (its `cluster` section, or all of it) comes from a cluster node."""
     return str(info.get("cluster_enabled", "0")) == "1"

@@ -152,7 +152,10 @@ async def check_shard_count(shards: Shards) -> None:
     it (ShardCountMismatchError, said at start, in words). An unreachable server is left to
     the roles' own retries."""
     try:
-        recorded = await shards.control.set(keys.SHARD_COUNT, shards.count, nx=True, get=True)
+        # Two commands, not SET NX GET (Redis 7+ only): the second reads what the first
+        # role wrote, whichever it was.
+        await shards.control.set(keys.SHARD_COUNT, shards.count, nx=True)
+        recorded = await shards.control.get(keys.SHARD_COUNT)
     except (RedisConnectionError, RedisTimeoutError, OSError):
         return
     if recorded is not None and int(recorded) != shards.count:
