@@ -18,6 +18,7 @@ from acceptd.api.app import create_app
 from acceptd.cli.embedded import EmbeddedValkey
 from acceptd.core.settings import Settings
 from acceptd.jobs.registry import JobRegistry
+from acceptd.store.cluster import forget_topologies
 from acceptd.worker.role import create_worker
 from tests.support import topologies
 from tests.support.constants import (
@@ -60,6 +61,9 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 
 @pytest.fixture(autouse=True)
 def _flush(redis_url: str) -> None:
+    # What this process found each URL to be (store/cluster.py): tests start servers and
+    # clusters on ports another test may have used for the other kind.
+    forget_topologies()
     for url in _PRIMARIES:
         with sync_redis.Redis.from_url(url) as client:
             client.flushdb()

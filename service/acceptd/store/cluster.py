@@ -404,6 +404,11 @@ class ClusterShards(Shards):
 _TOPOLOGY: dict[str, bool] = {}
 
 
+def forget_topologies() -> None:
+    """Ask again on the next connect (tests reuse ports for servers of either kind)."""
+    _TOPOLOGY.clear()
+
+
 async def _answers(redis: Redis) -> bool:
     try:
         async with asyncio.timeout(PROBE_SECONDS):

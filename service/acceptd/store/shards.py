@@ -55,38 +55,17 @@ class Shards:
     def of(self, shard: int) -> Redis:
         return self.for_tag(keys.shard_tag(shard))
 
-    def groups(self) -> list[tuple[Redis, list[int]]]:
-        """Each distinct client with the shards it serves: one pipeline per client reads
-        every shard."""
-        by_client: dict[int, tuple[Redis, list[int]]] = {}
-        for shard in range(self.count):
-            client = self.of(shard)
-            by_client.setdefault(id(client), (client, []))[1].append(shard)
-        return list(by_client.values())
-
     async def across(
         self, commands: Callable[[Pipeline, int], object], shards: Sequence[int] | None = None
     ) -> list[list[Any]]:
         """Runs `commands(pipe, shard)` for every shard (or those named), one pipeline per
         client (transaction=False: each shard's commands touch that shard only), the
         clients concurrently; the replies of each shard's commands, in shard order."""
-        wanted = set(range(self.count) if shards is None else shards)
-
-        async def one(client: Redis, its_shards: list[int]) -> list[tuple[int, list[Any]]]:
-            spans: list[tuple[int, int, int]] = []
-            async with client.pipeline(transaction=False) as pipe:
-                for shard in its_shards:
-                    if shard not in wanted:
-                        continue
-                    before = len(pipe.command_stack)
-                    await _queued(commands(pipe, shard))
-                    spans.append((shard, before, len(pipe.command_stack)))
-                replies = await pipe.execute() if pipe.command_stack else []
-            return [(shard, replies[start:end]) for shard, start, end in spans]
-
-        parts = await asyncio.gather(*(one(client, group) for client, group in self.groups()))
-        by_shard = dict(pair for part in parts for pair in part)
-        return [by_shard[shard] for shard in sorted(by_shard)]
+        wanted = sorted(set(range(self.count) if shards is None else shards))
+        return await self.pipelined(
+            [keys.durability_mark(shard) for shard in wanted],  # any key names its shard
+            lambda pipe, i: commands(pipe, wanted[i]),
+        )
 
     async def pipelined(
         self, item_keys: Sequence[str], commands: Callable[[Pipeline, int], object]
@@ -134,9 +113,6 @@ class OneServer(Shards):
 
     def for_tag(self, tag: str) -> Redis:
         return self.redis
-
-    def groups(self) -> list[tuple[Redis, list[int]]]:
-        return [(self.redis, list(range(self.count)))]
 
     async def aclose(self) -> None:
         await self.redis.aclose()
