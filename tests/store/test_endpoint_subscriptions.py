@@ -64,7 +64,12 @@ async def test_a_recount_from_a_stale_read_writes_nothing(
     await store.create("t1", "https://a.example/", ["job.succeeded"], "")
     before = await copies(shards)
     stale = await scripts.recount_subs(
-        keys=[keys.tenant_endpoints("t1"), keys.tenant_subscription_counts("t1")], args=[]
+        keys=[
+            keys.tenant_endpoints("t1"),
+            keys.tenant_subscription_counts("t1"),
+            keys.SUBSCRIPTION_COPIES_PENDING,
+        ],
+        args=["t1"],
     )
     assert stale == 0
     assert await subs(shards) == {"job.succeeded": "1"}
@@ -111,9 +116,10 @@ async def test_a_rebuild_that_loses_the_race_to_copy_leaves_the_newer_counts(
         keys=[
             keys.tenant_endpoints("t1"),
             keys.tenant_subscription_counts("t1"),
+            keys.SUBSCRIPTION_COPIES_PENDING,
             keys.endpoint(first.id),
         ],
-        args=[first.id],
+        args=["t1", first.id],
     )  # a rebuild whose copies are held up...
     assert older[:2] == [VERSION, "2"]
     await store.create("t1", "https://b.example/", ["job.failed"], "")  # ...overtaken: v3
@@ -134,3 +140,32 @@ async def test_a_copy_left_behind_is_written_again_from_the_truth(three: Shards)
     await three.of(2).hset(behind, mapping={VERSION: "0", "job.canceled": "1"})  # type: ignore[misc]
     await store.resync_counts("t1")
     assert await subs(three) == {"job.succeeded": "1"}
+
+
+async def test_a_rebuild_whose_copies_were_never_written_is_found_by_the_sweeper(
+    three: Shards,
+) -> None:
+    """A role that dies between the rebuild and the copies leaves its tenant pending, in the
+    rebuild's own step; the sweeper's resync writes the copies and clears it."""
+    scripts = Scripts(three)
+    store = store_of(three, scripts)
+    await store.create("t1", "https://a.example/", ["job.succeeded"], "")
+    assert await store.resync_pending() == 0  # the create's copies were written
+    await store.create("t1", "https://b.example/", ["job.failed"], "")
+    rebuilt = await scripts.recount_subs(  # a rebuild, then the role dies: no copies
+        keys=[
+            keys.tenant_endpoints("t1"),
+            keys.tenant_subscription_counts("t1"),
+            keys.SUBSCRIPTION_COPIES_PENDING,
+            *(keys.endpoint(e.id) for e in await store.for_tenant("t1")),
+        ],
+        args=["t1", *sorted(e.id for e in await store.for_tenant("t1"))],
+    )
+    assert rebuilt[:2] == [VERSION, "3"]  # one rebuild per create before it
+    assert {copy[VERSION] for copy in await copies(three)} == {"2"}
+    pending = keys.SUBSCRIPTION_COPIES_PENDING
+    assert await three.control.hget(pending, "t1") == "3"  # type: ignore[misc]
+    assert await store.resync_pending() == 1
+    assert {copy[VERSION] for copy in await copies(three)} == {"3"}
+    assert await three.control.hlen(pending) == 0  # type: ignore[misc]
+    assert await store.resync_pending() == 0

@@ -118,7 +118,7 @@ class DispatcherRuntime:
                 )
                 for shard in range(shards.count)
             ],
-            sweeper=DeliverySweeper(deliveries, stopping, order, inline),
+            sweeper=DeliverySweeper(deliveries, stopping, order, inline, endpoints),
             recovery=RecoveryRunner(
                 RecoveryStore(shards, deliveries, settings.job_retention_seconds),
                 deliveries,

@@ -11,6 +11,7 @@ import time
 from acceptd.core.clock import now_ms
 from acceptd.dispatcher.inline import RENEW_EVERY_SECONDS, InlineDispatch
 from acceptd.store.deliveries import DeliveryStore
+from acceptd.store.endpoints import EndpointStore
 from acceptd.store.ordering import OrderQueues
 
 log = logging.getLogger(__name__)
@@ -29,8 +30,10 @@ class DeliverySweeper:
         stopping: asyncio.Event,
         order: OrderQueues | None = None,
         inline: InlineDispatch | None = None,
+        endpoints: EndpointStore | None = None,
     ) -> None:
         self._deliveries = deliveries
+        self._endpoints = endpoints
         self._stopping = stopping
         self._order = order
         self._inline = inline
@@ -56,6 +59,9 @@ class DeliverySweeper:
                 if time.monotonic() >= next_sweep:
                     next_sweep = time.monotonic() + SWEEP_EVERY_SECONDS
                     await self.sweep()
+                    if self._endpoints is not None:
+                        # Subscription counts a role died before copying to every shard.
+                        await self._endpoints.resync_pending()
             except Exception:
                 log.warning("sweep failed (will try again)", exc_info=True)
 

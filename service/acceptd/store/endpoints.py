@@ -117,9 +117,10 @@ class EndpointStore:
                 keys=[
                     keys.tenant_endpoints(tenant),
                     keys.tenant_subscription_counts(tenant),
+                    keys.SUBSCRIPTION_COPIES_PENDING,
                     *(keys.endpoint(i) for i in endpoint_ids),
                 ],
-                args=endpoint_ids,
+                args=[tenant, *endpoint_ids],
             )
             if counts:
                 await self._copy_counts(tenant, counts)
@@ -127,14 +128,27 @@ class EndpointStore:
         raise RuntimeError(f"the endpoints of {tenant} kept changing while being counted")
 
     async def _copy_counts(self, tenant: str, counts: list[str]) -> None:
-        """Each shard's copy of the counts, read by its status scripts. A crash before every
-        copy is written leaves some a version behind until the next change or
-        `resync_counts` (the dispatcher's maintenance)."""
+        """Each shard's copy of the counts (`~v` and its version first), read by its status
+        scripts; then the tenant leaves the pending copies. A crash before that leaves it
+        pending: `resync_pending` (the dispatcher's sweeper) writes them again."""
         await self._shards.across(
             lambda pipe, shard: self._scripts.subs_copy(
                 keys=[keys.tenant_event_subscriptions(tenant, shard)], args=counts, client=pipe
             )
         )
+        await self._scripts.subs_copied(
+            keys=[keys.SUBSCRIPTION_COPIES_PENDING], args=[tenant, counts[1]]
+        )
+
+    async def resync_pending(self) -> int:
+        """Writes the copies of every tenant whose last rebuild's copies may be missing (a
+        role died in between); returns how many tenants. One HGETALL when there are none."""
+        pending: dict[str, str] = await self._redis.hgetall(  # type: ignore[misc]
+            keys.SUBSCRIPTION_COPIES_PENDING
+        )
+        for tenant in pending:
+            await self.resync_counts(tenant)
+        return len(pending)
 
     async def resync_counts(self, tenant: str) -> None:
         """Writes the shards' copies of the tenant's counts again from the truth."""

@@ -240,6 +240,12 @@ def tenant_subscription_counts(name: str) -> str:
     return f"{CONTROL}tenant:{name}:subs"
 
 
+# Hash tenant -> the version of its subscription counts whose copies may not all be
+# written yet (a role died between the rebuild and the copies): the dispatcher's sweeper
+# writes them again (store/endpoints.py).
+SUBSCRIPTION_COPIES_PENDING = CONTROL + "subs-pending"
+
+
 def tenant_endpoints(name: str) -> str:
     return f"{CONTROL}tenant:{name}:endpoints"
 

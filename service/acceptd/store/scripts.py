@@ -92,6 +92,7 @@ class Scripts:
         self.rate_limit = plain("rate_limit")
         self.recount_subs = plain("recount_subs")
         self.subs_copy = plain("subs_copy")
+        self.subs_copied = plain("subs_copied")
         self.endpoint_health = plain("endpoint_health")
         self.delivery_create = plain("delivery_create")
         self.delivery_attempt = plain("delivery_attempt")
