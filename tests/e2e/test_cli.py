@@ -133,10 +133,14 @@ class Dev:
 
 
 async def start_dev(
-    data_dir: Path, cwd: Path | None = None, log_to: Path | None = None, **env: str
+    data_dir: Path,
+    cwd: Path | None = None,
+    log_to: Path | None = None,
+    *flags: str,
+    **env: str,
 ) -> Dev:
     """`acceptd dev` until its banner; its log (stderr) goes to `log_to`, if given."""
-    command = ["dev", "--port", str(free_port()), "--data-dir", str(data_dir)]
+    command = ["dev", "--port", str(free_port()), "--data-dir", str(data_dir), *flags]
     stderr: Any = log_to.open("wb") if log_to else asyncio.subprocess.DEVNULL
     process = await asyncio.create_subprocess_exec(
         sys.executable, "-m", "acceptd", *command,
@@ -204,6 +208,51 @@ async def test_dev_runs_the_readme_flow_and_keeps_data_across_restarts(
         return not valkey_running(again.redis_port)
 
     await wait_until(server_gone, timeout=10)
+
+
+@pytest.mark.timeout(120)
+async def test_dev_cluster_spreads_one_tenants_jobs_over_every_primary(
+    tmp_path: Path, session: aiohttp.ClientSession
+) -> None:
+    """`acceptd dev --cluster`: a three-primary cluster on the laptop, 16 shards, and one
+    tenant's jobs land on every primary (each primary holds some of its job records)."""
+    import redis as sync_redis
+
+    data = tmp_path / "data"
+    dev = await start_dev(data, None, None, "--cluster")
+    try:
+        headers = {"Authorization": f"Bearer {dev.api_key}"}
+        locations = []
+        for value in range(24):
+            body = {"type": "demo.echo", "input": {"value": value}}
+            async with session.post(f"{dev.api_url}/v1/jobs", json=body, headers=headers) as sent:
+                assert sent.status == 202
+                locations.append(sent.headers["Location"])
+
+        async def all_done() -> bool:
+            for location in locations:
+                async with session.get(f"{dev.api_url}{location}", headers=headers) as got:
+                    if (await got.json())["status"] != "succeeded":
+                        return False
+            return True
+
+        await wait_until(all_done, timeout=30)
+        url = (data / "redis.url").read_text().strip()
+        password = urlsplit(url).password
+        with sync_redis.Redis.from_url(url, decode_responses=True) as seed:
+            nodes = seed.execute_command("CLUSTER", "NODES")
+        primaries = [line.split()[1].split("@")[0] for line in nodes.splitlines()
+                     if "master" in line.split()[2]]  # fmt: skip
+        assert len(primaries) == 3
+        holding = 0
+        for address in primaries:
+            host, _, port = address.rpartition(":")
+            with sync_redis.Redis(host=host, port=int(port), password=password) as node:
+                holding += bool(list(node.scan_iter(match="acceptd:*:job:job_*", count=1000)))
+        assert holding == 3
+    finally:
+        dev.process.send_signal(signal.SIGTERM)
+        assert await asyncio.wait_for(dev.process.wait(), 30) == 0
 
 
 @pytest.mark.timeout(90)

@@ -17,6 +17,7 @@ from acceptd.api import state
 from acceptd.api.app import create_app, handler_options
 from acceptd.cli.devfiles import DevFiles
 from acceptd.cli.embedded import EmbeddedValkey
+from acceptd.cli.topologies import EmbeddedCluster, dev_cluster
 from acceptd.core import logs, tracing
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.role import create_dispatcher
@@ -40,14 +41,25 @@ def _secret_or(value: SecretStr | None, default: str) -> str:
     return value.get_secret_value() if value is not None else default
 
 
-def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> None:
+# The shards of `dev --cluster` (four or more per primary: store/keys.py).
+DEV_CLUSTER_SHARDS = 16
+
+
+def run_dev(
+    settings: Settings, host: str, port: int | None, data_dir: Path, *, cluster: bool = False
+) -> None:
     logs.configure(json_lines=False, role="dev")
     tracing.configure("dev")
     files = DevFiles(data_dir)
     files.ensure_private_dir()
-    server: EmbeddedValkey | None = None
+    server: EmbeddedValkey | EmbeddedCluster | None = None
     if settings.redis_url is None:
-        server = EmbeddedValkey(data_dir / "valkey", password=secrets.token_urlsafe(24))
+        password = secrets.token_urlsafe(24)
+        server = (
+            dev_cluster(data_dir / "cluster", password=password)
+            if cluster
+            else EmbeddedValkey(data_dir / "valkey", password=password)
+        )
         server.start()
         files.write_redis_url(server.url)
     # ACCEPTD_BOOTSTRAP_API_KEY / _SECRET win, each on its own; what is unset comes from
@@ -65,6 +77,9 @@ def run_dev(settings: Settings, host: str, port: int | None, data_dir: Path) -> 
             # One process for every role: one metrics server at most, and only when asked.
             "metrics_port": settings.metrics_port or 0,
             "redis_url": server.url if server else settings.redis_url,
+            "shards": settings.shards
+            if "shards" in settings.model_fields_set or not cluster
+            else DEV_CLUSTER_SHARDS,
             "master_key": settings.master_key or files.master_key(),
             "bootstrap_api_key": SecretStr(api_key),
             "bootstrap_secret": SecretStr(secret),

@@ -54,6 +54,12 @@ def build_parser() -> argparse.ArgumentParser:
         "--port", type=int, default=None, help="API port (default ACCEPTD_PORT or 8000)"
     )
     dev.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
+    dev.add_argument(
+        "--cluster",
+        action="store_true",
+        help="an embedded three-primary Valkey Cluster instead of one server "
+        "(ACCEPTD_SHARDS 16 unless set): cluster mode on a laptop",
+    )
 
     api = commands.add_parser("api", help="the HTTP API (ACCEPTD_HOST, ACCEPTD_PORT)")
     api.add_argument(
@@ -137,7 +143,7 @@ def _run_server_verb(args: argparse.Namespace) -> None:
     if args.command == "dev":
         from acceptd.cli.dev import run_dev
 
-        run_dev(_settings(), args.host, args.port, args.data_dir)
+        run_dev(_settings(), args.host, args.port, args.data_dir, cluster=args.cluster)
     elif args.command == "api" and args.workers > 1:
         _run_api_processes(_settings(), args.workers)
     elif args.command in ROLES:

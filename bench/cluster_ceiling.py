@@ -1,0 +1,186 @@
+"""`python -m bench.cluster_ceiling`: what a three-primary Valkey Cluster carries against one
+Valkey, computed as bench.ceiling computes it (jobs per second per main-thread CPU-second).
+
+Both run the same load (jobs with a callback, submit to verified webhook) through the same
+roles, with AOF on: one server with ACCEPTD_SHARDS=1, then a cluster of N primaries (no
+replicas: a replica's CPU is not on the write path) with ACCEPTD_SHARDS=16. For the cluster
+it reads each primary's main-thread CPU and commands, and reports how evenly the work spread
+(each primary's share of the commands against 1/N) and the computed ceiling: the busiest
+primary saturates first, so the cluster carries JOBS / (the largest main-thread CPU of one
+primary) jobs per second. The goal: at least 0.8 x N times one server's ceiling."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import redis.asyncio as aredis
+
+from acceptd.cli.topologies import EmbeddedCluster
+from bench import load
+from bench.ceiling import CONCURRENCY, JOBS
+from bench.cluster import API_KEY, Cluster, port, wait_for_port
+
+SHARDS = 16
+
+
+def _main_thread_cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/task/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+class Servers:
+    """The Valkey processes under measurement: one server, or a cluster's primaries."""
+
+    def __init__(self, workdir: Path, primaries: int) -> None:
+        self.primaries = primaries
+        self.cluster: EmbeddedCluster | None = None
+        self.bench = Cluster(workdir)
+        if primaries > 1:
+            self.cluster = EmbeddedCluster(workdir / "cluster", primaries=primaries)
+
+    def start(self) -> str:
+        if self.cluster is None:
+            return self.bench.start_valkey()
+        self.cluster.start()
+        return self.cluster.url
+
+    def urls(self) -> list[str]:
+        if self.cluster is None:
+            return [self.bench.redis_url]
+        return [node.server.url for node in self.cluster.nodes[: self.primaries]]
+
+    def pids(self) -> list[int]:
+        servers = (
+            [self.bench.valkey]
+            if self.cluster is None
+            else [node.server for node in self.cluster.nodes[: self.primaries]]
+        )
+        return [server._process.pid for server in servers if server and server._process]
+
+    def stop(self) -> None:
+        self.bench.stop_all()
+        if self.cluster is not None:
+            self.cluster.stop()
+
+
+async def _commands(urls: list[str]) -> list[int]:
+    counts = []
+    for url in urls:
+        redis = aredis.Redis.from_url(url)
+        try:
+            counts.append(int((await redis.info("stats"))["total_commands_processed"]))
+        finally:
+            await redis.aclose()
+    return counts
+
+
+async def measure(servers: Servers, api: str, receiver: str, runs: int) -> list[dict[str, Any]]:
+    headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
+    found = []
+    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+        submit = load.acceptd_submitter(session, api, headers, f"{receiver}/hook")
+        warm = await load.burst(submit, 200, 8)
+        await load.wait_for_arrivals(session, receiver, set(warm), 60)
+        for _ in range(runs):
+            await load.reset(session, receiver)
+            cpu_before = [_main_thread_cpu(pid) for pid in servers.pids()]
+            commands_before = await _commands(servers.urls())
+            sent = await load.burst(submit, JOBS, CONCURRENCY)
+            arrived = await load.wait_for_arrivals(session, receiver, set(sent), 180)
+            cpu = [_main_thread_cpu(p) - b for p, b in zip(servers.pids(), cpu_before, strict=True)]
+            commands = [
+                after - before
+                for after, before in zip(
+                    await _commands(servers.urls()), commands_before, strict=True
+                )
+            ]
+            result = load.end_to_end(sent, arrived)
+            total = sum(commands)
+            found.append({
+                "jobs_per_s": result["jobs_per_s"],
+                "missing": result["missing"],
+                "commands_per_job": total / JOBS,
+                "commands_per_job_per_primary": [c / JOBS for c in commands],
+                "main_thread_cpu_ms_per_1000_jobs_per_primary": [1e6 * c / JOBS for c in cpu],
+                # Each primary's share of the commands against an even 1/N.
+                "largest_deviation_from_even": max(
+                    abs(c / total * len(commands) - 1) for c in commands
+                ) if total else 0.0,
+                "ceiling_jobs_per_s": JOBS / max(cpu) if max(cpu) else float("nan"),
+            })  # fmt: skip
+    return found
+
+
+def run(primaries: int, runs: int) -> list[dict[str, Any]]:
+    with tempfile.TemporaryDirectory() as tmp:
+        servers = Servers(Path(tmp), primaries)
+        bench = servers.bench
+        try:
+            url = servers.start()
+            shards = "1" if primaries == 1 else str(SHARDS)
+
+            def env(**extra: str) -> dict[str, str]:
+                return bench.env(ACCEPTD_REDIS_URL=url, ACCEPTD_SHARDS=shards, **extra)
+
+            api_port, receiver_port = port(), port()
+            bench.spawn("receiver", "-m", "bench.receiver", "--port", str(receiver_port),
+                        "--secret", bench.secret)  # fmt: skip
+            bench.spawn("api", "-m", "acceptd", "api", env=env(ACCEPTD_PORT=str(api_port)))
+            bench.spawn("worker", "-m", "acceptd", "worker", env=env())
+            bench.spawn("dispatcher", "-m", "acceptd", "dispatcher", env=env())
+            for port_number in (api_port, receiver_port):
+                wait_for_port(port_number)
+            return asyncio.run(measure(
+                servers, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{receiver_port}", runs
+            ))  # fmt: skip
+        finally:
+            servers.stop()
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(prog="python -m bench.cluster_ceiling")
+    parser.add_argument("--runs", type=int, default=3)
+    parser.add_argument("--primaries", type=int, default=3)
+    parser.add_argument("--out", type=Path, default=Path("bench/results/cluster_ceiling.json"))
+    args = parser.parse_args()
+    one = run(1, args.runs)
+    many = run(args.primaries, args.runs)
+    one_ceiling = load.median([s["ceiling_jobs_per_s"] for s in one])
+    many_ceiling = load.median([s["ceiling_jobs_per_s"] for s in many])
+    results = {
+        "one_server": one,
+        "cluster": many,
+        "primaries": args.primaries,
+        "shards": SHARDS,
+        "ceiling_one_server": one_ceiling,
+        "ceiling_cluster": many_ceiling,
+        "cluster_over_n_times_one": many_ceiling / (args.primaries * one_ceiling),
+    }
+    n = args.primaries
+    print("| store | jobs/s here | commands/job | commands/job per primary "
+          "| largest deviation from even | ceiling jobs/s |")  # fmt: skip
+    print("|---|---|---|---|---|---|")
+    for label, samples in (("one server, 1 shard", one), (f"{n} primaries, {SHARDS} shards", many)):
+        per_primary = [
+            load.median([s["commands_per_job_per_primary"][i] for s in samples])
+            for i in range(len(samples[0]["commands_per_job_per_primary"]))
+        ]
+        print(f"| {label} | {load.median([s['jobs_per_s'] for s in samples]):,.0f} "
+              f"| {load.median([s['commands_per_job'] for s in samples]):.1f} "
+              f"| {' / '.join(f'{c:.1f}' for c in per_primary)} "
+              f"| {load.median([s['largest_deviation_from_even'] for s in samples]):.0%} "
+              f"| {load.median([s['ceiling_jobs_per_s'] for s in samples]):,.0f} |")  # fmt: skip
+    print(f"cluster ceiling / ({n} x one server's): {results['cluster_over_n_times_one']:.2f}")
+    args.out.parent.mkdir(parents=True, exist_ok=True)
+    args.out.write_text(json.dumps(results, indent=2))
+
+
+if __name__ == "__main__":
+    main()
