@@ -36,7 +36,8 @@ class Settings(BaseSettings):
 
     redis_url: str | None = Field(
         default=None,
-        description="`redis://` or `rediss://` URL of one server, or "
+        description="`redis://` or `rediss://` URL of one server or of any node of a "
+        "Redis/Valkey Cluster (detected from the server; set ACCEPTD_SHARDS), or "
         "`redis+sentinel://[:password@]host:port[,host:port…]/<primary-name>` for a "
         "Sentinel-managed primary (the roles follow a failover). Required for `api`, "
         "`worker` and `dispatcher`; when unset, `dev` starts the embedded server",
