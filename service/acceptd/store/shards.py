@@ -114,6 +114,12 @@ class OneServer(Shards):
     def for_tag(self, tag: str) -> Redis:
         return self.redis
 
+    def for_key(self, key: str) -> Redis:
+        return self.redis  # no tag to read: the submit path asks this several times
+
+    def of(self, shard: int) -> Redis:
+        return self.redis
+
     async def aclose(self) -> None:
         await self.redis.aclose()
 
