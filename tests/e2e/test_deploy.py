@@ -5,6 +5,7 @@ Kubernetes schemas offline, and the properties operators rely on."""
 from __future__ import annotations
 
 import asyncio
+import ipaddress
 import json
 import re
 import secrets
@@ -26,7 +27,13 @@ from acceptd.client import Client
 from acceptd.core.settings import Settings
 from acceptd.runtime import metrics
 from tests.support.cluster import Roles, VerifyingReceiver
-from tests.support.compose import MissingVariableError, dockerfile_env, service_environment
+from tests.support.compose import (
+    MissingVariableError,
+    dockerfile_env,
+    interpolate,
+    merge,
+    service_environment,
+)
 from tests.support.constants import MASTER_KEY, subprocess_env
 from tests.support.waiting import healthy, wait_until
 
@@ -219,16 +226,168 @@ def test_compose_names_no_job_modules_by_default() -> None:
     assert "REPLACE" in (K8S / "configmap.yaml").read_text()
 
 
-def test_compose_puts_no_password_on_a_command_line() -> None:
-    redis_service = yaml.safe_load((DEPLOY / "compose.yaml").read_text())["services"]["redis"]
-    for field in ("command", "entrypoint"):
-        assert "ACCEPTD_REDIS_PASSWORD" not in json.dumps(redis_service.get(field)), field
-    assert "requirepass" not in (DEPLOY / "compose.yaml").read_text()
+@pytest.mark.parametrize("name", ["compose.yaml", "compose.cluster.yaml"])
+def test_compose_puts_no_password_on_a_command_line(name: str) -> None:
+    """Neither the server nor valkey-cli (healthchecks, the cluster's assembly) is handed
+    the password as an argument: `ps` shows those to every user of the host."""
+    text = (DEPLOY / name).read_text()
+    for service_name, service in yaml.safe_load(text)["services"].items():
+        for field in ("command", "entrypoint"):
+            argv = json.dumps(service.get(field))
+            assert "ACCEPTD_REDIS_PASSWORD" not in argv, (service_name, field)
+            assert not {"-a", "--pass", "--user"} & set(service.get(field) or []), service_name
+        test = json.dumps(service.get("healthcheck", {}).get("test"))
+        assert "ACCEPTD_REDIS_PASSWORD" not in test, service_name
+    assert "requirepass" not in text
+    for script in ("valkey-entrypoint.sh", "valkey-cluster-create.sh"):
+        assert not re.search(r"valkey-cli[^\n]* (-a|--pass|--user) ", (DEPLOY / script).read_text())
+
+
+def _compose(*names: str) -> dict[str, Any]:
+    """Compose files merged as `docker compose -f a -f b` merges them."""
+    return merge(*(yaml.safe_load((DEPLOY / name).read_text()) for name in names))
+
+
+CLUSTER_NODES = ("redis", "redis-2", "redis-3")
+
+
+def _mounts(service: dict[str, Any]) -> dict[str, str]:
+    """A service's bind mounts and volumes: source -> path in the container."""
+    return dict(volume.split(":")[:2] for volume in service["volumes"])
+
+
+def test_compose_stays_one_server_without_the_cluster_override() -> None:
+    """compose.yaml alone is the single-server stack: the cluster is opt-in with -f."""
+    compose = _compose("compose.yaml")
+    assert set(compose["services"]) == {"redis", "api", "worker", "dispatcher"}
+    assert "command" not in compose["services"]["redis"]
+    assert "ACCEPTD_SHARDS" not in (DEPLOY / "compose.yaml").read_text()
+
+
+def test_compose_cluster_runs_three_persistent_primaries_at_fixed_addresses() -> None:
+    compose = _compose("compose.yaml", "compose.cluster.yaml")
+    shell = {"ACCEPTD_REDIS_PASSWORD": "pw"}
+    network = compose["networks"]["default"]["ipam"]["config"][0]
+    subnet = ipaddress.ip_network(interpolate(network["subnet"], shell))
+    dynamic = ipaddress.ip_network(interpolate(network["ip_range"], shell))
+    addresses, data = set(), set()
+    for name in CLUSTER_NODES:
+        node = compose["services"][name]
+        # Each node runs the password-from-a-file entrypoint with the shipped redis.conf
+        # (AOF, maxmemory, noeviction) and cluster mode on top.
+        assert node["entrypoint"] == ["sh", "/usr/local/bin/valkey-entrypoint.sh"], name
+        assert _mounts(node)["./redis.conf"] == "/etc/valkey/redis.conf", name
+        assert node["command"][:2] == ["--cluster-enabled", "yes"], name
+        assert service_environment(node, shell)["VALKEY_PASSWORD"] == "pw", name
+        assert node["healthcheck"]["test"] == ["CMD", "valkey-cli", "ping"], name
+        data.add(next(src for src, dst in _mounts(node).items() if dst == "/data"))
+        # A cluster knows its members by address: a node whose address changed after a
+        # `down` would not be found again, so each has a fixed one, outside the range
+        # compose hands to the other containers.
+        address = ipaddress.ip_address(
+            interpolate(node["networks"]["default"]["ipv4_address"], shell)
+        )
+        assert address in subnet, name
+        assert address not in dynamic, name
+        addresses.add(address)
+    assert len(addresses) == len(data) == len(CLUSTER_NODES)
+    assert data <= set(compose["volumes"])
+    assert re.search(r"^appendonly yes$", (DEPLOY / "redis.conf").read_text(), re.M)
+
+
+def test_compose_cluster_is_assembled_before_the_roles_start() -> None:
+    compose = _compose("compose.yaml", "compose.cluster.yaml")
+    create = compose["services"]["redis-cluster"]
+    assert create["entrypoint"] == ["sh", "/usr/local/bin/valkey-cluster-create.sh"]
+    assert _mounts(create)["./valkey-cluster-create.sh"] == create["entrypoint"][1]
+    assert create["command"] == [f"{name}:6379" for name in CLUSTER_NODES]
+    assert create["depends_on"] == {
+        name: {"condition": "service_healthy"} for name in CLUSTER_NODES
+    }
+    script = (DEPLOY / "valkey-cluster-create.sh").read_text()
+    assert 'valkey-cli --cluster create "$@" --cluster-replicas 0 --cluster-yes' in script
+    shell = {"ACCEPTD_REDIS_PASSWORD": "pw", "ACCEPTD_MASTER_KEY": MASTER_KEY,
+             "ACCEPTD_JOB_MODULES": "myapp.jobs"}  # fmt: skip
+    assert service_environment(create, shell) == {"REDISCLI_AUTH": "pw"}
+    for role in ("api", "worker", "dispatcher"):
+        service = compose["services"][role]
+        assert service["depends_on"]["redis-cluster"] == {
+            "condition": "service_completed_successfully"
+        }
+        env = service_environment(service, shell)
+        # Any node's URL finds the whole cluster; database 0, the only one a cluster has.
+        assert env["ACCEPTD_REDIS_URL"] == "redis://:pw@redis:6379/0"
+        # A power of two, at least four per primary (docs/operations.md, "How many shards").
+        shards = int(env["ACCEPTD_SHARDS"])
+        assert shards & (shards - 1) == 0, role
+        assert shards >= 4 * len(CLUSTER_NODES), role
 
 
 def test_example_secret_holds_no_secret() -> None:
     [secret] = _documents(K8S / "secret.example.yaml")
     assert set(secret["stringData"].values()) == {"REPLACE_ME"}
+
+
+def _kustomize(directory: Path) -> list[dict[str, Any]]:
+    """What `kubectl apply -k` would apply (kubectl's own kustomize)."""
+    kubectl = shutil.which("kubectl")
+    if kubectl is None:
+        pytest.skip("kubectl (with its built-in kustomize) is not installed")
+    rendered = subprocess.run(
+        [kubectl, "kustomize", str(directory)], capture_output=True, text=True, timeout=60
+    )
+    assert rendered.returncode == 0, rendered.stderr
+    return [d for d in yaml.safe_load_all(rendered.stdout) if d]
+
+
+def test_the_cluster_component_sets_shards_and_reads_the_url_from_its_secret() -> None:
+    component = yaml.safe_load((K8S / "cluster" / "kustomization.yaml").read_text())
+    assert component["kind"] == "Component"
+    ops = {
+        patch["target"]["kind"]: yaml.safe_load(patch["patch"]) for patch in component["patches"]
+    }
+    [shards] = ops["ConfigMap"]
+    assert shards["path"] == "/data/ACCEPTD_SHARDS"
+    count = int(shards["value"])
+    assert count & (count - 1) == 0, count  # a power of two
+    assert count >= 4, count
+    [env] = ops["Deployment"]
+    assert env["value"] == [{
+        "name": "ACCEPTD_REDIS_URL",
+        "valueFrom": {"secretKeyRef": {"name": "acceptd-redis-cluster", "key": "url"}},
+    }]  # fmt: skip
+
+
+def test_the_cluster_component_changes_only_shards_url_and_redis_peers(tmp_path: Path) -> None:
+    """Turned on as its header says (`components: [cluster]` in deploy/k8s), the manifests
+    differ from the base's only where the component means them to, and still validate."""
+    base = _kustomize(K8S)
+    shutil.copytree(K8S, tmp_path / "k8s")
+    with (tmp_path / "k8s" / "kustomization.yaml").open("a") as kustomization:
+        kustomization.write("components: [cluster]\n")
+    with_cluster = _kustomize(tmp_path / "k8s")
+    assert len(with_cluster) == len(base)
+    for before, after in zip(base, with_cluster, strict=True):
+        kind, name = after["kind"], after["metadata"]["name"]
+        assert (before["kind"], before["metadata"]["name"]) == (kind, name)
+        kubernetes_validate.validate(after, KUBERNETES_VERSION, strict=True)
+        if kind == "ConfigMap":
+            assert after["data"].pop("ACCEPTD_SHARDS") == "16"
+        elif kind == "Deployment":
+            [container] = after["spec"]["template"]["spec"]["containers"]
+            [url] = container.pop("env")
+            assert url["name"] == "ACCEPTD_REDIS_URL"
+            assert url["valueFrom"]["secretKeyRef"]["name"] == "acceptd-redis-cluster"
+            # Still the base's Secret for the rest (the master key): `env` wins over it
+            # for the URL only.
+            assert {"secretRef": {"name": "acceptd-secrets"}} in container["envFrom"]
+        elif name == "redis-from-acceptd-only":
+            peers = after["spec"]["ingress"].pop()
+            assert peers["from"] == [
+                {"podSelector": {"matchLabels": {"app.kubernetes.io/name": "redis"}}}
+            ]
+            assert {16379, 6379} <= {port["port"] for port in peers["ports"]}
+        assert after == before, (kind, name)
 
 
 def test_dockerfile_is_multi_stage_non_root_with_a_health_check() -> None:
@@ -245,29 +404,32 @@ def test_the_derived_image_example_adds_job_modules() -> None:
     assert "ACCEPTD_JOB_MODULES" in derived
 
 
-def _start_valkey(tmp: Path, service: dict[str, Any], shell: dict[str, str], port: int
-                  ) -> subprocess.Popen[bytes]:  # fmt: skip
-    """The redis service as compose runs it: its entrypoint script (deploy/), its
-    environment, the shipped redis.conf; the image's docker-entrypoint.sh stands in as a
-    script that runs the packaged valkey-server on a free loopback port."""
+def _start_valkey(tmp: Path, service: dict[str, Any], shell: dict[str, str], port: int,
+                  bus_port: int | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+    """A Valkey service as compose runs it: its entrypoint script (deploy/) with the
+    service's command as arguments, its environment, the shipped redis.conf; the image's
+    docker-entrypoint.sh stands in as a script that runs the packaged valkey-server on a free
+    loopback port (and, for a cluster node, a free bus port in place of port + 10000)."""
     assert service["entrypoint"] == ["sh", "/usr/local/bin/valkey-entrypoint.sh"]
-    mounts = dict(volume.split(":")[:2] for volume in service["volumes"])
+    mounts = _mounts(service)
     assert mounts["./valkey-entrypoint.sh"] == "/usr/local/bin/valkey-entrypoint.sh"
     assert mounts["./redis.conf"] == "/etc/valkey/redis.conf"
+    tmp.mkdir(exist_ok=True)
     shutil.copy(DEPLOY / "redis.conf", tmp / "redis.conf")
     bin_dir = tmp / "bin"
     bin_dir.mkdir()
+    bus = f" --cluster-port {bus_port}" if bus_port else ""
     image_entrypoint = bin_dir / "docker-entrypoint.sh"
     image_entrypoint.write_text(
-        f'#!/bin/sh\nshift\nexec {valkey_binary()} "$@" --port {port} --bind 127.0.0.1\n'
+        f'#!/bin/sh\nshift\nexec {valkey_binary()} "$@" --port {port} --bind 127.0.0.1{bus}\n'
     )
     image_entrypoint.chmod(0o755)
     env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **service_environment(service, shell),
            "VALKEY_CONF": str(tmp / "redis.conf"),
            "VALKEY_AUTH_CONF": str(tmp / "auth.conf")}  # fmt: skip
     return subprocess.Popen(
-        ["sh", str(DEPLOY / "valkey-entrypoint.sh")], env=env, cwd=tmp,
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        ["sh", str(DEPLOY / "valkey-entrypoint.sh"), *service.get("command", [])],
+        env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
 
 
@@ -357,3 +519,133 @@ async def test_compose_as_shipped_starts_and_delivers_a_signed_webhook(tmp_path:
         await receiver.down()
         valkey.terminate()
         await asyncio.to_thread(valkey.wait, 10)
+
+
+@pytest.mark.timeout(120)
+async def test_compose_cluster_as_shipped_assembles_and_delivers_a_signed_webhook(
+    tmp_path: Path,
+) -> None:
+    """compose.yaml with compose.cluster.yaml, service by service as compose starts them:
+    the three nodes, the one-shot assembly (twice, as a later `up` runs it again), the
+    roles on 16 shards, and a job whose signed webhook arrives."""
+    # The image's valkey-cli: the machine's redis-cli is the same program (Valkey forked
+    # it and kept its options, --cluster create and REDISCLI_AUTH among them).
+    cli = shutil.which("valkey-cli") or shutil.which("redis-cli")
+    if cli is None:
+        pytest.skip("neither valkey-cli nor redis-cli is installed to stand in for the image's")
+    compose = _compose("compose.yaml", "compose.cluster.yaml")
+    password = secrets.token_hex(16)
+    shell = {
+        "ACCEPTD_MASTER_KEY": MASTER_KEY,
+        "ACCEPTD_REDIS_PASSWORD": password,
+        "ACCEPTD_CALLBACK_ALLOW_CIDRS": "127.0.0.1/32",
+        "ACCEPTD_JOB_MODULES": "acceptd.jobs.demo",
+    }
+
+    # Each node on a free loopback port (and bus port) in place of its fixed address.
+    ports = {name: free_port() for name in CLUSTER_NODES}
+    nodes = {
+        name: _start_valkey(tmp_path / name, compose["services"][name], shell, ports[name],
+                            bus_port=free_port())
+        for name in CLUSTER_NODES
+    }  # fmt: skip
+    admins = {name: sync_redis.Redis(port=port, password=password) for name, port in ports.items()}
+    roles = Roles({}, tmp_path)
+    receiver = VerifyingReceiver()
+    try:
+        # depends_on: service_healthy, as the healthcheck (an authenticated PING) sees it.
+        for admin in admins.values():
+
+            async def answering(admin: sync_redis.Redis = admin) -> bool:
+                try:
+                    return bool(admin.ping())
+                except sync_redis.ConnectionError:
+                    return False
+
+            await wait_until(answering, timeout=20)
+        for name, node in nodes.items():
+            assert password not in _command_line(node.pid), name
+
+        # The one-shot redis-cluster service: its script with its command, service names
+        # replaced by where each node listens here.
+        create = compose["services"]["redis-cluster"]
+        bin_dir = tmp_path / "cli-bin"
+        bin_dir.mkdir()
+        (bin_dir / "valkey-cli").symlink_to(cli)
+        addresses = []
+        for address in create["command"]:
+            host, port = address.rsplit(":", 1)
+            assert port == "6379", address  # where every node listens in its container
+            addresses.append(f"127.0.0.1:{ports[host]}")
+        env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **service_environment(create, shell)}
+        for run in ("create", "a later up"):
+            assembling = await asyncio.create_subprocess_exec(
+                "sh", str(DEPLOY / "valkey-cluster-create.sh"), *addresses, env=env,
+                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+            )  # fmt: skip
+            out, _ = await asyncio.wait_for(assembling.communicate(), 90)
+            assert assembling.returncode == 0, (run, out.decode(errors="replace"))
+        assert b"assembled already" in out
+        for name, admin in admins.items():
+            info: dict[str, str] = admin.cluster("INFO")  # type: ignore[assignment]
+            assert info["cluster_state"] == "ok", name
+            assert info["cluster_size"] == "3", name  # three primaries holding slots
+            config: dict[str, str] = admin.config_get("appendonly")  # type: ignore[assignment]
+            assert config["appendonly"] == "yes", name
+        with pytest.raises((AuthenticationError, ResponseError)):  # NOAUTH
+            sync_redis.Redis(port=ports["redis-2"]).set("x", "1")
+
+        image_env = dockerfile_env(DEPLOY / "Dockerfile")
+        image_env["ACCEPTD_HOST"] = "127.0.0.1"
+        for name in ("api", "worker", "dispatcher"):
+            service = compose["services"][name]
+            env = {**image_env, **service_environment(service, shell)}
+            assert env["ACCEPTD_SHARDS"] == "16"
+            env["ACCEPTD_REDIS_URL"] = env["ACCEPTD_REDIS_URL"].replace(
+                "@redis:6379", f"@127.0.0.1:{ports['redis']}"
+            )
+            roles.env = subprocess_env(**env)
+            roles.start(name, *service["command"])
+        defaults = Settings(redis_url="redis://unused")
+        for check in (defaults.port, *(defaults.metrics_port_for(r) for r in roles.processes)):
+            await wait_until(lambda check=check: healthy(check), timeout=30, interval=0.2)  # type: ignore[misc]
+        for name, process in roles.processes.items():
+            assert process.poll() is None, roles.log_tail(name)
+
+        creating = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "acceptd", "tenants", "create", "acme", "--json",
+            env=roles.env, stdout=asyncio.subprocess.PIPE,
+        )  # fmt: skip
+        out, _ = await asyncio.wait_for(creating.communicate(), 30)
+        assert creating.returncode == 0
+        tenant = json.loads(out)
+        receiver.secret = tenant["secret"]
+        await receiver.up()
+        async with Client(f"http://127.0.0.1:{defaults.port}", tenant["api_key"]) as client:
+            job = await client.submit(
+                "demo.echo", {"value": "on the cluster"}, callback_url=receiver.url()
+            )
+            done = await client.wait(job.id, timeout=30)
+            assert done.status == "succeeded"
+
+            async def delivered() -> bool:
+                return receiver.by_subject[job.id] >= 1
+
+            await wait_until(delivered, timeout=30)
+        assert receiver.forged == 0
+        # The roles ran on the cluster, sharded: the count they recorded, read through a
+        # cluster client from whichever primary holds the control slot.
+        cluster = sync_redis.RedisCluster("127.0.0.1", ports["redis-3"], password=password)
+        try:
+            assert cluster.get("acceptd:{c}:shards") == b"16"
+        finally:
+            cluster.close()
+    finally:
+        roles.stop_all()
+        await receiver.down()
+        for admin in admins.values():
+            admin.close()
+        for node in nodes.values():
+            node.terminate()
+        for node in nodes.values():
+            await asyncio.to_thread(node.wait, 10)
