@@ -131,7 +131,7 @@ def run(primaries: int, runs: int) -> list[dict[str, Any]]:
 
             api_port, receiver_port = port(), port()
             bench.spawn("receiver", "-m", "bench.receiver", "--port", str(receiver_port),
-                        "--secret", bench.secret)  # fmt: skip
+                        "--secret", bench.secret, env=env())  # fmt: skip
             bench.spawn("api", "-m", "acceptd", "api", env=env(ACCEPTD_PORT=str(api_port)))
             bench.spawn("worker", "-m", "acceptd", "worker", env=env())
             bench.spawn("dispatcher", "-m", "acceptd", "dispatcher", env=env())
