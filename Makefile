@@ -23,10 +23,9 @@ run: $(STAMP)
 test: $(STAMP)
 	$(BIN)/pytest $(PYTEST_ARGS)
 
-# The store suite with three shards on one server, then the store suite and the core
-# integration suites on an embedded three-primary Valkey Cluster with replicas (4 shards).
-CLUSTER_SUITES := tests/store tests/integration/test_api_jobs.py tests/integration/test_batches.py \
-	tests/integration/test_webhooks.py tests/integration/test_worker.py
+# The store suite with three shards on one server, then the store and integration suites
+# on an embedded three-primary Valkey Cluster with replicas (4 shards).
+CLUSTER_SUITES := tests/store tests/integration
 test-cluster: $(STAMP)
 	ACCEPTD_TEST_SHARDS=3 $(BIN)/pytest tests/store
 	ACCEPTD_TEST_TOPOLOGY=cluster ACCEPTD_TEST_SHARDS=4 $(BIN)/pytest $(CLUSTER_SUITES)

@@ -10,7 +10,6 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
-import redis as sync_redis
 from aiohttp import web
 from aiohttp.test_utils import TestClient
 from hypothesis import HealthCheck, assume, given, settings
@@ -19,11 +18,12 @@ from hypothesis import strategies as st
 from acceptd.api.app import create_app
 from acceptd.core.settings import Settings
 from acceptd.jobs.demo import EchoInput
-from acceptd.store import keys
+from acceptd.store.connection import open_shards
 from acceptd.store.jobs import JobRecord
 from acceptd.wire.models import Job
 from acceptd.wire.resources import job_resource
 from tests.support.constants import API_KEY
+from tests.support.sharded import scanned
 
 AUTH = {"Authorization": f"Bearer {API_KEY}"}
 ALLOWED = {200, 201, 202, 204, 400, 401, 404, 405, 409, 413, 415, 422, 429}
@@ -214,7 +214,9 @@ def test_hostile_requests_never_give_a_5xx(
         assert b"Traceback" not in answer
 
 
-def test_every_stored_job_is_a_valid_record(live_api: ServerThread, redis_url: str) -> None:
+def test_every_stored_job_is_a_valid_record(
+    live_api: ServerThread, make_settings: Callable[..., Settings]
+) -> None:
     """Runs after the random requests above would have stored anything: every job record
     there is must render as a valid resource with input its type accepts."""
     for i in range(20):
@@ -227,20 +229,28 @@ def test_every_stored_job_is_a_valid_record(live_api: ServerThread, redis_url: s
             )[0]
             == 202
         )
-    _check_stored_records(redis_url)
+    _check_stored_records(make_settings())
 
 
-def _check_stored_records(redis_url: str) -> None:
-    with sync_redis.Redis.from_url(redis_url, decode_responses=True) as conn:
+def _check_stored_records(store: Settings) -> None:
+    # A loop of its own: these tests are sync (the API serves from its own thread's loop).
+    asyncio.run(_check_records_of_every_shard(store))
+
+
+async def _check_records_of_every_shard(store: Settings) -> None:
+    shards = await open_shards(store)
+    try:
         # acceptd:{<shard tag>}:job:<id>, not the job's :bodies or :deliveries
-        pattern = keys.PREFIX + "*:job:job_*"
-        job_keys = [k for k in conn.scan_iter(match=pattern) if k.count(":") == 3]
+        job_keys = [k for k in await scanned(shards, "job:job_*") if k.count(":") == 3]
         assert job_keys
         for key in job_keys:
-            record = JobRecord.from_hash(key.rsplit(":", 1)[1], conn.hgetall(key))
+            stored = await shards.for_key(key).hgetall(key)  # type: ignore[misc]
+            record = JobRecord.from_hash(key.rsplit(":", 1)[1], stored)
             Job.model_validate(job_resource(record))
             if record.type == "demo.echo":
                 EchoInput.model_validate(record.input)
+    finally:
+        await shards.aclose()
 
 
 @settings(
@@ -248,11 +258,11 @@ def _check_stored_records(redis_url: str) -> None:
 )
 @given(body=envelopes.map(lambda v: json.dumps(v).encode()))
 def test_random_envelopes_store_only_valid_jobs(
-    live_api: ServerThread, redis_url: str, body: bytes
+    live_api: ServerThread, make_settings: Callable[..., Settings], body: bytes
 ) -> None:
     status, _, _ = live_api.request(
         "POST", "/v1/jobs", body, {**AUTH, "Content-Type": "application/json"}
     )
     assert status in {202, 400, 413, 422}
     if status == 202:
-        _check_stored_records(redis_url)
+        _check_stored_records(make_settings())

@@ -25,7 +25,7 @@ from redis.exceptions import ClusterDownError, TryAgainError
 from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
-from acceptd.cli.embedded import free_port
+from acceptd.cli.embedded import EmbeddedValkey, free_port
 from acceptd.cli.topologies import ClusterNode, EmbeddedCluster
 from acceptd.core.settings import Settings
 from acceptd.store import keys
@@ -153,16 +153,18 @@ async def test_an_acl_user_of_the_url_reaches_every_primary(
 
 
 async def test_one_server_an_unreachable_one_and_sentinel_are_one_server(
-    redis_url: str, make_settings: Callable[..., Settings]
+    make_settings: Callable[..., Settings], tmp_path: Path
 ) -> None:
-    shards = await connect_shards(make_settings(redis_url=redis_url, shards=4))
-    try:
-        assert isinstance(shards, OneServer)
-        assert shards.of(0) is shards.of(3) is shards.control
-        await shards.of(2).set(_key(2, "one"), "1")
-        assert await shards.of(0).get(_key(2, "one")) == "1"
-    finally:
-        await shards.aclose()
+    # A server of its own: the session's may be a cluster (ACCEPTD_TEST_TOPOLOGY).
+    with EmbeddedValkey(tmp_path / "one", persistent=False) as valkey:
+        shards = await connect_shards(make_settings(redis_url=valkey.url, shards=4))
+        try:
+            assert isinstance(shards, OneServer)
+            assert shards.of(0) is shards.of(3) is shards.control
+            await shards.of(2).set(_key(2, "one"), "1")
+            assert await shards.of(0).get(_key(2, "one")) == "1"
+        finally:
+            await shards.aclose()
 
     # Nothing listens there: asked within bounded timeouts, taken for one server whose
     # client's retries ride out the outage.

@@ -17,7 +17,6 @@ import aiohttp.connector
 import pytest
 from aiohttp import ClientError, ClientSession, TCPConnector, web
 from aiohttp.test_utils import TestClient
-from redis.asyncio import Redis
 
 from acceptd.api import state
 from acceptd.api.app import create_app
@@ -28,8 +27,10 @@ from acceptd.dispatcher.sender import send
 from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
 from acceptd.runtime.ssrf import AddressPolicy, guarded_connector
 from acceptd.store import keys
+from acceptd.store.shards import Shards
 from tests.support.receiver import Answer, Receiver
 from tests.support.roles import running_dispatcher
+from tests.support.sharded import scanned, single_shard
 from tests.support.waiting import wait_until
 
 Client = TestClient[Any, Any]
@@ -218,35 +219,37 @@ async def test_a_thousand_dropped_streams_leave_nothing_behind(
     aiohttp_client: Callable[..., Awaitable[Client]],
     make_settings: Callable[..., Settings],
     auth: dict[str, str],
-    redis_url: str,
 ) -> None:
     client = await aiohttp_client(create_app(make_settings(stream_ping_seconds=0.2)))
     job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
     url = str(client.make_url(f"{job['links']['self']}/events"))
     changes = client.app[state.CHANGES]
+    # The API subscribes on the control plane's client, and PUBSUB NUMSUB counts the
+    # subscribers of the node it is asked on (on a cluster, each node its own).
+    control = client.app[state.REDIS]
+
+    async def subscribed() -> int:
+        return int((await control.pubsub_numsub(keys.job_changes(job["id"])))[0][1])
+
     baseline_tasks = len(asyncio.all_tasks())
     async with ClientSession(connector=TCPConnector(limit=0)) as session:
         streams = [await session.get(url, headers=auth) for _ in range(1000)]
         for stream in streams[:5]:
             assert (await stream.content.readline()).startswith(b"id:")
         assert client.app[state.WAITERS].in_flight["default"] == 1000
+        assert await subscribed() == 1  # one subscription for the thousand, asked where it is
         for stream in streams:
             stream.close()  # the client goes away without a word
-    conn: Redis = Redis.from_url(redis_url)
-    try:
 
-        async def cleaned_up() -> bool:
-            subscribed = (await conn.pubsub_numsub(keys.job_changes(job["id"])))[0][1]
-            return (
-                not client.app[state.WAITERS].in_flight
-                and not changes._watchers
-                and subscribed == 0
-                and len(asyncio.all_tasks()) <= baseline_tasks + 5
-            )
+    async def cleaned_up() -> bool:
+        return (
+            not client.app[state.WAITERS].in_flight
+            and not changes._watchers
+            and await subscribed() == 0
+            and len(asyncio.all_tasks()) <= baseline_tasks + 5
+        )
 
-        await wait_until(cleaned_up, timeout=30, interval=0.2)
-    finally:
-        await conn.aclose()
+    await wait_until(cleaned_up, timeout=30, interval=0.2)
 
 
 async def test_a_stream_ends_after_its_maximum_lifetime(
@@ -455,7 +458,6 @@ async def test_stored_webhook_bodies_do_not_hold_the_token_in_clear(
     run_worker_burst: Burst,
     dispatcher: Any,
     receiver: tuple[Receiver, str],
-    redis_url: str,
 ) -> None:
     recording, url = receiver
     await client.post(
@@ -465,22 +467,22 @@ async def test_stored_webhook_bodies_do_not_hold_the_token_in_clear(
     token = job["awaiting_input"]["token"]
     [event] = await wait_until(recording.arrived("job.awaiting_input"))
     assert event.json["data"]["awaiting_input"]["token"] == token  # the receiver gets it
-    conn: Redis = Redis.from_url(redis_url, decode_responses=True)
-    try:
-        for key in await conn.keys(keys.delivery("*")):
-            if await conn.type(key) == "hash":
-                assert token not in json.dumps(await conn.hgetall(key))  # type: ignore[misc]
-        assert token not in json.dumps(await conn.hgetall(keys.job(job["id"])))  # type: ignore[misc]
-    finally:
-        await conn.aclose()
+    shards: Shards = client.app[state.SHARDS]
+    deliveries: list[dict[str, str]] = []
+    for key in await scanned(shards, "delivery:*"):  # every shard's, on its node
+        if await shards.for_key(key).type(key) == "hash":
+            deliveries.append(await shards.for_key(key).hgetall(key))  # type: ignore[misc]
+    assert deliveries  # the awaiting_input delivery's, at least: its body was looked at
+    for stored in deliveries:
+        assert token not in json.dumps(stored)
+    record = keys.job(job["id"])
+    assert token not in json.dumps(await shards.for_key(record).hgetall(record))  # type: ignore[misc]
 
 
 # --- Tenants cannot break each other -------------------------------------------------
 
 
-async def test_a_deleted_endpoint_stays_deleted(
-    client: Client, auth: dict[str, str], redis_url: str
-) -> None:
+async def test_a_deleted_endpoint_stays_deleted(client: Client, auth: dict[str, str]) -> None:
     """An attempt in flight during the delete records its failure afterwards: that must
     not bring back an endpoint hash without a tenant."""
     created = await (
@@ -492,11 +494,8 @@ async def test_a_deleted_endpoint_stays_deleted(
     assert (await client.delete(f"/v1/endpoints/{created['id']}", headers=auth)).status == 204
     await endpoints.record_failure(record.id, 1)
     await endpoints.disable(record, "failing")
-    conn: Redis = Redis.from_url(redis_url)
-    try:
-        assert await conn.exists(keys.endpoint(record.id)) == 0
-    finally:
-        await conn.aclose()
+    gone = keys.endpoint(record.id)
+    assert await client.app[state.SHARDS].for_key(gone).exists(gone) == 0
 
 
 @pytest.mark.timeout(90)
@@ -562,6 +561,7 @@ async def test_a_tenant_with_slow_receivers_cannot_starve_another(
     assert late[-1] < 1.0, late  # p99 of 20 is the worst
 
 
+@single_shard
 async def test_a_tenant_holds_at_most_its_quota_of_jobs(
     aiohttp_client: Callable[..., Awaitable[Client]],
     make_settings: Callable[..., Settings],

@@ -11,18 +11,17 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from redis.asyncio import Redis
 
 from acceptd.api import state
 from acceptd.api.app import create_app
 from acceptd.core.settings import Settings
 from acceptd.store import keys
-from acceptd.store.shards import OneServer
+from acceptd.store.connection import open_shards
+from acceptd.store.shards import Shards
 from acceptd.store.usage import stored_by
-from tests.support.constants import TEST_SHARDS
 from tests.support.receiver import Receiver
 from tests.support.roles import running_dispatcher
-from tests.support.sharded import merged, single_shard, summed
+from tests.support.sharded import merged, output_bytes, scanned, servers, single_shard, summed
 from tests.support.waiting import wait_until
 
 Client = TestClient[Any, Any]
@@ -31,24 +30,20 @@ BIG = "x" * 100_000
 
 
 @pytest.fixture
-async def redis(redis_url: str) -> AsyncIterator[Redis]:
-    conn: Redis = Redis.from_url(redis_url, decode_responses=True)
-    yield conn
-    await conn.aclose()
+async def shards(settings: Settings) -> AsyncIterator[Shards]:
+    """The store's clients, as the roles open them: one server's, or each shard's node's."""
+    opened = await open_shards(settings)
+    yield opened
+    await opened.aclose()
 
 
 def job_of(size: int) -> dict[str, Any]:
     return {"type": "demo.echo", "input": {"value": "x" * size}}
 
 
-async def stored(redis: Redis, tenant: str) -> int:
-    return await stored_by(OneServer(redis, TEST_SHARDS), tenant)
-
-
-async def tenant_jobs(redis: Redis, tenant: str) -> list[str]:
+async def tenant_jobs(shards: Shards, tenant: str) -> list[str]:
     return await merged(
-        OneServer(redis, TEST_SHARDS),
-        lambda pipe, shard: pipe.zrange(keys.tenant_jobs(tenant, shard), 0, -1),
+        shards, lambda pipe, shard: pipe.zrange(keys.tenant_jobs(tenant, shard), 0, -1)
     )
 
 
@@ -57,7 +52,7 @@ async def test_a_tenant_past_its_byte_budget_gets_429_while_others_go_on_until_i
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
     auth: dict[str, str],
-    redis: Redis,
+    shards: Shards,
     run_worker_burst: Callable[..., Awaitable[None]],
 ) -> None:
     # Retention is at least a minute in production; a second here, so the jobs expire.
@@ -77,14 +72,13 @@ async def test_a_tenant_past_its_byte_budget_gets_429_while_others_go_on_until_i
     assert answer.content_type == "application/problem+json"
     assert int(answer.headers["Retry-After"]) > 0
     assert "ACCEPTD_MAX_BYTES_PER_TENANT" in (await answer.json())["detail"]
-    assert await stored(redis, "default") <= 500_000
+    assert await stored_by(shards, "default") <= 500_000
     # A batch is refused alike, and writes nothing.
-    jobs_before = len(await tenant_jobs(redis, "default"))
+    jobs_before = len(await tenant_jobs(shards, "default"))
     batch = await client.post("/v1/batches", json={"items": [job_of(100_000)]}, headers=auth)
     assert batch.status == 429
-    assert len(await tenant_jobs(redis, "default")) == jobs_before
-    batches = OneServer(redis, TEST_SHARDS)
-    assert await summed(batches, lambda p, k: p.zcard(keys.tenant_batches("default", k))) == 0
+    assert len(await tenant_jobs(shards, "default")) == jobs_before
+    assert await summed(shards, lambda p, k: p.zcard(keys.tenant_batches("default", k))) == 0
     # Every other tenant goes on as before.
     other = await client.app[state.TENANTS].create("neighbour")
     theirs = {"Authorization": f"Bearer {other.api_key}"}
@@ -94,8 +88,8 @@ async def test_a_tenant_past_its_byte_budget_gets_429_while_others_go_on_until_i
     await run_worker_burst(settings)
 
     async def expired() -> bool:
-        listed = await tenant_jobs(redis, "default")
-        return not any([await redis.exists(keys.job(i)) for i in listed])
+        listed = await tenant_jobs(shards, "default")
+        return not any([await shards.for_key(keys.job(i)).exists(keys.job(i)) for i in listed])
 
     await wait_until(expired, timeout=10)
 
@@ -105,7 +99,7 @@ async def test_a_tenant_past_its_byte_budget_gets_429_while_others_go_on_until_i
         return again.status == 202
 
     await wait_until(accepted_again, timeout=10)
-    assert await stored(redis, "default") < 250_000  # the expired ones were subtracted
+    assert await stored_by(shards, "default") < 250_000  # the expired ones were subtracted
 
 
 @single_shard
@@ -113,7 +107,7 @@ async def test_a_result_past_the_budget_is_kept_and_the_next_submit_is_refused(
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
     auth: dict[str, str],
-    redis: Redis,
+    shards: Shards,
     run_worker_burst: Callable[..., Awaitable[None]],
 ) -> None:
     """A worker's result is never dropped for the budget: it is counted, and the tenant's
@@ -126,7 +120,7 @@ async def test_a_result_past_the_budget_is_kept_and_the_next_submit_is_refused(
     done = await (await client.get(job["links"]["self"], headers=auth)).json()
     assert done["status"] == "succeeded"
     assert len(done["result"]["value"]) == 100_000
-    assert await stored(redis, "default") > 200_000
+    assert await stored_by(shards, "default") > 200_000
     assert (await client.post("/v1/jobs", json=job_of(10), headers=auth)).status == 429
 
 
@@ -134,7 +128,7 @@ async def test_one_event_to_many_endpoints_stores_one_body_per_shape(
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
     auth: dict[str, str],
-    redis: Redis,
+    shards: Shards,
     run_worker_burst: Callable[..., Awaitable[None]],
     receiver: tuple[Receiver, str],
 ) -> None:
@@ -152,10 +146,11 @@ async def test_one_event_to_many_endpoints_stores_one_body_per_shape(
     await run_worker_burst(settings)
     async with running_dispatcher(settings):
         await wait_until(_count(recording, 20), timeout=20)
-    delivery_keys = [k async for k in redis.scan_iter(match=keys.delivery("*"))]
+    delivery_keys = await scanned(shards, "delivery:*")  # every shard's, on its node
     assert len(delivery_keys) == 20
-    memory = [await redis.memory_usage(k) or 0 for k in delivery_keys]
+    memory = [await shards.for_key(k).memory_usage(k) or 0 for k in delivery_keys]
     bodies = keys.webhook_bodies(job["id"])
+    redis = shards.for_key(bodies)  # the job's shard's client: its deliveries are there too
     # One full body, shared by the 18 full deliveries (the thin one is small: each thin
     # delivery keeps its own copy); none is owed any more.
     assert sorted(await redis.hkeys(bodies)) == [f"{_msg(recording)}:full", "p"]  # type: ignore[misc]
@@ -184,7 +179,7 @@ async def test_concurrent_endpoint_creates_stop_at_the_limit(
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
     auth: dict[str, str],
-    redis: Redis,
+    shards: Shards,
 ) -> None:
     """Was: the API counted, then wrote: 20 creates at once all passed the count."""
     client = await aiohttp_client(create_app(make_settings(max_endpoints_per_tenant=5)))
@@ -193,7 +188,8 @@ async def test_concurrent_endpoint_creates_stop_at_the_limit(
         for i in range(20)
     ))  # fmt: skip
     assert sorted(a.status for a in answers) == [201] * 5 + [409] * 15
-    assert await redis.scard(keys.tenant_endpoints("default")) == 5  # type: ignore[misc]
+    endpoints = keys.tenant_endpoints("default")
+    assert await shards.for_key(endpoints).scard(endpoints) == 5  # type: ignore[misc]
 
 
 @single_shard
@@ -201,7 +197,7 @@ async def test_concurrent_batches_stop_at_the_job_quota(
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
     auth: dict[str, str],
-    redis: Redis,
+    shards: Shards,
 ) -> None:
     """Was: each batch counted the tenant's jobs, then wrote: concurrent ones all passed."""
     client = await aiohttp_client(create_app(make_settings(max_jobs_per_tenant=10)))
@@ -211,14 +207,14 @@ async def test_concurrent_batches_stop_at_the_job_quota(
     )
     statuses = sorted(a.status for a in answers)
     assert statuses == [202] * 3 + [429] * 9
-    assert len(await tenant_jobs(redis, "default")) == 9
+    assert len(await tenant_jobs(shards, "default")) == 9
 
 
 async def test_delivery_lists_and_endpoint_stats_never_load_webhook_bodies(
     aiohttp_client: MakeClient,
     make_settings: Callable[..., Settings],
     auth: dict[str, str],
-    redis: Redis,
+    shards: Shards,
     run_worker_burst: Callable[..., Awaitable[None]],
     receiver: tuple[Receiver, str],
 ) -> None:
@@ -236,12 +232,14 @@ async def test_delivery_lists_and_endpoint_stats_never_load_webhook_bodies(
     async with running_dispatcher(settings):
         await wait_until(_count(recording, 3), timeout=20)
 
+    nodes = await servers(shards)  # every server of the store: the reads span the shards
+
     async def sent_by_redis(path: str) -> int:
-        before = (await redis.info("stats"))["total_net_output_bytes"]
+        before = await output_bytes(nodes)
         answer = await client.get(path, headers=auth)
         assert answer.status == 200, await answer.text()
         await answer.read()
-        return int((await redis.info("stats"))["total_net_output_bytes"] - before)
+        return await output_bytes(nodes) - before
 
     listed = await sent_by_redis(f"/v1/jobs/{job['id']}/deliveries")
     stats = await sent_by_redis(f"/v1/endpoints/{endpoints[0]['id']}/stats")

@@ -8,9 +8,10 @@ import asyncio
 import json
 from typing import Any
 
-import redis as sync_redis
 from aiohttp.test_utils import TestClient
+from redis.asyncio import Redis
 
+from acceptd.api import state
 from acceptd.api.endpoints import SESSION_SHARE, TEST_EVENTS_PER_RETENTION
 from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store import keys
@@ -65,26 +66,23 @@ async def test_unused_portal_links_stop_at_their_cap_and_an_exchange_frees_one(
     assert (await link()).status == 201
 
 
-async def test_live_portal_sessions_stop_at_their_cap(
-    client: Client, auth: dict[str, str], redis_url: str
-) -> None:
+async def test_live_portal_sessions_stop_at_their_cap(client: Client, auth: dict[str, str]) -> None:
     """Red team, third round: sessions were uncapped, and every exchange and list read and
     decoded all of them on the loop (100,000: 0.7 s an exchange)."""
     tenant_sessions = keys.tenant_portal_sessions(BOOTSTRAP_TENANT)
     live = {"scope": "endpoints", "created": 1, "expires": 2**42, "minted_by": None,
             "digest": "0" * 64}  # fmt: skip
-    with sync_redis.Redis.from_url(redis_url) as direct:
-        direct.hset(
-            tenant_sessions,
-            mapping={f"ps_{i:026d}": json.dumps(live) for i in range(MAX_LIVE_SESSIONS)},
-        )
+    direct: Redis = client.app[state.SHARDS].for_key(tenant_sessions)
+    await direct.hset(  # type: ignore[misc]
+        tenant_sessions,
+        mapping={f"ps_{i:026d}": json.dumps(live) for i in range(MAX_LIVE_SESSIONS)},
+    )
     made = await client.post("/v1/portal-links", json={"scope": "endpoints"}, headers=auth)
     token = (await made.json())["url"].partition("#token=")[2]
     refused = await client.post("/v1/portal-sessions", json={"token": token})
     assert refused.status == 409
     assert "live portal sessions" in (await refused.json())["detail"]
-    with sync_redis.Redis.from_url(redis_url) as direct:
-        direct.hdel(tenant_sessions, "ps_" + "0" * 26)  # one ends
+    await direct.hdel(tenant_sessions, "ps_" + "0" * 26)  # type: ignore[misc]  # one ends
     # The link was refused, not spent: it opens a session now.
     assert (await client.post("/v1/portal-sessions", json={"token": token})).status == 201
 
