@@ -43,7 +43,8 @@ class Cluster:
     def env(self, **extra: str) -> dict[str, str]:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
         env.update(
-            ACCEPTD_REDIS_URL=self.redis_url,
+            # Given when the store is not this Cluster's own server (a Valkey Cluster).
+            ACCEPTD_REDIS_URL=extra.pop("ACCEPTD_REDIS_URL", "") or self.redis_url,
             ACCEPTD_MASTER_KEY=self.master_key,
             ACCEPTD_BOOTSTRAP_API_KEY=API_KEY,
             ACCEPTD_BOOTSTRAP_SECRET=self.secret,
