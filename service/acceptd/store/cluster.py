@@ -19,7 +19,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Hashable, Iterable, Sequence
 from typing import Any, ClassVar
 
 from redis.asyncio import Redis
@@ -47,7 +47,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.core.settings import Settings
 from acceptd.store.connection import connect, is_cluster_node, redis_url, sentinel_target
-from acceptd.store.shards import OneServer, Shards
+from acceptd.store.shards import OneServer, Shards, tag_of
 
 log = logging.getLogger(__name__)
 
@@ -381,12 +381,11 @@ class ClusterShards(Shards):
             client = self._clients[tag] = Redis.from_pool(pool)
         return client
 
-    def groups(self) -> list[tuple[Redis, list[int]]]:
-        # One group per shard, each on its tag's client, not one per node: a pipeline to a
-        # node carrying several shards would, on a stale map, meet MOVED for some of them,
-        # and its retry (on the first shard's connection) could neither follow them all nor
-        # tell which commands had run. The pipelines still go out concurrently.
-        return [(self.of(shard), [shard]) for shard in range(self.count)]
+    def node_of(self, key: str) -> Hashable:
+        """The primary holding the key's slot, as the map has it now (Shards.pipelined
+        sends one pipeline per primary; a stale map costs a MOVED and a resend)."""
+        tag = tag_of(key)
+        return self.slot_map.owner(key_slot(tag.encode())) or tag
 
     async def refresh(self) -> None:
         """Reads the slot map now (a connection reads it too, when it finds none)."""

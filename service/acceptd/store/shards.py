@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import re
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Hashable, Sequence
 from typing import Any
 
 from redis.asyncio import Redis
@@ -73,11 +73,18 @@ class Shards:
         """Runs `commands(pipe, i)` for each item i, on the client of its key
         `item_keys[i]`: one pipeline per client, the clients concurrently; the replies of
         each item's commands, in item order. What reads many jobs (a page, a worker's
-        running jobs) in one round trip per node."""
-        by_client: dict[int, tuple[Redis, list[int]]] = {}
+        running jobs) in one round trip per node: the items of one node go in one
+        pipeline, on the client of the first of them (every key in it is that node's).
+        The commands given are ones a resend may repeat (reads, and writes that end in
+        the same state): on a stale slot map a node answers MOVED for some, and the whole
+        pipeline fails and is sent again, regrouped, by the caller's retry."""
+        by_client: dict[Hashable, tuple[Redis, list[int]]] = {}
         for index, key in enumerate(item_keys):
-            client = self.for_key(key)
-            by_client.setdefault(id(client), (client, []))[1].append(index)
+            group = by_client.get(self.node_of(key))
+            if group is None:
+                by_client[self.node_of(key)] = (self.for_key(key), [index])
+            else:
+                group[1].append(index)
 
         async def one(client: Redis, items: list[int]) -> list[tuple[int, list[Any]]]:
             spans: list[tuple[int, int, int]] = []
@@ -92,6 +99,11 @@ class Shards:
         parts = await asyncio.gather(*(one(c, items) for c, items in by_client.values()))
         by_item = dict(pair for part in parts for pair in part)
         return [by_item[index] for index in range(len(item_keys))]
+
+    def node_of(self, key: str) -> Hashable:
+        """What tells the server holding `key` apart from the others (the client itself,
+        here; a cluster's slot owner)."""
+        return id(self.for_key(key))
 
     async def aclose(self) -> None:
         raise NotImplementedError
