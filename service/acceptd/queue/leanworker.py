@@ -53,6 +53,7 @@ from acceptd.queue.arqseams import (
     timestamp_ms,
 )
 from acceptd.store import keys
+from acceptd.store.outages import describe
 from acceptd.store.shards import Shards
 
 log = logging.getLogger(__name__)
@@ -185,19 +186,28 @@ class LeanWorker(Worker):
             count = min(remaining, count)
         if self.allow_pick_jobs and self.job_counter < self.max_jobs:
             start = self._queue_read_offset
-            heads = await self.shards.across(
+            heads, failures = await self.shards.across_reachable(
                 lambda pipe, shard: pipe.zrange(
                     self.queue_of(shard), start, start + count - 1, withscores=True
                 )
             )
-            head = sorted((entry for (found,) in heads for entry in found), key=lambda e: e[1])
+            if failures and all(found is None for found in heads):
+                raise failures[0]  # the store is down: the caller backs off
+            head = sorted(
+                (entry for found in heads if found is not None for entry in found[0]),
+                key=lambda e: e[1],
+            )
             now = timestamp_ms()
             due = [_text(job_id) for job_id, score in head if score <= now][:count]
             later = [int(score) for _, score in head if score > now]
             await self.start_jobs(due)  # type: ignore[arg-type]
             # Its own running jobs wake it when they end: only due entries it does not
             # run (held elsewhere, or no slot was free) make it poll soon.
-            busy = any(self._not_running_here(job_id) for job_id in due)
+            # A node that failed (a failover under way) is asked again soon: its shards'
+            # jobs wait, the others' are taken meanwhile.
+            busy = bool(failures) or any(self._not_running_here(job_id) for job_id in due)
+            if failures:
+                log.warning("polling without some shards for now: %s", describe(failures[0]))
             self.queue_head = "busy" if busy else "later" if later else "empty"
             self.next_due_ms = later[0] if later else 0
         else:

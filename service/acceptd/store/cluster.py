@@ -266,10 +266,17 @@ class SlotConnection(Connection):
         try:
             await super()._connect()  # type: ignore[no-untyped-call]
         except (OSError, TimeoutError):
-            # A node that is gone: the map may already name its successor. The error still
-            # propagates, and the client's Retry connects again after its backoff.
-            await self.slot_map.refresh(unreachable=(self.host, self.port))
-            raise
+            # A node that is gone: the map may already name its successor, and then this
+            # connects there at once (redis-py opens a pooled connection outside its Retry:
+            # nothing else would). Not for a client that never retries (the durability
+            # confirmer): a connection it opens must reach the node that took the write.
+            gone = (self.host, self.port)
+            await self.slot_map.refresh(unreachable=gone)
+            successor = self.slot_map.address_for(self.slot)
+            if successor == gone or not self.retry._retries:
+                raise
+            self.host, self.port = successor
+            await super()._connect()  # type: ignore[no-untyped-call]
 
     async def read_response(
         self,

@@ -61,7 +61,14 @@ def is_outage(error: BaseException) -> bool:
             f" {code} " in message or f"-{code} " in message or f"('{code} " in message
             for code in _TRANSIENT_CODES
         )
+    if isinstance(error, RuntimeError):
+        # uvloop's word for a socket the server reset just after a connection's handshake
+        # (a node dying mid-failover): redis-py lets it through as it is.
+        return _CLOSED_TRANSPORT in str(error)
     return isinstance(error, OSError)
+
+
+_CLOSED_TRANSPORT = "unable to perform operation on"
 
 
 def describe(error: BaseException) -> str:
@@ -72,15 +79,17 @@ def describe(error: BaseException) -> str:
         return "Redis is a read-only replica (a failover is under way)"
     if isinstance(error, BusyLoadingError):
         return "Redis is loading its data set"
-    if isinstance(error, (RedisConnectionError, RedisTimeoutError, OSError)):
+    unreachable = (RedisConnectionError, RedisTimeoutError, OSError)
+    if isinstance(error, unreachable) or (isinstance(error, RuntimeError) and is_outage(error)):
         return "Redis is unreachable"
     if isinstance(error, RedisError):
         return f"Redis refused the command ({str(error).split(' ', 1)[0]})"
     return type(error).__name__
 
 
-OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError)
-"""What to catch before asking `is_outage` (every Redis error, and socket errors)."""
+OUTAGE_ERRORS: tuple[type[BaseException], ...] = (RedisError, OSError, RuntimeError)
+"""What to catch before asking `is_outage` (every Redis error, socket errors, and the
+RuntimeError uvloop raises on a connection the server reset)."""
 
 
 T = TypeVar("T")

@@ -78,6 +78,26 @@ class Shards:
         The commands given are ones a resend may repeat (reads, and writes that end in
         the same state): on a stale slot map a node answers MOVED for some, and the whole
         pipeline fails and is sent again, regrouped, by the caller's retry."""
+        by_item, failures = await self._per_node(item_keys, commands)
+        if failures:
+            raise failures[0]
+        return [by_item[index] for index in range(len(item_keys))]
+
+    async def across_reachable(
+        self, commands: Callable[[Pipeline, int], object]
+    ) -> tuple[list[list[Any] | None], list[Exception]]:
+        """`across`, but a node that fails leaves None for its shards instead of failing
+        the whole read: (each shard's replies or None, the errors). What the worker's poll
+        uses, so one primary down (a failover under way) does not stop pickup on the
+        shards of every other."""
+        by_item, failures = await self._per_node(
+            [keys.durability_mark(shard) for shard in range(self.count)], commands
+        )
+        return [by_item.get(shard) for shard in range(self.count)], failures
+
+    async def _per_node(
+        self, item_keys: Sequence[str], commands: Callable[[Pipeline, int], object]
+    ) -> tuple[dict[int, list[Any]], list[Exception]]:
         by_client: dict[Hashable, tuple[Redis, list[int]]] = {}
         for index, key in enumerate(item_keys):
             group = by_client.get(self.node_of(key))
@@ -96,9 +116,19 @@ class Shards:
                 replies = await pipe.execute() if pipe.command_stack else []
             return [(index, replies[start:end]) for index, start, end in spans]
 
-        parts = await asyncio.gather(*(one(c, items) for c, items in by_client.values()))
-        by_item = dict(pair for part in parts for pair in part)
-        return [by_item[index] for index in range(len(item_keys))]
+        found = await asyncio.gather(
+            *(one(c, items) for c, items in by_client.values()), return_exceptions=True
+        )
+        by_item: dict[int, list[Any]] = {}
+        failures: list[Exception] = []
+        for part in found:
+            if isinstance(part, Exception):
+                failures.append(part)
+            elif isinstance(part, BaseException):
+                raise part  # a cancellation, not a failed node
+            else:
+                by_item.update(part)
+        return by_item, failures
 
     def node_of(self, key: str) -> Hashable:
         """What tells the server holding `key` apart from the others (the client itself,
