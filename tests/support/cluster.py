@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import json
+import random
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -22,6 +24,27 @@ from tests.support.constants import API_KEY, JOB_MODULES, MASTER_KEY, SECRET, su
 from tests.support.waiting import wait_until
 
 TERMINAL = ("succeeded", "failed", "canceled")
+
+
+def listening_port(host: str = "127.0.0.1") -> int:
+    """A free port below the kernel's ephemeral range, for a server that binds it later.
+    free_port's come from that range, where any outgoing connection may take one as its local
+    port in the meantime: likely once a test opens hundreds (a cluster's nodes talking to
+    each other, role processes with a client per shard)."""
+    try:
+        with open("/proc/sys/net/ipv4/ip_local_port_range", encoding="ascii") as ranges:
+            low = int(ranges.read().split()[0])
+    except (OSError, ValueError, IndexError):
+        return free_port(host)
+    while low > 10_000:
+        port = random.randrange(10_000, low)  # random: tests running side by side pick apart
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            try:
+                sock.bind((host, port))
+            except OSError:
+                continue
+            return port
+    return free_port(host)
 
 
 class VerifyingReceiver:

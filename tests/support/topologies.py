@@ -4,7 +4,7 @@ memory, no persistence, one password, and clients that are closed afterwards."""
 from __future__ import annotations
 
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Sequence
 from pathlib import Path
 
 from redis.asyncio.sentinel import Sentinel
@@ -15,8 +15,14 @@ PASSWORD = "topology-password"
 TEST_MAXMEMORY = "64mb"
 
 
-def cluster(data_dir: Path, *, replicas_per_primary: int = 1) -> EmbeddedCluster:
-    """Three primaries (with a replica each unless told), not started: use it in `with`."""
+def cluster(
+    data_dir: Path,
+    *,
+    replicas_per_primary: int = 1,
+    ports: Sequence[tuple[int, int]] | None = None,
+) -> EmbeddedCluster:
+    """Three primaries (with a replica each unless told), not started: use it in `with`.
+    `ports`: each node's (port, bus port), primaries first; free ones when not given."""
     return EmbeddedCluster(
         data_dir,
         primaries=3,
@@ -24,6 +30,7 @@ def cluster(data_dir: Path, *, replicas_per_primary: int = 1) -> EmbeddedCluster
         password=PASSWORD,
         persistent=False,
         maxmemory=TEST_MAXMEMORY,
+        ports=ports,
     )
 
 
