@@ -107,3 +107,25 @@ async def test_replica_durability_refuses_while_the_replica_is_cut_off(
     answer = await _submit(client, auth, "while-cut-off")
     assert answer.status == 202
     assert await _job_count(client, auth) == 2
+
+
+async def test_a_node_that_lacks_the_write_does_not_confirm_it(
+    make_settings: Callable[..., Settings],
+) -> None:
+    """After a failover the confirmer may reach a promoted replica that never got the write:
+    its WAIT would count its own replicas and say yes. The wait asks for the record too."""
+    from acceptd.core import ids
+    from acceptd.store.connection import open_shards
+    from acceptd.store.durability import Durability, NotDurableError
+
+    settings = make_settings()
+    shards = await open_shards(settings, retries=0)
+    try:
+        durability = Durability(shards, "replica", 10)
+        missing = ids.new_id("job", 0)  # no record anywhere: as on a node that lost it
+        with pytest.raises(NotDurableError, match="does not hold the write"):
+            await durability.confirm(missing)
+        with pytest.raises(NotDurableError, match="does not hold the write"):
+            await durability.confirm(ids.new_id("bat", 0))
+    finally:
+        await shards.aclose()

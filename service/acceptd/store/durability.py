@@ -46,20 +46,26 @@ class Durability:
         """Returns once every write this process has seen answered on the shard of
         `record_id` (a job's, a batch's) is held as the level asks; NotDurableError when it
         is not within the timeout. One round trip (the mark and the wait, pipelined, on the
-        primary that holds the shard), none at `memory`."""
+        primary that holds the shard), none at `memory`. The wait asks the node that
+        holds the record: one that lacks it (a primary promoted since the write, before its
+        replica had it) is not taken for a confirmation."""
         if self.level == "memory":
             return
         shard = ids.shard_of(record_id)
+        record = keys.batch(record_id) if record_id.startswith("bat_") else keys.job(record_id)
         try:
             async with self._shards.of(shard).pipeline(transaction=False) as pipe:
+                pipe.exists(record)
                 pipe.incr(keys.durability_mark(shard))
                 if self.level == "fsync":
                     pipe.waitaof(1, 0, self._timeout_ms)
                 else:
                     pipe.wait(1, self._timeout_ms)
-                _, confirmed = await pipe.execute()
+                held, _, confirmed = await pipe.execute()
         except ResponseError as exc:  # appendonly off for fsync, WAIT refused by a proxy, …
             raise NotDurableError(self.level, str(exc)) from exc
+        if not held:
+            raise NotDurableError(self.level, "the node that answered does not hold the write")
         if self.level == "fsync" and int(confirmed[0]) < 1:
             raise NotDurableError(self.level, "the primary has not fsynced it in time")
         if self.level == "replica" and int(confirmed) < 1:
