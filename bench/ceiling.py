@@ -21,7 +21,7 @@ import aiohttp
 import redis.asyncio as aredis
 
 from bench import load
-from bench.cluster import API_KEY, Cluster, port, wait_for_port
+from bench.cluster import API_KEY, Cluster, spawn_with_receiver
 
 JOBS = 2000
 CONCURRENCY = 32
@@ -37,9 +37,7 @@ async def measure(cluster: Cluster, api: str, receiver: str, runs: int) -> list[
     found = []
     try:
         async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            submit = load.acceptd_submitter(session, api, headers, f"{receiver}/hook")
-            warm = await load.burst(submit, 200, 8)
-            await load.wait_for_arrivals(session, receiver, set(warm), 60)
+            submit = await load.warmed_submitter(session, api, headers, receiver)
             for _ in range(runs):
                 await load.reset(session, receiver)
                 main_before, all_before = cluster.valkey_cpu_seconds()
@@ -69,18 +67,8 @@ def run(io_threads: int, runs: int) -> list[dict[str, float]]:
         cluster = Cluster(Path(tmp))
         try:
             cluster.start_valkey(**{"io-threads": str(io_threads)})
-            api_port, receiver_port = port(), port()
-            cluster.spawn("receiver", "-m", "bench.receiver", "--port", str(receiver_port),
-                          "--secret", cluster.secret)  # fmt: skip
-            cluster.spawn("api", "-m", "acceptd", "api",
-                          env=cluster.env(ACCEPTD_PORT=str(api_port)))  # fmt: skip
-            cluster.spawn("worker", "-m", "acceptd", "worker")
-            cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher")
-            for port_number in (api_port, receiver_port):
-                wait_for_port(port_number)
-            return asyncio.run(measure(
-                cluster, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{receiver_port}", runs
-            ))  # fmt: skip
+            api, receiver = spawn_with_receiver(cluster)
+            return asyncio.run(measure(cluster, api, receiver, runs))
         finally:
             cluster.stop_all()
 

@@ -137,6 +137,22 @@ def start_roles(cluster: Cluster, **env: str) -> str:
     return f"http://127.0.0.1:{api_port}"
 
 
+def spawn_with_receiver(cluster: Cluster, **env: str) -> tuple[str, str]:
+    """The bench's verifying receiver, `acceptd api`, a worker and a dispatcher, each its
+    own process (given `env` on top of the cluster's), listening: (the API's URL, the
+    receiver's). The store must be running."""
+    api_port, receiver_port = port(), port()
+    cluster.spawn("receiver", "-m", "bench.receiver", "--port", str(receiver_port),
+                  "--secret", cluster.secret, env=cluster.env(**env))  # fmt: skip
+    cluster.spawn("api", "-m", "acceptd", "api",
+                  env=cluster.env(ACCEPTD_PORT=str(api_port), **env))  # fmt: skip
+    cluster.spawn("worker", "-m", "acceptd", "worker", env=cluster.env(**env))
+    cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher", env=cluster.env(**env))
+    for port_number in (api_port, receiver_port):
+        wait_for_port(port_number)
+    return f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{receiver_port}"
+
+
 async def serve_receiver(
     hook: Callable[[web.Request], Awaitable[web.Response]],
 ) -> tuple[web.AppRunner, int]:

@@ -32,7 +32,7 @@ import redis.asyncio as aredis
 from acceptd.cli.topologies import EmbeddedCluster
 from bench import load
 from bench.ceiling import CONCURRENCY, JOBS
-from bench.cluster import API_KEY, Cluster, port, wait_for_port
+from bench.cluster import API_KEY, Cluster, spawn_with_receiver
 
 SHARDS = 16
 
@@ -94,9 +94,7 @@ async def measure(
     headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
     found = []
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        submit = load.acceptd_submitter(session, api, headers, f"{receiver}/hook")
-        warm = await load.burst(submit, 200, 8)
-        await load.wait_for_arrivals(session, receiver, set(warm), 60)
+        submit = await load.warmed_submitter(session, api, headers, receiver)
         for _ in range(runs):
             await load.reset(session, receiver)
             cpu_before = [_main_thread_cpu(pid) for pid in servers.pids()]
@@ -138,22 +136,8 @@ def run(primaries: int, runs: int, rate: float | None = None) -> list[dict[str, 
         try:
             url = servers.start()
             shards = "1" if primaries == 1 else str(SHARDS)
-
-            def env(**extra: str) -> dict[str, str]:
-                return bench.env(ACCEPTD_REDIS_URL=url, ACCEPTD_SHARDS=shards, **extra)
-
-            api_port, receiver_port = port(), port()
-            bench.spawn("receiver", "-m", "bench.receiver", "--port", str(receiver_port),
-                        "--secret", bench.secret, env=env())  # fmt: skip
-            bench.spawn("api", "-m", "acceptd", "api", env=env(ACCEPTD_PORT=str(api_port)))
-            bench.spawn("worker", "-m", "acceptd", "worker", env=env())
-            bench.spawn("dispatcher", "-m", "acceptd", "dispatcher", env=env())
-            for port_number in (api_port, receiver_port):
-                wait_for_port(port_number)
-            return asyncio.run(measure(
-                servers, f"http://127.0.0.1:{api_port}", f"http://127.0.0.1:{receiver_port}", runs,
-                rate,
-            ))  # fmt: skip
+            api, receiver = spawn_with_receiver(bench, ACCEPTD_REDIS_URL=url, ACCEPTD_SHARDS=shards)
+            return asyncio.run(measure(servers, api, receiver, runs, rate))
         finally:
             servers.stop()
 

@@ -169,3 +169,14 @@ def acceptd_submitter(
             return str(job["id"])
 
     return submit
+
+
+async def warmed_submitter(
+    session: aiohttp.ClientSession, api: str, headers: dict[str, str], receiver: str
+) -> Submit:
+    """A submitter of jobs with a callback to `receiver`'s /hook, after 200 of them went
+    through end to end (connections open, scripts loaded, caches filled)."""
+    submit = acceptd_submitter(session, api, headers, f"{receiver}/hook")
+    warm = await burst(submit, 200, 8)
+    await wait_for_arrivals(session, receiver, set(warm), 60)
+    return submit

@@ -476,44 +476,8 @@ async def test_compose_as_shipped_starts_and_delivers_a_signed_webhook(tmp_path:
         assert config["maxmemory-policy"] == "noeviction"
         admin.close()
 
-        image_env = dockerfile_env(DEPLOY / "Dockerfile")
-        image_env["ACCEPTD_HOST"] = "127.0.0.1"  # loopback in place of the container's 0.0.0.0
-        for name in ("api", "worker", "dispatcher"):
-            service = compose["services"][name]
-            env = {**image_env, **service_environment(service, shell)}
-            env["ACCEPTD_REDIS_URL"] = env["ACCEPTD_REDIS_URL"].replace(
-                "@redis:6379", f"@127.0.0.1:{port}"
-            )
-            roles.env = subprocess_env(**env)
-            roles.start(name, *service["command"])
-        defaults = Settings(redis_url="redis://unused")
-        for check in (defaults.port, *(defaults.metrics_port_for(r) for r in roles.processes)):
-            await wait_until(lambda check=check: healthy(check), timeout=30, interval=0.2)  # type: ignore[misc]
-        for name, process in roles.processes.items():
-            assert process.poll() is None, roles.log_tail(name)
-
-        # `docker compose run --rm worker tenants create acme --json`
-        creating = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "acceptd", "tenants", "create", "acme", "--json",
-            env=roles.env, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(creating.communicate(), 30)
-        assert creating.returncode == 0
-        tenant = json.loads(out)
-        receiver.secret = tenant["secret"]  # callbacks are signed with the tenant's secret
-        await receiver.up()
-        async with Client(f"http://127.0.0.1:{defaults.port}", tenant["api_key"]) as client:
-            job = await client.submit(
-                "demo.echo", {"value": "shipped"}, callback_url=receiver.url()
-            )
-            done = await client.wait(job.id, timeout=30)
-            assert done.status == "succeeded"
-
-            async def delivered() -> bool:
-                return receiver.by_subject[job.id] >= 1
-
-            await wait_until(delivered, timeout=30)
-        assert receiver.forged == 0
+        tenant = await _roles_and_a_tenant(compose, shell, roles, receiver, port)
+        await _a_signed_webhook_arrives(tenant, receiver, "shipped")
     finally:
         roles.stop_all()
         await receiver.down()
@@ -595,44 +559,10 @@ async def test_compose_cluster_as_shipped_assembles_and_delivers_a_signed_webhoo
         with pytest.raises((AuthenticationError, ResponseError)):  # NOAUTH
             sync_redis.Redis(port=ports["redis-2"]).set("x", "1")
 
-        image_env = dockerfile_env(DEPLOY / "Dockerfile")
-        image_env["ACCEPTD_HOST"] = "127.0.0.1"
         for name in ("api", "worker", "dispatcher"):
-            service = compose["services"][name]
-            env = {**image_env, **service_environment(service, shell)}
-            assert env["ACCEPTD_SHARDS"] == "16"
-            env["ACCEPTD_REDIS_URL"] = env["ACCEPTD_REDIS_URL"].replace(
-                "@redis:6379", f"@127.0.0.1:{ports['redis']}"
-            )
-            roles.env = subprocess_env(**env)
-            roles.start(name, *service["command"])
-        defaults = Settings(redis_url="redis://unused")
-        for check in (defaults.port, *(defaults.metrics_port_for(r) for r in roles.processes)):
-            await wait_until(lambda check=check: healthy(check), timeout=30, interval=0.2)  # type: ignore[misc]
-        for name, process in roles.processes.items():
-            assert process.poll() is None, roles.log_tail(name)
-
-        creating = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "acceptd", "tenants", "create", "acme", "--json",
-            env=roles.env, stdout=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, _ = await asyncio.wait_for(creating.communicate(), 30)
-        assert creating.returncode == 0
-        tenant = json.loads(out)
-        receiver.secret = tenant["secret"]
-        await receiver.up()
-        async with Client(f"http://127.0.0.1:{defaults.port}", tenant["api_key"]) as client:
-            job = await client.submit(
-                "demo.echo", {"value": "on the cluster"}, callback_url=receiver.url()
-            )
-            done = await client.wait(job.id, timeout=30)
-            assert done.status == "succeeded"
-
-            async def delivered() -> bool:
-                return receiver.by_subject[job.id] >= 1
-
-            await wait_until(delivered, timeout=30)
-        assert receiver.forged == 0
+            assert service_environment(compose["services"][name], shell)["ACCEPTD_SHARDS"] == "16"
+        tenant = await _roles_and_a_tenant(compose, shell, roles, receiver, ports["redis"])
+        await _a_signed_webhook_arrives(tenant, receiver, "on the cluster")
         # The roles ran on the cluster, sharded: the count they recorded, read through a
         # cluster client from whichever primary holds the control slot.
         cluster = sync_redis.RedisCluster("127.0.0.1", ports["redis-3"], password=password)
@@ -649,3 +579,52 @@ async def test_compose_cluster_as_shipped_assembles_and_delivers_a_signed_webhoo
             node.terminate()
         for node in nodes.values():
             await asyncio.to_thread(node.wait, 10)
+
+
+async def _roles_and_a_tenant(
+    compose: dict[str, Any], shell: dict[str, str], roles: Any, receiver: Any, redis_port: int
+) -> dict[str, Any]:
+    """The three roles as compose runs them (their store on loopback at `redis_port`),
+    healthy, and the tenant `acme` as `docker compose run --rm worker tenants create acme
+    --json` makes it; the receiver verifies its signatures."""
+    image_env = dockerfile_env(DEPLOY / "Dockerfile")
+    image_env["ACCEPTD_HOST"] = "127.0.0.1"  # loopback in place of the container's 0.0.0.0
+    for name in ("api", "worker", "dispatcher"):
+        service = compose["services"][name]
+        env = {**image_env, **service_environment(service, shell)}
+        env["ACCEPTD_REDIS_URL"] = env["ACCEPTD_REDIS_URL"].replace(
+            "@redis:6379", f"@127.0.0.1:{redis_port}"
+        )
+        roles.env = subprocess_env(**env)
+        roles.start(name, *service["command"])
+    defaults = Settings(redis_url="redis://unused")
+    for check in (defaults.port, *(defaults.metrics_port_for(r) for r in roles.processes)):
+        await wait_until(lambda check=check: healthy(check), timeout=30, interval=0.2)  # type: ignore[misc]
+    for name, process in roles.processes.items():
+        assert process.poll() is None, roles.log_tail(name)
+    creating = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "acceptd", "tenants", "create", "acme", "--json",
+        env=roles.env, stdout=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+    out, _ = await asyncio.wait_for(creating.communicate(), 30)
+    assert creating.returncode == 0
+    tenant: dict[str, Any] = json.loads(out)
+    receiver.secret = tenant["secret"]  # callbacks are signed with the tenant's secret
+    await receiver.up()
+    return tenant
+
+
+async def _a_signed_webhook_arrives(tenant: dict[str, Any], receiver: Any, value: str) -> None:
+    """A job of the tenant's, submitted to the API on its default port, succeeds and its
+    webhook arrives with a signature the receiver verifies."""
+    defaults = Settings(redis_url="redis://unused")
+    async with Client(f"http://127.0.0.1:{defaults.port}", tenant["api_key"]) as client:
+        job = await client.submit("demo.echo", {"value": value}, callback_url=receiver.url())
+        done = await client.wait(job.id, timeout=30)
+        assert done.status == "succeeded"
+
+        async def delivered() -> bool:
+            return bool(receiver.by_subject[job.id] >= 1)
+
+        await wait_until(delivered, timeout=30)
+    assert receiver.forged == 0
