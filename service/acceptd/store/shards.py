@@ -116,8 +116,14 @@ class Shards:
                 replies = await pipe.execute() if pipe.command_stack else []
             return [(index, replies[start:end]) for index, start, end in spans]
 
+        groups = list(by_client.values())
+        if len(groups) == 1:  # one server: no tasks to make, the common case
+            try:
+                return dict(await one(*groups[0])), []
+            except Exception as failure:
+                return {}, [failure]
         found = await asyncio.gather(
-            *(one(c, items) for c, items in by_client.values()), return_exceptions=True
+            *(one(client, items) for client, items in groups), return_exceptions=True
         )
         by_item: dict[int, list[Any]] = {}
         failures: list[Exception] = []
