@@ -186,11 +186,7 @@ class LeanWorker(Worker):
             count = min(remaining, count)
         if self.allow_pick_jobs and self.job_counter < self.max_jobs:
             start = self._queue_read_offset
-            heads, failures = await self.shards.across_reachable(
-                lambda pipe, shard: pipe.zrange(
-                    self.queue_of(shard), start, start + count - 1, withscores=True
-                )
-            )
+            heads, failures = await self._queue_heads(start, count)
             if failures and all(found is None for found in heads):
                 raise failures[0]  # the store is down: the caller backs off
             head = sorted(
@@ -219,6 +215,21 @@ class LeanWorker(Worker):
                 del self.tasks[job_id]
                 task.result()  # an error in run_job propagates, as in arq
         await self.heart_beat()
+
+    async def _queue_heads(
+        self, start: int, count: int
+    ) -> tuple[list[list[Any] | None], list[Exception]]:
+        """Each shard's queue head, with scores (None for a shard whose node failed)."""
+        if self.shards.count == 1:  # one shard: one command, no pipeline (every poll)
+            only = await self.shards.of(0).zrange(
+                self.queue_of(0), start, start + count - 1, withscores=True
+            )
+            return [[only]], []
+        return await self.shards.across_reachable(
+            lambda pipe, shard: pipe.zrange(
+                self.queue_of(shard), start, start + count - 1, withscores=True
+            )
+        )
 
     def _not_running_here(self, job_id: str) -> bool:
         task = self.tasks.get(job_id)
