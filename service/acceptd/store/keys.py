@@ -54,6 +54,7 @@ def shard_of_key(key: str) -> int:
     return int(tag.partition(".")[0])
 
 
+@functools.cache
 def _shard(shard: int) -> str:
     return f"{PREFIX}{shard_tag(shard)}:"
 
