@@ -107,8 +107,12 @@ class WakeableWorker(LeanWorker):
             return
         if self.burst:
             return
+        # asyncio.timeout, not wait_for: on Python 3.11 wait_for swallows a cancellation
+        # that arrives as the event is set (a wake-up at the moment a stop begins), and the
+        # worker's loop would then never end.
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wakeup.wait(), self._idle_wait())
+            async with asyncio.timeout(self._idle_wait()):
+                await self._wakeup.wait()
         self._wakeup.clear()
 
     def _idle_wait(self) -> float:

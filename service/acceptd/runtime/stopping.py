@@ -18,6 +18,8 @@ from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
 
+MAX_CANCELS = 10
+
 
 async def stop_gracefully(worker: Worker, main: asyncio.Task[None], grace: float) -> None:
     worker.allow_pick_jobs = False
@@ -28,9 +30,19 @@ async def stop_gracefully(worker: Worker, main: asyncio.Task[None], grace: float
         task.cancel()
     await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
     worker.tasks.clear()
-    main.cancel()
+    # Cancelled until it ends: a cancellation can be lost (asyncio.wait_for on Python 3.11
+    # swallows one that arrives as its awaitable completes), and a lost one left `dev`
+    # running after SIGTERM.
+    for _ in range(MAX_CANCELS):
+        main.cancel()
+        await asyncio.wait([main], timeout=1.0)
+        if main.done():
+            break
+    else:
+        log.warning("the worker's loop did not end after %d cancellations", MAX_CANCELS)
     with contextlib.suppress(asyncio.CancelledError):
-        await main
+        if main.done():
+            main.result()
     try:
         await worker.close()
     except OUTAGE_ERRORS as exc:
