@@ -222,14 +222,13 @@ class BatchStore:
     async def forget_ids(self, tenant: str, batch_ids: list[str]) -> None:
         """Drop index entries whose batches expired, and their bytes: each shard's from its
         own index."""
-        by_shard: dict[int, list[str]] = {}
-        for batch_id in batch_ids:
-            by_shard.setdefault(ids.shard_of(batch_id), []).append(batch_id)
-        for shard, its_ids in by_shard.items():
-            await records.forget(
-                self._scripts, keys.tenant_batches(tenant, shard), its_ids, keys.batch,
-                keys.tenant_usage(tenant, shard),
-            )  # fmt: skip
+        await records.forget_across(
+            self._scripts,
+            lambda shard: keys.tenant_batches(tenant, shard),
+            batch_ids,
+            keys.batch,
+            lambda shard: keys.tenant_usage(tenant, shard),
+        )
 
     async def cancel(self, batch: BatchRecord) -> None:
         """Cancel every item not yet terminal: queued ones at once, running ones cooperatively."""

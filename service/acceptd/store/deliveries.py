@@ -11,8 +11,6 @@ the fields they return and never load a body."""
 
 from __future__ import annotations
 
-import heapq
-import itertools
 import json
 import random
 from collections.abc import Callable
@@ -27,7 +25,7 @@ from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
-from acceptd.store.records import TRIM_EVERY
+from acceptd.store.records import TRIM_EVERY, newest_ids_across
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import DELIVERY_ALLOWANCE, ByteBudgetExceededError, stored_bytes
@@ -419,14 +417,9 @@ class DeliveryStore:
         upper = ids.id_at("dlv", until_ms)
         if before is not None:
             upper = min(upper, before)
-        lower = "[" + ids.id_at("dlv", since_ms)
-        per_shard = await self._shards.across(
-            lambda pipe, shard: pipe.zrevrangebylex(
-                index(shard), "(" + upper, lower, start=0, num=limit
-            )
+        return await newest_ids_across(
+            self._shards, index, upper, limit, at_least=ids.id_at("dlv", since_ms)
         )
-        merged = heapq.merge(*(found for (found,) in per_shard), reverse=True)
-        return list(itertools.islice(merged, limit))
 
     async def views(
         self, delivery_ids: list[str]

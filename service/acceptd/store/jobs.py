@@ -475,17 +475,13 @@ class JobStore:
         if batch_id:
             await records.forget(self._scripts, keys.batch_jobs(batch_id), job_ids, keys.job)
             return
-        by_shard: dict[int, list[str]] = {}
-        for job_id in job_ids:
-            by_shard.setdefault(ids.shard_of(job_id), []).append(job_id)
-        for shard, its_ids in by_shard.items():
-            await records.forget(
-                self._scripts,
-                keys.tenant_jobs(tenant, shard),
-                its_ids,
-                keys.job,
-                keys.tenant_usage(tenant, shard),
-            )
+        await records.forget_across(
+            self._scripts,
+            lambda shard: keys.tenant_jobs(tenant, shard),
+            job_ids,
+            keys.job,
+            lambda shard: keys.tenant_usage(tenant, shard),
+        )
 
     def _cancel_keys(self, ref: JobRef) -> list[str]:
         shard = ids.shard_of(ref.id)

@@ -91,6 +91,22 @@ async def forget(
     return dropped
 
 
+async def forget_across(
+    scripts: Scripts,
+    index: Callable[[int], str],
+    ids: list[str],
+    record_key: Callable[[str], str],
+    usage: Callable[[int], str],
+) -> None:
+    """`forget` for an index kept per shard (`index(shard)`, with its usage hash
+    `usage(shard)`): each id from the index of the shard it names."""
+    by_shard: dict[int, list[str]] = {}
+    for found_id in ids:
+        by_shard.setdefault(ids_module.shard_of(found_id), []).append(found_id)
+    for shard, its_ids in by_shard.items():
+        await forget(scripts, index(shard), its_ids, record_key, usage(shard))
+
+
 class IndexTrimmer:
     """Drops index entries whose records expired, a window at a time, as writes happen
     (not only when a page is read). The window walks the whole index and starts over, so
