@@ -22,7 +22,15 @@ def cluster(
     ports: Sequence[tuple[int, int]] | None = None,
 ) -> EmbeddedCluster:
     """Three primaries (with a replica each unless told), not started: use it in `with`.
-    `ports`: each node's (port, bus port), primaries first; free ones when not given."""
+    `ports`: each node's (port, bus port), primaries first; when not given, free ones below
+    the ephemeral range (a bus port picked from it can be taken by an outgoing connection
+    before its node binds it: seen in CI)."""
+    if ports is None:
+        from tests.support.cluster import listening_port
+
+        ports = [
+            (listening_port(), listening_port()) for _ in range(3 * (1 + replicas_per_primary))
+        ]
     return EmbeddedCluster(
         data_dir,
         primaries=3,
