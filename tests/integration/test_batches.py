@@ -2,14 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
+from redis.exceptions import ConnectionError as RedisConnectionError
 from standardwebhooks.webhooks import Webhook
 
+from acceptd.core import ids
 from acceptd.core.settings import Settings
-from tests.support.constants import SECRET
+from tests.support.constants import SECRET, TEST_SHARDS
 from tests.support.receiver import Receiver
 from tests.support.sharded import summed
 from tests.support.waiting import wait_until
@@ -95,6 +99,65 @@ async def test_a_batch_with_failing_items_completes_with_counts_and_one_event(
     assert deliveries["items"][0]["webhook_id"] == hit.headers["webhook-id"]
     # Only the batch's own event reached the callback: item events were not asked for.
     assert [r.event for r in recording.received] == ["batch.completed"]
+
+
+async def test_a_big_batch_runs_on_every_shard_and_completes_once(
+    client: Client,
+    auth: dict[str, str],
+    worker: None,
+    dispatcher: Any,
+    receiver: ReceiverFixture,
+) -> None:
+    """With many shards, its items spread over all of them, and the home hears from every
+    part before it sends the one batch.completed (store/batches.py)."""
+    recording, url = receiver
+    size = 64 * TEST_SHARDS
+    batch = await submit_batch(client, auth, [echo(i) for i in range(size)], callback_url=url)
+    jobs = await items_of(client, auth, batch["id"])
+    assert [j["input"]["value"] for j in jobs] == list(range(size))[::-1]
+    assert len({ids.shard_of(j["id"]) for j in jobs}) == TEST_SHARDS
+    [hit] = await wait_until(recording.arrived("batch.completed"), timeout=60)
+    assert hit.json["data"]["counts"]["succeeded"] == size
+    final = await client.get(batch["links"]["self"], headers=auth)
+    assert final.status == 200
+    assert (await final.json())["completed_at"] == hit.json["data"]["completed_at"]
+    # Nothing more comes: one event for the batch, and none for the parts.
+    await asyncio.sleep(0.5)
+    assert [r.event for r in recording.received] == ["batch.completed"]
+
+
+@pytest.mark.skipif(TEST_SHARDS == 1, reason="a batch over many shards needs many shards")
+async def test_a_batch_whose_api_stopped_before_queuing_its_parts_is_run_by_a_worker(
+    client: Client,
+    auth: dict[str, str],
+    worker: None,
+    dispatcher: Any,
+    receiver: ReceiverFixture,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The batch opened, but the API lost the store before it queued the parts on other
+    shards: the client hears 503, a worker queues the held parts within seconds, and the
+    client's retry under its Idempotency-Key finds the same batch."""
+    from acceptd.api import state
+
+    recording, url = receiver
+    store = client.app[state.BATCHES]
+
+    async def lost(*_args: object) -> int:
+        raise RedisConnectionError("the connection dropped")
+
+    monkeypatch.setattr(store, "_release", lost)
+    size = 64 * TEST_SHARDS
+    body = {"items": [echo(i) for i in range(size)], "callback_url": url}
+    headers = {**auth, "Idempotency-Key": "stopped-mid-batch"}
+    first = await client.post("/v1/batches", json=body, headers=headers)
+    assert first.status == 503
+    monkeypatch.undo()
+    [hit] = await wait_until(recording.arrived("batch.completed"), timeout=30)
+    assert hit.json["data"]["counts"]["succeeded"] == size
+    retry = await client.post("/v1/batches", json=body, headers=headers)
+    assert retry.status == 202
+    assert (await retry.json())["id"] == hit.json["data"]["id"]
 
 
 async def test_item_events_send_every_item_outcome_to_the_batch_callback(

@@ -34,7 +34,8 @@ async def new_batch(batches: BatchStore, size: int, callback: str | None = None)
 
 
 async def refs(redis: Redis, batch: BatchRecord) -> list[JobRef]:
-    job_ids = await redis.zrange(keys.batch_jobs(batch.id), 0, -1)
+    """The batch's items (a small batch has them all on its home shard)."""
+    job_ids = await redis.zrange(keys.batch_jobs(batch.id, ids.shard_of(batch.id)), 0, -1)
     return [JobRef(job_id, TENANT, batch.id) for job_id in job_ids]
 
 
@@ -87,7 +88,7 @@ async def test_the_last_item_emits_batch_completed_once(
     events = [f for _id, f in await redis.xrange(keys.events_stream(shard))]
     assert [f["event"] for f in events if "batch" in f] == ["batch.completed"]
     assert await redis.pttl(keys.batch(batch.id)) > 0
-    assert await redis.pttl(keys.batch_jobs(batch.id)) > 0
+    assert await redis.pttl(keys.batch_jobs(batch.id, shard)) > 0
 
 
 async def test_canceling_a_batch_cancels_every_open_item(

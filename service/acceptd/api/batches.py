@@ -112,7 +112,8 @@ async def _submit_batch(request: web.Request) -> web.Response:
         existing = await store.get(existing_id, tenant)
         if existing is None:
             raise NotFound("the batch this Idempotency-Key created no longer exists")
-        await app[state.DURABILITY].confirm(existing.id)  # the first answer may have been a 503
+        # The first answer may have been a 503.
+        await app[state.DURABILITY].confirm(existing.id, existing.part_shards)
         return batch_response(request, existing, created=True)
     new = NewBatch(
         tenant=tenant,
@@ -131,7 +132,7 @@ async def _submit_batch(request: web.Request) -> web.Response:
         raise
     for job_type, count in collections.Counter(i.type for i in submit.items).items():
         JOBS_SUBMITTED.labels(job_type).inc(count)
-    await app[state.DURABILITY].confirm(batch.id)
+    await app[state.DURABILITY].confirm(batch.id, batch.part_shards)
     return batch_response(request, batch, created=True)
 
 
@@ -158,6 +159,6 @@ async def cancel_batch(request: web.Request) -> web.Response:
     if batch.completed_ms is not None:
         raise Conflict(f"batch {batch.id} is already completed; it cannot be canceled")
     await request.app[state.BATCHES].cancel(batch)
-    await request.app[state.DURABILITY].confirm(batch.id)
+    await request.app[state.DURABILITY].confirm(batch.id, batch.part_shards)
     refreshed = await owned_batch(request)
     return batch_response(request, refreshed, status=202)

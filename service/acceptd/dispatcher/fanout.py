@@ -23,7 +23,7 @@ from acceptd.core.clock import to_rfc3339
 from acceptd.core.events import CALLBACK_EVENTS
 from acceptd.core.jsonenc import compact
 from acceptd.store import keys
-from acceptd.store.batches import BatchStore
+from acceptd.store.batches import PART_DONE_EVENT, BatchStore
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
 from acceptd.store.jobs import JobStore
@@ -191,6 +191,10 @@ class FanOut:
         """Creates the event's deliveries; returns how many were new. The order queues it
         added to are put in `touched`; `endpoints`, the tenant's, are read when not given."""
         event, tenant, msg_id = fields["event"], fields["tenant"], fields["msg"]
+        if event == PART_DONE_EVENT:
+            # Internal: a part of a batch over many shards finished. Nobody is sent this.
+            await self._batches.part_done(fields["batch"], tenant, self.shard)
+            return 0
         if endpoints is None:
             subject, endpoints = await asyncio.gather(
                 self._subject(fields), self._endpoints.for_tenant(tenant)

@@ -1,11 +1,26 @@
 """Batches: many ordinary jobs submitted together, with counts per status kept exact by the
-job status scripts (lua/_common.lua) and a batch.completed event when the last one ends."""
+job status scripts (lua/status/_prelude.lua) and a batch.completed event when the last one
+ends.
+
+A batch over many shards: its items spread over shards (store/keys.py), so one big batch
+loads every primary of a cluster, not one. The items on each shard form a *part*: a hash
+with their counts per status and an index of their ids, on that shard, kept by the status
+scripts in the same step as each item's change (the home shard's part is the batch hash
+itself). Reads sum the parts. When a part's last item ends, an internal event on its
+shard's stream tells the home (dispatcher/fanout.py), which completes the batch once every
+part has (lua/status/batch_part_done.lua): one batch.completed event. How a batch over many
+shards is written all or nothing: `BatchStore.create`."""
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import random
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, NoReturn
+
+from redis.exceptions import TryAgainError
 
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
@@ -25,10 +40,27 @@ from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
 
+log = logging.getLogger(__name__)
+
 # Items per script call inside the batch's one transaction: few calls, each one modest.
 CHUNK = 1000
 # Cancels sent per pipeline round trip when a whole batch is canceled.
 CANCEL_CHUNK = 500
+# Items without an ordering key that fill one more shard: a small batch stays on one (one
+# transaction), a big one spreads over every shard, and so over every primary of a cluster.
+PART_MIN_ITEMS = 64
+# A batch over many shards opens (its home's transaction) within this of its first part
+# being written, or not at all: past it, a worker may roll the parts back.
+OPEN_WINDOW_MS = 10_000
+# A part still held this long after it was written has lost its API: a worker looks at it.
+RECOVER_AFTER_MS = 2_000
+# A part whose batch never opened is rolled back this long past the window: the hosts'
+# clocks (the API's, the home's Redis, the worker's) may disagree by up to this.
+ROLLBACK_MARGIN_MS = 20_000
+# The internal event a part's last item writes on its shard's stream (lua/status/_prelude.lua).
+PART_DONE_EVENT = "acceptd.batch_part_done"
+# Pending parts a worker looks at per shard per round.
+RECOVER_BATCH = 10
 
 
 @dataclass(frozen=True)
@@ -63,25 +95,70 @@ class BatchRecord:
     priority: str
     created_ms: int
     completed_ms: int | None
+    # The shards other than its home that hold some of its items.
+    part_shards: tuple[int, ...] = ()
 
     @property
     def terminal_count(self) -> int:
         return sum(self.counts[s.value] for s in TERMINAL_STATUSES)
 
+    @staticmethod
+    def part_shards_of(raw: dict[str, str]) -> tuple[int, ...]:
+        """The other shards a batch's home hash names (`shards`)."""
+        return tuple(int(shard) for shard in raw.get("shards", "").split(",") if shard)
+
     @classmethod
-    def from_hash(cls, batch_id: str, raw: dict[str, str]) -> BatchRecord:
+    def from_hash(
+        cls, batch_id: str, raw: dict[str, str], parts: list[dict[str, str]] | None = None
+    ) -> BatchRecord:
+        """From the home hash and the hashes of the other parts (`parts`): the counts
+        are their sum. A batch is complete once the home has heard from every part, or,
+        before it has (a dispatcher yet to read the last part's event), once every item
+        is terminal: then at the time its last part finished."""
+        counts = {s.value: int(raw.get(f"n:{s.value}", "0")) for s in JobStatus}
+        finished = [int(raw["finished"])] if raw.get("finished") else []
+        for part in parts or []:
+            for status in counts:
+                counts[status] += int(part.get(f"n:{status}", "0"))
+            if part.get("finished"):
+                finished.append(int(part["finished"]))
+        total = int(raw["total"])
+        completed_ms = int(raw["completed"]) if raw.get("completed") else None
+        terminal = sum(counts[s.value] for s in TERMINAL_STATUSES)
+        if completed_ms is None and parts and finished and terminal == total:
+            completed_ms = max(finished)
         return cls(
             id=batch_id,
             tenant=raw["tenant"],
-            total=int(raw["total"]),
-            counts={s.value: int(raw.get(f"n:{s.value}", "0")) for s in JobStatus},
+            total=total,
+            counts=counts,
             callback_url=raw.get("callback_url") or None,
             item_events=raw.get("item_events") == "1",
             metadata=json.loads(raw.get("metadata", "{}")),
             priority=raw.get("priority", "normal"),
             created_ms=int(raw["created"]),
-            completed_ms=int(raw["completed"]) if raw.get("completed") else None,
+            completed_ms=completed_ms,
+            part_shards=cls.part_shards_of(raw),
         )
+
+
+class BatchOpenTimeoutError(TryAgainError):
+    """A batch over many shards did not open within OPEN_WINDOW_MS of its parts being
+    written (a store too slow, or failing over): nothing of it stays. An outage to retry."""
+
+    def __init__(self) -> None:
+        message = f"TRYAGAIN the batch could not open within {OPEN_WINDOW_MS} ms"
+        super().__init__(message)  # type: ignore[no-untyped-call]
+
+
+@dataclass(frozen=True)
+class _Part:
+    """The items of a batch that land on one shard, ready to write."""
+
+    shard: int
+    chunks: list[tuple[list[str], list[list[str | int]]]]
+    items: int
+    items_bytes: int
 
 
 class BatchStore:
@@ -90,60 +167,45 @@ class BatchStore:
         self._scripts = scripts
         self._jobs = jobs
 
-    async def create(self, new: NewBatch, *, idempotency: HeldKey | None = None) -> BatchRecord:
-        """Writes the batch and every item, queued, in one MULTI/EXEC: all or nothing, one
-        round trip, and nothing if it would take the tenant past its job quota or byte
-        budget (checked first in the same transaction, lua/batch_open.lua). `idempotency`,
-        the key the request holds, is marked done in it too.
+    def _placement(self, new: NewBatch, home: int) -> dict[int, list[int]]:
+        """Which shard each item lands on (shard -> item indexes, home first): an item
+        with an ordering key on the key's shard (its events on one stream, in order), the
+        others spread evenly over the home and as many more shards as they fill with
+        PART_MIN_ITEMS each."""
+        free = [i for i, item in enumerate(new.items) if not item.ordering_key]
+        spread = min(self._shards.count, max(1, -(-len(free) // PART_MIN_ITEMS)))
+        others = [shard for shard in range(self._shards.count) if shard != home]
+        targets = [home, *random.sample(others, spread - 1)]
+        placed: dict[int, list[int]] = {home: []}
+        for n, index in enumerate(free):
+            placed.setdefault(targets[n % spread], []).append(index)
+        for index, item in enumerate(new.items):
+            if item.ordering_key:
+                shard = job_shard(new.tenant, self._shards.count, ordering_key=item.ordering_key)
+                placed.setdefault(shard, []).append(index)
+        return placed
 
-        A batch and its items live on one shard (the transaction needs one slot): the
-        shard of its Idempotency-Key, or of its first item's ordering key, or one drawn at
-        random. Items with other ordering keys than the first keep their order among
-        themselves but not with jobs of the same key outside the batch."""
-        ordering_key = next((item.ordering_key for item in new.items if item.ordering_key), None)
-        shard = (
-            idempotency.shard
-            if idempotency is not None
-            else job_shard(new.tenant, self._shards.count, ordering_key=ordering_key)
-        )
-        batch_id = ids.new_id("bat", shard)
-        created = now_ms()
-        score = created - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
-        item_callback = new.callback_url if new.item_events and new.callback_url else ""
-        fields: dict[str, str | int] = {
-            "id": batch_id,
-            "tenant": new.tenant,
-            "total": len(new.items),
-            "terminal": 0,
-            f"n:{JobStatus.QUEUED.value}": len(new.items),
-            "created": created,
-            "item_events": "1" if new.item_events else "0",
-        }
-        if new.callback_url:
-            fields["callback_url"] = new.callback_url
-        if new.metadata:
-            fields["metadata"] = compact(new.metadata)
-        if new.priority != "normal":
-            fields["priority"] = new.priority
-        head: list[str | int] = [
-            new.tenant, created, score, batch_id, item_callback, new.priority,
-            new.traceparent or "",
-        ]  # fmt: skip
+    def _part(
+        self, new: NewBatch, batch_id: str, shard: int, indexes: list[int], job_ids: list[str],
+        head: list[str | int], created: int,
+    ) -> _Part:  # fmt: skip
+        """The script calls that write the items `indexes` on `shard`: chunks of CHUNK."""
+        item_callback = str(head[4])
         # Fields every item's hash repeats (batch_items.lua's `common`).
         common_bytes = len(new.tenant) + len(batch_id) + len(item_callback) + 40
         common_bytes += len(new.traceparent or "")
-        usage = keys.tenant_usage(new.tenant, shard)
-        indexes = [
-            keys.tenant_jobs(new.tenant, shard), keys.batch_jobs(batch_id), keys.job_queue(shard),
-            keys.batch(batch_id), usage,
+        indexes_keys = [
+            keys.tenant_jobs(new.tenant, shard), keys.batch_jobs(batch_id, shard),
+            keys.job_queue(shard), keys.batch_part(batch_id, shard),
+            keys.tenant_usage(new.tenant, shard),
         ]  # fmt: skip
         chunks: list[tuple[list[str], list[list[str | int]]]] = []
         items_bytes = 0
-        for start in range(0, len(new.items), CHUNK):
+        for start in range(0, len(indexes), CHUNK):
             chunk: list[list[str | int]] = []
-            script_keys = list(indexes)
-            for item in new.items[start : start + CHUNK]:
-                job_id = ids.new_id("job", shard)
+            script_keys = list(indexes_keys)
+            for index in indexes[start : start + CHUNK]:
+                item, job_id = new.items[index], job_ids[index]
                 run = JobRef(job_id, new.tenant, batch_id).run_args(item.type)
                 values: list[str | int] = [
                     job_id,
@@ -158,54 +220,254 @@ class BatchStore:
                 chunk.append([*values, size])
                 script_keys += [keys.job(job_id), keys.arq_job(job_id)]
             chunks.append((script_keys, chunk))
-        gate_keys = [keys.batch(batch_id), keys.tenant_batches(new.tenant, shard),
-                     keys.tenant_jobs(new.tenant, shard), usage]  # fmt: skip
+        return _Part(shard, chunks, len(indexes), items_bytes)
+
+    async def create(self, new: NewBatch, *, idempotency: HeldKey | None = None) -> BatchRecord:
+        """Writes the batch and every item, queued, all or nothing, and nothing if it would
+        take the tenant past its job quota or byte budget.
+
+        The batch's home shard is its Idempotency-Key's (the key is marked done in the
+        same step as the batch opens), or its first item's ordering key's, or one drawn at
+        random. Its items spread over
+        shards (`_placement`). On each shard they are written in one MULTI/EXEC, checked
+        against the tenant's share there first (lua/batch_open.lua). A batch on one shard
+        is that one transaction. Over many, the parts on other shards than the home are
+        written first, held out of the queue; then the home opens the batch, which is the
+        commit: it is refused past OPEN_WINDOW_MS, and a refusal rolls the parts back;
+        then the held parts are queued. An API that stops in between leaves its parts
+        pending: a worker queues them once the batch exists, or rolls them back once it
+        can no longer open (`recover_parts`)."""
+        ordering_key = next((item.ordering_key for item in new.items if item.ordering_key), None)
+        home = (
+            idempotency.shard
+            if idempotency is not None
+            else job_shard(new.tenant, self._shards.count, ordering_key=ordering_key)
+        )
+        batch_id = ids.new_id("bat", home)
+        created = now_ms()
+        score = created - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
+        item_callback = new.callback_url if new.item_events and new.callback_url else ""
+        head: list[str | int] = [
+            new.tenant, created, score, batch_id, item_callback, new.priority,
+            new.traceparent or "",
+        ]  # fmt: skip
+        placed = self._placement(new, home)
+        # Ids made in the items' order (they sort by it, whatever shard each is on): a
+        # batch's items list in the order they were submitted.
+        shard_of = {index: shard for shard, indexes in placed.items() for index in indexes}
+        job_ids = [ids.new_id("job", shard_of[index]) for index in range(len(new.items))]
+        parts = {
+            shard: self._part(new, batch_id, shard, indexes, job_ids, head, created)
+            for shard, indexes in placed.items()
+        }
+        others = [part for shard, part in parts.items() if shard != home and part.items]
+        opens_by = created + OPEN_WINDOW_MS if others else 0
+        fields: dict[str, str | int] = {
+            "id": batch_id,
+            "tenant": new.tenant,
+            "total": len(new.items),
+            "terminal": 0,
+            f"n:{JobStatus.QUEUED.value}": parts[home].items,
+            "created": created,
+            "item_events": "1" if new.item_events else "0",
+        }
+        if others:
+            fields["items"] = parts[home].items
+            fields["parts"] = len(others) + (1 if parts[home].items else 0)
+            fields["shards"] = ",".join(str(part.shard) for part in others)
+        if new.callback_url:
+            fields["callback_url"] = new.callback_url
+        if new.metadata:
+            fields["metadata"] = compact(new.metadata)
+        if new.priority != "normal":
+            fields["priority"] = new.priority
+        written: list[_Part] = []
+        if others:
+            recover_at = created + RECOVER_AFTER_MS
+            openings = await asyncio.gather(
+                *(self._write_part(new, batch_id, part, head, opens_by, recover_at)
+                  for part in others),
+                return_exceptions=True,
+            )  # fmt: skip
+            written = [p for p, o in zip(others, openings, strict=True) if o == 1]
+            failed = [o for o in openings if isinstance(o, BaseException)]
+            refused = [o for o in openings if o != 1]
+            refusal = failed[0] if failed else refused[0] if refused else None
+            if refusal is not None:
+                await self._drop_parts(batch_id, new.tenant, written)
+                self._raise_refusal(new.tenant, refusal)
+        opened = await self._open_home(new, batch_id, parts[home], head, fields, opens_by,
+                                       idempotency)  # fmt: skip
+        trim = self._jobs.trimmer.maybe_trim
+        usage = keys.tenant_usage(new.tenant, home)
+        await trim(keys.tenant_batches(new.tenant, home), keys.batch, "bat", usage, now=opened != 1)
+        if opened != 1:
+            await self._drop_parts(batch_id, new.tenant, written)
+            self._raise_refusal(new.tenant, opened)
+        await asyncio.gather(*(self._release(batch_id, part.shard, score) for part in written))
+        for shard in parts:
+            await self._jobs.trim(new.tenant, shard)
+        record = await self.get(batch_id)
+        assert record is not None
+        return record
+
+    def _raise_refusal(self, tenant: str, refusal: object) -> NoReturn:
+        if isinstance(refusal, BaseException):
+            raise refusal
+        if refusal == 0:
+            raise QuotaExceededError(tenant, self._jobs.quota)
+        if refusal == -1:
+            raise ByteBudgetExceededError(tenant, self._jobs.byte_budget)
+        raise BatchOpenTimeoutError()
+
+    async def _open_home(
+        self, new: NewBatch, batch_id: str, part: _Part, head: list[str | int],
+        fields: dict[str, str | int], opens_by: int, idempotency: HeldKey | None,
+    ) -> int:  # fmt: skip
+        """The home's transaction: the batch hash and the home's items, queued."""
+        home = part.shard
+        usage = keys.tenant_usage(new.tenant, home)
+        gate_keys = [keys.batch(batch_id), keys.tenant_batches(new.tenant, home),
+                     keys.tenant_jobs(new.tenant, home), usage]  # fmt: skip
         idem_value, idem_ttl_ms = "", 0
         if idempotency is not None:
             gate_keys.append(idempotency.redis_key)
             idem_value, idem_ttl_ms = idempotency.done_value(batch_id), idempotency.ttl_ms
         flat = [part for pair in fields.items() for part in pair]
-        async with self._shards.of(shard).pipeline(transaction=True) as pipe:
+        async with self._shards.of(home).pipeline(transaction=True) as pipe:
             await self._scripts.batch_open(
                 keys=gate_keys,
                 args=[
-                    batch_id,
-                    len(new.items),
-                    self._jobs.job_share,
-                    self._jobs.byte_share,
-                    stored_bytes(flat),
-                    items_bytes,
-                    idem_value,
-                    idem_ttl_ms,
+                    batch_id, part.items, self._jobs.job_share, self._jobs.byte_share,
+                    stored_bytes(flat), part.items_bytes, idem_value, idem_ttl_ms, 0, opens_by,
                     *flat,
                 ],
                 client=pipe,
-            )
-            for script_keys, chunk in chunks:
+            )  # fmt: skip
+            for script_keys, chunk in part.chunks:
                 await self._scripts.batch_items(
-                    keys=script_keys, args=[*head, compact(chunk)], client=pipe
+                    keys=script_keys, args=[*head, compact(chunk), "0"], client=pipe
                 )
-            pipe.publish(keys.JOBS_WAKEUP, "1")
-            opened = (await pipe.execute())[0]
-        trim = self._jobs.trimmer.maybe_trim
-        await trim(
-            keys.tenant_batches(new.tenant, shard), keys.batch, "bat", usage, now=opened != 1
+            if part.items:
+                pipe.publish(keys.JOBS_WAKEUP, "1")
+            opened: int = (await pipe.execute())[0]
+        return opened
+
+    async def _write_part(
+        self, new: NewBatch, batch_id: str, part: _Part, head: list[str | int], opens_by: int,
+        recover_at: int,
+    ) -> int:  # fmt: skip
+        """A part on another shard than the home, held: 1, or its shard's refusal."""
+        shard = part.shard
+        fields: dict[str, str | int] = {
+            "id": batch_id, "tenant": new.tenant, "part": 1, "items": part.items,
+            "terminal": 0, f"n:{JobStatus.QUEUED.value}": part.items,
+            "created": head[1], "score": head[2], "opens_by": opens_by,
+        }  # fmt: skip
+        flat = [value for pair in fields.items() for value in pair]
+        async with self._shards.of(shard).pipeline(transaction=True) as pipe:
+            await self._scripts.batch_open(
+                keys=[
+                    keys.batch_part(batch_id, shard), keys.batch_parts_pending(shard),
+                    keys.tenant_jobs(new.tenant, shard), keys.tenant_usage(new.tenant, shard),
+                ],
+                args=[
+                    batch_id, part.items, self._jobs.job_share, self._jobs.byte_share, 0,
+                    part.items_bytes, "", 0, recover_at, 0, *flat,
+                ],
+                client=pipe,
+            )  # fmt: skip
+            for script_keys, chunk in part.chunks:
+                await self._scripts.batch_items(
+                    keys=script_keys, args=[*head, compact(chunk), "1"], client=pipe
+                )
+            opened: int = (await pipe.execute())[0]
+        return opened
+
+    async def _release(self, batch_id: str, shard: int, score: int | str) -> int:
+        """Queues a held part whose batch opened (once: lua/batch_part_release.lua)."""
+        queued: int = await self._scripts.batch_part_release(
+            keys=[
+                keys.batch_parts_pending(shard), keys.batch_jobs(batch_id, shard),
+                keys.job_queue(shard),
+            ],
+            args=[batch_id, score, keys.JOBS_WAKEUP],
+        )  # fmt: skip
+        return queued
+
+    async def _drop_parts(self, batch_id: str, tenant: str, parts: list[_Part]) -> None:
+        await asyncio.gather(*(self._drop(batch_id, tenant, part.shard) for part in parts))
+
+    async def _drop(self, batch_id: str, tenant: str, shard: int) -> int:
+        """Rolls back a held part whose batch never opened (lua/batch_part_drop.lua)."""
+        client = self._shards.of(shard)
+        job_ids: list[str] = await client.zrange(keys.batch_jobs(batch_id, shard), 0, -1)
+        script_keys = [
+            keys.batch_parts_pending(shard), keys.batch_part(batch_id, shard),
+            keys.batch_jobs(batch_id, shard), keys.tenant_jobs(tenant, shard),
+            keys.tenant_usage(tenant, shard),
+        ]  # fmt: skip
+        for job_id in job_ids:
+            script_keys += [keys.job(job_id), keys.arq_job(job_id)]
+        dropped: int = await self._scripts.batch_part_drop(
+            keys=script_keys, args=[batch_id, *job_ids]
         )
-        if opened == 0:
-            raise QuotaExceededError(new.tenant, self._jobs.quota)
-        if opened == -1:
-            raise ByteBudgetExceededError(new.tenant, self._jobs.byte_budget)
-        await self._jobs.trim(new.tenant, shard)
-        record = await self.get(batch_id)
-        assert record is not None
-        return record
+        return dropped
+
+    async def recover_parts(self, shard: int) -> int | None:
+        """The held parts on `shard` whose API did not come back to them in time: queued if
+        their batch opened, rolled back once it no longer can. Returns when to look again
+        (ms), or None when no part is pending. Every worker runs this (each step is one
+        atomic script, taken once)."""
+        client = self._shards.of(shard)
+        pending = keys.batch_parts_pending(shard)
+        found: list[tuple[str, float]] = await client.zrange(
+            pending, 0, RECOVER_BATCH - 1, withscores=True
+        )
+        now = now_ms()
+        later: list[int] = []
+        for batch_id, due in found:
+            if due > now:
+                later.append(int(due))
+                break
+            part = keys.batch_part(batch_id, shard)
+            tenant, score, opens_by = await client.hmget(part, ["tenant", "score", "opens_by"])  # type: ignore[misc]
+            home = keys.batch(batch_id)
+            if tenant is None:
+                await client.zrem(pending, batch_id)  # nothing left to recover
+            elif await self._shards.for_key(home).exists(home):
+                if await self._release(batch_id, shard, score):
+                    log.warning("queued part %s of batch %s: its API stopped", shard, batch_id)
+            elif now > int(opens_by) + ROLLBACK_MARGIN_MS:
+                if await self._drop(batch_id, tenant, shard) >= 0:
+                    log.warning("rolled back part %s of batch %s: it never opened", shard,
+                                batch_id)  # fmt: skip
+            else:
+                later.append(int(opens_by) + ROLLBACK_MARGIN_MS)
+                await client.zadd(pending, {batch_id: later[-1]}, xx=True)
+        if len(found) == RECOVER_BATCH and not later:
+            later.append(now)  # more are due: look again at once
+        return min(later) if later else None
+
+    async def part_done(self, batch_id: str, tenant: str, shard: int) -> None:
+        """A part on `shard` finished: the home counts it and completes the batch when
+        every part has (lua/status/batch_part_done.lua)."""
+        home = ids.shard_of(batch_id)
+        await self._scripts.batch_part_done(
+            keys=[
+                keys.batch(batch_id), keys.events_stream(home),
+                keys.tenant_event_subscriptions(tenant, home), keys.batch(batch_id),
+                keys.batch_jobs(batch_id, home),
+            ],
+            args=[batch_id, tenant, now_ms(), "", self._jobs.retention_ms, "", shard],
+        )  # fmt: skip
 
     async def get(self, batch_id: str, tenant: str | None = None) -> BatchRecord | None:
-        key = keys.batch(batch_id)
-        raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
-        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+        found = await self.get_many([batch_id])
+        record = found[0]
+        if record is None or (tenant is not None and record.tenant != tenant):
             return None
-        return BatchRecord.from_hash(batch_id, raw)
+        return record
 
     async def page_ids(self, tenant: str, before: str | None, count: int) -> list[str]:
         """Batch ids of a tenant, newest first, strictly older than `before`."""
@@ -214,9 +476,21 @@ class BatchStore:
         )
 
     async def get_many(self, batch_ids: list[str]) -> list[BatchRecord | None]:
+        """The batches (None for one that expired): their home hashes, then the other
+        parts of those over many shards, one round trip per node each."""
         raws = await records.hashes(self._shards, [keys.batch(i) for i in batch_ids])
+        wanted = [
+            (n, shard) for n, raw in enumerate(raws) for shard in BatchRecord.part_shards_of(raw)
+        ]
+        found = await records.hashes(
+            self._shards, [keys.batch_part(batch_ids[n], shard) for n, shard in wanted]
+        )
+        parts: dict[int, list[dict[str, str]]] = {}
+        for (n, _shard), part in zip(wanted, found, strict=True):
+            parts.setdefault(n, []).append(part)
         return [
-            BatchRecord.from_hash(i, r) if r else None for i, r in zip(batch_ids, raws, strict=True)
+            BatchRecord.from_hash(batch_id, raw, parts.get(n)) if raw else None
+            for n, (batch_id, raw) in enumerate(zip(batch_ids, raws, strict=True))
         ]
 
     async def forget_ids(self, tenant: str, batch_ids: list[str]) -> None:
@@ -232,8 +506,10 @@ class BatchStore:
 
     async def cancel(self, batch: BatchRecord) -> None:
         """Cancel every item not yet terminal: queued ones at once, running ones cooperatively."""
-        index = keys.batch_jobs(batch.id)
-        job_ids: list[str] = await self._shards.for_key(index).zrange(index, 0, -1)
-        refs = [JobRef(job_id, batch.tenant, batch.id) for job_id in job_ids]
+        shards = [ids.shard_of(batch.id), *batch.part_shards]
+        found = await self._shards.across(
+            lambda pipe, shard: pipe.zrange(keys.batch_jobs(batch.id, shard), 0, -1), shards
+        )
+        refs = [JobRef(i, batch.tenant, batch.id) for (job_ids,) in found for i in job_ids]
         for start in range(0, len(refs), CANCEL_CHUNK):
             await self._jobs.cancel_many(refs[start : start + CANCEL_CHUNK])

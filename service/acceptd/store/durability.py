@@ -16,6 +16,9 @@ outage instead, and the client's retry under its Idempotency-Key finds out what 
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Sequence
+
 from redis.exceptions import ResponseError
 
 from acceptd.core import ids
@@ -42,17 +45,26 @@ class Durability:
         self._shards = shards
         self._timeout_ms = timeout_ms
 
-    async def confirm(self, record_id: str) -> None:
+    async def confirm(self, record_id: str, part_shards: Sequence[int] = ()) -> None:
         """Returns once every write this process has seen answered on the shard of
         `record_id` (a job's, a batch's) is held as the level asks; NotDurableError when it
         is not within the timeout. One round trip (the mark and the wait, pipelined, on the
         primary that holds the shard), none at `memory`. The wait asks the node that
         holds the record: one that lacks it (a primary promoted since the write, before its
-        replica had it) is not taken for a confirmation."""
+        replica had it) is not taken for a confirmation. A batch over many shards names
+        the other shards of its parts (`part_shards`): each is confirmed too, at once."""
         if self.level == "memory":
             return
         shard = ids.shard_of(record_id)
-        record = keys.batch(record_id) if record_id.startswith("bat_") else keys.job(record_id)
+        if not record_id.startswith("bat_"):
+            await self._confirm(shard, keys.job(record_id))
+            return
+        await asyncio.gather(
+            self._confirm(shard, keys.batch(record_id)),
+            *(self._confirm(part, keys.batch_part(record_id, part)) for part in part_shards),
+        )
+
+    async def _confirm(self, shard: int, record: str) -> None:
         try:
             async with self._shards.of(shard).pipeline(transaction=False) as pipe:
                 pipe.exists(record)

@@ -205,7 +205,7 @@ class JobStore:
     ) -> None:
         self._shards = shards
         self._scripts = scripts
-        self._retention_ms = retention_seconds * 1000
+        self.retention_ms = retention_seconds * 1000
         # Jobs a tenant may hold at once (its index: live records, trimmed as it grows),
         # and bytes it may store (store/usage.py): a submit past either is refused. Each
         # shard holds its share of both (a tenant's jobs spread evenly over the shards).
@@ -231,8 +231,11 @@ class JobStore:
     @staticmethod
     def _status_keys(ref: JobRef) -> list[str]:
         """KEYS[1..5] of every status script (lua/status/_prelude.lua)."""
-        batch = [keys.batch(ref.batch_id), keys.batch_jobs(ref.batch_id)] if ref.batch_id else []
         shard, job = ids.shard_of(ref.id), keys.job(ref.id)
+        batch_id = ref.batch_id
+        batch = []
+        if batch_id:  # its part on the job's own shard
+            batch = [keys.batch_part(batch_id, shard), keys.batch_jobs(batch_id, shard)]
         return [
             job,
             keys.events_stream(shard),
@@ -244,7 +247,7 @@ class JobStore:
         """ARGV[1..6] of every status script."""
         return [
             ref.id, ref.tenant, now_ms(), ids.new_id("msg", ids.shard_of(ref.id)),
-            self._retention_ms,
+            self.retention_ms,
             keys.job_changes(ref.id),
         ]  # fmt: skip
 
@@ -412,8 +415,13 @@ class JobStore:
         """Job ids of a tenant (or of one of its batches), newest first, older than `before`
         and not older than `at_least`: every shard's index read, merged."""
         if batch_id:
-            return await records.newest_ids(
-                self._shards, keys.batch_jobs(batch_id), before, count, at_least=at_least
+            # A batch's items: its parts' indexes (a shard with no part has an empty one).
+            return await records.newest_ids_across(
+                self._shards,
+                lambda shard: keys.batch_jobs(batch_id, shard),
+                before,
+                count,
+                at_least=at_least,
             )
         return await records.newest_ids_across(
             self._shards,
@@ -473,7 +481,9 @@ class JobStore:
         """Drop index entries whose records expired (retention), and their bytes: each
         shard's from its own index."""
         if batch_id:
-            await records.forget(self._scripts, keys.batch_jobs(batch_id), job_ids, keys.job)
+            await records.forget_across(
+                self._scripts, lambda shard: keys.batch_jobs(batch_id, shard), job_ids, keys.job
+            )
             return
         await records.forget_across(
             self._scripts,

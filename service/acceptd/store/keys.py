@@ -143,14 +143,30 @@ def job_changes(job_id: str) -> str:
 
 
 def batch(batch_id: str) -> str:
-    """Hash of the batch with its counts per status (the status scripts check that the key
-    they are given ends in the job's `batch` field). A batch's items live on its shard."""
+    """Hash of the batch on its home shard (the one its id names): what it is, and the
+    counts per status of its items on that shard (its home *part*)."""
     return f"{_of(batch_id)}batch:{batch_id}"
 
 
-def batch_jobs(batch_id: str) -> str:
-    """Sorted set of the batch's job ids, like tenant_jobs (expired with the batch)."""
-    return f"{batch(batch_id)}:jobs"
+def batch_part(batch_id: str, shard: int) -> str:
+    """Hash of the batch's items on `shard`: their counts per status, kept by the status
+    scripts (which check that the key they are given ends in the job's `batch` field). A
+    batch's items spread over shards (store/batches.py); on its home shard this is
+    `batch` itself."""
+    return f"{_shard(shard)}batch:{batch_id}"
+
+
+def batch_jobs(batch_id: str, shard: int) -> str:
+    """Sorted set of the ids of the batch's items on `shard`, like tenant_jobs (expired
+    with the part)."""
+    return f"{batch_part(batch_id, shard)}:jobs"
+
+
+def batch_parts_pending(shard: int) -> str:
+    """Sorted set of the batches whose part on the shard is written but not yet queued
+    (its batch may still be refused), scored by when a worker looks at it if the API that
+    wrote it does not come back to it (store/batches.py, 'A batch over many shards')."""
+    return _shard(shard) + "batch-parts-pending"
 
 
 def delivery(delivery_id: str) -> str:

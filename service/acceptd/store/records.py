@@ -96,15 +96,15 @@ async def forget_across(
     index: Callable[[int], str],
     ids: list[str],
     record_key: Callable[[str], str],
-    usage: Callable[[int], str],
+    usage: Callable[[int], str] | None = None,
 ) -> None:
     """`forget` for an index kept per shard (`index(shard)`, with its usage hash
-    `usage(shard)`): each id from the index of the shard it names."""
+    `usage(shard)` if any): each id from the index of the shard it names."""
     by_shard: dict[int, list[str]] = {}
     for found_id in ids:
         by_shard.setdefault(ids_module.shard_of(found_id), []).append(found_id)
     for shard, its_ids in by_shard.items():
-        await forget(scripts, index(shard), its_ids, record_key, usage(shard))
+        await forget(scripts, index(shard), its_ids, record_key, usage(shard) if usage else None)
 
 
 class IndexTrimmer:

@@ -33,6 +33,7 @@ from acceptd.jobs.context import (
 from acceptd.jobs.registry import JobDefinition, JobRegistry
 from acceptd.runtime.bootstrap import secret_box
 from acceptd.runtime.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
+from acceptd.store.batches import BatchStore
 from acceptd.store.connection import open_shards
 from acceptd.store.jobs import JobRef, JobStore
 from acceptd.store.outages import (
@@ -88,6 +89,7 @@ class WorkerRuntime:
     shards: Shards
     store: JobStore
     threads: ThreadPoolExecutor
+    batches: BatchStore
     running: dict[str, RunningJob] = field(default_factory=dict)
     _processes: ProcessPoolExecutor | None = None
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
@@ -101,12 +103,14 @@ class WorkerRuntime:
     async def open(cls, settings: Settings, registry: JobRegistry) -> WorkerRuntime:
         shards = await open_shards(settings)
         scripts = Scripts(shards)
+        store = JobStore(shards, scripts, settings.job_retention_seconds, secret_box(settings))
         runtime = cls(
             settings=settings,
             registry=registry,
             shards=shards,
-            store=JobStore(shards, scripts, settings.job_retention_seconds, secret_box(settings)),
+            store=store,
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
+            batches=BatchStore(shards, scripts, store),
         )
         loop = asyncio.get_running_loop()
         runtime._loops = [
@@ -150,8 +154,10 @@ class WorkerRuntime:
         self._schedule_changed.set()
 
     async def _promote_scheduled(self) -> None:
-        """Queue scheduled jobs as they fall due, and fail jobs whose input deadline passed.
-        Every worker does both (each step is one atomic script), sleeping until the earliest
+        """Queue scheduled jobs as they fall due, and fail jobs whose input deadline passed;
+        with many shards, also queue (or roll back) the parts of batches whose API stopped
+        while writing them (BatchStore.recover_parts).
+        Every worker does all (each step is one atomic script), sleeping until the earliest
         due time or deadline it read, or until woken: a job is scheduled (the submit
         publishes it) or parked here. Idle, that is two commands a shard per
         SCHEDULER_MAX_SLEEP, not two per poll; a lost wake-up costs at most that long."""
@@ -164,7 +170,10 @@ class WorkerRuntime:
                     expired, deadline = await self.store.expire_awaiting(shard, INPUT_TIMED_OUT)
                     for job_type in expired:
                         JOBS_FINISHED.labels(job_type, JobStatus.FAILED.value).inc()
-                    next_ms += [at for at in (scheduled, deadline) if at is not None]
+                    held = None
+                    if self.shards.count > 1:
+                        held = await self.batches.recover_parts(shard)
+                    next_ms += [at for at in (scheduled, deadline, held) if at is not None]
             except Exception:
                 log.warning("could not promote scheduled jobs or expire input", exc_info=True)
             if self._stopping.is_set():

@@ -1,7 +1,8 @@
 -- Prepended to every script in this folder: each changes the status of one job.
 -- Every key a script touches is passed in (store/keys.py builds them all); they share:
 --   KEYS[1] job hash, KEYS[2] events stream, KEYS[3] tenant's event-subscription counts,
---   KEYS[4] the job's batch hash and KEYS[5] its batch's job index (for a job in no batch,
+--   KEYS[4] the job's batch part (store/keys.py batch_part: the hash of the batch's items on
+--   the job's shard) and KEYS[5] that part's job index (for a job in no batch,
 --   the job hash twice: a cluster refuses a script whose keys, '' included, span slots);
 --   script-specific keys follow from KEYS[6].
 --   ARGV[1] job id, ARGV[2] tenant, ARGV[3] now (ms), ARGV[4] event id, ARGV[5] retention (ms),
@@ -73,8 +74,8 @@ local function set_status(status, ...)
   end
 end
 
--- The last item of a batch reached a terminal status: the batch is complete, and its
--- batch.completed event goes to the batch's callback_url and subscribed endpoints.
+-- The batch is complete: its batch.completed event goes to the batch's callback_url and
+-- subscribed endpoints. BATCH is the batch's home hash here.
 local function complete_batch()
   local fields = redis.call('HMGET', BATCH, 'id', 'callback_url')
   redis.call('HSET', BATCH, 'completed', ARGV[3])
@@ -91,6 +92,23 @@ local function complete_batch()
   end
 end
 
+-- The last item of this shard's part of a batch reached a terminal status. A batch on one
+-- shard is then complete. A batch over many shards completes when its home has heard from
+-- every part: this one tells it through its shard's events stream (an internal event the
+-- dispatcher hands to lua/status/batch_part_done.lua on the home shard), and expires now
+-- unless it is the home, which expires with the batch.
+local function complete_part()
+  local part = redis.call('HMGET', BATCH, 'parts', 'part', 'id')
+  if not part[2] and tonumber(part[1] or '1') == 1 then return complete_batch() end
+  redis.call('HSET', BATCH, 'finished', ARGV[3])
+  if part[2] then
+    redis.call('PEXPIRE', BATCH, ARGV[5])
+    redis.call('PEXPIRE', KEYS[5], ARGV[5])
+  end
+  redis.call('XADD', KEYS[2], '*', 'msg', ARGV[4], 'event', 'acceptd.batch_part_done',
+    'batch', part[3], 'tenant', ARGV[2], 'at', ARGV[3])
+end
+
 -- `...`: fields written with the terminal status (result, error, progress).
 local function finish(status, ...)
   set_status(status, 'finished', ARGV[3], ...)
@@ -100,7 +118,9 @@ local function finish(status, ...)
   notify(status)
   if BATCH then
     local done = redis.call('HINCRBY', BATCH, 'terminal', 1)
-    if done == tonumber(redis.call('HGET', BATCH, 'total')) then complete_batch() end
+    -- `items`: this part's share of the batch (a batch on one shard has only `total`).
+    local size = redis.call('HMGET', BATCH, 'items', 'total')
+    if done == tonumber(size[1] or size[2]) then complete_part() end
   end
 end
 
