@@ -47,7 +47,7 @@ async def _settled(target: Target, count: int) -> None:
     (Redis quiet for half a second): setting the waits up is not what is measured."""
     deadline = time.monotonic() + 60
     pattern = keys.job_changes("*")
-    while len(await target.redis.pubsub_channels(pattern)) < count:
+    while len(await target.redis.pubsub_shardchannels(pattern)) < count:
         if time.monotonic() > deadline:
             raise RuntimeError("the waiters' subscriptions never all appeared")
         await asyncio.sleep(0.1)

@@ -224,12 +224,14 @@ async def test_a_thousand_dropped_streams_leave_nothing_behind(
     job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
     url = str(client.make_url(f"{job['links']['self']}/events"))
     changes = client.app[state.CHANGES]
-    # The API subscribes on the control plane's client, and PUBSUB NUMSUB counts the
-    # subscribers of the node it is asked on (on a cluster, each node its own).
-    control = client.app[state.REDIS]
+    # The API subscribes to the job's sharded channel on the node that holds its slot,
+    # and PUBSUB SHARDNUMSUB counts the subscribers of the node it is asked on.
+    channel = keys.job_changes(job["id"])
+    node = client.app[state.SHARDS].for_key(channel)
 
     async def subscribed() -> int:
-        return int((await control.pubsub_numsub(keys.job_changes(job["id"])))[0][1])
+        found = await node.execute_command("PUBSUB", "SHARDNUMSUB", channel)
+        return int(found[1])
 
     baseline_tasks = len(asyncio.all_tasks())
     async with ClientSession(connector=TCPConnector(limit=0)) as session:

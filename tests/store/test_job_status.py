@@ -16,6 +16,7 @@ from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys
 from acceptd.store.jobs import JobRecord, JobRef, JobStore, NewJob
 from acceptd.store.scripts import Scripts
+from acceptd.store.shardchannels import open_pubsub
 from acceptd.store.shards import Shards
 from tests.store.conftest import RETENTION_SECONDS
 from tests.support.constants import TEST_SHARDS
@@ -173,12 +174,12 @@ async def test_progress_is_written_only_while_running_and_tells_waiters(
     await jobs.set_progress(job.ref, {"fraction": 0.5, "message": None}, emit_event=False)
     assert (await jobs.get(job.id)).progress["fraction"] == 0.0  # type: ignore[union-attr]
     await jobs.start(job.ref, max_attempts=3)
-    # On a cluster a script's PUBLISH reaches every node: any node's subscription hears it.
-    async with shards.control.pubsub() as pubsub:
-        await pubsub.subscribe(keys.job_changes(job.id))
-        await pubsub.get_message(timeout=1)  # the subscribe confirmation
+    # The job's changes go out on its sharded channel, heard on the node holding its slot.
+    channel = keys.job_changes(job.id)
+    async with open_pubsub(shards, channel) as pubsub:
+        await pubsub.ssubscribe(channel)
         await subscribe(redis, "job.progress")
-        # Nobody marked the job watched: no PUBLISH is spent on it.
+        # Nobody marked the job watched: no SPUBLISH is spent on it.
         await jobs.set_progress(job.ref, {"fraction": 0.2, "message": None}, emit_event=False)
         assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
         await scripts.mark_watched(keys=[keys.job(job.id)], args=[now_ms() + 60_000])

@@ -73,7 +73,7 @@ def create_dispatcher(
         ),
         queue_of=keys.webhook_queue,
         max_jobs=settings.webhook_max_concurrency,
-        wakeup_channel=keys.WEBHOOKS_WAKEUP,
+        wakeup_kind=keys.WEBHOOKS_WAKEUP,
         open_runtime=lambda: DispatcherRuntime.open(settings),
         # Long, for a recovery of everything retained; a crash resumes from its cursor.
         extra_functions=[

@@ -1,10 +1,11 @@
 """An arq Worker that picks up new work as soon as it is queued, without a tight poll loop.
 
 arq polls its queue every `poll_delay`: idle pickup then costs half that delay on average,
-and a short delay keeps an idle worker busy. Here the scripts that queue work PUBLISH on a
-channel; between iterations the worker waits for that message (or a freed job slot), or
-until the next deferred job falls due, and polls on its own at least every second as the
-fallback (a deferral made by another process, a lost message).
+and a short delay keeps an idle worker busy. Here the scripts that queue work SPUBLISH on
+their shard's channel (store/shardchannels.py); between iterations the worker waits for
+that message (or a freed job slot), or until the next deferred job falls due, and polls on
+its own at least every second as the fallback (a deferral made by another process, a lost
+message).
 Built on arq's `_poll_iteration` and `run_job`: seams named in queue/arqseams.py.
 """
 
@@ -13,11 +14,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Callable
 from typing import Any
 
-from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 
+from acceptd.core import ids
 from acceptd.queue.arqseams import timestamp_ms
 from acceptd.queue.leanworker import LeanWorker
 from acceptd.store import keys
@@ -32,7 +33,7 @@ MIN_WAIT_SECONDS = 0.005
 
 class WakeableWorker(LeanWorker):
     def __init__(
-        self, *args: Any, idle_poll: float, wakeup_channel: str | None = None, **kwargs: Any
+        self, *args: Any, idle_poll: float, wakeup_kind: str | None = None, **kwargs: Any
     ) -> None:
         burst = kwargs.get("burst", False)
         # Burst runs (tests) keep arq's plain polling; otherwise the wait below paces the loop.
@@ -42,7 +43,7 @@ class WakeableWorker(LeanWorker):
         self._outage = 0
         # Jobs whose run here died on a Redis outage, handed back once Redis answers again.
         self._lost: set[str] = set()
-        self._wakeup_channel = wakeup_channel
+        self._wakeup_kind = wakeup_kind
 
     def wake(self) -> None:
         self._wakeup.set()
@@ -77,9 +78,14 @@ class WakeableWorker(LeanWorker):
         if not lost:
             return
         markers = [keys.arq_in_progress(job_id) for job_id in lost]
-        await self.shards.pipelined(markers, lambda pipe, i: pipe.delete(markers[i]))
-        if self._wakeup_channel is not None:
-            await self.shards.control.publish(self._wakeup_channel, "1")
+        kind = self._wakeup_kind
+
+        def hand_back(pipe: Pipeline, i: int) -> None:
+            pipe.delete(markers[i])
+            if kind is not None:  # other workers may take it at once
+                pipe.spublish(keys.wakeup(kind, ids.shard_of(lost[i])), "1")
+
+        await self.shards.pipelined(markers, hand_back)
         for job_id in lost:
             log.warning("job %s was interrupted by a Redis outage; queued it again", job_id)
 
@@ -126,29 +132,3 @@ class WakeableWorker(LeanWorker):
             until_due = (self.next_due_ms - timestamp_ms()) / 1000
             return max(MIN_WAIT_SECONDS, min(IDLE_MAX_SECONDS, until_due))
         return max(self._idle_poll, IDLE_MAX_SECONDS)
-
-
-async def listen_for_wakeups(redis: Redis, wakeups: dict[str, Callable[[], None]]) -> None:
-    """Calls each channel's function when a message arrives on it. Runs for the worker's
-    life; resubscribes after a dropped connection, and calls every function then (anything
-    may have been queued while nobody listened)."""
-    failures = 0
-    while True:
-        try:
-            async with redis.pubsub(ignore_subscribe_messages=True) as pubsub:
-                await pubsub.subscribe(*wakeups)
-                failures = 0
-                for wake_up in wakeups.values():
-                    wake_up()
-                async for message in pubsub.listen():
-                    channel = message["channel"]
-                    if isinstance(channel, bytes):
-                        channel = channel.decode()
-                    if (told := wakeups.get(channel)) is not None:
-                        told()
-        except asyncio.CancelledError:
-            raise
-        except Exception:
-            failures += 1
-            log.warning("wake-up subscription lost; polling until it is back", exc_info=True)
-            await asyncio.sleep(min(5.0, 0.1 * 2**failures))

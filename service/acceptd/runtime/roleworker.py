@@ -12,9 +12,9 @@ from typing import Any, Protocol, TypeVar
 from arq.worker import Function
 
 from acceptd.core.settings import Settings
-from acceptd.queue.wakeable import WakeableWorker, listen_for_wakeups
+from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime import opsserver
-from acceptd.store import connection, keys
+from acceptd.store import connection, keys, shardchannels
 from acceptd.store.connection import deserialize_arq, serialize_arq
 from acceptd.store.processes import BEAT_EVERY_SECONDS, Processes, process_name
 from acceptd.store.shards import Shards
@@ -48,7 +48,7 @@ def build_role_worker(
     function: Function,
     queue_of: Callable[[int], str],
     max_jobs: int,
-    wakeup_channel: str,
+    wakeup_kind: str,
     open_runtime: Callable[[], Awaitable[R]],
     burst: bool = False,
     handle_signals: bool = True,
@@ -58,8 +58,9 @@ def build_role_worker(
     runtime_wakeups: Callable[[R], dict[str, Callable[[], None]]] | None = None,
 ) -> WakeableWorker:
     """`lease_seconds`: how long arq's marker of a run lives, renewed while it runs
-    (queue/leanworker.py). `runtime_wakeups`: more
-    pub/sub channels to listen on, each with what the runtime does when told."""
+    (queue/leanworker.py). `wakeup_kind`: the kind of the shards' wake-up channels that
+    say new work is queued (store/keys.py wakeup); `runtime_wakeups`: more kinds to
+    listen to, each with what the runtime does when told."""
 
     async def open_shards() -> Shards:
         return await connection.open_shards(settings)
@@ -77,7 +78,7 @@ def build_role_worker(
         keep_result=0,  # our records hold results; a kept arq result would block the id
         poll_delay=settings.worker_poll_delay_seconds,
         idle_poll=settings.worker_poll_delay_seconds,
-        wakeup_channel=wakeup_channel,
+        wakeup_kind=wakeup_kind,
         max_tries=ARQ_MAX_TRIES,
         job_serializer=serialize_arq,
         job_deserializer=deserialize_arq,
@@ -95,11 +96,17 @@ def build_role_worker(
             await runtime.close()  # its loops would keep the process alive, doing nothing
             raise
         ctx[RUNTIME], ctx[WAKE] = runtime, worker.wake
-        wakeups = {wakeup_channel: worker.wake}
+        wakeups = {wakeup_kind: worker.wake}
         if runtime_wakeups is not None:
             wakeups |= runtime_wakeups(runtime)
+        shards = runtime.shards
+        channels = {
+            keys.wakeup(kind, shard): told
+            for kind, told in wakeups.items()
+            for shard in range(shards.count)
+        }
         ctx[_LISTENER] = asyncio.get_running_loop().create_task(
-            listen_for_wakeups(runtime.shards.control, wakeups)
+            shardchannels.listen(shards, channels)
         )
         ctx[_HEARTBEAT] = Heartbeat(Processes(runtime.shards.control), process_name(role))
         if on_ready is not None:

@@ -349,7 +349,7 @@ class BatchStore:
                     keys=script_keys, args=[*head, compact(chunk), "0"], client=pipe
                 )
             if part.items:
-                pipe.publish(keys.JOBS_WAKEUP, "1")
+                pipe.spublish(keys.wakeup(keys.JOBS_WAKEUP, home), "1")
             opened: int = (await pipe.execute())[0]
         return opened
 
@@ -391,7 +391,7 @@ class BatchStore:
                 keys.batch_parts_pending(shard), keys.batch_jobs(batch_id, shard),
                 keys.job_queue(shard),
             ],
-            args=[batch_id, score, keys.JOBS_WAKEUP],
+            args=[batch_id, score, keys.wakeup(keys.JOBS_WAKEUP, shard)],
         )  # fmt: skip
         return queued
 

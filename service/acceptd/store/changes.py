@@ -1,23 +1,23 @@
-"""Live job changes for long-polls and SSE streams: one pub/sub connection per API process,
-subscribed only to the jobs somebody is waiting on, so a waiting client costs no polling.
+"""Live job changes for long-polls and SSE streams: per API process, one sharded pub/sub
+connection per node (store/shardchannels.py), subscribed only to the jobs somebody is
+waiting on, so a waiting client costs no polling.
 
-Status scripts PUBLISH a job's changes only while it is marked watched (a time in its
-record): a job nobody waits on costs no PUBLISH. A watcher marks the job after its
-subscription is confirmed and before it reads the job, and the mark is renewed while
-anyone here still waits on it."""
+Status scripts SPUBLISH a job's changes on its channel (in its shard's slot) only while it
+is marked watched (a time in its record): a job nobody waits on costs no publish. A watcher
+marks the job after its subscription is confirmed and before it reads the job, and the mark
+is renewed while anyone here still waits on it."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator
-
-from redis.asyncio.client import PubSub
+from collections.abc import AsyncIterator, Callable, Hashable
 
 from acceptd.core.clock import now_ms
 from acceptd.store import keys
 from acceptd.store.scripts import Scripts
+from acceptd.store.shardchannels import ShardPubSub, by_node, open_pubsub
 from acceptd.store.shards import Shards
 
 log = logging.getLogger(__name__)
@@ -29,34 +29,36 @@ SUBSCRIBE_CONFIRM_SECONDS = 2.0
 # How long a mark lasts, and how often the marks of jobs still waited on are renewed.
 WATCH_MARK_MS = 60_000
 RENEW_MARKS_SECONDS = 20.0
+# What a watcher is told after its subscription was lost and made again: read the job, a
+# change may have gone by meanwhile.
+RESUBSCRIBED = "resubscribed"
 
 
 class JobChanges:
     def __init__(self, shards: Shards, scripts: Scripts) -> None:
-        # Pub/sub on the control plane's client: a script's PUBLISH reaches every node of
-        # a cluster, so one subscription hears the jobs of every shard.
         self._shards = shards
-        self._redis = shards.control
         self._scripts = scripts
         self._marks_renewed = 0.0
         self._watched_jobs: dict[str, str] = {}  # channel -> job id, while watched here
-        self._pubsub: PubSub | None = None
+        # Per node: its connection and the task reading it.
+        self._pubsubs: dict[Hashable, ShardPubSub] = {}
+        self._readers: dict[Hashable, asyncio.Task[None]] = {}
         self._watchers: dict[str, set[asyncio.Queue[str]]] = {}
         # Per subscribed channel: set once Redis confirmed the subscription.
         self._confirmed: dict[str, asyncio.Event] = {}
-        # The PubSub object is not safe for concurrent commands: two first subscribes racing
+        # A PubSub object is not safe for concurrent commands: two first subscribes racing
         # would each open a connection, and one connection's subscriptions would be lost.
         self._lock = asyncio.Lock()
-        self._reader: asyncio.Task[None] | None = None
-        self._has_subscriptions = asyncio.Event()
 
     async def close(self) -> None:
-        if self._reader is not None:
-            self._reader.cancel()
+        readers, self._readers = list(self._readers.values()), {}
+        for reader in readers:
+            reader.cancel()
             with contextlib.suppress(asyncio.CancelledError):
-                await self._reader
-        if self._pubsub is not None:
-            await self._pubsub.aclose()  # type: ignore[no-untyped-call]
+                await reader
+        pubsubs, self._pubsubs = list(self._pubsubs.values()), {}
+        for pubsub in pubsubs:
+            await pubsub.aclose()  # type: ignore[no-untyped-call]
 
     @contextlib.asynccontextmanager
     async def watch(self, job_id: str) -> AsyncIterator[asyncio.Queue[str]]:
@@ -67,17 +69,12 @@ class JobChanges:
         queue: asyncio.Queue[str] = asyncio.Queue(maxsize=100)
         channel = keys.job_changes(job_id)
         async with self._lock:
-            if self._pubsub is None:
-                self._pubsub = self._redis.pubsub()
             watchers = self._watchers.setdefault(channel, set())
             if not watchers:
                 self._confirmed[channel] = asyncio.Event()
                 self._watched_jobs[channel] = job_id
-                await self._pubsub.subscribe(channel)
-                self._has_subscriptions.set()
+                await self._subscribe([channel])
             watchers.add(queue)
-            if self._reader is None or self._reader.done():  # after a subscribe: it reads one
-                self._reader = asyncio.get_running_loop().create_task(self._read())
             confirmed = self._confirmed[channel]
         try:
             with contextlib.suppress(TimeoutError):
@@ -92,8 +89,44 @@ class JobChanges:
                         del self._watchers[channel]
                         self._confirmed.pop(channel, None)
                         self._watched_jobs.pop(channel, None)
-                        with contextlib.suppress(Exception):
-                            await self._pubsub.unsubscribe(channel)
+                        await self._unsubscribe(channel)
+
+    async def _subscribe(self, channels: list[str]) -> None:
+        """Subscribes each channel on its node's connection (opened, with its reader, on
+        first use). Called under the lock."""
+        for node, names in by_node(self._shards, channels).items():
+            pubsub = self._pubsubs.get(node)
+            opened = pubsub is None
+            if pubsub is None:
+                pubsub = self._pubsubs[node] = open_pubsub(
+                    self._shards, names[0], confirm=True, on_reconnect=self._told_again(node)
+                )
+            try:
+                await pubsub.ssubscribe(*names)
+            except Exception:
+                # The reader finds the connection broken and subscribes these again.
+                log.warning("could not subscribe to job changes (retrying)", exc_info=True)
+            if opened:  # read once connected (or found broken)
+                self._readers[node] = asyncio.get_running_loop().create_task(
+                    self._read(node, pubsub)
+                )
+
+    def _told_again(self, node: Hashable) -> Callable[[], None]:
+        """What a node's connection does when it was made again within a read: its
+        watchers read their jobs again."""
+
+        def tell() -> None:
+            pubsub = self._pubsubs.get(node)
+            for channel in pubsub.shard_channels if pubsub is not None else ():
+                self._tell(channel, RESUBSCRIBED)
+
+        return tell
+
+    async def _unsubscribe(self, channel: str) -> None:
+        for pubsub in self._pubsubs.values():
+            if channel in pubsub.shard_channels:
+                with contextlib.suppress(Exception):
+                    await pubsub.sunsubscribe(channel)
 
     async def _mark(self, job_ids: list[str]) -> None:
         until = now_ms() + WATCH_MARK_MS
@@ -120,32 +153,45 @@ class JobChanges:
         except Exception:
             log.warning("could not renew the marks of watched jobs", exc_info=True)
 
-    async def _read(self) -> None:
-        assert self._pubsub is not None
-        while True:
-            if not self._watchers:
-                self._has_subscriptions.clear()
-                await self._has_subscriptions.wait()
+    async def _read(self, node: Hashable, pubsub: ShardPubSub) -> None:
+        """Reads one node's connection until it fails (a dropped connection, a slot that
+        moved: SlotMovedError); then its channels are subscribed again where their slots
+        are now, and their watchers told to read their jobs again."""
+        while self._pubsubs.get(node) is pubsub:
             await self._renew_marks()
             try:
-                message = await self._pubsub.get_message(timeout=1.0)
+                message = await pubsub.get_message(timeout=1.0)
             except asyncio.CancelledError:
                 raise
             except Exception:
                 log.warning("job-changes subscription interrupted; resubscribing", exc_info=True)
                 await asyncio.sleep(0.5)
-                continue
+                await self._resubscribe(node, pubsub)
+                return
             if message is None:
                 continue
             channel = message["channel"]
-            if message.get("type") == "subscribe":
+            if message.get("type") == "ssubscribe":
                 confirmed = self._confirmed.get(channel)
                 if confirmed is not None:
                     confirmed.set()
                 continue
-            if message.get("type") != "message":
+            if message.get("type") != "smessage":
                 continue
-            note = message["data"]
-            for queue in list(self._watchers.get(channel, ())):
-                with contextlib.suppress(asyncio.QueueFull):  # a slow reader only needs the latest
-                    queue.put_nowait(note)
+            self._tell(channel, message["data"])
+
+    def _tell(self, channel: str, note: str) -> None:
+        for queue in list(self._watchers.get(channel, ())):
+            with contextlib.suppress(asyncio.QueueFull):  # a slow reader only needs the latest
+                queue.put_nowait(note)
+
+    async def _resubscribe(self, node: Hashable, broken: ShardPubSub) -> None:
+        async with self._lock:
+            if self._pubsubs.get(node) is broken:
+                del self._pubsubs[node]
+            with contextlib.suppress(Exception):
+                await broken.aclose()  # type: ignore[no-untyped-call]
+            channels = [c for c in broken.shard_channels if c in self._watchers]
+            await self._subscribe(channels)
+        for channel in channels:
+            self._tell(channel, RESUBSCRIBED)

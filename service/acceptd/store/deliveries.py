@@ -261,7 +261,7 @@ class DeliveryStore:
                 now + lease_ms,
                 self._retention_ms,
                 attempt_job_id(new.id, 1),
-                keys.WEBHOOKS_WAKEUP,
+                keys.wakeup(keys.WEBHOOKS_WAKEUP, shard),
                 "1" if new.endpoint_id else "",
                 ids.id_at("dlv", now - self._retention_ms) if trim else "",
                 new.order_member or "",
@@ -360,7 +360,7 @@ class DeliveryStore:
                 delivery.attempt_count,
                 "manual" if manual else "sweep",
                 attempt_job_id(delivery.id, next_no),
-                keys.WEBHOOKS_WAKEUP,
+                keys.wakeup(keys.WEBHOOKS_WAKEUP, ids.shard_of(delivery.id)),
                 byte_budget,
             ],
         )

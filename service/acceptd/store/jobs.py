@@ -309,7 +309,7 @@ class JobStore:
             start if scheduled else score,
             idem_value,
             idem_ttl_ms,
-            keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP,
+            keys.wakeup(keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP, shard),
             "schedule" if scheduled else "queue",
             self.job_share,
             self.byte_share,
@@ -663,7 +663,9 @@ class JobStore:
         if not due:
             return 0, next_ms
         script_keys = [keys.scheduled_jobs(shard), keys.job_queue(shard)]
-        args: list[str | int] = [now, HIGH_PRIORITY_HEAD_START_MS, keys.JOBS_WAKEUP]
+        args: list[str | int] = [
+            now, HIGH_PRIORITY_HEAD_START_MS, keys.wakeup(keys.JOBS_WAKEUP, shard)
+        ]  # fmt: skip
         for job_id in due:
             script_keys += [keys.job(job_id), keys.arq_job(job_id)]
             args += [job_id, keys.job_changes(job_id)]

@@ -103,6 +103,12 @@ def order_queues(shard: int) -> str:
     return _shard(shard) + "order-queues"
 
 
+def wakeup(kind: str, shard: int) -> str:
+    """A shard's wake-up channel of a kind (JOBS_WAKEUP...): in the shard's slot, so the
+    scripts that queue work there SPUBLISH on it (store/shardchannels.py)."""
+    return f"{_shard(shard)}wakeup:{kind}"
+
+
 def durability_mark(shard: int) -> str:
     """A counter the API increments after acknowledged writes and waits for with
     WAIT/WAITAOF (store/durability.py): the wait confirms every write before it in the
@@ -111,11 +117,12 @@ def durability_mark(shard: int) -> str:
 
 
 TENANTS = CONTROL + "tenants"
-# Pub/sub channels: a message means "new work is due now" (polling is only the fallback).
-JOBS_WAKEUP = PREFIX + "wakeup:jobs"
+# Wake-up channels, one of each kind per shard (`wakeup`): a message means "new work is
+# due now on this shard" (polling is only the fallback).
+JOBS_WAKEUP = "jobs"
 # Told when a job is scheduled: workers sleep until the earliest due time otherwise.
-SCHEDULED_WAKEUP = PREFIX + "wakeup:scheduled"
-WEBHOOKS_WAKEUP = PREFIX + "wakeup:webhooks"
+SCHEDULED_WAKEUP = "scheduled"
+WEBHOOKS_WAKEUP = "webhooks"
 # The shard count the first role recorded: every role compares its own with it at start.
 SHARD_COUNT = CONTROL + "shards"
 

@@ -99,7 +99,7 @@ class RecoveryStore:
             pipe.pexpire(keys.recovery(recovery_id), self._retention_ms)
             pipe.set(keys.arq_job(arq_id), arq_payload(RECOVER_FUNCTION, [recovery_id], now))
             pipe.zadd(keys.webhook_queue(shard), {arq_id: now})
-            pipe.publish(keys.WEBHOOKS_WAKEUP, "1")
+            pipe.spublish(keys.wakeup(keys.WEBHOOKS_WAKEUP, shard), "1")
             await pipe.execute()
         found = await self.get(recovery_id)
         assert found is not None

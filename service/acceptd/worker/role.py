@@ -53,7 +53,7 @@ def create_worker(
         ),
         queue_of=keys.job_queue,
         max_jobs=settings.worker_concurrency,
-        wakeup_channel=keys.JOBS_WAKEUP,
+        wakeup_kind=keys.JOBS_WAKEUP,
         open_runtime=open_runtime,
         burst=burst,
         handle_signals=handle_signals,

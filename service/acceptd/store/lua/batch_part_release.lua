@@ -16,5 +16,5 @@ for first = 1, #job_ids, 1000 do
   end
   redis.call('ZADD', KEYS[3], unpack(queued))
 end
-redis.call('PUBLISH', ARGV[3], '1')
+redis.call('SPUBLISH', ARGV[3], '1')
 return #job_ids

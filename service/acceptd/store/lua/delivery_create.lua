@@ -48,7 +48,7 @@ else
   redis.call('ZADD', KEYS[3], ARGV[3], ARGV[1])
   redis.call('SET', KEYS[4], ARGV[2])
   redis.call('ZADD', KEYS[5], ARGV[3], ARGV[5])
-  redis.call('PUBLISH', ARGV[6], '1')
+  redis.call('SPUBLISH', ARGV[6], '1')
 end
 -- Indexes by id (all scores 0: ids sort by time); entries past retention are cut now and then.
 redis.call('ZADD', KEYS[6], 0, ARGV[1])

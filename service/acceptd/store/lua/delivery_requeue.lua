@@ -50,5 +50,5 @@ redis.call('HSET', KEYS[1], 'next_attempt', ARGV[2], 'lease', '')
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[4], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[6])
-redis.call('PUBLISH', ARGV[7], '1')
+redis.call('SPUBLISH', ARGV[7], '1')
 return 1

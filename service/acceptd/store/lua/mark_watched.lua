@@ -1,4 +1,4 @@
--- A live waiter is about to read the job: status scripts PUBLISH its changes until ARGV[1]
+-- A live waiter is about to read the job: status scripts SPUBLISH its changes until ARGV[1]
 -- (ms) (lua/status/_prelude.lua, notify). Never creates a record that expired, and never
 -- shortens another waiter's mark. KEYS[1] job hash.
 local fields = redis.call('HMGET', KEYS[1], 'status', 'watched')

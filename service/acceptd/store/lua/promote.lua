@@ -20,11 +20,11 @@ for i = 1, (#KEYS - 2) / 2 do
       redis.call('ZADD', KEYS[2], score, job_id)
       -- Only while a waiter marks it watched (lua/status/_prelude.lua, notify).
       if fields[5] and tonumber(fields[5]) >= tonumber(ARGV[1]) then
-        redis.call('PUBLISH', channel, 'queued')
+        redis.call('SPUBLISH', channel, 'queued')
       end
       promoted = promoted + 1
     end
   end
 end
-if promoted > 0 then redis.call('PUBLISH', ARGV[3], '1') end
+if promoted > 0 then redis.call('SPUBLISH', ARGV[3], '1') end
 return promoted

@@ -31,11 +31,11 @@ if ARGV[7] == 'schedule' then
   -- The arq payload waits in the record; promote.lua queues it when the job is due.
   redis.call('HSET', KEYS[1], 'arq', ARGV[2])
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-  redis.call('PUBLISH', ARGV[6], '1')  -- workers sleep until the earliest due time
+  redis.call('SPUBLISH', ARGV[6], '1')  -- workers sleep until the earliest due time
   return 1
 end
 -- No expiry on arq's job key: a job waiting out a long outage of every worker must still run.
 redis.call('SET', KEYS[3], ARGV[2])
 redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
-redis.call('PUBLISH', ARGV[6], '1')
+redis.call('SPUBLISH', ARGV[6], '1')
 return 1

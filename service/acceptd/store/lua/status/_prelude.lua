@@ -54,7 +54,7 @@ end
 -- reads it, so no change between its read and its wait goes unannounced.
 local function notify(what)
   if J.watched and tonumber(J.watched) >= tonumber(ARGV[3]) then
-    redis.call('PUBLISH', ARGV[6], what)
+    redis.call('SPUBLISH', ARGV[6], what)
   end
 end
 

@@ -1,0 +1,117 @@
+"""Sharded pub/sub: wake-ups and job changes go out on channels in their shard's slot
+(SPUBLISH) and are heard on the node that holds it; a listener whose connection is cut
+subscribes again, and tells whoever waits to look again (a message may have gone by)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import functools
+from collections.abc import AsyncIterator, Callable
+
+from acceptd.store import keys, shardchannels
+from acceptd.store.changes import RESUBSCRIBED, JobChanges
+from acceptd.store.jobs import JobStore, NewJob
+from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
+from tests.store.conftest import RETENTION_SECONDS
+from tests.support.waiting import wait_until
+
+
+async def told_more(told: dict[str, list[int]], channel: str, than: int) -> None:
+    """Until `channel`'s function was called more than `than` times."""
+    await until(functools.partial(lambda seen, n: len(seen) > n, told[channel], than))
+
+
+async def until(holds: Callable[[], bool], seconds: float = 10.0) -> None:
+    """Until `holds()` is true (fails the test at the deadline)."""
+
+    async def check() -> bool:
+        return holds()
+
+    await wait_until(check, timeout=seconds)
+
+
+async def kill_pubsub_clients(three: Shards) -> int:
+    """Cuts every pub/sub connection, on every node that holds a shard."""
+    killed = 0
+    seen: set[object] = set()
+    for shard in range(three.count):
+        node = three.node_of(keys.wakeup(keys.JOBS_WAKEUP, shard))
+        if node not in seen:
+            seen.add(node)
+            killed += int(await three.of(shard).client_kill_filter(_type="pubsub"))
+    return killed
+
+
+@contextlib.asynccontextmanager
+async def listening(three: Shards, told: dict[str, list[int]]) -> AsyncIterator[None]:
+    calls: dict[str, Callable[[], None]] = {
+        channel: functools.partial(seen.append, 1) for channel, seen in told.items()
+    }
+    task = asyncio.get_running_loop().create_task(shardchannels.listen(three, calls))
+    try:
+        # Subscribed: every function is called once, then.
+        await until(lambda: all(told.values()))
+        yield
+    finally:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
+async def test_wakeups_of_every_shard_reach_the_listener_and_survive_a_cut(
+    three: Shards,
+) -> None:
+    channels = [keys.wakeup(keys.JOBS_WAKEUP, shard) for shard in range(three.count)]
+    told: dict[str, list[int]] = {channel: [] for channel in channels}
+    async with listening(three, told):
+        for shard, channel in enumerate(channels):
+            before = len(told[channel])
+            await three.of(shard).spublish(channel, "1")
+            await told_more(told, channel, before)
+        # Only the channel published on is told.
+        counts = {channel: len(seen) for channel, seen in told.items()}
+        await three.of(1).spublish(channels[1], "1")
+        await until(lambda: len(told[channels[1]]) > counts[channels[1]])
+        assert len(told[channels[0]]) == counts[channels[0]]
+        # The connections are cut: subscribed again, every function called, and heard.
+        assert await kill_pubsub_clients(three) >= 1
+        await until(lambda: all(len(told[c]) > counts[c] for c in channels), seconds=10)
+        for shard, channel in enumerate(channels):
+            before = len(told[channel])
+            await three.of(shard).spublish(channel, "1")
+            await told_more(told, channel, before)
+
+
+async def test_a_watcher_hears_its_jobs_changes_and_is_told_to_look_again_after_a_cut(
+    three: Shards,
+) -> None:
+    scripts = Scripts(three)
+    jobs = JobStore(three, scripts, RETENTION_SECONDS)
+    changes = JobChanges(three, scripts)
+    try:
+        made = [await jobs.create(NewJob("t1", "demo.echo", {}, {}, None)) for _ in range(6)]
+        async with contextlib.AsyncExitStack() as stack:
+            queues = [await stack.enter_async_context(changes.watch(job.id)) for job in made]
+            for job in made:
+                await jobs.start(job.ref, max_attempts=3)
+            for queue in queues:
+                assert await asyncio.wait_for(queue.get(), 5) == "running"
+            assert await kill_pubsub_clients(three) >= 1
+            for queue in queues:
+                assert await asyncio.wait_for(queue.get(), 10) == RESUBSCRIBED
+            for job in made:
+                await jobs.set_progress(
+                    job.ref, {"fraction": 0.5, "message": None}, emit_event=False
+                )
+            for queue in queues:
+                assert await asyncio.wait_for(queue.get(), 5) == "progress"
+        # Nobody waits any more: no subscription is left on any node.
+        for job in made:
+            channel = keys.job_changes(job.id)
+            node = three.for_key(channel)
+            found = await node.execute_command("PUBSUB", "SHARDNUMSUB", channel)  # type: ignore[no-untyped-call]
+            assert int(found[1]) == 0
+    finally:
+        await changes.close()
