@@ -127,6 +127,39 @@ async def test_connect_shards_finds_the_cluster_and_each_shard_reaches_its_slots
     assert reads == [[f"shard {shard}"] for shard in range(SHARDS)]
 
 
+async def test_a_process_holds_connections_per_node_not_per_shard(
+    shared_cluster: EmbeddedCluster, make_settings: Callable[..., Settings]
+) -> None:
+    """Bursts of concurrent commands on every shard, one after the other: the idle
+    connections are shared by the shards of a node, so the process ends with about one
+    burst's worth per node (a pool per shard would keep one burst's worth per shard)."""
+    burst = 8
+    name = "acceptd-count-me"
+    settings = make_settings(redis_url=shared_cluster.url, shards=SHARDS)
+    shards = await connect_shards(settings)
+    assert isinstance(shards, ClusterShards)
+
+    def ours() -> int:
+        total = 0
+        for node in shared_cluster.nodes[: shared_cluster.primaries]:
+            with node.client() as conn:
+                listed = _admin(conn, "CLIENT", "LIST")
+                total += sum(1 for line in str(listed).splitlines() if f"name={name}" in line)
+        return total
+
+    try:
+        for shard in range(SHARDS):
+            client = shards.of(shard)
+            await asyncio.gather(
+                *(client.execute_command("CLIENT", "SETNAME", name) for _ in range(burst))  # type: ignore[no-untyped-call]
+            )
+        # Each burst ran `burst` commands at once on its shard's node.
+        assert burst <= ours() <= shared_cluster.primaries * burst
+    finally:
+        await shards.aclose()
+    assert ours() == 0
+
+
 async def test_an_acl_user_of_the_url_reaches_every_primary(
     shared_cluster: EmbeddedCluster, make_settings: Callable[..., Settings]
 ) -> None:

@@ -308,13 +308,58 @@ class SlotSSLConnection(SlotConnection, SSLConnection):
     pass
 
 
-class SlotPool(ConnectionPool):
-    """The connections of one tag's client."""
+class IdleConnections:
+    """The idle connections of every tag's pool, kept per node: a process holds about as
+    many connections to a node as it has commands in flight there at once, however many
+    shards the node holds (a pool per tag would keep each tag's own, S times as many)."""
 
-    def __init__(self, *, slot_map: SlotMap, slot: int, **kwargs: Any) -> None:
+    def __init__(self) -> None:
+        self._by_node: dict[Address, list[SlotConnection]] = {}
+
+    def take(self, node: Address) -> SlotConnection | None:
+        idle = self._by_node.get(node)
+        return idle.pop() if idle else None
+
+    def give(self, connection: SlotConnection) -> None:
+        """Kept under the node it is connected to now (a failover may have moved it); a
+        closed one is dropped."""
+        if connection.is_connected:
+            self._by_node.setdefault(_address_of(connection), []).append(connection)
+
+    async def aclose(self) -> None:
+        idle = [connection for found in self._by_node.values() for connection in found]
+        self._by_node = {}
+        await asyncio.gather(*(c.disconnect() for c in idle), return_exceptions=True)
+
+
+class SlotPool(ConnectionPool):
+    """The pool of one tag's client: it lends idle connections to the node that holds the
+    tag's slot, shared with the other tags' pools (IdleConnections), and makes new ones
+    for the slot."""
+
+    def __init__(
+        self, *, slot_map: SlotMap, slot: int, idle: IdleConnections, **kwargs: Any
+    ) -> None:
         super().__init__(slot_map=slot_map, slot=slot, **kwargs)
         self.slot_map = slot_map
         self.slot = slot
+        self._idle = idle
+
+    async def get_connection(self, command_name: Any = None, *keys: Any, **options: Any) -> Any:
+        owner = self.slot_map.owner(self.slot) or self.slot_map.address_for(self.slot)
+        connection = self._idle.take(owner) or self.make_connection()  # type: ignore[no-untyped-call]
+        connection.slot = self.slot  # its reconnects follow this tag's slot
+        self._in_use_connections.add(connection)
+        try:
+            await self.ensure_connection(connection)
+        except BaseException:
+            await self.release(connection)
+            raise
+        return connection
+
+    async def release(self, connection: Any) -> None:
+        self._in_use_connections.discard(connection)
+        self._idle.give(connection)
 
     async def ensure_connection(self, connection: Any) -> None:
         # A connection left open to the slot's former primary (the map changed while it sat
@@ -334,7 +379,8 @@ def _address_of(connection: Connection) -> Address:
 
 class ClusterShards(Shards):
     """Every tag's client on a cluster: one plain client per tag (at most 1024 shards and
-    the control plane), each reaching the primary that holds the tag's slot."""
+    the control plane), each reaching the primary that holds the tag's slot, their idle
+    connections shared per node."""
 
     def __init__(
         self,
@@ -349,6 +395,7 @@ class ClusterShards(Shards):
         self._tls = issubclass(connection_class, SSLConnection)
         self.slot_map = SlotMap(seeds, connection_class, options)
         self._clients: dict[str, Redis] = {}
+        self._idle = IdleConnections()
 
     @classmethod
     def from_settings(cls, settings: Settings, *, retries: int = 3) -> ClusterShards:
@@ -380,6 +427,7 @@ class ClusterShards(Shards):
             pool = SlotPool(
                 slot_map=self.slot_map,
                 slot=slot,
+                idle=self._idle,
                 connection_class=SlotSSLConnection if self._tls else SlotConnection,
                 host=self.slot_map.address_for(slot)[0],
                 port=self.slot_map.address_for(slot)[1],
@@ -401,6 +449,7 @@ class ClusterShards(Shards):
     async def aclose(self) -> None:
         clients, self._clients = list(self._clients.values()), {}
         await asyncio.gather(*(client.aclose() for client in clients))
+        await self._idle.aclose()
 
 
 # ---- which one ---------------------------------------------------------------------------
