@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pytest
 from redis.asyncio import Redis
 
 from acceptd.core import ids
 from acceptd.store import keys
-from acceptd.store.idempotency import HeldKey, IdempotencyStore
+from acceptd.store.batches import BatchStore, NewBatch, NewItem
+from acceptd.store.idempotency import ClaimLapsedError, HeldKey, IdempotencyStore
 from acceptd.store.jobs import JobStore, NewJob
+from acceptd.store.outages import is_outage
 from acceptd.store.placement import job_shard
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
@@ -26,13 +29,16 @@ KEY = keys.idempotency("t1", IDEMPOTENCY_KEY, SHARD)
 
 async def test_a_claim_is_held_until_released(scripts: Scripts) -> None:
     store = IdempotencyStore(scripts)
-    assert await store.claim(KEY, "aa", 60) == ("claimed", None)
+    outcome, claim = await store.claim(KEY, "aa", 60)
+    assert outcome == "claimed"
+    assert claim is not None
+    assert claim.startswith("P aa ")
     assert await store.claim(KEY, "aa", 60) == ("busy", None)
     assert await store.claim(KEY, "bb", 60) == ("mismatch", None)
-    await store.release(KEY, "bb")  # not the holder's fingerprint: no effect
+    await store.release(KEY, "P aa someone-else")  # not the holder's claim: no effect
     assert await store.claim(KEY, "aa", 60) == ("busy", None)
-    await store.release(KEY, "aa")
-    assert await store.claim(KEY, "aa", 60) == ("claimed", None)
+    await store.release(KEY, claim)
+    assert (await store.claim(KEY, "aa", 60))[0] == "claimed"
 
 
 async def test_a_claim_lapses_with_its_lock(scripts: Scripts, redis: Redis) -> None:
@@ -41,18 +47,48 @@ async def test_a_claim_lapses_with_its_lock(scripts: Scripts, redis: Redis) -> N
     assert 0 < await redis.pttl(KEY) <= 60_000
 
 
+async def held(store: IdempotencyStore) -> HeldKey:
+    outcome, claim = await store.claim(KEY, "aa", 60)
+    assert outcome == "claimed"
+    assert claim is not None
+    return HeldKey(KEY, "aa", 86_400, SHARD, claim)
+
+
 async def test_the_create_marks_the_key_done_with_what_it_made(
     shards: Shards, scripts: Scripts, redis: Redis
 ) -> None:
     store = IdempotencyStore(scripts)
-    await store.claim(KEY, "aa", 60)
-    held = HeldKey(KEY, "aa", 86_400, SHARD)
     job = await JobStore(shards, scripts, 60).create(
-        NewJob("t1", "demo.echo", {}, {}, None), idempotency=held
+        NewJob("t1", "demo.echo", {}, {}, None), idempotency=await held(store)
     )
     assert ids.shard_of(job.id) == SHARD  # one script wrote both: they share a slot
     assert await store.claim(KEY, "aa", 60) == ("done", job.id)
     assert await store.claim(KEY, "bb", 60) == ("mismatch", None)
     assert 86_000_000 < await redis.pttl(KEY) <= 86_400_000
-    await store.release(KEY, "aa")  # a done key is never released
+    await store.release(KEY, "P aa x")  # a done key is never released
     assert await store.claim(KEY, "aa", 60) == ("done", job.id)
+
+
+async def test_a_request_whose_claim_lapsed_creates_nothing_and_its_retry_creates_once(
+    shards: Shards, scripts: Scripts, redis: Redis
+) -> None:
+    """The first request stalled past its lock (a failover, a slow store); its client's
+    retry claimed the key meanwhile. The first one's create is refused, so the job is made
+    once, by the retry; the same for a batch."""
+    store, jobs = IdempotencyStore(scripts), JobStore(shards, scripts, 60)
+    batches = BatchStore(shards, scripts, jobs)
+    first = await held(store)
+    await redis.delete(KEY)  # its lock lapsed
+    retry = await held(store)
+    with pytest.raises(ClaimLapsedError):
+        await jobs.create(NewJob("t1", "demo.echo", {}, {}, None), idempotency=first)
+    with pytest.raises(ClaimLapsedError):
+        await batches.create(
+            NewBatch("t1", [NewItem("demo.echo", {}, None)], None, False, {}), idempotency=first
+        )
+    assert await jobs.page_ids("t1", None, 10) == []
+    assert await batches.page_ids("t1", None, 10) == []
+    made = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None), idempotency=retry)
+    assert await jobs.page_ids("t1", None, 10) == [made.id]
+    assert await store.claim(KEY, "aa", 60) == ("done", made.id)
+    assert is_outage(ClaimLapsedError())  # the API answers 503 with Retry-After

@@ -20,8 +20,10 @@ from acceptd.store.placement import job_shard
 log = logging.getLogger(__name__)
 
 IDEMPOTENCY_KEY_MAX = 255
-# How long a first request holds its Idempotency-Key before a crash would free it again.
-IDEMPOTENCY_LOCK_SECONDS = 60
+# How long a first request holds its Idempotency-Key before a crash would free it again: a
+# retry waits that long at most. Short is safe: a request whose claim lapsed creates
+# nothing (store/idempotency.py), so a retry that claims the key after it cannot double it.
+IDEMPOTENCY_LOCK_SECONDS = 10
 
 
 def _fingerprint(body: Any) -> str:
@@ -58,7 +60,7 @@ async def claim(
     )
     redis_key = keys.idempotency(tenant, scope + header, shard)
     fingerprint = _fingerprint(raw_body)
-    outcome, existing_id = await request.app[state.IDEMPOTENCY].claim(
+    outcome, found = await request.app[state.IDEMPOTENCY].claim(
         redis_key, fingerprint, IDEMPOTENCY_LOCK_SECONDS
     )
     if outcome == "mismatch":
@@ -68,10 +70,11 @@ async def claim(
             "the first request with this Idempotency-Key is still being handled; retry shortly",
             headers={"Retry-After": "1"},
         )
-    if outcome == "done" and existing_id:
-        return None, existing_id
+    if outcome == "done" and found:
+        return None, found
+    assert found is not None  # claimed: the claim's value
     ttl = request.app[state.SETTINGS].idempotency_ttl_seconds
-    return HeldKey(redis_key, fingerprint, ttl, shard), None
+    return HeldKey(redis_key, fingerprint, ttl, shard, found), None
 
 
 async def release(request: web.Request, held: HeldKey | None) -> None:
@@ -79,7 +82,7 @@ async def release(request: web.Request, held: HeldKey | None) -> None:
     if held is None:
         return
     try:
-        await request.app[state.IDEMPOTENCY].release(held.redis_key, held.fingerprint)
+        await request.app[state.IDEMPOTENCY].release(held.redis_key, held.claim)
     except OUTAGE_ERRORS as exc:
         # The store is down as we give the key back: it frees itself after its lock time.
         if not is_outage(exc):

@@ -28,7 +28,7 @@ from acceptd.core.jsonenc import compact
 from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
-from acceptd.store.idempotency import HeldKey
+from acceptd.store.idempotency import ClaimLapsedError, HeldKey
 from acceptd.store.jobs import (
     HIGH_PRIORITY_HEAD_START_MS,
     JobRef,
@@ -318,6 +318,8 @@ class BatchStore:
             raise QuotaExceededError(tenant, self._jobs.quota)
         if refusal == -1:
             raise ByteBudgetExceededError(tenant, self._jobs.byte_budget)
+        if refusal == -3:
+            raise ClaimLapsedError()
         raise BatchOpenTimeoutError()
 
     async def _open_home(
@@ -340,7 +342,7 @@ class BatchStore:
                 args=[
                     batch_id, part.items, self._jobs.job_share, self._jobs.byte_share,
                     stored_bytes(flat), part.items_bytes, idem_value, idem_ttl_ms, 0, opens_by,
-                    *flat,
+                    idempotency.claim if idempotency is not None else "", *flat,
                 ],
                 client=pipe,
             )  # fmt: skip
@@ -373,7 +375,7 @@ class BatchStore:
                 ],
                 args=[
                     batch_id, part.items, self._jobs.job_share, self._jobs.byte_share, 0,
-                    part.items_bytes, "", 0, recover_at, 0, *flat,
+                    part.items_bytes, "", 0, recover_at, 0, "", *flat,
                 ],
                 client=pipe,
             )  # fmt: skip

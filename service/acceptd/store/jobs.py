@@ -17,7 +17,7 @@ from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import JobStatus
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
-from acceptd.store.idempotency import HeldKey
+from acceptd.store.idempotency import ClaimLapsedError, HeldKey
 from acceptd.store.placement import job_shard
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
@@ -314,6 +314,7 @@ class JobStore:
             self.job_share,
             self.byte_share,
             stored_bytes(fields),
+            idempotency.claim if idempotency is not None else "",
             *fields,
         ]
         written: int = await self._scripts.submit(keys=job_keys, args=args)
@@ -322,6 +323,8 @@ class JobStore:
             raise QuotaExceededError(new.tenant, self.quota)
         if written == -1:
             raise ByteBudgetExceededError(new.tenant, self.byte_budget)
+        if written == -2:
+            raise ClaimLapsedError()
         return JobRecord(
             id=job_id,
             tenant=new.tenant,

@@ -11,9 +11,11 @@
 -- budget (0: none), ARGV[5] the bytes of the hash (0: not counted), ARGV[6] the bytes of
 -- every item, ARGV[7] idempotency value, ARGV[8] its ttl (ms), ARGV[9] the score KEYS[2]
 -- files it under, ARGV[10] the time (ms) past which the batch may no longer open (its other
--- parts may be rolled back from then on; 0: no such time), ARGV[11...] hash field/value pairs.
--- Returns 1, or 0 (past the job quota), -1 (past the byte budget) or -2 (too late) having
--- written nothing.
+-- parts may be rolled back from then on; 0: no such time), ARGV[11] the value of the
+-- request's claim on KEYS[5], ARGV[12...] hash field/value pairs.
+-- Returns 1, or 0 (past the job quota), -1 (past the byte budget), -2 (too late) or -3 (the
+-- claim on the idempotency key lapsed: a retry may hold it) having written nothing.
+if #KEYS == 5 and redis.call('GET', KEYS[5]) ~= ARGV[11] then return -3 end
 if ARGV[10] ~= '0' then
   local time = redis.call('TIME')
   if tonumber(time[1]) * 1000 + math.floor(tonumber(time[2]) / 1000) > tonumber(ARGV[10]) then
@@ -31,7 +33,7 @@ if budget > 0 and stored > budget then
 end
 -- The items' own fields are written with them (batch_items.lua); the total counts them now.
 if own > 0 then redis.call('HSET', KEYS[4], ARGV[1], own) end
-redis.call('HSET', KEYS[1], unpack(ARGV, 11))
+redis.call('HSET', KEYS[1], unpack(ARGV, 12))
 redis.call('ZADD', KEYS[2], ARGV[9], ARGV[1])
 if #KEYS == 5 then redis.call('SET', KEYS[5], ARGV[7], 'PX', ARGV[8]) end
 return 1

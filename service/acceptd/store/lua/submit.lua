@@ -8,9 +8,12 @@
 -- workers' queue one, or the scheduler's when scheduling),
 -- ARGV[7] 'queue' | 'schedule', ARGV[8] the tenant's job quota (0: none),
 -- ARGV[9] the tenant's byte budget (0: none), ARGV[10] the bytes this job stores,
--- ARGV[11...] job hash field/value pairs. Writes nothing and returns 0 when the tenant's
+-- ARGV[11] the value of the request's claim on the idempotency key ('' without one),
+-- ARGV[12...] job hash field/value pairs. Writes nothing and returns 0 when the tenant's
 -- index already holds its quota of jobs, -1 when this job would take it past its budget
--- of bytes.
+-- of bytes, -2 when the request's claim on its idempotency key lapsed (a retry may hold
+-- it now: creating would make the job twice).
+if #KEYS == 6 and redis.call('GET', KEYS[6]) ~= ARGV[11] then return -2 end
 local quota = tonumber(ARGV[8])
 if quota > 0 and redis.call('ZCARD', KEYS[2]) >= quota then return 0 end
 -- Counted first and given back on refusal: one command on the way that succeeds.
@@ -25,7 +28,7 @@ redis.call('HSET', KEYS[5], ARGV[1], size)
 if #KEYS == 6 then
   redis.call('SET', KEYS[6], ARGV[4], 'PX', ARGV[5])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 11))
+redis.call('HSET', KEYS[1], unpack(ARGV, 12))
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 if ARGV[7] == 'schedule' then
   -- The arq payload waits in the record; promote.lua queues it when the job is due.
