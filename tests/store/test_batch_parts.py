@@ -128,6 +128,10 @@ async def test_counts_sum_the_parts_and_the_home_completes_the_batch_once(
         for shard in range(3)
     }
     assert all(len(found) == 1 and found[0]["batch"] == batch.id for found in told.values())
+    # No part expires before the batch completes: its counts are the batch's until then
+    # (a part that finished early, expiring while another runs, would drop out of them).
+    for shard in range(3):
+        assert await three.of(shard).pttl(keys.batch_part(batch.id, shard)) == -1
     assert not [f for f in await events(three, home) if f["event"] == "batch.completed"]
     # What the dispatcher does with each (dispatcher/fanout.py), twice: a replayed event
     # counts nothing twice, and the batch completes once.
@@ -227,3 +231,28 @@ async def test_parts_of_a_batch_that_opened_are_queued_by_a_worker(
     assert isinstance(batch, BatchRecord)
     assert batch.counts["queued"] == SIZE
     assert sorted([home, *batch.part_shards]) == [0, 1, 2]
+
+
+async def test_an_item_of_a_held_part_cannot_end_before_its_batch_exists(
+    batches: BatchStore, jobs: JobStore, three: Shards, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Held items are in the tenant's index (they count against its quota), so a tenant can
+    find one before its batch opens. Canceling it then would finish the part unheard (the
+    home does not exist yet), and the batch would never complete: refused until released."""
+
+    async def stops(*_args: object) -> int:
+        raise ConnectionError("the API stopped after the batch opened")
+
+    monkeypatch.setattr(batches, "_release", stops)
+    with pytest.raises(ConnectionError):
+        await batches.create(new_batch())
+    [batch_id] = await batches.page_ids(TENANT, None, 10)
+    home = ids.shard_of(batch_id)
+    held = [i for i in await item_ids(three, batch_id) if ids.shard_of(i) != home]
+    outcome, _ = await jobs.cancel(JobRef(held[0], TENANT, batch_id))
+    assert outcome == "held"
+    monkeypatch.undo()
+    await until_recovered(batches, three)
+    outcome, record = await jobs.cancel(JobRef(held[0], TENANT, batch_id))
+    assert outcome == "canceled"
+    assert record is not None

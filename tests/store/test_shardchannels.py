@@ -115,3 +115,30 @@ async def test_a_watcher_hears_its_jobs_changes_and_is_told_to_look_again_after_
             assert int(found[1]) == 0
     finally:
         await changes.close()
+
+
+async def test_watchers_coming_and_going_on_one_job_do_not_disturb_the_others(
+    three: Shards,
+) -> None:
+    """A watcher leaving a job while another arrives: our own SUNSUBSCRIBE's confirmation is
+    not taken for the server leaving a moved slot, so the node's connection (every other
+    watcher's) is not torn down and rebuilt."""
+    changes = JobChanges(three, Scripts(three))
+    try:
+        async with changes.watch("job_0bystander0000000000000") as bystander:
+            for _ in range(20):
+                leaving = contextlib.AsyncExitStack()
+                await leaving.enter_async_context(changes.watch("job_0churn000000000000000"))
+                arriving = contextlib.AsyncExitStack()
+
+                async def arrive(stack: contextlib.AsyncExitStack = arriving) -> None:
+                    await asyncio.sleep(0)
+                    await stack.enter_async_context(changes.watch("job_0churn000000000000000"))
+
+                await asyncio.gather(leaving.aclose(), arrive())
+                await asyncio.sleep(0.02)
+                await arriving.aclose()
+            await asyncio.sleep(1.0)
+            assert bystander.empty()
+    finally:
+        await changes.close()

@@ -173,6 +173,11 @@ async def cancel_job(request: web.Request) -> web.Response:
         raise NotFound(f"no job {found.id}")
     if outcome == "terminal":
         raise Conflict(f"job {job.id} is already {job.status.value}; it cannot be canceled")
+    if outcome == "held":
+        raise Conflict(
+            f"job {job.id} belongs to a batch that is still being created; retry shortly",
+            headers={"Retry-After": "1"},
+        )
     headers = {"Retry-After": str(request.app[state.SETTINGS].retry_after_seconds)}
     await request.app[state.DURABILITY].confirm(job.id)
     return json_response(job_resource(job), 202, headers)

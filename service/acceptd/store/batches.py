@@ -20,6 +20,7 @@ import random
 from dataclasses import dataclass
 from typing import Any, NoReturn
 
+from redis.asyncio.client import Pipeline
 from redis.exceptions import TryAgainError
 
 from acceptd.core import ids
@@ -364,7 +365,7 @@ class BatchStore:
         fields: dict[str, str | int] = {
             "id": batch_id, "tenant": new.tenant, "part": 1, "items": part.items,
             "terminal": 0, f"n:{JobStatus.QUEUED.value}": part.items,
-            "created": head[1], "score": head[2], "opens_by": opens_by,
+            "created": head[1], "score": head[2], "opens_by": opens_by, "held": 1,
         }  # fmt: skip
         flat = [value for pair in fields.items() for value in pair]
         async with self._shards.of(shard).pipeline(transaction=True) as pipe:
@@ -391,7 +392,7 @@ class BatchStore:
         queued: int = await self._scripts.batch_part_release(
             keys=[
                 keys.batch_parts_pending(shard), keys.batch_jobs(batch_id, shard),
-                keys.job_queue(shard),
+                keys.job_queue(shard), keys.batch_part(batch_id, shard),
             ],
             args=[batch_id, score, keys.wakeup(keys.JOBS_WAKEUP, shard)],
         )  # fmt: skip
@@ -453,9 +454,11 @@ class BatchStore:
 
     async def part_done(self, batch_id: str, tenant: str, shard: int) -> None:
         """A part on `shard` finished: the home counts it and completes the batch when
-        every part has (lua/status/batch_part_done.lua)."""
+        every part has (lua/status/batch_part_done.lua); then every other part expires
+        with it (again for a replayed event: the dispatcher acknowledges the event only
+        after this returns, so a crash in between cannot leave the parts forever)."""
         home = ids.shard_of(batch_id)
-        await self._scripts.batch_part_done(
+        done: int = await self._scripts.batch_part_done(
             keys=[
                 keys.batch(batch_id), keys.events_stream(home),
                 keys.tenant_event_subscriptions(tenant, home), keys.batch(batch_id),
@@ -463,6 +466,18 @@ class BatchStore:
             ],
             args=[batch_id, tenant, now_ms(), "", self._jobs.retention_ms, "", shard],
         )  # fmt: skip
+        if done != 2:
+            return
+        home_key = keys.batch(batch_id)
+        shards_field = await self._shards.for_key(home_key).hget(home_key, "shards")  # type: ignore[misc]
+        parts = BatchRecord.part_shards_of({"shards": shards_field or ""})
+        retention = self._jobs.retention_ms
+
+        def expire(pipe: Pipeline, shard: int) -> None:
+            pipe.pexpire(keys.batch_part(batch_id, shard), retention)
+            pipe.pexpire(keys.batch_jobs(batch_id, shard), retention)
+
+        await self._shards.across(expire, parts)
 
     async def get(self, batch_id: str, tenant: str | None = None) -> BatchRecord | None:
         found = await self.get_many([batch_id])

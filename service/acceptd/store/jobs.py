@@ -176,7 +176,7 @@ class StartedJob:
     created_ms: int = 0
 
 
-CancelOutcome = Literal["missing", "terminal", "requested", "canceled"]
+CancelOutcome = Literal["missing", "terminal", "requested", "canceled", "held"]
 CompleteOutcome = Literal["ok", "missing", "used"]
 COMPLETION_TOKEN_PREFIX = "ctk_"  # noqa: S105 - a prefix, not a secret
 

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Callable, Hashable, Iterable
 from typing import Any
 
@@ -40,6 +41,9 @@ class ShardPubSub(PubSub):
     ) -> None:
         super().__init__(*args, **kwargs)
         self.shard_channels: set[str] = set()
+        # SUNSUBSCRIBEs we sent whose confirmation has not come yet: a confirmation that
+        # is not one of these is the server leaving a channel whose slot moved.
+        self._leaving: Counter[str] = Counter()
         # Called when a dropped connection was made again and its channels subscribed
         # again inside a read (the client's retries): a message may have gone by.
         self._on_reconnect = on_reconnect
@@ -60,10 +64,12 @@ class ShardPubSub(PubSub):
     async def sunsubscribe(self, *channels: str) -> None:
         self.shard_channels.difference_update(channels)
         for channel in channels:
+            self._leaving[channel] += 1
             await self.execute_command("SUNSUBSCRIBE", channel)
 
     async def on_connect(self, connection: Connection) -> None:
         await super().on_connect(connection)
+        self._leaving.clear()  # a new connection: no confirmation is owed on it
         for channel in list(self.shard_channels):
             await self.execute_command("SSUBSCRIBE", channel)
         if self.shard_channels and self._on_reconnect is not None:
@@ -77,7 +83,11 @@ class ShardPubSub(PubSub):
         )
         if isinstance(response, list) and _text(response[0]) == "sunsubscribe":
             channel = _text(response[1])
-            if channel in self.shard_channels:
+            if self._leaving[channel] > 0:  # ours (the channel may be wanted again since)
+                self._leaving[channel] -= 1
+                if not self._leaving[channel]:
+                    del self._leaving[channel]
+            elif channel in self.shard_channels:
                 raise SlotMovedError(f"the server left {channel}: its slot moved")
         if message is not None:
             message["channel"] = _text(message["channel"])

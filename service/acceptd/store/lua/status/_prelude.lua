@@ -95,16 +95,12 @@ end
 -- The last item of this shard's part of a batch reached a terminal status. A batch on one
 -- shard is then complete. A batch over many shards completes when its home has heard from
 -- every part: this one tells it through its shard's events stream (an internal event the
--- dispatcher hands to lua/status/batch_part_done.lua on the home shard), and expires now
--- unless it is the home, which expires with the batch.
+-- dispatcher hands to lua/status/batch_part_done.lua on the home shard). Every part
+-- expires with the batch, not before: its counts are the batch's until then.
 local function complete_part()
   local part = redis.call('HMGET', BATCH, 'parts', 'part', 'id')
   if not part[2] and tonumber(part[1] or '1') == 1 then return complete_batch() end
   redis.call('HSET', BATCH, 'finished', ARGV[3])
-  if part[2] then
-    redis.call('PEXPIRE', BATCH, ARGV[5])
-    redis.call('PEXPIRE', KEYS[5], ARGV[5])
-  end
   redis.call('XADD', KEYS[2], '*', 'msg', ARGV[4], 'event', 'acceptd.batch_part_done',
     'batch', part[3], 'tenant', ARGV[2], 'at', ARGV[3])
 end

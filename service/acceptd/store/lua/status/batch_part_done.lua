@@ -6,9 +6,12 @@
 -- KEYS[3] the tenant's event-subscription counts there, KEYS[5] the home part's job index.
 -- ARGV[1] batch id, ARGV[2] tenant, ARGV[3] now (ms), ARGV[4] unused, ARGV[5] retention
 -- (ms), ARGV[6] unused, ARGV[7] the shard of the part that finished.
--- Returns 2 when the batch completed now, 1 when a part was counted, 0 otherwise.
+-- Returns 2 when the batch is complete (now, or before: a replayed event), 1 when it is not
+-- yet, 0 when there is no batch. The caller expires the other parts on 2 (store/batches.py).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HSETNX', KEYS[1], 'done:' .. ARGV[7], '1') == 0 then return 0 end
+if redis.call('HSETNX', KEYS[1], 'done:' .. ARGV[7], '1') == 0 then
+  return redis.call('HEXISTS', KEYS[1], 'completed') == 1 and 2 or 1
+end
 local done = redis.call('HINCRBY', KEYS[1], 'parts_done', 1)
 if done < tonumber(redis.call('HGET', KEYS[1], 'parts') or '1') then return 1 end
 BATCH = KEYS[1]

@@ -1,8 +1,11 @@
 -- KEYS[6] arq job key, KEYS[7] arq queue, KEYS[8] scheduled set, KEYS[9] awaiting-input set.
--- Returns {'missing'} | {'terminal', status} | {'requested'} | {'canceled'}
+-- Returns {'missing'} | {'terminal', status} | {'requested'} | {'canceled'} | {'held'}
 load_job('tenant')
 if not J.status or J.tenant ~= ARGV[2] then return {'missing'} end
 if is_terminal(J.status) then return {'terminal', J.status} end
+-- An item of a batch part still held (its batch not yet open, and maybe never): it may not
+-- end before its batch exists (store/batches.py), or the part would finish unheard.
+if BATCH and redis.call('HEXISTS', BATCH, 'held') == 1 then return {'held'} end
 if J.status == 'running' then
   -- The worker running it sees the flag, and forces the stop after its grace period.
   redis.call('HSET', KEYS[1], 'cancel', '1')
