@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -284,3 +285,26 @@ async def test_arqs_marker_of_a_running_job_lives_one_lease_and_is_renewed(
     finally:
         await shards.aclose()
         await stop_or_explain(running, task)
+
+
+async def test_a_worker_stopped_as_it_starts_stops_every_time(
+    client: TestClient[Any, Any], auth: dict[str, str], settings: Settings
+) -> None:
+    """Closed at once (a burst with nothing to run: each job is canceled first), while its
+    wake-up listener is still subscribing and the submit's wake-up arrives: a cancellation
+    lost there once left the shutdown waiting forever (on a cluster, one run in three)."""
+    from acceptd.jobs.registry import JobRegistry
+    from acceptd.worker.role import create_worker
+
+    registry = JobRegistry.from_modules(settings.job_modules)
+    for _ in range(15):
+        echo = {"type": "demo.echo", "input": {"value": 1}}
+        job = await (await client.post("/v1/jobs", json=echo, headers=auth)).json()
+        assert (await client.post(f"{job['links']['self']}/cancel", headers=auth)).status == 202
+        worker = create_worker(settings, registry, burst=True, handle_signals=False)
+        started = time.monotonic()
+        async with asyncio.timeout(10):
+            await worker.main()
+            await worker.close()
+        # Well under a second (a timeout's own cancel can be lost the same way: timed too).
+        assert time.monotonic() - started < 3

@@ -12,6 +12,7 @@ from typing import Any, Protocol, TypeVar
 from arq.worker import Function
 
 from acceptd.core.settings import Settings
+from acceptd.core.tasks import cancel_until_done
 from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime import opsserver
 from acceptd.store import connection, keys, shardchannels
@@ -115,10 +116,9 @@ def build_role_worker(
     async def shutdown(ctx: dict[str, Any]) -> None:
         if (heartbeat := ctx.pop(_HEARTBEAT, None)) is not None:
             await heartbeat.stop()
-        if (listener := ctx.get(_LISTENER)) is not None:
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+        listener = ctx.get(_LISTENER)
+        if listener is not None and not await cancel_until_done(listener):
+            log.warning("the wake-up listener did not stop")
         if (ops := ctx.get(_OPS)) is not None:
             await ops.cleanup()
         if (runtime := ctx.get(RUNTIME)) is not None:

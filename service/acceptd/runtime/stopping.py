@@ -12,13 +12,12 @@ import asyncio
 import contextlib
 import logging
 
+from acceptd.core.tasks import CANCELS, cancel_until_done
 from acceptd.queue.arqseams import Worker
 from acceptd.runtime.eventloop import install_stop_signals
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
-
-MAX_CANCELS = 10
 
 
 async def stop_gracefully(worker: Worker, main: asyncio.Task[None], grace: float) -> None:
@@ -30,16 +29,9 @@ async def stop_gracefully(worker: Worker, main: asyncio.Task[None], grace: float
         task.cancel()
     await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
     worker.tasks.clear()
-    # Cancelled until it ends: a cancellation can be lost (asyncio.wait_for on Python 3.11
-    # swallows one that arrives as its awaitable completes), and a lost one left `dev`
-    # running after SIGTERM.
-    for _ in range(MAX_CANCELS):
-        main.cancel()
-        await asyncio.wait([main], timeout=1.0)
-        if main.done():
-            break
-    else:
-        log.warning("the worker's loop did not end after %d cancellations", MAX_CANCELS)
+    # Cancelled until it ends: a lost cancellation left `dev` running after SIGTERM.
+    if not await cancel_until_done(main, wait=1.0):
+        log.warning("the worker's loop did not end after %d cancellations", CANCELS)
     with contextlib.suppress(asyncio.CancelledError):
         if main.done():
             main.result()

@@ -15,6 +15,7 @@ import logging
 from collections.abc import AsyncIterator, Callable, Hashable
 
 from acceptd.core.clock import now_ms
+from acceptd.core.tasks import cancel_until_done
 from acceptd.store import keys
 from acceptd.store.scripts import Scripts
 from acceptd.store.shardchannels import ShardPubSub, by_node, open_pubsub
@@ -53,9 +54,8 @@ class JobChanges:
     async def close(self) -> None:
         readers, self._readers = list(self._readers.values()), {}
         for reader in readers:
-            reader.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await reader
+            if not await cancel_until_done(reader):
+                log.warning("a job-changes reader did not stop")
         pubsubs, self._pubsubs = list(self._pubsubs.values()), {}
         for pubsub in pubsubs:
             await pubsub.aclose()  # type: ignore[no-untyped-call]

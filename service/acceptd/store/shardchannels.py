@@ -133,6 +133,7 @@ async def listen(shards: Shards, told: dict[str, Callable[[], None]]) -> None:
         for call in set(told.values()):
             call()
 
+    this = asyncio.current_task()
     while True:
         groups = list(by_node(shards, told).values())
         pubsubs = [open_pubsub(shards, names[0], on_reconnect=tell_all) for names in groups]
@@ -141,18 +142,38 @@ async def listen(shards: Shards, told: dict[str, Callable[[], None]]) -> None:
                 await pubsub.ssubscribe(*names)
             failures = 0
             tell_all()
-            async with asyncio.TaskGroup() as group:
-                for pubsub in pubsubs:
-                    group.create_task(_deliver(pubsub, told))
+            if this is not None and this.cancelling():
+                # Asked to stop while subscribing, and the client swallowed it (seen on
+                # a cluster, while a connection was being made): stop now, not never.
+                raise asyncio.CancelledError
+            await _deliver_all(pubsubs, told)
         except asyncio.CancelledError:
             raise
         except Exception:
+            if this is not None and this.cancelling():
+                raise asyncio.CancelledError from None
             failures += 1
             log.warning("wake-up subscription lost; polling until it is back", exc_info=True)
             await asyncio.sleep(min(MAX_BACKOFF_SECONDS, 0.1 * 2**failures))
         finally:
             for pubsub in pubsubs:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
+
+
+async def _deliver_all(pubsubs: list[ShardPubSub], told: dict[str, Callable[[], None]]) -> None:
+    """Reads every connection until one fails (its error raised here). Not a TaskGroup: a
+    cancellation that comes while a reader fails would reach the caller inside an
+    ExceptionGroup, which `except Exception` takes for a failure, and the listener would
+    never stop (seen on a cluster: a worker's shutdown waiting for it forever)."""
+    readers = [asyncio.ensure_future(_deliver(pubsub, told)) for pubsub in pubsubs]
+    try:
+        done, _ = await asyncio.wait(readers, return_when=asyncio.FIRST_EXCEPTION)
+        for reader in done:
+            reader.result()
+    finally:
+        for reader in readers:
+            reader.cancel()
+        await asyncio.gather(*readers, return_exceptions=True)
 
 
 async def _deliver(pubsub: ShardPubSub, told: dict[str, Callable[[], None]]) -> None:
