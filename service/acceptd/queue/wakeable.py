@@ -124,7 +124,7 @@ class WakeableWorker(LeanWorker):
     def _idle_wait(self) -> float:
         """Until the next poll. Due work it could not take (running elsewhere, no free
         slot): the idle poll. Otherwise until the next deferred entry falls due, at most
-        IDLE_MAX_SECONDS: new work wakes it at once (a PUBLISH, or its own runs ending),
+        IDLE_MAX_SECONDS: new work wakes it at once (an SPUBLISH, or its own runs ending),
         and that bound is all a deferral made by another process can be late by."""
         if self.queue_head == "busy":
             return self._idle_poll
