@@ -12,7 +12,14 @@ import pytest
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
-from tests.support.constants import API_KEY, JOB_MODULES, MASTER_KEY, SECRET, subprocess_env
+from tests.support.constants import (
+    API_KEY,
+    JOB_MODULES,
+    MASTER_KEY,
+    SECRET,
+    TEST_SHARDS,
+    subprocess_env,
+)
 from tests.support.receiver import Answer, Receiver
 from tests.support.waiting import wait_until
 
@@ -28,6 +35,7 @@ def dispatcher_env(redis_url: str, **extra: str) -> dict[str, str]:
         ACCEPTD_WEBHOOK_RETRY_SCHEDULE="2,2",
         ACCEPTD_WORKER_POLL_DELAY_SECONDS="0.01",
         ACCEPTD_METRICS_PORT="0",
+        ACCEPTD_SHARDS=str(TEST_SHARDS),  # the count the suite's roles recorded
         **extra,
     )
 

@@ -17,13 +17,20 @@ from aiohttp import web
 
 from acceptd.cli.embedded import EmbeddedValkey
 from acceptd.webhooks.signing import verify
-from tests.support.cluster import Cluster
-from tests.support.constants import API_KEY, SECRET
+from tests.support.cluster import Cluster, on_test_topology
+from tests.support.constants import API_KEY, SECRET, TEST_TOPOLOGY
 from tests.support.hooks import serve_hook
 from tests.support.redis_faults import out_of_memory, read_only, replicate
 from tests.support.waiting import wait_until
 
 SUBMIT = {"type": "demo.echo", "input": {"value": 0}}
+
+
+# Faults of one Valkey (its restart, its memory, its replica): a cluster's are
+# tests/e2e/test_cluster_failover.py's.
+one_server = pytest.mark.skipif(
+    TEST_TOPOLOGY == "cluster", reason="a fault of one Valkey; the cluster's are tested apart"
+)
 
 
 async def submit_many(cluster: Cluster, count: int, delay_ms: int) -> list[str]:
@@ -76,7 +83,7 @@ async def settle(cluster: Cluster, job_ids: list[str], since: float, limit: floa
 
 @pytest.mark.timeout(120)
 async def test_a_job_whose_worker_is_killed_runs_again_within_30_s(tmp_path: Path) -> None:
-    async with Cluster(tmp_path) as cluster:
+    async with on_test_topology(Cluster(tmp_path)) as cluster:
         job = await cluster.client.submit(
             "demo.echo", {"value": 1, "delay_ms": 3000}, callback_url=cluster.receiver.url()
         )
@@ -126,7 +133,7 @@ async def test_a_webhook_whose_dispatcher_is_killed_mid_attempt_is_sent_again_so
 
     runner, receiver_port = await serve_hook(hook, cancel_on_disconnect=True)
     try:
-        async with Cluster(tmp_path) as cluster:
+        async with on_test_topology(Cluster(tmp_path)) as cluster:
             job = await cluster.client.submit(
                 "demo.echo", {"value": 1}, callback_url=f"http://127.0.0.1:{receiver_port}/hook"
             )
@@ -149,6 +156,7 @@ async def test_a_webhook_whose_dispatcher_is_killed_mid_attempt_is_sent_again_so
     assert took < within
 
 
+@one_server
 @pytest.mark.timeout(180)
 async def test_redis_restarted_while_60_jobs_run(tmp_path: Path) -> None:
     async with Cluster(tmp_path, ACCEPTD_WORKER_CONCURRENCY="64") as cluster:
@@ -169,6 +177,7 @@ async def test_redis_restarted_while_60_jobs_run(tmp_path: Path) -> None:
     assert cluster.receiver.forged == 0
 
 
+@one_server
 @pytest.mark.timeout(180)
 async def test_redis_out_of_memory_refuses_submits_and_strands_nothing(tmp_path: Path) -> None:
     async with Cluster(tmp_path) as cluster:
@@ -193,6 +202,7 @@ async def test_redis_out_of_memory_refuses_submits_and_strands_nothing(tmp_path:
     assert statuses == {"succeeded": 20}
 
 
+@one_server
 @pytest.mark.timeout(180)
 async def test_redis_read_only_after_a_failover_refuses_submits_and_strands_nothing(
     tmp_path: Path,

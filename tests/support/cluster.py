@@ -20,7 +20,15 @@ from aiohttp import web
 from acceptd.cli.embedded import EmbeddedValkey, free_port
 from acceptd.client import AcceptdError, Client
 from acceptd.webhooks.signing import WebhookVerificationError, verify
-from tests.support.constants import API_KEY, JOB_MODULES, MASTER_KEY, SECRET, subprocess_env
+from tests.support.constants import (
+    API_KEY,
+    JOB_MODULES,
+    MASTER_KEY,
+    SECRET,
+    TEST_SHARDS,
+    TEST_TOPOLOGY,
+    subprocess_env,
+)
 from tests.support.waiting import wait_until
 
 TERMINAL = ("succeeded", "failed", "canceled")
@@ -163,6 +171,19 @@ class Store(Protocol):
     def start(self) -> None: ...
 
     def stop(self) -> None: ...
+
+
+def on_test_topology(cluster: Cluster) -> Cluster:
+    """The test cluster's roles on ACCEPTD_TEST_TOPOLOGY's store: its own embedded Valkey
+    Cluster (three primaries with a replica each, ACCEPTD_TEST_SHARDS shards) when that
+    says `cluster`, its one Valkey otherwise. For the fault tests that kill roles, not
+    Redis: `make test-cluster` runs them on a cluster too."""
+    if TEST_TOPOLOGY == "cluster":
+        from tests.support import topologies
+
+        cluster.store = topologies.cluster(cluster.tmp / "topology")
+        cluster.env.setdefault("ACCEPTD_SHARDS", str(TEST_SHARDS))
+    return cluster
 
 
 class Cluster:
