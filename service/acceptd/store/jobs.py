@@ -417,21 +417,15 @@ class JobStore:
     ) -> list[str]:
         """Job ids of a tenant (or of one of its batches), newest first, older than `before`
         and not older than `at_least`: every shard's index read, merged."""
-        if batch_id:
+
+        def index(shard: int) -> str:
             # A batch's items: its parts' indexes (a shard with no part has an empty one).
-            return await records.newest_ids_across(
-                self._shards,
-                lambda shard: keys.batch_jobs(batch_id, shard),
-                before,
-                count,
-                at_least=at_least,
-            )
+            if batch_id:
+                return keys.batch_jobs(batch_id, shard)
+            return keys.tenant_jobs(tenant, shard)
+
         return await records.newest_ids_across(
-            self._shards,
-            lambda shard: keys.tenant_jobs(tenant, shard),
-            before,
-            count,
-            at_least=at_least,
+            self._shards, index, before, count, at_least=at_least
         )
 
     def shard_share(self, limit: int, floor: int) -> int:
