@@ -492,3 +492,25 @@ async def test_wait_helper_fails_loudly() -> None:
 
     with pytest.raises(AssertionError, match="not met"):
         await wait_until(never, timeout=0.05)
+
+
+async def test_the_202_answer_is_the_job_as_get_shows_it(
+    client: Client, auth: dict[str, str]
+) -> None:
+    """The answer to a submit is the record it wrote: every field GET shows, the
+    ordering key included (it once answered null while GET showed the key)."""
+    body = {
+        "type": "demo.echo",
+        "input": {"value": 7},
+        "metadata": {"order": "A-1"},
+        "ordering_key": "customer-42",
+        "priority": "high",
+        "callback_url": "http://127.0.0.1:9/hook",  # loopback: the suite allows it
+    }
+    headers = {**auth, "traceparent": "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"}
+    created = await client.post("/v1/jobs", json=body, headers=headers)
+    assert created.status == 202
+    answered = await created.json()
+    assert answered["ordering_key"] == "customer-42"
+    fetched = await (await client.get(answered["links"]["self"], headers=auth)).json()
+    assert answered == fetched

@@ -337,6 +337,8 @@ class JobStore:
             created_ms=created,
             priority=new.priority,
             run_at_ms=new.run_at_ms,
+            traceparent=new.traceparent,
+            ordering_key=new.ordering_key,
         )
 
     async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
