@@ -104,9 +104,9 @@ class BatchRecord:
         return sum(self.counts[s.value] for s in TERMINAL_STATUSES)
 
     @staticmethod
-    def part_shards_of(raw: dict[str, str]) -> tuple[int, ...]:
-        """The other shards a batch's home hash names (`shards`)."""
-        return tuple(int(shard) for shard in raw.get("shards", "").split(",") if shard)
+    def part_shards_of(shards_field: str | None) -> tuple[int, ...]:
+        """The other shards a batch's home hash names (its `shards` field)."""
+        return tuple(int(shard) for shard in (shards_field or "").split(",") if shard)
 
     @classmethod
     def from_hash(
@@ -139,7 +139,7 @@ class BatchRecord:
             priority=raw.get("priority", "normal"),
             created_ms=int(raw["created"]),
             completed_ms=completed_ms,
-            part_shards=cls.part_shards_of(raw),
+            part_shards=cls.part_shards_of(raw.get("shards")),
         )
 
 
@@ -337,24 +337,12 @@ class BatchStore:
             gate_keys.append(idempotency.redis_key)
             idem_value, idem_ttl_ms = idempotency.done_value(batch_id), idempotency.ttl_ms
         flat = [part for pair in fields.items() for part in pair]
-        async with self._shards.of(home).pipeline(transaction=True) as pipe:
-            await self._scripts.batch_open(
-                keys=gate_keys,
-                args=[
-                    batch_id, part.items, self._jobs.job_share, self._jobs.byte_share,
-                    stored_bytes(flat), part.items_bytes, idem_value, idem_ttl_ms, 0, opens_by,
-                    idempotency.claim if idempotency is not None else "", *flat,
-                ],
-                client=pipe,
-            )  # fmt: skip
-            for script_keys, chunk in part.chunks:
-                await self._scripts.batch_items(
-                    keys=script_keys, args=[*head, compact(chunk), "0"], client=pipe
-                )
-            if part.items:
-                pipe.spublish(keys.wakeup(keys.JOBS_WAKEUP, home), "1")
-            opened: int = (await pipe.execute())[0]
-        return opened
+        open_args: list[str | int] = [
+            batch_id, part.items, self._jobs.job_share, self._jobs.byte_share,
+            stored_bytes(flat), part.items_bytes, idem_value, idem_ttl_ms, 0, opens_by,
+            idempotency.claim if idempotency is not None else "", *flat,
+        ]  # fmt: skip
+        return await self._write(part, gate_keys, open_args, head, held=False)
 
     async def _write_part(
         self, new: NewBatch, batch_id: str, part: _Part, head: list[str | int], opens_by: int,
@@ -368,22 +356,32 @@ class BatchStore:
             "created": head[1], "score": head[2], "opens_by": opens_by, "held": 1,
         }  # fmt: skip
         flat = [value for pair in fields.items() for value in pair]
-        async with self._shards.of(shard).pipeline(transaction=True) as pipe:
-            await self._scripts.batch_open(
-                keys=[
-                    keys.batch_part(batch_id, shard), keys.batch_parts_pending(shard),
-                    keys.tenant_jobs(new.tenant, shard), keys.tenant_usage(new.tenant, shard),
-                ],
-                args=[
-                    batch_id, part.items, self._jobs.job_share, self._jobs.byte_share, 0,
-                    part.items_bytes, "", 0, recover_at, 0, "", *flat,
-                ],
-                client=pipe,
-            )  # fmt: skip
+        open_keys = [
+            keys.batch_part(batch_id, shard), keys.batch_parts_pending(shard),
+            keys.tenant_jobs(new.tenant, shard), keys.tenant_usage(new.tenant, shard),
+        ]  # fmt: skip
+        open_args: list[str | int] = [
+            batch_id, part.items, self._jobs.job_share, self._jobs.byte_share, 0,
+            part.items_bytes, "", 0, recover_at, 0, "", *flat,
+        ]  # fmt: skip
+        return await self._write(part, open_keys, open_args, head, held=True)
+
+    async def _write(
+        self, part: _Part, open_keys: list[str], open_args: list[str | int],
+        head: list[str | int], *, held: bool,
+    ) -> int:  # fmt: skip
+        """One shard's MULTI/EXEC: lua/batch_open.lua (the hash, after the tenant's share
+        there is checked), then its items in chunks (lua/batch_items.lua), queued unless
+        `held`; 1, or the shard's refusal."""
+        async with self._shards.of(part.shard).pipeline(transaction=True) as pipe:
+            await self._scripts.batch_open(keys=open_keys, args=open_args, client=pipe)
             for script_keys, chunk in part.chunks:
                 await self._scripts.batch_items(
-                    keys=script_keys, args=[*head, compact(chunk), "1"], client=pipe
-                )
+                    keys=script_keys, args=[*head, compact(chunk), "1" if held else "0"],
+                    client=pipe,
+                )  # fmt: skip
+            if part.items and not held:
+                pipe.spublish(keys.wakeup(keys.JOBS_WAKEUP, part.shard), "1")
             opened: int = (await pipe.execute())[0]
         return opened
 
@@ -470,7 +468,7 @@ class BatchStore:
             return
         home_key = keys.batch(batch_id)
         shards_field = await self._shards.for_key(home_key).hget(home_key, "shards")  # type: ignore[misc]
-        parts = BatchRecord.part_shards_of({"shards": shards_field or ""})
+        parts = BatchRecord.part_shards_of(shards_field)
         retention = self._jobs.retention_ms
 
         def expire(pipe: Pipeline, shard: int) -> None:
@@ -497,7 +495,9 @@ class BatchStore:
         parts of those over many shards, one round trip per node each."""
         raws = await records.hashes(self._shards, [keys.batch(i) for i in batch_ids])
         wanted = [
-            (n, shard) for n, raw in enumerate(raws) for shard in BatchRecord.part_shards_of(raw)
+            (n, shard)
+            for n, raw in enumerate(raws)
+            for shard in BatchRecord.part_shards_of(raw.get("shards"))
         ]
         found = await records.hashes(
             self._shards, [keys.batch_part(batch_ids[n], shard) for n, shard in wanted]

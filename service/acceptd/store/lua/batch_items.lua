@@ -6,8 +6,8 @@
 -- A part on another shard than the batch's home is written held (ARGV[9] '1'): out of
 -- the queue until the batch is known to exist (lua/batch_part_release.lua).
 -- KEYS[1] tenant job index, KEYS[2] the part's job index, KEYS[3] arq queue, KEYS[4] the
--- part's hash (the batch's, on its home), KEYS[5] the tenant's usage hash, then per item: KEYS[2i+4] job hash, KEYS[2i+5]
--- arq job key.
+-- part's hash (the batch's, on its home), KEYS[5] the tenant's usage hash, then per item:
+-- KEYS[2i+4] job hash, KEYS[2i+5] arq job key.
 -- ARGV[1] tenant, ARGV[2] created (ms), ARGV[3] queue score, ARGV[4] batch id,
 -- ARGV[5] callback_url or '', ARGV[6] priority, ARGV[7] the submit's traceparent or '',
 -- ARGV[8] the items as one JSON array of
