@@ -27,13 +27,22 @@ from acceptd.api.validation import (
     unknown_type_error,
 )
 from acceptd.core import tracing
+from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime.metrics import JOBS_SUBMITTED
 from acceptd.store.batches import BatchRecord, NewBatch, NewItem
-from acceptd.wire.models import SubmitBatch
+from acceptd.wire.models import BatchItem, SubmitBatch
 from acceptd.wire.resources import batch_path, batch_resource
 
 # A 422 for a batch names at most this many field errors (and says how many items failed).
 MAX_REPORTED_ERRORS = 100
+
+
+def _new_item(registry: JobRegistry, item: BatchItem) -> NewItem:
+    """An item as the store writes it, with its type's concurrency limit, if any."""
+    definition = registry.get(item.type)
+    assert definition is not None  # _item_errors refused unknown types
+    return NewItem(item.type, item.input, item.metadata, item.ordering_key,
+                   definition.default_concurrency_key, definition.concurrency_limit)  # fmt: skip
 
 
 def batch_response(
@@ -117,7 +126,7 @@ async def _submit_batch(request: web.Request) -> web.Response:
         return batch_response(request, existing, created=True)
     new = NewBatch(
         tenant=tenant,
-        items=[NewItem(i.type, i.input, i.metadata, i.ordering_key) for i in submit.items],
+        items=[_new_item(app[state.REGISTRY], item) for item in submit.items],
         callback_url=submit.callback_url,
         item_events=submit.item_events,
         metadata=submit.metadata or {},

@@ -15,7 +15,6 @@ from acceptd.api.problems import BadRequest, IdempotencyInProgress, IdempotencyK
 from acceptd.store import keys
 from acceptd.store.idempotency import HeldKey
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
-from acceptd.store.placement import job_shard
 
 log = logging.getLogger(__name__)
 
@@ -43,19 +42,21 @@ def _header(request: web.Request) -> str | None:
 
 
 async def claim(
-    request: web.Request, raw_body: Any, scope: str = ""
+    request: web.Request, raw_body: Any, scope: str = "", concurrency_key: str | None = None
 ) -> tuple[HeldKey | None, str | None]:
     """(the key now held, or None when the request has none; the id of what an earlier
-    identical request created, or None). `scope` keeps one route's keys apart from another's."""
+    identical request created, or None). `scope` keeps one route's keys apart from another's;
+    `concurrency_key` is the job's own (the submit's, or its type's default)."""
     header = _header(request)
     if header is None:
         return None, None
     tenant: str = request[state.TENANT]
     ordering_key = raw_body.get("ordering_key") if isinstance(raw_body, dict) else None
-    shard = job_shard(
+    # Where the create will land (store/placement.py), so it writes the claim's 'done' there.
+    shard = await request.app[state.JOBS].shard_for(
         tenant,
-        request.app[state.SETTINGS].shards,
-        ordering_key=ordering_key if isinstance(ordering_key, str) else None,
+        ordering_key if isinstance(ordering_key, str) else None,
+        concurrency_key,
         idempotency=scope + header,
     )
     redis_key = keys.idempotency(tenant, scope + header, shard)

@@ -20,7 +20,7 @@ from acceptd.core import ids
 from acceptd.core.clock import now_ms, parse_rfc3339, to_rfc3339
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime.metrics import queue_depths
-from acceptd.store import keys
+from acceptd.store import fairshare, keys
 from acceptd.store.apikeys import ADMIN_SCOPES
 from acceptd.store.processes import Processes
 from acceptd.store.shards import Shards
@@ -123,18 +123,33 @@ async def system_status(request: web.Request) -> web.Response:
     if scope != "operator":
         per_minute = await _per_minute(shards, tenant)
         return json_response(
-            {"scope": "tenant", "queues": {}, "processes": [], "per_minute": per_minute}
-        )
-    depths, seen, per_minute = await asyncio.gather(
-        queue_depths(shards), Processes(shards.control).seen(), _per_minute(shards, tenant)
-    )
+            {"scope": "tenant", "queues": {}, "processes": [], "tenants": [],
+             "per_minute": per_minute}
+        )  # fmt: skip
+    depths, seen, per_minute, tenant_shares = await asyncio.gather(
+        queue_depths(shards), Processes(shards.control).seen(), _per_minute(shards, tenant),
+        fairshare.shares(shards),
+    )  # fmt: skip
+    running = sum(found.running for found in tenant_shares)
+    tenants = [
+        {"tenant": found.tenant, "queued": found.queued, "running": found.running,
+         "share": round(found.running / running, 4) if running else 0.0,
+         "weight": found.weight, "max_running": found.max_running}
+        for found in tenant_shares
+    ]  # fmt: skip
     processes = [
         {"role": p.role, "name": p.name, "last_seen_at": to_rfc3339(p.last_seen_ms),
          "alive": p.alive}
         for p in seen
     ]  # fmt: skip
     return json_response(
-        {"scope": "system", "queues": depths, "processes": processes, "per_minute": per_minute}
+        {
+            "scope": "system",
+            "queues": depths,
+            "processes": processes,
+            "tenants": tenants,
+            "per_minute": per_minute,
+        }
     )
 
 

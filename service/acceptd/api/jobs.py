@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import math
+from typing import Any
 
 from aiohttp import web
 from pydantic import ValidationError
@@ -30,6 +31,7 @@ from acceptd.api.waiters import waiter_slot
 from acceptd.core import tracing
 from acceptd.core.clock import now_ms
 from acceptd.core.statuses import JobStatus
+from acceptd.jobs.registry import JobDefinition
 from acceptd.runtime.metrics import JOBS_SUBMITTED
 from acceptd.store.jobs import JobRecord, NewJob
 from acceptd.wire.models import SubmitJob
@@ -86,7 +88,8 @@ async def _submit_job(request: web.Request) -> web.Response:
     if metadata_errors:
         raise ValidationFailed("metadata too large", errors=metadata_errors)
     store = app[state.JOBS]
-    held, existing_id = await idempotency.claim(request, raw)
+    limits = concurrency(submit, definition)
+    held, existing_id = await idempotency.claim(request, raw, "", limits.get("concurrency_key"))
     if existing_id is not None:
         existing = await store.get(existing_id, tenant)
         if existing is None:
@@ -95,7 +98,7 @@ async def _submit_job(request: web.Request) -> web.Response:
         return job_response(request, existing, created=True)
     try:
         await check_callback(request, submit.callback_url)
-        new = _new_job(tenant, submit, request.get(state.TRACEPARENT))
+        new = _new_job(tenant, submit, limits, request.get(state.TRACEPARENT))
         job = await store.create(new, idempotency=held)
     except BaseException:
         await idempotency.release(request, held)
@@ -105,7 +108,9 @@ async def _submit_job(request: web.Request) -> web.Response:
     return job_response(request, job, created=True)
 
 
-def _new_job(tenant: str, submit: SubmitJob, traceparent: str | None) -> NewJob:
+def _new_job(
+    tenant: str, submit: SubmitJob, limits: dict[str, Any], traceparent: str | None
+) -> NewJob:
     run_at_ms = None
     if submit.run_at is not None:
         run_at_ms = int(submit.run_at.timestamp() * 1000)
@@ -121,7 +126,22 @@ def _new_job(tenant: str, submit: SubmitJob, traceparent: str | None) -> NewJob:
         run_at_ms=run_at_ms,
         traceparent=traceparent,
         ordering_key=submit.ordering_key,
+        **limits,
     )
+
+
+def concurrency(submit: SubmitJob, definition: JobDefinition) -> dict[str, Any]:
+    """The job's concurrency key and limit: the submit's, or its type's default (a limit
+    over all of the tenant's jobs of the type)."""
+    if submit.concurrency_key is not None:
+        limit = submit.concurrency_limit or definition.concurrency_limit or 1
+        return {"concurrency_key": submit.concurrency_key, "concurrency_limit": limit}
+    if definition.default_concurrency_key is not None:
+        return {
+            "concurrency_key": definition.default_concurrency_key,
+            "concurrency_limit": definition.concurrency_limit,
+        }
+    return {}
 
 
 async def get_job(request: web.Request) -> web.Response:

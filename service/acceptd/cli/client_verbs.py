@@ -52,6 +52,8 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--metadata", help="JSON object, or @file")
     submit.add_argument("--priority", choices=("high", "normal"))
     submit.add_argument("--ordering-key", help="ordered endpoints deliver one key in order")
+    submit.add_argument("--concurrency-key", help="at most N of these run at once")
+    submit.add_argument("--concurrency-limit", type=int, help="with --concurrency-key (default 1)")
     when = submit.add_mutually_exclusive_group()
     when.add_argument("--run-at", help="RFC 3339 time: scheduled until then")
     when.add_argument("--delay", type=float, metavar="SECONDS", help="scheduled this far ahead")
@@ -250,6 +252,8 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
         metadata=_load(args.metadata),
         priority=args.priority,
         ordering_key=args.ordering_key,
+        concurrency_key=args.concurrency_key,
+        concurrency_limit=args.concurrency_limit,
         run_at=args.run_at,
         delay_seconds=args.delay,
         idempotency_key=args.idempotency_key,

@@ -97,6 +97,15 @@ def build_parser() -> argparse.ArgumentParser:
             admin.add_argument("name")
         admin.add_argument("--json", action="store_true")
         admin.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
+    limits = tenant_commands.add_parser(
+        "limits",
+        help="a tenant's share of the workers: shown, or changed with --weight / --max-running",
+    )
+    limits.add_argument("name")
+    limits.add_argument("--weight", type=int, help="its share under contention (default 1)")
+    limits.add_argument("--max-running", help="most of its jobs running at once; 'none' lifts it")
+    limits.add_argument("--json", action="store_true")
+    limits.add_argument("--data-dir", default=DEFAULT_DATA_DIR, type=Path)
 
     commands.add_parser("keygen", help="print a new ACCEPTD_MASTER_KEY")
     commands.add_parser("doctor", help="check Redis, persistence, eviction and the master key")
@@ -337,7 +346,7 @@ def _tenant_admin(settings: Settings, args: argparse.Namespace) -> None:
 
     output = asyncio.run(
         run_tenant_admin(_store_settings(settings, args.data_dir), args.tenant_command,
-                         getattr(args, "name", None))
+                         getattr(args, "name", None), args)
     )  # fmt: skip
     if args.json:
         print(json.dumps(output))

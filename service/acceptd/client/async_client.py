@@ -158,9 +158,13 @@ class Client:
         delay_seconds: float | None = None,
         priority: Priority | None = None,
         ordering_key: str | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
-        """Queue a job (`scheduled` when `run_at` or `delay_seconds` is given)."""
+        """Queue a job (`scheduled` when `run_at` or `delay_seconds` is given). With
+        `concurrency_key`, at most `concurrency_limit` (default: the type's, else 1) of your
+        jobs with that key run at once."""
         body: dict[str, Any] = {"type": type, "input": as_json_object(input)}
         optional = {
             "callback_url": callback_url,
@@ -169,6 +173,8 @@ class Client:
             "delay_seconds": delay_seconds,
             "priority": priority,
             "ordering_key": ordering_key,
+            "concurrency_key": concurrency_key,
+            "concurrency_limit": concurrency_limit,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return (await self._create("/v1/jobs", body, idempotency_key)).parsed(Job)

@@ -114,12 +114,15 @@ class SyncClient:
         delay_seconds: float | None = None,
         priority: Priority | None = None,
         ordering_key: str | None = None,
+        concurrency_key: str | None = None,
+        concurrency_limit: int | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         return self._run(
             self._client.submit(
                 type, input, callback_url=callback_url, metadata=metadata, run_at=run_at,
                 delay_seconds=delay_seconds, priority=priority, ordering_key=ordering_key,
+                concurrency_key=concurrency_key, concurrency_limit=concurrency_limit,
                 idempotency_key=idempotency_key,
             )
         )  # fmt: skip

@@ -29,6 +29,14 @@ class JobDefinition:
     # model of what POST /v1/jobs/{id}/complete must carry, and how long to wait for it.
     awaits_input: type[BaseModel] | None = None
     input_timeout_seconds: float = 86_400.0
+    # At most this many of a tenant's jobs of the type run at once (their concurrency key
+    # is "type:<name>" unless the submit gives one; store/fairshare.py).
+    concurrency_limit: int | None = None
+
+    @property
+    def default_concurrency_key(self) -> str | None:
+        """The concurrency key of its jobs that name none (a limit over the whole type)."""
+        return f"type:{self.name}" if self.concurrency_limit is not None else None
 
     @property
     def is_async(self) -> bool:
@@ -50,6 +58,7 @@ def job(
     description: str | None = None,
     awaits_input: type[BaseModel] | None = None,
     input_timeout_seconds: float = 86_400.0,
+    concurrency_limit: int | None = None,
 ) -> Callable[[F], F]:
     """Declare a job type. The handler is `(ctx: JobContext, input: <input model>) -> result`.
 
@@ -61,6 +70,9 @@ def job(
     AwaitInput's `request`) is shown to whoever completes the job, which then waits in
     `awaiting_input` until POST /v1/jobs/{id}/complete brings a result matching the
     `awaits_input` model, /fail is called, or `input_timeout_seconds` pass.
+
+    With `concurrency_limit`, at most that many of a tenant's jobs of this type run at
+    once, across every worker (a submit's `concurrency_key` narrows it to that key).
     """
     if not JOB_NAME.match(name):
         raise ValueError(f"job type {name!r}: use lower-case dotted names like 'billing.invoice'")
@@ -68,12 +80,14 @@ def job(
         raise ValueError("max_attempts must be at least 1")
     if input_timeout_seconds <= 0:
         raise ValueError("input_timeout_seconds must be positive")
+    if concurrency_limit is not None and concurrency_limit < 1:
+        raise ValueError("concurrency_limit must be at least 1")
 
     def decorate(handler: F) -> F:
         doc = description or inspect.getdoc(handler) or ""
         definition = JobDefinition(
             name, handler, input, timeout_seconds, max_attempts, doc,
-            awaits_input, input_timeout_seconds,
+            awaits_input, input_timeout_seconds, concurrency_limit,
         )  # fmt: skip
         setattr(handler, _MARK, definition)
         return handler

@@ -23,6 +23,12 @@ functions record their jobs' own failures, so this is a bug or a store error) is
 dropped, as arq would, but run again one lease later, its try counted.
 What this leans on in arq beyond its documented API is named in queue/arqseams.py.
 
+The job queue is a fair-share queue (`fair_share`; store/fairshare.py): its scores are
+tags, not due times, so every entry is due, and its pickup, retry and finish are the
+`fair_*` scripts, which also hold and free the run's slot of its tenant's cap and its
+concurrency key (a retry's delay is waited out in the retrying set). The dispatcher's
+webhook queue stays a queue by due time.
+
 Sharded (store/keys.py): each shard has its own queue, and every key of a job (arq's job
 key, its marker) carries its shard's tag, so each step runs on the client of that shard
 (`shards`, opened when the loop starts). A poll reads every shard's queue head, one round
@@ -34,6 +40,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import logging
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
@@ -53,6 +60,7 @@ from acceptd.queue.arqseams import (
     timestamp_ms,
 )
 from acceptd.store import keys
+from acceptd.store.fairshare import with_prelude
 from acceptd.store.outages import describe
 from acceptd.store.shards import Shards
 
@@ -72,9 +80,11 @@ class LeanWorker(Worker):
         open_shards: Callable[[], Awaitable[Shards]],
         queue_of: Callable[[int], str],
         lease_seconds: float | None = None,
+        fair_share: bool = False,
         **kwargs: Any,
     ) -> None:
         super().__init__(*args, **kwargs)
+        self.fair_share = fair_share
         self._open_shards = open_shards
         self._shards: Shards | None = None
         # The queue of each shard (keys.job_queue or keys.webhook_queue).
@@ -95,6 +105,8 @@ class LeanWorker(Worker):
         self._payloads: dict[str, bytes | str | None] = {}
         self._pickup: Any = None
         self._retry: Any = None
+        self._end: Any = None
+        self._handback: Any = None
 
     @property
     def shards(self) -> Shards:
@@ -103,14 +115,25 @@ class LeanWorker(Worker):
 
     def _scripts(self) -> tuple[Any, Any]:
         if self._pickup is None:
-            self._pickup = self.shards.control.register_script(_lua_source("arq_pickup"))
-            self._retry = self.shards.control.register_script(_lua_source("arq_retry"))
+            register = self.shards.control.register_script
+            if self.fair_share:
+                self._pickup = register(with_prelude(_lua_source("fair_pickup")))
+                self._retry = register(with_prelude(_lua_source("fair_retry")))
+                self._end = register(with_prelude(_lua_source("fair_finish")))
+                self._handback = register(with_prelude(_lua_source("fair_handback")))
+            else:
+                self._pickup = register(_lua_source("arq_pickup"))
+                self._retry = register(_lua_source("arq_retry"))
         return self._pickup, self._retry
 
     def _keys(self, job_id: str) -> list[str]:
-        """The keys of a job's pickup and retry: all in its shard's slot."""
-        queue = self.queue_of(ids.shard_of(job_id))
-        return [keys.arq_in_progress(job_id), queue, keys.arq_job(job_id)]
+        """The keys of a job's pickup, retry and finish: all in its shard's slot."""
+        shard = ids.shard_of(job_id)
+        found = [keys.arq_in_progress(job_id), self.queue_of(shard), keys.arq_job(job_id)]
+        if self.fair_share:
+            found += [keys.job(job_id), keys.fair_share(shard), keys.parked_jobs(shard),
+                      keys.running_jobs(shard)]  # fmt: skip
+        return found
 
     def _client(self, job_id: str) -> Any:
         return self.shards.for_key(keys.arq_job(job_id))
@@ -146,8 +169,17 @@ class LeanWorker(Worker):
                 await asyncio.wait([renewer], timeout=5)
 
     async def _queued(self) -> int:
-        counts = await self.shards.across(lambda pipe, shard: pipe.zcard(self.queue_of(shard)))
-        return sum(count for (count,) in counts)
+        """Entries left: in the queue, and (fair share) runs waiting out a retry's delay or
+        running (one whose worker died comes back)."""
+
+        def count(pipe: Any, shard: int) -> None:
+            pipe.zcard(self.queue_of(shard))
+            if self.fair_share:
+                pipe.zcard(keys.retrying_jobs(shard))
+                pipe.zcard(keys.running_jobs(shard))
+
+        counts = await self.shards.across(count)
+        return sum(sum(found) for found in counts)
 
     async def close(self) -> None:
         await super().close()
@@ -172,7 +204,15 @@ class LeanWorker(Worker):
 
     async def _renew(self, job_ids: list[str], lease_ms: int) -> None:
         markers = [keys.arq_in_progress(job_id) for job_id in job_ids]
-        await self.shards.pipelined(markers, lambda pipe, i: pipe.pexpire(markers[i], lease_ms))
+        lapses = timestamp_ms() + lease_ms
+
+        def renew(pipe: Any, i: int) -> None:
+            pipe.pexpire(markers[i], lease_ms)
+            if self.fair_share:  # the running set says when the scheduler looks at it
+                running = keys.running_jobs(ids.shard_of(job_ids[i]))
+                pipe.zadd(running, {job_ids[i]: lapses}, xx=True)
+
+        await self.shards.pipelined(markers, renew)
 
     async def _poll_iteration(self) -> None:
         """arq's, reading the queue's head with its scores (ZRANGE … WITHSCORES, as cheap as
@@ -189,13 +229,7 @@ class LeanWorker(Worker):
             heads, failures = await self._queue_heads(start, count)
             if failures and all(found is None for found in heads):
                 raise failures[0]  # the store is down: the caller backs off
-            head = sorted(
-                (entry for found in heads if found is not None for entry in found[0]),
-                key=lambda e: e[1],
-            )
-            now = timestamp_ms()
-            due = [_text(job_id) for job_id, score in head if score <= now][:count]
-            later = [int(score) for _, score in head if score > now]
+            due, later = self._due(heads, count)
             await self.start_jobs(due)  # type: ignore[arg-type]
             # Its own running jobs wake it when they end: only due entries it does not
             # run (held elsewhere, or no slot was free) make it poll soon.
@@ -215,6 +249,20 @@ class LeanWorker(Worker):
                 del self.tasks[job_id]
                 task.result()  # an error in run_job propagates, as in arq
         await self.heart_beat()
+
+    def _due(self, heads: list[list[Any] | None], count: int) -> tuple[list[str], list[int]]:
+        """(the entries to take, up to `count`; the due times of the later ones, soonest
+        first) of the shards' queue heads. By due time across shards; a fair-share queue's
+        entries are all due, and its scores are tags of each shard's own virtual time, not
+        comparable across shards: its shards' heads are taken in turn."""
+        found = [entries for entries, *_ in (h for h in heads if h is not None)]
+        if self.fair_share:
+            in_turn = itertools.chain.from_iterable(itertools.zip_longest(*found))
+            return [_text(entry[0]) for entry in in_turn if entry is not None][:count], []
+        head = sorted(itertools.chain.from_iterable(found), key=lambda e: e[1])
+        now = timestamp_ms()
+        due = [_text(job_id) for job_id, score in head if score <= now][:count]
+        return due, [int(score) for _, score in head if score > now]
 
     async def _queue_heads(
         self, start: int, count: int
@@ -247,17 +295,20 @@ class LeanWorker(Worker):
                 self.sem.release()  # running here: no need to ask Redis
                 continue
             self.job_counter += 1
+            lease_ms = int(self.in_progress_timeout_s * 1000)
+            args = (
+                [job_id, lease_ms, timestamp_ms()]
+                if self.fair_share
+                else [job_id, timestamp_ms(), lease_ms]
+            )
             try:
-                taken = await pickup(
-                    keys=self._keys(job_id),
-                    args=[job_id, timestamp_ms(), int(self.in_progress_timeout_s * 1000)],
-                    client=self._client(job_id),
-                )
+                taken = await pickup(keys=self._keys(job_id), args=args,
+                                     client=self._client(job_id))  # fmt: skip
             except BaseException:
                 self.job_counter -= 1
                 self.sem.release()
                 raise
-            if not taken:  # not due, or already running elsewhere
+            if not taken or taken == "parked":  # not due, running elsewhere, or no slot
                 self.job_counter -= 1
                 self.sem.release()
                 continue
@@ -306,7 +357,7 @@ class LeanWorker(Worker):
         except asyncio.CancelledError:
             # The worker is stopping: the job stays queued and runs again (as in arq).
             self.jobs_retried += 1
-            await asyncio.shield(self._client(job_id).delete(keys.arq_in_progress(job_id)))
+            await asyncio.shield(self._give_back([job_id], None))
             return None
         except Exception:
             # Not the job's failure (our functions record those): a bug, a store error, or
@@ -326,13 +377,46 @@ class LeanWorker(Worker):
     async def _again(self, job_id: str, again: bytes, delay_ms: int) -> None:
         """Queue the job again `delay_ms` from now with `again`, its next payload."""
         _, retry_script = self._scripts()
-        await retry_script(
-            keys=self._keys(job_id),
-            args=[job_id, timestamp_ms() + delay_ms, again],
-            client=self._client(job_id),
-        )
+        now = timestamp_ms()
+        script_keys, args = self._keys(job_id), [job_id, now + delay_ms, again]
+        if self.fair_share:
+            shard = ids.shard_of(job_id)
+            script_keys.append(keys.retrying_jobs(shard))
+            args += [now, keys.wakeup(keys.JOBS_WAKEUP, shard),
+                     keys.wakeup(keys.SCHEDULED_WAKEUP, shard)]  # fmt: skip
+        await retry_script(keys=script_keys, args=args, client=self._client(job_id))
+
+    async def _give_back(self, job_ids: list[str], wakeup_kind: str | None) -> None:
+        """Runs of this worker that it stops (shutting down, or cut off by an outage) run
+        again on the next worker that takes them, not one lease later: their markers go
+        (fair share: back from the running set into the queue, in their slots), and the
+        workers of `wakeup_kind` hear of them. One round trip per node."""
+        markers = [keys.arq_in_progress(job_id) for job_id in job_ids]
+        if self.fair_share:
+            self._scripts()
+
+        def give_back(pipe: Any, i: int) -> Any:
+            wakeup = keys.wakeup(wakeup_kind or keys.JOBS_WAKEUP, ids.shard_of(job_ids[i]))
+            if self.fair_share:  # queued in the pipeline when awaited (Shards.pipelined)
+                return self._handback(keys=self._keys(job_ids[i]), args=[job_ids[i], wakeup],
+                                      client=pipe)  # fmt: skip
+            pipe.delete(markers[i])
+            if wakeup_kind is not None:
+                pipe.spublish(wakeup, "1")
+            return None
+
+        await self.shards.pipelined(markers, give_back)
 
     async def _finish(self, job_id: str) -> None:
+        if self.fair_share:
+            self._scripts()
+            shard = ids.shard_of(job_id)
+            await self._end(
+                keys=self._keys(job_id),
+                args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, shard)],
+                client=self._client(job_id),
+            )
+            return
         # Keys first: a crash before the ZREM leaves an entry the next pickup drops.
         async with self._client(job_id).pipeline(transaction=False) as pipe:
             pipe.delete(keys.arq_job(job_id), keys.arq_in_progress(job_id))

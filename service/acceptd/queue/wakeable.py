@@ -16,12 +16,8 @@ import contextlib
 import logging
 from typing import Any
 
-from redis.asyncio.client import Pipeline
-
-from acceptd.core import ids
 from acceptd.queue.arqseams import timestamp_ms
 from acceptd.queue.leanworker import LeanWorker
-from acceptd.store import keys
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
 
 log = logging.getLogger(__name__)
@@ -77,15 +73,7 @@ class WakeableWorker(LeanWorker):
         lost = [job_id for job_id in job_ids if self._not_running_here(job_id)]
         if not lost:
             return
-        markers = [keys.arq_in_progress(job_id) for job_id in lost]
-        kind = self._wakeup_kind
-
-        def hand_back(pipe: Pipeline, i: int) -> None:
-            pipe.delete(markers[i])
-            if kind is not None:  # other workers may take it at once
-                pipe.spublish(keys.wakeup(kind, ids.shard_of(lost[i])), "1")
-
-        await self.shards.pipelined(markers, hand_back)
+        await self._give_back(lost, self._wakeup_kind)  # other workers may take them at once
         for job_id in lost:
             log.warning("job %s was interrupted by a Redis outage; queued it again", job_id)
 

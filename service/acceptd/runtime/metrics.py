@@ -69,9 +69,14 @@ HTTP_SECONDS = Histogram(
 
 # arq queues: what is due now is the backlog (what scales workers and dispatchers).
 DUE_QUEUES = {"jobs": keys.job_queue, "webhooks": keys.webhook_queue}
-# Everything these hold is waiting for something.
+# Jobs running, and everything else these hold is waiting for something: a time
+# (scheduled, retrying), input, a
+# tenant's cap or a concurrency key's limit (parked), a delivery's turn.
 WHOLE_QUEUES = {
+    "running": keys.running_jobs,
     "scheduled": keys.scheduled_jobs,
+    "retrying": keys.retrying_jobs,
+    "parked": keys.parked_jobs,
     "awaiting_input": keys.awaiting_input,
     "deliveries_due": keys.deliveries_due,
 }

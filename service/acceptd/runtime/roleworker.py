@@ -55,13 +55,15 @@ def build_role_worker(
     handle_signals: bool = True,
     on_ready: Callable[[R], Awaitable[None]] | None = None,
     lease_seconds: float | None = None,
+    fair_share: bool = False,
     extra_functions: Sequence[Function] = (),
     runtime_wakeups: Callable[[R], dict[str, Callable[[], None]]] | None = None,
 ) -> WakeableWorker:
     """`lease_seconds`: how long arq's marker of a run lives, renewed while it runs
     (queue/leanworker.py). `wakeup_kind`: the kind of the shards' wake-up channels that
     say new work is queued (store/keys.py wakeup); `runtime_wakeups`: more kinds to
-    listen to, each with what the runtime does when told."""
+    listen to, each with what the runtime does when told. `fair_share`: the queue is the
+    job queue, shared between tenants (store/fairshare.py)."""
 
     async def open_shards() -> Shards:
         return await connection.open_shards(settings)
@@ -85,6 +87,7 @@ def build_role_worker(
         job_deserializer=deserialize_arq,
         log_results=False,
         lease_seconds=lease_seconds,
+        fair_share=fair_share,
     )
 
     async def startup(ctx: dict[str, Any]) -> None:

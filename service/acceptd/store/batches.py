@@ -31,7 +31,6 @@ from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import ClaimLapsedError, HeldKey
 from acceptd.store.jobs import (
-    HIGH_PRIORITY_HEAD_START_MS,
     JobRef,
     JobStore,
     QuotaExceededError,
@@ -70,6 +69,9 @@ class NewItem:
     input: Any
     metadata: dict[str, Any] | None
     ordering_key: str | None = None
+    # Its type's default (api/jobs.py concurrency): placed and counted like a job's.
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -168,21 +170,27 @@ class BatchStore:
         self._scripts = scripts
         self._jobs = jobs
 
-    def _placement(self, new: NewBatch, home: int) -> dict[int, list[int]]:
+    def _placement(self, new: NewBatch, home: int, *, capped: bool) -> dict[int, list[int]]:
         """Which shard each item lands on (shard -> item indexes, home first): an item
-        with an ordering key on the key's shard (its events on one stream, in order), the
+        with an ordering or concurrency key on the key's shard (store/placement.py), the
         others spread evenly over the home and as many more shards as they fill with
-        PART_MIN_ITEMS each."""
-        free = [i for i, item in enumerate(new.items) if not item.ordering_key]
-        spread = min(self._shards.count, max(1, -(-len(free) // PART_MIN_ITEMS)))
+        PART_MIN_ITEMS each; all on the home for a tenant with a running cap (counted on
+        its home)."""
+
+        def keyed(item: NewItem) -> bool:
+            return not capped and bool(item.ordering_key or item.concurrency_key)
+
+        free = [i for i, item in enumerate(new.items) if not keyed(item)]
+        spread = 1 if capped else min(self._shards.count, max(1, -(-len(free) // PART_MIN_ITEMS)))
         others = [shard for shard in range(self._shards.count) if shard != home]
         targets = [home, *random.sample(others, spread - 1)]
         placed: dict[int, list[int]] = {home: []}
         for n, index in enumerate(free):
             placed.setdefault(targets[n % spread], []).append(index)
         for index, item in enumerate(new.items):
-            if item.ordering_key:
-                shard = job_shard(new.tenant, self._shards.count, ordering_key=item.ordering_key)
+            if keyed(item):
+                shard = job_shard(new.tenant, self._shards.count, ordering_key=item.ordering_key,
+                                  concurrency_key=item.concurrency_key)  # fmt: skip
                 placed.setdefault(shard, []).append(index)
         return placed
 
@@ -191,14 +199,14 @@ class BatchStore:
         head: list[str | int], created: int,
     ) -> _Part:  # fmt: skip
         """The script calls that write the items `indexes` on `shard`: chunks of CHUNK."""
-        item_callback = str(head[4])
+        item_callback = str(head[3])
         # Fields every item's hash repeats (batch_items.lua's `common`).
         common_bytes = len(new.tenant) + len(batch_id) + len(item_callback) + 40
         common_bytes += len(new.traceparent or "")
         indexes_keys = [
             keys.tenant_jobs(new.tenant, shard), keys.batch_jobs(batch_id, shard),
             keys.job_queue(shard), keys.batch_part(batch_id, shard),
-            keys.tenant_usage(new.tenant, shard),
+            keys.tenant_usage(new.tenant, shard), keys.fair_share(shard),
         ]  # fmt: skip
         chunks: list[tuple[list[str], list[list[str | int]]]] = []
         items_bytes = 0
@@ -215,6 +223,8 @@ class BatchStore:
                     compact(item.metadata) if item.metadata else "",
                     arq_payload(RUN_JOB_FUNCTION, run, created),
                     item.ordering_key or "",
+                    item.concurrency_key or "",
+                    item.concurrency_limit or 0,
                 ]
                 size = stored_bytes(values) + common_bytes
                 items_bytes += size
@@ -242,17 +252,15 @@ class BatchStore:
         home = (
             idempotency.shard
             if idempotency is not None
-            else job_shard(new.tenant, self._shards.count, ordering_key=ordering_key)
+            else await self._jobs.shard_for(new.tenant, ordering_key)
         )
         batch_id = ids.new_id("bat", home)
         created = now_ms()
-        score = created - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
         item_callback = new.callback_url if new.item_events and new.callback_url else ""
         head: list[str | int] = [
-            new.tenant, created, score, batch_id, item_callback, new.priority,
-            new.traceparent or "",
+            new.tenant, created, batch_id, item_callback, new.priority, new.traceparent or "",
         ]  # fmt: skip
-        placed = self._placement(new, home)
+        placed = self._placement(new, home, capped=await self._jobs.capped(new.tenant))
         # Ids made in the items' order (they sort by it, whatever shard each is on): a
         # batch's items list in the order they were submitted.
         shard_of = {index: shard for shard, indexes in placed.items() for index in indexes}
@@ -305,7 +313,7 @@ class BatchStore:
         if opened != 1:
             await self._drop_parts(batch_id, new.tenant, written)
             self._raise_refusal(new.tenant, opened)
-        await asyncio.gather(*(self._release(batch_id, part.shard, score) for part in written))
+        await asyncio.gather(*(self._release(batch_id, part.shard) for part in written))
         for shard in parts:
             await self._jobs.trim(new.tenant, shard)
         record = await self.get(batch_id)
@@ -353,7 +361,7 @@ class BatchStore:
         fields: dict[str, str | int] = {
             "id": batch_id, "tenant": new.tenant, "part": 1, "items": part.items,
             "terminal": 0, f"n:{JobStatus.QUEUED.value}": part.items,
-            "created": head[1], "score": head[2], "opens_by": opens_by, "held": 1,
+            "created": head[1], "priority": new.priority, "opens_by": opens_by, "held": 1,
         }  # fmt: skip
         flat = [value for pair in fields.items() for value in pair]
         open_keys = [
@@ -385,14 +393,14 @@ class BatchStore:
             opened: int = (await pipe.execute())[0]
         return opened
 
-    async def _release(self, batch_id: str, shard: int, score: int | str) -> int:
+    async def _release(self, batch_id: str, shard: int) -> int:
         """Queues a held part whose batch opened (once: lua/batch_part_release.lua)."""
         queued: int = await self._scripts.batch_part_release(
             keys=[
                 keys.batch_parts_pending(shard), keys.batch_jobs(batch_id, shard),
-                keys.job_queue(shard), keys.batch_part(batch_id, shard),
+                keys.job_queue(shard), keys.batch_part(batch_id, shard), keys.fair_share(shard),
             ],
-            args=[batch_id, score, keys.wakeup(keys.JOBS_WAKEUP, shard)],
+            args=[batch_id, keys.wakeup(keys.JOBS_WAKEUP, shard)],
         )  # fmt: skip
         return queued
 
@@ -432,12 +440,12 @@ class BatchStore:
                 later.append(int(due))
                 break
             part = keys.batch_part(batch_id, shard)
-            tenant, score, opens_by = await client.hmget(part, ["tenant", "score", "opens_by"])  # type: ignore[misc]
+            tenant, opens_by = await client.hmget(part, ["tenant", "opens_by"])  # type: ignore[misc]
             home = keys.batch(batch_id)
             if tenant is None:
                 await client.zrem(pending, batch_id)  # nothing left to recover
             elif await self._shards.for_key(home).exists(home):
-                if await self._release(batch_id, shard, score):
+                if await self._release(batch_id, shard):
                     log.warning("queued part %s of batch %s: its API stopped", shard, batch_id)
             elif now > int(opens_by) + ROLLBACK_MARGIN_MS:
                 if await self._drop(batch_id, tenant, shard) >= 0:

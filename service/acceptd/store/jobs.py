@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 import secrets
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
@@ -15,6 +16,7 @@ from acceptd.core.clock import now_ms
 from acceptd.core.jsonenc import compact
 from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import JobStatus
+from acceptd.core.ttlcache import TtlCache
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import ClaimLapsedError, HeldKey
@@ -72,6 +74,8 @@ class JobRecord:
     # W3C traceparent of the submit's span: the worker and every webhook continue it.
     traceparent: str | None = None
     ordering_key: str | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
     @property
     def ref(self) -> JobRef:
@@ -113,6 +117,8 @@ class JobRecord:
             completion_digest=raw.get("token_digest"),
             traceparent=raw.get("tp"),
             ordering_key=raw.get("okey"),
+            concurrency_key=raw.get("ckey"),
+            concurrency_limit=opt_int("climit"),
         )
 
 
@@ -125,14 +131,15 @@ BODY_FIELDS = ("input", "result", "await_request")
 HEAD_FIELDS = (
     "tenant", "type", "status", "metadata", "callback_url", "attempts", "created", "started",
     "finished", "error", "progress", "cancel", "priority", "run_at", "batch",
-    "await_deadline", "token", "token_digest", "tp", "okey",
+    "await_deadline", "token", "token_digest", "tp", "okey", "ckey", "climit",
 )  # fmt: skip
 
 
-# A high-priority job is queued as if submitted this much earlier: it overtakes up to an
-# hour of normal backlog, and a normal job that has waited longer still goes first.
-HIGH_PRIORITY_HEAD_START_MS = 3_600_000
+log = logging.getLogger(__name__)
+
 PROMOTE_BATCH = 200
+CAPPED_CACHE_SECONDS = 5.0
+CAPPED_CACHE_MAX = 10_000
 # The least of a tenant's job quota and byte budget each shard admits (JobStore.shard_share).
 QUOTA_FLOOR_JOBS = 100
 QUOTA_FLOOR_BYTES = 8 * 2**20
@@ -165,6 +172,9 @@ class NewJob:
     run_at_ms: int | None = None
     traceparent: str | None = None
     ordering_key: str | None = None
+    # At most concurrency_limit jobs of the tenant with this key run at once (store/fairshare.py).
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
 
 
 @dataclass(frozen=True)
@@ -215,6 +225,33 @@ class JobStore:
         # Completion tokens are kept sealed under the master key: a Redis dump, a replica or
         # a backup does not hand out the credential that settles a job.
         self._box = box
+        # Whether a tenant has a running cap, for placement on a cluster (a few seconds
+        # stale at most: a cap set just now places the next few jobs as before).
+        self._capped: TtlCache[str, bool] = TtlCache(CAPPED_CACHE_SECONDS, CAPPED_CACHE_MAX)
+
+    async def capped(self, tenant: str) -> bool:
+        """Whether the tenant has a running cap, asked only on a cluster (placement)."""
+        if self._shards.count == 1:
+            return False
+        cached = self._capped.get(tenant)
+        if cached is None:
+            cap = await self._shards.control.hget(keys.tenant(tenant), "max_running")  # type: ignore[misc]
+            cached = cap is not None
+            self._capped.put(tenant, cached)
+        return cached
+
+    async def shard_for(
+        self,
+        tenant: str,
+        ordering_key: str | None = None,
+        concurrency_key: str | None = None,
+        idempotency: str | None = None,
+    ) -> int:
+        """The shard a new job of `tenant` lands on (store/placement.py)."""
+        capped = await self.capped(tenant)
+        return job_shard(tenant, self._shards.count,
+                         ordering_key=ordering_key, concurrency_key=concurrency_key,
+                         capped=capped, idempotency=idempotency)  # fmt: skip
 
     def _token_box(self) -> SecretBox:
         if self._box is None:
@@ -264,7 +301,7 @@ class JobStore:
         shard = (
             idempotency.shard
             if idempotency is not None
-            else job_shard(new.tenant, self._shards.count, ordering_key=new.ordering_key)
+            else await self.shard_for(new.tenant, new.ordering_key, new.concurrency_key)
         )
         job_id = ids.new_id("job", shard)
         created = now_ms()
@@ -290,14 +327,15 @@ class JobStore:
             fields += ["tp", new.traceparent]
         if new.ordering_key:
             fields += ["okey", new.ordering_key]
-        start = new.run_at_ms if new.run_at_ms is not None and scheduled else created
-        score = start - (HIGH_PRIORITY_HEAD_START_MS if new.priority == "high" else 0)
+        if new.concurrency_key:
+            fields += ["ckey", new.concurrency_key, "climit", new.concurrency_limit or 1]
         job_keys = [
             keys.job(job_id),
             keys.tenant_jobs(new.tenant, shard),
             keys.arq_job(job_id),
             keys.scheduled_jobs(shard) if scheduled else keys.job_queue(shard),
             keys.tenant_usage(new.tenant, shard),
+            keys.fair_share(shard),
         ]
         idem_value, idem_ttl_ms = "", 0
         if idempotency is not None:
@@ -306,7 +344,7 @@ class JobStore:
         args: list[str | int] = [
             job_id,
             arq_payload(RUN_JOB_FUNCTION, JobRef(job_id, new.tenant).run_args(new.type), created),
-            start if scheduled else score,
+            new.run_at_ms if new.run_at_ms is not None and scheduled else 0,
             idem_value,
             idem_ttl_ms,
             keys.wakeup(keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP, shard),
@@ -315,6 +353,7 @@ class JobStore:
             self.byte_share,
             stored_bytes(fields),
             idempotency.claim if idempotency is not None else "",
+            new.priority,
             *fields,
         ]
         written: int = await self._scripts.submit(keys=job_keys, args=args)
@@ -339,6 +378,8 @@ class JobStore:
             run_at_ms=new.run_at_ms,
             traceparent=new.traceparent,
             ordering_key=new.ordering_key,
+            concurrency_key=new.concurrency_key,
+            concurrency_limit=(new.concurrency_limit or 1) if new.concurrency_key else None,
         )
 
     async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
@@ -500,10 +541,15 @@ class JobStore:
             keys.job_queue(shard),
             keys.scheduled_jobs(shard),
             keys.awaiting_input(shard),
+            keys.fair_share(shard),
+            keys.parked_jobs(shard),
         ]
 
+    def _cancel_args(self, ref: JobRef) -> list[str | int]:
+        return [*self._status_args(ref), keys.wakeup(keys.JOBS_WAKEUP, ids.shard_of(ref.id))]
+
     async def cancel(self, ref: JobRef) -> tuple[CancelOutcome, JobRecord | None]:
-        reply = await self._scripts.cancel(keys=self._cancel_keys(ref), args=self._status_args(ref))
+        reply = await self._scripts.cancel(keys=self._cancel_keys(ref), args=self._cancel_args(ref))
         outcome: CancelOutcome = reply[0]
         if outcome == "missing":
             return outcome, None
@@ -515,7 +561,7 @@ class JobStore:
         await self._shards.pipelined(
             [keys.job(ref.id) for ref in refs],
             lambda pipe, i: self._scripts.cancel(
-                keys=self._cancel_keys(refs[i]), args=self._status_args(refs[i]), client=pipe
+                keys=self._cancel_keys(refs[i]), args=self._cancel_args(refs[i]), client=pipe
             ),
         )
 
@@ -655,21 +701,39 @@ class JobStore:
         )
 
     async def promote_due(self, shard: int) -> tuple[int, int | None]:
-        """Queue the shard's scheduled jobs that are due: (how many, when the next one
-        falls due in ms, or None)."""
+        """Queue the shard's scheduled jobs, and runs whose retry delay ended, that are due:
+        (how many, when the next one falls due in ms, or None)."""
+        promoted, next_due = 0, []
+        for waiting in (keys.scheduled_jobs(shard), keys.retrying_jobs(shard)):
+            now = now_ms()
+            due, next_ms = await _due(self._shards.of(shard), waiting, now)
+            if next_ms is not None:
+                next_due.append(next_ms)
+            if not due:
+                continue
+            script_keys = [waiting, keys.job_queue(shard), keys.fair_share(shard)]
+            args: list[str | int] = [now, keys.wakeup(keys.JOBS_WAKEUP, shard)]
+            for job_id in due:
+                script_keys += [keys.job(job_id), keys.arq_job(job_id)]
+                args += [job_id, keys.job_changes(job_id)]
+            promoted += await self._scripts.promote(keys=script_keys, args=args)
+        return promoted, min(next_due, default=None)
+
+    async def recover_lapsed(self, shard: int) -> tuple[int, int | None]:
+        """Put back into the queue the shard's runs whose lease lapsed (their worker died):
+        (how many, when the next lease lapses in ms, or None when nothing runs)."""
         now = now_ms()
-        due, next_ms = await _due(self._shards.of(shard), keys.scheduled_jobs(shard), now)
-        if not due:
+        running = keys.running_jobs(shard)
+        lapsed, next_ms = await _due(self._shards.of(shard), running, now)
+        if not lapsed:
             return 0, next_ms
-        script_keys = [keys.scheduled_jobs(shard), keys.job_queue(shard)]
-        args: list[str | int] = [
-            now, HIGH_PRIORITY_HEAD_START_MS, keys.wakeup(keys.JOBS_WAKEUP, shard)
-        ]  # fmt: skip
-        for job_id in due:
-            script_keys += [keys.job(job_id), keys.arq_job(job_id)]
-            args += [job_id, keys.job_changes(job_id)]
-        promoted: int = await self._scripts.promote(keys=script_keys, args=args)
-        return promoted, next_ms
+        script_keys = [running, keys.job_queue(shard), keys.fair_share(shard)]
+        script_keys += [keys.arq_in_progress(job_id) for job_id in lapsed]
+        args: list[str | int] = [now, keys.wakeup(keys.JOBS_WAKEUP, shard), *lapsed]
+        back: int = await self._scripts.fair_recover(keys=script_keys, args=args)
+        if back:
+            log.warning("%d runs on shard %d lost their worker: queued again", back, shard)
+        return back, next_ms
 
     async def cancel_flags(self, job_ids: list[str]) -> list[bool]:
         """Whether a cancel was requested, for each of a worker's running jobs (one round trip)."""

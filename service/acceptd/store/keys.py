@@ -72,8 +72,32 @@ def webhook_queue(shard: int) -> str:
     return _shard(shard) + "queue:webhooks"
 
 
+def fair_share(shard: int) -> str:
+    """Hash of the shard's fair-share state: virtual times, tenants' tags, weights, caps
+    and counts, slots held (store/lua/_fair.lua lists its fields)."""
+    return _shard(shard) + "fair"
+
+
+def running_jobs(shard: int) -> str:
+    """The job queue's entries a worker took, out of the queue while they run, scored by
+    when their run's lease lapses: a lapsed one goes back into the queue (store/fairshare.py)."""
+    return _shard(shard) + "running"
+
+
+def parked_jobs(shard: int) -> str:
+    """Jobs refused a slot by a tenant's cap or a concurrency key's limit, out of the queue
+    until one frees: one lexicographic range per limit (store/lua/_fair.lua)."""
+    return _shard(shard) + "parked"
+
+
 def scheduled_jobs(shard: int) -> str:
     return _shard(shard) + "scheduled"
+
+
+def retrying_jobs(shard: int) -> str:
+    """Runs that asked to run again later (a retry's delay, an outage's back-off), scored by
+    when: queued again then, with a new fair-share tag (store/fairshare.py)."""
+    return _shard(shard) + "retrying"
 
 
 def awaiting_input(shard: int) -> str:

@@ -13,6 +13,7 @@ from redis.commands.core import AsyncScript
 
 from acceptd.core import tracing
 from acceptd.core.statuses import TERMINAL_STATUSES
+from acceptd.store.fairshare import with_prelude
 from acceptd.store.shards import Shards
 
 _LUA = files("acceptd.store").joinpath("lua")
@@ -73,23 +74,28 @@ class Scripts:
         def plain(name: str) -> TracedScript:
             return TracedScript(name, shards.control.register_script(lua_source(name)), shards)
 
+        def fair(name: str, source: str) -> TracedScript:
+            """A script that queues jobs or takes them out: lua/_fair.lua above it."""
+            return TracedScript(name, shards.control.register_script(with_prelude(source)), shards)
+
         self.start = status("start")
         self.finish = status("finish")
         self.requeue = status("requeue")
         self.progress = status("progress")
-        self.cancel = status("cancel")
+        self.cancel = fair("cancel", _status_script("cancel"))
         self.await_input = status("await_input")
         self.complete = status("complete")
         self.input_timeout = status("input_timeout")
         self.batch_part_done = status("batch_part_done")
-        self.submit = plain("submit")
+        self.submit = fair("submit", lua_source("submit"))
         self.forget = plain("forget")
         self.batch_open = plain("batch_open")
         self.endpoint_create = plain("endpoint_create")
-        self.batch_items = plain("batch_items")
-        self.batch_part_release = plain("batch_part_release")
+        self.batch_items = fair("batch_items", lua_source("batch_items"))
+        self.batch_part_release = fair("batch_part_release", lua_source("batch_part_release"))
         self.batch_part_drop = plain("batch_part_drop")
-        self.promote = plain("promote")
+        self.promote = fair("promote", lua_source("promote"))
+        self.fair_recover = fair("fair_recover", lua_source("fair_recover"))
         self.idem_claim = plain("idem_claim")
         self.idem_release = plain("idem_release")
         self.rate_limit = plain("rate_limit")

@@ -12,6 +12,7 @@ from acceptd.core.credentials import generate_secret
 from acceptd.core.secretbox import SecretBox
 from acceptd.store import keys
 from acceptd.store.apikeys import ApiKeyStore, Scope
+from acceptd.store.fairshare import MAX_WEIGHT, TenantLimits
 from acceptd.store.sealed import SECRET_FIELDS, open_secrets, rotation_fields
 
 TENANT_NAME = re.compile(r"^[a-z0-9][a-z0-9_-]{0,62}$")
@@ -99,3 +100,22 @@ class TenantStore:
         """The tenant's current secret, then the previous one while its rotation window lasts."""
         fields = await self._redis.hmget(keys.tenant(name), SECRET_FIELDS)  # type: ignore[misc]
         return open_secrets(self._box, f"tenant:{name}", *fields)
+
+    async def limits(self, name: str) -> TenantLimits:
+        weight, cap = await self._redis.hmget(keys.tenant(name), ["weight", "max_running"])  # type: ignore[misc]
+        return TenantLimits(int(weight or 1), int(cap) if cap is not None else None)
+
+    async def set_limits(self, name: str, limits: TenantLimits) -> None:
+        """Records the tenant's share of the workers (store/fairshare.py); the caller
+        applies it to the shards (fairshare.apply_limits), which is what workers read."""
+        if not 1 <= limits.weight <= MAX_WEIGHT:
+            raise ValueError(f"a weight is 1-{MAX_WEIGHT}")
+        if limits.max_running is not None and limits.max_running < 1:
+            raise ValueError("max running is at least 1 (or none)")
+        async with self._redis.pipeline(transaction=True) as pipe:
+            pipe.hset(keys.tenant(name), "weight", str(limits.weight))
+            if limits.max_running is None:
+                pipe.hdel(keys.tenant(name), "max_running")
+            else:
+                pipe.hset(keys.tenant(name), "max_running", str(limits.max_running))
+            await pipe.execute()

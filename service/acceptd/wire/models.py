@@ -84,6 +84,8 @@ class Job(BaseModel):
     batch_id: str | None
     awaiting_input: AwaitingInput | None
     ordering_key: str | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -98,6 +100,12 @@ class JobPage(BaseModel):
 _ORDERING_KEY = (
     "endpoints with ordering per_key receive the events of one key one at a time, in emit "
     "order (default key: the job id); give all jobs of one customer the same key"
+)
+
+
+_CONCURRENCY_KEY = (
+    "at most concurrency_limit of your jobs with this key run at once, across every worker; "
+    "the others wait their turn without using attempts"
 )
 
 
@@ -119,16 +127,26 @@ class SubmitJob(_Strict):
         default=None, ge=0, le=366 * 86400, description="or: scheduled this many seconds ahead"
     )
     priority: Literal["high", "normal"] = Field(
-        default="normal", description="high overtakes up to an hour of normal backlog"
+        default="normal", description="high jobs are taken before every normal one"
     )
     ordering_key: str | None = Field(
         default=None, min_length=1, max_length=200, description=_ORDERING_KEY
     )
+    concurrency_key: str | None = Field(
+        default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+        description=_CONCURRENCY_KEY,
+    )  # fmt: skip
+    concurrency_limit: int | None = Field(
+        default=None, ge=1, le=10_000,
+        description="with concurrency_key (default: the job type's limit, else 1)",
+    )  # fmt: skip
 
     @model_validator(mode="after")
     def _one_schedule(self) -> SubmitJob:
         if self.run_at is not None and self.delay_seconds is not None:
             raise ValueError("give run_at or delay_seconds, not both")
+        if self.concurrency_limit is not None and self.concurrency_key is None:
+            raise ValueError("concurrency_limit needs a concurrency_key")
         return self
 
 
@@ -423,6 +441,15 @@ class MinuteCounts(BaseModel):
     deliveries: int = Field(description="webhook deliveries the tenant's events made")
 
 
+class TenantShareStatus(BaseModel):
+    tenant: str
+    queued: int = Field(description="jobs waiting to run (parked behind a limit included)")
+    running: int
+    share: float = Field(description="its fraction of every job running now (0-1)")
+    weight: int = Field(description="its share under contention (acceptd tenants limits)")
+    max_running: int | None = Field(description="its cap of jobs running at once, if any")
+
+
 class SystemStatus(BaseModel):
     scope: Literal["tenant", "system"] = Field(
         default="system",
@@ -430,10 +457,15 @@ class SystemStatus(BaseModel):
         "key sees its own tenant's last hour only, and `queues` and `processes` are empty",
     )
     queues: dict[str, int] = Field(
-        description="jobs and webhooks due now, scheduled, awaiting_input, deliveries_due, "
-        "events (all tenants; operator keys only)"
+        description="jobs and webhooks due now, running, scheduled, retrying, parked, "
+        "awaiting_input, deliveries_due, events (all tenants; operator keys only)"
     )
     processes: list[ProcessStatus] = Field(description="operator keys only")
+    tenants: list[TenantShareStatus] = Field(
+        default_factory=list,
+        description="each tenant with jobs queued or running, or with limits set (operator keys "
+        "only): how the workers are shared",
+    )
     per_minute: list[MinuteCounts] = Field(description="the tenant's last hour, oldest first")
 
 

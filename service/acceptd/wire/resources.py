@@ -37,6 +37,8 @@ def job_resource(job: JobRecord) -> dict[str, Any]:
         "batch_id": job.batch_id,
         "awaiting_input": _awaiting_input(job),
         "ordering_key": job.ordering_key,
+        "concurrency_key": job.concurrency_key,
+        "concurrency_limit": job.concurrency_limit,
         "created_at": to_rfc3339(job.created_ms),
         "started_at": to_rfc3339(job.started_ms),
         "finished_at": to_rfc3339(job.finished_ms),

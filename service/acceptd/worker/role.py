@@ -59,6 +59,8 @@ def create_worker(
         handle_signals=handle_signals,
         # arq's marker of a run is its lease: one lease long, renewed while it runs.
         lease_seconds=settings.job_lease_seconds,
+        # Tenants share the workers (store/fairshare.py).
+        fair_share=True,
         # A job scheduled anywhere: every worker's scheduler looks again.
         runtime_wakeups=lambda runtime: {keys.SCHEDULED_WAKEUP: runtime.wake_scheduler},
     )

@@ -154,26 +154,28 @@ class WorkerRuntime:
         self._schedule_changed.set()
 
     async def _promote_scheduled(self) -> None:
-        """Queue scheduled jobs as they fall due, and fail jobs whose input deadline passed;
+        """Queue scheduled jobs as they fall due, runs whose retry delay ended and runs whose
+        lease lapsed (their worker died), and fail jobs whose input deadline passed;
         with many shards, also queue (or roll back) the parts of batches whose API stopped
         while writing them (BatchStore.recover_parts).
         Every worker does all (each step is one atomic script), sleeping until the earliest
         due time or deadline it read, or until woken: a job is scheduled (the submit
-        publishes it) or parked here. Idle, that is two commands a shard per
-        SCHEDULER_MAX_SLEEP, not two per poll; a lost wake-up costs at most that long."""
+        publishes it) or parked here. Idle, that is four commands a shard per
+        SCHEDULER_MAX_SLEEP, not four per poll; a lost wake-up costs at most that long."""
         while not self._stopping.is_set():
             next_ms: list[int] = []
             try:
                 self._schedule_changed.clear()
                 for shard in range(self.shards.count):
                     _, scheduled = await self.store.promote_due(shard)
+                    _, lapses = await self.store.recover_lapsed(shard)
                     expired, deadline = await self.store.expire_awaiting(shard, INPUT_TIMED_OUT)
                     for job_type in expired:
                         JOBS_FINISHED.labels(job_type, JobStatus.FAILED.value).inc()
                     held = None
                     if self.shards.count > 1:
                         held = await self.batches.recover_parts(shard)
-                    next_ms += [at for at in (scheduled, deadline, held) if at is not None]
+                    next_ms += [at for at in (scheduled, lapses, deadline, held) if at is not None]
             except Exception:
                 log.warning("could not promote scheduled jobs or expire input", exc_info=True)
             if self._stopping.is_set():

@@ -4,20 +4,14 @@
 -- off the pending index queues it; a part already released or rolled back is left alone.
 -- KEYS[1] the shard's pending parts, KEYS[2] the part's job index, KEYS[3] arq queue,
 -- KEYS[4] the part's hash (its `held` mark, which keeps its items from being canceled
--- before the batch exists, goes).
--- ARGV[1] batch id, ARGV[2] queue score, ARGV[3] the jobs wake-up channel.
+-- before the batch exists, goes), KEYS[5] the shard's fair-share hash (lua/_fair.lua, above
+-- this: the items get their tags now, in their order).
+-- ARGV[1] batch id, ARGV[2] the jobs wake-up channel.
 -- Returns the number of items queued.
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
 redis.call('HDEL', KEYS[4], 'held')
 local job_ids = redis.call('ZRANGE', KEYS[2], 0, -1)
--- In slices: unpack takes a few thousand values at most.
-for first = 1, #job_ids, 1000 do
-  local queued = {}
-  for i = first, math.min(first + 999, #job_ids) do
-    queued[#queued + 1] = ARGV[2]
-    queued[#queued + 1] = job_ids[i]
-  end
-  redis.call('ZADD', KEYS[3], unpack(queued))
-end
-redis.call('SPUBLISH', ARGV[3], '1')
+local part = redis.call('HMGET', KEYS[4], 'tenant', 'priority')
+fair_enqueue(KEYS[3], KEYS[5], part[1], part[2], job_ids)
+redis.call('SPUBLISH', ARGV[2], '1')
 return #job_ids

@@ -2,18 +2,20 @@
 -- the job as scheduled: neither the record nor its way to a worker exists without the other.
 -- KEYS[1] job hash, KEYS[2] tenant job index, KEYS[3] arq job key, KEYS[4] arq queue, or the
 -- scheduled set when ARGV[7] is 'schedule', KEYS[5] the tenant's usage hash (store/usage.py),
--- KEYS[6] (optional) idempotency key
--- ARGV[1] job id, ARGV[2] arq payload, ARGV[3] queue score or due time (ms),
+-- KEYS[6] the shard's fair-share hash (lua/_fair.lua, above this), KEYS[7] (optional)
+-- idempotency key
+-- ARGV[1] job id, ARGV[2] arq payload, ARGV[3] due time (ms) when scheduling,
 -- ARGV[4] idempotency value, ARGV[5] idempotency ttl (ms), ARGV[6] wake-up channel (the
 -- workers' queue one, or the scheduler's when scheduling),
 -- ARGV[7] 'queue' | 'schedule', ARGV[8] the tenant's job quota (0: none),
 -- ARGV[9] the tenant's byte budget (0: none), ARGV[10] the bytes this job stores,
 -- ARGV[11] the value of the request's claim on the idempotency key ('' without one),
--- ARGV[12...] job hash field/value pairs. Writes nothing and returns 0 when the tenant's
+-- ARGV[12] priority, ARGV[13...] job hash field/value pairs, 'tenant' first.
+-- Writes nothing and returns 0 when the tenant's
 -- index already holds its quota of jobs, -1 when this job would take it past its budget
 -- of bytes, -2 when the request's claim on its idempotency key lapsed (a retry may hold
 -- it now: creating would make the job twice).
-if #KEYS == 6 and redis.call('GET', KEYS[6]) ~= ARGV[11] then return -2 end
+if #KEYS == 7 and redis.call('GET', KEYS[7]) ~= ARGV[11] then return -2 end
 local quota = tonumber(ARGV[8])
 if quota > 0 and redis.call('ZCARD', KEYS[2]) >= quota then return 0 end
 -- Counted first and given back on refusal: one command on the way that succeeds.
@@ -25,10 +27,10 @@ if budget > 0 and stored > budget then
   return -1
 end
 redis.call('HSET', KEYS[5], ARGV[1], size)
-if #KEYS == 6 then
-  redis.call('SET', KEYS[6], ARGV[4], 'PX', ARGV[5])
+if #KEYS == 7 then
+  redis.call('SET', KEYS[7], ARGV[4], 'PX', ARGV[5])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 12))
+redis.call('HSET', KEYS[1], unpack(ARGV, 13))
 redis.call('ZADD', KEYS[2], 0, ARGV[1])
 if ARGV[7] == 'schedule' then
   -- The arq payload waits in the record; promote.lua queues it when the job is due.
@@ -39,6 +41,6 @@ if ARGV[7] == 'schedule' then
 end
 -- No expiry on arq's job key: a job waiting out a long outage of every worker must still run.
 redis.call('SET', KEYS[3], ARGV[2])
-redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
+fair_enqueue(KEYS[4], KEYS[6], ARGV[14], ARGV[12], {ARGV[1]})  -- the fields open with the tenant
 redis.call('SPUBLISH', ARGV[6], '1')
 return 1

@@ -1,4 +1,5 @@
-// The system: queue depths and the workers and dispatchers alive (operator keys), and the
+// The system: queue depths, how the workers are shared between tenants, and the workers and
+// dispatchers alive (operator keys), and the
 // tenant's jobs and deliveries per minute over the last hour (bar charts drawn as SVG, no library).
 import { api } from "/ui/api.js";
 import { badge, errorBox, every, h, replace, when } from "/ui/ui.js";
@@ -49,6 +50,13 @@ export function render(main) {
         h("h2", {}, "Queues"),
         h("div", { class: "grid", id: "queues" }, Object.entries(system.queues).map(([name, depth]) =>
           h("div", { class: "stat", "data-queue": name }, h("span", { class: "muted" }, name.replace("_", " ")), h("b", {}, depth)))),
+        h("h2", {}, "Tenants"),
+        system.tenants.length ? h("table", { id: "tenants" },
+          h("thead", {}, h("tr", {}, ...["Tenant", "Queued", "Running", "Share", "Weight", "Max running"].map((t) => h("th", {}, t)))),
+          h("tbody", {}, system.tenants.map((t) => h("tr", { "data-tenant": t.tenant }, h("td", {}, t.tenant),
+            h("td", {}, t.queued), h("td", {}, t.running), h("td", {}, `${Math.round(t.share * 100)} %`),
+            h("td", {}, t.weight), h("td", {}, t.max_running ?? "no cap")))))
+          : h("p", { class: "muted" }, "No tenant has jobs queued or running."),
         h("h2", {}, "Processes"),
         system.processes.length ? h("table", { id: "processes" },
           h("thead", {}, h("tr", {}, h("th", {}, "Role"), h("th", {}, "Process"), h("th", {}, "State"), h("th", {}, "Last seen"))),

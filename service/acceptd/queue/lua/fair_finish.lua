@@ -1,0 +1,17 @@
+-- A run of the fair-share queue ended for good (store/lua/_fair.lua above this): arq's job
+-- key, the marker and the running entry go, and the job's slot frees in the same step, so
+-- a crash can neither leak a slot nor strand the jobs parked behind it.
+-- KEYS[1] arq's in-progress marker, KEYS[2] the queue, KEYS[3] arq's job key, KEYS[4] the
+-- job hash, KEYS[5] the shard's fair-share hash, KEYS[6] its parked set, KEYS[7] its
+-- running set.
+-- ARGV[1] job id, ARGV[2] the jobs wake-up channel (told when parked jobs went back).
+redis.call('DEL', KEYS[3], KEYS[1])
+-- From the queue too: an entry an earlier version left there while it ran.
+local removed = redis.call('ZREM', KEYS[7], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1]) > 0
+local tenant, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])
+if removed then
+  tenant = tenant or redis.call('HGET', KEYS[4], 'tenant')
+  if tenant then fair_left(KEYS[5], tenant) end
+end
+if woken > 0 then redis.call('SPUBLISH', ARGV[2], '1') end
+return 0

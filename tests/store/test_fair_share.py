@@ -1,0 +1,276 @@
+"""The fair-share queue's scripts (store/fairshare.py, store/lua/_fair.lua, the fair_* scripts
+of queue/lua) called directly, on one shard: tags interleave tenants, weights and lanes
+order them, limits park and wake jobs, and no way out of the queue leaks a slot or
+strands a parked job. The end-to-end behaviour, with real workers, is
+tests/e2e/test_fair_share.py's."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from importlib.resources import files
+from typing import Any
+
+import pytest
+from redis.asyncio import Redis
+
+from acceptd.core.clock import now_ms
+from acceptd.core.settings import Settings
+from acceptd.store import keys
+from acceptd.store.cluster import connect_shards
+from acceptd.store.fairshare import TenantLimits, apply_limits, shares, with_prelude
+from acceptd.store.jobs import JobRecord, JobStore, NewJob
+from acceptd.store.scripts import Scripts
+from acceptd.store.shards import OneServer, Shards
+from tests.store.conftest import RETENTION_SECONDS
+from tests.support.constants import TEST_TOPOLOGY
+
+SHARD = 0
+
+
+@pytest.fixture
+async def one(redis: Redis, redis_url: str) -> AsyncIterator[Shards]:
+    """One shard: every job of every tenant in one queue."""
+    if TEST_TOPOLOGY != "cluster":
+        yield OneServer(redis, 1)
+        return
+    opened = await connect_shards(Settings(redis_url=redis_url, shards=1))
+    yield opened
+    await opened.aclose()
+
+
+class Runs:
+    """A worker's three steps on the fair-share queue, with the keys queue/leanworker.py
+    gives them (`_keys`)."""
+
+    def __init__(self, shards: Shards) -> None:
+        lua = files("acceptd.queue").joinpath("lua")
+
+        def script(name: str) -> Any:
+            source = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+            return shards.control.register_script(with_prelude(source))
+
+        self.client = shards.of(SHARD)
+        self._pickup, self._finish = script("fair_pickup"), script("fair_finish")
+        self._handback = script("fair_handback")
+
+    @staticmethod
+    def _keys(job_id: str) -> list[str]:
+        return [
+            keys.arq_in_progress(job_id), keys.job_queue(SHARD), keys.arq_job(job_id),
+            keys.job(job_id), keys.fair_share(SHARD), keys.parked_jobs(SHARD),
+            keys.running_jobs(SHARD),
+        ]  # fmt: skip
+
+    async def pickup(self, job_id: str, lease_ms: int = 60_000) -> Any:
+        return await self._pickup(keys=self._keys(job_id), args=[job_id, lease_ms, now_ms()],
+                                  client=self.client)  # fmt: skip
+
+    async def finish(self, job_id: str) -> None:
+        await self._finish(keys=self._keys(job_id),
+                           args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, SHARD)],
+                           client=self.client)  # fmt: skip
+
+    async def hand_back(self, job_id: str) -> None:
+        await self._handback(keys=self._keys(job_id),
+                             args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, SHARD)],
+                             client=self.client)  # fmt: skip
+
+    async def running(self) -> list[str]:
+        found: list[str] = await self.client.zrange(keys.running_jobs(SHARD), 0, -1)
+        return found
+
+    async def queue(self) -> list[str]:
+        found: list[str] = await self.client.zrange(keys.job_queue(SHARD), 0, -1)
+        return found
+
+    async def parked(self) -> list[str]:
+        found: list[str] = await self.client.zrange(keys.parked_jobs(SHARD), 0, -1)
+        return found
+
+    async def state(self) -> dict[str, str]:
+        found: dict[str, str] = await self.client.hgetall(keys.fair_share(SHARD))  # type: ignore[misc]
+        return found
+
+
+@pytest.fixture
+async def store(one: Shards) -> AsyncIterator[JobStore]:
+    await _clear(one)
+    yield JobStore(one, Scripts(one), RETENTION_SECONDS)
+    await _clear(one)
+
+
+async def _clear(shards: Shards) -> None:
+    client = shards.of(SHARD)
+    for key in (keys.job_queue(SHARD), keys.fair_share(SHARD), keys.parked_jobs(SHARD),
+                keys.running_jobs(SHARD)):  # fmt: skip
+        await client.delete(key)
+
+
+@pytest.fixture
+def runs(one: Shards) -> Runs:
+    return Runs(one)
+
+
+async def submit(store: JobStore, tenant: str, count: int = 1, **given: Any) -> list[JobRecord]:
+    return [
+        await store.create(NewJob(tenant, "demo.echo", {"value": i}, {}, None, **given))
+        for i in range(count)
+    ]
+
+
+async def test_a_tenant_with_nothing_queued_goes_before_anothers_backlog(
+    store: JobStore, runs: Runs
+) -> None:
+    backlog = await submit(store, "a", 50)
+    assert await runs.pickup(backlog[0].id)  # a worker is at a's first job
+    (late,) = await submit(store, "b")
+    order = await runs.queue()
+    assert order.index(late.id) <= 2  # behind a's job running and, at most, a's next one
+    assert order[-1] == backlog[-1].id  # a's own jobs keep their order
+
+
+async def test_weights_three_to_one_interleave_three_to_one(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    await apply_limits(one, "heavy", TenantLimits(weight=3))
+    heavy = {job.id for job in await submit(store, "heavy", 40)}
+    await submit(store, "light", 40)
+    first = (await runs.queue())[:40]
+    assert sum(job_id in heavy for job_id in first) == 30
+    await apply_limits(one, "heavy", TenantLimits())
+
+
+async def test_the_high_lane_goes_first_and_is_shared_too(store: JobStore, runs: Runs) -> None:
+    normal = await submit(store, "a", 5)
+    high_a = await submit(store, "a", 3, priority="high")
+    high_b = await submit(store, "b", 3, priority="high")
+    order = await runs.queue()
+    assert set(order[:6]) == {job.id for job in high_a + high_b}
+    assert order[:2] in ([high_a[0].id, high_b[0].id], [high_b[0].id, high_a[0].id])
+    assert order[6:] == [job.id for job in normal]
+
+
+async def test_a_capped_tenants_job_parks_and_goes_back_when_a_slot_frees(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    await apply_limits(one, "a", TenantLimits(max_running=1))
+    first, second = await submit(store, "a", 2)
+    assert (await runs.pickup(first.id))[0]
+    assert await runs.pickup(second.id) == "parked"
+    assert (await runs.queue(), await runs.running()) == ([], [first.id])
+    (other,) = await submit(store, "b")  # another tenant is not held back
+    assert (await runs.pickup(other.id))[0]
+    await runs.finish(first.id)
+    assert await runs.queue() == [second.id]
+    assert (await runs.pickup(second.id))[0]
+    assert (await runs.state())["r:a"] == "1"
+    await apply_limits(one, "a", TenantLimits())
+
+
+async def test_raising_a_cap_wakes_as_many_as_now_fit(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    await apply_limits(one, "a", TenantLimits(max_running=1))
+    jobs = await submit(store, "a", 150)
+    for job in jobs:
+        await runs.pickup(job.id)
+    assert len(await runs.parked()) == 149
+    await apply_limits(one, "a", TenantLimits(max_running=121))
+    assert len(await runs.queue()) == 120
+    await apply_limits(one, "a", TenantLimits())
+    assert len(await runs.queue()) == 149
+
+
+async def test_canceling_a_job_handed_back_at_shutdown_frees_its_slot(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    """A stopping worker hands its job back (queued, holding its slot); a cancel then must
+    free the slot, or the key would run nothing ever again."""
+    first, second = await submit(store, "a", 2, concurrency_key="k", concurrency_limit=1)
+    assert (await runs.pickup(first.id))[0]
+    await store.start(first.ref, 5)
+    assert await runs.pickup(second.id) == "parked"
+    await store.requeue(first.ref, refund_attempt=True)
+    await runs.hand_back(first.id)
+    assert await runs.queue() == [first.id]
+    outcome, _ = await store.cancel(first.ref)
+    assert outcome == "canceled"
+    assert await runs.queue() == [second.id]
+    assert (await runs.pickup(second.id))[0]
+    state = await runs.state()
+    assert state["k:a\nk"] == "1"
+    assert f"s:{first.id}" not in state
+
+
+async def test_a_run_whose_lease_lapsed_runs_again_in_its_slot(store: JobStore, runs: Runs) -> None:
+    """Its worker died: the scheduler's sweep puts it back with its tag, still holding the
+    key's slot, so the job parked behind it stays parked and the key never runs two."""
+    first, second = await submit(store, "a", 2, concurrency_key="k", concurrency_limit=1)
+    assert (await runs.pickup(first.id, lease_ms=50))[0]
+    assert await runs.pickup(second.id) == "parked"
+    back, next_ms = await store.recover_lapsed(SHARD)  # not yet: it says when to look
+    assert back == 0
+    assert next_ms is not None
+    assert next_ms <= now_ms() + 50
+    await asyncio.sleep(0.1)
+    back, next_ms = await store.recover_lapsed(SHARD)
+    assert (back, next_ms) == (1, None)
+    assert await runs.queue() == [first.id]
+    assert (await runs.pickup(first.id))[0]
+    assert (await runs.state())["k:a\nk"] == "1"
+    assert await runs.parked() != []
+
+
+async def test_canceling_parked_and_woken_jobs_strands_nothing(store: JobStore, runs: Runs) -> None:
+    running, woken, parked, last = await submit(
+        store, "a", 4, concurrency_key="k", concurrency_limit=1
+    )
+    assert (await runs.pickup(running.id))[0]
+    for job in (woken, parked, last):
+        assert await runs.pickup(job.id) == "parked"
+    assert (await store.cancel(parked.ref))[0] == "canceled"  # out of the parked set
+    await runs.finish(running.id)  # wakes `woken`
+    assert await runs.queue() == [woken.id]
+    assert (await store.cancel(woken.ref))[0] == "canceled"  # before a worker took it
+    assert await runs.queue() == [last.id]  # its turn went to the next
+    assert await runs.parked() == []
+    assert (await runs.state())["q:a"] == "1"
+
+
+async def test_a_tenant_that_canceled_its_backlog_starts_at_the_front(
+    store: JobStore, runs: Runs
+) -> None:
+    others = await submit(store, "b", 20)
+    assert (await runs.pickup(others[0].id))[0]
+    for job in await submit(store, "a", 30):
+        await store.cancel(job.ref)
+    (fresh,) = await submit(store, "a")
+    assert (await runs.queue()).index(fresh.id) <= 2
+
+
+async def test_a_release_wakes_one_job_per_limit_whatever_the_finishing_jobs_limit(
+    store: JobStore, runs: Runs
+) -> None:
+    wide = (await submit(store, "a", 1, concurrency_key="k", concurrency_limit=1000))[0]
+    narrow = await submit(store, "a", 1, concurrency_key="k", concurrency_limit=1)
+    assert (await runs.pickup(wide.id))[0]
+    for job in await submit(store, "a", 20, concurrency_key="k", concurrency_limit=1):
+        assert await runs.pickup(job.id) == "parked"
+    assert await runs.pickup(narrow[0].id) == "parked"
+    await runs.finish(wide.id)
+    assert len(await runs.queue()) == 1
+
+
+async def test_shares_count_each_tenants_queued_and_running(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    jobs = await submit(store, "a", 3)
+    await submit(store, "b", 2)
+    assert (await runs.pickup(jobs[0].id))[0]
+    found = {share.tenant: share for share in await shares(one)}
+    assert (found["a"].queued, found["a"].running) == (2, 1)
+    assert (found["b"].queued, found["b"].running) == (2, 0)
+    await runs.finish(jobs[0].id)
+    found = {share.tenant: share for share in await shares(one)}
+    assert (found["a"].queued, found["a"].running) == (2, 0)
