@@ -215,7 +215,7 @@ async def test_batches_and_system_views(
                        {"items": [{"type": "demo.echo", "input": {"value": i, "fail": i == 3}}
                                   for i in range(8)]})  # fmt: skip
 
-    def look() -> tuple[str, str]:
+    def look() -> tuple[str, str, str]:
         sign_in(browser, api_url)
         browser.go(f"{api_url}/ui/#/batches")
         browser.until(lambda: "completed" in browser.text(f"[data-batch='{batch['id']}']"),
@@ -224,14 +224,20 @@ async def test_batches_and_system_views(
         browser.go(f"{api_url}/ui/#/system")
         browser.until(lambda: len(browser.css("#processes tbody tr")) >= 2, what="processes")
         browser.one("[data-chart='jobs'] rect")
+        # How the workers are shared: the tenant's one long job running, all of the share.
+        browser.until(lambda: "100 %" in browser.text("#tenants"), timeout=20, what="tenants")
         browser.screenshot("system")
-        return browser.text("#processes"), browser.text("[data-chart='jobs'] figcaption")
+        return (browser.text("#processes"), browser.text("[data-chart='jobs'] figcaption"),
+                browser.text("[data-tenant='default']"))  # fmt: skip
 
-    processes, caption = await asyncio.to_thread(look)
+    long = {"type": "demo.echo", "input": {"value": 0, "delay_ms": 15_000}}
+    await call(http, "POST", f"{api_url}/v1/jobs", long)
+    processes, caption, shares = await asyncio.to_thread(look)
     assert "worker" in processes
     assert "dispatcher" in processes
     assert "alive" in processes
-    assert "8 in the last hour" in caption
+    assert "9 in the last hour" in caption
+    assert shares.split() == ["default", "0", "1", "100", "%", "1", "no", "cap"]
 
 
 async def test_portal_links_open_once_and_expire(
