@@ -139,7 +139,9 @@ async def shares(shards: Shards) -> list[TenantShare]:
                 weights[tenant] = int(value)
             elif kind == "cap":
                 caps[tenant] = int(value)
-    tenants = sorted({*queued, *running, *weights, *caps})
+    # A tenant's running count stays at 0 once it has run (_fair.lua count_down).
+    tenants = sorted({*(t for t, n in queued.items() if n), *(t for t, n in running.items() if n),
+                      *weights, *caps})  # fmt: skip
     return [
         TenantShare(
             tenant=tenant,

@@ -6,8 +6,7 @@
 -- running set.
 -- ARGV[1] job id, ARGV[2] the jobs wake-up channel (told when parked jobs went back).
 redis.call('DEL', KEYS[3], KEYS[1])
--- From the queue too: an entry an earlier version left there while it ran.
-local removed = redis.call('ZREM', KEYS[7], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1]) > 0
+local removed = redis.call('ZREM', KEYS[7], ARGV[1]) == 1
 local tenant, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])
 if removed then
   tenant = tenant or redis.call('HGET', KEYS[4], 'tenant')

@@ -14,10 +14,15 @@
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score then return false end
 if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then return false end
-if redis.call('HEXISTS', KEYS[5], 's:' .. ARGV[1]) == 0 then
-  local job = redis.call('HMGET', KEYS[4], 'tenant', 'ckey', 'climit')
-  local tenant, key, limit = job[1] or '', job[2] or '', job[3] or '0'
-  local limiter = tenant ~= '' and refused_by(KEYS[5], tenant, key, limit)
+local job = redis.call('HMGET', KEYS[4], 'tenant', 'ckey', 'climit')
+local tenant, key, limit = job[1] or '', job[2] or '', job[3] or '0'
+local lane, tag = lane_and_tag(score)
+-- Everything of the hash this needs, in one read: its slot, if it holds one already; the
+-- lane's virtual time; its limits and what holds them.
+local got = redis.call('HMGET', KEYS[5], 's:' .. ARGV[1], 'v:' .. lane, 'cap:' .. tenant,
+  'r:' .. tenant, 'k:' .. tenant .. '\n' .. key)
+if not got[1] then
+  local limiter = tenant ~= '' and refused_by(tenant, key, limit, got[3], got[4], got[5])
   if limiter then
     local member = parked_member(limiter, score, ARGV[1])
     redis.call('DEL', KEYS[1])
@@ -31,5 +36,6 @@ if redis.call('HEXISTS', KEYS[5], 's:' .. ARGV[1]) == 0 then
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
 redis.call('ZADD', KEYS[7], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[1])
-fair_taken(KEYS[5], score)
+-- The lane's virtual time moves up to the tag taken.
+if tag > tonumber(got[2] or '0') then redis.call('HSET', KEYS[5], 'v:' .. lane, num(tag)) end
 return {score, redis.call('GET', KEYS[3])}

@@ -9,7 +9,7 @@
 -- ARGV[1] job id, ARGV[2] due time (ms), ARGV[3] new payload, ARGV[4] now (ms),
 -- ARGV[5] the jobs wake-up channel, ARGV[6] the scheduler's wake-up channel.
 local _, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])
-if redis.call('ZREM', KEYS[7], ARGV[1]) + redis.call('ZREM', KEYS[2], ARGV[1]) > 0 then
+if redis.call('ZREM', KEYS[7], ARGV[1]) == 1 then
   local job = redis.call('HMGET', KEYS[4], 'tenant', 'priority')
   redis.call('SET', KEYS[3], ARGV[3])
   if job[1] then fair_left(KEYS[5], job[1]) end

@@ -58,14 +58,11 @@ local function fair_left(state, tenant)
   end
 end
 
--- A worker took the entry with this score: the lane's virtual time moves up to it.
-local function fair_taken(state, score)
-  local lane, tag = 'n', tonumber(score)
-  if tag < 0 then lane, tag = 'h', tag + HIGH_LANE end
-  local v = 'v:' .. lane
-  if tag > tonumber(redis.call('HGET', state, v) or '0') then
-    redis.call('HSET', state, v, num(tag))
-  end
+-- The lane of a queue score, and its tag.
+local function lane_and_tag(score)
+  local tag = tonumber(score)
+  if tag < 0 then return 'h', tag + HIGH_LANE end
+  return 'n', tag
 end
 
 local function parked_member(limiter, score, job_id)
@@ -88,12 +85,11 @@ local function unpark(queue, parked, limiter, n)
 end
 
 -- The limits a job must fit in to take a slot: the tenant's running cap, and its
--- concurrency key's limit. Returns the limiter that refuses it, or false.
-local function refused_by(state, tenant, key, limit)
-  local got = redis.call('HMGET', state, 'cap:' .. tenant, 'r:' .. tenant,
-    'k:' .. tenant .. '\n' .. key)
-  if got[1] and tonumber(got[2] or '0') >= tonumber(got[1]) then return 't\n' .. tenant end
-  if key ~= '' and tonumber(got[3] or '0') >= tonumber(limit) then
+-- concurrency key's limit, given the hash's cap:, r: and k: fields of them (read by the
+-- caller with what else it needs). Returns the limiter that refuses it, or false.
+local function refused_by(tenant, key, limit, cap, running, held)
+  if cap and tonumber(running or '0') >= tonumber(cap) then return 't\n' .. tenant end
+  if key ~= '' and tonumber(held or '0') >= tonumber(limit) then
     return 'k\n' .. tenant .. '\n' .. key
   end
   return false
@@ -114,23 +110,27 @@ local function slot_score(state, job_id)
   return slot and string.match(slot, '\n([^\n]*)$') or '0'
 end
 
-local function count_down(state, field)
+-- A count of the hash one lower. `drop` deletes it at zero: a concurrency key's count,
+-- one field per key ever used otherwise; a tenant's running count stays (one a tenant).
+local function count_down(state, field, drop)
   local left = redis.call('HINCRBY', state, field, -1)
-  if left <= 0 then redis.call('HDEL', state, field) end
+  if drop and left <= 0 then redis.call('HDEL', state, field) end
   return math.max(left, 0)
 end
 
--- Wakes the next parked job of each limit the job counts against, if that limit has room:
--- one at most, as one slot frees at a time (a job of the same key with a larger limit
--- must not wake a crowd that only parks again).
-local function wake_next(queue, state, parked, tenant, key, limit)
-  local got = redis.call('HMGET', state, 'cap:' .. tenant, 'r:' .. tenant,
-    'k:' .. tenant .. '\n' .. key)
-  local room = got[1] and tonumber(got[1]) - tonumber(got[2] or '0') or 1
-  local woken = unpark(queue, parked, 't\n' .. tenant, math.min(room, 1))
-  if key ~= '' then
-    room = tonumber(limit) - tonumber(got[3] or '0')
-    woken = woken + unpark(queue, parked, 'k\n' .. tenant .. '\n' .. key, math.min(room, 1))
+-- Wakes the next parked job of each limit the job counts against, if that limit has room,
+-- given how many of the tenant's jobs and of the key's hold a slot now: one at most, as
+-- one slot frees at a time (a job of the same key with a larger limit must not wake a
+-- crowd that only parks again). A tenant with no cap has no job parked by one (lifting a
+-- cap wakes them all: fairshare.apply_limits).
+local function wake_next(queue, state, parked, tenant, key, limit, running, held)
+  local woken = 0
+  local cap = redis.call('HGET', state, 'cap:' .. tenant)
+  if cap and tonumber(cap) > running then
+    woken = unpark(queue, parked, 't\n' .. tenant, 1)
+  end
+  if key ~= '' and tonumber(limit) > held then
+    woken = woken + unpark(queue, parked, 'k\n' .. tenant .. '\n' .. key, 1)
   end
   return woken
 end
@@ -144,9 +144,9 @@ local function release_slot(queue, state, parked, job_id)
   redis.call('HDEL', state, 's:' .. job_id)
   local tenant, key, limit = string.match(slot, '^([^\n]*)\n([^\n]*)\n(%d*)\n')
   if tenant == '' then return false, 0 end
-  count_down(state, 'r:' .. tenant)
-  if key ~= '' then count_down(state, 'k:' .. tenant .. '\n' .. key) end
-  return tenant, wake_next(queue, state, parked, tenant, key, limit)
+  local running, held = count_down(state, 'r:' .. tenant, false), 0
+  if key ~= '' then held = count_down(state, 'k:' .. tenant .. '\n' .. key, true) end
+  return tenant, wake_next(queue, state, parked, tenant, key, limit, running, held)
 end
 
 -- A job ends before its run (canceled): its entry goes, from the queue or the parked set
@@ -159,7 +159,9 @@ local function forget_entry(queue, state, parked, job_id, tenant, key, limit, pa
   local _, woken = release_slot(queue, state, parked, job_id)
   if waiting then
     fair_left(state, tenant)
-    woken = woken + wake_next(queue, state, parked, tenant, key, limit)
+    local got = redis.call('HMGET', state, 'r:' .. tenant, 'k:' .. tenant .. '\n' .. key)
+    woken = woken + wake_next(queue, state, parked, tenant, key, limit,
+      tonumber(got[1] or '0'), tonumber(got[2] or '0'))
   end
   return woken
 end
