@@ -129,7 +129,8 @@ class Bench:
         """Let the worker finish what the submit phase queued before timing anything else."""
         deadline = time.monotonic() + 120
         while time.monotonic() < deadline:
-            if await self.redis.zcard(keys.job_queue(0)) == 0:
+            waiting = await self.redis.zcard(keys.job_queue(0))
+            if waiting + await self.redis.zcard(keys.running_jobs(0)) == 0:
                 return
             await asyncio.sleep(0.2)
 

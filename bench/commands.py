@@ -115,12 +115,14 @@ async def measure(
             async def run() -> None:
                 cluster.resume("worker")
                 # Jobs with a callback each leave one event; without, the worker's queue
-                # empties. Polled (and counted out): no event to wait on across processes.
+                # and running set empty. Polled (and counted out): no event to wait on
+                # across processes.
                 while True:
                     if with_callback or endpoints:
                         done = await redis.xlen(keys.events_stream(0)) - events_before >= jobs
-                    else:
+                    else:  # nothing waiting, nothing running
                         done = await redis.zcard(keys.job_queue(0)) == 0
+                        done = done and await redis.zcard(keys.running_jobs(0)) == 0
                     if done:
                         break
                     await asyncio.sleep(0.05)

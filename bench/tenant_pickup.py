@@ -60,9 +60,9 @@ async def _drain(cluster: Cluster, jobs: int) -> dict[str, float]:
         before = await _calls(redis)
         cluster.spawn("worker", "-m", "acceptd", "worker",
                       env=cluster.env(ACCEPTD_WORKER_CONCURRENCY=str(SLOTS)))  # fmt: skip
-        started, polls = time.monotonic(), 1
-        while await redis.zcard(keys.job_queue(0)) > 0:
-            polls += 1
+        started, polls = time.monotonic(), 2
+        while await redis.zcard(keys.job_queue(0)) + await redis.zcard(keys.running_jobs(0)) > 0:
+            polls += 2
             await asyncio.sleep(0.05)
             if time.monotonic() - started > 600:
                 raise RuntimeError("the worker did not drain the queue in 10 minutes")

@@ -7,6 +7,7 @@ tests/e2e/test_fair_share.py's."""
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from importlib.resources import files
 from typing import Any
@@ -53,6 +54,8 @@ class Runs:
         self.client = shards.of(SHARD)
         self._pickup, self._finish = script("fair_pickup"), script("fair_finish")
         self._handback = script("fair_handback")
+        self._retry = script("fair_retry")
+        self.tokens: dict[str, str] = {}
 
     @staticmethod
     def _keys(job_id: str) -> list[str]:
@@ -63,18 +66,31 @@ class Runs:
         ]  # fmt: skip
 
     async def pickup(self, job_id: str, lease_ms: int = 60_000) -> Any:
-        return await self._pickup(keys=self._keys(job_id), args=[job_id, lease_ms, now_ms()],
+        token = self.tokens[job_id] = secrets.token_hex(8)
+        return await self._pickup(keys=self._keys(job_id), args=[job_id, lease_ms, token],
                                   client=self.client)  # fmt: skip
 
-    async def finish(self, job_id: str) -> None:
-        await self._finish(keys=self._keys(job_id),
-                           args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, SHARD)],
-                           client=self.client)  # fmt: skip
+    async def finish(self, job_id: str, token: str | None = None) -> Any:
+        return await self._finish(
+            keys=self._keys(job_id),
+            args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, SHARD), token or self.tokens[job_id]],
+            client=self.client,
+        )
 
     async def hand_back(self, job_id: str) -> None:
         await self._handback(keys=self._keys(job_id),
-                             args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, SHARD)],
+                             args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, SHARD),
+                                   self.tokens[job_id]],
                              client=self.client)  # fmt: skip
+
+    async def again(self, job_id: str, delay_ms: int) -> None:
+        now = now_ms()
+        await self._retry(
+            keys=[*self._keys(job_id), keys.retrying_jobs(SHARD)],
+            args=[job_id, now + delay_ms, "{}", now, keys.wakeup(keys.JOBS_WAKEUP, SHARD),
+                  keys.wakeup(keys.SCHEDULED_WAKEUP, SHARD), self.tokens[job_id]],
+            client=self.client,
+        )  # fmt: skip
 
     async def running(self) -> list[str]:
         found: list[str] = await self.client.zrange(keys.running_jobs(SHARD), 0, -1)
@@ -103,7 +119,7 @@ async def store(one: Shards) -> AsyncIterator[JobStore]:
 async def _clear(shards: Shards) -> None:
     client = shards.of(SHARD)
     for key in (keys.job_queue(SHARD), keys.fair_share(SHARD), keys.parked_jobs(SHARD),
-                keys.running_jobs(SHARD)):  # fmt: skip
+                keys.running_jobs(SHARD), keys.retrying_jobs(SHARD)):  # fmt: skip
         await client.delete(key)
 
 
@@ -213,6 +229,7 @@ async def test_a_run_whose_lease_lapsed_runs_again_in_its_slot(store: JobStore, 
     assert back == 0
     assert next_ms is not None
     assert next_ms <= now_ms() + 50
+    stale = runs.tokens[first.id]
     await asyncio.sleep(0.1)
     back, next_ms = await store.recover_lapsed(SHARD)
     assert (back, next_ms) == (1, None)
@@ -220,6 +237,12 @@ async def test_a_run_whose_lease_lapsed_runs_again_in_its_slot(store: JobStore, 
     assert (await runs.pickup(first.id))[0]
     assert (await runs.state())["k:a\nk"] == "1"
     assert await runs.parked() != []
+    # The first run, alive after all, ends: it must not end the run that replaced it.
+    assert await runs.finish(first.id, token=stale) == "lost"
+    assert await runs.running() == [first.id]
+    assert (await runs.state())["k:a\nk"] == "1"
+    await runs.finish(first.id)
+    assert await runs.queue() == [second.id]
 
 
 async def test_canceling_parked_and_woken_jobs_strands_nothing(store: JobStore, runs: Runs) -> None:
@@ -274,3 +297,33 @@ async def test_shares_count_each_tenants_queued_and_running(
     await runs.finish(jobs[0].id)
     found = {share.tenant: share for share in await shares(one)}
     assert (found["a"].queued, found["a"].running) == (2, 0)
+
+
+async def test_canceling_a_handed_back_job_passes_its_slot_to_one_job(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    await apply_limits(one, "a", TenantLimits(max_running=1))
+    first, *others = await submit(store, "a", 4)
+    assert (await runs.pickup(first.id))[0]
+    for job in others:
+        assert await runs.pickup(job.id) == "parked"
+    await runs.hand_back(first.id)
+    assert (await store.cancel(first.ref))[0] == "canceled"
+    assert await runs.queue() == [others[0].id]  # one slot freed: one job woken
+    await apply_limits(one, "a", TenantLimits())
+
+
+async def test_a_job_canceled_while_its_run_asks_to_retry_leaves_nothing_behind(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    (job,) = await submit(store, "a")
+    assert (await runs.pickup(job.id))[0]
+    await store.start(job.ref, 5)
+    await store.requeue(job.ref, refund_attempt=False)  # the handler asked to retry...
+    assert (await store.cancel(job.ref))[0] == "canceled"  # ...and a cancel came first
+    await runs.again(job.id, delay_ms=1000)
+    client = one.of(SHARD)
+    assert await client.exists(keys.arq_job(job.id)) == 0
+    assert await client.zcard(keys.retrying_jobs(SHARD)) == 0
+    assert await runs.running() == []
+    assert "q:a" not in await runs.state()

@@ -42,6 +42,7 @@ import asyncio
 import contextlib
 import itertools
 import logging
+import secrets
 from collections.abc import Awaitable, Callable
 from importlib.resources import files
 from typing import Any
@@ -107,6 +108,12 @@ class LeanWorker(Worker):
         self._retry: Any = None
         self._end: Any = None
         self._handback: Any = None
+        self._renewal: Any = None
+        # Fair share: each run's token, which its marker holds (the scripts that end or renew
+        # a run check it: a run whose lease lapsed and whose job runs elsewhere since
+        # touches nothing), and the shard the next poll looks at first.
+        self._tokens: dict[str, str] = {}
+        self._first_shard = 0
 
     @property
     def shards(self) -> Shards:
@@ -121,6 +128,7 @@ class LeanWorker(Worker):
                 self._retry = register(with_prelude(_lua_source("fair_retry")))
                 self._end = register(with_prelude(_lua_source("fair_finish")))
                 self._handback = register(with_prelude(_lua_source("fair_handback")))
+                self._renewal = register(with_prelude(_lua_source("fair_renew")))
             else:
                 self._pickup = register(_lua_source("arq_pickup"))
                 self._retry = register(_lua_source("arq_retry"))
@@ -204,15 +212,24 @@ class LeanWorker(Worker):
 
     async def _renew(self, job_ids: list[str], lease_ms: int) -> None:
         markers = [keys.arq_in_progress(job_id) for job_id in job_ids]
-        lapses = timestamp_ms() + lease_ms
+        if not self.fair_share:
+            await self.shards.pipelined(markers, lambda pipe, i: pipe.pexpire(markers[i], lease_ms))
+            return
+        self._scripts()
 
-        def renew(pipe: Any, i: int) -> None:
-            pipe.pexpire(markers[i], lease_ms)
-            if self.fair_share:  # the running set says when the scheduler looks at it
-                running = keys.running_jobs(ids.shard_of(job_ids[i]))
-                pipe.zadd(running, {job_ids[i]: lapses}, xx=True)
+        def renew(pipe: Any, i: int) -> Any:  # queued in the pipeline when awaited
+            job_id = job_ids[i]
+            return self._renewal(
+                keys=[markers[i], keys.running_jobs(ids.shard_of(job_id))],
+                args=[job_id, self._tokens.get(job_id, ""), lease_ms],
+                client=pipe,
+            )
 
-        await self.shards.pipelined(markers, renew)
+        renewed = await self.shards.pipelined(markers, renew)
+        for job_id, (held,) in zip(job_ids, renewed, strict=True):
+            if not held:
+                log.warning("job %s: this run's lease lapsed and the job runs elsewhere now; "
+                            "its outcome here will not end that run", job_id)  # fmt: skip
 
     async def _poll_iteration(self) -> None:
         """arq's, reading the queue's head with its scores (ZRANGE … WITHSCORES, as cheap as
@@ -257,6 +274,11 @@ class LeanWorker(Worker):
         comparable across shards: its shards' heads are taken in turn."""
         found = [entries for entries, *_ in (h for h in heads if h is not None)]
         if self.fair_share:
+            # Each poll starts at the next shard: a shard first in every poll would get every
+            # slot that frees one at a time.
+            first = self._first_shard % max(1, len(found))
+            self._first_shard += 1
+            found = found[first:] + found[:first]
             in_turn = itertools.chain.from_iterable(itertools.zip_longest(*found))
             return [_text(entry[0]) for entry in in_turn if entry is not None][:count], []
         head = sorted(itertools.chain.from_iterable(found), key=lambda e: e[1])
@@ -296,10 +318,9 @@ class LeanWorker(Worker):
                 continue
             self.job_counter += 1
             lease_ms = int(self.in_progress_timeout_s * 1000)
+            token = secrets.token_hex(8)
             args = (
-                [job_id, lease_ms, timestamp_ms()]
-                if self.fair_share
-                else [job_id, timestamp_ms(), lease_ms]
+                [job_id, lease_ms, token] if self.fair_share else [job_id, timestamp_ms(), lease_ms]
             )
             try:
                 taken = await pickup(keys=self._keys(job_id), args=args,
@@ -313,6 +334,8 @@ class LeanWorker(Worker):
                 self.sem.release()
                 continue
             score, self._payloads[job_id] = taken
+            if self.fair_share:
+                self._tokens[job_id] = token
             task = self.loop.create_task(self.run_job(job_id, int(float(score))))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
@@ -382,9 +405,14 @@ class LeanWorker(Worker):
         if self.fair_share:
             shard = ids.shard_of(job_id)
             script_keys.append(keys.retrying_jobs(shard))
-            args += [now, keys.wakeup(keys.JOBS_WAKEUP, shard),
-                     keys.wakeup(keys.SCHEDULED_WAKEUP, shard)]  # fmt: skip
+            args += [
+                now,
+                keys.wakeup(keys.JOBS_WAKEUP, shard),
+                keys.wakeup(keys.SCHEDULED_WAKEUP, shard),
+                self._tokens.get(job_id, ""),
+            ]
         await retry_script(keys=script_keys, args=args, client=self._client(job_id))
+        self._tokens.pop(job_id, None)
 
     async def _give_back(self, job_ids: list[str], wakeup_kind: str | None) -> None:
         """Runs of this worker that it stops (shutting down, or cut off by an outage) run
@@ -398,14 +426,17 @@ class LeanWorker(Worker):
         def give_back(pipe: Any, i: int) -> Any:
             wakeup = keys.wakeup(wakeup_kind or keys.JOBS_WAKEUP, ids.shard_of(job_ids[i]))
             if self.fair_share:  # queued in the pipeline when awaited (Shards.pipelined)
-                return self._handback(keys=self._keys(job_ids[i]), args=[job_ids[i], wakeup],
-                                      client=pipe)  # fmt: skip
+                token = self._tokens.get(job_ids[i], "")
+                return self._handback(keys=self._keys(job_ids[i]),
+                                      args=[job_ids[i], wakeup, token], client=pipe)  # fmt: skip
             pipe.delete(markers[i])
             if wakeup_kind is not None:
                 pipe.spublish(wakeup, "1")
             return None
 
         await self.shards.pipelined(markers, give_back)
+        for job_id in job_ids:
+            self._tokens.pop(job_id, None)
 
     async def _finish(self, job_id: str) -> None:
         if self.fair_share:
@@ -413,9 +444,10 @@ class LeanWorker(Worker):
             shard = ids.shard_of(job_id)
             await self._end(
                 keys=self._keys(job_id),
-                args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, shard)],
+                args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, shard), self._tokens.get(job_id, "")],
                 client=self._client(job_id),
             )
+            self._tokens.pop(job_id, None)
             return
         # Keys first: a crash before the ZREM leaves an entry the next pickup drops.
         async with self._client(job_id).pipeline(transaction=False) as pipe:

@@ -36,6 +36,7 @@ import asyncio
 from dataclasses import dataclass
 from importlib.resources import files
 
+from acceptd.core.statuses import TERMINAL_STATUSES
 from acceptd.store import keys
 from acceptd.store.shards import Shards
 
@@ -49,9 +50,14 @@ HIGH_LANE = 2**50
 MAX_UNPARK = 100
 MAX_WEIGHT = 100
 
-_PRELUDE = f"local COST, HIGH_LANE, MAX_UNPARK = {COST}, {HIGH_LANE}, {MAX_UNPARK}\n" + files(
-    "acceptd.store"
-).joinpath("lua", "_fair.lua").read_text(encoding="utf-8")
+# The statuses a job ends in (core/statuses.py) as a Lua table, for every script that
+# asks (store/scripts.py gives it to the status scripts too): Lua and Python agree.
+TERMINAL_TABLE = "{" + ", ".join(f"{s.value} = true" for s in sorted(TERMINAL_STATUSES)) + "}"
+_PRELUDE = (
+    f"local COST, HIGH_LANE, MAX_UNPARK = {COST}, {HIGH_LANE}, {MAX_UNPARK}\n"
+    f"local ENDED = {TERMINAL_TABLE}\n"
+    + files("acceptd.store").joinpath("lua", "_fair.lua").read_text(encoding="utf-8")
+)
 
 
 def with_prelude(source: str) -> str:

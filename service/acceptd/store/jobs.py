@@ -722,18 +722,15 @@ class JobStore:
     async def recover_lapsed(self, shard: int) -> tuple[int, int | None]:
         """Put back into the queue the shard's runs whose lease lapsed (their worker died):
         (how many, when the next lease lapses in ms, or None when nothing runs)."""
-        now = now_ms()
-        running = keys.running_jobs(shard)
-        lapsed, next_ms = await _due(self._shards.of(shard), running, now)
-        if not lapsed:
-            return 0, next_ms
-        script_keys = [running, keys.job_queue(shard), keys.fair_share(shard)]
-        script_keys += [keys.arq_in_progress(job_id) for job_id in lapsed]
-        args: list[str | int] = [now, keys.wakeup(keys.JOBS_WAKEUP, shard), *lapsed]
-        back: int = await self._scripts.fair_recover(keys=script_keys, args=args)
+        back, until_ms = await self._scripts.fair_recover(
+            keys=[keys.running_jobs(shard), keys.job_queue(shard), keys.fair_share(shard)],
+            args=[keys.wakeup(keys.JOBS_WAKEUP, shard), PROMOTE_BATCH],
+        )
         if back:
             log.warning("%d runs on shard %d lost their worker: queued again", back, shard)
-        return back, next_ms
+        if back == PROMOTE_BATCH:
+            return back, now_ms()  # more may have lapsed: look again at once
+        return back, None if until_ms < 0 else now_ms() + until_ms
 
     async def cancel_flags(self, job_ids: list[str]) -> list[bool]:
         """Whether a cancel was requested, for each of a worker's running jobs (one round trip)."""

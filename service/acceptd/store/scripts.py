@@ -12,16 +12,14 @@ from typing import Any
 from redis.commands.core import AsyncScript
 
 from acceptd.core import tracing
-from acceptd.core.statuses import TERMINAL_STATUSES
-from acceptd.store.fairshare import with_prelude
+from acceptd.store.fairshare import TERMINAL_TABLE, with_prelude
 from acceptd.store.shards import Shards
 
 _LUA = files("acceptd.store").joinpath("lua")
 _STATUS = _LUA.joinpath("status")
 # The scripts that change one job's status share the prelude (layout, outbox, batch counts),
 # and the terminal statuses of core/statuses.py, so Lua and Python cannot disagree on them.
-_TERMINAL = ", ".join(f"{status.value} = true" for status in sorted(TERMINAL_STATUSES))
-_PRELUDE = f"local TERMINAL = {{{_TERMINAL}}}\n" + _STATUS.joinpath("_prelude.lua").read_text(
+_PRELUDE = f"local TERMINAL = {TERMINAL_TABLE}\n" + _STATUS.joinpath("_prelude.lua").read_text(
     encoding="utf-8"
 )
 

@@ -8,12 +8,13 @@
 -- KEYS[1] arq's in-progress marker, KEYS[2] the queue, KEYS[3] arq's job key, KEYS[4] the
 -- job hash, KEYS[5] the shard's fair-share hash, KEYS[6] its parked set, KEYS[7] its
 -- running set.
--- ARGV[1] job id, ARGV[2] how long the marker (the run's lease) lives (ms), ARGV[3] now (ms).
+-- ARGV[1] job id, ARGV[2] how long the marker (the run's lease) lives (ms), ARGV[3] the
+-- run's token: the marker holds it, and only the run that holds it may end the run.
 -- Returns false when the job left the queue or another worker holds it, 'parked', else
 -- {score, payload} (payload false when arq's job key is gone).
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score then return false end
-if not redis.call('SET', KEYS[1], '1', 'NX', 'PX', ARGV[2]) then return false end
+if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[2]) then return false end
 local job = redis.call('HMGET', KEYS[4], 'tenant', 'ckey', 'climit')
 local tenant, key, limit = job[1] or '', job[2] or '', job[3] or '0'
 local lane, tag = lane_and_tag(score)
@@ -35,7 +36,7 @@ if not got[1] then
   hold_slot(KEYS[5], ARGV[1], tenant, key, limit, score)
 end
 redis.call('ZREM', KEYS[2], ARGV[1])
-redis.call('ZADD', KEYS[7], tonumber(ARGV[3]) + tonumber(ARGV[2]), ARGV[1])
+redis.call('ZADD', KEYS[7], server_ms() + tonumber(ARGV[2]), ARGV[1])
 -- The lane's virtual time moves up to the tag taken.
 if tag > tonumber(got[2] or '0') then redis.call('HSET', KEYS[5], 'v:' .. lane, num(tag)) end
 return {score, redis.call('GET', KEYS[3])}

@@ -7,16 +7,26 @@
 -- job hash, KEYS[5] the shard's fair-share hash, KEYS[6] its parked set, KEYS[7] its
 -- running set, KEYS[8] the retrying set.
 -- ARGV[1] job id, ARGV[2] due time (ms), ARGV[3] new payload, ARGV[4] now (ms),
--- ARGV[5] the jobs wake-up channel, ARGV[6] the scheduler's wake-up channel.
+-- ARGV[5] the jobs wake-up channel, ARGV[6] the scheduler's wake-up channel, ARGV[7] the
+-- run's token.
+-- Fenced: a run whose lease lapsed and whose job another worker took since (the marker
+-- holds that run's token) touches nothing.
+local holder = redis.call('GET', KEYS[1])
+if holder and holder ~= ARGV[7] then return 'lost' end
 local _, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])
 if redis.call('ZREM', KEYS[7], ARGV[1]) == 1 then
-  local job = redis.call('HMGET', KEYS[4], 'tenant', 'priority')
-  redis.call('SET', KEYS[3], ARGV[3])
+  local job = redis.call('HMGET', KEYS[4], 'tenant', 'priority', 'status')
   if job[1] then fair_left(KEYS[5], job[1]) end
-  if job[1] and tonumber(ARGV[2]) <= tonumber(ARGV[4]) then
+  if ENDED[job[3] or ''] then
+    -- Canceled since the handler asked to retry (the cancel deleted arq's job key): nothing
+    -- to run again, and no key to leave behind.
+    redis.call('DEL', KEYS[3])
+  elseif job[1] and tonumber(ARGV[2]) <= tonumber(ARGV[4]) then
+    redis.call('SET', KEYS[3], ARGV[3])
     fair_enqueue(KEYS[2], KEYS[5], job[1], job[2], {ARGV[1]})
     woken = woken + 1
   else
+    redis.call('SET', KEYS[3], ARGV[3])
     redis.call('ZADD', KEYS[8], ARGV[2], ARGV[1])
     redis.call('SPUBLISH', ARGV[6], '1')
   end

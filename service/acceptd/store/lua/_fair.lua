@@ -24,6 +24,12 @@ local function num(x) return string.format('%d', x) end
 
 local function lane_of(priority) return priority == 'high' and 'h' or 'n' end
 
+-- The server's clock in ms: leases are timed by it, so a worker's clock cannot stretch them.
+local function server_ms()
+  local now = redis.call('TIME')
+  return tonumber(now[1]) * 1000 + math.floor(tonumber(now[2]) / 1000)
+end
+
 -- Queues `ids` (in order) for `tenant` in the lane of `priority`: start-time fair queueing.
 -- The first takes the later of the lane's virtual time and the tenant's last tag, each next
 -- one COST / weight more: a tenant's backlog delays its own jobs only, a tenant that was
@@ -156,9 +162,13 @@ end
 local function forget_entry(queue, state, parked, job_id, tenant, key, limit, parked_as)
   local waiting = redis.call('ZREM', queue, job_id) == 1
   if not waiting and parked_as then waiting = redis.call('ZREM', parked, parked_as) == 1 end
-  local _, woken = release_slot(queue, state, parked, job_id)
+  local held, woken = release_slot(queue, state, parked, job_id)
   if waiting then
     fair_left(state, tenant)
+  end
+  -- A job that waited without a slot may have been woken for one: its turn passes on
+  -- (one that held a slot passed it on above).
+  if waiting and not held then
     local got = redis.call('HMGET', state, 'r:' .. tenant, 'k:' .. tenant .. '\n' .. key)
     woken = woken + wake_next(queue, state, parked, tenant, key, limit,
       tonumber(got[1] or '0'), tonumber(got[2] or '0'))

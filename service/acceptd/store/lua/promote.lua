@@ -28,6 +28,8 @@ for i = 1, (#KEYS - 3) / 2 do
         and redis.call('EXISTS', arq_key) == 1 then
       fair_enqueue(KEYS[2], KEYS[3], fields[5], fields[3], {job_id})
       promoted = promoted + 1
+    elseif fields[1] ~= 'scheduled' then
+      redis.call('DEL', arq_key)  -- ended meanwhile: its run is not owed
     end
   end
 end
