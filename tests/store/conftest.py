@@ -3,6 +3,7 @@ ACCEPTD_TEST_TOPOLOGY=cluster, a real Valkey Cluster): no API, no worker."""
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import AsyncIterator
 from typing import cast
 
@@ -44,15 +45,21 @@ async def shards(redis: Redis, redis_url: str) -> AsyncIterator[Shards]:
     await opened.aclose()
 
 
-@pytest.fixture
-async def three(redis: Redis, redis_url: str) -> AsyncIterator[Shards]:
-    """Three shards, whatever ACCEPTD_TEST_SHARDS says: on the one server, or the cluster."""
+@contextlib.asynccontextmanager
+async def sharded(redis: Redis, redis_url: str, count: int) -> AsyncIterator[Shards]:
+    """`count` shards, whatever ACCEPTD_TEST_SHARDS says: on the one server, or the cluster."""
     if TEST_TOPOLOGY != "cluster":
-        yield OneServer(redis, 3)
+        yield OneServer(redis, count)
         return
-    opened = await connect_shards(Settings(redis_url=redis_url, shards=3))
+    opened = await connect_shards(Settings(redis_url=redis_url, shards=count))
     yield opened
     await opened.aclose()
+
+
+@pytest.fixture
+async def three(redis: Redis, redis_url: str) -> AsyncIterator[Shards]:
+    async with sharded(redis, redis_url, 3) as shards:
+        yield shards
 
 
 @pytest.fixture

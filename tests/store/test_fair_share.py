@@ -16,15 +16,12 @@ import pytest
 from redis.asyncio import Redis
 
 from acceptd.core.clock import now_ms
-from acceptd.core.settings import Settings
 from acceptd.store import keys
-from acceptd.store.cluster import connect_shards
 from acceptd.store.fairshare import TenantLimits, apply_limits, shares, with_prelude
 from acceptd.store.jobs import JobRecord, JobStore, NewJob
 from acceptd.store.scripts import Scripts
-from acceptd.store.shards import OneServer, Shards
-from tests.store.conftest import RETENTION_SECONDS
-from tests.support.constants import TEST_TOPOLOGY
+from acceptd.store.shards import Shards
+from tests.store.conftest import RETENTION_SECONDS, sharded
 
 SHARD = 0
 
@@ -32,12 +29,8 @@ SHARD = 0
 @pytest.fixture
 async def one(redis: Redis, redis_url: str) -> AsyncIterator[Shards]:
     """One shard: every job of every tenant in one queue."""
-    if TEST_TOPOLOGY != "cluster":
-        yield OneServer(redis, 1)
-        return
-    opened = await connect_shards(Settings(redis_url=redis_url, shards=1))
-    yield opened
-    await opened.aclose()
+    async with sharded(redis, redis_url, 1) as shards:
+        yield shards
 
 
 class Runs:
