@@ -1,6 +1,6 @@
 -- Fair share between tenants (store/fairshare.py says why this design): prepended to every
 -- script that puts jobs into a shard's job queue, takes them out, or runs them. It works
--- on three keys of the shard, which the script declares:
+-- on these keys of the shard, which the script declares:
 --   the queue (arq's sorted set): a job's score is its *tag*, not a due time; a job a
 --   worker took leaves it for the running set (keys.running_jobs) while it runs;
 --   the shard's fair-share hash (keys.fair_share), fields:
@@ -17,7 +17,7 @@
 --     limiter's jobs are one lexicographic range in tag order.
 -- Lane 'n' is normal priority, 'h' high: high scores are tags - HIGH_LANE, below every
 -- normal score, so a high job is always taken first. store/fairshare.py writes the
--- constants COST and HIGH_LANE above this, and MAX_UNPARK.
+-- constants COST, HIGH_LANE and MAX_UNPARK above this, and ENDED (the terminal statuses).
 
 -- Tags are integers below 2^53; Redis would print a Lua number with 14 digits.
 local function num(x) return string.format('%d', x) end
