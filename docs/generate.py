@@ -20,7 +20,7 @@ from pydantic.fields import FieldInfo
 from acceptd.api.openapi import build_openapi
 from acceptd.api.routes import ROUTES
 from acceptd.cli.config import CLIENT_VARIABLE_MEANINGS
-from acceptd.core.settings import DEFAULT_METRICS_PORTS, Settings
+from acceptd.core.settings import DEFAULT_METRICS_PORTS, DEFAULT_RETRY_SCHEDULE, Settings
 
 DOCS = Path(__file__).resolve().parent
 # The reference must not change with each release: the version is left out of it.
@@ -28,7 +28,8 @@ DOC_VERSION = "current"
 
 _DEFAULT_SHOWN = {
     "metrics_port": ", ".join(f"{port} ({role})" for role, port in DEFAULT_METRICS_PORTS.items()),
-    "webhook_retry_schedule": "5,300,1800,7200,18000,36000,36000",
+    # As the variable is written (the field's default is a list).
+    "webhook_retry_schedule": ",".join(str(delay) for delay in DEFAULT_RETRY_SCHEDULE),
     "job_modules": "acceptd.jobs.demo",
     "callback_allow_cidrs": "(none)",
 }
