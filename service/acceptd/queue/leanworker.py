@@ -275,12 +275,17 @@ class LeanWorker(Worker):
         found = [entries for entries, *_ in (h for h in heads if h is not None)]
         if self.fair_share:
             # Each poll starts at the next shard: a shard first in every poll would get every
-            # slot that frees one at a time.
+            # slot that frees one at a time. The high lane (scores below 0) of every shard
+            # goes before the normal lane of any.
             first = self._first_shard % max(1, len(found))
             self._first_shard += 1
             found = found[first:] + found[:first]
-            in_turn = itertools.chain.from_iterable(itertools.zip_longest(*found))
-            return [_text(entry[0]) for entry in in_turn if entry is not None][:count], []
+            taken: list[str] = []
+            for high in (True, False):
+                lanes = [[e for e in entries if (e[1] < 0) == high] for entries in found]
+                in_turn = itertools.chain.from_iterable(itertools.zip_longest(*lanes))
+                taken += [_text(entry[0]) for entry in in_turn if entry is not None]
+            return taken[:count], []
         head = sorted(itertools.chain.from_iterable(found), key=lambda e: e[1])
         now = timestamp_ms()
         due = [_text(job_id) for job_id, score in head if score <= now][:count]
