@@ -18,17 +18,9 @@ import aiohttp
 import pytest
 
 from acceptd.cli.embedded import free_port
+from tests.support.cli import run_cli
 from tests.support.constants import MASTER_KEY, subprocess_env
 from tests.support.waiting import wait_until
-
-
-async def run_cli(*args: str, env: dict[str, str]) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=30)
-    return process.returncode or 0, out.decode(), err.decode()
 
 
 async def test_keygen_prints_a_usable_master_key() -> None:

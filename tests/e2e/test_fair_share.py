@@ -12,7 +12,6 @@ from __future__ import annotations
 import asyncio
 import json
 import signal
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -20,18 +19,15 @@ import pytest
 
 from acceptd.client import Client
 from acceptd.core.clock import parse_rfc3339
+from tests.support.cli import run_cli
 from tests.support.cluster import Cluster, on_test_topology
 from tests.support.waiting import wait_until
 
 
 async def acceptd(cluster: Cluster, *args: str) -> Any:
     """`acceptd ARGS --json` against the cluster's store, as an operator runs it."""
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", *args, "--json", env=cluster.roles.env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-    assert process.returncode == 0, err.decode()
+    code, out, err = await run_cli(*args, "--json", env=cluster.roles.env, within=60)
+    assert code == 0, err
     return json.loads(out)
 
 

@@ -15,17 +15,20 @@ take jobs (bench/commands.py counts them).
 
 High priority is a lane of its own: its scores sit below every normal one (HIGH_LANE), so
 a high job goes first, and tenants share the high lane fairly too. A job that waits for a
-time (scheduled, or a retry's delay) waits in the scheduled set and gets its tag when it
-is due.
+time waits in the scheduled set (scheduled) or the retrying set (a retry's delay) and gets
+its tag when it is due.
 
 Limits, both counted per shard in the same hash, in the scripts that take and end runs:
 - a tenant's *running cap* (`acceptd tenants limits NAME --max-running N`);
 - a job's *concurrency key* and its limit: at most that many jobs of the key run at once.
 A job that a limit has no room for is *parked* (out of the queue, its tag kept) and goes
 back when a run of that limit ends, in the same step, so no parked job waits for a poll.
-A run holds its slot until its run ends for good; a worker that dies leaves the job in the
-queue holding its slot, and whichever worker takes it again one lease later
-(ACCEPTD_JOB_LEASE_SECONDS) runs it in that slot: a slot is never lost and never doubled.
+A run holds its slot until its run ends for good. A job a worker takes waits in the
+running set, scored by its lease (ACCEPTD_JOB_LEASE_SECONDS, by the server's clock); if
+its worker dies, the workers' scheduler puts it back into the queue one lease later, still
+in its slot, and the next worker runs it in that slot: a slot is never lost and never
+doubled. A run's marker holds its token, so a run whose lease lapsed while its worker
+lived on cannot end, retry or hand back the run that replaced it.
 Placement (store/placement.py) keeps what a limit counts on one shard: a capped tenant's
 jobs on its home shard, a concurrency key's jobs on the key's shard.
 """

@@ -327,8 +327,10 @@ class JobStore:
             fields += ["tp", new.traceparent]
         if new.ordering_key:
             fields += ["okey", new.ordering_key]
+        concurrency_limit = None
         if new.concurrency_key:
-            fields += ["ckey", new.concurrency_key, "climit", new.concurrency_limit or 1]
+            concurrency_limit = new.concurrency_limit or 1
+            fields += ["ckey", new.concurrency_key, "climit", concurrency_limit]
         job_keys = [
             keys.job(job_id),
             keys.tenant_jobs(new.tenant, shard),
@@ -379,7 +381,7 @@ class JobStore:
             traceparent=new.traceparent,
             ordering_key=new.ordering_key,
             concurrency_key=new.concurrency_key,
-            concurrency_limit=(new.concurrency_limit or 1) if new.concurrency_key else None,
+            concurrency_limit=concurrency_limit,
         )
 
     async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:

@@ -6,10 +6,7 @@
 -- running set.
 -- ARGV[1] job id, ARGV[2] the jobs wake-up channel (told when parked jobs went back),
 -- ARGV[3] the run's token.
--- Fenced: a run whose lease lapsed and whose job another worker took since (the marker
--- holds that run's token) touches nothing.
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[3] then return 'lost' end
+if lost_run(KEYS[1], ARGV[3]) then return 'lost' end
 redis.call('DEL', KEYS[3], KEYS[1])
 local removed = redis.call('ZREM', KEYS[7], ARGV[1]) == 1
 local tenant, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])

@@ -9,10 +9,7 @@
 -- ARGV[1] job id, ARGV[2] due time (ms), ARGV[3] new payload, ARGV[4] now (ms),
 -- ARGV[5] the jobs wake-up channel, ARGV[6] the scheduler's wake-up channel, ARGV[7] the
 -- run's token.
--- Fenced: a run whose lease lapsed and whose job another worker took since (the marker
--- holds that run's token) touches nothing.
-local holder = redis.call('GET', KEYS[1])
-if holder and holder ~= ARGV[7] then return 'lost' end
+if lost_run(KEYS[1], ARGV[7]) then return 'lost' end
 local _, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])
 if redis.call('ZREM', KEYS[7], ARGV[1]) == 1 then
   local job = redis.call('HMGET', KEYS[4], 'tenant', 'priority', 'status')

@@ -109,11 +109,21 @@ local function hold_slot(state, job_id, tenant, key, limit, score)
   if key ~= '' then redis.call('HINCRBY', state, 'k:' .. tenant .. '\n' .. key, 1) end
 end
 
--- The score a job that holds a slot goes back into the queue with (its worker died, or
--- stopped and handed it back): the tag it had, so it keeps its place.
-local function slot_score(state, job_id)
+-- A run out of the running set and back into the queue (its worker died, or stopped and
+-- handed it back), still holding its slot, with the tag it had: it keeps its place.
+-- Returns whether it was running.
+local function back_in_slot(queue, running, state, job_id)
+  if redis.call('ZREM', running, job_id) == 0 then return false end
   local slot = redis.call('HGET', state, 's:' .. job_id)
-  return slot and string.match(slot, '\n([^\n]*)$') or '0'
+  redis.call('ZADD', queue, slot and string.match(slot, '\n([^\n]*)$') or '0', job_id)
+  return true
+end
+
+-- Fenced: whether a run whose lease lapsed lost its job to another worker since (the
+-- marker holds that run's token): such a run touches nothing.
+local function lost_run(marker, token)
+  local holder = redis.call('GET', marker)
+  return holder and holder ~= token
 end
 
 -- A count of the hash one lower. `drop` deletes it at zero: a concurrency key's count,
@@ -165,13 +175,13 @@ local function forget_entry(queue, state, parked, job_id, tenant, key, limit, pa
   local held, woken = release_slot(queue, state, parked, job_id)
   if waiting then
     fair_left(state, tenant)
-  end
-  -- A job that waited without a slot may have been woken for one: its turn passes on
-  -- (one that held a slot passed it on above).
-  if waiting and not held then
-    local got = redis.call('HMGET', state, 'r:' .. tenant, 'k:' .. tenant .. '\n' .. key)
-    woken = woken + wake_next(queue, state, parked, tenant, key, limit,
-      tonumber(got[1] or '0'), tonumber(got[2] or '0'))
+    -- A job that waited without a slot may have been woken for one: its turn passes on
+    -- (one that held a slot passed it on above).
+    if not held then
+      local got = redis.call('HMGET', state, 'r:' .. tenant, 'k:' .. tenant .. '\n' .. key)
+      woken = woken + wake_next(queue, state, parked, tenant, key, limit,
+        tonumber(got[1] or '0'), tonumber(got[2] or '0'))
+    end
   end
   return woken
 end

@@ -8,10 +8,7 @@
 -- Returns {how many went back, ms until the next lease lapses (-1: nothing runs)}.
 local now = server_ms()
 local lapsed = redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, ARGV[2])
-for _, job_id in ipairs(lapsed) do
-  redis.call('ZREM', KEYS[1], job_id)
-  redis.call('ZADD', KEYS[2], slot_score(KEYS[3], job_id), job_id)
-end
+for _, job_id in ipairs(lapsed) do back_in_slot(KEYS[2], KEYS[1], KEYS[3], job_id) end
 if #lapsed > 0 then redis.call('SPUBLISH', ARGV[1], '1') end
 local first = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 return {#lapsed, first[2] and math.max(0, tonumber(first[2]) - now) or -1}
