@@ -146,6 +146,34 @@ async def test_envelope_violations_name_each_field(client: Client, auth: dict[st
     assert {e["field"] for e in body["errors"]} == {"type", "input", "callback_url", "surprise"}
 
 
+@pytest.mark.parametrize(
+    ("given", "field"),
+    [
+        ({"concurrency_key": "a\nb"}, "concurrency_key"),  # a newline would split its limit
+        ({"concurrency_key": "k" * 201}, "concurrency_key"),
+        ({"concurrency_key": "k", "concurrency_limit": 0}, "concurrency_limit"),
+        ({"concurrency_key": "k", "concurrency_limit": 10_001}, "concurrency_limit"),
+        ({"concurrency_limit": 2}, None),  # a limit needs a key
+    ],
+)
+async def test_bad_concurrency_fields_are_422(
+    client: Client, auth: dict[str, str], given: dict[str, object], field: str | None
+) -> None:
+    response = await submit(client, auth, {**ECHO, **given})
+    body = await assert_problem(response, 422, "validation-error")
+    if field is not None:
+        assert [e["field"] for e in body["errors"]] == [field]
+
+
+async def test_a_concurrency_key_shows_on_the_job_with_its_limit(
+    client: Client, auth: dict[str, str]
+) -> None:
+    job = await (await submit(client, auth, {**ECHO, "concurrency_key": "customer-42"})).json()
+    assert (job["concurrency_key"], job["concurrency_limit"]) == ("customer-42", 1)
+    shown = await (await client.get(job["links"]["self"], headers=auth)).json()
+    assert (shown["concurrency_key"], shown["concurrency_limit"]) == ("customer-42", 1)
+
+
 async def test_non_object_body_is_422(client: Client, auth: dict[str, str]) -> None:
     body = await assert_problem(await submit(client, auth, [1, 2]), 422, "validation-error")
     assert body["errors"][0]["pointer"] == "#/"
