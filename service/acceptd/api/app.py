@@ -39,6 +39,7 @@ from acceptd.store.endpoints import EndpointStore
 from acceptd.store.idempotency import IdempotencyStore
 from acceptd.store.jobs import JobStore
 from acceptd.store.ratelimit import RateLimiter
+from acceptd.store.schedules import ScheduleStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import check_shard_count
 from acceptd.store.tenants import TenantStore
@@ -106,6 +107,7 @@ async def _redis_ctx(app: web.Application) -> AsyncIterator[None]:
         byte_budget=settings.max_bytes_per_tenant,
     )
     app[state.BATCHES] = BatchStore(shards, scripts, jobs)
+    app[state.SCHEDULES] = ScheduleStore(shards, scripts, jobs)
     app[state.IDEMPOTENCY] = IdempotencyStore(scripts)
     app[state.TENANTS] = TenantStore(redis, box)
     app[state.ENDPOINTS] = EndpointStore(shards, scripts, box)

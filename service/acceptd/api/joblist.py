@@ -17,7 +17,7 @@ from aiohttp import web
 from acceptd.api import state
 from acceptd.api.owned import find_batch
 from acceptd.api.paging import decode_cursor, encode_cursor, page_limit, time_bound
-from acceptd.api.problems import BadRequest, ValidationFailed, field_error
+from acceptd.api.problems import BadRequest, NotFound, ValidationFailed, field_error
 from acceptd.core import ids
 from acceptd.core.jsonenc import answer_bytes
 from acceptd.core.statuses import JobStatus
@@ -99,6 +99,15 @@ async def _batch_filter(request: web.Request) -> str | None:
     return None if batch_id is None else (await find_batch(request, batch_id)).id
 
 
+def _schedule_filter(request: web.Request) -> str | None:
+    """?schedule=<id>: only the jobs it submitted, while they are kept (also once the
+    schedule is deleted). Another tenant's id lists nothing: each job's tenant is checked."""
+    schedule_id = request.query.get("schedule")
+    if schedule_id is not None and not ids.looks_like("sch", schedule_id):
+        raise NotFound(f"no schedule {schedule_id}")
+    return schedule_id
+
+
 async def list_jobs(request: web.Request) -> web.Response:
     """A page of the tenant's jobs (or one batch's), newest first, filtered by ?status=,
     ?type=, ?since=, ?until=; ?view=full adds input and result (module docstring)."""
@@ -106,6 +115,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     limit = page_limit(request)
     view = list_view(request)
     batch_filter = await _batch_filter(request)
+    schedule_filter = _schedule_filter(request)
     status_filter = query.get("status")
     if status_filter is not None and status_filter not in {s.value for s in JobStatus}:
         raise BadRequest(f"status must be one of {', '.join(s.value for s in JobStatus)}")
@@ -124,13 +134,15 @@ async def list_jobs(request: web.Request) -> web.Response:
     scanned, more, position = 0, False, cursor
     while not more:
         job_ids = await store.page_ids(
-            tenant, position, chunk, batch_id=batch_filter, at_least=at_least
-        )
+            tenant, position, chunk, batch_id=batch_filter, schedule_id=schedule_filter,
+            at_least=at_least,
+        )  # fmt: skip
         heads = await store.heads(job_ids) if job_ids else []
         await store.forget_ids(
             tenant,
             [i for i, head in zip(job_ids, heads, strict=True) if head is None],
             batch_id=batch_filter,
+            schedule_id=schedule_filter,
         )
         matching: list[JobRecord] = []
         for job_id, head in zip(job_ids, heads, strict=True):
@@ -138,7 +150,7 @@ async def list_jobs(request: web.Request) -> web.Response:
                 more = True
                 break
             position, scanned = job_id, scanned + 1
-            if head is None:
+            if head is None or head.tenant != tenant:
                 continue
             if status_filter and head.status.value != status_filter:
                 continue

@@ -8,25 +8,13 @@ import math
 from typing import Any
 
 from aiohttp import web
-from pydantic import ValidationError
 
 from acceptd.api import idempotency, state
 from acceptd.api.body import read_model
 from acceptd.api.owned import owned_job
-from acceptd.api.problems import (
-    BadRequest,
-    Conflict,
-    NotFound,
-    ValidationFailed,
-    validation_failed,
-)
+from acceptd.api.problems import BadRequest, Conflict, NotFound
 from acceptd.api.respond import json_response
-from acceptd.api.validation import (
-    check_callback,
-    check_input,
-    check_metadata,
-    unknown_type_error,
-)
+from acceptd.api.validation import check_callback, check_job
 from acceptd.api.waiters import waiter_slot
 from acceptd.core import tracing
 from acceptd.core.clock import now_ms
@@ -71,24 +59,9 @@ async def _submit_job(request: web.Request) -> web.Response:
     settings = app[state.SETTINGS]
     tenant: str = request[state.TENANT]
     submit, raw = await read_model(request, SubmitJob, settings.max_body_bytes)
-    definition = app[state.REGISTRY].get(submit.type)
-    if definition is None:
-        raise ValidationFailed(
-            f"unknown job type {submit.type!r}",
-            errors=[unknown_type_error(app[state.REGISTRY], ("type",), submit.type)],
-        )
-    input_errors = check_input(settings, ("input",), submit.input)
-    if input_errors:
-        raise ValidationFailed("input too large", errors=input_errors)
-    try:
-        definition.input_model.model_validate(submit.input)
-    except ValidationError as exc:
-        raise validation_failed(exc, ("input",), f"input does not match {submit.type}") from exc
-    metadata_errors = check_metadata(settings, ("metadata",), submit.metadata)
-    if metadata_errors:
-        raise ValidationFailed("metadata too large", errors=metadata_errors)
+    definition = check_job(app, (), submit.type, submit.input, submit.metadata)
     store = app[state.JOBS]
-    limits = concurrency(submit, definition)
+    limits = concurrency(definition, submit.concurrency_key, submit.concurrency_limit)
     held, existing_id = await idempotency.claim(request, raw, "", limits.get("concurrency_key"))
     if existing_id is not None:
         existing = await store.get(existing_id, tenant)
@@ -130,12 +103,16 @@ def _new_job(
     )
 
 
-def concurrency(submit: SubmitJob, definition: JobDefinition) -> dict[str, Any]:
+def concurrency(
+    definition: JobDefinition, key: str | None = None, limit: int | None = None
+) -> dict[str, Any]:
     """The job's concurrency key and limit: the submit's, or its type's default (a limit
     over all of the tenant's jobs of the type)."""
-    if submit.concurrency_key is not None:
-        limit = submit.concurrency_limit or definition.concurrency_limit or 1
-        return {"concurrency_key": submit.concurrency_key, "concurrency_limit": limit}
+    if key is not None:
+        return {
+            "concurrency_key": key,
+            "concurrency_limit": limit or definition.concurrency_limit or 1,
+        }
     if definition.default_concurrency_key is not None:
         return {
             "concurrency_key": definition.default_concurrency_key,

@@ -23,6 +23,7 @@ from acceptd.api import (
     ops,
     portal,
     recoveries,
+    schedules,
 )
 from acceptd.core.statuses import JobStatus
 from acceptd.runtime import opsserver
@@ -56,6 +57,10 @@ from acceptd.wire.models import (
     RecoverDeliveries,
     Recovery,
     RecoveryCount,
+    Schedule,
+    ScheduleCreate,
+    SchedulePage,
+    ScheduleUpdate,
     SigningSecret,
     SubmitBatch,
     SubmitJob,
@@ -128,12 +133,13 @@ ROUTES: list[Route] = [
             ("status", "only jobs in this status", _STATUS),
             ("type", "only jobs of this type", _TEXT),
             ("batch", "only the items of this batch", _TEXT),
+            ("schedule", "only the jobs this schedule submitted", _TEXT),
             _SINCE,
             _UNTIL,
             _LIMIT,
             _CURSOR,
         ),
-        errors=(400, 404, 422),  # 404: ?batch= names no batch of the tenant's; 422: ?view=
+        errors=(400, 404, 422),  # 404: ?batch=/?schedule= names none of the tenant's
     ),
     Route(
         "GET", "/v1/job-counts", insights.job_counts,
@@ -215,6 +221,46 @@ ROUTES: list[Route] = [
         "Webhook deliveries of the batch's batch.completed event", "webhooks",
         responses={200: Response("the batch's deliveries", DeliveryList)},
         errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/schedules", schedules.create_schedule,
+        "Create a recurring schedule: a cron expression and the job each tick submits",
+        "schedules",
+        body=ScheduleCreate,
+        responses={201: Response("created", Schedule, ("Location",))},
+        errors=(400, 409, 413, 415, 422),
+    ),
+    Route(
+        "GET", "/v1/schedules", schedules.list_schedules, "List schedules, newest first",
+        "schedules",
+        responses={200: Response("a page of schedules", SchedulePage)},
+        query=(_LIMIT, _CURSOR),
+        errors=(400,),
+    ),
+    Route(
+        "GET", "/v1/schedules/{schedule_id}", schedules.get_schedule, "Get a schedule",
+        "schedules",
+        responses={200: Response("the schedule", Schedule)},
+        errors=(404,),
+    ),
+    Route(
+        "PATCH", "/v1/schedules/{schedule_id}", schedules.update_schedule,
+        "Pause, resume, or change a schedule's cron, time zone, job or overlap", "schedules",
+        body=ScheduleUpdate,
+        responses={200: Response("the schedule as changed", Schedule)},
+        errors=(400, 404, 413, 415, 422),
+    ),
+    Route(
+        "DELETE", "/v1/schedules/{schedule_id}", schedules.delete_schedule,
+        "Delete a schedule (the jobs it submitted stay)", "schedules",
+        responses={204: Response("deleted")},
+        errors=(404,),
+    ),
+    Route(
+        "POST", "/v1/schedules/{schedule_id}/trigger", schedules.trigger_schedule,
+        "Submit the schedule's job now, off its cron", "schedules",
+        responses={202: Response("the job it submitted", Job, ("Location", "Retry-After"))},
+        errors=(404, 429, 503),
     ),
     Route(
         "GET", "/v1/job-types", job_types.list_job_types, "Registered job types", "jobs",

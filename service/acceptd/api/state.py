@@ -21,6 +21,7 @@ from acceptd.store.endpoints import EndpointStore
 from acceptd.store.idempotency import IdempotencyStore
 from acceptd.store.jobs import JobStore
 from acceptd.store.ratelimit import RateLimiter
+from acceptd.store.schedules import ScheduleStore
 from acceptd.store.tenants import TenantStore
 
 SETTINGS = web.AppKey("settings", Settings)
@@ -31,6 +32,7 @@ SHARDS = opsserver.SHARDS
 JOBS = web.AppKey("jobs", JobStore)
 IDEMPOTENCY = web.AppKey("idempotency", IdempotencyStore)
 BATCHES = web.AppKey("batches", BatchStore)
+SCHEDULES = web.AppKey("schedules", ScheduleStore)
 TENANTS = web.AppKey("tenants", TenantStore)
 ENDPOINTS = web.AppKey("endpoints", EndpointStore)
 DELIVERIES = web.AppKey("deliveries", DeliveryStore)

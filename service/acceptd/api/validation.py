@@ -5,12 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 from aiohttp import web
+from pydantic import ValidationError
 
 from acceptd.api import state
-from acceptd.api.problems import ValidationFailed, field_error
+from acceptd.api.problems import ValidationFailed, field_error, validation_failed
 from acceptd.core.jsonenc import encoded_size
 from acceptd.core.settings import Settings
-from acceptd.jobs.registry import JobRegistry
+from acceptd.jobs.registry import JobDefinition, JobRegistry
 from acceptd.runtime.ssrf import UnsafeUrlError, check_callback_url
 
 
@@ -43,17 +44,51 @@ def check_input(
     return _size_errors(location, value, settings.max_input_bytes)
 
 
+def check_job(
+    app: web.Application,
+    location: tuple[str | int, ...],
+    job_type: str,
+    value: Any,
+    metadata: dict[str, Any] | None,
+) -> JobDefinition:
+    """The job type's definition once the job at `location` (() for a submit's body) is
+    one it takes: a registered type, an input within ACCEPTD_MAX_INPUT_BYTES that its
+    schema accepts, metadata within its cap. A 422 naming the field otherwise."""
+    settings, registry = app[state.SETTINGS], app[state.REGISTRY]
+    definition = registry.get(job_type)
+    if definition is None:
+        raise ValidationFailed(
+            f"unknown job type {job_type!r}",
+            errors=[unknown_type_error(registry, (*location, "type"), job_type)],
+        )
+    input_errors = check_input(settings, (*location, "input"), value)
+    if input_errors:
+        raise ValidationFailed("input too large", errors=input_errors)
+    try:
+        definition.input_model.model_validate(value)
+    except ValidationError as exc:
+        raise validation_failed(
+            exc, (*location, "input"), f"input does not match {job_type}"
+        ) from exc
+    metadata_errors = check_metadata(settings, (*location, "metadata"), metadata)
+    if metadata_errors:
+        raise ValidationFailed("metadata too large", errors=metadata_errors)
+    return definition
+
+
 async def check_callback(
-    request: web.Request, url: str | None, field: str = "callback_url"
+    request: web.Request, url: str | None, field: str | tuple[str, ...] = "callback_url"
 ) -> None:
-    """422 naming `field` unless the URL is one the dispatcher may deliver to."""
+    """422 naming `field` (a name, or a path into the body) unless the URL is one the
+    dispatcher may deliver to."""
     if url is None:
         return
+    location = (field,) if isinstance(field, str) else field
     try:
         await check_callback_url(
             url, request.app[state.CALLBACK_POLICY], request.app[state.RESOLVER]
         )
     except UnsafeUrlError as exc:
         raise ValidationFailed(
-            f"{field} is not allowed: {exc}", errors=[field_error((field,), str(exc))]
+            f"{location[-1]} is not allowed: {exc}", errors=[field_error(location, str(exc))]
         ) from exc

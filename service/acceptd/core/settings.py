@@ -127,6 +127,9 @@ class Settings(BaseSettings):
     max_endpoints_per_tenant: int = Field(
         default=100, ge=1, description="registered endpoints per tenant"
     )
+    max_schedules_per_tenant: int = Field(
+        default=1000, ge=0, description="recurring schedules per tenant; 0 = no limit"
+    )
     rate_limit_per_second: float = Field(
         default=100.0, ge=0, description="API requests a tenant may make per second; 0 = no limit"
     )

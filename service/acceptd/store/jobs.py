@@ -76,6 +76,7 @@ class JobRecord:
     ordering_key: str | None = None
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    schedule_id: str | None = None
 
     @property
     def ref(self) -> JobRef:
@@ -119,6 +120,7 @@ class JobRecord:
             ordering_key=raw.get("okey"),
             concurrency_key=raw.get("ckey"),
             concurrency_limit=opt_int("climit"),
+            schedule_id=raw.get("sched"),
         )
 
 
@@ -131,7 +133,7 @@ BODY_FIELDS = ("input", "result", "await_request")
 HEAD_FIELDS = (
     "tenant", "type", "status", "metadata", "callback_url", "attempts", "created", "started",
     "finished", "error", "progress", "cancel", "priority", "run_at", "batch",
-    "await_deadline", "token", "token_digest", "tp", "okey", "ckey", "climit",
+    "await_deadline", "token", "token_digest", "tp", "okey", "ckey", "climit", "sched",
 )  # fmt: skip
 
 
@@ -175,6 +177,21 @@ class NewJob:
     # At most concurrency_limit jobs of the tenant with this key run at once (store/fairshare.py).
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    # The recurring schedule that submitted it (store/schedules.py).
+    schedule_id: str | None = None
+
+
+@dataclass(frozen=True)
+class PreparedJob:
+    """A job ready to be written (JobStore.prepare): its record's fields, its run's arq
+    payload, the bytes it counts against its tenant, and the record it makes."""
+
+    shard: int
+    fields: list[str | int]
+    arq_payload: str
+    size: int
+    record: JobRecord
+    scheduled: bool
 
 
 @dataclass(frozen=True)
@@ -288,23 +305,11 @@ class JobStore:
             keys.job_changes(ref.id),
         ]  # fmt: skip
 
-    async def create(
-        self,
-        new: NewJob,
-        *,
-        idempotency: HeldKey | None = None,
-    ) -> JobRecord:
-        """Write the record and enqueue it for a worker, atomically.
-
-        `idempotency`, the key the request holds, is marked done in the same step.
-        """
-        shard = (
-            idempotency.shard
-            if idempotency is not None
-            else await self.shard_for(new.tenant, new.ordering_key, new.concurrency_key)
-        )
+    def prepare(self, new: NewJob, shard: int, created: int | None = None) -> PreparedJob:
+        """A new job's id, fields and arq payload on `shard`, and the record they make:
+        what a script writes (lua/submit.lua, lua/schedule_tick.lua) to create it."""
         job_id = ids.new_id("job", shard)
-        created = now_ms()
+        created = now_ms() if created is None else created
         scheduled = new.run_at_ms is not None and new.run_at_ms > created
         status = JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED
         fields: list[str | int] = [
@@ -331,42 +336,9 @@ class JobStore:
         if new.concurrency_key:
             concurrency_limit = new.concurrency_limit or 1
             fields += ["ckey", new.concurrency_key, "climit", concurrency_limit]
-        job_keys = [
-            keys.job(job_id),
-            keys.tenant_jobs(new.tenant, shard),
-            keys.arq_job(job_id),
-            keys.scheduled_jobs(shard) if scheduled else keys.job_queue(shard),
-            keys.tenant_usage(new.tenant, shard),
-            keys.fair_share(shard),
-        ]
-        idem_value, idem_ttl_ms = "", 0
-        if idempotency is not None:
-            job_keys.append(idempotency.redis_key)
-            idem_value, idem_ttl_ms = idempotency.done_value(job_id), idempotency.ttl_ms
-        args: list[str | int] = [
-            job_id,
-            arq_payload(RUN_JOB_FUNCTION, JobRef(job_id, new.tenant).run_args(new.type), created),
-            new.run_at_ms if new.run_at_ms is not None and scheduled else 0,
-            idem_value,
-            idem_ttl_ms,
-            keys.wakeup(keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP, shard),
-            "schedule" if scheduled else "queue",
-            self.job_share,
-            self.byte_share,
-            stored_bytes(fields),
-            idempotency.claim if idempotency is not None else "",
-            new.priority,
-            *fields,
-        ]
-        written: int = await self._scripts.submit(keys=job_keys, args=args)
-        await self.trim(new.tenant, shard, now=written != 1)
-        if written == 0:
-            raise QuotaExceededError(new.tenant, self.quota)
-        if written == -1:
-            raise ByteBudgetExceededError(new.tenant, self.byte_budget)
-        if written == -2:
-            raise ClaimLapsedError()
-        return JobRecord(
+        if new.schedule_id:
+            fields += ["sched", new.schedule_id]
+        record = JobRecord(
             id=job_id,
             tenant=new.tenant,
             type=new.type,
@@ -382,7 +354,70 @@ class JobStore:
             ordering_key=new.ordering_key,
             concurrency_key=new.concurrency_key,
             concurrency_limit=concurrency_limit,
+            schedule_id=new.schedule_id,
         )
+        payload = arq_payload(
+            RUN_JOB_FUNCTION, JobRef(job_id, new.tenant).run_args(new.type), created
+        )
+        return PreparedJob(shard, fields, payload, stored_bytes(fields), record, scheduled)
+
+    def check_written(self, written: int, tenant: str) -> None:
+        """Raises what a create script's refusal means (lua/_new_job.lua, write_job)."""
+        if written == 0:
+            raise QuotaExceededError(tenant, self.quota)
+        if written == -1:
+            raise ByteBudgetExceededError(tenant, self.byte_budget)
+
+    async def create(
+        self,
+        new: NewJob,
+        *,
+        idempotency: HeldKey | None = None,
+    ) -> JobRecord:
+        """Write the record and enqueue it for a worker, atomically.
+
+        `idempotency`, the key the request holds, is marked done in the same step.
+        """
+        shard = (
+            idempotency.shard
+            if idempotency is not None
+            else await self.shard_for(new.tenant, new.ordering_key, new.concurrency_key)
+        )
+        job = self.prepare(new, shard)
+        job_id, scheduled = job.record.id, job.scheduled
+        job_keys = [
+            keys.job(job_id),
+            keys.tenant_jobs(new.tenant, shard),
+            keys.arq_job(job_id),
+            keys.scheduled_jobs(shard) if scheduled else keys.job_queue(shard),
+            keys.tenant_usage(new.tenant, shard),
+            keys.fair_share(shard),
+        ]
+        idem_value, idem_ttl_ms = "", 0
+        if idempotency is not None:
+            job_keys.append(idempotency.redis_key)
+            idem_value, idem_ttl_ms = idempotency.done_value(job_id), idempotency.ttl_ms
+        args: list[str | int] = [
+            job_id,
+            job.arq_payload,
+            new.run_at_ms if new.run_at_ms is not None and scheduled else 0,
+            idem_value,
+            idem_ttl_ms,
+            keys.wakeup(keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP, shard),
+            "schedule" if scheduled else "queue",
+            self.job_share,
+            self.byte_share,
+            job.size,
+            idempotency.claim if idempotency is not None else "",
+            new.priority,
+            *job.fields,
+        ]
+        written: int = await self._scripts.submit(keys=job_keys, args=args)
+        await self.trim(new.tenant, shard, now=written != 1)
+        self.check_written(written, new.tenant)
+        if written == -2:
+            raise ClaimLapsedError()
+        return job.record
 
     async def get(self, job_id: str, tenant: str | None = None) -> JobRecord | None:
         """The job, or None when it does not exist or belongs to another tenant."""
@@ -458,10 +493,16 @@ class JobStore:
         count: int,
         *,
         batch_id: str | None = None,
+        schedule_id: str | None = None,
         at_least: str | None = None,
     ) -> list[str]:
-        """Job ids of a tenant (or of one of its batches), newest first, older than `before`
-        and not older than `at_least`: every shard's index read, merged."""
+        """Job ids of a tenant (or of one of its batches, or of a schedule: on its own
+        shard), newest first, older than `before` and not older than `at_least`: every
+        shard's index read, merged."""
+        if schedule_id:
+            return await records.newest_ids(
+                self._shards, keys.schedule_jobs(schedule_id), before, count, at_least=at_least
+            )
 
         def index(shard: int) -> str:
             # A batch's items: its parts' indexes (a shard with no part has an empty one).
@@ -518,10 +559,18 @@ class JobStore:
         )
 
     async def forget_ids(
-        self, tenant: str, job_ids: list[str], *, batch_id: str | None = None
+        self,
+        tenant: str,
+        job_ids: list[str],
+        *,
+        batch_id: str | None = None,
+        schedule_id: str | None = None,
     ) -> None:
         """Drop index entries whose records expired (retention), and their bytes: each
         shard's from its own index."""
+        if schedule_id:
+            await records.forget(self._scripts, keys.schedule_jobs(schedule_id), job_ids, keys.job)
+            return
         if batch_id:
             await records.forget_across(
                 self._scripts, lambda shard: keys.batch_jobs(batch_id, shard), job_ids, keys.job

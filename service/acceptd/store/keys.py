@@ -193,6 +193,24 @@ def batch_jobs(batch_id: str, shard: int) -> str:
     return f"{batch_part(batch_id, shard)}:jobs"
 
 
+def schedule(schedule_id: str) -> str:
+    """Hash of a recurring schedule (store/schedules.py) on the shard its id names, where
+    every job it submits is written, so a tick is claimed and its job made in one step."""
+    return f"{_of(schedule_id)}schedule:{schedule_id}"
+
+
+def schedule_jobs(schedule_id: str) -> str:
+    """Sorted set of the ids of the jobs a schedule submitted, like tenant_jobs."""
+    return f"{schedule(schedule_id)}:jobs"
+
+
+def schedules_due(shard: int) -> str:
+    """The shard's unpaused schedules scored by their next tick (ms): the index the
+    workers sleep on, so a waiting schedule costs no polling. A worker that takes a due
+    one moves its score a lease ahead until the tick is written (store/schedules.py)."""
+    return _shard(shard) + "schedules:due"
+
+
 def batch_parts_pending(shard: int) -> str:
     """Sorted set of the batches whose part on the shard is written but not yet queued
     (its batch may still be refused), scored by when a worker looks at it if the API that
@@ -296,6 +314,12 @@ SUBSCRIPTION_COPIES_PENDING = CONTROL + "subs-pending"
 
 def tenant_endpoints(name: str) -> str:
     return f"{CONTROL}tenant:{name}:endpoints"
+
+
+def tenant_schedules(name: str) -> str:
+    """Set of the tenant's schedule ids: small (ACCEPTD_MAX_SCHEDULES_PER_TENANT), so its
+    cap is counted in one place; each record lives on its own shard."""
+    return f"{CONTROL}tenant:{name}:schedules"
 
 
 def tenant_api_keys(name: str) -> str:

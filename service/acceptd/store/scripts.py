@@ -24,6 +24,10 @@ _PRELUDE = f"local TERMINAL = {TERMINAL_TABLE}\n" + _STATUS.joinpath("_prelude.l
 )
 
 
+# What the scripts that create jobs share (write_job, queue_job), after lua/_fair.lua.
+_NEW_JOB = _LUA.joinpath("_new_job.lua").read_text(encoding="utf-8")
+
+
 def _status_script(name: str) -> str:
     return _PRELUDE + _STATUS.joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
@@ -85,7 +89,11 @@ class Scripts:
         self.complete = status("complete")
         self.input_timeout = status("input_timeout")
         self.batch_part_done = status("batch_part_done")
-        self.submit = fair("submit", lua_source("submit"))
+        self.submit = fair("submit", _NEW_JOB + lua_source("submit"))
+        self.schedule_tick = fair("schedule_tick", _NEW_JOB + lua_source("schedule_tick"))
+        self.schedule_claim = plain("schedule_claim")
+        self.schedule_write = plain("schedule_write")
+        self.schedule_admit = plain("schedule_admit")
         self.forget = plain("forget")
         self.batch_open = plain("batch_open")
         self.endpoint_create = plain("endpoint_create")

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from typing import Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, model_validator
+from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from acceptd.core.cron import MAX_CRON_LENGTH, MAX_TIMEZONE_LENGTH, Cron, zone
 from acceptd.core.events import EventName
 
 JobStatusName = Literal[
@@ -86,6 +87,9 @@ class Job(BaseModel):
     ordering_key: str | None = None
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    schedule_id: str | None = Field(
+        default=None, description="the recurring schedule that submitted it (sch_…)"
+    )
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -547,3 +551,99 @@ class Recovery(BaseModel):
     created_at: str
     finished_at: str | None
     links: RecoveryLinks
+
+
+_CRON = (
+    "5 fields: minute hour day-of-month month day-of-week (`*/5 * * * *`, `30 2 * * 1-5`), "
+    "read in `timezone`: a time that does not exist on a daylight-saving night runs once "
+    "after the gap, one that happens twice runs once"
+)
+_OVERLAP = "`skip`: a tick is skipped while the schedule's previous job has not ended"
+
+
+def _checked_cron(value: str | None) -> str | None:
+    if value is not None:
+        Cron.parse(value)  # ValueError (CronError) names what is wrong: a 422 on `cron`
+    return value
+
+
+def _checked_zone(value: str | None) -> str | None:
+    if value is not None:
+        zone(value)
+    return value
+
+
+class ScheduleJob(_Strict):
+    """What each tick submits: validated like POST /v1/jobs."""
+
+    type: str = Field(min_length=1, max_length=200, description="a registered job type")
+    input: dict[str, Any] = Field(description="validated against the type's input schema")
+    callback_url: str | None = Field(
+        default=None, max_length=2048, description="receives each job's terminal event"
+    )
+    metadata: dict[str, Any] | None = Field(default=None, description="copied to every job")
+    priority: Literal["high", "normal"] = "normal"
+
+
+class ScheduleCreate(_Strict):
+    cron: str = Field(max_length=MAX_CRON_LENGTH, description=_CRON)
+    timezone: str = Field(
+        default="UTC", max_length=MAX_TIMEZONE_LENGTH, description="an IANA name (`Europe/Paris`)"
+    )
+    job: ScheduleJob
+    paused: bool = Field(default=False, description="a paused schedule submits nothing")
+    overlap: Literal["allow", "skip"] = Field(default="allow", description=_OVERLAP)
+
+    _cron = field_validator("cron")(_checked_cron)
+    _zone = field_validator("timezone")(_checked_zone)
+
+
+class ScheduleUpdate(_Strict):
+    cron: str | None = Field(default=None, max_length=MAX_CRON_LENGTH, description=_CRON)
+    timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_LENGTH)
+    job: ScheduleJob | None = Field(default=None, description="replaces the whole job")
+    paused: bool | None = Field(
+        default=None, description="false resumes: the next tick is the first after now"
+    )
+    overlap: Literal["allow", "skip"] | None = Field(default=None, description=_OVERLAP)
+
+    _cron = field_validator("cron")(_checked_cron)
+    _zone = field_validator("timezone")(_checked_zone)
+
+
+class ScheduleJobShown(BaseModel):
+    type: str
+    input: dict[str, Any]
+    callback_url: str | None
+    metadata: dict[str, Any]
+    priority: Literal["high", "normal"]
+
+
+class ScheduleLinks(BaseModel):
+    model_config = ConfigDict(populate_by_name=True)
+
+    self_: str = Field(alias="self")
+    jobs: str = Field(description="the jobs it submitted: GET /v1/jobs?schedule=<id>")
+
+
+class Schedule(BaseModel):
+    """The schedule resource (GET /v1/schedules/{id})."""
+
+    id: str
+    cron: str
+    timezone: str
+    job: ScheduleJobShown
+    paused: bool
+    overlap: Literal["allow", "skip"]
+    next_run_at: str | None = Field(description="null while paused")
+    last_run_at: str | None
+    last_job_id: str | None
+    skipped_ticks: int = Field(description="ticks skipped by overlap: skip")
+    created_at: str
+    updated_at: str
+    links: ScheduleLinks
+
+
+class SchedulePage(BaseModel):
+    items: list[Schedule]
+    next_cursor: str | None

@@ -12,6 +12,7 @@ from acceptd.store.deliveries import DeliveryRecord, DeliveryView
 from acceptd.store.endpoints import EndpointRecord
 from acceptd.store.jobs import JobRecord
 from acceptd.store.recoveries import RecoveryRecord
+from acceptd.store.schedules import ScheduleRecord
 
 API_PREFIX = "/v1"
 
@@ -39,6 +40,7 @@ def job_resource(job: JobRecord) -> dict[str, Any]:
         "ordering_key": job.ordering_key,
         "concurrency_key": job.concurrency_key,
         "concurrency_limit": job.concurrency_limit,
+        "schedule_id": job.schedule_id,
         "created_at": to_rfc3339(job.created_ms),
         "started_at": to_rfc3339(job.started_ms),
         "finished_at": to_rfc3339(job.finished_ms),
@@ -125,6 +127,31 @@ def batch_resource(batch: BatchRecord) -> dict[str, Any]:
         "created_at": to_rfc3339(batch.created_ms),
         "completed_at": to_rfc3339(batch.completed_ms),
         "links": {"self": batch_path(batch.id), "jobs": f"{API_PREFIX}/jobs?batch={batch.id}"},
+    }
+
+
+def schedule_path(schedule_id: str) -> str:
+    return f"{API_PREFIX}/schedules/{schedule_id}"
+
+
+def schedule_resource(schedule: ScheduleRecord) -> dict[str, Any]:
+    return {
+        "id": schedule.id,
+        "cron": schedule.cron.expression,
+        "timezone": schedule.cron.timezone,
+        "job": schedule.job.shown(),
+        "paused": schedule.paused,
+        "overlap": schedule.overlap,
+        "next_run_at": None if schedule.paused else to_rfc3339(schedule.next_ms),
+        "last_run_at": to_rfc3339(schedule.last_run_ms),
+        "last_job_id": schedule.last_job_id,
+        "skipped_ticks": schedule.skipped,
+        "created_at": to_rfc3339(schedule.created_ms),
+        "updated_at": to_rfc3339(schedule.updated_ms),
+        "links": {
+            "self": schedule_path(schedule.id),
+            "jobs": f"{API_PREFIX}/jobs?schedule={schedule.id}",
+        },
     }
 
 

@@ -43,6 +43,7 @@ from acceptd.store.outages import (
     outage_retry_delay,
     persist,
 )
+from acceptd.store.schedules import ScheduleStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.worker.progress import ProgressReporter
@@ -90,6 +91,7 @@ class WorkerRuntime:
     store: JobStore
     threads: ThreadPoolExecutor
     batches: BatchStore
+    schedules: ScheduleStore
     running: dict[str, RunningJob] = field(default_factory=dict)
     _processes: ProcessPoolExecutor | None = None
     _loops: list[asyncio.Task[None]] = field(default_factory=list)
@@ -103,7 +105,10 @@ class WorkerRuntime:
     async def open(cls, settings: Settings, registry: JobRegistry) -> WorkerRuntime:
         shards = await open_shards(settings)
         scripts = Scripts(shards)
-        store = JobStore(shards, scripts, settings.job_retention_seconds, secret_box(settings))
+        store = JobStore(
+            shards, scripts, settings.job_retention_seconds, secret_box(settings),
+            quota=settings.max_jobs_per_tenant, byte_budget=settings.max_bytes_per_tenant,
+        )  # fmt: skip
         runtime = cls(
             settings=settings,
             registry=registry,
@@ -111,6 +116,7 @@ class WorkerRuntime:
             store=store,
             threads=ThreadPoolExecutor(settings.worker_threads, thread_name_prefix="acceptd-job"),
             batches=BatchStore(shards, scripts, store),
+            schedules=ScheduleStore(shards, scripts, store),
         )
         loop = asyncio.get_running_loop()
         runtime._loops = [
@@ -155,12 +161,14 @@ class WorkerRuntime:
 
     async def _promote_scheduled(self) -> None:
         """Queue scheduled jobs as they fall due, runs whose retry delay ended and runs whose
-        lease lapsed (their worker died), and fail jobs whose input deadline passed;
+        lease lapsed (their worker died), submit the jobs of recurring schedules' due ticks
+        (store/schedules.py), and fail jobs whose input deadline passed;
         with many shards, also queue (or roll back) the parts of batches whose API stopped
         while writing them (BatchStore.recover_parts).
         Every worker does all (each step is one atomic script), sleeping until the earliest
         due time or deadline it read, or until woken: a job is scheduled (the submit
-        publishes it) or parked here. Idle, that is four commands a shard per
+        publishes it, and so does a schedule's create or change) or parked here. Idle,
+        that is five commands a shard per
         SCHEDULER_MAX_SLEEP, not four per poll; a lost wake-up costs at most that long."""
         while not self._stopping.is_set():
             next_ms: list[int] = []
@@ -169,13 +177,15 @@ class WorkerRuntime:
                 for shard in range(self.shards.count):
                     _, scheduled = await self.store.promote_due(shard)
                     _, lapses = await self.store.recover_lapsed(shard)
+                    _, tick = await self.schedules.tick_due(shard)
                     expired, deadline = await self.store.expire_awaiting(shard, INPUT_TIMED_OUT)
                     for job_type in expired:
                         JOBS_FINISHED.labels(job_type, JobStatus.FAILED.value).inc()
                     held = None
                     if self.shards.count > 1:
                         held = await self.batches.recover_parts(shard)
-                    next_ms += [at for at in (scheduled, lapses, deadline, held) if at is not None]
+                    due = (scheduled, lapses, tick, deadline, held)
+                    next_ms += [at for at in due if at is not None]
             except Exception:
                 log.warning("could not promote scheduled jobs or expire input", exc_info=True)
             if self._stopping.is_set():

@@ -16,22 +16,12 @@
 -- of bytes, -2 when the request's claim on its idempotency key lapsed (a retry may hold
 -- it now: creating would make the job twice).
 if #KEYS == 7 and redis.call('GET', KEYS[7]) ~= ARGV[11] then return -2 end
-local quota = tonumber(ARGV[8])
-if quota > 0 and redis.call('ZCARD', KEYS[2]) >= quota then return 0 end
--- Counted first and given back on refusal: one command on the way that succeeds.
-local size = tonumber(ARGV[10])
-local stored = redis.call('HINCRBY', KEYS[5], 'bytes', size)
-local budget = tonumber(ARGV[9])
-if budget > 0 and stored > budget then
-  redis.call('HINCRBY', KEYS[5], 'bytes', -size)
-  return -1
-end
-redis.call('HSET', KEYS[5], ARGV[1], size)
+local written = write_job(KEYS[1], KEYS[2], KEYS[5], ARGV[1], tonumber(ARGV[8]),
+  tonumber(ARGV[9]), tonumber(ARGV[10]), ARGV, 13)
+if written ~= 1 then return written end
 if #KEYS == 7 then
   redis.call('SET', KEYS[7], ARGV[4], 'PX', ARGV[5])
 end
-redis.call('HSET', KEYS[1], unpack(ARGV, 13))
-redis.call('ZADD', KEYS[2], 0, ARGV[1])
 if ARGV[7] == 'schedule' then
   -- The arq payload waits in the record; promote.lua queues it when the job is due.
   redis.call('HSET', KEYS[1], 'arq', ARGV[2])
@@ -39,8 +29,6 @@ if ARGV[7] == 'schedule' then
   redis.call('SPUBLISH', ARGV[6], '1')  -- workers sleep until the earliest due time
   return 1
 end
--- No expiry on arq's job key: a job waiting out a long outage of every worker must still run.
-redis.call('SET', KEYS[3], ARGV[2])
-fair_enqueue(KEYS[4], KEYS[6], ARGV[14], ARGV[12], {ARGV[1]})  -- the fields open with the tenant
-redis.call('SPUBLISH', ARGV[6], '1')
+-- The fields open with the tenant.
+queue_job(KEYS[3], ARGV[2], KEYS[4], KEYS[6], ARGV[14], ARGV[12], ARGV[1], ARGV[6])
 return 1

@@ -1,0 +1,434 @@
+"""Recurring schedules: a cron expression in a time zone and the job each tick submits.
+
+A schedule lives on one shard (its id names it) with every job it submits, so a tick is
+claimed and its job written in one script (lua/schedule_tick.lua): the record's `next`
+moves past the tick in the same step that writes the job, and a second worker that read
+the same tick finds `next` moved and writes nothing. Exactly one job per tick, through
+any number of workers, a worker's death (both writes or neither) and a Redis restart or
+failover (both are lost together, and the tick is made again).
+
+Workers find due ticks in the shard's due index (keys.schedules_due, scored by next
+tick): they sleep until its head, or until a create or change wakes them, so 100,000
+waiting schedules cost no polling each. A worker takes a slice of due ticks at a time
+(lua/schedule_claim.lua moves them a lease ahead), so workers share a burst of ticks
+instead of all reading it; one that dies mid-slice leaves them to another a lease later.
+
+After downtime a schedule's missed ticks are not replayed: the tick found due runs once
+and the next is the first after now. The tenant's set of schedule ids (on the control
+slot) holds the per-tenant cap; the jobs a tick submits count against the tenant's job
+quota, byte budget, fair share and concurrency limits like any submit.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from acceptd.core import ids
+from acceptd.core.clock import now_ms
+from acceptd.core.cron import Cron
+from acceptd.core.jsonenc import compact
+from acceptd.store import keys, records
+from acceptd.store.jobs import JobRecord, JobStore, NewJob, PreparedJob, QuotaExceededError
+from acceptd.store.scripts import Scripts
+from acceptd.store.shards import Shards
+from acceptd.store.usage import ByteBudgetExceededError
+
+log = logging.getLogger(__name__)
+
+Overlap = Literal["allow", "skip"]
+
+# Due ticks one claim takes: what one round trip of records and one of tick scripts carry.
+TICK_BATCH = 200
+# Claims one pass of the worker's scheduler makes on a shard before it looks at the others.
+MAX_CLAIMS_PER_PASS = 20
+# How long a claimed tick is another worker's alone: if its worker dies before writing it,
+# another takes it after this, so a tick is late by at most about this long.
+CLAIM_LEASE_MS = 10_000
+# An id in the tenant's set whose record is missing is dropped once it is this old (younger,
+# its create may still be writing the record).
+DANGLING_AFTER_MS = 60_000
+
+
+class ScheduleLimitError(Exception):
+    """The tenant holds its limit of schedules already; nothing was written."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"a tenant may hold at most {limit} schedules")
+        self.limit = limit
+
+
+@dataclass(frozen=True)
+class JobTemplate:
+    """What each tick submits: the job of a submit, as the schedule shows it."""
+
+    type: str
+    input: dict[str, Any]
+    callback_url: str | None = None
+    metadata: dict[str, Any] = field(default_factory=dict)
+    priority: str = "normal"
+    # The job type's default concurrency limit, decided when the template was set.
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+
+    def shown(self) -> dict[str, Any]:
+        return {
+            "type": self.type,
+            "input": self.input,
+            "callback_url": self.callback_url,
+            "metadata": self.metadata,
+            "priority": self.priority,
+        }
+
+    def fields(self) -> list[str | int]:
+        stored: list[str | int] = ["job", compact(self.shown())]
+        if self.concurrency_key:
+            stored += ["ckey", self.concurrency_key, "climit", self.concurrency_limit or 1]
+        else:
+            stored += ["ckey", "", "climit", ""]
+        return stored
+
+    @classmethod
+    def from_hash(cls, raw: dict[str, str]) -> JobTemplate:
+        shown = json.loads(raw["job"])
+        return cls(
+            type=shown["type"],
+            input=shown["input"],
+            callback_url=shown.get("callback_url"),
+            metadata=shown.get("metadata") or {},
+            priority=shown.get("priority", "normal"),
+            concurrency_key=raw.get("ckey") or None,
+            concurrency_limit=int(raw["climit"]) if raw.get("climit") else None,
+        )
+
+
+@dataclass(frozen=True)
+class ScheduleRecord:
+    id: str
+    tenant: str
+    cron: Cron
+    job: JobTemplate
+    paused: bool
+    overlap: Overlap
+    next_ms: int | None
+    last_run_ms: int | None
+    last_job_id: str | None
+    created_ms: int
+    updated_ms: int
+    # Ticks skipped because the last job had not ended (overlap: skip).
+    skipped: int = 0
+
+    @property
+    def shard(self) -> int:
+        return ids.shard_of(self.id)
+
+    @classmethod
+    def from_hash(cls, schedule_id: str, raw: dict[str, str]) -> ScheduleRecord:
+        def opt_int(name: str) -> int | None:
+            return int(raw[name]) if raw.get(name) else None
+
+        overlap: Overlap = "skip" if raw.get("overlap") == "skip" else "allow"
+        return cls(
+            id=schedule_id,
+            tenant=raw["tenant"],
+            cron=Cron(raw["cron"], raw["tz"]),
+            job=JobTemplate.from_hash(raw),
+            paused=raw.get("paused") == "1",
+            overlap=overlap,
+            next_ms=opt_int("next"),
+            last_run_ms=opt_int("last_run"),
+            last_job_id=raw.get("last_job") or None,
+            created_ms=int(raw["created"]),
+            updated_ms=int(raw.get("updated") or raw["created"]),
+            skipped=int(raw.get("skipped") or 0),
+        )
+
+
+@dataclass(frozen=True)
+class ScheduleChange:
+    """A PATCH: what is None stays as it is."""
+
+    cron: Cron | None = None
+    job: JobTemplate | None = None
+    paused: bool | None = None
+    overlap: Overlap | None = None
+
+
+TickMode = Literal["tick", "trigger"]
+
+
+class ScheduleStore:
+    """Every read and write of schedules, and the ticks the workers make."""
+
+    def __init__(self, shards: Shards, scripts: Scripts, jobs: JobStore) -> None:
+        self._shards = shards
+        self._scripts = scripts
+        self._jobs = jobs
+        self._trimmer = records.IndexTrimmer(shards, jobs.retention_ms, scripts)
+
+    # ---- the resource ------------------------------------------------------------------
+
+    async def create(
+        self,
+        tenant: str,
+        cron: Cron,
+        job: JobTemplate,
+        *,
+        paused: bool = False,
+        overlap: Overlap = "allow",
+        limit: int = 0,
+    ) -> ScheduleRecord:
+        """A new schedule on the shard its jobs' limits are counted on (store/placement.py).
+        ScheduleLimitError when the tenant holds `limit` already."""
+        shard = await self._jobs.shard_for(tenant, concurrency_key=job.concurrency_key)
+        schedule_id = ids.new_id("sch", shard)
+        owned = keys.tenant_schedules(tenant)
+        if not await self._scripts.schedule_admit(keys=[owned], args=[limit, schedule_id]):
+            raise ScheduleLimitError(limit)
+        now = now_ms()
+        next_ms = None if paused else cron.next_after(now)
+        fields: list[str | int] = [
+            "tenant", tenant, "cron", cron.expression, "tz", cron.timezone,
+            "paused", "1" if paused else "0", "overlap", overlap,
+            "next", "" if next_ms is None else next_ms, "created", now, "updated", now,
+            *job.fields(),
+        ]  # fmt: skip
+        try:
+            await self._write("create", schedule_id, next_ms, fields)
+        except BaseException:
+            await self._shards.control.srem(owned, schedule_id)  # type: ignore[misc]
+            raise
+        return ScheduleRecord(
+            schedule_id, tenant, cron, job, paused, overlap, next_ms, None, None, now, now
+        )
+
+    async def _write(
+        self, mode: str, schedule_id: str, next_ms: int | Literal["keep"] | None, fields: list[Any]
+    ) -> bool:
+        shard = ids.shard_of(schedule_id)
+        written: int = await self._scripts.schedule_write(
+            keys=[keys.schedule(schedule_id), keys.schedules_due(shard)],
+            args=[
+                mode, schedule_id, "" if next_ms is None else next_ms,
+                keys.wakeup(keys.SCHEDULED_WAKEUP, shard), *fields,
+            ],
+        )  # fmt: skip
+        return written == 1
+
+    async def get(self, schedule_id: str, tenant: str | None = None) -> ScheduleRecord | None:
+        """The schedule, or None when it does not exist or belongs to another tenant."""
+        key = keys.schedule(schedule_id)
+        raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
+        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+            return None
+        return ScheduleRecord.from_hash(schedule_id, raw)
+
+    async def page(
+        self, tenant: str, before: str | None, count: int
+    ) -> tuple[list[ScheduleRecord], bool]:
+        """The tenant's schedules, newest first, older than `before`: (a page, more after it)."""
+        owned = keys.tenant_schedules(tenant)
+        members: set[str] = await self._shards.control.smembers(owned)  # type: ignore[misc]
+        newest = sorted((i for i in members if before is None or i < before), reverse=True)
+        found: list[ScheduleRecord] = []
+        dangling: list[str] = []
+        for start in range(0, len(newest), count + 1):
+            chunk = newest[start : start + count + 1]
+            raws = await records.hashes(self._shards, [keys.schedule(i) for i in chunk])
+            for schedule_id, raw in zip(chunk, raws, strict=True):
+                if raw:
+                    found.append(ScheduleRecord.from_hash(schedule_id, raw))
+                elif now_ms() - ids.time_of(schedule_id) > DANGLING_AFTER_MS:
+                    dangling.append(schedule_id)
+            if len(found) > count:
+                break
+        if dangling:  # its delete stopped between the record and the set
+            await self._shards.control.srem(owned, *dangling)  # type: ignore[misc]
+        return found[:count], len(found) > count
+
+    async def update(
+        self, schedule: ScheduleRecord, change: ScheduleChange
+    ) -> ScheduleRecord | None:
+        """Writes what `change` names; a new expression, time zone or a resume takes the
+        next tick from now (ticks missed while paused are not run). None when the schedule
+        was deleted meanwhile."""
+        now = now_ms()
+        fields: list[Any] = ["updated", now]
+        cron = change.cron or schedule.cron
+        paused = schedule.paused if change.paused is None else change.paused
+        if change.cron is not None:
+            fields += ["cron", cron.expression, "tz", cron.timezone]
+        if change.job is not None:
+            fields += change.job.fields()
+        if change.overlap is not None:
+            fields += ["overlap", change.overlap]
+        next_ms: int | Literal["keep"] | None = "keep"
+        if change.cron is not None or paused != schedule.paused:
+            next_ms = None if paused else cron.next_after(now)
+            fields += ["paused", "1" if paused else "0", "next", next_ms or ""]
+        if not await self._write("update", schedule.id, next_ms, fields):
+            return None
+        return await self.get(schedule.id)
+
+    async def delete(self, schedule: ScheduleRecord) -> None:
+        """The record and its place in the due index go at once; the list of its jobs stays
+        for as long as the jobs do (their resources keep `schedule_id`)."""
+        key = keys.schedule(schedule.id)
+        async with self._shards.for_key(key).pipeline(transaction=True) as pipe:
+            pipe.delete(key)
+            pipe.zrem(keys.schedules_due(schedule.shard), schedule.id)
+            pipe.pexpire(keys.schedule_jobs(schedule.id), self._jobs.retention_ms)
+            await pipe.execute()
+        await self._shards.control.srem(keys.tenant_schedules(schedule.tenant), schedule.id)  # type: ignore[misc]
+
+    async def trigger(self, schedule: ScheduleRecord) -> JobRecord | None:
+        """Submits the schedule's job now, off its cron (paused or not, overlap or not);
+        its next tick stays where it was. None when the schedule was deleted meanwhile."""
+        now = now_ms()
+        job = self._jobs.prepare(self._new_job(schedule), schedule.shard, now)
+        outcome = await self._scripts.schedule_tick(*self._tick_call(schedule, "trigger", job))
+        if outcome == "missing":
+            return None
+        if outcome == "quota":
+            raise QuotaExceededError(schedule.tenant, self._jobs.quota)
+        if outcome == "bytes":
+            raise ByteBudgetExceededError(schedule.tenant, self._jobs.byte_budget)
+        await self._jobs.trim(schedule.tenant, schedule.shard)
+        return job.record
+
+    # ---- ticks (the workers' scheduler) ---------------------------------------------------
+
+    async def tick_due(self, shard: int) -> tuple[int, int | None]:
+        """Writes the shard's due ticks: (jobs submitted, when the next tick falls due in
+        ms, or None when no schedule waits)."""
+        made = 0
+        due_index = keys.schedules_due(shard)
+        for _ in range(MAX_CLAIMS_PER_PASS):
+            now = now_ms()
+            reply = await self._scripts.schedule_claim(
+                keys=[due_index], args=[now, CLAIM_LEASE_MS, TICK_BATCH]
+            )
+            head, claimed = int(reply[0]), list(reply[1:])
+            if not claimed:
+                return made, None if head < 0 else head
+            made += await self._tick(claimed, now)
+        return made, now_ms()  # more may be due: look again at once
+
+    async def _tick(self, claimed: list[str], now: int) -> int:
+        raws = await records.hashes(self._shards, [keys.schedule(i) for i in claimed])
+        calls: list[tuple[list[str], list[Any]]] = []
+        outcome_of: list[ScheduleRecord | None] = []
+        next_tick = _NextTicks(now)
+        for schedule_id, raw in zip(claimed, raws, strict=True):
+            schedule = ScheduleRecord.from_hash(schedule_id, raw) if raw else None
+            if schedule is None or schedule.next_ms is None or schedule.next_ms > now:
+                # Gone, paused or moved since it was filed: the script puts the index in line.
+                calls.append(self._index_call(schedule_id))
+                outcome_of.append(None)
+                continue
+            job = self._jobs.prepare(self._new_job(schedule), schedule.shard, now)
+            after = next_tick(schedule.cron, schedule.next_ms)
+            calls.append(self._tick_call(schedule, "tick", job, after))
+            outcome_of.append(schedule)
+        replies = await self._shards.pipelined(
+            [call[0][0] for call in calls],
+            lambda pipe, i: self._scripts.schedule_tick(*calls[i], client=pipe),
+        )
+        made, tenants = 0, set()
+        for schedule, (outcome,) in zip(outcome_of, replies, strict=True):
+            if schedule is None:
+                continue
+            if outcome == "ok":
+                made += 1
+                tenants.add((schedule.tenant, schedule.shard))
+                await self._trimmer.maybe_trim(keys.schedule_jobs(schedule.id), keys.job, "job")
+            elif outcome in ("quota", "bytes"):
+                log.warning(
+                    "schedule %s of tenant %s: its tenant's %s refused this tick's job",
+                    schedule.id, schedule.tenant,
+                    "job quota" if outcome == "quota" else "byte budget",
+                )  # fmt: skip
+        for tenant, shard in tenants:
+            await self._jobs.trim(tenant, shard)
+        return made
+
+    def _new_job(self, schedule: ScheduleRecord) -> NewJob:
+        template = schedule.job
+        return NewJob(
+            tenant=schedule.tenant,
+            type=template.type,
+            input=template.input,
+            metadata=template.metadata,
+            callback_url=template.callback_url,
+            priority=template.priority,
+            concurrency_key=template.concurrency_key,
+            concurrency_limit=template.concurrency_limit,
+            schedule_id=schedule.id,
+        )
+
+    def _tick_call(
+        self,
+        schedule: ScheduleRecord,
+        mode: TickMode,
+        job: PreparedJob,
+        next_ms: int | None = None,
+    ) -> tuple[list[str], list[Any]]:
+        """KEYS and ARGV of lua/schedule_tick.lua for `job`, one tick of `schedule`."""
+        shard, record = schedule.shard, job.record
+        script_keys = [
+            keys.schedule(schedule.id),
+            keys.schedules_due(shard),
+            keys.schedule_jobs(schedule.id),
+            keys.job(record.id),
+            keys.tenant_jobs(schedule.tenant, shard),
+            keys.arq_job(record.id),
+            keys.job_queue(shard),
+            keys.tenant_usage(schedule.tenant, shard),
+            keys.fair_share(shard),
+            keys.job(schedule.last_job_id) if schedule.last_job_id else keys.schedule(schedule.id),
+        ]
+        args: list[Any] = [
+            mode,
+            schedule.next_ms if mode == "tick" else "",
+            "" if next_ms is None else next_ms,
+            record.created_ms,
+            record.id,
+            job.arq_payload,
+            keys.wakeup(keys.JOBS_WAKEUP, shard),
+            self._jobs.job_share,
+            self._jobs.byte_share,
+            job.size,
+            record.priority,
+            schedule.last_job_id or "",
+            schedule.id,
+            *job.fields,
+        ]
+        return script_keys, args
+
+    @staticmethod
+    def _index_call(schedule_id: str) -> tuple[list[str], list[Any]]:
+        """lua/schedule_tick.lua with no tick to write: it only puts the due index back in
+        line with the record (or drops the entry of a paused or deleted schedule)."""
+        record = keys.schedule(schedule_id)
+        shard = ids.shard_of(schedule_id)
+        script_keys = [record, keys.schedules_due(shard), *[record] * 8]
+        return script_keys, ["tick", "", "", 0, "", "", "", 0, 0, 0, "normal", "", schedule_id]
+
+
+class _NextTicks:
+    """The tick after each due one, each (expression, zone, minute) computed once per
+    slice: a burst of 100,000 schedules of a few expressions costs a few cron steps."""
+
+    def __init__(self, now: int) -> None:
+        self._now = now
+        self._found: dict[tuple[str, str, int], int | None] = {}
+
+    def __call__(self, cron: Cron, tick: int) -> int | None:
+        # After downtime, the first tick after now: missed ticks are not replayed.
+        after = max(self._now, tick)
+        key = (cron.expression, cron.timezone, after)
+        if key not in self._found:
+            self._found[key] = cron.next_after(after)
+        return self._found[key]

@@ -1,0 +1,252 @@
+"""Recurring schedules (issue #27): the resource, its checks, and ticks written by the
+store against the real server: exactly one job a tick, overlap, pause, downtime."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from aiohttp.test_utils import TestClient
+
+from acceptd.api import state
+from acceptd.core import ids
+from acceptd.core.clock import now_ms
+from acceptd.core.settings import Settings
+from acceptd.store.jobs import JobStore
+from acceptd.store.schedules import ScheduleStore
+from acceptd.store.scripts import Scripts
+from tests.support.schedules import make_due
+
+Client = TestClient[Any, Any]
+JOB = {"type": "demo.echo", "input": {"value": 1}}
+
+
+async def create(client: Client, auth: dict[str, str], **body: Any) -> dict[str, Any]:
+    response = await client.post(
+        "/v1/schedules", json={"cron": "*/5 * * * *", "job": JOB, **body}, headers=auth
+    )
+    assert response.status == 201, await response.text()
+    assert response.headers["Location"] == f"/v1/schedules/{(found := await response.json())['id']}"
+    return dict(found)
+
+
+async def schedule_jobs(client: Client, auth: dict[str, str], schedule_id: str) -> list[Any]:
+    page = await (await client.get(f"/v1/jobs?schedule={schedule_id}", headers=auth)).json()
+    return list(page["items"])
+
+
+def store_of(client: Client) -> ScheduleStore:
+    return client.server.app[state.SCHEDULES]
+
+
+def a_second_worker(client: Client, settings: Settings) -> ScheduleStore:
+    """Another process's ScheduleStore on the same Redis: its own scripts, same keys."""
+    shards = client.server.app[state.SHARDS]
+    scripts = Scripts(shards)
+    jobs = JobStore(shards, scripts, settings.job_retention_seconds)
+    return ScheduleStore(shards, scripts, jobs)
+
+
+async def test_create_shows_the_schedule_and_its_next_tick(
+    client: Client, auth: dict[str, str]
+) -> None:
+    before = datetime.now(UTC)
+    schedule = await create(client, auth, cron="30 2 * * *", timezone="Europe/Paris")
+    assert schedule["id"].startswith("sch_")
+    assert schedule["cron"] == "30 2 * * *"
+    assert schedule["timezone"] == "Europe/Paris"
+    assert schedule["job"] == {**JOB, "callback_url": None, "metadata": {}, "priority": "normal"}
+    assert schedule["paused"] is False and schedule["overlap"] == "allow"
+    assert schedule["last_run_at"] is None and schedule["last_job_id"] is None
+    next_run = datetime.fromisoformat(schedule["next_run_at"].replace("Z", "+00:00"))
+    assert 0 < (next_run - before).total_seconds() <= 86400 + 3600
+    local = next_run.astimezone(ZoneInfo("Europe/Paris"))
+    assert (local.hour, local.minute) in ((2, 30), (3, 0))  # 3:00 on a spring-forward night
+    got = await (await client.get(f"/v1/schedules/{schedule['id']}", headers=auth)).json()
+    assert got == schedule
+
+
+async def test_bad_cron_time_zone_or_job_is_a_422_naming_the_field(
+    client: Client, auth: dict[str, str]
+) -> None:
+    cases: list[tuple[dict[str, Any], str]] = [
+        ({"cron": "61 * * * *"}, "#/cron"),
+        ({"cron": "* * *"}, "#/cron"),
+        ({"cron": "0 0 30 2 *"}, "#/cron"),
+        ({"cron": "@daily"}, "#/cron"),
+        ({"timezone": "Mars/Olympus"}, "#/timezone"),
+        ({"timezone": "../../etc/passwd"}, "#/timezone"),
+        ({"job": {"type": "no.such", "input": {}}}, "#/job/type"),
+        ({"job": {"type": "demo.echo", "input": {"delay_ms": -1}}}, "#/job/input/delay_ms"),
+        ({"job": {**JOB, "callback_url": "file:///etc/passwd"}}, "#/job/callback_url"),
+        ({"overlap": "queue"}, "#/overlap"),
+    ]
+    for change, pointer in cases:
+        body = {"cron": "*/5 * * * *", "job": JOB, **change}
+        response = await client.post("/v1/schedules", json=body, headers=auth)
+        problem = await response.json()
+        assert response.status == 422, (change, problem)
+        assert response.content_type == "application/problem+json"
+        assert pointer in [e["pointer"] for e in problem["errors"]], (change, problem)
+    one = await create(client, auth)
+    response = await client.patch(
+        f"/v1/schedules/{one['id']}", json={"cron": "* * * * * *"}, headers=auth
+    )
+    assert response.status == 422
+    assert [e["pointer"] for e in (await response.json())["errors"]] == ["#/cron"]
+
+
+async def test_list_pages_newest_first_and_delete_removes(
+    client: Client, auth: dict[str, str]
+) -> None:
+    made = [await create(client, auth) for _ in range(5)]
+    first = await (await client.get("/v1/schedules?limit=3", headers=auth)).json()
+    assert [s["id"] for s in first["items"]] == [s["id"] for s in reversed(made)][:3]
+    cursor = first["next_cursor"]
+    rest = await (await client.get(f"/v1/schedules?limit=3&cursor={cursor}", headers=auth)).json()
+    assert [s["id"] for s in rest["items"]] == [made[1]["id"], made[0]["id"]]
+    assert rest["next_cursor"] is None
+    response = await client.delete(f"/v1/schedules/{made[0]['id']}", headers=auth)
+    assert response.status == 204
+    assert (await client.get(f"/v1/schedules/{made[0]['id']}", headers=auth)).status == 404
+    assert (await client.delete(f"/v1/schedules/{made[0]['id']}", headers=auth)).status == 404
+    listed = await (await client.get("/v1/schedules", headers=auth)).json()
+    assert len(listed["items"]) == 4
+
+
+async def test_the_tenant_cap_is_a_409(
+    aiohttp_client: Any, make_settings: Any, auth: dict[str, str]
+) -> None:
+    from acceptd.api.app import create_app
+
+    client = await aiohttp_client(create_app(make_settings(max_schedules_per_tenant=2)))
+    await create(client, auth)
+    second = await create(client, auth)
+    response = await client.post("/v1/schedules", json={"cron": "* * * * *", "job": JOB},
+                                 headers=auth)  # fmt: skip
+    assert response.status == 409
+    await client.delete(f"/v1/schedules/{second['id']}", headers=auth)
+    await create(client, auth)
+
+
+async def test_a_tick_submits_one_job_however_many_workers_saw_it_due(
+    client: Client, auth: dict[str, str], settings: Settings
+) -> None:
+    schedule = await create(client, auth, cron="* * * * *")
+    tick = await make_due(client.server.app[state.SHARDS], schedule["id"])
+    stores = [store_of(client), a_second_worker(client, settings), a_second_worker(client, settings)]
+    shard = ids.shard_of(schedule["id"])
+    made = await asyncio.gather(*(s.tick_due(shard) for s in stores))
+    assert sum(count for count, _ in made) == 1
+    jobs = await schedule_jobs(client, auth, schedule["id"])
+    assert len(jobs) == 1
+    assert jobs[0]["schedule_id"] == schedule["id"] and jobs[0]["status"] == "queued"
+    after = await (await client.get(f"/v1/schedules/{schedule['id']}", headers=auth)).json()
+    assert after["last_job_id"] == jobs[0]["id"]
+    assert after["last_run_at"] is not None
+    next_run = datetime.fromisoformat(after["next_run_at"].replace("Z", "+00:00"))
+    assert next_run.timestamp() * 1000 > tick and next_run.second == 0
+    # Nothing more is due: another pass makes nothing.
+    assert (await store_of(client).tick_due(shard))[0] == 0
+
+
+async def test_after_downtime_a_schedule_runs_once_and_moves_on(
+    client: Client, auth: dict[str, str]
+) -> None:
+    schedule = await create(client, auth, cron="* * * * *")
+    await make_due(client.server.app[state.SHARDS], schedule["id"], now_ms() - 3 * 3600_000)
+    made, next_due = await store_of(client).tick_due(ids.shard_of(schedule["id"]))
+    assert made == 1
+    assert next_due is not None and 0 < next_due - now_ms() <= 60_000
+    assert len(await schedule_jobs(client, auth, schedule["id"])) == 1
+
+
+async def test_overlap_skip_skips_a_tick_while_the_last_job_has_not_ended(
+    client: Client, auth: dict[str, str], run_worker_burst: Any
+) -> None:
+    schedule = await create(client, auth, cron="* * * * *", overlap="skip")
+    shards, store = client.server.app[state.SHARDS], store_of(client)
+    shard = ids.shard_of(schedule["id"])
+    await make_due(shards, schedule["id"])
+    assert (await store.tick_due(shard))[0] == 1
+    await make_due(shards, schedule["id"])
+    assert (await store.tick_due(shard))[0] == 0  # the first job is still queued
+    skipped = await (await client.get(f"/v1/schedules/{schedule['id']}", headers=auth)).json()
+    assert skipped["skipped_ticks"] == 1
+    await run_worker_burst()
+    await make_due(shards, schedule["id"])
+    assert (await store.tick_due(shard))[0] == 1  # ended: the next tick runs
+    assert len(await schedule_jobs(client, auth, schedule["id"])) == 2
+
+
+async def test_pause_stops_ticks_and_resume_starts_from_now(
+    client: Client, auth: dict[str, str]
+) -> None:
+    schedule = await create(client, auth, cron="* * * * *")
+    shards, store = client.server.app[state.SHARDS], store_of(client)
+    shard = ids.shard_of(schedule["id"])
+    await make_due(shards, schedule["id"])
+    paused = await client.patch(
+        f"/v1/schedules/{schedule['id']}", json={"paused": True}, headers=auth
+    )
+    body = await paused.json()
+    assert paused.status == 200 and body["paused"] is True and body["next_run_at"] is None
+    assert (await store.tick_due(shard))[0] == 0
+    # Triggered while paused: runs now, and stays paused.
+    response = await client.post(f"/v1/schedules/{schedule['id']}/trigger", headers=auth)
+    job = await response.json()
+    assert response.status == 202 and response.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert job["schedule_id"] == schedule["id"]
+    resumed = await (
+        await client.patch(f"/v1/schedules/{schedule['id']}", json={"paused": False}, headers=auth)
+    ).json()
+    assert resumed["paused"] is False and resumed["last_job_id"] == job["id"]
+    next_run = datetime.fromisoformat(resumed["next_run_at"].replace("Z", "+00:00"))
+    assert 0 < next_run.timestamp() * 1000 - now_ms() <= 60_000
+    assert (await store.tick_due(shard))[0] == 0  # not due before its next minute
+    assert [j["id"] for j in await schedule_jobs(client, auth, schedule["id"])] == [job["id"]]
+
+
+async def test_patch_changes_cron_and_job(client: Client, auth: dict[str, str]) -> None:
+    schedule = await create(client, auth)
+    changed = await client.patch(
+        f"/v1/schedules/{schedule['id']}",
+        json={"cron": "0 9 * * 1-5", "timezone": "America/New_York",
+              "job": {"type": "demo.echo", "input": {"value": 7}, "priority": "high"}},
+        headers=auth,
+    )  # fmt: skip
+    body = await changed.json()
+    assert changed.status == 200, body
+    assert body["cron"] == "0 9 * * 1-5" and body["timezone"] == "America/New_York"
+    assert body["job"]["input"] == {"value": 7} and body["job"]["priority"] == "high"
+    local = datetime.fromisoformat(body["next_run_at"].replace("Z", "+00:00")).astimezone(
+        ZoneInfo("America/New_York")
+    )
+    assert (local.hour, local.minute) == (9, 0) and local.weekday() < 5
+    job = await (
+        await client.post(f"/v1/schedules/{schedule['id']}/trigger", headers=auth)
+    ).json()
+    assert job["input"] == {"value": 7} and job["priority"] == "high"
+
+
+async def test_another_tenants_schedule_is_a_404_and_lists_nothing(
+    client: Client, auth: dict[str, str]
+) -> None:
+    other = await client.app[state.TENANTS].create("other")
+    tenant_b_auth = {"Authorization": f"Bearer {other.api_key}"}
+    schedule = await create(client, auth)
+    await client.post(f"/v1/schedules/{schedule['id']}/trigger", headers=auth)
+    for method, path in (
+        ("GET", f"/v1/schedules/{schedule['id']}"),
+        ("PATCH", f"/v1/schedules/{schedule['id']}"),
+        ("DELETE", f"/v1/schedules/{schedule['id']}"),
+        ("POST", f"/v1/schedules/{schedule['id']}/trigger"),
+    ):
+        response = await client.request(method, path, json={}, headers=tenant_b_auth)
+        assert response.status == 404, (method, path)
+    assert await schedule_jobs(client, tenant_b_auth, schedule["id"]) == []
+    listed = await (await client.get("/v1/schedules", headers=tenant_b_auth)).json()
+    assert listed["items"] == []
+    assert len(await schedule_jobs(client, auth, schedule["id"])) == 1
