@@ -375,3 +375,85 @@ async def test_events_resume_after_a_dropped_stream(
     assert len(last_event_ids) >= 2
     assert last_event_ids[0] is None
     assert all(found is not None for found in last_event_ids[1:])
+
+
+async def test_schedules_through_the_client(api_url: str) -> None:
+    async with acceptd.Client(api_url, API_KEY) as client:
+        made = await client.create_schedule(
+            "*/5 * * * *", "demo.echo", {"value": 1}, timezone="Europe/Paris",
+            metadata={"team": "ops"}, overlap="skip",
+        )  # fmt: skip
+        assert made.id.startswith("sch_")
+        assert (made.cron, made.timezone, made.overlap) == ("*/5 * * * *", "Europe/Paris", "skip")
+        assert made.job.model_dump() == {
+            "type": "demo.echo", "input": {"value": 1}, "callback_url": None,
+            "metadata": {"team": "ops"}, "priority": "normal",
+        }  # fmt: skip
+        assert (await client.get_schedule(made.id)) == made
+        paused = await client.pause_schedule(made.id)
+        assert paused.paused
+        assert paused.next_run_at is None
+        job = await client.trigger_schedule(made.id)  # runs now, paused or not
+        assert job.schedule_id == made.id
+        assert job.input == {"value": 1}
+        assert job.metadata == {"team": "ops"}
+        assert [j.id for j in (await client.list(schedule=made.id)).items] == [job.id]
+        assert [j.id async for j in client.iter_jobs(schedule=made.id)] == [job.id]
+        resumed = await client.resume_schedule(made.id)
+        assert not resumed.paused
+        assert resumed.next_run_at is not None
+        assert resumed.last_job_id == job.id
+        changed = await client.update_schedule(
+            made.id,
+            cron="0 9 * * 1-5",
+            job=acceptd.ScheduleJob(type="demo.echo", input={"value": 2}),
+        )
+        assert changed.cron == "0 9 * * 1-5"
+        assert changed.job.input == {"value": 2}
+        assert changed.timezone == "Europe/Paris"  # left as it was
+        await client.delete_schedule(made.id)
+        with pytest.raises(acceptd.NotFound):
+            await client.get_schedule(made.id)
+        # The jobs a schedule submitted outlive it.
+        assert [j.id for j in (await client.list(schedule=made.id)).items] == [job.id]
+
+
+async def test_schedule_pages_and_errors(api_url: str) -> None:
+    async with acceptd.Client(api_url, API_KEY) as client:
+        made = [await client.create_schedule("* * * * *", "demo.echo", {"value": i})
+                for i in range(3)]  # fmt: skip
+        page = await client.list_schedules(limit=2)
+        assert [s.id for s in page.items] == [made[2].id, made[1].id]
+        assert page.next_cursor is not None
+        rest = await client.list_schedules(limit=2, cursor=page.next_cursor)
+        assert [s.id for s in rest.items] == [made[0].id]
+        assert rest.next_cursor is None
+        assert [s.id async for s in client.iter_schedules(page_size=1)] == [
+            s.id for s in reversed(made)
+        ]
+        with pytest.raises(acceptd.ValidationFailed) as invalid:
+            await client.create_schedule("61 * * * *", "demo.echo", {"value": 1})
+        assert [e["field"] for e in invalid.value.errors] == ["cron"]
+        with pytest.raises(acceptd.ValidationFailed) as invalid:
+            await client.update_schedule(made[0].id, timezone="Mars/Olympus")
+        assert [e["field"] for e in invalid.value.errors] == ["timezone"]
+        with pytest.raises(acceptd.NotFound):
+            await client.trigger_schedule("sch_00000000000000000000000000")
+
+
+async def test_schedules_through_the_sync_client(api_url: str) -> None:
+    def script() -> tuple[acceptd.Schedule, acceptd.Job, list[str], list[str]]:
+        with acceptd.SyncClient(api_url, API_KEY) as client:
+            made = client.create_schedule("0 * * * *", "demo.echo", {"value": "sync"}, paused=True)
+            job = client.trigger_schedule(made.id)
+            listed = [s.id for s in client.iter_schedules()]
+            jobs = [j.id for j in client.list(schedule=made.id).items]
+            client.delete_schedule(made.id)
+            return made, job, listed, jobs
+
+    made, job, listed, jobs = await asyncio.to_thread(script)
+    assert made.paused
+    assert made.next_run_at is None
+    assert job.schedule_id == made.id
+    assert listed == [made.id]
+    assert jobs == [job.id]

@@ -1,5 +1,5 @@
 """The client verbs of `acceptd`: submit, status, wait, watch, cancel, jobs, batch, batches,
-job-types, complete, listen, endpoints, deliveries, redeliver.
+job-types, complete, listen, endpoints, schedules, schedule, deliveries, redeliver.
 
 Human output by default, `--json` for scripts. Exit codes: 0 done (for `wait`/`watch`:
 succeeded), 1 the job failed (for `batch --wait`: some item failed), 2 the job was canceled
@@ -29,6 +29,7 @@ from acceptd.wire.models import (
     Endpoint,
     Job,
     RecoveryCount,
+    Schedule,
 )
 
 EXIT_BY_STATUS = {"succeeded": 0, "failed": 1, "canceled": 2}
@@ -101,6 +102,7 @@ def add_commands(commands: Any) -> None:
     jobs.add_argument("--status")
     jobs.add_argument("--type")
     jobs.add_argument("--batch", help="only this batch's items")
+    jobs.add_argument("--schedule", help="only the jobs this schedule (sch_…) submitted")
     jobs.add_argument("--limit", type=int, default=20)
     jobs.add_argument("--view", choices=("summary", "full"), default="summary",
                       help="full: each job with its input and result (see --json)")  # fmt: skip
@@ -143,6 +145,8 @@ def add_commands(commands: Any) -> None:
     test.add_argument("endpoint_id")
     test.add_argument("--timeout", type=float, default=30.0, help="how long to wait for it")
 
+    _add_schedule_verbs(commands, verb)
+
     portal = verb("portal-link", "print a one-time link to the console for this tenant",
                   _portal_link)  # fmt: skip
     portal.add_argument(
@@ -155,6 +159,42 @@ def add_commands(commands: Any) -> None:
         "job_id"
     )
     verb("redeliver", "send a delivery again", _redeliver).add_argument("delivery_id")
+
+
+def _add_schedule_verbs(commands: Any, verb: Callable[..., argparse.ArgumentParser]) -> None:
+    schedules = verb("schedules", "list recurring schedules, newest first", _schedule_list)
+    schedules.add_argument("--limit", type=int, default=20)
+
+    schedule = commands.add_parser("schedule", help="a recurring schedule: create, change, run")
+    schedule_verbs = schedule.add_subparsers(dest="schedule_command", required=True)
+    create = verb_on(schedule_verbs, "create", "submit TYPE at every tick of CRON",
+                     _schedule_create)  # fmt: skip
+    create.add_argument("cron", help='five fields, quoted: "*/5 * * * *"')
+    create.add_argument("type", help="the job type each tick submits")
+    create.add_argument("--input", default="{}", help="JSON object, or @file")
+    create.add_argument("--timezone", default="UTC", help="IANA name the cron reads in")
+    # --callback too: the name `submit` uses.
+    create.add_argument("--callback-url", "--callback", dest="callback_url",
+                        help="callback URL for each job's terminal webhook")  # fmt: skip
+    create.add_argument("--metadata", help="JSON object, or @file; copied to every job")
+    create.add_argument("--priority", choices=("high", "normal"), default="normal")
+    create.add_argument("--paused", action="store_true", help="create it paused")
+    create.add_argument("--overlap", choices=("allow", "skip"), default="allow",
+                        help="skip: no new job while the last tick's has not ended")  # fmt: skip
+    for name, text, run in (
+        ("get", "show a schedule", _schedule_get),
+        ("pause", "stop a schedule's ticks", _schedule_pause),
+        ("resume", "tick again, from the first tick after now", _schedule_resume),
+        ("trigger", "submit the schedule's job now", _schedule_trigger),
+        ("delete", "delete a schedule (its jobs stay)", _schedule_delete),
+    ):
+        verb_on(schedule_verbs, name, text, run).add_argument("schedule_id")
+    update = verb_on(schedule_verbs, "update", "change a schedule's cron, time zone or overlap",
+                     _schedule_update)  # fmt: skip
+    update.add_argument("schedule_id")
+    update.add_argument("--cron")
+    update.add_argument("--timezone")
+    update.add_argument("--overlap", choices=("allow", "skip"))
 
 
 def verb_on(
@@ -395,7 +435,8 @@ async def _wait(args: argparse.Namespace, client: Client) -> int:
 
 async def _jobs(args: argparse.Namespace, client: Client) -> int:
     page = await client.list(status=args.status, type=args.type, batch=args.batch,
-                             limit=args.limit, view=args.view)  # fmt: skip
+                             schedule=args.schedule, limit=args.limit,
+                             view=args.view)  # fmt: skip
     rows = [
         (j.id, j.type, j.status, f"{j.progress.fraction:.0%}", j.created_at) for j in page.items
     ]
@@ -540,6 +581,71 @@ async def _listen(args: argparse.Namespace, client: Client) -> int:
 async def _portal_link(args: argparse.Namespace, client: Client) -> int:
     link = await client.create_portal_link(scope=args.scope, ttl_seconds=args.ttl)
     emit(args.json, link, lambda: print(f"{link.url}\n(works once, until {link.expires_at})"))
+    return 0
+
+
+_SCHEDULE_HEADERS = ("ID", "CRON", "TIMEZONE", "TYPE", "PAUSED", "NEXT RUN", "LAST RUN")
+
+
+def _show_schedules(items: list[Schedule]) -> None:
+    rows = [
+        (s.id, s.cron, s.timezone, s.job.type, "yes" if s.paused else "no",
+         s.next_run_at or "-", s.last_run_at or "-")
+        for s in items
+    ]  # fmt: skip
+    table(rows, _SCHEDULE_HEADERS)
+
+
+def _emit_schedule(args: argparse.Namespace, schedule: Schedule) -> int:
+    emit(args.json, schedule, lambda: _show_schedules([schedule]))
+    return 0
+
+
+async def _schedule_list(args: argparse.Namespace, client: Client) -> int:
+    page = await client.list_schedules(limit=args.limit)
+    emit(args.json, page, lambda: _show_schedules(page.items))
+    return 0
+
+
+async def _schedule_create(args: argparse.Namespace, client: Client) -> int:
+    schedule = await client.create_schedule(
+        args.cron, args.type, _load(args.input), timezone=args.timezone,
+        callback_url=args.callback_url, metadata=_load(args.metadata), priority=args.priority,
+        paused=args.paused, overlap=args.overlap,
+    )  # fmt: skip
+    return _emit_schedule(args, schedule)
+
+
+async def _schedule_get(args: argparse.Namespace, client: Client) -> int:
+    return _emit_schedule(args, await client.get_schedule(args.schedule_id))
+
+
+async def _schedule_pause(args: argparse.Namespace, client: Client) -> int:
+    return _emit_schedule(args, await client.pause_schedule(args.schedule_id))
+
+
+async def _schedule_resume(args: argparse.Namespace, client: Client) -> int:
+    return _emit_schedule(args, await client.resume_schedule(args.schedule_id))
+
+
+async def _schedule_update(args: argparse.Namespace, client: Client) -> int:
+    if args.cron is None and args.timezone is None and args.overlap is None:
+        sys.exit("nothing to change: give --cron, --timezone or --overlap")
+    schedule = await client.update_schedule(
+        args.schedule_id, cron=args.cron, timezone=args.timezone, overlap=args.overlap
+    )
+    return _emit_schedule(args, schedule)
+
+
+async def _schedule_trigger(args: argparse.Namespace, client: Client) -> int:
+    job = await client.trigger_schedule(args.schedule_id)
+    emit(args.json, job, lambda: print(f"{job.id}  {job.status}  {job.links.self_}"))
+    return 0
+
+
+async def _schedule_delete(args: argparse.Namespace, client: Client) -> int:
+    await client.delete_schedule(args.schedule_id)
+    emit(args.json, {"deleted": args.schedule_id}, lambda: print(f"deleted {args.schedule_id}"))
     return 0
 
 

@@ -35,6 +35,9 @@ from acceptd.wire.models import (
     Job,
     JobPage,
     JobType,
+    Schedule,
+    ScheduleJob,
+    SchedulePage,
     SigningSecret,
 )
 
@@ -59,6 +62,9 @@ __all__ = [
     "NotFound",
     "PayloadTooLarge",
     "RateLimited",
+    "Schedule",
+    "ScheduleJob",
+    "SchedulePage",
     "ServerError",
     "SigningSecret",
     "SyncClient",

@@ -62,13 +62,17 @@ from acceptd.wire.models import (
     PortalSessionList,
     Recovery,
     RecoveryCount,
+    Schedule,
+    ScheduleJob,
+    ScheduleOverlap,
+    SchedulePage,
     SigningMode,
     SigningSecret,
     SystemStatus,
     WhoAmI,
 )
 
-Item = TypeVar("Item", Job, Batch)
+Item = TypeVar("Item", Job, Batch, Schedule)
 
 TERMINAL = frozenset(s.value for s in TERMINAL_STATUSES)
 # The longest `wait` asks the server to hold one long-poll (the server's limit is 60 s).
@@ -78,6 +82,8 @@ MAX_SILENT_RECONNECTS = 5
 DEFAULT_RECONNECT_MS = 1000
 
 Priority = Literal["high", "normal"]
+# What a schedule does at a tick while the job of its last tick has not ended.
+Overlap = ScheduleOverlap
 JsonObject = Mapping[str, Any]
 
 
@@ -190,17 +196,20 @@ class Client:
         status: JobStatusName | None = None,
         type: str | None = None,
         batch: str | None = None,
+        schedule: str | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         limit: int | None = None,
         cursor: str | None = None,
         view: JobListView | None = None,
     ) -> JobPage:
-        """One page, newest first; `next_cursor` fetches the next. `since`/`until` bound
-        when the jobs were created. Items carry no `input` and `result` (None) unless
-        `view="full"`; a full page may end before `limit`, its cursor going on from there."""
-        params = _query(status=status, type=type, batch=batch, since=_time(since),
-                        until=_time(until), limit=limit, cursor=cursor, view=view)  # fmt: skip
+        """One page, newest first; `next_cursor` fetches the next. `batch`/`schedule` keep
+        the jobs of that batch or schedule; `since`/`until` bound when the jobs were
+        created. Items carry no `input` and `result` (None) unless `view="full"`; a full
+        page may end before `limit`, its cursor going on from there."""
+        params = _query(status=status, type=type, batch=batch, schedule=schedule,
+                        since=_time(since), until=_time(until), limit=limit, cursor=cursor,
+                        view=view)  # fmt: skip
         return (await self._http.request("GET", "/v1/jobs", params=params)).parsed(JobPage)
 
     def iter_jobs(
@@ -209,15 +218,15 @@ class Client:
         status: JobStatusName | None = None,
         type: str | None = None,
         batch: str | None = None,
+        schedule: str | None = None,
         page_size: int | None = None,
         view: JobListView | None = None,
     ) -> AsyncIterator[Job]:
         """Every matching job, newest first, following the cursors page by page."""
 
         async def page(cursor: str | None) -> tuple[builtins.list[Job], str | None]:
-            found = await self.list(
-                status=status, type=type, batch=batch, limit=page_size, cursor=cursor, view=view
-            )
+            found = await self.list(status=status, type=type, batch=batch, schedule=schedule,
+                                    limit=page_size, cursor=cursor, view=view)  # fmt: skip
             return found.items, found.next_cursor
 
         return _follow_cursors(page)
@@ -428,6 +437,100 @@ class Client:
     async def batch_deliveries(self, batch_id: str) -> builtins.list[Delivery]:
         path = _path("/v1/batches/{id}/deliveries", id=batch_id)
         return (await self._http.request("GET", path)).parsed(DeliveryList).items
+
+    # --- schedules --------------------------------------------------------------------------
+
+    @calls("POST", "/v1/schedules")
+    async def create_schedule(
+        self,
+        cron: str,
+        job_type: str,
+        input: JsonObject | BaseModel,
+        *,
+        timezone: str = "UTC",
+        callback_url: str | None = None,
+        metadata: JsonObject | None = None,
+        priority: Priority = "normal",
+        paused: bool = False,
+        overlap: Overlap = "allow",
+    ) -> Schedule:
+        """A recurring schedule: at each tick of `cron` (five fields, in `timezone`) it
+        submits a `job_type` job with `input`. With `overlap="skip"` a tick submits nothing
+        while the job of the last one has not ended."""
+        job: dict[str, Any] = {"type": job_type, "input": as_json_object(input),
+                               "priority": priority}  # fmt: skip
+        if callback_url is not None:
+            job["callback_url"] = callback_url
+        if metadata is not None:
+            job["metadata"] = dict(metadata)
+        body = {"cron": cron, "timezone": timezone, "job": job, "paused": paused,
+                "overlap": overlap}  # fmt: skip
+        # Not retried: the route takes no Idempotency-Key, and a retry after a lost answer
+        # would make a second schedule.
+        answer = await self._http.request("POST", "/v1/schedules", body=body, retry=False)
+        return answer.parsed(Schedule)
+
+    @calls("GET", "/v1/schedules")
+    async def list_schedules(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> SchedulePage:
+        params = _query(limit=limit, cursor=cursor)
+        answer = await self._http.request("GET", "/v1/schedules", params=params)
+        return answer.parsed(SchedulePage)
+
+    def iter_schedules(self, *, page_size: int | None = None) -> AsyncIterator[Schedule]:
+        """Every schedule, newest first, following the cursors."""
+
+        async def page(cursor: str | None) -> tuple[builtins.list[Schedule], str | None]:
+            found = await self.list_schedules(limit=page_size, cursor=cursor)
+            return found.items, found.next_cursor
+
+        return _follow_cursors(page)
+
+    @calls("GET", "/v1/schedules/{schedule_id}")
+    async def get_schedule(self, schedule_id: str) -> Schedule:
+        answer = await self._http.request("GET", _path("/v1/schedules/{id}", id=schedule_id))
+        return answer.parsed(Schedule)
+
+    @calls("PATCH", "/v1/schedules/{schedule_id}")
+    async def update_schedule(
+        self,
+        schedule_id: str,
+        *,
+        cron: str | None = None,
+        timezone: str | None = None,
+        job: JsonObject | ScheduleJob | None = None,
+        paused: bool | None = None,
+        overlap: Overlap | None = None,
+    ) -> Schedule:
+        """Change what is given; `job` replaces the whole job. `paused=False` resumes: the
+        next tick is the first after now."""
+        changes = {"cron": cron, "timezone": timezone, "paused": paused, "overlap": overlap}
+        body: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
+        if job is not None:
+            body["job"] = as_json_object(job)
+        path = _path("/v1/schedules/{id}", id=schedule_id)
+        return (await self._http.request("PATCH", path, body=body)).parsed(Schedule)
+
+    async def pause_schedule(self, schedule_id: str) -> Schedule:
+        """A paused schedule submits nothing (`trigger_schedule` still runs it)."""
+        return await self.update_schedule(schedule_id, paused=True)
+
+    async def resume_schedule(self, schedule_id: str) -> Schedule:
+        """Ticks again from the first one after now: the ticks missed while paused never run."""
+        return await self.update_schedule(schedule_id, paused=False)
+
+    @calls("DELETE", "/v1/schedules/{schedule_id}")
+    async def delete_schedule(self, schedule_id: str) -> None:
+        """The jobs it submitted stay (and `list(schedule=…)` still finds them)."""
+        await self._http.request("DELETE", _path("/v1/schedules/{id}", id=schedule_id))
+
+    @calls("POST", "/v1/schedules/{schedule_id}/trigger")
+    async def trigger_schedule(self, schedule_id: str) -> Job:
+        """Submits the schedule's job now, off its cron (paused or not): the job."""
+        path = _path("/v1/schedules/{id}/trigger", id=schedule_id)
+        # Not retried: each call submits a job, and the route takes no Idempotency-Key.
+        return (await self._http.request("POST", path, retry=False)).parsed(Job)
 
     # --- webhooks: deliveries and endpoints -------------------------------------------------
 

@@ -12,7 +12,7 @@ from typing import Any, Literal, TypeVar
 import aiohttp
 from pydantic import BaseModel
 
-from acceptd.client.async_client import Client, JobEvent, JsonObject, Priority
+from acceptd.client.async_client import Client, JobEvent, JsonObject, Overlap, Priority
 from acceptd.client.routes import calls
 from acceptd.webhooks.receiver import WebhookReceiver
 from acceptd.wire.models import (
@@ -40,6 +40,9 @@ from acceptd.wire.models import (
     PortalSessionList,
     Recovery,
     RecoveryCount,
+    Schedule,
+    ScheduleJob,
+    SchedulePage,
     SigningMode,
     SigningSecret,
     SystemStatus,
@@ -138,6 +141,7 @@ class SyncClient:
         status: JobStatusName | None = None,
         type: str | None = None,
         batch: str | None = None,
+        schedule: str | None = None,
         since: datetime | str | None = None,
         until: datetime | str | None = None,
         limit: int | None = None,
@@ -145,8 +149,8 @@ class SyncClient:
         view: JobListView | None = None,
     ) -> JobPage:
         return self._run(
-            self._client.list(status=status, type=type, batch=batch, since=since, until=until,
-                              limit=limit, cursor=cursor, view=view)
+            self._client.list(status=status, type=type, batch=batch, schedule=schedule,
+                              since=since, until=until, limit=limit, cursor=cursor, view=view)
         )  # fmt: skip
 
     @calls("GET", "/v1/job-counts")
@@ -165,14 +169,14 @@ class SyncClient:
         status: JobStatusName | None = None,
         type: str | None = None,
         batch: str | None = None,
+        schedule: str | None = None,
         page_size: int | None = None,
         view: JobListView | None = None,
     ) -> Iterator[Job]:
         return self._iterate(
-            self._client.iter_jobs(
-                status=status, type=type, batch=batch, page_size=page_size, view=view
-            )
-        )
+            self._client.iter_jobs(status=status, type=type, batch=batch, schedule=schedule,
+                                   page_size=page_size, view=view)
+        )  # fmt: skip
 
     @calls("POST", "/v1/jobs/{job_id}/cancel")
     def cancel(self, job_id: str) -> Job:
@@ -263,6 +267,73 @@ class SyncClient:
     @calls("GET", "/v1/batches/{batch_id}/deliveries")
     def batch_deliveries(self, batch_id: str) -> builtins.list[Delivery]:
         return self._run(self._client.batch_deliveries(batch_id))
+
+    # --- schedules --------------------------------------------------------------------------
+
+    @calls("POST", "/v1/schedules")
+    def create_schedule(
+        self,
+        cron: str,
+        job_type: str,
+        input: JsonObject | BaseModel,
+        *,
+        timezone: str = "UTC",
+        callback_url: str | None = None,
+        metadata: JsonObject | None = None,
+        priority: Priority = "normal",
+        paused: bool = False,
+        overlap: Overlap = "allow",
+    ) -> Schedule:
+        return self._run(
+            self._client.create_schedule(
+                cron, job_type, input, timezone=timezone, callback_url=callback_url,
+                metadata=metadata, priority=priority, paused=paused, overlap=overlap,
+            )
+        )  # fmt: skip
+
+    @calls("GET", "/v1/schedules")
+    def list_schedules(
+        self, *, limit: int | None = None, cursor: str | None = None
+    ) -> SchedulePage:
+        return self._run(self._client.list_schedules(limit=limit, cursor=cursor))
+
+    def iter_schedules(self, *, page_size: int | None = None) -> Iterator[Schedule]:
+        return self._iterate(self._client.iter_schedules(page_size=page_size))
+
+    @calls("GET", "/v1/schedules/{schedule_id}")
+    def get_schedule(self, schedule_id: str) -> Schedule:
+        return self._run(self._client.get_schedule(schedule_id))
+
+    @calls("PATCH", "/v1/schedules/{schedule_id}")
+    def update_schedule(
+        self,
+        schedule_id: str,
+        *,
+        cron: str | None = None,
+        timezone: str | None = None,
+        job: JsonObject | ScheduleJob | None = None,
+        paused: bool | None = None,
+        overlap: Overlap | None = None,
+    ) -> Schedule:
+        return self._run(
+            self._client.update_schedule(
+                schedule_id, cron=cron, timezone=timezone, job=job, paused=paused, overlap=overlap
+            )
+        )
+
+    def pause_schedule(self, schedule_id: str) -> Schedule:
+        return self._run(self._client.pause_schedule(schedule_id))
+
+    def resume_schedule(self, schedule_id: str) -> Schedule:
+        return self._run(self._client.resume_schedule(schedule_id))
+
+    @calls("DELETE", "/v1/schedules/{schedule_id}")
+    def delete_schedule(self, schedule_id: str) -> None:
+        self._run(self._client.delete_schedule(schedule_id))
+
+    @calls("POST", "/v1/schedules/{schedule_id}/trigger")
+    def trigger_schedule(self, schedule_id: str) -> Job:
+        return self._run(self._client.trigger_schedule(schedule_id))
 
     # --- webhooks: deliveries and endpoints -------------------------------------------------
 
