@@ -28,7 +28,7 @@ test: $(STAMP)
 # three-primary Valkey Cluster with replicas (4 shards). A cluster's own faults (a primary
 # killed under load) are in tests/e2e/test_cluster_failover.py, which `make test` runs.
 CLUSTER_SUITES := tests/store tests/integration tests/e2e/test_faults.py tests/e2e/test_dispatcher_crash.py \
-	tests/e2e/test_fair_share.py
+	tests/e2e/test_fair_share.py tests/e2e/test_schedules.py
 test-cluster: $(STAMP)
 	ACCEPTD_TEST_SHARDS=3 $(BIN)/pytest tests/store
 	ACCEPTD_TEST_TOPOLOGY=cluster ACCEPTD_TEST_SHARDS=4 $(BIN)/pytest $(CLUSTER_SUITES)

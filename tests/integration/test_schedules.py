@@ -28,7 +28,8 @@ async def create(client: Client, auth: dict[str, str], **body: Any) -> dict[str,
         "/v1/schedules", json={"cron": "*/5 * * * *", "job": JOB, **body}, headers=auth
     )
     assert response.status == 201, await response.text()
-    assert response.headers["Location"] == f"/v1/schedules/{(found := await response.json())['id']}"
+    found = await response.json()
+    assert response.headers["Location"] == f"/v1/schedules/{found['id']}"
     return dict(found)
 
 
@@ -38,12 +39,13 @@ async def schedule_jobs(client: Client, auth: dict[str, str], schedule_id: str) 
 
 
 def store_of(client: Client) -> ScheduleStore:
-    return client.server.app[state.SCHEDULES]
+    store: ScheduleStore = client.app[state.SCHEDULES]
+    return store
 
 
 def a_second_worker(client: Client, settings: Settings) -> ScheduleStore:
     """Another process's ScheduleStore on the same Redis: its own scripts, same keys."""
-    shards = client.server.app[state.SHARDS]
+    shards = client.app[state.SHARDS]
     scripts = Scripts(shards)
     jobs = JobStore(shards, scripts, settings.job_retention_seconds)
     return ScheduleStore(shards, scripts, jobs)
@@ -58,8 +60,10 @@ async def test_create_shows_the_schedule_and_its_next_tick(
     assert schedule["cron"] == "30 2 * * *"
     assert schedule["timezone"] == "Europe/Paris"
     assert schedule["job"] == {**JOB, "callback_url": None, "metadata": {}, "priority": "normal"}
-    assert schedule["paused"] is False and schedule["overlap"] == "allow"
-    assert schedule["last_run_at"] is None and schedule["last_job_id"] is None
+    assert schedule["paused"] is False
+    assert schedule["overlap"] == "allow"
+    assert schedule["last_run_at"] is None
+    assert schedule["last_job_id"] is None
     next_run = datetime.fromisoformat(schedule["next_run_at"].replace("Z", "+00:00"))
     assert 0 < (next_run - before).total_seconds() <= 86400 + 3600
     local = next_run.astimezone(ZoneInfo("Europe/Paris"))
@@ -135,19 +139,25 @@ async def test_a_tick_submits_one_job_however_many_workers_saw_it_due(
     client: Client, auth: dict[str, str], settings: Settings
 ) -> None:
     schedule = await create(client, auth, cron="* * * * *")
-    tick = await make_due(client.server.app[state.SHARDS], schedule["id"])
-    stores = [store_of(client), a_second_worker(client, settings), a_second_worker(client, settings)]
+    tick = await make_due(client.app[state.SHARDS], schedule["id"])
+    stores = [
+        store_of(client),
+        a_second_worker(client, settings),
+        a_second_worker(client, settings),
+    ]
     shard = ids.shard_of(schedule["id"])
     made = await asyncio.gather(*(s.tick_due(shard) for s in stores))
     assert sum(count for count, _ in made) == 1
     jobs = await schedule_jobs(client, auth, schedule["id"])
     assert len(jobs) == 1
-    assert jobs[0]["schedule_id"] == schedule["id"] and jobs[0]["status"] == "queued"
+    assert jobs[0]["schedule_id"] == schedule["id"]
+    assert jobs[0]["status"] == "queued"
     after = await (await client.get(f"/v1/schedules/{schedule['id']}", headers=auth)).json()
     assert after["last_job_id"] == jobs[0]["id"]
     assert after["last_run_at"] is not None
     next_run = datetime.fromisoformat(after["next_run_at"].replace("Z", "+00:00"))
-    assert next_run.timestamp() * 1000 > tick and next_run.second == 0
+    assert next_run.timestamp() * 1000 > tick
+    assert next_run.second == 0
     # Nothing more is due: another pass makes nothing.
     assert (await store_of(client).tick_due(shard))[0] == 0
 
@@ -156,10 +166,11 @@ async def test_after_downtime_a_schedule_runs_once_and_moves_on(
     client: Client, auth: dict[str, str]
 ) -> None:
     schedule = await create(client, auth, cron="* * * * *")
-    await make_due(client.server.app[state.SHARDS], schedule["id"], now_ms() - 3 * 3600_000)
+    await make_due(client.app[state.SHARDS], schedule["id"], now_ms() - 3 * 3600_000)
     made, next_due = await store_of(client).tick_due(ids.shard_of(schedule["id"]))
     assert made == 1
-    assert next_due is not None and 0 < next_due - now_ms() <= 60_000
+    assert next_due is not None
+    assert 0 < next_due - now_ms() <= 60_000
     assert len(await schedule_jobs(client, auth, schedule["id"])) == 1
 
 
@@ -167,7 +178,7 @@ async def test_overlap_skip_skips_a_tick_while_the_last_job_has_not_ended(
     client: Client, auth: dict[str, str], run_worker_burst: Any
 ) -> None:
     schedule = await create(client, auth, cron="* * * * *", overlap="skip")
-    shards, store = client.server.app[state.SHARDS], store_of(client)
+    shards, store = client.app[state.SHARDS], store_of(client)
     shard = ids.shard_of(schedule["id"])
     await make_due(shards, schedule["id"])
     assert (await store.tick_due(shard))[0] == 1
@@ -185,24 +196,28 @@ async def test_pause_stops_ticks_and_resume_starts_from_now(
     client: Client, auth: dict[str, str]
 ) -> None:
     schedule = await create(client, auth, cron="* * * * *")
-    shards, store = client.server.app[state.SHARDS], store_of(client)
+    shards, store = client.app[state.SHARDS], store_of(client)
     shard = ids.shard_of(schedule["id"])
     await make_due(shards, schedule["id"])
     paused = await client.patch(
         f"/v1/schedules/{schedule['id']}", json={"paused": True}, headers=auth
     )
     body = await paused.json()
-    assert paused.status == 200 and body["paused"] is True and body["next_run_at"] is None
+    assert paused.status == 200
+    assert body["paused"] is True
+    assert body["next_run_at"] is None
     assert (await store.tick_due(shard))[0] == 0
     # Triggered while paused: runs now, and stays paused.
     response = await client.post(f"/v1/schedules/{schedule['id']}/trigger", headers=auth)
     job = await response.json()
-    assert response.status == 202 and response.headers["Location"] == f"/v1/jobs/{job['id']}"
+    assert response.status == 202
+    assert response.headers["Location"] == f"/v1/jobs/{job['id']}"
     assert job["schedule_id"] == schedule["id"]
     resumed = await (
         await client.patch(f"/v1/schedules/{schedule['id']}", json={"paused": False}, headers=auth)
     ).json()
-    assert resumed["paused"] is False and resumed["last_job_id"] == job["id"]
+    assert resumed["paused"] is False
+    assert resumed["last_job_id"] == job["id"]
     next_run = datetime.fromisoformat(resumed["next_run_at"].replace("Z", "+00:00"))
     assert 0 < next_run.timestamp() * 1000 - now_ms() <= 60_000
     assert (await store.tick_due(shard))[0] == 0  # not due before its next minute
@@ -219,16 +234,18 @@ async def test_patch_changes_cron_and_job(client: Client, auth: dict[str, str]) 
     )  # fmt: skip
     body = await changed.json()
     assert changed.status == 200, body
-    assert body["cron"] == "0 9 * * 1-5" and body["timezone"] == "America/New_York"
-    assert body["job"]["input"] == {"value": 7} and body["job"]["priority"] == "high"
+    assert body["cron"] == "0 9 * * 1-5"
+    assert body["timezone"] == "America/New_York"
+    assert body["job"]["input"] == {"value": 7}
+    assert body["job"]["priority"] == "high"
     local = datetime.fromisoformat(body["next_run_at"].replace("Z", "+00:00")).astimezone(
         ZoneInfo("America/New_York")
     )
-    assert (local.hour, local.minute) == (9, 0) and local.weekday() < 5
-    job = await (
-        await client.post(f"/v1/schedules/{schedule['id']}/trigger", headers=auth)
-    ).json()
-    assert job["input"] == {"value": 7} and job["priority"] == "high"
+    assert (local.hour, local.minute) == (9, 0)
+    assert local.weekday() < 5
+    job = await (await client.post(f"/v1/schedules/{schedule['id']}/trigger", headers=auth)).json()
+    assert job["input"] == {"value": 7}
+    assert job["priority"] == "high"
 
 
 async def test_another_tenants_schedule_is_a_404_and_lists_nothing(

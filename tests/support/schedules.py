@@ -16,7 +16,7 @@ async def make_due(shards: Shards, schedule_id: str, at_ms: int | None = None) -
     record = keys.schedule(schedule_id)
     shard = ids.shard_of(schedule_id)
     client = shards.for_key(record)
-    await client.hset(record, "next", tick)  # type: ignore[misc]
+    await client.hset(record, "next", str(tick))  # type: ignore[misc]
     await client.zadd(keys.schedules_due(shard), {schedule_id: tick})
-    await client.spublish(keys.wakeup(keys.SCHEDULED_WAKEUP, shard), "1")  # type: ignore[attr-defined]
+    await client.spublish(keys.wakeup(keys.SCHEDULED_WAKEUP, shard), "1")
     return tick

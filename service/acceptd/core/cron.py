@@ -16,8 +16,6 @@ from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from cronsim import CronSim, CronSimError
-
 MAX_CRON_LENGTH = 120
 MAX_TIMEZONE_LENGTH = 64
 # A tick further off than this is refused when the schedule is made (`0 0 * 2 MON#5` next
@@ -54,6 +52,8 @@ class Cron:
             raise CronError(f"a cron expression is at most {MAX_CRON_LENGTH} characters")
         if len(expression.split()) != 5:
             raise CronError("a cron expression has 5 fields: minute hour day month weekday")
+        from cronsim import CronSimError  # the server extra: the SDK imports this module too
+
         cron = cls(" ".join(expression.split()), timezone)
         zone(timezone)
         try:
@@ -68,6 +68,8 @@ class Cron:
 
     def next_after(self, after_ms: float) -> int | None:
         """The first tick strictly after `after_ms` (ms since the epoch), or None if none."""
+        from cronsim import CronSim
+
         start = datetime.fromtimestamp(after_ms / 1000, zone(self.timezone))
         try:
             found = next(CronSim(self.expression, start))

@@ -298,6 +298,11 @@ class ScheduleStore:
         await self._jobs.trim(schedule.tenant, schedule.shard)
         return job.record
 
+    async def idle(self) -> None:
+        """Returns once no background index trim of this store runs (before closing)."""
+        await self._trimmer.idle()
+        await self._jobs.trimmer.idle()
+
     # ---- ticks (the workers' scheduler) ---------------------------------------------------
 
     async def tick_due(self, shard: int) -> tuple[int, int | None]:
@@ -418,8 +423,9 @@ class ScheduleStore:
 
 
 class _NextTicks:
-    """The tick after each due one, each (expression, zone, minute) computed once per
-    slice: a burst of 100,000 schedules of a few expressions costs a few cron steps."""
+    """The tick after each due one, computed once per (expression, zone) in a slice (its
+    ticks share `now`): a burst of 100,000 schedules of a few expressions costs a few cron
+    steps."""
 
     def __init__(self, now: int) -> None:
         self._now = now

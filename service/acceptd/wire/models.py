@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic_core import PydanticCustomError
 
-from acceptd.core.cron import MAX_CRON_LENGTH, MAX_TIMEZONE_LENGTH, Cron, zone
+from acceptd.core.cron import MAX_CRON_LENGTH, MAX_TIMEZONE_LENGTH, Cron, CronError, zone
 from acceptd.core.events import EventName
 
 JobStatusName = Literal[
@@ -562,15 +563,25 @@ _OVERLAP = "`skip`: a tick is skipped while the schedule's previous job has not 
 
 
 def _checked_cron(value: str | None) -> str | None:
+    """A 422 on `cron` saying what is wrong (the time zone is checked on its own field)."""
     if value is not None:
-        Cron.parse(value)  # ValueError (CronError) names what is wrong: a 422 on `cron`
+        try:
+            Cron.parse(value)
+        except CronError as exc:
+            raise PydanticCustomError("cron", "{reason}", {"reason": str(exc)}) from None
     return value
 
 
 def _checked_zone(value: str | None) -> str | None:
     if value is not None:
-        zone(value)
+        try:
+            zone(value)
+        except CronError as exc:
+            raise PydanticCustomError("timezone", "{reason}", {"reason": str(exc)}) from None
     return value
+
+
+ScheduleOverlap = Literal["allow", "skip"]
 
 
 class ScheduleJob(_Strict):
@@ -592,7 +603,7 @@ class ScheduleCreate(_Strict):
     )
     job: ScheduleJob
     paused: bool = Field(default=False, description="a paused schedule submits nothing")
-    overlap: Literal["allow", "skip"] = Field(default="allow", description=_OVERLAP)
+    overlap: ScheduleOverlap = Field(default="allow", description=_OVERLAP)
 
     _cron = field_validator("cron")(_checked_cron)
     _zone = field_validator("timezone")(_checked_zone)
@@ -605,7 +616,7 @@ class ScheduleUpdate(_Strict):
     paused: bool | None = Field(
         default=None, description="false resumes: the next tick is the first after now"
     )
-    overlap: Literal["allow", "skip"] | None = Field(default=None, description=_OVERLAP)
+    overlap: ScheduleOverlap | None = Field(default=None, description=_OVERLAP)
 
     _cron = field_validator("cron")(_checked_cron)
     _zone = field_validator("timezone")(_checked_zone)
@@ -634,7 +645,7 @@ class Schedule(BaseModel):
     timezone: str
     job: ScheduleJobShown
     paused: bool
-    overlap: Literal["allow", "skip"]
+    overlap: ScheduleOverlap
     next_run_at: str | None = Field(description="null while paused")
     last_run_at: str | None
     last_job_id: str | None

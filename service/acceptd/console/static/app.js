@@ -6,6 +6,7 @@ import { h, replace } from "/ui/ui.js";
 const VIEWS = {
   jobs: { label: "Jobs", module: "/ui/views/jobs.js", scopes: ["operator", "admin", "standard", "portal"] },
   batches: { label: "Batches", module: "/ui/views/batches.js", scopes: ["operator", "admin", "standard", "portal"] },
+  schedules: { label: "Schedules", module: "/ui/views/schedules.js", scopes: ["operator", "admin", "standard", "portal"] },
   review: { label: "Review", module: "/ui/views/review.js", scopes: ["operator", "admin", "standard", "portal"] },
   endpoints: { label: "Endpoints", module: "/ui/views/endpoints.js", scopes: ["operator", "admin", "standard", "portal", "portal-endpoints"] },
   system: { label: "System", module: "/ui/views/system.js", scopes: ["operator", "admin"] },

@@ -66,11 +66,12 @@ function fieldFor(name, schema, required, prefix) {
 }
 
 // {element, value(): the result or throws with the problems shown next to each field}
-export function schemaForm(rawSchema, prefix) {
+// `wholeField` names the one JSON field a schema that is not an object of properties becomes.
+export function schemaForm(rawSchema, prefix, wholeField = { name: "result", title: "Result (JSON)" }) {
   const root = rawSchema || {};
   const schema = resolve(root, root);
   if (schema.type !== "object" || !schema.properties) {
-    const whole = fieldFor("result", { ...schema, title: "Result (JSON)" }, true, prefix);
+    const whole = fieldFor(wholeField.name, { ...schema, title: wholeField.title }, true, prefix);
     return { element: whole.element, value: () => validated([whole])[whole.name] };
   }
   const required = new Set(schema.required || []);

@@ -32,10 +32,21 @@ export function json(value) {
   return h("pre", {}, JSON.stringify(value, null, 2));
 }
 
-export function when(value) {
+export function when(value, timeZone) {
   if (!value) return "";
   const date = new Date(value);
-  return date.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium" });
+  return date.toLocaleString(undefined, { dateStyle: "short", timeStyle: "medium", timeZone });
+}
+
+// How far off a time is, in words: "in 42 s", "3 min ago" (updated by each redraw).
+export function relative(value) {
+  if (!value) return "";
+  const seconds = Math.round((new Date(value) - Date.now()) / 1000);
+  const size = Math.abs(seconds);
+  if (size < 1) return "now";
+  const amount = size < 60 ? `${size} s` : size < 5400 ? `${Math.round(size / 60)} min`
+    : size < 129600 ? `${Math.round(size / 3600)} h` : `${Math.round(size / 86400)} d`;
+  return seconds > 0 ? `in ${amount}` : `${amount} ago`;
 }
 
 export function errorBox(error) {
