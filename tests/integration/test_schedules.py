@@ -11,6 +11,7 @@ from zoneinfo import ZoneInfo
 from aiohttp.test_utils import TestClient
 
 from acceptd.api import state
+from acceptd.api.app import create_app
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.settings import Settings
@@ -123,8 +124,6 @@ async def test_list_pages_newest_first_and_delete_removes(
 async def test_the_tenant_cap_is_a_409(
     aiohttp_client: Any, make_settings: Any, auth: dict[str, str]
 ) -> None:
-    from acceptd.api.app import create_app
-
     client = await aiohttp_client(create_app(make_settings(max_schedules_per_tenant=2)))
     await create(client, auth)
     second = await create(client, auth)
@@ -267,3 +266,27 @@ async def test_another_tenants_schedule_is_a_404_and_lists_nothing(
     listed = await (await client.get("/v1/schedules", headers=tenant_b_auth)).json()
     assert listed["items"] == []
     assert len(await schedule_jobs(client, auth, schedule["id"])) == 1
+
+
+async def test_a_schedule_counts_against_its_tenants_bytes(
+    aiohttp_client: Any, make_settings: Any, auth: dict[str, str]
+) -> None:
+    """A schedule's job is stored until it is deleted: a tenant cannot fill Redis with
+    schedules any more than with jobs (API.md, ACCEPTD_MAX_BYTES_PER_TENANT)."""
+    client = await aiohttp_client(create_app(make_settings(max_bytes_per_tenant=20_000)))
+    heavy = {"type": "demo.echo", "input": {"value": "x" * 8000}}
+    first = await create(client, auth, job=heavy)
+    await create(client, auth, job=heavy)
+    refused = await client.post(
+        "/v1/schedules", json={"cron": "* * * * *", "job": heavy}, headers=auth
+    )
+    assert refused.status == 429
+    assert refused.content_type == "application/problem+json"
+    grown = await client.patch(
+        f"/v1/schedules/{first['id']}",
+        json={"job": {"type": "demo.echo", "input": {"value": "x" * 12000}}},
+        headers=auth,
+    )
+    assert grown.status == 429
+    await client.delete(f"/v1/schedules/{first['id']}", headers=auth)
+    await create(client, auth, job=heavy)

@@ -34,7 +34,7 @@ from acceptd.store import keys, records
 from acceptd.store.jobs import JobRecord, JobStore, NewJob, PreparedJob, QuotaExceededError
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
-from acceptd.store.usage import ByteBudgetExceededError
+from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
 
 log = logging.getLogger(__name__)
 
@@ -189,14 +189,12 @@ class ScheduleStore:
             raise ScheduleLimitError(limit)
         now = now_ms()
         next_ms = None if paused else cron.next_after(now)
-        fields: list[str | int] = [
-            "tenant", tenant, "cron", cron.expression, "tz", cron.timezone,
-            "paused", "1" if paused else "0", "overlap", overlap,
-            "next", "" if next_ms is None else next_ms, "created", now, "updated", now,
-            *job.fields(),
-        ]  # fmt: skip
+        fields = _own_fields(tenant, cron, job, paused, overlap, now)
         try:
-            await self._write("create", schedule_id, next_ms, fields)
+            await self._write(
+                "create", schedule_id, tenant, next_ms, fields,
+                ["next", "" if next_ms is None else next_ms, "created", now],
+            )  # fmt: skip
         except BaseException:
             await self._shards.control.srem(owned, schedule_id)  # type: ignore[misc]
             raise
@@ -205,16 +203,32 @@ class ScheduleStore:
         )
 
     async def _write(
-        self, mode: str, schedule_id: str, next_ms: int | Literal["keep"] | None, fields: list[Any]
+        self,
+        mode: Literal["create", "update"],
+        schedule_id: str,
+        tenant: str,
+        next_ms: int | Literal["keep"] | None,
+        own: list[str | int],
+        ticks: list[str | int],
     ) -> bool:
+        """lua/schedule_write.lua: `own` the fields its owner sets, counted against the
+        tenant's bytes, and `ticks` the tick fields written with them. False when an update
+        finds the schedule deleted; ByteBudgetExceededError past the tenant's budget."""
         shard = ids.shard_of(schedule_id)
         written: int = await self._scripts.schedule_write(
-            keys=[keys.schedule(schedule_id), keys.schedules_due(shard)],
+            keys=[
+                keys.schedule(schedule_id),
+                keys.schedules_due(shard),
+                keys.tenant_usage(tenant, shard),
+            ],
             args=[
                 mode, schedule_id, "" if next_ms is None else next_ms,
-                keys.wakeup(keys.SCHEDULED_WAKEUP, shard), *fields,
+                keys.wakeup(keys.SCHEDULED_WAKEUP, shard),
+                stored_bytes(own), self._jobs.byte_share, *own, *ticks,
             ],
         )  # fmt: skip
+        if written == -1:
+            raise ByteBudgetExceededError(tenant, self._jobs.byte_budget)
         return written == 1
 
     async def get(self, schedule_id: str, tenant: str | None = None) -> ScheduleRecord | None:
@@ -251,36 +265,37 @@ class ScheduleStore:
     async def update(
         self, schedule: ScheduleRecord, change: ScheduleChange
     ) -> ScheduleRecord | None:
-        """Writes what `change` names; a new expression, time zone or a resume takes the
-        next tick from now (ticks missed while paused are not run). None when the schedule
+        """Rewrites the schedule's own fields with `change` applied (the ticks' fields are
+        left to them); a new expression, time zone or a resume takes the next tick from now (ticks missed while paused are not run). None when the schedule
         was deleted meanwhile."""
         now = now_ms()
-        fields: list[Any] = ["updated", now]
         cron = change.cron or schedule.cron
         paused = schedule.paused if change.paused is None else change.paused
-        if change.cron is not None:
-            fields += ["cron", cron.expression, "tz", cron.timezone]
-        if change.job is not None:
-            fields += change.job.fields()
-        if change.overlap is not None:
-            fields += ["overlap", change.overlap]
+        own = _own_fields(
+            schedule.tenant, cron, change.job or schedule.job, paused,
+            change.overlap or schedule.overlap, now,
+        )  # fmt: skip
         next_ms: int | Literal["keep"] | None = "keep"
+        ticks: list[str | int] = []
         if change.cron is not None or paused != schedule.paused:
             next_ms = None if paused else cron.next_after(now)
-            fields += ["paused", "1" if paused else "0", "next", next_ms or ""]
-        if not await self._write("update", schedule.id, next_ms, fields):
+            ticks = ["next", next_ms or ""]
+        if not await self._write("update", schedule.id, schedule.tenant, next_ms, own, ticks):
             return None
         return await self.get(schedule.id)
 
     async def delete(self, schedule: ScheduleRecord) -> None:
-        """The record and its place in the due index go at once; the list of its jobs stays
-        for as long as the jobs do (their resources keep `schedule_id`)."""
-        key = keys.schedule(schedule.id)
-        async with self._shards.for_key(key).pipeline(transaction=True) as pipe:
-            pipe.delete(key)
-            pipe.zrem(keys.schedules_due(schedule.shard), schedule.id)
-            pipe.pexpire(keys.schedule_jobs(schedule.id), self._jobs.retention_ms)
-            await pipe.execute()
+        """The record, its place in the due index and its bytes go at once; the list of
+        its jobs stays for as long as the jobs do (their resources keep `schedule_id`)."""
+        await self._scripts.schedule_delete(
+            keys=[
+                keys.schedule(schedule.id),
+                keys.schedules_due(schedule.shard),
+                keys.schedule_jobs(schedule.id),
+                keys.tenant_usage(schedule.tenant, schedule.shard),
+            ],
+            args=[schedule.id, self._jobs.retention_ms],
+        )
         await self._shards.control.srem(keys.tenant_schedules(schedule.tenant), schedule.id)  # type: ignore[misc]
 
     async def trigger(self, schedule: ScheduleRecord) -> JobRecord | None:
@@ -420,6 +435,18 @@ class ScheduleStore:
         shard = ids.shard_of(schedule_id)
         script_keys = [record, keys.schedules_due(shard), *[record] * 8]
         return script_keys, ["tick", "", "", 0, "", "", "", 0, 0, 0, "normal", "", schedule_id]
+
+
+def _own_fields(
+    tenant: str, cron: Cron, job: JobTemplate, paused: bool, overlap: Overlap, now: int
+) -> list[str | int]:
+    """The fields of a schedule its owner sets (all of them, on every write: a PATCH
+    rewrites them whole, never the ticks' own fields)."""
+    return [
+        "tenant", tenant, "cron", cron.expression, "tz", cron.timezone,
+        "paused", "1" if paused else "0", "overlap", overlap, "updated", now,
+        *job.fields(),
+    ]  # fmt: skip
 
 
 class _NextTicks:

@@ -94,6 +94,7 @@ class Scripts:
         self.schedule_claim = plain("schedule_claim")
         self.schedule_write = plain("schedule_write")
         self.schedule_admit = plain("schedule_admit")
+        self.schedule_delete = plain("schedule_delete")
         self.forget = plain("forget")
         self.batch_open = plain("batch_open")
         self.endpoint_create = plain("endpoint_create")

@@ -40,7 +40,7 @@ function actions(s, failed, done, { onDeleted } = {}) {
     replace(failed);
     let made;
     try { made = await call(); } catch (error) { replace(failed, errorBox(error)); return; }
-    await done(made);
+    try { await done(made); } catch (error) { replace(failed, errorBox(error)); }
   }
   return h("div", { class: "actions" },
     h("button", { class: "secondary", type: "button", "data-pause": s.id,
@@ -150,7 +150,7 @@ function newScheduleForm(created) {
       else if (["cron", "timezone", "overlap"].includes(parts[0])) id = `sc-${parts[0]}`;
       const target = id && document.getElementById(`${id}-error`);
       if (target) target.textContent = target.textContent ? `${target.textContent}; ${e.detail}` : e.detail;
-      else inputError.textContent = `${e.field}: ${e.detail}`;
+      else inputError.textContent = [inputError.textContent, `${e.field}: ${e.detail}`].filter(Boolean).join("; ");
     }
   }
 
