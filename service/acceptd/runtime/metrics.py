@@ -70,7 +70,7 @@ HTTP_SECONDS = Histogram(
 # arq queues: what is due now is the backlog (what scales workers and dispatchers).
 DUE_QUEUES = {"jobs": keys.job_queue, "webhooks": keys.webhook_queue}
 # Jobs running, and everything else these hold is waiting for something: a time
-# (scheduled, retrying), input, a
+# (scheduled, retrying; recurring schedules, for their next tick), input, a
 # tenant's cap or a concurrency key's limit (parked), a delivery's turn.
 WHOLE_QUEUES = {
     "running": keys.running_jobs,
@@ -79,6 +79,7 @@ WHOLE_QUEUES = {
     "parked": keys.parked_jobs,
     "awaiting_input": keys.awaiting_input,
     "deliveries_due": keys.deliveries_due,
+    "schedules": keys.schedules_due,
 }
 
 
