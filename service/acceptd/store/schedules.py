@@ -266,8 +266,9 @@ class ScheduleStore:
         self, schedule: ScheduleRecord, change: ScheduleChange
     ) -> ScheduleRecord | None:
         """Rewrites the schedule's own fields with `change` applied (the ticks' fields are
-        left to them); a new expression, time zone or a resume takes the next tick from now (ticks missed while paused are not run). None when the schedule
-        was deleted meanwhile."""
+        left to them); a new expression, time zone or a resume takes the next tick from
+        now (ticks missed while paused are not run). None when the schedule was deleted
+        meanwhile."""
         now = now_ms()
         cron = change.cron or schedule.cron
         paused = schedule.paused if change.paused is None else change.paused
