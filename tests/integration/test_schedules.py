@@ -15,6 +15,7 @@ from acceptd.api.app import create_app
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.settings import Settings
+from acceptd.store import keys
 from acceptd.store.jobs import JobStore
 from acceptd.store.schedules import ScheduleStore
 from acceptd.store.scripts import Scripts
@@ -262,7 +263,8 @@ async def test_another_tenants_schedule_is_a_404_and_lists_nothing(
     ):
         response = await client.request(method, path, json={}, headers=tenant_b_auth)
         assert response.status == 404, (method, path)
-    assert await schedule_jobs(client, tenant_b_auth, schedule["id"]) == []
+    listed_by_b = await client.get(f"/v1/jobs?schedule={schedule['id']}", headers=tenant_b_auth)
+    assert listed_by_b.status == 404
     listed = await (await client.get("/v1/schedules", headers=tenant_b_auth)).json()
     assert listed["items"] == []
     assert len(await schedule_jobs(client, auth, schedule["id"])) == 1
@@ -273,7 +275,9 @@ async def test_a_schedule_counts_against_its_tenants_bytes(
 ) -> None:
     """A schedule's job is stored until it is deleted: a tenant cannot fill Redis with
     schedules any more than with jobs (API.md, ACCEPTD_MAX_BYTES_PER_TENANT)."""
-    client = await aiohttp_client(create_app(make_settings(max_bytes_per_tenant=20_000)))
+    # One shard: each shard admits its share of a budget (store/jobs.py shard_share).
+    settings = make_settings(max_bytes_per_tenant=20_000, shards=1)
+    client = await aiohttp_client(create_app(settings))
     heavy = {"type": "demo.echo", "input": {"value": "x" * 8000}}
     first = await create(client, auth, job=heavy)
     await create(client, auth, job=heavy)
@@ -290,3 +294,22 @@ async def test_a_schedule_counts_against_its_tenants_bytes(
     assert grown.status == 429
     await client.delete(f"/v1/schedules/{first['id']}", headers=auth)
     await create(client, auth, job=heavy)
+
+
+async def test_a_record_that_cannot_be_read_holds_no_other_tick(
+    client: Client, auth: dict[str, str], caplog: Any
+) -> None:
+    """A schedule record this code cannot read (written by another version, or damaged) is
+    logged and left claimed; the ticks due beside it are made."""
+    good, bad = await create(client, auth), await create(client, auth)
+    shards = client.app[state.SHARDS]
+    record = keys.schedule(bad["id"])
+    await shards.for_key(record).hset(record, "job", "{not json")  # type: ignore[misc]
+    tick = now_ms()
+    for schedule in (good, bad):
+        await make_due(shards, schedule["id"], tick)
+    store = store_of(client)
+    made = sum([(await store.tick_due(shard))[0] for shard in range(shards.count)])
+    assert made == 1
+    assert len(await schedule_jobs(client, auth, good["id"])) == 1
+    assert f"schedule {bad['id']}: its tick could not be made" in caplog.text

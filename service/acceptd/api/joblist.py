@@ -99,13 +99,18 @@ async def _batch_filter(request: web.Request) -> str | None:
     return None if batch_id is None else (await find_batch(request, batch_id)).id
 
 
-def _schedule_filter(request: web.Request) -> str | None:
+async def _schedule_filter(request: web.Request) -> str | None:
     """?schedule=<id>: only the jobs it submitted, while they are kept (also once the
-    schedule is deleted). Another tenant's id lists nothing: each job's tenant is checked."""
+    schedule is deleted: its jobs then say whose they are, list_jobs). Another tenant's
+    schedule is a 404, as if it did not exist."""
     schedule_id = request.query.get("schedule")
-    if schedule_id is not None and not ids.looks_like("sch", schedule_id):
-        raise NotFound(f"no schedule {schedule_id}")
-    return schedule_id
+    if schedule_id is None:
+        return None
+    if ids.looks_like("sch", schedule_id):
+        found = await request.app[state.SCHEDULES].get(schedule_id)
+        if found is None or found.tenant == request[state.TENANT]:
+            return schedule_id
+    raise NotFound(f"no schedule {schedule_id}")
 
 
 async def list_jobs(request: web.Request) -> web.Response:
@@ -115,7 +120,7 @@ async def list_jobs(request: web.Request) -> web.Response:
     limit = page_limit(request)
     view = list_view(request)
     batch_filter = await _batch_filter(request)
-    schedule_filter = _schedule_filter(request)
+    schedule_filter = await _schedule_filter(request)
     status_filter = query.get("status")
     if status_filter is not None and status_filter not in {s.value for s in JobStatus}:
         raise BadRequest(f"status must be one of {', '.join(s.value for s in JobStatus)}")
@@ -150,8 +155,10 @@ async def list_jobs(request: web.Request) -> web.Response:
                 more = True
                 break
             position, scanned = job_id, scanned + 1
-            if head is None or head.tenant != tenant:
+            if head is None:
                 continue
+            if head.tenant != tenant:  # a deleted schedule of another tenant's: its jobs
+                raise NotFound(f"no schedule {schedule_filter}")
             if status_filter and head.status.value != status_filter:
                 continue
             if type_filter and head.type != type_filter:

@@ -228,7 +228,7 @@ ROUTES: list[Route] = [
         "schedules",
         body=ScheduleCreate,
         responses={201: Response("created", Schedule, ("Location",))},
-        errors=(400, 409, 413, 415, 422),
+        errors=(400, 409, 413, 415, 422, 429),
     ),
     Route(
         "GET", "/v1/schedules", schedules.list_schedules, "List schedules, newest first",
@@ -248,7 +248,7 @@ ROUTES: list[Route] = [
         "Pause, resume, or change a schedule's cron, time zone, job or overlap", "schedules",
         body=ScheduleUpdate,
         responses={200: Response("the schedule as changed", Schedule)},
-        errors=(400, 404, 413, 415, 422),
+        errors=(400, 404, 409, 413, 415, 422, 429),
     ),
     Route(
         "DELETE", "/v1/schedules/{schedule_id}", schedules.delete_schedule,

@@ -8,17 +8,18 @@ from acceptd.api import state
 from acceptd.api.body import read_model
 from acceptd.api.jobs import concurrency, job_response
 from acceptd.api.paging import decode_cursor, encode_cursor, page_limit
-from acceptd.api.problems import Conflict, NotFound, ValidationFailed, field_error
+from acceptd.api.problems import Conflict, NotFound
 from acceptd.api.respond import json_response
 from acceptd.api.validation import check_callback, check_job
 from acceptd.core import ids
-from acceptd.core.cron import Cron, CronError
+from acceptd.core.cron import Cron
 from acceptd.runtime.metrics import JOBS_SUBMITTED
 from acceptd.store.schedules import (
     JobTemplate,
     ScheduleChange,
     ScheduleLimitError,
     ScheduleRecord,
+    ScheduleShardError,
 )
 from acceptd.wire.models import ScheduleCreate, ScheduleJob, ScheduleUpdate
 from acceptd.wire.resources import schedule_path, schedule_resource
@@ -43,20 +44,13 @@ async def _template(request: web.Request, job: ScheduleJob) -> JobTemplate:
     )
 
 
-def _cron(expression: str, timezone: str) -> Cron:
-    try:
-        return Cron.parse(expression, timezone)
-    except CronError as exc:
-        raise ValidationFailed(str(exc), errors=[field_error(("cron",), str(exc))]) from None
-
-
 async def create_schedule(request: web.Request) -> web.Response:
     settings = request.app[state.SETTINGS]
     body, _ = await read_model(request, ScheduleCreate, settings.max_body_bytes)
     template = await _template(request, body.job)
     try:
         schedule = await request.app[state.SCHEDULES].create(
-            request[state.TENANT], _cron(body.cron, body.timezone), template,
+            request[state.TENANT], Cron.of(body.cron, body.timezone), template,
             paused=body.paused, overlap=body.overlap,
             limit=settings.max_schedules_per_tenant,
         )  # fmt: skip
@@ -95,14 +89,20 @@ async def update_schedule(request: web.Request) -> web.Response:
     body, _ = await read_model(request, ScheduleUpdate, request.app[state.SETTINGS].max_body_bytes)
     cron = None
     if body.cron is not None or body.timezone is not None:
-        cron = _cron(body.cron or schedule.cron.expression, body.timezone or schedule.cron.timezone)
+        # Each checked by the model already (Cron.parse); a stored one was checked when set.
+        cron = Cron.of(
+            body.cron or schedule.cron.expression, body.timezone or schedule.cron.timezone
+        )
     change = ScheduleChange(
         cron=cron,
         job=await _template(request, body.job) if body.job is not None else None,
         paused=body.paused,
         overlap=body.overlap,
     )
-    updated = await request.app[state.SCHEDULES].update(schedule, change)
+    try:
+        updated = await request.app[state.SCHEDULES].update(schedule, change)
+    except ScheduleShardError as exc:
+        raise Conflict(str(exc)) from None
     if updated is None:
         raise NotFound(f"no schedule {schedule.id}")
     return json_response(schedule_resource(updated))

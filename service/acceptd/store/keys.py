@@ -211,6 +211,13 @@ def schedules_due(shard: int) -> str:
     return _shard(shard) + "schedules:due"
 
 
+def schedule_sizes(shard: int) -> str:
+    """Hash of the shard's schedules -> the bytes of each one's own fields (its job
+    template): a worker reads a burst of due ticks in groups of bounded bytes, not 200
+    templates of a megabyte at once."""
+    return _shard(shard) + "schedules:sizes"
+
+
 def batch_parts_pending(shard: int) -> str:
     """Sorted set of the batches whose part on the shard is written but not yet queued
     (its batch may still be refused), scored by when a worker looks at it if the API that

@@ -42,6 +42,9 @@ Overlap = Literal["allow", "skip"]
 
 # Due ticks one claim takes: what one round trip of records and one of tick scripts carry.
 TICK_BATCH = 200
+# What the schedules of one group of ticks weigh at most, read and written in one round trip
+# each (a template may hold a megabyte of input: 200 of them at once would be 200 MB).
+TICK_READ_BYTES = 4 * 2**20
 # Claims one pass of the worker's scheduler makes on a shard before it looks at the others.
 MAX_CLAIMS_PER_PASS = 20
 # How long a claimed tick is another worker's alone: if its worker dies before writing it,
@@ -50,6 +53,16 @@ CLAIM_LEASE_MS = 10_000
 # An id in the tenant's set whose record is missing is dropped once it is this old (younger,
 # its create may still be writing the record).
 DANGLING_AFTER_MS = 60_000
+
+
+class ScheduleShardError(Exception):
+    """A change would make the schedule's jobs belong on another shard than its own."""
+
+    def __init__(self) -> None:
+        super().__init__(
+            "this job's type has a concurrency limit counted on another shard than this "
+            "schedule's: delete the schedule and create one with this job"
+        )
 
 
 class ScheduleLimitError(Exception):
@@ -220,6 +233,7 @@ class ScheduleStore:
                 keys.schedule(schedule_id),
                 keys.schedules_due(shard),
                 keys.tenant_usage(tenant, shard),
+                keys.schedule_sizes(shard),
             ],
             args=[
                 mode, schedule_id, "" if next_ms is None else next_ms,
@@ -269,6 +283,8 @@ class ScheduleStore:
         left to them); a new expression, time zone or a resume takes the next tick from
         now (ticks missed while paused are not run). None when the schedule was deleted
         meanwhile."""
+        if change.job is not None and not await self._fits(schedule, change.job):
+            raise ScheduleShardError()
         now = now_ms()
         cron = change.cron or schedule.cron
         paused = schedule.paused if change.paused is None else change.paused
@@ -285,6 +301,17 @@ class ScheduleStore:
             return None
         return await self.get(schedule.id)
 
+    async def _fits(self, schedule: ScheduleRecord, job: JobTemplate) -> bool:
+        """Whether `job` may be submitted from the schedule's shard: a tick writes its job
+        there (one step), and a job whose limit is counted on one shard must live on it
+        (store/placement.py). Only a concurrency key or a running cap ties a job to one."""
+        if self._shards.count == 1:
+            return True
+        if not job.concurrency_key and not await self._jobs.capped(schedule.tenant):
+            return True
+        home = await self._jobs.shard_for(schedule.tenant, concurrency_key=job.concurrency_key)
+        return home == schedule.shard
+
     async def delete(self, schedule: ScheduleRecord) -> None:
         """The record, its place in the due index and its bytes go at once; the list of
         its jobs stays for as long as the jobs do (their resources keep `schedule_id`)."""
@@ -294,6 +321,7 @@ class ScheduleStore:
                 keys.schedules_due(schedule.shard),
                 keys.schedule_jobs(schedule.id),
                 keys.tenant_usage(schedule.tenant, schedule.shard),
+                keys.schedule_sizes(schedule.shard),
             ],
             args=[schedule.id, self._jobs.retention_ms],
         )
@@ -325,16 +353,17 @@ class ScheduleStore:
         """Writes the shard's due ticks: (jobs submitted, when the next tick falls due in
         ms, or None when no schedule waits)."""
         made = 0
-        due_index = keys.schedules_due(shard)
+        claim_keys = [keys.schedules_due(shard), keys.schedule_sizes(shard)]
         for _ in range(MAX_CLAIMS_PER_PASS):
             now = now_ms()
             reply = await self._scripts.schedule_claim(
-                keys=[due_index], args=[now, CLAIM_LEASE_MS, TICK_BATCH]
+                keys=claim_keys, args=[now, CLAIM_LEASE_MS, TICK_BATCH]
             )
-            head, claimed = int(reply[0]), list(reply[1:])
+            head, claimed = int(reply[0]), list(zip(reply[1::2], reply[2::2], strict=True))
             if not claimed:
                 return made, None if head < 0 else head
-            made += await self._tick(claimed, now)
+            for group in _by_bytes(claimed):
+                made += await self._tick(group, now)
         return made, now_ms()  # more may be due: look again at once
 
     async def _tick(self, claimed: list[str], now: int) -> int:
@@ -343,16 +372,25 @@ class ScheduleStore:
         outcome_of: list[ScheduleRecord | None] = []
         next_tick = _NextTicks(now)
         for schedule_id, raw in zip(claimed, raws, strict=True):
-            schedule = ScheduleRecord.from_hash(schedule_id, raw) if raw else None
-            if schedule is None or schedule.next_ms is None or schedule.next_ms > now:
-                # Gone, paused or moved since it was filed: the script puts the index in line.
-                calls.append(self._index_call(schedule_id))
-                outcome_of.append(None)
+            try:
+                schedule = ScheduleRecord.from_hash(schedule_id, raw) if raw else None
+                if schedule is None or schedule.next_ms is None or schedule.next_ms > now:
+                    # Gone, paused or moved since it was filed: the script puts the index
+                    # back in line with the record.
+                    calls.append(self._index_call(schedule_id))
+                    outcome_of.append(None)
+                    continue
+                job = self._jobs.prepare(self._new_job(schedule), schedule.shard, now)
+                after = next_tick(schedule.cron, schedule.next_ms)
+            except Exception:
+                # One record this code cannot read must not hold every other tick (nor the
+                # scheduler's other work): it stays claimed, and is tried again a lease later.
+                log.exception("schedule %s: its tick could not be made", schedule_id)
                 continue
-            job = self._jobs.prepare(self._new_job(schedule), schedule.shard, now)
-            after = next_tick(schedule.cron, schedule.next_ms)
             calls.append(self._tick_call(schedule, "tick", job, after))
             outcome_of.append(schedule)
+        if not calls:
+            return 0
         replies = await self._shards.pipelined(
             [call[0][0] for call in calls],
             lambda pipe, i: self._scripts.schedule_tick(*calls[i], client=pipe),
@@ -436,6 +474,21 @@ class ScheduleStore:
         shard = ids.shard_of(schedule_id)
         script_keys = [record, keys.schedules_due(shard), *[record] * 8]
         return script_keys, ["tick", "", "", 0, "", "", "", 0, 0, 0, "normal", "", schedule_id]
+
+
+def _by_bytes(claimed: list[tuple[str, int]]) -> list[list[str]]:
+    """The claimed ids in groups whose schedules weigh at most TICK_READ_BYTES together (a
+    group holds one schedule at least): what one round trip reads, and the jobs it makes
+    hold, stay bounded whatever the templates weigh."""
+    groups: list[list[str]] = [[]]
+    weight = 0
+    for schedule_id, size in claimed:
+        if groups[-1] and weight + size > TICK_READ_BYTES:
+            groups.append([])
+            weight = 0
+        groups[-1].append(schedule_id)
+        weight += size
+    return groups
 
 
 def _own_fields(

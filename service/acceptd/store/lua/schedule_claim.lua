@@ -2,8 +2,9 @@
 -- one worker: each moves ARGV[2] ms ahead in the index, so the other workers do not read it
 -- again while this one writes its tick (schedule_tick.lua puts it at its next tick), and
 -- if this one dies first, another takes it when the lease ends: late by seconds, not lost.
--- KEYS[1] the shard's schedules:due. Returns {the earliest score left in the index after
--- the move, or -1 when empty, id...}.
+-- KEYS[1] the shard's schedules:due, KEYS[2] its schedules:sizes. Returns {the earliest
+-- score left in the index after the move, or -1 when empty, then id, size, id, size...}:
+-- the bytes of each one's own fields, so the caller reads them in groups of bounded bytes.
 local now, lease = tonumber(ARGV[1]), tonumber(ARGV[2])
 local due = redis.call('ZRANGE', KEYS[1], '-inf', now, 'BYSCORE', 'LIMIT', 0, tonumber(ARGV[3]))
 if #due > 0 then
@@ -16,5 +17,11 @@ if #due > 0 then
 end
 local head = redis.call('ZRANGE', KEYS[1], 0, 0, 'WITHSCORES')
 local reply = {head[2] and tonumber(head[2]) or -1}
-for _, id in ipairs(due) do reply[#reply + 1] = id end
+if #due > 0 then
+  local sizes = redis.call('HMGET', KEYS[2], unpack(due))
+  for i, id in ipairs(due) do
+    reply[#reply + 1] = id
+    reply[#reply + 1] = tonumber(sizes[i] or '0')
+  end
+end
 return reply

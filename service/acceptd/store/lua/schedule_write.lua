@@ -3,7 +3,8 @@
 -- step: the index never names a tick the record does not. What the fields weigh is
 -- counted against the tenant's bytes (store/usage.py), as a submit's job is: a write that
 -- would take the tenant past its budget writes nothing.
--- KEYS[1] schedule hash, KEYS[2] the shard's schedules:due, KEYS[3] the tenant's usage hash.
+-- KEYS[1] schedule hash, KEYS[2] the shard's schedules:due, KEYS[3] the tenant's usage hash,
+-- KEYS[4] the shard's schedules:sizes.
 -- ARGV[1] 'create' | 'update' (an update of a schedule deleted meanwhile writes nothing),
 -- ARGV[2] schedule id, ARGV[3] its next tick (ms; '' out of the index; 'keep' as it is),
 -- ARGV[4] the scheduler's wake-up channel, ARGV[5] the bytes its own fields weigh once
@@ -19,6 +20,7 @@ if grows > 0 and budget > 0
 end
 redis.call('HINCRBY', KEYS[3], 'bytes', grows)
 redis.call('HSET', KEYS[3], ARGV[2], size)
+redis.call('HSET', KEYS[4], ARGV[2], size)
 redis.call('HSET', KEYS[1], unpack(ARGV, 7))
 if ARGV[3] == '' then
   redis.call('ZREM', KEYS[2], ARGV[2])
