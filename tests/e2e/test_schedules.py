@@ -19,6 +19,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from redis.exceptions import RedisError
 
 from acceptd.core.clock import now_ms
 from acceptd.core.settings import Settings
@@ -26,8 +27,9 @@ from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store import keys
 from acceptd.store.connection import open_shards
 from acceptd.store.shards import Shards
+from tests.support import topologies
 from tests.support.cluster import Cluster, on_test_topology
-from tests.support.constants import API_KEY, TEST_SHARDS
+from tests.support.constants import API_KEY, TEST_SHARDS, TEST_TOPOLOGY
 from tests.support.schedules import make_due
 from tests.support.waiting import wait_until
 
@@ -123,12 +125,7 @@ async def test_a_worker_killed_in_a_burst_of_ticks_still_gives_one_job_each(
     one job: those the dead worker had claimed but not written are taken by the other once
     their claim lapses (store/schedules.py CLAIM_LEASE_MS)."""
     async with two_workers(tmp_path) as (cluster, api, shards):
-        schedules: list[str] = []
-        for _ in range(10):
-            made = await asyncio.gather(
-                *(api.create(cron="0 0 1 1 *", job=echo()) for _ in range(100))
-            )
-            schedules += [s["id"] for s in made]
+        schedules = await make_many(api, 1000)
         tick = now_ms()
         await asyncio.gather(*(make_due(shards, s, tick) for s in schedules))
         await wait_until(lambda: jobs_made(shards), timeout=10, interval=0.002)
@@ -144,12 +141,125 @@ async def test_a_worker_killed_in_a_burst_of_ticks_still_gives_one_job_each(
         print(f"\n{made_before_the_kill} of {len(schedules)} ticks written at the kill; "
               f"all {took:.1f} s after it")  # fmt: skip
         await asyncio.sleep(1)  # a late second job would show now
-        counts = Counter({s: len(await api.jobs_of(s)) for s in schedules})
-        assert set(counts.values()) == {1}, {s: n for s, n in counts.items() if n != 1}
+        await one_job_each(api, schedules)
         assert await jobs_made(shards) == len(schedules)
         # And the survivor runs them.
         job_ids = [(await api.jobs_of(s))[0]["id"] for s in schedules[:20]]
         await wait_until(lambda: cluster.all_terminal(job_ids), timeout=60, interval=0.5)
+
+
+async def make_many(api: Api, count: int) -> list[str]:
+    schedules: list[str] = []
+    for _ in range(count // 100):
+        made = await asyncio.gather(*(api.create(cron="0 0 1 1 *", job=echo()) for _ in range(100)))
+        schedules += [s["id"] for s in made]
+    return schedules
+
+
+async def one_job_each(api: Api, schedules: list[str]) -> None:
+    counts = Counter({s: len(await api.jobs_of(s)) for s in schedules})
+    assert set(counts.values()) == {1}, {s: n for s, n in counts.items() if n != 1}
+
+
+@pytest.mark.skipif(TEST_TOPOLOGY == "cluster", reason="a crash of one Valkey")
+@pytest.mark.timeout(240)
+async def test_a_redis_crash_in_a_burst_of_ticks_still_gives_one_job_each(
+    tmp_path: Path,
+) -> None:
+    """Valkey is SIGKILLed while 1,000 ticks are being written, and started again: what it
+    had not fsynced of them is lost, each tick's job with its claim (one script), so those
+    ticks are due again and made once more. Every tick ends with exactly one job."""
+    async with two_workers(tmp_path) as (cluster, api, shards):
+        schedules = await make_many(api, 1000)
+        tick = now_ms()
+        await asyncio.gather(*(make_due(shards, s, tick) for s in schedules))
+        # The ticks are due, durably: the crash below is the only thing that loses writes.
+        async with shards.of(0).pipeline(transaction=False) as pipe:
+            pipe.incr(keys.durability_mark(0))  # after them all in the one AOF: fsynced last
+            pipe.waitaof(1, 0, 5000)
+            (_, (fsynced, _)) = await pipe.execute()
+        assert fsynced == 1
+        await wait_until(lambda: jobs_made(shards), timeout=10, interval=0.002)
+        made_at_the_crash = await jobs_made(shards)
+        cluster.valkey.kill()  # SIGKILL: no fsync of what came since the last one
+        await asyncio.sleep(0.5)
+        cluster.valkey.start()
+        started_again = asyncio.get_running_loop().time()
+
+        async def every_tick_made() -> bool:
+            return await jobs_made(shards) >= len(schedules)
+
+        await wait_until(every_tick_made, timeout=90, interval=0.2)
+        took = asyncio.get_running_loop().time() - started_again
+        print(f"\n{made_at_the_crash} of {len(schedules)} ticks written when Valkey was "
+              f"killed; all {took:.1f} s after it came back")  # fmt: skip
+        await asyncio.sleep(1)  # a late second job would show now
+        await one_job_each(api, schedules)
+        assert await jobs_made(shards) == len(schedules)
+
+
+async def replicated(shards: Shards) -> None:
+    """Waits until a replica of each shard's primary holds every write made so far."""
+    for shard in range(shards.count):
+        async with shards.of(shard).pipeline(transaction=False) as pipe:
+            pipe.incr(keys.durability_mark(shard))
+            pipe.wait(1, 5000)
+            (_, replicas) = await pipe.execute()
+        assert replicas >= 1
+
+
+@pytest.mark.skipif(TEST_TOPOLOGY == "cluster", reason="builds a cluster of its own")
+@pytest.mark.timeout(300)
+async def test_a_primary_killed_in_a_burst_of_ticks_still_gives_one_job_each(
+    tmp_path: Path,
+) -> None:
+    """On a Valkey Cluster (three primaries with a replica each, four shards), the primary
+    of a shard holding schedules is SIGKILLed while 1,000 ticks are being written, and its
+    replica is promoted: what the replica had not received is lost, each tick's job with
+    its claim (one script), so those ticks are made again. The roles follow the failover
+    with no restart, and every tick ends with exactly one job."""
+    topology = topologies.cluster(tmp_path / "topology")
+    cluster = Cluster(tmp_path, ACCEPTD_SHARDS="4")
+    cluster.store = topology
+    async with cluster:
+        cluster.roles.start("worker2", "worker")
+        shards = await open_shards(Settings(redis_url=topology.url, shards=4))
+        try:
+            async with aiohttp.ClientSession() as session:
+                api = Api(cluster, session)
+                schedules = await make_many(api, 1000)
+                tick = now_ms()
+                await asyncio.gather(*(make_due(shards, s, tick) for s in schedules))
+                await replicated(shards)  # due on the replicas too: the kill loses only ticks
+                spared = {
+                    topology.primary_for_key(keys.TENANTS).node_id,  # the control plane
+                    topology.nodes[0].node_id,  # the roles' seed
+                }
+                victim = next(
+                    node
+                    for shard in range(4)
+                    if (node := topology.primary_for_key(keys.schedules_due(shard))).node_id
+                    not in spared
+                )
+                await wait_until(lambda: jobs_made(shards), timeout=10, interval=0.002)
+                topology.kill(victim)
+                killed = asyncio.get_running_loop().time()
+                await asyncio.to_thread(topology.wait_for_failover, victim, 30)
+
+                async def every_tick_made() -> bool:
+                    try:
+                        return await jobs_made(shards) >= len(schedules)
+                    except RedisError:  # the slot map is being refreshed
+                        return False
+
+                await wait_until(every_tick_made, timeout=120, interval=0.5)
+                took = asyncio.get_running_loop().time() - killed
+                print(f"\nprimary killed in a burst of 1,000 ticks: all made {took:.1f} s after")
+                await asyncio.sleep(1)  # a late second job would show now
+                await one_job_each(api, schedules)
+                assert await jobs_made(shards) == len(schedules)
+        finally:
+            await shards.aclose()
 
 
 @pytest.mark.timeout(150)
