@@ -117,6 +117,30 @@ async def test_endpoints_test_reports_the_attempt(
     assert "enabled" in out
 
 
+async def test_endpoints_add_with_headers_and_a_retry_schedule(
+    api_url: str, dispatcher: Any, receiver: tuple[Any, str]
+) -> None:
+    """`--header` as curl takes it, sent with the test event and never printed back;
+    `--retry-schedule` the endpoint's own."""
+    recording, url = receiver
+    env = {"ACCEPTD_URL": api_url, "ACCEPTD_API_KEY": API_KEY}
+    code, out, err = await acceptd(
+        "endpoints", "add", url, "--header", "X-Api-Key: s3cr3t", "--header", "X-Team: ops",
+        "--retry-schedule", "1,5,30", "--json", **env,
+    )  # fmt: skip
+    assert code == 0, err
+    endpoint = json.loads(out)
+    assert endpoint["headers"] == {"X-Api-Key": "***", "X-Team": "***"}
+    assert endpoint["retry_schedule"] == [1, 5, 30]
+    assert "s3cr3t" not in out
+    code, out, err = await acceptd("endpoints", "test", endpoint["id"], **env)
+    assert code == 0, err + out
+    assert recording.received[-1].headers["X-Api-Key"] == "s3cr3t"
+    code, _, err = await acceptd("endpoints", "add", url, "--header", "no colon", **env)
+    assert code != 0
+    assert "Name: value" in err
+
+
 async def test_listen_forwards_to_a_local_app_and_cleans_up(
     api_url: str, worker: None, dispatcher: Any, aiohttp_server: Any
 ) -> None:

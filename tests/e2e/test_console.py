@@ -180,9 +180,15 @@ async def test_endpoints_are_created_rotated_and_tested(
         browser.go(f"{api_url}/ui/#/endpoints")
         browser.one("#ep-url").send_keys(url)
         browser.one("#ep-description").send_keys("console test")
+        browser.one("#ep-headers").send_keys("X-Api-Key: from-the-console")
+        browser.one("#ep-retries").send_keys("1, 5")
         browser.click("#ep-create")
         first = browser.until(lambda: browser.text("#shown-secret"), what="secret")
         endpoint = browser.one("[data-endpoint]").get_attribute("data-endpoint")
+        options = browser.text(f"[data-options='{endpoint}']")
+        assert "X-Api-Key" in options
+        assert "1, 5 s" in options
+        assert "from-the-console" not in browser.text("main")  # the value is never shown
         browser.click(f"[data-rotate='{endpoint}']")
 
         def rotated() -> str | None:
@@ -204,6 +210,7 @@ async def test_endpoints_are_created_rotated_and_tested(
     from acceptd.webhooks.receiver import verify_event
 
     verify_event(second, test_event.headers, test_event.body)  # signed with the new secret
+    assert test_event.headers["X-Api-Key"] == "from-the-console"
     found = await call(http, "GET", f"{api_url}/v1/endpoints")
     assert found["items"][0]["description"] == "console test"
 

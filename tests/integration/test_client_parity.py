@@ -11,7 +11,13 @@ from pydantic import BaseModel
 from acceptd.api.routes import ROUTES
 from acceptd.client import Client, SyncClient
 from acceptd.client.routes import ROUTE_ATTRIBUTE
-from acceptd.wire.models import EndpointCreate, EndpointUpdate, SubmitBatch, SubmitJob
+from acceptd.wire.models import (
+    EndpointCreate,
+    EndpointUpdate,
+    ScheduleUpdate,
+    SubmitBatch,
+    SubmitJob,
+)
 
 
 def _routes_of(cls: type) -> dict[tuple[str, str], str]:
@@ -64,3 +70,4 @@ def test_every_field_of_a_request_body_is_a_parameter() -> None:
         assert _fields(SubmitBatch) <= _parameters(cls.submit_batch)
         assert _fields(EndpointCreate) <= _parameters(cls.create_endpoint)
         assert _fields(EndpointUpdate) <= _parameters(cls.update_endpoint)
+        assert _fields(ScheduleUpdate) <= _parameters(cls.update_schedule)

@@ -140,7 +140,8 @@ async def create_endpoint(request: web.Request) -> web.Response:
             tenant, body.url, events, body.description, signing=body.signing,
             payload=payload, rate_limit_per_second=body.rate_limit_per_second,
             ordering=body.ordering, created_by=request[state.KEY].key_id,
-            limit=settings.max_endpoints_per_tenant,
+            limit=settings.max_endpoints_per_tenant, headers=body.headers,
+            retry_schedule=body.retry_schedule,
         )  # fmt: skip
     except EndpointLimitError as exc:
         raise Conflict(str(exc)) from None
@@ -180,6 +181,8 @@ async def update_endpoint(request: web.Request) -> web.Response:
         payload=body.payload,
         rate_limit_per_second=body.rate_limit_per_second,
         ordering=body.ordering,
+        headers=body.headers,
+        retry_schedule=body.retry_schedule,
     )
     if updated is None:
         raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")

@@ -126,6 +126,10 @@ def add_commands(commands: Any) -> None:
                      help="never more deliveries than this in any second")  # fmt: skip
     add.add_argument("--ordering", choices=("none", "per_key"), default="none",
                      help="per_key: one at a time per ordering key, in emit order")  # fmt: skip
+    add.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
+                     help="sent with each webhook (repeat for more); stored sealed")  # fmt: skip
+    add.add_argument("--retry-schedule", metavar="SECONDS,...",
+                     help="its own seconds between attempts, e.g. 10,60,600")  # fmt: skip
     verb_on(endpoint_verbs, "list", "list endpoints", _endpoint_list)
     for name, text, run in (
         ("rotate", "rotate an endpoint's secret", _endpoint_rotate),
@@ -489,11 +493,32 @@ def _endpoint_rows(items: list[Endpoint]) -> list[tuple[Any, ...]]:
     ]  # fmt: skip
 
 
+def _headers(given: list[str]) -> dict[str, str]:
+    """`--header 'Name: value'`, as curl takes it."""
+    headers: dict[str, str] = {}
+    for line in given:
+        name, colon, value = line.partition(":")
+        if not colon or not name.strip():
+            raise SystemExit(f"--header {line!r}: give it as 'Name: value'")
+        headers[name.strip()] = value.strip()
+    return headers
+
+
+def _seconds(text: str | None) -> list[float] | None:
+    if text is None:
+        return None
+    try:
+        return [float(part) for part in text.split(",") if part.strip()]
+    except ValueError:
+        raise SystemExit(f"--retry-schedule {text!r}: give seconds, comma-separated") from None
+
+
 async def _endpoint_add(args: argparse.Namespace, client: Client) -> int:
     events = [e.strip() for e in args.events.split(",")] if args.events else None
     endpoint = await client.create_endpoint(
         args.endpoint_url, events=events, description=args.description, signing=args.signing,
         payload=args.payload, rate_limit_per_second=args.rate_limit, ordering=args.ordering,
+        headers=_headers(args.header), retry_schedule=_seconds(args.retry_schedule),
     )  # fmt: skip
     shown = f"{endpoint.id}  {endpoint.url}\nsecret: {endpoint.secret}"
     if endpoint.public_key:

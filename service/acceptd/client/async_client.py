@@ -560,13 +560,21 @@ class Client:
         payload: PayloadMode = "full",
         rate_limit_per_second: int | None = None,
         ordering: OrderingMode = "none",
+        headers: Mapping[str, str] | None = None,
+        retry_schedule: Sequence[float] | None = None,
     ) -> EndpointWithSecret:
+        """`headers` are sent with every webhook to it (stored sealed, never shown back);
+        `retry_schedule`, seconds between its attempts instead of the server's schedule."""
         body: dict[str, Any] = {
             "url": url, "description": description, "signing": signing, "payload": payload,
             "rate_limit_per_second": rate_limit_per_second, "ordering": ordering,
         }  # fmt: skip
         if events:
             body["events"] = [*events]
+        if headers:
+            body["headers"] = dict(headers)
+        if retry_schedule:
+            body["retry_schedule"] = [*retry_schedule]
         # Not retried: a retry after a lost answer could register the endpoint twice.
         answer = await self._http.request("POST", "/v1/endpoints", body=body, retry=False)
         return answer.parsed(EndpointWithSecret)
@@ -593,8 +601,12 @@ class Client:
         payload: PayloadMode | None = None,
         rate_limit_per_second: int | None = None,
         ordering: OrderingMode | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_schedule: Sequence[float] | None = None,
     ) -> Endpoint:
-        """Change what is given; `disabled=False` enables it again and clears its failure."""
+        """Change what is given; `disabled=False` enables it again and clears its failure;
+        `headers` replaces the whole set (`{}` removes them); `retry_schedule=[]` goes back
+        to the server's schedule."""
         changes = {"url": url, "description": description, "disabled": disabled,
                    "signing": signing, "payload": payload,
                    "rate_limit_per_second": rate_limit_per_second,
@@ -602,6 +614,10 @@ class Client:
         body: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         if events is not None:
             body["events"] = [*events]
+        if headers is not None:
+            body["headers"] = dict(headers)
+        if retry_schedule is not None:
+            body["retry_schedule"] = [*retry_schedule]
         path = _path("/v1/endpoints/{id}", id=endpoint_id)
         return (await self._http.request("PATCH", path, body=body)).parsed(Endpoint)
 

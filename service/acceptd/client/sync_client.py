@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import builtins
-from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Sequence
+from collections.abc import AsyncIterator, Callable, Coroutine, Iterator, Mapping, Sequence
 from datetime import datetime
 from typing import Any, Literal, TypeVar
 
@@ -360,6 +360,8 @@ class SyncClient:
         payload: PayloadMode = "full",
         rate_limit_per_second: int | None = None,
         ordering: OrderingMode = "none",
+        headers: Mapping[str, str] | None = None,
+        retry_schedule: Sequence[float] | None = None,
     ) -> EndpointWithSecret:
         return self._run(
             self._client.create_endpoint(
@@ -370,6 +372,8 @@ class SyncClient:
                 payload=payload,
                 rate_limit_per_second=rate_limit_per_second,
                 ordering=ordering,
+                headers=headers,
+                retry_schedule=retry_schedule,
             )
         )
 
@@ -394,6 +398,8 @@ class SyncClient:
         payload: PayloadMode | None = None,
         rate_limit_per_second: int | None = None,
         ordering: OrderingMode | None = None,
+        headers: Mapping[str, str] | None = None,
+        retry_schedule: Sequence[float] | None = None,
     ) -> Endpoint:
         return self._run(
             self._client.update_endpoint(
@@ -406,6 +412,8 @@ class SyncClient:
                 payload=payload,
                 rate_limit_per_second=rate_limit_per_second,
                 ordering=ordering,
+                headers=headers,
+                retry_schedule=retry_schedule,
             )
         )
 

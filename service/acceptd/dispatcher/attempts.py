@@ -93,8 +93,10 @@ class Attempts:
                     await self._next_in_order(delivery)
                     return
                 secrets = await self._secrets.for_endpoint(endpoint.id)
+                extra = self._endpoints.headers_of(endpoint)
             else:
                 secrets = await self._secrets.for_tenant(delivery.tenant)
+                extra = {}
             started = now_ms()
             attributes = {"acceptd.delivery_id": delivery.id, "acceptd.event": delivery.event,
                           "acceptd.attempt": attempt_no}  # fmt: skip
@@ -103,7 +105,7 @@ class Attempts:
                 result = await send(
                     self._session, delivery.url, delivery.webhook_id, delivery.body.encode(),
                     secrets, timeout=self._settings.webhook_timeout_seconds, policy=self._policy,
-                    traceparent=own,
+                    traceparent=own, extra_headers=extra,
                 )  # fmt: skip
             await self._outcome.record(delivery, attempt_no, started, result, endpoint)
             await self._next_in_order(delivery)

@@ -65,9 +65,7 @@ class OutcomePolicy:
                 ))  # fmt: skip
                 ENDPOINTS_DISABLED.labels("gone").inc()
         elif not result.refused:
-            delay = next_delay(
-                self._settings.webhook_retry_schedule, attempt_no, result.retry_after
-            )
+            delay = next_delay(self._schedule_of(endpoint), attempt_no, result.retry_after)
             if endpoint is not None and await self._failing_too_long(endpoint, started):
                 delay = None
         DELIVERY_ATTEMPTS.labels("failed" if delay is None else "retrying").inc()
@@ -81,12 +79,27 @@ class OutcomePolicy:
                 delivery, attempt_no, entry, DeliveryStatus.PENDING, due
             ))  # fmt: skip
 
+    def _schedule_of(self, endpoint: EndpointRecord | None) -> list[float]:
+        """The endpoint's own retry schedule, else the global one."""
+        if endpoint is not None and endpoint.retry_schedule:
+            return endpoint.retry_schedule
+        return self._settings.webhook_retry_schedule
+
+    def _disable_after_ms(self, endpoint: EndpointRecord) -> float:
+        """How long the endpoint may fail without a break before it is disabled: the global
+        window (ACCEPTD_WEBHOOK_DISABLE_AFTER_SECONDS), or its own schedule's span when that
+        is longer, so a disable never cuts its own schedule short."""
+        window = self._settings.webhook_disable_after_seconds
+        if endpoint.retry_schedule:
+            window = max(window, sum(endpoint.retry_schedule))
+        return window * 1000
+
     async def _failing_too_long(self, endpoint: EndpointRecord, started: int) -> bool:
         """Counts the failure; disables the endpoint once its streak is too long."""
         since = await persist("an endpoint's health", lambda: self._endpoints.record_failure(
             endpoint.id, started
         ))  # fmt: skip
-        if started - since < self._settings.webhook_disable_after_seconds * 1000:
+        if started - since < self._disable_after_ms(endpoint):
             return False
         reason = f"failing continuously since {to_rfc3339(since)}"
         await persist("a disabled endpoint", lambda: self._endpoints.disable(endpoint, reason))

@@ -81,7 +81,10 @@ async def send(
     timeout: float,  # noqa: ASYNC109 - passed to aiohttp as the request budget
     policy: AddressPolicy,
     traceparent: str | None = None,
+    extra_headers: dict[str, str] | None = None,
 ) -> AttemptResult:
+    """`extra_headers`: the endpoint's own (never a name the protocol sets: the API refuses
+    those, and the protocol's are applied after them all the same)."""
     started = time.perf_counter()
 
     def elapsed() -> float:
@@ -92,7 +95,7 @@ async def send(
         check_literal(target, policy)  # IP literals never reach the guarded resolver
     except UnsafeUrlError as exc:
         return AttemptResult(None, 0.0, f"refused: {exc}", None, refused=True)
-    headers = webhook_headers(msg_id, body, secrets, int(time.time()))
+    headers = {**(extra_headers or {}), **webhook_headers(msg_id, body, secrets, int(time.time()))}
     if traceparent is not None:
         headers["traceparent"] = traceparent  # the receiver's trace joins the job's
     try:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
@@ -39,6 +39,12 @@ class EndpointRecord:
     # Who made it: the API key's id, or the portal session's (an `endpoints` session may
     # change only what it made); None for endpoints made before this was recorded.
     created_by: str | None = None
+    # The names of the headers sent with its webhooks (their values: `sealed_headers`,
+    # opened by EndpointStore.headers_of only to send them).
+    header_names: list[str] = field(default_factory=list)
+    sealed_headers: str | None = None
+    # Its own seconds between attempts, or None for ACCEPTD_WEBHOOK_RETRY_SCHEDULE.
+    retry_schedule: list[float] | None = None
 
     @property
     def thin(self) -> bool:
@@ -67,6 +73,9 @@ class EndpointRecord:
             rate_limit_per_second=int(raw["rate_limit"]) if raw.get("rate_limit") else None,
             ordering=raw.get("ordering", "none"),
             created_by=raw.get("created_by") or None,
+            header_names=json.loads(raw["header_names"]) if raw.get("header_names") else [],
+            sealed_headers=raw.get("headers") or None,
+            retry_schedule=json.loads(raw["retry_schedule"]) if raw.get("retry_schedule") else None,
         )
 
 
@@ -79,6 +88,10 @@ def signs_with(signing: str, version: str) -> bool:
     return version in signing.split("+")
 
 
+def _headers_context(endpoint_id: str) -> str:
+    return f"endpoint:{endpoint_id}:headers"
+
+
 def _key_context(endpoint_id: str) -> str:
     return f"endpoint:{endpoint_id}:signing-key"
 
@@ -89,6 +102,10 @@ KEY_FIELDS = {
     "previous_secret": "previous_signing_key",
     "previous_until": "previous_signing_until",
 }
+
+
+def _retry_fields(schedule: list[float] | None) -> dict[str, str]:
+    return {"retry_schedule": json.dumps(schedule) if schedule else ""}
 
 
 class EndpointLimitError(Exception):
@@ -184,6 +201,8 @@ class EndpointStore:
         ordering: str = "none",
         created_by: str | None = None,
         limit: int = 0,
+        headers: dict[str, str] | None = None,
+        retry_schedule: list[float] | None = None,
     ) -> tuple[EndpointRecord, str]:
         """A new endpoint and its secret; EndpointLimitError if the tenant already holds
         `limit` endpoints (0: no limit), checked in the same step as the write."""
@@ -201,6 +220,8 @@ class EndpointStore:
             "ordering": ordering,
             "created_by": created_by or "",
             **rotation_fields(self._box, _context(endpoint_id), secret, None),
+            **self._header_fields(endpoint_id, headers or {}),
+            **_retry_fields(retry_schedule),
         }
         if signs_with(signing, "v1a"):
             fields.update(self._key_pair_fields(endpoint_id, None))
@@ -246,7 +267,11 @@ class EndpointStore:
         payload: str | None = None,
         rate_limit_per_second: int | None = None,
         ordering: str | None = None,
+        headers: dict[str, str] | None = None,
+        retry_schedule: list[float] | None = None,
     ) -> EndpointRecord | None:
+        """Changes what is not None; `headers` replaces the whole set ({} removes them),
+        `retry_schedule` [] goes back to the global schedule."""
         current = await self.get(endpoint_id, tenant)
         if current is None:
             return None
@@ -267,6 +292,10 @@ class EndpointStore:
             fields["events"] = json.dumps(events)
         if description is not None:
             fields["description"] = description
+        if headers is not None:
+            fields.update(self._header_fields(endpoint_id, headers))
+        if retry_schedule is not None:
+            fields.update(_retry_fields(retry_schedule))
         async with self._redis.pipeline(transaction=True) as pipe:
             if disabled is True:
                 fields.update(
@@ -312,6 +341,23 @@ class EndpointStore:
         record = await self.get(endpoint_id, tenant)
         assert record is not None
         return record, secret
+
+    def _header_fields(self, endpoint_id: str, headers: dict[str, str]) -> dict[str, str]:
+        """The record's fields for `headers`: their names in the clear (shown back), the
+        names and values sealed together under the master key ("" for none)."""
+        if not headers:
+            return {"header_names": "", "headers": ""}
+        sealed = self._box.encrypt(json.dumps(headers), _headers_context(endpoint_id))
+        return {"header_names": json.dumps(list(headers)), "headers": sealed}
+
+    def headers_of(self, endpoint: EndpointRecord) -> dict[str, str]:
+        """The headers to send with each webhook to the endpoint, opened."""
+        if not endpoint.sealed_headers:
+            return {}
+        opened: dict[str, str] = json.loads(
+            self._box.decrypt(endpoint.sealed_headers, _headers_context(endpoint.id))
+        )
+        return opened
 
     async def signing_secrets(self, endpoint_id: str) -> list[str]:
         """What signs its webhooks, by its signing mode: whsec_ secrets (v1) and whsk_ keys

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from typing import Any, Literal
+import re
+from typing import Annotated, Any, Literal
 
 from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_core import PydanticCustomError
@@ -277,6 +278,65 @@ _RATE = (
 )
 
 
+# Headers an endpoint may not set: the protocol's own, the body's, routing and tracing, and
+# the hop-by-hop ones (RFC 9110 7.6.1), which a proxy would drop or act on.
+RESERVED_HEADERS = frozenset({
+    "host", "traceparent", "tracestate", "connection", "keep-alive", "proxy-authenticate",
+    "proxy-authorization", "proxy-connection", "te", "trailer", "trailers",
+    "transfer-encoding", "upgrade",
+})  # fmt: skip
+RESERVED_HEADER_PREFIXES = ("webhook-", "content-")
+MAX_ENDPOINT_HEADERS = 20
+MAX_HEADER_VALUE = 4096
+# RFC 9110 5.6.2: a header name is a token.
+_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+# A value: visible ASCII and spaces, no CR, LF or other control character.
+_HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
+_HEADERS = (
+    "sent with every webhook to this endpoint (an API key its receiver wants); the values "
+    'are stored sealed and shown as "***"; at most 20. webhook-*, content-*, host, '
+    "traceparent and hop-by-hop names are refused. On PATCH the whole set is replaced; {} "
+    "removes them"
+)
+MAX_RETRY_STEPS = 20
+_RETRY_SCHEDULE = (
+    "seconds between this endpoint's attempts (at most 20, each at most a day): its own "
+    "schedule instead of ACCEPTD_WEBHOOK_RETRY_SCHEDULE; [] on PATCH goes back to it"
+)
+
+
+def _checked_headers(value: dict[str, str] | None) -> dict[str, str] | None:
+    if value is None:
+        return None
+    if len(value) > MAX_ENDPOINT_HEADERS:
+        raise PydanticCustomError("headers", f"at most {MAX_ENDPOINT_HEADERS} headers")
+    seen: set[str] = set()
+    for name, header_value in value.items():
+        lowered = name.lower()
+        if not _HEADER_NAME.match(name):
+            raise PydanticCustomError("headers", "'{name}' is not a header name", {"name": name})
+        if lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_HEADER_PREFIXES):
+            raise PydanticCustomError(
+                "headers", "{name} is set by acceptd, not by an endpoint", {"name": name}
+            )
+        if lowered in seen:
+            raise PydanticCustomError("headers", "{name} is given twice", {"name": name})
+        seen.add(lowered)
+        if len(header_value) > MAX_HEADER_VALUE or not _HEADER_VALUE.match(header_value):
+            raise PydanticCustomError(
+                "headers",
+                "the value of {name} must be at most {most} visible ASCII characters",
+                {"name": name, "most": MAX_HEADER_VALUE},
+            )
+    return value
+
+
+RetrySchedule = Annotated[
+    list[Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)]],
+    Field(max_length=MAX_RETRY_STEPS),
+]
+
+
 class EndpointCreate(_Strict):
     url: str = Field(max_length=2048, description="http(s) URL that receives the events")
     events: list[EventName] | None = Field(
@@ -292,6 +352,10 @@ class EndpointCreate(_Strict):
     )
     rate_limit_per_second: int | None = Field(default=None, ge=1, le=10_000, description=_RATE)
     ordering: OrderingMode = Field(default="none", description=_ORDERING)
+    headers: dict[str, str] | None = Field(default=None, description=_HEADERS)
+    retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
+
+    _headers = field_validator("headers")(_checked_headers)
 
 
 class EndpointUpdate(_Strict):
@@ -307,6 +371,10 @@ class EndpointUpdate(_Strict):
         default=None, ge=0, le=10_000, description=_RATE + "; 0 removes the limit"
     )
     ordering: OrderingMode | None = Field(default=None, description=_ORDERING)
+    headers: dict[str, str] | None = Field(default=None, description=_HEADERS)
+    retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
+
+    _headers = field_validator("headers")(_checked_headers)
 
 
 class Endpoint(BaseModel):
@@ -331,6 +399,12 @@ class Endpoint(BaseModel):
         default=None,
         description="the id of the API key (key_…) or portal session (ps_…) that made it; an "
         "`endpoints` portal session may change only those it made",
+    )
+    headers: dict[str, Literal["***"]] = Field(
+        default_factory=dict, description="the names of the headers it is sent with"
+    )
+    retry_schedule: list[float] | None = Field(
+        default=None, description="its own retry schedule (seconds); null: the global one"
     )
 
 

@@ -177,6 +177,8 @@ def endpoint_resource(endpoint: EndpointRecord, secret: str | None = None) -> di
         "rate_limit_per_second": endpoint.rate_limit_per_second,
         "ordering": endpoint.ordering,
         "created_by": endpoint.created_by,
+        "headers": dict.fromkeys(endpoint.header_names, "***"),
+        "retry_schedule": endpoint.retry_schedule,
     }
     if secret is not None:
         body["secret"] = secret

@@ -6,6 +6,16 @@ import { badge, errorBox, every, h, replace, when } from "/ui/ui.js";
 const ALL_EVENTS = ["job.succeeded", "job.failed", "job.canceled", "job.started", "job.progress", "job.awaiting_input", "batch.completed"];
 const DEFAULT_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
 
+// "Name: value" lines, as curl's -H takes them; the API judges the names and values.
+function headerLines(text) {
+  const found = {};
+  for (const line of text.split("\n")) {
+    const at = line.indexOf(":");
+    if (line.trim() && at > 0) found[line.slice(0, at).trim()] = line.slice(at + 1).trim();
+  }
+  return found;
+}
+
 export function render(main) {
   // An `endpoints` portal session's endpoints get no job data (the API refuses the rest).
   const portal = (session() || {}).scope === "portal-endpoints";
@@ -21,22 +31,29 @@ export function render(main) {
   const payload = h("select", { id: "ep-payload" }, (portal ? ["thin"] : ["full", "thin"]).map((v) => h("option", { value: v }, v)));
   const ordering = h("select", { id: "ep-ordering" }, ["none", "per_key"].map((v) => h("option", { value: v }, v)));
   const rate = h("input", { id: "ep-rate", type: "number", min: 1, max: 10000, placeholder: "unlimited", size: 8 });
+  const headers = h("textarea", { id: "ep-headers", rows: 2, cols: 36, placeholder: "X-Api-Key: value (one a line; stored sealed, never shown again)" });
+  const retries = h("input", { id: "ep-retries", placeholder: "server default", size: 16, title: "seconds between attempts, comma-separated: 10,60,600" });
   const boxes = EVENTS.map((event) => h("label", { class: "check" },
     h("input", { type: "checkbox", value: event, checked: DEFAULT_EVENTS.has(event), name: "events" }), event));
   const form = h("form", { class: "card", "aria-labelledby": "ep-new", onsubmit: async (e) => {
     e.preventDefault();
     const events = boxes.map((b) => b.querySelector("input")).filter((b) => b.checked).map((b) => b.value);
     try {
-      const made = await api("POST", "/v1/endpoints", { url: url.value.trim(), description: description.value, events, signing: signing.value, payload: payload.value, ordering: ordering.value, rate_limit_per_second: rate.value ? Number(rate.value) : null });
+      const body = { url: url.value.trim(), description: description.value, events, signing: signing.value, payload: payload.value, ordering: ordering.value, rate_limit_per_second: rate.value ? Number(rate.value) : null };
+      const named = headerLines(headers.value);
+      if (Object.keys(named).length) body.headers = named;
+      if (retries.value.trim()) body.retry_schedule = retries.value.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+      const made = await api("POST", "/v1/endpoints", body);
       showSecret(made.id, made.secret, "created");
-      url.value = ""; description.value = "";
+      url.value = ""; description.value = ""; headers.value = ""; retries.value = "";
       await draw();
     } catch (error) { replace(problems, errorBox(error)); }
   } },
   h("h2", { id: "ep-new" }, "New endpoint"),
   h("div", { class: "row" }, h("label", { for: "ep-url" }, "URL", url), h("label", { for: "ep-description" }, "Description", description),
     h("label", { for: "ep-signing" }, "Signing", signing), h("label", { for: "ep-payload" }, "Payload", payload),
-    h("label", { for: "ep-ordering" }, "Ordering", ordering), h("label", { for: "ep-rate" }, "Max per second", rate)),
+    h("label", { for: "ep-ordering" }, "Ordering", ordering), h("label", { for: "ep-rate" }, "Max per second", rate),
+    h("label", { for: "ep-retries" }, "Retry schedule (s)", retries), h("label", { for: "ep-headers" }, "Headers", headers)),
   h("fieldset", {}, h("legend", {}, "Events"), h("div", { class: "row" }, boxes)),
   h("button", { type: "submit", id: "ep-create" }, "Create endpoint"));
 
@@ -70,6 +87,11 @@ export function render(main) {
       return h("div", { class: "card", "data-endpoint": endpoint.id },
         h("div", { class: "row" }, h("code", {}, endpoint.url), badge(endpoint.disabled ? "disabled" : "enabled")),
         h("p", { class: "muted" }, `${endpoint.id} · ${endpoint.description || "no description"} · ${endpoint.events.join(", ")} · signing ${endpoint.signing} · ${endpoint.payload} payload · ordering ${endpoint.ordering}${endpoint.rate_limit_per_second ? ` · at most ${endpoint.rate_limit_per_second}/s` : ""}`),
+        Object.keys(endpoint.headers || {}).length || endpoint.retry_schedule
+          ? h("p", { class: "muted", "data-options": endpoint.id }, [
+            Object.keys(endpoint.headers || {}).length ? `headers ${Object.keys(endpoint.headers).join(", ")} (values sealed)` : null,
+            endpoint.retry_schedule ? `retries after ${endpoint.retry_schedule.join(", ")} s` : null,
+          ].filter(Boolean).join(" · ")) : null,
         endpoint.public_key ? h("p", {}, "Public key (verifies v1a): ", h("span", { class: "secret", "data-public-key": endpoint.id }, endpoint.public_key)) : null,
         endpoint.disabled_reason ? h("p", { class: "error" }, endpoint.disabled_reason) : null,
         h("p", { "data-stats": endpoint.id }, `Last hour: ${rate} succeeded${latency ? " · " + latency : ""}`),
