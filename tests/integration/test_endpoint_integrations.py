@@ -56,7 +56,7 @@ async def test_headers_are_sent_with_every_webhook_and_never_shown(
     redis = Redis.from_url(redis_url, decode_responses=True)
     try:  # sealed at rest: a dump, a replica or a backup does not hand it out
         key = keys.endpoint(endpoint["id"])
-        stored = await redis.hgetall(key)  # type: ignore[misc]
+        stored = await redis.hgetall(key)
     finally:
         await redis.aclose()
     assert SECRET_VALUE not in str(stored)
