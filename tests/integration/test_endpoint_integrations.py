@@ -12,9 +12,10 @@ import pytest
 from redis.asyncio import Redis
 
 from acceptd.store import keys
+from acceptd.webhooks.receiver import verify_event
 from tests.support.constants import API_KEY
 from tests.support.http import call
-from tests.support.receiver import Answer, Received
+from tests.support.receiver import Answer, Received, Receiver
 from tests.support.waiting import wait_until
 
 SECRET_VALUE = "k-very-secret-123"
@@ -186,3 +187,96 @@ async def test_a_bad_retry_schedule_is_a_422(
     ) as response:
         problem = await response.json()
         assert response.status in (400, 422), problem
+
+
+@pytest.fixture
+async def failing(aiohttp_server: Any) -> tuple[Receiver, str]:
+    """A second receiver on loopback, failing every request unless told otherwise."""
+    recording = Receiver()
+    recording.default = Answer(status=500)
+    server = await aiohttp_server(recording.app)
+    return recording, str(server.make_url("/failing"))
+
+
+async def test_delivery_exhausted_reaches_the_operations_endpoint_not_the_failing_one(
+    api_url: str,
+    worker: None,
+    dispatcher: Any,
+    receiver: tuple[Any, str],
+    failing: tuple[Receiver, str],
+    http: aiohttp.ClientSession,
+) -> None:
+    """A per-endpoint schedule of [0.2, 0.2]: three attempts, then `delivery.exhausted`,
+    signed with the operations endpoint's secret, carrying the delivery and its attempts.
+    The failing endpoint subscribes to it too, and is not sent its own (no loop)."""
+    ops, ops_url = receiver
+    bad, bad_url = failing
+    operations = await call(
+        http, "POST", f"{api_url}/v1/endpoints",
+        {"url": ops_url, "events": ["delivery.exhausted", "endpoint.disabled"]},
+    )  # fmt: skip
+    broken = await call(
+        http, "POST", f"{api_url}/v1/endpoints",
+        {"url": bad_url, "events": ["job.succeeded", "delivery.exhausted"],
+         "retry_schedule": [0.2, 0.2]},
+    )  # fmt: skip
+    job = await call(
+        http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}}
+    )
+    [exhausted] = await wait_until(ops.arrived("delivery.exhausted"), timeout=20)
+    verify_event(operations["secret"], exhausted.headers, exhausted.body)
+    data = exhausted.json["data"]
+    assert data["endpoint_id"] == broken["id"]
+    assert data["event"] == "job.succeeded"
+    assert data["status"] == "failed"
+    assert [a["status_code"] for a in data["attempts"]] == [500, 500, 500]
+    assert len([r for r in bad.received if r.event == "job.succeeded"]) == 3
+    assert bad.events("delivery.exhausted") == []
+    found = await call(http, "GET", f"{api_url}/v1/jobs/{job['id']}/deliveries")
+    assert data["id"] in {d["id"] for d in found["items"]}
+
+
+async def test_endpoint_disabled_then_enabled_by_a_recovery(
+    api_url: str,
+    worker: None,
+    dispatcher: Any,
+    receiver: tuple[Any, str],
+    failing: tuple[Receiver, str],
+    http: aiohttp.ClientSession,
+) -> None:
+    ops, ops_url = receiver
+    bad, bad_url = failing
+    bad.default = Answer(status=410)
+    await call(
+        http, "POST", f"{api_url}/v1/endpoints",
+        {"url": ops_url, "events": ["endpoint.disabled", "endpoint.enabled"]},
+    )  # fmt: skip
+    gone = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": bad_url})
+    await call(http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}})
+    [disabled] = await wait_until(ops.arrived("endpoint.disabled"), timeout=20)
+    assert disabled.json["data"]["id"] == gone["id"]
+    assert disabled.json["data"]["disabled"] is True
+    assert "410" in disabled.json["data"]["disabled_reason"]
+    bad.default = Answer(status=200)
+    since = "2020-01-01T00:00:00Z"
+    await call(http, "POST", f"{api_url}/v1/endpoints/{gone['id']}/recover", {"since": since})
+    [enabled] = await wait_until(ops.arrived("endpoint.enabled"), timeout=20)
+    assert enabled.json["data"]["id"] == gone["id"]
+    assert enabled.json["data"]["disabled"] is False
+    assert len(ops.events("endpoint.disabled")) == 1
+
+
+async def test_a_portal_session_cannot_subscribe_to_operational_events(
+    api_url: str, http: aiohttp.ClientSession
+) -> None:
+    made = await call(http, "POST", f"{api_url}/v1/portal-links", {"scope": "endpoints"})
+    token = made["url"].partition("#token=")[2]
+    async with http.post(f"{api_url}/v1/portal-sessions", json={"token": token}) as opened:
+        session = (await opened.json())["session"]
+    for event in ("delivery.exhausted", "endpoint.disabled", "endpoint.enabled"):
+        async with http.post(
+            f"{api_url}/v1/endpoints",
+            json={"url": "https://example.com/h", "events": [event]},
+            headers={"Authorization": f"Bearer {session}"},
+        ) as response:
+            assert response.status == 422, event

@@ -12,6 +12,9 @@ EventName = Literal[
     "job.failed",
     "job.canceled",
     "batch.completed",
+    "delivery.exhausted",
+    "endpoint.disabled",
+    "endpoint.enabled",
 ]
 
 ALL_EVENTS: tuple[str, ...] = get_args(EventName)
@@ -20,5 +23,13 @@ TERMINAL_EVENTS: tuple[str, ...] = ("job.succeeded", "job.failed", "job.canceled
 CALLBACK_EVENTS: tuple[str, ...] = ("job.awaiting_input", *TERMINAL_EVENTS)
 # An endpoint registered without `events` gets these.
 DEFAULT_ENDPOINT_EVENTS: list[str] = list(TERMINAL_EVENTS)
+# About delivery itself, to the endpoints that subscribe to them (an operations channel):
+# never to the endpoint they are about, never to a callback URL, and a delivery of one of
+# them that fails for good makes no `delivery.exhausted` of its own (no loops).
+OPERATIONAL_EVENTS: tuple[str, ...] = (
+    "delivery.exhausted",
+    "endpoint.disabled",
+    "endpoint.enabled",
+)
 # Sent only on request (POST /v1/endpoints/{id}/test), to that endpoint; not subscribable.
 TEST_EVENT = "webhook.test"

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import time
 from collections import Counter
@@ -20,7 +21,7 @@ from redis.exceptions import ResponseError
 
 from acceptd.core import ids
 from acceptd.core.clock import to_rfc3339
-from acceptd.core.events import CALLBACK_EVENTS
+from acceptd.core.events import CALLBACK_EVENTS, OPERATIONAL_EVENTS
 from acceptd.core.jsonenc import compact
 from acceptd.store import keys
 from acceptd.store.batches import PART_DONE_EVENT, BatchStore
@@ -169,6 +170,9 @@ class FanOut:
         """(subject id, resource for `data`, callback URL owed the event, the subject's
         traceparent, its ordering key); None if expired."""
         tenant, event = fields["tenant"], fields["event"]
+        if "data" in fields:  # an operational event carries its data (store/operational.py)
+            subject_id = fields["subject"]
+            return subject_id, json.loads(fields["data"]), None, None, subject_id
         if "batch" in fields:
             batch = await self._batches.get(fields["batch"], tenant)
             if batch is None:
@@ -227,16 +231,21 @@ class FanOut:
         destinations: list[tuple[str, str | None, bool, bool, str | None]] = []
         if callback_url:
             destinations.append((callback_url, None, False, True, None))
+        operational = event in OPERATIONAL_EVENTS
         for endpoint in endpoints:
             if endpoint.disabled or event not in endpoint.events:
                 continue
+            if operational and endpoint.id == fields.get("about"):
+                continue  # never about itself: a failing endpoint would feed its own failures
             queue = None
             if endpoint.ordering == "per_key":
                 # On this stream's shard: every event of the key is emitted here.
                 queue = keys.order_queue(self.shard, endpoint.id, ordering_key)
             # Inline only when nothing must be asked first (a rate limit, an order queue).
             may_inline = not endpoint.rate_limit_per_second and queue is None
-            destinations.append((endpoint.url, endpoint.id, endpoint.thin, may_inline, queue))
+            # An operational event holds no job data: every endpoint gets it whole.
+            thin = endpoint.thin and not operational
+            destinations.append((endpoint.url, endpoint.id, thin, may_inline, queue))
         # A big body sent to several destinations in one shape is stored once, shared; a
         # small one, or one with a single destination, stays in each delivery's hash (a
         # shared one costs six Redis commands a delivery to keep; each copy is counted in
@@ -260,6 +269,9 @@ class FanOut:
                 body_field=_body_field(msg_id, *shape) if shared else "",
                 # A thin body holds no completion token: nothing to seal.
                 confidential=event == INPUT_NEEDED_EVENT and not thin,
+                # An operational event has no job to charge (its subject is a delivery or an
+                # endpoint): like a test event, not counted.
+                counted=not operational,
                 traceparent=traceparent,
                 order_queue=queue,
                 order_member=order_member(entry_id, delivery_id) if queue else None,

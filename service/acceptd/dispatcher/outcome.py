@@ -3,17 +3,22 @@ keep the endpoint's health and disable it after 410 Gone or days of failure."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from typing import Any
 
 from acceptd.core.clock import now_ms, to_rfc3339
+from acceptd.core.events import OPERATIONAL_EVENTS
 from acceptd.core.settings import Settings
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.dispatcher.retry_policy import next_delay
 from acceptd.dispatcher.sender import AttemptResult
 from acceptd.runtime.metrics import DELIVERY_ATTEMPTS, DELIVERY_SECONDS, ENDPOINTS_DISABLED
-from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
+from acceptd.store.deliveries import KEPT_ATTEMPTS, DeliveryRecord, DeliveryStore
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
+from acceptd.store.operational import OperationalEvent, emit
 from acceptd.store.outages import persist
+from acceptd.store.shards import Shards
+from acceptd.wire.resources import delivery_resource, endpoint_resource
 
 
 def attempt_entry(started_ms: int, result: AttemptResult) -> dict[str, Any]:
@@ -29,8 +34,13 @@ def attempt_entry(started_ms: int, result: AttemptResult) -> dict[str, Any]:
 
 class OutcomePolicy:
     def __init__(
-        self, settings: Settings, deliveries: DeliveryStore, endpoints: EndpointStore
+        self,
+        settings: Settings,
+        deliveries: DeliveryStore,
+        endpoints: EndpointStore,
+        shards: Shards,
     ) -> None:
+        self._shards = shards
         self._settings = settings
         self._deliveries = deliveries
         self._endpoints = endpoints
@@ -59,10 +69,7 @@ class OutcomePolicy:
         delay = None
         if result.status_code == 410:
             if endpoint is not None:
-                gone = endpoint
-                await persist("a disabled endpoint", lambda: self._endpoints.disable(
-                    gone, "the receiver answered 410 Gone"
-                ))  # fmt: skip
+                await self._disable(endpoint, "the receiver answered 410 Gone")
                 ENDPOINTS_DISABLED.labels("gone").inc()
         elif not result.refused:
             delay = next_delay(self._schedule_of(endpoint), attempt_no, result.retry_after)
@@ -70,8 +77,9 @@ class OutcomePolicy:
                 delay = None
         DELIVERY_ATTEMPTS.labels("failed" if delay is None else "retrying").inc()
         if delay is None:
+            exhausted = await self._exhausted(delivery, attempt_no, entry)
             await persist("an attempt", lambda: self._deliveries.record_attempt(
-                delivery, attempt_no, entry, DeliveryStatus.FAILED
+                delivery, attempt_no, entry, DeliveryStatus.FAILED, exhausted=exhausted
             ))  # fmt: skip
         else:
             due = now_ms() + int(delay * 1000)
@@ -101,10 +109,40 @@ class OutcomePolicy:
         ))  # fmt: skip
         if started - since < self._disable_after_ms(endpoint):
             return False
-        reason = f"failing continuously since {to_rfc3339(since)}"
-        await persist("a disabled endpoint", lambda: self._endpoints.disable(endpoint, reason))
+        await self._disable(endpoint, f"failing continuously since {to_rfc3339(since)}")
         ENDPOINTS_DISABLED.labels("failing").inc()
         return True
+
+    async def _disable(self, endpoint: EndpointRecord, reason: str) -> None:
+        """Disables it, and tells the tenant's operations endpoints (`endpoint.disabled`,
+        with the reason) if it was not disabled already."""
+        if not await persist("a disabled endpoint", lambda: self._endpoints.disable(
+            endpoint, reason
+        )):  # fmt: skip
+            return
+        disabled = await self._endpoints.get(endpoint.id)
+        if disabled is not None:
+            event = OperationalEvent(
+                endpoint.tenant, "endpoint.disabled", endpoint.id, endpoint.id,
+                endpoint_resource(disabled),
+            )  # fmt: skip
+            await persist("an operational event", lambda: emit(self._shards, event))
+
+    async def _exhausted(
+        self, delivery: DeliveryRecord, attempt_no: int, entry: dict[str, Any]
+    ) -> OperationalEvent | None:
+        """The `delivery.exhausted` event this failure owes: the delivery as it ends, with
+        its attempts. None for a delivery of an operational event (no loops)."""
+        if delivery.event in OPERATIONAL_EVENTS:
+            return None
+        earlier = await self._deliveries.attempts(delivery.id)
+        ended = replace(
+            delivery, status=DeliveryStatus.FAILED, attempt_count=attempt_no, next_attempt_ms=None
+        )
+        return OperationalEvent(
+            delivery.tenant, "delivery.exhausted", delivery.id, delivery.endpoint_id,
+            delivery_resource(ended, [*earlier[-(KEPT_ATTEMPTS - 1):], entry]),
+        )  # fmt: skip
 
     async def give_up(self, delivery: DeliveryRecord, attempt_no: int, reason: str) -> None:
         entry = attempt_entry(now_ms(), AttemptResult(None, 0.0, reason, None))

@@ -8,15 +8,23 @@ import logging
 
 from acceptd.store.deliveries import DeliveryStore
 from acceptd.store.endpoints import EndpointStore
+from acceptd.store.operational import OperationalEvent, emit
 from acceptd.store.recoveries import RecoveryStore
+from acceptd.store.shards import Shards
+from acceptd.wire.resources import endpoint_resource
 
 log = logging.getLogger(__name__)
 
 
 class RecoveryRunner:
     def __init__(
-        self, recoveries: RecoveryStore, deliveries: DeliveryStore, endpoints: EndpointStore
+        self,
+        recoveries: RecoveryStore,
+        deliveries: DeliveryStore,
+        endpoints: EndpointStore,
+        shards: Shards,
     ) -> None:
+        self._shards = shards
         self._recoveries = recoveries
         self._deliveries = deliveries
         self._endpoints = endpoints
@@ -27,11 +35,19 @@ class RecoveryRunner:
             return
         sent = recovery.sent
         # Recovering an endpoint's deliveries re-enables it (API.md); gone: nothing to send.
-        if await self._endpoints.update(
+        before = await self._endpoints.get(recovery.endpoint_id, recovery.tenant)
+        enabled = await self._endpoints.update(
             recovery.endpoint_id, recovery.tenant, disabled=False
-        ) is None:  # fmt: skip
+        )
+        if enabled is None:
             await self._recoveries.finish(recovery_id, sent)
             return
+        if before is not None and before.disabled:
+            event = OperationalEvent(
+                enabled.tenant, "endpoint.enabled", enabled.id, enabled.id,
+                endpoint_resource(enabled),
+            )  # fmt: skip
+            await emit(self._shards, event)
         async for cursor, failed in self._recoveries.failed(
             recovery.endpoint_id, recovery.since_ms, recovery.until_ms, recovery.cursor
         ):

@@ -89,7 +89,7 @@ class DispatcherRuntime:
             ),
             deliveries, endpoints,
             SigningSecrets(TenantStore(redis, box), endpoints),
-            OutcomePolicy(settings, deliveries, endpoints),
+            OutcomePolicy(settings, deliveries, endpoints, shards),
             EndpointThrottle(scripts),
             order,
         )  # fmt: skip
@@ -123,6 +123,7 @@ class DispatcherRuntime:
                 RecoveryStore(shards, deliveries, settings.job_retention_seconds),
                 deliveries,
                 endpoints,
+                shards,
             ),
             stopping=stopping,
         )

@@ -25,6 +25,7 @@ from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
+from acceptd.store.operational import OperationalEvent
 from acceptd.store.records import TRIM_EVERY, newest_ids_across
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
@@ -323,10 +324,22 @@ class DeliveryStore:
         attempt: dict[str, Any],
         status: DeliveryStatus,
         next_attempt_ms: int | None = None,
+        exhausted: OperationalEvent | None = None,
     ) -> bool:
+        """`exhausted`: the `delivery.exhausted` event owed if this attempt ends it failed,
+        written in the same step (store/operational.py)."""
         due = next_attempt_ms if next_attempt_ms is not None else 0
+        script_keys = self._attempt_keys(delivery, attempt_no + 1)
+        event_fields: list[str] = []
+        if exhausted is not None and status is DeliveryStatus.FAILED:
+            shard = ids.shard_of(delivery.id)
+            script_keys += [
+                keys.events_stream(shard),
+                keys.tenant_event_subscriptions(delivery.tenant, shard),
+            ]
+            event_fields = exhausted.fields()
         recorded: int = await self._scripts.delivery_attempt(
-            keys=self._attempt_keys(delivery, attempt_no + 1),
+            keys=script_keys,
             args=[
                 delivery.id,
                 attempt_no,
@@ -340,6 +353,7 @@ class DeliveryStore:
                 attempt_job_id(delivery.id, attempt_no + 1),
                 delivery.job_id,
                 KEPT_ATTEMPTS,
+                *event_fields,
             ],
         )
         return recorded == 1

@@ -383,9 +383,12 @@ class EndpointStore:
         )
         return since or at_ms
 
-    async def disable(self, endpoint: EndpointRecord, reason: str) -> None:
-        """Disable it, unless it was deleted meanwhile (then it stays deleted)."""
-        if await self._scripts.endpoint_health(
+    async def disable(self, endpoint: EndpointRecord, reason: str) -> bool:
+        """Disable it, unless it was deleted meanwhile (then it stays deleted) or is disabled
+        already (its first reason stays); True when this disabled it."""
+        done = await self._scripts.endpoint_health(
             keys=[keys.endpoint(endpoint.id)], args=["disable", now_ms(), reason]
-        ):
+        )
+        if done == 1:
             await self._recount(endpoint.tenant)
+        return bool(done == 1)

@@ -14,6 +14,9 @@
 -- ARGV[4] new status, ARGV[5] next due (ms, when pending), ARGV[6] next arq payload,
 -- ARGV[7] retention (ms), ARGV[8] next arq job id, ARGV[9] the subject's usage field,
 -- ARGV[10] how many attempts it keeps (the newest: attempt N-ARGV[10] goes as N comes).
+-- When it fails for good and its tenant has an endpoint subscribed to `delivery.exhausted`
+-- (KEYS[10], the shard's copy of the counts), that event is written to the shard's events
+-- stream (KEYS[9]) in the same step: ARGV[11...] its fields (store/operational.py).
 local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'next_attempt', 'lease', 'ah',
   'bf', 'o')
 if fields[1] ~= 'pending' or tonumber(fields[2] or '0') ~= tonumber(ARGV[2]) - 1 then return 0 end
@@ -57,6 +60,10 @@ else
   -- (every other delivery sharing it ended earlier, so expires no later).
   if owed and redis.call('HINCRBY', KEYS[7], 'p', -1) <= 0 then
     redis.call('PEXPIRE', KEYS[7], ARGV[7])
+  end
+  if ARGV[4] == 'failed' and #KEYS >= 10
+      and tonumber(redis.call('HGET', KEYS[10], 'delivery.exhausted') or '0') > 0 then
+    redis.call('XADD', KEYS[9], '*', unpack(ARGV, 11))
   end
 end
 return 1

@@ -4,6 +4,8 @@ import { api, session } from "/ui/api.js";
 import { badge, errorBox, every, h, replace, when } from "/ui/ui.js";
 
 const ALL_EVENTS = ["job.succeeded", "job.failed", "job.canceled", "job.started", "job.progress", "job.awaiting_input", "batch.completed"];
+// About delivery itself, for an operations endpoint; never sent to the endpoint they concern.
+const OPERATIONAL_EVENTS = ["delivery.exhausted", "endpoint.disabled", "endpoint.enabled"];
 const DEFAULT_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
 
 // "Name: value" lines, as curl's -H takes them; the API judges the names and values.
@@ -19,7 +21,7 @@ function headerLines(text) {
 export function render(main) {
   // An `endpoints` portal session's endpoints get no job data (the API refuses the rest).
   const portal = (session() || {}).scope === "portal-endpoints";
-  const EVENTS = portal ? ALL_EVENTS.filter((e) => e !== "job.awaiting_input") : ALL_EVENTS;
+  const EVENTS = portal ? ALL_EVENTS.filter((e) => e !== "job.awaiting_input") : [...ALL_EVENTS, ...OPERATIONAL_EVENTS];
   const list = h("div", { id: "endpoints" });
   const problems = h("div", { "aria-live": "polite" });
   const revealed = h("div", { "aria-live": "polite", id: "revealed" });

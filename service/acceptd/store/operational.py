@@ -1,0 +1,48 @@
+"""Operational events (core/events.py OPERATIONAL_EVENTS): what the dispatcher tells a
+tenant's operations endpoints about delivery itself. Written to a shard's events stream like
+a job's, with their data in the entry (the fan-out sends it as it is), for the tenants with
+an endpoint subscribed to them (the shard's copy of the tenant's subscription counts)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from acceptd.core import ids
+from acceptd.core.clock import now_ms
+from acceptd.core.jsonenc import compact
+from acceptd.store import keys
+from acceptd.store.shards import Shards
+
+
+@dataclass(frozen=True)
+class OperationalEvent:
+    """One event: `subject` (a delivery's id, an endpoint's) names its shard and is where its
+    deliveries are listed; `about`, the endpoint it must not be sent to."""
+
+    tenant: str
+    event: str
+    subject: str
+    about: str | None
+    data: dict[str, Any]
+
+    def fields(self) -> list[str]:
+        """Its entry in the events stream (store/lua/delivery_attempt.lua writes these)."""
+        shard = ids.shard_of(self.subject)
+        return [
+            "msg", ids.new_id("msg", shard), "event", self.event, "tenant", self.tenant,
+            "at", str(now_ms()), "subject", self.subject, "about", self.about or "",
+            "data", compact(self.data),
+        ]  # fmt: skip
+
+
+async def emit(shards: Shards, event: OperationalEvent) -> bool:
+    """Writes the event if its tenant has an endpoint subscribed to it; True if written."""
+    shard = ids.shard_of(event.subject)
+    redis = shards.of(shard)
+    wanted = await redis.hget(keys.tenant_event_subscriptions(event.tenant, shard), event.event)  # type: ignore[misc]
+    if int(wanted or 0) <= 0:
+        return False
+    fields = event.fields()
+    await redis.xadd(keys.events_stream(shard), dict(zip(fields[::2], fields[1::2], strict=True)))
+    return True
