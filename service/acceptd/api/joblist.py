@@ -107,8 +107,8 @@ async def _schedule_filter(request: web.Request) -> str | None:
     if schedule_id is None:
         return None
     if ids.looks_like("sch", schedule_id):
-        found = await request.app[state.SCHEDULES].get(schedule_id)
-        if found is None or found.tenant == request[state.TENANT]:
+        owner = await request.app[state.SCHEDULES].owner(schedule_id)
+        if owner is None or owner == request[state.TENANT]:
             return schedule_id
     raise NotFound(f"no schedule {schedule_id}")
 

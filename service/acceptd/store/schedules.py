@@ -249,9 +249,15 @@ class ScheduleStore:
         """The schedule, or None when it does not exist or belongs to another tenant."""
         key = keys.schedule(schedule_id)
         raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
-        if not raw or (tenant is not None and raw.get("tenant") != tenant):
-            return None
+        if "created" not in raw or (tenant is not None and raw.get("tenant") != tenant):
+            return None  # (a hash without `created` is no schedule: lua/schedule_tick.lua)
         return ScheduleRecord.from_hash(schedule_id, raw)
+
+    async def owner(self, schedule_id: str) -> str | None:
+        """The schedule's tenant (one field), or None when it does not exist."""
+        key = keys.schedule(schedule_id)
+        tenant, created = await self._shards.for_key(key).hmget(key, ["tenant", "created"])  # type: ignore[misc]
+        return tenant if created is not None else None
 
     async def page(
         self, tenant: str, before: str | None, count: int
@@ -266,7 +272,7 @@ class ScheduleStore:
             chunk = newest[start : start + count + 1]
             raws = await records.hashes(self._shards, [keys.schedule(i) for i in chunk])
             for schedule_id, raw in zip(chunk, raws, strict=True):
-                if raw:
+                if "created" in raw:
                     found.append(ScheduleRecord.from_hash(schedule_id, raw))
                 elif now_ms() - ids.time_of(schedule_id) > DANGLING_AFTER_MS:
                     dangling.append(schedule_id)
@@ -373,7 +379,7 @@ class ScheduleStore:
         next_tick = _NextTicks(now)
         for schedule_id, raw in zip(claimed, raws, strict=True):
             try:
-                schedule = ScheduleRecord.from_hash(schedule_id, raw) if raw else None
+                schedule = ScheduleRecord.from_hash(schedule_id, raw) if "created" in raw else None
                 if schedule is None or schedule.next_ms is None or schedule.next_ms > now:
                     # Gone, paused or moved since it was filed: the script puts the index
                     # back in line with the record.
