@@ -248,6 +248,18 @@ def _compose(*names: str) -> dict[str, Any]:
     return merge(*(yaml.safe_load((DEPLOY / name).read_text()) for name in names))
 
 
+def test_compose_proxy_sends_the_dispatchers_webhooks_through_the_egress_proxy() -> None:
+    """compose.proxy.yaml on top of compose.yaml: the dispatcher (only) names the proxy
+    service, on the port its configuration listens on."""
+    compose = _compose("compose.yaml", "compose.proxy.yaml")
+    services = compose["services"]
+    proxy_url = services["dispatcher"]["environment"]["ACCEPTD_WEBHOOK_PROXY_URL"]
+    assert proxy_url == "http://egress-proxy:3128"
+    assert "ACCEPTD_WEBHOOK_PROXY_URL" not in services["worker"]["environment"]
+    assert "./squid.conf:/etc/squid/squid.conf:ro" in services["egress-proxy"]["volumes"]
+    assert "http_port 3128" in (DEPLOY / "squid.conf").read_text().splitlines()
+
+
 CLUSTER_NODES = ("redis", "redis-2", "redis-3")
 
 

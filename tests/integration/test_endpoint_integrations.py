@@ -4,18 +4,24 @@ event and retry; a retry schedule of the endpoint's own."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
+import asyncio
+import socket
+from collections.abc import AsyncIterator, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from redis.asyncio import Redis
 
+from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.webhooks.receiver import verify_event
 from tests.support.constants import API_KEY
 from tests.support.http import call
+from tests.support.proxy import Tinyproxy
 from tests.support.receiver import Answer, Received, Receiver
+from tests.support.roles import running_dispatcher
 from tests.support.waiting import wait_until
 
 SECRET_VALUE = "k-very-secret-123"
@@ -280,3 +286,112 @@ async def test_a_portal_session_cannot_subscribe_to_operational_events(
             headers={"Authorization": f"Bearer {session}"},
         ) as response:
             assert response.status == 422, event
+
+
+# ---- the egress proxy (ACCEPTD_WEBHOOK_PROXY_URL) ---------------------------------------
+
+
+@pytest.fixture
+def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
+    proxy = Tinyproxy(tmp_path / "proxy")
+    proxy.start()
+    yield proxy
+    proxy.stop()
+
+
+@pytest.fixture
+async def proxied_dispatcher(
+    make_settings: Callable[..., Settings], tinyproxy: Tinyproxy
+) -> AsyncIterator[Any]:
+    """The dispatcher sending every webhook through the proxy (the API needs nothing)."""
+    async with running_dispatcher(make_settings(webhook_proxy_url=tinyproxy.url)) as runtime:
+        yield runtime
+
+
+async def test_every_webhook_leaves_through_the_proxy(
+    api_url: str,
+    worker: None,
+    proxied_dispatcher: Any,
+    tinyproxy: Tinyproxy,
+    receiver: tuple[Any, str],
+    http: aiohttp.ClientSession,
+) -> None:
+    """A callback URL and an endpoint: both through tinyproxy (its Via header on each),
+    authenticated with the credentials of the proxy's URL, signed as ever."""
+    recording, url = receiver
+    endpoint = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": url})
+    job = await call(
+        http, "POST", f"{api_url}/v1/jobs",
+        {"type": "demo.echo", "input": {"value": 1},
+         "callback_url": url.replace("/hook", "/callback")},
+    )  # fmt: skip
+    both = await _webhooks_of(recording, job["id"], 2)
+    for webhook in both:
+        assert "tinyproxy" in webhook.headers.get("Via", ""), webhook.headers
+    assert sorted(r.path for r in both) == ["/callback", "/hook"]
+    [to_endpoint] = [r for r in both if r.path == "/hook"]
+    verify_event(endpoint["secret"], to_endpoint.headers, to_endpoint.body)
+
+
+async def test_https_receivers_are_reached_through_a_connect_tunnel(
+    api_url: str,
+    proxied_dispatcher: Any,
+    tinyproxy: Tinyproxy,
+    http: aiohttp.ClientSession,
+) -> None:
+    """An https receiver (a TLS listener whose certificate no one trusts): the proxy is
+    asked to CONNECT to its checked address, and TLS fails beyond it, at the receiver."""
+    with socket.socket() as tls:
+        tls.bind(("127.0.0.1", 0))
+        tls.listen()
+        port = tls.getsockname()[1]
+        endpoint = await call(
+            http, "POST", f"{api_url}/v1/endpoints", {"url": f"https://127.0.0.1:{port}/hook"}
+        )
+        await call(http, "POST", f"{api_url}/v1/endpoints/{endpoint['id']}/test")
+
+        async def asked() -> bool:
+            return f"CONNECT 127.0.0.1:{port}" in tinyproxy.log()
+
+        await wait_until(asked, timeout=20)
+
+
+async def test_a_stopped_proxy_costs_the_endpoint_nothing(
+    api_url: str,
+    worker: None,
+    proxied_dispatcher: Any,
+    tinyproxy: Tinyproxy,
+    receiver: tuple[Any, str],
+    http: aiohttp.ClientSession,
+) -> None:
+    """While the proxy is down no attempt is made or counted and the endpoint is not
+    failing; once it is back, the webhook goes at its first counted attempt."""
+    recording, url = receiver
+    endpoint = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": url})
+    tinyproxy.stop()
+    echo = {"type": "demo.echo", "input": {"value": 1}}
+    job = await call(http, "POST", f"{api_url}/v1/jobs", echo)
+
+    async def pending() -> dict[str, Any] | None:
+        found = await call(http, "GET", f"{api_url}/v1/jobs/{job['id']}/deliveries")
+        return found["items"][0] if found["items"] else None
+
+    delivery = await wait_until(pending, timeout=20)
+    await asyncio.sleep(3)  # attempts the stopped proxy failed, had they been counted
+    delivery = await pending()
+    assert delivery is not None
+    assert delivery["status"] == "pending"
+    assert delivery["attempts"] == []
+    read = await call(http, "GET", f"{api_url}/v1/endpoints/{endpoint['id']}")
+    assert read["failing_since"] is None
+    assert read["disabled"] is False
+    tinyproxy.start()
+    [webhook] = await _webhooks_of(recording, job["id"])
+    assert "tinyproxy" in webhook.headers["Via"]
+
+    async def succeeded() -> dict[str, Any] | None:
+        found = await pending()
+        return found if found and found["status"] == "succeeded" else None
+
+    done = await wait_until(succeeded, timeout=20)
+    assert len(done["attempts"]) == 1

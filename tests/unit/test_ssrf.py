@@ -16,10 +16,12 @@ from acceptd.runtime.ssrf import (
     GuardedResolver,
     GuardedSockets,
     UnsafeUrlError,
+    async_resolver,
     check_callback_url,
     check_literal,
     literal_address,
     parse_callback_url,
+    pinned_target,
 )
 
 STRICT = AddressPolicy()
@@ -306,3 +308,27 @@ def test_a_socket_is_made_for_an_allowed_address() -> None:
         (socket.AF_INET, socket.SOCK_STREAM, socket.IPPROTO_TCP, "", ("93.184.215.14", 80))
     )
     made.close()
+
+
+async def test_a_receiver_sent_through_a_proxy_is_pinned_to_its_checked_address() -> None:
+    """Through the webhook proxy, the proxy is asked for the address we checked, never for
+    the name (which it would resolve again: a rebinding name would reach past the check)."""
+    resolver = async_resolver()
+    try:
+        with pytest.raises(UnsafeUrlError, match="not allowed"):
+            await pinned_target(URL("http://localhost:8080/x"), STRICT, resolver)
+        with pytest.raises(UnsafeUrlError, match="not an allowed address"):
+            await pinned_target(URL("http://127.0.0.1/x"), STRICT, resolver)
+        with pytest.raises(UnsafeUrlError, match="does not resolve"):
+            await pinned_target(URL("https://no-such-host.invalid/x"), STRICT, resolver)
+        open_policy = AddressPolicy(allow_private=True)
+        plain = await pinned_target(URL("http://localhost:8080/x?y=1"), open_policy, resolver)
+        assert ipaddress.ip_address(plain.url.raw_host.strip("[]")).is_loopback  # type: ignore[union-attr]
+        assert (plain.url.port, plain.url.path_qs) == (8080, "/x?y=1")
+        assert (plain.host, plain.server_hostname) == ("localhost:8080", None)
+        tls = await pinned_target(URL("https://localhost/x"), open_policy, resolver)
+        assert (tls.host, tls.server_hostname) == ("localhost", "localhost")
+        literal = await pinned_target(URL("https://127.0.0.1/x"), open_policy, resolver)
+        assert (literal.url, literal.host) == (URL("https://127.0.0.1/x"), None)
+    finally:
+        await resolver.close()

@@ -102,6 +102,13 @@ class Settings(BaseSettings):
     callback_allow_cidrs: Annotated[list[str], NoDecode] = Field(
         default=[], description="comma-separated CIDRs allowed even though private"
     )
+    webhook_proxy_url: SecretStr | None = Field(
+        default=None,
+        description="`http://[user:pass@]host:port` of an HTTP forward proxy every webhook "
+        "leaves through (CONNECT for https receivers), so receivers see its fixed "
+        "addresses; the callback address checks still judge each receiver, and a failure "
+        "of the proxy itself costs the endpoint no attempt",
+    )
     webhook_retry_schedule: Annotated[list[float], NoDecode] = Field(
         default=list(DEFAULT_RETRY_SCHEDULE),
         description="comma-separated seconds between webhook delivery attempts",
@@ -345,6 +352,16 @@ class Settings(BaseSettings):
     def _schedule_positive(cls, value: list[float]) -> list[float]:
         if not value or any(step < 0 for step in value):
             raise ValueError("must be a non-empty list of non-negative seconds")
+        return value
+
+    @field_validator("webhook_proxy_url")
+    @classmethod
+    def _proxy_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is None or not value.get_secret_value():
+            return None
+        match = re.fullmatch(r"http://(?:[^@/\s]+@)?[^@/:\s]+:\d{1,5}/?", value.get_secret_value())
+        if match is None:
+            raise ValueError("must be http://[user:pass@]host:port")
         return value
 
     @field_validator("master_key")

@@ -3,6 +3,8 @@ secrets, send, and hand the result to the outcome policy."""
 
 from __future__ import annotations
 
+import logging
+
 import aiohttp
 from arq import Retry
 
@@ -12,10 +14,11 @@ from acceptd.core.logs import log_context
 from acceptd.core.settings import Settings
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.dispatcher.caps import Slots
+from acceptd.dispatcher.egress import WebhookProxy
 from acceptd.dispatcher.outcome import OutcomePolicy
 from acceptd.dispatcher.sender import send
 from acceptd.dispatcher.signing_secrets import SigningSecrets
-from acceptd.runtime.metrics import DELIVERY_THROTTLED_SECONDS
+from acceptd.runtime.metrics import DELIVERY_THROTTLED_SECONDS, WEBHOOK_PROXY_FAILURES
 from acceptd.runtime.ssrf import AddressPolicy
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
@@ -24,6 +27,10 @@ from acceptd.store.throttle import EndpointThrottle
 
 # A busy receiver or tenant (at its cap) has the attempt put back this long, uncounted.
 BUSY_DEFER_SECONDS = 0.5
+# An attempt the webhook proxy failed is run again after this long, uncounted.
+PROXY_RETRY_SECONDS = 5.0
+
+log = logging.getLogger(__name__)
 
 
 class Attempts:
@@ -32,6 +39,7 @@ class Attempts:
         settings: Settings,
         session: aiohttp.ClientSession,
         policy: AddressPolicy,
+        proxy: WebhookProxy | None,
         slots: Slots,
         deliveries: DeliveryStore,
         endpoints: EndpointStore,
@@ -43,6 +51,7 @@ class Attempts:
         self._settings = settings
         self._session = session
         self._policy = policy
+        self._proxy = proxy
         self.slots = slots
         self._deliveries = deliveries
         self._endpoints = endpoints
@@ -105,8 +114,15 @@ class Attempts:
                 result = await send(
                     self._session, delivery.url, delivery.webhook_id, delivery.body.encode(),
                     secrets, timeout=self._settings.webhook_timeout_seconds, policy=self._policy,
-                    traceparent=own, extra_headers=extra,
+                    traceparent=own, extra_headers=extra, proxy=self._proxy,
                 )  # fmt: skip
+            if result.proxy_failed:
+                # Our outage, not the receiver's: nothing recorded, nothing counted against
+                # the endpoint; the attempt runs again once the proxy may be back.
+                WEBHOOK_PROXY_FAILURES.inc()
+                log.warning("the webhook proxy failed; %s waits %g s", delivery.id,
+                            PROXY_RETRY_SECONDS)  # fmt: skip
+                raise Retry(defer=PROXY_RETRY_SECONDS)
             await self._outcome.record(delivery, attempt_no, started, result, endpoint)
             await self._next_in_order(delivery)
 

@@ -16,6 +16,7 @@ import aiohttp
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.attempts import Attempts
 from acceptd.dispatcher.caps import Slots
+from acceptd.dispatcher.egress import WebhookProxy, webhook_session
 from acceptd.dispatcher.fanout import FanOut
 from acceptd.dispatcher.inline import InlineDispatch
 from acceptd.dispatcher.outcome import OutcomePolicy
@@ -23,7 +24,7 @@ from acceptd.dispatcher.recovery import RecoveryRunner
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.dispatcher.sweeper import DeliverySweeper
 from acceptd.runtime.bootstrap import secret_box
-from acceptd.runtime.ssrf import AddressPolicy, guarded_connector
+from acceptd.runtime.ssrf import AddressPolicy, async_resolver
 from acceptd.store.batches import BatchStore
 from acceptd.store.connection import open_shards
 from acceptd.store.deliveries import DeliveryStore
@@ -57,6 +58,7 @@ class DispatcherRuntime:
     recovery: RecoveryRunner
     stopping: asyncio.Event
     tasks: list[asyncio.Task[None]] = field(default_factory=list)
+    proxy: WebhookProxy | None = None
 
     @classmethod
     async def open(cls, settings: Settings) -> DispatcherRuntime:
@@ -70,20 +72,11 @@ class DispatcherRuntime:
         policy = AddressPolicy.build(
             settings.allow_private_callbacks, settings.callback_allow_cidrs
         )
-        connector = guarded_connector(
-            policy,
-            limit=settings.webhook_max_concurrency,
-            limit_per_host=settings.webhook_concurrency_per_endpoint,
-            keepalive_timeout=30,
-        )
-        # trust_env off: no HTTP(S)_PROXY from the environment, so every connection is one
-        # the guarded connector makes to the receiver's own, checked address.
-        session = aiohttp.ClientSession(
-            connector=connector, cookie_jar=aiohttp.DummyCookieJar(), trust_env=False
-        )
+        proxy = WebhookProxy.from_settings(settings, async_resolver())
+        session = webhook_session(settings, policy, proxied=proxy is not None)
         order = OrderQueues(shards, scripts, deliveries)
         attempts = Attempts(
-            settings, session, policy,
+            settings, session, policy, proxy,
             Slots.build(
                 settings.webhook_concurrency_per_endpoint, settings.webhook_concurrency_per_tenant
             ),
@@ -100,6 +93,7 @@ class DispatcherRuntime:
             settings=settings,
             shards=shards,
             session=session,
+            proxy=proxy,
             attempts=attempts,
             inline=inline,
             # One per shard's events stream, each with its own blocking read.
@@ -153,4 +147,6 @@ class DispatcherRuntime:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self.session.close()
+        if self.proxy is not None:
+            await self.proxy.resolver.close()
         await self.shards.aclose()

@@ -9,8 +9,16 @@ from dataclasses import dataclass
 
 import aiohttp
 
+from acceptd.dispatcher.egress import WebhookProxy
 from acceptd.dispatcher.retry_policy import RETRY_AFTER_STATUSES, parse_retry_after
-from acceptd.runtime.ssrf import AddressPolicy, UnsafeUrlError, check_literal, parse_callback_url
+from acceptd.runtime.ssrf import (
+    AddressPolicy,
+    PinnedTarget,
+    UnsafeUrlError,
+    check_literal,
+    parse_callback_url,
+    pinned_target,
+)
 from acceptd.webhooks import signing
 
 # What an attempt keeps of the receiver's answer: each attempt is stored (and counted in the
@@ -27,6 +35,9 @@ class AttemptResult:
     response: str | None
     retry_after: float | None = None
     refused: bool = False  # the URL itself is not allowed: retrying cannot help
+    # The forward proxy could not be reached or refused our credentials: an outage of ours,
+    # not the receiver's (the attempt is not counted: attempts.py).
+    proxy_failed: bool = False
 
     @property
     def succeeded(self) -> bool:
@@ -82,29 +93,38 @@ async def send(
     policy: AddressPolicy,
     traceparent: str | None = None,
     extra_headers: dict[str, str] | None = None,
+    proxy: WebhookProxy | None = None,
 ) -> AttemptResult:
     """`extra_headers`: the endpoint's own (never a name the protocol sets: the API refuses
-    those, and the protocol's are applied after them all the same)."""
+    those, and the protocol's are applied after them all the same). `proxy`: sent through
+    it, to the receiver's checked address (dispatcher/egress.py)."""
     started = time.perf_counter()
 
     def elapsed() -> float:
         return round((time.perf_counter() - started) * 1000, 3)
 
-    try:
-        target = parse_callback_url(url)
-        check_literal(target, policy)  # IP literals never reach the guarded resolver
-    except UnsafeUrlError as exc:
-        return AttemptResult(None, 0.0, f"refused: {exc}", None, refused=True)
     headers = {**(extra_headers or {}), **webhook_headers(msg_id, body, secrets, int(time.time()))}
     if traceparent is not None:
         headers["traceparent"] = traceparent  # the receiver's trace joins the job's
     try:
+        target = PinnedTarget(parse_callback_url(url))
+        if proxy is None:
+            check_literal(target.url, policy)  # IP literals never reach the guarded resolver
+        else:
+            target = await pinned_target(target.url, policy, proxy.resolver)
+    except UnsafeUrlError as exc:
+        return AttemptResult(None, elapsed(), f"refused: {exc}", None, refused=True)
+    if target.host is not None:
+        headers["Host"] = target.host
+    try:
         async with session.post(
-            target,
+            target.url,
             data=body,
             headers=headers,
             allow_redirects=False,  # a redirect is a failure: never follow it somewhere else
             timeout=aiohttp.ClientTimeout(total=timeout),
+            proxy=proxy.url if proxy is not None else None,
+            server_hostname=target.server_hostname,
         ) as response:
             snippet = await response.content.read(RESPONSE_SNIPPET_BYTES)
             latency = elapsed()
@@ -114,10 +134,18 @@ async def send(
                 if status in RETRY_AFTER_STATUSES
                 else None
             )
+    except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
+        if isinstance(exc, aiohttp.ClientProxyConnectionError) or exc.status == 407:
+            return AttemptResult(None, elapsed(), "the webhook proxy failed", None,
+                                 proxy_failed=True)  # fmt: skip
+        return AttemptResult(None, elapsed(), f"the proxy could not reach it: HTTP {exc.status}",
+                             None)  # fmt: skip
     except TimeoutError:
         return AttemptResult(None, elapsed(), f"timed out after {timeout:g} s", None)
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
         return AttemptResult(None, elapsed(), network_error(exc), None)
+    if proxy is not None and status == 407:  # the proxy refused our credentials
+        return AttemptResult(None, latency, "the webhook proxy failed", None, proxy_failed=True)
     text = snippet.decode("utf-8", errors="replace")
     error = None if 200 <= status < 300 else f"HTTP {status}"
     return AttemptResult(status, latency, error, text, retry_after)

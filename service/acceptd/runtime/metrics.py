@@ -67,6 +67,11 @@ HTTP_SECONDS = Histogram(
     buckets=_LATENCY_BUCKETS,
 )
 
+WEBHOOK_PROXY_FAILURES = Counter(
+    "acceptd_webhook_proxy_failures_total",
+    "webhook attempts the forward proxy (ACCEPTD_WEBHOOK_PROXY_URL) failed: put back, uncounted",
+)
+
 # arq queues: what is due now is the backlog (what scales workers and dispatchers).
 DUE_QUEUES = {"jobs": keys.job_queue, "webhooks": keys.webhook_queue}
 # Jobs running, and everything else these hold is waiting for something: a time

@@ -320,6 +320,42 @@ def guarded_connector(policy: AddressPolicy, **options: Any) -> aiohttp.TCPConne
     )
 
 
+@dataclass(frozen=True)
+class PinnedTarget:
+    """A receiver's URL with its host replaced by the one address checked for it: what a
+    webhook sent through a forward proxy asks the proxy for, so the proxy resolves nothing
+    (a name that resolves to a public address when checked and to a private one when the
+    proxy looks it up cannot reach past the check). `host`: the Host header to send (the
+    name, with its port), `server_hostname`: the name TLS verifies (https), None for a
+    literal URL."""
+
+    url: URL
+    host: str | None = None
+    server_hostname: str | None = None
+
+
+async def pinned_target(
+    url: URL, policy: AddressPolicy, resolver: AbstractResolver
+) -> PinnedTarget:
+    """UnsafeUrlError unless every address the receiver's host resolves to is allowed."""
+    host = url.raw_host or ""
+    literal = literal_address(host)
+    if literal is not None:
+        if not policy.allows(literal):
+            raise UnsafeUrlError(f"host {host!r} is not an allowed address")
+        return PinnedTarget(url)
+    try:
+        addresses = await resolve_host(host, url.port or 443, resolver)
+    except (OSError, TimeoutError, ValueError, UnicodeError) as exc:
+        raise UnsafeUrlError(f"host {host!r} does not resolve") from exc
+    if not addresses or not all(policy.allows(address) for address in addresses):
+        raise UnsafeUrlError(f"host {host!r} resolves to an address that is not allowed")
+    named = host if url.is_default_port() else f"{host}:{url.port}"
+    return PinnedTarget(
+        url.with_host(str(addresses[0])), named, host if url.scheme == "https" else None
+    )
+
+
 def check_literal(url: URL, policy: AddressPolicy) -> None:
     """Send-time check of what needs no DNS: a non-canonical numeric host is refused, and a
     literal address must be allowed (names are checked by `GuardedResolver`)."""
