@@ -328,6 +328,8 @@ async def test_every_webhook_leaves_through_the_proxy(
     both = await _webhooks_of(recording, job["id"], 2)
     for webhook in both:
         assert "tinyproxy" in webhook.headers.get("Via", ""), webhook.headers
+        # The proxy's credentials went to the proxy, not on to the receiver.
+        assert "Proxy-Authorization" not in webhook.headers
     assert sorted(r.path for r in both) == ["/callback", "/hook"]
     [to_endpoint] = [r for r in both if r.path == "/hook"]
     verify_event(endpoint["secret"], to_endpoint.headers, to_endpoint.body)
@@ -395,3 +397,147 @@ async def test_a_stopped_proxy_costs_the_endpoint_nothing(
 
     done = await wait_until(succeeded, timeout=20)
     assert len(done["attempts"]) == 1
+
+
+# ---- channels, and a portal of one channel ---------------------------------------------
+
+
+async def test_events_go_to_the_endpoints_of_their_channels(
+    api_url: str,
+    worker: None,
+    dispatcher: Any,
+    receiver: tuple[Any, str],
+    http: aiohttp.ClientSession,
+) -> None:
+    """acme's endpoint gets acme's jobs, globex's gets globex's (a batch's items take the
+    batch's channels unless they name their own), an endpoint without channels gets all."""
+    recording, url = receiver
+    acme = await call(http, "POST", f"{api_url}/v1/endpoints",
+                      {"url": url.replace("/hook", "/acme"), "channels": ["acme"]})  # fmt: skip
+    globex = await call(
+        http, "POST", f"{api_url}/v1/endpoints",
+        {"url": url.replace("/hook", "/globex"), "channels": ["globex"],
+         "events": ["job.succeeded", "batch.completed"]},
+    )  # fmt: skip
+    every_channel = {"url": url.replace("/hook", "/all"),
+                     "events": ["job.succeeded", "batch.completed"]}  # fmt: skip
+    await call(http, "POST", f"{api_url}/v1/endpoints", every_channel)
+    assert acme["channels"] == ["acme"]
+    assert globex["channels"] == ["globex"]
+    echo = {"type": "demo.echo", "input": {"value": 1}}
+    for_acme = await call(http, "POST", f"{api_url}/v1/jobs", {**echo, "channels": ["acme"]})
+    assert for_acme["channels"] == ["acme"]
+    for_nobody = await call(http, "POST", f"{api_url}/v1/jobs", echo)
+    assert for_nobody["channels"] == []
+    batch = await call(
+        http, "POST", f"{api_url}/v1/batches",
+        {"channels": ["globex"], "items": [echo, {**echo, "channels": ["acme"]}]},
+    )  # fmt: skip
+    assert batch["channels"] == ["globex"]
+    items = await call(http, "GET", f"{api_url}/v1/jobs?batch={batch['id']}")
+    by_channels = sorted(tuple(job["channels"]) for job in items["items"])
+    assert by_channels == [("acme",), ("globex",)]
+    item_for_acme = next(j["id"] for j in items["items"] if j["channels"] == ["acme"])
+    item_for_globex = next(j["id"] for j in items["items"] if j["channels"] == ["globex"])
+
+    async def everything_arrived() -> bool:
+        subjects = {(r.path, r.json["data"].get("id")) for r in recording.received}
+        return ("/all", batch["id"]) in subjects and ("/globex", batch["id"]) in subjects
+
+    await wait_until(everything_arrived, timeout=30)
+    await asyncio.sleep(0.5)  # room for a webhook that should not come
+    got: dict[str, set[str]] = {}
+    for webhook in recording.received:
+        got.setdefault(webhook.path, set()).add(webhook.json["data"]["id"])
+    assert got["/acme"] == {for_acme["id"], item_for_acme}
+    assert got["/globex"] == {item_for_globex, batch["id"]}
+    assert got["/all"] == {for_acme["id"], for_nobody["id"], item_for_acme, item_for_globex,
+                           batch["id"]}  # fmt: skip
+
+
+async def _channel_session(http: aiohttp.ClientSession, api_url: str, channel: str) -> str:
+    link = await call(
+        http, "POST", f"{api_url}/v1/portal-links", {"scope": "endpoints", "channel": channel}
+    )
+    async with http.post(
+        f"{api_url}/v1/portal-sessions", json={"token": link["url"].partition("#token=")[2]}
+    ) as opened:
+        session = await opened.json()
+    assert session["channel"] == channel
+    return str(session["session"])
+
+
+async def test_a_channel_portal_sees_and_manages_only_its_channels_endpoints(
+    api_url: str,
+    worker: None,
+    dispatcher: Any,
+    receiver: tuple[Any, str],
+    http: aiohttp.ClientSession,
+) -> None:
+    _, url = receiver
+    acme_only = {"url": url, "channels": ["acme"], "events": ["job.succeeded"]}
+    theirs = await call(http, "POST", f"{api_url}/v1/endpoints", acme_only)
+    other = await call(http, "POST", f"{api_url}/v1/endpoints",
+                       {"url": url + "?globex", "channels": ["globex"]})  # fmt: skip
+    shared = await call(http, "POST", f"{api_url}/v1/endpoints",
+                        {"url": url + "?both", "channels": ["acme", "globex"]})  # fmt: skip
+    everything = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": url + "?all"})
+    acme = {"Authorization": f"Bearer {await _channel_session(http, api_url, 'acme')}"}
+
+    async def as_acme(method: str, path: str, body: Any = None) -> tuple[int, Any]:
+        async with http.request(method, f"{api_url}{path}", json=body, headers=acme) as answer:
+            return answer.status, await answer.json() if answer.status != 204 else None
+
+    status, listed = await as_acme("GET", "/v1/endpoints")
+    assert status == 200
+    assert [e["id"] for e in listed["items"]] == [theirs["id"]]  # made by the API key
+    for endpoint in (other, shared, everything):
+        for method, path, body in (
+            ("GET", f"/v1/endpoints/{endpoint['id']}", None),
+            ("PATCH", f"/v1/endpoints/{endpoint['id']}", {"description": "x"}),
+            ("DELETE", f"/v1/endpoints/{endpoint['id']}", None),
+            ("GET", f"/v1/endpoints/{endpoint['id']}/deliveries", None),
+            ("POST", f"/v1/endpoints/{endpoint['id']}/test", None),
+        ):
+            status, _ = await as_acme(method, path, body)
+            assert status in (403, 404), (endpoint["channels"], method, path, status)
+    # What it makes is acme's, and it may name no other channel.
+    status, made = await as_acme("POST", "/v1/endpoints", {"url": url + "?new"})
+    assert status == 201
+    assert made["channels"] == ["acme"]
+    assert made["payload"] == "thin"
+    status, refused = await as_acme("POST", "/v1/endpoints", {"url": url, "channels": ["globex"]})
+    assert status == 422
+    status, _ = await as_acme("PATCH", f"/v1/endpoints/{theirs['id']}", {"channels": ["globex"]})
+    assert status == 422
+    # Its endpoint's deliveries: acme's jobs only reach it.
+    echo = {"type": "demo.echo", "input": {"value": 1}}
+    job = await call(http, "POST", f"{api_url}/v1/jobs", {**echo, "channels": ["acme"]})
+
+    async def delivered() -> list[Any]:
+        _, page = await as_acme("GET", f"/v1/endpoints/{theirs['id']}/deliveries")
+        return [d for d in page["items"] if d["status"] == "succeeded"]
+
+    [delivery] = await wait_until(delivered, timeout=20)
+    status, _ = await as_acme("GET", f"/v1/deliveries/{delivery['id']}")
+    assert status == 200
+    assert job["id"] not in str(refused)
+
+
+async def test_a_channel_is_for_an_endpoints_portal_link_only(
+    api_url: str, http: aiohttp.ClientSession
+) -> None:
+    async with http.post(
+        f"{api_url}/v1/portal-links", json={"scope": "tenant", "channel": "acme"}
+    ) as response:
+        assert response.status == 422
+    for bad in ("a b", "", "x" * 129, "acme\n"):
+        async with http.post(
+            f"{api_url}/v1/portal-links", json={"scope": "endpoints", "channel": bad}
+        ) as response:
+            assert response.status == 422, bad
+    async with http.post(
+        f"{api_url}/v1/jobs",
+        json={"type": "demo.echo", "input": {"value": 1}, "channels": [f"c{i}" for i in range(11)]},
+    ) as response:
+        assert response.status == 422

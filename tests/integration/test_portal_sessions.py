@@ -255,7 +255,7 @@ async def test_admins_list_and_end_sessions_without_seeing_their_tokens(
     me = await (await client.get("/v1/api-keys", headers=auth)).json()
     assert items[0]["scope"] == "endpoints"
     assert items[0]["minted_by"] == me["items"][0]["id"]
-    assert set(items[0]) == {"id", "scope", "created_at", "expires_at", "minted_by"}
+    assert set(items[0]) == {"id", "scope", "channel", "created_at", "expires_at", "minted_by"}
     assert items[0]["expires_at"] == opened["expires_at"]
 
     # Neither a session nor a standard key may list or end sessions.

@@ -37,12 +37,14 @@ from acceptd.wire.resources import batch_path, batch_resource
 MAX_REPORTED_ERRORS = 100
 
 
-def _new_item(registry: JobRegistry, item: BatchItem) -> NewItem:
-    """An item as the store writes it, with its type's concurrency limit, if any."""
+def _new_item(registry: JobRegistry, item: BatchItem, channels: list[str] | None) -> NewItem:
+    """An item as the store writes it, with its type's concurrency limit, if any, and its
+    own channels or else the batch's."""
     definition = registry.get(item.type)
     assert definition is not None  # _item_errors refused unknown types
     return NewItem(item.type, item.input, item.metadata, item.ordering_key,
-                   definition.default_concurrency_key, definition.concurrency_limit)  # fmt: skip
+                   definition.default_concurrency_key, definition.concurrency_limit,
+                   item.channels or channels or [])  # fmt: skip
 
 
 def batch_response(
@@ -126,12 +128,13 @@ async def _submit_batch(request: web.Request) -> web.Response:
         return batch_response(request, existing, created=True)
     new = NewBatch(
         tenant=tenant,
-        items=[_new_item(app[state.REGISTRY], item) for item in submit.items],
+        items=[_new_item(app[state.REGISTRY], item, submit.channels) for item in submit.items],
         callback_url=submit.callback_url,
         item_events=submit.item_events,
         metadata=submit.metadata or {},
         priority=submit.priority,
         traceparent=request.get(state.TRACEPARENT),
+        channels=submit.channels or [],
     )
     try:
         await check_callback(request, submit.callback_url)

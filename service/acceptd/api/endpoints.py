@@ -3,8 +3,10 @@
 A portal session of the `endpoints` scope is someone the tenant handed a link to, not the
 tenant: it must never receive job data or settle a review. So the endpoints it makes send
 thin payloads only and never `job.awaiting_input` (the event that carries the completion
-token), and it may change only the endpoints it made itself (403 for the tenant's others:
-they are the same tenant's, which the session may list, so 403 tells it nothing new)."""
+token), and it may change only the endpoints it made itself (403 for the tenant's others).
+A session of one channel (a portal link with `channel`: one customer of the tenant's) sees,
+makes and manages only the endpoints of exactly that channel, whoever made them, and their
+deliveries; another customer's endpoints are not even listed to it."""
 
 from __future__ import annotations
 
@@ -67,11 +69,32 @@ def check_changeable(
     """The endpoint, if the caller may change it (or read its deliveries): an `endpoints`
     session only those it made."""
     session = endpoints_session(request)
-    if session is not None and (session.key_id is None or endpoint.created_by != session.key_id):
-        raise Forbidden(
-            f"this portal session may {doing} only the endpoints it created, not {endpoint.id}"
-        )
+    if session is not None and not _manages(session, endpoint):
+        what = f"the endpoints of channel {session.channel}" if session.channel else (
+            "the endpoints it created"
+        )  # fmt: skip
+        raise Forbidden(f"this portal session may {doing} only {what}, not {endpoint.id}")
     return endpoint
+
+
+def _manages(session: KeyIdentity, endpoint: EndpointRecord) -> bool:
+    """A channel's session: that channel's endpoints (a customer's portal), whoever made
+    them. Any other `endpoints` session: those it made itself."""
+    if session.channel is not None:
+        return endpoint.of_channel(session.channel)
+    return session.key_id is not None and endpoint.created_by == session.key_id
+
+
+def _channels_for(request: web.Request, given: list[str] | None) -> list[str] | None:
+    """The channels an endpoint gets: a channel session's endpoints get its channel, and
+    it may give no other (422)."""
+    session = endpoints_session(request)
+    if session is None or session.channel is None:
+        return given
+    if given is not None and given != [session.channel]:
+        detail = f"this portal session's endpoints have the channel {session.channel} only"
+        raise ValidationFailed(detail, errors=[field_error(("channels",), detail)])
+    return [session.channel]
 
 
 async def changeable_endpoint(request: web.Request, doing: str = "change") -> EndpointRecord:
@@ -142,7 +165,7 @@ async def create_endpoint(request: web.Request) -> web.Response:
             payload=payload, rate_limit_per_second=body.rate_limit_per_second,
             ordering=body.ordering, created_by=request[state.KEY].key_id,
             limit=settings.max_endpoints_per_tenant, headers=body.headers,
-            retry_schedule=body.retry_schedule,
+            retry_schedule=body.retry_schedule, channels=_channels_for(request, body.channels),
         )  # fmt: skip
     except EndpointLimitError as exc:
         raise Conflict(str(exc)) from None
@@ -157,7 +180,7 @@ async def list_endpoints(request: web.Request) -> web.Response:
     if session is not None:
         # Its own only: the tenant's endpoints' URLs often hold credentials (Slack-style
         # paths, query tokens), and their names and statistics are the tenant's business.
-        endpoints = [e for e in endpoints if session.key_id and e.created_by == session.key_id]
+        endpoints = [e for e in endpoints if _manages(session, e)]
     return json_response({"items": [endpoint_resource(e) for e in endpoints]})
 
 
@@ -184,6 +207,7 @@ async def update_endpoint(request: web.Request) -> web.Response:
         ordering=body.ordering,
         headers=body.headers,
         retry_schedule=body.retry_schedule,
+        channels=_channels_for(request, body.channels) if body.channels is not None else None,
     )
     if updated is None:
         raise NotFound(f"no endpoint {request.match_info['endpoint_id']}")

@@ -99,6 +99,7 @@ def _new_job(
         run_at_ms=run_at_ms,
         traceparent=traceparent,
         ordering_key=submit.ordering_key,
+        channels=submit.channels or [],
         **limits,
     )
 

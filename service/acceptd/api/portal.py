@@ -49,7 +49,7 @@ async def create_portal_link(request: web.Request) -> web.Response:
             errors=[{"pointer": "#/ttl_seconds", "field": "ttl_seconds", "detail": detail}],
         )
     token, expires_ms = await PortalLinks(request.app[state.REDIS]).create(
-        request[state.TENANT], body.scope, body.ttl_seconds, identity.key_id
+        request[state.TENANT], body.scope, body.ttl_seconds, identity.key_id, body.channel
     )
     url = f"{_base_url(request)}{CONSOLE_PATH}#token={token}"
     return json_response({"url": url, "expires_at": to_rfc3339(expires_ms)}, 201)
@@ -70,6 +70,7 @@ async def create_portal_session(request: web.Request) -> web.Response:
             "id": session.id,
             "tenant": session.tenant,
             "scope": session.scope,
+            "channel": session.channel,
             "expires_at": to_rfc3339(session.expires_ms),
         },
         201,
@@ -80,6 +81,7 @@ def _session_resource(record: SessionRecord) -> dict[str, object]:
     return {
         "id": record.id,
         "scope": record.scope,
+        "channel": record.channel,
         "created_at": to_rfc3339(record.created_ms),
         "expires_at": to_rfc3339(record.expires_ms),
         "minted_by": record.minted_by,

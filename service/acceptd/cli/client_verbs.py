@@ -55,6 +55,9 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--ordering-key", help="ordered endpoints deliver one key in order")
     submit.add_argument("--concurrency-key", help="at most N of these run at once")
     submit.add_argument("--concurrency-limit", type=int, help="with --concurrency-key (default 1)")
+    submit.add_argument("--channel", action="append", dest="channels", metavar="NAME",
+                        help="only endpoints of this channel (or of none) get its events; "
+                        "repeat for more")  # fmt: skip
     when = submit.add_mutually_exclusive_group()
     when.add_argument("--run-at", help="RFC 3339 time: scheduled until then")
     when.add_argument("--delay", type=float, metavar="SECONDS", help="scheduled this far ahead")
@@ -130,6 +133,8 @@ def add_commands(commands: Any) -> None:
                      help="sent with each webhook (repeat for more); stored sealed")  # fmt: skip
     add.add_argument("--retry-schedule", metavar="SECONDS,...",
                      help="its own seconds between attempts, e.g. 10,60,600")  # fmt: skip
+    add.add_argument("--channel", action="append", dest="channels", metavar="NAME",
+                     help="receive only events of this channel; repeat for more")  # fmt: skip
     verb_on(endpoint_verbs, "list", "list endpoints", _endpoint_list)
     for name, text, run in (
         ("rotate", "rotate an endpoint's secret", _endpoint_rotate),
@@ -158,6 +163,8 @@ def add_commands(commands: Any) -> None:
         help="endpoints: only the tenant's endpoints and their deliveries",
     )  # fmt: skip
     portal.add_argument("--ttl", type=int, default=3600, help="seconds the link (and session) live")
+    portal.add_argument("--channel", help="with --scope endpoints: one customer's portal, the "
+                        "endpoints of this channel only")  # fmt: skip
 
     verb("deliveries", "a job's webhook deliveries and attempts", _deliveries).add_argument(
         "job_id"
@@ -298,6 +305,7 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
         ordering_key=args.ordering_key,
         concurrency_key=args.concurrency_key,
         concurrency_limit=args.concurrency_limit,
+        channels=args.channels,
         run_at=args.run_at,
         delay_seconds=args.delay,
         idempotency_key=args.idempotency_key,
@@ -519,6 +527,7 @@ async def _endpoint_add(args: argparse.Namespace, client: Client) -> int:
         args.endpoint_url, events=events, description=args.description, signing=args.signing,
         payload=args.payload, rate_limit_per_second=args.rate_limit, ordering=args.ordering,
         headers=_headers(args.header), retry_schedule=_seconds(args.retry_schedule),
+        channels=args.channels,
     )  # fmt: skip
     shown = f"{endpoint.id}  {endpoint.url}\nsecret: {endpoint.secret}"
     if endpoint.public_key:
@@ -604,7 +613,9 @@ async def _listen(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _portal_link(args: argparse.Namespace, client: Client) -> int:
-    link = await client.create_portal_link(scope=args.scope, ttl_seconds=args.ttl)
+    link = await client.create_portal_link(
+        scope=args.scope, ttl_seconds=args.ttl, channel=args.channel
+    )
     emit(args.json, link, lambda: print(f"{link.url}\n(works once, until {link.expires_at})"))
     return 0
 

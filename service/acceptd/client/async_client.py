@@ -166,6 +166,7 @@ class Client:
         ordering_key: str | None = None,
         concurrency_key: str | None = None,
         concurrency_limit: int | None = None,
+        channels: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         """Queue a job (`scheduled` when `run_at` or `delay_seconds` is given). With
@@ -367,6 +368,7 @@ class Client:
         item_events: bool = False,
         metadata: JsonObject | None = None,
         priority: Priority | None = None,
+        channels: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> Batch:
         """Submit `items` ({"type", "input"[, "metadata"]} each, or BatchItem) as one batch;
@@ -562,6 +564,7 @@ class Client:
         ordering: OrderingMode = "none",
         headers: Mapping[str, str] | None = None,
         retry_schedule: Sequence[float] | None = None,
+        channels: Sequence[str] | None = None,
     ) -> EndpointWithSecret:
         """`headers` are sent with every webhook to it (stored sealed, never shown back);
         `retry_schedule`, seconds between its attempts instead of the server's schedule."""
@@ -603,6 +606,7 @@ class Client:
         ordering: OrderingMode | None = None,
         headers: Mapping[str, str] | None = None,
         retry_schedule: Sequence[float] | None = None,
+        channels: Sequence[str] | None = None,
     ) -> Endpoint:
         """Change what is given; `disabled=False` enables it again and clears its failure;
         `headers` replaces the whole set (`{}` removes them); `retry_schedule=[]` goes back
@@ -702,7 +706,11 @@ class Client:
 
     @calls("POST", "/v1/portal-links")
     async def create_portal_link(
-        self, *, scope: Literal["tenant", "endpoints"] = "tenant", ttl_seconds: int = 3600
+        self,
+        *,
+        scope: Literal["tenant", "endpoints"] = "tenant",
+        ttl_seconds: int = 3600,
+        channel: str | None = None,
     ) -> PortalLink:
         """A one-time link to the tenant's console (or only its endpoints) to hand out."""
         body = {"scope": scope, "ttl_seconds": ttl_seconds}

@@ -119,6 +119,7 @@ class SyncClient:
         ordering_key: str | None = None,
         concurrency_key: str | None = None,
         concurrency_limit: int | None = None,
+        channels: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> Job:
         return self._run(
@@ -126,7 +127,7 @@ class SyncClient:
                 type, input, callback_url=callback_url, metadata=metadata, run_at=run_at,
                 delay_seconds=delay_seconds, priority=priority, ordering_key=ordering_key,
                 concurrency_key=concurrency_key, concurrency_limit=concurrency_limit,
-                idempotency_key=idempotency_key,
+                channels=channels, idempotency_key=idempotency_key,
             )
         )  # fmt: skip
 
@@ -226,12 +227,13 @@ class SyncClient:
         item_events: bool = False,
         metadata: JsonObject | None = None,
         priority: Priority | None = None,
+        channels: Sequence[str] | None = None,
         idempotency_key: str | None = None,
     ) -> Batch:
         return self._run(
             self._client.submit_batch(
                 items, callback_url=callback_url, item_events=item_events, metadata=metadata,
-                priority=priority, idempotency_key=idempotency_key,
+                priority=priority, channels=channels, idempotency_key=idempotency_key,
             )
         )  # fmt: skip
 
@@ -362,6 +364,7 @@ class SyncClient:
         ordering: OrderingMode = "none",
         headers: Mapping[str, str] | None = None,
         retry_schedule: Sequence[float] | None = None,
+        channels: Sequence[str] | None = None,
     ) -> EndpointWithSecret:
         return self._run(
             self._client.create_endpoint(
@@ -374,6 +377,7 @@ class SyncClient:
                 ordering=ordering,
                 headers=headers,
                 retry_schedule=retry_schedule,
+                channels=channels,
             )
         )
 
@@ -400,6 +404,7 @@ class SyncClient:
         ordering: OrderingMode | None = None,
         headers: Mapping[str, str] | None = None,
         retry_schedule: Sequence[float] | None = None,
+        channels: Sequence[str] | None = None,
     ) -> Endpoint:
         return self._run(
             self._client.update_endpoint(
@@ -414,6 +419,7 @@ class SyncClient:
                 ordering=ordering,
                 headers=headers,
                 retry_schedule=retry_schedule,
+                channels=channels,
             )
         )
 
@@ -483,9 +489,15 @@ class SyncClient:
 
     @calls("POST", "/v1/portal-links")
     def create_portal_link(
-        self, *, scope: Literal["tenant", "endpoints"] = "tenant", ttl_seconds: int = 3600
+        self,
+        *,
+        scope: Literal["tenant", "endpoints"] = "tenant",
+        ttl_seconds: int = 3600,
+        channel: str | None = None,
     ) -> PortalLink:
-        return self._run(self._client.create_portal_link(scope=scope, ttl_seconds=ttl_seconds))
+        return self._run(
+            self._client.create_portal_link(scope=scope, ttl_seconds=ttl_seconds, channel=channel)
+        )
 
     @calls("POST", "/v1/portal-sessions")
     def exchange_portal_link(self, token: str) -> PortalSession:

@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections import Counter
+from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
@@ -41,6 +42,19 @@ CLAIM_EVERY_SECONDS = 10.0
 STALE_CONSUMER_MS = 86_400_000
 # A body this long or longer, sent to several destinations, is stored once for all of them.
 SHARED_BODY_MIN_BYTES = 4096
+
+
+@dataclass(frozen=True)
+class Subject:
+    """What an event is about: its id, the resource its `data` shows, the callback URL
+    owed it, its trace, its ordering key, and its channels (who may receive it)."""
+
+    id: str
+    resource: dict[str, Any]
+    callback_url: str | None = None
+    traceparent: str | None = None
+    ordering_key: str = ""
+    channels: list[str] = field(default_factory=list)
 
 
 class InlineSender(Protocol):
@@ -164,26 +178,29 @@ class FanOut:
             for queue in touched:
                 await self._order.advance(queue)
 
-    async def _subject(
-        self, fields: dict[str, str]
-    ) -> tuple[str, dict[str, Any], str | None, str | None, str] | None:
-        """(subject id, resource for `data`, callback URL owed the event, the subject's
-        traceparent, its ordering key); None if expired."""
+    async def _subject(self, fields: dict[str, str]) -> Subject | None:
+        """What the event is about; None if it expired before it could be sent."""
         tenant, event = fields["tenant"], fields["event"]
         if "data" in fields:  # an operational event carries its data (store/operational.py)
             subject_id = fields["subject"]
-            return subject_id, json.loads(fields["data"]), None, None, subject_id
+            return Subject(subject_id, json.loads(fields["data"]), ordering_key=subject_id)
         if "batch" in fields:
             batch = await self._batches.get(fields["batch"], tenant)
             if batch is None:
                 return None
-            return batch.id, batch_resource(batch), batch.callback_url, None, batch.id
+            return Subject(batch.id, batch_resource(batch), batch.callback_url,
+                           ordering_key=batch.id, channels=batch.channels)  # fmt: skip
         job = await self._jobs.get(fields["job"], tenant)
         if job is None:
             return None
-        callback = job.callback_url if event in CALLBACK_EVENTS else None
-        ordering_key = job.ordering_key or job.id
-        return job.id, job_event_data(job, event), callback, job.traceparent, ordering_key
+        return Subject(
+            job.id,
+            job_event_data(job, event),
+            job.callback_url if event in CALLBACK_EVENTS else None,
+            job.traceparent,
+            job.ordering_key or job.id,
+            job.channels,
+        )
 
     async def handle(
         self,
@@ -200,14 +217,15 @@ class FanOut:
             await self._batches.part_done(fields["batch"], tenant, self.shard)
             return 0
         if endpoints is None:
-            subject, endpoints = await asyncio.gather(
+            subject, tenant_endpoints = await asyncio.gather(
                 self._subject(fields), self._endpoints.for_tenant(tenant)
             )
         else:
-            subject = await self._subject(fields)
+            subject, tenant_endpoints = await self._subject(fields), endpoints
         if subject is None:
             return 0  # expired before anyone could be told: nothing left to send
-        subject_id, resource, callback_url, traceparent, ordering_key = subject
+        subject_id, resource, callback_url = subject.id, subject.resource, subject.callback_url
+        traceparent, ordering_key = subject.traceparent, subject.ordering_key
         timestamp = to_rfc3339(int(fields["at"]))
         bodies: dict[tuple[bool, bool], str] = {}
 
@@ -232,9 +250,11 @@ class FanOut:
         if callback_url:
             destinations.append((callback_url, None, False, True, None))
         operational = event in OPERATIONAL_EVENTS
-        for endpoint in endpoints:
+        for endpoint in tenant_endpoints:
             if endpoint.disabled or event not in endpoint.events:
                 continue
+            if not endpoint.serves(subject.channels):
+                continue  # another customer's (channels): not for this endpoint
             if operational and endpoint.id == fields.get("about"):
                 continue  # never about itself: a failing endpoint would feed its own failures
             queue = None

@@ -144,8 +144,11 @@ async def send(
         return AttemptResult(None, elapsed(), f"timed out after {timeout:g} s", None)
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
         return AttemptResult(None, elapsed(), network_error(exc), None)
-    if proxy is not None and status == 407:  # the proxy refused our credentials
-        return AttemptResult(None, latency, "the webhook proxy failed", None, proxy_failed=True)
+    except ValueError:
+        # aiohttp refuses what it cannot write (a control character in a header): the
+        # request can never be sent, so it is refused for good rather than run again.
+        return AttemptResult(None, elapsed(), "refused: a header it cannot send", None,
+                             refused=True)  # fmt: skip
     text = snippet.decode("utf-8", errors="replace")
     error = None if 200 <= status < 300 else f"HTTP {status}"
     return AttemptResult(status, latency, error, text, retry_after)

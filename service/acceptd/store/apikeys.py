@@ -43,6 +43,8 @@ class KeyIdentity:
     key_id: str | None
     scope: Scope
     minted_by: str | None = None
+    # A portal session of one channel: the endpoints of that channel only (api/endpoints.py).
+    channel: str | None = None
 
     @property
     def is_session(self) -> bool:
@@ -50,6 +52,8 @@ class KeyIdentity:
 
     def encode(self) -> str:
         encoded = f"{self.tenant} {self.key_id or '-'} {self.scope}"
+        if self.channel:  # channels are tokens (wire/models.py Channel): no spaces
+            return f"{encoded} {self.minted_by or '-'} {self.channel}"
         return f"{encoded} {self.minted_by}" if self.minted_by else encoded
 
     @classmethod
@@ -58,10 +62,17 @@ class KeyIdentity:
         if not rest:  # written before keys had ids: the tenant's one key, all powers
             return cls(tenant, None, "admin")
         key_id, _, rest = rest.partition(" ")
-        scope, _, minted_by = rest.partition(" ")
+        scope, _, rest = rest.partition(" ")
+        minted_by, _, channel = rest.partition(" ")
         # An unknown scope gets the least power, never the most.
         known: Scope = next((s for s in ALL_SCOPES if s == scope), "portal-endpoints")
-        return cls(tenant, None if key_id == "-" else key_id, known, minted_by or None)
+        return cls(
+            tenant,
+            None if key_id == "-" else key_id,
+            known,
+            None if minted_by in ("", "-") else minted_by,
+            channel or None,
+        )
 
 
 @dataclass(frozen=True)

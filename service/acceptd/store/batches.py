@@ -17,7 +17,7 @@ import asyncio
 import json
 import logging
 import random
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from redis.asyncio.client import Pipeline
@@ -72,6 +72,8 @@ class NewItem:
     # Its type's default (api/jobs.py concurrency): placed and counted like a job's.
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
+    # Its own, else the batch's (who receives its events: dispatcher/fanout.py).
+    channels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -84,6 +86,8 @@ class NewBatch:
     priority: str = "normal"
     # The submit's trace: every item's run and webhooks continue it.
     traceparent: str | None = None
+    # Those of batch.completed.
+    channels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -100,6 +104,7 @@ class BatchRecord:
     completed_ms: int | None
     # The shards other than its home that hold some of its items.
     part_shards: tuple[int, ...] = ()
+    channels: list[str] = field(default_factory=list)
 
     @property
     def terminal_count(self) -> int:
@@ -142,6 +147,7 @@ class BatchRecord:
             created_ms=int(raw["created"]),
             completed_ms=completed_ms,
             part_shards=cls.part_shards_of(raw.get("shards")),
+            channels=json.loads(raw["chan"]) if raw.get("chan") else [],
         )
 
 
@@ -226,9 +232,10 @@ class BatchStore:
                     item.concurrency_key or "",
                     item.concurrency_limit or 0,
                 ]
-                size = stored_bytes(values) + common_bytes
+                channels = compact(item.channels) if item.channels else ""
+                size = stored_bytes([*values, channels]) + common_bytes
                 items_bytes += size
-                chunk.append([*values, size])
+                chunk.append([*values, size, channels])
                 script_keys += [keys.job(job_id), keys.arq_job(job_id)]
             chunks.append((script_keys, chunk))
         return _Part(shard, chunks, len(indexes), items_bytes)
@@ -290,6 +297,8 @@ class BatchStore:
             fields["metadata"] = compact(new.metadata)
         if new.priority != "normal":
             fields["priority"] = new.priority
+        if new.channels:
+            fields["chan"] = compact(new.channels)
         written: list[_Part] = []
         if others:
             recover_at = created + RECOVER_AFTER_MS

@@ -45,6 +45,16 @@ class EndpointRecord:
     sealed_headers: str | None = None
     # Its own seconds between attempts, or None for ACCEPTD_WEBHOOK_RETRY_SCHEDULE.
     retry_schedule: list[float] | None = None
+    # It gets only the events of jobs and batches with one of these; None: every event.
+    channels: list[str] | None = None
+
+    def serves(self, channels: list[str]) -> bool:
+        """Whether an event of a subject with these channels is for this endpoint."""
+        return self.channels is None or not set(self.channels).isdisjoint(channels)
+
+    def of_channel(self, channel: str) -> bool:
+        """Whether a portal session of `channel` manages it: exactly that channel's."""
+        return self.channels == [channel]
 
     @property
     def thin(self) -> bool:
@@ -76,6 +86,7 @@ class EndpointRecord:
             header_names=json.loads(raw["header_names"]) if raw.get("header_names") else [],
             sealed_headers=raw.get("headers") or None,
             retry_schedule=json.loads(raw["retry_schedule"]) if raw.get("retry_schedule") else None,
+            channels=json.loads(raw["channels"]) if raw.get("channels") else None,
         )
 
 
@@ -102,6 +113,11 @@ KEY_FIELDS = {
     "previous_secret": "previous_signing_key",
     "previous_until": "previous_signing_until",
 }
+
+
+def _channel_fields(channels: list[str] | None) -> dict[str, str]:
+    """[] and None alike: no channels, every event."""
+    return {"channels": json.dumps(sorted(set(channels))) if channels else ""}
 
 
 def _retry_fields(schedule: list[float] | None) -> dict[str, str]:
@@ -203,6 +219,7 @@ class EndpointStore:
         limit: int = 0,
         headers: dict[str, str] | None = None,
         retry_schedule: list[float] | None = None,
+        channels: list[str] | None = None,
     ) -> tuple[EndpointRecord, str]:
         """A new endpoint and its secret; EndpointLimitError if the tenant already holds
         `limit` endpoints (0: no limit), checked in the same step as the write."""
@@ -222,6 +239,7 @@ class EndpointStore:
             **rotation_fields(self._box, _context(endpoint_id), secret, None),
             **self._header_fields(endpoint_id, headers or {}),
             **_retry_fields(retry_schedule),
+            **_channel_fields(channels),
         }
         if signs_with(signing, "v1a"):
             fields.update(self._key_pair_fields(endpoint_id, None))
@@ -269,6 +287,7 @@ class EndpointStore:
         ordering: str | None = None,
         headers: dict[str, str] | None = None,
         retry_schedule: list[float] | None = None,
+        channels: list[str] | None = None,
     ) -> EndpointRecord | None:
         """Changes what is not None; `headers` replaces the whole set ({} removes them),
         `retry_schedule` [] goes back to the global schedule."""
@@ -296,6 +315,8 @@ class EndpointStore:
             fields.update(self._header_fields(endpoint_id, headers))
         if retry_schedule is not None:
             fields.update(_retry_fields(retry_schedule))
+        if channels is not None:
+            fields.update(_channel_fields(channels))
         async with self._redis.pipeline(transaction=True) as pipe:
             if disabled is True:
                 fields.update(

@@ -77,6 +77,7 @@ class JobRecord:
     concurrency_key: str | None = None
     concurrency_limit: int | None = None
     schedule_id: str | None = None
+    channels: list[str] = field(default_factory=list)
 
     @property
     def ref(self) -> JobRef:
@@ -121,6 +122,7 @@ class JobRecord:
             concurrency_key=raw.get("ckey"),
             concurrency_limit=opt_int("climit"),
             schedule_id=raw.get("sched"),
+            channels=json.loads(raw["chan"]) if raw.get("chan") else [],
         )
 
 
@@ -133,7 +135,7 @@ BODY_FIELDS = ("input", "result", "await_request")
 HEAD_FIELDS = (
     "tenant", "type", "status", "metadata", "callback_url", "attempts", "created", "started",
     "finished", "error", "progress", "cancel", "priority", "run_at", "batch",
-    "await_deadline", "token", "token_digest", "tp", "okey", "ckey", "climit", "sched",
+    "await_deadline", "token", "token_digest", "tp", "okey", "ckey", "climit", "sched", "chan",
 )  # fmt: skip
 
 
@@ -179,6 +181,8 @@ class NewJob:
     concurrency_limit: int | None = None
     # The recurring schedule that submitted it (store/schedules.py).
     schedule_id: str | None = None
+    # Only endpoints with one of these (or with none) get its events (dispatcher/fanout.py).
+    channels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -338,6 +342,8 @@ class JobStore:
             fields += ["ckey", new.concurrency_key, "climit", concurrency_limit]
         if new.schedule_id:
             fields += ["sched", new.schedule_id]
+        if new.channels:
+            fields += ["chan", compact(new.channels)]
         record = JobRecord(
             id=job_id,
             tenant=new.tenant,
@@ -355,6 +361,7 @@ class JobStore:
             concurrency_key=new.concurrency_key,
             concurrency_limit=concurrency_limit,
             schedule_id=new.schedule_id,
+            channels=new.channels,
         )
         payload = arq_payload(
             RUN_JOB_FUNCTION, JobRef(job_id, new.tenant).run_args(new.type), created

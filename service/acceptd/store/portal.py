@@ -53,6 +53,7 @@ class PortalSession:
     tenant: str
     scope: LinkScope
     expires_ms: int
+    channel: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,6 +65,7 @@ class SessionRecord:
     created_ms: int
     expires_ms: int
     minted_by: str | None
+    channel: str | None = None
 
 
 def _link_scope(name: str) -> LinkScope:
@@ -76,13 +78,21 @@ class PortalLinks:
         self._keys = ApiKeyStore(redis)
 
     async def create(
-        self, tenant: str, scope: LinkScope, ttl_seconds: int, minted_by: str | None
+        self,
+        tenant: str,
+        scope: LinkScope,
+        ttl_seconds: int,
+        minted_by: str | None,
+        channel: str | None = None,
     ) -> tuple[str, int]:
-        """(the link's token, when it expires in ms). `minted_by`: the API key's id."""
+        """(the link's token, when it expires in ms). `minted_by`: the API key's id;
+        `channel`: the one channel an `endpoints` session of it manages."""
         token = LINK_PREFIX + secrets.token_urlsafe(32)
         now = now_ms()
         expires_ms = now + ttl_seconds * 1000
         value = f"{tenant} {scope} {expires_ms} {minted_by or '-'}"
+        if channel:
+            value += f" {channel}"
         # Each unused link is stored until it expires (a week at most): capped per tenant.
         written = await self._redis.register_script(_LINK_CREATE)(
             keys=[keys.portal_link(token), keys.tenant_portal_links(tenant)],
@@ -112,6 +122,7 @@ class PortalLinks:
         tenant, scope_name, expires, *rest = value.split(" ")
         await self._redis.zrem(keys.tenant_portal_links(tenant), keys.digest(token))
         minted_by = rest[0] if rest and rest[0] != "-" else None
+        channel = rest[1] if len(rest) > 1 else None
         now = now_ms()
         expires_ms = min(int(expires), now + max_session_seconds * 1000)
         if expires_ms <= now or scope_name not in SESSION_SCOPES:
@@ -121,9 +132,9 @@ class PortalLinks:
         scope = _link_scope(scope_name)
         session_id = ids.new_id(SESSION_ID_PREFIX)
         bearer = SESSION_PREFIX + secrets.token_urlsafe(32)
-        identity = KeyIdentity(tenant, session_id, SESSION_SCOPES[scope], minted_by)
+        identity = KeyIdentity(tenant, session_id, SESSION_SCOPES[scope], minted_by, channel)
         entry = {"scope": scope, "created": now, "expires": expires_ms, "minted_by": minted_by,
-                 "digest": keys.digest(bearer)}  # fmt: skip
+                 "digest": keys.digest(bearer), "channel": channel}  # fmt: skip
         # Each live session is stored, listed and pruned as a whole: capped per tenant.
         opened = await self._redis.register_script(_SESSION_CREATE)(
             keys=[keys.api_key(bearer), keys.tenant_portal_sessions(tenant)],
@@ -132,7 +143,7 @@ class PortalLinks:
         )  # fmt: skip
         if not opened:
             raise CapReachedError("live portal sessions", MAX_LIVE_SESSIONS)
-        return PortalSession(bearer, session_id, tenant, scope, expires_ms)
+        return PortalSession(bearer, session_id, tenant, scope, expires_ms, channel)
 
     async def sessions(self, tenant: str) -> list[SessionRecord]:
         """The tenant's live sessions, oldest first (expired ones and those of revoked keys
@@ -145,6 +156,7 @@ class PortalLinks:
                 int(entry["created"]),
                 int(entry["expires"]),
                 entry.get("minted_by"),
+                entry.get("channel"),
             )
             for session_id, entry in sorted(live.items())
         ]

@@ -22,6 +22,17 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+MAX_CHANNELS = 10
+# A channel names one of the tenant's own customers (Svix's per-customer portal): a
+# token, so it can ride in a space-separated credential record and never needs escaping.
+Channel = Annotated[str, Field(min_length=1, max_length=128, pattern=r"^[A-Za-z0-9._:@-]+$")]
+Channels = Annotated[list[Channel], Field(max_length=MAX_CHANNELS)]
+_JOB_CHANNELS = (
+    "its events go only to endpoints with one of these channels, and to endpoints with none "
+    "(at most 10)"
+)
+
+
 class FieldError(BaseModel):
     pointer: str = Field(description="JSON Pointer (RFC 6901) fragment into the request body")
     field: str = Field(description="the same location, dotted")
@@ -92,6 +103,7 @@ class Job(BaseModel):
     schedule_id: str | None = Field(
         default=None, description="the recurring schedule that submitted it (sch_…)"
     )
+    channels: list[str] = Field(default_factory=list, description=_JOB_CHANNELS)
     created_at: str
     started_at: str | None
     finished_at: str | None
@@ -146,6 +158,7 @@ class SubmitJob(_Strict):
         default=None, ge=1, le=10_000,
         description="with concurrency_key (default: the job type's limit, else 1)",
     )  # fmt: skip
+    channels: Channels | None = Field(default=None, description=_JOB_CHANNELS)
 
     @model_validator(mode="after")
     def _one_schedule(self) -> SubmitJob:
@@ -163,6 +176,9 @@ class BatchItem(_Strict):
     ordering_key: str | None = Field(
         default=None, min_length=1, max_length=200, description=_ORDERING_KEY
     )
+    channels: Channels | None = Field(
+        default=None, description="this item's own (default: the batch's)"
+    )
 
 
 class SubmitBatch(_Strict):
@@ -178,6 +194,9 @@ class SubmitBatch(_Strict):
     )
     metadata: dict[str, Any] | None = Field(default=None, description="yours, for the batch")
     priority: Literal["high", "normal"] = Field(default="normal", description="for every item")
+    channels: Channels | None = Field(
+        default=None, description="of batch.completed, and of every item without its own"
+    )
 
 
 class BatchCounts(BaseModel):
@@ -209,6 +228,7 @@ class Batch(BaseModel):
     item_events: bool
     metadata: dict[str, Any]
     priority: Literal["high", "normal"]
+    channels: list[str] = Field(default_factory=list, description="those of batch.completed")
     created_at: str
     completed_at: str | None
     links: BatchLinks
@@ -289,18 +309,24 @@ RESERVED_HEADER_PREFIXES = ("webhook-", "content-")
 MAX_ENDPOINT_HEADERS = 20
 MAX_HEADER_VALUE = 4096
 # RFC 9110 5.6.2: a header name is a token.
-_HEADER_NAME = re.compile(r"^[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}$")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]{1,100}")  # fullmatch: no "\n" at the end
 # A value: visible ASCII and spaces, no CR, LF or other control character.
-_HEADER_VALUE = re.compile(r"^[\x20-\x7e\t]*$")
+_HEADER_VALUE = re.compile(r"[\x20-\x7e\t]*")
 _HEADERS = (
     "sent with every webhook to this endpoint (an API key its receiver wants); the values "
     'are stored sealed and shown as "***"; at most 20. webhook-*, content-*, host, '
     "traceparent and hop-by-hop names are refused. On PATCH the whole set is replaced; {} "
     "removes them"
 )
+_ENDPOINT_CHANNELS = (
+    "it receives only the events of jobs and batches with one of these channels (null: "
+    "every event it subscribes to); a portal link with a `channel` manages the endpoints "
+    "of exactly that channel"
+)
 MAX_RETRY_STEPS = 20
 _RETRY_SCHEDULE = (
-    "seconds between this endpoint's attempts (at most 20, each at most a day): its own "
+    "seconds between this endpoint's attempts (at most 20, each at most a day, 7 days in "
+    "all): its own "
     "schedule instead of ACCEPTD_WEBHOOK_RETRY_SCHEDULE; [] on PATCH goes back to it"
 )
 
@@ -313,7 +339,7 @@ def _checked_headers(value: dict[str, str] | None) -> dict[str, str] | None:
     seen: set[str] = set()
     for name, header_value in value.items():
         lowered = name.lower()
-        if not _HEADER_NAME.match(name):
+        if not _HEADER_NAME.fullmatch(name):
             raise PydanticCustomError("headers", "'{name}' is not a header name", {"name": name})
         if lowered in RESERVED_HEADERS or lowered.startswith(RESERVED_HEADER_PREFIXES):
             raise PydanticCustomError(
@@ -322,12 +348,22 @@ def _checked_headers(value: dict[str, str] | None) -> dict[str, str] | None:
         if lowered in seen:
             raise PydanticCustomError("headers", "{name} is given twice", {"name": name})
         seen.add(lowered)
-        if len(header_value) > MAX_HEADER_VALUE or not _HEADER_VALUE.match(header_value):
+        if len(header_value) > MAX_HEADER_VALUE or not _HEADER_VALUE.fullmatch(header_value):
             raise PydanticCustomError(
                 "headers",
                 "the value of {name} must be at most {most} visible ASCII characters",
                 {"name": name, "most": MAX_HEADER_VALUE},
             )
+    return value
+
+
+MAX_RETRY_SPAN_SECONDS = 7 * 86400
+
+
+def _checked_span(value: list[float] | None) -> list[float] | None:
+    # Its span may stretch the endpoint's disable window (dispatcher/outcome.py): bounded.
+    if value is not None and sum(value) > MAX_RETRY_SPAN_SECONDS:
+        raise PydanticCustomError("retry_schedule", "a retry schedule spans at most 7 days")
     return value
 
 
@@ -354,8 +390,10 @@ class EndpointCreate(_Strict):
     ordering: OrderingMode = Field(default="none", description=_ORDERING)
     headers: dict[str, str] | None = Field(default=None, description=_HEADERS)
     retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
+    channels: Channels | None = Field(default=None, description=_ENDPOINT_CHANNELS)
 
     _headers = field_validator("headers")(_checked_headers)
+    _span = field_validator("retry_schedule")(_checked_span)
 
 
 class EndpointUpdate(_Strict):
@@ -373,8 +411,12 @@ class EndpointUpdate(_Strict):
     ordering: OrderingMode | None = Field(default=None, description=_ORDERING)
     headers: dict[str, str] | None = Field(default=None, description=_HEADERS)
     retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
+    channels: Channels | None = Field(
+        default=None, description=_ENDPOINT_CHANNELS + "; [] on PATCH: every event again"
+    )
 
     _headers = field_validator("headers")(_checked_headers)
+    _span = field_validator("retry_schedule")(_checked_span)
 
 
 class Endpoint(BaseModel):
@@ -406,6 +448,7 @@ class Endpoint(BaseModel):
     retry_schedule: list[float] | None = Field(
         default=None, description="its own retry schedule (seconds); null: the global one"
     )
+    channels: list[str] | None = Field(default=None, description=_ENDPOINT_CHANNELS)
 
 
 class EndpointWithSecret(Endpoint):
@@ -562,6 +605,17 @@ class PortalLinkCreate(_Strict):
     ttl_seconds: int = Field(
         default=3600, ge=1, description="the link, and the session it opens, end after this"
     )
+    channel: Channel | None = Field(
+        default=None,
+        description="with scope endpoints: the session sees, creates and manages only the "
+        "endpoints of this one channel, and their deliveries (one customer's portal)",
+    )
+
+    @model_validator(mode="after")
+    def _channel_needs_endpoints(self) -> PortalLinkCreate:
+        if self.channel is not None and self.scope != "endpoints":
+            raise ValueError("a channel is for a portal link of scope endpoints")
+        return self
 
 
 class PortalLink(BaseModel):
@@ -578,6 +632,7 @@ class PortalSession(BaseModel):
     id: str = Field(description="ps_…: the session's id, which lists and ends it")
     tenant: str
     scope: Literal["tenant", "endpoints"]
+    channel: str | None = Field(default=None, description="the one channel it manages")
     expires_at: str = Field(
         description="the link's expiry, or ACCEPTD_PORTAL_SESSION_MAX_SECONDS from now if sooner"
     )
@@ -586,6 +641,7 @@ class PortalSession(BaseModel):
 class PortalSessionInfo(BaseModel):
     id: str = Field(description="ps_…")
     scope: Literal["tenant", "endpoints"]
+    channel: str | None = None
     created_at: str
     expires_at: str
     minted_by: str | None = Field(

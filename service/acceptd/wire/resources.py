@@ -41,6 +41,7 @@ def job_resource(job: JobRecord) -> dict[str, Any]:
         "concurrency_key": job.concurrency_key,
         "concurrency_limit": job.concurrency_limit,
         "schedule_id": job.schedule_id,
+        "channels": job.channels,
         "created_at": to_rfc3339(job.created_ms),
         "started_at": to_rfc3339(job.started_ms),
         "finished_at": to_rfc3339(job.finished_ms),
@@ -124,6 +125,7 @@ def batch_resource(batch: BatchRecord) -> dict[str, Any]:
         "item_events": batch.item_events,
         "metadata": batch.metadata,
         "priority": batch.priority,
+        "channels": batch.channels,
         "created_at": to_rfc3339(batch.created_ms),
         "completed_at": to_rfc3339(batch.completed_ms),
         "links": {"self": batch_path(batch.id), "jobs": f"{API_PREFIX}/jobs?batch={batch.id}"},
@@ -179,6 +181,7 @@ def endpoint_resource(endpoint: EndpointRecord, secret: str | None = None) -> di
         "created_by": endpoint.created_by,
         "headers": dict.fromkeys(endpoint.header_names, "***"),
         "retry_schedule": endpoint.retry_schedule,
+        "channels": endpoint.channels,
     }
     if secret is not None:
         body["secret"] = secret

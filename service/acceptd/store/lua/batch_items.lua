@@ -13,7 +13,7 @@
 -- ARGV[4] callback_url or '', ARGV[5] priority, ARGV[6] the submit's traceparent or '',
 -- ARGV[7] the items as one JSON array of
 -- [job id, type, input JSON, metadata JSON or '', arq payload, ordering key or '',
--- concurrency key or '', its limit (0 without), bytes]
+-- concurrency key or '', its limit (0 without), bytes, channels JSON or '']
 -- (one argument, not six per item: packing 50,000 arguments costs the API more than cjson
 -- costs Redis), ARGV[8] '1' to hold the items out of the queue.
 if redis.call('EXISTS', KEYS[4]) == 0 then return 0 end
@@ -41,6 +41,7 @@ for i, item in ipairs(items) do
   if item[4] ~= '' then redis.call('HSET', job_key, 'metadata', item[4]) end
   if item[6] ~= '' then redis.call('HSET', job_key, 'okey', item[6]) end
   if item[7] ~= '' then redis.call('HSET', job_key, 'ckey', item[7], 'climit', item[8]) end
+  if item[10] and item[10] ~= '' then redis.call('HSET', job_key, 'chan', item[10]) end
   redis.call('SET', KEYS[2 * i + 6], item[5])
   queued[i] = job_id
   indexed[2 * i - 1], indexed[2 * i] = 0, job_id
