@@ -383,6 +383,43 @@ async def test_portal_links_open_once_and_expire(
     assert status == 403  # the session manages endpoints, nothing else
 
 
+async def test_a_channel_portal_shows_that_customers_endpoints_only(
+    browser: Browser, api_url: str, http: aiohttp.ClientSession
+) -> None:
+    """One customer's portal (a link with `channel`): the endpoints of that channel only,
+    whoever made them, and what it makes is that customer's."""
+    acme_url, globex_url = "http://127.0.0.1:9/acme-hooks", "http://127.0.0.1:9/globex-hooks"
+    await call(http, "POST", f"{api_url}/v1/endpoints", {"url": acme_url, "channels": ["acme"]})
+    await call(http, "POST", f"{api_url}/v1/endpoints",
+               {"url": globex_url, "channels": ["globex"]})  # fmt: skip
+    await call(http, "POST", f"{api_url}/v1/endpoints", {"url": "http://127.0.0.1:9/ops-all"})
+    link = await call(http, "POST", f"{api_url}/v1/portal-links",
+                      {"scope": "endpoints", "channel": "acme"})  # fmt: skip
+
+    def open_portal() -> tuple[str, str]:
+        browser.go(f"{api_url}/ui/")
+        browser.js("sessionStorage.clear()")
+        browser.go("about:blank")
+        browser.go(link["url"])
+        browser.until(lambda: browser.css("[data-endpoint]"), what="endpoints")
+        shown = browser.text("main")
+        browser.one("#ep-url").send_keys("http://127.0.0.1:9/acme-second")
+        browser.click("#ep-create")
+        browser.until(lambda: "acme-second" in browser.text("main"), what="new one")
+        browser.screenshot("portal-channel")
+        return shown, browser.text("main")
+
+    first, after = await asyncio.to_thread(open_portal)
+    assert "Endpoints of acme" in first
+    assert acme_url in first
+    assert globex_url not in after
+    assert "ops-all" not in after
+    assert not await asyncio.to_thread(browser.css, "#ep-channels")  # its channel is given
+    found = await call(http, "GET", f"{api_url}/v1/endpoints")
+    made = [e for e in found["items"] if e["url"] == "http://127.0.0.1:9/acme-second"]
+    assert made[0]["channels"] == ["acme"]
+
+
 async def test_readable_at_phone_width(api_url: str, http: aiohttp.ClientSession) -> None:
     await call(http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}})
 

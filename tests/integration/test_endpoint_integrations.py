@@ -475,8 +475,11 @@ async def test_a_channel_portal_sees_and_manages_only_its_channels_endpoints(
     http: aiohttp.ClientSession,
 ) -> None:
     _, url = receiver
-    acme_only = {"url": url, "channels": ["acme"], "events": ["job.succeeded"]}
+    acme_only = {"url": url, "channels": ["acme"], "events": ["job.succeeded"], "payload": "thin"}
     theirs = await call(http, "POST", f"{api_url}/v1/endpoints", acme_only)
+    # acme's too, but sending job data: the session reads it, and cannot redirect it.
+    full = await call(http, "POST", f"{api_url}/v1/endpoints",
+                      {"url": url + "?full", "channels": ["acme"]})  # fmt: skip
     other = await call(http, "POST", f"{api_url}/v1/endpoints",
                        {"url": url + "?globex", "channels": ["globex"]})  # fmt: skip
     shared = await call(http, "POST", f"{api_url}/v1/endpoints",
@@ -490,7 +493,15 @@ async def test_a_channel_portal_sees_and_manages_only_its_channels_endpoints(
 
     status, listed = await as_acme("GET", "/v1/endpoints")
     assert status == 200
-    assert [e["id"] for e in listed["items"]] == [theirs["id"]]  # made by the API key
+    assert {e["id"] for e in listed["items"]} == {theirs["id"], full["id"]}  # the API key's
+    assert (await as_acme("GET", f"/v1/endpoints/{full['id']}"))[0] == 200
+    for method, path, body in (
+        ("PATCH", f"/v1/endpoints/{full['id']}", {"url": "https://attacker.example/steal"}),
+        ("POST", f"/v1/endpoints/{full['id']}/rotate-secret", None),
+        ("DELETE", f"/v1/endpoints/{full['id']}", None),
+    ):
+        status, problem = await as_acme(method, path, body)
+        assert status == 403, (method, path, problem)
     for endpoint in (other, shared, everything):
         for method, path, body in (
             ("GET", f"/v1/endpoints/{endpoint['id']}", None),

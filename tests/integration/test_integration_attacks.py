@@ -81,7 +81,6 @@ def _decoded(request: web.Request) -> list[tuple[str, str]]:
     return [(k.decode("latin-1"), v.decode("latin-1")) for k, v in request.raw_headers]
 
 
-
 @pytest.fixture
 async def raw_receiver(aiohttp_server: Any) -> tuple[RawReceiver, str]:
     recording = RawReceiver()

@@ -74,7 +74,18 @@ def check_changeable(
             "the endpoints it created"
         )  # fmt: skip
         raise Forbidden(f"this portal session may {doing} only {what}, not {endpoint.id}")
+    if session is not None and not doing.startswith("read") and not _sends_no_job_data(endpoint):
+        # A channel's endpoint the tenant made to send job data: were the session to point it
+        # at a receiver of its own, that data would follow. It reads it; the tenant changes it.
+        raise Forbidden(
+            f"{endpoint.id} sends job data (a full payload or job.awaiting_input): only the "
+            "tenant changes it"
+        )
     return endpoint
+
+
+def _sends_no_job_data(endpoint: EndpointRecord) -> bool:
+    return endpoint.thin and NOT_FOR_PORTAL_SESSIONS.isdisjoint(endpoint.events)
 
 
 def _manages(session: KeyIdentity, endpoint: EndpointRecord) -> bool:

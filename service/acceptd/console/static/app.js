@@ -25,7 +25,7 @@ async function exchangePortalToken(token) {
   try {
     const portal = await api("POST", "/v1/portal-sessions", { token }, { auth: false });
     const scope = portal.scope === "endpoints" ? "portal-endpoints" : "portal";
-    saveSession({ key: portal.session, tenant: portal.tenant, scope, expires_at: portal.expires_at });
+    saveSession({ key: portal.session, tenant: portal.tenant, scope, channel: portal.channel || null, expires_at: portal.expires_at });
     location.hash = `#/${firstViewFor(scope)}`;
   } catch (error) {
     signOut();

@@ -35,6 +35,9 @@ export function render(main) {
   const rate = h("input", { id: "ep-rate", type: "number", min: 1, max: 10000, placeholder: "unlimited", size: 8 });
   const headers = h("textarea", { id: "ep-headers", rows: 2, cols: 36, placeholder: "X-Api-Key: value (one a line; stored sealed, never shown again)" });
   const retries = h("input", { id: "ep-retries", placeholder: "server default", size: 16, title: "seconds between attempts, comma-separated: 10,60,600" });
+  // A channel's portal session makes endpoints of its channel only (the API sets it).
+  const channel = (session() || {}).channel || null;
+  const channels = h("input", { id: "ep-channels", placeholder: "every event", size: 16, title: "only events of jobs with one of these channels (comma-separated)" });
   const boxes = EVENTS.map((event) => h("label", { class: "check" },
     h("input", { type: "checkbox", value: event, checked: DEFAULT_EVENTS.has(event), name: "events" }), event));
   const form = h("form", { class: "card", "aria-labelledby": "ep-new", onsubmit: async (e) => {
@@ -45,9 +48,11 @@ export function render(main) {
       const named = headerLines(headers.value);
       if (Object.keys(named).length) body.headers = named;
       if (retries.value.trim()) body.retry_schedule = retries.value.split(",").map((s) => s.trim()).filter(Boolean).map(Number);
+      const named_channels = channels.value.split(",").map((s) => s.trim()).filter(Boolean);
+      if (!channel && named_channels.length) body.channels = named_channels;
       const made = await api("POST", "/v1/endpoints", body);
       showSecret(made.id, made.secret, "created");
-      url.value = ""; description.value = ""; headers.value = ""; retries.value = "";
+      url.value = ""; description.value = ""; headers.value = ""; retries.value = ""; channels.value = "";
       await draw();
     } catch (error) { replace(problems, errorBox(error)); }
   } },
@@ -55,7 +60,9 @@ export function render(main) {
   h("div", { class: "row" }, h("label", { for: "ep-url" }, "URL", url), h("label", { for: "ep-description" }, "Description", description),
     h("label", { for: "ep-signing" }, "Signing", signing), h("label", { for: "ep-payload" }, "Payload", payload),
     h("label", { for: "ep-ordering" }, "Ordering", ordering), h("label", { for: "ep-rate" }, "Max per second", rate),
-    h("label", { for: "ep-retries" }, "Retry schedule (s)", retries), h("label", { for: "ep-headers" }, "Headers", headers)),
+    h("label", { for: "ep-retries" }, "Retry schedule (s)", retries),
+    channel ? null : h("label", { for: "ep-channels" }, "Channels", channels),
+    h("label", { for: "ep-headers" }, "Headers", headers)),
   h("fieldset", {}, h("legend", {}, "Events"), h("div", { class: "row" }, boxes)),
   h("button", { type: "submit", id: "ep-create" }, "Create endpoint"));
 
@@ -89,8 +96,9 @@ export function render(main) {
       return h("div", { class: "card", "data-endpoint": endpoint.id },
         h("div", { class: "row" }, h("code", {}, endpoint.url), badge(endpoint.disabled ? "disabled" : "enabled")),
         h("p", { class: "muted" }, `${endpoint.id} · ${endpoint.description || "no description"} · ${endpoint.events.join(", ")} · signing ${endpoint.signing} · ${endpoint.payload} payload · ordering ${endpoint.ordering}${endpoint.rate_limit_per_second ? ` · at most ${endpoint.rate_limit_per_second}/s` : ""}`),
-        Object.keys(endpoint.headers || {}).length || endpoint.retry_schedule
+        Object.keys(endpoint.headers || {}).length || endpoint.retry_schedule || endpoint.channels
           ? h("p", { class: "muted", "data-options": endpoint.id }, [
+            endpoint.channels ? `channels ${endpoint.channels.join(", ")}` : null,
             Object.keys(endpoint.headers || {}).length ? `headers ${Object.keys(endpoint.headers).join(", ")} (values sealed)` : null,
             endpoint.retry_schedule ? `retries after ${endpoint.retry_schedule.join(", ")} s` : null,
           ].filter(Boolean).join(" · ")) : null,
@@ -120,7 +128,7 @@ export function render(main) {
     replace(list, cards.length ? cards : h("p", { class: "muted" }, "No endpoints yet."));
   }
 
-  replace(main, h("h1", {}, "Endpoints"), problems, revealed, form, list);
+  replace(main, h("h1", {}, channel ? `Endpoints of ${channel}` : "Endpoints"), problems, revealed, form, list);
   return every(3000, async () => {
     try { await draw(); } catch (error) { replace(problems, errorBox(error)); }
   });

@@ -36,6 +36,7 @@ export function render(main, jobId) {
         h("span", { class: "muted" }, "finished"), h("span", {}, when(current.finished_at)),
         current.batch_id ? [h("span", { class: "muted" }, "batch"), h("a", { href: `#/batches/${current.batch_id}` }, current.batch_id)] : null,
         current.schedule_id ? [h("span", { class: "muted" }, "schedule"), h("a", { href: `#/schedules/${current.schedule_id}`, id: "job-schedule" }, current.schedule_id)] : null,
+        current.channels && current.channels.length ? [h("span", { class: "muted" }, "channels"), h("span", { id: "job-channels" }, current.channels.join(", "))] : null,
         current.callback_url ? [h("span", { class: "muted" }, "callback"), h("code", {}, current.callback_url)] : null),
       h("div", { class: "actions" },
         TERMINAL.has(current.status) ? null : h("button", { class: "danger", type: "button", id: "cancel",
