@@ -3,6 +3,7 @@ a dispatcher as subprocesses; two receivers on loopback, one failing."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
@@ -16,6 +17,7 @@ from aiohttp import web
 from acceptd.webhooks.receiver import verify_event
 from tests.support.cluster import Cluster, listening_port
 from tests.support.constants import API_KEY
+from tests.support.proxy import Tinyproxy
 from tests.support.receiver import Answer, Receiver
 from tests.support.waiting import wait_until
 
@@ -69,3 +71,78 @@ async def test_a_schedule_of_one_and_one_gives_three_attempts_then_delivery_exha
     assert {r.headers["X-Api-Key"] for r in attempts} == {"k-1"}
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
     assert all(0.7 <= gap <= 3 for gap in gaps), gaps  # one second, ±20 % jitter
+
+
+@pytest.mark.timeout(120)
+async def test_channels_route_each_customers_events_to_its_endpoints(tmp_path: Path) -> None:
+    recording = Receiver()
+    async with (
+        Cluster(tmp_path) as cluster,
+        serving(recording) as url,
+        aiohttp.ClientSession() as session,
+    ):
+        api = cluster.api_url
+        for name in ("acme", "globex"):
+            await post(session, f"{api}/v1/endpoints",
+                       {"url": url + f"/{name}", "channels": [name]})  # fmt: skip
+        echo = {"type": "demo.echo", "input": {"value": 1}}
+        jobs = {
+            name: (await post(session, f"{api}/v1/jobs", {**echo, "channels": [name]}))["id"]
+            for name in ("acme", "globex")
+        }
+        none = (await post(session, f"{api}/v1/jobs", echo))["id"]
+
+        async def both_arrived() -> bool:
+            return {r.path for r in recording.received} == {"/hook/acme", "/hook/globex"}
+
+        await wait_until(both_arrived, timeout=30)
+        await wait_until(lambda: cluster.all_terminal([*jobs.values(), none]), timeout=30)
+    got = {(r.path, r.json["data"]["id"]) for r in recording.received}
+    assert got == {("/hook/acme", jobs["acme"]), ("/hook/globex", jobs["globex"])}
+
+
+@pytest.mark.timeout(180)
+async def test_every_webhook_leaves_through_a_proxy_and_a_stopped_one_costs_nothing(
+    tmp_path: Path,
+) -> None:
+    """The roles as processes, the dispatcher with ACCEPTD_WEBHOOK_PROXY_URL: webhooks
+    arrive through tinyproxy; while it is stopped a delivery waits with no attempt and its
+    endpoint is not failing; once it is back, the webhook goes at its first attempt."""
+    proxy = Tinyproxy(tmp_path / "proxy")
+    proxy.start()
+    recording = Receiver()
+    try:
+        async with (
+            Cluster(tmp_path, ACCEPTD_WEBHOOK_PROXY_URL=proxy.url) as cluster,
+            serving(recording) as url,
+            aiohttp.ClientSession() as session,
+        ):
+            api = cluster.api_url
+            endpoint = await post(session, f"{api}/v1/endpoints", {"url": url})
+            echo = {"type": "demo.echo", "input": {"value": 1}}
+            first = await post(session, f"{api}/v1/jobs", echo)
+            [webhook] = await wait_until(lambda: _arrived(recording, first["id"]), timeout=30)
+            assert "tinyproxy" in webhook.headers["Via"]
+            proxy.stop()
+            second = await post(session, f"{api}/v1/jobs", echo)
+            await asyncio.sleep(4)  # attempts the stopped proxy failed, had they counted
+            deliveries = await get(session, f"{api}/v1/jobs/{second['id']}/deliveries")
+            [waiting] = deliveries["items"]
+            assert waiting["status"] == "pending"
+            assert waiting["attempts"] == []
+            read = await get(session, f"{api}/v1/endpoints/{endpoint['id']}")
+            assert read["failing_since"] is None
+            proxy.start()
+            await wait_until(lambda: _arrived(recording, second["id"]), timeout=60)
+    finally:
+        proxy.stop()
+
+
+async def _arrived(recording: Receiver, job_id: str) -> list[Any]:
+    return [r for r in recording.received if r.json["data"].get("id") == job_id]
+
+
+async def get(session: aiohttp.ClientSession, url: str) -> Any:
+    async with session.get(url, headers=AUTH) as response:
+        assert response.status < 300, await response.text()
+        return await response.json()
