@@ -141,6 +141,30 @@ async def test_endpoints_add_with_headers_and_a_retry_schedule(
     assert "Name: value" in err
 
 
+async def test_channels_from_the_cli(api_url: str, receiver: tuple[Any, str]) -> None:
+    """`submit --channel`, `endpoints add --channel`, and one customer's portal link."""
+    _, url = receiver
+    env = {"ACCEPTD_URL": api_url, "ACCEPTD_API_KEY": API_KEY}
+    code, out, err = await acceptd(
+        "submit", "demo.echo", "--input", '{"value": 1}', "--channel", "acme", "--json", **env
+    )
+    assert code == 0, err
+    assert json.loads(out)["channels"] == ["acme"]
+    code, out, err = await acceptd(
+        "endpoints", "add", url, "--channel", "acme", "--channel", "beta", "--json", **env
+    )
+    assert code == 0, err
+    assert json.loads(out)["channels"] == ["acme", "beta"]
+    code, out, err = await acceptd(
+        "portal-link", "--scope", "endpoints", "--channel", "acme", "--json", **env
+    )
+    assert code == 0, err
+    assert "#token=" in json.loads(out)["url"]
+    code, _, err = await acceptd("portal-link", "--channel", "acme", **env)
+    assert code != 0  # a channel is for a link of scope endpoints
+    assert "channel" in err
+
+
 async def test_listen_forwards_to_a_local_app_and_cleans_up(
     api_url: str, worker: None, dispatcher: Any, aiohttp_server: Any
 ) -> None:

@@ -457,3 +457,36 @@ async def test_schedules_through_the_sync_client(api_url: str) -> None:
     assert job.schedule_id == made.id
     assert listed == [made.id]
     assert jobs == [job.id]
+
+
+async def test_integration_options_through_both_clients(api_url: str) -> None:
+    """Every option of issue #28 reaches the server from the SDK, and comes back."""
+    async with acceptd.Client(api_url, API_KEY) as client:
+        endpoint = await client.create_endpoint(
+            "http://127.0.0.1:9/hook", headers={"X-Api-Key": "k"}, retry_schedule=[1, 5],
+            channels=["acme"], events=["job.succeeded", "delivery.exhausted"],
+        )  # fmt: skip
+        assert endpoint.headers == {"X-Api-Key": "***"}
+        assert endpoint.retry_schedule == [1, 5]
+        assert endpoint.channels == ["acme"]
+        changed = await client.update_endpoint(
+            endpoint.id, headers={}, retry_schedule=[], channels=["globex"]
+        )
+        assert (changed.headers, changed.retry_schedule, changed.channels) == (
+            {}, None, ["globex"],
+        )  # fmt: skip
+        job = await client.submit("demo.echo", {"value": 1}, channels=["acme"])
+        assert job.channels == ["acme"]
+        batch = await client.submit_batch([{"type": "demo.echo", "input": {"value": 1}}],
+                                          channels=["acme"])  # fmt: skip
+        assert batch.channels == ["acme"]
+        link = await client.create_portal_link(scope="endpoints", channel="acme")
+        session = await client.exchange_portal_link(link.url.partition("#token=")[2])
+        assert session.channel == "acme"
+
+    def through_the_sync_client() -> tuple[list[str] | None, list[str]]:
+        with acceptd.SyncClient(api_url, API_KEY) as sync:
+            made = sync.create_endpoint("http://127.0.0.1:9/s", channels=["beta"])
+            return made.channels, sync.submit("demo.echo", {"value": 1}, channels=["beta"]).channels
+
+    assert await asyncio.to_thread(through_the_sync_client) == (["beta"], ["beta"])

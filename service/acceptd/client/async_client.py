@@ -182,6 +182,7 @@ class Client:
             "ordering_key": ordering_key,
             "concurrency_key": concurrency_key,
             "concurrency_limit": concurrency_limit,
+            "channels": [*channels] if channels is not None else None,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return (await self._create("/v1/jobs", body, idempotency_key)).parsed(Job)
@@ -381,6 +382,7 @@ class Client:
             "callback_url": callback_url,
             "metadata": dict(metadata) if metadata is not None else None,
             "priority": priority,
+            "channels": [*channels] if channels is not None else None,
         }
         body.update({name: value for name, value in optional.items() if value is not None})
         return (await self._create("/v1/batches", body, idempotency_key)).parsed(Batch)
@@ -578,6 +580,8 @@ class Client:
             body["headers"] = dict(headers)
         if retry_schedule:
             body["retry_schedule"] = [*retry_schedule]
+        if channels:
+            body["channels"] = [*channels]
         # Not retried: a retry after a lost answer could register the endpoint twice.
         answer = await self._http.request("POST", "/v1/endpoints", body=body, retry=False)
         return answer.parsed(EndpointWithSecret)
@@ -622,6 +626,8 @@ class Client:
             body["headers"] = dict(headers)
         if retry_schedule is not None:
             body["retry_schedule"] = [*retry_schedule]
+        if channels is not None:
+            body["channels"] = [*channels]
         path = _path("/v1/endpoints/{id}", id=endpoint_id)
         return (await self._http.request("PATCH", path, body=body)).parsed(Endpoint)
 
@@ -712,8 +718,11 @@ class Client:
         ttl_seconds: int = 3600,
         channel: str | None = None,
     ) -> PortalLink:
-        """A one-time link to the tenant's console (or only its endpoints) to hand out."""
-        body = {"scope": scope, "ttl_seconds": ttl_seconds}
+        """A one-time link to the tenant's console (or only its endpoints, or only those of
+        one `channel`: one of your customers' portal) to hand out."""
+        body: dict[str, Any] = {"scope": scope, "ttl_seconds": ttl_seconds}
+        if channel is not None:
+            body["channel"] = channel
         answer = await self._http.request("POST", "/v1/portal-links", body=body, retry=False)
         return answer.parsed(PortalLink)
 
