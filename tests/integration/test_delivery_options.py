@@ -7,7 +7,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import Mapping
 from typing import Any
 
 import aiohttp
@@ -18,7 +18,6 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PublicKey
 from acceptd.dispatcher.signing_secrets import CACHE_SECONDS
 from acceptd.webhooks.receiver import verify_event
 from acceptd.webhooks.signing import WebhookVerificationError
-from tests.support.constants import API_KEY
 from tests.support.http import call
 from tests.support.receiver import Received
 from tests.support.waiting import wait_until
@@ -43,12 +42,6 @@ def spec_verify(public_key: str, headers: Mapping[str, str], body: bytes) -> int
         except InvalidSignature:
             pass
     return verified
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
-        yield session
 
 
 async def _one_webhook(recording: Any, job_id: str) -> Received:

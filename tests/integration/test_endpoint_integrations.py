@@ -6,31 +6,20 @@ from __future__ import annotations
 
 import asyncio
 import socket
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
 from typing import Any
 
 import aiohttp
 import pytest
 from redis.asyncio import Redis
 
-from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.webhooks.receiver import verify_event
-from tests.support.constants import API_KEY
 from tests.support.http import call
 from tests.support.proxy import Tinyproxy
 from tests.support.receiver import Answer, Received, Receiver
-from tests.support.roles import running_dispatcher
 from tests.support.waiting import wait_until
 
 SECRET_VALUE = "k-very-secret-123"
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
-        yield session
 
 
 async def _webhooks_of(recording: Any, subject_id: str, count: int = 1) -> list[Received]:
@@ -289,23 +278,6 @@ async def test_a_portal_session_cannot_subscribe_to_operational_events(
 
 
 # ---- the egress proxy (ACCEPTD_WEBHOOK_PROXY_URL) ---------------------------------------
-
-
-@pytest.fixture
-def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
-    proxy = Tinyproxy(tmp_path / "proxy")
-    proxy.start()
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture
-async def proxied_dispatcher(
-    make_settings: Callable[..., Settings], tinyproxy: Tinyproxy
-) -> AsyncIterator[Any]:
-    """The dispatcher sending every webhook through the proxy (the API needs nothing)."""
-    async with running_dispatcher(make_settings(webhook_proxy_url=tinyproxy.url)) as runtime:
-        yield runtime
 
 
 async def test_every_webhook_leaves_through_the_proxy(

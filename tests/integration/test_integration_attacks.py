@@ -7,8 +7,7 @@ fix now."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable, Iterator
-from pathlib import Path
+from collections.abc import AsyncIterator, Callable
 from typing import Any
 
 import aiohttp
@@ -16,7 +15,6 @@ import pytest
 from aiohttp import web
 
 from acceptd.core.settings import Settings
-from tests.support.constants import API_KEY
 from tests.support.http import call
 from tests.support.proxy import Tinyproxy
 from tests.support.receiver import Answer, Receiver
@@ -24,28 +22,6 @@ from tests.support.roles import running_dispatcher
 from tests.support.waiting import wait_until
 
 ECHO = {"type": "demo.echo", "input": {"value": 1}}
-
-
-@pytest.fixture
-async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
-        yield session
-
-
-@pytest.fixture
-def tinyproxy(tmp_path: Path) -> Iterator[Tinyproxy]:
-    proxy = Tinyproxy(tmp_path / "proxy")
-    proxy.start()
-    yield proxy
-    proxy.stop()
-
-
-@pytest.fixture
-async def proxied_dispatcher(
-    make_settings: Callable[..., Settings], tinyproxy: Tinyproxy
-) -> AsyncIterator[Any]:
-    async with running_dispatcher(make_settings(webhook_proxy_url=tinyproxy.url)) as runtime:
-        yield runtime
 
 
 @pytest.fixture
