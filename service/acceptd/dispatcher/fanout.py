@@ -92,7 +92,7 @@ class FanOut:
         self._deliveries = deliveries
         self._consumer = consumer
         self.inline = inline
-        # Stops between reads, never inside one (see WorkerRuntime._stopping for why).
+        # Stops between reads, never inside one (worker/scheduler.py, Scheduler.stopping: why).
         self.stopping = stopping or asyncio.Event()
 
     async def ensure_group(self) -> None:

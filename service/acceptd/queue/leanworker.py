@@ -172,7 +172,7 @@ class LeanWorker(Worker):
                     return
         finally:
             if renewer is not None:
-                # Stopped between commands, never in one (see WorkerRuntime._stopping).
+                # Stopped between commands, never in one (worker/scheduler.py says why).
                 self._closing.set()
                 await asyncio.wait([renewer], timeout=5)
 
