@@ -178,6 +178,8 @@ async def test_endpoints_are_created_rotated_and_tested(
     def manage() -> tuple[str, str]:
         sign_in(browser, api_url)
         browser.go(f"{api_url}/ui/#/endpoints")
+        # The event picker lists what GET /v1/event-types serves, operational events too.
+        browser.until(lambda: "delivery.exhausted" in browser.text("#ep-events"), what="events")
         browser.one("#ep-url").send_keys(url)
         browser.one("#ep-description").send_keys("console test")
         browser.one("#ep-headers").send_keys("X-Api-Key: from-the-console")
@@ -402,7 +404,11 @@ async def test_a_channel_portal_shows_that_customers_endpoints_only(
         browser.go("about:blank")
         browser.go(link["url"])
         browser.until(lambda: browser.css("[data-endpoint]"), what="endpoints")
+        browser.until(lambda: "job.succeeded" in browser.text("#ep-events"), what="events")
         shown = browser.text("main")
+        offered = browser.text("#ep-events")
+        assert "job.awaiting_input" not in offered  # nothing a portal may not subscribe to
+        assert "delivery.exhausted" not in offered
         browser.one("#ep-url").send_keys("http://127.0.0.1:9/acme-second")
         browser.click("#ep-create")
         browser.until(lambda: "acme-second" in browser.text("main"), what="new one")

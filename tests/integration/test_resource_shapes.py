@@ -113,6 +113,7 @@ async def test_every_documented_answer_has_exactly_its_models_keys(
     await call("GET", "/v1/jobs", 200, query="?view=full")
     await call("GET", "/v1/job-counts", 200)
     await call("GET", "/v1/job-types", 200)
+    await call("GET", "/v1/event-types", 200)
     await call("GET", "/v1/jobs/{job_id}/deliveries", 200, job_id=job_id)
     slow = await call("POST", "/v1/jobs", 202, SLOW)
     await call("POST", "/v1/jobs/{job_id}/cancel", 202, job_id=slow["id"])

@@ -28,7 +28,7 @@ from acceptd.api.respond import json_response
 from acceptd.api.validation import check_callback
 from acceptd.core import ids
 from acceptd.core.clock import now_ms, to_rfc3339
-from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS, OPERATIONAL_EVENTS, TEST_EVENT
+from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS, NOT_FOR_PORTAL_SESSIONS, TEST_EVENT
 from acceptd.core.jsonenc import compact
 from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.deliveries import NewDelivery
@@ -50,11 +50,6 @@ async def owned_endpoint(request: web.Request) -> EndpointRecord:
     if endpoint is None:
         raise NotFound(f"no endpoint {endpoint_id}")
     return endpoint
-
-
-# What an `endpoints` portal session may not subscribe to: the completion token's event, and
-# the operational events (they show the tenant's other endpoints and their deliveries).
-NOT_FOR_PORTAL_SESSIONS = frozenset({"job.awaiting_input", *OPERATIONAL_EVENTS})
 
 
 def endpoints_session(request: web.Request) -> KeyIdentity | None:

@@ -15,6 +15,7 @@ from acceptd.api import (
     completion,
     deliveries,
     endpoints,
+    event_types,
     events,
     insights,
     job_types,
@@ -43,6 +44,7 @@ from acceptd.wire.models import (
     EndpointStats,
     EndpointUpdate,
     EndpointWithSecret,
+    EventTypeList,
     FailJob,
     Health,
     Job,
@@ -294,6 +296,12 @@ ROUTES: list[Route] = [
             201: Response("created; `secret` is shown only now", EndpointWithSecret, ("Location",))
         },
         errors=(400, 409, 413, 415, 422),
+        endpoints_portal=True,
+    ),
+    Route(
+        "GET", "/v1/event-types", event_types.list_event_types,
+        "Every event an endpoint can subscribe to", "webhooks",
+        responses={200: Response("the events, in order", EventTypeList)},
         endpoints_portal=True,
     ),
     Route(

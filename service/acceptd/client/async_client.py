@@ -47,6 +47,8 @@ from acceptd.wire.models import (
     EndpointList,
     EndpointStats,
     EndpointWithSecret,
+    EventTypeInfo,
+    EventTypeList,
     Health,
     Job,
     JobCounts,
@@ -585,6 +587,11 @@ class Client:
         # Not retried: a retry after a lost answer could register the endpoint twice.
         answer = await self._http.request("POST", "/v1/endpoints", body=body, retry=False)
         return answer.parsed(EndpointWithSecret)
+
+    @calls("GET", "/v1/event-types")
+    async def event_types(self) -> builtins.list[EventTypeInfo]:
+        """Every event an endpoint can subscribe to, with what it tells."""
+        return (await self._http.request("GET", "/v1/event-types")).parsed(EventTypeList).items
 
     @calls("GET", "/v1/endpoints")
     async def endpoints(self) -> builtins.list[Endpoint]:

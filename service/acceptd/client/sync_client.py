@@ -26,6 +26,7 @@ from acceptd.wire.models import (
     Endpoint,
     EndpointStats,
     EndpointWithSecret,
+    EventTypeInfo,
     Health,
     Job,
     JobCounts,
@@ -380,6 +381,10 @@ class SyncClient:
                 channels=channels,
             )
         )
+
+    @calls("GET", "/v1/event-types")
+    def event_types(self) -> builtins.list[EventTypeInfo]:
+        return self._run(self._client.event_types())
 
     @calls("GET", "/v1/endpoints")
     def endpoints(self) -> builtins.list[Endpoint]:

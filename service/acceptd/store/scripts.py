@@ -12,6 +12,7 @@ from typing import Any
 from redis.commands.core import AsyncScript
 
 from acceptd.core import tracing
+from acceptd.core.events import CALLBACK_EVENTS, SCRIPT_EVENTS
 from acceptd.store.fairshare import TERMINAL_TABLE, with_prelude
 from acceptd.store.shards import Shards
 
@@ -19,8 +20,16 @@ _LUA = files("acceptd.store").joinpath("lua")
 _STATUS = _LUA.joinpath("status")
 # The scripts that change one job's status share the prelude (layout, outbox, batch counts),
 # and the terminal statuses of core/statuses.py, so Lua and Python cannot disagree on them.
-_PRELUDE = f"local TERMINAL = {TERMINAL_TABLE}\n" + _STATUS.joinpath("_prelude.lua").read_text(
-    encoding="utf-8"
+# ... and the events' names (core/events.py), so that an event is spelled in one place.
+_EVENTS = (
+    "local EVENT = {" + ", ".join(f"{key} = '{name}'" for key, name in SCRIPT_EVENTS.items())
+    + "}\nlocal TO_CALLBACK = {" + ", ".join(f"['{name}'] = true" for name in CALLBACK_EVENTS)
+    + "}\n"
+)  # fmt: skip
+_PRELUDE = (
+    f"local TERMINAL = {TERMINAL_TABLE}\n"
+    + _EVENTS
+    + _STATUS.joinpath("_prelude.lua").read_text(encoding="utf-8")
 )
 
 

@@ -266,6 +266,20 @@ class JobType(BaseModel):
     input_timeout_seconds: float | None
 
 
+class EventTypeInfo(BaseModel):
+    name: EventName
+    description: str
+    callback: bool = Field(description="a job's own callback_url gets it")
+    operational: bool = Field(
+        description="about delivery itself: never sent to the endpoint it is about"
+    )
+    portal: bool = Field(description="an `endpoints` portal session's endpoints may subscribe")
+
+
+class EventTypeList(BaseModel):
+    items: list[EventTypeInfo]
+
+
 class JobTypeList(BaseModel):
     items: list[JobType]
 

@@ -3,9 +3,7 @@
 import { api, session } from "/ui/api.js";
 import { badge, errorBox, every, h, replace, when } from "/ui/ui.js";
 
-const ALL_EVENTS = ["job.succeeded", "job.failed", "job.canceled", "job.started", "job.progress", "job.awaiting_input", "batch.completed"];
-// About delivery itself, for an operations endpoint; never sent to the endpoint they concern.
-const OPERATIONAL_EVENTS = ["delivery.exhausted", "endpoint.disabled", "endpoint.enabled"];
+// The events come from the API (GET /v1/event-types: core/events.py), not from a copy here.
 const DEFAULT_EVENTS = new Set(["job.succeeded", "job.failed", "job.canceled"]);
 
 // "Name: value" lines, as curl's -H takes them; the API judges the names and values.
@@ -21,7 +19,6 @@ function headerLines(text) {
 export function render(main) {
   // An `endpoints` portal session's endpoints get no job data (the API refuses the rest).
   const portal = (session() || {}).scope === "portal-endpoints";
-  const EVENTS = portal ? ALL_EVENTS.filter((e) => e !== "job.awaiting_input") : [...ALL_EVENTS, ...OPERATIONAL_EVENTS];
   const list = h("div", { id: "endpoints" });
   const problems = h("div", { "aria-live": "polite" });
   const revealed = h("div", { "aria-live": "polite", id: "revealed" });
@@ -38,8 +35,14 @@ export function render(main) {
   // A channel's portal session makes endpoints of its channel only (the API sets it).
   const channel = (session() || {}).channel || null;
   const channels = h("input", { id: "ep-channels", placeholder: "every event", size: 16, title: "only events of jobs with one of these channels (comma-separated)" });
-  const boxes = EVENTS.map((event) => h("label", { class: "check" },
-    h("input", { type: "checkbox", value: event, checked: DEFAULT_EVENTS.has(event), name: "events" }), event));
+  // Filled from the API below; a portal session is offered only what it may subscribe to.
+  let boxes = [];
+  const picker = h("div", { class: "row", id: "ep-events" });
+  api("GET", "/v1/event-types").then((found) => {
+    boxes = found.items.filter((e) => !portal || e.portal).map((e) => h("label", { class: "check", title: e.description },
+      h("input", { type: "checkbox", value: e.name, checked: DEFAULT_EVENTS.has(e.name), name: "events" }), e.name));
+    replace(picker, boxes);
+  }).catch((error) => replace(problems, errorBox(error)));
   const form = h("form", { class: "card", "aria-labelledby": "ep-new", onsubmit: async (e) => {
     e.preventDefault();
     const events = boxes.map((b) => b.querySelector("input")).filter((b) => b.checked).map((b) => b.value);
@@ -63,7 +66,7 @@ export function render(main) {
     h("label", { for: "ep-retries" }, "Retry schedule (s)", retries),
     channel ? null : h("label", { for: "ep-channels" }, "Channels", channels),
     h("label", { for: "ep-headers" }, "Headers", headers)),
-  h("fieldset", {}, h("legend", {}, "Events"), h("div", { class: "row" }, boxes)),
+  h("fieldset", {}, h("legend", {}, "Events"), picker),
   h("button", { type: "submit", id: "ep-create" }, "Create endpoint"));
 
   function showSecret(id, secret, what) {

@@ -36,10 +36,11 @@ end
 
 -- The outbox: an event is written in the same atomic step as the state change it reports,
 -- so a crash can never lose one. It is written only when somebody will receive it: the
--- job's own callback_url (for the events a callback gets: terminal ones and
--- job.awaiting_input; then the subscriptions need not be read) or a subscribed endpoint.
-local function emit_event(event, to_callback)
-  local wanted = to_callback and J.callback_url and J.callback_url ~= ''
+-- job's own callback_url (for the events a callback gets, TO_CALLBACK; then the
+-- subscriptions need not be read) or a subscribed endpoint. EVENT and TO_CALLBACK come
+-- from core/events.py (store/scripts.py writes them above this).
+local function emit_event(event)
+  local wanted = TO_CALLBACK[event] and J.callback_url and J.callback_url ~= ''
   if not wanted then
     wanted = tonumber(redis.call('HGET', KEYS[3], event) or '0') > 0
   end
@@ -83,12 +84,12 @@ local function complete_batch()
   redis.call('PEXPIRE', KEYS[5], ARGV[5])
   local wanted = fields[2] and fields[2] ~= ''
   if not wanted then
-    wanted = tonumber(redis.call('HGET', KEYS[3], 'batch.completed') or '0') > 0
+    wanted = tonumber(redis.call('HGET', KEYS[3], EVENT.batch_completed) or '0') > 0
   end
   if wanted then
     -- The batch completes once, so its event id can derive from the batch id.
     redis.call('XADD', KEYS[2], '*', 'msg', 'msg_' .. string.sub(fields[1], 5),
-      'event', 'batch.completed', 'batch', fields[1], 'tenant', ARGV[2], 'at', ARGV[3])
+      'event', EVENT.batch_completed, 'batch', fields[1], 'tenant', ARGV[2], 'at', ARGV[3])
   end
 end
 
@@ -110,7 +111,7 @@ local function finish(status, ...)
   set_status(status, 'finished', ARGV[3], ...)
   if J.cancel or J.token then redis.call('HDEL', KEYS[1], 'cancel', 'token') end
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
-  emit_event('job.' .. status, true)
+  emit_event(EVENT[status])
   notify(status)
   if BATCH then
     local done = redis.call('HINCRBY', BATCH, 'terminal', 1)

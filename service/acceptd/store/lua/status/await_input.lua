@@ -16,6 +16,6 @@ count_bytes(KEYS[7], ARGV[9])
 set_status('awaiting_input', 'token', ARGV[7], 'token_digest', ARGV[8],
   'await_request', ARGV[9], 'await_deadline', ARGV[10], unpack(given({'progress', ARGV[11]})))
 redis.call('ZADD', KEYS[6], ARGV[10], ARGV[1])
-emit_event('job.awaiting_input', true)
+emit_event(EVENT.awaiting_input)
 notify('awaiting_input')
 return 'ok'

@@ -3,5 +3,5 @@ load_job()
 if J.status ~= 'running' then return 0 end
 redis.call('HSET', KEYS[1], 'progress', ARGV[7])
 notify('progress')
-if ARGV[8] == '1' then emit_event('job.progress', false) end
+if ARGV[8] == '1' then emit_event(EVENT.progress) end
 return 1

@@ -16,6 +16,6 @@ if J.started then
 else
   set_status('running', 'attempts', attempts, 'started', ARGV[3])
 end
-emit_event('job.started', false)
+emit_event(EVENT.started)
 notify('running')
 return {'running', attempts, J.input or 'null', J.metadata or '{}', J.created}
