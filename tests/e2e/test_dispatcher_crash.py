@@ -97,8 +97,9 @@ async def test_attempt_cut_short_by_sigkill_is_sent_again(
     redis_url: str,
     receiver: tuple[Receiver, str],
 ) -> None:
-    """Killed while the receiver holds the request: nothing was recorded, arq still marks the
-    attempt in progress. Once that marker expires (deliver timeout + 10 s) it runs again."""
+    """Killed while the receiver holds the request: nothing was recorded, and the attempt
+    (a first one, sent inline) holds an inline lease the dead dispatcher no longer renews.
+    Once it lapses (INLINE_LEASE_SECONDS, 10 s, plus a sweep) the attempt is queued again."""
     recording, url = receiver
     recording.then(Answer(stall_seconds=5))
     response = await client.post(
@@ -107,14 +108,13 @@ async def test_attempt_cut_short_by_sigkill_is_sent_again(
         headers=auth,
     )
     job = await response.json()
-    quick = {"ACCEPTD_WEBHOOK_TIMEOUT_SECONDS": "1"}  # in-progress marker: 1 + 10 + 10 s
-    first = await start_dispatcher(redis_url, **quick)
+    first = await start_dispatcher(redis_url)
     try:
         await wait_until(_got(recording, 1), timeout=20)
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
-    second = await start_dispatcher(redis_url, **quick)
+    second = await start_dispatcher(redis_url)
     try:
         [delivery] = await wait_until(_deliveries(client, auth, job), timeout=45)
     finally:
