@@ -15,7 +15,7 @@ from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.store.connection import open_shards
 from acceptd.webhooks.receiver import verify_event
-from tests.support.http import call
+from tests.support.http import call, portal_session
 from tests.support.proxy import Tinyproxy
 from tests.support.receiver import Answer, Received, Receiver
 from tests.support.waiting import wait_until
@@ -264,10 +264,7 @@ async def test_endpoint_disabled_then_enabled_by_a_recovery(
 async def test_a_portal_session_cannot_subscribe_to_operational_events(
     api_url: str, http: aiohttp.ClientSession
 ) -> None:
-    made = await call(http, "POST", f"{api_url}/v1/portal-links", {"scope": "endpoints"})
-    token = made["url"].partition("#token=")[2]
-    async with http.post(f"{api_url}/v1/portal-sessions", json={"token": token}) as opened:
-        session = (await opened.json())["session"]
+    session = await portal_session(http, api_url, scope="endpoints")
     for event in ("delivery.exhausted", "endpoint.disabled", "endpoint.enabled"):
         async with http.post(
             f"{api_url}/v1/endpoints",
@@ -427,18 +424,6 @@ async def test_events_go_to_the_endpoints_of_their_channels(
                            batch["id"]}  # fmt: skip
 
 
-async def _channel_session(http: aiohttp.ClientSession, api_url: str, channel: str) -> str:
-    link = await call(
-        http, "POST", f"{api_url}/v1/portal-links", {"scope": "endpoints", "channel": channel}
-    )
-    async with http.post(
-        f"{api_url}/v1/portal-sessions", json={"token": link["url"].partition("#token=")[2]}
-    ) as opened:
-        session = await opened.json()
-    assert session["channel"] == channel
-    return str(session["session"])
-
-
 async def test_a_channel_portal_sees_and_manages_only_its_channels_endpoints(
     api_url: str,
     worker: None,
@@ -457,7 +442,8 @@ async def test_a_channel_portal_sees_and_manages_only_its_channels_endpoints(
     shared = await call(http, "POST", f"{api_url}/v1/endpoints",
                         {"url": url + "?both", "channels": ["acme", "globex"]})  # fmt: skip
     everything = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": url + "?all"})
-    acme = {"Authorization": f"Bearer {await _channel_session(http, api_url, 'acme')}"}
+    session = await portal_session(http, api_url, scope="endpoints", channel="acme")
+    acme = {"Authorization": f"Bearer {session}"}
 
     async def as_acme(method: str, path: str, body: Any = None) -> tuple[int, Any]:
         async with http.request(method, f"{api_url}{path}", json=body, headers=acme) as answer:

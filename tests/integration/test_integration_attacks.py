@@ -15,7 +15,7 @@ import pytest
 from aiohttp import web
 
 from acceptd.core.settings import Settings
-from tests.support.http import call
+from tests.support.http import call, portal_session
 from tests.support.proxy import Tinyproxy
 from tests.support.receiver import Answer, Receiver
 from tests.support.roles import running_dispatcher
@@ -258,10 +258,7 @@ async def test_two_failing_operations_endpoints_do_not_feed_each_other(
 async def test_a_portal_session_cannot_patch_its_endpoint_onto_operational_events(
     api_url: str, http: aiohttp.ClientSession
 ) -> None:
-    made = await call(http, "POST", f"{api_url}/v1/portal-links", {"scope": "endpoints"})
-    token = made["url"].partition("#token=")[2]
-    async with http.post(f"{api_url}/v1/portal-sessions", json={"token": token}) as opened:
-        session = (await opened.json())["session"]
+    session = await portal_session(http, api_url, scope="endpoints")
     bearer = {"Authorization": f"Bearer {session}"}
     async with http.post(
         f"{api_url}/v1/endpoints", json={"url": "http://127.0.0.1:9/h"}, headers=bearer

@@ -11,3 +11,12 @@ async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = N
     async with http.request(method, url, json=body) as answer:
         assert answer.status < 300, await answer.text()
         return await answer.json() if answer.status != 204 else None
+
+
+async def portal_session(http: aiohttp.ClientSession, api_url: str, **link: Any) -> str:
+    """The bearer token of a portal session opened from a new link (`link`: its body, such
+    as scope and channel), as the console would open it."""
+    made = await call(http, "POST", f"{api_url}/v1/portal-links", link)
+    token = made["url"].partition("#token=")[2]
+    session = await call(http, "POST", f"{api_url}/v1/portal-sessions", {"token": token})
+    return str(session["session"])
