@@ -313,3 +313,22 @@ async def test_a_record_that_cannot_be_read_holds_no_other_tick(
     assert made == 1
     assert len(await schedule_jobs(client, auth, good["id"])) == 1
     assert f"schedule {bad['id']}: its tick could not be made" in caplog.text
+
+
+async def test_each_due_tick_tells_its_outcome(
+    client: Client, auth: dict[str, str], settings: Settings
+) -> None:
+    """What the worker counts in acceptd_schedule_ticks_total: a job, then a skip (the
+    first job still queued, overlap skip)."""
+    schedule = await create(client, auth, cron="* * * * *", overlap="skip")
+    shards = client.app[state.SHARDS]
+    scripts = Scripts(shards)
+    seen: list[str] = []
+    store = ScheduleStore(
+        shards, scripts, JobStore(shards, scripts, settings.job_retention_seconds), seen.append
+    )
+    shard = ids.shard_of(schedule["id"])
+    for _ in range(2):
+        await make_due(shards, schedule["id"])
+        await store.tick_due(shard)
+    assert seen == ["ok", "skipped"]

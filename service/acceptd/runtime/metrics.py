@@ -72,6 +72,13 @@ WEBHOOK_PROXY_FAILURES = Counter(
     "webhook attempts the forward proxy (ACCEPTD_WEBHOOK_PROXY_URL) failed: put back, uncounted",
 )
 
+SCHEDULE_TICKS = Counter(
+    "acceptd_schedule_ticks_total",
+    "recurring schedules' due ticks, by outcome: ok (a job), skipped (overlap), quota and "
+    "bytes (the tenant's limits refused the job)",
+    ["outcome"],
+)
+
 # arq queues: what is due now is the backlog (what scales workers and dispatchers).
 DUE_QUEUES = {"jobs": keys.job_queue, "webhooks": keys.webhook_queue}
 # Jobs running, and everything else these hold is waiting for something: a time

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import json
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
@@ -170,16 +171,28 @@ class ScheduleChange:
 
 
 TickMode = Literal["tick", "trigger"]
+# What a due tick comes to (lua/schedule_tick.lua): a job, a skip (overlap), or a job the
+# tenant's quota or byte budget refused. ('stale', 'paused', 'missing': no tick was due.)
+TICK_OUTCOMES = frozenset({"ok", "skipped", "quota", "bytes"})
 
 
 class ScheduleStore:
     """Every read and write of schedules, and the ticks the workers make."""
 
-    def __init__(self, shards: Shards, scripts: Scripts, jobs: JobStore) -> None:
+    def __init__(
+        self,
+        shards: Shards,
+        scripts: Scripts,
+        jobs: JobStore,
+        on_tick: Callable[[str], None] | None = None,
+    ) -> None:
+        """`on_tick`: told the outcome of each due tick written (`ok`, `skipped`, `quota`,
+        `bytes`): the worker counts them in its metrics."""
         self._shards = shards
         self._scripts = scripts
         self._jobs = jobs
         self._trimmer = records.IndexTrimmer(shards, jobs.retention_ms, scripts)
+        self._on_tick = on_tick
 
     # ---- the resource ------------------------------------------------------------------
 
@@ -405,6 +418,8 @@ class ScheduleStore:
         for schedule, (outcome,) in zip(outcome_of, replies, strict=True):
             if schedule is None:
                 continue
+            if self._on_tick is not None and outcome in TICK_OUTCOMES:
+                self._on_tick(outcome)
             if outcome == "ok":
                 made += 1
                 tenants.add((schedule.tenant, schedule.shard))

@@ -11,6 +11,7 @@ from dataclasses import dataclass, field
 from acceptd.core.settings import Settings
 from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime.bootstrap import secret_box
+from acceptd.runtime.metrics import SCHEDULE_TICKS
 from acceptd.store.batches import BatchStore
 from acceptd.store.connection import open_shards
 from acceptd.store.jobs import JobRef, JobStore
@@ -22,6 +23,10 @@ from acceptd.worker.cancels import CancelWatcher
 from acceptd.worker.scheduler import Scheduler
 
 LOOP_STOP_SECONDS = 5.0
+
+
+def _count_tick(outcome: str) -> None:
+    SCHEDULE_TICKS.labels(outcome).inc()
 
 
 @dataclass
@@ -45,7 +50,7 @@ class WorkerRuntime:
         stopping = asyncio.Event()
         scheduler = Scheduler(
             shards, store, BatchStore(shards, scripts, store),
-            ScheduleStore(shards, scripts, store), stopping,
+            ScheduleStore(shards, scripts, store, on_tick=_count_tick), stopping,
         )  # fmt: skip
         runner = JobRunner(settings, registry, store, deadline_set=scheduler.wake)
         runtime = cls(
