@@ -15,7 +15,7 @@ from acceptd.dispatcher.sender import AttemptResult
 from acceptd.runtime.metrics import DELIVERY_ATTEMPTS, DELIVERY_SECONDS, ENDPOINTS_DISABLED
 from acceptd.store.deliveries import KEPT_ATTEMPTS, DeliveryRecord, DeliveryStore
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
-from acceptd.store.operational import OperationalEvent, emit
+from acceptd.store.operational import OperationalEvent, emit, subscribed
 from acceptd.store.outages import persist
 from acceptd.store.shards import Shards
 from acceptd.wire.resources import delivery_resource, endpoint_resource
@@ -134,6 +134,10 @@ class OutcomePolicy:
         """The `delivery.exhausted` event this failure owes: the delivery as it ends, with
         its attempts. None for a delivery of an operational event (no loops)."""
         if delivery.event in OPERATIONAL_EVENTS:
+            return None
+        # Its attempts are read only for a tenant that will be sent it (the script checks
+        # again, in the step that writes it).
+        if not await subscribed(self._shards, delivery.tenant, "delivery.exhausted", delivery.id):
             return None
         earlier = await self._deliveries.attempts(delivery.id)
         ended = replace(

@@ -36,13 +36,21 @@ class OperationalEvent:
         ]  # fmt: skip
 
 
+async def subscribed(shards: Shards, tenant: str, event: str, subject: str) -> bool:
+    """Whether the tenant has an endpoint subscribed to `event` (the copy of its counts on
+    the shard `subject` names): what makes an event worth building."""
+    shard = ids.shard_of(subject)
+    key = keys.tenant_event_subscriptions(tenant, shard)
+    wanted = await shards.of(shard).hget(key, event)  # type: ignore[misc]
+    return int(wanted or 0) > 0
+
+
 async def emit(shards: Shards, event: OperationalEvent) -> bool:
     """Writes the event if its tenant has an endpoint subscribed to it; True if written."""
-    shard = ids.shard_of(event.subject)
-    redis = shards.of(shard)
-    wanted = await redis.hget(keys.tenant_event_subscriptions(event.tenant, shard), event.event)  # type: ignore[misc]
-    if int(wanted or 0) <= 0:
+    if not await subscribed(shards, event.tenant, event.event, event.subject):
         return False
-    fields = event.fields()
-    await redis.xadd(keys.events_stream(shard), dict(zip(fields[::2], fields[1::2], strict=True)))
+    shard, fields = ids.shard_of(event.subject), event.fields()
+    await shards.of(shard).xadd(
+        keys.events_stream(shard), dict(zip(fields[::2], fields[1::2], strict=True))
+    )
     return True
