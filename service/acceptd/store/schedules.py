@@ -139,6 +139,12 @@ class ScheduleRecord:
         return ids.shard_of(self.id)
 
     @classmethod
+    def read(cls, schedule_id: str, raw: dict[str, str]) -> ScheduleRecord | None:
+        """The record of a schedule's hash, or None for none: a hash without `created` is
+        no schedule (lua/schedule_tick.lua reads it so too)."""
+        return cls.from_hash(schedule_id, raw) if "created" in raw else None
+
+    @classmethod
     def from_hash(cls, schedule_id: str, raw: dict[str, str]) -> ScheduleRecord:
         def opt_int(name: str) -> int | None:
             return int(raw[name]) if raw.get(name) else None
@@ -262,9 +268,10 @@ class ScheduleStore:
         """The schedule, or None when it does not exist or belongs to another tenant."""
         key = keys.schedule(schedule_id)
         raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
-        if "created" not in raw or (tenant is not None and raw.get("tenant") != tenant):
-            return None  # (a hash without `created` is no schedule: lua/schedule_tick.lua)
-        return ScheduleRecord.from_hash(schedule_id, raw)
+        schedule = ScheduleRecord.read(schedule_id, raw)
+        if schedule is None or (tenant is not None and schedule.tenant != tenant):
+            return None
+        return schedule
 
     async def owner(self, schedule_id: str) -> str | None:
         """The schedule's tenant (one field), or None when it does not exist."""
@@ -285,8 +292,8 @@ class ScheduleStore:
             chunk = newest[start : start + count + 1]
             raws = await records.hashes(self._shards, [keys.schedule(i) for i in chunk])
             for schedule_id, raw in zip(chunk, raws, strict=True):
-                if "created" in raw:
-                    found.append(ScheduleRecord.from_hash(schedule_id, raw))
+                if (schedule := ScheduleRecord.read(schedule_id, raw)) is not None:
+                    found.append(schedule)
                 elif now_ms() - ids.time_of(schedule_id) > DANGLING_AFTER_MS:
                     dangling.append(schedule_id)
             if len(found) > count:
@@ -392,7 +399,7 @@ class ScheduleStore:
         next_tick = _NextTicks(now)
         for schedule_id, raw in zip(claimed, raws, strict=True):
             try:
-                schedule = ScheduleRecord.from_hash(schedule_id, raw) if "created" in raw else None
+                schedule = ScheduleRecord.read(schedule_id, raw)
                 if schedule is None or schedule.next_ms is None or schedule.next_ms > now:
                     # Gone, paused or moved since it was filed: the script puts the index
                     # back in line with the record.
@@ -400,7 +407,7 @@ class ScheduleStore:
                     outcome_of.append(None)
                     continue
                 job = self._jobs.prepare(self._new_job(schedule), schedule.shard, now)
-                after = next_tick(schedule.cron, schedule.next_ms)
+                after = next_tick(schedule.cron)
             except Exception:
                 # One record this code cannot read must not hold every other tick (nor the
                 # scheduler's other work): it stays claimed, and is tried again a lease later.
@@ -525,18 +532,17 @@ def _own_fields(
 
 
 class _NextTicks:
-    """The tick after each due one, computed once per (expression, zone) in a slice (its
-    ticks share `now`): a burst of 100,000 schedules of a few expressions costs a few cron
-    steps."""
+    """The tick after the due ones of a slice, computed once per (expression, zone): every
+    tick of a slice is due (at or before its `now`), and after downtime the next is the
+    first after now (missed ticks are not replayed), so a burst of 100,000 schedules of a
+    few expressions costs a few cron steps."""
 
     def __init__(self, now: int) -> None:
         self._now = now
-        self._found: dict[tuple[str, str, int], int | None] = {}
+        self._found: dict[tuple[str, str], int | None] = {}
 
-    def __call__(self, cron: Cron, tick: int) -> int | None:
-        # After downtime, the first tick after now: missed ticks are not replayed.
-        after = max(self._now, tick)
-        key = (cron.expression, cron.timezone, after)
+    def __call__(self, cron: Cron) -> int | None:
+        key = (cron.expression, cron.timezone)
         if key not in self._found:
-            self._found[key] = cron.next_after(after)
+            self._found[key] = cron.next_after(self._now)
         return self._found[key]
