@@ -96,15 +96,14 @@ async def test_each_minute_makes_one_job_with_two_workers(tmp_path: Path) -> Non
         assert jobs[0]["schedule_id"] == schedule["id"]
         assert jobs[0]["created_at"][:16] == schedule["next_run_at"][:16]  # that minute's
         await wait_until(lambda: cluster.all_terminal([jobs[0]["id"]]), timeout=20)
-        await wait_until(lambda: _async(not cluster.missing_webhooks([jobs[0]["id"]])),
-                         timeout=20)  # fmt: skip
+
+        async def webhook_arrived() -> bool:
+            return not cluster.missing_webhooks([jobs[0]["id"]])
+
+        await wait_until(webhook_arrived, timeout=20)
         after = await api.call("GET", f"/v1/schedules/{schedule['id']}", 200)
         assert after["last_job_id"] == jobs[0]["id"]
         assert after["next_run_at"] > schedule["next_run_at"]
-
-
-async def _async(value: bool) -> bool:
-    return value
 
 
 async def jobs_made(shards: Shards) -> int:
@@ -125,24 +124,14 @@ async def test_a_worker_killed_in_a_burst_of_ticks_still_gives_one_job_each(
     one job: those the dead worker had claimed but not written are taken by the other once
     their claim lapses (store/schedules.py CLAIM_LEASE_MS)."""
     async with two_workers(tmp_path) as (cluster, api, shards):
-        schedules = await make_many(api, 1000)
-        tick = now_ms()
-        await asyncio.gather(*(make_due(shards, s, tick) for s in schedules))
+        schedules = await due_at_once(api, shards, 1000)
         await wait_until(lambda: jobs_made(shards), timeout=10, interval=0.002)
         await cluster.roles.signal("worker", signal.SIGKILL)
         made_before_the_kill = await jobs_made(shards)
         killed = asyncio.get_running_loop().time()
-
-        async def every_tick_made() -> bool:
-            return await jobs_made(shards) >= len(schedules)
-
-        await wait_until(every_tick_made, timeout=60, interval=0.2)
-        took = asyncio.get_running_loop().time() - killed
+        took = await each_tick_once(api, shards, schedules, killed, within=60)
         print(f"\n{made_before_the_kill} of {len(schedules)} ticks written at the kill; "
               f"all {took:.1f} s after it")  # fmt: skip
-        await asyncio.sleep(1)  # a late second job would show now
-        await one_job_each(api, schedules)
-        assert await jobs_made(shards) == len(schedules)
         # And the survivor runs them.
         job_ids = [(await api.jobs_of(s))[0]["id"] for s in schedules[:20]]
         await wait_until(lambda: cluster.all_terminal(job_ids), timeout=60, interval=0.5)
@@ -161,6 +150,35 @@ async def one_job_each(api: Api, schedules: list[str]) -> None:
     assert set(counts.values()) == {1}, {s: n for s, n in counts.items() if n != 1}
 
 
+async def due_at_once(api: Api, shards: Shards, count: int) -> list[str]:
+    """`count` schedules, every one's tick due at the same instant now."""
+    schedules = await make_many(api, count)
+    tick = now_ms()
+    await asyncio.gather(*(make_due(shards, s, tick) for s in schedules))
+    return schedules
+
+
+async def each_tick_once(
+    api: Api, shards: Shards, schedules: list[str], since: float, within: float
+) -> float:
+    """Waits until every tick has its job (reading through a restart or a failover's slot
+    map refresh), then holds that each has exactly one, a second later too. Returns the
+    seconds from `since` (the loop's clock) to the last job."""
+
+    async def every_tick_made() -> bool:
+        try:
+            return await jobs_made(shards) >= len(schedules)
+        except RedisError:  # the server restarting, or the slot map being refreshed
+            return False
+
+    await wait_until(every_tick_made, timeout=within, interval=0.2)
+    took = asyncio.get_running_loop().time() - since
+    await asyncio.sleep(1)  # a late second job would show now
+    await one_job_each(api, schedules)
+    assert await jobs_made(shards) == len(schedules)
+    return took
+
+
 @pytest.mark.skipif(TEST_TOPOLOGY == "cluster", reason="a crash of one Valkey")
 @pytest.mark.timeout(240)
 async def test_a_redis_crash_in_a_burst_of_ticks_still_gives_one_job_each(
@@ -170,9 +188,7 @@ async def test_a_redis_crash_in_a_burst_of_ticks_still_gives_one_job_each(
     had not fsynced of them is lost, each tick's job with its claim (one script), so those
     ticks are due again and made once more. Every tick ends with exactly one job."""
     async with two_workers(tmp_path) as (cluster, api, shards):
-        schedules = await make_many(api, 1000)
-        tick = now_ms()
-        await asyncio.gather(*(make_due(shards, s, tick) for s in schedules))
+        schedules = await due_at_once(api, shards, 1000)
         # The ticks are due, durably: the crash below is the only thing that loses writes.
         async with shards.of(0).pipeline(transaction=False) as pipe:
             pipe.incr(keys.durability_mark(0))  # after them all in the one AOF: fsynced last
@@ -185,17 +201,9 @@ async def test_a_redis_crash_in_a_burst_of_ticks_still_gives_one_job_each(
         await asyncio.sleep(0.5)
         cluster.valkey.start()
         started_again = asyncio.get_running_loop().time()
-
-        async def every_tick_made() -> bool:
-            return await jobs_made(shards) >= len(schedules)
-
-        await wait_until(every_tick_made, timeout=90, interval=0.2)
-        took = asyncio.get_running_loop().time() - started_again
+        took = await each_tick_once(api, shards, schedules, started_again, within=90)
         print(f"\n{made_at_the_crash} of {len(schedules)} ticks written when Valkey was "
               f"killed; all {took:.1f} s after it came back")  # fmt: skip
-        await asyncio.sleep(1)  # a late second job would show now
-        await one_job_each(api, schedules)
-        assert await jobs_made(shards) == len(schedules)
 
 
 async def replicated(shards: Shards) -> None:
@@ -227,9 +235,7 @@ async def test_a_primary_killed_in_a_burst_of_ticks_still_gives_one_job_each(
         try:
             async with aiohttp.ClientSession() as session:
                 api = Api(cluster, session)
-                schedules = await make_many(api, 1000)
-                tick = now_ms()
-                await asyncio.gather(*(make_due(shards, s, tick) for s in schedules))
+                schedules = await due_at_once(api, shards, 1000)
                 await replicated(shards)  # due on the replicas too: the kill loses only ticks
                 spared = {
                     topology.primary_for_key(keys.TENANTS).node_id,  # the control plane
@@ -245,19 +251,8 @@ async def test_a_primary_killed_in_a_burst_of_ticks_still_gives_one_job_each(
                 topology.kill(victim)
                 killed = asyncio.get_running_loop().time()
                 await asyncio.to_thread(topology.wait_for_failover, victim, 30)
-
-                async def every_tick_made() -> bool:
-                    try:
-                        return await jobs_made(shards) >= len(schedules)
-                    except RedisError:  # the slot map is being refreshed
-                        return False
-
-                await wait_until(every_tick_made, timeout=120, interval=0.5)
-                took = asyncio.get_running_loop().time() - killed
+                took = await each_tick_once(api, shards, schedules, killed, within=120)
                 print(f"\nprimary killed in a burst of 1,000 ticks: all made {took:.1f} s after")
-                await asyncio.sleep(1)  # a late second job would show now
-                await one_job_each(api, schedules)
-                assert await jobs_made(shards) == len(schedules)
         finally:
             await shards.aclose()
 
