@@ -61,8 +61,8 @@ def endpoints_session(request: web.Request) -> KeyIdentity | None:
 def check_changeable(
     request: web.Request, endpoint: EndpointRecord, doing: str = "change"
 ) -> EndpointRecord:
-    """The endpoint, if the caller may change it (or read its deliveries): an `endpoints`
-    session only those it made."""
+    """The endpoint, if the caller may `doing` it: an `endpoints` session only those it
+    manages (_manages), and, unless it only reads, only those that send no job data."""
     session = endpoints_session(request)
     if session is not None and not _manages(session, endpoint):
         what = f"the endpoints of channel {session.channel}" if session.channel else (
@@ -104,8 +104,8 @@ def _channels_for(request: web.Request, given: list[str] | None) -> list[str] | 
 
 
 async def changeable_endpoint(request: web.Request, doing: str = "change") -> EndpointRecord:
-    """The caller's tenant's endpoint of the path, if the caller may `doing` it (404, 403):
-    an `endpoints` session only those it made, to change or to read."""
+    """The caller's tenant's endpoint of the path, if the caller may `doing` it (404, 403:
+    check_changeable)."""
     return check_changeable(request, await owned_endpoint(request), doing)
 
 

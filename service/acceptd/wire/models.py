@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 from typing import Annotated, Any, Literal
 
-from pydantic import AwareDatetime, BaseModel, ConfigDict, Field, field_validator, model_validator
+from pydantic import AfterValidator, AwareDatetime, BaseModel, ConfigDict, Field, model_validator
 from pydantic_core import PydanticCustomError
 
 from acceptd.core.cron import MAX_CRON_LENGTH, MAX_TIMEZONE_LENGTH, Cron, CronError, zone
@@ -345,9 +345,7 @@ _RETRY_SCHEDULE = (
 )
 
 
-def _checked_headers(value: dict[str, str] | None) -> dict[str, str] | None:
-    if value is None:
-        return None
+def _checked_headers(value: dict[str, str]) -> dict[str, str]:
     if len(value) > MAX_ENDPOINT_HEADERS:
         raise PydanticCustomError("headers", f"at most {MAX_ENDPOINT_HEADERS} headers")
     seen: set[str] = set()
@@ -374,9 +372,9 @@ def _checked_headers(value: dict[str, str] | None) -> dict[str, str] | None:
 MAX_RETRY_SPAN_SECONDS = 7 * 86400
 
 
-def _checked_span(value: list[float] | None) -> list[float] | None:
+def _checked_span(value: list[float]) -> list[float]:
     # Its span may stretch the endpoint's disable window (dispatcher/outcome.py): bounded.
-    if value is not None and sum(value) > MAX_RETRY_SPAN_SECONDS:
+    if sum(value) > MAX_RETRY_SPAN_SECONDS:
         raise PydanticCustomError("retry_schedule", "a retry schedule spans at most 7 days")
     return value
 
@@ -384,7 +382,9 @@ def _checked_span(value: list[float] | None) -> list[float] | None:
 RetrySchedule = Annotated[
     list[Annotated[float, Field(ge=0, le=86400, allow_inf_nan=False)]],
     Field(max_length=MAX_RETRY_STEPS),
+    AfterValidator(_checked_span),
 ]
+EndpointHeaders = Annotated[dict[str, str], AfterValidator(_checked_headers)]
 
 
 class EndpointCreate(_Strict):
@@ -402,12 +402,9 @@ class EndpointCreate(_Strict):
     )
     rate_limit_per_second: int | None = Field(default=None, ge=1, le=10_000, description=_RATE)
     ordering: OrderingMode = Field(default="none", description=_ORDERING)
-    headers: dict[str, str] | None = Field(default=None, description=_HEADERS)
+    headers: EndpointHeaders | None = Field(default=None, description=_HEADERS)
     retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
     channels: Channels | None = Field(default=None, description=_ENDPOINT_CHANNELS)
-
-    _headers = field_validator("headers")(_checked_headers)
-    _span = field_validator("retry_schedule")(_checked_span)
 
 
 class EndpointUpdate(_Strict):
@@ -423,14 +420,11 @@ class EndpointUpdate(_Strict):
         default=None, ge=0, le=10_000, description=_RATE + "; 0 removes the limit"
     )
     ordering: OrderingMode | None = Field(default=None, description=_ORDERING)
-    headers: dict[str, str] | None = Field(default=None, description=_HEADERS)
+    headers: EndpointHeaders | None = Field(default=None, description=_HEADERS)
     retry_schedule: RetrySchedule | None = Field(default=None, description=_RETRY_SCHEDULE)
     channels: Channels | None = Field(
         default=None, description=_ENDPOINT_CHANNELS + "; [] on PATCH: every event again"
     )
-
-    _headers = field_validator("headers")(_checked_headers)
-    _span = field_validator("retry_schedule")(_checked_span)
 
 
 class Endpoint(BaseModel):
@@ -706,23 +700,25 @@ _CRON = (
 _OVERLAP = "`skip`: a tick is skipped while the schedule's previous job has not ended"
 
 
-def _checked_cron(value: str | None) -> str | None:
+def _checked_cron(value: str) -> str:
     """A 422 on `cron` saying what is wrong (the time zone is checked on its own field)."""
-    if value is not None:
-        try:
-            Cron.parse(value)
-        except CronError as exc:
-            raise PydanticCustomError("cron", "{reason}", {"reason": str(exc)}) from None
+    try:
+        Cron.parse(value)
+    except CronError as exc:
+        raise PydanticCustomError("cron", "{reason}", {"reason": str(exc)}) from None
     return value
 
 
-def _checked_zone(value: str | None) -> str | None:
-    if value is not None:
-        try:
-            zone(value)
-        except CronError as exc:
-            raise PydanticCustomError("timezone", "{reason}", {"reason": str(exc)}) from None
+def _checked_zone(value: str) -> str:
+    try:
+        zone(value)
+    except CronError as exc:
+        raise PydanticCustomError("timezone", "{reason}", {"reason": str(exc)}) from None
     return value
+
+
+CronExpression = Annotated[str, Field(max_length=MAX_CRON_LENGTH), AfterValidator(_checked_cron)]
+TimeZoneName = Annotated[str, Field(max_length=MAX_TIMEZONE_LENGTH), AfterValidator(_checked_zone)]
 
 
 ScheduleOverlap = Literal["allow", "skip"]
@@ -741,29 +737,21 @@ class ScheduleJob(_Strict):
 
 
 class ScheduleCreate(_Strict):
-    cron: str = Field(max_length=MAX_CRON_LENGTH, description=_CRON)
-    timezone: str = Field(
-        default="UTC", max_length=MAX_TIMEZONE_LENGTH, description="an IANA name (`Europe/Paris`)"
-    )
+    cron: CronExpression = Field(description=_CRON)
+    timezone: TimeZoneName = Field(default="UTC", description="an IANA name (`Europe/Paris`)")
     job: ScheduleJob
     paused: bool = Field(default=False, description="a paused schedule submits nothing")
     overlap: ScheduleOverlap = Field(default="allow", description=_OVERLAP)
 
-    _cron = field_validator("cron")(_checked_cron)
-    _zone = field_validator("timezone")(_checked_zone)
-
 
 class ScheduleUpdate(_Strict):
-    cron: str | None = Field(default=None, max_length=MAX_CRON_LENGTH, description=_CRON)
-    timezone: str | None = Field(default=None, max_length=MAX_TIMEZONE_LENGTH)
+    cron: CronExpression | None = Field(default=None, description=_CRON)
+    timezone: TimeZoneName | None = None
     job: ScheduleJob | None = Field(default=None, description="replaces the whole job")
     paused: bool | None = Field(
         default=None, description="false resumes: the next tick is the first after now"
     )
     overlap: ScheduleOverlap | None = Field(default=None, description=_OVERLAP)
-
-    _cron = field_validator("cron")(_checked_cron)
-    _zone = field_validator("timezone")(_checked_zone)
 
 
 class ScheduleJobShown(BaseModel):
