@@ -311,9 +311,14 @@ async def _submit(args: argparse.Namespace, client: Client) -> int:
         idempotency_key=args.idempotency_key,
     )
     if not args.wait:
-        emit(args.json, job, lambda: print(f"{job.id}  {job.status}  {job.links.self_}"))
-        return 0
+        return _emit_accepted(args, job)
     return await _wait_and_show(args, client, job.id, args.timeout)
+
+
+def _emit_accepted(args: argparse.Namespace, job: Job) -> int:
+    """A job just accepted (a submit, a schedule's run now): one line, or its JSON."""
+    emit(args.json, job, lambda: print(f"{job.id}  {job.status}  {job.links.self_}"))
+    return 0
 
 
 async def _job_or_batch(
@@ -674,9 +679,7 @@ async def _schedule_update(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _schedule_trigger(args: argparse.Namespace, client: Client) -> int:
-    job = await client.trigger_schedule(args.schedule_id)
-    emit(args.json, job, lambda: print(f"{job.id}  {job.status}  {job.links.self_}"))
-    return 0
+    return _emit_accepted(args, await client.trigger_schedule(args.schedule_id))
 
 
 async def _schedule_delete(args: argparse.Namespace, client: Client) -> int:
