@@ -162,7 +162,8 @@ class JobRunner:
         self.running[ref.id] = running
         ended: BaseException | None = None
         value: Any = None
-        deadline = asyncio.timeout(self.timeout_for(definition))
+        timeout = self.timeout_for(definition)
+        deadline = asyncio.timeout(timeout)
         try:
             async with deadline:
                 value = await task
@@ -179,7 +180,7 @@ class JobRunner:
             await reporter.close()
         verdict = judge(
             ended, value, attempt=attempt, max_attempts=definition.max_attempts,
-            timeout=self.timeout_for(definition), timed_out=deadline.expired(),
+            timeout=timeout, timed_out=deadline.expired(),
         )  # fmt: skip
         if verdict.logged is not None:
             log.error("job %s (%s) raised", ref.id, definition.name, exc_info=verdict.logged)
