@@ -23,8 +23,8 @@ from redis.exceptions import RedisError
 
 from acceptd.core.clock import now_ms
 from acceptd.core.settings import Settings
-from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store import keys
+from acceptd.store.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store.connection import open_shards
 from acceptd.store.shards import Shards
 from tests.support import topologies

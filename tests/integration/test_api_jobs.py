@@ -483,7 +483,7 @@ async def test_readyz_is_503_when_redis_is_unreachable(
     app[state.JOBS] = JobStore(OneServer(dead), Scripts(OneServer(dead)), 60)
     app[state.AUTH_FAILURES] = AuthFailures(dead, 0)
     app[state.TENANTS] = TenantStore(
-        dead, __import__("acceptd.runtime.bootstrap", fromlist=["x"]).secret_box(make_settings())
+        dead, __import__("acceptd.store.bootstrap", fromlist=["x"]).secret_box(make_settings())
     )
     down = await aiohttp_client(app)
     ready = await down.get("/readyz")

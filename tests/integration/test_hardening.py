@@ -184,7 +184,7 @@ async def test_a_drivers_exception_text_reaches_neither_tenant_nor_receiver(
         "/v1/jobs", json={"type": "test.leaky", "input": {}, "callback_url": url}, headers=auth
     )
     job = await submitted.json()
-    with caplog.at_level(logging.ERROR, logger="acceptd.worker.runtime"):
+    with caplog.at_level(logging.ERROR, logger="acceptd.worker.assembly"):
         await run_worker_burst()
     seen = await (await client.get(job["links"]["self"], headers=auth)).json()
     assert seen["status"] == "failed"

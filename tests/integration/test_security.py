@@ -23,10 +23,10 @@ from acceptd.api.app import create_app
 from acceptd.cli.embedded import free_port
 from acceptd.core.events import DEFAULT_ENDPOINT_EVENTS
 from acceptd.core.settings import Settings
+from acceptd.core.ssrf import AddressPolicy, guarded_connector
 from acceptd.dispatcher.sender import send
-from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
-from acceptd.runtime.ssrf import AddressPolicy, guarded_connector
 from acceptd.store import keys
+from acceptd.store.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store.shards import Shards
 from tests.support.receiver import Answer, Receiver
 from tests.support.roles import running_dispatcher

@@ -13,9 +13,9 @@ from redis.asyncio import Redis
 
 from acceptd.api import state
 from acceptd.api.endpoints import SESSION_SHARE, TEST_EVENTS_PER_RETENTION
-from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store import keys
 from acceptd.store.apikeys import MAX_KEYS_PER_TENANT
+from acceptd.store.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store.portal import MAX_LIVE_SESSIONS, MAX_UNUSED_LINKS
 from tests.support.receiver import Receiver
 

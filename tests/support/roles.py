@@ -10,8 +10,8 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from acceptd.core.settings import Settings
+from acceptd.dispatcher.assembly import DispatcherRuntime
 from acceptd.dispatcher.role import create_dispatcher
-from acceptd.dispatcher.runtime import DispatcherRuntime
 from acceptd.runtime.stopping import stop_gracefully
 from acceptd.store import keys
 from acceptd.store.connection import open_shards

@@ -11,7 +11,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from yarl import URL
 
-from acceptd.runtime.ssrf import (
+from acceptd.core.ssrf import (
     AddressPolicy,
     GuardedResolver,
     GuardedSockets,

@@ -24,13 +24,13 @@ from acceptd.api.routes import ROUTES, register
 from acceptd.console import serve as console
 from acceptd.core.caps import ByteBudget, ConcurrencyCaps
 from acceptd.core.settings import Settings
+from acceptd.core.ssrf import AddressPolicy, async_resolver
 from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime import opsserver
-from acceptd.runtime.bootstrap import bootstrap_tenant, secret_box
-from acceptd.runtime.ssrf import AddressPolicy, async_resolver
 from acceptd.store.authfailures import AuthFailures
 from acceptd.store.batches import BatchStore
+from acceptd.store.bootstrap import bootstrap_tenant, secret_box
 from acceptd.store.changes import JobChanges
 from acceptd.store.connection import open_shards
 from acceptd.store.deliveries import DeliveryStore

@@ -7,10 +7,10 @@ from aiohttp.abc import AbstractResolver
 
 from acceptd.core.caps import ByteBudget, ConcurrencyCaps
 from acceptd.core.settings import Settings
+from acceptd.core.ssrf import AddressPolicy
 from acceptd.core.ttlcache import TtlCache
 from acceptd.jobs.registry import JobRegistry
 from acceptd.runtime import opsserver
-from acceptd.runtime.ssrf import AddressPolicy
 from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.authfailures import AuthFailures
 from acceptd.store.batches import BatchStore

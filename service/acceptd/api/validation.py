@@ -11,8 +11,8 @@ from acceptd.api import state
 from acceptd.api.problems import ValidationFailed, field_error, validation_failed
 from acceptd.core.jsonenc import encoded_size
 from acceptd.core.settings import Settings
+from acceptd.core.ssrf import UnsafeUrlError, check_callback_url
 from acceptd.jobs.registry import JobDefinition, JobRegistry
-from acceptd.runtime.ssrf import UnsafeUrlError, check_callback_url
 
 
 def unknown_type_error(

@@ -22,9 +22,9 @@ from acceptd.core import logs, tracing
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.role import create_dispatcher
 from acceptd.jobs.registry import JobRegistry
-from acceptd.runtime.bootstrap import BOOTSTRAP_TENANT
 from acceptd.runtime.eventloop import install_stop_signals, use_fastest_loop
 from acceptd.runtime.stopping import stop_gracefully
+from acceptd.store.bootstrap import BOOTSTRAP_TENANT
 from acceptd.worker.role import create_worker
 
 log = logging.getLogger(__name__)

@@ -11,8 +11,8 @@ from redis.asyncio import Redis
 
 from acceptd.core.secretbox import SecretBoxError
 from acceptd.core.settings import Settings
-from acceptd.runtime.bootstrap import MissingMasterKeyError, secret_box
 from acceptd.store import keys
+from acceptd.store.bootstrap import MissingMasterKeyError, secret_box
 from acceptd.store.connection import connect, is_cluster_node, open_shards
 from acceptd.store.shards import Shards
 from acceptd.store.tenants import TenantStore

@@ -356,7 +356,7 @@ def _tenant_admin(settings: Settings, args: argparse.Namespace) -> None:
 
 
 async def _create_tenant_async(settings: Settings, name: str) -> tuple[str, str, str]:
-    from acceptd.runtime.bootstrap import secret_box
+    from acceptd.store.bootstrap import secret_box
     from acceptd.store.connection import open_shards
     from acceptd.store.tenants import TenantExistsError, TenantStore
 

@@ -13,8 +13,8 @@ from typing import Any
 
 from acceptd.core.clock import to_rfc3339
 from acceptd.core.settings import Settings
-from acceptd.runtime.bootstrap import secret_box
 from acceptd.store import fairshare
+from acceptd.store.bootstrap import secret_box
 from acceptd.store.connection import open_shards
 from acceptd.store.shards import Shards
 from acceptd.store.tenants import TenantStore

@@ -12,6 +12,7 @@ from acceptd.core import tracing
 from acceptd.core.clock import now_ms
 from acceptd.core.logs import log_context
 from acceptd.core.settings import Settings
+from acceptd.core.ssrf import AddressPolicy
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.egress import WebhookProxy
@@ -19,7 +20,6 @@ from acceptd.dispatcher.outcome import OutcomePolicy
 from acceptd.dispatcher.sender import send
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.runtime.metrics import DELIVERY_THROTTLED_SECONDS, WEBHOOK_PROXY_FAILURES
-from acceptd.runtime.ssrf import AddressPolicy
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
 from acceptd.store.ordering import OrderQueues

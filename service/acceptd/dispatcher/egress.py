@@ -12,7 +12,7 @@ from aiohttp.abc import AbstractResolver
 from yarl import URL
 
 from acceptd.core.settings import Settings
-from acceptd.runtime.ssrf import AddressPolicy, guarded_connector
+from acceptd.core.ssrf import AddressPolicy, guarded_connector
 
 
 @dataclass(frozen=True)
@@ -20,7 +20,7 @@ class WebhookProxy:
     """The proxy's URL, with its credentials if any (aiohttp sends them to the proxy only:
     with each request for http receivers, with the CONNECT for https ones; the URL is never
     logged nor shown to a tenant), and the resolver that checks each receiver's name before
-    the proxy is asked for it (runtime/ssrf.py pinned_target)."""
+    the proxy is asked for it (core/ssrf.py pinned_target)."""
 
     url: URL
     resolver: AbstractResolver

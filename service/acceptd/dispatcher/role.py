@@ -16,7 +16,7 @@ from arq import Retry
 from arq.worker import func
 
 from acceptd.core.settings import Settings
-from acceptd.dispatcher.runtime import DispatcherRuntime, deliver_timeout
+from acceptd.dispatcher.assembly import DispatcherRuntime, deliver_timeout
 from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
 from acceptd.store import keys

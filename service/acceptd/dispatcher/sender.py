@@ -9,9 +9,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from acceptd.dispatcher.egress import WebhookProxy
-from acceptd.dispatcher.retry_policy import RETRY_AFTER_STATUSES, parse_retry_after
-from acceptd.runtime.ssrf import (
+from acceptd.core.ssrf import (
     AddressPolicy,
     PinnedTarget,
     UnsafeUrlError,
@@ -19,6 +17,8 @@ from acceptd.runtime.ssrf import (
     parse_callback_url,
     pinned_target,
 )
+from acceptd.dispatcher.egress import WebhookProxy
+from acceptd.dispatcher.retry_policy import RETRY_AFTER_STATUSES, parse_retry_after
 from acceptd.webhooks import signing
 
 # What an attempt keeps of the receiver's answer: each attempt is stored (and counted in the

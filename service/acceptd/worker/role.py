@@ -14,7 +14,7 @@ from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_
 from acceptd.store import keys
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION
 from acceptd.store.jobs import JobRef
-from acceptd.worker.runtime import WorkerRuntime
+from acceptd.worker.assembly import WorkerRuntime
 
 
 async def run_job(

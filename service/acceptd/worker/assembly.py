@@ -10,9 +10,9 @@ from dataclasses import dataclass, field
 
 from acceptd.core.settings import Settings
 from acceptd.jobs.registry import JobRegistry
-from acceptd.runtime.bootstrap import secret_box
 from acceptd.runtime.metrics import SCHEDULE_TICKS
 from acceptd.store.batches import BatchStore
+from acceptd.store.bootstrap import secret_box
 from acceptd.store.connection import open_shards
 from acceptd.store.jobs import JobRef, JobStore
 from acceptd.store.schedules import ScheduleStore

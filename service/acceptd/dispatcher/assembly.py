@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 import aiohttp
 
 from acceptd.core.settings import Settings
+from acceptd.core.ssrf import AddressPolicy, async_resolver
 from acceptd.dispatcher.attempts import Attempts
 from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.egress import WebhookProxy, webhook_session
@@ -23,9 +24,8 @@ from acceptd.dispatcher.outcome import OutcomePolicy
 from acceptd.dispatcher.recovery import RecoveryRunner
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.dispatcher.sweeper import DeliverySweeper
-from acceptd.runtime.bootstrap import secret_box
-from acceptd.runtime.ssrf import AddressPolicy, async_resolver
 from acceptd.store.batches import BatchStore
+from acceptd.store.bootstrap import secret_box
 from acceptd.store.connection import open_shards
 from acceptd.store.deliveries import DeliveryStore
 from acceptd.store.endpoints import EndpointStore
