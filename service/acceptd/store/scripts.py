@@ -14,6 +14,7 @@ from redis.commands.core import AsyncScript
 from acceptd.core import tracing
 from acceptd.core.events import CALLBACK_EVENTS, SCRIPT_EVENTS
 from acceptd.store.fairshare import TERMINAL_TABLE, with_prelude
+from acceptd.store.layouts import lua_tables
 from acceptd.store.shards import Shards
 
 _LUA = files("acceptd.store").joinpath("lua")
@@ -38,11 +39,19 @@ _NEW_JOB = _LUA.joinpath("_new_job.lua").read_text(encoding="utf-8")
 
 
 def _status_script(name: str) -> str:
-    return _PRELUDE + _STATUS.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+    return _LAYOUTS + _PRELUDE + _STATUS.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+
+
+# Every record's field names (store/layouts.py), above every script: no script spells one.
+_LAYOUTS = lua_tables()
 
 
 def lua_source(name: str) -> str:
-    """One script of lua/ by name (without .lua)."""
+    """One script of lua/ by name (without .lua), with the record layouts above it."""
+    return _LAYOUTS + _read(name)
+
+
+def _read(name: str) -> str:
     return _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
 
 
@@ -98,8 +107,8 @@ class Scripts:
         self.complete = status("complete")
         self.input_timeout = status("input_timeout")
         self.batch_part_done = status("batch_part_done")
-        self.submit = fair("submit", _NEW_JOB + lua_source("submit"))
-        self.schedule_tick = fair("schedule_tick", _NEW_JOB + lua_source("schedule_tick"))
+        self.submit = fair("submit", _LAYOUTS + _NEW_JOB + _read("submit"))
+        self.schedule_tick = fair("schedule_tick", _LAYOUTS + _NEW_JOB + _read("schedule_tick"))
         self.schedule_claim = plain("schedule_claim")
         self.schedule_write = plain("schedule_write")
         self.schedule_admit = plain("schedule_admit")
