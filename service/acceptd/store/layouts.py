@@ -32,8 +32,8 @@ class JobField(StrEnum):
     BATCH = "batch"
     AWAIT_REQUEST = "await_request"
     AWAIT_DEADLINE = "await_deadline"
-    TOKEN = "token"  # the completion token while awaiting input
-    TOKEN_DIGEST = "token_digest"  # kept after use, so a second use is told apart
+    TOKEN = "token"  # noqa: S105 - a field name: the completion token while awaiting input
+    TOKEN_DIGEST = "token_digest"  # noqa: S105 - kept after use: a second use is told apart
     TRACEPARENT = "tp"
     ORDERING_KEY = "okey"
     CONCURRENCY_KEY = "ckey"
