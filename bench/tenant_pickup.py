@@ -23,7 +23,8 @@ import redis.asyncio as aredis
 from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.store.connection import open_shards
-from acceptd.store.jobs import JobStore, NewJob
+from acceptd.store.job_record import NewJob
+from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from bench.cluster import Cluster
 

@@ -19,7 +19,7 @@ from acceptd.api.app import create_app
 from acceptd.core.settings import Settings
 from acceptd.jobs.demo import EchoInput
 from acceptd.store.connection import open_shards
-from acceptd.store.jobs import JobRecord
+from acceptd.store.job_record import JobRecord
 from acceptd.wire.models import Job
 from acceptd.wire.resources import job_resource
 from tests.support.constants import API_KEY

@@ -12,7 +12,8 @@ from aiohttp.test_utils import TestClient
 from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.store.connection import open_shards
-from acceptd.store.jobs import JobRef, JobStore
+from acceptd.store.job_record import JobRef
+from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from tests.support.waiting import wait_until
 

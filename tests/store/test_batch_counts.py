@@ -10,7 +10,8 @@ from acceptd.core import ids
 from acceptd.core.statuses import JobStatus
 from acceptd.store import keys
 from acceptd.store.batches import BatchRecord, BatchStore, NewBatch, NewItem
-from acceptd.store.jobs import JobRef, JobStore
+from acceptd.store.job_record import JobRef
+from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from tests.store.conftest import RETENTION_SECONDS

@@ -18,7 +18,8 @@ from acceptd.store.batches import (
     NewBatch,
     NewItem,
 )
-from acceptd.store.jobs import QUOTA_FLOOR_JOBS, JobRef, JobStore, NewJob, QuotaExceededError
+from acceptd.store.job_record import JobRef, NewJob
+from acceptd.store.jobs import QUOTA_FLOOR_JOBS, JobStore, QuotaExceededError
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from tests.store.conftest import RETENTION_SECONDS

@@ -18,7 +18,8 @@ from redis.asyncio import Redis
 from acceptd.core.clock import now_ms
 from acceptd.store import keys
 from acceptd.store.fairshare import TenantLimits, apply_limits, shares, with_prelude
-from acceptd.store.jobs import JobRecord, JobStore, NewJob
+from acceptd.store.job_record import JobRecord, NewJob
+from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from tests.store.conftest import RETENTION_SECONDS, sharded

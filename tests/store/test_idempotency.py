@@ -9,7 +9,8 @@ from acceptd.core import ids
 from acceptd.store import keys
 from acceptd.store.batches import BatchStore, NewBatch, NewItem
 from acceptd.store.idempotency import ClaimLapsedError, HeldKey, IdempotencyStore
-from acceptd.store.jobs import JobStore, NewJob
+from acceptd.store.job_record import NewJob
+from acceptd.store.jobs import JobStore
 from acceptd.store.outages import is_outage
 from acceptd.store.placement import job_shard
 from acceptd.store.scripts import Scripts

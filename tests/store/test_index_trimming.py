@@ -9,7 +9,8 @@ from redis.asyncio import Redis
 
 from acceptd.core import ids
 from acceptd.store import keys, records
-from acceptd.store.jobs import JobStore, NewJob
+from acceptd.store.job_record import NewJob
+from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from tests.support.constants import TEST_SHARDS

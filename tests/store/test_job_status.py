@@ -14,7 +14,8 @@ from acceptd.core.credentials import generate_master_key
 from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys
-from acceptd.store.jobs import JobRecord, JobRef, JobStore, NewJob
+from acceptd.store.job_record import JobRecord, JobRef, NewJob
+from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shardchannels import open_pubsub
 from acceptd.store.shards import Shards

@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator, Callable
 
 from acceptd.store import keys, shardchannels
 from acceptd.store.changes import RESUBSCRIBED, JobChanges
-from acceptd.store.jobs import JobStore, NewJob
+from acceptd.store.job_record import NewJob
+from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from tests.store.conftest import RETENTION_SECONDS

@@ -11,7 +11,8 @@ import pytest
 from acceptd.core import ids
 from acceptd.store import keys
 from acceptd.store.batches import BatchStore, NewBatch, NewItem
-from acceptd.store.jobs import QUOTA_FLOOR_JOBS, JobStore, NewJob, QuotaExceededError
+from acceptd.store.job_record import NewJob
+from acceptd.store.jobs import QUOTA_FLOOR_JOBS, JobStore, QuotaExceededError
 from acceptd.store.placement import job_shard
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import OneServer, Shards

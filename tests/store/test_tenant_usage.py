@@ -18,7 +18,8 @@ from acceptd.core import ids
 from acceptd.core.statuses import DeliveryStatus, JobStatus
 from acceptd.store import keys
 from acceptd.store.deliveries import KEPT_ATTEMPTS, DeliveryRecord, DeliveryStore, NewDelivery
-from acceptd.store.jobs import JobStore, NewJob
+from acceptd.store.job_record import NewJob
+from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_by

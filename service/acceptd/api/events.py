@@ -13,7 +13,7 @@ from aiohttp_sse import sse_response
 from acceptd.api import state
 from acceptd.api.owned import owned_job
 from acceptd.api.waiters import waiter_slot
-from acceptd.store.jobs import JobRecord
+from acceptd.store.job_record import JobRecord
 from acceptd.wire.resources import job_resource
 
 # A client whose stream dropped reconnects after this; its first event is the state then.

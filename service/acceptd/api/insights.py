@@ -22,6 +22,7 @@ from acceptd.core.statuses import JobStatus
 from acceptd.runtime.metrics import queue_depths
 from acceptd.store import fairshare, keys
 from acceptd.store.apikeys import ADMIN_SCOPES
+from acceptd.store.layouts import JobField
 from acceptd.store.processes import Processes
 from acceptd.store.shards import Shards
 from acceptd.wire.resources import delivery_resource
@@ -43,7 +44,7 @@ async def job_counts(request: web.Request) -> web.Response:
     job_ids = await store.page_ids(tenant, upper, MAX_COUNTED + 1, at_least=lower)
     complete = len(job_ids) <= MAX_COUNTED
     job_ids = job_ids[:MAX_COUNTED]
-    statuses = await store.fields_of(job_ids, "status", "type")
+    statuses = await store.fields_of(job_ids, JobField.STATUS, JobField.TYPE)
     counted = Counter(
         status for status, job_type in statuses
         if status is not None and (type_filter is None or job_type == type_filter)

@@ -1,6 +1,6 @@
 """GET /v1/jobs: pages of a tenant's jobs, newest first, in bounded memory.
 
-A page reads the small fields of a run of its index at once (store/jobs.py HEAD_FIELDS),
+A page reads the small fields of a run of its index at once (store/job_record.py HEAD_FIELDS),
 filters on them, then reads the bodies (input, result, an awaiting_input request) of the
 items it returns a few jobs at a time, encoding each item as it goes: it stops before its
 encoded items pass ACCEPTD_MAX_LIST_PAGE_BYTES and answers with a cursor after the last
@@ -21,7 +21,8 @@ from acceptd.api.problems import BadRequest, NotFound, ValidationFailed, field_e
 from acceptd.core import ids
 from acceptd.core.jsonenc import answer_bytes
 from acceptd.core.statuses import JobStatus
-from acceptd.store.jobs import JobRecord, JobStore
+from acceptd.store.job_record import JobRecord
+from acceptd.store.jobs import JobStore
 from acceptd.wire.models import JobListView
 from acceptd.wire.resources import job_resource, job_summary
 

@@ -21,7 +21,7 @@ from acceptd.core.clock import now_ms
 from acceptd.core.statuses import JobStatus
 from acceptd.jobs.registry import JobDefinition
 from acceptd.runtime.metrics import JOBS_SUBMITTED
-from acceptd.store.jobs import JobRecord, NewJob
+from acceptd.store.job_record import JobRecord, NewJob
 from acceptd.wire.models import SubmitJob
 from acceptd.wire.resources import job_path, job_resource
 

@@ -8,7 +8,8 @@ from acceptd.api import state
 from acceptd.api.problems import NotFound
 from acceptd.core import ids
 from acceptd.store.batches import BatchRecord
-from acceptd.store.jobs import JobRecord
+from acceptd.store.job_record import JobRecord
+from acceptd.store.layouts import JobField
 
 
 async def owned_job(request: web.Request) -> JobRecord:
@@ -26,7 +27,7 @@ async def owned_job_id(request: web.Request) -> str:
     none of the record (whose input and result may weigh megabytes)."""
     job_id = request.match_info["job_id"]
     if ids.looks_like("job", job_id):
-        [(tenant,)] = await request.app[state.JOBS].fields_of([job_id], "tenant")
+        [(tenant,)] = await request.app[state.JOBS].fields_of([job_id], JobField.TENANT)
         if tenant == request[state.TENANT]:
             return job_id
     raise NotFound(f"no job {job_id}")

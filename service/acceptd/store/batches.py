@@ -30,11 +30,8 @@ from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import ClaimLapsedError, HeldKey
-from acceptd.store.jobs import (
-    JobRef,
-    JobStore,
-    QuotaExceededError,
-)
+from acceptd.store.job_record import Fields, JobRef, content_fields, flat, shared_fields
+from acceptd.store.jobs import JobStore, QuotaExceededError
 from acceptd.store.placement import job_shard
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
@@ -165,7 +162,7 @@ class _Part:
     """The items of a batch that land on one shard, ready to write."""
 
     shard: int
-    chunks: list[tuple[list[str], list[list[str | int]]]]
+    chunks: list[tuple[list[str], list[dict[str, Any]]]]
     items: int
     items_bytes: int
 
@@ -202,40 +199,36 @@ class BatchStore:
 
     def _part(
         self, new: NewBatch, batch_id: str, shard: int, indexes: list[int], job_ids: list[str],
-        head: list[str | int], created: int,
+        shared: Fields, created: int,
     ) -> _Part:  # fmt: skip
-        """The script calls that write the items `indexes` on `shard`: chunks of CHUNK."""
-        item_callback = str(head[3])
-        # Fields every item's hash repeats (batch_items.lua's `common`).
-        common_bytes = len(new.tenant) + len(batch_id) + len(item_callback) + 40
-        common_bytes += len(new.traceparent or "")
+        """The script calls that write the items `indexes` on `shard`: chunks of CHUNK. Each
+        item is its own fields (store/job_record.py), by name, with its id, arq payload and
+        size; the `shared` fields are the batch's, passed once."""
         indexes_keys = [
             keys.tenant_jobs(new.tenant, shard), keys.batch_jobs(batch_id, shard),
             keys.job_queue(shard), keys.batch_part(batch_id, shard),
             keys.tenant_usage(new.tenant, shard), keys.fair_share(shard),
         ]  # fmt: skip
-        chunks: list[tuple[list[str], list[list[str | int]]]] = []
+        shared_flat = flat(shared)
+        chunks: list[tuple[list[str], list[dict[str, Any]]]] = []
         items_bytes = 0
         for start in range(0, len(indexes), CHUNK):
-            chunk: list[list[str | int]] = []
+            chunk: list[dict[str, Any]] = []
             script_keys = list(indexes_keys)
             for index in indexes[start : start + CHUNK]:
                 item, job_id = new.items[index], job_ids[index]
                 run = JobRef(job_id, new.tenant, batch_id).run_args(item.type)
-                values: list[str | int] = [
-                    job_id,
-                    item.type,
-                    compact(item.input),
-                    compact(item.metadata) if item.metadata else "",
-                    arq_payload(RUN_JOB_FUNCTION, run, created),
-                    item.ordering_key or "",
-                    item.concurrency_key or "",
-                    item.concurrency_limit or 0,
-                ]
-                channels = compact(item.channels) if item.channels else ""
-                size = stored_bytes([*values, channels]) + common_bytes
+                own = [str(part) for part in flat(content_fields(item))]
+                size = stored_bytes([*shared_flat, *own])
                 items_bytes += size
-                chunk.append([*values, size, channels])
+                chunk.append(
+                    {
+                        "id": job_id,
+                        "arq": arq_payload(RUN_JOB_FUNCTION, run, created),
+                        "bytes": size,
+                        "fields": own,
+                    }
+                )
                 script_keys += [keys.job(job_id), keys.arq_job(job_id)]
             chunks.append((script_keys, chunk))
         return _Part(shard, chunks, len(indexes), items_bytes)
@@ -264,16 +257,19 @@ class BatchStore:
         batch_id = ids.new_id("bat", home)
         created = now_ms()
         item_callback = new.callback_url if new.item_events and new.callback_url else ""
-        head: list[str | int] = [
-            new.tenant, created, batch_id, item_callback, new.priority, new.traceparent or "",
-        ]  # fmt: skip
+        shared = shared_fields(
+            new.tenant, JobStatus.QUEUED, created, callback_url=item_callback,
+            priority=new.priority, traceparent=new.traceparent, batch_id=batch_id,
+        )  # fmt: skip
+        # What every batch_items.lua call of this batch is given before its chunk.
+        head: list[str | int] = [new.tenant, new.priority, compact([str(v) for v in flat(shared)])]
         placed = self._placement(new, home, capped=await self._jobs.capped(new.tenant))
         # Ids made in the items' order (they sort by it, whatever shard each is on): a
         # batch's items list in the order they were submitted.
         shard_of = {index: shard for shard, indexes in placed.items() for index in indexes}
         job_ids = [ids.new_id("job", shard_of[index]) for index in range(len(new.items))]
         parts = {
-            shard: self._part(new, batch_id, shard, indexes, job_ids, head, created)
+            shard: self._part(new, batch_id, shard, indexes, job_ids, shared, created)
             for shard, indexes in placed.items()
         }
         others = [part for shard, part in parts.items() if shard != home and part.items]
@@ -303,7 +299,7 @@ class BatchStore:
         if others:
             recover_at = created + RECOVER_AFTER_MS
             openings = await asyncio.gather(
-                *(self._write_part(new, batch_id, part, head, opens_by, recover_at)
+                *(self._write_part(new, batch_id, part, head, created, opens_by, recover_at)
                   for part in others),
                 return_exceptions=True,
             )  # fmt: skip
@@ -362,15 +358,15 @@ class BatchStore:
         return await self._write(part, gate_keys, open_args, head, held=False)
 
     async def _write_part(
-        self, new: NewBatch, batch_id: str, part: _Part, head: list[str | int], opens_by: int,
-        recover_at: int,
+        self, new: NewBatch, batch_id: str, part: _Part, head: list[str | int], created: int,
+        opens_by: int, recover_at: int,
     ) -> int:  # fmt: skip
         """A part on another shard than the home, held: 1, or its shard's refusal."""
         shard = part.shard
         fields: dict[str, str | int] = {
             "id": batch_id, "tenant": new.tenant, "part": 1, "items": part.items,
             "terminal": 0, f"n:{JobStatus.QUEUED.value}": part.items,
-            "created": head[1], "priority": new.priority, "opens_by": opens_by, "held": 1,
+            "created": created, "priority": new.priority, "opens_by": opens_by, "held": 1,
         }  # fmt: skip
         flat = [value for pair in fields.items() for value in pair]
         open_keys = [

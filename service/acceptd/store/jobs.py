@@ -20,124 +20,20 @@ from acceptd.core.ttlcache import TtlCache
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import ClaimLapsedError, HeldKey
+from acceptd.store.job_record import (
+    HEAD_FIELDS,
+    JobRecord,
+    JobRef,
+    NewJob,
+    flat,
+    new_job_fields,
+)
+from acceptd.store.layouts import JobField
+from acceptd.store.layouts import JobField as F
 from acceptd.store.placement import job_shard
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
-
-
-@dataclass(frozen=True)
-class AwaitingInput:
-    """What a job in awaiting_input waits for: shown to its owner and in its events."""
-
-    request: Any
-    deadline_ms: int
-    token: str
-
-
-@dataclass(frozen=True)
-class JobRef:
-    """What names every key of a job: its id, its tenant, and its batch if it is in one."""
-
-    id: str
-    tenant: str
-    batch_id: str | None = None
-
-    def run_args(self, job_type: str) -> list[str]:
-        """The arguments of arq's "run job X": enough to name every key of the job."""
-        return [self.id, self.tenant, job_type, *([self.batch_id] if self.batch_id else [])]
-
-
-@dataclass(frozen=True)
-class JobRecord:
-    id: str
-    tenant: str
-    type: str
-    status: JobStatus
-    input: Any
-    metadata: dict[str, Any]
-    callback_url: str | None
-    attempts: int
-    created_ms: int
-    started_ms: int | None = None
-    finished_ms: int | None = None
-    result: Any = None
-    error: dict[str, Any] | None = None
-    progress: dict[str, Any] = field(default_factory=lambda: {"fraction": 0.0, "message": None})
-    cancel_requested: bool = False
-    priority: str = "normal"
-    run_at_ms: int | None = None
-    batch_id: str | None = None
-    awaiting: AwaitingInput | None = None
-    # Digest of the completion token, kept after use so a second use is told apart (409).
-    completion_digest: str | None = None
-    # W3C traceparent of the submit's span: the worker and every webhook continue it.
-    traceparent: str | None = None
-    ordering_key: str | None = None
-    concurrency_key: str | None = None
-    concurrency_limit: int | None = None
-    schedule_id: str | None = None
-    channels: list[str] = field(default_factory=list)
-
-    @property
-    def ref(self) -> JobRef:
-        return JobRef(self.id, self.tenant, self.batch_id)
-
-    @classmethod
-    def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobRecord:
-        def opt_int(name: str) -> int | None:
-            value = raw.get(name)
-            return int(value) if value else None
-
-        progress = raw.get("progress")
-        return cls(
-            id=job_id,
-            tenant=raw["tenant"],
-            type=raw["type"],
-            status=JobStatus(raw["status"]),
-            input=json.loads(raw.get("input", "null")),
-            metadata=json.loads(raw.get("metadata", "{}")),
-            callback_url=raw.get("callback_url") or None,
-            attempts=int(raw.get("attempts", "0")),
-            created_ms=int(raw["created"]),
-            started_ms=opt_int("started"),
-            finished_ms=opt_int("finished"),
-            result=json.loads(raw["result"]) if "result" in raw else None,
-            error=json.loads(raw["error"]) if "error" in raw else None,
-            progress=json.loads(progress) if progress else {"fraction": 0.0, "message": None},
-            cancel_requested=raw.get("cancel") == "1",
-            priority=raw.get("priority", "normal"),
-            run_at_ms=opt_int("run_at"),
-            batch_id=raw.get("batch"),
-            awaiting=AwaitingInput(
-                request=json.loads(raw.get("await_request", "null")),
-                deadline_ms=int(raw["await_deadline"]),
-                token=raw["token"],
-            )
-            if raw.get("status") == JobStatus.AWAITING_INPUT and "token" in raw
-            else None,
-            completion_digest=raw.get("token_digest"),
-            traceparent=raw.get("tp"),
-            ordering_key=raw.get("okey"),
-            concurrency_key=raw.get("ckey"),
-            concurrency_limit=opt_int("climit"),
-            schedule_id=raw.get("sched"),
-            channels=json.loads(raw["chan"]) if raw.get("chan") else [],
-        )
-
-
-# The fields that can each hold up to a megabyte (ACCEPTD_MAX_INPUT_BYTES, ..._RESULT_BYTES;
-# an awaiting_input request is a handler's result): a list reads them only for the items
-# that return them, a few at a time.
-BODY_FIELDS = ("input", "result", "await_request")
-# Every other field JobRecord.from_hash reads: small (metadata is capped at
-# ACCEPTD_MAX_METADATA_BYTES), so a list reads them for a whole run of its index at once.
-HEAD_FIELDS = (
-    "tenant", "type", "status", "metadata", "callback_url", "attempts", "created", "started",
-    "finished", "error", "progress", "cancel", "priority", "run_at", "batch",
-    "await_deadline", "token", "token_digest", "tp", "okey", "ckey", "climit", "sched", "chan",
-)  # fmt: skip
-
 
 log = logging.getLogger(__name__)
 
@@ -163,26 +59,6 @@ class CompletionState:
     type: str
     status: JobStatus
     token_digest: str | None
-
-
-@dataclass(frozen=True)
-class NewJob:
-    tenant: str
-    type: str
-    input: Any
-    metadata: dict[str, Any]
-    callback_url: str | None
-    priority: str = "normal"
-    run_at_ms: int | None = None
-    traceparent: str | None = None
-    ordering_key: str | None = None
-    # At most concurrency_limit jobs of the tenant with this key run at once (store/fairshare.py).
-    concurrency_key: str | None = None
-    concurrency_limit: int | None = None
-    # The recurring schedule that submitted it (store/schedules.py).
-    schedule_id: str | None = None
-    # Only endpoints with one of these (or with none) get its events (dispatcher/fanout.py).
-    channels: list[str] = field(default_factory=list)
 
 
 @dataclass(frozen=True)
@@ -316,34 +192,6 @@ class JobStore:
         created = now_ms() if created is None else created
         scheduled = new.run_at_ms is not None and new.run_at_ms > created
         status = JobStatus.SCHEDULED if scheduled else JobStatus.QUEUED
-        fields: list[str | int] = [
-            "tenant", new.tenant,
-            "type", new.type,
-            "status", status.value,
-            "input", compact(new.input),
-            "attempts", 0,
-            "created", created,
-        ]  # fmt: skip
-        if new.metadata:
-            fields += ["metadata", compact(new.metadata)]
-        if new.callback_url:
-            fields += ["callback_url", new.callback_url]
-        if new.priority != "normal":
-            fields += ["priority", new.priority]
-        if new.run_at_ms is not None:
-            fields += ["run_at", new.run_at_ms]
-        if new.traceparent:
-            fields += ["tp", new.traceparent]
-        if new.ordering_key:
-            fields += ["okey", new.ordering_key]
-        concurrency_limit = None
-        if new.concurrency_key:
-            concurrency_limit = new.concurrency_limit or 1
-            fields += ["ckey", new.concurrency_key, "climit", concurrency_limit]
-        if new.schedule_id:
-            fields += ["sched", new.schedule_id]
-        if new.channels:
-            fields += ["chan", compact(new.channels)]
         record = JobRecord(
             id=job_id,
             tenant=new.tenant,
@@ -359,10 +207,11 @@ class JobStore:
             traceparent=new.traceparent,
             ordering_key=new.ordering_key,
             concurrency_key=new.concurrency_key,
-            concurrency_limit=concurrency_limit,
+            concurrency_limit=(new.concurrency_limit or 1) if new.concurrency_key else None,
             schedule_id=new.schedule_id,
             channels=new.channels,
         )
+        fields = flat(new_job_fields(record))
         payload = arq_payload(
             RUN_JOB_FUNCTION, JobRef(job_id, new.tenant).run_args(new.type), created
         )
@@ -430,7 +279,7 @@ class JobStore:
         """The job, or None when it does not exist or belongs to another tenant."""
         key = keys.job(job_id)
         raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
-        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+        if not raw or (tenant is not None and raw.get(JobField.TENANT) != tenant):
             return None
         return self._opened(JobRecord.from_hash(job_id, raw))
 
@@ -439,7 +288,7 @@ class JobStore:
         record (whose input and result a caller without a key must not make us load)."""
         key = keys.job(job_id)
         tenant, job_type, batch_id, status, digest = await self._shards.for_key(key).hmget(  # type: ignore[misc]
-            key, ["tenant", "type", "batch", "status", "token_digest"]
+            key, [F.TENANT, F.TYPE, F.BATCH, F.STATUS, F.TOKEN_DIGEST]
         )
         if tenant is None or status is None:
             return None
@@ -467,7 +316,7 @@ class JobStore:
         for job_id, (values,) in zip(job_ids, found, strict=True):
             raw = {name: v for name, v in zip(HEAD_FIELDS, values, strict=True) if v is not None}
             heads.append(
-                self._opened(JobRecord.from_hash(job_id, raw)) if "tenant" in raw else None
+                self._opened(JobRecord.from_hash(job_id, raw)) if JobField.TENANT in raw else None
             )
         return heads
 
@@ -484,7 +333,7 @@ class JobStore:
             return list(heads)
         job_keys = [keys.job(head.id) for head in waiting]
         requests = await self._shards.pipelined(
-            job_keys, lambda pipe, i: pipe.hget(job_keys[i], "await_request")
+            job_keys, lambda pipe, i: pipe.hget(job_keys[i], F.AWAIT_REQUEST)
         )
         filled: dict[str, JobRecord] = {}
         for head, (request,) in zip(waiting, requests, strict=True):
@@ -542,10 +391,10 @@ class JobStore:
 
     async def traceparent(self, job_id: str) -> str | None:
         key = keys.job(job_id)
-        found: str | None = await self._shards.for_key(key).hget(key, "tp")  # type: ignore[misc]
+        found: str | None = await self._shards.for_key(key).hget(key, F.TRACEPARENT)  # type: ignore[misc]
         return found
 
-    async def fields_of(self, job_ids: list[str], *names: str) -> list[tuple[str | None, ...]]:
+    async def fields_of(self, job_ids: list[str], *names: JobField) -> list[tuple[str | None, ...]]:
         """The named fields of each job (None for a job that expired), in one round trip
         per node."""
         job_keys = [keys.job(job_id) for job_id in job_ids]
@@ -722,7 +571,7 @@ class JobStore:
         expired: list[str] = []
         for job_id in due:
             tenant, job_type, batch_id = await redis.hmget(  # type: ignore[misc]
-                keys.job(job_id), ["tenant", "type", "batch"]
+                keys.job(job_id), [F.TENANT, F.TYPE, F.BATCH]
             )
             if tenant is None:  # the record expired: nothing left to fail
                 await redis.zrem(awaiting, job_id)
@@ -794,7 +643,7 @@ class JobStore:
         """Whether a cancel was requested, for each of a worker's running jobs (one round trip)."""
         job_keys = [keys.job(job_id) for job_id in job_ids]
         replies = await self._shards.pipelined(
-            job_keys, lambda pipe, i: pipe.hmget(job_keys[i], ["cancel", "status"])
+            job_keys, lambda pipe, i: pipe.hmget(job_keys[i], [F.CANCEL, F.STATUS])
         )
         return [cancel == "1" or status == "canceled" for ((cancel, status),) in replies]
 

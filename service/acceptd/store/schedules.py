@@ -32,7 +32,8 @@ from acceptd.core.clock import now_ms
 from acceptd.core.cron import Cron
 from acceptd.core.jsonenc import compact
 from acceptd.store import keys, records
-from acceptd.store.jobs import JobRecord, JobStore, NewJob, PreparedJob, QuotaExceededError
+from acceptd.store.job_record import JobRecord, NewJob
+from acceptd.store.jobs import JobStore, PreparedJob, QuotaExceededError
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_bytes

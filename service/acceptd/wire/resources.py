@@ -10,7 +10,7 @@ from acceptd.store.apikeys import ApiKeyRecord
 from acceptd.store.batches import BatchRecord
 from acceptd.store.deliveries import DeliveryRecord, DeliveryView
 from acceptd.store.endpoints import EndpointRecord
-from acceptd.store.jobs import JobRecord
+from acceptd.store.job_record import JobRecord
 from acceptd.store.recoveries import RecoveryRecord
 from acceptd.store.schedules import ScheduleRecord
 

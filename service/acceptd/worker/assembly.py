@@ -14,7 +14,8 @@ from acceptd.runtime.metrics import SCHEDULE_TICKS
 from acceptd.store.batches import BatchStore
 from acceptd.store.bootstrap import secret_box
 from acceptd.store.connection import open_shards
-from acceptd.store.jobs import JobRef, JobStore
+from acceptd.store.job_record import JobRef
+from acceptd.store.jobs import JobStore
 from acceptd.store.schedules import ScheduleStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards

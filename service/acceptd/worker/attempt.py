@@ -25,7 +25,8 @@ from acceptd.core.statuses import JobStatus
 from acceptd.jobs.context import AwaitInput, JobContext
 from acceptd.jobs.registry import JobDefinition, JobRegistry
 from acceptd.runtime.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
-from acceptd.store.jobs import JobRef, JobStore
+from acceptd.store.job_record import JobRef
+from acceptd.store.jobs import JobStore
 from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage, outage_retry_delay, persist
 from acceptd.worker.progress import ProgressReporter
 from acceptd.worker.verdict import judge, problem

@@ -8,7 +8,8 @@ import logging
 import threading
 from typing import Any
 
-from acceptd.store.jobs import JobRef, JobStore
+from acceptd.store.job_record import JobRef
+from acceptd.store.jobs import JobStore
 
 log = logging.getLogger(__name__)
 

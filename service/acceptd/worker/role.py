@@ -13,7 +13,7 @@ from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
 from acceptd.store import keys
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION
-from acceptd.store.jobs import JobRef
+from acceptd.store.job_record import JobRef
 from acceptd.worker.assembly import WorkerRuntime
 
 

@@ -1,0 +1,236 @@
+"""What a job's hash holds: the record, read from the hash and written to it through the
+one list of its fields (store/layouts.py JobField), by submit, a schedule's tick and a batch."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from acceptd.core.jsonenc import compact
+from acceptd.core.statuses import JobStatus
+from acceptd.store.layouts import JobField
+from acceptd.store.layouts import JobField as F
+
+
+@dataclass(frozen=True)
+class AwaitingInput:
+    """What a job in awaiting_input waits for: shown to its owner and in its events."""
+
+    request: Any
+    deadline_ms: int
+    token: str
+
+
+@dataclass(frozen=True)
+class JobRef:
+    """What names every key of a job: its id, its tenant, and its batch if it is in one."""
+
+    id: str
+    tenant: str
+    batch_id: str | None = None
+
+    def run_args(self, job_type: str) -> list[str]:
+        """The arguments of arq's "run job X": enough to name every key of the job."""
+        return [self.id, self.tenant, job_type, *([self.batch_id] if self.batch_id else [])]
+
+
+@dataclass(frozen=True)
+class JobRecord:
+    id: str
+    tenant: str
+    type: str
+    status: JobStatus
+    input: Any
+    metadata: dict[str, Any]
+    callback_url: str | None
+    attempts: int
+    created_ms: int
+    started_ms: int | None = None
+    finished_ms: int | None = None
+    result: Any = None
+    error: dict[str, Any] | None = None
+    progress: dict[str, Any] = field(default_factory=lambda: {"fraction": 0.0, "message": None})
+    cancel_requested: bool = False
+    priority: str = "normal"
+    run_at_ms: int | None = None
+    batch_id: str | None = None
+    awaiting: AwaitingInput | None = None
+    # Digest of the completion token, kept after use so a second use is told apart (409).
+    completion_digest: str | None = None
+    # W3C traceparent of the submit's span: the worker and every webhook continue it.
+    traceparent: str | None = None
+    ordering_key: str | None = None
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    schedule_id: str | None = None
+    channels: list[str] = field(default_factory=list)
+
+    @property
+    def ref(self) -> JobRef:
+        return JobRef(self.id, self.tenant, self.batch_id)
+
+    @classmethod
+    def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobRecord:
+        def opt_int(name: JobField) -> int | None:
+            value = raw.get(name)
+            return int(value) if value else None
+
+        progress = raw.get(F.PROGRESS)
+        return cls(
+            id=job_id,
+            tenant=raw[F.TENANT],
+            type=raw[F.TYPE],
+            status=JobStatus(raw[F.STATUS]),
+            input=json.loads(raw.get(F.INPUT, "null")),
+            metadata=json.loads(raw.get(F.METADATA, "{}")),
+            callback_url=raw.get(F.CALLBACK_URL) or None,
+            attempts=int(raw.get(F.ATTEMPTS, "0")),
+            created_ms=int(raw[F.CREATED]),
+            started_ms=opt_int(F.STARTED),
+            finished_ms=opt_int(F.FINISHED),
+            result=json.loads(raw[F.RESULT]) if F.RESULT in raw else None,
+            error=json.loads(raw[F.ERROR]) if F.ERROR in raw else None,
+            progress=json.loads(progress) if progress else {"fraction": 0.0, "message": None},
+            cancel_requested=raw.get(F.CANCEL) == "1",
+            priority=raw.get(F.PRIORITY, "normal"),
+            run_at_ms=opt_int(F.RUN_AT),
+            batch_id=raw.get(F.BATCH),
+            awaiting=AwaitingInput(
+                request=json.loads(raw.get(F.AWAIT_REQUEST, "null")),
+                deadline_ms=int(raw[F.AWAIT_DEADLINE]),
+                token=raw[F.TOKEN],
+            )
+            if raw.get(F.STATUS) == JobStatus.AWAITING_INPUT and F.TOKEN in raw
+            else None,
+            completion_digest=raw.get(F.TOKEN_DIGEST),
+            traceparent=raw.get(F.TRACEPARENT),
+            ordering_key=raw.get(F.ORDERING_KEY),
+            concurrency_key=raw.get(F.CONCURRENCY_KEY),
+            concurrency_limit=opt_int(F.CONCURRENCY_LIMIT),
+            schedule_id=raw.get(F.SCHEDULE),
+            channels=json.loads(raw[F.CHANNELS]) if raw.get(F.CHANNELS) else [],
+        )
+
+
+# The fields that can each hold up to a megabyte (ACCEPTD_MAX_INPUT_BYTES, ..._RESULT_BYTES;
+# an awaiting_input request is a handler's result): a list reads them only for the items
+# that return them, a few at a time.
+BODY_FIELDS: tuple[str, ...] = (F.INPUT, F.RESULT, F.AWAIT_REQUEST)
+# Every other field JobRecord.from_hash reads: small (metadata is capped at
+# ACCEPTD_MAX_METADATA_BYTES), so a list reads them for a whole run of its index at once.
+HEAD_FIELDS: tuple[str, ...] = tuple(
+    name for name in F if name not in BODY_FIELDS and name is not F.WATCHED
+)
+
+
+@dataclass(frozen=True)
+class NewJob:
+    tenant: str
+    type: str
+    input: Any
+    metadata: dict[str, Any]
+    callback_url: str | None
+    priority: str = "normal"
+    run_at_ms: int | None = None
+    traceparent: str | None = None
+    ordering_key: str | None = None
+    # At most concurrency_limit jobs of the tenant with this key run at once (store/fairshare.py).
+    concurrency_key: str | None = None
+    concurrency_limit: int | None = None
+    # The recurring schedule that submitted it (store/schedules.py).
+    schedule_id: str | None = None
+    # Only endpoints with one of these (or with none) get its events (dispatcher/fanout.py).
+    channels: list[str] = field(default_factory=list)
+
+
+class JobContent(Protocol):
+    """What a job holds of its own, whether submitted alone (NewJob) or in a batch
+    (store/batches.py NewItem): the fields each item of a batch writes."""
+
+    @property
+    def type(self) -> str: ...
+    @property
+    def input(self) -> Any: ...
+    @property
+    def metadata(self) -> dict[str, Any] | None: ...
+    @property
+    def ordering_key(self) -> str | None: ...
+    @property
+    def concurrency_key(self) -> str | None: ...
+    @property
+    def concurrency_limit(self) -> int | None: ...
+    @property
+    def channels(self) -> list[str]: ...
+
+
+Fields = dict[JobField, str | int]
+"""Fields of a job's hash by name (`flat` makes them HSET's name, value, name, value, …)."""
+
+
+def flat(fields: Fields) -> list[str | int]:
+    return [part for pair in fields.items() for part in pair]
+
+
+def content_fields(content: JobContent, schedule_id: str | None = None) -> Fields:
+    """The fields of a new job's hash that are its own (a batch writes these per item)."""
+    fields: Fields = {F.TYPE: content.type, F.INPUT: compact(content.input)}
+    if content.metadata:
+        fields[F.METADATA] = compact(content.metadata)
+    if content.ordering_key:
+        fields[F.ORDERING_KEY] = content.ordering_key
+    if content.concurrency_key:
+        fields[F.CONCURRENCY_KEY] = content.concurrency_key
+        fields[F.CONCURRENCY_LIMIT] = content.concurrency_limit or 1
+    if schedule_id:
+        fields[F.SCHEDULE] = schedule_id
+    if content.channels:
+        fields[F.CHANNELS] = compact(content.channels)
+    return fields
+
+
+def shared_fields(
+    tenant: str,
+    status: JobStatus,
+    created_ms: int,
+    *,
+    callback_url: str | None = None,
+    priority: str = "normal",
+    run_at_ms: int | None = None,
+    traceparent: str | None = None,
+    batch_id: str | None = None,
+) -> Fields:
+    """The fields of a new job's hash that every item of one batch shares."""
+    fields: Fields = {
+        F.TENANT: tenant,
+        F.STATUS: status.value,
+        F.ATTEMPTS: 0,
+        F.CREATED: created_ms,
+    }
+    if callback_url:
+        fields[F.CALLBACK_URL] = callback_url
+    if priority != "normal":
+        fields[F.PRIORITY] = priority
+    if run_at_ms is not None:
+        fields[F.RUN_AT] = run_at_ms
+    if traceparent:
+        fields[F.TRACEPARENT] = traceparent
+    if batch_id:
+        fields[F.BATCH] = batch_id
+    return fields
+
+
+def new_job_fields(record: JobRecord) -> Fields:
+    """Everything a new job's hash holds, from the record the write answers with: what the
+    client is shown is what was written."""
+    shared = shared_fields(
+        record.tenant,
+        record.status,
+        record.created_ms,
+        callback_url=record.callback_url,
+        priority=record.priority,
+        run_at_ms=record.run_at_ms,
+        traceparent=record.traceparent,
+        batch_id=record.batch_id,
+    )
+    return shared | content_fields(record, record.schedule_id)
