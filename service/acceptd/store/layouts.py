@@ -41,9 +41,93 @@ class JobField(StrEnum):
     SCHEDULE = "sched"
     CHANNELS = "chan"  # a JSON list
     WATCHED = "watched"  # live waiters until this time (ms): store/changes.py
+    ARQ = "arq"  # a scheduled job's arq payload, until it is due (lua/promote.lua)
+    PARKED = "parked"  # its fair-share queue entry while over its concurrency limit
 
 
-LAYOUTS: dict[str, type[StrEnum]] = {"JOB": JobField}
+class DeliveryField(StrEnum):
+    """A webhook delivery's hash (keys.delivery): store/deliveries.py."""
+
+    TENANT = "tenant"
+    SUBJECT = "job"  # the id of the job (or batch) whose event it sends
+    EVENT = "event"
+    WEBHOOK_ID = "msg"  # the event's msg_ id, sent as webhook-id
+    URL = "url"
+    ENDPOINT = "endpoint"  # absent: to a job's callback URL
+    STATUS = "status"
+    ATTEMPT_COUNT = "attempt_count"
+    NEXT_ATTEMPT = "next_attempt"  # when due (ms) while in the due set, else ''
+    LEASE = "lease"  # '1' while it holds an inline lease (dispatcher/inline.py), else ''
+    CREATED = "created"
+    ATTEMPTS_IN_HASH = "ah"  # '1': its attempts are fields of this hash, not a list of their own
+    ATTEMPT = "a:"  # a prefix: attempt N's JSON is the field 'a:N'
+    BODY = "body"  # its body, when not shared
+    BODY_FIELD = "bf"  # its shared body's field in the subject's webhook bodies hash
+    OWED = "o"  # '1': counted in the bodies hash's pending count, with a body of its own
+    SEALED = "sealed"  # '1': its body is sealed (it carries a completion token)
+    TRACEPARENT = "tp"
+    ORDER_QUEUE = "oq"  # to an ordered endpoint: its ordering key's queue
+
+
+class EndpointField(StrEnum):
+    """A webhook endpoint's hash (keys.endpoint): store/endpoints.py."""
+
+    TENANT = "tenant"
+    URL = "url"
+    EVENTS = "events"  # a JSON list
+    DESCRIPTION = "description"
+    CREATED = "created"
+    UPDATED = "updated"
+    CREATED_BY = "created_by"  # the API key's or portal session's id
+    DISABLED = "disabled"  # '1' when disabled
+    DISABLED_REASON = "disabled_reason"
+    DISABLED_AT = "disabled_at"
+    FAILING_SINCE = "failing_since"  # the start of its failing streak (ms), until a success
+    SIGNING = "signing"  # 'v1', 'v1a' or 'v1+v1a'
+    PAYLOAD = "payload"  # 'full' or 'thin'
+    RATE_LIMIT_PER_SECOND = "rate_limit"  # '' for none
+    ORDERING = "ordering"  # 'none' or 'per_key'
+    HEADER_NAMES = "header_names"  # a JSON list
+    SEALED_HEADERS = "headers"  # names and values, sealed together
+    RETRY_SCHEDULE = "retry_schedule"  # a JSON list of seconds; '' for the global one
+    CHANNELS = "channels"  # a JSON list; '' for every channel
+    # Sealed (store/sealed.py): the whsec_ secret, and its predecessor through a rotation.
+    SECRET = "secret"  # noqa: S105 - a field name
+    PREVIOUS_SECRET = "previous_secret"  # noqa: S105 - a field name
+    PREVIOUS_SECRET_UNTIL = "previous_until"  # noqa: S105 - a field name: the window's end
+    # Sealed likewise: the Ed25519 private key (signing v1a), its public half in the clear.
+    SIGNING_KEY = "signing_key"
+    PREVIOUS_SIGNING_KEY = "previous_signing_key"
+    PREVIOUS_SIGNING_KEY_UNTIL = "previous_signing_until"
+    PUBLIC_KEY = "public_key"
+
+
+class ScheduleField(StrEnum):
+    """A recurring schedule's hash (keys.schedule): store/schedules.py. Its owner's fields
+    (rewritten whole on every change), CREATED, then the ticks' (NEXT_TICK onwards)."""
+
+    TENANT = "tenant"
+    CRON = "cron"  # the expression
+    TIMEZONE = "tz"
+    PAUSED = "paused"  # '1' or '0'
+    OVERLAP = "overlap"  # 'allow' or 'skip'
+    UPDATED = "updated"
+    JOB_TEMPLATE = "job"  # JSON: the job each tick submits, as the schedule shows it
+    CONCURRENCY_KEY = "ckey"
+    CONCURRENCY_LIMIT = "climit"
+    CREATED = "created"  # a hash without it is no schedule
+    NEXT_TICK = "next"  # ms; '' when none is left, or paused
+    LAST_RUN = "last_run"
+    LAST_JOB = "last_job"
+    SKIPPED = "skipped"  # ticks skipped because the last job had not ended
+
+
+LAYOUTS: dict[str, type[StrEnum]] = {
+    "JOB": JobField,
+    "DELIVERY": DeliveryField,
+    "ENDPOINT": EndpointField,
+    "SCHEDULE": ScheduleField,
+}
 """The Lua table each layout is handed to scripts as."""
 
 

@@ -11,7 +11,7 @@ redis.call('DEL', KEYS[3], KEYS[1])
 local removed = redis.call('ZREM', KEYS[7], ARGV[1]) == 1
 local tenant, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])
 if removed then
-  tenant = tenant or redis.call('HGET', KEYS[4], 'tenant')
+  tenant = tenant or redis.call('HGET', KEYS[4], JOB.tenant)
   if tenant then fair_left(KEYS[5], tenant) end
 end
 if woken > 0 then redis.call('SPUBLISH', ARGV[2], '1') end

@@ -15,7 +15,8 @@
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
 if not score then return false end
 if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[2]) then return false end
-local job = redis.call('HMGET', KEYS[4], 'tenant', 'ckey', 'climit')
+local job = redis.call('HMGET', KEYS[4], JOB.tenant, JOB.concurrency_key,
+  JOB.concurrency_limit)
 local tenant, key, limit = job[1] or '', job[2] or '', job[3] or '0'
 local lane, tag = lane_and_tag(score)
 -- Everything of the hash this needs, in one read: its slot, if it holds one already; the
@@ -30,7 +31,7 @@ if not got[1] then
     redis.call('ZREM', KEYS[2], ARGV[1])
     redis.call('ZADD', KEYS[6], 0, member)
     -- So a cancel finds it (lua/status/cancel.lua); stale once woken, which is harmless.
-    redis.call('HSET', KEYS[4], 'parked', member)
+    redis.call('HSET', KEYS[4], JOB.parked, member)
     return 'parked'
   end
   hold_slot(KEYS[5], ARGV[1], tenant, key, limit, score)

@@ -12,7 +12,7 @@
 if lost_run(KEYS[1], ARGV[7]) then return 'lost' end
 local _, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])
 if redis.call('ZREM', KEYS[7], ARGV[1]) == 1 then
-  local job = redis.call('HMGET', KEYS[4], 'tenant', 'priority', 'status')
+  local job = redis.call('HMGET', KEYS[4], JOB.tenant, JOB.priority, JOB.status)
   if job[1] then fair_left(KEYS[5], job[1]) end
   if ENDED[job[3] or ''] then
     -- Canceled since the handler asked to retry (the cancel deleted arq's job key): nothing

@@ -3,7 +3,7 @@
 
 -- Writes the record and files it in its tenant's index, counted against the tenant's job
 -- quota (`quota` entries in the index, 0: none) and byte budget (`budget`, 0: none, of
--- which the job takes `size`). The fields are argv[from...], 'tenant' first. Returns 1, or
+-- which the job takes `size`). The fields are argv[from...], the tenant's first. Returns 1, or
 -- 0 (quota) or -1 (budget) having written nothing.
 local function write_job(job, index, usage, job_id, quota, budget, size, argv, from)
   if quota > 0 and redis.call('ZCARD', index) >= quota then return 0 end

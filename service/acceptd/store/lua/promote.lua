@@ -13,10 +13,11 @@ for i = 1, (#KEYS - 3) / 2 do
   local job_key, arq_key = KEYS[2 * i + 2], KEYS[2 * i + 3]
   local job_id, channel = ARGV[2 * i + 1], ARGV[2 * i + 2]
   if redis.call('ZREM', KEYS[1], job_id) == 1 then
-    local fields = redis.call('HMGET', job_key, 'status', 'arq', 'priority', 'watched', 'tenant')
+    local fields = redis.call('HMGET', job_key, JOB.status, JOB.arq, JOB.priority, JOB.watched,
+      JOB.tenant)
     if fields[1] == 'scheduled' and fields[2] then
-      redis.call('HSET', job_key, 'status', 'queued')
-      redis.call('HDEL', job_key, 'arq')
+      redis.call('HSET', job_key, JOB.status, 'queued')
+      redis.call('HDEL', job_key, JOB.arq)
       redis.call('SET', arq_key, fields[2])
       fair_enqueue(KEYS[2], KEYS[3], fields[5], fields[3], {job_id})
       -- Only while a waiter marks it watched (lua/status/_prelude.lua, notify).

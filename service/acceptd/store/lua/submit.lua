@@ -10,7 +10,8 @@
 -- ARGV[7] 'queue' | 'schedule', ARGV[8] the tenant's job quota (0: none),
 -- ARGV[9] the tenant's byte budget (0: none), ARGV[10] the bytes this job stores,
 -- ARGV[11] the value of the request's claim on the idempotency key ('' without one),
--- ARGV[12] priority, ARGV[13...] job hash field/value pairs, 'tenant' first.
+-- ARGV[12] priority, ARGV[13...] job hash field/value pairs, the tenant's first
+-- (store/job_record.py new_job_fields).
 -- Writes nothing and returns 0 when the tenant's
 -- index already holds its quota of jobs, -1 when this job would take it past its budget
 -- of bytes, -2 when the request's claim on its idempotency key lapsed (a retry may hold
@@ -24,7 +25,7 @@ if #KEYS == 7 then
 end
 if ARGV[7] == 'schedule' then
   -- The arq payload waits in the record; promote.lua queues it when the job is due.
-  redis.call('HSET', KEYS[1], 'arq', ARGV[2])
+  redis.call('HSET', KEYS[1], JOB.arq, ARGV[2])
   redis.call('ZADD', KEYS[4], ARGV[3], ARGV[1])
   redis.call('SPUBLISH', ARGV[6], '1')  -- workers sleep until the earliest due time
   return 1

@@ -16,13 +16,18 @@
 local J = {}       -- the job's fields, read by load_job; J.status is false if there is no job
 local BATCH = false
 
--- Reads the fields the shared steps need, plus the script's own (`...`), in one HMGET. The
+-- Reads the fields the shared steps need, plus the script's own (`...`: names of the JOB
+-- table, store/layouts.py), in one HMGET, into J by those names. The
 -- caller names the batch keys (it knows the job's batch from the queue entry or the
 -- record): a job whose batch keys were not passed would let the batch's counts drift, so
 -- that is refused before anything is written.
 local function load_job(...)
   local names = {'status', 'batch', 'callback_url', 'cancel', 'token', 'watched', ...}
-  local values = redis.call('HMGET', KEYS[1], unpack(names))
+  local fields = {}
+  for i, name in ipairs(names) do
+    fields[i] = JOB[name] or error('ERR no job field ' .. name)
+  end
+  local values = redis.call('HMGET', KEYS[1], unpack(fields))
   for i, name in ipairs(names) do J[name] = values[i] end
   local batch_id = J.batch
   if batch_id then
@@ -67,7 +72,7 @@ end
 -- fields that change with the status are passed as `...` (name, value, ...): one HSET.
 local function set_status(status, ...)
   local old = J.status
-  redis.call('HSET', KEYS[1], 'status', status, ...)
+  redis.call('HSET', KEYS[1], JOB.status, status, ...)
   J.status = status
   if BATCH and old ~= status then
     redis.call('HINCRBY', BATCH, 'n:' .. old, -1)
@@ -108,8 +113,8 @@ end
 
 -- `...`: fields written with the terminal status (result, error, progress).
 local function finish(status, ...)
-  set_status(status, 'finished', ARGV[3], ...)
-  if J.cancel or J.token then redis.call('HDEL', KEYS[1], 'cancel', 'token') end
+  set_status(status, JOB.finished, ARGV[3], ...)
+  if J.cancel or J.token then redis.call('HDEL', KEYS[1], JOB.cancel, JOB.token) end
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   emit_event(EVENT[status])
   notify(status)

@@ -13,8 +13,8 @@ if J.cancel == '1' then
   return 'canceled'
 end
 count_bytes(KEYS[7], ARGV[9])
-set_status('awaiting_input', 'token', ARGV[7], 'token_digest', ARGV[8],
-  'await_request', ARGV[9], 'await_deadline', ARGV[10], unpack(given({'progress', ARGV[11]})))
+set_status('awaiting_input', JOB.token, ARGV[7], JOB.token_digest, ARGV[8],
+  JOB.await_request, ARGV[9], JOB.await_deadline, ARGV[10], unpack(given({JOB.progress, ARGV[11]})))
 redis.call('ZADD', KEYS[6], ARGV[10], ARGV[1])
 emit_event(EVENT.awaiting_input)
 notify('awaiting_input')

@@ -3,7 +3,7 @@
 -- a waiting job leaves its tenant's count, and the slot it may hold frees).
 -- ARGV[7] the jobs wake-up channel (told when parked jobs go back into the queue).
 -- Returns {'missing'} | {'terminal', status} | {'requested'} | {'canceled'} | {'held'}
-load_job('tenant', 'parked', 'ckey', 'climit')
+load_job('tenant', 'parked', 'concurrency_key', 'concurrency_limit')
 if not J.status or J.tenant ~= ARGV[2] then return {'missing'} end
 if is_terminal(J.status) then return {'terminal', J.status} end
 -- An item of a batch part still held (its batch not yet open, and maybe never): it may not
@@ -11,11 +11,11 @@ if is_terminal(J.status) then return {'terminal', J.status} end
 if BATCH and redis.call('HEXISTS', BATCH, 'held') == 1 then return {'held'} end
 if J.status == 'running' then
   -- The worker running it sees the flag, and forces the stop after its grace period.
-  redis.call('HSET', KEYS[1], 'cancel', '1')
+  redis.call('HSET', KEYS[1], JOB.cancel, '1')
   return {'requested'}
 end
-local woken = forget_entry(KEYS[7], KEYS[10], KEYS[11], ARGV[1], J.tenant, J.ckey or '',
-  J.climit or '0', J.parked)
+local woken = forget_entry(KEYS[7], KEYS[10], KEYS[11], ARGV[1], J.tenant,
+  J.concurrency_key or '', J.concurrency_limit or '0', J.parked)
 if woken > 0 then redis.call('SPUBLISH', ARGV[7], '1') end
 redis.call('ZREM', KEYS[8], ARGV[1])
 redis.call('ZREM', KEYS[9], ARGV[1])

@@ -7,6 +7,6 @@ if not J.status or not J.token_digest or J.token_digest ~= ARGV[7] then return {
 if J.status ~= 'awaiting_input' then return {'used', J.status} end
 redis.call('ZREM', KEYS[6], ARGV[1])
 count_bytes(KEYS[7], ARGV[9], ARGV[10])
-finish(ARGV[8], 'progress', '{"fraction":1.0,"message":null}',
-  unpack(given({'result', ARGV[9], 'error', ARGV[10]})))
+finish(ARGV[8], JOB.progress, '{"fraction":1.0,"message":null}',
+  unpack(given({JOB.result, ARGV[9], JOB.error, ARGV[10]})))
 return {'ok'}

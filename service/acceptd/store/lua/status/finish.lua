@@ -5,5 +5,5 @@ load_job()
 if not J.status then return 'missing' end
 if is_terminal(J.status) then return J.status end
 count_bytes(KEYS[6], ARGV[8], ARGV[9])
-finish(ARGV[7], unpack(given({'result', ARGV[8], 'error', ARGV[9], 'progress', ARGV[10]})))
+finish(ARGV[7], unpack(given({JOB.result, ARGV[8], JOB.error, ARGV[9], JOB.progress, ARGV[10]})))
 return 'ok'

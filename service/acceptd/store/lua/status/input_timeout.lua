@@ -7,5 +7,5 @@ if J.status ~= 'awaiting_input' then
 end
 if tonumber(J.await_deadline) > tonumber(ARGV[3]) then return 0 end
 redis.call('ZREM', KEYS[6], ARGV[1])
-finish('failed', 'error', ARGV[7])
+finish('failed', JOB.error, ARGV[7])
 return 1

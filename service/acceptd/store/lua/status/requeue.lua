@@ -3,7 +3,7 @@
 load_job('attempts')
 if J.status ~= 'running' then return 0 end
 if ARGV[7] == '1' then
-  set_status('queued', 'attempts', math.max(0, tonumber(J.attempts or '1') - 1))
+  set_status('queued', JOB.attempts, math.max(0, tonumber(J.attempts or '1') - 1))
 else
   set_status('queued')
 end

@@ -12,9 +12,9 @@ local attempts = tonumber(J.attempts or '0')
 if attempts >= tonumber(ARGV[7]) then return {'exhausted', attempts} end
 attempts = attempts + 1
 if J.started then
-  set_status('running', 'attempts', attempts)
+  set_status('running', JOB.attempts, attempts)
 else
-  set_status('running', 'attempts', attempts, 'started', ARGV[3])
+  set_status('running', JOB.attempts, attempts, JOB.started, ARGV[3])
 end
 emit_event(EVENT.started)
 notify('running')
