@@ -8,11 +8,11 @@ from typing import Any
 
 import pytest
 from aiohttp.test_utils import TestClient
-from redis.exceptions import ConnectionError as RedisConnectionError
 from standardwebhooks.webhooks import Webhook
 
 from acceptd.core import ids
 from acceptd.core.settings import Settings
+from acceptd.store.outages import StoreUnavailable
 from tests.support.constants import SECRET, TEST_SHARDS
 from tests.support.receiver import Receiver
 from tests.support.sharded import summed
@@ -84,9 +84,14 @@ async def test_a_batch_with_failing_items_completes_with_counts_and_one_event(
     assert response.status == 200  # terminal: no Retry-After any more
     final = await response.json()
     assert final["counts"] == {
-        "scheduled": 0, "queued": 0, "running": 0, "awaiting_input": 0,
-        "succeeded": 6, "failed": 3, "canceled": 0,
-    }  # fmt: skip
+        "scheduled": 0,
+        "queued": 0,
+        "running": 0,
+        "awaiting_input": 0,
+        "succeeded": 6,
+        "failed": 3,
+        "canceled": 0,
+    }
     assert final["completed_at"] is not None
     jobs = await items_of(client, auth, batch["id"])
     assert sorted(j["input"]["value"] for j in jobs) == list(range(9))
@@ -144,7 +149,7 @@ async def test_a_batch_whose_api_stopped_before_queuing_its_parts_is_run_by_a_wo
     store = client.app[state.BATCHES]
 
     async def lost(*_args: object) -> int:
-        raise RedisConnectionError("the connection dropped")
+        raise StoreUnavailable("Redis is unreachable")  # as a dropped connection leaves our clients
 
     monkeypatch.setattr(store, "_release", lost)
     size = 64 * TEST_SHARDS

@@ -30,7 +30,7 @@ from acceptd.cli.topologies import ClusterNode, EmbeddedCluster
 from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.store.cluster import ClusterShards, connect_shards
-from acceptd.store.outages import is_outage
+from acceptd.store.outages import StoreUnavailable
 from acceptd.store.shards import OneServer, Shards
 from tests.support import topologies
 from tests.support.topologies import PASSWORD
@@ -38,7 +38,8 @@ from tests.support.topologies import PASSWORD
 pytestmark = pytest.mark.timeout(90)
 
 SHARDS = 16
-# What the store's roles treat as "Redis is unavailable for now" during a failover.
+# What redis-py raises during a failover, under the StoreUnavailable the store's clients
+# raise for it (store/outages.py).
 OUTAGE_CLASSES = (RedisConnectionError, RedisTimeoutError, ClusterDownError, TryAgainError)
 
 # Three keys of one tag, written and read back in one script: no CROSSSLOT on a cluster.
@@ -237,8 +238,9 @@ async def test_a_rediss_url_opens_every_node_with_tls(
             assert pool.connection_kwargs["password"] == PASSWORD
         # A plaintext node reads the TLS hello as the start of a command, and waits for the
         # rest: the handshake times out.
-        with pytest.raises((RedisConnectionError, RedisTimeoutError)):
+        with pytest.raises(StoreUnavailable) as raised:
             await asyncio.wait_for(shards.of(0).ping(), timeout=20)
+        assert isinstance(raised.value.__cause__, (RedisConnectionError, RedisTimeoutError))
         assert not shards.slot_map.loaded  # the map could not be read in plaintext either
     finally:
         await shards.aclose()
@@ -349,7 +351,7 @@ async def test_a_failover_is_followed_within_seconds_and_fails_only_as_an_outage
         async def keep_trying(shard: int) -> None:
             while not stop.is_set():
                 await attempt(shard)
-                await asyncio.sleep(0.05)
+                await asyncio.sleep(0.05)  # the pace of the writes going on
 
         # Writes go on during the failover, on the dying primary's shard and on another.
         background = [asyncio.create_task(keep_trying(s)) for s in (0, bystander)]
@@ -376,8 +378,7 @@ async def test_a_failover_is_followed_within_seconds_and_fails_only_as_an_outage
         )
     finally:
         await shards.aclose()
-    assert all(isinstance(e, OUTAGE_CLASSES) for _, e in errors), errors
-    # store/outages.py knows a cluster reply by its code in the text, which redis-py
-    # rewrites for a pipeline's ("Command # 1 (…) of pipeline caused error: ('CLUSTERDOWN…"):
-    # there the class is what tells (checked above).
-    assert all(is_outage(e) for what, e in errors if what == "command"), errors
+    # Told apart where the clients are made (store/connection.py StoreClient): a transaction
+    # and a command alike, whatever redis-py made of the reply.
+    assert all(isinstance(e, StoreUnavailable) for _, e in errors), errors
+    assert all(isinstance(e.__cause__, OUTAGE_CLASSES) for _, e in errors), errors

@@ -14,7 +14,7 @@ from acceptd.api import state
 from acceptd.api.problems import BadRequest, IdempotencyInProgress, IdempotencyKeyReused
 from acceptd.store import keys
 from acceptd.store.idempotency import HeldKey
-from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
+from acceptd.store.outages import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -84,8 +84,6 @@ async def release(request: web.Request, held: HeldKey | None) -> None:
         return
     try:
         await request.app[state.IDEMPOTENCY].release(held.redis_key, held.claim)
-    except OUTAGE_ERRORS as exc:
+    except StoreUnavailable as exc:
         # The store is down as we give the key back: it frees itself after its lock time.
-        if not is_outage(exc):
-            raise
-        log.warning("could not release an Idempotency-Key (%s)", describe(exc))
+        log.warning("could not release an Idempotency-Key (%s)", exc.reason)

@@ -9,6 +9,7 @@ import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
+from redis.exceptions import RedisError
 
 from acceptd.api import state
 from acceptd.api.body import body_bytes_held, keyless_body_limit, receive_body
@@ -28,7 +29,7 @@ from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.capped import CapReachedError
 from acceptd.store.durability import NotDurableError
 from acceptd.store.jobs import QuotaExceededError
-from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
+from acceptd.store.outages import StoreUnavailable
 from acceptd.store.usage import ByteBudgetExceededError
 
 log = logging.getLogger(__name__)
@@ -113,17 +114,18 @@ async def problem_middleware(request: web.Request, handler: Handler) -> web.Stre
         if exc.status < 400:
             raise
         return from_http_exception(exc).response()
-    except OUTAGE_ERRORS as exc:
-        if not is_outage(exc):
-            log.exception("unexpected Redis error in %s %s", request.method, request.path)
-            return ProblemError("an unexpected error occurred; it has been logged").response()
+    except StoreUnavailable as exc:
         # Redis refusing writes (out of memory, failing over, loading) is an outage the
         # client can wait out; creates are idempotent under their Idempotency-Key.
-        log.warning("%s during %s %s", describe(exc), request.method, request.path)
+        log.warning("%s during %s %s", exc.reason, request.method, request.path)
         return ServiceUnavailable(
-            f"the job store is unavailable right now ({describe(exc)}); retry shortly",
+            f"the job store is unavailable right now ({exc.reason}); retry shortly",
             headers={"Retry-After": str(OUTAGE_RETRY_AFTER_SECONDS)},
         ).response()
+    except RedisError:
+        # Any other: a bug (ours, or a server that does not do what we ask), not an outage.
+        log.exception("unexpected Redis error in %s %s", request.method, request.path)
+        return ProblemError("an unexpected error occurred; it has been logged").response()
     except Exception:
         # The trace goes to our log, never to the client.
         log.exception("unhandled error in %s %s", request.method, request.path)

@@ -21,7 +21,7 @@ from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, RECOVER_FUNCTION
-from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage, outage_retry_delay
+from acceptd.store.outages import StoreUnavailable, outage_retry_delay
 
 log = logging.getLogger(__name__)
 
@@ -32,12 +32,10 @@ async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> Non
     runtime: DispatcherRuntime = ctx[RUNTIME]
     try:
         await runtime.attempts.run_queued(delivery_id, attempt_no)
-    except OUTAGE_ERRORS as exc:
-        if not is_outage(exc):
-            raise
+    except StoreUnavailable as exc:
         # arq would count this a failure and drop the attempt; the delivery is still owed.
         delay = outage_retry_delay(int(ctx.get("job_try", 1)))
-        log.warning("%s during delivery %s; retrying in %.0f s", describe(exc), delivery_id, delay)
+        log.warning("%s during delivery %s; retrying in %.0f s", exc.reason, delivery_id, delay)
         raise Retry(defer=delay) from exc
     finally:
         ctx[WAKE]()  # a slot is free: look for due deliveries now
@@ -48,9 +46,7 @@ async def recover(ctx: dict[str, Any], recovery_id: str) -> None:
     runtime: DispatcherRuntime = ctx[RUNTIME]
     try:
         await runtime.recovery.run(recovery_id)
-    except OUTAGE_ERRORS as exc:
-        if not is_outage(exc):
-            raise
+    except StoreUnavailable as exc:
         raise Retry(defer=outage_retry_delay(int(ctx.get("job_try", 1)))) from exc
 
 

@@ -18,7 +18,7 @@ from typing import Any
 
 from acceptd.queue.arqseams import timestamp_ms
 from acceptd.queue.leanworker import LeanWorker
-from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
+from acceptd.store.outages import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -51,10 +51,8 @@ class WakeableWorker(LeanWorker):
         # and hand it back once Redis answers.
         try:
             await super().run_job(job_id, score)
-        except OUTAGE_ERRORS as exc:
-            if not is_outage(exc):
-                raise
-            log.warning("job %s was cut off by an outage (%s)", job_id, describe(exc))
+        except StoreUnavailable as exc:
+            log.warning("job %s was cut off by an outage (%s)", job_id, exc.reason)
             self._lost.add(job_id)
 
     def _restore_slots(self) -> None:
@@ -85,18 +83,16 @@ class WakeableWorker(LeanWorker):
                 lost, self._lost = list(self._lost), set()
                 try:
                     await self._hand_back(lost)
-                except OUTAGE_ERRORS:
+                except StoreUnavailable:
                     self._lost.update(lost)
                     raise
-        except OUTAGE_ERRORS as exc:
-            if not is_outage(exc):
-                raise
+        except StoreUnavailable as exc:
             self._restore_slots()
             # arq's loop would end the process here. Redis restarting, failing over or
             # refusing writes is routine: back off and poll again, no operator needed.
             self._outage += 1
             delay = min(MAX_BACKOFF_SECONDS, 0.1 * 2**self._outage)
-            log.warning("%s (try %d); polling again in %.1f s", describe(exc), self._outage, delay)
+            log.warning("%s (try %d); polling again in %.1f s", exc.reason, self._outage, delay)
             await asyncio.sleep(delay)
             return
         if self.burst:

@@ -15,7 +15,7 @@ import logging
 from acceptd.core.tasks import CANCELS, cancel_until_done
 from acceptd.queue.arqseams import Worker
 from acceptd.runtime.eventloop import install_stop_signals
-from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage
+from acceptd.store.outages import StoreUnavailable
 
 log = logging.getLogger(__name__)
 
@@ -37,10 +37,8 @@ async def stop_gracefully(worker: Worker, main: asyncio.Task[None], grace: float
             main.result()
     try:
         await worker.close()
-    except OUTAGE_ERRORS as exc:
-        if not is_outage(exc):
-            raise
-        log.warning("%s while stopping; queued work is safe in Redis", describe(exc))
+    except StoreUnavailable as exc:
+        log.warning("%s while stopping; queued work is safe in Redis", exc.reason)
 
 
 async def run_until_signalled(worker: Worker, grace: float) -> None:

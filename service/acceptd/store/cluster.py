@@ -11,7 +11,8 @@ corrected by each MOVED reply, and read again (at most once a second) when a nod
 reached or says the cluster is down: after a failover the next connection goes to the
 promoted replica. redis-py's Retry does the reconnecting: a MOVED, TRYAGAIN or CLUSTERDOWN
 reply means the command was not run, so it is sent again, like one cut by a dropped
-connection.
+connection. Each tag's client is a StoreClient (store/connection.py): what is left of an
+outage once those retries are spent leaves it as StoreUnavailable.
 """
 
 from __future__ import annotations
@@ -46,7 +47,14 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.core.settings import Settings
-from acceptd.store.connection import connect, is_cluster_node, redis_url, sentinel_target
+from acceptd.store.connection import (
+    StoreClient,
+    connect,
+    is_cluster_node,
+    redis_url,
+    sentinel_target,
+)
+from acceptd.store.outages import StoreUnavailable, describe
 from acceptd.store.shards import OneServer, Shards, tag_of
 
 log = logging.getLogger(__name__)
@@ -433,7 +441,7 @@ class ClusterShards(Shards):
                 port=self.slot_map.address_for(slot)[1],
                 **self._options,
             )
-            client = self._clients[tag] = Redis.from_pool(pool)
+            client = self._clients[tag] = StoreClient.from_pool(pool)
         return client
 
     def node_of(self, key: str) -> Hashable:
@@ -464,11 +472,17 @@ def forget_topologies() -> None:
     _TOPOLOGY.clear()
 
 
+# What asking a server meets when it cannot answer now: a StoreClient's outage (unreachable,
+# loading, a replica whose primary is down), a plain client's dropped connection, or the
+# probe's time running out.
+_NOT_ANSWERING = (StoreUnavailable, RedisConnectionError, RedisTimeoutError, OSError, TimeoutError)
+
+
 async def _answers(redis: Redis) -> bool:
     try:
         async with asyncio.timeout(PROBE_SECONDS):
             await redis.ping()
-    except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError, ResponseError):
+    except (*_NOT_ANSWERING, ResponseError):
         return False
     return True
 
@@ -488,8 +502,8 @@ async def is_cluster(redis: Redis) -> bool:
                 except ResponseError:
                     return False
                 return True
-    except (RedisConnectionError, RedisTimeoutError, OSError, TimeoutError) as error:
-        log.warning("could not ask Redis whether it is a cluster (%s)", type(error).__name__)
+    except _NOT_ANSWERING as error:
+        log.warning("could not ask Redis whether it is a cluster (%s)", describe(error))
         return False
     return is_cluster_node(info)
 

@@ -1,4 +1,5 @@
-"""Opening Redis connections the same way in every role."""
+"""Opening Redis connections the same way in every role, with clients whose outages raise
+StoreUnavailable (store/outages.py)."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from urllib.parse import parse_qs, unquote, urlsplit
 
 from arq.connections import RedisSettings
 from redis.asyncio import Redis
+from redis.asyncio.client import Pipeline
 from redis.asyncio.retry import Retry
 from redis.asyncio.sentinel import Sentinel
 from redis.backoff import ExponentialWithJitterBackoff
@@ -17,11 +19,50 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.core.settings import Settings
+from acceptd.store.outages import AS_UNAVAILABLE
 from acceptd.store.shards import Shards
 
 
 class RedisNotConfiguredError(RuntimeError):
     pass
+
+
+class StorePipeline(Pipeline):
+    """A StoreClient's pipeline or transaction: an outage raises StoreUnavailable, from
+    `execute` (the scripts it loads first included) and from the commands sent at once
+    while keys are watched (WATCH and what follows it until MULTI)."""
+
+    async def execute(self, raise_on_error: bool = True) -> list[Any]:
+        with AS_UNAVAILABLE:
+            return await super().execute(raise_on_error)
+
+    async def immediate_execute_command(self, *args: Any, **options: Any) -> Any:
+        with AS_UNAVAILABLE:
+            return await super().immediate_execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+
+class StoreClient(Redis):
+    """The client of every role's store (`connect`, a cluster's tags: store/cluster.py,
+    arq's pool: queue/leanworker.py): an outage raises StoreUnavailable (store/outages.py),
+    any other error what redis-py raised. Told apart here, above redis-py's Retry: it still
+    reconnects on a dropped connection, and a cluster connection's retries still see MOVED,
+    TRYAGAIN and CLUSTERDOWN as themselves. Scripts run through `execute_command` (EVALSHA,
+    and on NOSCRIPT the SCRIPT LOAD and EVALSHA again: a NoScriptError is no outage, so
+    redis-py's script still sees it). Pub/sub connections are their own (PubSub): their
+    readers (store/shardchannels.py, store/changes.py) take any error for a lost
+    subscription."""
+
+    async def execute_command(self, *args: Any, **options: Any) -> Any:
+        with AS_UNAVAILABLE:
+            return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
+
+    def pipeline(self, transaction: bool = True, shard_hint: str | None = None) -> StorePipeline:
+        return StorePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
+
+    async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        # Closing times out on a server that stopped answering: an outage too.
+        with AS_UNAVAILABLE:
+            await super().aclose(close_connection_pool)
 
 
 def redis_url(settings: Settings) -> str:
@@ -107,8 +148,9 @@ def _is_number(text: str) -> bool:
     return text.isascii() and text.isdigit()
 
 
-def connect(settings: Settings, *, retries: int = 3) -> Redis:
-    """Our own client: text replies, `retries` with backoff on a dropped connection. Behind
+def connect(settings: Settings, *, retries: int = 3) -> StoreClient:
+    """Our own client (StoreClient): text replies, `retries` with backoff on a dropped
+    connection, an outage raised as StoreUnavailable once they are spent. Behind
     Sentinel, every new connection asks the sentinels where the primary is, so a failover
     is followed by reconnecting, with no restart."""
     options: dict[str, Any] = {
@@ -122,10 +164,11 @@ def connect(settings: Settings, *, retries: int = 3) -> Redis:
     url = redis_url(settings)
     target = sentinel_target(url)
     if target is None:
-        client: Redis = Redis.from_url(url, **options)
+        client: StoreClient = StoreClient.from_url(url, **options)
         return client
-    primary: Redis = _sentinel(target).master_for(
+    primary: StoreClient = _sentinel(target).master_for(
         target.primary,
+        redis_class=StoreClient,
         db=target.db,
         username=target.username,
         password=target.password,

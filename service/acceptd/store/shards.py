@@ -17,10 +17,9 @@ from typing import Any
 
 from redis.asyncio import Redis
 from redis.asyncio.client import Pipeline
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.store import keys
+from acceptd.store.outages import StoreUnavailable
 
 _TAG = re.compile(r"\{([^}]+)\}")
 
@@ -179,14 +178,15 @@ class ShardCountMismatchError(RuntimeError):
 
 async def check_shard_count(shards: Shards) -> None:
     """Records ACCEPTD_SHARDS in Redis if no role has yet, else checks this role's against
-    it (ShardCountMismatchError, said at start, in words). An unreachable server is left to
-    the roles' own retries."""
+    it (ShardCountMismatchError, said at start, in words). A store unavailable for now
+    (unreachable, or refusing the write: out of memory, a read-only replica) is left to the
+    roles' own retries."""
     try:
         # Two commands, not SET NX GET (Redis 7+ only): the second reads what the first
         # role wrote, whichever it was.
         await shards.control.set(keys.SHARD_COUNT, shards.count, nx=True)
         recorded = await shards.control.get(keys.SHARD_COUNT)
-    except (RedisConnectionError, RedisTimeoutError, OSError):
+    except StoreUnavailable:
         return
     if recorded is not None and int(recorded) != shards.count:
         raise ShardCountMismatchError(

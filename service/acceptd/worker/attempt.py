@@ -27,7 +27,7 @@ from acceptd.jobs.registry import JobDefinition, JobRegistry
 from acceptd.runtime.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
 from acceptd.store.job_record import JobRef
 from acceptd.store.jobs import JobStore
-from acceptd.store.outages import OUTAGE_ERRORS, describe, is_outage, outage_retry_delay, persist
+from acceptd.store.outages import StoreUnavailable, outage_retry_delay, persist
 from acceptd.worker.progress import ProgressReporter
 from acceptd.worker.verdict import judge, problem
 
@@ -89,11 +89,9 @@ class JobRunner:
                     await self._run(ref, job_type)
             except Retry:
                 raise  # requeued by the handler's request; arq defers it
-            except OUTAGE_ERRORS as exc:
-                if not is_outage(exc):
-                    raise
+            except StoreUnavailable as exc:
                 delay = outage_retry_delay(job_try)
-                log.warning("%s while running job %s; retrying in %.0f s", describe(exc), ref.id,
+                log.warning("%s while running job %s; retrying in %.0f s", exc.reason, ref.id,
                             delay)  # fmt: skip
                 raise Retry(defer=delay) from exc
 
