@@ -20,6 +20,7 @@ from acceptd.store import keys
 from acceptd.store.deliveries import KEPT_ATTEMPTS, DeliveryRecord, DeliveryStore, NewDelivery
 from acceptd.store.job_record import NewJob
 from acceptd.store.jobs import JobStore
+from acceptd.store.layouts import DeliveryField
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_by
@@ -134,6 +135,26 @@ async def test_forgetting_an_entry_whose_record_lives_changes_nothing(
     assert await redis.zrange(index_of(job.id), 0, -1) == [job.id]
 
 
+async def test_an_uncounted_delivery_with_a_shared_body_charges_no_attempt(
+    redis: Redis, shards: Shards, scripts: Scripts
+) -> None:
+    """An operational event to two endpoints shares its body (a bodies-hash field): its
+    attempts were charged to the tenant under the subject, and nothing ever gave them
+    back (only job and batch indexes are trimmed), so the tenant's count crept upward."""
+    deliveries = DeliveryStore(shards, scripts, 0)
+    subject = ids.new_id("dlv", 0)  # the delivery that failed for good: its event's subject
+    usage = usage_of(subject)
+    before = await redis.hgetall(usage)  # type: ignore[misc]
+    sent = [
+        await deliveries.create(replace(delivery_of(subject, ep), counted=False))
+        for ep in ("ep_a", "ep_b")
+    ]
+    for delivery in sent:
+        assert delivery is not None
+        await deliveries.record_attempt(delivery, 1, ATTEMPT, DeliveryStatus.SUCCEEDED)
+    assert await redis.hgetall(usage) == before  # type: ignore[misc]
+
+
 async def test_a_body_kept_in_its_one_delivery_counts_until_it_is_gone(
     redis: Redis, shards: Shards, scripts: Scripts
 ) -> None:
@@ -154,7 +175,7 @@ async def test_a_body_kept_in_its_one_delivery_counts_until_it_is_gone(
     await deliveries.record_attempt(sent, 1, ATTEMPT, DeliveryStatus.SUCCEEDED)
     await jobs.start(job.ref, max_attempts=3)
     await jobs.finish(job.ref, JobStatus.SUCCEEDED, result=None)
-    await asyncio.sleep(0.002)
+    await asyncio.sleep(0.002)  # older than the retention (0) by a millisecond
     await jobs.trimmer.trim(index_of(job.id), keys.job, "job", usage)
     assert await redis.hgetall(usage) == {"bytes": "0"}  # type: ignore[misc]
 
@@ -169,7 +190,7 @@ async def test_a_pending_delivery_keeps_its_jobs_charge_after_the_job_expired(
     job, usage = sent.job_id, usage_of(sent.job_id)
     charged = int(await redis.hget(usage, "bytes"))  # type: ignore[misc]
     await redis.delete(keys.job(job))  # the job's retention is over
-    await asyncio.sleep(0.002)
+    await asyncio.sleep(0.002)  # older than the retention (0) by a millisecond
     await jobs.trimmer.trim(index_of(job), keys.job, "job", usage)
     assert int(await redis.hget(usage, "bytes")) >= charged  # type: ignore[misc]
     await deliveries.record_attempt(sent, 1, ATTEMPT, DeliveryStatus.FAILED)
@@ -218,8 +239,8 @@ async def test_a_delivery_keeps_its_last_attempts_and_is_charged_for_those_only(
     [(_, attempts)] = await deliveries.views([sent.id])
     assert len(attempts) == KEPT_ATTEMPTS
     fields = await redis.hkeys(keys.delivery(sent.id))  # type: ignore[misc]
-    assert sorted(f for f in fields if f.startswith("a:")) == sorted(
-        f"a:{n}" for n in range(tries - KEPT_ATTEMPTS + 1, tries + 1)
+    assert sorted(f for f in fields if f.startswith(DeliveryField.ATTEMPT)) == sorted(
+        f"{DeliveryField.ATTEMPT}{n}" for n in range(tries - KEPT_ATTEMPTS + 1, tries + 1)
     )
     charged = int(await redis.hget(usage, "bytes")) - before  # type: ignore[misc]
     assert charged == KEPT_ATTEMPTS * len(json.dumps(answer, separators=(",", ":")))

@@ -45,6 +45,40 @@ class JobField(StrEnum):
     PARKED = "parked"  # its fair-share queue entry while over its concurrency limit
 
 
+class BatchField(StrEnum):
+    """A batch's hash (keys.batch), and a part's (keys.batch_part: the batch's items on
+    another shard than its home, counted there): store/batches.py."""
+
+    ID = "id"
+    TENANT = "tenant"
+    TOTAL = "total"  # items in the whole batch
+    ITEMS = "items"  # items in this part (a batch on one shard has only `total`)
+    TERMINAL = "terminal"  # items of this part that reached a terminal status
+    COUNT = "n:"  # + a status: items of this part in that status
+    CREATED = "created"
+    FINISHED = "finished"  # a part: its last item ended
+    COMPLETED = "completed"  # the batch: every part finished
+    ITEM_EVENTS = "item_events"
+    CALLBACK_URL = "callback_url"
+    METADATA = "metadata"
+    PRIORITY = "priority"
+    CHANNELS = "chan"
+    PARTS = "parts"  # the home: how many parts report to it
+    PARTS_DONE = "parts_done"
+    PART_DONE = "done:"  # + a shard: that part reported (once)
+    SHARDS = "shards"  # the home: the other parts' shards, comma-separated
+    PART = "part"  # "1" on a part's hash, absent on the home's
+    OPENS_BY = "opens_by"  # a held part: when its batch can no longer open (ms)
+    HELD = "held"  # a part written out of the queue until its batch opens
+
+
+class UsageField(StrEnum):
+    """A tenant's bytes on one shard (keys.tenant_usage): store/usage.py. Every other field
+    is a record's id, holding what that record counts."""
+
+    TOTAL = "bytes"
+
+
 class DeliveryField(StrEnum):
     """A webhook delivery's hash (keys.delivery): store/deliveries.py."""
 
@@ -67,6 +101,9 @@ class DeliveryField(StrEnum):
     SEALED = "sealed"  # '1': its body is sealed (it carries a completion token)
     TRACEPARENT = "tp"
     ORDER_QUEUE = "oq"  # to an ordered endpoint: its ordering key's queue
+    # "1" on a delivery its tenant is not charged for (test and operational events): its
+    # attempts are kept without being counted, shared body or not.
+    UNCOUNTED = "u"
 
 
 class EndpointField(StrEnum):
@@ -124,6 +161,8 @@ class ScheduleField(StrEnum):
 
 LAYOUTS: dict[str, type[StrEnum]] = {
     "JOB": JobField,
+    "BATCH": BatchField,
+    "USAGE": UsageField,
     "DELIVERY": DeliveryField,
     "ENDPOINT": EndpointField,
     "SCHEDULE": ScheduleField,

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from acceptd.core.clock import now_ms
 from acceptd.core.secretbox import SecretBox
 
 ROTATION_OVERLAP_SECONDS = 24 * 3600
+# Where a tenant's hash holds its secret: the secret, its predecessor, and when that stops
+# signing. An endpoint holds two secrets, each in fields of its own (store/layouts.py).
 SECRET_FIELDS = ["secret", "previous_secret", "previous_until"]
 
 
@@ -20,10 +24,17 @@ def open_secrets(
 
 
 def rotation_fields(
-    box: SecretBox, context: str, new_secret: str, old_sealed: str | None
+    box: SecretBox,
+    context: str,
+    new_secret: str,
+    old_sealed: str | None,
+    names: Sequence[str] = SECRET_FIELDS,
 ) -> dict[str, str]:
-    fields = {"secret": box.encrypt(new_secret, context)}
+    """The fields to write for `new_secret`, named `names` (as SECRET_FIELDS: the secret,
+    its predecessor, the end of the predecessor's window)."""
+    current, previous, until = names
+    fields = {current: box.encrypt(new_secret, context)}
     if old_sealed:
-        fields["previous_secret"] = old_sealed
-        fields["previous_until"] = str(now_ms() + ROTATION_OVERLAP_SECONDS * 1000)
+        fields[previous] = old_sealed
+        fields[until] = str(now_ms() + ROTATION_OVERLAP_SECONDS * 1000)
     return fields

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 
 from acceptd.store import keys
+from acceptd.store.layouts import UsageField
 from acceptd.store.shards import Shards
 
 # What a record costs beyond the bytes of its values: key names, field names, index
@@ -28,7 +29,7 @@ RECORD_OVERHEAD = 320
 # A delivery is charged its fields plus this much for its hash; each attempt it keeps (up to
 # 1 KiB of the receiver's answer among it) is charged as it is recorded.
 DELIVERY_ALLOWANCE = RECORD_OVERHEAD
-TOTAL_FIELD = "bytes"
+TOTAL_FIELD = UsageField.TOTAL
 
 
 class ByteBudgetExceededError(Exception):

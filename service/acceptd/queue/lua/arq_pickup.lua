@@ -2,7 +2,7 @@
 -- ZSCORE, MULTI, PSETEX, EXEC and its run_job with MULTI, GET, INCR, EXPIRE, EXEC
 -- (queue/leanworker.py says what is kept and why).
 -- KEYS[1] arq's in-progress marker, KEYS[2] the queue, KEYS[3] arq's job key.
--- ARGV[1] job id, ARGV[2] now (ms), ARGV[3] how long the marker lives (ms).
+-- ARGV[1] job id, ARGV[2] now (ms), ARGV[3] how long the marker (the run's lease) lives (ms).
 -- Returns false when the job is not due or another worker holds it; else {score, payload}
 -- (payload false when arq's job key is gone).
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])

@@ -8,9 +8,9 @@
 local function write_job(job, index, usage, job_id, quota, budget, size, argv, from)
   if quota > 0 and redis.call('ZCARD', index) >= quota then return 0 end
   -- Counted first and given back on refusal: one command on the way that succeeds.
-  local stored = redis.call('HINCRBY', usage, 'bytes', size)
+  local stored = redis.call('HINCRBY', usage, USAGE.total, size)
   if budget > 0 and stored > budget then
-    redis.call('HINCRBY', usage, 'bytes', -size)
+    redis.call('HINCRBY', usage, USAGE.total, -size)
     return -1
   end
   redis.call('HSET', usage, job_id, size)

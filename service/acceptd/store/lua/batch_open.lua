@@ -10,7 +10,7 @@
 -- ARGV[1] batch id, ARGV[2] items on this shard, ARGV[3] job quota (0: none), ARGV[4] byte
 -- budget (0: none), ARGV[5] the bytes of the hash (0: not counted), ARGV[6] the bytes of
 -- every item, ARGV[7] idempotency value, ARGV[8] its ttl (ms), ARGV[9] the score KEYS[2]
--- files it under, ARGV[10] the time (ms) past which the batch may no longer open (its other
+-- files it under, ARGV[10] the deadline (ms) past which the batch may no longer open (its other
 -- parts may be rolled back from then on; 0: no such time), ARGV[11] the value of the
 -- request's claim on KEYS[5], ARGV[12...] hash field/value pairs.
 -- Returns 1, or 0 (past the job quota), -1 (past the byte budget), -2 (too late) or -3 (the
@@ -25,10 +25,10 @@ end
 local quota = tonumber(ARGV[3])
 if quota > 0 and redis.call('ZCARD', KEYS[3]) + tonumber(ARGV[2]) > quota then return 0 end
 local own, items = tonumber(ARGV[5]), tonumber(ARGV[6])
-local stored = redis.call('HINCRBY', KEYS[4], 'bytes', own + items)
+local stored = redis.call('HINCRBY', KEYS[4], USAGE.total, own + items)
 local budget = tonumber(ARGV[4])
 if budget > 0 and stored > budget then
-  redis.call('HINCRBY', KEYS[4], 'bytes', -(own + items))
+  redis.call('HINCRBY', KEYS[4], USAGE.total, -(own + items))
   return -1
 end
 -- The items' own fields are written with them (batch_items.lua); the total counts them now.

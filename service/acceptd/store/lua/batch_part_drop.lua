@@ -20,6 +20,6 @@ for i = 1, #ARGV - 1 do
   redis.call('ZREM', KEYS[4], job_id)
   redis.call('DEL', KEYS[2 * i + 4], KEYS[2 * i + 5])
 end
-if freed > 0 then redis.call('HINCRBY', KEYS[5], 'bytes', -freed) end
+if freed > 0 then redis.call('HINCRBY', KEYS[5], USAGE.total, -freed) end
 redis.call('DEL', KEYS[2], KEYS[3])
 return #ARGV - 1

@@ -9,9 +9,9 @@
 -- ARGV[1] batch id, ARGV[2] the jobs wake-up channel.
 -- Returns the number of items queued.
 if redis.call('ZREM', KEYS[1], ARGV[1]) == 0 then return 0 end
-redis.call('HDEL', KEYS[4], 'held')
+redis.call('HDEL', KEYS[4], BATCH.held)
 local job_ids = redis.call('ZRANGE', KEYS[2], 0, -1)
-local part = redis.call('HMGET', KEYS[4], 'tenant', 'priority')
+local part = redis.call('HMGET', KEYS[4], BATCH.tenant, BATCH.priority)
 fair_enqueue(KEYS[3], KEYS[5], part[1], part[2], job_ids)
 redis.call('SPUBLISH', ARGV[2], '1')
 return #job_ids

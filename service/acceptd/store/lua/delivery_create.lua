@@ -18,14 +18,15 @@
 -- ('' when the delivery holds its body in its own hash, among its fields), ARGV[12] the
 -- shared body, ARGV[13] the usage field it is charged to ('' for none), ARGV[14] what the
 -- delivery itself is charged (its fields, a body of its own among them), ARGV[15...]
--- field/value pairs.
+-- field/value pairs (DELIVERY's fields).
 if redis.call('EXISTS', KEYS[1]) == 1 then return 0 end
 redis.call('HSET', KEYS[1], unpack(ARGV, 15))
 -- One body per (event, shape), however many deliveries send it: the first one writes it.
--- `p` counts the subject's deliveries still owed, shared body or not (a counted one carries
--- `o`): the hash lives until the last ends (no expiry meanwhile: one ended earlier may have
--- set one), and while it lives the subject's charge stays (lua/forget.lua), so a delivery
--- kept pending for long cannot outlive what its bytes are counted under.
+-- `p` counts the subject's deliveries still owed, shared body or not (a counted one with a
+-- body of its own carries DELIVERY.owed): the hash lives until the last ends (no expiry
+-- meanwhile: one ended earlier may have set one), and while it lives the subject's charge
+-- stays (lua/forget.lua), so a delivery kept pending for long cannot outlive what its
+-- bytes are counted under.
 local new_body = 0
 if ARGV[11] ~= '' then new_body = redis.call('HSETNX', KEYS[11], ARGV[11], ARGV[12]) end
 if ARGV[11] ~= '' or ARGV[13] ~= '' then
@@ -35,7 +36,7 @@ if ARGV[13] ~= '' then
   local charge = tonumber(ARGV[14])
   if new_body == 1 then charge = charge + #ARGV[12] end
   redis.call('HINCRBY', KEYS[12], ARGV[13], charge)
-  redis.call('HINCRBY', KEYS[12], 'bytes', charge)
+  redis.call('HINCRBY', KEYS[12], USAGE.total, charge)
 end
 redis.call('RPUSH', KEYS[2], ARGV[1])
 redis.call('PEXPIRE', KEYS[2], ARGV[4])

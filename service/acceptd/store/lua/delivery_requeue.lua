@@ -10,7 +10,8 @@
 -- tenant's byte budget (0: none; a manual retry stores one more attempt).
 -- Returns 1, 0 (nothing to do), -1 (it changed since the caller read it), -2 (manual:
 -- its body expired, nothing left to send) or -3 (manual: the tenant is past its budget).
-local fields = redis.call('HMGET', KEYS[1], 'status', 'attempt_count', 'lease', 'bf', 'o')
+local fields = redis.call('HMGET', KEYS[1], DELIVERY.status, DELIVERY.attempt_count,
+  DELIVERY.lease, DELIVERY.body_field, DELIVERY.owed)
 if not fields[1] then
   redis.call('ZREM', KEYS[3], ARGV[1])
   redis.call('ZREM', KEYS[6], ARGV[1])
@@ -26,13 +27,13 @@ if ARGV[5] == 'sweep' then
   if redis.call('EXISTS', KEYS[4]) == 1 then
     if fields[3] and fields[3] ~= '' then
       redis.call('ZREM', KEYS[6], ARGV[1])
-      redis.call('HSET', KEYS[1], 'lease', '')
+      redis.call('HSET', KEYS[1], DELIVERY.lease, '')
     end
     return 0
   end
 else
   local budget = tonumber(ARGV[8])
-  if budget > 0 and tonumber(redis.call('HGET', KEYS[8], 'bytes') or '0') >= budget then
+  if budget > 0 and tonumber(redis.call('HGET', KEYS[8], USAGE.total) or '0') >= budget then
     return -3
   end
   -- A finished delivery is owed again: its shared body (and its subject's charge, which
@@ -41,12 +42,12 @@ else
     if fields[4] and redis.call('HEXISTS', KEYS[7], fields[4]) == 0 then return -2 end
     if redis.call('HINCRBY', KEYS[7], 'p', 1) == 1 then redis.call('PERSIST', KEYS[7]) end
   end
-  redis.call('HSET', KEYS[1], 'status', 'pending')
+  redis.call('HSET', KEYS[1], DELIVERY.status, 'pending')
   redis.call('PERSIST', KEYS[1])
   redis.call('PERSIST', KEYS[2])
 end
 if fields[3] and fields[3] ~= '' then redis.call('ZREM', KEYS[6], ARGV[1]) end
-redis.call('HSET', KEYS[1], 'next_attempt', ARGV[2], 'lease', '')
+redis.call('HSET', KEYS[1], DELIVERY.next_attempt, ARGV[2], DELIVERY.lease, '')
 redis.call('ZADD', KEYS[3], ARGV[2], ARGV[1])
 redis.call('SET', KEYS[4], ARGV[3])
 redis.call('ZADD', KEYS[5], ARGV[2], ARGV[6])

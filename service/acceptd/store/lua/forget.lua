@@ -15,7 +15,7 @@ for i = 2, #ARGV do
       local added = redis.call('HGET', KEYS[2], id)
       if added then
         redis.call('HDEL', KEYS[2], id)
-        redis.call('HINCRBY', KEYS[2], 'bytes', -tonumber(added))
+        redis.call('HINCRBY', KEYS[2], USAGE.total, -tonumber(added))
       end
     end
     dropped = dropped + 1

@@ -1,4 +1,5 @@
--- Token bucket, one per tenant. KEYS[1] the bucket. ARGV[1] tokens a second, ARGV[2] burst.
+-- Token bucket, one per tenant, client address or test-event sender (store/ratelimit.py).
+-- KEYS[1] the bucket. ARGV[1] tokens per second, ARGV[2] burst.
 -- Returns {1, 0} when allowed, {0, ms until a token is back} when not. Uses the server's
 -- clock, so every API process shares one bucket and one notion of time.
 local rate, burst = tonumber(ARGV[1]), tonumber(ARGV[2])

@@ -18,7 +18,7 @@ redis.call('DEL', KEYS[2])
 redis.call('HSET', KEYS[2], '~v', version)
 redis.call('HSET', KEYS[3], ARGV[1], version)
 for i = 4, #KEYS do
-  local fields = redis.call('HMGET', KEYS[i], 'events', 'disabled')
+  local fields = redis.call('HMGET', KEYS[i], ENDPOINT.events, ENDPOINT.disabled)
   if fields[1] and fields[2] ~= '1' then
     for _, event in ipairs(cjson.decode(fields[1])) do
       redis.call('HINCRBY', KEYS[2], event, 1)

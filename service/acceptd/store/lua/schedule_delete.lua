@@ -7,7 +7,7 @@
 local size = redis.call('HGET', KEYS[4], ARGV[1])
 if size then
   redis.call('HDEL', KEYS[4], ARGV[1])
-  redis.call('HINCRBY', KEYS[4], 'bytes', -tonumber(size))
+  redis.call('HINCRBY', KEYS[4], USAGE.total, -tonumber(size))
 end
 redis.call('HDEL', KEYS[5], ARGV[1])
 redis.call('ZREM', KEYS[2], ARGV[1])

@@ -1,12 +1,12 @@
 -- One tick of a recurring schedule (store/schedules.py), or a run asked for now: in one
--- step the tick is claimed (the record's `next` moves past it) and its job written and
+-- step the tick is claimed (SCHEDULE.next_tick moves past it) and its job written and
 -- queued, so each tick makes one job whatever the number of workers that saw it due, and a
 -- worker that dies makes either both or neither. lua/_fair.lua and lua/_new_job.lua above.
 -- KEYS[1] schedule hash, KEYS[2] the shard's schedules:due, KEYS[3] the schedule's jobs,
 -- KEYS[4] job hash, KEYS[5] tenant job index, KEYS[6] arq job key, KEYS[7] job queue,
 -- KEYS[8] tenant usage hash, KEYS[9] fair-share hash, KEYS[10] the hash of the schedule's
 -- last job as the caller read it (KEYS[1] when it had none).
--- ARGV[1] 'tick' | 'trigger', ARGV[2] the tick (ms) the caller read as due ('' to only put
+-- ARGV[1] the kind: 'tick' | 'trigger', ARGV[2] the tick (ms) the caller read as due ('' to only put
 -- the index back in line with the record), ARGV[3] the next tick after it ('' none),
 -- ARGV[4] now (ms), ARGV[5] job id, ARGV[6] arq payload, ARGV[7] the workers' wake-up
 -- channel, ARGV[8] job quota, ARGV[9] byte budget, ARGV[10] the job's bytes, ARGV[11]
@@ -16,7 +16,8 @@
 -- tenant's limits refused the job; a tick moves on all the same), 'stale' (this tick is
 -- not due: another took it, or a change moved it), 'paused' or 'missing'.
 local id = ARGV[13]
-local s = redis.call('HMGET', KEYS[1], 'created', 'next', 'paused', 'overlap', 'last_job')
+local s = redis.call('HMGET', KEYS[1], SCHEDULE.created, SCHEDULE.next_tick, SCHEDULE.paused,
+  SCHEDULE.overlap, SCHEDULE.last_job)
 if not s[1] then
   redis.call('ZREM', KEYS[2], id)
   return 'missing'
@@ -35,7 +36,7 @@ if ARGV[1] == 'tick' then
     end
     return 'stale'
   end
-  redis.call('HSET', KEYS[1], 'next', ARGV[3])
+  redis.call('HSET', KEYS[1], SCHEDULE.next_tick, ARGV[3])
   if ARGV[3] == '' then
     redis.call('ZREM', KEYS[2], id)
   else
@@ -44,11 +45,11 @@ if ARGV[1] == 'tick' then
   if s[4] == 'skip' and s[5] then
     local running = true  -- a last job other than the one the caller read: made just now
     if s[5] == ARGV[12] then
-      local status = redis.call('HGET', KEYS[10], 'status')
+      local status = redis.call('HGET', KEYS[10], JOB.status)
       running = status and not ENDED[status]  -- false once it ended, or expired
     end
     if running then
-      redis.call('HINCRBY', KEYS[1], 'skipped', 1)
+      redis.call('HINCRBY', KEYS[1], SCHEDULE.skipped, 1)
       return 'skipped'
     end
   end
@@ -59,5 +60,5 @@ if written == 0 then return 'quota' end
 if written == -1 then return 'bytes' end
 queue_job(KEYS[6], ARGV[6], KEYS[7], KEYS[9], ARGV[15], ARGV[11], ARGV[5], ARGV[7])
 redis.call('ZADD', KEYS[3], 0, ARGV[5])
-redis.call('HSET', KEYS[1], 'last_run', ARGV[4], 'last_job', ARGV[5])
+redis.call('HSET', KEYS[1], SCHEDULE.last_run, ARGV[4], SCHEDULE.last_job, ARGV[5])
 return 'ok'

@@ -7,7 +7,7 @@
 -- ARGV[1] job id, ARGV[2] arq payload, ARGV[3] due time (ms) when scheduling,
 -- ARGV[4] idempotency value, ARGV[5] idempotency ttl (ms), ARGV[6] wake-up channel (the
 -- workers' queue one, or the scheduler's when scheduling),
--- ARGV[7] 'queue' | 'schedule', ARGV[8] the tenant's job quota (0: none),
+-- ARGV[7] the mode: 'queue' | 'schedule', ARGV[8] the tenant's job quota (0: none),
 -- ARGV[9] the tenant's byte budget (0: none), ARGV[10] the bytes this job stores,
 -- ARGV[11] the value of the request's claim on the idempotency key ('' without one),
 -- ARGV[12] priority, ARGV[13...] job hash field/value pairs, the tenant's first

@@ -14,28 +14,29 @@
 -- writes only what changes.
 
 local J = {}       -- the job's fields, read by load_job; J.status is false if there is no job
-local BATCH = false
+local BATCH_KEY = false
 
--- Reads the fields the shared steps need, plus the script's own (`...`: names of the JOB
--- table, store/layouts.py), in one HMGET, into J by those names. The
+-- Reads the fields the shared steps need, plus the script's own (`...`: JOB.<name>, the
+-- job layout of store/layouts.py), in one HMGET, into J by the layout's names (J.status,
+-- J.concurrency_key). The
 -- caller names the batch keys (it knows the job's batch from the queue entry or the
 -- record): a job whose batch keys were not passed would let the batch's counts drift, so
 -- that is refused before anything is written.
+local JOB_NAME = {}  -- a job hash's field -> its name in the layout
+for name, field in pairs(JOB) do JOB_NAME[field] = name end
+
 local function load_job(...)
-  local names = {'status', 'batch', 'callback_url', 'cancel', 'token', 'watched', ...}
-  local fields = {}
-  for i, name in ipairs(names) do
-    fields[i] = JOB[name] or error('ERR no job field ' .. name)
-  end
+  local fields = {JOB.status, JOB.batch, JOB.callback_url, JOB.cancel, JOB.token, JOB.watched,
+    ...}
   local values = redis.call('HMGET', KEYS[1], unpack(fields))
-  for i, name in ipairs(names) do J[name] = values[i] end
+  for i, field in ipairs(fields) do J[JOB_NAME[field]] = values[i] end
   local batch_id = J.batch
   if batch_id then
     if KEYS[4] == KEYS[1] or string.sub(KEYS[4], -(#batch_id + 1)) ~= ':' .. batch_id then
       error({err = 'ERR job ' .. ARGV[1] .. ' is in batch ' .. batch_id ..
         ': its batch keys must be passed'})
     end
-    BATCH = KEYS[4]
+    BATCH_KEY = KEYS[4]
   end
 end
 
@@ -74,18 +75,18 @@ local function set_status(status, ...)
   local old = J.status
   redis.call('HSET', KEYS[1], JOB.status, status, ...)
   J.status = status
-  if BATCH and old ~= status then
-    redis.call('HINCRBY', BATCH, 'n:' .. old, -1)
-    redis.call('HINCRBY', BATCH, 'n:' .. status, 1)
+  if BATCH_KEY and old ~= status then
+    redis.call('HINCRBY', BATCH_KEY, BATCH.count .. old, -1)
+    redis.call('HINCRBY', BATCH_KEY, BATCH.count .. status, 1)
   end
 end
 
 -- The batch is complete: its batch.completed event goes to the batch's callback_url and
--- subscribed endpoints. BATCH is the batch's home hash here.
+-- subscribed endpoints. BATCH_KEY is the batch's home hash here.
 local function complete_batch()
-  local fields = redis.call('HMGET', BATCH, 'id', 'callback_url')
-  redis.call('HSET', BATCH, 'completed', ARGV[3])
-  redis.call('PEXPIRE', BATCH, ARGV[5])
+  local fields = redis.call('HMGET', BATCH_KEY, BATCH.id, BATCH.callback_url)
+  redis.call('HSET', BATCH_KEY, BATCH.completed, ARGV[3])
+  redis.call('PEXPIRE', BATCH_KEY, ARGV[5])
   redis.call('PEXPIRE', KEYS[5], ARGV[5])
   local wanted = fields[2] and fields[2] ~= ''
   if not wanted then
@@ -104,9 +105,9 @@ end
 -- dispatcher hands to lua/status/batch_part_done.lua on the home shard). Every part
 -- expires with the batch, not before: its counts are the batch's until then.
 local function complete_part()
-  local part = redis.call('HMGET', BATCH, 'parts', 'part', 'id')
+  local part = redis.call('HMGET', BATCH_KEY, BATCH.parts, BATCH.part, BATCH.id)
   if not part[2] and tonumber(part[1] or '1') == 1 then return complete_batch() end
-  redis.call('HSET', BATCH, 'finished', ARGV[3])
+  redis.call('HSET', BATCH_KEY, BATCH.finished, ARGV[3])
   redis.call('XADD', KEYS[2], '*', 'msg', ARGV[4], 'event', 'acceptd.batch_part_done',
     'batch', part[3], 'tenant', ARGV[2], 'at', ARGV[3])
 end
@@ -118,10 +119,10 @@ local function finish(status, ...)
   redis.call('PEXPIRE', KEYS[1], ARGV[5])
   emit_event(EVENT[status])
   notify(status)
-  if BATCH then
-    local done = redis.call('HINCRBY', BATCH, 'terminal', 1)
+  if BATCH_KEY then
+    local done = redis.call('HINCRBY', BATCH_KEY, BATCH.terminal, 1)
     -- `items`: this part's share of the batch (a batch on one shard has only `total`).
-    local size = redis.call('HMGET', BATCH, 'items', 'total')
+    local size = redis.call('HMGET', BATCH_KEY, BATCH.items, BATCH.total)
     if done == tonumber(size[1] or size[2]) then complete_part() end
   end
 end
@@ -135,7 +136,7 @@ local function count_bytes(usage_key, ...)
   for _, value in ipairs({...}) do n = n + #value end
   if n > 0 then
     redis.call('HINCRBY', usage_key, ARGV[1], n)
-    redis.call('HINCRBY', usage_key, 'bytes', n)
+    redis.call('HINCRBY', usage_key, USAGE.total, n)
   end
 end
 

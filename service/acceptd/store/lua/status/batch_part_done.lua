@@ -9,11 +9,11 @@
 -- Returns 2 when the batch is complete (now, or before: a replayed event), 1 when it is not
 -- yet, 0 when there is no batch. The caller expires the other parts on 2 (store/batches.py).
 if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
-if redis.call('HSETNX', KEYS[1], 'done:' .. ARGV[7], '1') == 0 then
-  return redis.call('HEXISTS', KEYS[1], 'completed') == 1 and 2 or 1
+if redis.call('HSETNX', KEYS[1], BATCH.part_done .. ARGV[7], '1') == 0 then
+  return redis.call('HEXISTS', KEYS[1], BATCH.completed) == 1 and 2 or 1
 end
-local done = redis.call('HINCRBY', KEYS[1], 'parts_done', 1)
-if done < tonumber(redis.call('HGET', KEYS[1], 'parts') or '1') then return 1 end
-BATCH = KEYS[1]
+local done = redis.call('HINCRBY', KEYS[1], BATCH.parts_done, 1)
+if done < tonumber(redis.call('HGET', KEYS[1], BATCH.parts) or '1') then return 1 end
+BATCH_KEY = KEYS[1]
 complete_batch()
 return 2

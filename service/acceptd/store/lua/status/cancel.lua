@@ -3,12 +3,12 @@
 -- a waiting job leaves its tenant's count, and the slot it may hold frees).
 -- ARGV[7] the jobs wake-up channel (told when parked jobs go back into the queue).
 -- Returns {'missing'} | {'terminal', status} | {'requested'} | {'canceled'} | {'held'}
-load_job('tenant', 'parked', 'concurrency_key', 'concurrency_limit')
+load_job(JOB.tenant, JOB.parked, JOB.concurrency_key, JOB.concurrency_limit)
 if not J.status or J.tenant ~= ARGV[2] then return {'missing'} end
 if is_terminal(J.status) then return {'terminal', J.status} end
 -- An item of a batch part still held (its batch not yet open, and maybe never): it may not
 -- end before its batch exists (store/batches.py), or the part would finish unheard.
-if BATCH and redis.call('HEXISTS', BATCH, 'held') == 1 then return {'held'} end
+if BATCH_KEY and redis.call('HEXISTS', BATCH_KEY, BATCH.held) == 1 then return {'held'} end
 if J.status == 'running' then
   -- The worker running it sees the flag, and forces the stop after its grace period.
   redis.call('HSET', KEYS[1], JOB.cancel, '1')

@@ -1,8 +1,8 @@
 -- Somebody outside holding the job's completion token completes or fails it.
--- KEYS[6] awaiting-input set, KEYS[7] the tenant's usage hash (the result counts). ARGV[7] token digest, ARGV[8] 'succeeded' | 'failed',
+-- KEYS[6] awaiting-input set, KEYS[7] the tenant's usage hash (the result counts). ARGV[7] token digest, ARGV[8] the outcome: 'succeeded' | 'failed',
 -- ARGV[9] result JSON or '', ARGV[10] error JSON or ''.
 -- Returns {'ok'} | {'missing'} (no such job, or not this job's token) | {'used', status}.
-load_job('token_digest')
+load_job(JOB.token_digest)
 if not J.status or not J.token_digest or J.token_digest ~= ARGV[7] then return {'missing'} end
 if J.status ~= 'awaiting_input' then return {'used', J.status} end
 redis.call('ZREM', KEYS[6], ARGV[1])

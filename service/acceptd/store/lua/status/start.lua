@@ -1,6 +1,6 @@
 -- A worker takes the job. ARGV[7] max attempts.
 -- Returns {'running', attempt, input, metadata, created} | {'canceled'} | {'exhausted', attempts} | {other status} | {'missing'}
-load_job('attempts', 'started', 'input', 'metadata', 'created')
+load_job(JOB.attempts, JOB.started, JOB.input, JOB.metadata, JOB.created)
 if not J.status then return {'missing'} end
 if J.status ~= 'queued' and J.status ~= 'running' then return {J.status} end
 if J.cancel == '1' then
