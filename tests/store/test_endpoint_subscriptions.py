@@ -13,8 +13,21 @@ from acceptd.store import keys
 from acceptd.store.endpoints import EndpointStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
+from acceptd.store.webhookcalls import RecountSubs, SubsCopy
 
 VERSION = "~v"
+
+
+def recount(endpoint_ids: list[str]) -> RecountSubs:
+    """A rebuild of t1's counts from the endpoints named (as the caller read its set)."""
+    return RecountSubs(
+        tenant_endpoints=keys.tenant_endpoints("t1"),
+        counts=keys.tenant_subscription_counts("t1"),
+        pending=keys.SUBSCRIPTION_COPIES_PENDING,
+        endpoints=[keys.endpoint(i) for i in endpoint_ids],
+        tenant="t1",
+        endpoint_ids=endpoint_ids,
+    )
 
 
 async def truth(redis: Redis) -> dict[str, str]:
@@ -63,14 +76,7 @@ async def test_a_recount_from_a_stale_read_writes_nothing(
     store = store_of(shards, scripts)
     await store.create("t1", "https://a.example/", ["job.succeeded"], "")
     before = await copies(shards)
-    stale = await scripts.recount_subs(
-        keys=[
-            keys.tenant_endpoints("t1"),
-            keys.tenant_subscription_counts("t1"),
-            keys.SUBSCRIPTION_COPIES_PENDING,
-        ],
-        args=["t1"],
-    )
+    stale = await scripts.recount_subs(recount([]))
     assert stale == 0
     assert await subs(shards) == {"job.succeeded": "1"}
     assert await copies(shards) == before  # not even the version moved
@@ -94,12 +100,13 @@ async def test_a_stale_copy_is_not_written_over_a_newer_one(three: Shards) -> No
     scripts = Scripts(three)
     copy = keys.tenant_event_subscriptions("t1", 1)
     newer = [VERSION, "3", "job.succeeded", "2"]
-    assert await scripts.subs_copy(keys=[copy], args=newer) == 1
+    assert await scripts.subs_copy(SubsCopy(copy=copy, counts=newer)) == 1
     for stale in ([VERSION, "2", "job.failed", "5"], [VERSION, "3", "job.failed", "5"]):
-        assert await scripts.subs_copy(keys=[copy], args=stale) == 0
+        assert await scripts.subs_copy(SubsCopy(copy=copy, counts=stale)) == 0
         assert await three.of(1).hgetall(copy) == {VERSION: "3", "job.succeeded": "2"}  # type: ignore[misc]
     # A newer version replaces the copy whole: an event nobody receives any more is gone.
-    assert await scripts.subs_copy(keys=[copy], args=[VERSION, "4", "job.failed", "1"]) == 1
+    newest = [VERSION, "4", "job.failed", "1"]
+    assert await scripts.subs_copy(SubsCopy(copy=copy, counts=newest)) == 1
     assert await three.of(1).hgetall(copy) == {VERSION: "4", "job.failed": "1"}  # type: ignore[misc]
     # Only the shard it was given: the others have no copy yet.
     assert [bool(c) for c in await copies(three)] == [False, True, False]
@@ -112,20 +119,13 @@ async def test_a_rebuild_that_loses_the_race_to_copy_leaves_the_newer_counts(
     scripts = Scripts(three)
     store = store_of(three, scripts)
     first, _ = await store.create("t1", "https://a.example/", ["job.succeeded"], "")
-    older = await scripts.recount_subs(
-        keys=[
-            keys.tenant_endpoints("t1"),
-            keys.tenant_subscription_counts("t1"),
-            keys.SUBSCRIPTION_COPIES_PENDING,
-            keys.endpoint(first.id),
-        ],
-        args=["t1", first.id],
-    )  # a rebuild whose copies are held up...
+    # A rebuild whose copies are held up...
+    older = await scripts.recount_subs(recount([first.id]))
     assert older[:2] == [VERSION, "2"]
     await store.create("t1", "https://b.example/", ["job.failed"], "")  # ...overtaken: v3
     for shard in range(3):
         copied = await scripts.subs_copy(
-            keys=[keys.tenant_event_subscriptions("t1", shard)], args=older
+            SubsCopy(copy=keys.tenant_event_subscriptions("t1", shard), counts=older)
         )
         assert copied == 0
     assert await subs(three) == {"job.succeeded": "1", "job.failed": "1"}
@@ -152,15 +152,9 @@ async def test_a_rebuild_whose_copies_were_never_written_is_found_by_the_sweeper
     await store.create("t1", "https://a.example/", ["job.succeeded"], "")
     assert await store.resync_pending() == 0  # the create's copies were written
     await store.create("t1", "https://b.example/", ["job.failed"], "")
-    rebuilt = await scripts.recount_subs(  # a rebuild, then the role dies: no copies
-        keys=[
-            keys.tenant_endpoints("t1"),
-            keys.tenant_subscription_counts("t1"),
-            keys.SUBSCRIPTION_COPIES_PENDING,
-            *(keys.endpoint(e.id) for e in await store.for_tenant("t1")),
-        ],
-        args=["t1", *sorted(e.id for e in await store.for_tenant("t1"))],
-    )
+    # A rebuild, then the role dies: no copies.
+    endpoint_ids = sorted(e.id for e in await store.for_tenant("t1"))
+    rebuilt = await scripts.recount_subs(recount(endpoint_ids))
     assert rebuilt[:2] == [VERSION, "3"]  # one rebuild per create before it
     assert {copy[VERSION] for copy in await copies(three)} == {"2"}
     pending = keys.SUBSCRIPTION_COPIES_PENDING

@@ -9,15 +9,23 @@ from __future__ import annotations
 import asyncio
 import secrets
 from collections.abc import AsyncIterator
-from importlib.resources import files
 from typing import Any
 
 import pytest
 from redis.asyncio import Redis
 
 from acceptd.core.clock import now_ms
+from acceptd.queue.runscripts import (
+    FairFinish,
+    FairHandback,
+    FairPickup,
+    FairRetry,
+    FairRun,
+    RunScripts,
+    fair_run,
+)
 from acceptd.store import keys
-from acceptd.store.fairshare import TenantLimits, apply_limits, shares, with_prelude
+from acceptd.store.fairshare import TenantLimits, apply_limits, shares
 from acceptd.store.job_record import JobRecord, NewJob
 from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
@@ -35,56 +43,52 @@ async def one(redis: Redis, redis_url: str) -> AsyncIterator[Shards]:
 
 
 class Runs:
-    """A worker's three steps on the fair-share queue, with the keys queue/leanworker.py
-    gives them (`_keys`)."""
+    """A worker's steps on the fair-share queue, with the calls queue/leanworker.py makes
+    (queue/runscripts.py)."""
 
     def __init__(self, shards: Shards) -> None:
-        lua = files("acceptd.queue").joinpath("lua")
-
-        def script(name: str) -> Any:
-            source = lua.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-            return shards.control.register_script(with_prelude(source))
-
         self.client = shards.of(SHARD)
-        self._pickup, self._finish = script("fair_pickup"), script("fair_finish")
-        self._handback = script("fair_handback")
-        self._retry = script("fair_retry")
+        self._scripts = RunScripts(shards)
         self.tokens: dict[str, str] = {}
 
     @staticmethod
-    def _keys(job_id: str) -> list[str]:
-        return [
-            keys.arq_in_progress(job_id), keys.job_queue(SHARD), keys.arq_job(job_id),
-            keys.job(job_id), keys.fair_share(SHARD), keys.parked_jobs(SHARD),
-            keys.running_jobs(SHARD),
-        ]  # fmt: skip
+    def _run(job_id: str) -> FairRun:
+        return fair_run(job_id, keys.job_queue(SHARD))
 
     async def pickup(self, job_id: str, lease_ms: int = 60_000) -> Any:
         token = self.tokens[job_id] = secrets.token_hex(8)
-        return await self._pickup(keys=self._keys(job_id), args=[job_id, lease_ms, token],
-                                  client=self.client)  # fmt: skip
+        call = FairPickup(run=self._run(job_id), lease_ms=lease_ms, token=token)
+        return await self._scripts.fair_pickup(call, client=self.client)
 
     async def finish(self, job_id: str, token: str | None = None) -> Any:
-        return await self._finish(
-            keys=self._keys(job_id),
-            args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, SHARD), token or self.tokens[job_id]],
-            client=self.client,
+        call = FairFinish(
+            run=self._run(job_id),
+            wakeup=keys.wakeup(keys.JOBS_WAKEUP, SHARD),
+            token=token or self.tokens[job_id],
         )
+        return await self._scripts.fair_finish(call, client=self.client)
 
     async def hand_back(self, job_id: str) -> None:
-        await self._handback(keys=self._keys(job_id),
-                             args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, SHARD),
-                                   self.tokens[job_id]],
-                             client=self.client)  # fmt: skip
+        call = FairHandback(
+            run=self._run(job_id),
+            wakeup=keys.wakeup(keys.JOBS_WAKEUP, SHARD),
+            token=self.tokens[job_id],
+        )
+        await self._scripts.fair_handback(call, client=self.client)
 
     async def again(self, job_id: str, delay_ms: int) -> None:
         now = now_ms()
-        await self._retry(
-            keys=[*self._keys(job_id), keys.retrying_jobs(SHARD)],
-            args=[job_id, now + delay_ms, "{}", now, keys.wakeup(keys.JOBS_WAKEUP, SHARD),
-                  keys.wakeup(keys.SCHEDULED_WAKEUP, SHARD), self.tokens[job_id]],
-            client=self.client,
-        )  # fmt: skip
+        call = FairRetry(
+            run=self._run(job_id),
+            retrying=keys.retrying_jobs(SHARD),
+            due_ms=now + delay_ms,
+            payload=b"{}",
+            now_ms=now,
+            jobs_wakeup=keys.wakeup(keys.JOBS_WAKEUP, SHARD),
+            scheduler_wakeup=keys.wakeup(keys.SCHEDULED_WAKEUP, SHARD),
+            token=self.tokens[job_id],
+        )
+        await self._scripts.fair_retry(call, client=self.client)
 
     async def running(self) -> list[str]:
         found: list[str] = await self.client.zrange(keys.running_jobs(SHARD), 0, -1)
@@ -112,8 +116,13 @@ async def store(one: Shards) -> AsyncIterator[JobStore]:
 
 async def _clear(shards: Shards) -> None:
     client = shards.of(SHARD)
-    for key in (keys.job_queue(SHARD), keys.fair_share(SHARD), keys.parked_jobs(SHARD),
-                keys.running_jobs(SHARD), keys.retrying_jobs(SHARD)):  # fmt: skip
+    for key in (
+        keys.job_queue(SHARD),
+        keys.fair_share(SHARD),
+        keys.parked_jobs(SHARD),
+        keys.running_jobs(SHARD),
+        keys.retrying_jobs(SHARD),
+    ):
         await client.delete(key)
 
 
@@ -224,7 +233,7 @@ async def test_a_run_whose_lease_lapsed_runs_again_in_its_slot(store: JobStore, 
     assert next_ms is not None
     assert next_ms <= now_ms() + 50
     stale = runs.tokens[first.id]
-    await asyncio.sleep(0.1)
+    await asyncio.sleep(0.1)  # the 50 ms lease runs out
     back, next_ms = await store.recover_lapsed(SHARD)
     assert (back, next_ms) == (1, None)
     assert await runs.queue() == [first.id]

@@ -16,6 +16,7 @@ from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys
 from acceptd.store.job_record import JobRecord, JobRef, NewJob
 from acceptd.store.jobs import JobStore
+from acceptd.store.scriptcalls import MarkWatched
 from acceptd.store.scripts import Scripts
 from acceptd.store.shardchannels import open_pubsub
 from acceptd.store.shards import Shards
@@ -32,9 +33,12 @@ def jobs(shards: Shards, scripts: Scripts) -> JobStore:
 
 async def create(jobs: JobStore, **extra: object) -> JobRecord:
     values: dict[str, object] = {
-        "tenant": TENANT, "type": "demo.echo", "input": {"value": 1}, "metadata": {},
+        "tenant": TENANT,
+        "type": "demo.echo",
+        "input": {"value": 1},
+        "metadata": {},
         "callback_url": None,
-    }  # fmt: skip
+    }
     values.update(extra)
     return await jobs.create(NewJob(**values))  # type: ignore[arg-type]
 
@@ -183,7 +187,7 @@ async def test_progress_is_written_only_while_running_and_tells_waiters(
         # Nobody marked the job watched: no SPUBLISH is spent on it.
         await jobs.set_progress(job.ref, {"fraction": 0.2, "message": None}, emit_event=False)
         assert await pubsub.get_message(ignore_subscribe_messages=True, timeout=0.2) is None
-        await scripts.mark_watched(keys=[keys.job(job.id)], args=[now_ms() + 60_000])
+        await scripts.mark_watched(MarkWatched(job=keys.job(job.id), until_ms=now_ms() + 60_000))
         await jobs.set_progress(job.ref, {"fraction": 0.5, "message": "half"}, emit_event=True)
         message = await pubsub.get_message(ignore_subscribe_messages=True, timeout=1)
     assert message is not None
@@ -195,7 +199,7 @@ async def test_progress_is_written_only_while_running_and_tells_waiters(
 
 
 async def test_a_watch_mark_never_revives_an_expired_record(redis: Redis, scripts: Scripts) -> None:
-    await scripts.mark_watched(keys=[keys.job("job_gone")], args=[now_ms() + 60_000])
+    await scripts.mark_watched(MarkWatched(job=keys.job("job_gone"), until_ms=now_ms() + 60_000))
     assert await redis.exists(keys.job("job_gone")) == 0
 
 

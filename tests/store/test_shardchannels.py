@@ -133,13 +133,13 @@ async def test_watchers_coming_and_going_on_one_job_do_not_disturb_the_others(
                 arriving = contextlib.AsyncExitStack()
 
                 async def arrive(stack: contextlib.AsyncExitStack = arriving) -> None:
-                    await asyncio.sleep(0)
+                    await asyncio.sleep(0)  # arriving just after the other starts leaving
                     await stack.enter_async_context(changes.watch("job_0churn000000000000000"))
 
                 await asyncio.gather(leaving.aclose(), arrive())
-                await asyncio.sleep(0.02)
+                await asyncio.sleep(0.02)  # the reader sees the confirmations meanwhile
                 await arriving.aclose()
-            await asyncio.sleep(1.0)
+            await asyncio.sleep(1.0)  # room for a torn-down connection to tell the bystander
             assert bystander.empty()
     finally:
         await changes.close()

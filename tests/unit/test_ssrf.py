@@ -156,16 +156,29 @@ def test_embedded_public_ipv4_addresses_are_allowed(address: str) -> None:
 
 @pytest.mark.parametrize(
     "address",
-    ["169.254.169.254", "169.254.1.1", "fe80::1", "fd00:ec2::254", "100.100.100.200",
-     "64:ff9b::a9fe:a9fe", "::ffff:169.254.169.254", "168.63.129.16"],
-)  # fmt: skip
+    [
+        "169.254.169.254",
+        "169.254.1.1",
+        "fe80::1",
+        "fd00:ec2::254",
+        "100.100.100.200",
+        "64:ff9b::a9fe:a9fe",
+        "::ffff:169.254.169.254",
+        "168.63.129.16",
+    ],
+)
 def test_allowing_private_callbacks_never_opens_link_local_or_metadata(address: str) -> None:
     private = AddressPolicy.build(True, [])
     assert private.allows(ipaddress.ip_address("10.0.0.1"))
     assert not private.allows(ipaddress.ip_address(address))
     # Only an explicit CIDR opens them (and the IPv6 forms that carry them).
-    explicit = ["169.254.0.0/16", "fe80::/10", "fd00:ec2::254/128", "100.100.100.200/32",
-                "168.63.129.16/32"]  # fmt: skip
+    explicit = [
+        "169.254.0.0/16",
+        "fe80::/10",
+        "fd00:ec2::254/128",
+        "100.100.100.200/32",
+        "168.63.129.16/32",
+    ]
     assert AddressPolicy.build(True, explicit).allows(ipaddress.ip_address(address))
 
 
@@ -270,9 +283,14 @@ def test_every_parser_reads_an_accepted_literal_as_the_same_address(host: str) -
 
 
 @pytest.mark.parametrize(
-    "url", ["http://93.184.215.14/h", "https://[2606:4700:4700::1111]:8443/h",
-            "http://[::ffff:93.184.215.14]/h", "http://[64:ff9b::5db8:d70e]/h"],
-)  # fmt: skip
+    "url",
+    [
+        "http://93.184.215.14/h",
+        "https://[2606:4700:4700::1111]:8443/h",
+        "http://[::ffff:93.184.215.14]/h",
+        "http://[64:ff9b::5db8:d70e]/h",
+    ],
+)
 async def test_canonical_public_literals_are_still_accepted(url: str) -> None:
     assert (await check_callback_url(url, STRICT)).raw_host
 
@@ -290,10 +308,16 @@ async def test_send_time_resolver_refuses_numeric_hosts_aiohttp_took_for_names(h
 
 @pytest.mark.parametrize(
     ("family", "address"),
-    [(socket.AF_INET, "127.0.0.1"), (socket.AF_INET, "0177.0.0.1"), (socket.AF_INET, "127.1"),
-     (socket.AF_INET, "169.254.169.254"), (socket.AF_INET6, "::1"),
-     (socket.AF_INET6, "::ffff:127.0.0.1"), (socket.AF_INET6, "::ffff:0177.0.0.1")],
-)  # fmt: skip
+    [
+        (socket.AF_INET, "127.0.0.1"),
+        (socket.AF_INET, "0177.0.0.1"),
+        (socket.AF_INET, "127.1"),
+        (socket.AF_INET, "169.254.169.254"),
+        (socket.AF_INET6, "::1"),
+        (socket.AF_INET6, "::ffff:127.0.0.1"),
+        (socket.AF_INET6, "::ffff:0177.0.0.1"),
+    ],
+)
 def test_no_socket_is_made_for_an_address_the_policy_refuses(
     family: socket.AddressFamily, address: str
 ) -> None:

@@ -7,7 +7,7 @@ def test_entries_expire() -> None:
     cache: TtlCache[str, str] = TtlCache(seconds=0.05, max_size=10)
     cache.put("key", "tenant")
     assert cache.get("key") == "tenant"
-    time.sleep(0.06)
+    time.sleep(0.06)  # past the entry's 50 ms
     assert cache.get("key") is None
 
 

@@ -13,8 +13,13 @@ from acceptd.worker.verdict import Verdict, judge
 
 
 def verdict(ended: BaseException | None, value: object = None, **given: object) -> Verdict:
-    options: dict[str, object] = {"attempt": 1, "max_attempts": 3, "timeout": 30.0,
-                                  "timed_out": False, **given}  # fmt: skip
+    options: dict[str, object] = {
+        "attempt": 1,
+        "max_attempts": 3,
+        "timeout": 30.0,
+        "timed_out": False,
+        **given,
+    }
     return judge(ended, value, **options)  # type: ignore[arg-type]
 
 

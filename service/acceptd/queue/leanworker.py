@@ -44,7 +44,6 @@ import itertools
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
-from importlib.resources import files
 from typing import Any
 
 from acceptd.core import ids
@@ -60,18 +59,32 @@ from acceptd.queue.arqseams import (
     serialize_job,
     timestamp_ms,
 )
+from acceptd.queue.runscripts import (
+    ArqPickup,
+    ArqRetry,
+    ArqRun,
+    FairFinish,
+    FairHandback,
+    FairPickup,
+    FairRenew,
+    FairRetry,
+    FairRun,
+    RunScripts,
+    arq_run,
+    fair_run,
+)
 from acceptd.store import keys
-from acceptd.store.fairshare import with_prelude
+from acceptd.store.connection import StoreClient
 from acceptd.store.outages import describe
 from acceptd.store.shards import Shards
 
 log = logging.getLogger(__name__)
 
-_LUA = files("acceptd.queue").joinpath("lua")
 
-
-def _lua_source(name: str) -> str:
-    return _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+# misc: mypy compares redis-py's own command mixins anew in a class with two Redis bases.
+class ArqStoreClient(StoreClient, ArqRedis):  # type: ignore[misc]
+    """arq's pool (its health check, its log lines): arq's client, its outages raised as
+    StoreUnavailable like every client of the store (store/connection.py)."""
 
 
 class LeanWorker(Worker):
@@ -104,11 +117,7 @@ class LeanWorker(Worker):
         self.queue_head = "empty"
         self.next_due_ms = 0
         self._payloads: dict[str, bytes | str | None] = {}
-        self._pickup: Any = None
-        self._retry: Any = None
-        self._end: Any = None
-        self._handback: Any = None
-        self._renewal: Any = None
+        self._runs: RunScripts | None = None
         # Fair share: each run's token, which its marker holds (the scripts that end or renew
         # a run check it: a run whose lease lapsed and whose job runs elsewhere since
         # touches nothing), and the shard the next poll looks at first.
@@ -120,28 +129,19 @@ class LeanWorker(Worker):
         assert self._shards is not None, "the worker's loop has not started"
         return self._shards
 
-    def _scripts(self) -> tuple[Any, Any]:
-        if self._pickup is None:
-            register = self.shards.control.register_script
-            if self.fair_share:
-                self._pickup = register(with_prelude(_lua_source("fair_pickup")))
-                self._retry = register(with_prelude(_lua_source("fair_retry")))
-                self._end = register(with_prelude(_lua_source("fair_finish")))
-                self._handback = register(with_prelude(_lua_source("fair_handback")))
-                self._renewal = register(with_prelude(_lua_source("fair_renew")))
-            else:
-                self._pickup = register(_lua_source("arq_pickup"))
-                self._retry = register(_lua_source("arq_retry"))
-        return self._pickup, self._retry
+    @property
+    def _scripts(self) -> RunScripts:
+        if self._runs is None:
+            self._runs = RunScripts(self.shards)
+        return self._runs
 
-    def _keys(self, job_id: str) -> list[str]:
-        """The keys of a job's pickup, retry and finish: all in its shard's slot."""
-        shard = ids.shard_of(job_id)
-        found = [keys.arq_in_progress(job_id), self.queue_of(shard), keys.arq_job(job_id)]
-        if self.fair_share:
-            found += [keys.job(job_id), keys.fair_share(shard), keys.parked_jobs(shard),
-                      keys.running_jobs(shard)]  # fmt: skip
-        return found
+    def _arq_run(self, job_id: str) -> ArqRun:
+        """What a job's pickup and retry take first: all in its shard's slot."""
+        return arq_run(job_id, self.queue_of(ids.shard_of(job_id)))
+
+    def _fair_run(self, job_id: str) -> FairRun:
+        """What a job's fair-share pickup, retry, finish and hand-back take first."""
+        return fair_run(job_id, self.queue_of(ids.shard_of(job_id)))
 
     def _client(self, job_id: str) -> Any:
         return self.shards.for_key(keys.arq_job(job_id))
@@ -153,7 +153,7 @@ class LeanWorker(Worker):
         if self._shards is None:
             self._shards = await self._open_shards()
         if self._pool is None:
-            self._pool = ArqRedis(connection_pool=self.shards.control.connection_pool)
+            self._pool = ArqStoreClient(connection_pool=self.shards.control.connection_pool)
         log.info("Starting worker for %d functions: %s", len(self.functions),
                  ", ".join(self.functions))  # fmt: skip
         self.ctx["redis"] = self.pool
@@ -215,15 +215,18 @@ class LeanWorker(Worker):
         if not self.fair_share:
             await self.shards.pipelined(markers, lambda pipe, i: pipe.pexpire(markers[i], lease_ms))
             return
-        self._scripts()
+        scripts = self._scripts
 
         def renew(pipe: Any, i: int) -> Any:  # queued in the pipeline when awaited
             job_id = job_ids[i]
-            return self._renewal(
-                keys=[markers[i], keys.running_jobs(ids.shard_of(job_id))],
-                args=[job_id, self._tokens.get(job_id, ""), lease_ms],
-                client=pipe,
+            call = FairRenew(
+                in_progress=markers[i],
+                running=keys.running_jobs(ids.shard_of(job_id)),
+                job_id=job_id,
+                token=self._tokens.get(job_id, ""),
+                lease_ms=lease_ms,
             )
+            return scripts.fair_renew(call, client=pipe)
 
         renewed = await self.shards.pipelined(markers, renew)
         for job_id, (held,) in zip(job_ids, renewed, strict=True):
@@ -311,7 +314,6 @@ class LeanWorker(Worker):
         return task is None or task.done()
 
     async def start_jobs(self, job_ids: list[bytes | str]) -> None:  # type: ignore[override]
-        pickup, _ = self._scripts()
         for job_id_given in job_ids:
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
@@ -324,12 +326,8 @@ class LeanWorker(Worker):
             self.job_counter += 1
             lease_ms = int(self.in_progress_timeout_s * 1000)
             token = secrets.token_hex(8)
-            args = (
-                [job_id, lease_ms, token] if self.fair_share else [job_id, timestamp_ms(), lease_ms]
-            )
             try:
-                taken = await pickup(keys=self._keys(job_id), args=args,
-                                     client=self._client(job_id))  # fmt: skip
+                taken = await self._pickup(job_id, lease_ms, token)
             except BaseException:
                 self.job_counter -= 1
                 self.sem.release()
@@ -344,6 +342,14 @@ class LeanWorker(Worker):
             task = self.loop.create_task(self.run_job(job_id, int(float(score))))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
+
+    def _pickup(self, job_id: str, lease_ms: int, token: str) -> Awaitable[Any]:
+        """The pickup of one queued job (its reply: queue/lua/*_pickup.lua)."""
+        if self.fair_share:
+            call = FairPickup(run=self._fair_run(job_id), lease_ms=lease_ms, token=token)
+            return self._scripts.fair_pickup(call, client=self._client(job_id))
+        arq_call = ArqPickup(run=self._arq_run(job_id), now_ms=timestamp_ms(), lease_ms=lease_ms)
+        return self._scripts.arq_pickup(arq_call, client=self._client(job_id))
 
     async def run_job(self, job_id: str, score: int) -> None:
         payload = self._payloads.pop(job_id, None)
@@ -404,19 +410,23 @@ class LeanWorker(Worker):
 
     async def _again(self, job_id: str, again: bytes, delay_ms: int) -> None:
         """Queue the job again `delay_ms` from now with `again`, its next payload."""
-        _, retry_script = self._scripts()
-        now = timestamp_ms()
-        script_keys, args = self._keys(job_id), [job_id, now + delay_ms, again]
+        now, client = timestamp_ms(), self._client(job_id)
         if self.fair_share:
             shard = ids.shard_of(job_id)
-            script_keys.append(keys.retrying_jobs(shard))
-            args += [
-                now,
-                keys.wakeup(keys.JOBS_WAKEUP, shard),
-                keys.wakeup(keys.SCHEDULED_WAKEUP, shard),
-                self._tokens.get(job_id, ""),
-            ]
-        await retry_script(keys=script_keys, args=args, client=self._client(job_id))
+            call = FairRetry(
+                run=self._fair_run(job_id),
+                retrying=keys.retrying_jobs(shard),
+                due_ms=now + delay_ms,
+                payload=again,
+                now_ms=now,
+                jobs_wakeup=keys.wakeup(keys.JOBS_WAKEUP, shard),
+                scheduler_wakeup=keys.wakeup(keys.SCHEDULED_WAKEUP, shard),
+                token=self._tokens.get(job_id, ""),
+            )
+            await self._scripts.fair_retry(call, client=client)
+        else:
+            arq_call = ArqRetry(run=self._arq_run(job_id), score_ms=now + delay_ms, payload=again)
+            await self._scripts.arq_retry(arq_call, client=client)
         self._tokens.pop(job_id, None)
 
     async def _give_back(self, job_ids: list[str], wakeup_kind: str | None) -> None:
@@ -425,15 +435,14 @@ class LeanWorker(Worker):
         (fair share: back from the running set into the queue, in their slots), and the
         workers of `wakeup_kind` hear of them. One round trip per node."""
         markers = [keys.arq_in_progress(job_id) for job_id in job_ids]
-        if self.fair_share:
-            self._scripts()
+        scripts = self._scripts
 
         def give_back(pipe: Any, i: int) -> Any:
             wakeup = keys.wakeup(wakeup_kind or keys.JOBS_WAKEUP, ids.shard_of(job_ids[i]))
             if self.fair_share:  # queued in the pipeline when awaited (Shards.pipelined)
                 token = self._tokens.get(job_ids[i], "")
-                return self._handback(keys=self._keys(job_ids[i]),
-                                      args=[job_ids[i], wakeup, token], client=pipe)  # fmt: skip
+                call = FairHandback(run=self._fair_run(job_ids[i]), wakeup=wakeup, token=token)
+                return scripts.fair_handback(call, client=pipe)
             pipe.delete(markers[i])
             if wakeup_kind is not None:
                 pipe.spublish(wakeup, "1")
@@ -445,13 +454,12 @@ class LeanWorker(Worker):
 
     async def _finish(self, job_id: str) -> None:
         if self.fair_share:
-            self._scripts()
-            shard = ids.shard_of(job_id)
-            await self._end(
-                keys=self._keys(job_id),
-                args=[job_id, keys.wakeup(keys.JOBS_WAKEUP, shard), self._tokens.get(job_id, "")],
-                client=self._client(job_id),
+            call = FairFinish(
+                run=self._fair_run(job_id),
+                wakeup=keys.wakeup(keys.JOBS_WAKEUP, ids.shard_of(job_id)),
+                token=self._tokens.get(job_id, ""),
             )
+            await self._scripts.fair_finish(call, client=self._client(job_id))
             self._tokens.pop(job_id, None)
             return
         # Keys first: a crash before the ZREM leaves an entry the next pickup drops.

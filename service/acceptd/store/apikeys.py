@@ -14,7 +14,9 @@ from acceptd.core.clock import now_ms
 from acceptd.core.credentials import generate_api_key
 from acceptd.store import keys
 from acceptd.store.capped import CapReachedError
-from acceptd.store.scripts import lua_source
+from acceptd.store.scriptcalls import ApiKeyCreate
+from acceptd.store.scripts import layouts_source
+from acceptd.store.tracedscript import TracedScript
 
 # admin and standard are API keys; the portal scopes are sessions made from portal links
 # (store/portal.py): `portal` sees the tenant's console, `portal-endpoints` only its endpoints
@@ -85,7 +87,7 @@ class ApiKeyRecord:
 
 
 # Read once: a store is made per request that exchanges a portal link.
-_CREATE_SOURCE = lua_source("apikey_create")
+_CREATE_SOURCE = layouts_source(ApiKeyCreate)
 # API keys one tenant may hold at once (they never expire; revoked ones do not count).
 MAX_KEYS_PER_TENANT = 200
 
@@ -94,7 +96,10 @@ class ApiKeyStore:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._touched: dict[str, int] = {}
-        self._create_script = redis.register_script(_CREATE_SOURCE)
+        # On `redis`, the control plane's client, which every key here is on.
+        self._create_script = TracedScript(
+            ApiKeyCreate, redis.register_script(_CREATE_SOURCE), shards=None
+        )
 
     async def identify(self, raw_key: str) -> KeyIdentity | None:
         """Who the key (or portal session) is; None when unknown, revoked, expired, or a
@@ -125,13 +130,14 @@ class ApiKeyStore:
         entry = {"name": name, "scope": scope, "digest": keys.digest(raw),
                  "created": record.created_ms}  # fmt: skip
         written = await self._create_script(
-            keys=[keys.tenant_api_keys(tenant), keys.api_key(raw)],
-            args=[
-                MAX_KEYS_PER_TENANT,
-                key_id,
-                json.dumps(entry),
-                KeyIdentity(tenant, key_id, scope).encode(),
-            ],
+            ApiKeyCreate(
+                tenant_keys=keys.tenant_api_keys(tenant),
+                lookup=keys.api_key(raw),
+                cap=MAX_KEYS_PER_TENANT,
+                key_id=key_id,
+                entry=json.dumps(entry),
+                identity=KeyIdentity(tenant, key_id, scope).encode(),
+            )
         )
         if not written:
             raise CapReachedError("API keys", MAX_KEYS_PER_TENANT)

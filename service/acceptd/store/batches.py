@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any, NoReturn
 
 from redis.asyncio.client import Pipeline
-from redis.exceptions import TryAgainError
 
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
@@ -32,7 +31,16 @@ from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import ClaimLapsedError, HeldKey
 from acceptd.store.job_record import Fields, JobRef, content_fields, flat, shared_fields
 from acceptd.store.jobs import JobStore, QuotaExceededError
+from acceptd.store.layouts import BatchField as B
+from acceptd.store.outages import StoreUnavailable
 from acceptd.store.placement import job_shard
+from acceptd.store.scriptcalls import (
+    BatchItems,
+    BatchOpen,
+    BatchPartDone,
+    BatchPartDrop,
+    BatchPartRelease,
+)
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
@@ -120,41 +128,40 @@ class BatchRecord:
         are their sum. A batch is complete once the home has heard from every part, or,
         before it has (a dispatcher yet to read the last part's event), once every item
         is terminal: then at the time its last part finished."""
-        counts = {s.value: int(raw.get(f"n:{s.value}", "0")) for s in JobStatus}
-        finished = [int(raw["finished"])] if raw.get("finished") else []
+        counts = {s.value: int(raw.get(B.COUNT + s.value, "0")) for s in JobStatus}
+        finished = [int(raw[B.FINISHED])] if raw.get(B.FINISHED) else []
         for part in parts or []:
             for status in counts:
-                counts[status] += int(part.get(f"n:{status}", "0"))
-            if part.get("finished"):
-                finished.append(int(part["finished"]))
-        total = int(raw["total"])
-        completed_ms = int(raw["completed"]) if raw.get("completed") else None
+                counts[status] += int(part.get(B.COUNT + status, "0"))
+            if part.get(B.FINISHED):
+                finished.append(int(part[B.FINISHED]))
+        total = int(raw[B.TOTAL])
+        completed_ms = int(raw[B.COMPLETED]) if raw.get(B.COMPLETED) else None
         terminal = sum(counts[s.value] for s in TERMINAL_STATUSES)
         if completed_ms is None and parts and finished and terminal == total:
             completed_ms = max(finished)
         return cls(
             id=batch_id,
-            tenant=raw["tenant"],
+            tenant=raw[B.TENANT],
             total=total,
             counts=counts,
-            callback_url=raw.get("callback_url") or None,
-            item_events=raw.get("item_events") == "1",
-            metadata=json.loads(raw.get("metadata", "{}")),
-            priority=raw.get("priority", "normal"),
-            created_ms=int(raw["created"]),
+            callback_url=raw.get(B.CALLBACK_URL) or None,
+            item_events=raw.get(B.ITEM_EVENTS) == "1",
+            metadata=json.loads(raw.get(B.METADATA, "{}")),
+            priority=raw.get(B.PRIORITY, "normal"),
+            created_ms=int(raw[B.CREATED]),
             completed_ms=completed_ms,
-            part_shards=cls.part_shards_of(raw.get("shards")),
-            channels=json.loads(raw["chan"]) if raw.get("chan") else [],
+            part_shards=cls.part_shards_of(raw.get(B.SHARDS)),
+            channels=json.loads(raw[B.CHANNELS]) if raw.get(B.CHANNELS) else [],
         )
 
 
-class BatchOpenTimeoutError(TryAgainError):
+class BatchOpenTimeoutError(StoreUnavailable):
     """A batch over many shards did not open within OPEN_WINDOW_MS of its parts being
     written (a store too slow, or failing over): nothing of it stays. An outage to retry."""
 
     def __init__(self) -> None:
-        message = f"TRYAGAIN the batch could not open within {OPEN_WINDOW_MS} ms"
-        super().__init__(message)  # type: ignore[no-untyped-call]
+        super().__init__(f"the batch could not open within {OPEN_WINDOW_MS} ms")
 
 
 @dataclass(frozen=True)
@@ -162,7 +169,7 @@ class _Part:
     """The items of a batch that land on one shard, ready to write."""
 
     shard: int
-    chunks: list[tuple[list[str], list[dict[str, Any]]]]
+    chunks: list[BatchItems]
     items: int
     items_bytes: int
 
@@ -199,22 +206,22 @@ class BatchStore:
 
     def _part(
         self, new: NewBatch, batch_id: str, shard: int, indexes: list[int], job_ids: list[str],
-        shared: Fields, created: int,
+        shared: Fields, shared_json: str, created: int, *, held: bool,
     ) -> _Part:  # fmt: skip
         """The script calls that write the items `indexes` on `shard`: chunks of CHUNK. Each
         item is its own fields (store/job_record.py), by name, with its id, arq payload and
-        size; the `shared` fields are the batch's, passed once."""
-        indexes_keys = [
-            keys.tenant_jobs(new.tenant, shard), keys.batch_jobs(batch_id, shard),
-            keys.job_queue(shard), keys.batch_part(batch_id, shard),
-            keys.tenant_usage(new.tenant, shard), keys.fair_share(shard),
-        ]  # fmt: skip
+        size; the `shared` fields are the batch's, passed once (`shared_json`). A part on
+        another shard than the home is `held` out of the queue."""
+        tenant_index = keys.tenant_jobs(new.tenant, shard)
+        part_index, part = keys.batch_jobs(batch_id, shard), keys.batch_part(batch_id, shard)
+        queue, fair_share = keys.job_queue(shard), keys.fair_share(shard)
+        usage = keys.tenant_usage(new.tenant, shard)
         shared_flat = flat(shared)
-        chunks: list[tuple[list[str], list[dict[str, Any]]]] = []
+        chunks: list[BatchItems] = []
         items_bytes = 0
         for start in range(0, len(indexes), CHUNK):
             chunk: list[dict[str, Any]] = []
-            script_keys = list(indexes_keys)
+            jobs_and_arq_jobs: list[tuple[str, str]] = []
             for index in indexes[start : start + CHUNK]:
                 item, job_id = new.items[index], job_ids[index]
                 run = JobRef(job_id, new.tenant, batch_id).run_args(item.type)
@@ -229,8 +236,15 @@ class BatchStore:
                         "fields": own,
                     }
                 )
-                script_keys += [keys.job(job_id), keys.arq_job(job_id)]
-            chunks.append((script_keys, chunk))
+                jobs_and_arq_jobs.append((keys.job(job_id), keys.arq_job(job_id)))
+            chunks.append(
+                BatchItems(
+                    tenant_index=tenant_index, part_index=part_index, queue=queue, part=part,
+                    usage=usage, fair_share=fair_share, jobs_and_arq_jobs=jobs_and_arq_jobs,
+                    tenant=new.tenant, priority=new.priority, shared_fields=shared_json,
+                    items=compact(chunk), hold="1" if held else "0",
+                )
+            )  # fmt: skip
         return _Part(shard, chunks, len(indexes), items_bytes)
 
     async def create(self, new: NewBatch, *, idempotency: HeldKey | None = None) -> BatchRecord:
@@ -261,45 +275,46 @@ class BatchStore:
             new.tenant, JobStatus.QUEUED, created, callback_url=item_callback,
             priority=new.priority, traceparent=new.traceparent, batch_id=batch_id,
         )  # fmt: skip
-        # What every batch_items.lua call of this batch is given before its chunk.
-        head: list[str | int] = [new.tenant, new.priority, compact([str(v) for v in flat(shared)])]
+        # What every batch_items.lua call of this batch is given with its chunk.
+        shared_json = compact([str(v) for v in flat(shared)])
         placed = self._placement(new, home, capped=await self._jobs.capped(new.tenant))
         # Ids made in the items' order (they sort by it, whatever shard each is on): a
         # batch's items list in the order they were submitted.
         shard_of = {index: shard for shard, indexes in placed.items() for index in indexes}
         job_ids = [ids.new_id("job", shard_of[index]) for index in range(len(new.items))]
         parts = {
-            shard: self._part(new, batch_id, shard, indexes, job_ids, shared, created)
+            shard: self._part(new, batch_id, shard, indexes, job_ids, shared, shared_json, created,
+                              held=shard != home)
             for shard, indexes in placed.items()
-        }
+        }  # fmt: skip
         others = [part for shard, part in parts.items() if shard != home and part.items]
         opens_by = created + OPEN_WINDOW_MS if others else 0
         fields: dict[str, str | int] = {
-            "id": batch_id,
-            "tenant": new.tenant,
-            "total": len(new.items),
-            "terminal": 0,
-            f"n:{JobStatus.QUEUED.value}": parts[home].items,
-            "created": created,
-            "item_events": "1" if new.item_events else "0",
+            B.ID: batch_id,
+            B.TENANT: new.tenant,
+            B.TOTAL: len(new.items),
+            B.TERMINAL: 0,
+            B.COUNT + JobStatus.QUEUED: parts[home].items,
+            B.CREATED: created,
+            B.ITEM_EVENTS: "1" if new.item_events else "0",
         }
         if others:
-            fields["items"] = parts[home].items
-            fields["parts"] = len(others) + (1 if parts[home].items else 0)
-            fields["shards"] = ",".join(str(part.shard) for part in others)
+            fields[B.ITEMS] = parts[home].items
+            fields[B.PARTS] = len(others) + (1 if parts[home].items else 0)
+            fields[B.SHARDS] = ",".join(str(part.shard) for part in others)
         if new.callback_url:
-            fields["callback_url"] = new.callback_url
+            fields[B.CALLBACK_URL] = new.callback_url
         if new.metadata:
-            fields["metadata"] = compact(new.metadata)
+            fields[B.METADATA] = compact(new.metadata)
         if new.priority != "normal":
-            fields["priority"] = new.priority
+            fields[B.PRIORITY] = new.priority
         if new.channels:
-            fields["chan"] = compact(new.channels)
+            fields[B.CHANNELS] = compact(new.channels)
         written: list[_Part] = []
         if others:
             recover_at = created + RECOVER_AFTER_MS
             openings = await asyncio.gather(
-                *(self._write_part(new, batch_id, part, head, created, opens_by, recover_at)
+                *(self._write_part(new, batch_id, part, created, opens_by, recover_at)
                   for part in others),
                 return_exceptions=True,
             )  # fmt: skip
@@ -310,8 +325,7 @@ class BatchStore:
             if refusal is not None:
                 await self._drop_parts(batch_id, new.tenant, written)
                 self._raise_refusal(new.tenant, refusal)
-        opened = await self._open_home(new, batch_id, parts[home], head, fields, opens_by,
-                                       idempotency)  # fmt: skip
+        opened = await self._open_home(new, batch_id, parts[home], fields, opens_by, idempotency)
         trim = self._jobs.trimmer.maybe_trim
         usage = keys.tenant_usage(new.tenant, home)
         await trim(keys.tenant_batches(new.tenant, home), keys.batch, "bat", usage, now=opened != 1)
@@ -337,62 +351,67 @@ class BatchStore:
         raise BatchOpenTimeoutError()
 
     async def _open_home(
-        self, new: NewBatch, batch_id: str, part: _Part, head: list[str | int],
-        fields: dict[str, str | int], opens_by: int, idempotency: HeldKey | None,
+        self, new: NewBatch, batch_id: str, part: _Part, fields: dict[str, str | int],
+        opens_by: int, idempotency: HeldKey | None,
     ) -> int:  # fmt: skip
         """The home's transaction: the batch hash and the home's items, queued."""
         home = part.shard
-        usage = keys.tenant_usage(new.tenant, home)
-        gate_keys = [keys.batch(batch_id), keys.tenant_batches(new.tenant, home),
-                     keys.tenant_jobs(new.tenant, home), usage]  # fmt: skip
-        idem_value, idem_ttl_ms = "", 0
+        idem_key: tuple[str, ...] = ()
+        idem_value, idem_ttl_ms, claim = "", 0, ""
         if idempotency is not None:
-            gate_keys.append(idempotency.redis_key)
+            idem_key = (idempotency.redis_key,)
             idem_value, idem_ttl_ms = idempotency.done_value(batch_id), idempotency.ttl_ms
-        flat = [part for pair in fields.items() for part in pair]
-        open_args: list[str | int] = [
-            batch_id, part.items, self._jobs.job_share, self._jobs.byte_share,
-            stored_bytes(flat), part.items_bytes, idem_value, idem_ttl_ms, 0, opens_by,
-            idempotency.claim if idempotency is not None else "", *flat,
-        ]  # fmt: skip
-        return await self._write(part, gate_keys, open_args, head, held=False)
+            claim = idempotency.claim
+        flat = [value for pair in fields.items() for value in pair]
+        gate = BatchOpen(
+            batch=keys.batch(batch_id), filed=keys.tenant_batches(new.tenant, home),
+            tenant_index=keys.tenant_jobs(new.tenant, home),
+            usage=keys.tenant_usage(new.tenant, home), idempotency_key=idem_key,
+            batch_id=batch_id, items=part.items, quota=self._jobs.job_share,
+            budget=self._jobs.byte_share, hash_bytes=stored_bytes(flat),
+            item_bytes=part.items_bytes, idempotency_value=idem_value, ttl_ms=idem_ttl_ms,
+            score=0, deadline_ms=opens_by, claim=claim, fields=flat,
+        )  # fmt: skip
+        return await self._write(part, gate, held=False)
 
     async def _write_part(
-        self, new: NewBatch, batch_id: str, part: _Part, head: list[str | int], created: int,
-        opens_by: int, recover_at: int,
+        self, new: NewBatch, batch_id: str, part: _Part, created: int, opens_by: int,
+        recover_at: int,
     ) -> int:  # fmt: skip
         """A part on another shard than the home, held: 1, or its shard's refusal."""
         shard = part.shard
         fields: dict[str, str | int] = {
-            "id": batch_id, "tenant": new.tenant, "part": 1, "items": part.items,
-            "terminal": 0, f"n:{JobStatus.QUEUED.value}": part.items,
-            "created": created, "priority": new.priority, "opens_by": opens_by, "held": 1,
-        }  # fmt: skip
+            B.ID: batch_id,
+            B.TENANT: new.tenant,
+            B.PART: 1,
+            B.ITEMS: part.items,
+            B.TERMINAL: 0,
+            B.COUNT + JobStatus.QUEUED: part.items,
+            B.CREATED: created,
+            B.PRIORITY: new.priority,
+            B.OPENS_BY: opens_by,
+            B.HELD: 1,
+        }
         flat = [value for pair in fields.items() for value in pair]
-        open_keys = [
-            keys.batch_part(batch_id, shard), keys.batch_parts_pending(shard),
-            keys.tenant_jobs(new.tenant, shard), keys.tenant_usage(new.tenant, shard),
-        ]  # fmt: skip
-        open_args: list[str | int] = [
-            batch_id, part.items, self._jobs.job_share, self._jobs.byte_share, 0,
-            part.items_bytes, "", 0, recover_at, 0, "", *flat,
-        ]  # fmt: skip
-        return await self._write(part, open_keys, open_args, head, held=True)
+        gate = BatchOpen(
+            batch=keys.batch_part(batch_id, shard), filed=keys.batch_parts_pending(shard),
+            tenant_index=keys.tenant_jobs(new.tenant, shard),
+            usage=keys.tenant_usage(new.tenant, shard), idempotency_key=(),
+            batch_id=batch_id, items=part.items, quota=self._jobs.job_share,
+            budget=self._jobs.byte_share, hash_bytes=0, item_bytes=part.items_bytes,
+            idempotency_value="", ttl_ms=0, score=recover_at, deadline_ms=0, claim="",
+            fields=flat,
+        )  # fmt: skip
+        return await self._write(part, gate, held=True)
 
-    async def _write(
-        self, part: _Part, open_keys: list[str], open_args: list[str | int],
-        head: list[str | int], *, held: bool,
-    ) -> int:  # fmt: skip
-        """One shard's MULTI/EXEC: lua/batch_open.lua (the hash, after the tenant's share
-        there is checked), then its items in chunks (lua/batch_items.lua), queued unless
-        `held`; 1, or the shard's refusal."""
+    async def _write(self, part: _Part, gate: BatchOpen, *, held: bool) -> int:
+        """One shard's MULTI/EXEC: lua/batch_open.lua (`gate`: the hash, after the tenant's
+        share there is checked), then its items in chunks (lua/batch_items.lua), queued
+        unless `held` (as the part's chunks were made); 1, or the shard's refusal."""
         async with self._shards.of(part.shard).pipeline(transaction=True) as pipe:
-            await self._scripts.batch_open(keys=open_keys, args=open_args, client=pipe)
-            for script_keys, chunk in part.chunks:
-                await self._scripts.batch_items(
-                    keys=script_keys, args=[*head, compact(chunk), "1" if held else "0"],
-                    client=pipe,
-                )  # fmt: skip
+            await self._scripts.batch_open(gate, client=pipe)
+            for chunk in part.chunks:
+                await self._scripts.batch_items(chunk, client=pipe)
             if part.items and not held:
                 pipe.spublish(keys.wakeup(keys.JOBS_WAKEUP, part.shard), "1")
             opened: int = (await pipe.execute())[0]
@@ -401,11 +420,12 @@ class BatchStore:
     async def _release(self, batch_id: str, shard: int) -> int:
         """Queues a held part whose batch opened (once: lua/batch_part_release.lua)."""
         queued: int = await self._scripts.batch_part_release(
-            keys=[
-                keys.batch_parts_pending(shard), keys.batch_jobs(batch_id, shard),
-                keys.job_queue(shard), keys.batch_part(batch_id, shard), keys.fair_share(shard),
-            ],
-            args=[batch_id, keys.wakeup(keys.JOBS_WAKEUP, shard)],
+            BatchPartRelease(
+                pending=keys.batch_parts_pending(shard),
+                part_index=keys.batch_jobs(batch_id, shard), queue=keys.job_queue(shard),
+                part=keys.batch_part(batch_id, shard), fair_share=keys.fair_share(shard),
+                batch_id=batch_id, wakeup=keys.wakeup(keys.JOBS_WAKEUP, shard),
+            )
         )  # fmt: skip
         return queued
 
@@ -416,16 +436,16 @@ class BatchStore:
         """Rolls back a held part whose batch never opened (lua/batch_part_drop.lua)."""
         client = self._shards.of(shard)
         job_ids: list[str] = await client.zrange(keys.batch_jobs(batch_id, shard), 0, -1)
-        script_keys = [
-            keys.batch_parts_pending(shard), keys.batch_part(batch_id, shard),
-            keys.batch_jobs(batch_id, shard), keys.tenant_jobs(tenant, shard),
-            keys.tenant_usage(tenant, shard),
-        ]  # fmt: skip
-        for job_id in job_ids:
-            script_keys += [keys.job(job_id), keys.arq_job(job_id)]
         dropped: int = await self._scripts.batch_part_drop(
-            keys=script_keys, args=[batch_id, *job_ids]
-        )
+            BatchPartDrop(
+                pending=keys.batch_parts_pending(shard), part=keys.batch_part(batch_id, shard),
+                job_index=keys.batch_jobs(batch_id, shard),
+                tenant_index=keys.tenant_jobs(tenant, shard),
+                usage=keys.tenant_usage(tenant, shard),
+                jobs_and_arq_jobs=[(keys.job(job_id), keys.arq_job(job_id)) for job_id in job_ids],
+                batch_id=batch_id, item_ids=job_ids,
+            )
+        )  # fmt: skip
         return dropped
 
     async def recover_parts(self, shard: int) -> int | None:
@@ -445,7 +465,7 @@ class BatchStore:
                 later.append(int(due))
                 break
             part = keys.batch_part(batch_id, shard)
-            tenant, opens_by = await client.hmget(part, ["tenant", "opens_by"])  # type: ignore[misc]
+            tenant, opens_by = await client.hmget(part, [B.TENANT, B.OPENS_BY])  # type: ignore[misc]
             home = keys.batch(batch_id)
             if tenant is None:
                 await client.zrem(pending, batch_id)  # nothing left to recover
@@ -470,17 +490,18 @@ class BatchStore:
         after this returns, so a crash in between cannot leave the parts forever)."""
         home = ids.shard_of(batch_id)
         done: int = await self._scripts.batch_part_done(
-            keys=[
-                keys.batch(batch_id), keys.events_stream(home),
-                keys.tenant_event_subscriptions(tenant, home), keys.batch(batch_id),
-                keys.batch_jobs(batch_id, home),
-            ],
-            args=[batch_id, tenant, now_ms(), "", self._jobs.retention_ms, "", shard],
+            BatchPartDone(
+                home=keys.batch(batch_id), events=keys.events_stream(home),
+                subscriptions=keys.tenant_event_subscriptions(tenant, home),
+                batch_part=keys.batch(batch_id), part_index=keys.batch_jobs(batch_id, home),
+                batch_id=batch_id, tenant=tenant, now_ms=now_ms(), event_id="",
+                retention_ms=self._jobs.retention_ms, changes="", part_shard=shard,
+            )
         )  # fmt: skip
         if done != 2:
             return
         home_key = keys.batch(batch_id)
-        shards_field = await self._shards.for_key(home_key).hget(home_key, "shards")  # type: ignore[misc]
+        shards_field = await self._shards.for_key(home_key).hget(home_key, B.SHARDS)  # type: ignore[misc]
         parts = BatchRecord.part_shards_of(shards_field)
         retention = self._jobs.retention_ms
 
@@ -510,7 +531,7 @@ class BatchStore:
         wanted = [
             (n, shard)
             for n, raw in enumerate(raws)
-            for shard in BatchRecord.part_shards_of(raw.get("shards"))
+            for shard in BatchRecord.part_shards_of(raw.get(B.SHARDS))
         ]
         found = await records.hashes(
             self._shards, [keys.batch_part(batch_ids[n], shard) for n, shard in wanted]

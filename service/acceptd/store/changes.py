@@ -17,6 +17,7 @@ from collections.abc import AsyncIterator, Callable, Hashable
 from acceptd.core.clock import now_ms
 from acceptd.core.tasks import cancel_until_done
 from acceptd.store import keys
+from acceptd.store.scriptcalls import MarkWatched
 from acceptd.store.scripts import Scripts
 from acceptd.store.shardchannels import ShardPubSub, by_node, open_pubsub
 from acceptd.store.shards import Shards
@@ -131,13 +132,13 @@ class JobChanges:
     async def _mark(self, job_ids: list[str]) -> None:
         until = now_ms() + WATCH_MARK_MS
         if len(job_ids) == 1:  # a new watcher: no pipeline (it would add a SCRIPT EXISTS)
-            await self._scripts.mark_watched(keys=[keys.job(job_ids[0])], args=[until])
+            await self._scripts.mark_watched(MarkWatched(job=keys.job(job_ids[0]), until_ms=until))
             return
         job_keys = [keys.job(job_id) for job_id in job_ids]
         await self._shards.pipelined(
             job_keys,
             lambda pipe, i: self._scripts.mark_watched(
-                keys=[job_keys[i]], args=[until], client=pipe
+                MarkWatched(job=job_keys[i], until_ms=until), client=pipe
             ),
         )
 

@@ -15,7 +15,7 @@ import json
 import random
 from collections.abc import Callable
 from dataclasses import asdict, dataclass, replace
-from typing import Any
+from typing import Any, Literal
 
 from redis.asyncio.client import Pipeline
 
@@ -25,11 +25,18 @@ from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, arq_payload
+from acceptd.store.layouts import DeliveryField as F
 from acceptd.store.operational import OperationalEvent
 from acceptd.store.records import TRIM_EVERY, newest_ids_across
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import DELIVERY_ALLOWANCE, ByteBudgetExceededError, stored_bytes
+from acceptd.store.webhookcalls import (
+    DeliveryAttempt,
+    DeliveryCreate,
+    DeliveryKeys,
+    DeliveryRequeue,
+)
 
 # Attempts a delivery keeps (the newest; its count goes on): manual retries could otherwise
 # grow one delivery, and every answer that lists its attempts, without end.
@@ -81,29 +88,29 @@ class DeliveryRecord(NewDelivery):
     def from_hash(cls, delivery_id: str, raw: dict[str, str], body: str) -> DeliveryRecord:
         return cls(
             id=delivery_id,
-            tenant=raw["tenant"],
-            job_id=raw["job"],
-            event=raw["event"],
-            webhook_id=raw["msg"],
-            url=raw["url"],
-            endpoint_id=raw.get("endpoint") or None,
+            tenant=raw[F.TENANT],
+            job_id=raw[F.SUBJECT],
+            event=raw[F.EVENT],
+            webhook_id=raw[F.WEBHOOK_ID],
+            url=raw[F.URL],
+            endpoint_id=raw.get(F.ENDPOINT) or None,
             body=body,
-            body_field=raw.get("bf", ""),
-            confidential=raw.get("sealed") == "1",
-            traceparent=raw.get("tp") or None,
-            order_queue=raw.get("oq") or None,
-            status=DeliveryStatus(raw["status"]),
-            attempt_count=int(raw.get("attempt_count", "0")),
-            next_attempt_ms=int(raw["next_attempt"]) if raw.get("next_attempt") else None,
-            created_ms=int(raw["created"]),
+            body_field=raw.get(F.BODY_FIELD, ""),
+            confidential=raw.get(F.SEALED) == "1",
+            traceparent=raw.get(F.TRACEPARENT) or None,
+            order_queue=raw.get(F.ORDER_QUEUE) or None,
+            status=DeliveryStatus(raw[F.STATUS]),
+            attempt_count=int(raw.get(F.ATTEMPT_COUNT, "0")),
+            next_attempt_ms=int(raw[F.NEXT_ATTEMPT]) if raw.get(F.NEXT_ATTEMPT) else None,
+            created_ms=int(raw[F.CREATED]),
         )
 
 
 # The fields a view reads (HMGET): never `body` (deliveries made before bodies were shared
 # hold theirs in their own hash).
 _VIEW_FIELDS = (
-    "tenant", "job", "event", "msg", "url", "endpoint", "status", "attempt_count",
-    "next_attempt", "created", "ah",
+    F.TENANT, F.SUBJECT, F.EVENT, F.WEBHOOK_ID, F.URL, F.ENDPOINT, F.STATUS, F.ATTEMPT_COUNT,
+    F.NEXT_ATTEMPT, F.CREATED, F.ATTEMPTS_IN_HASH,
 )  # fmt: skip
 
 
@@ -127,20 +134,21 @@ class DeliveryView:
     @classmethod
     def from_values(cls, delivery_id: str, values: list[str | None]) -> DeliveryView | None:
         raw = dict(zip(_VIEW_FIELDS, values, strict=True))
-        tenant, job, status, created = raw["tenant"], raw["job"], raw["status"], raw["created"]
+        tenant, job, status, created = raw[F.TENANT], raw[F.SUBJECT], raw[F.STATUS], raw[F.CREATED]
         if tenant is None or job is None or status is None or created is None:
             return None  # expired
+        next_attempt = raw[F.NEXT_ATTEMPT]
         return cls(
             id=delivery_id,
             tenant=tenant,
             job_id=job,
-            event=raw["event"] or "",
-            webhook_id=raw["msg"] or "",
-            url=raw["url"] or "",
-            endpoint_id=raw["endpoint"] or None,
+            event=raw[F.EVENT] or "",
+            webhook_id=raw[F.WEBHOOK_ID] or "",
+            url=raw[F.URL] or "",
+            endpoint_id=raw[F.ENDPOINT] or None,
             status=DeliveryStatus(status),
-            attempt_count=int(raw["attempt_count"] or "0"),
-            next_attempt_ms=int(raw["next_attempt"]) if raw["next_attempt"] else None,
+            attempt_count=int(raw[F.ATTEMPT_COUNT] or "0"),
+            next_attempt_ms=int(next_attempt) if next_attempt else None,
             created_ms=int(created),
         )
 
@@ -186,18 +194,20 @@ class DeliveryStore:
         context = self._context(record.id, record.job_id, record.body_field)
         return replace(record, body=self._box.decrypt(record.body, context))
 
-    def _attempt_keys(self, delivery: DeliveryRecord | DeliveryView, attempt_no: int) -> list[str]:
+    def _attempt_keys(
+        self, delivery: DeliveryRecord | DeliveryView, attempt_no: int
+    ) -> DeliveryKeys:
         shard = ids.shard_of(delivery.id)
-        return [
-            keys.delivery(delivery.id),
-            keys.delivery_attempts(delivery.id),
-            keys.deliveries_due(shard),
-            keys.arq_job(attempt_job_id(delivery.id, attempt_no)),
-            keys.webhook_queue(shard),
-            keys.inline_leases(shard),
-            keys.webhook_bodies(delivery.job_id),
-            keys.tenant_usage(delivery.tenant, shard),
-        ]
+        return DeliveryKeys(
+            delivery=keys.delivery(delivery.id),
+            attempts=keys.delivery_attempts(delivery.id),
+            due=keys.deliveries_due(shard),
+            arq_job=keys.arq_job(attempt_job_id(delivery.id, attempt_no)),
+            queue=keys.webhook_queue(shard),
+            inline_leases=keys.inline_leases(shard),
+            bodies=keys.webhook_bodies(delivery.job_id),
+            usage=keys.tenant_usage(delivery.tenant, shard),
+        )
 
     @staticmethod
     def _payload(delivery_id: str, attempt_no: int, at_ms: int) -> str:
@@ -210,30 +220,37 @@ class DeliveryStore:
         that long (renewed while it sends); no arq job is made unless the lease lapses.
         """
         now = now_ms()
-        mode = "held" if new.order_queue else "inline" if lease_ms else "queue"
+        mode: Literal["queue", "inline", "held"] = (
+            "held" if new.order_queue else "inline" if lease_ms else "queue"
+        )
         # Every field of every retained delivery costs Redis memory: defaults are left out.
         fields: list[str | int] = [
-            "tenant", new.tenant, "job", new.job_id, "event", new.event, "msg", new.webhook_id,
-            "url", new.url,
-            "status", DeliveryStatus.PENDING.value, "attempt_count", 0, "created", now,
-            "ah", "1",  # its attempts are fields of this hash (lua/delivery_attempt.lua)
+            F.TENANT, new.tenant, F.SUBJECT, new.job_id, F.EVENT, new.event,
+            F.WEBHOOK_ID, new.webhook_id, F.URL, new.url,
+            F.STATUS, DeliveryStatus.PENDING.value, F.ATTEMPT_COUNT, 0, F.CREATED, now,
+            # Its attempts are fields of this hash (lua/delivery_attempt.lua).
+            F.ATTEMPTS_IN_HASH, "1",
         ]  # fmt: skip
-        fields += ["bf", new.body_field] if new.body_field else ["body", self._sealed_body(new)]
+        fields += (
+            [F.BODY_FIELD, new.body_field] if new.body_field else [F.BODY, self._sealed_body(new)]
+        )
         if new.counted and not new.body_field:
-            fields += ["o", "1"]  # owed in its subject's bodies hash (lua/delivery_create.lua)
+            fields += [F.OWED, "1"]  # owed in its subject's bodies hash (lua/delivery_create.lua)
+        if not new.counted:
+            fields += [F.UNCOUNTED, "1"]
         if new.endpoint_id:
-            fields += ["endpoint", new.endpoint_id]
+            fields += [F.ENDPOINT, new.endpoint_id]
         if new.confidential:
-            fields += ["sealed", "1"]
+            fields += [F.SEALED, "1"]
         # Where it waits (each is cleared where it was set): the due set, or a lease.
         if mode == "queue":
-            fields += ["next_attempt", now]
+            fields += [F.NEXT_ATTEMPT, now]
         elif mode == "inline":
-            fields += ["lease", "1"]
+            fields += [F.LEASE, "1"]
         if new.traceparent:
-            fields += ["tp", new.traceparent]
+            fields += [F.TRACEPARENT, new.traceparent]
         if new.order_queue:
-            fields += ["oq", new.order_queue]
+            fields += [F.ORDER_QUEUE, new.order_queue]
         # The indexes are cut to the retention one write in so many (the cut is a range
         # removal, bounded by what expired since the last one).
         trim = random.random() < 1 / TRIM_EVERY  # noqa: S311 - sampling, not security
@@ -241,39 +258,37 @@ class DeliveryStore:
         # its subject's bodies and, for an ordered endpoint, its order queue are.
         shard = ids.shard_of(new.id)
         created: int = await self._scripts.delivery_create(
-            keys=[
-                keys.delivery(new.id),
-                keys.job_deliveries(new.job_id),
-                keys.deliveries_due(shard),
-                keys.arq_job(attempt_job_id(new.id, 1)),
-                keys.webhook_queue(shard),
-                keys.tenant_deliveries(new.tenant, shard),
-                keys.endpoint_deliveries(new.endpoint_id or "none", shard),
+            DeliveryCreate(
+                delivery=keys.delivery(new.id),
+                job_deliveries=keys.job_deliveries(new.job_id),
+                due=keys.deliveries_due(shard),
+                arq_job=keys.arq_job(attempt_job_id(new.id, 1)),
+                queue=keys.webhook_queue(shard),
+                tenant_index=keys.tenant_deliveries(new.tenant, shard),
+                endpoint_index=keys.endpoint_deliveries(new.endpoint_id or "none", shard),
                 # Touched only for a delivery to an ordered endpoint.
-                new.order_queue or keys.delivery(new.id),
-                keys.order_queues(shard),
-                keys.inline_leases(shard),
-                keys.webhook_bodies(new.job_id),
-                keys.tenant_usage(new.tenant, shard),
-            ],
-            args=[
-                new.id,
-                self._payload(new.id, 1, now),
-                now + lease_ms,
-                self._retention_ms,
-                attempt_job_id(new.id, 1),
-                keys.wakeup(keys.WEBHOOKS_WAKEUP, shard),
-                "1" if new.endpoint_id else "",
-                ids.id_at("dlv", now - self._retention_ms) if trim else "",
-                new.order_member or "",
-                mode,
-                new.body_field,
-                self._sealed_body(new) if new.body_field else "",
+                order_queue=new.order_queue or keys.delivery(new.id),
+                order_queues=keys.order_queues(shard),
+                inline_leases=keys.inline_leases(shard),
+                bodies=keys.webhook_bodies(new.job_id),
+                usage=keys.tenant_usage(new.tenant, shard),
+                delivery_id=new.id,
+                arq_payload=self._payload(new.id, 1, now),
+                due_ms=now + lease_ms,
+                retention_ms=self._retention_ms,
+                arq_job_id=attempt_job_id(new.id, 1),
+                wakeup=keys.wakeup(keys.WEBHOOKS_WAKEUP, shard),
+                to_endpoint="1" if new.endpoint_id else "",
+                oldest_id=ids.id_at("dlv", now - self._retention_ms) if trim else "",
+                order_place=new.order_member or "",
+                way=mode,
+                body_field=new.body_field,
+                shared_body=self._sealed_body(new) if new.body_field else "",
                 # Charged to its job (or batch): subtracted when that is gone.
-                new.job_id if new.counted else "",
-                stored_bytes(fields) + DELIVERY_ALLOWANCE,
-                *fields,
-            ],
+                usage_field=new.job_id if new.counted else "",
+                charged=stored_bytes(fields) + DELIVERY_ALLOWANCE,
+                fields=fields,
+            )
         )
         if created != 1:
             return None
@@ -291,9 +306,10 @@ class DeliveryStore:
         raw: dict[str, str] = await redis.hgetall(keys.delivery(delivery_id))  # type: ignore[misc]
         if not raw:
             return None
-        body: str | None = raw.get("body")
+        body: str | None = raw.get(F.BODY)
         if body is None:
-            body = await redis.hget(keys.webhook_bodies(raw["job"]), raw.get("bf", ""))  # type: ignore[misc]
+            bodies = keys.webhook_bodies(raw[F.SUBJECT])
+            body = await redis.hget(bodies, raw.get(F.BODY_FIELD, ""))  # type: ignore[misc]
             if body is None:
                 return None
         return self._opened(DeliveryRecord.from_hash(delivery_id, raw, body))
@@ -329,32 +345,33 @@ class DeliveryStore:
         """`exhausted`: the `delivery.exhausted` event owed if this attempt ends it failed,
         written in the same step (store/operational.py)."""
         due = next_attempt_ms if next_attempt_ms is not None else 0
-        script_keys = self._attempt_keys(delivery, attempt_no + 1)
+        event_keys: tuple[str, ...] = ()
         event_fields: list[str] = []
         if exhausted is not None and status is DeliveryStatus.FAILED:
             shard = ids.shard_of(delivery.id)
-            script_keys += [
+            event_keys = (
                 keys.events_stream(shard),
                 keys.tenant_event_subscriptions(delivery.tenant, shard),
-            ]
+            )
             event_fields = exhausted.fields()
         recorded: int = await self._scripts.delivery_attempt(
-            keys=script_keys,
-            args=[
-                delivery.id,
-                attempt_no,
+            DeliveryAttempt(
+                delivery=self._attempt_keys(delivery, attempt_no + 1),
+                exhausted_event_keys=event_keys,
+                delivery_id=delivery.id,
+                attempt_no=attempt_no,
                 # UTF-8, not \u escapes: a receiver's answer of 0xFF bytes decoded to U+FFFD
                 # would be stored at six bytes a character.
-                json.dumps(attempt, separators=(",", ":"), ensure_ascii=False),
-                status.value,
-                due,
-                self._payload(delivery.id, attempt_no + 1, now_ms()),
-                self._retention_ms,
-                attempt_job_id(delivery.id, attempt_no + 1),
-                delivery.job_id,
-                KEPT_ATTEMPTS,
-                *event_fields,
-            ],
+                attempt_json=json.dumps(attempt, separators=(",", ":"), ensure_ascii=False),
+                status=status.value,
+                due_ms=due,
+                arq_payload=self._payload(delivery.id, attempt_no + 1, now_ms()),
+                retention_ms=self._retention_ms,
+                arq_job_id=attempt_job_id(delivery.id, attempt_no + 1),
+                usage_field=delivery.job_id,
+                kept_attempts=KEPT_ATTEMPTS,
+                event_fields=event_fields,
+            )
         )
         return recorded == 1
 
@@ -366,17 +383,17 @@ class DeliveryStore:
         bytes already (ByteBudgetExceededError: each attempt is stored and counted)."""
         next_no, now = delivery.attempt_count + 1, now_ms()
         done: int = await self._scripts.delivery_requeue(
-            keys=self._attempt_keys(delivery, next_no),
-            args=[
-                delivery.id,
-                now,
-                self._payload(delivery.id, next_no, now),
-                delivery.attempt_count,
-                "manual" if manual else "sweep",
-                attempt_job_id(delivery.id, next_no),
-                keys.wakeup(keys.WEBHOOKS_WAKEUP, ids.shard_of(delivery.id)),
-                byte_budget,
-            ],
+            DeliveryRequeue(
+                delivery=self._attempt_keys(delivery, next_no),
+                delivery_id=delivery.id,
+                now_ms=now,
+                arq_payload=self._payload(delivery.id, next_no, now),
+                attempt_count=delivery.attempt_count,
+                mode="manual" if manual else "sweep",
+                arq_job_id=attempt_job_id(delivery.id, next_no),
+                wakeup=keys.wakeup(keys.WEBHOOKS_WAKEUP, ids.shard_of(delivery.id)),
+                budget=byte_budget,
+            )
         )
         if done == -2:
             raise BodyExpiredError(delivery.id)
@@ -459,7 +476,7 @@ class DeliveryStore:
             view = found[index][0]
             if view.attempt_count:
                 first = max(1, view.attempt_count - KEPT_ATTEMPTS + 1)
-                names = [f"a:{n}" for n in range(first, view.attempt_count + 1)]
+                names = [f"{F.ATTEMPT}{n}" for n in range(first, view.attempt_count + 1)]
                 pipe.hmget(keys.delivery(view.id), names)
 
         fields = await self._shards.pipelined([keys.delivery(v.id) for v, _ in found], numbered)

@@ -4,15 +4,24 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
+from typing import Any
 
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.credentials import generate_secret, generate_signing_key
 from acceptd.core.secretbox import SecretBox
 from acceptd.store import keys
+from acceptd.store.layouts import EndpointField as F
 from acceptd.store.scripts import Scripts
-from acceptd.store.sealed import SECRET_FIELDS, open_secrets, rotation_fields
+from acceptd.store.sealed import open_secrets, rotation_fields
 from acceptd.store.shards import Shards
+from acceptd.store.webhookcalls import (
+    EndpointCreate,
+    EndpointHealth,
+    RecountSubs,
+    SubsCopied,
+    SubsCopy,
+)
 
 # Each try loses only to another change of the same tenant's endpoints in between.
 RECOUNT_TRIES = 20
@@ -62,31 +71,34 @@ class EndpointRecord:
 
     @classmethod
     def from_hash(cls, endpoint_id: str, raw: dict[str, str]) -> EndpointRecord:
-        def opt_int(name: str) -> int | None:
+        def opt_int(name: F) -> int | None:
             return int(raw[name]) if raw.get(name) else None
+
+        def opt_json(name: F) -> Any:
+            return json.loads(raw[name]) if raw.get(name) else None
 
         return cls(
             id=endpoint_id,
-            tenant=raw["tenant"],
-            url=raw["url"],
-            events=json.loads(raw["events"]),
-            description=raw.get("description", ""),
-            disabled=raw.get("disabled") == "1",
-            disabled_reason=raw.get("disabled_reason") or None,
-            disabled_ms=opt_int("disabled_at"),
-            failing_since_ms=opt_int("failing_since"),
-            created_ms=int(raw["created"]),
-            updated_ms=int(raw["updated"]),
-            signing=raw.get("signing", "v1"),
-            payload=raw.get("payload", "full"),
-            public_key=raw.get("public_key") or None,
-            rate_limit_per_second=int(raw["rate_limit"]) if raw.get("rate_limit") else None,
-            ordering=raw.get("ordering", "none"),
-            created_by=raw.get("created_by") or None,
-            header_names=json.loads(raw["header_names"]) if raw.get("header_names") else [],
-            sealed_headers=raw.get("headers") or None,
-            retry_schedule=json.loads(raw["retry_schedule"]) if raw.get("retry_schedule") else None,
-            channels=json.loads(raw["channels"]) if raw.get("channels") else None,
+            tenant=raw[F.TENANT],
+            url=raw[F.URL],
+            events=json.loads(raw[F.EVENTS]),
+            description=raw.get(F.DESCRIPTION, ""),
+            disabled=raw.get(F.DISABLED) == "1",
+            disabled_reason=raw.get(F.DISABLED_REASON) or None,
+            disabled_ms=opt_int(F.DISABLED_AT),
+            failing_since_ms=opt_int(F.FAILING_SINCE),
+            created_ms=int(raw[F.CREATED]),
+            updated_ms=int(raw[F.UPDATED]),
+            signing=raw.get(F.SIGNING, "v1"),
+            payload=raw.get(F.PAYLOAD, "full"),
+            public_key=raw.get(F.PUBLIC_KEY) or None,
+            rate_limit_per_second=opt_int(F.RATE_LIMIT_PER_SECOND),
+            ordering=raw.get(F.ORDERING, "none"),
+            created_by=raw.get(F.CREATED_BY) or None,
+            header_names=opt_json(F.HEADER_NAMES) or [],
+            sealed_headers=raw.get(F.SEALED_HEADERS) or None,
+            retry_schedule=opt_json(F.RETRY_SCHEDULE),
+            channels=opt_json(F.CHANNELS),
         )
 
 
@@ -107,21 +119,19 @@ def _key_context(endpoint_id: str) -> str:
     return f"endpoint:{endpoint_id}:signing-key"
 
 
-# Where the Ed25519 private key (and its predecessor) live: the secret fields, renamed.
-KEY_FIELDS = {
-    "secret": "signing_key",
-    "previous_secret": "previous_signing_key",
-    "previous_until": "previous_signing_until",
-}
+# Where its sealed secrets live, each with its predecessor through a rotation (store/sealed.py):
+# the whsec_ secret (signing v1) and the Ed25519 private key (v1a).
+_SECRET_FIELDS = [F.SECRET, F.PREVIOUS_SECRET, F.PREVIOUS_SECRET_UNTIL]
+_KEY_FIELDS = [F.SIGNING_KEY, F.PREVIOUS_SIGNING_KEY, F.PREVIOUS_SIGNING_KEY_UNTIL]
 
 
 def _channel_fields(channels: list[str] | None) -> dict[str, str]:
     """[] and None alike: no channels, every event."""
-    return {"channels": json.dumps(sorted(set(channels))) if channels else ""}
+    return {F.CHANNELS: json.dumps(sorted(set(channels))) if channels else ""}
 
 
 def _retry_fields(schedule: list[float] | None) -> dict[str, str]:
-    return {"retry_schedule": json.dumps(schedule) if schedule else ""}
+    return {F.RETRY_SCHEDULE: json.dumps(schedule) if schedule else ""}
 
 
 class EndpointLimitError(Exception):
@@ -147,13 +157,14 @@ class EndpointStore:
                 await self._redis.smembers(keys.tenant_endpoints(tenant))  # type: ignore[misc]
             )
             counts = await self._scripts.recount_subs(
-                keys=[
-                    keys.tenant_endpoints(tenant),
-                    keys.tenant_subscription_counts(tenant),
-                    keys.SUBSCRIPTION_COPIES_PENDING,
-                    *(keys.endpoint(i) for i in endpoint_ids),
-                ],
-                args=[tenant, *endpoint_ids],
+                RecountSubs(
+                    tenant_endpoints=keys.tenant_endpoints(tenant),
+                    counts=keys.tenant_subscription_counts(tenant),
+                    pending=keys.SUBSCRIPTION_COPIES_PENDING,
+                    endpoints=[keys.endpoint(i) for i in endpoint_ids],
+                    tenant=tenant,
+                    endpoint_ids=endpoint_ids,
+                )
             )
             if counts:
                 await self._copy_counts(tenant, counts)
@@ -166,11 +177,12 @@ class EndpointStore:
         pending: `resync_pending` (the dispatcher's sweeper) writes them again."""
         await self._shards.across(
             lambda pipe, shard: self._scripts.subs_copy(
-                keys=[keys.tenant_event_subscriptions(tenant, shard)], args=counts, client=pipe
+                SubsCopy(copy=keys.tenant_event_subscriptions(tenant, shard), counts=counts),
+                client=pipe,
             )
         )
         await self._scripts.subs_copied(
-            keys=[keys.SUBSCRIPTION_COPIES_PENDING], args=[tenant, counts[1]]
+            SubsCopied(pending=keys.SUBSCRIPTION_COPIES_PENDING, tenant=tenant, version=counts[1])
         )
 
     async def resync_pending(self) -> int:
@@ -201,8 +213,10 @@ class EndpointStore:
         """A new Ed25519 key pair: the private half sealed, the previous one (if any) kept
         signing beside it through the rotation window, like a secret."""
         private, public = generate_signing_key()
-        sealed = rotation_fields(self._box, _key_context(endpoint_id), private, old_sealed)
-        return {KEY_FIELDS[n]: v for n, v in sealed.items()} | {"public_key": public}
+        sealed = rotation_fields(
+            self._box, _key_context(endpoint_id), private, old_sealed, _KEY_FIELDS
+        )
+        return sealed | {F.PUBLIC_KEY: public}
 
     async def create(
         self,
@@ -225,18 +239,18 @@ class EndpointStore:
         `limit` endpoints (0: no limit), checked in the same step as the write."""
         endpoint_id, secret, now = ids.new_id("ep"), generate_secret(), now_ms()
         fields = {
-            "tenant": tenant,
-            "url": url,
-            "events": json.dumps(events),
-            "description": description,
-            "created": str(now),
-            "updated": str(now),
-            "signing": signing,
-            "payload": payload,
-            "rate_limit": str(rate_limit_per_second or ""),
-            "ordering": ordering,
-            "created_by": created_by or "",
-            **rotation_fields(self._box, _context(endpoint_id), secret, None),
+            F.TENANT: tenant,
+            F.URL: url,
+            F.EVENTS: json.dumps(events),
+            F.DESCRIPTION: description,
+            F.CREATED: str(now),
+            F.UPDATED: str(now),
+            F.SIGNING: signing,
+            F.PAYLOAD: payload,
+            F.RATE_LIMIT_PER_SECOND: str(rate_limit_per_second or ""),
+            F.ORDERING: ordering,
+            F.CREATED_BY: created_by or "",
+            **rotation_fields(self._box, _context(endpoint_id), secret, None, _SECRET_FIELDS),
             **self._header_fields(endpoint_id, headers or {}),
             **_retry_fields(retry_schedule),
             **_channel_fields(channels),
@@ -244,8 +258,13 @@ class EndpointStore:
         if signs_with(signing, "v1a"):
             fields.update(self._key_pair_fields(endpoint_id, None))
         created: int = await self._scripts.endpoint_create(
-            keys=[keys.endpoint(endpoint_id), keys.tenant_endpoints(tenant)],
-            args=[limit, endpoint_id, *(part for pair in fields.items() for part in pair)],
+            EndpointCreate(
+                endpoint=keys.endpoint(endpoint_id),
+                tenant_endpoints=keys.tenant_endpoints(tenant),
+                limit=limit,
+                endpoint_id=endpoint_id,
+                fields=[part for pair in fields.items() for part in pair],
+            )
         )
         if not created:
             raise EndpointLimitError(limit)
@@ -256,7 +275,7 @@ class EndpointStore:
 
     async def get(self, endpoint_id: str, tenant: str | None = None) -> EndpointRecord | None:
         raw: dict[str, str] = await self._redis.hgetall(keys.endpoint(endpoint_id))  # type: ignore[misc]
-        if not raw or (tenant is not None and raw.get("tenant") != tenant):
+        if not raw or (tenant is not None and raw.get(F.TENANT) != tenant):
             return None
         return EndpointRecord.from_hash(endpoint_id, raw)
 
@@ -269,7 +288,7 @@ class EndpointStore:
         return [
             EndpointRecord.from_hash(i, raw)
             for i, raw in zip(endpoint_ids, raws, strict=True)
-            if raw and raw.get("tenant") == tenant
+            if raw and raw.get(F.TENANT) == tenant
         ]
 
     async def update(
@@ -294,23 +313,23 @@ class EndpointStore:
         current = await self.get(endpoint_id, tenant)
         if current is None:
             return None
-        fields: dict[str, str] = {"updated": str(now_ms())}
+        fields: dict[str, str] = {F.UPDATED: str(now_ms())}
         if signing is not None:
-            fields["signing"] = signing
+            fields[F.SIGNING] = signing
             if signs_with(signing, "v1a") and current.public_key is None:
                 fields.update(self._key_pair_fields(endpoint_id, None))
         if payload is not None:
-            fields["payload"] = payload
+            fields[F.PAYLOAD] = payload
         if rate_limit_per_second is not None:
-            fields["rate_limit"] = str(rate_limit_per_second or "")
+            fields[F.RATE_LIMIT_PER_SECOND] = str(rate_limit_per_second or "")
         if ordering is not None:
-            fields["ordering"] = ordering
+            fields[F.ORDERING] = ordering
         if url is not None:
-            fields["url"] = url
+            fields[F.URL] = url
         if events is not None:
-            fields["events"] = json.dumps(events)
+            fields[F.EVENTS] = json.dumps(events)
         if description is not None:
-            fields["description"] = description
+            fields[F.DESCRIPTION] = description
         if headers is not None:
             fields.update(self._header_fields(endpoint_id, headers))
         if retry_schedule is not None:
@@ -319,15 +338,13 @@ class EndpointStore:
             fields.update(_channel_fields(channels))
         async with self._redis.pipeline(transaction=True) as pipe:
             if disabled is True:
-                fields.update(
-                    disabled="1",
-                    disabled_reason="disabled by the API",
-                    disabled_at=fields["updated"],
-                )
+                fields[F.DISABLED] = "1"
+                fields[F.DISABLED_REASON] = "disabled by the API"
+                fields[F.DISABLED_AT] = fields[F.UPDATED]
             elif disabled is False:
-                fields["disabled"] = "0"
+                fields[F.DISABLED] = "0"
                 pipe.hdel(
-                    keys.endpoint(endpoint_id), "disabled_reason", "disabled_at", "failing_since"
+                    keys.endpoint(endpoint_id), F.DISABLED_REASON, F.DISABLED_AT, F.FAILING_SINCE
                 )
             pipe.hset(keys.endpoint(endpoint_id), mapping=fields)
             await pipe.execute()
@@ -350,14 +367,14 @@ class EndpointStore:
         if await self.get(endpoint_id, tenant) is None:
             return None
         old, old_key, signing = await self._redis.hmget(  # type: ignore[misc]
-            keys.endpoint(endpoint_id), ["secret", KEY_FIELDS["secret"], "signing"]
+            keys.endpoint(endpoint_id), [F.SECRET, F.SIGNING_KEY, F.SIGNING]
         )
         secret = generate_secret()
-        fields = rotation_fields(self._box, _context(endpoint_id), secret, old)
+        fields = rotation_fields(self._box, _context(endpoint_id), secret, old, _SECRET_FIELDS)
         if signs_with(signing or "v1", "v1a"):
             fields.update(self._key_pair_fields(endpoint_id, old_key))
         await self._redis.hset(
-            keys.endpoint(endpoint_id), mapping={**fields, "updated": str(now_ms())}
+            keys.endpoint(endpoint_id), mapping={**fields, F.UPDATED: str(now_ms())}
         )  # type: ignore[misc]
         record = await self.get(endpoint_id, tenant)
         assert record is not None
@@ -367,9 +384,9 @@ class EndpointStore:
         """The record's fields for `headers`: their names in the clear (shown back), the
         names and values sealed together under the master key ("" for none)."""
         if not headers:
-            return {"header_names": "", "headers": ""}
+            return {F.HEADER_NAMES: "", F.SEALED_HEADERS: ""}
         sealed = self._box.encrypt(json.dumps(headers), _headers_context(endpoint_id))
-        return {"header_names": json.dumps(list(headers)), "headers": sealed}
+        return {F.HEADER_NAMES: json.dumps(list(headers)), F.SEALED_HEADERS: sealed}
 
     def headers_of(self, endpoint: EndpointRecord) -> dict[str, str]:
         """The headers to send with each webhook to the endpoint, opened."""
@@ -383,7 +400,7 @@ class EndpointStore:
     async def signing_secrets(self, endpoint_id: str) -> list[str]:
         """What signs its webhooks, by its signing mode: whsec_ secrets (v1) and whsk_ keys
         (v1a), each with its predecessor during a rotation."""
-        names = [*SECRET_FIELDS, *(KEY_FIELDS[n] for n in SECRET_FIELDS), "signing"]
+        names = [*_SECRET_FIELDS, *_KEY_FIELDS, F.SIGNING]
         values = await self._redis.hmget(keys.endpoint(endpoint_id), names)  # type: ignore[misc]
         mode = values[-1] or "v1"
         found = []
@@ -394,13 +411,15 @@ class EndpointStore:
         return found
 
     async def record_success(self, endpoint_id: str) -> None:
-        await self._redis.hdel(keys.endpoint(endpoint_id), "failing_since")  # type: ignore[misc]
+        await self._redis.hdel(keys.endpoint(endpoint_id), F.FAILING_SINCE)  # type: ignore[misc]
 
     async def record_failure(self, endpoint_id: str, at_ms: int) -> int:
         """Marks the start of a failing streak (kept until a success); returns when it began
         (`at_ms` for an endpoint deleted meanwhile, which stays deleted)."""
         since: int = await self._scripts.endpoint_health(
-            keys=[keys.endpoint(endpoint_id)], args=["failure", at_ms, ""]
+            EndpointHealth(
+                endpoint=keys.endpoint(endpoint_id), kind="failure", now_ms=at_ms, reason=""
+            )
         )
         return since or at_ms
 
@@ -408,7 +427,9 @@ class EndpointStore:
         """Disable it, unless it was deleted meanwhile (then it stays deleted) or is disabled
         already (its first reason stays); True when this disabled it."""
         done = await self._scripts.endpoint_health(
-            keys=[keys.endpoint(endpoint.id)], args=["disable", now_ms(), reason]
+            EndpointHealth(
+                endpoint=keys.endpoint(endpoint.id), kind="disable", now_ms=now_ms(), reason=reason
+            )
         )
         if done == 1:
             await self._recount(endpoint.tenant)

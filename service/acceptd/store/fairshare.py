@@ -41,7 +41,10 @@ from importlib.resources import files
 
 from acceptd.core.statuses import TERMINAL_STATUSES
 from acceptd.store import keys
+from acceptd.store.luacall import script_text
+from acceptd.store.scriptcalls import FairUnpark
 from acceptd.store.shards import Shards
+from acceptd.store.tracedscript import TracedScript
 
 # A job's cost in virtual time at weight 1; a weight divides it, rounded down to an
 # integer (within 1 % up to MAX_WEIGHT). Tags are integers: exact in Lua and in scores.
@@ -89,7 +92,8 @@ class TenantShare:
 async def apply_limits(shards: Shards, tenant: str, limits: TenantLimits) -> None:
     """Writes the tenant's weight and cap where every shard's scripts read them, then puts
     back the parked jobs a raised or removed cap now lets run."""
-    unpark = shards.control.register_script(with_prelude(_UNPARK))
+    source = with_prelude(script_text(FairUnpark))
+    unpark = TracedScript(FairUnpark, shards.control.register_script(source), shards)
 
     async def one(shard: int) -> None:
         client = shards.of(shard)
@@ -104,30 +108,24 @@ async def apply_limits(shards: Shards, tenant: str, limits: TenantLimits) -> Non
             else:
                 pipe.hset(state, f"cap:{tenant}", str(limits.max_running))
             await pipe.execute()
-        script_keys = [keys.job_queue(shard), state, keys.parked_jobs(shard)]
         wakeup = keys.wakeup(keys.JOBS_WAKEUP, shard)
         # MAX_UNPARK at a time: a removed cap may free thousands.
         woken = 0
         while True:
-            now_woken = await unpark(keys=script_keys, args=[tenant, wakeup, woken], client=client)
+            call = FairUnpark(
+                queue=keys.job_queue(shard),
+                fair_share=state,
+                parked=keys.parked_jobs(shard),
+                tenant=tenant,
+                wakeup=wakeup,
+                went_back=woken,
+            )
+            now_woken: int = await unpark(call, client=client)
             woken += now_woken
             if now_woken < MAX_UNPARK:
                 break
 
     await asyncio.gather(*(one(shard) for shard in range(shards.count)))
-
-
-_UNPARK = """
--- KEYS[1] the queue, KEYS[2] the fair-share hash, KEYS[3] the parked set.
--- ARGV[1] tenant, ARGV[2] the jobs wake-up channel, ARGV[3] how many went back already
--- (they hold no slot yet). Returns how many went back.
-local got = redis.call('HMGET', KEYS[2], 'cap:' .. ARGV[1], 'r:' .. ARGV[1])
-local room = got[1] and tonumber(got[1]) - tonumber(got[2] or '0') - tonumber(ARGV[3])
-  or MAX_UNPARK
-local woken = unpark(KEYS[1], KEYS[3], 't\\n' .. ARGV[1], room)
-if woken > 0 then redis.call('SPUBLISH', ARGV[2], '1') end
-return woken
-"""
 
 
 async def shares(shards: Shards) -> list[TenantShare]:

@@ -14,8 +14,8 @@ import secrets
 from dataclasses import dataclass
 from typing import Literal
 
-from redis.exceptions import TryAgainError
-
+from acceptd.store.outages import StoreUnavailable
+from acceptd.store.scriptcalls import IdemClaim, IdemRelease
 from acceptd.store.scripts import Scripts
 
 IdempotencyClaim = Literal["claimed", "mismatch", "busy", "done"]
@@ -42,13 +42,12 @@ class HeldKey:
         return self.ttl_seconds * 1000
 
 
-class ClaimLapsedError(TryAgainError):
+class ClaimLapsedError(StoreUnavailable):
     """The request's claim on its Idempotency-Key lapsed before its create step: nothing
     was created, and the key may be a retry's now. An outage to retry, with the same key."""
 
     def __init__(self) -> None:
-        message = "TRYAGAIN the claim on the Idempotency-Key lapsed before the create step"
-        super().__init__(message)  # type: ignore[no-untyped-call]
+        super().__init__("the claim on the Idempotency-Key lapsed before the create step")
 
 
 class IdempotencyStore:
@@ -63,7 +62,12 @@ class IdempotencyStore:
         'mismatch' otherwise."""
         token = secrets.token_hex(8)
         reply = await self._scripts.idem_claim(
-            keys=[redis_key], args=[fingerprint, lock_seconds * 1000, token]
+            IdemClaim(
+                idempotency_key=redis_key,
+                fingerprint=fingerprint,
+                lock_ms=lock_seconds * 1000,
+                token=token,
+            )
         )
         outcome: IdempotencyClaim = reply[0]
         if outcome == "claimed":
@@ -72,4 +76,4 @@ class IdempotencyStore:
 
     async def release(self, redis_key: str, claim: str) -> None:
         """Drops the claim `claim` (and only it: not a retry's, not a finished key)."""
-        await self._scripts.idem_release(keys=[redis_key], args=[claim])
+        await self._scripts.idem_release(IdemRelease(idempotency_key=redis_key, claim=claim))

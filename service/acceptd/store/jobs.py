@@ -31,6 +31,20 @@ from acceptd.store.job_record import (
 from acceptd.store.layouts import JobField
 from acceptd.store.layouts import JobField as F
 from acceptd.store.placement import job_shard
+from acceptd.store.scriptcalls import (
+    AwaitInput,
+    Cancel,
+    Complete,
+    FairRecover,
+    Finish,
+    InputTimeout,
+    JobChange,
+    Progress,
+    Promote,
+    Requeue,
+    Start,
+    Submit,
+)
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
@@ -162,28 +176,28 @@ class JobStore:
         token = self._token_box().decrypt(record.awaiting.token, _token_context(record.id))
         return replace(record, awaiting=replace(record.awaiting, token=token))
 
-    @staticmethod
-    def _status_keys(ref: JobRef) -> list[str]:
-        """KEYS[1..5] of every status script (lua/status/_prelude.lua)."""
+    def _status(self, ref: JobRef) -> JobChange:
+        """What every status script takes first (lua/status/_prelude.lua): a new event id,
+        now."""
         shard, job = ids.shard_of(ref.id), keys.job(ref.id)
         batch_id = ref.batch_id
-        batch = []
-        if batch_id:  # its part on the job's own shard
-            batch = [keys.batch_part(batch_id, shard), keys.batch_jobs(batch_id, shard)]
-        return [
-            job,
-            keys.events_stream(shard),
-            keys.tenant_event_subscriptions(ref.tenant, shard),
-            *(batch or [job, job]),  # not '': a cluster hashes every key, '' to slot 0
-        ]
-
-    def _status_args(self, ref: JobRef) -> list[str | int]:
-        """ARGV[1..6] of every status script."""
-        return [
-            ref.id, ref.tenant, now_ms(), ids.new_id("msg", ids.shard_of(ref.id)),
-            self.retention_ms,
-            keys.job_changes(ref.id),
-        ]  # fmt: skip
+        # Its part on the job's own shard; without one, the job hash twice (not '': a
+        # cluster hashes every key, '' to slot 0).
+        part = keys.batch_part(batch_id, shard) if batch_id else job
+        part_index = keys.batch_jobs(batch_id, shard) if batch_id else job
+        return JobChange(
+            job=job,
+            events=keys.events_stream(shard),
+            subscriptions=keys.tenant_event_subscriptions(ref.tenant, shard),
+            batch_part=part,
+            part_index=part_index,
+            job_id=ref.id,
+            tenant=ref.tenant,
+            now_ms=now_ms(),
+            event_id=ids.new_id("msg", shard),
+            retention_ms=self.retention_ms,
+            changes=keys.job_changes(ref.id),
+        )
 
     def prepare(self, new: NewJob, shard: int, created: int | None = None) -> PreparedJob:
         """A new job's id, fields and arq payload on `shard`, and the record they make:
@@ -241,34 +255,35 @@ class JobStore:
         )
         job = self.prepare(new, shard)
         job_id, scheduled = job.record.id, job.scheduled
-        job_keys = [
-            keys.job(job_id),
-            keys.tenant_jobs(new.tenant, shard),
-            keys.arq_job(job_id),
-            keys.scheduled_jobs(shard) if scheduled else keys.job_queue(shard),
-            keys.tenant_usage(new.tenant, shard),
-            keys.fair_share(shard),
-        ]
-        idem_value, idem_ttl_ms = "", 0
+        idem_key: tuple[str, ...] = ()
+        idem_value, idem_ttl_ms, claim = "", 0, ""
         if idempotency is not None:
-            job_keys.append(idempotency.redis_key)
+            idem_key = (idempotency.redis_key,)
             idem_value, idem_ttl_ms = idempotency.done_value(job_id), idempotency.ttl_ms
-        args: list[str | int] = [
-            job_id,
-            job.arq_payload,
-            new.run_at_ms if new.run_at_ms is not None and scheduled else 0,
-            idem_value,
-            idem_ttl_ms,
-            keys.wakeup(keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP, shard),
-            "schedule" if scheduled else "queue",
-            self.job_share,
-            self.byte_share,
-            job.size,
-            idempotency.claim if idempotency is not None else "",
-            new.priority,
-            *job.fields,
-        ]
-        written: int = await self._scripts.submit(keys=job_keys, args=args)
+            claim = idempotency.claim
+        call = Submit(
+            job=keys.job(job_id),
+            tenant_index=keys.tenant_jobs(new.tenant, shard),
+            arq_job=keys.arq_job(job_id),
+            queue=keys.scheduled_jobs(shard) if scheduled else keys.job_queue(shard),
+            usage=keys.tenant_usage(new.tenant, shard),
+            fair_share=keys.fair_share(shard),
+            idempotency_key=idem_key,
+            job_id=job_id,
+            arq_payload=job.arq_payload,
+            due_ms=new.run_at_ms if new.run_at_ms is not None and scheduled else 0,
+            idempotency_value=idem_value,
+            idempotency_ttl_ms=idem_ttl_ms,
+            wakeup=keys.wakeup(keys.SCHEDULED_WAKEUP if scheduled else keys.JOBS_WAKEUP, shard),
+            mode="schedule" if scheduled else "queue",
+            quota=self.job_share,
+            budget=self.byte_share,
+            job_bytes=job.size,
+            claim=claim,
+            priority=new.priority,
+            fields=job.fields,
+        )
+        written: int = await self._scripts.submit(call)
         await self.trim(new.tenant, shard, now=written != 1)
         self.check_written(written, new.tenant)
         if written == -2:
@@ -440,23 +455,21 @@ class JobStore:
             lambda shard: keys.tenant_usage(tenant, shard),
         )
 
-    def _cancel_keys(self, ref: JobRef) -> list[str]:
+    def _cancel(self, ref: JobRef) -> Cancel:
         shard = ids.shard_of(ref.id)
-        return [
-            *self._status_keys(ref),
-            keys.arq_job(ref.id),
-            keys.job_queue(shard),
-            keys.scheduled_jobs(shard),
-            keys.awaiting_input(shard),
-            keys.fair_share(shard),
-            keys.parked_jobs(shard),
-        ]
-
-    def _cancel_args(self, ref: JobRef) -> list[str | int]:
-        return [*self._status_args(ref), keys.wakeup(keys.JOBS_WAKEUP, ids.shard_of(ref.id))]
+        return Cancel(
+            job=self._status(ref),
+            arq_job=keys.arq_job(ref.id),
+            queue=keys.job_queue(shard),
+            scheduled=keys.scheduled_jobs(shard),
+            awaiting=keys.awaiting_input(shard),
+            fair_share=keys.fair_share(shard),
+            parked=keys.parked_jobs(shard),
+            wakeup=keys.wakeup(keys.JOBS_WAKEUP, shard),
+        )
 
     async def cancel(self, ref: JobRef) -> tuple[CancelOutcome, JobRecord | None]:
-        reply = await self._scripts.cancel(keys=self._cancel_keys(ref), args=self._cancel_args(ref))
+        reply = await self._scripts.cancel(self._cancel(ref))
         outcome: CancelOutcome = reply[0]
         if outcome == "missing":
             return outcome, None
@@ -467,17 +480,12 @@ class JobStore:
         as they are)."""
         await self._shards.pipelined(
             [keys.job(ref.id) for ref in refs],
-            lambda pipe, i: self._scripts.cancel(
-                keys=self._cancel_keys(refs[i]), args=self._cancel_args(refs[i]), client=pipe
-            ),
+            lambda pipe, i: self._scripts.cancel(self._cancel(refs[i]), client=pipe),
         )
 
     async def start(self, ref: JobRef, max_attempts: int) -> StartedJob:
         """Take the job for one attempt; says whether to run it, with its input if so."""
-        reply = await self._scripts.start(
-            keys=self._status_keys(ref),
-            args=[*self._status_args(ref), max_attempts],
-        )
+        reply = await self._scripts.start(Start(job=self._status(ref), max_attempts=max_attempts))
         outcome = reply[0]
         if outcome == "running":
             return StartedJob(
@@ -498,14 +506,14 @@ class JobStore:
     ) -> str:
         """Returns 'ok', or the terminal status the job already had (it keeps it)."""
         outcome: str = await self._scripts.finish(
-            keys=[*self._status_keys(ref), keys.tenant_usage(ref.tenant, ids.shard_of(ref.id))],
-            args=[
-                *self._status_args(ref),
-                status.value,
-                compact(result) if status is JobStatus.SUCCEEDED else "",
-                compact(error) if error is not None else "",
-                compact(progress) if progress is not None else "",
-            ],
+            Finish(
+                job=self._status(ref),
+                usage=keys.tenant_usage(ref.tenant, ids.shard_of(ref.id)),
+                status=status.value,
+                result=compact(result) if status is JobStatus.SUCCEEDED else "",
+                error=compact(error) if error is not None else "",
+                progress=compact(progress) if progress is not None else "",
+            )
         )
         return outcome
 
@@ -521,16 +529,18 @@ class JobStore:
         Returns 'ok', 'canceled', or the status the job had instead (it keeps it)."""
         token = COMPLETION_TOKEN_PREFIX + secrets.token_urlsafe(32)
         sealed = self._token_box().encrypt(token, _token_context(ref.id))
+        shard = ids.shard_of(ref.id)
         outcome: str = await self._scripts.await_input(
-            keys=[*self._status_keys(ref), *self._awaiting_keys(ref)],
-            args=[
-                *self._status_args(ref),
-                sealed,
-                token_digest(token),
-                compact(request),
-                deadline_ms,
-                compact(progress) if progress is not None else "",
-            ],
+            AwaitInput(
+                job=self._status(ref),
+                awaiting=keys.awaiting_input(shard),
+                usage=keys.tenant_usage(ref.tenant, shard),
+                sealed_token=sealed,
+                digest=token_digest(token),
+                request=compact(request),
+                deadline_ms=deadline_ms,
+                progress=compact(progress) if progress is not None else "",
+            )
         )
         return outcome
 
@@ -546,15 +556,17 @@ class JobStore:
         """Complete (or fail) an awaiting_input job with its completion token. 'missing' when
         the job does not exist or the token is not its; 'used' when it was already used.
         `ref` comes from the record the caller read: it names the keys."""
+        shard = ids.shard_of(ref.id)
         reply = await self._scripts.complete(
-            keys=[*self._status_keys(ref), *self._awaiting_keys(ref)],
-            args=[
-                *self._status_args(ref),
-                token_digest(token),
-                status.value,
-                compact(result) if status is JobStatus.SUCCEEDED else "",
-                compact(error) if error is not None else "",
-            ],
+            Complete(
+                job=self._status(ref),
+                awaiting=keys.awaiting_input(shard),
+                usage=keys.tenant_usage(ref.tenant, shard),
+                token_digest=token_digest(token),
+                outcome=status.value,
+                result=compact(result) if status is JobStatus.SUCCEEDED else "",
+                error=compact(error) if error is not None else "",
+            )
         )
         outcome: CompleteOutcome = reply[0]
         if outcome == "missing":
@@ -577,34 +589,23 @@ class JobStore:
                 await redis.zrem(awaiting, job_id)
                 continue
             ref = JobRef(job_id, tenant, batch_id)
-            if await self._scripts.input_timeout(
-                keys=[*self._status_keys(ref), awaiting],
-                args=[*self._status_args(ref), compact(error)],
-            ):
+            timeout = InputTimeout(job=self._status(ref), awaiting=awaiting, error=compact(error))
+            if await self._scripts.input_timeout(timeout):
                 expired.append(job_type)
         return expired, next_ms
 
-    @staticmethod
-    def _awaiting_keys(ref: JobRef) -> list[str]:
-        shard = ids.shard_of(ref.id)
-        return [keys.awaiting_input(shard), keys.tenant_usage(ref.tenant, shard)]
-
     async def requeue(self, ref: JobRef, *, refund_attempt: bool) -> None:
         await self._scripts.requeue(
-            keys=self._status_keys(ref),
-            args=[*self._status_args(ref), "1" if refund_attempt else "0"],
+            Requeue(job=self._status(ref), refund_attempt="1" if refund_attempt else "0")
         )
 
     async def set_progress(
         self, ref: JobRef, progress: dict[str, Any], *, emit_event: bool
     ) -> None:
         await self._scripts.progress(
-            keys=self._status_keys(ref),
-            args=[
-                *self._status_args(ref),
-                compact(progress),
-                "1" if emit_event else "0",
-            ],
+            Progress(
+                job=self._status(ref), progress=compact(progress), emit="1" if emit_event else "0"
+            )
         )
 
     async def promote_due(self, shard: int) -> tuple[int, int | None]:
@@ -618,20 +619,29 @@ class JobStore:
                 next_due.append(next_ms)
             if not due:
                 continue
-            script_keys = [waiting, keys.job_queue(shard), keys.fair_share(shard)]
-            args: list[str | int] = [now, keys.wakeup(keys.JOBS_WAKEUP, shard)]
-            for job_id in due:
-                script_keys += [keys.job(job_id), keys.arq_job(job_id)]
-                args += [job_id, keys.job_changes(job_id)]
-            promoted += await self._scripts.promote(keys=script_keys, args=args)
+            call = Promote(
+                scheduled_or_retrying=waiting,
+                queue=keys.job_queue(shard),
+                fair_share=keys.fair_share(shard),
+                jobs_and_arq_jobs=[(keys.job(job_id), keys.arq_job(job_id)) for job_id in due],
+                now_ms=now,
+                wakeup=keys.wakeup(keys.JOBS_WAKEUP, shard),
+                ids_and_changes=[(job_id, keys.job_changes(job_id)) for job_id in due],
+            )
+            promoted += await self._scripts.promote(call)
         return promoted, min(next_due, default=None)
 
     async def recover_lapsed(self, shard: int) -> tuple[int, int | None]:
         """Put back into the queue the shard's runs whose lease lapsed (their worker died):
         (how many, when the next lease lapses in ms, or None when nothing runs)."""
         back, until_ms = await self._scripts.fair_recover(
-            keys=[keys.running_jobs(shard), keys.job_queue(shard), keys.fair_share(shard)],
-            args=[keys.wakeup(keys.JOBS_WAKEUP, shard), PROMOTE_BATCH],
+            FairRecover(
+                running=keys.running_jobs(shard),
+                queue=keys.job_queue(shard),
+                fair_share=keys.fair_share(shard),
+                wakeup=keys.wakeup(keys.JOBS_WAKEUP, shard),
+                most=PROMOTE_BATCH,
+            )
         )
         if back:
             log.warning("%d runs on shard %d lost their worker: queued again", back, shard)

@@ -14,6 +14,7 @@ import logging
 from acceptd.core.statuses import DeliveryStatus
 from acceptd.store import keys
 from acceptd.store.deliveries import DeliveryStore, attempt_job_id
+from acceptd.store.scriptcalls import OrderHead
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 
@@ -55,7 +56,7 @@ class OrderQueues:
         redis = self._shards.of(shard)
         for _ in range(MAX_STEPS):
             head: str | None = await self._scripts.order_head(
-                keys=[queue, keys.order_queues(shard)]
+                OrderHead(order_queue=queue, queue_set=keys.order_queues(shard))
             )
             if not head:
                 return False

@@ -28,7 +28,9 @@ from acceptd.core.clock import now_ms
 from acceptd.store import keys
 from acceptd.store.apikeys import ApiKeyStore, KeyIdentity, Scope
 from acceptd.store.capped import CapReachedError
-from acceptd.store.scripts import lua_source
+from acceptd.store.scriptcalls import PortalLinkCreate, PortalSessionCreate
+from acceptd.store.scripts import layouts_source
+from acceptd.store.tracedscript import TracedScript
 
 LinkScope = Literal["tenant", "endpoints"]
 SESSION_SCOPES: dict[LinkScope, Scope] = {"tenant": "portal", "endpoints": "portal-endpoints"}
@@ -40,8 +42,8 @@ SESSION_ID_PREFIX = "ps"
 MAX_UNUSED_LINKS = 1000
 MAX_LIVE_SESSIONS = 1000
 # Read once (a PortalLinks is made per request): registering one computes only its SHA.
-_LINK_CREATE = lua_source("portal_link_create")
-_SESSION_CREATE = lua_source("portal_session_create")
+_LINK_CREATE = layouts_source(PortalLinkCreate)
+_SESSION_CREATE = layouts_source(PortalSessionCreate)
 
 
 @dataclass(frozen=True)
@@ -76,6 +78,13 @@ class PortalLinks:
     def __init__(self, redis: Redis) -> None:
         self._redis = redis
         self._keys = ApiKeyStore(redis)
+        # On `redis`, the control plane's client, which every key here is on.
+        self._link_create = TracedScript(
+            PortalLinkCreate, redis.register_script(_LINK_CREATE), shards=None
+        )
+        self._session_create = TracedScript(
+            PortalSessionCreate, redis.register_script(_SESSION_CREATE), shards=None
+        )
 
     async def create(
         self,
@@ -94,11 +103,18 @@ class PortalLinks:
         if channel:
             value += f" {channel}"
         # Each unused link is stored until it expires (a week at most): capped per tenant.
-        written = await self._redis.register_script(_LINK_CREATE)(
-            keys=[keys.portal_link(token), keys.tenant_portal_links(tenant)],
-            args=[now, MAX_UNUSED_LINKS, value, ttl_seconds * 1000, keys.digest(token),
-                  expires_ms],
-        )  # fmt: skip
+        written = await self._link_create(
+            PortalLinkCreate(
+                link=keys.portal_link(token),
+                tenant_links=keys.tenant_portal_links(tenant),
+                now_ms=now,
+                cap=MAX_UNUSED_LINKS,
+                value=value,
+                lifetime_ms=ttl_seconds * 1000,
+                digest=keys.digest(token),
+                expiry_ms=expires_ms,
+            )
+        )
         if not written:
             raise CapReachedError("unused portal links", MAX_UNUSED_LINKS)
         return token, expires_ms
@@ -136,11 +152,17 @@ class PortalLinks:
         entry = {"scope": scope, "created": now, "expires": expires_ms, "minted_by": minted_by,
                  "digest": keys.digest(bearer), "channel": channel}  # fmt: skip
         # Each live session is stored, listed and pruned as a whole: capped per tenant.
-        opened = await self._redis.register_script(_SESSION_CREATE)(
-            keys=[keys.api_key(bearer), keys.tenant_portal_sessions(tenant)],
-            args=[MAX_LIVE_SESSIONS, identity.encode(), expires_ms - now, session_id,
-                  json.dumps(entry)],
-        )  # fmt: skip
+        opened = await self._session_create(
+            PortalSessionCreate(
+                bearer=keys.api_key(bearer),
+                tenant_sessions=keys.tenant_portal_sessions(tenant),
+                cap=MAX_LIVE_SESSIONS,
+                identity=identity.encode(),
+                lifetime_ms=expires_ms - now,
+                session_id=session_id,
+                entry=json.dumps(entry),
+            )
+        )
         if not opened:
             raise CapReachedError("live portal sessions", MAX_LIVE_SESSIONS)
         return PortalSession(bearer, session_id, tenant, scope, expires_ms, channel)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import math
 
 from acceptd.store import keys
+from acceptd.store.scriptcalls import RateLimit
 from acceptd.store.scripts import Scripts
 
 
@@ -38,5 +39,6 @@ class RateLimiter:
         # A smaller bucket refills in proportion: it empties and fills like the whole one.
         burst = burst or self._burst
         per_second = self._per_second * burst / self._burst
-        allowed, wait_ms = await self._scripts.rate_limit(keys=[bucket], args=[per_second, burst])
+        call = RateLimit(bucket=bucket, tokens_per_second=per_second, burst=burst)
+        allowed, wait_ms = await self._scripts.rate_limit(call)
         return 0 if allowed else max(1, math.ceil(int(wait_ms) / 1000))

@@ -13,6 +13,7 @@ from collections.abc import Callable
 from acceptd.core import ids as ids_module
 from acceptd.core.clock import now_ms
 from acceptd.store import keys
+from acceptd.store.scriptcalls import Forget
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 
@@ -123,10 +124,14 @@ async def forget(
     many were dropped."""
     if not ids:
         return 0
-    script_keys = [index, usage or index]
-    for found_id in ids:
-        script_keys += [record_key(found_id), keys.webhook_bodies(found_id)]
-    dropped: int = await scripts.forget(keys=script_keys, args=["1" if usage else "0", *ids])
+    call = Forget(
+        index=index,
+        usage=usage or index,
+        records_and_bodies=[(record_key(i), keys.webhook_bodies(i)) for i in ids],
+        subtract="1" if usage else "0",
+        entry_ids=ids,
+    )
+    dropped: int = await scripts.forget(call)
     return dropped
 
 

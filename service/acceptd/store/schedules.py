@@ -34,6 +34,14 @@ from acceptd.core.jsonenc import compact
 from acceptd.store import keys, records
 from acceptd.store.job_record import JobRecord, NewJob
 from acceptd.store.jobs import JobStore, PreparedJob, QuotaExceededError
+from acceptd.store.layouts import ScheduleField as F
+from acceptd.store.schedulecalls import (
+    ScheduleAdmit,
+    ScheduleClaim,
+    ScheduleDelete,
+    ScheduleTick,
+    ScheduleWrite,
+)
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
 from acceptd.store.usage import ByteBudgetExceededError, stored_bytes
@@ -98,24 +106,25 @@ class JobTemplate:
         }
 
     def fields(self) -> list[str | int]:
-        stored: list[str | int] = ["job", compact(self.shown())]
+        stored: list[str | int] = [F.JOB_TEMPLATE, compact(self.shown())]
         if self.concurrency_key:
-            stored += ["ckey", self.concurrency_key, "climit", self.concurrency_limit or 1]
+            stored += [F.CONCURRENCY_KEY, self.concurrency_key]
+            stored += [F.CONCURRENCY_LIMIT, self.concurrency_limit or 1]
         else:
-            stored += ["ckey", "", "climit", ""]
+            stored += [F.CONCURRENCY_KEY, "", F.CONCURRENCY_LIMIT, ""]
         return stored
 
     @classmethod
     def from_hash(cls, raw: dict[str, str]) -> JobTemplate:
-        shown = json.loads(raw["job"])
+        shown = json.loads(raw[F.JOB_TEMPLATE])
         return cls(
             type=shown["type"],
             input=shown["input"],
             callback_url=shown.get("callback_url"),
             metadata=shown.get("metadata") or {},
             priority=shown.get("priority", "normal"),
-            concurrency_key=raw.get("ckey") or None,
-            concurrency_limit=int(raw["climit"]) if raw.get("climit") else None,
+            concurrency_key=raw.get(F.CONCURRENCY_KEY) or None,
+            concurrency_limit=int(limit) if (limit := raw.get(F.CONCURRENCY_LIMIT)) else None,
         )
 
 
@@ -141,29 +150,29 @@ class ScheduleRecord:
 
     @classmethod
     def read(cls, schedule_id: str, raw: dict[str, str]) -> ScheduleRecord | None:
-        """The record of a schedule's hash, or None for none: a hash without `created` is
-        no schedule (lua/schedule_tick.lua reads it so too)."""
-        return cls.from_hash(schedule_id, raw) if "created" in raw else None
+        """The record of a schedule's hash, or None for none: a hash without CREATED is no
+        schedule (lua/schedule_tick.lua reads it so too)."""
+        return cls.from_hash(schedule_id, raw) if F.CREATED in raw else None
 
     @classmethod
     def from_hash(cls, schedule_id: str, raw: dict[str, str]) -> ScheduleRecord:
-        def opt_int(name: str) -> int | None:
+        def opt_int(name: F) -> int | None:
             return int(raw[name]) if raw.get(name) else None
 
-        overlap: Overlap = "skip" if raw.get("overlap") == "skip" else "allow"
+        overlap: Overlap = "skip" if raw.get(F.OVERLAP) == "skip" else "allow"
         return cls(
             id=schedule_id,
-            tenant=raw["tenant"],
-            cron=Cron(raw["cron"], raw["tz"]),
+            tenant=raw[F.TENANT],
+            cron=Cron(raw[F.CRON], raw[F.TIMEZONE]),
             job=JobTemplate.from_hash(raw),
-            paused=raw.get("paused") == "1",
+            paused=raw.get(F.PAUSED) == "1",
             overlap=overlap,
-            next_ms=opt_int("next"),
-            last_run_ms=opt_int("last_run"),
-            last_job_id=raw.get("last_job") or None,
-            created_ms=int(raw["created"]),
-            updated_ms=int(raw.get("updated") or raw["created"]),
-            skipped=int(raw.get("skipped") or 0),
+            next_ms=opt_int(F.NEXT_TICK),
+            last_run_ms=opt_int(F.LAST_RUN),
+            last_job_id=raw.get(F.LAST_JOB) or None,
+            created_ms=int(raw[F.CREATED]),
+            updated_ms=int(raw.get(F.UPDATED) or raw[F.CREATED]),
+            skipped=int(raw.get(F.SKIPPED) or 0),
         )
 
 
@@ -218,7 +227,8 @@ class ScheduleStore:
         shard = await self._jobs.shard_for(tenant, concurrency_key=job.concurrency_key)
         schedule_id = ids.new_id("sch", shard)
         owned = keys.tenant_schedules(tenant)
-        if not await self._scripts.schedule_admit(keys=[owned], args=[limit, schedule_id]):
+        admit = ScheduleAdmit(schedules=owned, limit=limit, schedule_id=schedule_id)
+        if not await self._scripts.schedule_admit(admit):
             raise ScheduleLimitError(limit)
         now = now_ms()
         next_ms = None if paused else cron.next_after(now)
@@ -226,7 +236,7 @@ class ScheduleStore:
         try:
             await self._write(
                 "create", schedule_id, tenant, next_ms, fields,
-                ["next", "" if next_ms is None else next_ms, "created", now],
+                [F.NEXT_TICK, "" if next_ms is None else next_ms, F.CREATED, now],
             )  # fmt: skip
         except BaseException:
             await self._shards.control.srem(owned, schedule_id)  # type: ignore[misc]
@@ -249,18 +259,20 @@ class ScheduleStore:
         finds the schedule deleted; ByteBudgetExceededError past the tenant's budget."""
         shard = ids.shard_of(schedule_id)
         written: int = await self._scripts.schedule_write(
-            keys=[
-                keys.schedule(schedule_id),
-                keys.schedules_due(shard),
-                keys.tenant_usage(tenant, shard),
-                keys.schedule_sizes(shard),
-            ],
-            args=[
-                mode, schedule_id, "" if next_ms is None else next_ms,
-                keys.wakeup(keys.SCHEDULED_WAKEUP, shard),
-                stored_bytes(own), self._jobs.byte_share, *own, *ticks,
-            ],
-        )  # fmt: skip
+            ScheduleWrite(
+                schedule=keys.schedule(schedule_id),
+                due=keys.schedules_due(shard),
+                usage=keys.tenant_usage(tenant, shard),
+                sizes=keys.schedule_sizes(shard),
+                write=mode,
+                schedule_id=schedule_id,
+                next_tick_ms="" if next_ms is None else next_ms,
+                wakeup=keys.wakeup(keys.SCHEDULED_WAKEUP, shard),
+                field_bytes=stored_bytes(own),
+                budget=self._jobs.byte_share,
+                fields=[*own, *ticks],
+            )
+        )
         if written == -1:
             raise ByteBudgetExceededError(tenant, self._jobs.byte_budget)
         return written == 1
@@ -277,7 +289,7 @@ class ScheduleStore:
     async def owner(self, schedule_id: str) -> str | None:
         """The schedule's tenant (one field), or None when it does not exist."""
         key = keys.schedule(schedule_id)
-        tenant, created = await self._shards.for_key(key).hmget(key, ["tenant", "created"])  # type: ignore[misc]
+        tenant, created = await self._shards.for_key(key).hmget(key, [F.TENANT, F.CREATED])  # type: ignore[misc]
         return tenant if created is not None else None
 
     async def page(
@@ -323,7 +335,7 @@ class ScheduleStore:
         ticks: list[str | int] = []
         if change.cron is not None or paused != schedule.paused:
             next_ms = None if paused else cron.next_after(now)
-            ticks = ["next", next_ms or ""]
+            ticks = [F.NEXT_TICK, next_ms or ""]
         if not await self._write("update", schedule.id, schedule.tenant, next_ms, own, ticks):
             return None
         return await self.get(schedule.id)
@@ -343,14 +355,15 @@ class ScheduleStore:
         """The record, its place in the due index and its bytes go at once; the list of
         its jobs stays for as long as the jobs do (their resources keep `schedule_id`)."""
         await self._scripts.schedule_delete(
-            keys=[
-                keys.schedule(schedule.id),
-                keys.schedules_due(schedule.shard),
-                keys.schedule_jobs(schedule.id),
-                keys.tenant_usage(schedule.tenant, schedule.shard),
-                keys.schedule_sizes(schedule.shard),
-            ],
-            args=[schedule.id, self._jobs.retention_ms],
+            ScheduleDelete(
+                schedule=keys.schedule(schedule.id),
+                due=keys.schedules_due(schedule.shard),
+                jobs=keys.schedule_jobs(schedule.id),
+                usage=keys.tenant_usage(schedule.tenant, schedule.shard),
+                sizes=keys.schedule_sizes(schedule.shard),
+                schedule_id=schedule.id,
+                retention_ms=self._jobs.retention_ms,
+            )
         )
         await self._shards.control.srem(keys.tenant_schedules(schedule.tenant), schedule.id)  # type: ignore[misc]
 
@@ -359,7 +372,7 @@ class ScheduleStore:
         its next tick stays where it was. None when the schedule was deleted meanwhile."""
         now = now_ms()
         job = self._jobs.prepare(self._new_job(schedule), schedule.shard, now)
-        outcome = await self._scripts.schedule_tick(*self._tick_call(schedule, "trigger", job))
+        outcome = await self._scripts.schedule_tick(self._tick_call(schedule, "trigger", job))
         if outcome == "missing":
             return None
         if outcome == "quota":
@@ -380,11 +393,13 @@ class ScheduleStore:
         """Writes the shard's due ticks: (jobs submitted, when the next tick falls due in
         ms, or None when no schedule waits)."""
         made = 0
-        claim_keys = [keys.schedules_due(shard), keys.schedule_sizes(shard)]
+        due, sizes = keys.schedules_due(shard), keys.schedule_sizes(shard)
         for _ in range(MAX_CLAIMS_PER_PASS):
             now = now_ms()
             reply = await self._scripts.schedule_claim(
-                keys=claim_keys, args=[now, CLAIM_LEASE_MS, TICK_BATCH]
+                ScheduleClaim(
+                    due=due, sizes=sizes, now_ms=now, lease_ms=CLAIM_LEASE_MS, most=TICK_BATCH
+                )
             )
             head, claimed = int(reply[0]), list(zip(reply[1::2], reply[2::2], strict=True))
             if not claimed:
@@ -395,7 +410,7 @@ class ScheduleStore:
 
     async def _tick(self, claimed: list[str], now: int) -> int:
         raws = await records.hashes(self._shards, [keys.schedule(i) for i in claimed])
-        calls: list[tuple[list[str], list[Any]]] = []
+        calls: list[ScheduleTick] = []
         outcome_of: list[ScheduleRecord | None] = []
         next_tick = _NextTicks(now)
         for schedule_id, raw in zip(claimed, raws, strict=True):
@@ -419,8 +434,8 @@ class ScheduleStore:
         if not calls:
             return 0
         replies = await self._shards.pipelined(
-            [call[0][0] for call in calls],
-            lambda pipe, i: self._scripts.schedule_tick(*calls[i], client=pipe),
+            [call.schedule for call in calls],
+            lambda pipe, i: self._scripts.schedule_tick(calls[i], client=pipe),
         )
         made, tenants = 0, set()
         for schedule, (outcome,) in zip(outcome_of, replies, strict=True):
@@ -462,47 +477,76 @@ class ScheduleStore:
         mode: TickMode,
         job: PreparedJob,
         next_ms: int | None = None,
-    ) -> tuple[list[str], list[Any]]:
-        """KEYS and ARGV of lua/schedule_tick.lua for `job`, one tick of `schedule`."""
+    ) -> ScheduleTick:
+        """lua/schedule_tick.lua for `job`, one tick of `schedule`."""
         shard, record = schedule.shard, job.record
-        script_keys = [
-            keys.schedule(schedule.id),
-            keys.schedules_due(shard),
-            keys.schedule_jobs(schedule.id),
-            keys.job(record.id),
-            keys.tenant_jobs(schedule.tenant, shard),
-            keys.arq_job(record.id),
-            keys.job_queue(shard),
-            keys.tenant_usage(schedule.tenant, shard),
-            keys.fair_share(shard),
-            keys.job(schedule.last_job_id) if schedule.last_job_id else keys.schedule(schedule.id),
-        ]
-        args: list[Any] = [
-            mode,
-            schedule.next_ms if mode == "tick" else "",
-            "" if next_ms is None else next_ms,
-            record.created_ms,
-            record.id,
-            job.arq_payload,
-            keys.wakeup(keys.JOBS_WAKEUP, shard),
-            self._jobs.job_share,
-            self._jobs.byte_share,
-            job.size,
-            record.priority,
-            schedule.last_job_id or "",
-            schedule.id,
-            *job.fields,
-        ]
-        return script_keys, args
+        tick: int | str = ""
+        if mode == "tick":
+            if schedule.next_ms is None:  # a tick is made of a due schedule only
+                raise ValueError(f"schedule {schedule.id} has no tick due")
+            tick = schedule.next_ms
+        return ScheduleTick(
+            schedule=keys.schedule(schedule.id),
+            due=keys.schedules_due(shard),
+            jobs=keys.schedule_jobs(schedule.id),
+            job=keys.job(record.id),
+            tenant_index=keys.tenant_jobs(schedule.tenant, shard),
+            arq_job=keys.arq_job(record.id),
+            queue=keys.job_queue(shard),
+            usage=keys.tenant_usage(schedule.tenant, shard),
+            fair_share=keys.fair_share(shard),
+            last_job=(
+                keys.job(schedule.last_job_id)
+                if schedule.last_job_id
+                else keys.schedule(schedule.id)
+            ),
+            kind=mode,
+            tick_ms=tick,
+            next_tick_ms="" if next_ms is None else next_ms,
+            now_ms=record.created_ms,
+            job_id=record.id,
+            arq_payload=job.arq_payload,
+            wakeup=keys.wakeup(keys.JOBS_WAKEUP, shard),
+            quota=self._jobs.job_share,
+            budget=self._jobs.byte_share,
+            job_bytes=job.size,
+            priority=record.priority,
+            last_job_id=schedule.last_job_id or "",
+            schedule_id=schedule.id,
+            fields=job.fields,
+        )
 
     @staticmethod
-    def _index_call(schedule_id: str) -> tuple[list[str], list[Any]]:
+    def _index_call(schedule_id: str) -> ScheduleTick:
         """lua/schedule_tick.lua with no tick to write: it only puts the due index back in
         line with the record (or drops the entry of a paused or deleted schedule)."""
         record = keys.schedule(schedule_id)
-        shard = ids.shard_of(schedule_id)
-        script_keys = [record, keys.schedules_due(shard), *[record] * 8]
-        return script_keys, ["tick", "", "", 0, "", "", "", 0, 0, 0, "normal", "", schedule_id]
+        return ScheduleTick(
+            schedule=record,
+            due=keys.schedules_due(ids.shard_of(schedule_id)),
+            jobs=record,
+            job=record,
+            tenant_index=record,
+            arq_job=record,
+            queue=record,
+            usage=record,
+            fair_share=record,
+            last_job=record,
+            kind="tick",
+            tick_ms="",
+            next_tick_ms="",
+            now_ms=0,
+            job_id="",
+            arq_payload="",
+            wakeup="",
+            quota=0,
+            budget=0,
+            job_bytes=0,
+            priority="normal",
+            last_job_id="",
+            schedule_id=schedule_id,
+            fields=(),
+        )
 
 
 def _by_bytes(claimed: list[tuple[str, int]]) -> list[list[str]]:
@@ -526,8 +570,8 @@ def _own_fields(
     """The fields of a schedule its owner sets (all of them, on every write: a PATCH
     rewrites them whole, never the ticks' own fields)."""
     return [
-        "tenant", tenant, "cron", cron.expression, "tz", cron.timezone,
-        "paused", "1" if paused else "0", "overlap", overlap, "updated", now,
+        F.TENANT, tenant, F.CRON, cron.expression, F.TIMEZONE, cron.timezone,
+        F.PAUSED, "1" if paused else "0", F.OVERLAP, overlap, F.UPDATED, now,
         *job.fields(),
     ]  # fmt: skip
 

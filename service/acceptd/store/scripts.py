@@ -1,21 +1,61 @@
 """The Lua scripts, registered once per client (redis-py runs them by SHA, loading on a miss).
 
 Every key a script touches is passed to it in KEYS, built by `keys`; no script assembles a
-key name, so a script's KEYS are the whole truth about what it touches."""
+key name, so a script's KEYS are the whole truth about what it touches. Each script is
+called with its call type (store/scriptcalls.py), which names its KEYS and ARGV."""
 
 from __future__ import annotations
 
-from collections.abc import Sequence
 from importlib.resources import files
-from typing import Any
 
-from redis.commands.core import AsyncScript
-
-from acceptd.core import tracing
 from acceptd.core.events import CALLBACK_EVENTS, SCRIPT_EVENTS
 from acceptd.store.fairshare import TERMINAL_TABLE, with_prelude
 from acceptd.store.layouts import lua_tables
+from acceptd.store.luacall import ScriptCall, script_text
+from acceptd.store.schedulecalls import (
+    ScheduleAdmit,
+    ScheduleClaim,
+    ScheduleDelete,
+    ScheduleTick,
+    ScheduleWrite,
+)
+from acceptd.store.scriptcalls import (
+    AwaitInput,
+    BatchItems,
+    BatchOpen,
+    BatchPartDone,
+    BatchPartDrop,
+    BatchPartRelease,
+    Cancel,
+    Complete,
+    FairRecover,
+    Finish,
+    Forget,
+    IdemClaim,
+    IdemRelease,
+    InputTimeout,
+    MarkWatched,
+    OrderHead,
+    Progress,
+    Promote,
+    RateLimit,
+    Requeue,
+    Start,
+    Submit,
+    Throttle,
+)
 from acceptd.store.shards import Shards
+from acceptd.store.tracedscript import C, TracedScript
+from acceptd.store.webhookcalls import (
+    DeliveryAttempt,
+    DeliveryCreate,
+    DeliveryRequeue,
+    EndpointCreate,
+    EndpointHealth,
+    RecountSubs,
+    SubsCopied,
+    SubsCopy,
+)
 
 _LUA = files("acceptd.store").joinpath("lua")
 _STATUS = _LUA.joinpath("status")
@@ -38,99 +78,73 @@ _PRELUDE = (
 _NEW_JOB = _LUA.joinpath("_new_job.lua").read_text(encoding="utf-8")
 
 
-def _status_script(name: str) -> str:
-    return _LAYOUTS + _PRELUDE + _STATUS.joinpath(f"{name}.lua").read_text(encoding="utf-8")
+def _status_source(call_type: type[ScriptCall]) -> str:
+    """A status script (lua/status/) by its call type, with the prelude above it."""
+    return _LAYOUTS + _PRELUDE + script_text(call_type)
 
 
 # Every record's field names (store/layouts.py), above every script: no script spells one.
 _LAYOUTS = lua_tables()
 
 
-def lua_source(name: str) -> str:
-    """One script of lua/ by name (without .lua), with the record layouts above it."""
-    return _LAYOUTS + _read(name)
-
-
-def _read(name: str) -> str:
-    return _LUA.joinpath(f"{name}.lua").read_text(encoding="utf-8")
-
-
-class TracedScript:
-    """A script that runs on the client of its first key, and when spans are exported gets
-    one of its own (`lua <name>`) under the current span. Pipelined calls (`client=`) pass
-    straight through."""
-
-    def __init__(self, name: str, script: AsyncScript, shards: Shards) -> None:
-        self.name = name
-        self._script = script
-        self._shards = shards
-
-    @property
-    def script(self) -> str | bytes | memoryview:
-        """The Lua source."""
-        return self._script.script
-
-    def __call__(
-        self, keys: Sequence[Any] | None = None, args: Sequence[Any] | None = None,
-        client: Any = None,
-    ) -> Any:  # fmt: skip
-        if client is None:
-            assert keys, f"script {self.name} is given no key to route it by"
-            client = self._shards.for_key(keys[0])
-            if tracing.exporting():
-                return self._traced(keys, args, client)
-        return self._script(keys=keys, args=args, client=client)
-
-    async def _traced(self, keys: Sequence[Any], args: Sequence[Any] | None, client: Any) -> Any:
-        with tracing.nested(f"lua {self.name}", **{"db.system": "redis"}):
-            return await self._script(keys=keys, args=args, client=client)
+def layouts_source(call_type: type[ScriptCall]) -> str:
+    """A script of lua/ by its call type, with the record layouts above it."""
+    return _LAYOUTS + script_text(call_type)
 
 
 class Scripts:
+    """The scripts of lua/, each a TracedScript of its call type (store/scriptcalls.py,
+    webhookcalls.py, schedulecalls.py)."""
+
     def __init__(self, shards: Shards) -> None:
-        def status(name: str) -> TracedScript:
-            return TracedScript(name, shards.control.register_script(_status_script(name)), shards)
+        def traced(call_type: type[C], source: str) -> TracedScript[C]:
+            return TracedScript(call_type, shards.control.register_script(source), shards)
 
-        def plain(name: str) -> TracedScript:
-            return TracedScript(name, shards.control.register_script(lua_source(name)), shards)
+        def typed(call_type: type[C]) -> TracedScript[C]:
+            return traced(call_type, layouts_source(call_type))
 
-        def fair(name: str, source: str) -> TracedScript:
+        def typed_fair(call_type: type[C]) -> TracedScript[C]:
             """A script that queues jobs or takes them out: lua/_fair.lua above it."""
-            return TracedScript(name, shards.control.register_script(with_prelude(source)), shards)
+            return traced(call_type, with_prelude(layouts_source(call_type)))
 
-        self.start = status("start")
-        self.finish = status("finish")
-        self.requeue = status("requeue")
-        self.progress = status("progress")
-        self.cancel = fair("cancel", _status_script("cancel"))
-        self.await_input = status("await_input")
-        self.complete = status("complete")
-        self.input_timeout = status("input_timeout")
-        self.batch_part_done = status("batch_part_done")
-        self.submit = fair("submit", _LAYOUTS + _NEW_JOB + _read("submit"))
-        self.schedule_tick = fair("schedule_tick", _LAYOUTS + _NEW_JOB + _read("schedule_tick"))
-        self.schedule_claim = plain("schedule_claim")
-        self.schedule_write = plain("schedule_write")
-        self.schedule_admit = plain("schedule_admit")
-        self.schedule_delete = plain("schedule_delete")
-        self.forget = plain("forget")
-        self.batch_open = plain("batch_open")
-        self.endpoint_create = plain("endpoint_create")
-        self.batch_items = fair("batch_items", lua_source("batch_items"))
-        self.batch_part_release = fair("batch_part_release", lua_source("batch_part_release"))
-        self.batch_part_drop = plain("batch_part_drop")
-        self.promote = fair("promote", lua_source("promote"))
-        self.fair_recover = fair("fair_recover", lua_source("fair_recover"))
-        self.idem_claim = plain("idem_claim")
-        self.idem_release = plain("idem_release")
-        self.rate_limit = plain("rate_limit")
-        self.recount_subs = plain("recount_subs")
-        self.subs_copy = plain("subs_copy")
-        self.subs_copied = plain("subs_copied")
-        self.endpoint_health = plain("endpoint_health")
-        self.delivery_create = plain("delivery_create")
-        self.delivery_attempt = plain("delivery_attempt")
-        self.delivery_requeue = plain("delivery_requeue")
-        self.throttle = plain("throttle")
-        self.order_head = plain("order_head")
-        self.mark_watched = plain("mark_watched")
+        def status(call_type: type[C]) -> TracedScript[C]:
+            return traced(call_type, _status_source(call_type))
+
+        self.start = status(Start)
+        self.finish = status(Finish)
+        self.requeue = status(Requeue)
+        self.progress = status(Progress)
+        self.cancel = traced(Cancel, with_prelude(_status_source(Cancel)))
+        self.await_input = status(AwaitInput)
+        self.complete = status(Complete)
+        self.input_timeout = status(InputTimeout)
+        self.batch_part_done = status(BatchPartDone)
+        self.submit = traced(Submit, with_prelude(_LAYOUTS + _NEW_JOB + script_text(Submit)))
+        self.schedule_tick = traced(
+            ScheduleTick, with_prelude(_LAYOUTS + _NEW_JOB + script_text(ScheduleTick))
+        )
+        self.schedule_claim = typed(ScheduleClaim)
+        self.schedule_write = typed(ScheduleWrite)
+        self.schedule_admit = typed(ScheduleAdmit)
+        self.schedule_delete = typed(ScheduleDelete)
+        self.forget = typed(Forget)
+        self.batch_open = typed(BatchOpen)
+        self.endpoint_create = typed(EndpointCreate)
+        self.batch_items = typed_fair(BatchItems)
+        self.batch_part_release = typed_fair(BatchPartRelease)
+        self.batch_part_drop = typed(BatchPartDrop)
+        self.promote = typed_fair(Promote)
+        self.fair_recover = typed_fair(FairRecover)
+        self.idem_claim = typed(IdemClaim)
+        self.idem_release = typed(IdemRelease)
+        self.rate_limit = typed(RateLimit)
+        self.recount_subs = typed(RecountSubs)
+        self.subs_copy = typed(SubsCopy)
+        self.subs_copied = typed(SubsCopied)
+        self.endpoint_health = typed(EndpointHealth)
+        self.delivery_create = typed(DeliveryCreate)
+        self.delivery_attempt = typed(DeliveryAttempt)
+        self.delivery_requeue = typed(DeliveryRequeue)
+        self.throttle = typed(Throttle)
+        self.order_head = typed(OrderHead)
+        self.mark_watched = typed(MarkWatched)

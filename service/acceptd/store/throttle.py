@@ -7,6 +7,7 @@ import random
 from dataclasses import dataclass
 
 from acceptd.store import keys
+from acceptd.store.scriptcalls import Throttle
 from acceptd.store.scripts import Scripts
 
 # The window is a second plus a margin for network jitter: measured at the receiver, sends
@@ -27,8 +28,13 @@ class EndpointThrottle:
 
     async def take(self, endpoint_id: str, per_second: int, delivery_id: str) -> Verdict:
         first, second = await self._scripts.throttle(
-            keys=[keys.endpoint_window(endpoint_id), keys.endpoint_waiting(endpoint_id)],
-            args=[per_second, WINDOW_MS, delivery_id],
+            Throttle(
+                window=keys.endpoint_window(endpoint_id),
+                waiting=keys.endpoint_waiting(endpoint_id),
+                limit=per_second,
+                window_ms=WINDOW_MS,
+                delivery_id=delivery_id,
+            )
         )
         if int(first) == 0:
             return Verdict(True, 0.0, int(second) / 1000)
