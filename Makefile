@@ -4,7 +4,7 @@ VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install run test test-cluster lint format docs docs-serve bench soak clean
+.PHONY: install run test test-cluster lint format docs docs-serve bench bench-peer soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "acceptd needs Python 3.11+; run make PYTHON=python3.11")'
@@ -64,6 +64,17 @@ bench: $(STAMP)
 	$(BIN)/python -m bench.ordering
 	$(BIN)/python -m bench.commands
 	$(BIN)/python -m bench.ceiling
+
+# acceptd against a Flask + gunicorn + Celery peer and bare arq, in one run (bench/README.md).
+# Its packages are an extra of their own, installed here only: CI never needs them. `server`
+# with it, so that arq's redis pin takes part in the resolution.
+PEER_STAMP := $(VENV)/.bench-peer-installed
+$(PEER_STAMP): $(STAMP) pyproject.toml
+	$(BIN)/python -m pip install --quiet -e '.[server,bench-peer]'
+	@touch $(PEER_STAMP)
+
+bench-peer: $(PEER_STAMP)
+	$(BIN)/python -m bench.peer
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
