@@ -59,14 +59,16 @@ class Bench:
         c = self.cluster
         c.start_valkey()
         self.ports = {name: port() for name in ("api", "receiver", "bare_api")}
-        c.spawn("receiver", "-m", "bench.receiver", "--port", str(self.ports["receiver"]),
-                "--secret", c.secret)  # fmt: skip
+        receiver_port = str(self.ports["receiver"])
+        c.spawn("receiver", "-m", "bench.receiver", "--port", receiver_port, "--secret", c.secret)
         c.spawn("api", "-m", "acceptd", "api", env=c.env(ACCEPTD_PORT=str(self.ports["api"])))
         c.spawn("worker", "-m", "acceptd", "worker")
         c.spawn("dispatcher", "-m", "acceptd", "dispatcher")
         c.spawn("bare_api", "-m", "bench.bare", "api", "--port", str(self.ports["bare_api"]))
-        c.spawn("bare_worker", "-m", "bench.bare", "worker", "--redis", c.redis_url,
-                "--receiver", f"{self.url('receiver')}/hook")  # fmt: skip
+        hook = f"{self.url('receiver')}/hook"
+        c.spawn(
+            "bare_worker", "-m", "bench.bare", "worker", "--redis", c.redis_url, "--receiver", hook
+        )
         for name in ("api", "receiver", "bare_api"):
             wait_for_port(self.ports[name])
 
@@ -98,8 +100,11 @@ class Bench:
             finally:
                 await self.redis.aclose()
                 await self.arq.aclose()
-        return {"medians": {k: load.median(v) for k, v in self.samples.items()},
-                "samples": self.samples, "memory": memory}  # fmt: skip
+        return {
+            "medians": {k: load.median(v) for k, v in self.samples.items()},
+            "samples": self.samples,
+            "memory": memory,
+        }
 
     async def warm_up(self) -> None:
         submit = load.acceptd_submitter(
@@ -194,8 +199,9 @@ class Bench:
     async def shapes_phase(self) -> None:
         """1,000 clients long-polling their jobs, and 10,000-item batches (bench/shapes.py).
         The bare ceilings are paused: their idle polling would swamp the command counts."""
-        target = shapes.Target(self.session, self.url("api"), self.headers, self.redis,
-                               self.cluster)  # fmt: skip
+        target = shapes.Target(
+            self.session, self.url("api"), self.headers, self.redis, self.cluster
+        )
         self.cluster.pause("bare_worker", "bare_api")
         try:
             for _ in range(self.args.runs):
@@ -279,52 +285,107 @@ def table(result: dict[str, Any]) -> str:
     rows: list[tuple[str, str, str, str]] = []
     for c in SUBMIT_CONCURRENCY:
         ours, bare = m[f"submit.acceptd.c{c}.rps"], m[f"submit.bare.c{c}.rps"]
-        rows.append((f"submit, {c} clients: 202/s", f"{ours:,.0f}", f"{bare:,.0f} (bare aiohttp)",
-                     ratio(ours, bare)))  # fmt: skip
-        rows.append((
-            f"submit, {c} clients: p50 / p99 ms",
-            pair(m[f"submit.acceptd.c{c}.p50_ms"], m[f"submit.acceptd.c{c}.p99_ms"], 2),
-            pair(m[f"submit.bare.c{c}.p50_ms"], m[f"submit.bare.c{c}.p99_ms"], 2),
-            "",
-        ))  # fmt: skip
+        rows.append(
+            (
+                f"submit, {c} clients: 202/s",
+                f"{ours:,.0f}",
+                f"{bare:,.0f} (bare aiohttp)",
+                ratio(ours, bare),
+            )
+        )
+        rows.append(
+            (
+                f"submit, {c} clients: p50 / p99 ms",
+                pair(m[f"submit.acceptd.c{c}.p50_ms"], m[f"submit.acceptd.c{c}.p99_ms"], 2),
+                pair(m[f"submit.bare.c{c}.p50_ms"], m[f"submit.bare.c{c}.p99_ms"], 2),
+                "",
+            )
+        )
     ours, bare = m["e2e.acceptd.full.jobs_per_s"], m["e2e.bare.full.jobs_per_s"]
-    rows.append(("end to end, full load: jobs/s to verified webhook", f"{ours:,.0f}",
-                 f"{bare:,.0f} (bare arq)", ratio(ours, bare)))  # fmt: skip
+    rows.append(
+        (
+            "end to end, full load: jobs/s to verified webhook",
+            f"{ours:,.0f}",
+            f"{bare:,.0f} (bare arq)",
+            ratio(ours, bare),
+        )
+    )
     for load_name in ("full", "half"):
-        rows.append((
-            f"end to end, {load_name} load: p50 / p99 ms",
-            pair(m[f"e2e.acceptd.{load_name}.p50_ms"], m[f"e2e.acceptd.{load_name}.p99_ms"]),
-            pair(m[f"e2e.bare.{load_name}.p50_ms"], m[f"e2e.bare.{load_name}.p99_ms"]),
-            "",
-        ))  # fmt: skip
+        rows.append(
+            (
+                f"end to end, {load_name} load: p50 / p99 ms",
+                pair(m[f"e2e.acceptd.{load_name}.p50_ms"], m[f"e2e.acceptd.{load_name}.p99_ms"]),
+                pair(m[f"e2e.bare.{load_name}.p50_ms"], m[f"e2e.bare.{load_name}.p99_ms"]),
+                "",
+            )
+        )
     our_cmds = m["e2e.acceptd.full.commands_per_job"]
     bare_cmds = m["e2e.bare.full.commands_per_job"]
-    rows.append(("end to end: Redis commands per job", f"{our_cmds:.1f}",
-                 f"{bare_cmds:.1f} (bare arq)", ""))  # fmt: skip
-    rows.append(("idle pickup, submit to running: p50 / p99 ms",
-                 pair(m["pickup.p50_ms"], m["pickup.p99_ms"], 0), "", ""))  # fmt: skip
+    rows.append(
+        ("end to end: Redis commands per job", f"{our_cmds:.1f}", f"{bare_cmds:.1f} (bare arq)", "")
+    )
+    rows.append(
+        (
+            "idle pickup, submit to running: p50 / p99 ms",
+            pair(m["pickup.p50_ms"], m["pickup.p99_ms"], 0),
+            "",
+            "",
+        )
+    )
     cmds, cpu = m["waiters.redis_cmds_per_s.waiting"], m["waiters.api_cpu.waiting"]
     idle_cmds, idle_cpu = m["waiters.redis_cmds_per_s.idle"], m["waiters.api_cpu.idle"]
-    rows.append((f"{shapes.WAITERS:,} clients on ?wait=: Redis commands/s, API CPU",
-                 f"{cmds:,.0f}, {cpu:.0%}", f"{idle_cmds:,.0f}, {idle_cpu:.0%} (nobody waiting)",
-                 ""))  # fmt: skip
-    rows.append((
-        f"{shapes.WAITERS:,} waiters: job started to answer p50 / p99 ms "
-        f"({m['waiters.answered']:,.0f} answered)",
-        pair(m["waiters.lag_p50_ms"], m["waiters.lag_p99_ms"], 0), "", "",
-    ))  # fmt: skip
-    rows.append((
-        f"batch of {shapes.BATCH_ITEMS:,} items ({m['batch.body_kb']:,.0f} KB): submit / cancel ms",
-        pair(m["batch.submit_ms"], m["batch.cancel_ms"], 0), "", "",
-    ))  # fmt: skip
+    rows.append(
+        (
+            f"{shapes.WAITERS:,} clients on ?wait=: Redis commands/s, API CPU",
+            f"{cmds:,.0f}, {cpu:.0%}",
+            f"{idle_cmds:,.0f}, {idle_cpu:.0%} (nobody waiting)",
+            "",
+        )
+    )
+    rows.append(
+        (
+            f"{shapes.WAITERS:,} waiters: job started to answer p50 / p99 ms "
+            f"({m['waiters.answered']:,.0f} answered)",
+            pair(m["waiters.lag_p50_ms"], m["waiters.lag_p99_ms"], 0),
+            "",
+            "",
+        )
+    )
+    rows.append(
+        (
+            f"batch of {shapes.BATCH_ITEMS:,} items ({m['batch.body_kb']:,.0f} KB): "
+            "submit / cancel ms",
+            pair(m["batch.submit_ms"], m["batch.cancel_ms"], 0),
+            "",
+            "",
+        )
+    )
     scaled = m["scale.2x2.jobs_per_s"]
-    rows.append(("2 workers + 2 dispatchers: jobs/s", f"{scaled:,.0f}", f"{ours:,.0f} (1 + 1)",
-                 ratio(scaled, ours)))  # fmt: skip
-    rows.append((f"polling, {RETAINED_JOBS:,} retained jobs: GET/s, p99 ms",
-                 f"{m['poll.rps']:,.0f}, {m['poll.p99_ms']:.1f}", "", ""))  # fmt: skip
+    rows.append(
+        (
+            "2 workers + 2 dispatchers: jobs/s",
+            f"{scaled:,.0f}",
+            f"{ours:,.0f} (1 + 1)",
+            ratio(scaled, ours),
+        )
+    )
+    rows.append(
+        (
+            f"polling, {RETAINED_JOBS:,} retained jobs: GET/s, p99 ms",
+            f"{m['poll.rps']:,.0f}, {m['poll.p99_ms']:.1f}",
+            "",
+            "",
+        )
+    )
     per_job, per_delivery = m["redis.bytes_per_retained_job"], mem["redis.bytes_per_delivery"]
-    rows.append(("Redis bytes per retained job / per delivery",
-                 f"{per_job:,.0f} / {per_delivery:,.0f}", "", ""))  # fmt: skip
+    rows.append(
+        (
+            "Redis bytes per retained job / per delivery",
+            f"{per_job:,.0f} / {per_delivery:,.0f}",
+            "",
+            "",
+        )
+    )
     rss = ", ".join(
         f"{k.split('.', 1)[1]} {v:.0f}" for k, v in mem.items() if k.startswith("rss_mb")
     )
@@ -356,8 +417,11 @@ def main() -> None:
             result = asyncio.run(bench.run())
         finally:
             cluster.stop_all()
-    result["machine"] = {"cpus": os.cpu_count(), "python": platform.python_version(),
-                         "platform": platform.platform()}  # fmt: skip
+    result["machine"] = {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
     result["runs"] = args.runs
     result["seconds"] = round(time.monotonic() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)

@@ -48,15 +48,17 @@ async def measure(cluster: Cluster, api: str, receiver: str, runs: int) -> list[
                 commands = await commands_processed(redis) - commands_before
                 result = load.end_to_end(sent, arrived)
                 main_cpu, all_cpu = main_after - main_before, all_after - all_before
-                found.append({
-                    "jobs_per_s": result["jobs_per_s"],
-                    "missing": result["missing"],
-                    "commands_per_job": commands / JOBS,
-                    "main_thread_cpu_ms_per_1000_jobs": 1000 * main_cpu / JOBS * 1000,
-                    "all_threads_cpu_ms_per_1000_jobs": 1000 * all_cpu / JOBS * 1000,
-                    "ceiling_jobs_per_s": JOBS / main_cpu if main_cpu else float("nan"),
-                    "commands_per_main_thread_second": commands / main_cpu if main_cpu else 0,
-                })  # fmt: skip
+                found.append(
+                    {
+                        "jobs_per_s": result["jobs_per_s"],
+                        "missing": result["missing"],
+                        "commands_per_job": commands / JOBS,
+                        "main_thread_cpu_ms_per_1000_jobs": 1000 * main_cpu / JOBS * 1000,
+                        "all_threads_cpu_ms_per_1000_jobs": 1000 * all_cpu / JOBS * 1000,
+                        "ceiling_jobs_per_s": JOBS / main_cpu if main_cpu else float("nan"),
+                        "commands_per_main_thread_second": commands / main_cpu if main_cpu else 0,
+                    }
+                )
     finally:
         await redis.aclose()
     return found
@@ -80,20 +82,25 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("bench/results/ceiling.json"))
     args = parser.parse_args()
     results: dict[str, Any] = {}
-    print("| Valkey | jobs/s here | commands/job | main-thread CPU ms per 1,000 jobs "
-          "| all threads | ceiling: jobs/s per main-thread core "
-          "| commands/s per core |")  # fmt: skip
+    print(
+        "| Valkey | jobs/s here | commands/job | main-thread CPU ms per 1,000 jobs "
+        "| all threads | ceiling: jobs/s per main-thread core "
+        "| commands/s per core |"
+    )
     print("|---|---|---|---|---|---|---|")
     for io_threads in args.io_threads:
         samples = run(io_threads, args.runs)
         medians = {key: load.median([s[key] for s in samples]) for key in samples[0]}
         results[f"io-threads {io_threads}"] = {"medians": medians, "samples": samples}
         label = "I/O threads off" if io_threads == 1 else f"io-threads {io_threads}"
-        print(f"| {label} | {medians['jobs_per_s']:,.0f} | {medians['commands_per_job']:.1f} "
-              f"| {medians['main_thread_cpu_ms_per_1000_jobs']:,.0f} "
-              f"| {medians['all_threads_cpu_ms_per_1000_jobs']:,.0f} "
-              f"| {medians['ceiling_jobs_per_s']:,.0f} "
-              f"| {medians['commands_per_main_thread_second']:,.0f} |", flush=True)  # fmt: skip
+        print(
+            f"| {label} | {medians['jobs_per_s']:,.0f} | {medians['commands_per_job']:.1f} "
+            f"| {medians['main_thread_cpu_ms_per_1000_jobs']:,.0f} "
+            f"| {medians['all_threads_cpu_ms_per_1000_jobs']:,.0f} "
+            f"| {medians['ceiling_jobs_per_s']:,.0f} "
+            f"| {medians['commands_per_main_thread_second']:,.0f} |",
+            flush=True,
+        )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
 

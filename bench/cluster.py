@@ -128,8 +128,7 @@ def start_roles(cluster: Cluster, **env: str) -> str:
     on top of the cluster's), ready: the API's URL."""
     cluster.start_valkey()
     api_port = port()
-    cluster.spawn("api", "-m", "acceptd", "api",
-                  env=cluster.env(ACCEPTD_PORT=str(api_port), **env))  # fmt: skip
+    cluster.spawn("api", "-m", "acceptd", "api", env=cluster.env(ACCEPTD_PORT=str(api_port), **env))
     cluster.spawn("worker", "-m", "acceptd", "worker", env=cluster.env(**env))
     cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher", env=cluster.env(**env))
     wait_for_port(api_port)
@@ -144,8 +143,7 @@ def spawn_with_receiver(cluster: Cluster, **env: str) -> tuple[str, str]:
     api_port, receiver_port = port(), port()
     cluster.spawn("receiver", "-m", "bench.receiver", "--port", str(receiver_port),
                   "--secret", cluster.secret, env=cluster.env(**env))  # fmt: skip
-    cluster.spawn("api", "-m", "acceptd", "api",
-                  env=cluster.env(ACCEPTD_PORT=str(api_port), **env))  # fmt: skip
+    cluster.spawn("api", "-m", "acceptd", "api", env=cluster.env(ACCEPTD_PORT=str(api_port), **env))
     cluster.spawn("worker", "-m", "acceptd", "worker", env=cluster.env(**env))
     cluster.spawn("dispatcher", "-m", "acceptd", "dispatcher", env=cluster.env(**env))
     for port_number in (api_port, receiver_port):

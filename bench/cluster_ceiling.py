@@ -114,18 +114,19 @@ async def measure(
             ]
             result = load.end_to_end(sent, arrived)
             total = sum(commands)
-            found.append({
-                "jobs_per_s": result["jobs_per_s"],
-                "missing": result["missing"],
-                "commands_per_job": total / JOBS,
-                "commands_per_job_per_primary": [c / JOBS for c in commands],
-                "main_thread_cpu_ms_per_1000_jobs_per_primary": [1e6 * c / JOBS for c in cpu],
-                # Each primary's share of the commands against an even 1/N.
-                "largest_deviation_from_even": max(
-                    abs(c / total * len(commands) - 1) for c in commands
-                ) if total else 0.0,
-                "ceiling_jobs_per_s": JOBS / max(cpu) if max(cpu) else float("nan"),
-            })  # fmt: skip
+            # Each primary's share of the commands against an even 1/N.
+            deviation = max(abs(c / total * len(commands) - 1) for c in commands) if total else 0.0
+            found.append(
+                {
+                    "jobs_per_s": result["jobs_per_s"],
+                    "missing": result["missing"],
+                    "commands_per_job": total / JOBS,
+                    "commands_per_job_per_primary": [c / JOBS for c in commands],
+                    "main_thread_cpu_ms_per_1000_jobs_per_primary": [1e6 * c / JOBS for c in cpu],
+                    "largest_deviation_from_even": deviation,
+                    "ceiling_jobs_per_s": JOBS / max(cpu) if max(cpu) else float("nan"),
+                }
+            )
     return found
 
 
@@ -169,8 +170,10 @@ def main() -> None:
         "cluster_over_n_times_one_at_equal_load": many_ceiling / (n * equal_ceiling),
         "cluster_over_n_times_one_at_its_own_rate": many_ceiling / (n * one_ceiling),
     }
-    print("| store | jobs/s here | commands/job | commands/job per primary "
-          "| largest deviation from even | ceiling jobs/s |")  # fmt: skip
+    print(
+        "| store | jobs/s here | commands/job | commands/job per primary "
+        "| largest deviation from even | ceiling jobs/s |"
+    )
     print("|---|---|---|---|---|---|")
     for label, samples in (
         (f"one server, paced at {per_primary_rate:,.0f} jobs/s", equal),
@@ -181,14 +184,18 @@ def main() -> None:
             load.median([s["commands_per_job_per_primary"][i] for s in samples])
             for i in range(len(samples[0]["commands_per_job_per_primary"]))
         ]
-        print(f"| {label} | {load.median([s['jobs_per_s'] for s in samples]):,.0f} "
-              f"| {load.median([s['commands_per_job'] for s in samples]):.1f} "
-              f"| {' / '.join(f'{c:.1f}' for c in per_primary)} "
-              f"| {load.median([s['largest_deviation_from_even'] for s in samples]):.0%} "
-              f"| {load.median([s['ceiling_jobs_per_s'] for s in samples]):,.0f} |")  # fmt: skip
-    print(f"cluster ceiling / ({n} x one server's) at equal load per primary: "
-          f"{results['cluster_over_n_times_one_at_equal_load']:.2f}; against one server at "
-          f"its own rate: {results['cluster_over_n_times_one_at_its_own_rate']:.2f}")  # fmt: skip
+        print(
+            f"| {label} | {load.median([s['jobs_per_s'] for s in samples]):,.0f} "
+            f"| {load.median([s['commands_per_job'] for s in samples]):.1f} "
+            f"| {' / '.join(f'{c:.1f}' for c in per_primary)} "
+            f"| {load.median([s['largest_deviation_from_even'] for s in samples]):.0%} "
+            f"| {load.median([s['ceiling_jobs_per_s'] for s in samples]):,.0f} |"
+        )
+    print(
+        f"cluster ceiling / ({n} x one server's) at equal load per primary: "
+        f"{results['cluster_over_n_times_one_at_equal_load']:.2f}; against one server at "
+        f"its own rate: {results['cluster_over_n_times_one_at_its_own_rate']:.2f}"
+    )
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(results, indent=2))
 

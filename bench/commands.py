@@ -94,8 +94,10 @@ async def measure(
     try:
         async with aiohttp.ClientSession(headers=headers) as http:
             for _ in range(endpoints):
-                endpoint = {"url": f"http://127.0.0.1:{receiver_port}/endpoint",
-                            "events": ["job.succeeded"]}  # fmt: skip
+                endpoint = {
+                    "url": f"http://127.0.0.1:{receiver_port}/endpoint",
+                    "events": ["job.succeeded"],
+                }
                 async with http.post(f"{api}/v1/endpoints", json=endpoint) as answer:
                     assert answer.status == 201, await answer.text()
             cluster.pause("worker", "dispatcher")
@@ -158,9 +160,8 @@ async def measure(
                 await asyncio.gather(*(one(job_id) for job_id in sample))
 
             # A job that does not change: submitted scheduled an hour out.
-            async with http.post(f"{api}/v1/jobs", json={
-                "type": "demo.echo", "input": {"value": 1}, "delay_seconds": 3600,
-            }) as answer:  # fmt: skip
+            scheduled = {"type": "demo.echo", "input": {"value": 1}, "delay_seconds": 3600}
+            async with http.post(f"{api}/v1/jobs", json=scheduled) as answer:
                 waiting_on = (await answer.json())["id"]
 
             async def waiters() -> None:
@@ -219,10 +220,12 @@ def main() -> None:
         print(table(stages, args.jobs, f"{args.jobs} jobs {name}"))
         print()
     args.out.parent.mkdir(parents=True, exist_ok=True)
-    args.out.write_text(json.dumps(
-        {name: {k: dict(v) for k, v in stages.items()} for name, stages in results.items()},
-        indent=2,
-    ))  # fmt: skip
+    args.out.write_text(
+        json.dumps(
+            {name: {k: dict(v) for k, v in stages.items()} for name, stages in results.items()},
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

@@ -83,8 +83,10 @@ def main() -> None:
             cluster.stop_all()
             replica.stop()
     where = "3 primaries + 1 replica each, 16 shards" if args.cluster else "1 primary + 1 replica"
-    print(f"Submit cost of each ACCEPTD_DURABILITY level ({where}, AOF everysec; wrk, "
-          f"medians of {args.runs})\n")  # fmt: skip
+    print(
+        f"Submit cost of each ACCEPTD_DURABILITY level ({where}, AOF everysec; wrk, "
+        f"medians of {args.runs})\n"
+    )
     print("| level | connections | 202/s | p50 ms | p99 ms |")
     print("|---|---|---|---|---|")
     for name, runs in samples.items():

@@ -35,8 +35,12 @@ def _tenant_key(cluster: Cluster, name: str) -> str:
     """A new tenant, made as an operator makes one: its API key."""
     made = subprocess.run(
         [sys.executable, "-m", "acceptd", "tenants", "create", name, "--json"],
-        env=cluster.env(), capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+        env=cluster.env(),
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     return str(json.loads(made.stdout)["api_key"])
 
 

@@ -21,8 +21,11 @@ from aiohttp import web
 from bench.cluster import API_KEY, Cluster, serve_receiver, start_roles
 from bench.load import median
 
-MODES = (("unordered", "none", 50), ("per_key, 50 keys", "per_key", 50),
-         ("per_key, 1 key", "per_key", 1))  # fmt: skip
+MODES = (
+    ("unordered", "none", 50),
+    ("per_key, 50 keys", "per_key", 50),
+    ("per_key, 1 key", "per_key", 1),
+)
 
 
 class Arrivals:
@@ -53,8 +56,10 @@ async def one_run(api: str, receiver_port: int, arrived: Arrivals, jobs: int) ->
             async with http.post(f"{api}/v1/endpoints", json=target) as answer:
                 endpoint = await answer.json()
             finished = arrived.expect(path)
-            items = [{"type": "demo.echo", "input": {"value": n}, "ordering_key": f"k{n % keys}"}
-                     for n in range(jobs)]  # fmt: skip
+            items = [
+                {"type": "demo.echo", "input": {"value": n}, "ordering_key": f"k{n % keys}"}
+                for n in range(jobs)
+            ]
             started = time.monotonic()
             async with http.post(f"{api}/v1/batches", json={"items": items}) as answer:
                 assert answer.status == 202, await answer.text()

@@ -30,6 +30,7 @@ from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.store.connection import open_shards
 from acceptd.store.jobs import JobStore
+from acceptd.store.layouts import ScheduleField
 from acceptd.store.schedules import JobTemplate, ScheduleStore
 from acceptd.store.scripts import Scripts
 from bench.cluster import Cluster
@@ -90,9 +91,10 @@ async def _make_due(redis_url: str, schedule_ids: list[str], tick: int) -> None:
         for start in range(0, len(schedule_ids), 5000):
             async with redis.pipeline(transaction=False) as pipe:
                 for schedule_id in schedule_ids[start : start + 5000]:
-                    pipe.hset(keys.schedule(schedule_id), "next", tick)
-                pipe.zadd(keys.schedules_due(0), dict.fromkeys(schedule_ids[start:start + 5000],
-                                                             tick))  # fmt: skip
+                    pipe.hset(keys.schedule(schedule_id), ScheduleField.NEXT_TICK, tick)
+                pipe.zadd(
+                    keys.schedules_due(0), dict.fromkeys(schedule_ids[start : start + 5000], tick)
+                )
                 await pipe.execute()
     finally:
         await redis.aclose()
@@ -147,16 +149,20 @@ def main() -> None:
         try:
             url = cluster.start_valkey()
             schedule_ids, took = asyncio.run(_create(url, args.schedules, args.writers))
-            print(f"{args.schedules} schedules created in {took:.1f} s "
-                  f"({args.schedules / took:.0f}/s, {args.writers} at a time)")  # fmt: skip
+            print(
+                f"{args.schedules} schedules created in {took:.1f} s "
+                f"({args.schedules / took:.0f}/s, {args.writers} at a time)"
+            )
             idle = asyncio.run(_idle(cluster, args.idle_seconds))
             print(f"idle, one worker beside them: {idle:.1f} Redis commands/s")
             for tickers in args.tickers:
                 row = asyncio.run(_tick(url, schedule_ids, tickers))
-                print(f"one tick of all {args.schedules}, {tickers} scheduler(s): every job "
-                      f"submitted {row['seconds']:.1f} s after the tick "
-                      f"({row['ticks_per_s']:.0f} ticks/s), "
-                      f"{row['commands_per_tick']:.1f} Redis commands per tick")  # fmt: skip
+                print(
+                    f"one tick of all {args.schedules}, {tickers} scheduler(s): every job "
+                    f"submitted {row['seconds']:.1f} s after the tick "
+                    f"({row['ticks_per_s']:.0f} ticks/s), "
+                    f"{row['commands_per_tick']:.1f} Redis commands per tick"
+                )
         finally:
             cluster.stop_all()
 

@@ -59,8 +59,8 @@ async def _drain(cluster: Cluster, jobs: int) -> dict[str, float]:
     redis = aredis.Redis.from_url(cluster.redis_url, decode_responses=True)
     try:
         before = await _calls(redis)
-        cluster.spawn("worker", "-m", "acceptd", "worker",
-                      env=cluster.env(ACCEPTD_WORKER_CONCURRENCY=str(SLOTS)))  # fmt: skip
+        slots = cluster.env(ACCEPTD_WORKER_CONCURRENCY=str(SLOTS))
+        cluster.spawn("worker", "-m", "acceptd", "worker", env=slots)
         started, polls = time.monotonic(), 2
         while await redis.zcard(keys.job_queue(0)) + await redis.zcard(keys.running_jobs(0)) > 0:
             polls += 2
@@ -102,8 +102,10 @@ def main() -> None:
     print(f"{args.jobs} queued jobs of demo.echo, one worker of {SLOTS} slots")
     print(f"{'':>14} {'commands/job':>13} {'worker CPU ms/job':>18} {'jobs/s':>8}")
     for name, row in rows.items():
-        print(f"{name:>14} {row['commands_per_job']:>13.1f} "
-              f"{row['worker_cpu_ms_per_job']:>18.2f} {row['jobs_per_s']:>8.0f}")  # fmt: skip
+        print(
+            f"{name:>14} {row['commands_per_job']:>13.1f} "
+            f"{row['worker_cpu_ms_per_job']:>18.2f} {row['jobs_per_s']:>8.0f}"
+        )
 
 
 if __name__ == "__main__":

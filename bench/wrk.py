@@ -64,8 +64,8 @@ def main() -> None:
         cluster.spawn(
             "api", "-m", "acceptd", "api", env=cluster.env(ACCEPTD_PORT=str(ports["api"]))
         )
-        cluster.spawn("api2", "-m", "acceptd", "api", "--workers", "2",
-                      env=cluster.env(ACCEPTD_PORT=str(ports["api2"])))  # fmt: skip
+        on_api2 = cluster.env(ACCEPTD_PORT=str(ports["api2"]))
+        cluster.spawn("api2", "-m", "acceptd", "api", "--workers", "2", env=on_api2)
         cluster.spawn("bare", "-m", "bench.bare", "api", "--port", str(ports["bare"]))
         script = Path(tmp) / "submit.lua"
         script.write_text(SCRIPT % API_KEY)
@@ -93,11 +93,12 @@ def main() -> None:
     bare = rps["bare"]
     print("| measure (wrk -t2 -c32) | 202/s | p99 ms | of bare aiohttp |")
     print("|---|---|---|---|")
-    for name, label in (("api", "POST /v1/jobs, 1 API process"),
-                        ("api2", "POST /v1/jobs, `--workers 2`"),
-                        ("bare", "bare aiohttp handler")):  # fmt: skip
-        print(f"| {label} | {rps[name]:,.0f} | {p99[name]:.1f} | "
-              f"{100 * rps[name] / bare:.0f} % |")  # fmt: skip
+    for name, label in (
+        ("api", "POST /v1/jobs, 1 API process"),
+        ("api2", "POST /v1/jobs, `--workers 2`"),
+        ("bare", "bare aiohttp handler"),
+    ):
+        print(f"| {label} | {rps[name]:,.0f} | {p99[name]:.1f} | {100 * rps[name] / bare:.0f} % |")
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps({"rps": rps, "p99_ms": p99, "runs": samples}, indent=2))
 

@@ -7,23 +7,25 @@ import asyncio
 import os
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 
 from acceptd.cli.embedded import EmbeddedValkey, free_port
+from tests.support.cli import ACCEPTD
 from tests.support.cluster import role_env
-from tests.support.constants import API_KEY
+from tests.support.http import authed_session
 from tests.support.waiting import wait_until
 
 
 def _start(port: int, redis_url: str, log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "acceptd", "api", "--workers", "2"],
-            env=role_env(redis_url, port), stdout=out, stderr=subprocess.STDOUT,
-        )  # fmt: skip
+            [*ACCEPTD, "api", "--workers", "2"],
+            env=role_env(redis_url, port),
+            stdout=out,
+            stderr=subprocess.STDOUT,
+        )
 
 
 def _gone(pids: set[int]) -> bool:
@@ -43,7 +45,7 @@ async def test_processes_share_the_port_and_are_supervised(tmp_path: Path) -> No
     parent = _start(port, valkey.url, tmp_path / "api.log")
     url = f"http://127.0.0.1:{port}"
     try:
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        async with authed_session() as http:
 
             async def ready() -> bool:
                 try:

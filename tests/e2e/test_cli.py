@@ -8,7 +8,6 @@ import json
 import re
 import signal
 import stat
-import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -18,7 +17,7 @@ import aiohttp
 import pytest
 
 from acceptd.cli.embedded import free_port
-from tests.support.cli import run_cli
+from tests.support.cli import ACCEPTD, run_cli
 from tests.support.constants import MASTER_KEY, subprocess_env
 from tests.support.waiting import wait_until
 
@@ -132,13 +131,11 @@ async def start_dev(
     **env: str,
 ) -> Dev:
     """`acceptd dev` until its banner; its log (stderr) goes to `log_to`, if given."""
-    command = ["dev", "--port", str(free_port()), "--data-dir", str(data_dir), *flags]
+    command = [*ACCEPTD, "dev", "--port", str(free_port()), "--data-dir", str(data_dir), *flags]
     stderr: Any = log_to.open("wb") if log_to else asyncio.subprocess.DEVNULL
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", *command,
-        env=subprocess_env(**env), cwd=cwd,
-        stdout=asyncio.subprocess.PIPE, stderr=stderr,
-    )  # fmt: skip
+        *command, env=subprocess_env(**env), cwd=cwd, stdout=asyncio.subprocess.PIPE, stderr=stderr
+    )
     if log_to:
         stderr.close()  # the child holds its own copy
     assert process.stdout is not None
@@ -233,8 +230,11 @@ async def test_dev_cluster_spreads_one_tenants_jobs_over_every_primary(
         password = urlsplit(url).password
         with sync_redis.Redis.from_url(url, decode_responses=True) as seed:
             nodes = seed.execute_command("CLUSTER", "NODES")
-        primaries = [line.split()[1].split("@")[0] for line in nodes.splitlines()
-                     if "master" in line.split()[2]]  # fmt: skip
+        primaries = [
+            line.split()[1].split("@")[0]
+            for line in nodes.splitlines()
+            if "master" in line.split()[2]
+        ]
         assert len(primaries) == 3
         holding = 0
         for address in primaries:
@@ -256,13 +256,9 @@ async def test_dev_honours_the_bootstrap_key_and_the_client_verbs_find_it(tmp_pa
     try:
         assert dev.api_key == chosen
         assert stat.S_IMODE((tmp_path / ".acceptd").stat().st_mode) == 0o700
-        verb = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "acceptd", "submit", "demo.echo", "--input", '{"value": 7}',
-            "--wait", "--json", env=subprocess_env(), cwd=tmp_path,
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-        )  # fmt: skip
-        out, err = await asyncio.wait_for(verb.communicate(), 60)
-        assert verb.returncode == 0, err.decode()
+        submit = ("submit", "demo.echo", "--input", '{"value": 7}', "--wait", "--json")
+        code, out, err = await run_cli(*submit, env=subprocess_env(), cwd=tmp_path, within=60)
+        assert code == 0, err
         assert json.loads(out)["result"] == {"value": 7}
     finally:
         dev.process.send_signal(signal.SIGTERM)

@@ -11,21 +11,17 @@ import sys
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
+from tests.support.cli import ACCEPTD, run_cli
 from tests.support.constants import API_KEY, subprocess_env
+from tests.support.http import authed_session, call
 from tests.support.waiting import wait_until
 
 
 async def acceptd(*args: str, **env: str) -> tuple[int, str, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", *args, env=subprocess_env(NO_COLOR="1", **env),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 30)
-    return process.returncode or 0, out.decode(), err.decode()
+    return await run_cli(*args, env=subprocess_env(NO_COLOR="1", **env))
 
 
 async def test_connection_options_go_before_the_verb(api_url: str) -> None:
@@ -56,8 +52,9 @@ async def test_profiles_in_the_config_file(api_url: str, tmp_path: Path) -> None
     assert "demo.echo" in out
     assert "value" in out
     # ACCEPTD_PROFILE picks the same; an unknown profile is one clear line.
-    code, out, err = await acceptd("job-types", "demo.review", "--json",
-                                   ACCEPTD_CONFIG=str(config), ACCEPTD_PROFILE="local")  # fmt: skip
+    code, out, err = await acceptd(
+        "job-types", "demo.review", "--json", ACCEPTD_CONFIG=str(config), ACCEPTD_PROFILE="local"
+    )
     assert code == 0, err
     assert json.loads(out)["awaits_input"] is not None
     code, _, err = await acceptd("--profile", "nope", "jobs", ACCEPTD_CONFIG=str(config))
@@ -181,7 +178,7 @@ async def test_listen_forwards_to_a_local_app_and_cleans_up(
     app.router.add_post("/hooks", local_app)
     local = await aiohttp_server(app)
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", "--url", api_url, "--api-key", API_KEY, "listen",
+        *ACCEPTD, "--url", api_url, "--api-key", API_KEY, "listen",
         "--forward-to", str(local.make_url("/hooks")), "--events", "job.succeeded",
         env=subprocess_env(NO_COLOR="1"),
         stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
@@ -190,10 +187,9 @@ async def test_listen_forwards_to_a_local_app_and_cleans_up(
         assert process.stderr is not None
         line = await asyncio.wait_for(process.stderr.readline(), 20)
         assert b"registered endpoint" in line, line
-        async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+        async with authed_session() as http:
             body = {"type": "demo.echo", "input": {"value": "fw"}}
-            async with http.post(f"{api_url}/v1/jobs", json=body) as answer:
-                job = await answer.json()
+            job = await call(http, "POST", f"{api_url}/v1/jobs", body)
 
             async def delivered_twice() -> bool:
                 return len(forwarded) >= 2
@@ -210,7 +206,7 @@ async def test_listen_forwards_to_a_local_app_and_cleans_up(
     assert "→ 204" in out.decode()
     assert "removed endpoint" in err.decode()
     async with (
-        aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http,
+        authed_session() as http,
         http.get(f"{api_url}/v1/endpoints") as answer,
     ):
         assert (await answer.json())["items"] == []
@@ -233,11 +229,14 @@ def test_server_verbs_say_what_a_light_install_lacks(verb: str) -> None:
         "importlib.util.find_spec = lambda n, *a: None if n in blocked else real(n, *a)\n"
         "from acceptd.cli.main import main\n"
         f"main([{verb!r}])\n"
-    )  # fmt: skip
+    )
     done = subprocess.run(
-        [sys.executable, "-c", blocker], capture_output=True, text=True, timeout=30,
+        [sys.executable, "-c", blocker],
+        capture_output=True,
+        text=True,
+        timeout=30,
         env=subprocess_env(),
-    )  # fmt: skip
+    )
     assert done.returncode == 1
     assert "pip install 'acceptd[server]'" in done.stderr
     assert "Traceback" not in done.stderr
@@ -254,14 +253,17 @@ async def test_listen_verifies_a_body_that_arrives_in_pieces(aiohttp_client: Any
 
     listener = Listener([SECRET], None, as_json=True)
     client = await aiohttp_client(listener.app())
-    event = {"type": "job.succeeded", "timestamp": "2026-11-22T17:00:00.000Z",
-             "data": {"id": "job_1", "status": "succeeded", "result": "x" * 200_000}}  # fmt: skip
+    event = {
+        "type": "job.succeeded",
+        "timestamp": "2026-11-22T17:00:00.000Z",
+        "data": {"id": "job_1", "status": "succeeded", "result": "x" * 200_000},
+    }
     body, headers = sign_event(SECRET, event)
 
     async def trickled() -> Any:
         for start in range(0, len(body), 50_000):
             yield body[start : start + 50_000]
-            await asyncio.sleep(0.01)
+            await asyncio.sleep(0.01)  # trickled: 50 KB at a time
 
     answer = await client.post("/webhooks", data=trickled(), headers=headers)
     assert answer.status == 200, await answer.text()

@@ -4,16 +4,10 @@ from __future__ import annotations
 
 import json
 import re
-from typing import Any
 
-from tests.support.cli import run_cli
-from tests.support.constants import API_KEY, subprocess_env
+from tests.support.cli import client_cli, client_cli_json
 
 EVERY_FIVE_MINUTES = "*/5 * * * *"
-
-
-async def cli(api_url: str, *args: str) -> tuple[int, str, str]:
-    return await run_cli(*args, env=subprocess_env(ACCEPTD_URL=api_url, ACCEPTD_API_KEY=API_KEY))
 
 
 def cells(line: str) -> list[str]:
@@ -21,44 +15,45 @@ def cells(line: str) -> list[str]:
     return re.split(r"\s{2,}", line.strip())
 
 
-async def cli_json(api_url: str, *args: str) -> Any:
-    code, out, err = await cli(api_url, *args, "--json")
-    assert code == 0, err
-    return json.loads(out)
-
-
 async def test_create_list_pause_trigger_and_the_jobs_of_a_schedule(api_url: str) -> None:
-    schedule = await cli_json(
+    schedule = await client_cli_json(
         api_url, "schedule", "create", EVERY_FIVE_MINUTES, "demo.echo", "--input", '{"value": 1}'
     )
     assert schedule["id"].startswith("sch_")
     assert schedule["job"]["input"] == {"value": 1}
     assert schedule["timezone"] == "UTC"
-    code, out, err = await cli(api_url, "schedules")
+    code, out, err = await client_cli(api_url, "schedules")
     assert code == 0, err
     header, row = out.splitlines()[:2]
     assert cells(header) == ["ID", "CRON", "TIMEZONE", "TYPE", "PAUSED", "NEXT RUN", "LAST RUN"]
-    assert cells(row) == [schedule["id"], EVERY_FIVE_MINUTES, "UTC", "demo.echo", "no",
-                          schedule["next_run_at"], "-"]  # fmt: skip
+    assert cells(row) == [
+        schedule["id"],
+        EVERY_FIVE_MINUTES,
+        "UTC",
+        "demo.echo",
+        "no",
+        schedule["next_run_at"],
+        "-",
+    ]
 
-    code, out, err = await cli(api_url, "schedule", "pause", schedule["id"])
+    code, out, err = await client_cli(api_url, "schedule", "pause", schedule["id"])
     assert code == 0, err
     assert cells(out.splitlines()[1])[3:] == ["demo.echo", "yes", "-", "-"]
-    job = await cli_json(api_url, "schedule", "trigger", schedule["id"])
+    job = await client_cli_json(api_url, "schedule", "trigger", schedule["id"])
     assert job["schedule_id"] == schedule["id"]
     assert job["status"] == "queued"
-    listed = await cli_json(api_url, "jobs", "--schedule", schedule["id"])
+    listed = await client_cli_json(api_url, "jobs", "--schedule", schedule["id"])
     assert [j["id"] for j in listed["items"]] == [job["id"]]
-    code, out, _ = await cli(api_url, "jobs", "--schedule", schedule["id"])
+    code, out, _ = await client_cli(api_url, "jobs", "--schedule", schedule["id"])
     assert code == 0
     assert cells(out.splitlines()[1])[:3] == [job["id"], "demo.echo", "queued"]
-    resumed = await cli_json(api_url, "schedule", "resume", schedule["id"])
+    resumed = await client_cli_json(api_url, "schedule", "resume", schedule["id"])
     assert resumed["paused"] is False
     assert resumed["last_job_id"] == job["id"]
 
 
 async def test_create_options_update_get_and_delete(api_url: str) -> None:
-    schedule = await cli_json(
+    schedule = await client_cli_json(
         api_url, "schedule", "create", "0 9 * * 1-5", "demo.echo", "--input", '{"value": 2}',
         "--timezone", "Europe/Paris", "--metadata", '{"team": "ops"}', "--priority", "high",
         "--paused", "--overlap", "skip",
@@ -67,34 +62,35 @@ async def test_create_options_update_get_and_delete(api_url: str) -> None:
     assert schedule["overlap"] == "skip"
     assert schedule["job"]["metadata"] == {"team": "ops"}
     assert schedule["job"]["priority"] == "high"
-    changed = await cli_json(
+    changed = await client_cli_json(
         api_url, "schedule", "update", schedule["id"], "--cron", "30 2 * * *", "--overlap", "allow"
     )
     assert (changed["cron"], changed["overlap"]) == ("30 2 * * *", "allow")
     assert changed["timezone"] == "Europe/Paris"
-    assert await cli_json(api_url, "schedule", "get", schedule["id"]) == changed
-    code, out, _ = await cli(api_url, "schedule", "delete", schedule["id"])
+    assert await client_cli_json(api_url, "schedule", "get", schedule["id"]) == changed
+    code, out, _ = await client_cli(api_url, "schedule", "delete", schedule["id"])
     assert code == 0
     assert out.strip() == f"deleted {schedule['id']}"
-    code, _, err = await cli(api_url, "schedule", "get", schedule["id"], "--json")
+    code, _, err = await client_cli(api_url, "schedule", "get", schedule["id"], "--json")
     assert code == 3
     assert json.loads(err)["status"] == 404
 
 
 async def test_a_bad_cron_or_time_zone_is_a_clear_error(api_url: str) -> None:
-    code, out, err = await cli(api_url, "schedule", "create", "61 * * * *", "demo.echo",
-                               "--input", '{"value": 1}')  # fmt: skip
+    code, out, err = await client_cli(
+        api_url, "schedule", "create", "61 * * * *", "demo.echo", "--input", '{"value": 1}'
+    )
     assert code == 3
     assert out == ""
     assert "error: " in err
     assert "  cron: " in err
-    code, _, err = await cli(api_url, "schedule", "create", EVERY_FIVE_MINUTES, "demo.echo",
-                             "--timezone", "Mars/Olympus", "--json")  # fmt: skip
+    create = ("schedule", "create", EVERY_FIVE_MINUTES, "demo.echo")
+    code, _, err = await client_cli(api_url, *create, "--timezone", "Mars/Olympus", "--json")
     assert code == 3
     problem = json.loads(err)
     assert problem["status"] == 422
     assert [e["field"] for e in problem["errors"]] == ["timezone"]
-    code, _, err = await cli(api_url, "schedule", "update", "sch_00000000000000000000000000")
+    code, _, err = await client_cli(api_url, "schedule", "update", "sch_00000000000000000000000000")
     assert code != 0
     assert "nothing to change" in err
-    assert (await cli_json(api_url, "schedules")) == {"items": [], "next_cursor": None}
+    assert (await client_cli_json(api_url, "schedules")) == {"items": [], "next_cursor": None}

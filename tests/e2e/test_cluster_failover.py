@@ -108,7 +108,7 @@ async def submit(session: aiohttp.ClientSession, cluster: Cluster, submission: S
             return
         if status not in (503, 409, NO_ANSWER):
             return  # not retried: the assertion on the answers reports it
-        await asyncio.sleep(retry_after)
+        await asyncio.sleep(retry_after)  # as the answer asks
 
 
 def answers_of(submissions: list[Submission]) -> Counter[int]:

@@ -17,11 +17,9 @@ import pytest
 from acceptd.core.settings import Settings
 from tests.support.browser import ARTIFACTS, Browser, browsers
 from tests.support.constants import API_KEY
-from tests.support.http import call
+from tests.support.http import authed_session, call
 from tests.support.receiver import Answer
 from tests.support.waiting import wait_until
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @pytest.fixture
@@ -37,7 +35,7 @@ def browser() -> Iterator[Browser]:
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(headers=AUTH) as session:
+    async with authed_session() as session:
         yield session
 
 
@@ -77,7 +75,7 @@ async def test_a_submitted_job_appears_and_its_progress_bar_moves(
                 break
             if len(seen) == 3:
                 browser.screenshot("job")
-            time.sleep(0.05)
+            time.sleep(0.05)  # sampling the bar, to see it move
         return seen
 
     seen = await asyncio.to_thread(watch)
@@ -97,8 +95,8 @@ async def test_a_failed_delivery_is_redelivered_from_the_job_page(
 ) -> None:
     recording, url = receiver
     recording.default = Answer(status=500, body="receiver down")
-    job = await call(http, "POST", f"{api_url}/v1/jobs",
-                     {"type": "demo.echo", "input": {"value": 2}, "callback_url": url})  # fmt: skip
+    echo = {"type": "demo.echo", "input": {"value": 2}, "callback_url": url}
+    job = await call(http, "POST", f"{api_url}/v1/jobs", echo)
 
     async def failed() -> bool:
         found = await call(http, "GET", f"{api_url}/v1/jobs/{job['id']}/deliveries")
@@ -114,8 +112,10 @@ async def test_a_failed_delivery_is_redelivered_from_the_job_page(
         attempts = len(browser.css("[data-delivery] [data-attempt]"))
         assert "receiver down" in browser.text("[data-delivery] table")  # the response excerpt
         browser.click("[data-redeliver]")
-        browser.until(lambda: len(browser.css("[data-delivery] [data-attempt]")) == attempts + 1,
-                      what="a new attempt row")  # fmt: skip
+        browser.until(
+            lambda: len(browser.css("[data-delivery] [data-attempt]")) == attempts + 1,
+            what="a new attempt row",
+        )
         browser.until(lambda: "succeeded" in browser.text("[data-delivery] .badge"), what="ok")
         browser.js("document.querySelector('#deliveries').scrollIntoView()")
         browser.screenshot("job-deliveries")
@@ -129,8 +129,9 @@ async def test_a_review_is_completed_from_the_inbox(
     browser: Browser, api_url: str, worker: None, http: aiohttp.ClientSession
 ) -> None:
     review_input = {"subject": "refund 12", "content": {"amount": 40}}
-    job = await call(http, "POST", f"{api_url}/v1/jobs",
-                     {"type": "demo.review", "input": review_input})  # fmt: skip
+    job = await call(
+        http, "POST", f"{api_url}/v1/jobs", {"type": "demo.review", "input": review_input}
+    )
 
     async def waiting() -> bool:
         found = await call(http, "GET", f"{api_url}/v1/jobs/{job['id']}")
@@ -149,8 +150,10 @@ async def test_a_review_is_completed_from_the_inbox(
         # (set by script: the field's maxlength already stops typing past the limit).
         browser.js("arguments[0].value = 'x'.repeat(2001)", browser.one(f"#{job['id']}-comment"))
         browser.click(f"[data-complete='{job['id']}']")
-        browser.until(lambda: "at most 2000" in browser.text(f"#{job['id']}-comment-error"),
-                      what="field error")  # fmt: skip
+        browser.until(
+            lambda: "at most 2000" in browser.text(f"#{job['id']}-comment-error"),
+            what="field error",
+        )
         browser.screenshot("review")
         comment = browser.one(f"#{job['id']}-comment")
         comment.clear()
@@ -199,8 +202,11 @@ async def test_endpoints_are_created_rotated_and_tested(
 
         second = browser.until(rotated, what="new secret")
         browser.click(f"[data-test='{endpoint}']")
-        browser.until(lambda: "100% of 1" in browser.text(f"[data-stats='{endpoint}']"),
-                      timeout=20, what="stats")  # fmt: skip
+        browser.until(
+            lambda: "100% of 1" in browser.text(f"[data-stats='{endpoint}']"),
+            timeout=20,
+            what="stats",
+        )
         browser.screenshot("endpoints")
         return first, second
 
@@ -220,15 +226,17 @@ async def test_endpoints_are_created_rotated_and_tested(
 async def test_batches_and_system_views(
     browser: Browser, api_url: str, worker: None, dispatcher: Any, http: aiohttp.ClientSession
 ) -> None:
-    batch = await call(http, "POST", f"{api_url}/v1/batches",
-                       {"items": [{"type": "demo.echo", "input": {"value": i, "fail": i == 3}}
-                                  for i in range(8)]})  # fmt: skip
+    items = [{"type": "demo.echo", "input": {"value": i, "fail": i == 3}} for i in range(8)]
+    batch = await call(http, "POST", f"{api_url}/v1/batches", {"items": items})
 
     def look() -> tuple[str, str, str]:
         sign_in(browser, api_url)
         browser.go(f"{api_url}/ui/#/batches")
-        browser.until(lambda: "completed" in browser.text(f"[data-batch='{batch['id']}']"),
-                      timeout=20, what="batch completed")  # fmt: skip
+        browser.until(
+            lambda: "completed" in browser.text(f"[data-batch='{batch['id']}']"),
+            timeout=20,
+            what="batch completed",
+        )
         browser.screenshot("batches")
         browser.go(f"{api_url}/ui/#/system")
         browser.until(lambda: len(browser.css("#processes tbody tr")) >= 2, what="processes")
@@ -236,8 +244,11 @@ async def test_batches_and_system_views(
         # How the workers are shared: the tenant's one long job running, all of the share.
         browser.until(lambda: "100 %" in browser.text("#tenants"), timeout=20, what="tenants")
         browser.screenshot("system")
-        return (browser.text("#processes"), browser.text("[data-chart='jobs'] figcaption"),
-                browser.text("[data-tenant='default']"))  # fmt: skip
+        return (
+            browser.text("#processes"),
+            browser.text("[data-chart='jobs'] figcaption"),
+            browser.text("[data-tenant='default']"),
+        )
 
     long = {"type": "demo.echo", "input": {"value": 0, "delay_ms": 15_000}}
     await call(http, "POST", f"{api_url}/v1/jobs", long)
@@ -260,10 +271,13 @@ async def test_a_schedule_is_created_paused_run_and_deleted_from_the_console(
         # The time zone starts as the browser's; the job's input is a form from its schema.
         zone = browser.js("return Intl.DateTimeFormat().resolvedOptions().timeZone")
         assert browser.one("#sc-timezone").get_attribute("value") == zone
-        browser.until(lambda: browser.js("return document.querySelector('#sc-type').value"),
-                      what="job types")  # fmt: skip
-        browser.js("const t = document.querySelector('#sc-type'); t.value = 'demo.echo';"
-                   "t.dispatchEvent(new Event('change'))")  # fmt: skip
+        browser.until(
+            lambda: browser.js("return document.querySelector('#sc-type').value"), what="job types"
+        )
+        browser.js(
+            "const t = document.querySelector('#sc-type'); t.value = 'demo.echo';"
+            "t.dispatchEvent(new Event('change'))"
+        )
         browser.one("#sc-input-value").send_keys('{"report": "daily"}')
         # A cron the server refuses: its 422 is shown next to the field.
         browser.one("#sc-cron").send_keys("61 * * * *")
@@ -294,19 +308,25 @@ async def test_a_schedule_is_created_paused_run_and_deleted_from_the_console(
     def pause_and_run() -> tuple[str, str]:
         row = f"[data-schedule='{schedule_id}']"
         browser.click(f"[data-pause='{schedule_id}']")
-        browser.until(lambda: "paused" in browser.text(f"[data-next='{schedule_id}']"),
-                      what="paused")  # fmt: skip
+        browser.until(
+            lambda: "paused" in browser.text(f"[data-next='{schedule_id}']"), what="paused"
+        )
         assert browser.text(f"[data-pause='{schedule_id}']") == "Resume"
         browser.click(f"[data-run='{schedule_id}']")
         job_id = browser.one("#ran [data-ran]").get_attribute("data-ran")
-        browser.until(lambda: job_id in browser.js(
-            "return [...document.querySelectorAll(arguments[0])].map(a => a.href).join()",
-            f"[data-last='{schedule_id}'] a"), what="last run links the job")  # fmt: skip
+        hrefs = "return [...document.querySelectorAll(arguments[0])].map(a => a.href).join()"
+        browser.until(
+            lambda: job_id in browser.js(hrefs, f"[data-last='{schedule_id}'] a"),
+            what="last run links the job",
+        )
         browser.screenshot("schedules-paused")
         browser.click(f"{row} td:nth-child(2)")  # a click on the row opens the schedule
         browser.one(f"#schedule-jobs [data-job='{job_id}']")
-        browser.until(lambda: "succeeded" in browser.text(f"#schedule-jobs [data-job='{job_id}']"),
-                      timeout=20, what="the job it made ran")  # fmt: skip
+        browser.until(
+            lambda: "succeeded" in browser.text(f"#schedule-jobs [data-job='{job_id}']"),
+            timeout=20,
+            what="the job it made ran",
+        )
         browser.screenshot("schedule")
         head = browser.text("#schedule-head")
         browser.click(f"#schedule-jobs [data-job='{job_id}'] a")
@@ -346,8 +366,9 @@ async def test_portal_links_open_once_and_expire(
     browser: Browser, api_url: str, http: aiohttp.ClientSession
 ) -> None:
     tenant_link = await call(http, "POST", f"{api_url}/v1/portal-links", {"scope": "tenant"})
-    endpoints_link = await call(http, "POST", f"{api_url}/v1/portal-links",
-                                {"scope": "endpoints", "ttl_seconds": 600})  # fmt: skip
+    endpoints_link = await call(
+        http, "POST", f"{api_url}/v1/portal-links", {"scope": "endpoints", "ttl_seconds": 600}
+    )
     short_link = await call(http, "POST", f"{api_url}/v1/portal-links", {"ttl_seconds": 1})
 
     def open_link(url: str) -> tuple[str, str, str]:
@@ -369,7 +390,7 @@ async def test_portal_links_open_once_and_expire(
     assert who == ""
     assert "used already" in await asyncio.to_thread(browser.text, "#portal-error")
 
-    await asyncio.sleep(1.5)
+    await asyncio.sleep(1.5)  # past the short link's one second
     who, _, _ = await asyncio.to_thread(open_link, short_link["url"])  # expired
     assert who == ""
 
@@ -392,11 +413,11 @@ async def test_a_channel_portal_shows_that_customers_endpoints_only(
     whoever made them, and what it makes is that customer's."""
     acme_url, globex_url = "http://127.0.0.1:9/acme-hooks", "http://127.0.0.1:9/globex-hooks"
     await call(http, "POST", f"{api_url}/v1/endpoints", {"url": acme_url, "channels": ["acme"]})
-    await call(http, "POST", f"{api_url}/v1/endpoints",
-               {"url": globex_url, "channels": ["globex"]})  # fmt: skip
+    await call(http, "POST", f"{api_url}/v1/endpoints", {"url": globex_url, "channels": ["globex"]})
     await call(http, "POST", f"{api_url}/v1/endpoints", {"url": "http://127.0.0.1:9/ops-all"})
-    link = await call(http, "POST", f"{api_url}/v1/portal-links",
-                      {"scope": "endpoints", "channel": "acme"})  # fmt: skip
+    link = await call(
+        http, "POST", f"{api_url}/v1/portal-links", {"scope": "endpoints", "channel": "acme"}
+    )
 
     def open_portal() -> tuple[str, str]:
         browser.go(f"{api_url}/ui/")
@@ -450,20 +471,27 @@ async def test_readable_at_phone_width(api_url: str, http: aiohttp.ClientSession
 
 
 async def test_schedules_readable_at_phone_width(api_url: str, http: aiohttp.ClientSession) -> None:
-    schedule = await call(http, "POST", f"{api_url}/v1/schedules",
-                          {"cron": "0 9 * * 1-5", "timezone": "America/New_York",
-                           "job": {"type": "demo.echo", "input": {"value": 1}}})  # fmt: skip
-    await call(http, "POST", f"{api_url}/v1/schedules",
-               {"cron": "*/15 * * * *", "paused": True,
-                "job": {"type": "demo.review", "input": {"subject": "weekly audit"}}})  # fmt: skip
+    weekdays = {
+        "cron": "0 9 * * 1-5",
+        "timezone": "America/New_York",
+        "job": {"type": "demo.echo", "input": {"value": 1}},
+    }
+    paused = {
+        "cron": "*/15 * * * *",
+        "paused": True,
+        "job": {"type": "demo.review", "input": {"subject": "weekly audit"}},
+    }
+    schedule = await call(http, "POST", f"{api_url}/v1/schedules", weekdays)
+    await call(http, "POST", f"{api_url}/v1/schedules", paused)
     await call(http, "POST", f"{api_url}/v1/schedules/{schedule['id']}/trigger")
 
     def phone() -> list[tuple[int, int]]:
         small = Browser(390, 844)
         # Headless Chromium keeps a window at least 500 px wide: emulate the phone's 390.
-        small.driver.execute_cdp_cmd("Emulation.setDeviceMetricsOverride",
-                                     {"width": 390, "height": 844, "deviceScaleFactor": 1,
-                                      "mobile": True})  # fmt: skip
+        small.driver.execute_cdp_cmd(
+            "Emulation.setDeviceMetricsOverride",
+            {"width": 390, "height": 844, "deviceScaleFactor": 1, "mobile": True},
+        )
         widths = []
         try:
             sign_in(small, api_url)

@@ -11,7 +11,6 @@ import re
 import secrets
 import shutil
 import subprocess
-import sys
 from pathlib import Path
 from typing import Any
 
@@ -26,6 +25,7 @@ from acceptd.cli.embedded import free_port, valkey_binary
 from acceptd.client import Client
 from acceptd.core.settings import Settings
 from acceptd.runtime import metrics
+from tests.support.cli import cli_json
 from tests.support.cluster import Roles, VerifyingReceiver
 from tests.support.compose import (
     MissingVariableError,
@@ -64,8 +64,13 @@ def _k8s_documents() -> list[tuple[Path, dict[str, Any]]]:
 
 def test_manifests_parse_and_name_only_real_settings() -> None:
     files = sorted(DEPLOY.rglob("*.yaml"))
-    assert {p.name for p in files} >= {"compose.yaml", "api.yaml", "worker.yaml",
-                                       "dispatcher.yaml", "configmap.yaml"}  # fmt: skip
+    assert {p.name for p in files} >= {
+        "compose.yaml",
+        "api.yaml",
+        "worker.yaml",
+        "dispatcher.yaml",
+        "configmap.yaml",
+    }
     for path in files:
         documents = _documents(path)
         assert documents, path
@@ -81,8 +86,16 @@ def test_every_kubernetes_manifest_validates_against_the_schemas() -> None:
             continue  # a CRD: checked against our metrics below
         kubernetes_validate.validate(document, KUBERNETES_VERSION, strict=True)
         validated.add(document["kind"])
-    assert {"Namespace", "ConfigMap", "Deployment", "Service", "PodDisruptionBudget",
-            "HorizontalPodAutoscaler", "Secret", "NetworkPolicy"} <= validated  # fmt: skip
+    assert {
+        "Namespace",
+        "ConfigMap",
+        "Deployment",
+        "Service",
+        "PodDisruptionBudget",
+        "HorizontalPodAutoscaler",
+        "Secret",
+        "NetworkPolicy",
+    } <= validated
 
 
 def test_a_broken_manifest_fails_validation() -> None:
@@ -147,9 +160,10 @@ def test_api_metrics_stay_off_the_public_service() -> None:
 
 def test_io_bound_roles_scale_on_queues_not_cpu() -> None:
     autoscaled = {
-        d["spec"]["scaleTargetRef"]["name"] for _, d in _k8s_documents()
+        d["spec"]["scaleTargetRef"]["name"]
+        for _, d in _k8s_documents()
         if d["kind"] == "HorizontalPodAutoscaler"
-    }  # fmt: skip
+    }
     assert autoscaled == {"acceptd-api"}
     overlay = yaml.safe_load((K8S / "keda" / "kustomization.yaml").read_text())
     assert "../" in overlay["resources"]
@@ -195,8 +209,9 @@ def test_network_policies_leave_only_the_api_open_and_metrics_to_monitoring() ->
         labels = deployment["spec"]["template"]["metadata"]["labels"]
         [spec] = [p for p in policies.values() if _selects(p["podSelector"], labels)]
         assert spec["policyTypes"] == ["Ingress"], role
-        by_port = {port["port"]: rule.get("from") for rule in spec["ingress"]
-                   for port in rule["ports"]}  # fmt: skip
+        by_port = {
+            port["port"]: rule.get("from") for rule in spec["ingress"] for port in rule["ports"]
+        }
         assert by_port["metrics"] == [monitoring], role
         expected = {"metrics", "http"} if role == "api" else {"metrics"}
         assert set(by_port) == expected, role
@@ -318,8 +333,11 @@ def test_compose_cluster_is_assembled_before_the_roles_start() -> None:
     }
     script = (DEPLOY / "valkey-cluster-create.sh").read_text()
     assert 'valkey-cli --cluster create "$@" --cluster-replicas 0 --cluster-yes' in script
-    shell = {"ACCEPTD_REDIS_PASSWORD": "pw", "ACCEPTD_MASTER_KEY": MASTER_KEY,
-             "ACCEPTD_JOB_MODULES": "myapp.jobs"}  # fmt: skip
+    shell = {
+        "ACCEPTD_REDIS_PASSWORD": "pw",
+        "ACCEPTD_MASTER_KEY": MASTER_KEY,
+        "ACCEPTD_JOB_MODULES": "myapp.jobs",
+    }
     assert service_environment(create, shell) == {"REDISCLI_AUTH": "pw"}
     for role in ("api", "worker", "dispatcher"):
         service = compose["services"][role]
@@ -364,10 +382,12 @@ def test_the_cluster_component_sets_shards_and_reads_the_url_from_its_secret() -
     assert count & (count - 1) == 0, count  # a power of two
     assert count >= 4, count
     [env] = ops["Deployment"]
-    assert env["value"] == [{
-        "name": "ACCEPTD_REDIS_URL",
-        "valueFrom": {"secretKeyRef": {"name": "acceptd-redis-cluster", "key": "url"}},
-    }]  # fmt: skip
+    assert env["value"] == [
+        {
+            "name": "ACCEPTD_REDIS_URL",
+            "valueFrom": {"secretKeyRef": {"name": "acceptd-redis-cluster", "key": "url"}},
+        }
+    ]
 
 
 def test_the_cluster_component_changes_only_shards_url_and_redis_peers(tmp_path: Path) -> None:
@@ -416,8 +436,13 @@ def test_the_derived_image_example_adds_job_modules() -> None:
     assert "ACCEPTD_JOB_MODULES" in derived
 
 
-def _start_valkey(tmp: Path, service: dict[str, Any], shell: dict[str, str], port: int,
-                  bus_port: int | None = None) -> subprocess.Popen[bytes]:  # fmt: skip
+def _start_valkey(
+    tmp: Path,
+    service: dict[str, Any],
+    shell: dict[str, str],
+    port: int,
+    bus_port: int | None = None,
+) -> subprocess.Popen[bytes]:
     """A Valkey service as compose runs it: its entrypoint script (deploy/) with the
     service's command as arguments, its environment, the shipped redis.conf; the image's
     docker-entrypoint.sh stands in as a script that runs the packaged valkey-server on a free
@@ -436,13 +461,19 @@ def _start_valkey(tmp: Path, service: dict[str, Any], shell: dict[str, str], por
         f'#!/bin/sh\nshift\nexec {valkey_binary()} "$@" --port {port} --bind 127.0.0.1{bus}\n'
     )
     image_entrypoint.chmod(0o755)
-    env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **service_environment(service, shell),
-           "VALKEY_CONF": str(tmp / "redis.conf"),
-           "VALKEY_AUTH_CONF": str(tmp / "auth.conf")}  # fmt: skip
+    env = {
+        "PATH": f"{bin_dir}:/usr/bin:/bin",
+        **service_environment(service, shell),
+        "VALKEY_CONF": str(tmp / "redis.conf"),
+        "VALKEY_AUTH_CONF": str(tmp / "auth.conf"),
+    }
     return subprocess.Popen(
         ["sh", str(DEPLOY / "valkey-entrypoint.sh"), *service.get("command", [])],
-        env=env, cwd=tmp, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
+        env=env,
+        cwd=tmp,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
 
 
 def _command_line(pid: int) -> str:
@@ -521,10 +552,11 @@ async def test_compose_cluster_as_shipped_assembles_and_delivers_a_signed_webhoo
     # Each node on a free loopback port (and bus port) in place of its fixed address.
     ports = {name: free_port() for name in CLUSTER_NODES}
     nodes = {
-        name: _start_valkey(tmp_path / name, compose["services"][name], shell, ports[name],
-                            bus_port=free_port())
+        name: _start_valkey(
+            tmp_path / name, compose["services"][name], shell, ports[name], bus_port=free_port()
+        )
         for name in CLUSTER_NODES
-    }  # fmt: skip
+    }
     admins = {name: sync_redis.Redis(port=port, password=password) for name, port in ports.items()}
     roles = Roles({}, tmp_path)
     receiver = VerifyingReceiver()
@@ -555,10 +587,10 @@ async def test_compose_cluster_as_shipped_assembles_and_delivers_a_signed_webhoo
             addresses.append(f"127.0.0.1:{ports[host]}")
         env = {"PATH": f"{bin_dir}:/usr/bin:/bin", **service_environment(create, shell)}
         for run in ("create", "a later up"):
+            assemble = ["sh", str(DEPLOY / "valkey-cluster-create.sh"), *addresses]
             assembling = await asyncio.create_subprocess_exec(
-                "sh", str(DEPLOY / "valkey-cluster-create.sh"), *addresses, env=env,
-                stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-            )  # fmt: skip
+                *assemble, env=env, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT
+            )
             out, _ = await asyncio.wait_for(assembling.communicate(), 90)
             assert assembling.returncode == 0, (run, out.decode(errors="replace"))
         assert b"assembled already" in out
@@ -611,16 +643,10 @@ async def _roles_and_a_tenant(
         roles.start(name, *service["command"])
     defaults = Settings(redis_url="redis://unused")
     for check in (defaults.port, *(defaults.metrics_port_for(r) for r in roles.processes)):
-        await wait_until(lambda check=check: healthy(check), timeout=30, interval=0.2)  # type: ignore[misc]
+        await wait_until(lambda check=check: healthy(check), timeout=30, interval=0.2)
     for name, process in roles.processes.items():
         assert process.poll() is None, roles.log_tail(name)
-    creating = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", "tenants", "create", "acme", "--json",
-        env=roles.env, stdout=asyncio.subprocess.PIPE,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(creating.communicate(), 30)
-    assert creating.returncode == 0
-    tenant: dict[str, Any] = json.loads(out)
+    tenant: dict[str, Any] = await cli_json("tenants", "create", "acme", env=roles.env)
     receiver.secret = tenant["secret"]  # callbacks are signed with the tenant's secret
     await receiver.up()
     return tenant

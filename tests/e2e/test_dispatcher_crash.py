@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import signal
-import sys
 from collections.abc import Callable
 from typing import Any
 
@@ -12,6 +11,7 @@ import pytest
 from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
+from tests.support.cli import ACCEPTD
 from tests.support.constants import (
     API_KEY,
     JOB_MODULES,
@@ -42,10 +42,12 @@ def dispatcher_env(redis_url: str, **extra: str) -> dict[str, str]:
 
 async def start_dispatcher(redis_url: str, **extra: str) -> asyncio.subprocess.Process:
     return await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", "dispatcher",
-        env=dispatcher_env(redis_url, **extra), stdout=asyncio.subprocess.DEVNULL,
+        *ACCEPTD,
+        "dispatcher",
+        env=dispatcher_env(redis_url, **extra),
+        stdout=asyncio.subprocess.DEVNULL,
         stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    )
 
 
 @pytest.mark.timeout(90)
@@ -71,12 +73,12 @@ async def test_delivery_survives_sigkill_of_the_dispatcher(
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
-    await asyncio.sleep(3)
+    await asyncio.sleep(3)  # past the retry's time, with no dispatcher running
     assert len(recording.received) == 1  # nobody sent the retry while no dispatcher ran
 
     second = await start_dispatcher(redis_url)
     try:
-        await wait_until(_got(recording, 2), timeout=20)
+        await wait_until(recording.got(2), timeout=20)
         deliveries = _deliveries(client, auth, job)
         [delivery] = await wait_until(deliveries, timeout=10)
     finally:
@@ -110,7 +112,7 @@ async def test_attempt_cut_short_by_sigkill_is_sent_again(
     job = await response.json()
     first = await start_dispatcher(redis_url)
     try:
-        await wait_until(_got(recording, 1), timeout=20)
+        await wait_until(recording.got(1), timeout=20)
     finally:
         first.send_signal(signal.SIGKILL)
         await first.wait()
@@ -136,13 +138,6 @@ def _attempts(
             await (await client.get(f"{job['links']['self']}/deliveries", headers=auth)).json()
         )["items"]
         return bool(items) and len(items[0]["attempts"]) >= count
-
-    return check
-
-
-def _got(recording: Receiver, count: int) -> Callable[[], Any]:
-    async def check() -> bool:
-        return len(recording.received) >= count
 
     return check
 

@@ -10,7 +10,6 @@ against a limit (a killed attempt included)."""
 from __future__ import annotations
 
 import asyncio
-import json
 import signal
 from pathlib import Path
 from typing import Any
@@ -19,16 +18,14 @@ import pytest
 
 from acceptd.client import Client
 from acceptd.core.clock import parse_rfc3339
-from tests.support.cli import run_cli
+from tests.support.cli import cli_json
 from tests.support.cluster import Cluster, on_test_topology
 from tests.support.waiting import wait_until
 
 
 async def acceptd(cluster: Cluster, *args: str) -> Any:
     """`acceptd ARGS --json` against the cluster's store, as an operator runs it."""
-    code, out, err = await run_cli(*args, "--json", env=cluster.roles.env, within=60)
-    assert code == 0, err
-    return json.loads(out)
+    return await cli_json(*args, env=cluster.roles.env, within=60)
 
 
 async def tenant_client(cluster: Cluster, name: str) -> Client:
@@ -76,8 +73,10 @@ async def test_another_tenants_jobs_run_within_seconds_behind_a_backlog(tmp_path
         finally:
             await other.close()
     waits = sorted(parse_rfc3339(j.started_at) - parse_rfc3339(j.created_at) for j in done)
-    print(f"\nB's 10 jobs done {took:.2f} s after submit (queue wait max {waits[-1]:.0f} ms); "
-          f"A still had {a_left} queued")  # fmt: skip
+    print(
+        f"\nB's 10 jobs done {took:.2f} s after submit (queue wait max {waits[-1]:.0f} ms); "
+        f"A still had {a_left} queued"
+    )
     assert all(job.status == "succeeded" for job in done)
     assert took < 5
     assert a_left >= 300

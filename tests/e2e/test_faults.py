@@ -34,13 +34,16 @@ one_server = pytest.mark.skipif(
 
 
 async def submit_many(cluster: Cluster, count: int, delay_ms: int) -> list[str]:
-    jobs = await asyncio.gather(*(
-        cluster.client.submit(
-            "demo.echo", {"value": i, "delay_ms": delay_ms},
-            callback_url=cluster.receiver.url(),
+    jobs = await asyncio.gather(
+        *(
+            cluster.client.submit(
+                "demo.echo",
+                {"value": i, "delay_ms": delay_ms},
+                callback_url=cluster.receiver.url(),
+            )
+            for i in range(count)
         )
-        for i in range(count)
-    ))  # fmt: skip
+    )
     return [job.id for job in jobs]
 
 
@@ -76,8 +79,9 @@ async def settle(cluster: Cluster, job_ids: list[str], since: float, limit: floa
         logs = "\n".join(
             f"--- {name}\n{cluster.roles.log_tail(name, 15)}" for name in cluster.roles.processes
         )
-        raise AssertionError(f"{exc}: statuses {dict(statuses)}, {len(missing)} webhooks "
-                             f"missing\n{logs}") from exc  # fmt: skip
+        raise AssertionError(
+            f"{exc}: statuses {dict(statuses)}, {len(missing)} webhooks missing\n{logs}"
+        ) from exc
     return time.monotonic() - since
 
 
@@ -167,7 +171,7 @@ async def test_redis_restarted_while_60_jobs_run(tmp_path: Path) -> None:
 
         await wait_until(most_running, timeout=30, interval=0.2)
         cluster.valkey.stop()  # SIGTERM: Valkey fsyncs its AOF
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # down a second
         cluster.valkey.start()
         answering = time.monotonic()
         took = await settle(cluster, job_ids, answering, limit=60)

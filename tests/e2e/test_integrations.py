@@ -8,20 +8,16 @@ import itertools
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from pathlib import Path
-from typing import Any
 
-import aiohttp
 import pytest
 from aiohttp import web
 
 from acceptd.webhooks.receiver import verify_event
 from tests.support.cluster import Cluster, listening_port
-from tests.support.constants import API_KEY
+from tests.support.http import authed_session, call
 from tests.support.proxy import Tinyproxy
 from tests.support.receiver import Answer, Receiver
 from tests.support.waiting import wait_until
-
-AUTH = {"Authorization": f"Bearer {API_KEY}"}
 
 
 @asynccontextmanager
@@ -36,12 +32,6 @@ async def serving(recording: Receiver) -> AsyncIterator[str]:
         await runner.cleanup()
 
 
-async def post(session: aiohttp.ClientSession, url: str, body: dict[str, Any]) -> Any:
-    async with session.post(url, json=body, headers=AUTH) as response:
-        assert response.status < 300, await response.text()
-        return await response.json()
-
-
 @pytest.mark.timeout(120)
 async def test_a_schedule_of_one_and_one_gives_three_attempts_then_delivery_exhausted(
     tmp_path: Path,
@@ -52,21 +42,20 @@ async def test_a_schedule_of_one_and_one_gives_three_attempts_then_delivery_exha
         Cluster(tmp_path) as cluster,
         serving(ops) as ops_url,
         serving(broken) as broken_url,
-        aiohttp.ClientSession() as session,
+        authed_session() as session,
     ):
-        api = cluster.api_url
-        operations = await post(session, f"{api}/v1/endpoints",
-                                {"url": ops_url, "events": ["delivery.exhausted"]})  # fmt: skip
-        failing = await post(session, f"{api}/v1/endpoints",
-                             {"url": broken_url, "retry_schedule": [1, 1],
-                              "headers": {"X-Api-Key": "k-1"}})  # fmt: skip
-        job = await post(session, f"{api}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}})
+        endpoints, jobs_url = f"{cluster.api_url}/v1/endpoints", f"{cluster.api_url}/v1/jobs"
+        exhaustions = {"url": ops_url, "events": ["delivery.exhausted"]}
+        operations = await call(session, "POST", endpoints, exhaustions)
+        twice_more = {"url": broken_url, "retry_schedule": [1, 1], "headers": {"X-Api-Key": "k-1"}}
+        failing = await call(session, "POST", endpoints, twice_more)
+        job = await call(session, "POST", jobs_url, {"type": "demo.echo", "input": {"value": 1}})
         [exhausted] = await wait_until(ops.arrived("delivery.exhausted"), timeout=60)
     verify_event(operations["secret"], exhausted.headers, exhausted.body)
     data = exhausted.json["data"]
     assert data["endpoint_id"] == failing["id"]
     assert len(data["attempts"]) == 3
-    attempts = [r for r in broken.received if r.json["data"].get("id") == job["id"]]
+    attempts = broken.about(job["id"])
     assert len(attempts) == 3  # exactly: the first and the schedule's two
     assert {r.headers["X-Api-Key"] for r in attempts} == {"k-1"}
     gaps = [later.at - earlier.at for earlier, later in itertools.pairwise(attempts)]
@@ -79,18 +68,17 @@ async def test_channels_route_each_customers_events_to_its_endpoints(tmp_path: P
     async with (
         Cluster(tmp_path) as cluster,
         serving(recording) as url,
-        aiohttp.ClientSession() as session,
+        authed_session() as session,
     ):
-        api = cluster.api_url
+        endpoints, jobs_url = f"{cluster.api_url}/v1/endpoints", f"{cluster.api_url}/v1/jobs"
         for name in ("acme", "globex"):
-            await post(session, f"{api}/v1/endpoints",
-                       {"url": url + f"/{name}", "channels": [name]})  # fmt: skip
+            await call(session, "POST", endpoints, {"url": f"{url}/{name}", "channels": [name]})
         echo = {"type": "demo.echo", "input": {"value": 1}}
         jobs = {
-            name: (await post(session, f"{api}/v1/jobs", {**echo, "channels": [name]}))["id"]
+            name: (await call(session, "POST", jobs_url, {**echo, "channels": [name]}))["id"]
             for name in ("acme", "globex")
         }
-        none = (await post(session, f"{api}/v1/jobs", echo))["id"]
+        none = (await call(session, "POST", jobs_url, echo))["id"]
 
         async def both_arrived() -> bool:
             return {r.path for r in recording.received} == {"/hook/acme", "/hook/globex"}
@@ -115,34 +103,24 @@ async def test_every_webhook_leaves_through_a_proxy_and_a_stopped_one_costs_noth
         async with (
             Cluster(tmp_path, ACCEPTD_WEBHOOK_PROXY_URL=proxy.url) as cluster,
             serving(recording) as url,
-            aiohttp.ClientSession() as session,
+            authed_session() as session,
         ):
             api = cluster.api_url
-            endpoint = await post(session, f"{api}/v1/endpoints", {"url": url})
+            endpoint = await call(session, "POST", f"{api}/v1/endpoints", {"url": url})
             echo = {"type": "demo.echo", "input": {"value": 1}}
-            first = await post(session, f"{api}/v1/jobs", echo)
-            [webhook] = await wait_until(lambda: _arrived(recording, first["id"]), timeout=30)
+            first = await call(session, "POST", f"{api}/v1/jobs", echo)
+            [webhook] = await recording.webhooks_about(first["id"], timeout=30)
             assert "tinyproxy" in webhook.headers["Via"]
             proxy.stop()
-            second = await post(session, f"{api}/v1/jobs", echo)
+            second = await call(session, "POST", f"{api}/v1/jobs", echo)
             await asyncio.sleep(4)  # attempts the stopped proxy failed, had they counted
-            deliveries = await get(session, f"{api}/v1/jobs/{second['id']}/deliveries")
+            deliveries = await call(session, "GET", f"{api}/v1/jobs/{second['id']}/deliveries")
             [waiting] = deliveries["items"]
             assert waiting["status"] == "pending"
             assert waiting["attempts"] == []
-            read = await get(session, f"{api}/v1/endpoints/{endpoint['id']}")
+            read = await call(session, "GET", f"{api}/v1/endpoints/{endpoint['id']}")
             assert read["failing_since"] is None
             proxy.start()
-            await wait_until(lambda: _arrived(recording, second["id"]), timeout=60)
+            await recording.webhooks_about(second["id"], timeout=60)
     finally:
         proxy.stop()
-
-
-async def _arrived(recording: Receiver, job_id: str) -> list[Any]:
-    return [r for r in recording.received if r.json["data"].get("id") == job_id]
-
-
-async def get(session: aiohttp.ClientSession, url: str) -> Any:
-    async with session.get(url, headers=AUTH) as response:
-        assert response.status < 300, await response.text()
-        return await response.json()

@@ -29,8 +29,12 @@ _NOT_METRICS = {
 def _exported() -> set[str]:
     """Every series name the registry can expose, samples or not yet (labelled metrics have
     none until first used)."""
-    suffixes = {"counter": ("_total",), "histogram": ("_bucket", "_count", "_sum"),
-                "gauge": ("",), "summary": ("_count", "_sum")}  # fmt: skip
+    suffixes = {
+        "counter": ("_total",),
+        "histogram": ("_bucket", "_count", "_sum"),
+        "gauge": ("",),
+        "summary": ("_count", "_sum"),
+    }
     names: set[str] = set()
     for metric in REGISTRY.collect():
         names.update(metric.name + suffix for suffix in suffixes.get(metric.type, ("",)))
@@ -57,8 +61,9 @@ def _promtool() -> str:
 def test_alert_rules_load_and_fire_on_their_unit_tests() -> None:
     promtool = _promtool()
     for args in (["check", "rules", "alerts.yml"], ["test", "rules", "alerts_test.yml"]):
-        done = subprocess.run([promtool, *args], cwd=HERE, capture_output=True, text=True,
-                              timeout=60)  # fmt: skip
+        done = subprocess.run(
+            [promtool, *args], cwd=HERE, capture_output=True, text=True, timeout=60
+        )
         assert done.returncode == 0, done.stdout + done.stderr
 
 
@@ -74,5 +79,10 @@ def test_rules_and_dashboard_use_only_exported_metrics() -> None:
     assert used, "no acceptd metric found in the expressions"
     assert used - exported == set(), f"not exported by acceptd: {used - exported}"
     alerts = {rule["alert"] for group in rules["groups"] for rule in group["rules"]}
-    assert {"AcceptdJobQueueGrowing", "AcceptdDeliveryFailureRateHigh", "AcceptdReviewBacklog",
-            "AcceptdEndpointDisabled", "AcceptdRedisMemoryHigh"} <= alerts  # fmt: skip
+    assert {
+        "AcceptdJobQueueGrowing",
+        "AcceptdDeliveryFailureRateHigh",
+        "AcceptdReviewBacklog",
+        "AcceptdEndpointDisabled",
+        "AcceptdRedisMemoryHigh",
+    } <= alerts

@@ -8,7 +8,6 @@ import json
 import logging
 import re
 import signal
-import sys
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import Any
@@ -20,7 +19,9 @@ from aiohttp.test_utils import TestClient
 from acceptd.cli.embedded import EmbeddedValkey, free_port
 from acceptd.core import logs
 from acceptd.core.settings import Settings
+from tests.support.cli import ACCEPTD, run_cli
 from tests.support.constants import API_KEY, MASTER_KEY, SECRET, subprocess_env
+from tests.support.receiver import Receiver
 from tests.support.waiting import wait_until
 
 
@@ -102,7 +103,7 @@ async def test_logs_follow_a_job_and_never_show_secrets(
     auth: dict[str, str],
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     json_log: io.StringIO,
 ) -> None:
     recording, url = receiver
@@ -110,7 +111,7 @@ async def test_logs_follow_a_job_and_never_show_secrets(
     crashed = await (
         await client.post("/v1/jobs", json={"type": "test.crash", "input": {}}, headers=auth)
     ).json()
-    await wait_until(_received(recording, 1))
+    await wait_until(recording.got(1))
     lines = [json.loads(line) for line in json_log.getvalue().splitlines() if line.startswith("{")]
     about_job = [line for line in lines if line.get("job_id") == crashed["id"]]
     assert about_job, "the worker's log line about the failed job carries its job_id"
@@ -120,20 +121,10 @@ async def test_logs_follow_a_job_and_never_show_secrets(
         assert secret not in everything
 
 
-def _received(recording: Any, count: int) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return len(recording.received) >= count
-
-    return check
-
-
 async def _run(*args: str, env: dict[str, str]) -> tuple[int, str]:
-    process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", *args, env=env,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
-    )  # fmt: skip
-    out, _ = await asyncio.wait_for(process.communicate(), 30)
-    return process.returncode or 0, out.decode()
+    """`acceptd ARGS`: its exit code, and all it said (on stdout and stderr)."""
+    code, out, err = await run_cli(*args, env=env)
+    return code, out + err
 
 
 async def test_doctor_passes_on_a_production_like_server_and_names_problems(
@@ -150,10 +141,13 @@ async def test_doctor_passes_on_a_production_like_server_and_names_problems(
         code, out = await _run(
             "doctor",
             env=subprocess_env(
-                ACCEPTD_REDIS_URL=good.url, ACCEPTD_MASTER_KEY=MASTER_KEY, ACCEPTD_DEV="true",
-                ACCEPTD_ALLOW_PRIVATE_CALLBACKS="true", ACCEPTD_RATE_LIMIT_PER_SECOND="0",
+                ACCEPTD_REDIS_URL=good.url,
+                ACCEPTD_MASTER_KEY=MASTER_KEY,
+                ACCEPTD_DEV="true",
+                ACCEPTD_ALLOW_PRIVATE_CALLBACKS="true",
+                ACCEPTD_RATE_LIMIT_PER_SECOND="0",
             ),
-        )  # fmt: skip
+        )
         assert code == 0, out
         assert "WARN unsafe setting: ACCEPTD_DEV is set" in out
         assert "WARN unsafe setting: ACCEPTD_ALLOW_PRIVATE_CALLBACKS=true" in out
@@ -210,13 +204,18 @@ async def test_sigterm_lets_the_running_job_finish(
     )
     job = await response.json()
     env = subprocess_env(
-        ACCEPTD_REDIS_URL=redis_url, ACCEPTD_MASTER_KEY=MASTER_KEY,
-        ACCEPTD_METRICS_PORT="0", ACCEPTD_SHUTDOWN_GRACE_SECONDS="10",
-    )  # fmt: skip
+        ACCEPTD_REDIS_URL=redis_url,
+        ACCEPTD_MASTER_KEY=MASTER_KEY,
+        ACCEPTD_METRICS_PORT="0",
+        ACCEPTD_SHUTDOWN_GRACE_SECONDS="10",
+    )
     process = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "acceptd", "worker", env=env,
-        stdout=asyncio.subprocess.DEVNULL, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        *ACCEPTD,
+        "worker",
+        env=env,
+        stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
 
     async def running() -> bool:
         body = await (await client.get(job["links"]["self"], headers=auth)).json()

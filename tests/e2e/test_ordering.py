@@ -9,13 +9,12 @@ import random
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from acceptd.webhooks.signing import verify
 from tests.support.cluster import Cluster
-from tests.support.constants import API_KEY
 from tests.support.hooks import serve_hook
+from tests.support.http import authed_session
 from tests.support.waiting import wait_until
 
 KEYS = 10
@@ -52,11 +51,10 @@ async def test_each_key_arrives_in_emit_order_exactly_once(tmp_path: Path) -> No
 
     runner, port = await serve_hook(hook)
     schedule = "0.05,0.05,0.1,0.1,0.2,0.2,0.3,0.3,0.5,0.5,1,1"
-    headers = {"Authorization": f"Bearer {API_KEY}"}
     try:
         async with (
             Cluster(tmp_path, ACCEPTD_WEBHOOK_RETRY_SCHEDULE=schedule) as cluster,
-            aiohttp.ClientSession(headers=headers) as http,
+            authed_session() as http,
         ):
             cluster.roles.start("dispatcher-2", "dispatcher")
             api = cluster.api_url
@@ -79,8 +77,10 @@ async def test_each_key_arrives_in_emit_order_exactly_once(tmp_path: Path) -> No
             await wait_until(all_arrived, timeout=180, interval=0.5)
     finally:
         await runner.cleanup()
-    print(f"\nordered: {len(seen_ids)} events over {KEYS} keys, {state['failed']} attempts "
-          f"failed at random, {state['overlap']} overlaps")  # fmt: skip
+    print(
+        f"\nordered: {len(seen_ids)} events over {KEYS} keys, {state['failed']} attempts "
+        f"failed at random, {state['overlap']} overlaps"
+    )
     assert len(seen_ids) == KEYS * PER_KEY
     assert state["overlap"] == 0
     assert state["failed"] > 0  # the receiver really did fail

@@ -39,17 +39,26 @@ def light_venv(tmp_path_factory: pytest.TempPathFactory) -> Path:
 def test_the_light_install_has_no_server_dependencies(light_venv: Path) -> None:
     listed = subprocess.run(
         [light_venv / "bin" / "python", "-m", "pip", "list", "--format=json"],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     installed = {package["name"].lower() for package in json.loads(listed.stdout)}
     assert "acceptd" in installed
     assert installed & SERVER_ONLY == set()
     typed = subprocess.run(
-        [light_venv / "bin" / "python", "-c",
-         "import acceptd, pathlib; print((pathlib.Path(acceptd.__file__).parent / 'py.typed')"
-         ".exists())"],
-        capture_output=True, text=True, check=True, timeout=60,
-    )  # fmt: skip
+        [
+            light_venv / "bin" / "python",
+            "-c",
+            "import acceptd, pathlib; print((pathlib.Path(acceptd.__file__).parent / 'py.typed')"
+            ".exists())",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,
+    )
     assert typed.stdout.strip() == "True"
 
 
@@ -67,9 +76,13 @@ async def test_submit_and_wait_from_the_light_install(
     assert process.returncode == 0, err.decode()
     assert json.loads(out)["result"] == {"value": "light"}
     server = await asyncio.create_subprocess_exec(
-        light_venv / "bin" / "acceptd", "api", env=subprocess_env(), cwd=light_venv,
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+        light_venv / "bin" / "acceptd",
+        "api",
+        env=subprocess_env(),
+        cwd=light_venv,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
     _, err = await asyncio.wait_for(server.communicate(), 60)
     assert server.returncode == 1
     assert "pip install 'acceptd[server]'" in err.decode()

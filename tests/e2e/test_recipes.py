@@ -11,14 +11,14 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 import pytest
 
 from acceptd.cli.embedded import free_port
 from acceptd.webhooks.signing import generate_secret
-from tests.support.constants import API_KEY, SECRET, subprocess_env
+from tests.support.constants import SECRET, subprocess_env
+from tests.support.http import authed_session, call
 from tests.support.signing import sign_event
-from tests.support.waiting import wait_until
+from tests.support.waiting import answers, wait_until
 
 ROOT = Path(__file__).resolve().parents[2]
 RECIPES = {
@@ -41,10 +41,12 @@ class Recipe:
 async def recipe(request: pytest.FixtureRequest) -> AsyncIterator[Recipe]:
     port = free_port()
     process = await asyncio.create_subprocess_exec(
-        *RECIPES[request.param](port), cwd=ROOT,
+        *RECIPES[request.param](port),
+        cwd=ROOT,
         env=subprocess_env(ACCEPTD_WEBHOOK_SECRET=f"{generate_secret()} {SECRET}"),
-        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.DEVNULL,
+    )
     running = Recipe(f"http://127.0.0.1:{port}/webhooks")
 
     async def read() -> None:
@@ -55,16 +57,8 @@ async def recipe(request: pytest.FixtureRequest) -> AsyncIterator[Recipe]:
 
     reader = asyncio.create_task(read())
     try:
-        async with aiohttp.ClientSession() as session:
-
-            async def listening() -> bool:
-                try:
-                    async with session.post(running.url, data=b"{}") as answer:
-                        return answer.status == 401
-                except aiohttp.ClientConnectionError:
-                    return False
-
-            await wait_until(listening, timeout=30)
+        # Listening: an unsigned request is refused.
+        await wait_until(lambda: answers(running.url, 401, "POST", b"{}"), timeout=30)
         yield running
     finally:
         process.terminate()
@@ -75,10 +69,9 @@ async def recipe(request: pytest.FixtureRequest) -> AsyncIterator[Recipe]:
 async def test_a_recipe_verifies_a_real_delivery_and_dedupes(
     recipe: Recipe, api_url: str, worker: None, dispatcher: Any
 ) -> None:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as http:
+    async with authed_session() as http:
         body = {"type": "demo.echo", "input": {"value": 1}, "callback_url": recipe.url}
-        async with http.post(f"{api_url}/v1/jobs", json=body) as answer:
-            job = await answer.json()
+        job = await call(http, "POST", f"{api_url}/v1/jobs", body)
 
         async def handled() -> bool:
             return any(line["subject"] == job["id"] for line in recipe.handled)

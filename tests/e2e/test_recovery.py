@@ -8,13 +8,12 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-import aiohttp
 from aiohttp import web
 
 from acceptd.webhooks.signing import verify
 from tests.support.cluster import Cluster
-from tests.support.constants import API_KEY
 from tests.support.hooks import serve_hook
+from tests.support.http import authed_session
 from tests.support.waiting import wait_until
 
 COUNT = 1000
@@ -34,12 +33,11 @@ async def test_a_thousand_failed_deliveries_are_recovered_with_counts(tmp_path: 
 
     runner, port = await serve_hook(hook)
     since = (datetime.now(UTC) - timedelta(minutes=1)).isoformat()
-    headers = {"Authorization": f"Bearer {API_KEY}"}
     try:
         # One retry, soon: every delivery fails for good within seconds.
         async with (
             Cluster(tmp_path, ACCEPTD_WEBHOOK_RETRY_SCHEDULE="0.2") as cluster,
-            aiohttp.ClientSession(headers=headers) as http,
+            authed_session() as http,
         ):
             api = cluster.api_url
             target = {"url": f"http://127.0.0.1:{port}/hooks"}
@@ -52,8 +50,9 @@ async def test_a_thousand_failed_deliveries_are_recovered_with_counts(tmp_path: 
             recover_url = f"{api}/v1/endpoints/{endpoint['id']}/recover"
 
             async def all_failed() -> bool:
-                async with http.post(f"{recover_url}?dry_run=true",
-                                     json={"since": since}) as answer:  # fmt: skip
+                async with http.post(
+                    f"{recover_url}?dry_run=true", json={"since": since}
+                ) as answer:
                     return bool((await answer.json())["total"] == COUNT)
 
             await wait_until(all_failed, timeout=120, interval=1)
@@ -83,8 +82,10 @@ async def test_a_thousand_failed_deliveries_are_recovered_with_counts(tmp_path: 
                 left = (await answer.json())["total"]
     finally:
         await runner.cleanup()
-    print(f"\nrecovered {COUNT} failed deliveries in {took:.1f} s "
-          f"(refused before: {state['refused']} attempts)")  # fmt: skip
+    print(
+        f"\nrecovered {COUNT} failed deliveries in {took:.1f} s "
+        f"(refused before: {state['refused']} attempts)"
+    )
     assert finished["status"] == "done"
     assert finished["sent"] == COUNT
     assert left == 0  # nothing failed is left in the window

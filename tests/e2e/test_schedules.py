@@ -130,8 +130,10 @@ async def test_a_worker_killed_in_a_burst_of_ticks_still_gives_one_job_each(
         made_before_the_kill = await jobs_made(shards)
         killed = asyncio.get_running_loop().time()
         took = await each_tick_once(api, shards, schedules, killed, within=60)
-        print(f"\n{made_before_the_kill} of {len(schedules)} ticks written at the kill; "
-              f"all {took:.1f} s after it")  # fmt: skip
+        print(
+            f"\n{made_before_the_kill} of {len(schedules)} ticks written at the kill; "
+            f"all {took:.1f} s after it"
+        )
         # And the survivor runs them.
         job_ids = [(await api.jobs_of(s))[0]["id"] for s in schedules[:20]]
         await wait_until(lambda: cluster.all_terminal(job_ids), timeout=60, interval=0.5)
@@ -198,12 +200,14 @@ async def test_a_redis_crash_in_a_burst_of_ticks_still_gives_one_job_each(
         await wait_until(lambda: jobs_made(shards), timeout=10, interval=0.002)
         made_at_the_crash = await jobs_made(shards)
         cluster.valkey.kill()  # SIGKILL: no fsync of what came since the last one
-        await asyncio.sleep(0.5)
+        await asyncio.sleep(0.5)  # down a moment, as after a crash
         cluster.valkey.start()
         started_again = asyncio.get_running_loop().time()
         took = await each_tick_once(api, shards, schedules, started_again, within=90)
-        print(f"\n{made_at_the_crash} of {len(schedules)} ticks written when Valkey was "
-              f"killed; all {took:.1f} s after it came back")  # fmt: skip
+        print(
+            f"\n{made_at_the_crash} of {len(schedules)} ticks written when Valkey was "
+            f"killed; all {took:.1f} s after it came back"
+        )
 
 
 async def replicated(shards: Shards) -> None:
@@ -287,7 +291,7 @@ async def test_pause_resume_trigger_and_overlap_skip(tmp_path: Path) -> None:
         paused = await api.call("PATCH", path, 200, paused=True)
         assert paused["next_run_at"] is None
         await make_due(shards, slow["id"])
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # room for the tick's job, which must not be made
         assert len(await api.jobs_of(slow["id"])) == 2
         triggered = await api.call("POST", f"{path}/trigger", 202)
         assert triggered["schedule_id"] == slow["id"]
@@ -299,7 +303,7 @@ async def test_pause_resume_trigger_and_overlap_skip(tmp_path: Path) -> None:
         await wait_until(lambda: _count(api, slow["id"], 4), timeout=15)
         await api.call("DELETE", path, 204)
         await make_due(shards, slow["id"])  # the index entry of a deleted schedule: dropped
-        await asyncio.sleep(1.5)
+        await asyncio.sleep(1.5)  # room for a job, which must not be made
         assert len(await api.jobs_of(slow["id"])) == 4
 
 

@@ -15,10 +15,14 @@ from tests.support.cluster import Roles, role_env
 from tests.support.constants import API_KEY
 from tests.support.waiting import healthy, wait_until
 
-CHECKS = ",".join([
-    "not_a_server_error", "status_code_conformance", "content_type_conformance",
-    "response_schema_conformance",
-])  # fmt: skip
+CHECKS = ",".join(
+    [
+        "not_a_server_error",
+        "status_code_conformance",
+        "content_type_conformance",
+        "response_schema_conformance",
+    ]
+)
 
 
 @pytest.mark.timeout(240)

@@ -65,13 +65,15 @@ async def test_the_roles_follow_a_sentinel_failover_and_lose_no_acknowledged_job
             answers[status] += 1
             if job_id is not None:
                 during.append(job_id)
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # a submit every 100 ms through the failover
         await asyncio.to_thread(group.wait_for_failover, 30)
         after = await submit_many(cluster, 10, delay_ms=100)
         took = await settle(cluster, before + during + after, killed, limit=120)
         statuses = await cluster.statuses(before + during + after)
-    print(f"\nSentinel failover: answers during it {dict(answers)}; all settled {took:.1f} s "
-          "after the kill")  # fmt: skip
+    print(
+        f"\nSentinel failover: answers during it {dict(answers)}; all settled {took:.1f} s "
+        "after the kill"
+    )
     assert set(answers) <= {202, 503}, answers  # never a 500
     assert answers[202] > 0  # the API served again before the test stopped asking
     assert statuses == {"succeeded": len(before) + len(during) + len(after)}
@@ -88,7 +90,7 @@ async def _post_until(
         answers[status] += 1
         if job_id is not None:
             return job_id
-        await asyncio.sleep(0.3)
+        await asyncio.sleep(0.3)  # retried, as a client would
     return None
 
 

@@ -98,7 +98,7 @@ class Faults:
 
     async def redis_restarted(self) -> None:
         self.cluster.valkey.stop()  # SIGTERM: Valkey fsyncs its AOF
-        await asyncio.sleep(1)
+        await asyncio.sleep(1)  # down a second
         self.cluster.valkey.start()
 
     async def redis_out_of_memory(self, seconds: float) -> None:
@@ -127,7 +127,7 @@ class Faults:
         ]
         assert len(plan) == FAULTS
         for name, fault in plan:
-            await asyncio.sleep(step)
+            await asyncio.sleep(step)  # the faults spread over the load
             await self._timed(name, fault)
 
 
@@ -159,10 +159,12 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
         async def submit_batch(index: int) -> None:
             nonlocal refused
             items = [
-                {"type": "demo.echo", "input": {"value": f"{index}.{i}",
-                                                "delay_ms": random.randint(0, 400)}}
+                {
+                    "type": "demo.echo",
+                    "input": {"value": f"{index}.{i}", "delay_ms": random.randint(0, 400)},
+                }
                 for i in range(BATCH_ITEMS)
-            ]  # fmt: skip
+            ]
             try:
                 batch = await client.submit_batch(items, callback_url=receiver.url())
                 batches[batch.id] = time.monotonic()
@@ -175,7 +177,7 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
                 tasks.append(asyncio.create_task(submit(index)))
                 if index % BATCH_EVERY == 0:
                     tasks.append(asyncio.create_task(submit_batch(index)))
-                await asyncio.sleep(SUBMIT_SECONDS / JOBS)
+                await asyncio.sleep(SUBMIT_SECONDS / JOBS)  # the load's pace
             await asyncio.gather(*tasks)
 
         started = time.monotonic()
@@ -205,13 +207,13 @@ async def test_nothing_is_lost_while_everything_breaks(tmp_path: Path) -> None:
     replica.stop()
 
     missing = set(owed) - set(receiver.by_subject)
-    recovery = {
-        name: max(
-            [0.0] + [receiver.arrived_at[s] - ended for s, at in owed.items()
-                     if at <= ended and s in receiver.arrived_at]
-        )
-        for name, ended in faults.ended.items()
-    }  # fmt: skip
+
+    def recovered(ended: float) -> float:
+        """How long after a fault ended the last webhook owed by then arrived (0: none late)."""
+        owed_then = [s for s, at in owed.items() if at <= ended and s in receiver.arrived_at]
+        return max([0.0, *(receiver.arrived_at[s] - ended for s in owed_then)])
+
+    recovery = {name: recovered(ended) for name, ended in faults.ended.items()}
     times = sorted(recovery.values())
     # Each job, from its 202 to its webhook: what a user waited, faults included.
     waits = sorted(

@@ -8,13 +8,12 @@ import asyncio
 import time
 from pathlib import Path
 
-import aiohttp
 from aiohttp import web
 
 from acceptd.webhooks.signing import verify
 from tests.support.cluster import Cluster
-from tests.support.constants import API_KEY
 from tests.support.hooks import serve_hook
+from tests.support.http import authed_session, call
 from tests.support.waiting import wait_until
 
 LIMIT = 5
@@ -32,9 +31,8 @@ async def test_a_throttled_endpoint_never_sees_more_than_its_limit(tmp_path: Pat
         return web.Response(status=204)
 
     runner, port = await serve_hook(hook)
-    headers = {"Authorization": f"Bearer {API_KEY}"}
     try:
-        async with Cluster(tmp_path) as cluster, aiohttp.ClientSession(headers=headers) as http:
+        async with Cluster(tmp_path) as cluster, authed_session() as http:
             cluster.roles.start(
                 "dispatcher-2", "dispatcher"
             )  # the limit is shared, not per process
@@ -48,8 +46,7 @@ async def test_a_throttled_endpoint_never_sees_more_than_its_limit(tmp_path: Pat
             job_ids = []
             for index in range(JOBS):
                 job = {"type": "demo.echo", "input": {"value": index}}
-                async with http.post(f"{cluster.api_url}/v1/jobs", json=job) as answer:
-                    job_ids.append((await answer.json())["id"])
+                job_ids.append((await call(http, "POST", f"{cluster.api_url}/v1/jobs", job))["id"])
 
             async def all_arrived() -> bool:
                 return all(len(times) >= JOBS for times in arrivals.values())
@@ -63,8 +60,10 @@ async def test_a_throttled_endpoint_never_sees_more_than_its_limit(tmp_path: Pat
     slow, fast = sorted(arrivals["/slow"]), sorted(arrivals["/fast"])
     assert len(slow) == len(fast) == JOBS
     busiest = max(sum(1 for t in slow if start <= t < start + 1.0) for start in slow)
-    print(f"\nthrottled at {LIMIT}/s: busiest second held {busiest}; {JOBS} took "
-          f"{slow[-1] - slow[0]:.1f} s; unlimited: {fast[-1] - fast[0]:.1f} s")  # fmt: skip
+    print(
+        f"\nthrottled at {LIMIT}/s: busiest second held {busiest}; {JOBS} took "
+        f"{slow[-1] - slow[0]:.1f} s; unlimited: {fast[-1] - fast[0]:.1f} s"
+    )
     assert busiest <= LIMIT
     assert slow[-1] - slow[0] >= (JOBS / LIMIT) - 1.5  # it was held back, not just lucky
     assert fast[-1] - fast[0] < (slow[-1] - slow[0]) / 2  # the other endpoint did not wait

@@ -92,10 +92,13 @@ def test_traceparent_parsing_follows_the_spec() -> None:
     assert TraceParent.parse(good) == TraceParent(
         "4bf92f3577b34da6a3ce929d0e0e4736", "00f067aa0ba902b7", "01"
     )
-    for bad in ("", "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
-                "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
-                "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
-                "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01"):  # fmt: skip
+    for bad in (
+        "",
+        "01-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01",
+        "00-00000000000000000000000000000000-00f067aa0ba902b7-01",
+        "00-4bf92f3577b34da6a3ce929d0e0e4736-0000000000000000-01",
+        "00-4BF92F3577B34DA6A3CE929D0E0E4736-00f067aa0ba902b7-01",
+    ):
         assert TraceParent.parse(bad) is None
 
 
@@ -104,8 +107,10 @@ async def test_a_batch_submit_is_continued_by_every_item(
 ) -> None:
     recording, url = receiver
     trace_id = secrets.token_hex(16)
-    headers = {"Authorization": f"Bearer {API_KEY}",
-               "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01"}  # fmt: skip
+    headers = {
+        "Authorization": f"Bearer {API_KEY}",
+        "traceparent": f"00-{trace_id}-{secrets.token_hex(8)}-01",
+    }
     items = [{"type": "demo.echo", "input": {"value": i}} for i in range(3)]
     async with aiohttp.ClientSession(headers=headers) as http:
         async with http.post(f"{api_url}/v1/endpoints", json={"url": url}) as answer:

@@ -11,14 +11,14 @@ import aiohttp
 import pytest
 
 from acceptd.core.settings import Settings
-from tests.support.constants import API_KEY
+from tests.support.http import authed_session
 from tests.support.proxy import Tinyproxy
 from tests.support.roles import running_dispatcher
 
 
 @pytest.fixture
 async def http() -> AsyncIterator[aiohttp.ClientSession]:
-    async with aiohttp.ClientSession(headers={"Authorization": f"Bearer {API_KEY}"}) as session:
+    async with authed_session() as session:
         yield session
 
 

@@ -131,9 +131,15 @@ json_values = st.recursive(
     max_leaves=25,
 )
 HOSTILE_URLS = [
-    "http://127.0.0.1/x", "http://[::1]/", "https://169.254.169.254/latest", "javascript:alert(1)",
-    "https://example.com/a\r\nX-Evil: 1", "https://user:pw@example.com/", "http://0/", "ftp://x/",
-]  # fmt: skip
+    "http://127.0.0.1/x",
+    "http://[::1]/",
+    "https://169.254.169.254/latest",
+    "javascript:alert(1)",
+    "https://example.com/a\r\nX-Evil: 1",
+    "https://user:pw@example.com/",
+    "http://0/",
+    "ftp://x/",
+]
 urls = st.one_of(
     st.text(max_size=60),
     st.builds("http://{}/{}".format, st.text(max_size=20), st.text(max_size=20)),
@@ -145,13 +151,22 @@ envelopes = st.fixed_dictionaries(
         "type": st.one_of(
             st.sampled_from(["demo.echo", "test.crash", "nope"]), st.text(max_size=20), json_values
         ),
-        "input": st.one_of(json_values, st.fixed_dictionaries({"value": json_values}, optional={
-            "delay_ms": json_values, "fail": json_values, "progress_steps": json_values})),
+        "input": st.one_of(
+            json_values,
+            st.fixed_dictionaries(
+                {"value": json_values},
+                optional={
+                    "delay_ms": json_values,
+                    "fail": json_values,
+                    "progress_steps": json_values,
+                },
+            ),
+        ),
         "callback_url": st.one_of(urls, json_values),
         "metadata": json_values,
         "extra": json_values,
     },
-)  # fmt: skip
+)
 bodies = st.one_of(
     envelopes.map(lambda v: json.dumps(v).encode()),
     json_values.map(lambda v: json.dumps(v).encode()),
@@ -167,9 +182,12 @@ bodies = st.one_of(
 header_values = st.text(max_size=300)
 CONTENT_TYPES = ["application/json", "application/merge-patch+json", "text/plain", ""]
 TARGETS = [
-    ("POST", "/v1/jobs"), ("POST", "/v1/endpoints"), ("PATCH", "/v1/endpoints/ep_x"),
-    ("GET", "/v1/jobs?limit=5"), ("POST", "/v1/jobs/job_x/cancel"),
-]  # fmt: skip
+    ("POST", "/v1/jobs"),
+    ("POST", "/v1/endpoints"),
+    ("PATCH", "/v1/endpoints/ep_x"),
+    ("GET", "/v1/jobs?limit=5"),
+    ("POST", "/v1/jobs/job_x/cancel"),
+]
 
 
 @settings(
@@ -181,7 +199,7 @@ TARGETS = [
     idempotency_key=st.none() | header_values,
     content_type=st.sampled_from(CONTENT_TYPES),
     authorized=st.booleans(),
-)  # fmt: skip
+)
 def test_hostile_requests_never_give_a_5xx(
     live_api: ServerThread,
     target: tuple[str, str],

@@ -15,6 +15,8 @@ from acceptd.cli.embedded import free_port
 from acceptd.core.settings import Settings
 from acceptd.webhooks.receiver import WebhookReceiver
 from tests.support.constants import API_KEY, SECRET
+from tests.support.http import authed_session
+from tests.support.waiting import wait_until
 
 
 async def test_submit_get_list_cancel(api_url: str) -> None:
@@ -172,12 +174,12 @@ async def test_endpoints_and_deliveries_through_the_client(
         assert updated.description == "renamed"
         job = await client.submit("demo.echo", {"value": 1})
         await client.wait(job.id, timeout=20)
-        for _ in range(100):
+
+        async def delivered() -> list[acceptd.Delivery] | None:
             found = await client.deliveries(job.id)
-            if found and found[0].status == "succeeded":
-                break
-            await asyncio.sleep(0.05)
-        assert found[0].status == "succeeded"
+            return found if found and found[0].status == "succeeded" else None
+
+        found = await wait_until(delivered, timeout=5)
         again = await client.redeliver(found[0].id)
         assert again.status == "pending"
         await client.delete_endpoint(endpoint.id)
@@ -256,8 +258,9 @@ async def test_submit_takes_every_option_and_typed_inputs(api_url: str) -> None:
         assert at.run_at.startswith("2099-01-01")
         assert (await client.cancel(at.id)).status == "canceled"
         with pytest.raises(acceptd.ValidationFailed):
-            await client.submit("demo.echo", {"value": 3}, run_at="2099-01-01T00:00:00Z",
-                                delay_seconds=5)  # fmt: skip
+            await client.submit(
+                "demo.echo", {"value": 3}, run_at="2099-01-01T00:00:00Z", delay_seconds=5
+            )
 
 
 async def test_batches_pages_and_iterators(api_url: str) -> None:
@@ -296,12 +299,12 @@ async def test_endpoint_test_event_keys_secrets_and_operations(
         sent = await client.test_endpoint(endpoint.id)
         assert sent.event == "webhook.test"
         assert sent.endpoint_id == endpoint.id
-        for _ in range(200):
+
+        async def delivered() -> acceptd.Delivery | None:
             delivery = await client.get_delivery(sent.id)
-            if delivery.status == "succeeded":
-                break
-            await asyncio.sleep(0.05)
-        assert delivery.status == "succeeded"
+            return delivery if delivery.status == "succeeded" else None
+
+        delivery = await wait_until(delivered, timeout=10)
         assert delivery.attempts[0].status_code == 200
         (test_event,) = recording.events("webhook.test")
         verified = acceptd.verify_event(endpoint.secret, test_event.headers, test_event.body)
@@ -340,17 +343,11 @@ async def test_events_resume_after_a_dropped_stream(
 ) -> None:
     """A proxy cuts every stream after its first event: the client reconnects (with
     Last-Event-ID, after the server's retry:) until it has seen the terminal status."""
-    import aiohttp
-
     last_event_ids: list[str | None] = []
 
     async def cut_after_one_event(request: web.Request) -> web.StreamResponse:
         last_event_ids.append(request.headers.get("Last-Event-ID"))
-        async with (
-            aiohttp.ClientSession() as session,
-            session.get(api_url + request.path_qs, headers={"Authorization": f"Bearer {API_KEY}"})
-            as upstream,
-        ):  # fmt: skip
+        async with authed_session() as session, session.get(api_url + request.path_qs) as upstream:
             response = web.StreamResponse(headers={"Content-Type": "text/event-stream"})
             await response.prepare(request)
             buffered = b""
@@ -380,15 +377,22 @@ async def test_events_resume_after_a_dropped_stream(
 async def test_schedules_through_the_client(api_url: str) -> None:
     async with acceptd.Client(api_url, API_KEY) as client:
         made = await client.create_schedule(
-            "*/5 * * * *", "demo.echo", {"value": 1}, timezone="Europe/Paris",
-            metadata={"team": "ops"}, overlap="skip",
-        )  # fmt: skip
+            "*/5 * * * *",
+            "demo.echo",
+            {"value": 1},
+            timezone="Europe/Paris",
+            metadata={"team": "ops"},
+            overlap="skip",
+        )
         assert made.id.startswith("sch_")
         assert (made.cron, made.timezone, made.overlap) == ("*/5 * * * *", "Europe/Paris", "skip")
         assert made.job.model_dump() == {
-            "type": "demo.echo", "input": {"value": 1}, "callback_url": None,
-            "metadata": {"team": "ops"}, "priority": "normal",
-        }  # fmt: skip
+            "type": "demo.echo",
+            "input": {"value": 1},
+            "callback_url": None,
+            "metadata": {"team": "ops"},
+            "priority": "normal",
+        }
         assert (await client.get_schedule(made.id)) == made
         paused = await client.pause_schedule(made.id)
         assert paused.paused
@@ -420,8 +424,9 @@ async def test_schedules_through_the_client(api_url: str) -> None:
 
 async def test_schedule_pages_and_errors(api_url: str) -> None:
     async with acceptd.Client(api_url, API_KEY) as client:
-        made = [await client.create_schedule("* * * * *", "demo.echo", {"value": i})
-                for i in range(3)]  # fmt: skip
+        made = [
+            await client.create_schedule("* * * * *", "demo.echo", {"value": i}) for i in range(3)
+        ]
         page = await client.list_schedules(limit=2)
         assert [s.id for s in page.items] == [made[2].id, made[1].id]
         assert page.next_cursor is not None
@@ -463,22 +468,24 @@ async def test_integration_options_through_both_clients(api_url: str) -> None:
     """Every option of issue #28 reaches the server from the SDK, and comes back."""
     async with acceptd.Client(api_url, API_KEY) as client:
         endpoint = await client.create_endpoint(
-            "http://127.0.0.1:9/hook", headers={"X-Api-Key": "k"}, retry_schedule=[1, 5],
-            channels=["acme"], events=["job.succeeded", "delivery.exhausted"],
-        )  # fmt: skip
+            "http://127.0.0.1:9/hook",
+            headers={"X-Api-Key": "k"},
+            retry_schedule=[1, 5],
+            channels=["acme"],
+            events=["job.succeeded", "delivery.exhausted"],
+        )
         assert endpoint.headers == {"X-Api-Key": "***"}
         assert endpoint.retry_schedule == [1, 5]
         assert endpoint.channels == ["acme"]
         changed = await client.update_endpoint(
             endpoint.id, headers={}, retry_schedule=[], channels=["globex"]
         )
-        assert (changed.headers, changed.retry_schedule, changed.channels) == (
-            {}, None, ["globex"],
-        )  # fmt: skip
+        assert (changed.headers, changed.retry_schedule, changed.channels) == ({}, None, ["globex"])
         job = await client.submit("demo.echo", {"value": 1}, channels=["acme"])
         assert job.channels == ["acme"]
-        batch = await client.submit_batch([{"type": "demo.echo", "input": {"value": 1}}],
-                                          channels=["acme"])  # fmt: skip
+        batch = await client.submit_batch(
+            [{"type": "demo.echo", "input": {"value": 1}}], channels=["acme"]
+        )
         assert batch.channels == ["acme"]
         link = await client.create_portal_link(scope="endpoints", channel="acme")
         session = await client.exchange_portal_link(link.url.partition("#token=")[2])

@@ -46,9 +46,8 @@ async def test_console_pages_carry_a_strict_policy(client: Client) -> None:
 async def test_only_the_named_origins_may_frame_the_console(
     aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings]
 ) -> None:
-    framed = await aiohttp_client(create_app(make_settings(
-        portal_frame_ancestors="https://app.example.com,https://*.example.org"
-    )))  # fmt: skip
+    origins = "https://app.example.com,https://*.example.org"
+    framed = await aiohttp_client(create_app(make_settings(portal_frame_ancestors=origins)))
     page = await framed.get("/ui/")
     assert (
         "frame-ancestors https://app.example.com https://*.example.org"
@@ -92,8 +91,12 @@ async def test_a_portal_link_works_once_and_its_session_stays_in_its_tenant(
     assert me == {"tenant": "default", "scope": "portal"}
     assert (await client.get("/v1/jobs", headers=session)).status == 200
     # No way to outlive or widen the session.
-    for method, path in [("POST", "/v1/portal-links"), ("GET", "/v1/api-keys"),
-                         ("POST", "/v1/signing-secret/rotate"), ("GET", "/v1/system")]:  # fmt: skip
+    for method, path in [
+        ("POST", "/v1/portal-links"),
+        ("GET", "/v1/api-keys"),
+        ("POST", "/v1/signing-secret/rotate"),
+        ("GET", "/v1/system"),
+    ]:
         answer = await client.request(method, path, json={}, headers=session)
         assert answer.status == 403, (method, path)
 
@@ -106,12 +109,22 @@ async def test_an_endpoints_session_sees_endpoints_and_deliveries_only(
     created = await client.post("/v1/endpoints", json={"url": url}, headers=session)
     assert created.status == 201
     endpoint = (await created.json())["id"]
-    for path in ("/v1/endpoints", f"/v1/endpoints/{endpoint}", f"/v1/endpoints/{endpoint}/stats",
-                 f"/v1/endpoints/{endpoint}/deliveries", "/v1/whoami"):  # fmt: skip
+    for path in (
+        "/v1/endpoints",
+        f"/v1/endpoints/{endpoint}",
+        f"/v1/endpoints/{endpoint}/stats",
+        f"/v1/endpoints/{endpoint}/deliveries",
+        "/v1/whoami",
+    ):
         assert (await client.get(path, headers=session)).status == 200, path
-    for method, path in [("GET", "/v1/jobs"), ("POST", "/v1/jobs"), ("GET", "/v1/batches"),
-                         ("GET", "/v1/job-counts"), ("GET", "/v1/job-types"),
-                         ("POST", "/v1/portal-links")]:  # fmt: skip
+    for method, path in [
+        ("GET", "/v1/jobs"),
+        ("POST", "/v1/jobs"),
+        ("GET", "/v1/batches"),
+        ("GET", "/v1/job-counts"),
+        ("GET", "/v1/job-types"),
+        ("POST", "/v1/portal-links"),
+    ]:
         answer = await client.request(method, path, json={}, headers=session)
         assert answer.status == 403, (method, path)
         assert "endpoints only" in (await answer.json())["detail"]
@@ -121,7 +134,7 @@ async def test_links_expire_and_their_lifetime_is_capped(
     client: Client, auth: dict[str, str]
 ) -> None:
     token = await _link(client, auth, ttl_seconds=1)
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(1.2)  # past the link's one second
     assert (await client.post("/v1/portal-sessions", json={"token": token})).status == 404
     too_long = await client.post("/v1/portal-links", json={"ttl_seconds": 10**9}, headers=auth)
     assert too_long.status == 422
@@ -145,18 +158,21 @@ async def test_counts_and_time_windows(
     client: Client, auth: dict[str, str], make_settings: Callable[..., Settings]
 ) -> None:
     for value in range(3):
-        await client.post("/v1/jobs", json={"type": "demo.echo", "input": {"value": value}},
-                          headers=auth)  # fmt: skip
+        await client.post(
+            "/v1/jobs", json={"type": "demo.echo", "input": {"value": value}}, headers=auth
+        )
     counts = await (await client.get("/v1/job-counts", headers=auth)).json()
     assert counts["counts"]["queued"] == 3
     assert counts["complete"] is True
-    future = await (await client.get("/v1/job-counts?since=2999-01-01T00:00:00Z",
-                                     headers=auth)).json()  # fmt: skip
+    future = await (
+        await client.get("/v1/job-counts?since=2999-01-01T00:00:00Z", headers=auth)
+    ).json()
     assert sum(future["counts"].values()) == 0
     past = await (await client.get("/v1/jobs?until=2000-01-01T00:00:00Z", headers=auth)).json()
     assert past["items"] == []
-    now = await (await client.get("/v1/jobs?since=2000-01-01T00:00:00%2B00:00&limit=2",
-                                  headers=auth)).json()  # fmt: skip
+    now = await (
+        await client.get("/v1/jobs?since=2000-01-01T00:00:00%2B00:00&limit=2", headers=auth)
+    ).json()
     assert len(now["items"]) == 2
     assert now["next_cursor"]
     bad = await client.get("/v1/job-counts?since=yesterday", headers=auth)
@@ -170,8 +186,10 @@ async def test_an_endpoints_reads_stay_in_its_tenant_and_system_needs_an_operato
     endpoint = await (await client.post("/v1/endpoints", json={"url": url}, headers=auth)).json()
     other = await client.app[state.TENANTS].create("other")
     other_auth = {"Authorization": f"Bearer {other.api_key}"}
-    for path in (f"/v1/endpoints/{endpoint['id']}/stats",
-                 f"/v1/endpoints/{endpoint['id']}/deliveries"):  # fmt: skip
+    for path in (
+        f"/v1/endpoints/{endpoint['id']}/stats",
+        f"/v1/endpoints/{endpoint['id']}/deliveries",
+    ):
         assert (await client.get(path, headers=other_auth)).status == 404
     standard = await client.post("/v1/api-keys", json={"name": "s"}, headers=auth)
     standard_auth = {"Authorization": f"Bearer {(await standard.json())['key']}"}

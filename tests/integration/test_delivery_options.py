@@ -19,8 +19,7 @@ from acceptd.dispatcher.signing_secrets import CACHE_SECONDS
 from acceptd.webhooks.receiver import verify_event
 from acceptd.webhooks.signing import WebhookVerificationError
 from tests.support.http import call
-from tests.support.receiver import Received
-from tests.support.waiting import wait_until
+from tests.support.receiver import Receiver
 
 
 def spec_verify(public_key: str, headers: Mapping[str, str], body: bytes) -> int:
@@ -44,19 +43,11 @@ def spec_verify(public_key: str, headers: Mapping[str, str], body: bytes) -> int
     return verified
 
 
-async def _one_webhook(recording: Any, job_id: str) -> Received:
-    async def arrived() -> list[Received]:
-        return [r for r in recording.received if r.json["data"].get("id") == job_id]
-
-    found: list[Received] = await wait_until(arrived, timeout=20)
-    return found[0]
-
-
 async def test_v1a_webhooks_verify_with_the_public_key_alone(
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     recording, url = receiver
@@ -66,7 +57,7 @@ async def test_v1a_webhooks_verify_with_the_public_key_alone(
     job = await call(
         http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}}
     )
-    webhook = await _one_webhook(recording, job["id"])
+    webhook = (await recording.webhooks_about(job["id"]))[0]
     assert spec_verify(endpoint["public_key"], webhook.headers, webhook.body) == 1
     assert "v1," not in webhook.headers["webhook-signature"]  # no shared secret in use
     with pytest.raises(WebhookVerificationError):  # nor does the HMAC secret verify it
@@ -85,19 +76,20 @@ async def test_migrating_signs_both_ways_and_a_rotation_keeps_the_old_key_a_whil
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     recording, url = receiver
     endpoint = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": url})
     assert endpoint["public_key"] is None
-    both = await call(http, "PATCH", f"{api_url}/v1/endpoints/{endpoint['id']}",
-                      {"signing": "v1+v1a"})  # fmt: skip
+    both = await call(
+        http, "PATCH", f"{api_url}/v1/endpoints/{endpoint['id']}", {"signing": "v1+v1a"}
+    )
     first_key = both["public_key"]
     job = await call(
         http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}}
     )
-    webhook = await _one_webhook(recording, job["id"])
+    webhook = (await recording.webhooks_about(job["id"]))[0]
     verify_event(endpoint["secret"], webhook.headers, webhook.body)  # v1 still verifies
     assert spec_verify(first_key, webhook.headers, webhook.body) == 1
 
@@ -107,7 +99,7 @@ async def test_migrating_signs_both_ways_and_a_rotation_keeps_the_old_key_a_whil
     later = await call(
         http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 2}}
     )
-    late = await _one_webhook(recording, later["id"])
+    late = (await recording.webhooks_about(later["id"]))[0]
     # Signed with the new key, and with the old one through the window: receivers that
     # still hold the old public key keep verifying.
     assert spec_verify(rotated["public_key"], late.headers, late.body) == 1
@@ -119,24 +111,27 @@ async def test_thin_payloads_carry_no_job_data(
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     recording, url = receiver
     thin = {"url": url, "payload": "thin", "events": ["job.succeeded", "job.awaiting_input"]}
     await call(http, "POST", f"{api_url}/v1/endpoints", thin)
     secret_value = "do-not-leak-4b1d"
-    job = await call(http, "POST", f"{api_url}/v1/jobs",
-                     {"type": "demo.echo", "input": {"value": secret_value},
-                      "metadata": {"note": secret_value}})  # fmt: skip
-    webhook = await _one_webhook(recording, job["id"])
+    echo = {
+        "type": "demo.echo",
+        "input": {"value": secret_value},
+        "metadata": {"note": secret_value},
+    }
+    job = await call(http, "POST", f"{api_url}/v1/jobs", echo)
+    webhook = (await recording.webhooks_about(job["id"]))[0]
     data = webhook.json["data"]
     assert set(data) == {"id", "type", "status", "created_at", "finished_at", "links"}
     assert data["status"] == "succeeded"
     assert secret_value.encode() not in webhook.body
-    review = await call(http, "POST", f"{api_url}/v1/jobs",
-                        {"type": "demo.review", "input": {"subject": secret_value}})  # fmt: skip
-    asked = await _one_webhook(recording, review["id"])
+    asking = {"type": "demo.review", "input": {"subject": secret_value}}
+    review = await call(http, "POST", f"{api_url}/v1/jobs", asking)
+    asked = (await recording.webhooks_about(review["id"]))[0]
     assert asked.json["type"] == "job.awaiting_input"
     assert b"ctk_" not in asked.body  # no completion token either
     assert secret_value.encode() not in asked.body

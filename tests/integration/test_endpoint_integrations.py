@@ -23,28 +23,20 @@ from tests.support.waiting import wait_until
 SECRET_VALUE = "k-very-secret-123"
 
 
-async def _webhooks_of(recording: Any, subject_id: str, count: int = 1) -> list[Received]:
-    async def arrived() -> list[Received]:
-        found = [r for r in recording.received if r.json["data"].get("id") == subject_id]
-        return found if len(found) >= count else []
-
-    found: list[Received] = await wait_until(arrived, timeout=20)
-    return found
-
-
 async def test_headers_are_sent_with_every_webhook_and_never_shown(
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
     settings: Settings,
 ) -> None:
     recording, url = receiver
-    endpoint = await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": url, "headers": {"X-Api-Key": SECRET_VALUE, "Authorization": "Bearer r-1"}},
-    )  # fmt: skip
+    with_headers = {
+        "url": url,
+        "headers": {"X-Api-Key": SECRET_VALUE, "Authorization": "Bearer r-1"},
+    }
+    endpoint = await call(http, "POST", f"{api_url}/v1/endpoints", with_headers)
     assert endpoint["headers"] == {"X-Api-Key": "***", "Authorization": "***"}
     read = await call(http, "GET", f"{api_url}/v1/endpoints/{endpoint['id']}")
     assert read["headers"] == {"X-Api-Key": "***", "Authorization": "***"}
@@ -60,7 +52,7 @@ async def test_headers_are_sent_with_every_webhook_and_never_shown(
     job = await call(
         http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}}
     )
-    [webhook] = await _webhooks_of(recording, job["id"])
+    [webhook] = await recording.webhooks_about(job["id"])
     assert webhook.headers["X-Api-Key"] == SECRET_VALUE
     assert webhook.headers["Authorization"] == "Bearer r-1"
     assert webhook.headers["webhook-id"].startswith("msg_")  # the protocol's own still there
@@ -81,7 +73,7 @@ async def test_headers_are_sent_with_every_webhook_and_never_shown(
     job = await call(
         http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}}
     )
-    [webhook] = await _webhooks_of(recording, job["id"])
+    [webhook] = await recording.webhooks_about(job["id"])
     assert webhook.headers["X-Other"] == "2"
     assert "X-Api-Key" not in webhook.headers
     cleared = await call(http, "PATCH", f"{api_url}/v1/endpoints/{endpoint['id']}", {"headers": {}})
@@ -92,7 +84,7 @@ async def test_a_retried_attempt_carries_the_headers_too(
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     recording, url = receiver
@@ -101,7 +93,7 @@ async def test_a_retried_attempt_carries_the_headers_too(
     job = await call(
         http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}}
     )
-    first, second = await _webhooks_of(recording, job["id"], 2)
+    first, second = await recording.webhooks_about(job["id"], 2)
     assert first.headers["X-K"] == second.headers["X-K"] == "v"
 
 
@@ -140,7 +132,7 @@ async def test_an_endpoints_own_retry_schedule_gives_its_attempts(
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     """[0.2, 0.2]: the first attempt and two retries, then the delivery fails; the global
@@ -154,7 +146,7 @@ async def test_an_endpoints_own_retry_schedule_gives_its_attempts(
     job = await call(
         http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}}
     )
-    await _webhooks_of(recording, job["id"], 3)
+    await recording.webhooks_about(job["id"], 3)
 
     async def failed() -> dict[str, Any] | None:
         found = await call(http, "GET", f"{api_url}/v1/jobs/{job['id']}/deliveries")
@@ -163,16 +155,14 @@ async def test_an_endpoints_own_retry_schedule_gives_its_attempts(
 
     delivery = await wait_until(failed, timeout=20)
     assert len(delivery["attempts"]) == 3
-    assert len([r for r in recording.received if r.json["data"].get("id") == job["id"]]) == 3
+    assert len(recording.about(job["id"])) == 3
     back = await call(
         http, "PATCH", f"{api_url}/v1/endpoints/{endpoint['id']}", {"retry_schedule": []}
     )
     assert back["retry_schedule"] is None
 
 
-@pytest.mark.parametrize(
-    "schedule", [[-1], [86401], [1] * 21, ["NaN"], [1e309], "1,2"]
-)  # fmt: skip
+@pytest.mark.parametrize("schedule", [[-1], [86401], [1] * 21, ["NaN"], [1e309], "1,2"])
 async def test_a_bad_retry_schedule_is_a_422(
     api_url: str, http: aiohttp.ClientSession, schedule: Any
 ) -> None:
@@ -197,7 +187,7 @@ async def test_delivery_exhausted_reaches_the_operations_endpoint_not_the_failin
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     failing: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
@@ -206,15 +196,11 @@ async def test_delivery_exhausted_reaches_the_operations_endpoint_not_the_failin
     The failing endpoint subscribes to it too, and is not sent its own (no loop)."""
     ops, ops_url = receiver
     bad, bad_url = failing
-    operations = await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": ops_url, "events": ["delivery.exhausted", "endpoint.disabled"]},
-    )  # fmt: skip
-    broken = await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": bad_url, "events": ["job.succeeded", "delivery.exhausted"],
-         "retry_schedule": [0.2, 0.2]},
-    )  # fmt: skip
+    operational = {"url": ops_url, "events": ["delivery.exhausted", "endpoint.disabled"]}
+    operations = await call(http, "POST", f"{api_url}/v1/endpoints", operational)
+    events = ["job.succeeded", "delivery.exhausted"]
+    failing_fast = {"url": bad_url, "events": events, "retry_schedule": [0.2, 0.2]}
+    broken = await call(http, "POST", f"{api_url}/v1/endpoints", failing_fast)
     job = await call(
         http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}}
     )
@@ -235,17 +221,15 @@ async def test_endpoint_disabled_then_enabled_by_a_recovery(
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     failing: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     ops, ops_url = receiver
     bad, bad_url = failing
     bad.default = Answer(status=410)
-    await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": ops_url, "events": ["endpoint.disabled", "endpoint.enabled"]},
-    )  # fmt: skip
+    operational = {"url": ops_url, "events": ["endpoint.disabled", "endpoint.enabled"]}
+    await call(http, "POST", f"{api_url}/v1/endpoints", operational)
     gone = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": bad_url})
     await call(http, "POST", f"{api_url}/v1/jobs", {"type": "demo.echo", "input": {"value": 1}})
     [disabled] = await wait_until(ops.arrived("endpoint.disabled"), timeout=20)
@@ -282,19 +266,20 @@ async def test_every_webhook_leaves_through_the_proxy(
     worker: None,
     proxied_dispatcher: Any,
     tinyproxy: Tinyproxy,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     """A callback URL and an endpoint: both through tinyproxy (its Via header on each),
     authenticated with the credentials of the proxy's URL, signed as ever."""
     recording, url = receiver
     endpoint = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": url})
-    job = await call(
-        http, "POST", f"{api_url}/v1/jobs",
-        {"type": "demo.echo", "input": {"value": 1},
-         "callback_url": url.replace("/hook", "/callback")},
-    )  # fmt: skip
-    both = await _webhooks_of(recording, job["id"], 2)
+    echo = {
+        "type": "demo.echo",
+        "input": {"value": 1},
+        "callback_url": url.replace("/hook", "/callback"),
+    }
+    job = await call(http, "POST", f"{api_url}/v1/jobs", echo)
+    both = await recording.webhooks_about(job["id"], 2)
     for webhook in both:
         assert "tinyproxy" in webhook.headers.get("Via", ""), webhook.headers
         # The proxy's credentials went to the proxy, not on to the receiver.
@@ -332,7 +317,7 @@ async def test_a_stopped_proxy_costs_the_endpoint_nothing(
     worker: None,
     proxied_dispatcher: Any,
     tinyproxy: Tinyproxy,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     """While the proxy is down no attempt is made or counted and the endpoint is not
@@ -357,7 +342,7 @@ async def test_a_stopped_proxy_costs_the_endpoint_nothing(
     assert read["failing_since"] is None
     assert read["disabled"] is False
     tinyproxy.start()
-    [webhook] = await _webhooks_of(recording, job["id"])
+    [webhook] = await recording.webhooks_about(job["id"])
     assert "tinyproxy" in webhook.headers["Via"]
 
     async def succeeded() -> dict[str, Any] | None:
@@ -375,21 +360,18 @@ async def test_events_go_to_the_endpoints_of_their_channels(
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     """acme's endpoint gets acme's jobs, globex's gets globex's (a batch's items take the
     batch's channels unless they name their own), an endpoint without channels gets all."""
     recording, url = receiver
-    acme = await call(http, "POST", f"{api_url}/v1/endpoints",
-                      {"url": url.replace("/hook", "/acme"), "channels": ["acme"]})  # fmt: skip
-    globex = await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": url.replace("/hook", "/globex"), "channels": ["globex"],
-         "events": ["job.succeeded", "batch.completed"]},
-    )  # fmt: skip
-    every_channel = {"url": url.replace("/hook", "/all"),
-                     "events": ["job.succeeded", "batch.completed"]}  # fmt: skip
+    events = ["job.succeeded", "batch.completed"]
+    acme_only = {"url": url.replace("/hook", "/acme"), "channels": ["acme"]}
+    acme = await call(http, "POST", f"{api_url}/v1/endpoints", acme_only)
+    globex_only = {"url": url.replace("/hook", "/globex"), "channels": ["globex"], "events": events}
+    globex = await call(http, "POST", f"{api_url}/v1/endpoints", globex_only)
+    every_channel = {"url": url.replace("/hook", "/all"), "events": events}
     await call(http, "POST", f"{api_url}/v1/endpoints", every_channel)
     assert acme["channels"] == ["acme"]
     assert globex["channels"] == ["globex"]
@@ -398,10 +380,8 @@ async def test_events_go_to_the_endpoints_of_their_channels(
     assert for_acme["channels"] == ["acme"]
     for_nobody = await call(http, "POST", f"{api_url}/v1/jobs", echo)
     assert for_nobody["channels"] == []
-    batch = await call(
-        http, "POST", f"{api_url}/v1/batches",
-        {"channels": ["globex"], "items": [echo, {**echo, "channels": ["acme"]}]},
-    )  # fmt: skip
+    items_of_both = {"channels": ["globex"], "items": [echo, {**echo, "channels": ["acme"]}]}
+    batch = await call(http, "POST", f"{api_url}/v1/batches", items_of_both)
     assert batch["channels"] == ["globex"]
     items = await call(http, "GET", f"{api_url}/v1/jobs?batch={batch['id']}")
     by_channels = sorted(tuple(job["channels"]) for job in items["items"])
@@ -420,27 +400,32 @@ async def test_events_go_to_the_endpoints_of_their_channels(
         got.setdefault(webhook.path, set()).add(webhook.json["data"]["id"])
     assert got["/acme"] == {for_acme["id"], item_for_acme}
     assert got["/globex"] == {item_for_globex, batch["id"]}
-    assert got["/all"] == {for_acme["id"], for_nobody["id"], item_for_acme, item_for_globex,
-                           batch["id"]}  # fmt: skip
+    assert got["/all"] == {
+        for_acme["id"],
+        for_nobody["id"],
+        item_for_acme,
+        item_for_globex,
+        batch["id"],
+    }
 
 
 async def test_a_channel_portal_sees_and_manages_only_its_channels_endpoints(
     api_url: str,
     worker: None,
     dispatcher: Any,
-    receiver: tuple[Any, str],
+    receiver: tuple[Receiver, str],
     http: aiohttp.ClientSession,
 ) -> None:
     _, url = receiver
     acme_only = {"url": url, "channels": ["acme"], "events": ["job.succeeded"], "payload": "thin"}
     theirs = await call(http, "POST", f"{api_url}/v1/endpoints", acme_only)
     # acme's too, but sending job data: the session reads it, and cannot redirect it.
-    full = await call(http, "POST", f"{api_url}/v1/endpoints",
-                      {"url": url + "?full", "channels": ["acme"]})  # fmt: skip
-    other = await call(http, "POST", f"{api_url}/v1/endpoints",
-                       {"url": url + "?globex", "channels": ["globex"]})  # fmt: skip
-    shared = await call(http, "POST", f"{api_url}/v1/endpoints",
-                        {"url": url + "?both", "channels": ["acme", "globex"]})  # fmt: skip
+    acme_full = {"url": url + "?full", "channels": ["acme"]}
+    full = await call(http, "POST", f"{api_url}/v1/endpoints", acme_full)
+    globex_only = {"url": url + "?globex", "channels": ["globex"]}
+    other = await call(http, "POST", f"{api_url}/v1/endpoints", globex_only)
+    both_channels = {"url": url + "?both", "channels": ["acme", "globex"]}
+    shared = await call(http, "POST", f"{api_url}/v1/endpoints", both_channels)
     everything = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": url + "?all"})
     session = await portal_session(http, api_url, scope="endpoints", channel="acme")
     acme = {"Authorization": f"Bearer {session}"}

@@ -193,10 +193,7 @@ async def test_a_drivers_exception_text_reaches_neither_tenant_nor_receiver(
     assert "10.0.0.1" not in json.dumps(seen)
     assert "s3cret" in caplog.text  # the operator still learns what happened
 
-    async def delivered() -> bool:
-        return len(recording.received) >= 1
-
-    await wait_until(delivered, timeout=10)
+    await wait_until(recording.got(1), timeout=10)
     assert b"s3cret" not in recording.received[0].body
 
 

@@ -31,18 +31,20 @@ class LoopStalls:
     def __init__(self) -> None:
         self.longest = 0.0
         self._task: asyncio.Task[None] | None = None
+        self._ticking = asyncio.Event()
 
     async def _tick(self) -> None:
         last = time.perf_counter()
         while True:
-            await asyncio.sleep(0.005)
+            await asyncio.sleep(0.005)  # the ticker's beat: a stall shows as a late tick
             now = time.perf_counter()
             self.longest = max(self.longest, now - last - 0.005)
             last = now
+            self._ticking.set()
 
     async def __aenter__(self) -> LoopStalls:
         self._task = asyncio.create_task(self._tick())
-        await asyncio.sleep(0.02)
+        await asyncio.wait_for(self._ticking.wait(), 5)  # measuring from its first tick
         return self
 
     async def __aexit__(self, *_: object) -> None:
@@ -129,7 +131,7 @@ async def test_trickled_headers_are_dropped(
             await writer.drain()
             if reader.at_eof():
                 break
-            await asyncio.sleep(0.1)
+            await asyncio.sleep(0.1)  # the trickle itself: a byte every 100 ms
         assert await asyncio.wait_for(reader.read(), timeout=10) == b""  # closed, unanswered
     finally:
         writer.close()

@@ -140,10 +140,8 @@ async def test_case_variants_cannot_duplicate_or_override_protocol_headers(
     """`user-agent` is not reserved; lower case, it sits next to acceptd's `User-Agent` in
     the plain dict send() builds, and aiohttp adds both."""
     recording, url = raw_receiver
-    endpoint = await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": url, "headers": {"user-agent": "evil/1", "via": "1.1 evil"}},
-    )  # fmt: skip
+    impostor = {"url": url, "headers": {"user-agent": "evil/1", "via": "1.1 evil"}}
+    endpoint = await call(http, "POST", f"{api_url}/v1/endpoints", impostor)
     await call(http, "POST", f"{api_url}/v1/endpoints/{endpoint['id']}/test")
 
     async def arrived() -> list[list[tuple[str, str]]]:
@@ -165,15 +163,11 @@ async def test_header_values_never_come_back_through_any_route(
     secret = "hv-top-secret-987"
     recording.default = Answer(status=500, body="nope")
     ops_url = url.replace("/hook", "/ops")
-    ops = await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": ops_url, "events": ["delivery.exhausted", "endpoint.disabled"],
-         "headers": {"X-Ops": secret + "-ops"}},
-    )  # fmt: skip
-    endpoint = await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": url, "headers": {"X-Key": secret}, "retry_schedule": [0.1]},
-    )  # fmt: skip
+    events = ["delivery.exhausted", "endpoint.disabled"]
+    operational = {"url": ops_url, "events": events, "headers": {"X-Ops": secret + "-ops"}}
+    ops = await call(http, "POST", f"{api_url}/v1/endpoints", operational)
+    keyed = {"url": url, "headers": {"X-Key": secret}, "retry_schedule": [0.1]}
+    endpoint = await call(http, "POST", f"{api_url}/v1/endpoints", keyed)
     job = await call(http, "POST", f"{api_url}/v1/jobs", ECHO)
 
     async def exhausted() -> list[Any]:
@@ -183,11 +177,14 @@ async def test_header_values_never_come_back_through_any_route(
     for r in got:  # the operational event carries nothing of the other endpoint's headers
         assert secret not in r.body.decode()
     reads = [
-        f"/v1/endpoints/{endpoint['id']}", "/v1/endpoints",
-        f"/v1/endpoints/{endpoint['id']}/deliveries", f"/v1/jobs/{job['id']}/deliveries",
-        f"/v1/endpoints/{ops['id']}/deliveries", f"/v1/endpoints/{endpoint['id']}/stats",
+        f"/v1/endpoints/{endpoint['id']}",
+        "/v1/endpoints",
+        f"/v1/endpoints/{endpoint['id']}/deliveries",
+        f"/v1/jobs/{job['id']}/deliveries",
+        f"/v1/endpoints/{ops['id']}/deliveries",
+        f"/v1/endpoints/{endpoint['id']}/stats",
         f"/v1/jobs/{job['id']}",
-    ]  # fmt: skip
+    ]
     for path in reads:
         async with http.get(f"{api_url}{path}") as response:
             assert secret not in await response.text(), path
@@ -215,7 +212,7 @@ async def test_twenty_zero_second_steps_make_exactly_21_attempts_then_stop(
         return [d for d in items if d["status"] == "failed"]
 
     await wait_until(failed, timeout=20)
-    await asyncio.sleep(0.5)
+    await asyncio.sleep(0.5)  # room for a 22nd attempt, which must not come
     assert len(recording.received) == 21
 
 
@@ -236,22 +233,15 @@ async def test_two_failing_operations_endpoints_do_not_feed_each_other(
     recording.default = Answer(status=500)
     events = ["job.succeeded", "delivery.exhausted", "endpoint.disabled", "endpoint.enabled"]
     for name in ("a", "b"):
-        await call(
-            http, "POST", f"{api_url}/v1/endpoints",
-            {"url": url.replace("/hook", f"/{name}"), "events": events,
-             "retry_schedule": [0.05]},
-        )  # fmt: skip
+        body = {"url": url.replace("/hook", f"/{name}"), "events": events, "retry_schedule": [0.05]}
+        await call(http, "POST", f"{api_url}/v1/endpoints", body)
     await call(http, "POST", f"{api_url}/v1/jobs", ECHO)
 
-    async def some() -> bool:
-        return len(recording.received) >= 6
-
-    await wait_until(some, timeout=20)
-    await asyncio.sleep(3)
+    # Each: 2 attempts of the job event + 2 of the other's delivery.exhausted.
+    await wait_until(recording.got(8), timeout=20)
     settled = len(recording.received)
-    await asyncio.sleep(2)
+    await asyncio.sleep(3)  # room for an event of a loop, which must not come
     assert len(recording.received) == settled, "operational events keep flowing"
-    # each: 2 attempts of the job event + 2 of the other's delivery.exhausted
     assert settled <= 8, [(r.path, r.event) for r in recording.received]
 
 
@@ -272,10 +262,8 @@ async def test_a_portal_session_cannot_patch_its_endpoint_onto_operational_event
             headers=bearer,
         ) as response:
             assert response.status == 422, (event, await response.text())
-    tenants = await call(
-        http, "POST", f"{api_url}/v1/endpoints",
-        {"url": "http://127.0.0.1:9/ops", "events": ["delivery.exhausted"]},
-    )  # fmt: skip
+    operational = {"url": "http://127.0.0.1:9/ops", "events": ["delivery.exhausted"]}
+    tenants = await call(http, "POST", f"{api_url}/v1/endpoints", operational)
     async with http.get(
         f"{api_url}/v1/endpoints/{tenants['id']}/deliveries", headers=bearer
     ) as response:
@@ -302,10 +290,7 @@ async def test_a_receiver_answering_407_cannot_make_its_failures_uncounted(
     )
     await call(http, "POST", f"{api_url}/v1/endpoints/{endpoint['id']}/test")
 
-    async def twice() -> bool:
-        return len(recording.received) >= 2
-
-    await wait_until(twice, timeout=15)
+    await wait_until(recording.got(2), timeout=15)
     items = await _endpoint_deliveries(http, api_url, endpoint["id"])
     assert items
     assert items[0]["attempts"], (
@@ -316,10 +301,16 @@ async def test_a_receiver_answering_407_cannot_make_its_failures_uncounted(
 @pytest.mark.parametrize(
     "host",
     [
-        "127.0.0.1", "localhost", "[::1]", "[::ffff:127.0.0.1]", "[::ffff:7f00:1]",
-        "[64:ff9b::7f00:1]", "[::127.0.0.1]", "[2002:7f00:1::]",
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "[::ffff:127.0.0.1]",
+        "[::ffff:7f00:1]",
+        "[64:ff9b::7f00:1]",
+        "[::127.0.0.1]",
+        "[2002:7f00:1::]",
     ],
-)  # fmt: skip
+)
 async def test_the_proxy_is_no_way_around_the_address_checks(
     api_url: str,
     strict_proxied_dispatcher: Any,
@@ -353,9 +344,10 @@ async def test_the_proxy_itself_and_metadata_are_refused(
     which: str,
 ) -> None:
     target = (
-        f"http://127.0.0.1:{tinyproxy.port}/x" if which == "proxy-itself"
+        f"http://127.0.0.1:{tinyproxy.port}/x"
+        if which == "proxy-itself"
         else "http://169.254.169.254/latest/meta-data/"
-    )  # fmt: skip
+    )
     async with http.post(f"{api_url}/v1/endpoints", json={"url": target}) as response:
         if which == "metadata":  # refused at the API even where private callbacks are on
             assert response.status == 422
@@ -383,9 +375,10 @@ async def test_a_redirect_is_not_followed_through_the_proxy(
     port = url.split(":")[-1].split("/")[0]
     recording.default = Answer(status=307, headers={"Location": f"http://[::1]:{port}/inner"})
     settings = make_settings(
-        allow_private_callbacks=False, callback_allow_cidrs=["127.0.0.1/32"],
+        allow_private_callbacks=False,
+        callback_allow_cidrs=["127.0.0.1/32"],
         webhook_proxy_url=tinyproxy.url,
-    )  # fmt: skip
+    )
     async with running_dispatcher(settings):
         endpoint = await call(http, "POST", f"{api_url}/v1/endpoints", {"url": url})
         await call(http, "POST", f"{api_url}/v1/endpoints/{endpoint['id']}/test")

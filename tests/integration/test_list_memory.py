@@ -49,8 +49,9 @@ async def follow(client: Client, auth: dict[str, str], query: str) -> list[tuple
     pages: list[tuple[bytes, Any]] = []
     cursor = None
     for _ in range(JOBS + 1):
-        answer = await client.get(f"/v1/jobs?{query}" + (f"&cursor={cursor}" if cursor else ""),
-                                  headers=auth)  # fmt: skip
+        answer = await client.get(
+            f"/v1/jobs?{query}" + (f"&cursor={cursor}" if cursor else ""), headers=auth
+        )
         assert answer.status == 200, await answer.text()
         raw = await answer.read()
         body = await answer.json()
@@ -177,15 +178,20 @@ async def test_a_summary_item_is_the_job_less_its_input_and_result_in_every_stat
 ) -> None:
     """The list reads named fields, not the whole hash: every other field must still show."""
     bodies: list[dict[str, Any]] = [
-        {"type": "demo.echo", "input": {"value": 1}, "metadata": {"order": "A-1"},
-         "priority": "high", "ordering_key": "customer-7",
-         "callback_url": "http://127.0.0.1:9/hook"},
+        {
+            "type": "demo.echo",
+            "input": {"value": 1},
+            "metadata": {"order": "A-1"},
+            "priority": "high",
+            "ordering_key": "customer-7",
+            "callback_url": "http://127.0.0.1:9/hook",
+        },
         {"type": "demo.echo", "input": {"value": 2, "fail": True}},
         {"type": "demo.echo", "input": {"value": 3, "progress_steps": 2}},
         {"type": "demo.review", "input": {"subject": "refund", "content": {"sum": 12}}},
         {"type": "demo.echo", "input": {"value": 4}, "delay_seconds": 3600},
         {"type": "demo.echo", "input": {"value": 5}},
-    ]  # fmt: skip
+    ]
     made = []
     for body in bodies:
         answer = await client.post("/v1/jobs", json=body, headers=auth)

@@ -11,14 +11,20 @@ from typing import Any
 import aiohttp
 from aiohttp.test_utils import TestClient
 
+from acceptd.api import state
+from tests.support.http import submit_job
+from tests.support.waiting import wait_until
+
 Client = TestClient[Any, Any]
 
 
 async def submit(client: Client, auth: dict[str, str], **data: Any) -> dict[str, Any]:
-    response = await client.post(
-        "/v1/jobs", json={"type": "demo.echo", "input": {"value": 1, **data}}, headers=auth
-    )
-    return dict(await response.json())
+    return await submit_job(client, auth, {"type": "demo.echo", "input": {"value": 1, **data}})
+
+
+def waiting(client: Client) -> int:
+    """How many long-polls and streams the API is subscribed for, over all jobs."""
+    return sum(len(queues) for queues in client.app[state.CHANGES]._watchers.values())
 
 
 async def test_wait_answers_at_once_without_since_status(
@@ -35,19 +41,17 @@ async def test_wait_returns_when_the_status_changes(
     client: Client, auth: dict[str, str], run_worker_burst: Callable[..., Awaitable[None]]
 ) -> None:
     job = await submit(client, auth)
-
-    async def later() -> None:
-        await asyncio.sleep(0.5)
-        await run_worker_burst()
-
-    worker = asyncio.create_task(later())
     started = time.monotonic()
-    response = await client.get(f"{job['links']['self']}?wait=20&since_status=queued", headers=auth)
+    url = f"{job['links']['self']}?wait=20&since_status=queued"
+    answer = asyncio.create_task(client.get(url, headers=auth))
+    await wait_until(lambda: waiting(client) == 1)
+    assert not answer.done()  # it waits: the job is still queued
+    await run_worker_burst()
+    response = await asyncio.wait_for(answer, 15)
     elapsed = time.monotonic() - started
-    await worker
     body = await response.json()
     assert body["status"] in ("running", "succeeded")
-    assert 0.4 < elapsed < 10  # woken by the change, not by the 20 s deadline
+    assert elapsed < 10  # woken by the change, not by the 20 s deadline
 
 
 async def test_wait_gives_up_after_n_seconds(client: Client, auth: dict[str, str]) -> None:
@@ -74,9 +78,7 @@ async def test_many_waiters_share_one_subscription(
     job = await submit(client, auth)
     url = f"{job['links']['self']}?wait=20&since_status=queued"
     waiters = [asyncio.create_task(client.get(url, headers=auth)) for _ in range(50)]
-    await asyncio.sleep(0.5)
-    from acceptd.api import state
-
+    await wait_until(lambda: waiting(client) == 50)
     changes = client.app[state.CHANGES]
     assert len(changes._watchers) == 1  # one channel for fifty clients
     await run_worker_burst()
@@ -132,7 +134,7 @@ async def test_hundreds_of_waiters_arriving_at_once_each_get_their_change(
                 return str((await answer.json())["status"])
 
         waiters = [asyncio.create_task(wait_for(job)) for job in jobs]
-        await asyncio.sleep(0.5)
+        await wait_until(lambda: waiting(client) == len(jobs), timeout=20)
         for job in jobs:
             await client.post(f"{job['links']['self']}/cancel", headers=auth)
         assert set(await asyncio.gather(*waiters)) == {"canceled"}

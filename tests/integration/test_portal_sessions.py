@@ -16,6 +16,7 @@ from acceptd.api.app import create_app
 from acceptd.core.clock import now_ms, parse_rfc3339
 from acceptd.core.settings import Settings
 from acceptd.store import keys
+from tests.support.http import submit_job
 from tests.support.receiver import Receiver
 from tests.support.waiting import wait_until
 
@@ -97,10 +98,13 @@ async def test_an_endpoints_session_receives_no_job_data(
     assert made.status == 201, await made.text()
     submitted = await client.post(
         "/v1/jobs",
-        json={"type": "demo.echo", "metadata": {"note": SECRET_VALUE},
-              "input": {"value": SECRET_VALUE, "progress_steps": 2}},
+        json={
+            "type": "demo.echo",
+            "metadata": {"note": SECRET_VALUE},
+            "input": {"value": SECRET_VALUE, "progress_steps": 2},
+        },
         headers=auth,
-    )  # fmt: skip
+    )
     assert submitted.status == 202
     review = await client.post(
         "/v1/jobs", json={"type": "demo.review", "input": {"subject": SECRET_VALUE}}, headers=auth
@@ -162,20 +166,25 @@ async def test_an_endpoints_session_cannot_touch_the_tenants_own_endpoints(
 
 
 async def test_a_job_callback_delivery_is_no_endpoints_sessions_business(
-    client: Client, auth: dict[str, str], receiver: tuple[Receiver, str], worker: None,
+    client: Client,
+    auth: dict[str, str],
+    receiver: tuple[Receiver, str],
+    worker: None,
     dispatcher: Any,
-) -> None:  # fmt: skip
+) -> None:
     recording, url = receiver
-    job = await (await client.post(
-        "/v1/jobs", json={"type": "demo.echo", "input": {"value": 1}, "callback_url": url},
-        headers=auth,
-    )).json()  # fmt: skip
+    job = await submit_job(
+        client, auth, {"type": "demo.echo", "input": {"value": 1}, "callback_url": url}
+    )
     await wait_until(recording.arrived("job.succeeded"))
-    [delivery] = (await (await client.get(f"/v1/jobs/{job['id']}/deliveries",
-                                          headers=auth)).json())["items"]  # fmt: skip
+    [delivery] = (
+        await (await client.get(f"/v1/jobs/{job['id']}/deliveries", headers=auth)).json()
+    )["items"]
     session = await _endpoints_session(client, auth)
-    for method, target in (("GET", f"/v1/deliveries/{delivery['id']}"),
-                           ("POST", f"/v1/deliveries/{delivery['id']}/retry")):  # fmt: skip
+    for method, target in (
+        ("GET", f"/v1/deliveries/{delivery['id']}"),
+        ("POST", f"/v1/deliveries/{delivery['id']}/retry"),
+    ):
         assert (await client.request(method, target, headers=session)).status == 404
 
 
@@ -289,9 +298,10 @@ async def test_admins_list_and_end_sessions_without_seeing_their_tokens(
 
 
 async def test_a_sessions_life_is_capped_apart_from_its_links(
-    aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+    aiohttp_client: Callable[..., Any],
+    make_settings: Callable[..., Settings],
     auth: dict[str, str],
-) -> None:  # fmt: skip
+) -> None:
     capped = await aiohttp_client(create_app(make_settings(portal_session_max_seconds=60)))
     link = await capped.post("/v1/portal-links", json={"ttl_seconds": 86400}, headers=auth)
     token = (await link.json())["url"].partition("#token=")[2]
@@ -305,9 +315,10 @@ async def test_a_sessions_life_is_capped_apart_from_its_links(
 
 
 async def test_links_behind_a_trusted_proxy_carry_the_clients_scheme_and_host(
-    aiohttp_client: Callable[..., Any], make_settings: Callable[..., Settings],
+    aiohttp_client: Callable[..., Any],
+    make_settings: Callable[..., Settings],
     auth: dict[str, str],
-) -> None:  # fmt: skip
+) -> None:
     forwarded = {**auth, "X-Forwarded-Proto": "https", "X-Forwarded-Host": "acceptd.example.com"}
     behind = await aiohttp_client(create_app(make_settings(trusted_proxies=["127.0.0.0/8"])))
     made = await (await behind.post("/v1/portal-links", json={}, headers=forwarded)).json()

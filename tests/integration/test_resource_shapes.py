@@ -19,6 +19,7 @@ from tests.support.waiting import wait_until
 Client = TestClient[Any, Any]
 ECHO = {"type": "demo.echo", "input": {"value": 1}}
 SLOW = {"type": "demo.echo", "input": {"value": 1, "delay_ms": 60000}}
+REVIEW = {"type": "demo.review", "input": {"subject": "s"}}
 LIST_LEFT_OUT = frozenset({"input", "result"})
 
 
@@ -51,11 +52,17 @@ def _nested(annotation: Any, value: Any, where: str, leave_out: frozenset[str]) 
             return []  # null, or a union of plain values (nothing nested to hold)
         return _nested(options[0], value, where, leave_out)
     if origin is list and isinstance(value, list):
-        return [e for i, item in enumerate(value) for e in _nested(args[0], item, f"{where}[{i}]",
-                                                                   leave_out)]  # fmt: skip
+        return [
+            e
+            for i, item in enumerate(value)
+            for e in _nested(args[0], item, f"{where}[{i}]", leave_out)
+        ]
     if origin is dict and isinstance(value, dict) and len(args) == 2:
-        return [e for k, item in value.items() for e in _nested(args[1], item, f"{where}.{k}",
-                                                                leave_out)]  # fmt: skip
+        return [
+            e
+            for k, item in value.items()
+            for e in _nested(args[1], item, f"{where}.{k}", leave_out)
+        ]
     return []
 
 
@@ -97,11 +104,15 @@ async def test_every_documented_answer_has_exactly_its_models_keys(
 ) -> None:
     call = Checked(client, auth)
     # Jobs: the 202 of a submit is the job as GET shows it (it once lost ordering_key).
-    submitted = await call(
-        "POST", "/v1/jobs", 202,
-        {**ECHO, "ordering_key": "o-1", "concurrency_key": "c-1", "channels": ["acme"],
-         "metadata": {"m": 1}, "callback_url": "http://127.0.0.1:9/cb"},
-    )  # fmt: skip
+    job_options = {
+        **ECHO,
+        "ordering_key": "o-1",
+        "concurrency_key": "c-1",
+        "channels": ["acme"],
+        "metadata": {"m": 1},
+        "callback_url": "http://127.0.0.1:9/cb",
+    }
+    submitted = await call("POST", "/v1/jobs", 202, job_options)
     job_id = submitted["id"]
     await wait_until(lambda: _status(client, auth, job_id, "failed", "succeeded"), timeout=20)
     shown = await call("GET", "/v1/jobs/{job_id}", 200, job_id=job_id)
@@ -117,15 +128,18 @@ async def test_every_documented_answer_has_exactly_its_models_keys(
     await call("GET", "/v1/jobs/{job_id}/deliveries", 200, job_id=job_id)
     slow = await call("POST", "/v1/jobs", 202, SLOW)
     await call("POST", "/v1/jobs/{job_id}/cancel", 202, job_id=slow["id"])
-    for verb, payload in (("complete", {"result": {"approved": True}}),
-                          ("fail", {"error": {"title": "no"}})):  # fmt: skip
-        review = await call("POST", "/v1/jobs", 202,
-                            {"type": "demo.review", "input": {"subject": "s"}})  # fmt: skip
+    for verb, payload in (
+        ("complete", {"result": {"approved": True}}),
+        ("fail", {"error": {"title": "no"}}),
+    ):
+        review = await call("POST", "/v1/jobs", 202, REVIEW)
         waiting = await _awaiting(client, auth, review["id"])
         await call("GET", "/v1/jobs/{job_id}", 202, job_id=review["id"])
         token = waiting["awaiting_input"]["token"]
-        await call("POST", f"/v1/jobs/{{job_id}}/{verb}", 200, {"token": token, **payload},
-                   headers={}, job_id=review["id"])  # fmt: skip
+        body = {"token": token, **payload}
+        await call(
+            "POST", f"/v1/jobs/{{job_id}}/{verb}", 200, body, headers={}, job_id=review["id"]
+        )
 
     # Batches.
     batch = await call("POST", "/v1/batches", 202, {"items": [ECHO], "channels": ["acme"]})
@@ -141,16 +155,20 @@ async def test_every_documented_answer_has_exactly_its_models_keys(
     schedule = await call("POST", "/v1/schedules", 201, {"cron": "*/5 * * * *", "job": ECHO})
     await call("GET", "/v1/schedules", 200)
     await call("GET", "/v1/schedules/{schedule_id}", 200, schedule_id=schedule["id"])
-    await call("PATCH", "/v1/schedules/{schedule_id}", 200, {"paused": True},
-               schedule_id=schedule["id"])  # fmt: skip
+    await call(
+        "PATCH", "/v1/schedules/{schedule_id}", 200, {"paused": True}, schedule_id=schedule["id"]
+    )
     await call("POST", "/v1/schedules/{schedule_id}/trigger", 202, schedule_id=schedule["id"])
 
     # Endpoints, deliveries, recoveries.
-    endpoint = await call(
-        "POST", "/v1/endpoints", 201,
-        {"url": "http://127.0.0.1:9/hook", "headers": {"X-K": "v"}, "retry_schedule": [0.1],
-         "channels": ["acme"], "signing": "v1+v1a"},
-    )  # fmt: skip
+    endpoint_options = {
+        "url": "http://127.0.0.1:9/hook",
+        "headers": {"X-K": "v"},
+        "retry_schedule": [0.1],
+        "channels": ["acme"],
+        "signing": "v1+v1a",
+    }
+    endpoint = await call("POST", "/v1/endpoints", 201, endpoint_options)
     ep = {"endpoint_id": endpoint["id"]}
     await call("GET", "/v1/endpoints", 200)
     await call("GET", "/v1/endpoints/{endpoint_id}", 200, **ep)
@@ -194,15 +212,27 @@ def test_the_check_fails_a_field_on_one_side_only() -> None:
     from acceptd.wire.models import Schedule
 
     job: dict[str, Any] = {
-        "type": "t", "input": {}, "callback_url": None, "metadata": {}, "priority": "normal"
-    }  # fmt: skip
+        "type": "t",
+        "input": {},
+        "callback_url": None,
+        "metadata": {},
+        "priority": "normal",
+    }
     good: dict[str, Any] = {
-        "id": "sch_1", "cron": "* * * * *", "timezone": "UTC",
+        "id": "sch_1",
+        "cron": "* * * * *",
+        "timezone": "UTC",
         "job": job,
-        "paused": False, "overlap": "allow", "next_run_at": None, "last_run_at": None,
-        "last_job_id": None, "skipped_ticks": 0, "created_at": "x", "updated_at": "x",
+        "paused": False,
+        "overlap": "allow",
+        "next_run_at": None,
+        "last_run_at": None,
+        "last_job_id": None,
+        "skipped_ticks": 0,
+        "created_at": "x",
+        "updated_at": "x",
         "links": {"self": "/s", "jobs": "/j"},
-    }  # fmt: skip
+    }
     assert shape_errors(Schedule, good, "s") == []
     assert shape_errors(Schedule, {**good, "name": "x"}, "s") == [
         "s.name: answered, not in Schedule"

@@ -9,6 +9,7 @@ from aiohttp.test_utils import TestClient
 from standardwebhooks.webhooks import Webhook
 
 from tests.support.constants import SECRET
+from tests.support.http import submit_job
 from tests.support.receiver import Receiver
 from tests.support.waiting import wait_until
 
@@ -18,9 +19,7 @@ ReceiverFixture = tuple[Receiver, str]
 
 async def submit_review(client: Client, auth: dict[str, str], **extra: Any) -> dict[str, Any]:
     body = {"type": "demo.review", "input": {"subject": "invoice 42", "content": {"total": 9}}}
-    response = await client.post("/v1/jobs", json={**body, **extra}, headers=auth)
-    assert response.status == 202, await response.text()
-    return dict(await response.json())
+    return await submit_job(client, auth, {**body, **extra})
 
 
 async def job_of(client: Client, auth: dict[str, str], job: dict[str, Any]) -> dict[str, Any]:

@@ -69,8 +69,11 @@ def test_next_tick_never_falls_at_or_before_the_time_it_follows() -> None:
     *first* pass of a wall time still ahead on the clock: a tick in the past."""
     cron = Cron.parse("30 1 * * *", "America/New_York")
     # 2025-11-02: 01:00-02:00 EST (06:00-07:00Z) is the repeated hour; 01:30 EDT is 05:30Z.
-    for after in ("2025-11-02T06:00:30+00:00", "2025-11-02T06:10:00+00:00",
-                  "2025-11-02T06:29:00+00:00"):  # fmt: skip
+    for after in (
+        "2025-11-02T06:00:30+00:00",
+        "2025-11-02T06:10:00+00:00",
+        "2025-11-02T06:29:00+00:00",
+    ):
         found = cron.next_after(_ms(after))
         assert found is not None, after
         assert found > _ms(after), (after, found)
@@ -151,8 +154,9 @@ async def test_a_patch_to_a_concurrency_limited_type_off_its_shard_is_a_409(
             break
     changed = await client.patch(
         f"/v1/schedules/{schedule['id']}",
-        json={"job": {"type": "attack.limited", "input": {}}}, headers=auth,
-    )  # fmt: skip
+        json={"job": {"type": "attack.limited", "input": {}}},
+        headers=auth,
+    )
     # Refused: its jobs would be written where the type's limit is not counted.
     assert changed.status == 409, await changed.text()
     assert changed.content_type == "application/problem+json"
@@ -179,13 +183,14 @@ async def test_held_no_key_and_portal_endpoints_session_are_refused(
     opened = await (await client.post("/v1/portal-sessions", json={"token": token})).json()
     portal = {"Authorization": f"Bearer {opened['session']}"}
     paths = [
-        ("GET", "/v1/schedules"), ("POST", "/v1/schedules"),
+        ("GET", "/v1/schedules"),
+        ("POST", "/v1/schedules"),
         ("GET", f"/v1/schedules/{schedule['id']}"),
         ("PATCH", f"/v1/schedules/{schedule['id']}"),
         ("DELETE", f"/v1/schedules/{schedule['id']}"),
         ("POST", f"/v1/schedules/{schedule['id']}/trigger"),
         ("GET", f"/v1/jobs?schedule={schedule['id']}"),
-    ]  # fmt: skip
+    ]
     for method, path in paths:
         body = {"cron": "* * * * *", "job": JOB} if method != "GET" else None
         anonymous = await client.request(method, path, json=body)
@@ -208,8 +213,12 @@ async def test_held_malformed_and_forged_ids_and_cursors_are_4xx(
         assert response.status in (200, 404), (query, response.status)
     trigger = await client.post(f"/v1/schedules/{forged}/trigger", headers=auth)
     assert trigger.status == 404
-    for cursor in ("x", base64.urlsafe_b64encode(b"job_" + b"0" * 26).decode(),
-                   base64.urlsafe_b64encode(b"sch_" + b"\xff" * 26).decode(), "%00"):  # fmt: skip
+    for cursor in (
+        "x",
+        base64.urlsafe_b64encode(b"job_" + b"0" * 26).decode(),
+        base64.urlsafe_b64encode(b"sch_" + b"\xff" * 26).decode(),
+        "%00",
+    ):
         response = await client.get(f"/v1/schedules?cursor={cursor}", headers=auth)
         assert response.status == 400, cursor
     # A cursor naming another tenant's schedule only bounds this tenant's own list.
@@ -254,8 +263,9 @@ async def test_held_hostile_values_are_422(client: Client, auth: dict[str, str])
     nan = b'{"cron": "* * * * *", "job": {"type": "demo.echo", "input": {"value": NaN}}}'
     deep = b'{"cron": "* * * * *", "job": ' + b"[" * 100_000 + b"]" * 100_000 + b"}"
     for raw in (nan, deep):
-        response = await client.post("/v1/schedules", data=raw, headers={
-            **auth, "Content-Type": "application/json"})  # fmt: skip
+        response = await client.post(
+            "/v1/schedules", data=raw, headers={**auth, "Content-Type": "application/json"}
+        )
         assert 400 <= response.status < 500, response.status
 
 

@@ -17,6 +17,7 @@ from acceptd.core.clock import now_ms
 from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.store.jobs import JobStore
+from acceptd.store.layouts import ScheduleField
 from acceptd.store.schedules import ScheduleStore
 from acceptd.store.scripts import Scripts
 from tests.support.schedules import make_due
@@ -128,8 +129,9 @@ async def test_the_tenant_cap_is_a_409(
     client = await aiohttp_client(create_app(make_settings(max_schedules_per_tenant=2)))
     await create(client, auth)
     second = await create(client, auth)
-    response = await client.post("/v1/schedules", json={"cron": "* * * * *", "job": JOB},
-                                 headers=auth)  # fmt: skip
+    response = await client.post(
+        "/v1/schedules", json={"cron": "* * * * *", "job": JOB}, headers=auth
+    )
     assert response.status == 409
     await client.delete(f"/v1/schedules/{second['id']}", headers=auth)
     await create(client, auth)
@@ -228,10 +230,13 @@ async def test_patch_changes_cron_and_job(client: Client, auth: dict[str, str]) 
     schedule = await create(client, auth)
     changed = await client.patch(
         f"/v1/schedules/{schedule['id']}",
-        json={"cron": "0 9 * * 1-5", "timezone": "America/New_York",
-              "job": {"type": "demo.echo", "input": {"value": 7}, "priority": "high"}},
+        json={
+            "cron": "0 9 * * 1-5",
+            "timezone": "America/New_York",
+            "job": {"type": "demo.echo", "input": {"value": 7}, "priority": "high"},
+        },
         headers=auth,
-    )  # fmt: skip
+    )
     body = await changed.json()
     assert changed.status == 200, body
     assert body["cron"] == "0 9 * * 1-5"
@@ -304,7 +309,7 @@ async def test_a_record_that_cannot_be_read_holds_no_other_tick(
     good, bad = await create(client, auth), await create(client, auth)
     shards = client.app[state.SHARDS]
     record = keys.schedule(bad["id"])
-    await shards.for_key(record).hset(record, "job", "{not json")
+    await shards.for_key(record).hset(record, ScheduleField.JOB_TEMPLATE, "{not json")
     tick = now_ms()
     for schedule in (good, bad):
         await make_due(shards, schedule["id"], tick)

@@ -34,7 +34,7 @@ async def test_a_delayed_job_is_scheduled_until_due_then_runs(
     assert job["status"] == "scheduled"
     assert job["run_at"]
     assert int(response.headers["Retry-After"]) >= 1
-    await asyncio.sleep(0.8)
+    await asyncio.sleep(0.8)  # time passes, short of the delay: not run early
     assert await status_of(client, auth, job) == "scheduled"
 
     async def done() -> bool:
@@ -62,7 +62,7 @@ async def test_a_scheduled_job_can_be_canceled_and_never_runs(
     job = await (await submit(client, auth, delay_seconds=0.5)).json()
     canceled = await client.post(f"{job['links']['self']}/cancel", headers=auth)
     assert (await canceled.json())["status"] == "canceled"
-    await asyncio.sleep(1.2)
+    await asyncio.sleep(1.2)  # past the time it was due: it would have run by now
     final = await (await client.get(job["links"]["self"], headers=auth)).json()
     assert final["status"] == "canceled"
     assert final["started_at"] is None

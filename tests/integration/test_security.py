@@ -28,6 +28,7 @@ from acceptd.dispatcher.sender import send
 from acceptd.store import keys
 from acceptd.store.bootstrap import BOOTSTRAP_TENANT
 from acceptd.store.shards import Shards
+from tests.support.http import submit_job
 from tests.support.receiver import Answer, Receiver
 from tests.support.roles import running_dispatcher
 from tests.support.sharded import scanned, single_shard
@@ -221,7 +222,7 @@ async def test_a_thousand_dropped_streams_leave_nothing_behind(
     auth: dict[str, str],
 ) -> None:
     client = await aiohttp_client(create_app(make_settings(stream_ping_seconds=0.2)))
-    job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
+    job = await submit_job(client, auth, ECHO)
     url = str(client.make_url(f"{job['links']['self']}/events"))
     changes = client.app[state.CHANGES]
     # The API subscribes to the job's sharded channel on the node that holds its slot,
@@ -260,7 +261,7 @@ async def test_a_stream_ends_after_its_maximum_lifetime(
     auth: dict[str, str],
 ) -> None:
     client = await aiohttp_client(create_app(make_settings(stream_max_seconds=0.5)))
-    job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
+    job = await submit_job(client, auth, ECHO)
     stream = await client.get(f"{job['links']['self']}/events", headers=auth)
     text = await asyncio.wait_for(stream.text(), 10)  # ends although the job is still queued
     assert "event: status" in text
@@ -273,7 +274,7 @@ async def test_waiting_requests_are_capped_per_tenant(
     auth: dict[str, str],
 ) -> None:
     client = await aiohttp_client(create_app(make_settings(max_waiters_per_tenant=2)))
-    job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
+    job = await submit_job(client, auth, ECHO)
     wait = f"{job['links']['self']}?wait=30&since_status=queued"
     held = [asyncio.ensure_future(client.get(wait, headers=auth)) for _ in range(2)]
 
@@ -311,8 +312,15 @@ async def test_acceptd_dev_in_a_production_environment_opens_nothing(
 
 # Loopback written so that a guard reading it as a name (c-ares: 177.0.0.1, or nothing)
 # and a connector reading it as a literal (libc: 127.0.0.1) disagree.
-LOOPBACK_IN_DISGUISE = ["0177.0.0.1", "0x7f.0.0.1", "127.1", "2130706433", "0x7f000001",
-                        "127.0.0.1.", "127.000.000.001"]  # fmt: skip
+LOOPBACK_IN_DISGUISE = [
+    "0177.0.0.1",
+    "0x7f.0.0.1",
+    "127.1",
+    "2130706433",
+    "0x7f000001",
+    "127.0.0.1.",
+    "127.000.000.001",
+]
 INTERNAL_ANSWER = "internal-service-answer-4711"
 
 
@@ -366,7 +374,7 @@ async def test_a_stored_disguised_loopback_url_never_reaches_the_receiver(
             BOOTSTRAP_TENANT, disguised(host, url), DEFAULT_ENDPOINT_EVENTS, host
         )
     async with running_dispatcher(make_settings(allow_private_callbacks=False)):
-        job = await (await client.post("/v1/jobs", json=ECHO, headers=auth)).json()
+        job = await submit_job(client, auth, ECHO)
 
         async def all_settled() -> list[dict[str, Any]] | None:
             answer = await client.get(f"{job['links']['self']}/deliveries", headers=auth)
@@ -510,15 +518,19 @@ async def test_a_tenant_with_slow_receivers_cannot_starve_another(
     """Tenant A has 200 callbacks hanging on 200 different hosts; tenant B's webhooks still
     arrive within a second of their events (each tenant has its share of the dispatcher)."""
     settings = make_settings(
-        webhook_max_concurrency=30, webhook_concurrency_per_tenant=10,
-        webhook_timeout_seconds=5, webhook_retry_schedule=[60],
-    )  # fmt: skip
+        webhook_max_concurrency=30,
+        webhook_concurrency_per_tenant=10,
+        webhook_timeout_seconds=5,
+        webhook_retry_schedule=[60],
+    )
     client = await aiohttp_client(create_app(settings))
     other = await client.app[state.TENANTS].create("tenant-b")
     arrivals: list[float] = []  # B's lateness: arrival (wall clock) minus the event's time
+    hanging: list[str] = []  # A's attempts held open, by host
 
     async def hang(request: web.Request) -> web.Response:
-        await asyncio.sleep(30)
+        hanging.append(request.host)
+        await asyncio.sleep(30)  # a receiver that never answers within the timeout
         return web.Response()
 
     async def fast(request: web.Request) -> web.Response:
@@ -543,7 +555,8 @@ async def test_a_tenant_with_slow_receivers_cannot_starve_another(
                     headers=auth,
                 )
             await run_worker_burst(settings)
-            await asyncio.sleep(1)  # A's attempts now hold what they may of the slots
+            # A's attempts hold what they may of the slots: its share of the dispatcher.
+            await wait_until(lambda: len(hanging) >= 10, timeout=20)
             b_auth = {"Authorization": f"Bearer {other.api_key}"}
             for _ in range(20):
                 await client.post(

@@ -19,6 +19,7 @@ from acceptd.store import keys
 from acceptd.store.connection import open_shards
 from acceptd.store.shards import Shards
 from acceptd.store.usage import stored_by
+from tests.support.http import submit_job
 from tests.support.receiver import Receiver
 from tests.support.roles import running_dispatcher
 from tests.support.sharded import merged, output_bytes, scanned, servers, single_shard, summed
@@ -115,7 +116,7 @@ async def test_a_result_past_the_budget_is_kept_and_the_next_submit_is_refused(
     settings = make_settings(max_bytes_per_tenant=150_000)
     client = await aiohttp_client(create_app(settings))
     # demo.echo returns its input: the result doubles the job's bytes.
-    job = await (await client.post("/v1/jobs", json=job_of(100_000), headers=auth)).json()
+    job = await submit_job(client, auth, job_of(100_000))
     await run_worker_burst(settings)
     done = await (await client.get(job["links"]["self"], headers=auth)).json()
     assert done["status"] == "succeeded"
@@ -142,10 +143,10 @@ async def test_one_event_to_many_endpoints_stores_one_body_per_shape(
             "/v1/endpoints", json={"url": f"{url}/{i}", "payload": payload}, headers=auth
         )
         assert created.status == 201
-    job = await (await client.post("/v1/jobs", json=job_of(200_000), headers=auth)).json()
+    job = await submit_job(client, auth, job_of(200_000))
     await run_worker_burst(settings)
     async with running_dispatcher(settings):
-        await wait_until(_count(recording, 20), timeout=20)
+        await wait_until(recording.got(20), timeout=20)
     delivery_keys = await scanned(shards, "delivery:*")  # every shard's, on its node
     assert len(delivery_keys) == 20
     memory = [await shards.for_key(k).memory_usage(k) or 0 for k in delivery_keys]
@@ -164,13 +165,6 @@ async def test_one_event_to_many_endpoints_stores_one_body_per_shape(
     assert len(set(full)) == 1  # the same bytes to every full endpoint
 
 
-def _count(recording: Receiver, count: int) -> Callable[[], Awaitable[bool]]:
-    async def check() -> bool:
-        return len(recording.received) >= count
-
-    return check
-
-
 def _msg(recording: Receiver) -> str:
     return recording.received[0].headers["webhook-id"]
 
@@ -183,10 +177,12 @@ async def test_concurrent_endpoint_creates_stop_at_the_limit(
 ) -> None:
     """Was: the API counted, then wrote: 20 creates at once all passed the count."""
     client = await aiohttp_client(create_app(make_settings(max_endpoints_per_tenant=5)))
-    answers = await asyncio.gather(*(
-        client.post("/v1/endpoints", json={"url": f"http://127.0.0.1:9/{i}"}, headers=auth)
-        for i in range(20)
-    ))  # fmt: skip
+    answers = await asyncio.gather(
+        *(
+            client.post("/v1/endpoints", json={"url": f"http://127.0.0.1:9/{i}"}, headers=auth)
+            for i in range(20)
+        )
+    )
     assert sorted(a.status for a in answers) == [201] * 5 + [409] * 15
     endpoints = keys.tenant_endpoints("default")
     assert await shards.for_key(endpoints).scard(endpoints) == 5  # type: ignore[misc]
@@ -227,10 +223,10 @@ async def test_delivery_lists_and_endpoint_stats_never_load_webhook_bodies(
     for i in range(3):
         created = await client.post("/v1/endpoints", json={"url": f"{url}/{i}"}, headers=auth)
         endpoints.append(await created.json())
-    job = await (await client.post("/v1/jobs", json=job_of(400_000), headers=auth)).json()
+    job = await submit_job(client, auth, job_of(400_000))
     await run_worker_burst(settings)
     async with running_dispatcher(settings):
-        await wait_until(_count(recording, 3), timeout=20)
+        await wait_until(recording.got(3), timeout=20)
 
     nodes = await servers(shards)  # every server of the store: the reads span the shards
 

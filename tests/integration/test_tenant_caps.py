@@ -70,8 +70,13 @@ async def test_live_portal_sessions_stop_at_their_cap(client: Client, auth: dict
     """Red team, third round: sessions were uncapped, and every exchange and list read and
     decoded all of them on the loop (100,000: 0.7 s an exchange)."""
     tenant_sessions = keys.tenant_portal_sessions(BOOTSTRAP_TENANT)
-    live = {"scope": "endpoints", "created": 1, "expires": 2**42, "minted_by": None,
-            "digest": "0" * 64}  # fmt: skip
+    live = {
+        "scope": "endpoints",
+        "created": 1,
+        "expires": 2**42,
+        "minted_by": None,
+        "digest": "0" * 64,
+    }
     direct: Redis = client.app[state.SHARDS].for_key(tenant_sessions)
     await direct.hset(  # type: ignore[misc]
         tenant_sessions,

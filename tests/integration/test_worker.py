@@ -15,6 +15,7 @@ from acceptd.store.connection import open_shards
 from acceptd.store.job_record import JobRef
 from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
+from tests.support.http import submit_job
 from tests.support.waiting import wait_until
 
 Client = TestClient[Any, Any]
@@ -24,10 +25,7 @@ Burst = Callable[..., Awaitable[None]]
 async def submit(
     client: Client, auth: dict[str, str], job_type: str, data: dict[str, Any]
 ) -> dict[str, Any]:
-    response = await client.post("/v1/jobs", json={"type": job_type, "input": data}, headers=auth)
-    assert response.status == 202, await response.text()
-    body: dict[str, Any] = await response.json()
-    return body
+    return await submit_job(client, auth, {"type": job_type, "input": data})
 
 
 async def fetch(client: Client, auth: dict[str, str], job: dict[str, Any]) -> dict[str, Any]:
@@ -266,8 +264,9 @@ async def test_arqs_marker_of_a_running_job_lives_one_lease_and_is_renewed(
     from tests.support.roles import stop_or_explain
 
     settings = make_settings(job_lease_seconds=1.5)
-    running = create_worker(settings, JobRegistry.from_modules(settings.job_modules),
-                            handle_signals=False)  # fmt: skip
+    running = create_worker(
+        settings, JobRegistry.from_modules(settings.job_modules), handle_signals=False
+    )
     assert running.in_progress_timeout_s == 1.5
     task = asyncio.create_task(running.async_run())
     job = await submit(client, auth, "demo.echo", {"value": 1, "delay_ms": 4000})
@@ -300,7 +299,7 @@ async def test_a_worker_stopped_as_it_starts_stops_every_time(
     registry = JobRegistry.from_modules(settings.job_modules)
     for _ in range(15):
         echo = {"type": "demo.echo", "input": {"value": 1}}
-        job = await (await client.post("/v1/jobs", json=echo, headers=auth)).json()
+        job = await submit_job(client, auth, echo)
         assert (await client.post(f"{job['links']['self']}/cancel", headers=auth)).status == 202
         worker = create_worker(settings, registry, burst=True, handle_signals=False)
         started = time.monotonic()

@@ -43,8 +43,14 @@ class Browser:
 
         options = webdriver.ChromeOptions()
         options.binary_location = CHROMIUM
-        flags = ("--headless=new", "--no-sandbox", "--disable-dev-shm-usage",
-                 f"--window-size={width},{height}", "--disable-gpu", "--lang=en-US")  # fmt: skip
+        flags = (
+            "--headless=new",
+            "--no-sandbox",
+            "--disable-dev-shm-usage",
+            f"--window-size={width},{height}",
+            "--disable-gpu",
+            "--lang=en-US",
+        )
         for flag in flags:
             options.add_argument(flag)
         options.set_capability("goog:loggingPrefs", {"browser": "ALL"})
@@ -105,9 +111,10 @@ class Browser:
 
     def console_errors(self) -> list[str]:
         return [
-            entry["message"] for entry in self.driver.get_log("browser")  # type: ignore[no-untyped-call]
+            entry["message"]
+            for entry in self.driver.get_log("browser")  # type: ignore[no-untyped-call]
             if entry["level"] == "SEVERE"
-        ]  # fmt: skip
+        ]
 
 
 def browsers() -> Iterator[Browser]:

@@ -109,15 +109,20 @@ def role_env(redis_url: str, api_port: int, **extra: str) -> dict[str, str]:
     """What every role of a test cluster gets: production defaults (job timeout, leases)
     unless the test says otherwise, loopback callbacks allowed, no metrics ports."""
     defaults = {
-        "ACCEPTD_REDIS_URL": redis_url, "ACCEPTD_MASTER_KEY": MASTER_KEY,
-        "ACCEPTD_HOST": "127.0.0.1", "ACCEPTD_PORT": str(api_port),
-        "ACCEPTD_BOOTSTRAP_API_KEY": API_KEY, "ACCEPTD_BOOTSTRAP_SECRET": SECRET,
-        "ACCEPTD_ALLOW_PRIVATE_CALLBACKS": "true", "ACCEPTD_JOB_MODULES": ",".join(JOB_MODULES),
-        "ACCEPTD_METRICS_PORT": "0", "ACCEPTD_RATE_LIMIT_PER_SECOND": "0",
+        "ACCEPTD_REDIS_URL": redis_url,
+        "ACCEPTD_MASTER_KEY": MASTER_KEY,
+        "ACCEPTD_HOST": "127.0.0.1",
+        "ACCEPTD_PORT": str(api_port),
+        "ACCEPTD_BOOTSTRAP_API_KEY": API_KEY,
+        "ACCEPTD_BOOTSTRAP_SECRET": SECRET,
+        "ACCEPTD_ALLOW_PRIVATE_CALLBACKS": "true",
+        "ACCEPTD_JOB_MODULES": ",".join(JOB_MODULES),
+        "ACCEPTD_METRICS_PORT": "0",
+        "ACCEPTD_RATE_LIMIT_PER_SECOND": "0",
         "ACCEPTD_WEBHOOK_TIMEOUT_SECONDS": "2",
         "ACCEPTD_WEBHOOK_RETRY_SCHEDULE": "1,1,2,2,3,3,5,5,8",
         "ACCEPTD_SHUTDOWN_GRACE_SECONDS": "3",
-    }  # fmt: skip
+    }
     return subprocess_env(**{**defaults, **extra})
 
 

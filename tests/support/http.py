@@ -5,6 +5,15 @@ from __future__ import annotations
 from typing import Any
 
 import aiohttp
+from aiohttp.test_utils import TestClient
+
+from tests.support.constants import API_KEY
+
+
+def authed_session(api_key: str = API_KEY, **options: Any) -> aiohttp.ClientSession:
+    """A session that sends `api_key` (the bootstrap tenant's, unless told) with every
+    request; `options` as aiohttp.ClientSession takes them. Use it in `async with`."""
+    return aiohttp.ClientSession(headers={"Authorization": f"Bearer {api_key}"}, **options)
 
 
 async def call(http: aiohttp.ClientSession, method: str, url: str, body: Any = None) -> Any:
@@ -20,3 +29,12 @@ async def portal_session(http: aiohttp.ClientSession, api_url: str, **link: Any)
     token = made["url"].partition("#token=")[2]
     session = await call(http, "POST", f"{api_url}/v1/portal-sessions", {"token": token})
     return str(session["session"])
+
+
+async def submit_job(
+    client: TestClient[Any, Any], auth: dict[str, str], body: dict[str, Any]
+) -> dict[str, Any]:
+    """POST /v1/jobs through an in-process test client, which must answer 202: the job."""
+    response = await client.post("/v1/jobs", json=body, headers=auth)
+    assert response.status == 202, await response.text()
+    return dict(await response.json())

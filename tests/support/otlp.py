@@ -35,15 +35,24 @@ class OtlpReceiver:
         export.ParseFromString(await request.read())
         for resource_spans in export.resource_spans:
             service = next(
-                (a.value.string_value for a in resource_spans.resource.attributes
-                 if a.key == "service.name"), "?",
-            )  # fmt: skip
+                (
+                    a.value.string_value
+                    for a in resource_spans.resource.attributes
+                    if a.key == "service.name"
+                ),
+                "?",
+            )
             for scope in resource_spans.scope_spans:
                 for span in scope.spans:
-                    self.spans.append(ExportedSpan(
-                        service, span.trace_id.hex(), span.span_id.hex(),
-                        span.parent_span_id.hex(), span.name,
-                    ))  # fmt: skip
+                    self.spans.append(
+                        ExportedSpan(
+                            service,
+                            span.trace_id.hex(),
+                            span.span_id.hex(),
+                            span.parent_span_id.hex(),
+                            span.name,
+                        )
+                    )
         answer = trace_service_pb2.ExportTraceServiceResponse().SerializeToString()
         return web.Response(body=answer, content_type="application/x-protobuf")
 

@@ -12,6 +12,8 @@ from typing import Any
 
 from aiohttp import web
 
+from tests.support.waiting import wait_until
+
 
 @dataclass(frozen=True)
 class Answer:
@@ -76,3 +78,31 @@ class Receiver:
             return self.events(name)
 
         return check
+
+    def got(self, count: int, event: str | None = None) -> Callable[[], Awaitable[bool]]:
+        """A wait_until condition: at least `count` requests received (of `event`, if named)."""
+
+        async def check() -> bool:
+            return len(self.events(event)) >= count
+
+        return check
+
+    def about(self, subject_id: str) -> list[Received]:
+        """The webhooks received about one job, batch or delivery (their data's id)."""
+        return [r for r in self.received if r.json["data"].get("id") == subject_id]
+
+    async def webhooks_about(
+        self,
+        subject_id: str,
+        count: int = 1,
+        *,
+        timeout: float = 20,  # noqa: ASYNC109 - a deadline for polling, not a cancel scope
+    ) -> list[Received]:
+        """Waits for `count` webhooks about `subject_id`: all of them received by then."""
+
+        async def arrived() -> list[Received]:
+            found = self.about(subject_id)
+            return found if len(found) >= count else []
+
+        found: list[Received] = await wait_until(arrived, timeout=timeout)
+        return found

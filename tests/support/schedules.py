@@ -5,6 +5,7 @@ from __future__ import annotations
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.store import keys
+from acceptd.store.layouts import ScheduleField
 from acceptd.store.shards import Shards
 
 
@@ -18,7 +19,7 @@ async def make_due(shards: Shards, schedule_id: str, at_ms: int | None = None) -
     shard = ids.shard_of(schedule_id)
     client = shards.for_key(record)
     if await client.exists(record):
-        await client.hset(record, "next", str(tick))  # type: ignore[misc]
+        await client.hset(record, ScheduleField.NEXT_TICK, str(tick))  # type: ignore[misc]
     await client.zadd(keys.schedules_due(shard), {schedule_id: tick})
     await client.spublish(keys.wakeup(keys.SCHEDULED_WAKEUP, shard), "1")
     return tick

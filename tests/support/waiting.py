@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import inspect
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,15 +12,18 @@ import aiohttp
 
 
 async def wait_until(
-    condition: Callable[[], Awaitable[Any]],
+    condition: Callable[[], Awaitable[Any]] | Callable[[], Any],
     *,
     timeout: float = 10.0,  # noqa: ASYNC109 - a deadline for polling, not a cancel scope
     interval: float = 0.02,
 ) -> Any:
-    """Polls `condition` until it returns something truthy; fails the test at the deadline."""
+    """Polls `condition` (a coroutine function, or a plain one for state held in this
+    process) until it returns something truthy; fails the test at the deadline."""
     deadline = time.monotonic() + timeout
     while True:
-        value = await condition()
+        value = condition()
+        if inspect.isawaitable(value):
+            value = await value
         if value:
             return value
         if time.monotonic() > deadline:
@@ -27,14 +31,22 @@ async def wait_until(
         await asyncio.sleep(interval)
 
 
-async def healthy(port: int, path: str = "/healthz") -> bool:
-    """Whether something on this loopback port answers `path` with 200 (a wait_until
-    condition for processes coming up)."""
+async def answers(
+    url: str, status: int = 200, method: str = "GET", body: bytes | None = None
+) -> bool:
+    """Whether `url` answers `method` (with `body`) with `status`: a wait_until condition
+    for a server coming up (nothing listening yet is False)."""
     try:
         async with (
             aiohttp.ClientSession() as session,
-            session.get(f"http://127.0.0.1:{port}{path}") as response,
+            session.request(method, url, data=body) as response,
         ):
-            return response.status == 200
+            return response.status == status
     except aiohttp.ClientError:
         return False
+
+
+async def healthy(port: int, path: str = "/healthz") -> bool:
+    """Whether something on this loopback port answers `path` with 200 (a wait_until
+    condition for processes coming up)."""
+    return await answers(f"http://127.0.0.1:{port}{path}")

@@ -97,6 +97,7 @@ def field_words(script: str) -> set[str]:
         words -= EVENT_ENTRY_FIELDS
     return words
 
+
 # A quoted string in Lua code, or a comment (skipped, so that prose may name a field). A
 # string after `return` (or opening the table returned) is what the script answers
 # ('paused' of schedule_tick.lua, {'held'} of status/cancel.lua), never a field it writes.
