@@ -15,3 +15,14 @@ def test_peer_table_renders_every_row() -> None:
     assert all(line.count("|") == 7 for line in lines)
     assert "2.00x" in rendered
     assert "200 %" in rendered
+
+
+def test_hops_table_shows_each_hops_percentiles() -> None:
+    from bench.hops import HOPS
+    from bench.hops import table as hops_table
+
+    hops = {hop: [float(n) for n in range(101)] for hop in HOPS}  # p50 is 50, p99 99
+    rows = hops_table(hops, 380).splitlines()
+    assert rows[0].startswith("| hop (380 jobs/s, 101 jobs)")
+    assert [row.split(" | ")[0].strip("| ") for row in rows[2:]] == list(HOPS)
+    assert all(row.endswith("| 50.0 | 90.0 | 99.0 |") for row in rows[2:])
