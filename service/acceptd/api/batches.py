@@ -42,9 +42,15 @@ def _new_item(registry: JobRegistry, item: BatchItem, channels: list[str] | None
     own channels or else the batch's."""
     definition = registry.get(item.type)
     assert definition is not None  # _item_errors refused unknown types
-    return NewItem(item.type, item.input, item.metadata, item.ordering_key,
-                   definition.default_concurrency_key, definition.concurrency_limit,
-                   item.channels or channels or [])  # fmt: skip
+    return NewItem(
+        item.type,
+        item.input,
+        item.metadata,
+        item.ordering_key,
+        definition.default_concurrency_key,
+        definition.concurrency_limit,
+        item.channels or channels or [],
+    )
 
 
 def batch_response(

@@ -65,9 +65,11 @@ def check_changeable(
     manages (_manages), and, unless it only reads, only those that send no job data."""
     session = endpoints_session(request)
     if session is not None and not _manages(session, endpoint):
-        what = f"the endpoints of channel {session.channel}" if session.channel else (
-            "the endpoints it created"
-        )  # fmt: skip
+        what = (
+            f"the endpoints of channel {session.channel}"
+            if session.channel
+            else "the endpoints it created"
+        )
         raise Forbidden(f"this portal session may {doing} only {what}, not {endpoint.id}")
     if session is not None and not doing.startswith("read") and not _sends_no_job_data(endpoint):
         # A channel's endpoint the tenant made to send job data: were the session to point it
@@ -167,12 +169,20 @@ async def create_endpoint(request: web.Request) -> web.Response:
     events = _unique(list(body.events)) if body.events else DEFAULT_ENDPOINT_EVENTS
     try:
         endpoint, secret = await store.create(
-            tenant, body.url, events, body.description, signing=body.signing,
-            payload=payload, rate_limit_per_second=body.rate_limit_per_second,
-            ordering=body.ordering, created_by=request[state.KEY].key_id,
-            limit=settings.max_endpoints_per_tenant, headers=body.headers,
-            retry_schedule=body.retry_schedule, channels=_channels_for(request, body.channels),
-        )  # fmt: skip
+            tenant,
+            body.url,
+            events,
+            body.description,
+            signing=body.signing,
+            payload=payload,
+            rate_limit_per_second=body.rate_limit_per_second,
+            ordering=body.ordering,
+            created_by=request[state.KEY].key_id,
+            limit=settings.max_endpoints_per_tenant,
+            headers=body.headers,
+            retry_schedule=body.retry_schedule,
+            channels=_channels_for(request, body.channels),
+        )
     except EndpointLimitError as exc:
         raise Conflict(str(exc)) from None
     return json_response(

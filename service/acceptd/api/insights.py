@@ -46,9 +46,10 @@ async def job_counts(request: web.Request) -> web.Response:
     job_ids = job_ids[:MAX_COUNTED]
     statuses = await store.fields_of(job_ids, JobField.STATUS, JobField.TYPE)
     counted = Counter(
-        status for status, job_type in statuses
+        status
+        for status, job_type in statuses
         if status is not None and (type_filter is None or job_type == type_filter)
-    )  # fmt: skip
+    )
     counts = {status.value: counted.get(status.value, 0) for status in JobStatus}
     return json_response({"counts": counts, "scanned": len(job_ids), "complete": complete})
 
@@ -88,8 +89,9 @@ async def endpoint_stats(request: web.Request) -> web.Response:
     def index(shard: int) -> str:
         return keys.endpoint_deliveries(endpoint_id, shard)
 
-    found_ids = await store.ids_between(index, since - 86_400_000, now + 60_000,
-                                        MAX_STATS_DELIVERIES)  # fmt: skip
+    found_ids = await store.ids_between(
+        index, since - 86_400_000, now + 60_000, MAX_STATS_DELIVERIES
+    )
     attempts = [
         attempt
         for delivery, tried in await store.views(found_ids)
@@ -124,25 +126,41 @@ async def system_status(request: web.Request) -> web.Response:
     if scope != "operator":
         per_minute = await _per_minute(shards, tenant)
         return json_response(
-            {"scope": "tenant", "queues": {}, "processes": [], "tenants": [],
-             "per_minute": per_minute}
-        )  # fmt: skip
+            {
+                "scope": "tenant",
+                "queues": {},
+                "processes": [],
+                "tenants": [],
+                "per_minute": per_minute,
+            }
+        )
     depths, seen, per_minute, tenant_shares = await asyncio.gather(
-        queue_depths(shards), Processes(shards.control).seen(), _per_minute(shards, tenant),
+        queue_depths(shards),
+        Processes(shards.control).seen(),
+        _per_minute(shards, tenant),
         fairshare.shares(shards),
-    )  # fmt: skip
+    )
     running = sum(found.running for found in tenant_shares)
     tenants = [
-        {"tenant": found.tenant, "queued": found.queued, "running": found.running,
-         "share": round(found.running / running, 4) if running else 0.0,
-         "weight": found.weight, "max_running": found.max_running}
+        {
+            "tenant": found.tenant,
+            "queued": found.queued,
+            "running": found.running,
+            "share": round(found.running / running, 4) if running else 0.0,
+            "weight": found.weight,
+            "max_running": found.max_running,
+        }
         for found in tenant_shares
-    ]  # fmt: skip
+    ]
     processes = [
-        {"role": p.role, "name": p.name, "last_seen_at": to_rfc3339(p.last_seen_ms),
-         "alive": p.alive}
+        {
+            "role": p.role,
+            "name": p.name,
+            "last_seen_at": to_rfc3339(p.last_seen_ms),
+            "alive": p.alive,
+        }
         for p in seen
-    ]  # fmt: skip
+    ]
     return json_response(
         {
             "scope": "system",
@@ -162,8 +180,10 @@ async def _per_minute(shards: Shards, tenant: str) -> list[dict[str, Any]]:
 
     def counts_of(pipe: Pipeline, shard: int) -> None:
         for start in starts:
-            for prefix, index in (("job", keys.tenant_jobs(tenant, shard)),
-                                  ("dlv", keys.tenant_deliveries(tenant, shard))):  # fmt: skip
+            for prefix, index in (
+                ("job", keys.tenant_jobs(tenant, shard)),
+                ("dlv", keys.tenant_deliveries(tenant, shard)),
+            ):
                 low, high = ids.id_at(prefix, start), ids.id_at(prefix, start + 60_000)
                 pipe.zlexcount(index, f"[{low}", f"({high}")  # type: ignore[no-untyped-call]
 

@@ -75,9 +75,14 @@ class EncodedPage:
     def body(self, next_cursor: str | None) -> bytes:
         """The answer: `{"items": [...], "next_cursor": ...}`."""
         return b"".join(
-            (b'{"items":[', b",".join(self._parts), b'],"next_cursor":',
-             answer_bytes(next_cursor), b"}")
-        )  # fmt: skip
+            (
+                b'{"items":[',
+                b",".join(self._parts),
+                b'],"next_cursor":',
+                answer_bytes(next_cursor),
+                b"}",
+            )
+        )
 
 
 async def _fill(store: JobStore, page: EncodedPage, heads: list[JobRecord], view: View) -> bool:
@@ -140,9 +145,13 @@ async def list_jobs(request: web.Request) -> web.Response:
     scanned, more, position = 0, False, cursor
     while not more:
         job_ids = await store.page_ids(
-            tenant, position, chunk, batch_id=batch_filter, schedule_id=schedule_filter,
+            tenant,
+            position,
+            chunk,
+            batch_id=batch_filter,
+            schedule_id=schedule_filter,
             at_least=at_least,
-        )  # fmt: skip
+        )
         heads = await store.heads(job_ids) if job_ids else []
         await store.forget_ids(
             tenant,

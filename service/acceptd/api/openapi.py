@@ -43,9 +43,11 @@ def _with_job_inputs(schemas: dict[str, Any], registry: JobRegistry) -> None:
         schemas[name] = schema
         input_ref = {"$ref": _REF.format(model=name)}
         variants.append(
-            {"properties": {"type": {"const": definition.name}, "input": input_ref},
-             "required": ["type"]}
-        )  # fmt: skip
+            {
+                "properties": {"type": {"const": definition.name}, "input": input_ref},
+                "required": ["type"],
+            }
+        )
     if not variants:
         return
     for bound in ("SubmitJob", "BatchItem"):

@@ -50,10 +50,13 @@ async def create_schedule(request: web.Request) -> web.Response:
     template = await _template(request, body.job)
     try:
         schedule = await request.app[state.SCHEDULES].create(
-            request[state.TENANT], Cron.of(body.cron, body.timezone), template,
-            paused=body.paused, overlap=body.overlap,
+            request[state.TENANT],
+            Cron.of(body.cron, body.timezone),
+            template,
+            paused=body.paused,
+            overlap=body.overlap,
             limit=settings.max_schedules_per_tenant,
-        )  # fmt: skip
+        )
     except ScheduleLimitError as exc:
         raise Conflict(str(exc)) from None
     return json_response(schedule_resource(schedule), 201, {"Location": schedule_path(schedule.id)})
@@ -64,10 +67,12 @@ async def list_schedules(request: web.Request) -> web.Response:
     cursor = request.query.get("cursor")
     before = decode_cursor(cursor, _PREFIX) if cursor else None
     found, more = await request.app[state.SCHEDULES].page(request[state.TENANT], before, limit)
-    return json_response({
-        "items": [schedule_resource(s) for s in found],
-        "next_cursor": encode_cursor(found[-1].id) if more and found else None,
-    })  # fmt: skip
+    return json_response(
+        {
+            "items": [schedule_resource(s) for s in found],
+            "next_cursor": encode_cursor(found[-1].id) if more and found else None,
+        }
+    )
 
 
 async def owned_schedule(request: web.Request) -> ScheduleRecord:

@@ -55,9 +55,13 @@ def add_commands(commands: Any) -> None:
     submit.add_argument("--ordering-key", help="ordered endpoints deliver one key in order")
     submit.add_argument("--concurrency-key", help="at most N of these run at once")
     submit.add_argument("--concurrency-limit", type=int, help="with --concurrency-key (default 1)")
-    submit.add_argument("--channel", action="append", dest="channels", metavar="NAME",
-                        help="only endpoints of this channel (or of none) get its events; "
-                        "repeat for more")  # fmt: skip
+    submit.add_argument(
+        "--channel",
+        action="append",
+        dest="channels",
+        metavar="NAME",
+        help="only endpoints of this channel (or of none) get its events; repeat for more",
+    )
     when = submit.add_mutually_exclusive_group()
     when.add_argument("--run-at", help="RFC 3339 time: scheduled until then")
     when.add_argument("--delay", type=float, metavar="SECONDS", help="scheduled this far ahead")
@@ -87,9 +91,11 @@ def add_commands(commands: Any) -> None:
     batches.add_argument("--limit", type=int, default=20)
 
     complete = verb(
-        "complete", "give a job awaiting input its result (needs its token, no API key)",
-        _complete, api_key=False,
-    )  # fmt: skip
+        "complete",
+        "give a job awaiting input its result (needs its token, no API key)",
+        _complete,
+        api_key=False,
+    )
     complete.add_argument("job_id")
     complete.add_argument("--token", required=True, help="the job's completion token (ctk_…)")
     outcome = complete.add_mutually_exclusive_group(required=True)
@@ -107,8 +113,12 @@ def add_commands(commands: Any) -> None:
     jobs.add_argument("--batch", help="only this batch's items")
     jobs.add_argument("--schedule", help="only the jobs this schedule (sch_…) submitted")
     jobs.add_argument("--limit", type=int, default=20)
-    jobs.add_argument("--view", choices=("summary", "full"), default="summary",
-                      help="full: each job with its input and result (see --json)")  # fmt: skip
+    jobs.add_argument(
+        "--view",
+        choices=("summary", "full"),
+        default="summary",
+        help="full: each job with its input and result (see --json)",
+    )
 
     job_types = verb("job-types", "the registered job types and their input schemas", _job_types)
     job_types.add_argument("name", nargs="?", help="show this type's schemas in full")
@@ -121,20 +131,49 @@ def add_commands(commands: Any) -> None:
     add.add_argument("endpoint_url", metavar="URL")
     add.add_argument("--events", help="comma-separated, default: the terminal events")
     add.add_argument("--description", default="")
-    add.add_argument("--signing", choices=("v1", "v1a", "v1+v1a"), default="v1",
-                     help="v1a: Ed25519, receivers verify with the public key")  # fmt: skip
-    add.add_argument("--payload", choices=("full", "thin"), default="full",
-                     help="thin: no input, result or error in the webhook")  # fmt: skip
-    add.add_argument("--rate-limit", type=int, metavar="PER_SECOND",
-                     help="never more deliveries than this in any second")  # fmt: skip
-    add.add_argument("--ordering", choices=("none", "per_key"), default="none",
-                     help="per_key: one at a time per ordering key, in emit order")  # fmt: skip
-    add.add_argument("--header", action="append", default=[], metavar="'NAME: VALUE'",
-                     help="sent with each webhook (repeat for more); stored sealed")  # fmt: skip
-    add.add_argument("--retry-schedule", metavar="SECONDS,...",
-                     help="its own seconds between attempts, e.g. 10,60,600")  # fmt: skip
-    add.add_argument("--channel", action="append", dest="channels", metavar="NAME",
-                     help="receive only events of this channel; repeat for more")  # fmt: skip
+    add.add_argument(
+        "--signing",
+        choices=("v1", "v1a", "v1+v1a"),
+        default="v1",
+        help="v1a: Ed25519, receivers verify with the public key",
+    )
+    add.add_argument(
+        "--payload",
+        choices=("full", "thin"),
+        default="full",
+        help="thin: no input, result or error in the webhook",
+    )
+    add.add_argument(
+        "--rate-limit",
+        type=int,
+        metavar="PER_SECOND",
+        help="never more deliveries than this in any second",
+    )
+    add.add_argument(
+        "--ordering",
+        choices=("none", "per_key"),
+        default="none",
+        help="per_key: one at a time per ordering key, in emit order",
+    )
+    add.add_argument(
+        "--header",
+        action="append",
+        default=[],
+        metavar="'NAME: VALUE'",
+        help="sent with each webhook (repeat for more); stored sealed",
+    )
+    add.add_argument(
+        "--retry-schedule",
+        metavar="SECONDS,...",
+        help="its own seconds between attempts, e.g. 10,60,600",
+    )
+    add.add_argument(
+        "--channel",
+        action="append",
+        dest="channels",
+        metavar="NAME",
+        help="receive only events of this channel; repeat for more",
+    )
     verb_on(endpoint_verbs, "list", "list endpoints", _endpoint_list)
     for name, text, run in (
         ("rotate", "rotate an endpoint's secret", _endpoint_rotate),
@@ -143,8 +182,9 @@ def add_commands(commands: Any) -> None:
         ("disable", "stop sending to an endpoint", _endpoint_disable),
     ):
         verb_on(endpoint_verbs, name, text, run).add_argument("endpoint_id")
-    recover = verb_on(endpoint_verbs, "recover", "send every failed delivery of a window again",
-                      _endpoint_recover)  # fmt: skip
+    recover = verb_on(
+        endpoint_verbs, "recover", "send every failed delivery of a window again", _endpoint_recover
+    )
     recover.add_argument("endpoint_id")
     recover.add_argument("--since", required=True, help="2h, 30m, 7d, or an RFC 3339 time")
     recover.add_argument("--until", help="the same forms (default: now)")
@@ -156,15 +196,20 @@ def add_commands(commands: Any) -> None:
 
     _add_schedule_verbs(commands, verb)
 
-    portal = verb("portal-link", "print a one-time link to the console for this tenant",
-                  _portal_link)  # fmt: skip
+    portal = verb(
+        "portal-link", "print a one-time link to the console for this tenant", _portal_link
+    )
     portal.add_argument(
-        "--scope", choices=("tenant", "endpoints"), default="tenant",
+        "--scope",
+        choices=("tenant", "endpoints"),
+        default="tenant",
         help="endpoints: only the tenant's endpoints and their deliveries",
-    )  # fmt: skip
+    )
     portal.add_argument("--ttl", type=int, default=3600, help="seconds the link (and session) live")
-    portal.add_argument("--channel", help="with --scope endpoints: one customer's portal, the "
-                        "endpoints of this channel only")  # fmt: skip
+    portal.add_argument(
+        "--channel",
+        help="with --scope endpoints: one customer's portal, the endpoints of this channel only",
+    )
 
     verb("deliveries", "a job's webhook deliveries and attempts", _deliveries).add_argument(
         "job_id"
@@ -178,20 +223,29 @@ def _add_schedule_verbs(commands: Any, verb: Callable[..., argparse.ArgumentPars
 
     schedule = commands.add_parser("schedule", help="a recurring schedule: create, change, run")
     schedule_verbs = schedule.add_subparsers(dest="schedule_command", required=True)
-    create = verb_on(schedule_verbs, "create", "submit TYPE at every tick of CRON",
-                     _schedule_create)  # fmt: skip
+    create = verb_on(
+        schedule_verbs, "create", "submit TYPE at every tick of CRON", _schedule_create
+    )
     create.add_argument("cron", help='five fields, quoted: "*/5 * * * *"')
     create.add_argument("type", help="the job type each tick submits")
     create.add_argument("--input", default="{}", help="JSON object, or @file")
     create.add_argument("--timezone", default="UTC", help="IANA name the cron reads in")
     # --callback too: the name `submit` uses.
-    create.add_argument("--callback-url", "--callback", dest="callback_url",
-                        help="callback URL for each job's terminal webhook")  # fmt: skip
+    create.add_argument(
+        "--callback-url",
+        "--callback",
+        dest="callback_url",
+        help="callback URL for each job's terminal webhook",
+    )
     create.add_argument("--metadata", help="JSON object, or @file; copied to every job")
     create.add_argument("--priority", choices=("high", "normal"), default="normal")
     create.add_argument("--paused", action="store_true", help="create it paused")
-    create.add_argument("--overlap", choices=("allow", "skip"), default="allow",
-                        help="skip: no new job while the last tick's has not ended")  # fmt: skip
+    create.add_argument(
+        "--overlap",
+        choices=("allow", "skip"),
+        default="allow",
+        help="skip: no new job while the last tick's has not ended",
+    )
     for name, text, run in (
         ("get", "show a schedule", _schedule_get),
         ("pause", "stop a schedule's ticks", _schedule_pause),
@@ -200,8 +254,9 @@ def _add_schedule_verbs(commands: Any, verb: Callable[..., argparse.ArgumentPars
         ("delete", "delete a schedule (its jobs stay)", _schedule_delete),
     ):
         verb_on(schedule_verbs, name, text, run).add_argument("schedule_id")
-    update = verb_on(schedule_verbs, "update", "change a schedule's cron, time zone or overlap",
-                     _schedule_update)  # fmt: skip
+    update = verb_on(
+        schedule_verbs, "update", "change a schedule's cron, time zone or overlap", _schedule_update
+    )
     update.add_argument("schedule_id")
     update.add_argument("--cron")
     update.add_argument("--timezone")
@@ -278,8 +333,10 @@ def _show_job(job: Job) -> None:
     if job.error:
         print(f"  error: {job.error.title}: {job.error.detail or ''}")
     if job.awaiting_input:
-        print(f"  awaiting input until {job.awaiting_input.expires_at}; "
-              f"token: {job.awaiting_input.token}")  # fmt: skip
+        print(
+            f"  awaiting input until {job.awaiting_input.expires_at}; "
+            f"token: {job.awaiting_input.token}"
+        )
 
 
 def _show_batch(batch: Batch) -> None:
@@ -369,8 +426,9 @@ async def _batch(args: argparse.Namespace, client: Client) -> int:
         idempotency_key=args.idempotency_key,
     )
     if not args.wait:
-        emit(args.json, batch,
-             lambda: print(f"{batch.id}  {batch.total} items  {batch.links.self_}"))  # fmt: skip
+        emit(
+            args.json, batch, lambda: print(f"{batch.id}  {batch.total} items  {batch.links.self_}")
+        )
         return 0
     final = await _follow(
         args, lambda bar: client.wait_batch(batch.id, args.timeout, on_update=bar), _show_batch
@@ -451,9 +509,14 @@ async def _wait(args: argparse.Namespace, client: Client) -> int:
 
 
 async def _jobs(args: argparse.Namespace, client: Client) -> int:
-    page = await client.list(status=args.status, type=args.type, batch=args.batch,
-                             schedule=args.schedule, limit=args.limit,
-                             view=args.view)  # fmt: skip
+    page = await client.list(
+        status=args.status,
+        type=args.type,
+        batch=args.batch,
+        schedule=args.schedule,
+        limit=args.limit,
+        view=args.view,
+    )
     rows = [
         (j.id, j.type, j.status, f"{j.progress.fraction:.0%}", j.created_at) for j in page.items
     ]
@@ -481,10 +544,14 @@ async def _job_types(args: argparse.Namespace, client: Client) -> int:
         emit(args.json, kind, show_one)
         return 0
     rows = [
-        (t.name, ", ".join(_fields(t.input_schema)), "review" if t.awaits_input else "",
-         t.description)
+        (
+            t.name,
+            ", ".join(_fields(t.input_schema)),
+            "review" if t.awaits_input else "",
+            t.description,
+        )
         for t in types
-    ]  # fmt: skip
+    ]
     emit(args.json, types, lambda: table(rows, ("TYPE", "INPUT FIELDS", "", "DESCRIPTION")))
     return 0
 
@@ -500,10 +567,14 @@ def _indented(schema: dict[str, Any]) -> str:
 
 def _endpoint_rows(items: list[Endpoint]) -> list[tuple[Any, ...]]:
     return [
-        (e.id, e.url, ",".join(e.events),
-         f"disabled: {e.disabled_reason or ''}" if e.disabled else "enabled")
+        (
+            e.id,
+            e.url,
+            ",".join(e.events),
+            f"disabled: {e.disabled_reason or ''}" if e.disabled else "enabled",
+        )
         for e in items
-    ]  # fmt: skip
+    ]
 
 
 def _headers(given: list[str]) -> dict[str, str]:
@@ -529,11 +600,17 @@ def _seconds(text: str | None) -> list[float] | None:
 async def _endpoint_add(args: argparse.Namespace, client: Client) -> int:
     events = [e.strip() for e in args.events.split(",")] if args.events else None
     endpoint = await client.create_endpoint(
-        args.endpoint_url, events=events, description=args.description, signing=args.signing,
-        payload=args.payload, rate_limit_per_second=args.rate_limit, ordering=args.ordering,
-        headers=_headers(args.header), retry_schedule=_seconds(args.retry_schedule),
+        args.endpoint_url,
+        events=events,
+        description=args.description,
+        signing=args.signing,
+        payload=args.payload,
+        rate_limit_per_second=args.rate_limit,
+        ordering=args.ordering,
+        headers=_headers(args.header),
+        retry_schedule=_seconds(args.retry_schedule),
         channels=args.channels,
-    )  # fmt: skip
+    )
     shown = f"{endpoint.id}  {endpoint.url}\nsecret: {endpoint.secret}"
     if endpoint.public_key:
         shown += f"\npublic key: {endpoint.public_key}"
@@ -543,15 +620,21 @@ async def _endpoint_add(args: argparse.Namespace, client: Client) -> int:
 
 async def _endpoint_list(args: argparse.Namespace, client: Client) -> int:
     items = await client.endpoints()
-    emit(args.json, {"items": items},
-         lambda: table(_endpoint_rows(items), ("ID", "URL", "EVENTS", "STATE")))  # fmt: skip
+    emit(
+        args.json,
+        {"items": items},
+        lambda: table(_endpoint_rows(items), ("ID", "URL", "EVENTS", "STATE")),
+    )
     return 0
 
 
 async def _endpoint_rotate(args: argparse.Namespace, client: Client) -> int:
     endpoint = await client.rotate_endpoint_secret(args.endpoint_id)
-    emit(args.json, endpoint,
-         lambda: print(f"new secret: {endpoint.secret} (the old one works 24 h more)"))  # fmt: skip
+    emit(
+        args.json,
+        endpoint,
+        lambda: print(f"new secret: {endpoint.secret} (the old one works 24 h more)"),
+    )
     return 0
 
 
@@ -571,8 +654,11 @@ async def _endpoint_disable(args: argparse.Namespace, client: Client) -> int:
 
 async def _set_disabled(args: argparse.Namespace, client: Client, *, disabled: bool) -> int:
     endpoint = await client.update_endpoint(args.endpoint_id, disabled=disabled)
-    emit(args.json, endpoint, lambda: table(_endpoint_rows([endpoint]),
-                                            ("ID", "URL", "EVENTS", "STATE")))  # fmt: skip
+    emit(
+        args.json,
+        endpoint,
+        lambda: table(_endpoint_rows([endpoint]), ("ID", "URL", "EVENTS", "STATE")),
+    )
     return 0
 
 
@@ -592,11 +678,19 @@ async def _endpoint_test(args: argparse.Namespace, client: Client) -> int:
 
 def _show_deliveries(items: list[Delivery]) -> None:
     rows = [
-        (d.id, d.event, d.url, d.status, a.at, a.status_code or "-", f"{a.latency_ms:.0f} ms",
-         a.error or "")
+        (
+            d.id,
+            d.event,
+            d.url,
+            d.status,
+            a.at,
+            a.status_code or "-",
+            f"{a.latency_ms:.0f} ms",
+            a.error or "",
+        )
         for d in items
         for a in (d.attempts or [NO_ATTEMPT_YET])
-    ]  # fmt: skip
+    ]
     headers = ("DELIVERY", "EVENT", "URL", "STATUS", "ATTEMPT AT", "CODE", "LATENCY", "ERROR")
     table(rows, headers, status_column=3)
 
@@ -630,10 +724,17 @@ _SCHEDULE_HEADERS = ("ID", "CRON", "TIMEZONE", "TYPE", "PAUSED", "NEXT RUN", "LA
 
 def _show_schedules(items: list[Schedule]) -> None:
     rows = [
-        (s.id, s.cron, s.timezone, s.job.type, "yes" if s.paused else "no",
-         s.next_run_at or "-", s.last_run_at or "-")
+        (
+            s.id,
+            s.cron,
+            s.timezone,
+            s.job.type,
+            "yes" if s.paused else "no",
+            s.next_run_at or "-",
+            s.last_run_at or "-",
+        )
         for s in items
-    ]  # fmt: skip
+    ]
     table(rows, _SCHEDULE_HEADERS)
 
 
@@ -650,10 +751,16 @@ async def _schedule_list(args: argparse.Namespace, client: Client) -> int:
 
 async def _schedule_create(args: argparse.Namespace, client: Client) -> int:
     schedule = await client.create_schedule(
-        args.cron, args.type, _load(args.input), timezone=args.timezone,
-        callback_url=args.callback_url, metadata=_load(args.metadata), priority=args.priority,
-        paused=args.paused, overlap=args.overlap,
-    )  # fmt: skip
+        args.cron,
+        args.type,
+        _load(args.input),
+        timezone=args.timezone,
+        callback_url=args.callback_url,
+        metadata=_load(args.metadata),
+        priority=args.priority,
+        paused=args.paused,
+        overlap=args.overlap,
+    )
     return _emit_schedule(args, schedule)
 
 
@@ -712,7 +819,11 @@ async def _endpoint_recover(args: argparse.Namespace, client: Client) -> int:
     while args.wait and recovery.status != "done":
         await asyncio.sleep(1)
         recovery = await client.get_recovery(recovery.id)
-    emit(args.json, recovery, lambda: print(
-        f"{recovery.id}  {recovery.status}  sent {recovery.sent} of {recovery.total}"
-    ))  # fmt: skip
+    emit(
+        args.json,
+        recovery,
+        lambda: print(
+            f"{recovery.id}  {recovery.status}  sent {recovery.sent} of {recovery.total}"
+        ),
+    )
     return 0

@@ -75,8 +75,9 @@ def _profile(name: str | None) -> tuple[str, dict[str, Any]]:
     if not isinstance(table, dict):
         raise ConfigError(f"{path}: [{chosen}] must be a table")
     if "api_key" in table and path.stat().st_mode & (stat.S_IRWXG | stat.S_IRWXO):
-        print(f"warning: {path} holds an API key and others can read it (chmod 600)",
-              file=sys.stderr)  # fmt: skip
+        print(
+            f"warning: {path} holds an API key and others can read it (chmod 600)", file=sys.stderr
+        )
     return chosen, table
 
 

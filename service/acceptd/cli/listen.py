@@ -30,8 +30,14 @@ FORWARD_TIMEOUT_SECONDS = 10.0
 # What the sender is told when the local app cannot be reached: retry later.
 APP_UNREACHABLE = 502
 # Passed on to the local app: the Standard Webhooks headers and what describes the body.
-FORWARDED_HEADERS = ("webhook-id", "webhook-timestamp", "webhook-signature", "content-type",
-                     "user-agent", "traceparent")  # fmt: skip
+FORWARDED_HEADERS = (
+    "webhook-id",
+    "webhook-timestamp",
+    "webhook-signature",
+    "content-type",
+    "user-agent",
+    "traceparent",
+)
 
 
 def add_listen(verb: Callable[..., argparse.ArgumentParser], run: Any) -> None:
@@ -43,9 +49,11 @@ def add_listen(verb: Callable[..., argparse.ArgumentParser], run: Any) -> None:
     )
     listen.add_argument("--forward-to", metavar="URL", help="pass each webhook on to this URL")
     listen.add_argument(
-        "--events", help=f"with a temporary endpoint: comma-separated (default: all of "
-        f"{', '.join(ALL_EVENTS)})"
-    )  # fmt: skip
+        "--events",
+        help=(
+            f"with a temporary endpoint: comma-separated (default: all of {', '.join(ALL_EVENTS)})"
+        ),
+    )
 
 
 class Listener:
@@ -71,16 +79,27 @@ class Listener:
         try:
             event = verify_event(self.secrets, request.headers, body)
         except WebhookVerificationError as exc:
-            print(f"✗ rejected: {exc} (webhook-id {request.headers.get('webhook-id')})",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"✗ rejected: {exc} (webhook-id {request.headers.get('webhook-id')})",
+                file=sys.stderr,
+                flush=True,
+            )
             return web.Response(status=401, text=str(exc))
         status, note = 200, ""
         if self._forward_to is not None:
             status, note = await self._forward(request, body)
         if self._json:
-            print(json.dumps({"webhook_id": event.id, "type": event.type, "data": event.data,
-                              "forwarded_status": status if self._forward_to else None}),
-                  flush=True)  # fmt: skip
+            print(
+                json.dumps(
+                    {
+                        "webhook_id": event.id,
+                        "type": event.type,
+                        "data": event.data,
+                        "forwarded_status": status if self._forward_to else None,
+                    }
+                ),
+                flush=True,
+            )
         else:
             subject = event.data.get("id") or event.data.get("endpoint_id") or ""
             state = painted(str(event.data.get("status", "")))
@@ -128,8 +147,11 @@ async def run_listen(args: argparse.Namespace, client: Client) -> int:
             listener.secrets = [endpoint.secret]
             print(f"registered endpoint {endpoint.id} for {url}", file=sys.stderr, flush=True)
         else:
-            print(f"listening on {url} (any path): use it as a callback_url",
-                  file=sys.stderr, flush=True)  # fmt: skip
+            print(
+                f"listening on {url} (any path): use it as a callback_url",
+                file=sys.stderr,
+                flush=True,
+            )
         if args.forward_to:
             print(f"forwarding to {args.forward_to}", file=sys.stderr, flush=True)
         print("Ctrl-C to stop", file=sys.stderr, flush=True)

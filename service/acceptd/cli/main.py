@@ -63,10 +63,14 @@ def build_parser() -> argparse.ArgumentParser:
 
     api = commands.add_parser("api", help="the HTTP API (ACCEPTD_HOST, ACCEPTD_PORT)")
     api.add_argument(
-        "--workers", type=int, default=1,
-        help="API processes sharing the port (SO_REUSEPORT); each serves metrics on "
-        "ACCEPTD_METRICS_PORT + its index",
-    )  # fmt: skip
+        "--workers",
+        type=int,
+        default=1,
+        help=(
+            "API processes sharing the port (SO_REUSEPORT); each serves metrics on "
+            "ACCEPTD_METRICS_PORT + its index"
+        ),
+    )
     commands.add_parser("worker", help="runs jobs")
     commands.add_parser("dispatcher", help="sends webhooks")
 
@@ -345,9 +349,13 @@ def _tenant_admin(settings: Settings, args: argparse.Namespace) -> None:
     from acceptd.cli.tenant_admin import run_tenant_admin
 
     output = asyncio.run(
-        run_tenant_admin(_store_settings(settings, args.data_dir), args.tenant_command,
-                         getattr(args, "name", None), args)
-    )  # fmt: skip
+        run_tenant_admin(
+            _store_settings(settings, args.data_dir),
+            args.tenant_command,
+            getattr(args, "name", None),
+            args,
+        )
+    )
     if args.json:
         print(json.dumps(output))
     else:

@@ -12,8 +12,16 @@ from typing import Any, TextIO
 from pydantic import BaseModel
 
 BAR_WIDTH = 24
-_COLOURS = {"succeeded": "32", "failed": "31", "canceled": "33", "awaiting_input": "36",
-            "running": "34", "completed": "32", "disabled": "31", "enabled": "32"}  # fmt: skip
+_COLOURS = {
+    "succeeded": "32",
+    "failed": "31",
+    "canceled": "33",
+    "awaiting_input": "36",
+    "running": "34",
+    "completed": "32",
+    "disabled": "31",
+    "enabled": "32",
+}
 
 
 def colour_on(stream: TextIO) -> bool:

@@ -36,11 +36,15 @@ async def run_tenant_admin(
         if verb == "keys":
             records = await tenants.keys.list(name)
             items = [
-                {"id": r.id, "name": r.name, "scope": r.scope,
-                 "created_at": to_rfc3339(r.created_ms),
-                 "last_used_at": to_rfc3339(r.last_used_ms)}
+                {
+                    "id": r.id,
+                    "name": r.name,
+                    "scope": r.scope,
+                    "created_at": to_rfc3339(r.created_ms),
+                    "last_used_at": to_rfc3339(r.last_used_ms),
+                }
                 for r in records
-            ]  # fmt: skip
+            ]
             lines = [
                 f"{i['id']}  {i['scope']:<8}  {i['name']:<20}  last used {i['last_used_at']}"
                 for i in items

@@ -211,9 +211,17 @@ class Client:
         the jobs of that batch or schedule; `since`/`until` bound when the jobs were
         created. Items carry no `input` and `result` (None) unless `view="full"`; a full
         page may end before `limit`, its cursor going on from there."""
-        params = _query(status=status, type=type, batch=batch, schedule=schedule,
-                        since=_time(since), until=_time(until), limit=limit, cursor=cursor,
-                        view=view)  # fmt: skip
+        params = _query(
+            status=status,
+            type=type,
+            batch=batch,
+            schedule=schedule,
+            since=_time(since),
+            until=_time(until),
+            limit=limit,
+            cursor=cursor,
+            view=view,
+        )
         return (await self._http.request("GET", "/v1/jobs", params=params)).parsed(JobPage)
 
     def iter_jobs(
@@ -229,8 +237,15 @@ class Client:
         """Every matching job, newest first, following the cursors page by page."""
 
         async def page(cursor: str | None) -> tuple[builtins.list[Job], str | None]:
-            found = await self.list(status=status, type=type, batch=batch, schedule=schedule,
-                                    limit=page_size, cursor=cursor, view=view)  # fmt: skip
+            found = await self.list(
+                status=status,
+                type=type,
+                batch=batch,
+                schedule=schedule,
+                limit=page_size,
+                cursor=cursor,
+                view=view,
+            )
             return found.items, found.next_cursor
 
         return _follow_cursors(page)
@@ -463,14 +478,22 @@ class Client:
         """A recurring schedule: at each tick of `cron` (five fields, in `timezone`) it
         submits a `job_type` job with `input`. With `overlap="skip"` a tick submits nothing
         while the job of the last one has not ended."""
-        job: dict[str, Any] = {"type": job_type, "input": as_json_object(input),
-                               "priority": priority}  # fmt: skip
+        job: dict[str, Any] = {
+            "type": job_type,
+            "input": as_json_object(input),
+            "priority": priority,
+        }
         if callback_url is not None:
             job["callback_url"] = callback_url
         if metadata is not None:
             job["metadata"] = dict(metadata)
-        body = {"cron": cron, "timezone": timezone, "job": job, "paused": paused,
-                "overlap": overlap}  # fmt: skip
+        body = {
+            "cron": cron,
+            "timezone": timezone,
+            "job": job,
+            "paused": paused,
+            "overlap": overlap,
+        }
         # Not retried: the route takes no Idempotency-Key, and a retry after a lost answer
         # would make a second schedule.
         answer = await self._http.request("POST", "/v1/schedules", body=body, retry=False)
@@ -573,9 +596,13 @@ class Client:
         """`headers` are sent with every webhook to it (stored sealed, never shown back);
         `retry_schedule`, seconds between its attempts instead of the server's schedule."""
         body: dict[str, Any] = {
-            "url": url, "description": description, "signing": signing, "payload": payload,
-            "rate_limit_per_second": rate_limit_per_second, "ordering": ordering,
-        }  # fmt: skip
+            "url": url,
+            "description": description,
+            "signing": signing,
+            "payload": payload,
+            "rate_limit_per_second": rate_limit_per_second,
+            "ordering": ordering,
+        }
         if events:
             body["events"] = [*events]
         if headers:
@@ -622,10 +649,15 @@ class Client:
         """Change what is given; `disabled=False` enables it again and clears its failure;
         `headers` replaces the whole set (`{}` removes them); `retry_schedule=[]` goes back
         to the server's schedule."""
-        changes = {"url": url, "description": description, "disabled": disabled,
-                   "signing": signing, "payload": payload,
-                   "rate_limit_per_second": rate_limit_per_second,
-                   "ordering": ordering}  # fmt: skip
+        changes = {
+            "url": url,
+            "description": description,
+            "disabled": disabled,
+            "signing": signing,
+            "payload": payload,
+            "rate_limit_per_second": rate_limit_per_second,
+            "ordering": ordering,
+        }
         body: dict[str, Any] = {k: v for k, v in changes.items() if v is not None}
         if events is not None:
             body["events"] = [*events]

@@ -58,9 +58,13 @@ class ServerError(ApiError):
 
 
 _BY_STATUS: dict[int, type[ApiError]] = {
-    401: Unauthorized, 404: NotFound, 409: Conflict, 413: PayloadTooLarge,
-    422: ValidationFailed, 429: RateLimited,
-}  # fmt: skip
+    401: Unauthorized,
+    404: NotFound,
+    409: Conflict,
+    413: PayloadTooLarge,
+    422: ValidationFailed,
+    429: RateLimited,
+}
 
 
 def error_for(status: int, raw: bytes) -> ApiError:

@@ -125,12 +125,20 @@ class SyncClient:
     ) -> Job:
         return self._run(
             self._client.submit(
-                type, input, callback_url=callback_url, metadata=metadata, run_at=run_at,
-                delay_seconds=delay_seconds, priority=priority, ordering_key=ordering_key,
-                concurrency_key=concurrency_key, concurrency_limit=concurrency_limit,
-                channels=channels, idempotency_key=idempotency_key,
+                type,
+                input,
+                callback_url=callback_url,
+                metadata=metadata,
+                run_at=run_at,
+                delay_seconds=delay_seconds,
+                priority=priority,
+                ordering_key=ordering_key,
+                concurrency_key=concurrency_key,
+                concurrency_limit=concurrency_limit,
+                channels=channels,
+                idempotency_key=idempotency_key,
             )
-        )  # fmt: skip
+        )
 
     @calls("GET", "/v1/jobs/{job_id}")
     def get(self, job_id: str) -> Job:
@@ -151,9 +159,18 @@ class SyncClient:
         view: JobListView | None = None,
     ) -> JobPage:
         return self._run(
-            self._client.list(status=status, type=type, batch=batch, schedule=schedule,
-                              since=since, until=until, limit=limit, cursor=cursor, view=view)
-        )  # fmt: skip
+            self._client.list(
+                status=status,
+                type=type,
+                batch=batch,
+                schedule=schedule,
+                since=since,
+                until=until,
+                limit=limit,
+                cursor=cursor,
+                view=view,
+            )
+        )
 
     @calls("GET", "/v1/job-counts")
     def job_counts(
@@ -176,9 +193,15 @@ class SyncClient:
         view: JobListView | None = None,
     ) -> Iterator[Job]:
         return self._iterate(
-            self._client.iter_jobs(status=status, type=type, batch=batch, schedule=schedule,
-                                   page_size=page_size, view=view)
-        )  # fmt: skip
+            self._client.iter_jobs(
+                status=status,
+                type=type,
+                batch=batch,
+                schedule=schedule,
+                page_size=page_size,
+                view=view,
+            )
+        )
 
     @calls("POST", "/v1/jobs/{job_id}/cancel")
     def cancel(self, job_id: str) -> Job:
@@ -233,10 +256,15 @@ class SyncClient:
     ) -> Batch:
         return self._run(
             self._client.submit_batch(
-                items, callback_url=callback_url, item_events=item_events, metadata=metadata,
-                priority=priority, channels=channels, idempotency_key=idempotency_key,
+                items,
+                callback_url=callback_url,
+                item_events=item_events,
+                metadata=metadata,
+                priority=priority,
+                channels=channels,
+                idempotency_key=idempotency_key,
             )
-        )  # fmt: skip
+        )
 
     @calls("GET", "/v1/batches")
     def list_batches(self, *, limit: int | None = None, cursor: str | None = None) -> BatchPage:
@@ -289,10 +317,17 @@ class SyncClient:
     ) -> Schedule:
         return self._run(
             self._client.create_schedule(
-                cron, job_type, input, timezone=timezone, callback_url=callback_url,
-                metadata=metadata, priority=priority, paused=paused, overlap=overlap,
+                cron,
+                job_type,
+                input,
+                timezone=timezone,
+                callback_url=callback_url,
+                metadata=metadata,
+                priority=priority,
+                paused=paused,
+                overlap=overlap,
             )
-        )  # fmt: skip
+        )
 
     @calls("GET", "/v1/schedules")
     def list_schedules(

@@ -73,10 +73,12 @@ class _Exporting:
         self.trace = trace
         self.propagator = TraceContextTextMapPropagator()
         self.kinds = {
-            "server": trace.SpanKind.SERVER, "client": trace.SpanKind.CLIENT,
-            "internal": trace.SpanKind.INTERNAL, "consumer": trace.SpanKind.CONSUMER,
+            "server": trace.SpanKind.SERVER,
+            "client": trace.SpanKind.CLIENT,
+            "internal": trace.SpanKind.INTERNAL,
+            "consumer": trace.SpanKind.CONSUMER,
             "producer": trace.SpanKind.PRODUCER,
-        }  # fmt: skip
+        }
         atexit.register(self.provider.shutdown)  # flush what is batched when the role stops
 
     @contextlib.contextmanager
@@ -117,8 +119,10 @@ def configure(role: str) -> bool:
     try:
         _exporting = _Exporting(role)
     except ImportError:
-        log.warning("OTEL_EXPORTER_OTLP_ENDPOINT is set but the otel extra is not installed: "
-                    "pip install 'acceptd[otel]'")  # fmt: skip
+        log.warning(
+            "OTEL_EXPORTER_OTLP_ENDPOINT is set but the otel extra is not installed: "
+            "pip install 'acceptd[otel]'"
+        )
         return False
     return True
 

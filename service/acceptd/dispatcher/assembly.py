@@ -76,16 +76,20 @@ class DispatcherRuntime:
         session = webhook_session(settings, policy, proxied=proxy is not None)
         order = OrderQueues(shards, scripts, deliveries)
         attempts = Attempts(
-            settings, session, policy, proxy,
+            settings,
+            session,
+            policy,
+            proxy,
             Slots.build(
                 settings.webhook_concurrency_per_endpoint, settings.webhook_concurrency_per_tenant
             ),
-            deliveries, endpoints,
+            deliveries,
+            endpoints,
             SigningSecrets(TenantStore(redis, box), endpoints),
             OutcomePolicy(settings, deliveries, endpoints, shards),
             EndpointThrottle(scripts),
             order,
-        )  # fmt: skip
+        )
         inline = InlineDispatch(attempts, deliveries, settings.webhook_max_concurrency)
         stopping = asyncio.Event()
         consumer = f"{socket.gethostname()}-{os.getpid()}-{secrets.token_hex(3)}"

@@ -107,21 +107,36 @@ class Attempts:
                 secrets = await self._secrets.for_tenant(delivery.tenant)
                 extra = {}
             started = now_ms()
-            attributes = {"acceptd.delivery_id": delivery.id, "acceptd.event": delivery.event,
-                          "acceptd.attempt": attempt_no}  # fmt: skip
-            with tracing.span(f"deliver {delivery.event}", delivery.traceparent, kind="client",
-                              attributes=attributes) as own:  # fmt: skip
+            attributes = {
+                "acceptd.delivery_id": delivery.id,
+                "acceptd.event": delivery.event,
+                "acceptd.attempt": attempt_no,
+            }
+            with tracing.span(
+                f"deliver {delivery.event}",
+                delivery.traceparent,
+                kind="client",
+                attributes=attributes,
+            ) as own:
                 result = await send(
-                    self._session, delivery.url, delivery.webhook_id, delivery.body.encode(),
-                    secrets, timeout=self._settings.webhook_timeout_seconds, policy=self._policy,
-                    traceparent=own, extra_headers=extra, proxy=self._proxy,
-                )  # fmt: skip
+                    self._session,
+                    delivery.url,
+                    delivery.webhook_id,
+                    delivery.body.encode(),
+                    secrets,
+                    timeout=self._settings.webhook_timeout_seconds,
+                    policy=self._policy,
+                    traceparent=own,
+                    extra_headers=extra,
+                    proxy=self._proxy,
+                )
             if result.proxy_failed:
                 # Our outage, not the receiver's: nothing recorded, nothing counted against
                 # the endpoint; the attempt runs again once the proxy may be back.
                 WEBHOOK_PROXY_FAILURES.inc()
-                log.warning("the webhook proxy failed; %s waits %g s", delivery.id,
-                            PROXY_RETRY_SECONDS)  # fmt: skip
+                log.warning(
+                    "the webhook proxy failed; %s waits %g s", delivery.id, PROXY_RETRY_SECONDS
+                )
                 raise Retry(defer=PROXY_RETRY_SECONDS)
             await self._outcome.record(delivery, attempt_no, started, result, endpoint)
             await self._next_in_order(delivery)

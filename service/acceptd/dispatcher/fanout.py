@@ -126,10 +126,12 @@ class FanOut:
                     next_claim = time.monotonic() + CLAIM_EVERY_SECONDS
                     await self._claim_abandoned()
                 reply = await self._redis.xreadgroup(
-                    keys.EVENTS_GROUP, self._consumer,
+                    keys.EVENTS_GROUP,
+                    self._consumer,
                     {self._stream: "0" if backlog else ">"},
-                    count=BATCH, block=None if backlog else BLOCK_MS,
-                )  # fmt: skip
+                    count=BATCH,
+                    block=None if backlog else BLOCK_MS,
+                )
                 read = 0
                 for _stream, entries in reply or []:
                     read += len(entries)
@@ -148,9 +150,13 @@ class FanOut:
 
     async def _claim_abandoned(self) -> None:
         _next, entries, *_ = await self._redis.xautoclaim(
-            self._stream, keys.EVENTS_GROUP, self._consumer,
-            min_idle_time=CLAIM_IDLE_MS, start_id="0-0", count=BATCH,
-        )  # fmt: skip
+            self._stream,
+            keys.EVENTS_GROUP,
+            self._consumer,
+            min_idle_time=CLAIM_IDLE_MS,
+            start_id="0-0",
+            count=BATCH,
+        )
         if entries:
             log.info("claimed %d events abandoned by another dispatcher", len(entries))
             await self._handle_batch(entries)
@@ -164,10 +170,13 @@ class FanOut:
         tenants = sorted({fields["tenant"] for _, fields in entries if fields})
         found = await asyncio.gather(*(self._endpoints.for_tenant(t) for t in tenants))
         endpoints = dict(zip(tenants, found, strict=True))
-        await asyncio.gather(*(
-            self.handle(fields, entry_id, touched, endpoints[fields["tenant"]])
-            for entry_id, fields in entries if fields
-        ))  # fmt: skip
+        await asyncio.gather(
+            *(
+                self.handle(fields, entry_id, touched, endpoints[fields["tenant"]])
+                for entry_id, fields in entries
+                if fields
+            )
+        )
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(self._stream, keys.EVENTS_GROUP, *entry_ids)
@@ -188,8 +197,13 @@ class FanOut:
             batch = await self._batches.get(fields["batch"], tenant)
             if batch is None:
                 return None
-            return Subject(batch.id, batch_resource(batch), batch.callback_url,
-                           ordering_key=batch.id, channels=batch.channels)  # fmt: skip
+            return Subject(
+                batch.id,
+                batch_resource(batch),
+                batch.callback_url,
+                ordering_key=batch.id,
+                channels=batch.channels,
+            )
         job = await self._jobs.get(fields["job"], tenant)
         if job is None:
             return None

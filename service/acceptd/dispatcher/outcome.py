@@ -59,12 +59,15 @@ class OutcomePolicy:
             DELIVERY_ATTEMPTS.labels("succeeded").inc()
             if endpoint is not None:
                 endpoint_id = endpoint.id
-                await persist("an endpoint's health", lambda: self._endpoints.record_success(
-                    endpoint_id
-                ))  # fmt: skip
-            await persist("an attempt", lambda: self._deliveries.record_attempt(
-                delivery, attempt_no, entry, DeliveryStatus.SUCCEEDED
-            ))  # fmt: skip
+                await persist(
+                    "an endpoint's health", lambda: self._endpoints.record_success(endpoint_id)
+                )
+            await persist(
+                "an attempt",
+                lambda: self._deliveries.record_attempt(
+                    delivery, attempt_no, entry, DeliveryStatus.SUCCEEDED
+                ),
+            )
             return
         delay = None
         if result.status_code == 410:
@@ -78,14 +81,20 @@ class OutcomePolicy:
         DELIVERY_ATTEMPTS.labels("failed" if delay is None else "retrying").inc()
         if delay is None:
             exhausted = await self._exhausted(delivery, attempt_no, entry)
-            await persist("an attempt", lambda: self._deliveries.record_attempt(
-                delivery, attempt_no, entry, DeliveryStatus.FAILED, exhausted=exhausted
-            ))  # fmt: skip
+            await persist(
+                "an attempt",
+                lambda: self._deliveries.record_attempt(
+                    delivery, attempt_no, entry, DeliveryStatus.FAILED, exhausted=exhausted
+                ),
+            )
         else:
             due = now_ms() + int(delay * 1000)
-            await persist("an attempt", lambda: self._deliveries.record_attempt(
-                delivery, attempt_no, entry, DeliveryStatus.PENDING, due
-            ))  # fmt: skip
+            await persist(
+                "an attempt",
+                lambda: self._deliveries.record_attempt(
+                    delivery, attempt_no, entry, DeliveryStatus.PENDING, due
+                ),
+            )
 
     def _schedule_of(self, endpoint: EndpointRecord | None) -> list[float]:
         """The endpoint's own retry schedule, else the global one."""
@@ -104,9 +113,9 @@ class OutcomePolicy:
 
     async def _failing_too_long(self, endpoint: EndpointRecord, started: int) -> bool:
         """Counts the failure; disables the endpoint once its streak is too long."""
-        since = await persist("an endpoint's health", lambda: self._endpoints.record_failure(
-            endpoint.id, started
-        ))  # fmt: skip
+        since = await persist(
+            "an endpoint's health", lambda: self._endpoints.record_failure(endpoint.id, started)
+        )
         if started - since < self._disable_after_ms(endpoint):
             return False
         await self._disable(endpoint, f"failing continuously since {to_rfc3339(since)}")
@@ -116,16 +125,19 @@ class OutcomePolicy:
     async def _disable(self, endpoint: EndpointRecord, reason: str) -> None:
         """Disables it, and tells the tenant's operations endpoints (`endpoint.disabled`,
         with the reason) if it was not disabled already."""
-        if not await persist("a disabled endpoint", lambda: self._endpoints.disable(
-            endpoint, reason
-        )):  # fmt: skip
+        if not await persist(
+            "a disabled endpoint", lambda: self._endpoints.disable(endpoint, reason)
+        ):
             return
         disabled = await self._endpoints.get(endpoint.id)
         if disabled is not None:
             event = OperationalEvent(
-                endpoint.tenant, "endpoint.disabled", endpoint.id, endpoint.id,
+                endpoint.tenant,
+                "endpoint.disabled",
+                endpoint.id,
+                endpoint.id,
                 endpoint_resource(disabled),
-            )  # fmt: skip
+            )
             await persist("an operational event", lambda: emit(self._shards, event))
 
     async def _exhausted(
@@ -144,12 +156,18 @@ class OutcomePolicy:
             delivery, status=DeliveryStatus.FAILED, attempt_count=attempt_no, next_attempt_ms=None
         )
         return OperationalEvent(
-            delivery.tenant, "delivery.exhausted", delivery.id, delivery.endpoint_id,
-            delivery_resource(ended, [*earlier[-(KEPT_ATTEMPTS - 1):], entry]),
-        )  # fmt: skip
+            delivery.tenant,
+            "delivery.exhausted",
+            delivery.id,
+            delivery.endpoint_id,
+            delivery_resource(ended, [*earlier[-(KEPT_ATTEMPTS - 1) :], entry]),
+        )
 
     async def give_up(self, delivery: DeliveryRecord, attempt_no: int, reason: str) -> None:
         entry = attempt_entry(now_ms(), AttemptResult(None, 0.0, reason, None))
-        await persist("an attempt", lambda: self._deliveries.record_attempt(
-            delivery, attempt_no, entry, DeliveryStatus.FAILED
-        ))  # fmt: skip
+        await persist(
+            "an attempt",
+            lambda: self._deliveries.record_attempt(
+                delivery, attempt_no, entry, DeliveryStatus.FAILED
+            ),
+        )

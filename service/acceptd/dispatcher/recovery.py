@@ -44,9 +44,12 @@ class RecoveryRunner:
             return
         if before is not None and before.disabled:
             event = OperationalEvent(
-                enabled.tenant, "endpoint.enabled", enabled.id, enabled.id,
+                enabled.tenant,
+                "endpoint.enabled",
+                enabled.id,
+                enabled.id,
                 endpoint_resource(enabled),
-            )  # fmt: skip
+            )
             await emit(self._shards, event)
         async for cursor, failed in self._recoveries.failed(
             recovery.endpoint_id, recovery.since_ms, recovery.until_ms, recovery.cursor

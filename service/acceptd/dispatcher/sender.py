@@ -136,10 +136,12 @@ async def send(
             )
     except (aiohttp.ClientProxyConnectionError, aiohttp.ClientHttpProxyError) as exc:
         if isinstance(exc, aiohttp.ClientProxyConnectionError) or exc.status == 407:
-            return AttemptResult(None, elapsed(), "the webhook proxy failed", None,
-                                 proxy_failed=True)  # fmt: skip
-        return AttemptResult(None, elapsed(), f"the proxy could not reach it: HTTP {exc.status}",
-                             None)  # fmt: skip
+            return AttemptResult(
+                None, elapsed(), "the webhook proxy failed", None, proxy_failed=True
+            )
+        return AttemptResult(
+            None, elapsed(), f"the proxy could not reach it: HTTP {exc.status}", None
+        )
     except TimeoutError:
         return AttemptResult(None, elapsed(), f"timed out after {timeout:g} s", None)
     except (aiohttp.ClientError, OSError, asyncio.IncompleteReadError) as exc:
@@ -147,8 +149,9 @@ async def send(
     except ValueError:
         # aiohttp refuses what it cannot write (a control character in a header): the
         # request can never be sent, so it is refused for good rather than run again.
-        return AttemptResult(None, elapsed(), "refused: a header it cannot send", None,
-                             refused=True)  # fmt: skip
+        return AttemptResult(
+            None, elapsed(), "refused: a header it cannot send", None, refused=True
+        )
     text = snippet.decode("utf-8", errors="replace")
     error = None if 200 <= status < 300 else f"HTTP {status}"
     return AttemptResult(status, latency, error, text, retry_after)

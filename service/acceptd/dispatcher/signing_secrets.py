@@ -22,8 +22,9 @@ class SigningSecrets:
         self._cache: TtlCache[str, list[str]] = TtlCache(CACHE_SECONDS, CACHE_MAX)
 
     async def for_endpoint(self, endpoint_id: str) -> list[str]:
-        return await self._cached(f"endpoint:{endpoint_id}", self._endpoints.signing_secrets,
-                                  endpoint_id)  # fmt: skip
+        return await self._cached(
+            f"endpoint:{endpoint_id}", self._endpoints.signing_secrets, endpoint_id
+        )
 
     async def for_tenant(self, tenant: str) -> list[str]:
         """What signs a job's own callback_url: the tenant's secret."""

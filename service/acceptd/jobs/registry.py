@@ -86,9 +86,16 @@ def job(
     def decorate(handler: F) -> F:
         doc = description or inspect.getdoc(handler) or ""
         definition = JobDefinition(
-            name, handler, input, timeout_seconds, max_attempts, doc,
-            awaits_input, input_timeout_seconds, concurrency_limit,
-        )  # fmt: skip
+            name,
+            handler,
+            input,
+            timeout_seconds,
+            max_attempts,
+            doc,
+            awaits_input,
+            input_timeout_seconds,
+            concurrency_limit,
+        )
         setattr(handler, _MARK, definition)
         return handler
 

@@ -154,8 +154,9 @@ class LeanWorker(Worker):
             self._shards = await self._open_shards()
         if self._pool is None:
             self._pool = ArqStoreClient(connection_pool=self.shards.control.connection_pool)
-        log.info("Starting worker for %d functions: %s", len(self.functions),
-                 ", ".join(self.functions))  # fmt: skip
+        log.info(
+            "Starting worker for %d functions: %s", len(self.functions), ", ".join(self.functions)
+        )
         self.ctx["redis"] = self.pool
         if self.on_startup:
             await self.on_startup(self.ctx)
@@ -231,8 +232,11 @@ class LeanWorker(Worker):
         renewed = await self.shards.pipelined(markers, renew)
         for job_id, (held,) in zip(job_ids, renewed, strict=True):
             if not held:
-                log.warning("job %s: this run's lease lapsed and the job runs elsewhere now; "
-                            "its outcome here will not end that run", job_id)  # fmt: skip
+                log.warning(
+                    "job %s: this run's lease lapsed and the job runs elsewhere now; "
+                    "its outcome here will not end that run",
+                    job_id,
+                )
 
     async def _poll_iteration(self) -> None:
         """arq's, reading the queue's head with its scores (ZRANGE … WITHSCORES, as cheap as
@@ -372,13 +376,19 @@ class LeanWorker(Worker):
             log.warning("job %s: function %r not found or out of tries", job_id, name)
             self.jobs_failed += 1
             return await asyncio.shield(self._finish(job_id))
-        ctx = {**self.ctx, "job_id": job_id, "job_try": job_try, "score": score,
-               "enqueue_time": ms_to_datetime(enqueued_ms)}  # fmt: skip
+        ctx = {
+            **self.ctx,
+            "job_id": job_id,
+            "job_try": job_try,
+            "score": score,
+            "enqueue_time": ms_to_datetime(enqueued_ms),
+        }
         timeout = self.job_timeout_s if function.timeout_s is None else function.timeout_s
 
         def again() -> bytes:  # its payload for another run: the one read above, try raised
-            return serialize_job(name, args, kwargs, job_try + 1, enqueued_ms,
-                                 serializer=self.job_serializer)  # fmt: skip
+            return serialize_job(
+                name, args, kwargs, job_try + 1, enqueued_ms, serializer=self.job_serializer
+            )
 
         task = self.loop.create_task(function.coroutine(ctx, *args, **kwargs))
         self.job_tasks[job_id] = task

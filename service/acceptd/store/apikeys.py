@@ -127,8 +127,12 @@ class ApiKeyStore:
         MAX_KEYS_PER_TENANT (CapReachedError): keys never expire, and each is stored."""
         key_id, raw = ids.new_id("key"), raw_key or generate_api_key()
         record = ApiKeyRecord(key_id, name, scope, now_ms(), None)
-        entry = {"name": name, "scope": scope, "digest": keys.digest(raw),
-                 "created": record.created_ms}  # fmt: skip
+        entry = {
+            "name": name,
+            "scope": scope,
+            "digest": keys.digest(raw),
+            "created": record.created_ms,
+        }
         written = await self._create_script(
             ApiKeyCreate(
                 tenant_keys=keys.tenant_api_keys(tenant),
@@ -152,8 +156,15 @@ class ApiKeyStore:
         for key_id, raw in sorted(entries.items()):
             entry = json.loads(raw)
             last = used.get(key_id)
-            found.append(ApiKeyRecord(key_id, entry["name"], entry["scope"], int(entry["created"]),
-                                      int(last) if last else None))  # fmt: skip
+            found.append(
+                ApiKeyRecord(
+                    key_id,
+                    entry["name"],
+                    entry["scope"],
+                    int(entry["created"]),
+                    int(last) if last else None,
+                )
+            )
         return found
 
     async def revoke(self, tenant: str, key_id: str) -> bool:

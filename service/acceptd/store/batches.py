@@ -199,15 +199,28 @@ class BatchStore:
             placed.setdefault(targets[n % spread], []).append(index)
         for index, item in enumerate(new.items):
             if keyed(item):
-                shard = job_shard(new.tenant, self._shards.count, ordering_key=item.ordering_key,
-                                  concurrency_key=item.concurrency_key)  # fmt: skip
+                shard = job_shard(
+                    new.tenant,
+                    self._shards.count,
+                    ordering_key=item.ordering_key,
+                    concurrency_key=item.concurrency_key,
+                )
                 placed.setdefault(shard, []).append(index)
         return placed
 
     def _part(
-        self, new: NewBatch, batch_id: str, shard: int, indexes: list[int], job_ids: list[str],
-        shared: Fields, shared_json: str, created: int, *, held: bool,
-    ) -> _Part:  # fmt: skip
+        self,
+        new: NewBatch,
+        batch_id: str,
+        shard: int,
+        indexes: list[int],
+        job_ids: list[str],
+        shared: Fields,
+        shared_json: str,
+        created: int,
+        *,
+        held: bool,
+    ) -> _Part:
         """The script calls that write the items `indexes` on `shard`: chunks of CHUNK. Each
         item is its own fields (store/job_record.py), by name, with its id, arq payload and
         size; the `shared` fields are the batch's, passed once (`shared_json`). A part on
@@ -239,12 +252,20 @@ class BatchStore:
                 jobs_and_arq_jobs.append((keys.job(job_id), keys.arq_job(job_id)))
             chunks.append(
                 BatchItems(
-                    tenant_index=tenant_index, part_index=part_index, queue=queue, part=part,
-                    usage=usage, fair_share=fair_share, jobs_and_arq_jobs=jobs_and_arq_jobs,
-                    tenant=new.tenant, priority=new.priority, shared_fields=shared_json,
-                    items=compact(chunk), hold="1" if held else "0",
+                    tenant_index=tenant_index,
+                    part_index=part_index,
+                    queue=queue,
+                    part=part,
+                    usage=usage,
+                    fair_share=fair_share,
+                    jobs_and_arq_jobs=jobs_and_arq_jobs,
+                    tenant=new.tenant,
+                    priority=new.priority,
+                    shared_fields=shared_json,
+                    items=compact(chunk),
+                    hold="1" if held else "0",
                 )
-            )  # fmt: skip
+            )
         return _Part(shard, chunks, len(indexes), items_bytes)
 
     async def create(self, new: NewBatch, *, idempotency: HeldKey | None = None) -> BatchRecord:
@@ -272,9 +293,14 @@ class BatchStore:
         created = now_ms()
         item_callback = new.callback_url if new.item_events and new.callback_url else ""
         shared = shared_fields(
-            new.tenant, JobStatus.QUEUED, created, callback_url=item_callback,
-            priority=new.priority, traceparent=new.traceparent, batch_id=batch_id,
-        )  # fmt: skip
+            new.tenant,
+            JobStatus.QUEUED,
+            created,
+            callback_url=item_callback,
+            priority=new.priority,
+            traceparent=new.traceparent,
+            batch_id=batch_id,
+        )
         # What every batch_items.lua call of this batch is given with its chunk.
         shared_json = compact([str(v) for v in flat(shared)])
         placed = self._placement(new, home, capped=await self._jobs.capped(new.tenant))
@@ -283,10 +309,19 @@ class BatchStore:
         shard_of = {index: shard for shard, indexes in placed.items() for index in indexes}
         job_ids = [ids.new_id("job", shard_of[index]) for index in range(len(new.items))]
         parts = {
-            shard: self._part(new, batch_id, shard, indexes, job_ids, shared, shared_json, created,
-                              held=shard != home)
+            shard: self._part(
+                new,
+                batch_id,
+                shard,
+                indexes,
+                job_ids,
+                shared,
+                shared_json,
+                created,
+                held=shard != home,
+            )
             for shard, indexes in placed.items()
-        }  # fmt: skip
+        }
         others = [part for shard, part in parts.items() if shard != home and part.items]
         opens_by = created + OPEN_WINDOW_MS if others else 0
         fields: dict[str, str | int] = {
@@ -314,10 +349,12 @@ class BatchStore:
         if others:
             recover_at = created + RECOVER_AFTER_MS
             openings = await asyncio.gather(
-                *(self._write_part(new, batch_id, part, created, opens_by, recover_at)
-                  for part in others),
+                *(
+                    self._write_part(new, batch_id, part, created, opens_by, recover_at)
+                    for part in others
+                ),
                 return_exceptions=True,
-            )  # fmt: skip
+            )
             written = [p for p, o in zip(others, openings, strict=True) if o == 1]
             failed = [o for o in openings if isinstance(o, BaseException)]
             refused = [o for o in openings if o != 1]
@@ -351,9 +388,14 @@ class BatchStore:
         raise BatchOpenTimeoutError()
 
     async def _open_home(
-        self, new: NewBatch, batch_id: str, part: _Part, fields: dict[str, str | int],
-        opens_by: int, idempotency: HeldKey | None,
-    ) -> int:  # fmt: skip
+        self,
+        new: NewBatch,
+        batch_id: str,
+        part: _Part,
+        fields: dict[str, str | int],
+        opens_by: int,
+        idempotency: HeldKey | None,
+    ) -> int:
         """The home's transaction: the batch hash and the home's items, queued."""
         home = part.shard
         idem_key: tuple[str, ...] = ()
@@ -364,20 +406,35 @@ class BatchStore:
             claim = idempotency.claim
         flat = [value for pair in fields.items() for value in pair]
         gate = BatchOpen(
-            batch=keys.batch(batch_id), filed=keys.tenant_batches(new.tenant, home),
+            batch=keys.batch(batch_id),
+            filed=keys.tenant_batches(new.tenant, home),
             tenant_index=keys.tenant_jobs(new.tenant, home),
-            usage=keys.tenant_usage(new.tenant, home), idempotency_key=idem_key,
-            batch_id=batch_id, items=part.items, quota=self._jobs.job_share,
-            budget=self._jobs.byte_share, hash_bytes=stored_bytes(flat),
-            item_bytes=part.items_bytes, idempotency_value=idem_value, ttl_ms=idem_ttl_ms,
-            score=0, deadline_ms=opens_by, claim=claim, fields=flat,
-        )  # fmt: skip
+            usage=keys.tenant_usage(new.tenant, home),
+            idempotency_key=idem_key,
+            batch_id=batch_id,
+            items=part.items,
+            quota=self._jobs.job_share,
+            budget=self._jobs.byte_share,
+            hash_bytes=stored_bytes(flat),
+            item_bytes=part.items_bytes,
+            idempotency_value=idem_value,
+            ttl_ms=idem_ttl_ms,
+            score=0,
+            deadline_ms=opens_by,
+            claim=claim,
+            fields=flat,
+        )
         return await self._write(part, gate, held=False)
 
     async def _write_part(
-        self, new: NewBatch, batch_id: str, part: _Part, created: int, opens_by: int,
+        self,
+        new: NewBatch,
+        batch_id: str,
+        part: _Part,
+        created: int,
+        opens_by: int,
         recover_at: int,
-    ) -> int:  # fmt: skip
+    ) -> int:
         """A part on another shard than the home, held: 1, or its shard's refusal."""
         shard = part.shard
         fields: dict[str, str | int] = {
@@ -394,14 +451,24 @@ class BatchStore:
         }
         flat = [value for pair in fields.items() for value in pair]
         gate = BatchOpen(
-            batch=keys.batch_part(batch_id, shard), filed=keys.batch_parts_pending(shard),
+            batch=keys.batch_part(batch_id, shard),
+            filed=keys.batch_parts_pending(shard),
             tenant_index=keys.tenant_jobs(new.tenant, shard),
-            usage=keys.tenant_usage(new.tenant, shard), idempotency_key=(),
-            batch_id=batch_id, items=part.items, quota=self._jobs.job_share,
-            budget=self._jobs.byte_share, hash_bytes=0, item_bytes=part.items_bytes,
-            idempotency_value="", ttl_ms=0, score=recover_at, deadline_ms=0, claim="",
+            usage=keys.tenant_usage(new.tenant, shard),
+            idempotency_key=(),
+            batch_id=batch_id,
+            items=part.items,
+            quota=self._jobs.job_share,
+            budget=self._jobs.byte_share,
+            hash_bytes=0,
+            item_bytes=part.items_bytes,
+            idempotency_value="",
+            ttl_ms=0,
+            score=recover_at,
+            deadline_ms=0,
+            claim="",
             fields=flat,
-        )  # fmt: skip
+        )
         return await self._write(part, gate, held=True)
 
     async def _write(self, part: _Part, gate: BatchOpen, *, held: bool) -> int:
@@ -422,11 +489,14 @@ class BatchStore:
         queued: int = await self._scripts.batch_part_release(
             BatchPartRelease(
                 pending=keys.batch_parts_pending(shard),
-                part_index=keys.batch_jobs(batch_id, shard), queue=keys.job_queue(shard),
-                part=keys.batch_part(batch_id, shard), fair_share=keys.fair_share(shard),
-                batch_id=batch_id, wakeup=keys.wakeup(keys.JOBS_WAKEUP, shard),
+                part_index=keys.batch_jobs(batch_id, shard),
+                queue=keys.job_queue(shard),
+                part=keys.batch_part(batch_id, shard),
+                fair_share=keys.fair_share(shard),
+                batch_id=batch_id,
+                wakeup=keys.wakeup(keys.JOBS_WAKEUP, shard),
             )
-        )  # fmt: skip
+        )
         return queued
 
     async def _drop_parts(self, batch_id: str, tenant: str, parts: list[_Part]) -> None:
@@ -438,14 +508,16 @@ class BatchStore:
         job_ids: list[str] = await client.zrange(keys.batch_jobs(batch_id, shard), 0, -1)
         dropped: int = await self._scripts.batch_part_drop(
             BatchPartDrop(
-                pending=keys.batch_parts_pending(shard), part=keys.batch_part(batch_id, shard),
+                pending=keys.batch_parts_pending(shard),
+                part=keys.batch_part(batch_id, shard),
                 job_index=keys.batch_jobs(batch_id, shard),
                 tenant_index=keys.tenant_jobs(tenant, shard),
                 usage=keys.tenant_usage(tenant, shard),
                 jobs_and_arq_jobs=[(keys.job(job_id), keys.arq_job(job_id)) for job_id in job_ids],
-                batch_id=batch_id, item_ids=job_ids,
+                batch_id=batch_id,
+                item_ids=job_ids,
             )
-        )  # fmt: skip
+        )
         return dropped
 
     async def recover_parts(self, shard: int) -> int | None:
@@ -474,8 +546,7 @@ class BatchStore:
                     log.warning("queued part %s of batch %s: its API stopped", shard, batch_id)
             elif now > int(opens_by) + ROLLBACK_MARGIN_MS:
                 if await self._drop(batch_id, tenant, shard) >= 0:
-                    log.warning("rolled back part %s of batch %s: it never opened", shard,
-                                batch_id)  # fmt: skip
+                    log.warning("rolled back part %s of batch %s: it never opened", shard, batch_id)
             else:
                 later.append(int(opens_by) + ROLLBACK_MARGIN_MS)
                 await client.zadd(pending, {batch_id: later[-1]}, xx=True)
@@ -491,13 +562,20 @@ class BatchStore:
         home = ids.shard_of(batch_id)
         done: int = await self._scripts.batch_part_done(
             BatchPartDone(
-                home=keys.batch(batch_id), events=keys.events_stream(home),
+                home=keys.batch(batch_id),
+                events=keys.events_stream(home),
                 subscriptions=keys.tenant_event_subscriptions(tenant, home),
-                batch_part=keys.batch(batch_id), part_index=keys.batch_jobs(batch_id, home),
-                batch_id=batch_id, tenant=tenant, now_ms=now_ms(), event_id="",
-                retention_ms=self._jobs.retention_ms, changes="", part_shard=shard,
+                batch_part=keys.batch(batch_id),
+                part_index=keys.batch_jobs(batch_id, home),
+                batch_id=batch_id,
+                tenant=tenant,
+                now_ms=now_ms(),
+                event_id="",
+                retention_ms=self._jobs.retention_ms,
+                changes="",
+                part_shard=shard,
             )
-        )  # fmt: skip
+        )
         if done != 2:
             return
         home_key = keys.batch(batch_id)

@@ -109,9 +109,18 @@ class DeliveryRecord(NewDelivery):
 # The fields a view reads (HMGET): never `body` (deliveries made before bodies were shared
 # hold theirs in their own hash).
 _VIEW_FIELDS = (
-    F.TENANT, F.SUBJECT, F.EVENT, F.WEBHOOK_ID, F.URL, F.ENDPOINT, F.STATUS, F.ATTEMPT_COUNT,
-    F.NEXT_ATTEMPT, F.CREATED, F.ATTEMPTS_IN_HASH,
-)  # fmt: skip
+    F.TENANT,
+    F.SUBJECT,
+    F.EVENT,
+    F.WEBHOOK_ID,
+    F.URL,
+    F.ENDPOINT,
+    F.STATUS,
+    F.ATTEMPT_COUNT,
+    F.NEXT_ATTEMPT,
+    F.CREATED,
+    F.ATTEMPTS_IN_HASH,
+)
 
 
 @dataclass(frozen=True)
@@ -225,9 +234,14 @@ class DeliveryStore:
         )
         # Every field of every retained delivery costs Redis memory: defaults are left out.
         fields: list[str | int] = [
-            F.TENANT, new.tenant, F.SUBJECT, new.job_id, F.EVENT, new.event,
-            F.WEBHOOK_ID, new.webhook_id, F.URL, new.url,
-            F.STATUS, DeliveryStatus.PENDING.value, F.ATTEMPT_COUNT, 0, F.CREATED, now,
+            F.TENANT, new.tenant,
+            F.SUBJECT, new.job_id,
+            F.EVENT, new.event,
+            F.WEBHOOK_ID, new.webhook_id,
+            F.URL, new.url,
+            F.STATUS, DeliveryStatus.PENDING.value,
+            F.ATTEMPT_COUNT, 0,
+            F.CREATED, now,
             # Its attempts are fields of this hash (lua/delivery_attempt.lua).
             F.ATTEMPTS_IN_HASH, "1",
         ]  # fmt: skip
@@ -481,8 +495,10 @@ class DeliveryStore:
 
         fields = await self._shards.pipelined([keys.delivery(v.id) for v, _ in found], numbered)
         return [
-            (view, [json.loads(a) for a in listed] + [
-                json.loads(a) for a in (attempts[0] if attempts else []) if a
-            ])
+            (
+                view,
+                [json.loads(a) for a in listed]
+                + [json.loads(a) for a in (attempts[0] if attempts else []) if a],
+            )
             for (view, listed), attempts in zip(found, fields, strict=True)
-        ]  # fmt: skip
+        ]

@@ -147,8 +147,14 @@ async def shares(shards: Shards) -> list[TenantShare]:
             elif kind == "cap":
                 caps[tenant] = int(value)
     # A tenant's running count stays at 0 once it has run (_fair.lua count_down).
-    tenants = sorted({*(t for t, n in queued.items() if n), *(t for t, n in running.items() if n),
-                      *weights, *caps})  # fmt: skip
+    tenants = sorted(
+        {
+            *(t for t, n in queued.items() if n),
+            *(t for t, n in running.items() if n),
+            *weights,
+            *caps,
+        }
+    )
     return [
         TenantShare(
             tenant=tenant,

@@ -160,9 +160,14 @@ class JobStore:
     ) -> int:
         """The shard a new job of `tenant` lands on (store/placement.py)."""
         capped = await self.capped(tenant)
-        return job_shard(tenant, self._shards.count,
-                         ordering_key=ordering_key, concurrency_key=concurrency_key,
-                         capped=capped, idempotency=idempotency)  # fmt: skip
+        return job_shard(
+            tenant,
+            self._shards.count,
+            ordering_key=ordering_key,
+            concurrency_key=concurrency_key,
+            capped=capped,
+            idempotency=idempotency,
+        )
 
     def _token_box(self) -> SecretBox:
         if self._box is None:

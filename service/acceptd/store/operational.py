@@ -29,11 +29,16 @@ class OperationalEvent:
     def fields(self) -> list[str]:
         """Its entry in the events stream (store/lua/delivery_attempt.lua writes these)."""
         shard = ids.shard_of(self.subject)
-        return [
-            "msg", ids.new_id("msg", shard), "event", self.event, "tenant", self.tenant,
-            "at", str(now_ms()), "subject", self.subject, "about", self.about or "",
-            "data", compact(self.data),
-        ]  # fmt: skip
+        entry = {
+            "msg": ids.new_id("msg", shard),
+            "event": self.event,
+            "tenant": self.tenant,
+            "at": str(now_ms()),
+            "subject": self.subject,
+            "about": self.about or "",
+            "data": compact(self.data),
+        }
+        return [part for pair in entry.items() for part in pair]
 
 
 async def subscribed(shards: Shards, tenant: str, event: str, subject: str) -> bool:

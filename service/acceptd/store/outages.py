@@ -57,8 +57,18 @@ class StoreUnavailable(RedisError):
 # command that failed inside it.
 # On a cluster, MOVED and ASK are a slot moving (a failover, a resharding): the clients
 # follow MOVED on a retry (store/cluster.py); a command that still meets one is retried.
-_TRANSIENT_CODES = ("BUSY", "MASTERDOWN", "NOREPLICAS", "TRYAGAIN", "CLUSTERDOWN", "OOM",
-                    "READONLY", "LOADING", "MOVED", "ASK")  # fmt: skip
+_TRANSIENT_CODES = (
+    "BUSY",
+    "MASTERDOWN",
+    "NOREPLICAS",
+    "TRYAGAIN",
+    "CLUSTERDOWN",
+    "OOM",
+    "READONLY",
+    "LOADING",
+    "MOVED",
+    "ASK",
+)
 _OUTAGE_CLASSES = (
     StoreUnavailable,  # already told apart (an error of our own: a lapsed claim, …)
     RedisConnectionError,

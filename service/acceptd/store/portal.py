@@ -149,8 +149,14 @@ class PortalLinks:
         session_id = ids.new_id(SESSION_ID_PREFIX)
         bearer = SESSION_PREFIX + secrets.token_urlsafe(32)
         identity = KeyIdentity(tenant, session_id, SESSION_SCOPES[scope], minted_by, channel)
-        entry = {"scope": scope, "created": now, "expires": expires_ms, "minted_by": minted_by,
-                 "digest": keys.digest(bearer), "channel": channel}  # fmt: skip
+        entry = {
+            "scope": scope,
+            "created": now,
+            "expires": expires_ms,
+            "minted_by": minted_by,
+            "digest": keys.digest(bearer),
+            "channel": channel,
+        }
         # Each live session is stored, listed and pruned as a whole: capped per tenant.
         opened = await self._session_create(
             PortalSessionCreate(

@@ -90,9 +90,15 @@ class RecoveryStore:
         shard = random.randrange(self._shards.count)  # noqa: S311 - spreading load
         recovery_id, now = ids.new_id("rcv", shard), now_ms()
         fields = {
-            "tenant": tenant, "endpoint": endpoint_id, "since": since_ms, "until": until_ms,
-            "status": "running", "total": total, "sent": 0, "created": now,
-        }  # fmt: skip
+            "tenant": tenant,
+            "endpoint": endpoint_id,
+            "since": since_ms,
+            "until": until_ms,
+            "status": "running",
+            "total": total,
+            "sent": 0,
+            "created": now,
+        }
         arq_id = f"recover:{recovery_id}"
         async with self._shards.of(shard).pipeline(transaction=True) as pipe:
             pipe.hset(keys.recovery(recovery_id), mapping=fields)

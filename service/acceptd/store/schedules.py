@@ -235,9 +235,13 @@ class ScheduleStore:
         fields = _own_fields(tenant, cron, job, paused, overlap, now)
         try:
             await self._write(
-                "create", schedule_id, tenant, next_ms, fields,
+                "create",
+                schedule_id,
+                tenant,
+                next_ms,
+                fields,
                 [F.NEXT_TICK, "" if next_ms is None else next_ms, F.CREATED, now],
-            )  # fmt: skip
+            )
         except BaseException:
             await self._shards.control.srem(owned, schedule_id)  # type: ignore[misc]
             raise
@@ -328,9 +332,13 @@ class ScheduleStore:
         cron = change.cron or schedule.cron
         paused = schedule.paused if change.paused is None else change.paused
         own = _own_fields(
-            schedule.tenant, cron, change.job or schedule.job, paused,
-            change.overlap or schedule.overlap, now,
-        )  # fmt: skip
+            schedule.tenant,
+            cron,
+            change.job or schedule.job,
+            paused,
+            change.overlap or schedule.overlap,
+            now,
+        )
         next_ms: int | Literal["keep"] | None = "keep"
         ticks: list[str | int] = []
         if change.cron is not None or paused != schedule.paused:
@@ -450,9 +458,10 @@ class ScheduleStore:
             elif outcome in ("quota", "bytes"):
                 log.warning(
                     "schedule %s of tenant %s: its tenant's %s refused this tick's job",
-                    schedule.id, schedule.tenant,
+                    schedule.id,
+                    schedule.tenant,
                     "job quota" if outcome == "quota" else "byte budget",
-                )  # fmt: skip
+                )
         for tenant, shard in tenants:
             await self._jobs.trim(tenant, shard)
         return made
@@ -569,11 +578,15 @@ def _own_fields(
 ) -> list[str | int]:
     """The fields of a schedule its owner sets (all of them, on every write: a PATCH
     rewrites them whole, never the ticks' own fields)."""
-    return [
-        F.TENANT, tenant, F.CRON, cron.expression, F.TIMEZONE, cron.timezone,
-        F.PAUSED, "1" if paused else "0", F.OVERLAP, overlap, F.UPDATED, now,
-        *job.fields(),
-    ]  # fmt: skip
+    own: dict[F, str | int] = {
+        F.TENANT: tenant,
+        F.CRON: cron.expression,
+        F.TIMEZONE: cron.timezone,
+        F.PAUSED: "1" if paused else "0",
+        F.OVERLAP: overlap,
+        F.UPDATED: now,
+    }
+    return [*(part for pair in own.items() for part in pair), *job.fields()]
 
 
 class _NextTicks:

@@ -63,10 +63,12 @@ _STATUS = _LUA.joinpath("status")
 # and the terminal statuses of core/statuses.py, so Lua and Python cannot disagree on them.
 # ... and the events' names (core/events.py), so that an event is spelled in one place.
 _EVENTS = (
-    "local EVENT = {" + ", ".join(f"{key} = '{name}'" for key, name in SCRIPT_EVENTS.items())
-    + "}\nlocal TO_CALLBACK = {" + ", ".join(f"['{name}'] = true" for name in CALLBACK_EVENTS)
+    "local EVENT = {"
+    + ", ".join(f"{key} = '{name}'" for key, name in SCRIPT_EVENTS.items())
+    + "}\nlocal TO_CALLBACK = {"
+    + ", ".join(f"['{name}'] = true" for name in CALLBACK_EVENTS)
     + "}\n"
-)  # fmt: skip
+)
 _PRELUDE = (
     f"local TERMINAL = {TERMINAL_TABLE}\n"
     + _EVENTS

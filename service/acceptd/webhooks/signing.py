@@ -70,10 +70,11 @@ def sign_v1a(signing_key: str, msg_id: str, timestamp: int, body: bytes) -> str:
 def signatures_for(keys: Sequence[str], msg_id: str, timestamp: int, body: bytes) -> str:
     """The webhook-signature header for every key: `whsec_…` signs v1, `whsk_…` signs v1a."""
     signed = [
-        sign_v1a(key, msg_id, timestamp, body) if key.startswith(SIGNING_KEY_PREFIX)
+        sign_v1a(key, msg_id, timestamp, body)
+        if key.startswith(SIGNING_KEY_PREFIX)
         else sign(decode_secret(key), msg_id, timestamp, body)
         for key in keys
-    ]  # fmt: skip
+    ]
     return " ".join(signed)
 
 

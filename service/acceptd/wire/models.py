@@ -151,13 +151,18 @@ class SubmitJob(_Strict):
         default=None, min_length=1, max_length=200, description=_ORDERING_KEY
     )
     concurrency_key: str | None = Field(
-        default=None, min_length=1, max_length=200, pattern=r"^[^\x00-\x1f\x7f]+$",
+        default=None,
+        min_length=1,
+        max_length=200,
+        pattern=r"^[^\x00-\x1f\x7f]+$",
         description=_CONCURRENCY_KEY,
-    )  # fmt: skip
+    )
     concurrency_limit: int | None = Field(
-        default=None, ge=1, le=10_000,
+        default=None,
+        ge=1,
+        le=10_000,
         description="with concurrency_key (default: the job type's limit, else 1)",
-    )  # fmt: skip
+    )
     channels: Channels | None = Field(default=None, description=_JOB_CHANNELS)
 
     @model_validator(mode="after")
@@ -314,11 +319,23 @@ _RATE = (
 
 # Headers an endpoint may not set: the protocol's own, the body's, routing and tracing, and
 # the hop-by-hop ones (RFC 9110 7.6.1), which a proxy would drop or act on.
-RESERVED_HEADERS = frozenset({
-    "host", "traceparent", "tracestate", "connection", "keep-alive", "proxy-authenticate",
-    "proxy-authorization", "proxy-connection", "te", "trailer", "trailers",
-    "transfer-encoding", "upgrade",
-})  # fmt: skip
+RESERVED_HEADERS = frozenset(
+    {
+        "host",
+        "traceparent",
+        "tracestate",
+        "connection",
+        "keep-alive",
+        "proxy-authenticate",
+        "proxy-authorization",
+        "proxy-connection",
+        "te",
+        "trailer",
+        "trailers",
+        "transfer-encoding",
+        "upgrade",
+    }
+)
 RESERVED_HEADER_PREFIXES = ("webhook-", "content-")
 MAX_ENDPOINT_HEADERS = 20
 MAX_HEADER_VALUE = 4096

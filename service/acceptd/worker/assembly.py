@@ -45,14 +45,21 @@ class WorkerRuntime:
         shards = await open_shards(settings)
         scripts = Scripts(shards)
         store = JobStore(
-            shards, scripts, settings.job_retention_seconds, secret_box(settings),
-            quota=settings.max_jobs_per_tenant, byte_budget=settings.max_bytes_per_tenant,
-        )  # fmt: skip
+            shards,
+            scripts,
+            settings.job_retention_seconds,
+            secret_box(settings),
+            quota=settings.max_jobs_per_tenant,
+            byte_budget=settings.max_bytes_per_tenant,
+        )
         stopping = asyncio.Event()
         scheduler = Scheduler(
-            shards, store, BatchStore(shards, scripts, store),
-            ScheduleStore(shards, scripts, store, on_tick=_count_tick), stopping,
-        )  # fmt: skip
+            shards,
+            store,
+            BatchStore(shards, scripts, store),
+            ScheduleStore(shards, scripts, store, on_tick=_count_tick),
+            stopping,
+        )
         runner = JobRunner(settings, registry, store, deadline_set=scheduler.wake)
         runtime = cls(
             settings=settings,

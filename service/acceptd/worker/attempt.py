@@ -84,38 +84,45 @@ class JobRunner:
             try:
                 # Read only when spans are exported: without them the id alone flows on.
                 parent = await self.store.traceparent(ref.id) if tracing.exporting() else None
-                with tracing.span(f"run {job_type}", parent, kind="consumer",
-                                  attributes={"acceptd.job_id": ref.id}):  # fmt: skip
+                with tracing.span(
+                    f"run {job_type}",
+                    parent,
+                    kind="consumer",
+                    attributes={"acceptd.job_id": ref.id},
+                ):
                     await self._run(ref, job_type)
             except Retry:
                 raise  # requeued by the handler's request; arq defers it
             except StoreUnavailable as exc:
                 delay = outage_retry_delay(job_try)
-                log.warning("%s while running job %s; retrying in %.0f s", exc.reason, ref.id,
-                            delay)  # fmt: skip
+                log.warning(
+                    "%s while running job %s; retrying in %.0f s", exc.reason, ref.id, delay
+                )
                 raise Retry(defer=delay) from exc
 
     async def _run(self, ref: JobRef, job_type: str) -> None:
         definition = self.registry.get(job_type)
         if definition is None:
             await self.store.finish(
-                ref, JobStatus.FAILED,
+                ref,
+                JobStatus.FAILED,
                 error=problem(
                     "job type not available",
                     f"no worker handler for {job_type!r}: check ACCEPTD_JOB_MODULES on the workers",
                 ),
-            )  # fmt: skip
+            )
             return
         started = await self.store.start(ref, definition.max_attempts)
         if started.outcome == "exhausted":
             await self.store.finish(
-                ref, JobStatus.FAILED,
+                ref,
+                JobStatus.FAILED,
                 error=problem(
                     "job attempts exhausted",
                     f"started {started.attempt} times without finishing "
                     "(a worker stopped while running it each time)",
                 ),
-            )  # fmt: skip
+            )
             return
         if started.outcome != "running":
             return  # canceled before it started, or already terminal: nothing to do
@@ -152,9 +159,10 @@ class JobRunner:
             data = definition.input_model.model_validate(raw_input)
         except ValidationError as exc:  # stored input no longer fits: the type changed since submit
             await self.store.finish(
-                ref, JobStatus.FAILED,
+                ref,
+                JobStatus.FAILED,
                 error=problem("invalid input", f"input no longer matches the job type: {exc}"),
-            )  # fmt: skip
+            )
             return
         task = asyncio.get_running_loop().create_task(self._invoke(definition, context, data))
         running = RunningJob(context, task)
@@ -178,9 +186,13 @@ class JobRunner:
             self.running.pop(ref.id, None)
             await reporter.close()
         verdict = judge(
-            ended, value, attempt=attempt, max_attempts=definition.max_attempts,
-            timeout=timeout, timed_out=deadline.expired(),
-        )  # fmt: skip
+            ended,
+            value,
+            attempt=attempt,
+            max_attempts=definition.max_attempts,
+            timeout=timeout,
+            timed_out=deadline.expired(),
+        )
         if verdict.logged is not None:
             log.error("job %s (%s) raised", ref.id, definition.name, exc_info=verdict.logged)
         status, result, error, retry_after = (
@@ -207,14 +219,18 @@ class JobRunner:
         if input_timeout is not None and status is JobStatus.SUCCEEDED:
             # The handler did its part; the result comes from outside (see @job awaits_input).
             deadline_ms = now_ms() + int(input_timeout * 1000)
-            await persist("the input request", lambda: self.store.await_input(
-                ref, request=result, deadline_ms=deadline_ms, progress=progress,
-            ))  # fmt: skip
+            await persist(
+                "the input request",
+                lambda: self.store.await_input(
+                    ref, request=result, deadline_ms=deadline_ms, progress=progress
+                ),
+            )
             self.deadline_set()  # its deadline may be the scheduler's next
             return
-        outcome = await persist("the outcome", lambda: self.store.finish(
-            ref, status, result=result, error=error, progress=progress
-        ))  # fmt: skip
+        outcome = await persist(
+            "the outcome",
+            lambda: self.store.finish(ref, status, result=result, error=error, progress=progress),
+        )
         if outcome == "ok":
             JOBS_FINISHED.labels(definition.name, status.value).inc()
 
