@@ -417,17 +417,22 @@ def main() -> None:
             result = asyncio.run(bench.run())
         finally:
             cluster.stop_all()
-    result["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+    result["machine"] = machine()
     result["runs"] = args.runs
     result["seconds"] = round(time.monotonic() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_text(json.dumps(result, indent=1))
     print(table(result))
     print(f"\n{args.runs} runs, medians; {result['seconds']} s in all; raw samples in {args.out}")
+
+
+def machine() -> dict[str, object]:
+    """What the figures were measured on, kept with them."""
+    return {
+        "cpus": os.cpu_count(),
+        "python": platform.python_version(),
+        "platform": platform.platform(),
+    }
 
 
 if __name__ == "__main__":

@@ -16,7 +16,6 @@ import asyncio
 import contextlib
 import json
 import os
-import platform
 import signal
 import tempfile
 import time
@@ -29,7 +28,7 @@ from arq import create_pool
 from arq.connections import RedisSettings
 
 from bench import load
-from bench.__main__ import Bench
+from bench.__main__ import Bench, machine
 from bench.cluster import API_KEY, Cluster, port, wait_for_port
 
 ACCEPTD = ("api", "worker", "dispatcher")
@@ -313,11 +312,7 @@ def main() -> None:
         "e2e_jobs_full_load": 2000,
         "half_load_seconds": args.seconds,
     }
-    result["machine"] = {
-        "cpus": os.cpu_count(),
-        "python": platform.python_version(),
-        "platform": platform.platform(),
-    }
+    result["machine"] = machine()
     result["runs"] = args.runs
     result["seconds"] = round(time.monotonic() - started, 1)
     args.out.parent.mkdir(parents=True, exist_ok=True)
