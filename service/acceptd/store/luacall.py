@@ -16,8 +16,9 @@ A field typed as a sequence is a *tail* ("then per item: ..."): the last of its 
 its ARGV, spread in place; a sequence of tuples is flattened ("per entry: its record, its
 bodies" as pairs).
 
-The layout is read once per call type (`splitter`), never per call: a call costs one small
-dataclass and a few attribute reads, well under a microsecond."""
+The layout is read once per call type (`splitter`), never per call: a call costs building
+one dataclass and reading its fields back, about 1 us for a few fields and 3.5 us for the
+widest (delivery_create's 27), next to a Redis round trip of 100 us or more."""
 
 from __future__ import annotations
 
