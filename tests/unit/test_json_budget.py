@@ -6,6 +6,7 @@ on 48 KB and about an hour on 1 MiB."""
 from __future__ import annotations
 
 import time
+import tracemalloc
 from collections.abc import Callable
 
 import pytest
@@ -68,10 +69,36 @@ def test_an_adversarial_mebibyte_costs_linear_time(name: str) -> None:
 
 
 @pytest.mark.parametrize(
+    "body",
+    [
+        b" " * (10 * MIB - 1) + b"1",  # one value among ten mebibytes of whitespace
+        b"[" + b"0," * (125_000 - 1) + b"0]" + b" " * (10 * MIB - 250_001),
+        b"1" * (10 * MIB - 4) + b"e10",
+        b"[" + b'"abcdefghijklmnopq",' * 500_000 + b'""]',  # a regex sub held 85 MB
+    ],
+    ids=["whitespace", "values-then-whitespace", "one-long-number", "half-a-million-strings"],
+)
+def test_a_ten_mebibyte_body_costs_little_memory(body: bytes) -> None:
+    """The budget's bracket pass was a regex sub matching each byte: about 84 bytes of
+    memory a byte, 880 MB for one 10 MiB body anyone could send (an attack review found
+    it). Past the body itself, what deciding it holds stays a small share of its size."""
+    tracemalloc.start()
+    try:
+        decode_or_refuse(body)
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 4 * len(body), f"{peak / MIB:.0f} MiB for a {len(body) / MIB:.0f} MiB body"
+
+
+@pytest.mark.parametrize(
     ("body", "detail"),
     [
         (b'{"value": "never closed', "Unterminated string"),
         (b"[1e400]", "too large to represent"),
+        # No three-digit exponent, no 309 digits: 210 of them and e99 overflow all the same.
+        (b"9" * 210 + b"e99", "too large to represent"),
+        (b'{"x": -' + b"1" * 250 + b"E60}", "too large to represent"),
         (b'{"a": NaN}', "NaN is not a JSON number"),
         (b"[-Infinity]", "-Infinity is not a JSON number"),
         (b"1" * 4301, "integer too long"),
