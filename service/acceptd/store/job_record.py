@@ -9,7 +9,6 @@ from typing import Any, Protocol
 
 from acceptd.core.jsonenc import compact
 from acceptd.core.statuses import JobStatus
-from acceptd.store.layouts import JobField
 from acceptd.store.layouts import JobField as F
 
 
@@ -72,7 +71,7 @@ class JobRecord:
 
     @classmethod
     def from_hash(cls, job_id: str, raw: dict[str, str]) -> JobRecord:
-        def opt_int(name: JobField) -> int | None:
+        def opt_int(name: F) -> int | None:
             value = raw.get(name)
             return int(value) if value else None
 
@@ -164,7 +163,7 @@ class JobContent(Protocol):
     def channels(self) -> list[str]: ...
 
 
-Fields = dict[JobField, str | int]
+Fields = dict[F, str | int]
 """Fields of a job's hash by name (`flat` makes them HSET's name, value, name, value, …)."""
 
 

@@ -28,7 +28,6 @@ from acceptd.store.job_record import (
     flat,
     new_job_fields,
 )
-from acceptd.store.layouts import JobField
 from acceptd.store.layouts import JobField as F
 from acceptd.store.placement import job_shard
 from acceptd.store.scriptcalls import (
@@ -299,7 +298,7 @@ class JobStore:
         """The job, or None when it does not exist or belongs to another tenant."""
         key = keys.job(job_id)
         raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
-        if not raw or (tenant is not None and raw.get(JobField.TENANT) != tenant):
+        if not raw or (tenant is not None and raw.get(F.TENANT) != tenant):
             return None
         return self._opened(JobRecord.from_hash(job_id, raw))
 
@@ -336,7 +335,7 @@ class JobStore:
         for job_id, (values,) in zip(job_ids, found, strict=True):
             raw = {name: v for name, v in zip(HEAD_FIELDS, values, strict=True) if v is not None}
             heads.append(
-                self._opened(JobRecord.from_hash(job_id, raw)) if JobField.TENANT in raw else None
+                self._opened(JobRecord.from_hash(job_id, raw)) if F.TENANT in raw else None
             )
         return heads
 
@@ -414,7 +413,7 @@ class JobStore:
         found: str | None = await self._shards.for_key(key).hget(key, F.TRACEPARENT)  # type: ignore[misc]
         return found
 
-    async def fields_of(self, job_ids: list[str], *names: JobField) -> list[tuple[str | None, ...]]:
+    async def fields_of(self, job_ids: list[str], *names: F) -> list[tuple[str | None, ...]]:
         """The named fields of each job (None for a job that expired), in one round trip
         per node."""
         job_keys = [keys.job(job_id) for job_id in job_ids]
