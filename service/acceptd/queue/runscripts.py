@@ -9,9 +9,7 @@ from typing import ClassVar
 
 from acceptd.core import ids
 from acceptd.store import keys
-from acceptd.store.fairshare import with_prelude
-from acceptd.store.layouts import lua_tables
-from acceptd.store.luacall import script_text
+from acceptd.store.scripts import fair_source, layouts_source
 from acceptd.store.shards import Shards
 from acceptd.store.tracedscript import C, TracedScript
 
@@ -143,16 +141,14 @@ class RunScripts:
     store/lua/_fair.lua above that."""
 
     def __init__(self, shards: Shards) -> None:
-        layouts = lua_tables()
-
         def script(call_type: type[C], source: str) -> TracedScript[C]:
             return TracedScript(call_type, shards.control.register_script(source), shards)
 
         def arq(call_type: type[C]) -> TracedScript[C]:
-            return script(call_type, layouts + script_text(call_type))
+            return script(call_type, layouts_source(call_type))
 
         def fair(call_type: type[C]) -> TracedScript[C]:
-            return script(call_type, with_prelude(layouts + script_text(call_type)))
+            return script(call_type, fair_source(call_type))
 
         self.arq_pickup = arq(ArqPickup)
         self.arq_retry = arq(ArqRetry)

@@ -80,18 +80,24 @@ _PRELUDE = (
 _NEW_JOB = _LUA.joinpath("_new_job.lua").read_text(encoding="utf-8")
 
 
+# Every record's field names (store/layouts.py), above every script: no script spells one.
+_LAYOUTS = lua_tables()
+
+
 def _status_source(call_type: type[ScriptCall]) -> str:
     """A status script (lua/status/) by its call type, with the prelude above it."""
     return _LAYOUTS + _PRELUDE + script_text(call_type)
 
 
-# Every record's field names (store/layouts.py), above every script: no script spells one.
-_LAYOUTS = lua_tables()
-
-
 def layouts_source(call_type: type[ScriptCall]) -> str:
-    """A script of lua/ by its call type, with the record layouts above it."""
+    """A script (store/lua/ or queue/lua/) by its call type, with the record layouts above
+    it."""
     return _LAYOUTS + script_text(call_type)
+
+
+def fair_source(call_type: type[ScriptCall]) -> str:
+    """A script that queues jobs or takes them out: lua/_fair.lua above it."""
+    return with_prelude(layouts_source(call_type))
 
 
 class Scripts:
@@ -106,8 +112,11 @@ class Scripts:
             return traced(call_type, layouts_source(call_type))
 
         def typed_fair(call_type: type[C]) -> TracedScript[C]:
-            """A script that queues jobs or takes them out: lua/_fair.lua above it."""
-            return traced(call_type, with_prelude(layouts_source(call_type)))
+            return traced(call_type, fair_source(call_type))
+
+        def creates_jobs(call_type: type[C]) -> TracedScript[C]:
+            """A script that writes new jobs (write_job, queue_job) and queues them."""
+            return traced(call_type, with_prelude(_LAYOUTS + _NEW_JOB + script_text(call_type)))
 
         def status(call_type: type[C]) -> TracedScript[C]:
             return traced(call_type, _status_source(call_type))
@@ -121,10 +130,8 @@ class Scripts:
         self.complete = status(Complete)
         self.input_timeout = status(InputTimeout)
         self.batch_part_done = status(BatchPartDone)
-        self.submit = traced(Submit, with_prelude(_LAYOUTS + _NEW_JOB + script_text(Submit)))
-        self.schedule_tick = traced(
-            ScheduleTick, with_prelude(_LAYOUTS + _NEW_JOB + script_text(ScheduleTick))
-        )
+        self.submit = creates_jobs(Submit)
+        self.schedule_tick = creates_jobs(ScheduleTick)
         self.schedule_claim = typed(ScheduleClaim)
         self.schedule_write = typed(ScheduleWrite)
         self.schedule_admit = typed(ScheduleAdmit)
