@@ -29,9 +29,10 @@ from acceptd.core.statuses import TERMINAL_STATUSES, JobStatus
 from acceptd.store import keys, records
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION, arq_payload
 from acceptd.store.idempotency import ClaimLapsedError, HeldKey
-from acceptd.store.job_record import Fields, JobRef, content_fields, flat, shared_fields
+from acceptd.store.job_record import Fields, JobRef, content_fields, shared_fields
 from acceptd.store.jobs import JobStore, QuotaExceededError
 from acceptd.store.layouts import BatchField as B
+from acceptd.store.layouts import flat
 from acceptd.store.outages import StoreUnavailable
 from acceptd.store.placement import job_shard
 from acceptd.store.scriptcalls import (
@@ -216,20 +217,20 @@ class BatchStore:
         indexes: list[int],
         job_ids: list[str],
         shared: Fields,
-        shared_json: str,
         created: int,
         *,
         held: bool,
     ) -> _Part:
         """The script calls that write the items `indexes` on `shard`: chunks of CHUNK. Each
         item is its own fields (store/job_record.py), by name, with its id, arq payload and
-        size; the `shared` fields are the batch's, passed once (`shared_json`). A part on
-        another shard than the home is `held` out of the queue."""
+        size; the `shared` fields are the batch's, passed once a call. A part on another
+        shard than the home is `held` out of the queue."""
         tenant_index = keys.tenant_jobs(new.tenant, shard)
         part_index, part = keys.batch_jobs(batch_id, shard), keys.batch_part(batch_id, shard)
         queue, fair_share = keys.job_queue(shard), keys.fair_share(shard)
         usage = keys.tenant_usage(new.tenant, shard)
         shared_flat = flat(shared)
+        shared_json = compact([str(value) for value in shared_flat])
         chunks: list[BatchItems] = []
         items_bytes = 0
         for start in range(0, len(indexes), CHUNK):
@@ -301,8 +302,6 @@ class BatchStore:
             traceparent=new.traceparent,
             batch_id=batch_id,
         )
-        # What every batch_items.lua call of this batch is given with its chunk.
-        shared_json = compact([str(v) for v in flat(shared)])
         placed = self._placement(new, home, capped=await self._jobs.capped(new.tenant))
         # Ids made in the items' order (they sort by it, whatever shard each is on): a
         # batch's items list in the order they were submitted.
@@ -316,7 +315,6 @@ class BatchStore:
                 indexes,
                 job_ids,
                 shared,
-                shared_json,
                 created,
                 held=shard != home,
             )
@@ -404,7 +402,7 @@ class BatchStore:
             idem_key = (idempotency.redis_key,)
             idem_value, idem_ttl_ms = idempotency.done_value(batch_id), idempotency.ttl_ms
             claim = idempotency.claim
-        flat = [value for pair in fields.items() for value in pair]
+        hash_fields = flat(fields)
         gate = BatchOpen(
             batch=keys.batch(batch_id),
             filed=keys.tenant_batches(new.tenant, home),
@@ -415,14 +413,14 @@ class BatchStore:
             items=part.items,
             quota=self._jobs.job_share,
             budget=self._jobs.byte_share,
-            hash_bytes=stored_bytes(flat),
+            hash_bytes=stored_bytes(hash_fields),
             item_bytes=part.items_bytes,
             idempotency_value=idem_value,
             ttl_ms=idem_ttl_ms,
             score=0,
             deadline_ms=opens_by,
             claim=claim,
-            fields=flat,
+            fields=hash_fields,
         )
         return await self._write(part, gate, held=False)
 
@@ -449,7 +447,7 @@ class BatchStore:
             B.OPENS_BY: opens_by,
             B.HELD: 1,
         }
-        flat = [value for pair in fields.items() for value in pair]
+        hash_fields = flat(fields)
         gate = BatchOpen(
             batch=keys.batch_part(batch_id, shard),
             filed=keys.batch_parts_pending(shard),
@@ -467,7 +465,7 @@ class BatchStore:
             score=recover_at,
             deadline_ms=0,
             claim="",
-            fields=flat,
+            fields=hash_fields,
         )
         return await self._write(part, gate, held=True)
 

@@ -12,6 +12,7 @@ from acceptd.core.credentials import generate_secret, generate_signing_key
 from acceptd.core.secretbox import SecretBox
 from acceptd.store import keys
 from acceptd.store.layouts import EndpointField as F
+from acceptd.store.layouts import flat
 from acceptd.store.scripts import Scripts
 from acceptd.store.sealed import open_secrets, rotation_fields
 from acceptd.store.shards import Shards
@@ -202,8 +203,7 @@ class EndpointStore:
         )
         version = truth.pop("~v", None)
         if version is not None:
-            pairs = [part for pair in truth.items() for part in pair]
-            await self._copy_counts(tenant, ["~v", version, *pairs])
+            await self._copy_counts(tenant, ["~v", version, *flat(truth)])
 
     async def count(self, tenant: str) -> int:
         found: int = await self._redis.scard(keys.tenant_endpoints(tenant))  # type: ignore[misc]
@@ -263,7 +263,7 @@ class EndpointStore:
                 tenant_endpoints=keys.tenant_endpoints(tenant),
                 limit=limit,
                 endpoint_id=endpoint_id,
-                fields=[part for pair in fields.items() for part in pair],
+                fields=flat(fields),
             )
         )
         if not created:

@@ -164,11 +164,7 @@ class JobContent(Protocol):
 
 
 Fields = dict[F, str | int]
-"""Fields of a job's hash by name (`flat` makes them HSET's name, value, name, value, …)."""
-
-
-def flat(fields: Fields) -> list[str | int]:
-    return [part for pair in fields.items() for part in pair]
+"""Fields of a job's hash by name (store/layouts.py `flat` lays them out for HSET)."""
 
 
 def content_fields(content: JobContent, schedule_id: str | None = None) -> Fields:

@@ -25,10 +25,10 @@ from acceptd.store.job_record import (
     JobRecord,
     JobRef,
     NewJob,
-    flat,
     new_job_fields,
 )
 from acceptd.store.layouts import JobField as F
+from acceptd.store.layouts import flat
 from acceptd.store.placement import job_shard
 from acceptd.store.scriptcalls import (
     AwaitInput,

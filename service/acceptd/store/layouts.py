@@ -7,7 +7,18 @@ Lua `JOB.ordering_key`; both mean the hash field "okey"."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from enum import StrEnum
+from typing import TypeVar
+
+K = TypeVar("K", bound=str)
+V = TypeVar("V")
+
+
+def flat(fields: Mapping[K, V]) -> list[str | V]:
+    """A hash's fields as HSET (and a script's field/value tail) takes them: name, value,
+    name, value, …"""
+    return [part for pair in fields.items() for part in pair]
 
 
 class JobField(StrEnum):

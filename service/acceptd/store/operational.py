@@ -12,6 +12,7 @@ from acceptd.core import ids
 from acceptd.core.clock import now_ms
 from acceptd.core.jsonenc import compact
 from acceptd.store import keys
+from acceptd.store.layouts import flat
 from acceptd.store.shards import Shards
 
 
@@ -38,7 +39,7 @@ class OperationalEvent:
             "about": self.about or "",
             "data": compact(self.data),
         }
-        return [part for pair in entry.items() for part in pair]
+        return flat(entry)
 
 
 async def subscribed(shards: Shards, tenant: str, event: str, subject: str) -> bool:

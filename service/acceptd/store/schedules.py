@@ -35,6 +35,7 @@ from acceptd.store import keys, records
 from acceptd.store.job_record import JobRecord, NewJob
 from acceptd.store.jobs import JobStore, PreparedJob, QuotaExceededError
 from acceptd.store.layouts import ScheduleField as F
+from acceptd.store.layouts import flat
 from acceptd.store.schedulecalls import (
     ScheduleAdmit,
     ScheduleClaim,
@@ -586,7 +587,7 @@ def _own_fields(
         F.OVERLAP: overlap,
         F.UPDATED: now,
     }
-    return [*(part for pair in own.items() for part in pair), *job.fields()]
+    return [*flat(own), *job.fields()]
 
 
 class _NextTicks:
