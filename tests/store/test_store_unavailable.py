@@ -103,9 +103,9 @@ Call = Callable[[], Awaitable[object]]
 
 
 def _calls(client: Redis, key: str, script_source: str) -> dict[str, Call]:
-    """One write to `key` of each way a store runs commands: a command, a pipeline, a
-    transaction, a script (EVALSHA, loaded on NOSCRIPT) and a script in a pipeline; the
-    command is the script's."""
+    """One write to `key` of each way a store runs commands: a command, commands sent
+    together, a pipeline, a transaction, a script (EVALSHA, loaded on NOSCRIPT), scripts
+    sent together and a script in a pipeline; the command is the script's."""
     script = client.register_script(script_source)
     command = ("LPUSH", key, "x") if script_source == PUSH_SCRIPT else ("SET", key, "x")
 
@@ -120,11 +120,26 @@ def _calls(client: Redis, key: str, script_source: str) -> dict[str, Call]:
             await script(keys=[key], args=["x"], client=pipe)
             return await pipe.execute()
 
+    async def together(call: Call) -> object:
+        """Three sent in one turn of the loop: one pipeline (store/batching.py), each
+        sender raising what it would have raised alone."""
+        replies = await asyncio.gather(call(), call(), call(), return_exceptions=True)
+        errors = [reply for reply in replies if isinstance(reply, BaseException)]
+        if errors:
+            assert len(errors) == 3, replies
+            assert len({(type(e), type(e.__cause__)) for e in errors}) == 1, errors
+            raise errors[0]
+        return replies
+
     return {
         "command": lambda: client.execute_command(*command),  # type: ignore[no-untyped-call]
+        "commands sent together": lambda: together(
+            lambda: client.execute_command(*command)  # type: ignore[no-untyped-call]
+        ),
         "pipeline": lambda: pipelined(False),
         "transaction": lambda: pipelined(True),
         "script": lambda: script(keys=[key], args=["x"]),
+        "scripts sent together": lambda: together(lambda: script(keys=[key], args=["x"])),
         "script in a pipeline": script_in_pipeline,
     }
 

@@ -19,6 +19,7 @@ from redis.exceptions import ConnectionError as RedisConnectionError
 from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.core.settings import Settings
+from acceptd.store.batching import CommandBatches, batchable
 from acceptd.store.outages import AS_UNAVAILABLE
 from acceptd.store.shards import Shards
 
@@ -52,7 +53,17 @@ class StoreClient(Redis):
     readers (store/shardchannels.py, store/changes.py) take any error for a lost
     subscription."""
 
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._batches = CommandBatches(self._send_alone, lambda: self.pipeline(transaction=False))
+
     async def execute_command(self, *args: Any, **options: Any) -> Any:
+        # Sent with the other commands of this turn of the loop (store/batching.py).
+        if batchable(args[0]):
+            return await self._batches.send(args, options)
+        return await self._send_alone(*args, **options)
+
+    async def _send_alone(self, *args: Any, **options: Any) -> Any:
         with AS_UNAVAILABLE:
             return await super().execute_command(*args, **options)  # type: ignore[no-untyped-call]
 

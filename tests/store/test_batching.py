@@ -1,0 +1,114 @@
+"""Commands sent in one turn of the event loop leave as one pipeline (store/batching.py), on
+the store's own client (on a cluster, a tag's): each sender still gets its own reply, or
+its own error, as if it had sent its command alone. Outages raised by commands sent
+together: tests/store/test_store_unavailable.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+
+import pytest
+from redis.asyncio import Redis
+from redis.exceptions import ResponseError
+
+from acceptd.core.settings import Settings
+from acceptd.store import keys
+from acceptd.store.cluster import connect_shards
+from acceptd.store.connection import StoreClient
+from acceptd.store.outages import StoreUnavailable
+
+pytestmark = pytest.mark.timeout(30)
+
+COUNTER_SCRIPT = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
+
+
+def _key(name: str) -> str:
+    return f"{keys.PREFIX}{keys.shard_tag(0)}:test:batching:{name}"
+
+
+@pytest.fixture
+async def client(redis_url: str, redis: Redis) -> AsyncIterator[StoreClient]:
+    """A fresh store client of shard 0 (one server, or on a cluster the tag's), with
+    nothing of this module's left from an earlier test."""
+    shards = await connect_shards(Settings(redis_url=redis_url, shards=1))
+    tagged = shards.of(0)
+    assert isinstance(tagged, StoreClient)
+    await tagged.delete(*(_key(n) for n in ("a", "b", "c", "string", "stream", "counter")))
+    await tagged.delete(*(_key(f"n{i}") for i in range(50)))
+    yield tagged
+    await shards.aclose()
+
+
+async def _connections_received(client: StoreClient) -> int:
+    return int((await client.info("stats"))["total_connections_received"])
+
+
+async def test_commands_sent_together_take_one_connection(client: StoreClient) -> None:
+    await client.ping()  # the pool's first connection, open and idle again
+    before = await _connections_received(client)
+    replies = await asyncio.gather(*(client.incr(_key(f"n{i}")) for i in range(50)))
+    assert replies == [1] * 50
+    # Sent one by one, 50 commands at once would have opened up to 49 more connections.
+    assert await _connections_received(client) - before == 0
+    assert await client.get(_key("n49")) == "1"
+
+
+async def test_each_sender_gets_its_own_reply_and_its_own_error(client: StoreClient) -> None:
+    await client.set(_key("string"), "not a hash")
+    replies = await asyncio.gather(
+        client.set(_key("a"), "1"),
+        client.execute_command("HGET", _key("string"), "field"),  # WRONGTYPE: its sender's alone
+        client.incrby(_key("b"), 5),
+        client.get(_key("string")),
+        return_exceptions=True,
+    )
+    assert replies[0] is True
+    assert isinstance(replies[1], ResponseError)
+    assert "WRONGTYPE" in str(replies[1])
+    assert not isinstance(replies[1], StoreUnavailable)
+    # The error names nothing of the other senders' commands (their arguments are data).
+    assert _key("a") not in str(replies[1])
+    assert "pipeline" not in str(replies[1])
+    assert list(replies[2:]) == [5, "not a hash"]
+
+
+async def test_scripts_sent_together_after_a_flush_are_loaded_again(client: StoreClient) -> None:
+    script = client.register_script(COUNTER_SCRIPT)
+    assert await script(keys=[_key("counter")], args=[1]) == 1
+    await client.script_flush()
+    # Each EVALSHA of the pipeline meets NOSCRIPT; each sender loads it and runs it once.
+    replies = await asyncio.gather(*(script(keys=[_key("counter")], args=[1]) for _ in range(10)))
+    assert sorted(replies) == list(range(2, 12))
+    assert await client.get(_key("counter")) == "11"
+
+
+async def test_a_sender_that_stops_waiting_before_the_batch_leaves_sends_nothing(
+    client: StoreClient,
+) -> None:
+    cancelled = asyncio.ensure_future(client.incr(_key("a")))
+    kept = asyncio.ensure_future(client.incr(_key("b")))
+    await asyncio.sleep(0)  # both queued; the batch leaves on the next turn
+    cancelled.cancel()
+    assert await kept == 1
+    with pytest.raises(asyncio.CancelledError):
+        await cancelled
+    assert await client.get(_key("a")) is None
+
+
+async def test_a_blocking_read_goes_alone_and_holds_up_no_other_command(
+    client: StoreClient,
+) -> None:
+    stream = _key("stream")
+    await client.xgroup_create(stream, "group", id="0", mkstream=True)
+    blocked = asyncio.ensure_future(
+        client.xreadgroup("group", "reader", {stream: ">"}, count=1, block=10_000)
+    )
+    # In a pipeline behind the blocking read, these would wait its 10 s.
+    replies = await asyncio.wait_for(
+        asyncio.gather(*(client.incr(_key("c")) for _ in range(5))), timeout=5
+    )
+    assert sorted(replies) == [1, 2, 3, 4, 5]
+    await client.xadd(stream, {"wakes": "it"})
+    read = await asyncio.wait_for(blocked, timeout=5)
+    assert read[0][1][0][1] == {"wakes": "it"}
