@@ -308,3 +308,26 @@ async def test_a_worker_stopped_as_it_starts_stops_every_time(
             await worker.close()
         # Well under a second (a timeout's own cancel can be lost the same way: timed too).
         assert time.monotonic() - started < 3
+
+
+async def test_a_full_worker_takes_the_next_due_job_as_a_slot_frees(
+    client: TestClient[Any, Any], auth: dict[str, str], make_settings: Callable[..., Settings]
+) -> None:
+    """One slot, six jobs queued before it starts, and its fallback poll at its longest
+    (5 s): each run that ends wakes it for the next (queue/wakeable.py), or the five after
+    the first would wait 25 s of fallback polls between them."""
+    from acceptd.jobs.registry import JobRegistry
+    from acceptd.worker.role import create_worker
+    from tests.support.roles import stop_or_explain
+
+    jobs = [await submit(client, auth, "demo.echo", {"value": n}) for n in range(6)]
+    slow_poll = make_settings(worker_concurrency=1, worker_poll_delay_seconds=5)
+    running = create_worker(
+        slow_poll, JobRegistry.from_modules(slow_poll.job_modules), handle_signals=False
+    )
+    task = asyncio.create_task(running.async_run())
+    try:
+        for job in jobs:
+            await wait_until(status_is(client, auth, job, "succeeded"), timeout=4)
+    finally:
+        await stop_or_explain(running, task)

@@ -318,25 +318,40 @@ class LeanWorker(Worker):
         return task is None or task.done()
 
     async def start_jobs(self, job_ids: list[bytes | str]) -> None:  # type: ignore[override]
+        """arq's, with the pickups of the jobs a poll found sent together (one pipeline:
+        store/batching.py) rather than one round trip after another: a slot is taken for
+        each first, as in arq, and what was taken so far goes out before waiting for one."""
+        taking: list[tuple[str, str]] = []  # (job id, its run's token)
         for job_id_given in job_ids:
+            if taking and self.sem.locked():
+                await self._take(taking)
+                taking = []
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
-                return
+                break
             job_id = _text(job_id_given)
             if job_id in self.tasks and not self.tasks[job_id].done():
                 self.sem.release()  # running here: no need to ask Redis
                 continue
             self.job_counter += 1
-            lease_ms = int(self.in_progress_timeout_s * 1000)
-            token = secrets.token_hex(8)
-            try:
-                taken = await self._pickup(job_id, lease_ms, token)
-            except BaseException:
-                self.job_counter -= 1
-                self.sem.release()
-                raise
-            if not taken or taken == "parked":  # not due, running elsewhere, or no slot
+            taking.append((job_id, secrets.token_hex(8)))
+        if taking:
+            await self._take(taking)
+
+    async def _take(self, taking: list[tuple[str, str]]) -> None:
+        """Pick the jobs up, all at once, and start the runs of those taken; the slot of
+        each one not taken (not due, running elsewhere, no room in its limits) is given
+        back."""
+        lease_ms = int(self.in_progress_timeout_s * 1000)
+        replies = await asyncio.gather(
+            *(self._pickup(job_id, lease_ms, token) for job_id, token in taking),
+            return_exceptions=True,
+        )
+        failed: BaseException | None = None
+        for (job_id, token), taken in zip(taking, replies, strict=True):
+            if isinstance(taken, BaseException) or not taken or taken == "parked":
+                failed = failed or (taken if isinstance(taken, BaseException) else None)
                 self.job_counter -= 1
                 self.sem.release()
                 continue
@@ -346,6 +361,8 @@ class LeanWorker(Worker):
             task = self.loop.create_task(self.run_job(job_id, int(float(score))))
             task.add_done_callback(lambda _: self._release_sem_dec_counter_on_complete())
             self.tasks[job_id] = task
+        if failed is not None:
+            raise failed
 
     def _pickup(self, job_id: str, lease_ms: int, token: str) -> Awaitable[Any]:
         """The pickup of one queued job (its reply: queue/lua/*_pickup.lua)."""

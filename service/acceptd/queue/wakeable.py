@@ -55,6 +55,13 @@ class WakeableWorker(LeanWorker):
             log.warning("job %s was cut off by an outage (%s)", job_id, exc.reason)
             self._lost.add(job_id)
 
+    def _release_sem_dec_counter_on_complete(self) -> None:
+        super()._release_sem_dec_counter_on_complete()
+        # A slot freed: due work the last poll left for want of one is taken now, not one
+        # idle poll later (the wake-ups of many runs ending together make one poll).
+        if self.queue_head == "busy":
+            self.wake()
+
     def _restore_slots(self) -> None:
         """arq's start_jobs takes a slot (its counter and its semaphore) before its Redis
         calls and gives it back only on the errors it expects: a connection dropped during
