@@ -15,6 +15,7 @@ import json
 import logging
 import time
 from collections import Counter
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
@@ -166,17 +167,22 @@ class FanOut:
         # deleted while pending reads back without fields: only acknowledged.
         touched: set[str] = set()
         # One read of a tenant's endpoints per batch, not per event: every event in the batch
-        # was written before this read, so every endpoint it was written for is seen.
-        tenants = sorted({fields["tenant"] for _, fields in entries if fields})
-        found = await asyncio.gather(*(self._endpoints.for_tenant(t) for t in tenants))
-        endpoints = dict(zip(tenants, found, strict=True))
-        await asyncio.gather(
-            *(
-                self.handle(fields, entry_id, touched, endpoints[fields["tenant"]])
-                for entry_id, fields in entries
-                if fields
+        # was written before this read, so every endpoint it was written for is seen. Read
+        # while the events' subjects are (the same round trip: store/batching.py).
+        loop = asyncio.get_running_loop()
+        tenants = {fields["tenant"] for _, fields in entries if fields}
+        endpoints = {t: loop.create_task(self._endpoints.for_tenant(t)) for t in tenants}
+        try:
+            await asyncio.gather(
+                *(
+                    self.handle(fields, entry_id, touched, endpoints[fields["tenant"]])
+                    for entry_id, fields in entries
+                    if fields
+                )
             )
-        )
+        finally:
+            # Each read awaited (an outage in one is the batch's error, raised above).
+            await asyncio.gather(*endpoints.values(), return_exceptions=True)
         entry_ids = [entry_id for entry_id, _ in entries]
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(self._stream, keys.EVENTS_GROUP, *entry_ids)
@@ -221,21 +227,25 @@ class FanOut:
         fields: dict[str, str],
         entry_id: str = "0-0",
         touched: set[str] | None = None,
-        endpoints: list[EndpointRecord] | None = None,
+        endpoints: Awaitable[list[EndpointRecord]] | None = None,
     ) -> int:
         """Creates the event's deliveries; returns how many were new. The order queues it
-        added to are put in `touched`; `endpoints`, the tenant's, are read when not given."""
+        added to are put in `touched`; `endpoints`, the tenant's (a read under way, shared
+        by the batch's events), are read here when not given."""
         event, tenant, msg_id = fields["event"], fields["tenant"], fields["msg"]
         if event == PART_DONE_EVENT:
             # Internal: a part of a batch over many shards finished. Nobody is sent this.
             await self._batches.part_done(fields["batch"], tenant, self.shard)
             return 0
         if endpoints is None:
-            subject, tenant_endpoints = await asyncio.gather(
-                self._subject(fields), self._endpoints.for_tenant(tenant)
-            )
-        else:
-            subject, tenant_endpoints = await self._subject(fields), endpoints
+            reading = asyncio.ensure_future(self._endpoints.for_tenant(tenant))
+            try:
+                return await self.handle(fields, entry_id, touched, reading)
+            finally:
+                await asyncio.gather(reading, return_exceptions=True)
+        # The subject is read in the round trip of the endpoints' read (store/batching.py).
+        subject = await self._subject(fields)
+        tenant_endpoints = await endpoints
         if subject is None:
             return 0  # expired before anyone could be told: nothing left to send
         subject_id, resource, callback_url = subject.id, subject.resource, subject.callback_url
