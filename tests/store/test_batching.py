@@ -15,8 +15,10 @@ from redis.exceptions import ResponseError
 from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.store.cluster import connect_shards
-from acceptd.store.connection import StoreClient
+from acceptd.store.connection import StoreClient, connect
 from acceptd.store.outages import StoreUnavailable
+from tests.support.constants import TEST_TOPOLOGY
+from tests.support.cutting_proxy import CuttingProxy
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -112,3 +114,64 @@ async def test_a_blocking_read_goes_alone_and_holds_up_no_other_command(
     await client.xadd(stream, {"wakes": "it"})
     read = await asyncio.wait_for(blocked, timeout=5)
     assert read[0][1][0][1] == {"wakes": "it"}
+
+
+@pytest.mark.skipif(TEST_TOPOLOGY == "cluster", reason="a proxy hides a cluster's nodes")
+async def test_a_reply_cut_off_re_runs_no_command_already_answered(
+    redis_url: str, client: StoreClient
+) -> None:
+    """The connection drops in the middle of a neighbour's 1 MiB reply. The command answered
+    before it ran once and keeps its reply; the one cut off goes again alone, on a new
+    connection. redis-py's pipeline would have sent the whole batch again, the answered
+    command included, once per retry."""
+    await client.set(_key("string"), "x" * 1024 * 1024)
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    async with CuttingProxy(port, cut_after=64 * 1024) as proxy:
+        cut = connect(Settings(redis_url=f"redis://127.0.0.1:{proxy.port}/0"))
+        try:
+            counted, big = await asyncio.gather(cut.incr(_key("a")), cut.get(_key("string")))
+        finally:
+            await cut.aclose()
+    assert counted == 1
+    assert big == "x" * 1024 * 1024
+    assert await client.get(_key("a")) == "1"  # ran once
+
+
+async def test_a_reply_that_cannot_be_decoded_is_its_senders_error_alone(
+    redis_url: str, client: StoreClient
+) -> None:
+    """Its sender gets the decoding error; the connection is closed (redis-py leaves it
+    unusable); the reply read before it stays its sender's, and the command after it goes
+    again alone (it may have run: as with any connection closed under a command)."""
+    raw = Redis.from_url(redis_url) if TEST_TOPOLOGY != "cluster" else None
+    await (raw or client).set(_key("string"), b"\xff not UTF-8")
+    await client.set(_key("c"), "c's own")
+    try:
+        counted, undecodable, after = await asyncio.gather(
+            client.incr(_key("b")),
+            client.get(_key("string")),
+            client.get(_key("c")),
+            return_exceptions=True,
+        )
+    finally:
+        if raw is not None:
+            await raw.aclose()
+    assert counted == 1
+    assert isinstance(undecodable, UnicodeDecodeError)
+    assert after == "c's own"
+    assert await client.get(_key("b")) == "1"  # ran once
+    assert list(await asyncio.gather(client.incr(_key("b")), client.get(_key("c")))) == [
+        2,
+        "c's own",
+    ]
+
+
+async def test_a_first_command_whose_coroutine_is_closed_leaves_the_client_working(
+    client: StoreClient,
+) -> None:
+    sending = client.execute_command("PING")
+    sending.send(None)  # up to its wait for the turn's end
+    sending.close()  # closed there (GeneratorExit), never awaited again
+    assert await asyncio.wait_for(client.ping(), timeout=5) is True
+    both = await asyncio.wait_for(asyncio.gather(client.ping(), client.ping()), timeout=5)
+    assert list(both) == [True, True]

@@ -16,25 +16,34 @@ stream read that may wait, WAIT) and commands that change the connection's own s
 
 A reply is its command's own: an error reply (a script's error, OOM) reaches only the task
 that sent it, raised as the direct path raises it (an outage as StoreUnavailable,
-store/outages.py); a reply saying the command did not run on this node (MOVED, TRYAGAIN,
-CLUSTERDOWN: a cluster's slot moving) sends that command again alone, through the client's
-own retries, which follow it (store/cluster.py). A connection lost mid-pipeline is retried
-by redis-py as a whole, as a single command would be (each command of it may have run
-once already: the same at-least-once a single command has on a dropped connection)."""
+store/outages.py). Whatever stops the replies being read (a dropped connection, a
+timeout, a reply that cannot be decoded) closes that connection: the replies read so
+far reach their senders, the command whose reply failed gets that error if it was its
+own (a decoding error) and is otherwise sent again alone, and so is every command after
+it. A reply saying the command did not run on this node (MOVED, TRYAGAIN, CLUSTERDOWN: a
+cluster's slot moving) sends that command again alone too. Sent again alone, a command
+goes through the client's own retries, which follow a slot to its new node
+(store/cluster.py): each command is exposed to a dropped connection exactly as it would
+be sent alone, never re-run because another sender's reply was cut off."""
 
 from __future__ import annotations
 
 import asyncio
+import contextvars
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
-from redis.exceptions import ClusterDownError, MovedError, TryAgainError
+from redis.exceptions import ClusterDownError, MovedError, ResponseError, TryAgainError
 
 from acceptd.store.outages import StoreUnavailable, describe, is_outage
 
 # Replies that say the node did not run the command: sent again alone, through the retries
 # that follow a slot to its new node.
 NOT_RUN = (MovedError, TryAgainError, ClusterDownError)
+
+# At most this many commands leave in one pipeline (more sent in one turn make several):
+# bounds how long one sender's reply may wait behind the others'.
+MAX_BATCH = 128
 
 UNBATCHED = frozenset(
     {
@@ -63,6 +72,9 @@ UNBATCHED = frozenset(
         "RESET",
         "QUIT",
         "CLIENT",
+        "READONLY",
+        "READWRITE",
+        "ASKING",
         "SUBSCRIBE",
         "PSUBSCRIBE",
         "SSUBSCRIBE",
@@ -71,15 +83,26 @@ UNBATCHED = frozenset(
 )
 
 
-def batchable(command_name: str) -> bool:
-    name = command_name.split(" ", 1)[0] if " " in command_name else command_name
-    return name.upper() not in UNBATCHED
+def batchable(command_name: str | bytes) -> bool:
+    name = command_name.decode() if isinstance(command_name, bytes) else command_name
+    return name.split(" ", 1)[0].upper() not in UNBATCHED
 
 
-class BatchPipeline(Protocol):
-    def execute_command(self, *args: Any, **options: Any) -> Any: ...
+class BatchConnection(Protocol):
+    def pack_commands(self, commands: list[tuple[Any, ...]]) -> list[bytes]: ...
 
-    def execute(self, raise_on_error: bool = True) -> Awaitable[list[Any]]: ...
+    async def send_packed_command(self, command: list[bytes]) -> None: ...
+
+    async def disconnect(self) -> None: ...
+
+
+class BatchClient(Protocol):
+    """What a batch needs of the client (redis-py's Redis): its pool and its parser."""
+
+    @property
+    def connection_pool(self) -> Any: ...
+
+    async def parse_response(self, connection: Any, command_name: Any, **options: Any) -> Any: ...
 
 
 Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
@@ -87,21 +110,16 @@ Queued = tuple[tuple[Any, ...], dict[str, Any], "asyncio.Future[Any]"]
 
 class CommandBatches:
     """The commands of one client that are sent in the current turn of the loop. `direct`
-    sends one command alone (the client's own path); `pipeline` makes a non-transactional
-    pipeline.
+    sends one command alone (the client's own path, with its retries).
 
     The first command of a turn waits for the turn to end (one `sleep(0)`); the commands
     sent meanwhile join it. Alone, it then goes out itself, at no cost beyond that wait;
     with others, they all leave together from a task of their own, so that no sender's
     cancellation can stop the others' commands."""
 
-    def __init__(
-        self,
-        direct: Callable[..., Awaitable[Any]],
-        pipeline: Callable[[], BatchPipeline],
-    ) -> None:
+    def __init__(self, client: BatchClient, direct: Callable[..., Awaitable[Any]]) -> None:
+        self._client = client
         self._direct = direct
-        self._pipeline = pipeline
         # The commands that joined this turn's first one; None when no turn gathers.
         self._joined: list[Queued] | None = None
         # Sending tasks in flight: held so the loop does not collect them mid-send.
@@ -109,18 +127,26 @@ class CommandBatches:
 
     async def send(self, args: tuple[Any, ...], options: dict[str, Any]) -> Any:
         joined = self._joined
-        if joined is not None:  # this turn's first command waits: join it
+        if joined is not None and len(joined) < MAX_BATCH - 1:  # join this turn's first
             future: asyncio.Future[Any] = asyncio.get_running_loop().create_future()
             joined.append((args, options, future))
             return await future
         self._joined = joined = []
         try:
             await asyncio.sleep(0)  # the turn ends: every command sent in it has joined
-        except asyncio.CancelledError:
-            self._joined = None
-            self._spawn(joined)  # this one is not sent; those that joined still are
+        except BaseException:
+            # A cancellation, or the coroutine closed: this command is not sent; those that
+            # joined it still are, and no later command joins a group nobody would send.
+            if self._joined is joined:
+                self._joined = None
+            try:
+                self._spawn(joined)
+            except RuntimeError:  # the loop is closing: nothing can be sent any more
+                for _args, _options, waiting in joined:
+                    waiting.cancel()
             raise
-        self._joined = None
+        if self._joined is joined:
+            self._joined = None
         if not joined:
             return await self._direct(*args, **options)
         future = asyncio.get_running_loop().create_future()
@@ -130,7 +156,10 @@ class CommandBatches:
     def _spawn(self, batch: list[Queued]) -> None:
         if not batch:
             return
-        task = asyncio.get_running_loop().create_task(self._send_together(batch))
+        # In a context of its own: what it logs is no one sender's (a tenant, a request id).
+        task = asyncio.get_running_loop().create_task(
+            self._send_together(batch), context=contextvars.Context()
+        )
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
 
@@ -159,27 +188,58 @@ class CommandBatches:
             _settle(future, reply)
 
     async def _together(self, batch: list[Queued]) -> None:
-        pipe = self._pipeline()
-        for args, options, _future in batch:
-            pipe.execute_command(*args, **options)
-        try:
-            replies = await pipe.execute(raise_on_error=False)
-        except BaseException as error:
-            for _args, _options, future in batch:
-                _settle(future, error=_own(error))
-            if isinstance(error, asyncio.CancelledError):
-                raise
-            return
+        """One write, then the replies in order, each to its sender. Not redis-py's
+        Pipeline: on a dropped connection it sends the whole pipeline again, every command
+        already answered included."""
+        answered, failed = await self._pipelined(batch)
         again = []
-        for queued, reply in zip(batch, replies, strict=True):
+        for queued, reply in zip(batch, answered, strict=False):
             if isinstance(reply, NOT_RUN):
                 again.append(self._alone(queued))
             elif isinstance(reply, Exception):
                 _settle(queued[2], error=_unavailable_or(reply))
             else:
                 _settle(queued[2], reply)
+        if failed is not None:  # the reply of batch[len(answered)] was not read
+            again.extend(self._alone(queued) for queued in batch[len(answered) :])
         if again:
             await asyncio.gather(*again)
+
+    async def _pipelined(self, batch: list[Queued]) -> tuple[list[Any], BaseException | None]:
+        """(the replies read, in order: values and error replies; what stopped the reading,
+        or None). A reply that could not be decoded is its command's own error; the
+        connection is then closed, whatever was left unread on it."""
+        pool = self._client.connection_pool
+        answered: list[Any] = []
+        try:
+            connection: BatchConnection = await pool.get_connection()
+        except Exception as error:
+            return answered, error  # no connection: each command alone, with its retries
+        try:
+            await connection.send_packed_command(
+                connection.pack_commands([args for args, _options, _future in batch])
+            )
+            for args, options, _future in batch:
+                try:
+                    answered.append(
+                        await self._client.parse_response(connection, args[0], **options)
+                    )
+                except ResponseError as error:
+                    answered.append(error)
+                except Exception as error:
+                    if not is_outage(error):
+                        # This reply's own (it could not be decoded, its callback failed):
+                        # the connection may hold part of it; nothing more is read from it.
+                        answered.append(error)
+                    raise  # a connection lost is not this reply's doing: it goes again
+        except BaseException as error:
+            await asyncio.shield(connection.disconnect())
+            if isinstance(error, asyncio.CancelledError):
+                raise
+            return answered, error
+        finally:
+            await pool.release(connection)
+        return answered, None
 
 
 def _settle(
@@ -202,13 +262,3 @@ def _unavailable_or(error: Exception) -> Exception:
     unavailable = StoreUnavailable(describe(error))
     unavailable.__cause__ = error
     return unavailable
-
-
-def _own(error: BaseException) -> BaseException:
-    """An error that ended a whole pipeline, one object per sender (each raises it from its
-    own place; one shared object would gather every sender's traceback)."""
-    if isinstance(error, StoreUnavailable):
-        own = StoreUnavailable(error.reason)
-        own.__cause__ = error.__cause__
-        return own
-    return error

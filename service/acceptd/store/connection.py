@@ -55,7 +55,7 @@ class StoreClient(Redis):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
-        self._batches = CommandBatches(self._send_alone, lambda: self.pipeline(transaction=False))
+        self._batches = CommandBatches(self, self._send_alone)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
         # Sent with the other commands of this turn of the loop (store/batching.py).
