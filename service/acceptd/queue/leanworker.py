@@ -115,6 +115,9 @@ class LeanWorker(Worker):
         # falls due at next_due_ms) or "busy" (due entries it could not take: running
         # elsewhere, or no slot free). The caller paces its next poll on it.
         self.queue_head = "empty"
+        # Whether the last poll left due entries for want of a free slot here: a run that
+        # ends then wakes the loop (queue/wakeable.py). Entries running elsewhere do not.
+        self.waiting_for_a_slot = False
         self.next_due_ms = 0
         self._payloads: dict[str, bytes | str | None] = {}
         self._runs: RunScripts | None = None
@@ -266,6 +269,7 @@ class LeanWorker(Worker):
             self.next_due_ms = later[0] if later else 0
         else:
             self.queue_head = "busy"
+            self.waiting_for_a_slot = self.allow_pick_jobs
         if self.allow_abort_jobs:
             await self._cancel_aborted_jobs()
         for job_id, task in list(self.tasks.items()):
@@ -322,6 +326,7 @@ class LeanWorker(Worker):
         store/batching.py) rather than one round trip after another: a slot is taken for
         each first, as in arq, and what was taken so far goes out before waiting for one."""
         taking: list[tuple[str, str]] = []  # (job id, its run's token)
+        self.waiting_for_a_slot = False
         for job_id_given in job_ids:
             if taking and self.sem.locked():
                 await self._take(taking)
@@ -329,6 +334,8 @@ class LeanWorker(Worker):
             await self.sem.acquire()
             if self.job_counter >= self.max_jobs:
                 self.sem.release()
+                # Set before any run can end: the first to end wakes the loop.
+                self.waiting_for_a_slot = True
                 break
             job_id = _text(job_id_given)
             if job_id in self.tasks and not self.tasks[job_id].done():

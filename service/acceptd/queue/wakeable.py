@@ -58,8 +58,9 @@ class WakeableWorker(LeanWorker):
     def _release_sem_dec_counter_on_complete(self) -> None:
         super()._release_sem_dec_counter_on_complete()
         # A slot freed: due work the last poll left for want of one is taken now, not one
-        # idle poll later (the wake-ups of many runs ending together make one poll).
-        if self.queue_head == "busy":
+        # idle poll later (the wake-ups of many runs ending together make one poll). Not
+        # for entries another process runs: each run ending would poll for them again.
+        if self.waiting_for_a_slot:
             self.wake()
 
     def _restore_slots(self) -> None:
