@@ -500,6 +500,43 @@ async def test_replayed_event_makes_no_duplicate_delivery(
     assert len(await client.app[state.DELIVERIES].for_job(job["id"])) == 1
 
 
+async def test_the_next_events_are_read_in_the_round_trip_that_acknowledges_a_batch(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: ReceiverFixture,
+) -> None:
+    """Under load the fan-out reads its next batch with the acknowledgement of the last one
+    (one round trip a batch fewer): the events read then are this consumer's, still in the
+    stream, and handled like any batch."""
+    from acceptd.api import state
+    from acceptd.core import ids
+    from acceptd.store import keys
+
+    _, url = receiver
+    by_shard: dict[int, list[str]] = {}
+    while not any(len(jobs) == 2 for jobs in by_shard.values()):  # pigeonhole: bounded
+        job = await submit(client, auth, url)
+        by_shard.setdefault(ids.shard_of(job["id"]), []).append(job["id"])
+    shard, (first, second) = next((s, j) for s, j in by_shard.items() if len(j) == 2)
+    await run_worker_burst()
+    redis = client.app[state.SHARDS].of(shard)
+    stream = keys.events_stream(shard)
+    fanout = _fanout(client, shard)
+    await fanout.ensure_group()
+    [(_, batch)] = await redis.xreadgroup(keys.EVENTS_GROUP, "test", {stream: ">"}, count=1)
+    assert batch[0][1]["job"] == first
+    [(_, ahead)] = await fanout._handle_batch(batch, read_next=True)
+    assert [fields["job"] for _, fields in ahead] == [second]
+    assert await redis.xlen(stream) == 1  # the first gone, the second read and pending
+    assert (await redis.xpending(stream, keys.EVENTS_GROUP))["pending"] == 1
+    assert await fanout._handle_batch(ahead) is None
+    assert await redis.xlen(stream) == 0
+    deliveries = client.app[state.DELIVERIES]
+    for job_id in (first, second):
+        assert len(await deliveries.for_job(job_id)) == 1
+
+
 def _fanout(client: Client, shard: int) -> Any:
     from acceptd.api import state
     from acceptd.dispatcher.fanout import FanOut

@@ -118,7 +118,10 @@ class FanOut:
         # its own pending entries: read them again first ("0"), not after another
         # dispatcher's claim timeout.
         backlog, group_ready = True, False
-        while not self.stopping.is_set():
+        # The batch read in the round trip that acknowledged the last one (under load: one
+        # round trip a batch fewer); it is handled even if a stop began meanwhile.
+        read_ahead: Any = None
+        while read_ahead or not self.stopping.is_set():
             try:
                 if not group_ready:
                     await self.ensure_group()
@@ -126,25 +129,28 @@ class FanOut:
                 if time.monotonic() >= next_claim:
                     next_claim = time.monotonic() + CLAIM_EVERY_SECONDS
                     await self._claim_abandoned()
-                reply = await self._redis.xreadgroup(
-                    keys.EVENTS_GROUP,
-                    self._consumer,
-                    {self._stream: "0" if backlog else ">"},
-                    count=BATCH,
-                    block=None if backlog else BLOCK_MS,
-                )
+                reply, read_ahead = read_ahead, None
+                if not reply:
+                    reply = await self._redis.xreadgroup(
+                        keys.EVENTS_GROUP,
+                        self._consumer,
+                        {self._stream: "0" if backlog else ">"},
+                        count=BATCH,
+                        block=None if backlog else BLOCK_MS,
+                    )
                 read = 0
                 for _stream, entries in reply or []:
                     read += len(entries)
                     if entries:
-                        await self._handle_batch(entries)
+                        ahead = not backlog and not self.stopping.is_set()
+                        read_ahead = await self._handle_batch(entries, read_next=ahead)
                 backlog = backlog and read > 0
                 failures = 0
             except asyncio.CancelledError:
                 raise
             except Exception:
                 failures += 1
-                backlog, group_ready = True, False
+                backlog, group_ready, read_ahead = True, False, None
                 log.warning("fan-out loop error (retrying)", exc_info=True)
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self.stopping.wait(), min(5.0, 0.2 * 2**failures))
@@ -162,7 +168,11 @@ class FanOut:
             log.info("claimed %d events abandoned by another dispatcher", len(entries))
             await self._handle_batch(entries)
 
-    async def _handle_batch(self, entries: list[tuple[str, dict[str, str] | None]]) -> None:
+    async def _handle_batch(
+        self, entries: list[tuple[str, dict[str, str] | None]], *, read_next: bool = False
+    ) -> Any:
+        """Creates the deliveries of a batch of events, then acknowledges them (and, with
+        `read_next`, reads the next batch in the same round trip: its reply, else None)."""
         # Concurrently: each event's reads and writes are independent round trips. An entry
         # deleted while pending reads back without fields: only acknowledged.
         touched: set[str] = set()
@@ -187,11 +197,14 @@ class FanOut:
         async with self._redis.pipeline(transaction=True) as pipe:
             pipe.xack(self._stream, keys.EVENTS_GROUP, *entry_ids)
             pipe.xdel(self._stream, *entry_ids)
-            await pipe.execute()
+            if read_next:  # never blocks inside MULTI: an empty reply when nothing is new
+                pipe.xreadgroup(keys.EVENTS_GROUP, self._consumer, {self._stream: ">"}, count=BATCH)
+            replies = await pipe.execute()
         # These events are gone from the stream now: heads that waited on them may start.
         if self._order is not None:
             for queue in touched:
                 await self._order.advance(queue)
+        return replies[2] if read_next else None
 
     async def _subject(self, fields: dict[str, str]) -> Subject | None:
         """What the event is about; None if it expired before it could be sent."""
