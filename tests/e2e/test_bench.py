@@ -33,3 +33,18 @@ def test_table_renders_every_row() -> None:
     )
     assert rendered.count("\n") > 10
     assert "100 %" in rendered
+
+
+def test_cpu_table_shows_each_process_median() -> None:
+    from bench.cpu import COLUMNS
+    from bench.cpu import table as cpu_table
+
+    runs = [
+        {**{column: float(n) for column in COLUMNS}, "jobs/s": 100.0 * n, "missing": 0.0}
+        for n in (1, 3, 2)
+    ]
+    rendered = cpu_table(runs)
+    header, rule, row = rendered.splitlines()[:3]
+    assert header.count("|") == rule.count("|") == row.count("|") == len(COLUMNS) + 2
+    assert row == "| full load | " + " | ".join("2" for _ in COLUMNS) + " |"
+    assert "200 jobs/s to verified webhook; 0 webhooks missing" in rendered
