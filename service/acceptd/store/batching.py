@@ -188,58 +188,62 @@ class CommandBatches:
             _settle(future, reply)
 
     async def _together(self, batch: list[Queued]) -> None:
-        """One write, then the replies in order, each to its sender. Not redis-py's
-        Pipeline: on a dropped connection it sends the whole pipeline again, every command
-        already answered included."""
-        answered, failed = await self._pipelined(batch)
-        again = []
-        for queued, reply in zip(batch, answered, strict=False):
+        """One write, then the replies in order, each to its sender as soon as it is read.
+        Not redis-py's Pipeline: on a dropped connection it sends the whole pipeline again,
+        every command already answered included."""
+        again: list[Queued] = []
+
+        def answer(queued: Queued, reply: Any) -> None:
             if isinstance(reply, NOT_RUN):
-                again.append(self._alone(queued))
+                again.append(queued)
             elif isinstance(reply, Exception):
                 _settle(queued[2], error=_unavailable_or(reply))
             else:
                 _settle(queued[2], reply)
-        if failed is not None:  # the reply of batch[len(answered)] was not read
-            again.extend(self._alone(queued) for queued in batch[len(answered) :])
-        if again:
-            await asyncio.gather(*again)
 
-    async def _pipelined(self, batch: list[Queued]) -> tuple[list[Any], BaseException | None]:
-        """(the replies read, in order: values and error replies; what stopped the reading,
-        or None). A reply that could not be decoded is its command's own error; the
-        connection is then closed, whatever was left unread on it."""
+        answered = await self._pipelined(batch, answer)
+        if answered < len(batch):  # the reading stopped: the rest were not answered
+            again.extend(batch[answered:])
+        if again:
+            await asyncio.gather(*(self._alone(queued) for queued in again))
+
+    async def _pipelined(self, batch: list[Queued], answer: Callable[[Queued, Any], None]) -> int:
+        """Sends the batch and `answer`s each command with its reply (a value or an error
+        reply), in order; returns how many were answered. A reply that could not be decoded
+        is its command's own error; the connection is then closed, whatever was left
+        unread on it, and so it is when the connection is lost."""
         pool = self._client.connection_pool
-        answered: list[Any] = []
+        answered = 0
         try:
             connection: BatchConnection = await pool.get_connection()
-        except Exception as error:
-            return answered, error  # no connection: each command alone, with its retries
+        except Exception:
+            return answered  # no connection: each command alone, with its retries
         try:
             await connection.send_packed_command(
                 connection.pack_commands([args for args, _options, _future in batch])
             )
-            for args, options, _future in batch:
+            for queued in batch:
+                args, options, _future = queued
                 try:
-                    answered.append(
-                        await self._client.parse_response(connection, args[0], **options)
-                    )
+                    reply = await self._client.parse_response(connection, args[0], **options)
                 except ResponseError as error:
-                    answered.append(error)
+                    reply = error
                 except Exception as error:
                     if not is_outage(error):
                         # This reply's own (it could not be decoded, its callback failed):
                         # the connection may hold part of it; nothing more is read from it.
-                        answered.append(error)
+                        answer(queued, error)
+                        answered += 1
                     raise  # a connection lost is not this reply's doing: it goes again
+                answer(queued, reply)
+                answered += 1
         except BaseException as error:
             await asyncio.shield(connection.disconnect())
             if isinstance(error, asyncio.CancelledError):
                 raise
-            return answered, error
         finally:
             await pool.release(connection)
-        return answered, None
+        return answered
 
 
 def _settle(
