@@ -137,6 +137,32 @@ async def test_a_reply_cut_off_re_runs_no_command_already_answered(
     assert await client.get(_key("a")) == "1"  # ran once
 
 
+@pytest.mark.skipif(TEST_TOPOLOGY == "cluster", reason="a proxy hides a cluster's nodes")
+async def test_a_client_that_never_retries_sends_nothing_again(
+    redis_url: str, client: StoreClient
+) -> None:
+    """The durability confirmer's clients never retry (store/durability.py): a batch cut
+    off leaves its unanswered commands failed, not sent again behind the client's back."""
+    await client.set(_key("string"), "x" * 1024 * 1024)
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    async with CuttingProxy(port, cut_after=64 * 1024) as proxy:
+        cut = connect(Settings(redis_url=f"redis://127.0.0.1:{proxy.port}/0"), retries=0)
+        try:
+            counted, big, after = await asyncio.gather(
+                cut.incr(_key("a")),
+                cut.get(_key("string")),
+                cut.incr(_key("c")),
+                return_exceptions=True,
+            )
+        finally:
+            await cut.aclose()
+    assert counted == 1
+    assert isinstance(big, StoreUnavailable)
+    assert isinstance(after, StoreUnavailable)
+    assert "x" * 100 not in str(after)  # never the neighbour's error or data
+    assert await client.get(_key("c")) in (None, "1")  # ran at most once
+
+
 async def test_a_reply_that_cannot_be_decoded_is_its_senders_error_alone(
     redis_url: str, client: StoreClient
 ) -> None:

@@ -3,8 +3,8 @@ connection taken from the pool, one write and one read, instead of one of each p
 
 Under load a role has many tasks in flight (an API process answering many submits, a
 worker finishing many jobs, a dispatcher fanning a batch of events out), and each of their
-commands cost a pool checkout, a socket write and a read of its own: most of the CPU a
-job costs us outside the handler (`python -m bench.hops`, docs/performance.md). Here a
+commands cost a pool checkout, a socket write and a read of its own: the largest share of
+the CPU a job cost every role (`python -m bench.cpu`, docs/performance.md). Here a
 command does not leave at once: it joins the commands sent in the same turn of the event
 loop, and the turn after, they leave as one pipeline (non-transactional: each still runs
 on its own, exactly as if sent alone). One command alone goes out as it always did. The
@@ -23,8 +23,10 @@ own (a decoding error) and is otherwise sent again alone, and so is every comman
 it. A reply saying the command did not run on this node (MOVED, TRYAGAIN, CLUSTERDOWN: a
 cluster's slot moving) sends that command again alone too. Sent again alone, a command
 goes through the client's own retries, which follow a slot to its new node
-(store/cluster.py): each command is exposed to a dropped connection exactly as it would
-be sent alone, never re-run because another sender's reply was cut off."""
+(store/cluster.py). A command answered before the reading stopped is never sent again
+(redis-py's own Pipeline would send the whole batch again); one after that point may have
+run already and is sent again: the at-least-once of a command whose own connection drops,
+met here when a neighbour's does."""
 
 from __future__ import annotations
 
@@ -201,23 +203,35 @@ class CommandBatches:
             else:
                 _settle(queued[2], reply)
 
-        answered = await self._pipelined(batch, answer)
-        if answered < len(batch):  # the reading stopped: the rest were not answered
-            again.extend(batch[answered:])
+        answered, lost = await self._pipelined(batch, answer)
+        unanswered = batch[answered:]
+        if unanswered and lost is not None and not self._retries():
+            # A client that never retries (the durability confirmer) sends nothing twice.
+            for _args, _options, future in unanswered:
+                _settle(future, error=_unanswered(lost))
+        else:
+            again.extend(unanswered)
         if again:
             await asyncio.gather(*(self._alone(queued) for queued in again))
 
-    async def _pipelined(self, batch: list[Queued], answer: Callable[[Queued, Any], None]) -> int:
+    def _retries(self) -> int:
+        retry = self._client.connection_pool.connection_kwargs.get("retry")
+        return int(getattr(retry, "_retries", 0))
+
+    async def _pipelined(
+        self, batch: list[Queued], answer: Callable[[Queued, Any], None]
+    ) -> tuple[int, Exception | None]:
         """Sends the batch and `answer`s each command with its reply (a value or an error
-        reply), in order; returns how many were answered. A reply that could not be decoded
-        is its command's own error; the connection is then closed, whatever was left
-        unread on it, and so it is when the connection is lost."""
+        reply), in order. Returns how many were answered, and what stopped the reading
+        (None if nothing did). A reply that could not be decoded is its command's own
+        error; the connection is then closed, whatever was left unread on it, and so it is
+        when the connection is lost."""
         pool = self._client.connection_pool
         answered = 0
         try:
             connection: BatchConnection = await pool.get_connection()
-        except Exception:
-            return answered  # no connection: each command alone, with its retries
+        except Exception as error:
+            return answered, error  # no connection: each command alone, with its retries
         try:
             await connection.send_packed_command(
                 connection.pack_commands([args for args, _options, _future in batch])
@@ -239,11 +253,12 @@ class CommandBatches:
                 answered += 1
         except BaseException as error:
             await asyncio.shield(connection.disconnect())
-            if isinstance(error, asyncio.CancelledError):
-                raise
+            if not isinstance(error, Exception):
+                raise  # a cancellation: the senders still waiting are cancelled too
+            return answered, error
         finally:
             await pool.release(connection)
-        return answered
+        return answered, None
 
 
 def _settle(
@@ -257,6 +272,17 @@ def _settle(
         future.cancel()
     else:
         future.set_exception(error)
+
+
+def _unanswered(lost: Exception) -> StoreUnavailable:
+    """What a command left unanswered gets when it is not sent again: the outage, or (the
+    connection closed after another command's reply failed) that its reply never came,
+    never the other command's own error, which may quote its data."""
+    if is_outage(lost):
+        unavailable = StoreUnavailable(describe(lost))
+        unavailable.__cause__ = lost
+        return unavailable
+    return StoreUnavailable("Redis is unreachable (the connection closed before the reply)")
 
 
 def _unavailable_or(error: Exception) -> Exception:
