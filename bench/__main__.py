@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import json
 import os
 import platform
@@ -14,6 +15,7 @@ import resource
 import tempfile
 import time
 import uuid
+from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
@@ -105,6 +107,26 @@ class Bench:
             "samples": self.samples,
             "memory": memory,
         }
+
+    @contextlib.asynccontextmanager
+    async def acceptd_alone(self) -> AsyncIterator[load.Submit]:
+        """The load generator's HTTP session and Redis client for a phase that measures
+        acceptd alone: warmed up, bare arq paused. Yields a submitter of jobs whose callback
+        is the receiver's."""
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
+            self.session = session
+            self.headers = {
+                "Authorization": f"Bearer {API_KEY}",
+                "Content-Type": "application/json",
+            }
+            self.redis = aredis.Redis.from_url(self.cluster.redis_url)
+            try:
+                await self.warm_up()
+                self.cluster.pause("bare_worker", "bare_api")
+                hook = f"{self.url('receiver')}/hook"
+                yield load.acceptd_submitter(session, self.url("api"), self.headers, hook)
+            finally:
+                await self.redis.aclose()
 
     async def warm_up(self) -> None:
         submit = load.acceptd_submitter(

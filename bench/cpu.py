@@ -17,12 +17,9 @@ import tempfile
 import time
 from pathlib import Path
 
-import aiohttp
-import redis.asyncio as aredis
-
 from bench import load
 from bench.__main__ import Bench
-from bench.cluster import API_KEY, Cluster
+from bench.cluster import Cluster
 
 ROLES = ("api", "worker", "dispatcher", "receiver")
 COLUMNS = (*ROLES, "valkey (main thread)", "all")
@@ -58,18 +55,8 @@ async def one_run(bench: Bench, submit: load.Submit, jobs: int) -> dict[str, flo
 
 
 async def measure(bench: Bench) -> list[dict[str, float]]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        bench.session = session
-        bench.headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
-        bench.redis = aredis.Redis.from_url(bench.cluster.redis_url)
-        try:
-            await bench.warm_up()
-            bench.cluster.pause("bare_worker", "bare_api")
-            hook = f"{bench.url('receiver')}/hook"
-            submit = load.acceptd_submitter(session, bench.url("api"), bench.headers, hook)
-            return [await one_run(bench, submit, bench.args.jobs) for _ in range(bench.args.runs)]
-        finally:
-            await bench.redis.aclose()
+    async with bench.acceptd_alone() as submit:
+        return [await one_run(bench, submit, bench.args.jobs) for _ in range(bench.args.runs)]
 
 
 def table(runs: list[dict[str, float]]) -> str:

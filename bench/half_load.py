@@ -13,28 +13,14 @@ import asyncio
 import tempfile
 from pathlib import Path
 
-import aiohttp
-import redis.asyncio as aredis
-
-from bench import load
 from bench.__main__ import Bench
-from bench.cluster import API_KEY, Cluster
+from bench.cluster import Cluster
 
 
 async def _measure(bench: Bench, repetitions: int) -> list[dict[str, float]]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        bench.session = session
-        bench.headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
-        bench.redis = aredis.Redis.from_url(bench.cluster.redis_url)
-        try:
-            await bench.warm_up()
-            bench.cluster.pause("bare_worker", "bare_api")
-            callback = f"{bench.url('receiver')}/hook"
-            submit = load.acceptd_submitter(session, bench.url("api"), bench.headers, callback)
-            full = await bench.measure(submit, None)
-            return [await bench.measure(submit, full["jobs_per_s"] / 2) for _ in range(repetitions)]
-        finally:
-            await bench.redis.aclose()
+    async with bench.acceptd_alone() as submit:
+        full = await bench.measure(submit, None)
+        return [await bench.measure(submit, full["jobs_per_s"] / 2) for _ in range(repetitions)]
 
 
 def main() -> None:

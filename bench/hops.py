@@ -19,14 +19,11 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import redis.asyncio as aredis
-
 from acceptd.store import keys
 from acceptd.store.layouts import DeliveryField
 from bench import load
 from bench.__main__ import Bench
-from bench.cluster import API_KEY, Cluster
+from bench.cluster import Cluster
 
 HOPS = ("accept", "pickup", "run", "fan-out", "first attempt", "to receiver", "total")
 
@@ -58,36 +55,26 @@ async def _stamps_of(bench: Bench, job_id: str) -> list[float] | None:
 
 
 async def measure(bench: Bench, rate: float) -> dict[str, list[float]]:
-    async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-        bench.session = session
-        bench.headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
-        bench.redis = aredis.Redis.from_url(bench.cluster.redis_url)
-        try:
-            await bench.warm_up()
-            bench.cluster.pause("bare_worker", "bare_api")
-            receiver = bench.url("receiver")
-            api = bench.url("api")
-            submit = load.acceptd_submitter(session, api, bench.headers, f"{receiver}/hook")
-            await load.reset(session, receiver)
-            sent = await load.paced(submit, rate, bench.args.seconds)
-            arrived = await load.wait_for_arrivals(session, receiver, set(sent), 120)
-            hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
-            gate = asyncio.Semaphore(16)
+    async with bench.acceptd_alone() as submit:
+        receiver = bench.url("receiver")
+        await load.reset(bench.session, receiver)
+        sent = await load.paced(submit, rate, bench.args.seconds)
+        arrived = await load.wait_for_arrivals(bench.session, receiver, set(sent), 120)
+        hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
+        gate = asyncio.Semaphore(16)
 
-            async def one(job_id: str) -> None:
-                async with gate:
-                    stamps = await _stamps_of(bench, job_id)
-                if stamps is None or job_id not in arrived:
-                    return
-                points = [sent[job_id] / 1e6, *stamps, arrived[job_id] / 1e6]
-                for hop, (start, end) in zip(HOPS[:-1], itertools.pairwise(points), strict=True):
-                    hops[hop].append(end - start)
-                hops["total"].append(points[-1] - points[0])
+        async def one(job_id: str) -> None:
+            async with gate:
+                stamps = await _stamps_of(bench, job_id)
+            if stamps is None or job_id not in arrived:
+                return
+            points = [sent[job_id] / 1e6, *stamps, arrived[job_id] / 1e6]
+            for hop, (start, end) in zip(HOPS[:-1], itertools.pairwise(points), strict=True):
+                hops[hop].append(end - start)
+            hops["total"].append(points[-1] - points[0])
 
-            await asyncio.gather(*(one(job_id) for job_id in sent))
-            return hops
-        finally:
-            await bench.redis.aclose()
+        await asyncio.gather(*(one(job_id) for job_id in sent))
+        return hops
 
 
 def table(hops: dict[str, list[float]], rate: float) -> str:
