@@ -6,6 +6,7 @@ together: tests/store/test_store_unavailable.py."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 
 import pytest
@@ -116,6 +117,23 @@ async def test_a_blocking_read_goes_alone_and_holds_up_no_other_command(
     assert read[0][1][0][1] == {"wakes": "it"}
 
 
+@contextlib.asynccontextmanager
+async def _cut_in_a_big_reply(
+    redis_url: str, client: StoreClient, retries: int
+) -> AsyncIterator[StoreClient]:
+    """A store client (with `retries`) whose first connection drops 64 KiB into the reply
+    of a GET of `_key("string")`, which holds 1 MiB."""
+    await client.set(_key("string"), "x" * 1024 * 1024)
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    async with CuttingProxy(port, cut_after=64 * 1024) as proxy:
+        proxied = f"redis://127.0.0.1:{proxy.port}/0"
+        cut = connect(Settings(redis_url=proxied), retries=retries)
+        try:
+            yield cut
+        finally:
+            await cut.aclose()
+
+
 @pytest.mark.skipif(TEST_TOPOLOGY == "cluster", reason="a proxy hides a cluster's nodes")
 async def test_a_reply_cut_off_re_runs_no_command_already_answered(
     redis_url: str, client: StoreClient
@@ -124,14 +142,8 @@ async def test_a_reply_cut_off_re_runs_no_command_already_answered(
     before it ran once and keeps its reply; the one cut off goes again alone, on a new
     connection. redis-py's pipeline would have sent the whole batch again, the answered
     command included, once per retry."""
-    await client.set(_key("string"), "x" * 1024 * 1024)
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    async with CuttingProxy(port, cut_after=64 * 1024) as proxy:
-        cut = connect(Settings(redis_url=f"redis://127.0.0.1:{proxy.port}/0"))
-        try:
-            counted, big = await asyncio.gather(cut.incr(_key("a")), cut.get(_key("string")))
-        finally:
-            await cut.aclose()
+    async with _cut_in_a_big_reply(redis_url, client, retries=3) as cut:
+        counted, big = await asyncio.gather(cut.incr(_key("a")), cut.get(_key("string")))
     assert counted == 1
     assert big == "x" * 1024 * 1024
     assert await client.get(_key("a")) == "1"  # ran once
@@ -143,19 +155,13 @@ async def test_a_client_that_never_retries_sends_nothing_again(
 ) -> None:
     """The durability confirmer's clients never retry (store/durability.py): a batch cut
     off leaves its unanswered commands failed, not sent again behind the client's back."""
-    await client.set(_key("string"), "x" * 1024 * 1024)
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    async with CuttingProxy(port, cut_after=64 * 1024) as proxy:
-        cut = connect(Settings(redis_url=f"redis://127.0.0.1:{proxy.port}/0"), retries=0)
-        try:
-            counted, big, after = await asyncio.gather(
-                cut.incr(_key("a")),
-                cut.get(_key("string")),
-                cut.incr(_key("c")),
-                return_exceptions=True,
-            )
-        finally:
-            await cut.aclose()
+    async with _cut_in_a_big_reply(redis_url, client, retries=0) as cut:
+        counted, big, after = await asyncio.gather(
+            cut.incr(_key("a")),
+            cut.get(_key("string")),
+            cut.incr(_key("c")),
+            return_exceptions=True,
+        )
     assert counted == 1
     assert isinstance(big, StoreUnavailable)
     assert isinstance(after, StoreUnavailable)

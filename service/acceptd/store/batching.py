@@ -274,14 +274,12 @@ def _settle(
         future.set_exception(error)
 
 
-def _unanswered(lost: Exception) -> StoreUnavailable:
+def _unanswered(lost: Exception) -> Exception:
     """What a command left unanswered gets when it is not sent again: the outage, or (the
     connection closed after another command's reply failed) that its reply never came,
     never the other command's own error, which may quote its data."""
     if is_outage(lost):
-        unavailable = StoreUnavailable(describe(lost))
-        unavailable.__cause__ = lost
-        return unavailable
+        return _unavailable_or(lost)
     return StoreUnavailable("Redis is unreachable (the connection closed before the reply)")
 
 
