@@ -7,11 +7,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 from redis.asyncio import Redis
-from redis.exceptions import ResponseError
+from redis.exceptions import DataError, ResponseError
 
 from acceptd.core.settings import Settings
 from acceptd.store import keys
@@ -207,3 +207,20 @@ async def test_a_first_command_whose_coroutine_is_closed_leaves_the_client_worki
     assert await asyncio.wait_for(client.ping(), timeout=5) is True
     both = await asyncio.wait_for(asyncio.gather(client.ping(), client.ping()), timeout=5)
     assert list(both) == [True, True]
+
+
+async def test_an_argument_that_cannot_be_sent_fails_only_its_sender(redis_url: str) -> None:
+    """Nothing of the batch was written: each command goes alone, the bad one gets its own
+    DataError, the others their replies, on a client that retries and on one that never
+    does (nothing is sent twice by sending what was never sent)."""
+    for retries in (3, 0):
+        shards = await connect_shards(Settings(redis_url=redis_url, shards=1), retries=retries)
+        tagged = shards.of(0)
+        try:
+            await tagged.delete(_key("a"))
+            bad_set: Awaitable[object] = tagged.execute_command("SET", _key("b"), None)  # type: ignore[no-untyped-call]
+            replies = await asyncio.gather(bad_set, tagged.incr(_key("a")), return_exceptions=True)
+        finally:
+            await shards.aclose()
+        assert isinstance(replies[0], DataError), retries
+        assert replies[1] == 1, retries

@@ -32,12 +32,15 @@ from __future__ import annotations
 
 import asyncio
 import contextvars
+import logging
 from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from redis.exceptions import ClusterDownError, MovedError, ResponseError, TryAgainError
 
 from acceptd.store.outages import StoreUnavailable, describe, is_outage
+
+log = logging.getLogger(__name__)
 
 # Replies that say the node did not run the command: sent again alone, through the retries
 # that follow a slot to its new node.
@@ -164,6 +167,8 @@ class CommandBatches:
         )
         self._sending.add(task)
         task.add_done_callback(self._sending.discard)
+        # However the task ends (cancelled even before its first step), no sender waits on.
+        task.add_done_callback(lambda _: [queued[2].cancel() for queued in batch])
 
     async def _send_together(self, batch: list[Queued]) -> None:
         # A sender cancelled meanwhile (a timeout): its command is not sent.
@@ -173,10 +178,10 @@ class CommandBatches:
                 await self._alone(batch[0])
             elif batch:
                 await self._together(batch)
-        finally:
+        except Exception as error:  # a fault of ours or redis-py's, not a reply's
+            log.warning("a batch of %d commands failed: %s", len(batch), describe(error))
             for _args, _options, future in batch:
-                if not future.done():  # only when this task itself was cancelled
-                    future.cancel()
+                _settle(future, error=_unanswered(error))
 
     async def _alone(self, queued: Queued) -> None:
         args, options, future = queued
@@ -230,12 +235,15 @@ class CommandBatches:
         answered = 0
         try:
             connection: BatchConnection = await pool.get_connection()
-        except Exception as error:
-            return answered, error  # no connection: each command alone, with its retries
+        except Exception:
+            return answered, None  # nothing sent: each command alone, with its retries
         try:
-            await connection.send_packed_command(
-                connection.pack_commands([args for args, _options, _future in batch])
-            )
+            packed = connection.pack_commands([args for args, _options, _future in batch])
+        except Exception:
+            await pool.release(connection)
+            return answered, None  # an argument it cannot send: each alone, its own error
+        try:
+            await connection.send_packed_command(packed)
             for queued in batch:
                 args, options, _future = queued
                 try:
@@ -252,7 +260,10 @@ class CommandBatches:
                 answer(queued, reply)
                 answered += 1
         except BaseException as error:
-            await asyncio.shield(connection.disconnect())
+            try:
+                await asyncio.shield(connection.disconnect())
+            except Exception:  # closing timed out: the pool reconnects it before its next use
+                log.warning("could not close a connection cut mid-batch", exc_info=True)
             if not isinstance(error, Exception):
                 raise  # a cancellation: the senders still waiting are cancelled too
             return answered, error
