@@ -26,7 +26,8 @@ goes through the client's own retries, which follow a slot to its new node
 (store/cluster.py). A command answered before the reading stopped is never sent again
 (redis-py's own Pipeline would send the whole batch again); one after that point may have
 run already and is sent again: the at-least-once of a command whose own connection drops,
-met here when a neighbour's does."""
+met here when a neighbour's does. On a client that never retries (the durability
+confirmer's) nothing is sent again: the commands not answered fail as StoreUnavailable."""
 
 from __future__ import annotations
 
