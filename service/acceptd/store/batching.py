@@ -39,7 +39,7 @@ from typing import Any, Protocol
 
 from redis.exceptions import ClusterDownError, MovedError, ResponseError, TryAgainError
 
-from acceptd.store.outages import StoreUnavailable, describe, is_outage
+from acceptd.store.outages import StoreUnavailable, describe, is_outage, unavailable_or
 
 log = logging.getLogger(__name__)
 
@@ -205,7 +205,7 @@ class CommandBatches:
             if isinstance(reply, NOT_RUN):
                 again.append(queued)
             elif isinstance(reply, Exception):
-                _settle(queued[2], error=_unavailable_or(reply))
+                _settle(queued[2], error=unavailable_or(reply))
             else:
                 _settle(queued[2], reply)
 
@@ -286,19 +286,11 @@ def _settle(
         future.set_exception(error)
 
 
-def _unanswered(lost: Exception) -> Exception:
+def _unanswered(lost: Exception) -> StoreUnavailable:
     """What a command left unanswered gets when it is not sent again: the outage, or (the
     connection closed after another command's reply failed) that its reply never came,
     never the other command's own error, which may quote its data."""
-    if is_outage(lost):
-        return _unavailable_or(lost)
+    unavailable = unavailable_or(lost)
+    if isinstance(unavailable, StoreUnavailable):
+        return unavailable
     return StoreUnavailable("Redis is unreachable (the connection closed before the reply)")
-
-
-def _unavailable_or(error: Exception) -> Exception:
-    """An error reply as the direct path raises it (store/outages.py AS_UNAVAILABLE)."""
-    if isinstance(error, StoreUnavailable) or not is_outage(error):
-        return error
-    unavailable = StoreUnavailable(describe(error))
-    unavailable.__cause__ = error
-    return unavailable

@@ -136,6 +136,19 @@ def describe(error: BaseException) -> str:
     return type(error).__name__
 
 
+E = TypeVar("E", bound=BaseException)
+
+
+def unavailable_or(error: E) -> E | StoreUnavailable:
+    """The error as callers of the store see it: an outage as a StoreUnavailable from it
+    (`describe`), any other error as it is."""
+    if isinstance(error, StoreUnavailable) or not is_outage(error):
+        return error
+    unavailable = StoreUnavailable(describe(error))
+    unavailable.__cause__ = error
+    return unavailable
+
+
 class _RaisedAsUnavailable:
     """`with AS_UNAVAILABLE:` lets an outage out of the block as a StoreUnavailable raised
     from it, any other error as it is. A class rather than a generator (contextlib): it
@@ -150,8 +163,8 @@ class _RaisedAsUnavailable:
         error: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        if error is not None and not isinstance(error, StoreUnavailable) and is_outage(error):
-            raise StoreUnavailable(describe(error)) from error
+        if error is not None and (unavailable := unavailable_or(error)) is not error:
+            raise unavailable from error
 
 
 AS_UNAVAILABLE = _RaisedAsUnavailable()
