@@ -351,10 +351,16 @@ class LeanWorker(Worker):
         each one not taken (not due, running elsewhere, no room in its limits) is given
         back."""
         lease_ms = int(self.in_progress_timeout_s * 1000)
-        replies = await asyncio.gather(
-            *(self._pickup(job_id, lease_ms, token) for job_id, token in taking),
-            return_exceptions=True,
-        )
+        try:
+            replies = await asyncio.gather(
+                *(self._pickup(job_id, lease_ms, token) for job_id, token in taking),
+                return_exceptions=True,
+            )
+        except BaseException:  # cancelled (the worker stops): every slot taken goes back
+            self.job_counter -= len(taking)
+            for _ in taking:
+                self.sem.release()
+            raise
         failed: BaseException | None = None
         for (job_id, token), taken in zip(taking, replies, strict=True):
             if isinstance(taken, BaseException) or not taken or taken == "parked":
