@@ -21,6 +21,7 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from acceptd.core.settings import Settings
 from acceptd.store.batching import CommandBatches, batchable
 from acceptd.store.outages import AS_UNAVAILABLE
+from acceptd.store.packing import hiredis_packed
 from acceptd.store.shards import Shards
 
 
@@ -55,6 +56,9 @@ class StoreClient(Redis):
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
+        pool = self.connection_pool
+        # Before its first connection is made: every connection of the pool packs in C.
+        pool.connection_class = hiredis_packed(pool.connection_class)
         self._batches = CommandBatches(self, self._send_alone)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
