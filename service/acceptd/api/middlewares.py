@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+import secrets
 import time
-import uuid
 
 from aiohttp import web
 from aiohttp.typedefs import Handler
@@ -58,7 +58,8 @@ async def request_id_middleware(request: web.Request, handler: Handler) -> web.S
     """Every answer carries an X-Request-Id (the client's, if sane) that every log line of
     the request repeats, so one call can be traced through the logs."""
     offered = request.headers.get(REQUEST_ID_HEADER, "")
-    request_id = offered if _REQUEST_ID_OK.match(offered) else uuid.uuid4().hex
+    # 32 random hex digits, as uuid4().hex gave, without building a UUID (3 % of a submit).
+    request_id = offered if _REQUEST_ID_OK.match(offered) else secrets.token_hex(16)
     with log_context(request_id=request_id):
         response = await handler(request)
     response.headers[REQUEST_ID_HEADER] = request_id
