@@ -22,7 +22,6 @@ from acceptd.dispatcher.fanout import FanOut
 from acceptd.dispatcher.inline import InlineDispatch
 from acceptd.dispatcher.outcome import OutcomePolicy
 from acceptd.dispatcher.recovery import RecoveryRunner
-from acceptd.dispatcher.retry_policy import BUSY_WAIT_SECONDS
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.dispatcher.sweeper import DeliverySweeper
 from acceptd.store.batches import BatchStore
@@ -42,9 +41,9 @@ LOOP_STOP_SECONDS = 5.0
 
 
 def deliver_timeout(settings: Settings) -> float:
-    """arq's timeout of one attempt: above the HTTP timeout and the wait for a slot (its
-    only slow steps), so arq never runs one attempt twice at once."""
-    return settings.webhook_timeout_seconds + BUSY_WAIT_SECONDS + 10
+    """arq's timeout of one attempt: above the HTTP timeout (its only slow step), so arq
+    never runs one attempt twice at once."""
+    return settings.webhook_timeout_seconds + 10
 
 
 @dataclass

@@ -17,7 +17,7 @@ from acceptd.core.statuses import DeliveryStatus
 from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.egress import WebhookProxy
 from acceptd.dispatcher.outcome import OutcomePolicy
-from acceptd.dispatcher.retry_policy import BUSY_WAIT_SECONDS, busy_defer_seconds
+from acceptd.dispatcher.retry_policy import busy_defer_seconds
 from acceptd.dispatcher.sender import send
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.runtime.metrics import DELIVERY_THROTTLED_SECONDS, WEBHOOK_PROXY_FAILURES
@@ -80,7 +80,7 @@ class Attempts:
                     raise Retry(defer=verdict.wait_seconds)
                 DELIVERY_THROTTLED_SECONDS.observe(verdict.waited_seconds)
         slot = (delivery.tenant, delivery.url, delivery.endpoint_id)
-        if not await self.slots.take_within(*slot, BUSY_WAIT_SECONDS):
+        if not self.slots.try_take(*slot):
             raise Retry(defer=busy_defer_seconds(job_try))
         try:
             await self.run(delivery, attempt_no, endpoint)

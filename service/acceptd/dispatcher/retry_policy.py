@@ -46,11 +46,8 @@ def next_delay(
     return scheduled * (rng or random).uniform(1 - JITTER, 1 + JITTER)
 
 
-# A queued attempt whose receiver or tenant is at its cap waits this long for a slot in its
-# dispatcher (dispatcher/caps.py, Slots.take_within) before it is put back.
-BUSY_WAIT_SECONDS = 2.0
-# Put back, uncounted: this long the first time, twice as long each time it is still busy,
-# at most BUSY_DEFER_MAX_SECONDS.
+# A busy receiver or tenant (at its cap) has a queued attempt put back, uncounted: this long
+# the first time, twice as long each time it is still busy, at most BUSY_DEFER_MAX_SECONDS.
 BUSY_DEFER_SECONDS = 0.5
 BUSY_DEFER_MAX_SECONDS = 8.0
 
