@@ -7,7 +7,7 @@ import time
 import pytest
 
 from acceptd.core.caps import ConcurrencyCaps
-from acceptd.dispatcher.retry_policy import busy_defer_seconds, next_delay, parse_retry_after
+from acceptd.dispatcher.retry_policy import next_delay, parse_retry_after
 
 SCHEDULE = [5, 300, 1800, 7200, 18000, 36000, 36000]
 
@@ -55,18 +55,3 @@ def test_concurrency_caps(limit: int) -> None:
     for _ in range(limit):
         caps.release("a")
     assert "a" not in caps.in_flight
-
-
-def test_an_attempt_put_back_for_a_busy_receiver_waits_twice_as_long_each_time() -> None:
-    """A long backlog behind a busy receiver is read and put back a handful of times per
-    attempt, not every half second (dispatcher/attempts.py says what that churn cost)."""
-    for job_try, longest in [(1, 0.5), (2, 1.0), (3, 2.0), (4, 4.0), (5, 8.0), (50, 8.0)]:
-        waits = [busy_defer_seconds(job_try) for _ in range(200)]
-        assert all(0.75 * longest <= wait <= longest for wait in waits), job_try
-        assert len({round(wait, 4) for wait in waits}) > 50  # spread: they do not come back as one
-    # Put back until a 40 s backlog drains: at most 10 times, where a fixed 0.5 s made it 80.
-    waited, tries = 0.0, 1
-    while waited < 40:
-        waited += busy_defer_seconds(tries)
-        tries += 1
-    assert tries - 1 <= 10

@@ -17,7 +17,6 @@ from acceptd.core.statuses import DeliveryStatus
 from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.egress import WebhookProxy
 from acceptd.dispatcher.outcome import OutcomePolicy
-from acceptd.dispatcher.retry_policy import busy_defer_seconds
 from acceptd.dispatcher.sender import send
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.runtime.metrics import DELIVERY_THROTTLED_SECONDS, WEBHOOK_PROXY_FAILURES
@@ -26,6 +25,8 @@ from acceptd.store.endpoints import EndpointRecord, EndpointStore
 from acceptd.store.ordering import OrderQueues
 from acceptd.store.throttle import EndpointThrottle
 
+# A busy receiver or tenant (at its cap) has the attempt put back this long, uncounted.
+BUSY_DEFER_SECONDS = 0.5
 # An attempt the webhook proxy failed is run again after this long, uncounted.
 PROXY_RETRY_SECONDS = 5.0
 
@@ -59,9 +60,8 @@ class Attempts:
         self._throttle = throttle
         self._order = order
 
-    async def run_queued(self, delivery_id: str, attempt_no: int, job_try: int = 1) -> None:
-        """An attempt run by arq: retries, and first attempts that were not sent inline.
-        `job_try`: arq's run of it (1, then one more each time it was put back)."""
+    async def run_queued(self, delivery_id: str, attempt_no: int) -> None:
+        """An attempt run by arq: retries, and first attempts that were not sent inline."""
         delivery = await self._deliveries.get(delivery_id)
         if (
             delivery is None
@@ -81,7 +81,7 @@ class Attempts:
                 DELIVERY_THROTTLED_SECONDS.observe(verdict.waited_seconds)
         slot = (delivery.tenant, delivery.url, delivery.endpoint_id)
         if not self.slots.try_take(*slot):
-            raise Retry(defer=busy_defer_seconds(job_try))
+            raise Retry(defer=BUSY_DEFER_SECONDS)
         try:
             await self.run(delivery, attempt_no, endpoint)
         finally:

@@ -44,20 +44,3 @@ def next_delay(
     if retry_after is not None:
         return min(retry_after, 2 * scheduled)
     return scheduled * (rng or random).uniform(1 - JITTER, 1 + JITTER)
-
-
-# A busy receiver or tenant (at its cap) has a queued attempt put back, uncounted: this long
-# the first time, twice as long each time it is still busy, at most BUSY_DEFER_MAX_SECONDS.
-BUSY_DEFER_SECONDS = 0.5
-BUSY_DEFER_MAX_SECONDS = 8.0
-
-
-def busy_defer_seconds(job_try: int) -> float:
-    """How long an attempt that found its receiver or tenant busy waits to come back. Not a
-    fixed half second: a backlog of 20,000 queued attempts that takes 40 s to drain would
-    have each one read and put back 80 times, and that churn took half the dispatcher's
-    CPU from sending (bench/README.md). Doubling makes it a handful, the jitter spreads
-    their returns."""
-    doubled = BUSY_DEFER_SECONDS * (1 << min(max(job_try - 1, 0), 8))
-    spread = random.uniform(0.75, 1.0)  # noqa: S311 - spreading, not security
-    return min(BUSY_DEFER_MAX_SECONDS, doubled) * spread

@@ -31,7 +31,7 @@ RECOVERY_TIMEOUT_SECONDS = 3600
 async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> None:
     runtime: DispatcherRuntime = ctx[RUNTIME]
     try:
-        await runtime.attempts.run_queued(delivery_id, attempt_no, int(ctx.get("job_try", 1)))
+        await runtime.attempts.run_queued(delivery_id, attempt_no)
     except StoreUnavailable as exc:
         # arq would count this a failure and drop the attempt; the delivery is still owed.
         delay = outage_retry_delay(int(ctx.get("job_try", 1)))
