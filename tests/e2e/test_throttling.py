@@ -69,3 +69,42 @@ async def test_a_throttled_endpoint_never_sees_more_than_its_limit(tmp_path: Pat
     assert fast[-1] - fast[0] < (slow[-1] - slow[0]) / 2  # the other endpoint did not wait
     # Waiting burned no attempt: the throttled delivery was sent once.
     assert all(len(d["attempts"]) == 1 and d["status"] == "succeeded" for d in deliveries)
+
+
+async def test_a_throttled_receiver_that_stalls_then_answers_all_at_once_sees_its_limit(
+    tmp_path: Path,
+) -> None:
+    """The receiver holds every request for its first 3 s, then answers them all at once.
+    Attempts waiting meanwhile for its two slots (dispatcher/caps.py) take their throttle
+    turn only once they hold a slot: the slots freed together are no burst of sends."""
+    arrivals: list[float] = []
+    stalled_until = time.monotonic() + 3.0
+
+    async def hook(request: web.Request) -> web.Response:
+        arrivals.append(time.monotonic())
+        await asyncio.sleep(max(0.0, stalled_until - time.monotonic()))
+        return web.Response(status=204)
+
+    runner, port = await serve_hook(hook)
+    try:
+        async with (
+            Cluster(tmp_path, ACCEPTD_WEBHOOK_CONCURRENCY_PER_ENDPOINT="2") as cluster,
+            authed_session() as http,
+        ):
+            body = {"url": f"http://127.0.0.1:{port}/stalls", "rate_limit_per_second": LIMIT}
+            async with http.post(f"{cluster.api_url}/v1/endpoints", json=body) as answer:
+                assert answer.status == 201, await answer.text()
+            for index in range(JOBS):
+                job = {"type": "demo.echo", "input": {"value": index}}
+                await call(http, "POST", f"{cluster.api_url}/v1/jobs", job)
+
+            async def all_arrived() -> bool:
+                return len(arrivals) >= JOBS
+
+            await wait_until(all_arrived, timeout=60, interval=0.2)
+    finally:
+        await runner.cleanup()
+    times = sorted(arrivals)
+    busiest = max(sum(1 for t in times if start <= t < start + 1.0) for start in times)
+    print(f"\nstalled, then throttled at {LIMIT}/s: busiest second held {busiest}")
+    assert busiest <= LIMIT

@@ -15,7 +15,7 @@ import aiohttp
 
 from acceptd.core.settings import Settings
 from acceptd.core.ssrf import AddressPolicy, async_resolver
-from acceptd.dispatcher.attempts import Attempts
+from acceptd.dispatcher.attempts import BUSY_WAIT_SECONDS, Attempts
 from acceptd.dispatcher.caps import Slots
 from acceptd.dispatcher.egress import WebhookProxy, webhook_session
 from acceptd.dispatcher.fanout import FanOut
@@ -41,9 +41,9 @@ LOOP_STOP_SECONDS = 5.0
 
 
 def deliver_timeout(settings: Settings) -> float:
-    """arq's timeout of one attempt: above the HTTP timeout (its only slow step), so arq
-    never runs one attempt twice at once."""
-    return settings.webhook_timeout_seconds + 10
+    """arq's timeout of one attempt: above the HTTP timeout and the wait for a slot (its
+    only slow steps), so arq never runs one attempt twice at once."""
+    return settings.webhook_timeout_seconds + BUSY_WAIT_SECONDS + 10
 
 
 @dataclass
@@ -81,7 +81,11 @@ class DispatcherRuntime:
             policy,
             proxy,
             Slots.build(
-                settings.webhook_concurrency_per_endpoint, settings.webhook_concurrency_per_tenant
+                settings.webhook_concurrency_per_endpoint,
+                settings.webhook_concurrency_per_tenant,
+                # Waiting holds the queue's run slots (max_jobs: webhook_max_concurrency):
+                # a quarter at most, whatever the tenants.
+                max_waiting=settings.webhook_max_concurrency // 4,
             ),
             deliveries,
             endpoints,

@@ -27,6 +27,9 @@ from acceptd.store.throttle import EndpointThrottle
 
 # A busy receiver or tenant (at its cap) has the attempt put back this long, uncounted.
 BUSY_DEFER_SECONDS = 0.5
+# How long a queued attempt may wait in its dispatcher for a busy receiver's slot first
+# (Slots.take_within): the slot is handed over the moment it frees.
+BUSY_WAIT_SECONDS = 2.0
 # An attempt the webhook proxy failed is run again after this long, uncounted.
 PROXY_RETRY_SECONDS = 5.0
 
@@ -72,6 +75,12 @@ class Attempts:
         endpoint = None
         if delivery.endpoint_id:
             endpoint = await self._endpoints.get(delivery.endpoint_id)
+        slot = (delivery.tenant, delivery.url, delivery.endpoint_id)
+        if not await self.slots.take_within(*slot, BUSY_WAIT_SECONDS):
+            raise Retry(defer=BUSY_DEFER_SECONDS)
+        try:
+            # The throttle's turn is taken with the slot held, never before a wait: a turn
+            # taken and then spent seconds later would let a burst past the endpoint's rate.
             if endpoint is not None and endpoint.rate_limit_per_second and not endpoint.disabled:
                 verdict = await self._throttle.take(
                     endpoint.id, endpoint.rate_limit_per_second, delivery.id
@@ -79,10 +88,6 @@ class Attempts:
                 if not verdict.allowed:  # not made, not counted: put back until its turn
                     raise Retry(defer=verdict.wait_seconds)
                 DELIVERY_THROTTLED_SECONDS.observe(verdict.waited_seconds)
-        slot = (delivery.tenant, delivery.url, delivery.endpoint_id)
-        if not self.slots.try_take(*slot):
-            raise Retry(defer=BUSY_DEFER_SECONDS)
-        try:
             await self.run(delivery, attempt_no, endpoint)
         finally:
             self.slots.give_back(*slot)

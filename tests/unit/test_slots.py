@@ -1,0 +1,192 @@
+"""A dispatcher's request slots (dispatcher/caps.py): a queued attempt may wait a little for
+its receiver's slot, handed over in order the moment one frees, and few may wait: the
+waiting hold the queue's run slots. In process: the slots are one process's."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from acceptd.dispatcher.caps import Slots
+
+pytestmark = pytest.mark.timeout(10)
+
+URL = "https://receiver.example/hook"
+OTHER_URL = "https://other.example/hook"
+
+
+def _slots(per_destination: int = 1, per_tenant: int = 10, max_waiting: int = 25) -> Slots:
+    return Slots.build(per_destination, per_tenant, max_waiting=max_waiting)
+
+
+def _fill(slots: Slots, url: str = URL, tenant: str = "holder") -> None:
+    while slots.try_take(tenant, url, None):
+        pass
+
+
+def _wait(slots: Slots, tenant: str, url: str = URL, seconds: float = 5) -> asyncio.Task[bool]:
+    return asyncio.create_task(slots.take_within(tenant, url, None, seconds))
+
+
+async def _settle() -> None:
+    for _ in range(5):
+        await asyncio.sleep(0)
+
+
+def _nothing_left(slots: Slots) -> None:
+    assert not slots._waiters
+    assert slots._waiting == 0
+    assert not slots.waiting_per_tenant.in_flight
+
+
+async def test_a_waiter_is_handed_the_slot_the_moment_it_frees() -> None:
+    slots = _slots()
+    _fill(slots)
+    waiting = _wait(slots, "t1")
+    await _settle()
+    assert not waiting.done()
+    slots.give_back("holder", URL, None)
+    assert await asyncio.wait_for(waiting, 1) is True
+    assert slots.per_tenant.in_flight == {"t1": 1}  # it holds the slot now
+    _nothing_left(slots)
+
+
+async def test_no_slot_within_the_wait_is_false_and_leaves_nothing_behind() -> None:
+    slots = _slots()
+    _fill(slots)
+    assert await slots.take_within("t1", URL, None, 0.05) is False
+    _nothing_left(slots)
+
+
+async def test_the_oldest_waiter_goes_first_even_against_a_newcomer() -> None:
+    slots = _slots(per_destination=2)
+    _fill(slots)
+    oldest = _wait(slots, "t1")
+    await _settle()
+    next_one = _wait(slots, "t2")
+    await _settle()
+    slots.give_back("holder", URL, None)
+    # A run arriving in the same turn finds the slot already handed over.
+    assert slots.try_take("t3", URL, None) is False
+    assert await asyncio.wait_for(oldest, 1) is True
+    assert not next_one.done()
+    slots.give_back("t1", URL, None)
+    assert await asyncio.wait_for(next_one, 1) is True
+
+
+async def test_no_more_wait_for_a_receiver_than_it_may_have_in_flight() -> None:
+    slots = _slots(per_destination=2)
+    _fill(slots)
+    waiters = [_wait(slots, f"t{i}") for i in range(2)]
+    await _settle()
+    # A third is refused at once: it goes back to the queue and leaves its run slot free.
+    assert await asyncio.wait_for(slots.take_within("t9", URL, None, 5), 0.5) is False
+    for _ in waiters:
+        slots.give_back("holder", URL, None)
+    assert await asyncio.gather(*waiters) == [True, True]
+
+
+async def test_one_tenant_may_have_a_fifth_of_its_share_waiting() -> None:
+    slots = _slots(per_destination=1, per_tenant=10)
+    urls = [f"https://r{i}.example/hook" for i in range(4)]
+    for url in urls:
+        _fill(slots, url)
+    waiters = [_wait(slots, "greedy", url) for url in urls[:2]]
+    await _settle()
+    assert await asyncio.wait_for(slots.take_within("greedy", urls[2], None, 5), 0.5) is False
+    # Another tenant may still wait.
+    other = _wait(slots, "other", urls[3])
+    await _settle()
+    assert not other.done()
+    for task in [*waiters, other]:
+        task.cancel()
+    await asyncio.gather(*waiters, other, return_exceptions=True)
+    _nothing_left(slots)
+
+
+async def test_no_more_than_max_waiting_wait_in_all() -> None:
+    slots = _slots(max_waiting=3)
+    urls = [f"https://r{i}.example/hook" for i in range(5)]
+    for url in urls:
+        _fill(slots, url)
+    waiters = [_wait(slots, f"t{i}", url) for i, url in enumerate(urls[:3])]
+    await _settle()
+    assert await asyncio.wait_for(slots.take_within("t9", urls[4], None, 5), 0.5) is False
+    for task in waiters:
+        task.cancel()
+    await asyncio.gather(*waiters, return_exceptions=True)
+    _nothing_left(slots)
+
+
+async def test_a_tenant_at_its_own_cap_does_not_wait() -> None:
+    """Its slots free only as its own receivers answer: waiting would hold a run slot for
+    the tenant that already has its share."""
+    slots = _slots(per_destination=5, per_tenant=2)
+    assert slots.try_take("t1", OTHER_URL, None)
+    assert slots.try_take("t1", OTHER_URL, None)
+    assert await asyncio.wait_for(slots.take_within("t1", URL, None, 5), 0.5) is False
+    _nothing_left(slots)
+
+
+async def test_a_first_attempt_waiting_inline_takes_a_freed_slot_first() -> None:
+    slots = _slots()
+    _fill(slots)
+    queued = _wait(slots, "t1")
+    await _settle()
+
+    def inline_pump() -> None:  # dispatcher/inline.py's, called on every release
+        slots.try_take("inline", URL, None)
+
+    slots.on_release = inline_pump
+    slots.give_back("holder", URL, None)
+    await _settle()
+    assert not queued.done()  # the inline delivery took it; this one waits for the next
+    slots.on_release = None
+    slots.give_back("inline", URL, None)
+    assert await asyncio.wait_for(queued, 1) is True
+
+
+async def test_a_waiter_handed_a_slot_as_it_is_cut_off_passes_it_on() -> None:
+    slots = _slots(per_destination=2)
+    _fill(slots)
+    first = _wait(slots, "t1")
+    await _settle()
+    second = _wait(slots, "t2")
+    await _settle()
+    slots.give_back("holder", URL, None)  # handed to the first...
+    first.cancel()  # ...which is cancelled before it runs again (its worker stopping)
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    assert await asyncio.wait_for(second, 1) is True  # the slot was not lost
+    assert slots.per_tenant.in_flight == {"holder": 1, "t2": 1}
+
+
+async def test_a_slot_of_its_tenant_freed_elsewhere_reaches_a_waiter() -> None:
+    """t1 waits at a shared receiver; it reaches its own cap meanwhile, so the receiver's
+    freed slot passes it by for the next waiter; when t1's slot at another receiver frees,
+    it takes the receiver's next free slot without waiting out its time."""
+    slots = _slots(per_destination=2, per_tenant=2)
+    _fill(slots)
+    capped = _wait(slots, "t1")
+    await _settle()
+    assert slots.try_take("t1", OTHER_URL, None)
+    assert slots.try_take("t1", "https://third.example/hook", None)  # t1 at its cap now
+    behind = _wait(slots, "t2")
+    await _settle()
+    slots.give_back("holder", URL, None)
+    assert await asyncio.wait_for(behind, 1) is True  # not held up behind the capped one
+    assert not capped.done()
+    slots.give_back("holder", URL, None)  # free, but t1 is still at its cap
+    await _settle()
+    assert not capped.done()
+    slots.give_back("t1", OTHER_URL, None)
+    assert await asyncio.wait_for(capped, 1) is True
+    _nothing_left(slots)
+
+
+async def test_without_max_waiting_nothing_waits() -> None:
+    slots = Slots.build(1, 10)
+    _fill(slots)
+    assert await asyncio.wait_for(slots.take_within("t1", URL, None, 5), 0.5) is False
+    _nothing_left(slots)
