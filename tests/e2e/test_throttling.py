@@ -75,8 +75,8 @@ async def test_a_throttled_receiver_that_stalls_then_answers_all_at_once_sees_it
     tmp_path: Path,
 ) -> None:
     """The receiver holds every request for its first 3 s, then answers them all at once.
-    Attempts waiting meanwhile for its two slots (dispatcher/caps.py) take their throttle
-    turn only once they hold a slot: the slots freed together are no burst of sends."""
+    Attempts for its two slots (dispatcher/caps.py) take their throttle turn only once they
+    hold a slot, never before waiting for one: the slots freed together are no burst."""
     arrivals: list[float] = []
     stalled_until = time.monotonic() + 3.0
 

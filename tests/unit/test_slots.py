@@ -8,7 +8,7 @@ import asyncio
 
 import pytest
 
-from acceptd.dispatcher.caps import Slots
+from acceptd.dispatcher.caps import FREED_AT_KEPT, Slots
 
 pytestmark = pytest.mark.timeout(10)
 
@@ -21,8 +21,12 @@ def _slots(per_destination: int = 1, per_tenant: int = 10, max_waiting: int = 25
 
 
 def _fill(slots: Slots, url: str = URL, tenant: str = "holder") -> None:
+    """Every slot of the receiver taken, one of them just freed and taken again: a receiver
+    that answers (one that has not freed a slot lately is not waited for)."""
     while slots.try_take(tenant, url, None):
         pass
+    slots.give_back(tenant, url, None)
+    assert slots.try_take(tenant, url, None)
 
 
 def _wait(slots: Slots, tenant: str, url: str = URL, seconds: float = 5) -> asyncio.Task[bool]:
@@ -35,7 +39,8 @@ async def _settle() -> None:
 
 
 def _nothing_left(slots: Slots) -> None:
-    assert not slots._waiters
+    assert not slots._by_destination
+    assert not slots._by_tenant
     assert slots._waiting == 0
     assert not slots.waiting_per_tenant.in_flight
 
@@ -117,6 +122,57 @@ async def test_no_more_than_max_waiting_wait_in_all() -> None:
         task.cancel()
     await asyncio.gather(*waiters, return_exceptions=True)
     _nothing_left(slots)
+
+
+async def test_a_tenants_requests_and_waiters_stay_within_its_share() -> None:
+    """A tenant whose requests nearly fill its share may wait only for what is left of it:
+    it cannot hold more of the queue's run slots by waiting than by sending."""
+    slots = _slots(per_destination=1, per_tenant=10)
+    for i in range(9):
+        assert slots.try_take("t1", f"https://busy{i}.example/hook", None)
+    _fill(slots)
+    _fill(slots, OTHER_URL)
+    first = _wait(slots, "t1")
+    await _settle()
+    assert not first.done()  # 9 requests and 1 waiting: its share of 10
+    assert await asyncio.wait_for(slots.take_within("t1", OTHER_URL, None, 5), 0.5) is False
+    first.cancel()
+    await asyncio.gather(first, return_exceptions=True)
+    _nothing_left(slots)
+
+
+async def test_no_wait_while_first_attempts_wait_inline_for_the_receiver() -> None:
+    """They take every slot it frees first: waiting would hold a run slot for nothing."""
+    slots = _slots()
+    _fill(slots)
+    slots.inline_backlog = {"https://receiver.example:443"}.__contains__
+    assert await asyncio.wait_for(slots.take_within("t1", URL, None, 5), 0.5) is False
+    _fill(slots, OTHER_URL)
+    other = _wait(slots, "t1", OTHER_URL, 0.05)  # another receiver: it waits
+    await _settle()
+    assert not other.done()
+    assert await other is False
+    _nothing_left(slots)
+
+
+async def test_no_wait_for_a_receiver_that_has_not_freed_a_slot_lately() -> None:
+    """One that stalls would have the waiter hold a run slot for nothing."""
+    slots = _slots()
+    assert slots.try_take("holder", URL, None)  # taken, never freed
+    assert await asyncio.wait_for(slots.take_within("t1", URL, None, 5), 0.5) is False
+    _nothing_left(slots)
+
+
+async def test_the_receivers_remembered_are_those_that_freed_a_slot_lately() -> None:
+    slots = _slots()
+    for i in range(FREED_AT_KEPT + 1):
+        assert slots.try_take("t", f"https://r{i}.example/hook", None)
+        slots.give_back("t", f"https://r{i}.example/hook", None)
+    assert len(slots._freed_at) <= FREED_AT_KEPT + 1
+    slots._freed_at = dict.fromkeys(slots._freed_at, -100.0)  # all long ago
+    assert slots.try_take("t", URL, None)
+    slots.give_back("t", URL, None)
+    assert list(slots._freed_at) == ["https://receiver.example:443"]
 
 
 async def test_a_tenant_at_its_own_cap_does_not_wait() -> None:

@@ -28,8 +28,9 @@ from acceptd.store.throttle import EndpointThrottle
 # A busy receiver or tenant (at its cap) has the attempt put back this long, uncounted.
 BUSY_DEFER_SECONDS = 0.5
 # How long a queued attempt may wait in its dispatcher for a busy receiver's slot first
-# (Slots.take_within): the slot is handed over the moment it frees.
-BUSY_WAIT_SECONDS = 2.0
+# (Slots.take_within): the slot is handed over the moment it frees. Short: a receiver that
+# answers frees one within milliseconds, and the wait holds one of the queue's run slots.
+BUSY_WAIT_SECONDS = 0.25
 # An attempt the webhook proxy failed is run again after this long, uncounted.
 PROXY_RETRY_SECONDS = 5.0
 
@@ -65,20 +66,20 @@ class Attempts:
 
     async def run_queued(self, delivery_id: str, attempt_no: int) -> None:
         """An attempt run by arq: retries, and first attempts that were not sent inline."""
-        delivery = await self._deliveries.get(delivery_id)
-        if (
-            delivery is None
-            or delivery.status is not DeliveryStatus.PENDING
-            or delivery.attempt_count != attempt_no - 1
-        ):
-            return  # a stale or duplicate run of an attempt already recorded
-        endpoint = None
-        if delivery.endpoint_id:
-            endpoint = await self._endpoints.get(delivery.endpoint_id)
+        current = await self._current(delivery_id, attempt_no)
+        if current is None:
+            return
+        delivery, endpoint = current
         slot = (delivery.tenant, delivery.url, delivery.endpoint_id)
-        if not await self.slots.take_within(*slot, BUSY_WAIT_SECONDS):
-            raise Retry(defer=BUSY_DEFER_SECONDS)
+        if not self.slots.try_take(*slot):
+            if not await self.slots.take_within(*slot, BUSY_WAIT_SECONDS):
+                raise Retry(defer=BUSY_DEFER_SECONDS)
+            # Seconds may have passed: the delivery may be settled, its endpoint disabled.
+            current = await self._current(delivery_id, attempt_no)
         try:
+            if current is None:
+                return
+            delivery, endpoint = current
             # The throttle's turn is taken with the slot held, never before a wait: a turn
             # taken and then spent seconds later would let a burst past the endpoint's rate.
             if endpoint is not None and endpoint.rate_limit_per_second and not endpoint.disabled:
@@ -91,6 +92,23 @@ class Attempts:
             await self.run(delivery, attempt_no, endpoint)
         finally:
             self.slots.give_back(*slot)
+
+    async def _current(
+        self, delivery_id: str, attempt_no: int
+    ) -> tuple[DeliveryRecord, EndpointRecord | None] | None:
+        """The delivery and its endpoint, or None for a stale or duplicate run of an attempt
+        already recorded."""
+        delivery = await self._deliveries.get(delivery_id)
+        if (
+            delivery is None
+            or delivery.status is not DeliveryStatus.PENDING
+            or delivery.attempt_count != attempt_no - 1
+        ):
+            return None
+        endpoint = None
+        if delivery.endpoint_id:
+            endpoint = await self._endpoints.get(delivery.endpoint_id)
+        return delivery, endpoint
 
     async def run(
         self, delivery: DeliveryRecord, attempt_no: int, endpoint: EndpointRecord | None = None

@@ -53,6 +53,8 @@ class InlineDispatch:
         self._waiting_count = 0
         # A slot freed by any attempt (a queued retry too) may start one that waits here.
         attempts.slots.on_release = self._pump_if_waiting
+        # A queued attempt does not wait for a receiver whose slots go to these first.
+        attempts.slots.inline_backlog = self._waiting.__contains__
 
     def accepts(self) -> bool:
         return self._waiting_count < self._backlog_limit
