@@ -64,13 +64,19 @@ async def test_no_slot_within_the_wait_is_false_and_leaves_nothing_behind() -> N
     _nothing_left(slots)
 
 
+async def _two_waiting(slots: Slots) -> tuple[asyncio.Task[bool], asyncio.Task[bool]]:
+    """t1 waiting for the full receiver, then t2."""
+    _fill(slots)
+    first = _wait(slots, "t1")
+    await _settle()
+    second = _wait(slots, "t2")
+    await _settle()
+    return first, second
+
+
 async def test_the_oldest_waiter_goes_first_even_against_a_newcomer() -> None:
     slots = _slots(per_destination=2)
-    _fill(slots)
-    oldest = _wait(slots, "t1")
-    await _settle()
-    next_one = _wait(slots, "t2")
-    await _settle()
+    oldest, next_one = await _two_waiting(slots)
     slots.give_back("holder", URL, None)
     # A run arriving in the same turn finds the slot already handed over.
     assert slots.try_take("t3", URL, None) is False
@@ -205,11 +211,7 @@ async def test_a_first_attempt_waiting_inline_takes_a_freed_slot_first() -> None
 
 async def test_a_waiter_handed_a_slot_as_it_is_cut_off_passes_it_on() -> None:
     slots = _slots(per_destination=2)
-    _fill(slots)
-    first = _wait(slots, "t1")
-    await _settle()
-    second = _wait(slots, "t2")
-    await _settle()
+    first, second = await _two_waiting(slots)
     slots.give_back("holder", URL, None)  # handed to the first...
     first.cancel()  # ...which is cancelled before it runs again (its worker stopping)
     with pytest.raises(asyncio.CancelledError):
