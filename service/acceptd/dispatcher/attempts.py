@@ -74,7 +74,7 @@ class Attempts:
         if not self.slots.try_take(*slot):
             if not await self.slots.take_within(*slot, BUSY_WAIT_SECONDS):
                 raise Retry(defer=BUSY_DEFER_SECONDS)
-            # Seconds may have passed: the delivery may be settled, its endpoint disabled.
+            # Time has passed: the delivery may be settled since, its endpoint disabled.
             current = await self._current(delivery_id, attempt_no)
         try:
             if current is None:
