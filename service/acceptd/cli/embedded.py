@@ -15,6 +15,7 @@ import socket
 import subprocess
 import sys
 import time
+from collections import deque
 from pathlib import Path
 from types import TracebackType
 from typing import Self
@@ -39,11 +40,24 @@ def valkey_binary() -> Path:
     return path
 
 
+# Ports free_port handed out lately in this process, bound by now or about to be.
+_HANDED_OUT: deque[int] = deque(maxlen=1024)
+
+
 def free_port(host: str = "127.0.0.1") -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind((host, 0))
-        port: int = sock.getsockname()[1]
-        return port
+    """A port nothing listens on, and not one this process handed out lately: the kernel may
+    give the same free port to two binds in a row, and a cluster's nodes and bus ports are
+    picked before any is bound. Two servers told one port had the second ping the first
+    and take it for itself (a cluster then failed to assemble: "config epoch is already
+    non-zero")."""
+    for _ in range(100):
+        with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
+            sock.bind((host, 0))
+            port: int = sock.getsockname()[1]
+        if port not in _HANDED_OUT:
+            _HANDED_OUT.append(port)
+            return port
+    raise OSError("no free port that was not handed out already")
 
 
 def _die_with_parent() -> None:  # pragma: no cover - runs in the child between fork and exec
