@@ -5,9 +5,12 @@ waiting hold the queue's run slots. In process: the slots are one process's."""
 from __future__ import annotations
 
 import asyncio
+from types import SimpleNamespace
 
 import pytest
 
+from acceptd.core.statuses import DeliveryStatus
+from acceptd.dispatcher.attempts import Attempts
 from acceptd.dispatcher.caps import FREED_AT_KEPT, Slots
 
 pytestmark = pytest.mark.timeout(10)
@@ -171,14 +174,23 @@ async def test_no_wait_for_a_receiver_that_has_not_freed_a_slot_lately() -> None
 
 async def test_the_receivers_remembered_are_those_that_freed_a_slot_lately() -> None:
     slots = _slots()
-    for i in range(FREED_AT_KEPT + 1):
-        assert slots.try_take("t", f"https://r{i}.example/hook", None)
-        slots.give_back("t", f"https://r{i}.example/hook", None)
-    assert len(slots._freed_at) <= FREED_AT_KEPT + 1
-    slots._freed_at = dict.fromkeys(slots._freed_at, -100.0)  # all long ago
+    slots._freed_at = {f"https://old{i}.example:443": -100.0 for i in range(FREED_AT_KEPT)}
     assert slots.try_take("t", URL, None)
-    slots.give_back("t", URL, None)
+    slots.give_back("t", URL, None)  # one past the bound: those of long ago go
     assert list(slots._freed_at) == ["https://receiver.example:443"]
+
+
+async def test_many_receivers_freeing_at_once_do_not_rebuild_the_map_at_every_release() -> None:
+    slots = _slots()
+    rebuilt = 0
+    for i in range(3 * FREED_AT_KEPT):
+        url = f"https://r{i}.example/hook"
+        assert slots.try_take("t", url, None)
+        before = slots._freed_at
+        slots.give_back("t", url, None)
+        rebuilt += slots._freed_at is not before
+    assert len(slots._freed_at) == 3 * FREED_AT_KEPT  # all freed a slot lately: all kept
+    assert rebuilt <= 2  # at twice the size each time, not at every release past the bound
 
 
 async def test_a_tenant_at_its_own_cap_does_not_wait() -> None:
@@ -248,3 +260,50 @@ async def test_without_max_waiting_nothing_waits() -> None:
     _fill(slots)
     assert await asyncio.wait_for(slots.take_within("t1", URL, None, 5), 0.5) is False
     _nothing_left(slots)
+
+
+class _Reads:
+    """Stand-ins for the two store reads of a queued attempt (the delivery, its endpoint):
+    what is tested is the slot's bookkeeping around them, not Redis. The read after the wait
+    raises, or hangs until cancelled."""
+
+    def __init__(self, second: str) -> None:
+        self.second = second
+        self.calls = 0
+
+    async def get(self, record_id: str) -> SimpleNamespace:
+        if record_id.startswith("dlv"):
+            self.calls += 1
+            if self.calls == 2 and self.second == "raise":
+                raise ConnectionError("the store went away")
+            if self.calls == 2:
+                await asyncio.sleep(30)
+            return SimpleNamespace(
+                id=record_id,
+                tenant="t1",
+                url=URL,
+                endpoint_id="ep_1",
+                status=DeliveryStatus.PENDING,
+                attempt_count=0,
+            )
+        return SimpleNamespace(id=record_id, rate_limit_per_second=None, disabled=False)
+
+
+@pytest.mark.parametrize("second", ["raise", "cancel"])
+async def test_a_slot_taken_by_waiting_goes_back_whatever_ends_the_attempt(second: str) -> None:
+    slots = _slots()
+    reads = _Reads(second)
+    attempts = Attempts(None, None, None, None, slots, reads, reads, None, None, None, None)  # type: ignore[arg-type]
+    assert slots.try_take("holder", URL, "ep_1")
+    slots.give_back("holder", URL, "ep_1")  # a receiver that answers...
+    assert slots.try_take("holder", URL, "ep_1")  # ...and is full
+    queued = asyncio.create_task(attempts.run_queued("dlv_1", 1))
+    await _settle()
+    slots.give_back("holder", URL, "ep_1")  # handed to the queued attempt, which reads again
+    await _settle()
+    if second == "cancel":
+        queued.cancel()  # its arq job timed out, or its worker stops
+    with pytest.raises((ConnectionError, asyncio.CancelledError)):
+        await queued
+    assert not slots.per_destination.in_flight
+    assert not slots.per_tenant.in_flight

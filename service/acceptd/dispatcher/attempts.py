@@ -71,12 +71,14 @@ class Attempts:
             return
         delivery, endpoint = current
         slot = (delivery.tenant, delivery.url, delivery.endpoint_id)
+        waited = False
         if not self.slots.try_take(*slot):
             if not await self.slots.take_within(*slot, BUSY_WAIT_SECONDS):
                 raise Retry(defer=BUSY_DEFER_SECONDS)
-            # Time has passed: the delivery may be settled since, its endpoint disabled.
-            current = await self._current(delivery_id, attempt_no)
-        try:
+            waited = True
+        try:  # the slot is held from here: every way out gives it back
+            if waited:  # time has passed: the delivery may be settled, its endpoint disabled
+                current = await self._current(delivery_id, attempt_no)
             if current is None:
                 return
             delivery, endpoint = current

@@ -69,6 +69,7 @@ class Slots:
     _waiting: int = 0
     # When each receiver last freed a slot (the loop's clock), for the last second or so.
     _freed_at: dict[str, float] = field(default_factory=dict)
+    _prune_above: int = FREED_AT_KEPT
 
     @classmethod
     def build(cls, per_destination: int, per_tenant: int, max_waiting: int = 0) -> Slots:
@@ -136,9 +137,13 @@ class Slots:
     def _note_freed(self, destination: str) -> None:
         now = asyncio.get_running_loop().time()
         self._freed_at[destination] = now
-        if len(self._freed_at) > FREED_AT_KEPT:  # now and then, at most as many as freed lately
+        if len(self._freed_at) > self._prune_above:
+            # Those that freed none lately go. The next pruning waits until the map has
+            # doubled again, so that many receivers freeing slots at once do not have every
+            # release rebuild it.
             recent = {d: at for d, at in self._freed_at.items() if now - at <= FREED_AT_SECONDS}
             self._freed_at = recent
+            self._prune_above = max(FREED_AT_KEPT, 2 * len(recent))
 
     def _may_wait(self, tenant: str, destination: str, seconds: float) -> bool:
         waiting_here = self._by_destination.get(destination)
