@@ -75,33 +75,17 @@ class Bench:
             wait_for_port(self.ports[name])
 
     async def run(self) -> dict[str, Any]:
-        connector = aiohttp.TCPConnector(limit=0)
-        async with aiohttp.ClientSession(connector=connector) as session:
-            self.session = session
-            self.headers = {
-                "Authorization": f"Bearer {API_KEY}",
-                "Content-Type": "application/json",
-            }
-            self.redis = aredis.Redis.from_url(self.cluster.redis_url)
-            self.arq = await create_pool(
-                RedisSettings.from_dsn(self.cluster.redis_url),
-                job_serializer=lambda d: json.dumps(d).encode(),
-                job_deserializer=json.loads,
-            )
-            try:
-                await self.warm_up()
-                for run in range(self.args.runs):
-                    print(f"run {run + 1}/{self.args.runs}", flush=True)
-                    await self.submit_phase()
-                    await self.end_to_end_phase()
-                    await self.pickup_phase()
-                await self.shapes_phase()
-                await self.scale_phase()
-                await self.polling_phase()
-                memory = await self.memory()
-            finally:
-                await self.redis.aclose()
-                await self.arq.aclose()
+        async with self.connected(arq=True):
+            await self.warm_up()
+            for run in range(self.args.runs):
+                print(f"run {run + 1}/{self.args.runs}", flush=True)
+                await self.submit_phase()
+                await self.end_to_end_phase()
+                await self.pickup_phase()
+            await self.shapes_phase()
+            await self.scale_phase()
+            await self.polling_phase()
+            memory = await self.memory()
         return {
             "medians": {k: load.median(v) for k, v in self.samples.items()},
             "samples": self.samples,
@@ -109,24 +93,38 @@ class Bench:
         }
 
     @contextlib.asynccontextmanager
-    async def acceptd_alone(self) -> AsyncIterator[load.Submit]:
-        """The load generator's HTTP session and Redis client for a phase that measures
-        acceptd alone: warmed up, bare arq paused. Yields a submitter of jobs whose callback
-        is the receiver's."""
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            self.session = session
+    async def connected(self, *, arq: bool = False) -> AsyncIterator[None]:
+        """The load generator's HTTP session (`session`, with the API key in `headers`), its
+        Redis client (`redis`) and, with `arq`, an arq pool for bare arq's jobs (`arq`)."""
+        async with contextlib.AsyncExitStack() as opened:
+            connector = aiohttp.TCPConnector(limit=0)
+            self.session = await opened.enter_async_context(
+                aiohttp.ClientSession(connector=connector)
+            )
             self.headers = {
                 "Authorization": f"Bearer {API_KEY}",
                 "Content-Type": "application/json",
             }
             self.redis = aredis.Redis.from_url(self.cluster.redis_url)
-            try:
-                await self.warm_up()
-                self.cluster.pause("bare_worker", "bare_api")
-                hook = f"{self.url('receiver')}/hook"
-                yield load.acceptd_submitter(session, self.url("api"), self.headers, hook)
-            finally:
-                await self.redis.aclose()
+            opened.push_async_callback(self.redis.aclose)
+            if arq:
+                self.arq = await create_pool(
+                    RedisSettings.from_dsn(self.cluster.redis_url),
+                    job_serializer=lambda d: json.dumps(d).encode(),
+                    job_deserializer=json.loads,
+                )
+                opened.push_async_callback(self.arq.aclose)
+            yield
+
+    @contextlib.asynccontextmanager
+    async def acceptd_alone(self) -> AsyncIterator[load.Submit]:
+        """Connected for a phase that measures acceptd alone: warmed up, bare arq paused.
+        Yields a submitter of jobs whose callback is the receiver's."""
+        async with self.connected():
+            await self.warm_up()
+            self.cluster.pause("bare_worker", "bare_api")
+            hook = f"{self.url('receiver')}/hook"
+            yield load.acceptd_submitter(self.session, self.url("api"), self.headers, hook)
 
     async def warm_up(self) -> None:
         submit = load.acceptd_submitter(

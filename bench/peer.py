@@ -22,11 +22,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-import aiohttp
-import redis.asyncio as aredis
-from arq import create_pool
-from arq.connections import RedisSettings
-
 from bench import load
 from bench.__main__ import Bench, machine
 from bench.cluster import API_KEY, Cluster, port, wait_for_port
@@ -164,34 +159,22 @@ class PeerBench:
 
     async def run(self) -> dict[str, Any]:
         b = self.bench
-        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0)) as session:
-            b.session = session
-            b.headers = {"Authorization": f"Bearer {API_KEY}", "Content-Type": "application/json"}
-            b.redis = aredis.Redis.from_url(self.cluster.redis_url)
-            b.arq = await create_pool(
-                RedisSettings.from_dsn(self.cluster.redis_url),
-                job_serializer=lambda d: json.dumps(d).encode(),
-                job_deserializer=json.loads,
-            )
+        async with b.connected(arq=True):
             hook = f"{b.url('receiver')}/hook"
             peer_url = f"http://127.0.0.1:{self.peer_port}"
             submitters = {
-                "acceptd": load.acceptd_submitter(session, b.url("api"), b.headers, hook),
+                "acceptd": load.acceptd_submitter(b.session, b.url("api"), b.headers, hook),
                 # The peer takes the same body and answers the same way (202, {"id": ...}).
-                "peer": load.acceptd_submitter(session, peer_url, b.headers, hook),
+                "peer": load.acceptd_submitter(b.session, peer_url, b.headers, hook),
                 "bare": b.bare_submitter(),
             }
-            try:
-                for system in SYSTEMS:
-                    self.only(system)
-                    await self.warm_up(system, submitters[system])
-                for run in range(self.args.runs):
-                    print(f"run {run + 1}/{self.args.runs}", flush=True)
-                    await self.one_run(submitters)
-                rejected = await self.rejected()
-            finally:
-                await b.redis.aclose()
-                await b.arq.aclose()
+            for system in SYSTEMS:
+                self.only(system)
+                await self.warm_up(system, submitters[system])
+            for run in range(self.args.runs):
+                print(f"run {run + 1}/{self.args.runs}", flush=True)
+                await self.one_run(submitters)
+            rejected = await self.rejected()
         return {
             "medians": {k: load.median(v) for k, v in self.samples.items()},
             "samples": self.samples,
