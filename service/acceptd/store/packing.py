@@ -11,28 +11,25 @@ from __future__ import annotations
 
 from typing import Any
 
-import hiredis
 from redis.asyncio.connection import AbstractConnection
+from redis.connection import HiredisRespSerializer
+from redis.exceptions import DataError
 
 # What redis-py's encoder must be for the bytes to match: anything else packs as before.
 _MATCHING_ENCODER = ("utf-8", "strict")
+_HIREDIS = HiredisRespSerializer()
 
 
 class HiredisPacking(AbstractConnection):
     def pack_command(self, *args: Any) -> list[bytes]:
         encoder = self.encoder
         if (encoder.encoding, encoder.encoding_errors) == _MATCHING_ENCODER:
-            name = args[0]
-            # A name with arguments in it ("CONFIG GET", "SCRIPT LOAD") is sent as several
-            # arguments, as redis-py does.
-            if isinstance(name, str):
-                if " " in name:
-                    args = (*name.split(), *args[1:])
-            elif isinstance(name, bytes) and b" " in name:
-                args = (*name.split(), *args[1:])
             try:
-                return [hiredis.pack_command(args)]
-            except TypeError:
+                # redis-py's sync packer: it splits a name with arguments in it ("CONFIG
+                # GET") as the asyncio one does.
+                packed: list[bytes] = _HIREDIS.pack(*args)
+                return packed
+            except DataError:
                 pass  # a type hiredis does not take: redis-py's own packing says what to do
         return super().pack_command(*args)
 
