@@ -4,6 +4,7 @@ question, never a budget that another encoding slips past."""
 
 from __future__ import annotations
 
+import gzip
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient
 
+from acceptd.api import state
 from acceptd.api.app import create_app
 from acceptd.core.settings import Settings
 
@@ -80,3 +82,21 @@ async def test_a_body_that_does_not_match_its_content_encoding_is_a_400(
     )
     assert answer.status == 400, await answer.text()
     assert "could not be read" in (await answer.json())["detail"]
+
+
+async def test_a_whole_body_inflating_past_the_cap_is_refused_and_its_budget_given_back(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A small gzipped body, arrived whole with its headers (the read that skips the timer,
+    api/body.py), inflates past the route's cap: it is refused as one that trickles in is,
+    and the keyless bodies' byte budget holds nothing afterwards."""
+    settings = make_settings()
+    client = await aiohttp_client(create_app(settings))
+    inflated = b'{"result": "' + b"a" * (2 * settings.max_body_bytes) + b'"}'
+    wire = gzip.compress(inflated)
+    assert len(wire) < settings.max_body_bytes // 10
+    answer = await client.post(COMPLETE, data=wire, headers={**JSON, "Content-Encoding": "gzip"})
+    assert answer.status == 413, await answer.text()
+    assert answer.content_type == "application/problem+json"
+    assert client.app[state.KEYLESS_BODIES].held == 0
