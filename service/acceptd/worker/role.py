@@ -10,7 +10,7 @@ from arq.worker import func
 from acceptd.core.settings import Settings
 from acceptd.jobs.registry import JobRegistry
 from acceptd.queue.wakeable import WakeableWorker
-from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
+from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, build_role_worker
 from acceptd.store import keys
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION
 from acceptd.store.job_record import JobRef
@@ -22,10 +22,9 @@ async def run_job(
 ) -> None:
     """arq's job: the arguments name the job's keys (store.jobs.JobRef)."""
     runtime: WorkerRuntime = ctx[RUNTIME]
-    try:
-        await runtime.run(JobRef(job_id, tenant, batch_id), job_type, int(ctx.get("job_try", 1)))
-    finally:
-        ctx[WAKE]()  # a slot is free: look for queued work now, not at the next idle poll
+    # The slot this run frees wakes the loop only when the last poll left work for want of
+    # one (queue/wakeable.py): waking after every run cost an empty poll per job.
+    await runtime.run(JobRef(job_id, tenant, batch_id), job_type, int(ctx.get("job_try", 1)))
 
 
 def create_worker(
