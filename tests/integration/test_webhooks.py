@@ -537,6 +537,42 @@ async def test_the_next_events_are_read_in_the_round_trip_that_acknowledges_a_ba
         assert len(await deliveries.for_job(job_id)) == 1
 
 
+async def test_an_idle_fan_out_acknowledges_in_the_round_trip_that_waits_for_the_next_event(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: ReceiverFixture,
+) -> None:
+    """With nothing more in the stream, the acknowledgement of a batch goes out with the
+    blocking read of the next one (one round trip per batch, not two): the call returns the
+    event written while it waited, and the batch before it is gone from the stream."""
+    from acceptd.api import state
+    from acceptd.core import ids
+
+    _, url = receiver
+    job = await submit(client, auth, url)
+    await run_worker_burst()
+    shard = ids.shard_of(job["id"])
+    redis = client.app[state.SHARDS].of(shard)
+    stream = keys.events_stream(shard)
+    fanout = _fanout(client, shard)
+    await fanout.ensure_group()
+    [(_, batch)] = await redis.xreadgroup(keys.EVENTS_GROUP, "test", {stream: ">"}, count=10)
+    assert [fields["job"] for _, fields in batch] == [job["id"]]
+
+    async def later_event() -> str:
+        await asyncio.sleep(0.2)
+        entry_id: str = await redis.xadd(stream, {"tenant": "t", "event": "late"})
+        return entry_id
+
+    writing = asyncio.create_task(later_event())
+    [(_, ahead)] = await asyncio.wait_for(fanout._handle_batch(batch, read_next=True), 5)
+    assert [entry_id for entry_id, _ in ahead] == [await writing]
+    assert await redis.xlen(stream) == 1  # the batch acknowledged and deleted; the late one left
+    assert (await redis.xpending(stream, keys.EVENTS_GROUP))["pending"] == 1
+    assert len(await client.app[state.DELIVERIES].for_job(job["id"])) == 1
+
+
 def _fanout(client: Client, shard: int) -> Any:
     from acceptd.api import state
     from acceptd.dispatcher.fanout import FanOut
