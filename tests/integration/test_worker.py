@@ -331,3 +331,38 @@ async def test_a_full_worker_takes_the_next_due_job_as_a_slot_frees(
             await wait_until(status_is(client, auth, job, "succeeded"), timeout=4)
     finally:
         await stop_or_explain(running, task)
+
+
+async def test_a_job_queued_alone_is_taken_without_reading_the_queue(
+    client: TestClient[Any, Any], auth: dict[str, str], make_settings: Callable[..., Settings]
+) -> None:
+    """The wake-up of a job queued alone names it (store/lua/_new_job.lua): an idle worker
+    takes it at once, with no read of the queue (ZRANGE) on the way, and a run that ends
+    does not read it again either. Its fallback poll is at its longest (5 s), so none falls
+    in the measured stretch."""
+    from acceptd.api import state
+    from acceptd.jobs.registry import JobRegistry
+    from acceptd.worker.role import create_worker
+    from tests.support.roles import stop_or_explain
+    from tests.support.sharded import servers
+
+    async def queue_reads() -> int:
+        stats = [await server.info("commandstats") for server in await servers(shards)]
+        return sum(int(found.get("cmdstat_zrange", {}).get("calls", 0)) for found in stats)
+
+    shards = client.app[state.SHARDS]
+    slow_poll = make_settings(worker_poll_delay_seconds=5)
+    running = create_worker(
+        slow_poll, JobRegistry.from_modules(slow_poll.job_modules), handle_signals=False
+    )
+    task = asyncio.create_task(running.async_run())
+    try:
+        warm = await submit(client, auth, "demo.echo", {"value": 0})  # it listens and polled
+        await wait_until(status_is(client, auth, warm, "succeeded"), timeout=4)
+        before = await queue_reads()
+        for n in range(1, 4):
+            job = await submit(client, auth, "demo.echo", {"value": n})
+            await wait_until(status_is(client, auth, job, "succeeded"), timeout=4)
+        assert await queue_reads() == before
+    finally:
+        await stop_or_explain(running, task)

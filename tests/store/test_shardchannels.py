@@ -19,7 +19,7 @@ from tests.store.conftest import RETENTION_SECONDS
 from tests.support.waiting import wait_until
 
 
-async def told_more(told: dict[str, list[int]], channel: str, than: int) -> None:
+async def told_more(told: dict[str, list[str]], channel: str, than: int) -> None:
     """Until `channel`'s function was called more than `than` times."""
     await until(functools.partial(lambda seen, n: len(seen) > n, told[channel], than))
 
@@ -46,9 +46,10 @@ async def kill_pubsub_clients(three: Shards) -> int:
 
 
 @contextlib.asynccontextmanager
-async def listening(three: Shards, told: dict[str, list[int]]) -> AsyncIterator[None]:
-    calls: dict[str, Callable[[], None]] = {
-        channel: functools.partial(seen.append, 1) for channel, seen in told.items()
+async def listening(three: Shards, told: dict[str, list[str]]) -> AsyncIterator[None]:
+    """Each channel's messages are appended to its list in `told`."""
+    calls: dict[str, Callable[[str], None]] = {
+        channel: seen.append for channel, seen in told.items()
     }
     task = asyncio.get_running_loop().create_task(shardchannels.listen(three, calls))
     try:
@@ -65,12 +66,15 @@ async def test_wakeups_of_every_shard_reach_the_listener_and_survive_a_cut(
     three: Shards,
 ) -> None:
     channels = [keys.wakeup(keys.JOBS_WAKEUP, shard) for shard in range(three.count)]
-    told: dict[str, list[int]] = {channel: [] for channel in channels}
+    told: dict[str, list[str]] = {channel: [] for channel in channels}
     async with listening(three, told):
+        # Subscribed: each is told ANYTHING (it cannot know what went by before).
+        assert all(seen[0] == shardchannels.ANYTHING for seen in told.values())
         for shard, channel in enumerate(channels):
             before = len(told[channel])
-            await three.of(shard).spublish(channel, "1")
+            await three.of(shard).spublish(channel, f"said on {shard}")
             await told_more(told, channel, before)
+            assert told[channel][-1] == f"said on {shard}"  # what was said, as said
         # Only the channel published on is told.
         counts = {channel: len(seen) for channel, seen in told.items()}
         await three.of(1).spublish(channels[1], "1")
@@ -79,6 +83,7 @@ async def test_wakeups_of_every_shard_reach_the_listener_and_survive_a_cut(
         # The connections are cut: subscribed again, every function called, and heard.
         assert await kill_pubsub_clients(three) >= 1
         await until(lambda: all(len(told[c]) > counts[c] for c in channels), seconds=10)
+        assert all(told[c][-1] == shardchannels.ANYTHING for c in channels)
         for shard, channel in enumerate(channels):
             before = len(told[channel])
             await three.of(shard).spublish(channel, "1")
@@ -143,3 +148,25 @@ async def test_watchers_coming_and_going_on_one_job_do_not_disturb_the_others(
             assert bystander.empty()
     finally:
         await changes.close()
+
+
+async def test_a_job_queued_alone_is_named_by_its_wakeup_and_one_behind_another_is_not(
+    three: Shards,
+) -> None:
+    """A worker takes the job a wake-up names without reading the queue (queue/wakeable.py),
+    so only a job alone in its shard's queue, the one a read would find first, is named."""
+    from acceptd.core import ids
+
+    jobs = JobStore(three, Scripts(three), RETENTION_SECONDS)
+    channels = [keys.wakeup(keys.JOBS_WAKEUP, shard) for shard in range(three.count)]
+    told: dict[str, list[str]] = {channel: [] for channel in channels}
+    async with listening(three, told):
+        queued: dict[int, list[str]] = {}
+        while not any(len(found) == 2 for found in queued.values()):  # pigeonhole: bounded
+            job = await jobs.create(NewJob("t1", "demo.echo", {}, {}, None))
+            shard = ids.shard_of(job.id)
+            queued.setdefault(shard, []).append(job.id)
+            await told_more(told, channels[shard], len(queued[shard]))
+        for shard, found in queued.items():
+            said = told[channels[shard]][1:]  # after the ANYTHING of subscribing
+            assert said == [found[0], "1"][: len(found)]

@@ -251,7 +251,12 @@ class LeanWorker(Worker):
             if remaining < 1:
                 return
             count = min(remaining, count)
-        if self.allow_pick_jobs and self.job_counter < self.max_jobs:
+        named = self._named_by_wakeups()
+        if self.allow_pick_jobs and self.job_counter < self.max_jobs and named:
+            # Jobs each queued alone, whose wake-ups named them: what a read of the queue
+            # would find, taken without it. What the last read saw of the head stands.
+            await self.start_jobs(named[:count])  # type: ignore[arg-type]
+        elif self.allow_pick_jobs and self.job_counter < self.max_jobs:
             start = self._queue_read_offset
             heads, failures = await self._queue_heads(start, count)
             if failures and all(found is None for found in heads):
@@ -277,6 +282,11 @@ class LeanWorker(Worker):
                 del self.tasks[job_id]
                 task.result()  # an error in run_job propagates, as in arq
         await self.heart_beat()
+
+    def _named_by_wakeups(self) -> list[str]:
+        """The jobs this poll may take without reading the queue (queue/wakeable.py); none
+        here: every poll reads it."""
+        return []
 
     def _due(self, heads: list[list[Any] | None], count: int) -> tuple[list[str], list[int]]:
         """(the entries to take, up to `count`; the due times of the later ones, soonest

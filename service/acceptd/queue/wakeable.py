@@ -16,15 +16,20 @@ import contextlib
 import logging
 from typing import Any
 
+from acceptd.core import ids
 from acceptd.queue.arqseams import timestamp_ms
 from acceptd.queue.leanworker import LeanWorker
 from acceptd.store.outages import StoreUnavailable
+from acceptd.store.shardchannels import ANYTHING
 
 log = logging.getLogger(__name__)
 
 MAX_BACKOFF_SECONDS = 5.0
 IDLE_MAX_SECONDS = 1.0
 MIN_WAIT_SECONDS = 0.005
+# Jobs named by wake-ups that one poll takes without reading the queue; past this many,
+# it reads the queue (it takes queue_read_limit at once).
+MAX_NAMED = 16
 
 
 class WakeableWorker(LeanWorker):
@@ -36,13 +41,29 @@ class WakeableWorker(LeanWorker):
         super().__init__(*args, **{**kwargs, "poll_delay": kwargs["poll_delay"] if burst else 0})
         self._idle_poll = idle_poll
         self._wakeup = asyncio.Event()
+        # Since the last poll: the jobs the wake-ups named, and whether one said more.
+        self._named: list[str] = []
+        self._read_queue = False
         self._outage = 0
         # Jobs whose run here died on a Redis outage, handed back once Redis answers again.
         self._lost: set[str] = set()
         self._wakeup_kind = wakeup_kind
 
-    def wake(self) -> None:
+    def wake(self, said: str = ANYTHING) -> None:
+        """Its channel's message: a job queued alone names it (store/lua/_new_job.lua), and
+        the next poll takes it without reading the queue; anything else (work queued
+        behind other work, a slot freed, a reconnection) has the next poll read the queue,
+        and so do more named jobs than one poll takes."""
+        if ids.looks_like("job", said) and not self._read_queue and len(self._named) < MAX_NAMED:
+            self._named.append(said)
+        else:
+            self._read_queue = True
         self._wakeup.set()
+
+    def _named_by_wakeups(self) -> list[str]:
+        named, self._named = self._named, []
+        read_queue, self._read_queue = self._read_queue, False
+        return [] if read_queue or self.burst else named
 
     async def run_job(self, job_id: str, score: int) -> None:
         # A run cut off by an outage so early or late that arq's own bookkeeping failed

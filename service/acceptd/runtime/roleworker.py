@@ -25,7 +25,6 @@ ARQ_MAX_TRIES = 1_000
 
 # Keys of arq's ctx that the job functions read.
 RUNTIME = "acceptd_runtime"
-WAKE = "acceptd_wake"
 _OPS = "acceptd_ops_server"
 _LISTENER = "acceptd_wakeup_listener"
 _HEARTBEAT = "acceptd_heartbeat"
@@ -99,10 +98,13 @@ def build_role_worker(
         except BaseException:
             await runtime.close()  # its loops would keep the process alive, doing nothing
             raise
-        ctx[RUNTIME], ctx[WAKE] = runtime, worker.wake
-        wakeups = {wakeup_kind: worker.wake}
+        ctx[RUNTIME] = runtime
+        # The worker reads what its channel says (a job queued alone names it); the
+        # runtime's listeners only hear that something changed.
+        wakeups: dict[str, Callable[[str], None]] = {wakeup_kind: worker.wake}
         if runtime_wakeups is not None:
-            wakeups |= runtime_wakeups(runtime)
+            for kind, told in runtime_wakeups(runtime).items():
+                wakeups[kind] = _whatever_said(told)
         shards = runtime.shards
         channels = {
             keys.wakeup(kind, shard): told
@@ -158,3 +160,7 @@ class Heartbeat:
             await asyncio.wait_for(self._task, 5)
         except (TimeoutError, asyncio.CancelledError):
             log.warning("heartbeat did not stop in time")
+
+
+def _whatever_said(told: Callable[[], None]) -> Callable[[str], None]:
+    return lambda _said: told()

@@ -122,16 +122,21 @@ def open_pubsub(
     )
 
 
-async def listen(shards: Shards, told: dict[str, Callable[[], None]]) -> None:
-    """Calls each channel's function when a message arrives on it, for as long as it runs.
-    One connection per node; after a dropped connection or a moved slot every one is
-    opened again, regrouped by where the slots are now, and every function is called
-    (anything may have been published while nobody listened)."""
+# What a listener is told when it cannot know what was said: after a reconnection
+# (anything may have been published while nobody listened).
+ANYTHING = ""
+
+
+async def listen(shards: Shards, told: dict[str, Callable[[str], None]]) -> None:
+    """Calls each channel's function with the message when one arrives on it, for as long as
+    it runs. One connection per node; after a dropped connection or a moved slot every one
+    is opened again, regrouped by where the slots are now, and every function is called
+    with ANYTHING (anything may have been published while nobody listened)."""
     failures = 0
 
     def tell_all() -> None:
         for call in set(told.values()):
-            call()
+            call(ANYTHING)
 
     this = asyncio.current_task()
     while True:
@@ -160,7 +165,7 @@ async def listen(shards: Shards, told: dict[str, Callable[[], None]]) -> None:
                 await pubsub.aclose()  # type: ignore[no-untyped-call]
 
 
-async def _deliver_all(pubsubs: list[ShardPubSub], told: dict[str, Callable[[], None]]) -> None:
+async def _deliver_all(pubsubs: list[ShardPubSub], told: dict[str, Callable[[str], None]]) -> None:
     """Reads every connection until one fails (its error raised here). Not a TaskGroup: a
     cancellation that comes while a reader fails would reach the caller inside an
     ExceptionGroup, which `except Exception` takes for a failure, and the listener would
@@ -176,8 +181,8 @@ async def _deliver_all(pubsubs: list[ShardPubSub], told: dict[str, Callable[[], 
         await asyncio.gather(*readers, return_exceptions=True)
 
 
-async def _deliver(pubsub: ShardPubSub, told: dict[str, Callable[[], None]]) -> None:
+async def _deliver(pubsub: ShardPubSub, told: dict[str, Callable[[str], None]]) -> None:
     while True:
         message = await pubsub.get_message(timeout=None)
         if message is not None and (call := told.get(message["channel"])) is not None:
-            call()
+            call(message["data"])
