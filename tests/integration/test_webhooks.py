@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import itertools
 import json
 from collections.abc import Callable
 from typing import Any
@@ -735,3 +736,31 @@ async def test_a_thin_ordered_body_does_not_carry_the_submitters_ordering_key(
     sent = recording.events("job.succeeded")[0]
     assert "customer-4711" not in sent.body.decode()
     assert "sequence" in sent.json
+
+
+async def test_a_queued_attempt_that_fails_is_tried_again_on_schedule_not_at_the_next_poll(
+    client: Client,
+    auth: dict[str, str],
+    worker: None,
+    receiver: ReceiverFixture,
+    make_settings: Callable[..., Settings],
+) -> None:
+    """A run of a queued attempt that fails puts the next attempt in its own queue, which
+    nothing announces: the dispatcher's loop is woken as the run ends (dispatcher/role.py),
+    reads the queue and sleeps until that attempt falls due. Without it each retry waited
+    for the fallback poll (1 s) whatever the schedule (0.1 s here, +-20 % jitter)."""
+    recording, url = receiver
+    recording.default = Answer(500)
+    settings = make_settings(webhook_retry_schedule=[0.1] * 4)
+    async with running_dispatcher(settings):
+        await submit(client, auth, url)
+
+        async def all_tried() -> bool:
+            return len(recording.received) >= 5
+
+        await wait_until(all_tried, timeout=20)
+    at = [request.at for request in recording.received]
+    # The first retry follows the first attempt, sent inline (dispatcher/inline.py), whose
+    # failure no run of the queue sees: it waits for a poll, as it always has.
+    queued_gaps = [later - earlier for earlier, later in itertools.pairwise(at[1:5])]
+    assert max(queued_gaps) < 0.6, queued_gaps

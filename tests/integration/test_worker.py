@@ -7,6 +7,7 @@ import time
 from collections.abc import Awaitable, Callable
 from typing import Any
 
+import pytest
 from aiohttp.test_utils import TestClient
 
 from acceptd.core.settings import Settings
@@ -15,6 +16,7 @@ from acceptd.store.connection import open_shards
 from acceptd.store.job_record import JobRef
 from acceptd.store.jobs import JobStore
 from acceptd.store.scripts import Scripts
+from tests.support.constants import TEST_SHARDS
 from tests.support.http import submit_job
 from tests.support.waiting import wait_until
 
@@ -366,3 +368,76 @@ async def test_a_job_queued_alone_is_taken_without_reading_the_queue(
         assert await queue_reads() == before
     finally:
         await stop_or_explain(running, task)
+
+
+async def test_a_finished_run_leaves_nothing_of_itself_in_the_queue(
+    client: TestClient[Any, Any], auth: dict[str, str], worker: None
+) -> None:
+    """A run ends with its job's outcome, in the outcome's round trip (queue/leanworker.py
+    _run_ender): once the job has succeeded, its marker, arq's job key and its entry in the
+    running set are gone, and its tenant holds no slot."""
+    from acceptd.api import state
+    from tests.support.sharded import summed
+
+    shards = client.app[state.SHARDS]
+    jobs = [await submit(client, auth, "demo.echo", {"value": n}) for n in range(3)]
+    for job in jobs:
+        await wait_until(status_is(client, auth, job, "succeeded"), timeout=4)
+
+    async def nothing_left() -> bool:
+        running = await summed(shards, lambda pipe, shard: pipe.zcard(keys.running_jobs(shard)))
+        held = [
+            await shards.for_key(keys.arq_job(job["id"])).exists(
+                keys.arq_in_progress(job["id"]), keys.arq_job(job["id"])
+            )
+            for job in jobs
+        ]
+        return running == 0 and not any(held)
+
+    await wait_until(nothing_left, timeout=2)
+
+
+@pytest.mark.skipif(TEST_SHARDS < 2, reason="two shards' queues, each with one job alone")
+async def test_named_jobs_beyond_the_free_slots_are_left_to_a_read_of_the_queue(
+    client: TestClient[Any, Any], auth: dict[str, str], make_settings: Callable[..., Settings]
+) -> None:
+    """Two wake-ups name a normal job alone on one shard and a high-priority job alone on
+    another, and the worker has one slot free: it reads the queue, which takes the high lane
+    of every shard first, rather than the names in the order they came."""
+    from acceptd.core import ids
+    from acceptd.jobs.registry import JobRegistry
+    from acceptd.queue.leanworker import ArqStoreClient, LeanWorker
+    from acceptd.worker.role import create_worker
+
+    async def alone_on(shard: int, priority: str) -> str:
+        for _ in range(200):  # each try lands on one of TEST_SHARDS shards at random
+            body = {"type": "demo.echo", "input": {"value": 1}, "priority": priority}
+            job = await submit_job(client, auth, body)
+            if ids.shard_of(job["id"]) == shard:
+                return str(job["id"])
+            await client.post(f"/v1/jobs/{job['id']}/cancel", headers=auth)
+        raise AssertionError(f"no job landed on shard {shard}")
+
+    settings = make_settings(worker_concurrency=2)
+    worker = create_worker(settings, JobRegistry.from_modules(settings.job_modules))
+    shards = await open_shards(settings)
+    worker._shards = shards
+    worker._pool = ArqStoreClient(connection_pool=shards.control.connection_pool)
+    busy: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+    await worker.sem.acquire()  # one of its two slots holds a run of its own
+    worker.job_counter = 1
+    worker.tasks["job_busy"] = busy  # type: ignore[assignment]
+    try:
+        normal = await alone_on(0, "normal")
+        high = await alone_on(1, "high")
+        for shard, job_id in ((0, normal), (1, high)):
+            assert await shards.of(shard).zrange(keys.job_queue(shard), 0, -1) == [job_id]
+        worker.wake(normal)  # as the listener hands the two wake-ups over
+        worker.wake(high)
+        await LeanWorker._poll_iteration(worker)
+        assert set(worker.tasks) == {"job_busy", high}
+    finally:
+        for task in worker.tasks.values():
+            task.cancel()
+        await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
+        await shards.aclose()

@@ -252,10 +252,13 @@ class LeanWorker(Worker):
                 return
             count = min(remaining, count)
         named = self._named_by_wakeups()
-        if self.allow_pick_jobs and self.job_counter < self.max_jobs and named:
+        free = self.max_jobs - self.job_counter
+        if self.allow_pick_jobs and 0 < len(named) <= min(free, count):
             # Jobs each queued alone, whose wake-ups named them: what a read of the queue
-            # would find, taken without it. What the last read saw of the head stands.
-            await self.start_jobs(named[:count])  # type: ignore[arg-type]
+            # would find, taken without it, when there is a slot for each (with fewer, a
+            # read takes the high lane of every shard first). What the last read saw of
+            # the head stands.
+            await self.start_jobs(named)  # type: ignore[arg-type]
         elif self.allow_pick_jobs and self.job_counter < self.max_jobs:
             start = self._queue_read_offset
             heads, failures = await self._queue_heads(start, count)

@@ -76,6 +76,14 @@ class WakeableWorker(LeanWorker):
             log.warning("job %s was cut off by an outage (%s)", job_id, exc.reason)
             self._lost.add(job_id)
 
+    async def _again(self, job_id: str, again: bytes, delay_ms: int) -> None:
+        await super()._again(job_id, again, delay_ms)
+        if not self.fair_share:
+            # Its own deferral, in its own queue, which nothing announces: the loop reads
+            # the queue and sleeps until it falls due, not until its fallback poll. (A
+            # fair-share retry waits in the retrying set, announced to the scheduler.)
+            self.wake()
+
     def _release_sem_dec_counter_on_complete(self) -> None:
         super()._release_sem_dec_counter_on_complete()
         # A slot freed: due work the last poll left for want of one is taken now, not one
