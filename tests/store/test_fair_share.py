@@ -60,11 +60,12 @@ class Runs:
         call = FairPickup(run=self._run(job_id), lease_ms=lease_ms, token=token)
         return await self._scripts.fair_pickup(call, client=self.client)
 
-    async def finish(self, job_id: str, token: str | None = None) -> Any:
+    async def finish(self, job_id: str, token: str | None = None, only_if_ended: int = 0) -> Any:
         call = FairFinish(
             run=self._run(job_id),
             wakeup=keys.wakeup(keys.JOBS_WAKEUP, SHARD),
             token=token or self.tokens[job_id],
+            only_if_ended=only_if_ended,
         )
         return await self._scripts.fair_finish(call, client=self.client)
 
@@ -330,3 +331,30 @@ async def test_a_job_canceled_while_its_run_asks_to_retry_leaves_nothing_behind(
     assert await client.zcard(keys.retrying_jobs(SHARD)) == 0
     assert await runs.running() == []
     assert "q:a" not in await runs.state()
+
+
+async def test_a_run_ended_with_its_outcome_ends_only_once_the_record_has_ended(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    """The worker sends the end of a run with the job's outcome, in one round trip
+    (queue/leanworker.py _run_ender): if the outcome was not written, the record is still
+    running and the run stays as it was (its marker, its running entry, its tenant's slot),
+    for the worker to end or run again as before; once the record has ended, it ends."""
+    from acceptd.core.statuses import JobStatus
+
+    await apply_limits(one, "a", TenantLimits(max_running=1))
+    job, behind = await submit(store, "a", 2)
+    assert (await runs.pickup(job.id))[0]
+    assert await runs.pickup(behind.id) == "parked"
+    started = await store.start(job.ref, max_attempts=3)
+    assert started.outcome == "running"
+    assert await runs.finish(job.id, only_if_ended=1) == "unfinished"
+    assert await runs.running() == [job.id]
+    assert await runs.client.exists(keys.arq_in_progress(job.id)) == 1
+    assert (await runs.state())["r:a"] == "1"
+    assert await store.finish(job.ref, JobStatus.SUCCEEDED, result={"ok": True}) == "ok"
+    assert await runs.finish(job.id, only_if_ended=1) == 0
+    assert await runs.running() == []
+    assert await runs.client.exists(keys.arq_in_progress(job.id), keys.arq_job(job.id)) == 0
+    assert await runs.queue() == [behind.id]  # its slot freed: the parked job went back
+    await apply_limits(one, "a", TenantLimits())

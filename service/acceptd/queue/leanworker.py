@@ -80,6 +80,9 @@ from acceptd.store.shards import Shards
 
 log = logging.getLogger(__name__)
 
+# The key of a fair-share run's ctx that holds its ender (LeanWorker._run_ender).
+END_RUN = "acceptd_end_run"
+
 
 # misc: mypy compares redis-py's own command mixins anew in a class with two Redis bases.
 class ArqStoreClient(StoreClient, ArqRedis):  # type: ignore[misc]
@@ -126,6 +129,8 @@ class LeanWorker(Worker):
         # touches nothing), and the shard the next poll looks at first.
         self._tokens: dict[str, str] = {}
         self._first_shard = 0
+        # Fair share: runs ended with their job's outcome (END_RUN), whose finish is done.
+        self._ended: set[str] = set()
 
     @property
     def shards(self) -> Shards:
@@ -206,7 +211,12 @@ class LeanWorker(Worker):
         while not self._closing.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._closing.wait(), self.lease_seconds / 3)
-            running = [job_id for job_id, task in self.tasks.items() if not task.done()]
+            # Not a run already ended with its outcome (_run_ender), its function returning.
+            running = [
+                job_id
+                for job_id, task in self.tasks.items()
+                if not task.done() and job_id not in self._ended
+            ]
             if not running or self._closing.is_set():
                 continue
             try:
@@ -426,6 +436,8 @@ class LeanWorker(Worker):
             "score": score,
             "enqueue_time": ms_to_datetime(enqueued_ms),
         }
+        if self.fair_share:
+            ctx[END_RUN] = self._run_ender(job_id)
         timeout = self.job_timeout_s if function.timeout_s is None else function.timeout_s
 
         def again() -> bytes:  # its payload for another run: the one read above, try raised
@@ -481,6 +493,7 @@ class LeanWorker(Worker):
             arq_call = ArqRetry(run=self._arq_run(job_id), score_ms=now + delay_ms, payload=again)
             await self._scripts.arq_retry(arq_call, client=client)
         self._tokens.pop(job_id, None)
+        self._ended.discard(job_id)
 
     async def _give_back(self, job_ids: list[str], wakeup_kind: str | None) -> None:
         """Runs of this worker that it stops (shutting down, or cut off by an outage) run
@@ -504,15 +517,42 @@ class LeanWorker(Worker):
         await self.shards.pipelined(markers, give_back)
         for job_id in job_ids:
             self._tokens.pop(job_id, None)
+            self._ended.discard(job_id)
+
+    def _fair_finish(
+        self, job_id: str, *, only_if_ended: bool, on: Shards | None = None
+    ) -> Awaitable[Any]:
+        call = FairFinish(
+            run=self._fair_run(job_id),
+            wakeup=keys.wakeup(keys.JOBS_WAKEUP, ids.shard_of(job_id)),
+            token=self._tokens.get(job_id, ""),
+            only_if_ended=int(only_if_ended),
+        )
+        client = (on or self.shards).for_key(keys.arq_job(job_id))
+        return self._scripts.fair_finish(call, client=client)
+
+    def _run_ender(self, job_id: str) -> Callable[[Shards], Awaitable[bool]]:
+        """What a run's function calls as it writes the job's outcome, in the same turn of
+        the loop and on the client the outcome goes out on (`on`: a client batches only its
+        own commands), so that both leave in one round trip (store/batching.py): ends the
+        run once the record has ended (fair_finish.lua), and True if it did; the run's own
+        finish is then not sent again. Any other reply, or an error, leaves the run to
+        end as before."""
+
+        async def end_run(on: Shards) -> bool:
+            if await self._fair_finish(job_id, only_if_ended=True, on=on) != 0:
+                return False
+            self._ended.add(job_id)
+            return True
+
+        return end_run
 
     async def _finish(self, job_id: str) -> None:
         if self.fair_share:
-            call = FairFinish(
-                run=self._fair_run(job_id),
-                wakeup=keys.wakeup(keys.JOBS_WAKEUP, ids.shard_of(job_id)),
-                token=self._tokens.get(job_id, ""),
-            )
-            await self._scripts.fair_finish(call, client=self._client(job_id))
+            if job_id in self._ended:
+                self._ended.discard(job_id)
+            else:
+                await self._fair_finish(job_id, only_if_ended=False)
             self._tokens.pop(job_id, None)
             return
         # Keys first: a crash before the ZREM leaves an entry the next pickup drops.

@@ -113,6 +113,7 @@ class FairFinish:
     run: FairRun
     wakeup: str
     token: str
+    only_if_ended: int  # 1: only once the job's record has ended (fair_finish.lua)
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -19,7 +19,7 @@ from acceptd.store.jobs import JobStore
 from acceptd.store.schedules import ScheduleStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
-from acceptd.worker.attempt import JobRunner
+from acceptd.worker.attempt import JobRunner, RunEnder
 from acceptd.worker.cancels import CancelWatcher
 from acceptd.worker.scheduler import Scheduler
 
@@ -76,9 +76,11 @@ class WorkerRuntime:
         ]
         return runtime
 
-    async def run(self, ref: JobRef, job_type: str, job_try: int) -> None:
+    async def run(
+        self, ref: JobRef, job_type: str, job_try: int, end_run: RunEnder | None = None
+    ) -> None:
         """One run of "run job X" (worker/attempt.py)."""
-        await self.runner.run(ref, job_type, job_try)
+        await self.runner.run(ref, job_type, job_try, end_run)
 
     def wake_scheduler(self) -> None:
         """A job was scheduled somewhere, or a schedule made or changed: look again now."""

@@ -8,7 +8,7 @@ import asyncio
 import logging
 import multiprocessing
 import time
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any
@@ -32,6 +32,10 @@ from acceptd.worker.progress import ProgressReporter
 from acceptd.worker.verdict import judge, problem
 
 log = logging.getLogger(__name__)
+
+# Ends the run's queue entry once the job's record has ended, sent with the outcome in one
+# round trip; True if it did (queue/leanworker.py LeanWorker._run_ender).
+RunEnder = Callable[[], Awaitable[bool]]
 
 
 @dataclass
@@ -76,7 +80,9 @@ class JobRunner:
     def timeout_for(self, definition: JobDefinition) -> float:
         return definition.timeout_seconds or self.settings.default_job_timeout_seconds
 
-    async def run(self, ref: JobRef, job_type: str, job_try: int) -> None:
+    async def run(
+        self, ref: JobRef, job_type: str, job_try: int, end_run: RunEnder | None = None
+    ) -> None:
         """One run of "run job X". A store outage anywhere in it becomes an arq retry with
         backoff, never arq's "failed, delete"; anything else unforeseen runs it again one
         lease later (queue/leanworker.py), the attempt counted."""
@@ -90,7 +96,7 @@ class JobRunner:
                     kind="consumer",
                     attributes={"acceptd.job_id": ref.id},
                 ):
-                    await self._run(ref, job_type)
+                    await self._run(ref, job_type, end_run)
             except Retry:
                 raise  # requeued by the handler's request; arq defers it
             except StoreUnavailable as exc:
@@ -100,7 +106,7 @@ class JobRunner:
                 )
                 raise Retry(defer=delay) from exc
 
-    async def _run(self, ref: JobRef, job_type: str) -> None:
+    async def _run(self, ref: JobRef, job_type: str, end_run: RunEnder | None) -> None:
         definition = self.registry.get(job_type)
         if definition is None:
             await self.store.finish(
@@ -131,7 +137,9 @@ class JobRunner:
             JOB_QUEUE_WAIT_SECONDS.labels(job_type).observe(waited)
         began = time.perf_counter()
         try:
-            await self._attempt(definition, ref, started.attempt, started.input, started.metadata)
+            await self._attempt(
+                definition, ref, started.attempt, started.input, started.metadata, end_run
+            )
         finally:
             JOB_RUN_SECONDS.labels(job_type).observe(time.perf_counter() - began)
 
@@ -142,6 +150,7 @@ class JobRunner:
         attempt: int,
         raw_input: Any,
         metadata: dict[str, Any],
+        end_run: RunEnder | None = None,
     ) -> None:
         reporter = ProgressReporter(self.store, ref)
         context = JobContext(
@@ -227,10 +236,21 @@ class JobRunner:
             )
             self.deadline_set()  # its deadline may be the scheduler's next
             return
-        outcome = await persist(
-            "the outcome",
-            lambda: self.store.finish(ref, status, result=result, error=error, progress=progress),
-        )
+
+        async def write_outcome() -> str:
+            finishing = self.store.finish(
+                ref, status, result=result, error=error, progress=progress
+            )
+            if end_run is None:
+                return await finishing
+            # In one turn of the loop, so in one round trip (store/batching.py): the
+            # outcome, then the end of the run, which happens only if the outcome did.
+            outcome, _ended = await asyncio.gather(finishing, end_run(), return_exceptions=True)
+            if isinstance(outcome, BaseException):
+                raise outcome
+            return outcome
+
+        outcome = await persist("the outcome", write_outcome)
         if outcome == "ok":
             JOBS_FINISHED.labels(definition.name, status.value).inc()
 

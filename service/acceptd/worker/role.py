@@ -3,12 +3,14 @@ turns that into one attempt of a handler."""
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from arq.worker import func
 
 from acceptd.core.settings import Settings
 from acceptd.jobs.registry import JobRegistry
+from acceptd.queue.leanworker import END_RUN
 from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, build_role_worker
 from acceptd.store import keys
@@ -24,7 +26,11 @@ async def run_job(
     runtime: WorkerRuntime = ctx[RUNTIME]
     # The slot this run frees wakes the loop only when the last poll left work for want of
     # one (queue/wakeable.py): waking after every run cost an empty poll per job.
-    await runtime.run(JobRef(job_id, tenant, batch_id), job_type, int(ctx.get("job_try", 1)))
+    ref = JobRef(job_id, tenant, batch_id)
+    ender = ctx.get(END_RUN)
+    # On the runtime's clients, which the outcome goes out on: one round trip for both.
+    end_run = functools.partial(ender, runtime.shards) if ender is not None else None
+    await runtime.run(ref, job_type, int(ctx.get("job_try", 1)), end_run)
 
 
 def create_worker(

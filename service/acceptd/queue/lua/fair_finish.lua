@@ -5,8 +5,13 @@
 -- job hash, KEYS[5] the shard's fair-share hash, KEYS[6] its parked set, KEYS[7] its
 -- running set.
 -- ARGV[1] job id, ARGV[2] the jobs wake-up channel (told when parked jobs went back),
--- ARGV[3] the run's token.
+-- ARGV[3] the run's token, ARGV[4] '1': only if the job's record has ended (sent with the
+-- record's outcome, in its round trip: queue/leanworker.py end_run), else 'unfinished'
+-- and nothing changes: an outcome that was not written leaves the run to end as before.
 if lost_run(KEYS[1], ARGV[3]) then return 'lost' end
+if ARGV[4] == '1' and not ENDED[redis.call('HGET', KEYS[4], JOB.status)] then
+  return 'unfinished'
+end
 redis.call('DEL', KEYS[3], KEYS[1])
 local removed = redis.call('ZREM', KEYS[7], ARGV[1]) == 1
 local tenant, woken = release_slot(KEYS[2], KEYS[5], KEYS[6], ARGV[1])
