@@ -170,7 +170,7 @@ class Bench:
     async def measure(self, submit: load.Submit, rate: float | None) -> dict[str, float]:
         receiver = self.url("receiver")
         await load.reset(self.session, receiver)
-        commands = await self.commands_processed()
+        commands, reads = await self.commands_and_reads()
         if rate is None:
             sent = await load.burst(submit, E2E_JOBS, E2E_CONCURRENCY)
         else:
@@ -178,11 +178,19 @@ class Bench:
         arrived = await load.wait_for_arrivals(self.session, receiver, set(sent), 120)
         # Every role at once (the other side's paused): Redis commands the load cost, the
         # two INFO calls aside. bench.commands splits this by stage.
-        commands = await self.commands_processed() - commands - 2
-        return {**load.end_to_end(sent, arrived), "commands_per_job": commands / len(sent)}
+        commands_after, reads_after = await self.commands_and_reads()
+        return {
+            **load.end_to_end(sent, arrived),
+            "commands_per_job": (commands_after - commands - 2) / len(sent),
+            # The server's reads of client sockets: one per round trip (a pipeline's
+            # commands arrive in one read), what each process pays a syscall and a
+            # wake-up for, and what load batches together. The second INFO's read aside.
+            "round_trips_per_job": (reads_after - reads - 1) / len(sent),
+        }
 
-    async def commands_processed(self) -> int:
-        return int((await self.redis.info("stats"))["total_commands_processed"])
+    async def commands_and_reads(self) -> tuple[int, int]:
+        stats = await self.redis.info("stats")
+        return int(stats["total_commands_processed"]), int(stats["total_reads_processed"])
 
     async def end_to_end_phase(self) -> None:
         callback = f"{self.url('receiver')}/hook"

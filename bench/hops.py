@@ -54,12 +54,15 @@ async def _stamps_of(bench: Bench, job_id: str) -> list[float] | None:
     ]
 
 
-async def measure(bench: Bench, rate: float) -> dict[str, list[float]]:
+async def measure(bench: Bench, rate: float) -> tuple[dict[str, list[float]], float]:
+    """(each hop's times; Redis round trips per job, every role's, at this rate)."""
     async with bench.acceptd_alone() as submit:
         receiver = bench.url("receiver")
         await load.reset(bench.session, receiver)
+        _, reads = await bench.commands_and_reads()
         sent = await load.paced(submit, rate, bench.args.seconds)
         arrived = await load.wait_for_arrivals(bench.session, receiver, set(sent), 120)
+        round_trips = ((await bench.commands_and_reads())[1] - reads - 1) / len(sent)
         hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
         gate = asyncio.Semaphore(16)
 
@@ -74,7 +77,7 @@ async def measure(bench: Bench, rate: float) -> dict[str, list[float]]:
             hops["total"].append(points[-1] - points[0])
 
         await asyncio.gather(*(one(job_id) for job_id in sent))
-        return hops
+        return hops, round_trips
 
 
 def table(hops: dict[str, list[float]], rate: float) -> str:
@@ -99,10 +102,11 @@ def main() -> None:
         bench = Bench(cluster, argparse.Namespace(runs=1, seconds=args.seconds))
         try:
             bench.start()
-            hops = asyncio.run(measure(bench, args.rate))
+            hops, round_trips = asyncio.run(measure(bench, args.rate))
         finally:
             cluster.stop_all()
     print(table(hops, args.rate))
+    print(f"\nRedis round trips per job (the server's reads, every role's): {round_trips:.2f}")
     print(
         "\naccept: client send -> record written; pickup: -> a worker started it; run: ->"
         " finished; fan-out: -> its delivery made; first attempt: -> the attempt's time;"

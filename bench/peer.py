@@ -267,6 +267,9 @@ def table(result: dict[str, Any]) -> str:
         ["own half load: p50 / p99 ms", *latency("half"),
          latency_ratio("peer", "half"), latency_ratio("bare", "half")],
         ["Redis commands per job (full load)", *figures("full", "commands_per_job", ".1f"), "", ""],
+        ["Redis round trips per job (full / equal load)",
+         *[f"{m[f'{s}.full.round_trips_per_job']:.1f} / {m[f'{s}.equal.round_trips_per_job']:.1f}"
+           for s in SYSTEMS], "", ""],
         ["webhooks missing (all phases)",
          *[f"{sum(m[f'{s}.{p}.missing'] for p in ('full', 'half', 'equal')):.0f}"
            for s in SYSTEMS], "", ""],
