@@ -18,7 +18,7 @@ from arq.worker import func
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.assembly import DispatcherRuntime, deliver_timeout
 from acceptd.queue.wakeable import WakeableWorker
-from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, WAKE, build_role_worker
+from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, build_role_worker
 from acceptd.store import keys
 from acceptd.store.arqjobs import DELIVER_FUNCTION, RECOVER_FUNCTION
 from acceptd.store.outages import StoreUnavailable, outage_retry_delay
@@ -37,12 +37,8 @@ async def deliver(ctx: dict[str, Any], delivery_id: str, attempt_no: int) -> Non
         delay = outage_retry_delay(int(ctx.get("job_try", 1)))
         log.warning("%s during delivery %s; retrying in %.0f s", exc.reason, delivery_id, delay)
         raise Retry(defer=delay) from exc
-    finally:
-        # The run may have put this delivery back in the queue for later (its next attempt,
-        # a busy endpoint's turn) and nothing announces that: the loop reads the queue now
-        # and sleeps until that entry falls due, not until its fallback poll (1 s). The job
-        # worker needs no such wake-up: every script that queues a job announces it.
-        ctx[WAKE]()
+    # No wake-up here: a next attempt queued is announced (store/lua/delivery_attempt.lua),
+    # and a run put back for later wakes its own loop (queue/wakeable.py, _again).
 
 
 async def recover(ctx: dict[str, Any], recovery_id: str) -> None:

@@ -25,7 +25,6 @@ ARQ_MAX_TRIES = 1_000
 
 # Keys of arq's ctx that the job functions read.
 RUNTIME = "acceptd_runtime"
-WAKE = "acceptd_wake"
 _OPS = "acceptd_ops_server"
 _LISTENER = "acceptd_wakeup_listener"
 _HEARTBEAT = "acceptd_heartbeat"
@@ -99,7 +98,7 @@ def build_role_worker(
         except BaseException:
             await runtime.close()  # its loops would keep the process alive, doing nothing
             raise
-        ctx[RUNTIME], ctx[WAKE] = runtime, worker.wake
+        ctx[RUNTIME] = runtime
         # The worker reads what its channel says (a job queued alone names it); the
         # runtime's listeners only hear that something changed.
         wakeups: dict[str, Callable[[str], None]] = {wakeup_kind: worker.wake}

@@ -384,6 +384,7 @@ class DeliveryStore:
                 arq_job_id=attempt_job_id(delivery.id, attempt_no + 1),
                 usage_field=delivery.job_id,
                 kept_attempts=KEPT_ATTEMPTS,
+                wakeup=keys.wakeup(keys.WEBHOOKS_WAKEUP, ids.shard_of(delivery.id)),
                 event_fields=event_fields,
             )
         )

@@ -84,6 +84,7 @@ class DeliveryAttempt:
     arq_job_id: str
     usage_field: str
     kept_attempts: int
+    wakeup: str  # the shard's webhooks wake-up channel, told of a next attempt queued
     # The event's entry, as field/value pairs (store/operational.py): () with no keys.
     event_fields: Sequence[str]
 

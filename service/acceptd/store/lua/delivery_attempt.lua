@@ -18,7 +18,10 @@
 -- ARGV[4] new status, ARGV[5] next due (ms, when pending), ARGV[6] next arq payload,
 -- ARGV[7] retention (ms), ARGV[8] next arq job id, ARGV[9] the subject's usage field,
 -- ARGV[10] how many attempts are kept (the newest: attempt N-ARGV[10] goes as N comes),
--- ARGV[11...] the fields of a `delivery.exhausted` event (store/operational.py): when the
+-- ARGV[11] the shard's webhooks wake-up channel: a next attempt queued is announced on it,
+-- like every delivery queued, so that dispatchers sleeping until the queue's next due
+-- time wake to read it again (the dispatcher that made the attempt too),
+-- ARGV[12...] the fields of a `delivery.exhausted` event (store/operational.py): when the
 -- delivery fails for good and its tenant has an endpoint subscribed to that event (the
 -- copy of the counts says), the event is written to the events stream in the same step.
 local fields = redis.call('HMGET', KEYS[1], DELIVERY.status, DELIVERY.attempt_count,
@@ -53,6 +56,7 @@ if ARGV[4] == 'pending' then
   redis.call('ZADD', KEYS[3], ARGV[5], ARGV[1])
   redis.call('SET', KEYS[4], ARGV[6])
   redis.call('ZADD', KEYS[5], ARGV[5], ARGV[8])
+  redis.call('SPUBLISH', ARGV[11], '1')
 else
   if due then
     table.insert(changes, DELIVERY.next_attempt)
@@ -69,7 +73,7 @@ else
   end
   if ARGV[4] == 'failed' and #KEYS >= 10
       and tonumber(redis.call('HGET', KEYS[10], 'delivery.exhausted') or '0') > 0 then
-    redis.call('XADD', KEYS[9], '*', unpack(ARGV, 11))
+    redis.call('XADD', KEYS[9], '*', unpack(ARGV, 12))
   end
 end
 return 1
