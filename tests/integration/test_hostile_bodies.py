@@ -5,6 +5,7 @@ question, never a budget that another encoding slips past."""
 from __future__ import annotations
 
 import gzip
+import json
 import time
 from collections.abc import Awaitable, Callable
 from typing import Any
@@ -28,8 +29,12 @@ def _unknown_keys(count: int) -> bytes:
 
 async def test_a_tokenless_body_of_unknown_keys_gets_a_small_answer(client: Client) -> None:
     """130,000 unknown keys to the keyless /complete: each was a validation error, echoed;
-    1 MiB in, 10.8 MB and 0.8 s of CPU out. Now the missing token alone is named."""
+    1 MiB in, 10.8 MB and 0.8 s of CPU out. Now the missing token alone is named. The CPU
+    is weighed against one parse of the body in this process, so the bound holds on a
+    slow machine as on a fast one: the request (client, server, parse) costs about four
+    parses here, the 100,000 errors of before about twenty."""
     body = _unknown_keys(100_000)
+    parse = min(_cpu_of(lambda: json.loads(body)) for _ in range(3))
     started = time.process_time()
     answer = await client.post(COMPLETE, data=body, headers=JSON)
     spent = time.process_time() - started
@@ -37,7 +42,13 @@ async def test_a_tokenless_body_of_unknown_keys_gets_a_small_answer(client: Clie
     assert answer.status == 422
     assert len(text) < 1024, len(text)
     assert (await answer.json())["errors"][0]["field"] == "token"
-    assert spent < 0.4, spent  # the parse alone, not 100,000 validation errors
+    assert spent < 10 * parse, (spent, parse)  # the parse alone, not 100,000 errors
+
+
+def _cpu_of(work: Callable[[], object]) -> float:
+    started = time.process_time()
+    work()
+    return time.process_time() - started
 
 
 async def test_an_answer_names_at_most_twenty_bad_fields(
