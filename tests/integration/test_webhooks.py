@@ -747,8 +747,9 @@ async def test_a_failed_attempt_is_tried_again_on_schedule_not_at_the_next_poll(
 ) -> None:
     """An attempt that fails, the first (sent inline) or a queued one, puts the next in the
     webhook queue and announces it (store/lua/delivery_attempt.lua): the dispatcher reads
-    the queue and sleeps until that attempt falls due. Unannounced, each retry waited for
-    the fallback poll (1 s) whatever the schedule (0.1 s here, +-20 % jitter)."""
+    the queue and sleeps until that attempt falls due. Unannounced, the first retry (after
+    the inline attempt) waited for the fallback poll (1 s) whatever the schedule (0.1 s
+    here, +-20 % jitter), and so did every retry when runs stopped waking their loop."""
     recording, url = receiver
     recording.default = Answer(500)
     settings = make_settings(webhook_retry_schedule=[0.1] * 4)

@@ -5,7 +5,9 @@ and a short delay keeps an idle worker busy. Here the scripts that queue work SP
 their shard's channel (store/shardchannels.py); between iterations the worker waits for
 that message (or a freed job slot), or until the next deferred job falls due, and polls on
 its own at least every second as the fallback (a deferral made by another process, a lost
-message).
+message). A job queued alone is named by its wake-up, and the next poll takes it without
+reading the queue when it has a slot for each job named (one round trip less between a
+submit and the job's start); any other message has it read the queue.
 Built on arq's `_poll_iteration` and `run_job`: seams named in queue/arqseams.py.
 """
 
