@@ -194,41 +194,31 @@ class FanOut:
             # Each read awaited (an outage in one is the batch's error, raised above).
             await asyncio.gather(*endpoints.values(), return_exceptions=True)
         entry_ids = [entry_id for entry_id, _ in entries]
-        if read_next and not touched:
-            return await self._acknowledge_and_wait(entry_ids)
-        async with self._redis.pipeline(transaction=True) as pipe:
+        # With no ordering queue to advance, the acknowledgement goes in the round trip that
+        # waits for the next batch (up to BLOCK_MS): an idle or lightly loaded dispatcher
+        # spends one round trip per batch, not two. Not atomic, and need not be: the server
+        # runs the three in order, an event acknowledged but not yet deleted is never read
+        # again, and one read but not handled stays pending, read again after an error
+        # (run). A batch that touched ordering queues is acknowledged in a MULTI, which
+        # never blocks (an empty read when nothing is new): their heads start at once.
+        waits = read_next and not touched
+        async with self._redis.pipeline(transaction=not waits) as pipe:
             pipe.xack(self._stream, keys.EVENTS_GROUP, *entry_ids)
             pipe.xdel(self._stream, *entry_ids)
-            if read_next:  # never blocks inside MULTI: an empty reply when nothing is new
-                pipe.xreadgroup(keys.EVENTS_GROUP, self._consumer, {self._stream: ">"}, count=BATCH)
+            if read_next:
+                pipe.xreadgroup(
+                    keys.EVENTS_GROUP,
+                    self._consumer,
+                    {self._stream: ">"},
+                    count=BATCH,
+                    block=BLOCK_MS if waits else None,
+                )
             replies = await pipe.execute()
         # These events are gone from the stream now: heads that waited on them may start.
         if self._order is not None:
             for queue in touched:
                 await self._order.advance(queue)
         return replies[2] if read_next else None
-
-    async def _acknowledge_and_wait(self, entry_ids: list[str]) -> Any:
-        """Acknowledges a batch in the round trip that reads the next one, waiting for it
-        (up to BLOCK_MS) when none is there yet: its reply, None if none came. An idle or
-        lightly loaded dispatcher so spends one round trip per batch of events, not two
-        (the acknowledgement, then the wait). Not atomic, and need not be: the server runs
-        the three in order, an event acknowledged but not yet deleted is never read again,
-        and one read but not handled stays pending, read again after an error (run). Not
-        for a batch that touched ordering queues: their heads start once it is
-        acknowledged, not after the wait."""
-        async with self._redis.pipeline(transaction=False) as pipe:
-            pipe.xack(self._stream, keys.EVENTS_GROUP, *entry_ids)
-            pipe.xdel(self._stream, *entry_ids)
-            pipe.xreadgroup(
-                keys.EVENTS_GROUP,
-                self._consumer,
-                {self._stream: ">"},
-                count=BATCH,
-                block=BLOCK_MS,
-            )
-            replies = await pipe.execute()
-        return replies[2]
 
     async def _subject(self, fields: dict[str, str]) -> Subject | None:
         """What the event is about; None if it expired before it could be sent."""
