@@ -151,8 +151,9 @@ class LeanWorker(Worker):
         """What a job's fair-share pickup, retry, finish and hand-back take first."""
         return fair_run(job_id, self.queue_of(ids.shard_of(job_id)))
 
-    def _client(self, job_id: str) -> Any:
-        return self.shards.for_key(keys.arq_job(job_id))
+    def _client(self, job_id: str, shards: Shards | None = None) -> Any:
+        """The client of the job's shard: this worker's, or that of `shards`."""
+        return (shards or self.shards).for_key(keys.arq_job(job_id))
 
     async def main(self) -> None:
         """arq's, with the store's shards opened first and burst mode's "is anything left"
@@ -528,8 +529,7 @@ class LeanWorker(Worker):
             token=self._tokens.get(job_id, ""),
             only_if_ended=int(only_if_ended),
         )
-        client = (on or self.shards).for_key(keys.arq_job(job_id))
-        return self._scripts.fair_finish(call, client=client)
+        return self._scripts.fair_finish(call, client=self._client(job_id, on))
 
     def _run_ender(self, job_id: str) -> Callable[[Shards], Awaitable[bool]]:
         """What a run's function calls as it writes the job's outcome, in the same turn of
