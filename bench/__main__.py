@@ -168,6 +168,14 @@ class Bench:
         return submit
 
     async def measure(self, submit: load.Submit, rate: float | None) -> dict[str, float]:
+        sent, arrived, redis_cost = await self.loaded(submit, rate)
+        return {**load.end_to_end(sent, arrived), **redis_cost}
+
+    async def loaded(
+        self, submit: load.Submit, rate: float | None
+    ) -> tuple[dict[str, int], dict[str, int], dict[str, float]]:
+        """A burst (`rate` None) or a paced load, until its webhooks arrived: (each job's
+        send time, its arrival, what the load cost Redis per job)."""
         receiver = self.url("receiver")
         await load.reset(self.session, receiver)
         commands, reads = await self.commands_and_reads()
@@ -179,14 +187,17 @@ class Bench:
         # Every role at once (the other side's paused): Redis commands the load cost, the
         # two INFO calls aside. bench.commands splits this by stage.
         commands_after, reads_after = await self.commands_and_reads()
-        return {
-            **load.end_to_end(sent, arrived),
-            "commands_per_job": (commands_after - commands - 2) / len(sent),
-            # The server's reads of client sockets: one per round trip (a pipeline's
-            # commands arrive in one read), what each process pays a syscall and a
-            # wake-up for, and what load batches together. The second INFO's read aside.
-            "round_trips_per_job": (reads_after - reads - 1) / len(sent),
-        }
+        return (
+            sent,
+            arrived,
+            {
+                "commands_per_job": (commands_after - commands - 2) / len(sent),
+                # The server's reads of client sockets: one per round trip (a pipeline's
+                # commands arrive in one read), what each process pays a syscall and a
+                # wake-up for, and what load batches together. The second INFO's read aside.
+                "round_trips_per_job": (reads_after - reads - 1) / len(sent),
+            },
+        )
 
     async def commands_and_reads(self) -> tuple[int, int]:
         stats = await self.redis.info("stats")

@@ -57,12 +57,7 @@ async def _stamps_of(bench: Bench, job_id: str) -> list[float] | None:
 async def measure(bench: Bench, rate: float) -> tuple[dict[str, list[float]], float]:
     """(each hop's times; Redis round trips per job, every role's, at this rate)."""
     async with bench.acceptd_alone() as submit:
-        receiver = bench.url("receiver")
-        await load.reset(bench.session, receiver)
-        _, reads = await bench.commands_and_reads()
-        sent = await load.paced(submit, rate, bench.args.seconds)
-        arrived = await load.wait_for_arrivals(bench.session, receiver, set(sent), 120)
-        round_trips = ((await bench.commands_and_reads())[1] - reads - 1) / len(sent)
+        sent, arrived, redis_cost = await bench.loaded(submit, rate)
         hops: dict[str, list[float]] = {hop: [] for hop in HOPS}
         gate = asyncio.Semaphore(16)
 
@@ -77,7 +72,7 @@ async def measure(bench: Bench, rate: float) -> tuple[dict[str, list[float]], fl
             hops["total"].append(points[-1] - points[0])
 
         await asyncio.gather(*(one(job_id) for job_id in sent))
-        return hops, round_trips
+        return hops, redis_cost["round_trips_per_job"]
 
 
 def table(hops: dict[str, list[float]], rate: float) -> str:
