@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import random
 from collections.abc import Callable
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, replace
 from typing import Any, Literal
 
 from redis.asyncio.client import Pipeline
@@ -307,7 +307,7 @@ class DeliveryStore:
         if created != 1:
             return None
         return DeliveryRecord(
-            **asdict(new),
+            **vars(new),  # its fields, all immutable: asdict's deep copy cost 3 % of a dispatcher
             status=DeliveryStatus.PENDING,
             attempt_count=0,
             next_attempt_ms=now if mode == "queue" else None,
