@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import time
 from collections import Counter
@@ -24,7 +23,7 @@ from redis.exceptions import ResponseError
 from acceptd.core import ids
 from acceptd.core.clock import to_rfc3339
 from acceptd.core.events import CALLBACK_EVENTS, OPERATIONAL_EVENTS
-from acceptd.core.jsonenc import compact
+from acceptd.core.jsonenc import compact_plain, parse_stored
 from acceptd.store import keys
 from acceptd.store.batches import PART_DONE_EVENT, BatchStore
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
@@ -225,7 +224,7 @@ class FanOut:
         tenant, event = fields["tenant"], fields["event"]
         if "data" in fields:  # an operational event carries its data (store/operational.py)
             subject_id = fields["subject"]
-            return Subject(subject_id, json.loads(fields["data"]), ordering_key=subject_id)
+            return Subject(subject_id, parse_stored(fields["data"]), ordering_key=subject_id)
         if "batch" in fields:
             batch = await self._batches.get(fields["batch"], tenant)
             if batch is None:
@@ -293,7 +292,7 @@ class FanOut:
                         payload["ordering_key"] = ordering_key
                     payload["sequence"] = sequence(entry_id)
                 payload["data"] = thin_data(resource) if thin else resource
-                bodies[thin, ordered] = compact(payload)
+                bodies[thin, ordered] = compact_plain(payload)
             return bodies[thin, ordered]
 
         # (url, endpoint id, thin, may be sent inline, order queue or None)

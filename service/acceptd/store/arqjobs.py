@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from acceptd.core.jsonenc import compact
+from acceptd.core.jsonenc import compact_plain
 
 RUN_JOB_FUNCTION = "run_job"
 DELIVER_FUNCTION = "deliver"
@@ -14,4 +14,4 @@ RECOVER_FUNCTION = "recover"
 def arq_payload(function: str, args: list[Any], enqueued_ms: int) -> str:
     """Mirrors arq.jobs.serialize_job, with JSON in place of pickle."""
     data: dict[str, Any] = {"t": None, "f": function, "a": args, "k": {}, "et": enqueued_ms}
-    return compact(data)
+    return compact_plain(data)

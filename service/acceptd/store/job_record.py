@@ -3,11 +3,10 @@ one list of its fields (store/layouts.py JobField), by submit, a schedule's tick
 
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from acceptd.core.jsonenc import compact
+from acceptd.core.jsonenc import compact_plain, parse_stored
 from acceptd.core.statuses import JobStatus
 from acceptd.store.layouts import JobField as F
 
@@ -81,22 +80,22 @@ class JobRecord:
             tenant=raw[F.TENANT],
             type=raw[F.TYPE],
             status=JobStatus(raw[F.STATUS]),
-            input=json.loads(raw.get(F.INPUT, "null")),
-            metadata=json.loads(raw.get(F.METADATA, "{}")),
+            input=parse_stored(raw.get(F.INPUT, "null")),
+            metadata=parse_stored(raw.get(F.METADATA, "{}")),
             callback_url=raw.get(F.CALLBACK_URL) or None,
             attempts=int(raw.get(F.ATTEMPTS, "0")),
             created_ms=int(raw[F.CREATED]),
             started_ms=opt_int(F.STARTED),
             finished_ms=opt_int(F.FINISHED),
-            result=json.loads(raw[F.RESULT]) if F.RESULT in raw else None,
-            error=json.loads(raw[F.ERROR]) if F.ERROR in raw else None,
-            progress=json.loads(progress) if progress else {"fraction": 0.0, "message": None},
+            result=parse_stored(raw[F.RESULT]) if F.RESULT in raw else None,
+            error=parse_stored(raw[F.ERROR]) if F.ERROR in raw else None,
+            progress=parse_stored(progress) if progress else {"fraction": 0.0, "message": None},
             cancel_requested=raw.get(F.CANCEL) == "1",
             priority=raw.get(F.PRIORITY, "normal"),
             run_at_ms=opt_int(F.RUN_AT),
             batch_id=raw.get(F.BATCH),
             awaiting=AwaitingInput(
-                request=json.loads(raw.get(F.AWAIT_REQUEST, "null")),
+                request=parse_stored(raw.get(F.AWAIT_REQUEST, "null")),
                 deadline_ms=int(raw[F.AWAIT_DEADLINE]),
                 token=raw[F.TOKEN],
             )
@@ -108,7 +107,7 @@ class JobRecord:
             concurrency_key=raw.get(F.CONCURRENCY_KEY),
             concurrency_limit=opt_int(F.CONCURRENCY_LIMIT),
             schedule_id=raw.get(F.SCHEDULE),
-            channels=json.loads(raw[F.CHANNELS]) if raw.get(F.CHANNELS) else [],
+            channels=parse_stored(raw[F.CHANNELS]) if raw.get(F.CHANNELS) else [],
         )
 
 
@@ -169,9 +168,9 @@ Fields = dict[F, str | int]
 
 def content_fields(content: JobContent, schedule_id: str | None = None) -> Fields:
     """The fields of a new job's hash that are its own (a batch writes these per item)."""
-    fields: Fields = {F.TYPE: content.type, F.INPUT: compact(content.input)}
+    fields: Fields = {F.TYPE: content.type, F.INPUT: compact_plain(content.input)}
     if content.metadata:
-        fields[F.METADATA] = compact(content.metadata)
+        fields[F.METADATA] = compact_plain(content.metadata)
     if content.ordering_key:
         fields[F.ORDERING_KEY] = content.ordering_key
     if content.concurrency_key:
@@ -180,7 +179,7 @@ def content_fields(content: JobContent, schedule_id: str | None = None) -> Field
     if schedule_id:
         fields[F.SCHEDULE] = schedule_id
     if content.channels:
-        fields[F.CHANNELS] = compact(content.channels)
+        fields[F.CHANNELS] = compact_plain(content.channels)
     return fields
 
 

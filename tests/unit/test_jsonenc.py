@@ -1,0 +1,50 @@
+"""The fast encoder and parser of stored JSON read back what the stdlib's would: the same
+values, whatever orjson and pydantic-core do differently, and what they refuse goes to json."""
+
+from __future__ import annotations
+
+import json
+import math
+import random
+import struct
+
+from acceptd.core.jsonenc import compact, compact_plain, parse_stored, plain_size
+
+
+def random_floats(count: int) -> list[float]:
+    rng = random.Random(30)
+    floats = [struct.unpack("d", rng.randbytes(8))[0] for _ in range(count)]
+    return [f for f in floats if math.isfinite(f)] + [0.1, 1e16, 1.5e-7, -0.0, 5e-324]
+
+
+def test_plain_values_read_back_the_same_from_either_encoder() -> None:
+    value = {
+        "floats": random_floats(2000),
+        "ints": [0, -1, 2**63 - 1, -(2**63)],
+        "text": 'é\u2028 "quoted" \\ \x00 \U0001f600',
+        "nested": [{"a": None, "b": True, "c": []}],
+    }
+    assert json.loads(compact_plain(value)) == json.loads(compact(value)) == value
+    assert parse_stored(compact_plain(value)) == value
+
+
+def test_what_orjson_refuses_is_encoded_by_json() -> None:
+    big = {"n": 2**64 + 1}
+    assert compact_plain(big) == compact(big) == '{"n":18446744073709551617}'
+    lone = ["\ud800"]
+    assert compact_plain(lone) == compact(lone)
+    assert plain_size(big) == len(compact(big))
+
+
+def test_a_nan_is_written_as_null_which_strict_parsers_read() -> None:
+    assert compact_plain({"r": float("nan")}) == '{"r":null}'
+
+
+def test_parse_stored_reads_what_json_reads() -> None:
+    # Integers past 64 bits stay integers (orjson would make them floats).
+    assert parse_stored("12345678901234567890123") == 12345678901234567890123
+    # A NaN stored by json before (a handler's result) is still read.
+    assert math.isnan(parse_stored('{"r":NaN}')["r"])
+    # An escaped lone surrogate: pydantic-core refuses it, json reads it.
+    assert parse_stored('"\\ud800"') == "\ud800"
+    assert parse_stored(b'{"a":[1,2.5,"x"]}') == {"a": [1, 2.5, "x"]}
