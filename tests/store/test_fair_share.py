@@ -358,3 +358,30 @@ async def test_a_run_ended_with_its_outcome_ends_only_once_the_record_has_ended(
     assert await runs.client.exists(keys.arq_in_progress(job.id), keys.arq_job(job.id)) == 0
     assert await runs.queue() == [behind.id]  # its slot freed: the parked job went back
     await apply_limits(one, "a", TenantLimits())
+
+
+async def test_a_hand_back_that_lands_before_the_runs_outcome_leaves_nothing_queued(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    """A stopping worker hands a run back while the job's outcome and the end of the run
+    are on their way (queue/leanworker.py: they leave in one batch, the hand-back in
+    another): once they land, the job has ended, and the entry the hand-back queued goes
+    with the run. Left behind, the next pickup would find its arq job gone ("expired", a
+    job counted failed) or park a finished job."""
+    from acceptd.core.statuses import JobStatus
+
+    await apply_limits(one, "a", TenantLimits(max_running=1))
+    job, behind = await submit(store, "a", 2)
+    assert (await runs.pickup(job.id))[0]
+    assert await runs.pickup(behind.id) == "parked"
+    assert (await store.start(job.ref, max_attempts=3)).outcome == "running"
+    await runs.hand_back(job.id)
+    assert await runs.queue() == [job.id]
+    assert await store.finish(job.ref, JobStatus.SUCCEEDED, result={"ok": True}) == "ok"
+    assert await runs.finish(job.id, only_if_ended=1) == 0
+    assert await runs.queue() == [behind.id]  # its slot freed: the parked job went back
+    assert await runs.running() == []
+    assert await runs.client.exists(keys.arq_in_progress(job.id), keys.arq_job(job.id)) == 0
+    found = {share.tenant: share for share in await shares(one)}
+    assert (found["a"].queued, found["a"].running) == (1, 0)
+    await apply_limits(one, "a", TenantLimits())
