@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import hashlib
-import json
 import logging
 import secrets
 from dataclasses import dataclass, field, replace
@@ -13,7 +12,7 @@ from redis.asyncio import Redis
 
 from acceptd.core import ids
 from acceptd.core.clock import now_ms
-from acceptd.core.jsonenc import compact
+from acceptd.core.jsonenc import compact, parse_stored
 from acceptd.core.secretbox import SecretBox
 from acceptd.core.statuses import JobStatus
 from acceptd.core.ttlcache import TtlCache
@@ -357,7 +356,7 @@ class JobStore:
         filled: dict[str, JobRecord] = {}
         for head, (request,) in zip(waiting, requests, strict=True):
             if head.awaiting is not None and request is not None:
-                awaiting = replace(head.awaiting, request=json.loads(request))
+                awaiting = replace(head.awaiting, request=parse_stored(request))
                 filled[head.id] = replace(head, awaiting=awaiting)
         return [filled.get(head.id, head) for head in heads]
 
@@ -493,7 +492,11 @@ class JobStore:
         outcome = reply[0]
         if outcome == "running":
             return StartedJob(
-                "running", int(reply[1]), json.loads(reply[2]), json.loads(reply[3]), int(reply[4])
+                "running",
+                int(reply[1]),
+                parse_stored(reply[2]),
+                parse_stored(reply[3]),
+                int(reply[4]),
             )
         if outcome in ("canceled", "exhausted"):
             return StartedJob(outcome, int(reply[1]) if len(reply) > 1 else 0)
