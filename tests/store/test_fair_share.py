@@ -385,3 +385,67 @@ async def test_a_hand_back_that_lands_before_the_runs_outcome_leaves_nothing_que
     found = {share.tenant: share for share in await shares(one)}
     assert (found["a"].queued, found["a"].running) == (1, 0)
     await apply_limits(one, "a", TenantLimits())
+
+
+async def _lapsed_then_retried_elsewhere(
+    store: JobStore, runs: Runs, one: Shards
+) -> tuple[JobRecord, JobRecord, JobRecord, str]:
+    """Tenant a, capped at 1. Worker A runs J; its lease lapses while A lives on (stalled
+    or cut off) and the sweep puts J back in its slot; worker B takes J, whose handler asks
+    for a retry now (J queued afresh without a slot, Q woken); a third worker takes Q, so
+    J parks, and T parks behind it. Returns J, Q, T and A's token: A's outcome is still on
+    its way, and no marker of another run fences it."""
+    await apply_limits(one, "a", TenantLimits(max_running=1))
+    j, q = await submit(store, "a", 2)
+    assert (await runs.pickup(j.id, lease_ms=50))[0]
+    stale = runs.tokens[j.id]
+    assert (await store.start(j.ref, max_attempts=5)).outcome == "running"
+    assert await runs.pickup(q.id) == "parked"
+    await asyncio.sleep(0.1)
+    assert (await store.recover_lapsed(SHARD))[0] == 1
+    assert (await runs.pickup(j.id))[0]
+    assert (await store.start(j.ref, max_attempts=5)).outcome == "running"
+    await store.requeue(j.ref, refund_attempt=False)
+    await runs.again(j.id, delay_ms=0)
+    assert set(await runs.queue()) == {j.id, q.id}
+    assert (await runs.pickup(q.id))[0]
+    assert await runs.pickup(j.id) == "parked"
+    (t,) = await submit(store, "a")
+    assert await runs.pickup(t.id) == "parked"
+    return j, q, t, stale
+
+
+async def test_a_late_runs_end_passes_on_the_turn_of_the_woken_entry_it_removes(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    """J, woken from the parked set without a slot, holds the tenant's next turn when A's
+    outcome lands: its entry goes as a cancel's does, and the turn passes to T (removed
+    with nothing passed on, T would stay parked with nothing of its tenant running)."""
+    from acceptd.core.statuses import JobStatus
+
+    j, q, t, stale = await _lapsed_then_retried_elsewhere(store, runs, one)
+    await runs.finish(q.id)
+    assert await runs.queue() == [j.id]
+    assert await store.finish(j.ref, JobStatus.SUCCEEDED, result={"by": "A"}) == "ok"
+    assert await runs.finish(j.id, token=stale, only_if_ended=1) == 0
+    assert await runs.queue() == [t.id]
+    assert await runs.parked() == []
+    found = {share.tenant: share for share in await shares(one)}
+    assert (found["a"].queued, found["a"].running) == (1, 0)
+    await apply_limits(one, "a", TenantLimits())
+
+
+async def test_a_late_runs_end_takes_a_parked_finished_job_out_of_the_parked_set(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    """A's outcome lands while J is parked: J leaves the parked set with its run, so it is
+    never woken to a pickup that finds its arq job gone."""
+    from acceptd.core.statuses import JobStatus
+
+    j, q, t, stale = await _lapsed_then_retried_elsewhere(store, runs, one)
+    assert await store.finish(j.ref, JobStatus.SUCCEEDED, result={"by": "A"}) == "ok"
+    assert await runs.finish(j.id, token=stale, only_if_ended=1) == 0
+    assert len(await runs.parked()) == 1  # T's
+    await runs.finish(q.id)
+    assert await runs.queue() == [t.id]
+    await apply_limits(one, "a", TenantLimits())
