@@ -178,6 +178,19 @@ async def test_oversized_result_fails_the_job(
     assert body["error"]["title"] == "result too large"
 
 
+async def test_a_result_holding_a_nan_fails_the_job_as_not_json(
+    client: Client, auth: dict[str, str], run_worker_burst: Burst
+) -> None:
+    """No strict JSON parser reads NaN: stored, it would reach every receiver of the job's
+    webhooks as a body it refuses."""
+    job = await submit(client, auth, "test.nan_result", {})
+    await run_worker_burst()
+    body = await fetch(client, auth, job)
+    assert body["status"] == "failed"
+    assert body["error"]["title"] == "result is not JSON"
+    assert body["result"] is None
+
+
 async def test_a_job_that_keeps_killing_its_worker_ends_failed(
     client: Client, auth: dict[str, str], settings: Settings, run_worker_burst: Burst
 ) -> None:

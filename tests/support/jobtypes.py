@@ -76,6 +76,11 @@ async def huge_result(ctx: JobContext, data: Empty) -> str:
     return "x" * 2_000_000
 
 
+@job("test.nan_result", input=Empty)
+async def nan_result(ctx: JobContext, data: Empty) -> dict[str, float]:
+    return {"score": float("nan")}
+
+
 @job("test.typed_error", input=Empty)
 async def typed_error(ctx: JobContext, data: Empty) -> None:
     raise JobError("card declined", "the issuer said no", type="urn:example:card-declined")

@@ -8,7 +8,11 @@ import math
 import random
 import struct
 
-from acceptd.core.jsonenc import compact, compact_plain, parse_stored, plain_size
+import pytest
+
+from acceptd.core.jsonenc import compact, compact_plain, encoded_size, parse_stored
+from acceptd.store.job_record import NewJob, content_fields
+from acceptd.store.layouts import JobField
 
 
 def random_floats(count: int) -> list[float]:
@@ -33,7 +37,6 @@ def test_what_orjson_refuses_is_encoded_by_json() -> None:
     assert compact_plain(big) == compact(big) == '{"n":18446744073709551617}'
     lone = ["\ud800"]
     assert compact_plain(lone) == compact(lone)
-    assert plain_size(big) == len(compact(big))
 
 
 def test_a_nan_is_written_as_null_which_strict_parsers_read() -> None:
@@ -48,3 +51,21 @@ def test_parse_stored_reads_what_json_reads() -> None:
     # An escaped lone surrogate: pydantic-core refuses it, json reads it.
     assert parse_stored('"\\ud800"') == "\ud800"
     assert parse_stored(b'{"a":[1,2.5,"x"]}') == {"a": [1, 2.5, "x"]}
+    # A raw lone surrogate in a str: pydantic-core raises a TypeError, json reads it.
+    assert parse_stored('"\ud800"') == "\ud800"
+
+
+def test_a_size_cap_measures_the_text_that_is_stored() -> None:
+    """orjson writes some floats longer than json does (1e-05 as 0.00001): a cap measured
+    with one and a value stored with the other would let through more than the cap, or
+    refuse what fitted before. A job's input is measured and stored by json."""
+    value = {"v": [1e-05, 1.5e-05, 1e-07, 1e16] * 50}
+    stored = content_fields(NewJob("t1", "demo.echo", value, value, None))
+    assert encoded_size(value) == len(str(stored[JobField.INPUT]).encode())
+    assert encoded_size(value) == len(str(stored[JobField.METADATA]).encode())
+
+
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])
+def test_what_a_size_cap_measures_holds_no_nan_or_infinity(value: float) -> None:
+    with pytest.raises(ValueError, match="not JSON compliant"):
+        encoded_size({"score": value})

@@ -17,13 +17,12 @@ readable: Callable[[Any], str] = json.JSONEncoder(ensure_ascii=False).encode
 
 
 def compact_plain(value: Any) -> str:
-    """`compact` for values made of JSON's own types only (what a JSON parser returned, and
-    what is built of it: a job's input, a webhook's payload, arq's job entry): orjson, about
-    4x faster on the hot paths (py-spy, bench.cpu). Its text reads back to the same value:
-    floats in their shortest form (1e16 where json writes 1e+16), a NaN (which only a
-    handler's stored result could hold) as null where json writes NaN, which no strict
-    parser reads. What orjson refuses (integers past 64 bits, lone surrogates) goes to
-    `compact`."""
+    """`compact` for what is sent, not stored under a size cap: arq's job entries and
+    webhook payloads, built of JSON's own types only. orjson, about 4x faster on those hot
+    paths (py-spy, bench.cpu). Its text reads back to the same value, but is not always as
+    long as json's: orjson writes 1e-05 as 0.00001 and 1e-07 as 1e-7, so what a size cap
+    measures (`encoded_size`) and what is stored under it stay json's. What orjson refuses
+    (integers past 64 bits, lone surrogates, nesting past 254) goes to `compact`."""
     try:
         return orjson.dumps(value).decode()
     except TypeError:
@@ -32,11 +31,13 @@ def compact_plain(value: Any) -> str:
 
 def parse_stored(text: str | bytes) -> Any:
     """A stored JSON value, as json.loads reads it: pydantic-core's parser, 5x faster, which
-    keeps integers past 64 bits (orjson would make them floats) and reads a stored NaN. What
-    it refuses that json reads (an escaped lone surrogate) goes to json."""
+    keeps integers past 64 bits (orjson would make them floats) and reads a NaN stored by
+    an earlier version. What it refuses that json reads (an escaped lone surrogate, nesting
+    past 200; a raw lone surrogate in a str, refused with a TypeError) goes to json. Only
+    object keys are cached: a value of many unique strings costs no cache churn."""
     try:
-        return from_json(text)
-    except ValueError:
+        return from_json(text, cache_strings="keys")
+    except (ValueError, TypeError):
         return json.loads(text)
 
 
@@ -49,12 +50,15 @@ def answer_bytes(value: Any) -> bytes:
         return readable(value).encode()
 
 
-def plain_size(value: Any) -> int:
-    """`encoded_size` of a value made of JSON's own types only (`compact_plain`)."""
-    return len(compact_plain(value).encode())
+# A handler's result: no NaN or Infinity, which no strict JSON parser reads.
+_finite_compact: Callable[[Any], str] = json.JSONEncoder(
+    separators=(",", ":"), ensure_ascii=False, allow_nan=False
+).encode
 
 
 def encoded_size(value: Any) -> int:
     """Bytes of `value` as stored and sent (compact UTF-8): what every size cap measures.
-    Raises TypeError/ValueError for what JSON cannot hold."""
-    return len(compact(value).encode())
+    Raises TypeError/ValueError for what JSON cannot hold, a NaN or an Infinity included
+    (a handler's result holding one fails the job as "result is not JSON": stored, it
+    would reach receivers as text their parsers refuse)."""
+    return len(_finite_compact(value).encode())

@@ -6,7 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from acceptd.core.jsonenc import compact_plain, parse_stored
+from acceptd.core.jsonenc import compact, parse_stored
 from acceptd.core.statuses import JobStatus
 from acceptd.store.layouts import JobField as F
 
@@ -168,9 +168,9 @@ Fields = dict[F, str | int]
 
 def content_fields(content: JobContent, schedule_id: str | None = None) -> Fields:
     """The fields of a new job's hash that are its own (a batch writes these per item)."""
-    fields: Fields = {F.TYPE: content.type, F.INPUT: compact_plain(content.input)}
+    fields: Fields = {F.TYPE: content.type, F.INPUT: compact(content.input)}
     if content.metadata:
-        fields[F.METADATA] = compact_plain(content.metadata)
+        fields[F.METADATA] = compact(content.metadata)
     if content.ordering_key:
         fields[F.ORDERING_KEY] = content.ordering_key
     if content.concurrency_key:
@@ -179,7 +179,7 @@ def content_fields(content: JobContent, schedule_id: str | None = None) -> Field
     if schedule_id:
         fields[F.SCHEDULE] = schedule_id
     if content.channels:
-        fields[F.CHANNELS] = compact_plain(content.channels)
+        fields[F.CHANNELS] = compact(content.channels)
     return fields
 
 
