@@ -15,6 +15,7 @@ import pytest
 from redis.asyncio import Redis
 
 from acceptd.core.clock import now_ms
+from acceptd.core.statuses import JobStatus
 from acceptd.queue.runscripts import (
     FairFinish,
     FairHandback,
@@ -340,8 +341,6 @@ async def test_a_run_ended_with_its_outcome_ends_only_once_the_record_has_ended(
     (queue/leanworker.py _run_ender): if the outcome was not written, the record is still
     running and the run stays as it was (its marker, its running entry, its tenant's slot),
     for the worker to end or run again as before; once the record has ended, it ends."""
-    from acceptd.core.statuses import JobStatus
-
     await apply_limits(one, "a", TenantLimits(max_running=1))
     job, behind = await submit(store, "a", 2)
     assert (await runs.pickup(job.id))[0]
@@ -368,8 +367,6 @@ async def test_a_hand_back_that_lands_before_the_runs_outcome_leaves_nothing_que
     another): once they land, the job has ended, and the entry the hand-back queued goes
     with the run. Left behind, the next pickup would find its arq job gone ("expired", a
     job counted failed) or park a finished job."""
-    from acceptd.core.statuses import JobStatus
-
     await apply_limits(one, "a", TenantLimits(max_running=1))
     job, behind = await submit(store, "a", 2)
     assert (await runs.pickup(job.id))[0]
@@ -421,8 +418,6 @@ async def test_a_late_runs_end_passes_on_the_turn_of_the_woken_entry_it_removes(
     """J, woken from the parked set without a slot, holds the tenant's next turn when A's
     outcome lands: its entry goes as a cancel's does, and the turn passes to T (removed
     with nothing passed on, T would stay parked with nothing of its tenant running)."""
-    from acceptd.core.statuses import JobStatus
-
     j, q, t, stale = await _lapsed_then_retried_elsewhere(store, runs, one)
     await runs.finish(q.id)
     assert await runs.queue() == [j.id]
@@ -440,8 +435,6 @@ async def test_a_late_runs_end_takes_a_parked_finished_job_out_of_the_parked_set
 ) -> None:
     """A's outcome lands while J is parked: J leaves the parked set with its run, so it is
     never woken to a pickup that finds its arq job gone."""
-    from acceptd.core.statuses import JobStatus
-
     j, q, t, stale = await _lapsed_then_retried_elsewhere(store, runs, one)
     assert await store.finish(j.ref, JobStatus.SUCCEEDED, result={"by": "A"}) == "ok"
     assert await runs.finish(j.id, token=stale, only_if_ended=1) == 0

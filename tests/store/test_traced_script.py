@@ -12,8 +12,8 @@ from redis.asyncio import Redis
 from acceptd.store import keys
 from acceptd.store.shards import Shards
 from acceptd.store.tracedscript import TracedScript
+from tests.store.test_batching import COUNTER_SCRIPT
 
-COUNTER_SCRIPT = "return redis.call('INCRBY', KEYS[1], ARGV[1])"
 KEY = "test:traced:{a}"
 
 

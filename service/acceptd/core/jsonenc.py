@@ -50,7 +50,8 @@ def answer_bytes(value: Any) -> bytes:
         return readable(value).encode()
 
 
-# A handler's result: no NaN or Infinity, which no strict JSON parser reads.
+# What a size cap measures (an input, metadata, a handler's result): `compact`, refusing
+# NaN and Infinity, which no strict JSON parser reads.
 _finite_compact: Callable[[Any], str] = json.JSONEncoder(
     separators=(",", ":"), ensure_ascii=False, allow_nan=False
 ).encode

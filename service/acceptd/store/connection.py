@@ -51,9 +51,9 @@ class StoreClient(Redis):
     reconnects on a dropped connection, and a cluster connection's retries still see MOVED,
     TRYAGAIN and CLUSTERDOWN as themselves. Scripts run through `execute_command` (EVALSHA,
     and on NOSCRIPT the SCRIPT LOAD and EVALSHA again: a NoScriptError is no outage, so
-    redis-py's script still sees it). Pub/sub connections are their own (PubSub): their
-    readers (store/shardchannels.py, store/changes.py) take any error for a lost
-    subscription."""
+    the script's caller, store/tracedscript.py or redis-py's script, still sees it).
+    Pub/sub connections are their own (PubSub): their readers (store/shardchannels.py,
+    store/changes.py) take any error for a lost subscription."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
