@@ -458,3 +458,85 @@ async def test_named_jobs_beyond_the_free_slots_are_left_to_a_read_of_the_queue(
             task.cancel()
         await asyncio.gather(*worker.tasks.values(), return_exceptions=True)
         await shards.aclose()
+
+
+def _spy_on_starts(monkeypatch: pytest.MonkeyPatch) -> list[str | None]:
+    """Every JobStore.start from now on, by its `taken_by` (None: sent after its pickup)."""
+    starts: list[str | None] = []
+    start = JobStore.start
+
+    async def counted(
+        self: JobStore, ref: JobRef, max_attempts: int, *, taken_by: str | None = None
+    ) -> Any:
+        starts.append(taken_by)
+        return await start(self, ref, max_attempts, taken_by=taken_by)
+
+    monkeypatch.setattr(JobStore, "start", counted)
+    return starts
+
+
+async def test_a_job_its_wakeup_announced_starts_in_its_pickups_round_trip(
+    client: Client, auth: dict[str, str], worker: None, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A job queued alone is announced by its wake-up with its payload, and the worker sends
+    the job's start in the pickup's own batch (worker/pickupstart.py): one round trip less
+    between a submit and the run, and the run does not start the job again."""
+    from acceptd.store.batching import CommandBatches, Queued
+
+    warm = await submit(client, auth, "demo.echo", {"value": 0})  # it listens and polled
+    await wait_until(status_is(client, auth, warm, "succeeded"), timeout=4)
+    batches: list[list[str]] = []  # per batch sent together: each script's first key
+    together = CommandBatches._together
+
+    async def recorded(self: CommandBatches, batch: list[Queued]) -> None:
+        batches.append([str(args[3]) for args, _, _ in batch if args[0] == "EVALSHA"])
+        await together(self, batch)
+
+    monkeypatch.setattr(CommandBatches, "_together", recorded)
+    starts = _spy_on_starts(monkeypatch)
+
+    job = await submit(client, auth, "demo.echo", {"value": 1})
+    body = await wait_until(status_is(client, auth, job, "succeeded"), timeout=4)
+    assert body["attempts"] == 1
+    assert len(starts) == 1  # one start,
+    assert starts[0]  # sent with the pickup (the run's token)
+    pickup_then_start = [keys.arq_in_progress(job["id"]), keys.job(job["id"])]
+    assert any(
+        sent[i : i + 2] == pickup_then_start for sent in batches for i in range(len(sent))
+    ), batches
+
+
+@pytest.mark.parametrize("reply", ["not taken", "lost"])
+async def test_a_run_whose_start_did_not_come_with_its_pickup_starts_the_job_itself(
+    client: Client,
+    auth: dict[str, str],
+    worker: None,
+    monkeypatch: pytest.MonkeyPatch,
+    reply: str,
+) -> None:
+    """The start sent with a pickup says it found the job not taken, or its reply is lost
+    (an error): the run starts the job itself, once."""
+    from acceptd.store.jobs import StartedJob
+    from acceptd.worker.pickupstart import StartWithPickup
+
+    warm = await submit(client, auth, "demo.echo", {"value": 0})
+    await wait_until(status_is(client, auth, warm, "succeeded"), timeout=4)
+    sent: list[str] = []
+
+    async def answered(job_id: str) -> StartedJob:
+        sent.append(job_id)
+        if reply == "lost":
+            raise ConnectionError("the reply was lost")
+        return StartedJob("not-taken", 0)
+
+    def send(self: StartWithPickup, job_id: str, *_: Any) -> Awaitable[StartedJob]:
+        return answered(job_id)
+
+    monkeypatch.setattr(StartWithPickup, "send", send)
+    starts = _spy_on_starts(monkeypatch)
+
+    job = await submit(client, auth, "demo.echo", {"value": 1})
+    body = await wait_until(status_is(client, auth, job, "succeeded"), timeout=4)
+    assert sent == [job["id"]]  # it went with the pickup
+    assert starts == [None]  # and the run started the job itself, once
+    assert body["attempts"] == 1

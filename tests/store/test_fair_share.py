@@ -442,3 +442,23 @@ async def test_a_late_runs_end_takes_a_parked_finished_job_out_of_the_parked_set
     await runs.finish(q.id)
     assert await runs.queue() == [t.id]
     await apply_limits(one, "a", TenantLimits())
+
+
+async def test_a_pickup_sent_again_by_the_run_that_took_the_job_gets_the_same_reply(
+    store: JobStore, runs: Runs, one: Shards
+) -> None:
+    """A dropped connection has store/batching.py send an unanswered pickup again: the run
+    whose token the marker holds gets its payload again (and runs the job at once, not one
+    lease later); any other run still gets nothing."""
+    (job,) = await submit(store, "a")
+    first = await runs.pickup(job.id)
+    assert first
+    assert first[1] is not None
+    token = runs.tokens[job.id]
+    call = FairPickup(run=Runs._run(job.id), lease_ms=60_000, token=token)
+    scripts = RunScripts(one)
+    again = await scripts.fair_pickup(call, client=runs.client)
+    assert again[1] == first[1]
+    assert await runs.running() == [job.id]
+    other = FairPickup(run=Runs._run(job.id), lease_ms=60_000, token="another run")
+    assert await scripts.fair_pickup(other, client=runs.client) is None

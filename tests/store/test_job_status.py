@@ -298,3 +298,57 @@ async def test_the_completion_token_is_stored_sealed(jobs: JobStore, redis: Redi
     stored = await redis.hgetall(keys.job(job.id))  # type: ignore[misc]
     assert token not in " ".join(stored.values())  # only sealed, and its digest
     assert stored["token"].startswith("v1:")
+
+
+async def test_a_start_sent_with_its_pickup_happens_only_if_that_pickup_took_the_job(
+    jobs: JobStore, shards: Shards
+) -> None:
+    """A worker sends a job's start in its pickup's round trip (worker/pickupstart.py): the
+    start takes the job only while the run's marker holds the run's token and arq's job key
+    is there; otherwise it changes nothing (lua/status/start.lua)."""
+    job = await create(jobs)
+    client = shards.for_key(keys.job(job.id))
+    marker, arq_job = keys.arq_in_progress(job.id), keys.arq_job(job.id)
+    payload = await client.get(arq_job)
+    assert payload is not None
+
+    async def not_taken() -> None:
+        started = await jobs.start(job.ref, max_attempts=3, taken_by="mine")
+        assert started.outcome == "not-taken"
+        record = await jobs.get(job.id)
+        assert record is not None
+        assert (record.status, record.attempts, record.started_ms) == (JobStatus.QUEUED, 0, None)
+
+    await not_taken()  # no marker: the pickup took nothing (parked, or the job had left)
+    await client.set(marker, "theirs")
+    await not_taken()  # another run holds it
+    await client.set(marker, "mine")
+    await client.delete(arq_job)
+    await not_taken()  # its arq job is gone: the pickup found nothing to run
+    await client.set(arq_job, payload)
+
+    started = await jobs.start(job.ref, max_attempts=3, taken_by="mine")
+    assert (started.outcome, started.attempt, started.input) == ("running", 1, {"value": 1})
+    assert await status_of(jobs, job.id) is JobStatus.RUNNING
+
+
+async def test_a_start_sent_again_with_its_pickups_token_counts_no_second_attempt(
+    jobs: JobStore, shards: Shards, redis: Redis
+) -> None:
+    """The same start sent again (its connection dropped after it ran) replies as the first
+    did: one attempt, one job.started event. A start naming another tenant than the job's
+    (an announcement not to be trusted) takes nothing."""
+    await subscribe(redis, "job.started")
+    job = await create(jobs)
+    client = shards.for_key(keys.job(job.id))
+    await client.set(keys.arq_in_progress(job.id), "mine")
+    elsewhere = JobRef(job.id, "someone-else")
+    assert (await jobs.start(elsewhere, max_attempts=3, taken_by="mine")).outcome == "not-taken"
+    first = await jobs.start(job.ref, max_attempts=3, taken_by="mine")
+    again = await jobs.start(job.ref, max_attempts=3, taken_by="mine")
+    assert again == first
+    assert (first.outcome, first.attempt) == ("running", 1)
+    record = await jobs.get(job.id)
+    assert record is not None
+    assert record.attempts == 1
+    assert await events(redis) == ["job.started"]

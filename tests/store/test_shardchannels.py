@@ -154,7 +154,10 @@ async def test_a_job_queued_alone_is_named_by_its_wakeup_and_one_behind_another_
     three: Shards,
 ) -> None:
     """A worker takes the job a wake-up names without reading the queue (queue/wakeable.py),
-    so only a job alone in its shard's queue, the one a read would find first, is named."""
+    so only a job alone in its shard's queue, the one a read would find first, is named;
+    its arq payload follows, naming the run (the worker starts the job with its pickup)."""
+    import json
+
     from acceptd.core import ids
 
     jobs = JobStore(three, Scripts(three), RETENTION_SECONDS)
@@ -169,4 +172,7 @@ async def test_a_job_queued_alone_is_named_by_its_wakeup_and_one_behind_another_
             await told_more(told, channels[shard], len(queued[shard]))
         for shard, found in queued.items():
             said = told[channels[shard]][1:]  # after the ANYTHING of subscribing
-            assert said == [found[0], "1"][: len(found)]
+            named, _, payload = said[0].partition(" ")
+            assert named == found[0]
+            assert json.loads(payload)["a"] == [found[0], "t1", "demo.echo"]
+            assert said[1:] == ["1"][: len(found) - 1]

@@ -18,6 +18,10 @@ and the worker's lifecycle. Changed, with the commands each saved per job:
   check, Temporal's heartbeat timeout), and a job costs no lease bookkeeping of its own;
 - the poll reads the queue's head with its scores, so an idle loop can sleep until the next
   deferred entry falls due (queue/wakeable.py) instead of polling every 0.25 s.
+- a job whose wake-up announced it (queue/wakeable.py) is started with its pickup, in the
+  same round trip, by what the role that runs it gives (`pickup_companion`: the worker's
+  start of the job's record, which happens only if the pickup took the job); any other
+  job's start waits for its pickup's reply, one round trip more on its way.
 One behaviour differs on purpose: a function that raises something unforeseen (our
 functions record their jobs' own failures, so this is a bug or a store error) is not
 dropped, as arq would, but run again one lease later, its try counted.
@@ -43,8 +47,8 @@ import contextlib
 import itertools
 import logging
 import secrets
-from collections.abc import Awaitable, Callable
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, Protocol
 
 from acceptd.core import ids
 from acceptd.queue.arqseams import (
@@ -82,6 +86,23 @@ log = logging.getLogger(__name__)
 
 # The key of a fair-share run's ctx that holds its ender (LeanWorker._run_ender).
 END_RUN = "acceptd_end_run"
+# The key of a run's ctx that holds the reply of what its pickup companion sent with its
+# pickup (PickupCompanion), when it sent something and the pickup took the job.
+WITH_PICKUP = "acceptd_with_pickup"
+
+
+class PickupCompanion(Protocol):
+    """What a role sends with the pickup of a job its wake-up announced, in the pickup's
+    round trip: `send` gets the job's id, its function and arguments (as the announcement
+    gave them) and the run's token, and returns what to await, or None to send nothing.
+    Both go out on a client of `shards` (a client batches only its own commands)."""
+
+    @property
+    def shards(self) -> Shards: ...
+
+    def send(
+        self, job_id: str, function: str, args: Sequence[Any], token: str
+    ) -> Awaitable[Any] | None: ...
 
 
 # misc: mypy compares redis-py's own command mixins anew in a class with two Redis bases.
@@ -131,6 +152,11 @@ class LeanWorker(Worker):
         self._first_shard = 0
         # Fair share: runs ended with their job's outcome (END_RUN), whose finish is done.
         self._ended: set[str] = set()
+        # Fair share: the payloads the wake-ups of this poll announced, by job id, and what
+        # the companion's reply was for each run it went with (WITH_PICKUP).
+        self.pickup_companion: PickupCompanion | None = None
+        self.announced: dict[str, str] = {}
+        self._with_pickup: dict[str, Any] = {}
 
     @property
     def shards(self) -> Shards:
@@ -405,11 +431,43 @@ class LeanWorker(Worker):
         """The pickup of one queued job (its reply: queue/lua/*_pickup.lua)."""
         if self.fair_share:
             call = FairPickup(run=self._fair_run(job_id), lease_ms=lease_ms, token=token)
+            announced = self.announced.pop(job_id, None)
+            if announced is not None and self.pickup_companion is not None:
+                return self._pickup_with(self.pickup_companion, call, announced)
             return self._scripts.fair_pickup(call, client=self._client(job_id))
         arq_call = ArqPickup(run=self._arq_run(job_id), now_ms=timestamp_ms(), lease_ms=lease_ms)
         return self._scripts.arq_pickup(arq_call, client=self._client(job_id))
 
+    async def _pickup_with(
+        self, companion: PickupCompanion, call: FairPickup, announced: str
+    ) -> Any:
+        """The pickup, and what the companion sends with it for the payload announced, in
+        one round trip; the companion's reply is kept for the run if the job was taken.
+        Its error is not the pickup's: the run goes on without it (the role's function
+        then does the step itself)."""
+        job_id = call.run.job_id
+        picking = self._scripts.fair_pickup(call, client=self._client(job_id, companion.shards))
+        try:
+            function, args, *_ = deserialize_job_raw(
+                announced,  # type: ignore[arg-type]  # our deserializer reads str too
+                deserializer=self.job_deserializer,
+            )
+            sending = companion.send(job_id, function, args, call.token)
+        except Exception:  # an announcement it cannot read: the pickup goes alone
+            log.warning("job %s: its wake-up's payload could not be read", job_id, exc_info=True)
+            sending = None
+        if sending is None:
+            return await picking
+        replies: tuple[Any, Any] = await asyncio.gather(picking, sending, return_exceptions=True)
+        taken, sent = replies
+        if isinstance(taken, BaseException):
+            raise taken
+        if taken and taken != "parked" and not isinstance(sent, BaseException):
+            self._with_pickup[job_id] = sent
+        return taken
+
     async def run_job(self, job_id: str, score: int) -> None:
+        with_pickup = self._with_pickup.pop(job_id, None)
         payload = self._payloads.pop(job_id, None)
         if payload is None:
             log.warning("job %s expired: its queue entry had no job key", job_id)
@@ -439,6 +497,8 @@ class LeanWorker(Worker):
         }
         if self.fair_share:
             ctx[END_RUN] = self._run_ender(job_id)
+        if with_pickup is not None:
+            ctx[WITH_PICKUP] = with_pickup
         timeout = self.job_timeout_s if function.timeout_s is None else function.timeout_s
 
         def again() -> bytes:  # its payload for another run: the one read above, try raised

@@ -43,8 +43,10 @@ class WakeableWorker(LeanWorker):
         super().__init__(*args, **{**kwargs, "poll_delay": kwargs["poll_delay"] if burst else 0})
         self._idle_poll = idle_poll
         self._wakeup = asyncio.Event()
-        # Since the last poll: the jobs the wake-ups named, and whether one said more.
+        # Since the last poll: the jobs the wake-ups named (with the payloads they
+        # announced), and whether one said more.
         self._named: list[str] = []
+        self._announcing: dict[str, str] = {}
         self._read_queue = False
         self._outage = 0
         # Jobs whose run here died on a Redis outage, handed back once Redis answers again.
@@ -52,12 +54,15 @@ class WakeableWorker(LeanWorker):
         self._wakeup_kind = wakeup_kind
 
     def wake(self, said: str = ANYTHING) -> None:
-        """Its channel's message: a job queued alone names it (store/lua/_new_job.lua), and
-        the next poll takes it without reading the queue; anything else (work queued
-        behind other work, a slot freed, a reconnection) has the next poll read the queue,
-        and so do more named jobs than one poll takes."""
-        if ids.looks_like("job", said) and not self._read_queue and len(self._named) < MAX_NAMED:
-            self._named.append(said)
+        """Its channel's message: a job queued alone names it, with its payload after a
+        space (store/lua/_new_job.lua), and the next poll takes it without reading the
+        queue; anything else (work queued behind other work, a slot freed, a reconnection)
+        has the next poll read the queue, and so do more named jobs than one poll takes."""
+        job_id, _, payload = said.partition(" ")
+        if ids.looks_like("job", job_id) and not self._read_queue and len(self._named) < MAX_NAMED:
+            self._named.append(job_id)
+            if payload:
+                self._announcing[job_id] = payload
         else:
             self._read_queue = True
         self._wakeup.set()
@@ -65,6 +70,8 @@ class WakeableWorker(LeanWorker):
     def _named_by_wakeups(self) -> list[str]:
         named, self._named = self._named, []
         read_queue, self._read_queue = self._read_queue, False
+        # What a read of the queue takes may have been announced too.
+        self.announced, self._announcing = self._announcing, {}
         return [] if read_queue or self.burst else named
 
     async def run_job(self, job_id: str, score: int) -> None:

@@ -13,6 +13,7 @@ from arq.worker import Function
 
 from acceptd.core.settings import Settings
 from acceptd.core.tasks import cancel_until_done
+from acceptd.queue.leanworker import PickupCompanion
 from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime import opsserver
 from acceptd.store import connection, keys, shardchannels
@@ -57,12 +58,14 @@ def build_role_worker(
     fair_share: bool = False,
     extra_functions: Sequence[Function] = (),
     runtime_wakeups: Callable[[R], dict[str, Callable[[], None]]] | None = None,
+    pickup_companion: Callable[[R], PickupCompanion] | None = None,
 ) -> WakeableWorker:
     """`lease_seconds`: how long arq's marker of a run lives, renewed while it runs
     (queue/leanworker.py). `wakeup_kind`: the kind of the shards' wake-up channels that
     say new work is queued (store/keys.py wakeup); `runtime_wakeups`: more kinds to
     listen to, each with what the runtime does when told. `fair_share`: the queue is the
-    job queue, shared between tenants (store/fairshare.py)."""
+    job queue, shared between tenants (store/fairshare.py); `pickup_companion`: what the
+    runtime sends with the pickup of a job its wake-up announced (queue/leanworker.py)."""
 
     async def open_shards() -> Shards:
         return await connection.open_shards(settings)
@@ -99,6 +102,8 @@ def build_role_worker(
             await runtime.close()  # its loops would keep the process alive, doing nothing
             raise
         ctx[RUNTIME] = runtime
+        if pickup_companion is not None:
+            worker.pickup_companion = pickup_companion(runtime)
         # The worker reads what its channel says (a job queued alone names it); the
         # runtime's listeners only hear that something changed.
         wakeups: dict[str, Callable[[str], None]] = {wakeup_kind: worker.wake}
@@ -126,6 +131,7 @@ def build_role_worker(
             log.warning("the wake-up listener did not stop")
         if (ops := ctx.get(_OPS)) is not None:
             await ops.cleanup()
+        worker.pickup_companion = None
         if (runtime := ctx.get(RUNTIME)) is not None:
             await runtime.close()
 

@@ -88,7 +88,9 @@ class PreparedJob:
 
 @dataclass(frozen=True)
 class StartedJob:
-    outcome: Literal["running", "canceled", "exhausted", "skip"]
+    """`not-taken`: a start sent with its pickup whose pickup did not take the job."""
+
+    outcome: Literal["running", "canceled", "exhausted", "skip", "not-taken"]
     attempt: int
     input: Any = None
     metadata: dict[str, Any] = field(default_factory=dict)
@@ -486,9 +488,22 @@ class JobStore:
             lambda pipe, i: self._scripts.cancel(self._cancel(refs[i]), client=pipe),
         )
 
-    async def start(self, ref: JobRef, max_attempts: int) -> StartedJob:
-        """Take the job for one attempt; says whether to run it, with its input if so."""
-        reply = await self._scripts.start(Start(job=self._status(ref), max_attempts=max_attempts))
+    async def start(
+        self, ref: JobRef, max_attempts: int, *, taken_by: str | None = None
+    ) -> StartedJob:
+        """Take the job for one attempt; says whether to run it, with its input if so.
+        `taken_by`: the token of a run whose pickup this start is sent with (in the same
+        round trip: queue/leanworker.py); the start happens only if that pickup took it."""
+        job_key = keys.job(ref.id)
+        guarded = bool(taken_by)
+        call = Start(
+            job=self._status(ref),
+            in_progress=keys.arq_in_progress(ref.id) if guarded else job_key,
+            arq_job=keys.arq_job(ref.id) if guarded else job_key,
+            max_attempts=max_attempts,
+            token=taken_by or "",
+        )
+        reply = await self._scripts.start(call)
         outcome = reply[0]
         if outcome == "running":
             return StartedJob(
@@ -500,6 +515,8 @@ class JobStore:
             )
         if outcome in ("canceled", "exhausted"):
             return StartedJob(outcome, int(reply[1]) if len(reply) > 1 else 0)
+        if outcome == "not-taken":
+            return StartedJob("not-taken", 0)
         return StartedJob("skip", 0)
 
     async def finish(

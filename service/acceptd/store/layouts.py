@@ -54,6 +54,7 @@ class JobField(StrEnum):
     WATCHED = "watched"  # live waiters until this time (ms): store/changes.py
     ARQ = "arq"  # a scheduled job's arq payload, until it is due (lua/promote.lua)
     PARKED = "parked"  # its fair-share queue entry while over its concurrency limit
+    RUN = "run"  # the token of the run whose start went with its pickup (lua/status/start.lua)
 
 
 class BatchField(StrEnum):

@@ -337,9 +337,12 @@ class Requeue:
 @dataclass(frozen=True, slots=True, kw_only=True)
 class Start:
     SCRIPT: ClassVar[str] = "store/lua/status/start.lua"
-    KEYS: ClassVar[int] = 0
+    KEYS: ClassVar[int] = 2
     job: JobChange
+    in_progress: str
+    arq_job: str
     max_attempts: int
+    token: str
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -26,7 +26,7 @@ from acceptd.jobs.context import AwaitInput, JobContext
 from acceptd.jobs.registry import JobDefinition, JobRegistry
 from acceptd.runtime.metrics import JOB_QUEUE_WAIT_SECONDS, JOB_RUN_SECONDS, JOBS_FINISHED
 from acceptd.store.job_record import JobRef
-from acceptd.store.jobs import JobStore
+from acceptd.store.jobs import JobStore, StartedJob
 from acceptd.store.outages import StoreUnavailable, outage_retry_delay, persist
 from acceptd.worker.progress import ProgressReporter
 from acceptd.worker.verdict import judge, problem
@@ -81,11 +81,17 @@ class JobRunner:
         return definition.timeout_seconds or self.settings.default_job_timeout_seconds
 
     async def run(
-        self, ref: JobRef, job_type: str, job_try: int, end_run: RunEnder | None = None
+        self,
+        ref: JobRef,
+        job_type: str,
+        job_try: int,
+        end_run: RunEnder | None = None,
+        started: StartedJob | None = None,
     ) -> None:
         """One run of "run job X". A store outage anywhere in it becomes an arq retry with
         backoff, never arq's "failed, delete"; anything else unforeseen runs it again one
-        lease later (queue/leanworker.py), the attempt counted."""
+        lease later (queue/leanworker.py), the attempt counted. `started`: the job's start,
+        if it went out with the pickup (worker/pickupstart.py)."""
         with log_context(job_id=ref.id, tenant=ref.tenant):
             try:
                 # Read only when spans are exported: without them the id alone flows on.
@@ -96,7 +102,7 @@ class JobRunner:
                     kind="consumer",
                     attributes={"acceptd.job_id": ref.id},
                 ):
-                    await self._run(ref, job_type, end_run)
+                    await self._run(ref, job_type, end_run, started)
             except Retry:
                 raise  # requeued by the handler's request; arq defers it
             except StoreUnavailable as exc:
@@ -106,7 +112,13 @@ class JobRunner:
                 )
                 raise Retry(defer=delay) from exc
 
-    async def _run(self, ref: JobRef, job_type: str, end_run: RunEnder | None) -> None:
+    async def _run(
+        self,
+        ref: JobRef,
+        job_type: str,
+        end_run: RunEnder | None,
+        started: StartedJob | None,
+    ) -> None:
         definition = self.registry.get(job_type)
         if definition is None:
             await self.store.finish(
@@ -118,7 +130,8 @@ class JobRunner:
                 ),
             )
             return
-        started = await self.store.start(ref, definition.max_attempts)
+        if started is None or started.outcome == "not-taken":
+            started = await self.store.start(ref, definition.max_attempts)
         if started.outcome == "exhausted":
             await self.store.finish(
                 ref,

@@ -10,12 +10,13 @@ from arq.worker import func
 
 from acceptd.core.settings import Settings
 from acceptd.jobs.registry import JobRegistry
-from acceptd.queue.leanworker import END_RUN
+from acceptd.queue.leanworker import END_RUN, WITH_PICKUP
 from acceptd.queue.wakeable import WakeableWorker
 from acceptd.runtime.roleworker import ARQ_MAX_TRIES, RUNTIME, build_role_worker
 from acceptd.store import keys
 from acceptd.store.arqjobs import RUN_JOB_FUNCTION
 from acceptd.store.job_record import JobRef
+from acceptd.store.jobs import StartedJob
 from acceptd.worker.assembly import WorkerRuntime
 
 
@@ -30,7 +31,11 @@ async def run_job(
     ender = ctx.get(END_RUN)
     # On the runtime's clients, which the outcome goes out on: one round trip for both.
     end_run = functools.partial(ender, runtime.shards) if ender is not None else None
-    await runtime.run(ref, job_type, int(ctx.get("job_try", 1)), end_run)
+    # Its start, if it went out with the pickup (worker/pickupstart.py).
+    started = ctx.get(WITH_PICKUP)
+    if not isinstance(started, StartedJob):
+        started = None
+    await runtime.run(ref, job_type, int(ctx.get("job_try", 1)), end_run, started)
 
 
 def create_worker(
@@ -68,5 +73,6 @@ def create_worker(
         fair_share=True,
         # A job scheduled anywhere: every worker's scheduler looks again.
         runtime_wakeups=lambda runtime: {keys.SCHEDULED_WAKEUP: runtime.wake_scheduler},
+        pickup_companion=WorkerRuntime.start_with_pickup,
     )
     return worker

@@ -11,9 +11,15 @@
 -- ARGV[1] job id, ARGV[2] how long the marker (the run's lease) lives (ms), ARGV[3] the
 -- run's token: the marker holds it, and only the run that holds it may end the run.
 -- Returns false when the job left the queue or another worker holds it, 'parked', else
--- {score, payload} (payload false when arq's job key is gone).
+-- {score, payload} (payload false when arq's job key is gone). The same pickup sent again
+-- (its connection dropped after it ran: store/batching.py sends what went unanswered
+-- again) finds its own token in the marker and replies as the first did, its score then
+-- the running set's.
 local score = redis.call('ZSCORE', KEYS[2], ARGV[1])
-if not score then return false end
+if not score then
+  if redis.call('GET', KEYS[1]) ~= ARGV[3] then return false end
+  return {redis.call('ZSCORE', KEYS[7], ARGV[1]) or '0', redis.call('GET', KEYS[3])}
+end
 if not redis.call('SET', KEYS[1], ARGV[3], 'NX', 'PX', ARGV[2]) then return false end
 local job = redis.call('HMGET', KEYS[4], JOB.tenant, JOB.concurrency_key,
   JOB.concurrency_limit)

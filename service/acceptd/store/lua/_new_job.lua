@@ -23,12 +23,13 @@ end
 -- a wake-up for the workers sleeping on the shard. No expiry on arq's job key: a job
 -- waiting out a long outage of every worker must still run. A job alone in the queue is
 -- what a worker's read of the queue would take first: the wake-up names it, and the worker
--- takes it without that read (queue/wakeable.py); otherwise it says only '1'.
+-- takes it without that read (queue/wakeable.py); its payload follows, so that the worker
+-- can start the job's record with its pickup. Otherwise the wake-up says only '1'.
 local function queue_job(arq_key, payload, queue, fair, tenant, priority, job_id, wake)
   redis.call('SET', arq_key, payload)
   fair_enqueue(queue, fair, tenant, priority, {job_id})
   if redis.call('ZCARD', queue) == 1 then
-    redis.call('SPUBLISH', wake, job_id)
+    redis.call('SPUBLISH', wake, job_id .. ' ' .. payload)
   else
     redis.call('SPUBLISH', wake, '1')
   end
