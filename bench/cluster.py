@@ -28,11 +28,21 @@ class Cluster:
     master_key: str = field(default_factory=generate_master_key)
     processes: dict[str, subprocess.Popen[bytes]] = field(default_factory=dict)
     valkey: EmbeddedValkey | None = None
+    # The roles reach Valkey through a proxy of their own (bench/hop.py): a stand-in for a
+    # network between them. The bench's own reads go to Valkey directly.
+    redis_hop: bool = False
+    roles_redis_url: str = ""
 
     def start_valkey(self, **config: str) -> str:
         # AOF on, as in production: its cost belongs in the figures.
         self.valkey = EmbeddedValkey(self.workdir / "valkey", persistent=True, extra_config=config)
         self.valkey.start()
+        if self.redis_hop:
+            listen = port()
+            to = str(self.valkey.port)
+            self.spawn("redis-hop", "-m", "bench.hop", "--listen", str(listen), "--to", to)
+            wait_for_port(listen)
+            self.roles_redis_url = self.valkey.url.replace(f":{to}/", f":{listen}/")
         return self.valkey.url
 
     @property
@@ -44,7 +54,9 @@ class Cluster:
         env = {k: v for k, v in os.environ.items() if not k.startswith("ACCEPTD_")}
         env.update(
             # Given when the store is not this Cluster's own server (a Valkey Cluster).
-            ACCEPTD_REDIS_URL=extra.pop("ACCEPTD_REDIS_URL", "") or self.redis_url,
+            ACCEPTD_REDIS_URL=extra.pop("ACCEPTD_REDIS_URL", "")
+            or self.roles_redis_url
+            or self.redis_url,
             ACCEPTD_MASTER_KEY=self.master_key,
             ACCEPTD_BOOTSTRAP_API_KEY=API_KEY,
             ACCEPTD_BOOTSTRAP_SECRET=self.secret,
@@ -84,7 +96,8 @@ class Cluster:
             process.wait(timeout=5)
 
     def stop_all(self) -> None:
-        for name in list(self.processes):
+        # The roles' way to Valkey goes last: they stop without losing it.
+        for name in sorted(self.processes, key=lambda name: name == "redis-hop"):
             self.stop(name)
         if self.valkey is not None:
             self.valkey.stop()

@@ -48,3 +48,77 @@ def test_cpu_table_shows_each_process_median() -> None:
     assert header.count("|") == rule.count("|") == row.count("|") == len(COLUMNS) + 2
     assert row == "| full load | " + " | ".join("2" for _ in COLUMNS) + " |"
     assert "200 jobs/s to verified webhook; 0 webhooks missing" in rendered
+
+
+def test_gaps_follow_each_job_through_its_delivery_and_time_each_step() -> None:
+    """bench.gaps puts each MONITOR line to its job (a delivery's lines to the job that
+    named it first), leaves out what scripts ran themselves, and times each step from the
+    one before."""
+    from bench.gaps import paths
+    from bench.gaps import table as gaps_table
+
+    job, delivery = "job_" + "0" * 26, "dlv_" + "1" * 26
+
+    def line(at: float, command: str, port: int, client_type: str = "normal") -> dict[str, object]:
+        return {
+            "time": at,
+            "command": command,
+            "client_address": "127.0.0.1",
+            "client_port": port,
+            "client_type": client_type,
+        }
+
+    commands = [
+        line(1.0000, f"EVALSHA aaa 1 acceptd:{{s0}}:job:{job}", 1),
+        line(1.0001, f"HSET acceptd:{{s0}}:job:{job} status queued", 0, "lua"),
+        line(1.0010, f"EVALSHA bbb 2 arq:in-progress:{job}", 2),
+        line(1.0030, f"EVALSHA ccc 3 acceptd:{{s0}}:delivery:{delivery} acceptd:job:{job}", 3),
+        line(1.0060, f"EVALSHA ddd 1 acceptd:{{s0}}:delivery:{delivery}", 3),
+    ]
+    found = paths(commands, {"aaa": "submit", "bbb": "fair_pickup", "ccc": "delivery_create"})
+    assert [step[1] for step in found[job]] == ["submit", "fair_pickup", "delivery_create", "ddd"]
+    rendered = gaps_table(found)
+    assert "| fair_pickup | 1.00 | 1.00 | c2 |" in rendered
+    assert "| ddd | 3.00 | 3.00 | c3 |" in rendered
+    assert "| first to last | 6.00 |" in rendered
+
+
+def test_gaps_name_every_script_the_roles_register() -> None:
+    import redis
+
+    from acceptd.store.luacall import script_name
+    from acceptd.store.scriptcalls import Start
+    from bench.gaps import script_names
+
+    names = script_names(redis.Redis())  # registering reads no server
+    assert script_name(Start) in names.values()
+    assert "fair_pickup" in names.values()
+
+
+async def test_the_redis_hop_carries_bytes_both_ways() -> None:
+    import asyncio
+    import contextlib
+
+    from bench.cluster import port, wait_for_port
+    from bench.hop import _serve
+
+    async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        while data := await reader.read(1024):
+            writer.write(data.upper())
+        writer.close()
+
+    server = await asyncio.start_server(echo, "127.0.0.1", 0)
+    target = server.sockets[0].getsockname()[1]
+    listen = port()
+    hop = asyncio.create_task(_serve(listen, target))
+    try:
+        await asyncio.to_thread(wait_for_port, listen, 5.0)
+        reader, writer = await asyncio.open_connection("127.0.0.1", listen)
+        writer.write(b"ping")
+        assert await asyncio.wait_for(reader.readexactly(4), 5) == b"PING"
+        writer.close()
+    finally:
+        hop.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await hop
+        server.close()

@@ -33,6 +33,12 @@ class _Routed:
         """The Lua source."""
         return self._script.script
 
+    @property
+    def sha(self) -> str:
+        """The source's SHA1, which EVALSHA names it by (bench/gaps.py reads MONITOR by it)."""
+        sha: str = self._script.sha
+        return sha
+
     def _run(
         self, keys: Sequence[Any] | None, args: Sequence[Any] | None, client: Any
     ) -> Awaitable[Any]:
