@@ -14,12 +14,11 @@ from acceptd.runtime.metrics import SCHEDULE_TICKS
 from acceptd.store.batches import BatchStore
 from acceptd.store.bootstrap import secret_box
 from acceptd.store.connection import open_shards
-from acceptd.store.job_record import JobRef
-from acceptd.store.jobs import JobStore, StartedJob
+from acceptd.store.jobs import JobStore
 from acceptd.store.schedules import ScheduleStore
 from acceptd.store.scripts import Scripts
 from acceptd.store.shards import Shards
-from acceptd.worker.attempt import JobRunner, RunEnder
+from acceptd.worker.attempt import JobRunner
 from acceptd.worker.cancels import CancelWatcher
 from acceptd.worker.pickupstart import StartWithPickup
 from acceptd.worker.scheduler import Scheduler
@@ -76,17 +75,6 @@ class WorkerRuntime:
             loop.create_task(scheduler.run(), name="promote"),
         ]
         return runtime
-
-    async def run(
-        self,
-        ref: JobRef,
-        job_type: str,
-        job_try: int,
-        end_run: RunEnder | None = None,
-        started: StartedJob | None = None,
-    ) -> None:
-        """One run of "run job X" (worker/attempt.py)."""
-        await self.runner.run(ref, job_type, job_try, end_run, started)
 
     def start_with_pickup(self) -> StartWithPickup:
         """What the worker sends with the pickup of a job its wake-up announced."""

@@ -35,7 +35,7 @@ async def run_job(
     started = ctx.get(WITH_PICKUP)
     if not isinstance(started, StartedJob):
         started = None
-    await runtime.run(ref, job_type, int(ctx.get("job_try", 1)), end_run, started)
+    await runtime.runner.run(ref, job_type, int(ctx.get("job_try", 1)), end_run, started)
 
 
 def create_worker(
