@@ -16,11 +16,15 @@ from acceptd.runtime.eventloop import install_uvloop
 
 
 async def _pump(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+    """Copies until the reader's end closes, then closes the writer's: a side that hangs up
+    hangs up the other."""
     with contextlib.suppress(ConnectionError):
         while data := await reader.read(65536):
             writer.write(data)
             await writer.drain()
     writer.close()
+    with contextlib.suppress(ConnectionError):
+        await writer.wait_closed()
 
 
 async def _serve(listen: int, to: int) -> None:

@@ -96,16 +96,22 @@ def test_gaps_name_every_script_the_roles_register() -> None:
 
 
 async def test_the_redis_hop_carries_bytes_both_ways() -> None:
+    """bench/hop.py copies each way, and a client that hangs up hangs up the upstream side
+    (nothing of either connection outlives the test: its loop closes after it)."""
     import asyncio
     import contextlib
 
     from bench.cluster import port, wait_for_port
     from bench.hop import _serve
 
+    served: list[asyncio.Task[None]] = []
+
     async def echo(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(asyncio.current_task())  # type: ignore[arg-type]
         while data := await reader.read(1024):
             writer.write(data.upper())
         writer.close()
+        await writer.wait_closed()
 
     server = await asyncio.start_server(echo, "127.0.0.1", 0)
     target = server.sockets[0].getsockname()[1]
@@ -116,9 +122,14 @@ async def test_the_redis_hop_carries_bytes_both_ways() -> None:
         reader, writer = await asyncio.open_connection("127.0.0.1", listen)
         writer.write(b"ping")
         assert await asyncio.wait_for(reader.readexactly(4), 5) == b"PING"
+        writer.write_eof()  # hangs up: the hop hangs up upstream, the echo ends, and so on
+        assert await asyncio.wait_for(reader.read(), 5) == b""
         writer.close()
+        await writer.wait_closed()
+        await asyncio.wait_for(asyncio.gather(*served), 5)
     finally:
         hop.cancel()
         with contextlib.suppress(asyncio.CancelledError):
             await hop
         server.close()
+        await server.wait_closed()
