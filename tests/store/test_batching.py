@@ -224,3 +224,21 @@ async def test_an_argument_that_cannot_be_sent_fails_only_its_sender(redis_url: 
             await shards.aclose()
         assert isinstance(replies[0], DataError), retries
         assert replies[1] == 1, retries
+
+
+async def test_a_client_closes_after_its_batches_under_way_and_leaves_no_connection(
+    redis_url: str,
+) -> None:
+    """A batch's task outlives its senders: closing the client waits for the batches under
+    way, so none takes a new connection from the closed pool that nobody would close."""
+    shards = await connect_shards(Settings(redis_url=redis_url, shards=1))
+    client = shards.of(0)
+    await client.delete(*(_key(f"n{i}") for i in range(3)))
+    sending = [asyncio.ensure_future(client.incr(_key(f"n{i}"))) for i in range(3)]
+    for _ in range(2):  # the senders join one batch; the first spawns its task
+        await asyncio.sleep(0)
+    await shards.aclose()
+    assert [await sent for sent in sending] == [1, 1, 1]
+    pool = client.connection_pool
+    left = [*pool._available_connections, *pool._in_use_connections]
+    assert not [connection for connection in left if connection.is_connected]

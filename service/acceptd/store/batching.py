@@ -159,6 +159,17 @@ class CommandBatches:
         self._spawn([(args, options, future), *joined])
         return await future
 
+    async def settle(self, seconds: float) -> None:
+        """Waits up to `seconds` for the batches under way, then cancels what is left. A
+        batch's task outlives its senders: one still running when its client closes would
+        take a connection from the closed pool, a new one, that nobody would ever close."""
+        if not self._sending:
+            return
+        _done, late = await asyncio.wait(set(self._sending), timeout=seconds)
+        for task in late:
+            task.cancel()
+        await asyncio.gather(*late, return_exceptions=True)
+
     def _spawn(self, batch: list[Queued]) -> None:
         if not batch:
             return

@@ -44,6 +44,10 @@ class StorePipeline(Pipeline):
             return await super().immediate_execute_command(*args, **options)  # type: ignore[no-untyped-call]
 
 
+# How long a client's close waits for its batches under way (store/batching.py) to end.
+CLOSE_SETTLE_SECONDS = 2.0
+
+
 class StoreClient(Redis):
     """The client of every role's store (`connect`, a cluster's tags: store/cluster.py,
     arq's pool: queue/leanworker.py): an outage raises StoreUnavailable (store/outages.py),
@@ -76,6 +80,8 @@ class StoreClient(Redis):
         return StorePipeline(self.connection_pool, self.response_callbacks, transaction, shard_hint)
 
     async def aclose(self, close_connection_pool: bool | None = None) -> None:
+        # The batches under way first: their commands were sent before the close.
+        await self._batches.settle(CLOSE_SETTLE_SECONDS)
         # Closing times out on a server that stopped answering: an outage too.
         with AS_UNAVAILABLE:
             await super().aclose(close_connection_pool)
