@@ -32,6 +32,16 @@ class JobRef:
         """The arguments of arq's "run job X": enough to name every key of the job."""
         return [self.id, self.tenant, job_type, *([self.batch_id] if self.batch_id else [])]
 
+    @staticmethod
+    def of_run_args(args: Any) -> tuple[JobRef, str] | None:
+        """The job and its type that `run_args` wrote, or None for arguments it did not
+        write (worker/role.py run_job takes the same ones from arq)."""
+        if not isinstance(args, list | tuple) or not 3 <= len(args) <= 4:
+            return None
+        if not all(isinstance(arg, str) for arg in args):
+            return None
+        return JobRef(args[0], args[1], args[3] if len(args) == 4 else None), args[2]
+
 
 @dataclass(frozen=True)
 class JobRecord:

@@ -32,14 +32,11 @@ class StartWithPickup:
     ) -> Awaitable[StartedJob] | None:
         """The start of a run of "run job X" (worker/role.py run_job's arguments), or None
         for anything else, or a type this worker has no handler for (the run says so)."""
-        if function != RUN_JOB_FUNCTION or not isinstance(args, list | tuple):
+        named = JobRef.of_run_args(args) if function == RUN_JOB_FUNCTION else None
+        if named is None or named[0].id != job_id:
             return None
-        if not 3 <= len(args) <= 4 or not all(isinstance(arg, str) for arg in args):
-            return None
-        if args[0] != job_id:
-            return None
-        definition = self.registry.get(args[2])
+        ref, job_type = named
+        definition = self.registry.get(job_type)
         if definition is None:
             return None
-        ref = JobRef(job_id, args[1], args[3] if len(args) == 4 else None)
         return self.store.start(ref, definition.max_attempts, taken_by=token)
