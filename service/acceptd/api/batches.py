@@ -28,7 +28,7 @@ from acceptd.api.validation import (
 )
 from acceptd.core import tracing
 from acceptd.jobs.registry import JobRegistry
-from acceptd.runtime.metrics import JOBS_SUBMITTED
+from acceptd.runtime.metrics import jobs_submitted
 from acceptd.store.batches import BatchRecord, NewBatch, NewItem
 from acceptd.wire.models import BatchItem, SubmitBatch
 from acceptd.wire.resources import batch_path, batch_resource
@@ -149,7 +149,7 @@ async def _submit_batch(request: web.Request) -> web.Response:
         await idempotency.release(request, held)
         raise
     for job_type, count in collections.Counter(i.type for i in submit.items).items():
-        JOBS_SUBMITTED.labels(job_type).inc(count)
+        jobs_submitted(job_type).inc(count)
     await app[state.DURABILITY].confirm(batch.id, batch.part_shards)
     return batch_response(request, batch, created=True)
 

@@ -20,7 +20,7 @@ from acceptd.core import tracing
 from acceptd.core.clock import now_ms
 from acceptd.core.statuses import JobStatus
 from acceptd.jobs.registry import JobDefinition
-from acceptd.runtime.metrics import JOBS_SUBMITTED
+from acceptd.runtime.metrics import jobs_submitted
 from acceptd.store.job_record import JobRecord, NewJob
 from acceptd.wire.models import SubmitJob
 from acceptd.wire.resources import job_path, job_resource
@@ -76,7 +76,7 @@ async def _submit_job(request: web.Request) -> web.Response:
     except BaseException:
         await idempotency.release(request, held)
         raise
-    JOBS_SUBMITTED.labels(job.type).inc()
+    jobs_submitted(job.type).inc()
     await app[state.DURABILITY].confirm(job.id)
     return job_response(request, job, created=True)
 

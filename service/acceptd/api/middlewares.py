@@ -24,7 +24,7 @@ from acceptd.api.problems import (
     from_http_exception,
 )
 from acceptd.core.logs import log_context
-from acceptd.runtime.metrics import HTTP_SECONDS
+from acceptd.runtime.metrics import http_seconds
 from acceptd.store.apikeys import KeyIdentity
 from acceptd.store.capped import CapReachedError
 from acceptd.store.durability import NotDurableError
@@ -82,9 +82,7 @@ async def metrics_middleware(request: web.Request, handler: Handler) -> web.Stre
     finally:
         resource = request.match_info.route.resource
         route = resource.canonical if resource is not None else "unmatched"
-        HTTP_SECONDS.labels(route, request.method, str(status)).observe(
-            time.perf_counter() - started
-        )
+        http_seconds(route, request.method, status).observe(time.perf_counter() - started)
 
 
 @web.middleware

@@ -13,7 +13,7 @@ from acceptd.api.respond import json_response
 from acceptd.api.validation import check_callback, check_job
 from acceptd.core import ids
 from acceptd.core.cron import Cron
-from acceptd.runtime.metrics import JOBS_SUBMITTED
+from acceptd.runtime.metrics import jobs_submitted
 from acceptd.store.schedules import (
     JobTemplate,
     ScheduleChange,
@@ -125,6 +125,6 @@ async def trigger_schedule(request: web.Request) -> web.Response:
     job = await request.app[state.SCHEDULES].trigger(schedule)
     if job is None:
         raise NotFound(f"no schedule {schedule.id}")
-    JOBS_SUBMITTED.labels(job.type).inc()
+    jobs_submitted(job.type).inc()
     await request.app[state.DURABILITY].confirm(job.id)
     return job_response(request, job, created=True)

@@ -210,12 +210,19 @@ def _run_api(settings: Settings, *, reuse_port: bool = False) -> None:
 
     from acceptd.api.app import create_app, handler_options
     from acceptd.runtime.eventloop import use_fastest_loop
+    from acceptd.runtime.heap import freeze_startup_heap
 
     logs.configure(json_lines=True, role="api")
     tracing.configure("api")
     use_fastest_loop(settings)
+    app = create_app(settings)
+
+    async def started(_app: web.Application) -> None:
+        freeze_startup_heap()
+
+    app.on_startup.append(started)  # last: after the app's own start-up
     web.run_app(
-        create_app(settings),
+        app,
         host=settings.host,
         port=settings.port,
         print=None,
@@ -243,6 +250,7 @@ async def _check_shard_count(settings: Settings) -> None:
 def _run_worker(settings: Settings) -> None:
     from acceptd.jobs.registry import JobRegistry
     from acceptd.runtime.eventloop import use_fastest_loop
+    from acceptd.runtime.heap import freeze_startup_heap
     from acceptd.runtime.stopping import run_until_signalled
     from acceptd.worker.role import create_worker
 
@@ -254,6 +262,7 @@ def _run_worker(settings: Settings) -> None:
     async def serve() -> None:
         await _check_shard_count(settings)
         worker = create_worker(settings, registry, handle_signals=False)
+        freeze_startup_heap()
         await run_until_signalled(worker, settings.shutdown_grace_seconds)
 
     asyncio.run(serve())
@@ -262,6 +271,7 @@ def _run_worker(settings: Settings) -> None:
 def _run_dispatcher(settings: Settings) -> None:
     from acceptd.dispatcher.role import create_dispatcher
     from acceptd.runtime.eventloop import use_fastest_loop
+    from acceptd.runtime.heap import freeze_startup_heap
     from acceptd.runtime.stopping import run_until_signalled
 
     logs.configure(json_lines=True, role="dispatcher")
@@ -271,6 +281,7 @@ def _run_dispatcher(settings: Settings) -> None:
     async def serve() -> None:
         await _check_shard_count(settings)
         dispatcher = create_dispatcher(settings, handle_signals=False)
+        freeze_startup_heap()
         await run_until_signalled(dispatcher, settings.shutdown_grace_seconds)
 
     asyncio.run(serve())

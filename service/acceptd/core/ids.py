@@ -39,12 +39,14 @@ class _MonotonicUlid:
 _generator = _MonotonicUlid()
 
 
+# Every two characters (10 bits): ids are encoded a pair at a time, twice as fast as one
+# character at a time (every submit makes one).
+_PAIRS = [high + low for high in _ALPHABET for low in _ALPHABET]
+
+
 def _encode(value: int, length: int) -> str:
-    chars = []
-    for _ in range(length):
-        chars.append(_ALPHABET[value & 31])
-        value >>= 5
-    return "".join(reversed(chars))
+    """The last 5 x `length` bits of `value` (`length` even), most significant first."""
+    return "".join([_PAIRS[value >> shift & 1023] for shift in range(5 * length - 10, -1, -10)])
 
 
 # Shards an id can name: two characters of base32.
@@ -66,7 +68,7 @@ def new_id(prefix: str, shard: int = 0) -> str:
     naming `shard`."""
     if not 0 <= shard < MAX_SHARDS:
         raise ValueError(f"a shard is 0-{MAX_SHARDS - 1}")
-    return f"{prefix}_{_encode(_generator.next(), 24)}{_encode(shard, 2)}"
+    return f"{prefix}_{_encode(_generator.next(), 24)}{_PAIRS[shard]}"
 
 
 def shard_of(value: str) -> int:

@@ -19,6 +19,7 @@ import os
 import re
 import secrets
 from collections.abc import Iterator
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from typing import Any, Literal
 
@@ -131,28 +132,28 @@ def exporting() -> bool:
     return _exporting is not None
 
 
-@contextlib.contextmanager
+_NO_SPAN: contextlib.nullcontext[None] = contextlib.nullcontext()
+
+
 def span(
     name: str,
     parent: str | None,
     *,
     kind: SpanKind = "internal",
     attributes: dict[str, Any] | None = None,
-) -> Iterator[str | None]:
-    """A span continuing `parent` (a traceparent header, or None). Yields this span's own
-    traceparent to pass on, or None when there is no trace to continue and none exported."""
+) -> AbstractContextManager[str | None]:
+    """A span continuing `parent` (a traceparent header, or None). Gives this span's own
+    traceparent to pass on, or None when there is no trace to continue and none exported.
+    Not exporting (most deployments), no generator is made: every submit opens one."""
     if _exporting is not None:
-        with _exporting.span(name, parent, kind, attributes or {}) as own:
-            yield own
-        return
+        return _exporting.span(name, parent, kind, attributes or {})
+    if parent is None:
+        return _NO_SPAN
     found = TraceParent.parse(parent)
-    yield found.child().header() if found else None
+    return contextlib.nullcontext(found.child().header() if found else None)
 
 
-@contextlib.contextmanager
-def nested(name: str, **attributes: Any) -> Iterator[None]:
+def nested(name: str, **attributes: Any) -> AbstractContextManager[None]:
     if _exporting is None:
-        yield
-        return
-    with _exporting.nested(name, attributes):
-        yield
+        return _NO_SPAN
+    return _exporting.nested(name, attributes)
