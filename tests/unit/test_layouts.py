@@ -12,6 +12,8 @@ import pytest
 
 import acceptd
 from acceptd.store.layouts import LAYOUTS, lua_tables
+from acceptd.store.scriptcalls import Start, Submit
+from acceptd.store.scripts import layouts_source
 
 ROOT = Path(acceptd.__file__).parent
 SCRIPTS = {str(path.relative_to(ROOT)): path for path in sorted(ROOT.rglob("*.lua"))}
@@ -194,3 +196,15 @@ def test_no_two_members_share_a_field(table: str) -> None:
     aliases = sorted(name for name, member in members.items() if member.name != name)
     assert not aliases, f"{table}: {aliases} share a field with another member"
     assert len(values(LAYOUTS[table])) == len(members)
+
+
+def test_a_script_builds_the_tables_it_names_and_no_other() -> None:
+    """Each call of a script builds the tables above it: one it names is there, one it does
+    not costs it nothing."""
+    submit = layouts_source(Submit)  # lua/submit.lua names JOB (the write), nothing else
+    assert re.findall(r"^local (\w+) = \{", submit, re.MULTILINE) == ["JOB"]
+    status = layouts_source(Start)
+    assert status.startswith(lua_tables(used_by=status))
+    assert "local ENDPOINT = " not in status
+    assert lua_tables(used_by="return 1") == ""
+    assert lua_tables(used_by="local x = JOB.input .. SCHEDULE.cron").count("local ") == 2

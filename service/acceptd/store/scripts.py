@@ -80,19 +80,21 @@ _PRELUDE = (
 _NEW_JOB = _LUA.joinpath("_new_job.lua").read_text(encoding="utf-8")
 
 
-# Every record's field names (store/layouts.py), above every script: no script spells one.
-_LAYOUTS = lua_tables()
+def with_layouts(source: str) -> str:
+    """`source` with the field names of the records it reads and writes above it
+    (store/layouts.py): no script spells one."""
+    return lua_tables(used_by=source) + source
 
 
 def _status_source(call_type: type[ScriptCall]) -> str:
     """A status script (lua/status/) by its call type, with the prelude above it."""
-    return _LAYOUTS + _PRELUDE + script_text(call_type)
+    return with_layouts(_PRELUDE + script_text(call_type))
 
 
 def layouts_source(call_type: type[ScriptCall]) -> str:
     """A script (store/lua/ or queue/lua/) by its call type, with the record layouts above
     it."""
-    return _LAYOUTS + script_text(call_type)
+    return with_layouts(script_text(call_type))
 
 
 def fair_source(call_type: type[ScriptCall]) -> str:
@@ -116,7 +118,7 @@ class Scripts:
 
         def creates_jobs(call_type: type[C]) -> TracedScript[C]:
             """A script that writes new jobs (write_job, queue_job) and queues them."""
-            return traced(call_type, with_prelude(_LAYOUTS + _NEW_JOB + script_text(call_type)))
+            return traced(call_type, with_prelude(with_layouts(_NEW_JOB + script_text(call_type))))
 
         def status(call_type: type[C]) -> TracedScript[C]:
             return traced(call_type, _status_source(call_type))
