@@ -11,6 +11,8 @@ from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.retry import Retry
+from redis.backoff import NoBackoff
 from redis.exceptions import DataError, ResponseError
 
 from acceptd.core.settings import Settings
@@ -242,3 +244,37 @@ async def test_a_client_closes_after_its_batches_under_way_and_leaves_no_connect
     pool = client.connection_pool
     left = [*pool._available_connections, *pool._in_use_connections]
     assert not [connection for connection in left if connection.is_connected]
+
+
+@pytest.mark.skipif(TEST_TOPOLOGY == "cluster", reason="a proxy hides a cluster's nodes")
+async def test_a_batch_whose_reply_stalls_fails_as_an_outage_within_its_timeout(
+    redis_url: str, client: StoreClient
+) -> None:
+    """One timer covers a batch's write and all its replies: a reply that stops halfway
+    fails what is left of the batch as an outage once the connection's socket timeout is
+    spent, the reply before it kept, and the connection gets its own timeout back."""
+    await client.set(_key("string"), "x" * 1024 * 1024)
+    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
+    async with CuttingProxy(port, cut_after=64 * 1024, stall=True) as proxy:
+        stalled = StoreClient.from_url(
+            f"redis://127.0.0.1:{proxy.port}/0",
+            decode_responses=True,
+            socket_timeout=0.5,
+            retry=Retry(NoBackoff(), retries=0),
+        )
+        try:
+            started = asyncio.get_running_loop().time()
+            replies: list[object] = await asyncio.gather(
+                stalled.incr(_key("a")), stalled.get(_key("string")), return_exceptions=True
+            )
+            waited = asyncio.get_running_loop().time() - started
+            pool = stalled.connection_pool
+            connections = [*pool._available_connections, *pool._in_use_connections]
+        finally:
+            await stalled.aclose()
+    counted, big = replies
+    assert counted == 1
+    assert isinstance(big, StoreUnavailable)
+    assert 0.5 <= waited < 5
+    assert connections
+    assert all(c.socket_timeout == 0.5 for c in connections)

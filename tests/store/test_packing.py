@@ -4,6 +4,7 @@ topology the session runs."""
 
 from __future__ import annotations
 
+import asyncio
 import enum
 from collections.abc import AsyncIterator
 from typing import Any
@@ -11,12 +12,13 @@ from typing import Any
 import pytest
 from redis.asyncio.connection import Connection
 from redis.exceptions import DataError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.core.settings import Settings
 from acceptd.store import keys
 from acceptd.store.cluster import connect_shards
 from acceptd.store.connection import StoreClient, connect
-from acceptd.store.packing import HiredisPacking, hiredis_packed
+from acceptd.store.packing import HiredisPacking, our_connection
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -47,7 +49,7 @@ def _python(*args: Any) -> bytes:
 
 
 def _hiredis(*args: Any) -> bytes:
-    return b"".join(hiredis_packed(Connection)().pack_command(*args))
+    return b"".join(our_connection(Connection)().pack_command(*args))
 
 
 @pytest.mark.parametrize("args", ARGUMENTS, ids=lambda args: str(args[0]))
@@ -72,13 +74,13 @@ def test_a_lone_surrogate_fails_as_it_did() -> None:
 
 
 def test_another_encoding_packs_in_python() -> None:
-    latin = hiredis_packed(Connection)(encoding="latin-1")
+    latin = our_connection(Connection)(encoding="latin-1")
     assert b"".join(latin.pack_command("SET", "k", "é")).endswith(b"$1\r\n\xe9\r\n")
 
 
 def test_one_class_per_connection_class() -> None:
-    assert hiredis_packed(Connection) is hiredis_packed(Connection)
-    assert hiredis_packed(hiredis_packed(Connection)) is hiredis_packed(Connection)
+    assert our_connection(Connection) is our_connection(Connection)
+    assert our_connection(our_connection(Connection)) is our_connection(Connection)
 
 
 @pytest.fixture
@@ -115,3 +117,57 @@ async def test_every_store_client_packs_with_hiredis_and_is_understood(
         assert await client.get(key) == value
         assert await client.hgetall(key + ":h") == {"i": "7", "f": "0.5"}  # type: ignore[misc]
         assert await client.strlen(key) == len(value.encode())
+
+
+async def test_a_command_is_written_with_no_task_of_its_own(redis_url: str) -> None:
+    """redis-py times a write with wait_for, which on Python 3.11 runs it as a task of its
+    own, started a turn of the loop later: every command paid for one. Ours make none."""
+    client = connect(Settings(redis_url=redis_url))
+    loop = asyncio.get_running_loop()
+    made: list[str] = []
+
+    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        made.append(coro.__qualname__)
+        return asyncio.Task(coro, loop=loop, **kwargs)
+
+    try:
+        await client.ping()  # connected: what is counted below is the command alone
+        loop.set_task_factory(counting)
+        try:
+            assert await client.set("test:packing:task", "v", px=10_000)
+        finally:
+            loop.set_task_factory(None)
+    finally:
+        await client.aclose()
+    assert made == []
+
+
+async def test_a_write_the_server_does_not_take_times_out_and_drops_the_connection() -> None:
+    """A server that answers the handshake, then reads nothing more: the write blocks once
+    the socket buffers fill, and the connection's socket timeout ends it."""
+
+    served: list[asyncio.StreamWriter] = []
+
+    async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        served.append(writer)
+        await reader.read(4096)  # the client's handshake (CLIENT SETINFO twice)
+        writer.write(b"+OK\r\n+OK\r\n")
+        await writer.drain()
+        await asyncio.sleep(30)  # reads nothing more
+
+    server = await asyncio.start_server(serve, "127.0.0.1", 0)
+    port = server.sockets[0].getsockname()[1]
+    connection_class: Any = our_connection(Connection)
+    connection = connection_class(host="127.0.0.1", port=port, socket_timeout=0.5)
+    try:
+        await connection.connect()
+        with pytest.raises(RedisTimeoutError, match="Timeout writing to socket"):
+            await connection.send_command("SET", "k", "x" * (64 * 1024 * 1024))
+        assert not connection.is_connected
+    finally:
+        await connection.disconnect()
+        for writer in served:  # the client's transport, its 64 MiB unsent, closes with it
+            writer.transport.abort()
+        server.close()
+        await server.wait_closed()
+        await asyncio.sleep(0.1)

@@ -1,6 +1,8 @@
 """A TCP proxy on loopback that cuts the connection it serves once that connection has
 carried `cut_after` bytes from the server: a connection dropped in the middle of a reply,
-as a network fault or a server's death makes it. Cuts the first `cuts` connections only."""
+as a network fault or a server's death makes it. Cuts the first `cuts` connections only.
+With `stall`, it holds the connection open there instead and carries nothing more: a
+server (or a network) that stops answering."""
 
 from __future__ import annotations
 
@@ -9,10 +11,13 @@ import contextlib
 
 
 class CuttingProxy:
-    def __init__(self, upstream_port: int, cut_after: int, cuts: int = 1) -> None:
+    def __init__(
+        self, upstream_port: int, cut_after: int, cuts: int = 1, *, stall: bool = False
+    ) -> None:
         self.upstream_port = upstream_port
         self.cut_after = cut_after
         self.cuts_left = cuts
+        self.stall = stall
         self.port = 0
         self._server: asyncio.Server | None = None
 
@@ -47,6 +52,8 @@ class CuttingProxy:
                     if cut and carried + len(data) > self.cut_after:
                         client_out.write(data[: self.cut_after - carried])
                         await client_out.drain()
+                        if self.stall:  # nothing more, until the client hangs up
+                            return
                         client_out.transport.abort()
                         server_out.transport.abort()
                         return
@@ -56,3 +63,5 @@ class CuttingProxy:
             client_out.close()
 
         await asyncio.gather(upstream(), downstream(), return_exceptions=True)
+        client_out.transport.abort()
+        server_out.transport.abort()

@@ -38,6 +38,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any, Protocol
 
 from redis.exceptions import ClusterDownError, MovedError, ResponseError, TryAgainError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from acceptd.store.outages import StoreUnavailable, describe, is_outage, unavailable_or
 
@@ -98,6 +99,8 @@ class BatchConnection(Protocol):
     def pack_commands(self, commands: list[tuple[Any, ...]]) -> list[bytes]: ...
 
     async def send_packed_command(self, command: list[bytes]) -> None: ...
+
+    socket_timeout: float | None
 
     async def disconnect(self) -> None: ...
 
@@ -254,23 +257,33 @@ class CommandBatches:
         except Exception:
             await pool.release(connection)
             return answered, None  # an argument it cannot send: each alone, its own error
+        # One timer for the batch's write and all its replies, in place of redis-py's own
+        # for each (a timer a reply): the connection is the batch's alone until released.
+        seconds, connection.socket_timeout = connection.socket_timeout, None
         try:
-            await connection.send_packed_command(packed)
-            for queued in batch:
-                args, options, _future = queued
-                try:
-                    reply = await self._client.parse_response(connection, args[0], **options)
-                except ResponseError as error:
-                    reply = error
-                except Exception as error:
-                    if not is_outage(error):
-                        # This reply's own (it could not be decoded, its callback failed):
-                        # the connection may hold part of it; nothing more is read from it.
-                        answer(queued, error)
+            try:
+                async with asyncio.timeout(seconds or None):
+                    await connection.send_packed_command(packed)
+                    for queued in batch:
+                        args, options, _future = queued
+                        try:
+                            reply = await self._client.parse_response(
+                                connection, args[0], **options
+                            )
+                        except ResponseError as error:
+                            reply = error
+                        except Exception as error:
+                            if not is_outage(error):
+                                # This reply's own (it could not be decoded, its callback
+                                # failed): the connection may hold part of it; nothing more
+                                # is read from it.
+                                answer(queued, error)
+                                answered += 1
+                            raise  # a connection lost is not this reply's doing: it goes again
+                        answer(queued, reply)
                         answered += 1
-                    raise  # a connection lost is not this reply's doing: it goes again
-                answer(queued, reply)
-                answered += 1
+            except TimeoutError:
+                raise RedisTimeoutError(f"no reply within {seconds} s") from None
         except BaseException as error:
             try:
                 await asyncio.shield(connection.disconnect())
@@ -280,6 +293,7 @@ class CommandBatches:
                 raise  # a cancellation: the senders still waiting are cancelled too
             return answered, error
         finally:
+            connection.socket_timeout = seconds
             await pool.release(connection)
         return answered, None
 

@@ -22,7 +22,7 @@ from acceptd.core.jsonenc import parse_stored
 from acceptd.core.settings import Settings
 from acceptd.store.batching import CommandBatches, batchable
 from acceptd.store.outages import AS_UNAVAILABLE
-from acceptd.store.packing import hiredis_packed
+from acceptd.store.packing import our_connection
 from acceptd.store.shards import Shards
 
 
@@ -63,7 +63,7 @@ class StoreClient(Redis):
         super().__init__(*args, **kwargs)
         pool = self.connection_pool
         # Before its first connection is made: every connection of the pool packs in C.
-        pool.connection_class = hiredis_packed(pool.connection_class)
+        pool.connection_class = our_connection(pool.connection_class)
         self._batches = CommandBatches(self, self._send_alone)
 
     async def execute_command(self, *args: Any, **options: Any) -> Any:
