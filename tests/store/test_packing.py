@@ -147,13 +147,14 @@ async def test_a_write_the_server_does_not_take_times_out_and_drops_the_connecti
     the socket buffers fill, and the connection's socket timeout ends it."""
 
     served: list[asyncio.StreamWriter] = []
+    done = asyncio.Event()
 
     async def serve(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         served.append(writer)
         await reader.read(4096)  # the client's handshake (CLIENT SETINFO twice)
         writer.write(b"+OK\r\n+OK\r\n")
         await writer.drain()
-        await asyncio.sleep(30)  # reads nothing more
+        await done.wait()  # reads nothing more
 
     server = await asyncio.start_server(serve, "127.0.0.1", 0)
     port = server.sockets[0].getsockname()[1]
@@ -166,6 +167,7 @@ async def test_a_write_the_server_does_not_take_times_out_and_drops_the_connecti
         assert not connection.is_connected
     finally:
         await connection.disconnect()
+        done.set()
         for writer in served:  # the client's transport, its 64 MiB unsent, closes with it
             writer.transport.abort()
         server.close()

@@ -20,6 +20,10 @@ class CuttingProxy:
         self.stall = stall
         self.port = 0
         self._server: asyncio.Server | None = None
+        # Every connection's transports and the task serving it: all closed on the way out,
+        # so none is left to warn from a later test ("unclosed transport").
+        self._transports: list[asyncio.BaseTransport] = []
+        self._serving: set[asyncio.Task[None]] = set()
 
     async def __aenter__(self) -> CuttingProxy:
         self._server = await asyncio.start_server(self._serve, "127.0.0.1", 0)
@@ -30,11 +34,21 @@ class CuttingProxy:
         assert self._server is not None
         self._server.close()
         await self._server.wait_closed()
+        for transport in self._transports:
+            transport.abort()  # type: ignore[attr-defined]
+        if self._serving:
+            await asyncio.wait(self._serving, timeout=5)
 
     async def _serve(
         self, client_in: asyncio.StreamReader, client_out: asyncio.StreamWriter
     ) -> None:
+        task = asyncio.current_task()
+        assert task is not None
+        self._serving.add(task)
+        task.add_done_callback(self._serving.discard)
+        self._transports.append(client_out.transport)
         server_in, server_out = await asyncio.open_connection("127.0.0.1", self.upstream_port)
+        self._transports.append(server_out.transport)
         cut = self.cuts_left > 0
         self.cuts_left -= 1
 
