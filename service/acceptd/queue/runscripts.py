@@ -4,17 +4,17 @@ lease renewal (queue/leanworker.py says what each replaces in arq)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import ClassVar
 
 from acceptd.core import ids
+from acceptd.core.frozen import frozen
 from acceptd.store import keys
 from acceptd.store.scripts import fair_source, layouts_source
 from acceptd.store.shards import Shards
 from acceptd.store.tracedscript import C, TracedScript
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ArqRun:
     """What arq's scripts take first: KEYS[1..3], ARGV[1]."""
 
@@ -25,7 +25,7 @@ class ArqRun:
     job_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class FairRun:
     """What the fair-share queue's scripts of a run take first: KEYS[1..7], ARGV[1]."""
 
@@ -65,7 +65,7 @@ def fair_run(job_id: str, queue: str) -> FairRun:
     )
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ArqPickup:
     SCRIPT: ClassVar[str] = "queue/lua/arq_pickup.lua"
     KEYS: ClassVar[int] = 0
@@ -74,7 +74,7 @@ class ArqPickup:
     lease_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ArqRetry:
     SCRIPT: ClassVar[str] = "queue/lua/arq_retry.lua"
     KEYS: ClassVar[int] = 0
@@ -83,7 +83,7 @@ class ArqRetry:
     payload: bytes
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class FairPickup:
     SCRIPT: ClassVar[str] = "queue/lua/fair_pickup.lua"
     KEYS: ClassVar[int] = 0
@@ -92,7 +92,7 @@ class FairPickup:
     token: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class FairRetry:
     SCRIPT: ClassVar[str] = "queue/lua/fair_retry.lua"
     KEYS: ClassVar[int] = 1
@@ -106,7 +106,7 @@ class FairRetry:
     token: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class FairFinish:
     SCRIPT: ClassVar[str] = "queue/lua/fair_finish.lua"
     KEYS: ClassVar[int] = 0
@@ -116,7 +116,7 @@ class FairFinish:
     only_if_ended: int  # 1: only once the job's record has ended (fair_finish.lua)
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class FairHandback:
     SCRIPT: ClassVar[str] = "queue/lua/fair_handback.lua"
     KEYS: ClassVar[int] = 0
@@ -125,7 +125,7 @@ class FairHandback:
     token: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class FairRenew:
     SCRIPT: ClassVar[str] = "queue/lua/fair_renew.lua"
     KEYS: ClassVar[int] = 2

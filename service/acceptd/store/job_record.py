@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from acceptd.core.frozen import frozen
 from acceptd.core.jsonenc import compact, parse_stored
 from acceptd.core.statuses import JobStatus
 from acceptd.store.layouts import JobField as F
@@ -43,7 +44,7 @@ class JobRef:
         return JobRef(args[0], args[1], args[3] if len(args) == 4 else None), args[2]
 
 
-@dataclass(frozen=True)
+@frozen
 class JobRecord:
     id: str
     tenant: str
@@ -132,7 +133,7 @@ HEAD_FIELDS: tuple[str, ...] = tuple(
 )
 
 
-@dataclass(frozen=True)
+@frozen
 class NewJob:
     tenant: str
     type: str

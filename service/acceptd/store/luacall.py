@@ -33,6 +33,8 @@ from operator import attrgetter
 from pathlib import PurePosixPath
 from typing import Any, ClassVar, Protocol
 
+from acceptd.core.frozen import FROZEN_MARK
+
 # A call's KEYS and ARGV, as the script is given them.
 Split = Callable[[Any], tuple[list[Any], list[Any]]]
 
@@ -99,8 +101,8 @@ def _checked_fields(call_type: type[LuaCall]) -> tuple[dataclasses.Field[Any], .
     name = call_type.__name__
     if not dataclasses.is_dataclass(call_type):
         raise TypeError(f"{name}: a call type is a dataclass")
-    if not call_type.__dataclass_params__.frozen:
-        raise TypeError(f"{name}: a call type is frozen")
+    if not (call_type.__dataclass_params__.frozen or getattr(call_type, FROZEN_MARK, False)):
+        raise TypeError(f"{name}: a call type is frozen (core/frozen.py, or a frozen dataclass)")
     fields = dataclasses.fields(call_type)
     if not all(f.kw_only is True for f in fields):
         # Every value is named where the call is built: two of one type cannot swap unseen.

@@ -6,11 +6,12 @@ given: a key name, or an argument as Redis receives it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from acceptd.core.frozen import frozen
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+
+@frozen(slots=True, kw_only=True)
 class ScheduleAdmit:
     SCRIPT: ClassVar[str] = "store/lua/schedule_admit.lua"
     KEYS: ClassVar[int] = 1
@@ -19,7 +20,7 @@ class ScheduleAdmit:
     schedule_id: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ScheduleClaim:
     SCRIPT: ClassVar[str] = "store/lua/schedule_claim.lua"
     KEYS: ClassVar[int] = 2
@@ -30,7 +31,7 @@ class ScheduleClaim:
     most: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ScheduleDelete:
     SCRIPT: ClassVar[str] = "store/lua/schedule_delete.lua"
     KEYS: ClassVar[int] = 5
@@ -43,7 +44,7 @@ class ScheduleDelete:
     retention_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ScheduleTick:
     SCRIPT: ClassVar[str] = "store/lua/schedule_tick.lua"
     KEYS: ClassVar[int] = 10
@@ -78,7 +79,7 @@ class ScheduleTick:
     fields: Sequence[str | int]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ScheduleWrite:
     SCRIPT: ClassVar[str] = "store/lua/schedule_write.lua"
     KEYS: ClassVar[int] = 4

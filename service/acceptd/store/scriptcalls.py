@@ -6,11 +6,12 @@ script is given: a key name, or an argument as Redis receives it."""
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import ClassVar, Literal
 
+from acceptd.core.frozen import frozen
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+
+@frozen(slots=True, kw_only=True)
 class JobChange:
     """What every status script (lua/status/) takes first: lua/status/_prelude.lua's
     KEYS[1..5] and ARGV[1..6]. For a job in no batch, `batch_part` and `part_index` are the
@@ -30,7 +31,7 @@ class JobChange:
     changes: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class ApiKeyCreate:
     SCRIPT: ClassVar[str] = "store/lua/apikey_create.lua"
     KEYS: ClassVar[int] = 2
@@ -42,7 +43,7 @@ class ApiKeyCreate:
     identity: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class AwaitInput:
     SCRIPT: ClassVar[str] = "store/lua/status/await_input.lua"
     KEYS: ClassVar[int] = 2
@@ -56,7 +57,7 @@ class AwaitInput:
     progress: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class BatchItems:
     SCRIPT: ClassVar[str] = "store/lua/batch_items.lua"
     KEYS: ClassVar[int] = 7
@@ -75,7 +76,7 @@ class BatchItems:
     hold: Literal["0", "1"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class BatchOpen:
     SCRIPT: ClassVar[str] = "store/lua/batch_open.lua"
     KEYS: ClassVar[int] = 5
@@ -100,7 +101,7 @@ class BatchOpen:
     fields: Sequence[str | int]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class BatchPartDone:
     """The prelude's entries (lua/status/_prelude.lua) with the batch's home in the job's
     place: its home hash is KEYS[1] and KEYS[4]."""
@@ -121,7 +122,7 @@ class BatchPartDone:
     part_shard: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class BatchPartDrop:
     SCRIPT: ClassVar[str] = "store/lua/batch_part_drop.lua"
     KEYS: ClassVar[int] = 6
@@ -136,7 +137,7 @@ class BatchPartDrop:
     item_ids: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class BatchPartRelease:
     SCRIPT: ClassVar[str] = "store/lua/batch_part_release.lua"
     KEYS: ClassVar[int] = 5
@@ -149,7 +150,7 @@ class BatchPartRelease:
     wakeup: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Cancel:
     SCRIPT: ClassVar[str] = "store/lua/status/cancel.lua"
     KEYS: ClassVar[int] = 6
@@ -163,7 +164,7 @@ class Cancel:
     wakeup: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Complete:
     SCRIPT: ClassVar[str] = "store/lua/status/complete.lua"
     KEYS: ClassVar[int] = 2
@@ -176,7 +177,7 @@ class Complete:
     error: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class FairRecover:
     SCRIPT: ClassVar[str] = "store/lua/fair_recover.lua"
     KEYS: ClassVar[int] = 3
@@ -187,7 +188,7 @@ class FairRecover:
     most: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class FairUnpark:
     SCRIPT: ClassVar[str] = "store/lua/fair_unpark.lua"
     KEYS: ClassVar[int] = 3
@@ -199,7 +200,7 @@ class FairUnpark:
     went_back: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Finish:
     SCRIPT: ClassVar[str] = "store/lua/status/finish.lua"
     KEYS: ClassVar[int] = 1
@@ -211,7 +212,7 @@ class Finish:
     progress: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Forget:
     SCRIPT: ClassVar[str] = "store/lua/forget.lua"
     KEYS: ClassVar[int] = 3
@@ -223,7 +224,7 @@ class Forget:
     entry_ids: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class IdemClaim:
     SCRIPT: ClassVar[str] = "store/lua/idem_claim.lua"
     KEYS: ClassVar[int] = 1
@@ -233,7 +234,7 @@ class IdemClaim:
     token: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class IdemRelease:
     SCRIPT: ClassVar[str] = "store/lua/idem_release.lua"
     KEYS: ClassVar[int] = 1
@@ -241,7 +242,7 @@ class IdemRelease:
     claim: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class InputTimeout:
     SCRIPT: ClassVar[str] = "store/lua/status/input_timeout.lua"
     KEYS: ClassVar[int] = 1
@@ -250,7 +251,7 @@ class InputTimeout:
     error: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class MarkWatched:
     SCRIPT: ClassVar[str] = "store/lua/mark_watched.lua"
     KEYS: ClassVar[int] = 1
@@ -258,7 +259,7 @@ class MarkWatched:
     until_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class OrderHead:
     SCRIPT: ClassVar[str] = "store/lua/order_head.lua"
     KEYS: ClassVar[int] = 2
@@ -266,7 +267,7 @@ class OrderHead:
     queue_set: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class PortalLinkCreate:
     SCRIPT: ClassVar[str] = "store/lua/portal_link_create.lua"
     KEYS: ClassVar[int] = 2
@@ -280,7 +281,7 @@ class PortalLinkCreate:
     expiry_ms: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class PortalSessionCreate:
     SCRIPT: ClassVar[str] = "store/lua/portal_session_create.lua"
     KEYS: ClassVar[int] = 2
@@ -293,7 +294,7 @@ class PortalSessionCreate:
     entry: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Progress:
     SCRIPT: ClassVar[str] = "store/lua/status/progress.lua"
     KEYS: ClassVar[int] = 0
@@ -302,7 +303,7 @@ class Progress:
     emit: Literal["0", "1"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Promote:
     SCRIPT: ClassVar[str] = "store/lua/promote.lua"
     KEYS: ClassVar[int] = 4
@@ -317,7 +318,7 @@ class Promote:
     ids_and_changes: Sequence[tuple[str, str]]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class RateLimit:
     SCRIPT: ClassVar[str] = "store/lua/rate_limit.lua"
     KEYS: ClassVar[int] = 1
@@ -326,7 +327,7 @@ class RateLimit:
     burst: int
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Requeue:
     SCRIPT: ClassVar[str] = "store/lua/status/requeue.lua"
     KEYS: ClassVar[int] = 0
@@ -334,7 +335,7 @@ class Requeue:
     refund_attempt: Literal["0", "1"]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Start:
     SCRIPT: ClassVar[str] = "store/lua/status/start.lua"
     KEYS: ClassVar[int] = 2
@@ -345,7 +346,7 @@ class Start:
     token: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Submit:
     SCRIPT: ClassVar[str] = "store/lua/submit.lua"
     KEYS: ClassVar[int] = 7
@@ -374,7 +375,7 @@ class Submit:
     fields: Sequence[str | int]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class Throttle:
     SCRIPT: ClassVar[str] = "store/lua/throttle.lua"
     KEYS: ClassVar[int] = 2

@@ -6,13 +6,14 @@ field holds what the script is given: a key name, or an argument as Redis receiv
 from __future__ import annotations
 
 from collections.abc import Sequence
-from dataclasses import dataclass
 from typing import ClassVar, Literal
+
+from acceptd.core.frozen import frozen
 
 # ---- deliveries -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class DeliveryKeys:
     """What lua/delivery_attempt.lua and lua/delivery_requeue.lua take first: a delivery's
     KEYS[1..8], with the arq job key of the attempt each queues."""
@@ -28,7 +29,7 @@ class DeliveryKeys:
     usage: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class DeliveryCreate:
     SCRIPT: ClassVar[str] = "store/lua/delivery_create.lua"
     KEYS: ClassVar[int] = 12
@@ -66,7 +67,7 @@ class DeliveryCreate:
     fields: Sequence[str | int]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class DeliveryAttempt:
     SCRIPT: ClassVar[str] = "store/lua/delivery_attempt.lua"
     KEYS: ClassVar[int] = 1
@@ -89,7 +90,7 @@ class DeliveryAttempt:
     event_fields: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class DeliveryRequeue:
     SCRIPT: ClassVar[str] = "store/lua/delivery_requeue.lua"
     KEYS: ClassVar[int] = 0
@@ -107,7 +108,7 @@ class DeliveryRequeue:
 # ---- endpoints and their subscription counts ----------------------------------------------
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class EndpointCreate:
     SCRIPT: ClassVar[str] = "store/lua/endpoint_create.lua"
     KEYS: ClassVar[int] = 2
@@ -119,7 +120,7 @@ class EndpointCreate:
     fields: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class EndpointHealth:
     SCRIPT: ClassVar[str] = "store/lua/endpoint_health.lua"
     KEYS: ClassVar[int] = 1
@@ -129,7 +130,7 @@ class EndpointHealth:
     reason: str
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class RecountSubs:
     SCRIPT: ClassVar[str] = "store/lua/recount_subs.lua"
     KEYS: ClassVar[int] = 4
@@ -142,7 +143,7 @@ class RecountSubs:
     endpoint_ids: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class SubsCopy:
     SCRIPT: ClassVar[str] = "store/lua/subs_copy.lua"
     KEYS: ClassVar[int] = 1
@@ -151,7 +152,7 @@ class SubsCopy:
     counts: Sequence[str]
 
 
-@dataclass(frozen=True, slots=True, kw_only=True)
+@frozen(slots=True, kw_only=True)
 class SubsCopied:
     SCRIPT: ClassVar[str] = "store/lua/subs_copied.lua"
     KEYS: ClassVar[int] = 1
