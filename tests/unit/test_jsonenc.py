@@ -10,7 +10,7 @@ import struct
 
 import pytest
 
-from acceptd.core.jsonenc import compact, compact_plain, encoded_size, parse_stored
+from acceptd.core.jsonenc import compact, compact_plain, encoded_size, parse_stored, sent_size
 from acceptd.store.job_record import NewJob, content_fields
 from acceptd.store.layouts import JobField
 
@@ -55,14 +55,20 @@ def test_parse_stored_reads_what_json_reads() -> None:
     assert parse_stored('"\ud800"') == "\ud800"
 
 
-def test_a_size_cap_measures_the_text_that_is_stored() -> None:
+@pytest.mark.parametrize(
+    "value",
+    [
+        {"v": [1e-05, 1.5e-05, 1e-07, 1e16] * 50, "t": "é 漢字 🙂"},
+        {"n": [2**64 + 1, 1e-05]},  # orjson refuses it: json writes and measures it
+    ],
+)
+def test_a_size_cap_measures_the_text_that_is_stored(value: dict[str, object]) -> None:
     """orjson writes some floats longer than json does (1e-05 as 0.00001): a cap measured
     with one and a value stored with the other would let through more than the cap, or
-    refuse what fitted before. A job's input is measured and stored by json."""
-    value = {"v": [1e-05, 1.5e-05, 1e-07, 1e16] * 50}
+    refuse what fitted before. What a client sent is measured and stored in one text."""
     stored = content_fields(NewJob("t1", "demo.echo", value, value, None))
-    assert encoded_size(value) == len(str(stored[JobField.INPUT]).encode())
-    assert encoded_size(value) == len(str(stored[JobField.METADATA]).encode())
+    assert sent_size(value) == len(str(stored[JobField.INPUT]).encode())
+    assert sent_size(value) == len(str(stored[JobField.METADATA]).encode())
 
 
 @pytest.mark.parametrize("value", [float("nan"), float("inf"), -float("inf")])

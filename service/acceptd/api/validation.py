@@ -9,7 +9,7 @@ from pydantic import ValidationError
 
 from acceptd.api import state
 from acceptd.api.problems import ValidationFailed, field_error, validation_failed
-from acceptd.core.jsonenc import encoded_size
+from acceptd.core.jsonenc import sent_size
 from acceptd.core.settings import Settings
 from acceptd.core.ssrf import UnsafeUrlError, check_callback_url
 from acceptd.jobs.registry import JobDefinition, JobRegistry
@@ -25,7 +25,7 @@ def unknown_type_error(
 def _size_errors(location: tuple[str | int, ...], value: Any, limit: int) -> list[dict[str, str]]:
     if value is None:
         return []
-    size = encoded_size(value)
+    size = sent_size(value)
     return [] if size <= limit else [field_error(location, f"{size} bytes; at most {limit}")]
 
 

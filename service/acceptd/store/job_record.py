@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from acceptd.core.frozen import frozen
-from acceptd.core.jsonenc import compact, parse_stored
+from acceptd.core.jsonenc import compact_plain, parse_stored
 from acceptd.core.statuses import JobStatus
 from acceptd.store.layouts import JobField as F
 
@@ -179,9 +179,10 @@ Fields = dict[F, str | int]
 
 def content_fields(content: JobContent, schedule_id: str | None = None) -> Fields:
     """The fields of a new job's hash that are its own (a batch writes these per item)."""
-    fields: Fields = {F.TYPE: content.type, F.INPUT: compact(content.input)}
+    # What a client sent, measured by its caps in this same text (api/validation.py).
+    fields: Fields = {F.TYPE: content.type, F.INPUT: compact_plain(content.input)}
     if content.metadata:
-        fields[F.METADATA] = compact(content.metadata)
+        fields[F.METADATA] = compact_plain(content.metadata)
     if content.ordering_key:
         fields[F.ORDERING_KEY] = content.ordering_key
     if content.concurrency_key:
@@ -190,7 +191,7 @@ def content_fields(content: JobContent, schedule_id: str | None = None) -> Field
     if schedule_id:
         fields[F.SCHEDULE] = schedule_id
     if content.channels:
-        fields[F.CHANNELS] = compact(content.channels)
+        fields[F.CHANNELS] = compact_plain(content.channels)
     return fields
 
 
