@@ -94,12 +94,10 @@ async def submit_batch(request: web.Request) -> web.Response:
     """A span for the submit (continuing the caller's `traceparent`); every item keeps it."""
     parent = request.headers.get("traceparent")
     with tracing.span("POST /v1/batches", parent, kind="server") as own:
-        if own is not None:
-            request[state.TRACEPARENT] = own
-        return await _submit_batch(request)
+        return await _submit_batch(request, own)
 
 
-async def _submit_batch(request: web.Request) -> web.Response:
+async def _submit_batch(request: web.Request, traceparent: str | None) -> web.Response:
     app = request.app
     settings = app[state.SETTINGS]
     tenant: str = request[state.TENANT]
@@ -139,7 +137,7 @@ async def _submit_batch(request: web.Request) -> web.Response:
         item_events=submit.item_events,
         metadata=submit.metadata or {},
         priority=submit.priority,
-        traceparent=request.get(state.TRACEPARENT),
+        traceparent=traceparent,
         channels=submit.channels or [],
     )
     try:

@@ -49,12 +49,10 @@ async def submit_job(request: web.Request) -> web.Response:
     """A span for the submit (continuing the caller's `traceparent`); the job keeps its id."""
     parent = request.headers.get("traceparent")
     with tracing.span("POST /v1/jobs", parent, kind="server") as own:
-        if own is not None:
-            request[state.TRACEPARENT] = own
-        return await _submit_job(request)
+        return await _submit_job(request, own)
 
 
-async def _submit_job(request: web.Request) -> web.Response:
+async def _submit_job(request: web.Request, traceparent: str | None) -> web.Response:
     app = request.app
     settings = app[state.SETTINGS]
     tenant: str = request[state.TENANT]
@@ -71,7 +69,7 @@ async def _submit_job(request: web.Request) -> web.Response:
         return job_response(request, existing, created=True)
     try:
         await check_callback(request, submit.callback_url)
-        new = _new_job(tenant, submit, limits, request.get(state.TRACEPARENT))
+        new = _new_job(tenant, submit, limits, traceparent)
         job = await store.create(new, idempotency=held)
     except BaseException:
         await idempotency.release(request, held)

@@ -59,8 +59,6 @@ API_KEY_CACHE = web.AppKey("api_key_cache", TtlCache[str, KeyIdentity])
 TENANT = web.RequestKey("tenant", str)
 # Per-request: the key it came with (its id and scope).
 KEY = web.RequestKey("key", KeyIdentity)
-# The submit span's traceparent (core/tracing.py), kept with the job it creates.
-TRACEPARENT = web.RequestKey("traceparent", str)
 # The body, once read (api/body.py): the keyless routes read it before their handler runs.
 RAW_BODY = web.RequestKey("raw_body", bytes)
 # What reading it took from KEYLESS_BODIES, given back when the request is done.
