@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 
 from bench import load
 from bench.__main__ import table
+from bench.wrk import cpu_us_per_request
 
 
 def test_percentiles() -> None:
@@ -133,3 +135,8 @@ async def test_the_redis_hop_carries_bytes_both_ways() -> None:
             await hop
         server.close()
         await server.wait_closed()
+
+
+def test_wrk_counts_a_processes_cpu_per_request_it_answered() -> None:
+    assert cpu_us_per_request(0.9, 4500, 4) == 50.0  # 0.9 s of CPU over 18,000 submits
+    assert math.isnan(cpu_us_per_request(0.5, 0, 4))  # nothing answered: no figure

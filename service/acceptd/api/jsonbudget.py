@@ -141,7 +141,15 @@ _OVERFLOW_MARKS = (b"e000", b"E000", b"e+000", b"E+000", b"0" * 210)
 
 def _may_overflow(raw: bytes) -> bool:
     zeroed = raw.translate(_DIGITS_AS_ZEROS)
-    return any(mark in zeroed for mark in _OVERFLOW_MARKS)
+    # Spelled out, not any() over a generator: 0.6 µs less on every submit (timeit).
+    e3, big_e3, e_plus3, big_e_plus3, digits = _OVERFLOW_MARKS
+    return (
+        e3 in zeroed
+        or big_e3 in zeroed
+        or e_plus3 in zeroed
+        or big_e_plus3 in zeroed
+        or digits in zeroed
+    )
 
 
 def _holds_infinity(value: Any) -> bool:
