@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
@@ -140,12 +141,41 @@ async def test_wait_with_a_receiver_returns_on_the_webhook(
                 "demo.echo", {"value": "hooked", "delay_ms": 200}, callback_url=url
             )
             started = time.monotonic()
-            done = await client.wait(job.id, timeout=20, receiver=receiver)
+            with _tasks_made() as made:
+                done = await client.wait(job.id, timeout=20, receiver=receiver)
             assert time.monotonic() - started < 10
+            # The long poll the webhook cut short has ended, its connection closed with
+            # it: left running, it outlived the client and its socket was never closed.
+            polls = [task for task in made if _of_the_client(task)]
+            assert polls
+            assert all(task.done() for task in polls)
     finally:
         await receiver.stop()
     assert done.status == "succeeded"
     assert done.result == {"value": "hooked"}
+
+
+def _of_the_client(task: asyncio.Task[Any]) -> bool:
+    code = getattr(task.get_coro(), "cr_code", None)
+    return code is not None and "acceptd/client/" in code.co_filename
+
+
+@contextlib.contextmanager
+def _tasks_made() -> Iterator[list[asyncio.Task[Any]]]:
+    """Every task the running loop makes inside the block."""
+    loop = asyncio.get_running_loop()
+    made: list[asyncio.Task[Any]] = []
+
+    def recording(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
+        task = asyncio.Task(coro, loop=loop, **kwargs)
+        made.append(task)
+        return task
+
+    loop.set_task_factory(recording)
+    try:
+        yield made
+    finally:
+        loop.set_task_factory(None)
 
 
 async def test_wait_falls_back_to_polling_when_no_webhook_comes(api_url: str, worker: None) -> None:

@@ -310,6 +310,7 @@ class Client:
         finally:
             if webhook is not None:
                 webhook.cancel()
+                await asyncio.gather(webhook, return_exceptions=True)
 
     @calls("GET", "/v1/jobs/{job_id}/events")
     async def events(self, job_id: str) -> AsyncIterator[JobEvent]:

@@ -52,9 +52,16 @@ async def settle(
         waiting: set[asyncio.Future[Any]] = {polled}
         if early is not None:
             waiting.add(early)
-        await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        try:
+            await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            if not polled.done():
+                # Awaited, not just cancelled: its request closes its connection before
+                # the caller closes the client; left running, the request outlived the
+                # session and its connection was never closed (a ResourceWarning).
+                polled.cancel()
+                await asyncio.gather(polled, return_exceptions=True)
         if early is not None and early.done():
-            polled.cancel()
             return early.result()
         state, hint = polled.result()
         if on_update is not None:
