@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 import pytest
@@ -17,6 +16,7 @@ from acceptd.core.settings import Settings
 from acceptd.webhooks.receiver import WebhookReceiver
 from tests.support.constants import API_KEY, SECRET
 from tests.support.http import authed_session
+from tests.support.tasks import tasks_made
 from tests.support.waiting import wait_until
 
 
@@ -141,7 +141,7 @@ async def test_wait_with_a_receiver_returns_on_the_webhook(
                 "demo.echo", {"value": "hooked", "delay_ms": 200}, callback_url=url
             )
             started = time.monotonic()
-            with _tasks_made() as made:
+            with tasks_made() as made:
                 done = await client.wait(job.id, timeout=20, receiver=receiver)
             assert time.monotonic() - started < 10
             # The long poll the webhook cut short has ended, its connection closed with
@@ -158,24 +158,6 @@ async def test_wait_with_a_receiver_returns_on_the_webhook(
 def _of_the_client(task: asyncio.Task[Any]) -> bool:
     code = getattr(task.get_coro(), "cr_code", None)
     return code is not None and "acceptd/client/" in code.co_filename
-
-
-@contextlib.contextmanager
-def _tasks_made() -> Iterator[list[asyncio.Task[Any]]]:
-    """Every task the running loop makes inside the block."""
-    loop = asyncio.get_running_loop()
-    made: list[asyncio.Task[Any]] = []
-
-    def recording(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        task = asyncio.Task(coro, loop=loop, **kwargs)
-        made.append(task)
-        return task
-
-    loop.set_task_factory(recording)
-    try:
-        yield made
-    finally:
-        loop.set_task_factory(None)
 
 
 async def test_wait_falls_back_to_polling_when_no_webhook_comes(api_url: str, worker: None) -> None:

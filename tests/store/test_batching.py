@@ -119,6 +119,10 @@ async def test_a_blocking_read_goes_alone_and_holds_up_no_other_command(
     assert read[0][1][0][1] == {"wakes": "it"}
 
 
+def _port(redis_url: str) -> int:
+    return int(redis_url.rsplit(":", 1)[1].split("/")[0])
+
+
 @contextlib.asynccontextmanager
 async def _cut_in_a_big_reply(
     redis_url: str, client: StoreClient, retries: int
@@ -126,8 +130,7 @@ async def _cut_in_a_big_reply(
     """A store client (with `retries`) whose first connection drops 64 KiB into the reply
     of a GET of `_key("string")`, which holds 1 MiB."""
     await client.set(_key("string"), "x" * 1024 * 1024)
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    async with CuttingProxy(port, cut_after=64 * 1024) as proxy:
+    async with CuttingProxy(_port(redis_url), cut_after=64 * 1024) as proxy:
         proxied = f"redis://127.0.0.1:{proxy.port}/0"
         cut = connect(Settings(redis_url=proxied), retries=retries)
         try:
@@ -254,8 +257,7 @@ async def test_a_batch_whose_reply_stalls_fails_as_an_outage_within_its_timeout(
     fails what is left of the batch as an outage once the connection's socket timeout is
     spent, the reply before it kept, and the connection gets its own timeout back."""
     await client.set(_key("string"), "x" * 1024 * 1024)
-    port = int(redis_url.rsplit(":", 1)[1].split("/")[0])
-    async with CuttingProxy(port, cut_after=64 * 1024, stall=True) as proxy:
+    async with CuttingProxy(_port(redis_url), cut_after=64 * 1024, stall=True) as proxy:
         stalled = StoreClient.from_url(
             f"redis://127.0.0.1:{proxy.port}/0",
             decode_responses=True,

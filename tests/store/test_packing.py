@@ -19,6 +19,7 @@ from acceptd.store import keys
 from acceptd.store.cluster import connect_shards
 from acceptd.store.connection import StoreClient, connect
 from acceptd.store.packing import HiredisPacking, our_connection
+from tests.support.tasks import tasks_made
 
 pytestmark = pytest.mark.timeout(30)
 
@@ -123,20 +124,10 @@ async def test_a_command_is_written_with_no_task_of_its_own(redis_url: str) -> N
     """redis-py times a write with wait_for, which on Python 3.11 runs it as a task of its
     own, started a turn of the loop later: every command paid for one. Ours make none."""
     client = connect(Settings(redis_url=redis_url))
-    loop = asyncio.get_running_loop()
-    made: list[str] = []
-
-    def counting(loop: asyncio.AbstractEventLoop, coro: Any, **kwargs: Any) -> asyncio.Task[Any]:
-        made.append(coro.__qualname__)
-        return asyncio.Task(coro, loop=loop, **kwargs)
-
     try:
         await client.ping()  # connected: what is counted below is the command alone
-        loop.set_task_factory(counting)
-        try:
+        with tasks_made() as made:
             assert await client.set("test:packing:task", "v", px=10_000)
-        finally:
-            loop.set_task_factory(None)
     finally:
         await client.aclose()
     assert made == []

@@ -78,7 +78,7 @@ class TaskFreeWrites(AbstractConnection):
             raise
 
 
-_PACKED: dict[type[AbstractConnection], type[AbstractConnection]] = {}
+_OURS: dict[type[AbstractConnection], type[AbstractConnection]] = {}
 
 
 def our_connection(connection_class: type[AbstractConnection]) -> type[AbstractConnection]:
@@ -86,8 +86,8 @@ def our_connection(connection_class: type[AbstractConnection]) -> type[AbstractC
     per class, made once)."""
     if issubclass(connection_class, HiredisPacking):
         return connection_class
-    ours = _PACKED.get(connection_class)
+    ours = _OURS.get(connection_class)
     if ours is None:
         bases = (HiredisPacking, TaskFreeWrites, connection_class)
-        ours = _PACKED[connection_class] = type(connection_class.__name__, bases, {})
+        ours = _OURS[connection_class] = type(connection_class.__name__, bases, {})
     return ours
