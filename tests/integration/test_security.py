@@ -165,6 +165,42 @@ async def test_a_jobs_input_has_its_own_size_cap(
     assert (await batch.json())["errors"][0]["pointer"] == "#/items/0/input"
 
 
+async def test_the_input_cap_measures_the_text_stored_at_a_bounded_cost(
+    aiohttp_client: Callable[..., Awaitable[Client]],
+    make_settings: Callable[..., Settings],
+    auth: dict[str, str],
+) -> None:
+    """What a client sent is measured in the text it is stored as (orjson's, which writes
+    1e-05 as 0.00001): an input one float past the cap is refused, though json's shorter
+    text of it would fit, and one at the cap is stored in no more bytes than the cap. A
+    body of escapes at the body limit is refused for the cap, linearly: no more than a
+    second of this process's CPU (the client's included; it takes tens of ms)."""
+    client = await aiohttp_client(create_app(make_settings(max_input_bytes=1024)))
+    fits = {"value": [1e-05] * 126}  # {"value":[0.00001,...]}: 8 x 126 + 11 = 1019 bytes
+    over = {"value": [1e-05] * 127}  # 1027 bytes; 773 as json writes it
+    assert len(json.dumps(over, separators=(",", ":"))) <= 1024
+    refused = await client.post("/v1/jobs", json={"type": "demo.echo", "input": over}, headers=auth)
+    assert refused.status == 422
+    assert (await refused.json())["errors"][0]["detail"] == "1027 bytes; at most 1024"
+    accepted = await submit_job(client, auth, {"type": "demo.echo", "input": fits})
+    shards: Shards = client.app[state.SHARDS]
+    job_key = keys.job(accepted["id"])
+    stored = await shards.for_key(job_key).hget(job_key, "input")  # type: ignore[misc]
+    assert len(stored.encode()) == 1019
+    assert json.loads(stored) == fits
+
+    escapes = '"' + "\\u0001" * 150_000 + '"'  # 900 KB of escapes, under the body limit
+    body = f'{{"type": "demo.echo", "input": {{"s": {escapes}}}}}'
+    started = time.process_time()
+    answer = await client.post(
+        "/v1/jobs", data=body, headers={**auth, "Content-Type": "application/json"}
+    )
+    spent = time.process_time() - started
+    assert answer.status == 422
+    assert (await answer.json())["errors"][0]["pointer"] == "#/input"
+    assert spent < 1.0
+
+
 async def test_keyless_routes_are_rate_limited_per_address(
     aiohttp_client: Callable[..., Awaitable[Client]], make_settings: Callable[..., Settings]
 ) -> None:
