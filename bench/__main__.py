@@ -179,6 +179,7 @@ class Bench:
         receiver = self.url("receiver")
         await load.reset(self.session, receiver)
         commands, reads = await self.commands_and_reads()
+        rewrites, delayed_fsyncs = await self.aof_disturbances()
         if rate is None:
             sent = await load.burst(submit, E2E_JOBS, E2E_CONCURRENCY)
         else:
@@ -187,6 +188,7 @@ class Bench:
         # Every role at once (the other side's paused): Redis commands the load cost, the
         # two INFO calls aside. bench.commands splits this by stage.
         commands_after, reads_after = await self.commands_and_reads()
+        rewrites_after, delayed_fsyncs_after = await self.aof_disturbances()
         return (
             sent,
             arrived,
@@ -196,8 +198,19 @@ class Bench:
                 # commands arrive in one read), what each process pays a syscall and a
                 # wake-up for, and what load batches together. The second INFO's read aside.
                 "round_trips_per_job": (reads_after - reads - 1) / len(sent),
+                # What the server's persistence did meanwhile: an AOF rewrite forks a
+                # child that takes a core for a while, the tail's main cause on two cores
+                # (bench/README.md, session 18); a delayed fsync is a slow disk's.
+                "aof_rewrites": rewrites_after - rewrites,
+                "aof_delayed_fsyncs": delayed_fsyncs_after - delayed_fsyncs,
             },
         )
+
+    async def aof_disturbances(self) -> tuple[int, int]:
+        """(AOF rewrites begun so far, fsyncs the server had to delay so far)."""
+        persistence = await self.redis.info("persistence")
+        begun = int(persistence["aof_rewrites"]) + int(persistence["aof_rewrite_in_progress"])
+        return begun, int(persistence.get("aof_delayed_fsync", 0))
 
     async def commands_and_reads(self) -> tuple[int, int]:
         stats = await self.redis.info("stats")

@@ -237,12 +237,17 @@ class PeerBench:
         return counts
 
 
+def _latency_phases(system: str) -> tuple[str, ...]:
+    """The phases whose latency the table shows; the peer's half load is its equal one."""
+    return ("half",) if system == "peer" else ("half", "equal")
+
+
 def _pair(first: float, second: float, digits: int = 1) -> str:
     return f"{first:.{digits}f} / {second:.{digits}f}"
 
 
 def table(result: dict[str, Any]) -> str:
-    m = result["medians"]
+    m, samples = result["medians"], result["samples"]
 
     def figures(phase: str, key: str, fmt: str) -> list[str]:
         return [format(m[f"{s}.{phase}.{key}"], fmt) for s in SYSTEMS]
@@ -269,6 +274,11 @@ def table(result: dict[str, Any]) -> str:
         ["Redis commands per job (full load)", *figures("full", "commands_per_job", ".1f"), "", ""],
         ["Redis round trips per job (full / equal load)",
          *[f"{m[f'{s}.full.round_trips_per_job']:.1f} / {m[f'{s}.equal.round_trips_per_job']:.1f}"
+           for s in SYSTEMS], "", ""],
+        # The server's AOF rewrites (each forks a child that takes a core for a while)
+        # inflate the p99 of the phase they land in: the tail's main cause here.
+        ["AOF rewrites during the latency phases, all runs",
+         *[f"{sum(sum(samples[f'{s}.{p}.aof_rewrites']) for p in _latency_phases(s)):.0f}"
            for s in SYSTEMS], "", ""],
         ["webhooks missing (all phases)",
          *[f"{sum(m[f'{s}.{p}.missing'] for p in ('full', 'half', 'equal')):.0f}"
