@@ -199,8 +199,9 @@ class Bench:
                 # wake-up for, and what load batches together. The second INFO's read aside.
                 "round_trips_per_job": (reads_after - reads - 1) / len(sent),
                 # What the server's persistence did meanwhile: an AOF rewrite forks a
-                # child that takes a core for a while, the tail's main cause on two cores
-                # (bench/README.md, session 18); a delayed fsync is a slow disk's.
+                # child that takes a core for a while, one of the two causes of the tail's
+                # jumps on two cores (bench/README.md, session 18); a delayed fsync is a
+                # slow disk's.
                 "aof_rewrites": rewrites_after - rewrites,
                 "aof_delayed_fsyncs": delayed_fsyncs_after - delayed_fsyncs,
             },

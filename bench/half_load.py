@@ -38,8 +38,8 @@ def main() -> None:
             cluster.stop_all()
     print("p50 ms:", " ".join(f"{r['p50_ms']:.1f}" for r in results))
     print("p99 ms:", " ".join(f"{r['p99_ms']:.1f}" for r in results))
-    # The tail's main cause on this 2-core VM (bench/README.md, session 18): a run whose
-    # p99 is far off its p50 is usually one the server rewrote its AOF in.
+    # A run whose p99 jumps is one the server rewrote its AOF in, or one this VM's own
+    # services took a core in (bench/README.md, session 18): the first is counted here.
     print("AOF rewrites:", " ".join(f"{r['aof_rewrites']:.0f}" for r in results))
     print("delayed fsyncs:", " ".join(f"{r['aof_delayed_fsyncs']:.0f}" for r in results))
 

@@ -276,7 +276,7 @@ def table(result: dict[str, Any]) -> str:
          *[f"{m[f'{s}.full.round_trips_per_job']:.1f} / {m[f'{s}.equal.round_trips_per_job']:.1f}"
            for s in SYSTEMS], "", ""],
         # The server's AOF rewrites (each forks a child that takes a core for a while)
-        # inflate the p99 of the phase they land in: the tail's main cause here.
+        # inflate the p99 of the phase they land in (bench/README.md, session 18).
         ["AOF rewrites during the latency phases, all runs",
          *[f"{sum(sum(samples[f'{s}.{p}.aof_rewrites']) for p in _latency_phases(s)):.0f}"
            for s in SYSTEMS], "", ""],

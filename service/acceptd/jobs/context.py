@@ -104,7 +104,7 @@ class JobContext:
             self.raise_if_canceled()
             return
         try:
-            await asyncio.wait_for(self._cancel.wait(), timeout=max(0.0, seconds))
+            await asyncio.wait_for(self._cancel.wait(), timeout=seconds)
         except TimeoutError:
             return
         raise JobCanceled(self.job_id)
