@@ -9,12 +9,17 @@ from bench.peer import table
 
 def test_peer_table_renders_every_row() -> None:
     medians: defaultdict[str, float] = defaultdict(lambda: 2.0)
-    rendered = table({"medians": medians})
+    # Three runs, a rewrite in one of them, in every phase of every system.
+    samples: defaultdict[str, list[float]] = defaultdict(lambda: [0.0, 1.0, 0.0])
+    rendered = table({"medians": medians, "samples": samples})
     lines = rendered.splitlines()
-    assert len(lines) == 10
+    assert len(lines) == 11
     assert all(line.count("|") == 7 for line in lines)
     assert "2.00x" in rendered
     assert "200 %" in rendered
+    # Summed over the runs and the latency phases; the peer's half load is its equal one,
+    # counted once.
+    assert "| AOF rewrites during the latency phases, all runs | 2 | 1 | 2 |  |  |" in lines
 
 
 def test_hops_table_shows_each_hops_percentiles() -> None:
