@@ -178,8 +178,10 @@ class Bench:
         send time, its arrival, what the load cost Redis per job)."""
         receiver = self.url("receiver")
         await load.reset(self.session, receiver)
-        commands, reads = await self.commands_and_reads()
+        # Read outside the window the command and read counts span: counted in it, their
+        # INFO would be one more command and round trip of the load's.
         rewrites, delayed_fsyncs = await self.aof_disturbances()
+        commands, reads = await self.commands_and_reads()
         if rate is None:
             sent = await load.burst(submit, E2E_JOBS, E2E_CONCURRENCY)
         else:
