@@ -36,6 +36,7 @@ from bench.cluster import Cluster
 
 _JOB = re.compile(r"job_[0-9a-z]{26}")
 _DELIVERY = re.compile(r"dlv_[0-9a-z]{26}")
+ARRIVED = "webhook arrived"  # the step of a job's webhook reaching the receiver
 
 
 def script_names(redis: Any) -> dict[str, str]:
@@ -56,7 +57,11 @@ def label(command: str, names: dict[str, str]) -> str:
     return words[0]
 
 
-async def record(bench: Bench, jobs: int, interval: float) -> list[dict[str, Any]]:
+async def record(
+    bench: Bench, jobs: int, interval: float
+) -> tuple[list[dict[str, Any]], dict[str, int]]:
+    """(every command the server ran meanwhile, each job's webhook's arrival at the
+    receiver: ns on this machine's clock, the one MONITOR stamps by)."""
     async with bench.acceptd_alone() as submit:
         await asyncio.sleep(1.0)  # the warm-up's webhooks are all out
         commands: list[dict[str, Any]] = []
@@ -72,15 +77,21 @@ async def record(bench: Bench, jobs: int, interval: float) -> list[dict[str, Any
             for _ in range(jobs):
                 sent.append(await submit())
                 await asyncio.sleep(interval)
-            await load.wait_for_arrivals(bench.session, bench.url("receiver"), set(sent), 30)
+            arrived = await load.wait_for_arrivals(
+                bench.session, bench.url("receiver"), set(sent), 30
+            )
             await asyncio.sleep(0.2)
             listening.cancel()
-        return commands
+        return commands, arrived
 
 
-def paths(commands: list[dict[str, Any]], names: dict[str, str]) -> dict[str, list[Any]]:
-    """Per job: its commands (time, label, client), in the order the server ran them;
-    commands a script ran itself (MONITOR's "lua" client) are left out."""
+def paths(
+    commands: list[dict[str, Any]], names: dict[str, str], arrived: dict[str, int]
+) -> dict[str, list[Any]]:
+    """Per job: its commands (time, label, client), in the order the server ran them, and
+    its webhook's arrival at the receiver among them (what latency is measured to: the
+    attempt's record comes after it); commands a script ran itself (MONITOR's "lua"
+    client) are left out."""
     of_delivery: dict[str, str] = {}
     found: dict[str, list[Any]] = defaultdict(list)
     for command in commands:
@@ -95,6 +106,10 @@ def paths(commands: list[dict[str, Any]], names: dict[str, str]) -> dict[str, li
         if job_id is not None:
             client = f"{command['client_address']}:{command['client_port']}"
             found[job_id].append((command["time"], label(text, names), client))
+    for job_id, at_ns in arrived.items():
+        if job_id in found:
+            found[job_id].append((at_ns / 1e9, ARRIVED, "receiver"))
+            found[job_id].sort(key=lambda step: step[0])
     return found
 
 
@@ -121,6 +136,11 @@ def table(found: dict[str, list[Any]]) -> str:
     total = [(steps[-1][0] - steps[0][0]) * 1000 for steps in taken]
     lines.append(f"| first to last | {statistics.median(total):.2f} | "
                  f"{load.percentile(total, 90):.2f} | |")  # fmt: skip
+    if ARRIVED in shape:  # the latency the benches measure ends here, not at the last step
+        end = shape.index(ARRIVED)
+        waited = [(steps[end][0] - steps[0][0]) * 1000 for steps in taken]
+        lines.append(f"| first to {ARRIVED} | {statistics.median(waited):.2f} | "
+                     f"{load.percentile(waited, 90):.2f} | |")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -139,11 +159,11 @@ def main() -> None:
         bench = Bench(cluster, argparse.Namespace(runs=1, seconds=1.0))
         try:
             bench.start()
-            commands = asyncio.run(record(bench, args.jobs, args.interval))
+            commands, arrived = asyncio.run(record(bench, args.jobs, args.interval))
             names = script_names(redis.Redis())  # only registers: never connects
         finally:
             cluster.stop_all()
-    print(table(paths(commands, names)))
+    print(table(paths(commands, names, arrived)))
 
 
 if __name__ == "__main__":

@@ -77,12 +77,17 @@ def test_gaps_follow_each_job_through_its_delivery_and_time_each_step() -> None:
         line(1.0030, f"EVALSHA ccc 3 acceptd:{{s0}}:delivery:{delivery} acceptd:job:{job}", 3),
         line(1.0060, f"EVALSHA ddd 1 acceptd:{{s0}}:delivery:{delivery}", 3),
     ]
-    found = paths(commands, {"aaa": "submit", "bbb": "fair_pickup", "ccc": "delivery_create"})
-    assert [step[1] for step in found[job]] == ["submit", "fair_pickup", "delivery_create", "ddd"]
+    names = {"aaa": "submit", "bbb": "fair_pickup", "ccc": "delivery_create"}
+    # The webhook reached the receiver (ns) before its attempt was recorded.
+    found = paths(commands, names, {job: 1_004_500_000})
+    steps = ["submit", "fair_pickup", "delivery_create", "webhook arrived", "ddd"]
+    assert [step[1] for step in found[job]] == steps
     rendered = gaps_table(found)
     assert "| fair_pickup | 1.00 | 1.00 | c2 |" in rendered
-    assert "| ddd | 3.00 | 3.00 | c3 |" in rendered
+    assert "| webhook arrived | 1.50 | 1.50 | c4 |" in rendered
+    assert "| ddd | 1.50 | 1.50 | c3 |" in rendered
     assert "| first to last | 6.00 |" in rendered
+    assert "| first to webhook arrived | 4.50 |" in rendered
 
 
 def test_gaps_name_every_script_the_roles_register() -> None:
