@@ -6,6 +6,7 @@ The database it names is flushed before every test.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
@@ -67,6 +68,28 @@ def _flush(redis_url: str) -> None:
     for url in _PRIMARIES:
         with sync_redis.Redis.from_url(url) as client:
             client.flushdb()
+
+
+@contextlib.contextmanager
+def _refusing_writes() -> Iterator[None]:
+    """Every primary of the test store refuses writes (OOM: maxmemory under noeviction)
+    while the block runs; reads still answer."""
+    before = []
+    for url in _PRIMARIES:
+        with sync_redis.Redis.from_url(url) as client:
+            before.append(client.config_get("maxmemory")["maxmemory"])
+            client.config_set("maxmemory", 1)
+    try:
+        yield
+    finally:
+        for url, maxmemory in zip(_PRIMARIES, before, strict=True):
+            with sync_redis.Redis.from_url(url) as client:
+                client.config_set("maxmemory", maxmemory)
+
+
+@pytest.fixture
+def refusing_writes() -> Callable[[], contextlib.AbstractContextManager[None]]:
+    return _refusing_writes
 
 
 @pytest.fixture

@@ -3,6 +3,7 @@ secrets, send, and hand the result to the outcome policy."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 
 import aiohttp
@@ -35,6 +36,27 @@ BUSY_WAIT_SECONDS = 0.25
 PROXY_RETRY_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
+
+# A new delivery's creation, while it may still be under way: its first attempt is sent
+# meanwhile (dispatcher/fanout.py), and recorded only once it landed. None: it exists.
+Persisted = asyncio.Future[DeliveryRecord | None] | None
+
+
+async def landed(persisted: Persisted) -> bool:
+    """Whether the delivery exists: made before, or its creation under way made it. A
+    creation that failed, or found the delivery made already, is the fan-out's to handle
+    (its event is read again): the attempt it sent records nothing."""
+    if persisted is None:
+        return True
+    try:
+        # Shielded: an attempt cancelled while it waits does not cancel the creation.
+        return await asyncio.shield(persisted) is not None
+    except asyncio.CancelledError:
+        if persisted.cancelled():  # the creation failed (dispatcher/fanout.py)
+            return False
+        raise  # this attempt itself was cancelled
+    except Exception:
+        return False
 
 
 class Attempts:
@@ -113,16 +135,23 @@ class Attempts:
         return delivery, endpoint
 
     async def run(
-        self, delivery: DeliveryRecord, attempt_no: int, endpoint: EndpointRecord | None = None
+        self,
+        delivery: DeliveryRecord,
+        attempt_no: int,
+        endpoint: EndpointRecord | None = None,
+        persisted: Persisted = None,
     ) -> None:
         """The attempt itself; the caller holds the destination's slot (and may pass the
-        endpoint it already read)."""
+        endpoint it already read). `persisted`: the delivery's creation, if it may still be
+        under way: its outcome is written once that landed, and not at all if it did not."""
         with log_context(job_id=delivery.job_id, delivery_id=delivery.id, tenant=delivery.tenant):
             if delivery.endpoint_id:
                 if endpoint is None:
                     endpoint = await self._endpoints.get(delivery.endpoint_id)
                 if endpoint is None or endpoint.disabled:
                     reason = "endpoint deleted" if endpoint is None else "endpoint disabled"
+                    if not await landed(persisted):
+                        return
                     await self._outcome.give_up(delivery, attempt_no, reason)
                     await self._next_in_order(delivery)
                     return
@@ -163,6 +192,9 @@ class Attempts:
                     "the webhook proxy failed; %s waits %g s", delivery.id, PROXY_RETRY_SECONDS
                 )
                 raise Retry(defer=PROXY_RETRY_SECONDS)
+            if not await landed(persisted):
+                log.warning("%s was sent, but not made: its event is read again", delivery.id)
+                return
             await self._outcome.record(delivery, attempt_no, started, result, endpoint)
             await self._next_in_order(delivery)
 

@@ -16,7 +16,7 @@ import asyncio
 import logging
 from collections import deque
 
-from acceptd.dispatcher.attempts import Attempts
+from acceptd.dispatcher.attempts import Attempts, Persisted, landed
 from acceptd.dispatcher.caps import destination_key
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
 
@@ -48,8 +48,9 @@ class InlineDispatch:
         self.lease_ms = lease_ms
         self.tasks: set[asyncio.Task[None]] = set()
         self._sending: dict[asyncio.Task[None], str] = {}  # task -> delivery id
-        # Per destination, in the order they were made: deliveries waiting for a slot.
-        self._waiting: dict[str, deque[DeliveryRecord]] = {}
+        # Per destination, in the order they were made: deliveries waiting for a slot, each
+        # with its creation when that may still be under way (`send`).
+        self._waiting: dict[str, deque[tuple[DeliveryRecord, Persisted]]] = {}
         self._waiting_count = 0
         # A slot freed by any attempt (a queued retry too) may start one that waits here.
         attempts.slots.on_release = self._pump_if_waiting
@@ -63,16 +64,19 @@ class InlineDispatch:
         """Ids of the deliveries this process holds a lease on (sending or waiting)."""
         ids = list(self._sending.values())
         for waiting in self._waiting.values():
-            ids.extend(delivery.id for delivery in waiting)
+            ids.extend(delivery.id for delivery, _ in waiting)
         return ids
 
     async def renew_leases(self) -> None:
         """One command for every delivery held here; none when idle."""
         await self._deliveries.renew_leases(self.held(), self.lease_ms)
 
-    def send(self, delivery: DeliveryRecord) -> None:
+    def send(self, delivery: DeliveryRecord, persisted: Persisted = None) -> None:
+        """`persisted`: the delivery's creation, if it may still be under way: the attempt
+        is sent meanwhile, and recorded once it landed (never, if it did not: its event
+        is then handled again, and the delivery made and sent anew)."""
         destination = destination_key(delivery.url, delivery.endpoint_id)
-        self._waiting.setdefault(destination, deque()).append(delivery)
+        self._waiting.setdefault(destination, deque()).append((delivery, persisted))
         self._waiting_count += 1
         self._pump([destination])  # only its own destination's chances changed
 
@@ -85,17 +89,17 @@ class InlineDispatch:
             if waiting is None:
                 continue
             while waiting and len(self.tasks) < self._max_in_flight:
-                head = waiting[0]
+                head, persisted = waiting[0]
                 if not slots.try_take(head.tenant, head.url, head.endpoint_id):
                     break
                 waiting.popleft()
                 self._waiting_count -= 1
-                self._start(head)
+                self._start(head, persisted)
             if not waiting:
                 del self._waiting[destination]
 
-    def _start(self, delivery: DeliveryRecord) -> None:
-        task = asyncio.get_running_loop().create_task(self._send(delivery))
+    def _start(self, delivery: DeliveryRecord, persisted: Persisted) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(delivery, persisted))
         self.tasks.add(task)
         self._sending[task] = delivery.id
         task.add_done_callback(self._done)
@@ -109,9 +113,9 @@ class InlineDispatch:
         if self._waiting:
             self._pump()
 
-    async def _send(self, delivery: DeliveryRecord) -> None:
+    async def _send(self, delivery: DeliveryRecord, persisted: Persisted) -> None:
         try:
-            await self._attempts.run(delivery, 1)
+            await self._attempts.run(delivery, 1, persisted=persisted)
         except Exception:
             # Nothing is lost: its lease lapses, and a sweeper queues the attempt.
             log.warning(
@@ -124,11 +128,13 @@ class InlineDispatch:
         """Queue what still waits (another dispatcher sends it now, not when its lease
         lapses), let attempts in flight finish within `grace`, cancel the rest (their
         leases cover them)."""
-        waiting = [delivery for queue in self._waiting.values() for delivery in queue]
+        waiting = [entry for queue in self._waiting.values() for entry in queue]
         self._waiting.clear()
         self._waiting_count = 0
-        for delivery in waiting:
+        for delivery, persisted in waiting:
             try:
+                if not await landed(persisted):
+                    continue  # not made: its event is handled again, by another dispatcher
                 await self._deliveries.requeue(delivery, manual=False)
             except Exception:
                 log.warning("could not queue %s at shutdown; its lease will", delivery.id)

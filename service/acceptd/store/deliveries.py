@@ -162,6 +162,11 @@ class DeliveryView:
         )
 
 
+def _mode(new: NewDelivery, lease_ms: int) -> Literal["queue", "inline", "held"]:
+    """How a new delivery's first attempt is made (lua/delivery_create.lua, ARGV[10])."""
+    return "held" if new.order_queue else "inline" if lease_ms else "queue"
+
+
 def attempt_job_id(delivery_id: str, attempt_no: int) -> str:
     """arq job id of one attempt: re-queuing the same attempt moves it rather than adding one."""
     return f"{delivery_id}:{attempt_no}"
@@ -222,16 +227,17 @@ class DeliveryStore:
     def _payload(delivery_id: str, attempt_no: int, at_ms: int) -> str:
         return arq_payload(DELIVER_FUNCTION, [delivery_id, attempt_no], at_ms)
 
-    async def create(self, new: NewDelivery, lease_ms: int = 0) -> DeliveryRecord | None:
+    async def create(
+        self, new: NewDelivery, lease_ms: int = 0, now: int | None = None
+    ) -> DeliveryRecord | None:
         """The new delivery, or None when it already existed (a replayed fan-out).
 
         With `lease_ms`, the caller sends the first attempt itself, under an inline lease
         that long (renewed while it sends); no arq job is made unless the lease lapses.
+        `now`: its creation time, as `as_created` was given it.
         """
-        now = now_ms()
-        mode: Literal["queue", "inline", "held"] = (
-            "held" if new.order_queue else "inline" if lease_ms else "queue"
-        )
+        now = now_ms() if now is None else now
+        mode = _mode(new, lease_ms)
         # Every field of every retained delivery costs Redis memory: defaults are left out.
         fields: list[str | int] = [
             F.TENANT, new.tenant,
@@ -306,11 +312,18 @@ class DeliveryStore:
         )
         if created != 1:
             return None
+        return self.as_created(new, now, lease_ms)
+
+    @staticmethod
+    def as_created(new: NewDelivery, now: int, lease_ms: int = 0) -> DeliveryRecord:
+        """The record `create(new, lease_ms, now)` makes, before it is made: what a fresh
+        delivery's inline attempt sends while its creation is under way (dispatcher/
+        fanout.py)."""
         return DeliveryRecord(
             **vars(new),  # its fields, all immutable: asdict's deep copy cost 3 % of a dispatcher
             status=DeliveryStatus.PENDING,
             attempt_count=0,
-            next_attempt_ms=now if mode == "queue" else None,
+            next_attempt_ms=now if _mode(new, lease_ms) == "queue" else None,
             created_ms=now,
         )
 
