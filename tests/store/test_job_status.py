@@ -352,3 +352,49 @@ async def test_a_start_sent_again_with_its_pickups_token_counts_no_second_attemp
     assert record is not None
     assert record.attempts == 1
     assert await events(redis) == ["job.started"]
+
+
+async def entries(redis: Redis) -> list[dict[str, str]]:
+    """The events written on every shard, all their fields."""
+    return [
+        fields
+        for shard in range(TEST_SHARDS)
+        for _id, fields in await redis.xrange(keys.events_stream(shard))
+    ]
+
+
+async def test_a_terminal_event_for_a_callback_carries_the_job_as_it_left_it(
+    jobs: JobStore, redis: Redis
+) -> None:
+    """Its dispatcher sends the callback without reading the job (one round trip sooner):
+    the event holds the job's fields as the finish wrote them, read as `get` reads them."""
+    job = await create(jobs, callback_url="https://example.com/hook", metadata={"k": "v"})
+    await subscribe(redis, "job.started")
+    await jobs.start(job.ref, max_attempts=3)
+    assert await jobs.finish(job.ref, JobStatus.SUCCEEDED, result={"ok": True}) == "ok"
+    [started, finished] = await entries(redis)
+    assert (started["event"], finished["event"]) == ("job.started", "job.succeeded")
+    assert "record" not in started  # only the job's last change carries it
+    carried = jobs.as_of_event(job.id, TENANT, finished["record"])
+    assert carried == await jobs.get(job.id)
+    assert carried is not None
+    assert (carried.status, carried.result) == (JobStatus.SUCCEEDED, {"ok": True})
+    assert jobs.as_of_event(job.id, "another-tenant", finished["record"]) is None
+
+
+async def test_a_large_job_or_one_without_a_callback_is_read_not_carried(
+    jobs: JobStore, redis: Redis
+) -> None:
+    """The record costs the stream, the AOF and replicas its bytes: a large job's terminal
+    event does not carry it (its dispatcher reads the job), nor does one no callback
+    takes (its endpoints are read in that round trip anyway)."""
+    from acceptd.store.scripts import RECORD_IN_EVENT_MAX
+
+    large = await create(jobs, callback_url="https://example.com/hook")
+    await jobs.finish(large.ref, JobStatus.SUCCEEDED, result="x" * RECORD_IN_EVENT_MAX)
+    await subscribe(redis, "job.succeeded")
+    endpoints_only = await create(jobs)
+    await jobs.finish(endpoints_only.ref, JobStatus.SUCCEEDED, result=1)
+    found = {fields["job"]: fields for fields in await entries(redis)}
+    assert set(found) == {large.id, endpoints_only.id}
+    assert all("record" not in fields for fields in found.values())

@@ -299,6 +299,15 @@ class JobStore:
         """The job, or None when it does not exist or belongs to another tenant."""
         key = keys.job(job_id)
         raw: dict[str, str] = await self._shards.for_key(key).hgetall(key)  # type: ignore[misc]
+        return self._record_of(job_id, tenant, raw)
+
+    def as_of_event(self, job_id: str, tenant: str, record: str) -> JobRecord | None:
+        """The job as the event that carries its `record` left it (its fields, a JSON
+        array: lua/status/_prelude.lua emit_event), read like `get` reads the hash."""
+        values = parse_stored(record)
+        return self._record_of(job_id, tenant, dict(zip(values[::2], values[1::2], strict=True)))
+
+    def _record_of(self, job_id: str, tenant: str | None, raw: dict[str, str]) -> JobRecord | None:
         if not raw or (tenant is not None and raw.get(F.TENANT) != tenant):
             return None
         return self._opened(JobRecord.from_hash(job_id, raw))

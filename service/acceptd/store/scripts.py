@@ -69,8 +69,13 @@ _EVENTS = (
     + ", ".join(f"['{name}'] = true" for name in CALLBACK_EVENTS)
     + "}\n"
 )
+# A job whose fields (names and values) hold at most this many bytes goes, as its terminal
+# event's `record`, to the dispatcher that sends its callback (lua/status/_prelude.lua
+# emit_event): each such event costs the stream, the AOF and replicas that much more.
+RECORD_IN_EVENT_MAX = 4096
 _PRELUDE = (
     f"local TERMINAL = {TERMINAL_TABLE}\n"
+    + f"local RECORD_IN_EVENT_MAX = {RECORD_IN_EVENT_MAX}\n"
     + _EVENTS
     + _STATUS.joinpath("_prelude.lua").read_text(encoding="utf-8")
 )
