@@ -1,7 +1,10 @@
-"""A fresh event's first attempt leaves while its delivery is being made (dispatcher/
-fanout.py): one round trip sooner, recorded once the delivery exists. When the making
-fails, the attempt records nothing, the event stays pending, and handled again its
-delivery is made and sent anew: at least once, never lost."""
+"""The fan-out's two shortcuts to a callback (dispatcher/fanout.py), each one round trip:
+- a terminal event carries the job as it left it, so the callback is sent without a read
+  of the job (and before the tenant's endpoints are read);
+- a fresh event's first attempt leaves while its delivery is being made, and is recorded
+  once the delivery exists. When the making fails, the attempt records nothing, the event
+  stays pending, and handled again its delivery is made and sent anew: at least once,
+  never lost."""
 
 from __future__ import annotations
 
@@ -108,4 +111,63 @@ async def test_an_attempt_sent_while_its_making_failed_records_nothing_and_is_se
     assert (delivery.status.value, len(attempts)) == ("succeeded", 1)
     first, again = recording.received
     assert first.headers["webhook-id"] == again.headers["webhook-id"]  # one message, twice
+    assert await redis.xlen(stream) == 0
+
+
+async def test_the_callback_shows_the_job_as_its_terminal_event_left_it(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: tuple[Receiver, str],
+    settings: Settings,
+) -> None:
+    """Sent from the record its event carries, not from a read of the job: a change to the
+    job's hash after the event (here, by hand) is not what the callback reports."""
+    recording, url = receiver
+    job = await submit_job(
+        client,
+        auth,
+        {"type": "demo.echo", "input": {"value": 1}, "callback_url": url, "metadata": {"a": 1}},
+    )
+    await run_worker_burst()
+    async with dispatcher_parts(settings) as runtime:
+        redis, batch = await one_event(client, job["id"])
+        assert "record" in batch[0][1]
+        await redis.hset(keys.job(job["id"]), "metadata", '{"a": 2}')
+        fanout = runtime.fanouts[ids.shard_of(job["id"])]
+        assert await fanout._handle_batch(batch, fresh=True) is None
+        await wait_until(recording.got(1), timeout=10)
+    [sent] = recording.received
+    assert sent.json["type"] == "job.succeeded"
+    assert sent.json["data"]["metadata"] == {"a": 1}
+
+
+async def test_an_event_a_dead_dispatcher_left_without_its_delivery_is_sent_within_seconds(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: tuple[Receiver, str],
+    settings: Settings,
+) -> None:
+    """A dispatcher that dies after a fresh attempt left but before its delivery was made
+    leaves only its unacknowledged event: another dispatcher claims it once it has been idle
+    CLAIM_IDLE_MS (8 s: here made so by XCLAIM's IDLE), within CLAIM_EVERY_SECONDS, and
+    makes and sends the delivery."""
+    from acceptd.dispatcher.fanout import CLAIM_IDLE_MS
+
+    recording, url = receiver
+    job = await submit_job(
+        client, auth, {"type": "demo.echo", "input": {"value": 1}, "callback_url": url}
+    )
+    await run_worker_burst()
+    redis, batch = await one_event(client, job["id"])  # read by "test", which then died
+    stream = keys.events_stream(ids.shard_of(job["id"]))
+    [(entry_id, _)] = batch
+    await redis.xclaim(stream, keys.EVENTS_GROUP, "test", 0, [entry_id], idle=CLAIM_IDLE_MS + 1000)
+    async with dispatcher_parts(settings) as runtime:
+        runtime.tasks = [asyncio.create_task(fanout.run()) for fanout in runtime.fanouts]
+        await wait_until(recording.got(1), timeout=5)
+        await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)
+    [(delivery, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
+    assert (delivery.status.value, len(attempts)) == ("succeeded", 1)
     assert await redis.xlen(stream) == 0

@@ -37,8 +37,15 @@ log = logging.getLogger(__name__)
 
 BATCH = 100
 BLOCK_MS = 1000
-CLAIM_IDLE_MS = 30_000
-CLAIM_EVERY_SECONDS = 10.0
+# Events another dispatcher read and left unacknowledged this long are claimed (it died, or
+# is cut off from the store), looked for this often. Within about the inline lease's time
+# (dispatcher/inline.py), since a fresh event's first attempt may leave before its
+# delivery is made (`handle`): a dispatcher that dies in between leaves only its event to
+# say the webhook is owed. A live dispatcher's events are handled in milliseconds, or read
+# again by it (its backlog) within seconds while the store fails; one claimed from it all
+# the same is made at most once and, not fresh, sent only if its making was the claimer's.
+CLAIM_IDLE_MS = 8_000
+CLAIM_EVERY_SECONDS = 2.0
 STALE_CONSUMER_MS = 86_400_000
 # A body this long or longer, sent to several destinations, is stored once for all of them.
 SHARED_BODY_MIN_BYTES = 4096
@@ -247,7 +254,11 @@ class FanOut:
                 ordering_key=batch.id,
                 channels=batch.channels,
             )
-        job = await self._jobs.get(fields["job"], tenant)
+        record = fields.get("record")  # the job as its event left it, if it carried it
+        if record is not None:
+            job = self._jobs.as_of_event(fields["job"], tenant, record)
+        else:
+            job = await self._jobs.get(fields["job"], tenant)
         if job is None:
             return None
         return Subject(
@@ -274,7 +285,7 @@ class FanOut:
         the event before, so none of its deliveries exists yet: each first attempt made
         here leaves while its delivery is being made (one round trip sooner), and is
         recorded once that landed."""
-        event, tenant, msg_id = fields["event"], fields["tenant"], fields["msg"]
+        event, tenant = fields["event"], fields["tenant"]
         if event == PART_DONE_EVENT:
             # Internal: a part of a batch over many shards finished. Nobody is sent this.
             await self._batches.part_done(fields["batch"], tenant, self.shard)
@@ -285,13 +296,13 @@ class FanOut:
                 return await self.handle(fields, entry_id, touched, reading, fresh=fresh)
             finally:
                 await asyncio.gather(reading, return_exceptions=True)
-        # The subject is read in the round trip of the endpoints' read (store/batching.py).
+        # The subject is read in the round trip of the endpoints' read (store/batching.py),
+        # or carried by the event (`_subject`).
         subject = await self._subject(fields)
-        tenant_endpoints = await endpoints
         if subject is None:
             return 0  # expired before anyone could be told: nothing left to send
         subject_id, resource, callback_url = subject.id, subject.resource, subject.callback_url
-        traceparent, ordering_key = subject.traceparent, subject.ordering_key
+        ordering_key = subject.ordering_key
         timestamp = to_rfc3339(int(fields["at"]))
         bodies: dict[tuple[bool, bool], str] = {}
 
@@ -311,10 +322,22 @@ class FanOut:
                 bodies[thin, ordered] = compact_plain(payload)
             return bodies[thin, ordered]
 
-        # (url, endpoint id, thin, may be sent inline, order queue or None)
-        destinations: list[tuple[str, str | None, bool, bool, str | None]] = []
-        if callback_url:
-            destinations.append((callback_url, None, False, True, None))
+        def make(to: Destination, shared: bool = False) -> Awaitable[int]:
+            shape = (to.thin, to.queue is not None)
+            return self._make(
+                fields, entry_id, subject, to, body_for(*shape), shared, touched, fresh
+            )
+
+        created = 0
+        callback = Destination(callback_url) if callback_url else None
+        if callback is not None and len(body_for(False, False)) < SHARED_BODY_MIN_BYTES:
+            # Too small to be shared with an endpoint, it needs nothing of theirs: made (and,
+            # fresh, sent) before their read lands, one round trip sooner when the event
+            # carried its subject.
+            created += await make(callback)
+            callback = None
+        tenant_endpoints = await endpoints
+        destinations = [callback] if callback is not None else []
         operational = event in OPERATIONAL_EVENTS
         for endpoint in tenant_endpoints:
             if endpoint.disabled or event not in endpoint.events:
@@ -327,69 +350,103 @@ class FanOut:
             if endpoint.ordering == "per_key":
                 # On this stream's shard: every event of the key is emitted here.
                 queue = keys.order_queue(self.shard, endpoint.id, ordering_key)
-            # Inline only when nothing must be asked first (a rate limit, an order queue).
-            may_inline = not endpoint.rate_limit_per_second and queue is None
-            # An operational event holds no job data: every endpoint gets it whole.
-            thin = endpoint.thin and not operational
-            destinations.append((endpoint.url, endpoint.id, thin, may_inline, queue))
+            destinations.append(
+                Destination(
+                    endpoint.url,
+                    endpoint.id,
+                    # An operational event holds no job data: every endpoint gets it whole.
+                    thin=endpoint.thin and not operational,
+                    # Inline only when nothing must be asked first (a rate limit, an order
+                    # queue).
+                    may_inline=not endpoint.rate_limit_per_second and queue is None,
+                    queue=queue,
+                )
+            )
         # A big body sent to several destinations in one shape is stored once, shared; a
         # small one, or one with a single destination, stays in each delivery's hash (a
         # shared one costs six Redis commands a delivery to keep; each copy is counted in
         # the tenant's bytes either way).
-        per_shape = Counter((thin, queue is not None) for _, _, thin, _, queue in destinations)
-        created = 0
-        for url, endpoint_id, thin, may_inline, queue in destinations:
-            shape = (thin, queue is not None)
-            body = body_for(*shape)
-            shared = per_shape[shape] > 1 and len(body) >= SHARED_BODY_MIN_BYTES
-            delivery_id = ids.derived_id("dlv", msg_id, endpoint_id or f"callback:{url}")
-            new = NewDelivery(
-                id=delivery_id,
-                tenant=tenant,
-                job_id=subject_id,
-                event=event,
-                webhook_id=msg_id,
-                url=url,
-                endpoint_id=endpoint_id,
-                body=body,
-                body_field=_body_field(msg_id, *shape) if shared else "",
-                # A thin body holds no completion token: nothing to seal.
-                confidential=event == INPUT_NEEDED_EVENT and not thin,
-                # An operational event has no job to charge (its subject is a delivery or an
-                # endpoint): like a test event, not counted.
-                counted=not operational,
-                traceparent=traceparent,
-                order_queue=queue,
-                order_member=order_member(entry_id, delivery_id) if queue else None,
-            )
-            inline = self.inline if may_inline and self.inline and self.inline.accepts() else None
-            if inline is not None and fresh:
-                # Sent while it is made; should the making fail, the event is handled again
-                # and the delivery made and sent anew (at least once, never lost).
-                now = now_ms()
-                creating: asyncio.Future[DeliveryRecord | None]
-                creating = asyncio.get_running_loop().create_future()
-                inline.send(self._deliveries.as_created(new, now, inline.lease_ms), creating)
-                try:
-                    # The attempt's task goes first: its request leaves before the making's
-                    # own preparation (a quarter of a millisecond, bench.gaps) is done.
-                    await asyncio.sleep(0)
-                    made = await self._deliveries.create(new, lease_ms=inline.lease_ms, now=now)
-                except BaseException:
-                    creating.cancel()  # not made (as far as anyone can tell): not recorded
-                    raise
-                creating.set_result(made)
-                created += made is not None
-                continue
-            delivery = await self._deliveries.create(new, lease_ms=inline.lease_ms if inline else 0)
-            if queue is not None and touched is not None:
-                touched.add(queue)
-            if delivery is None:
-                continue
-            created += 1
-            if inline is not None:
-                inline.send(delivery)
+        per_shape = Counter((to.thin, to.queue is not None) for to in destinations)
+        for to in destinations:
+            shape = (to.thin, to.queue is not None)
+            shared = per_shape[shape] > 1 and len(body_for(*shape)) >= SHARED_BODY_MIN_BYTES
+            created += await make(to, shared)
         return created
+
+    async def _make(
+        self,
+        fields: dict[str, str],
+        entry_id: str,
+        subject: Subject,
+        to: Destination,
+        body: str,
+        shared: bool,
+        touched: set[str] | None,
+        fresh: bool,
+    ) -> int:
+        """Makes the event's delivery to one destination, and starts its first attempt
+        here when it may; 1 if it was new. The order queue it joined is put in `touched`."""
+        event, msg_id = fields["event"], fields["msg"]
+        shape = (to.thin, to.queue is not None)
+        delivery_id = ids.derived_id("dlv", msg_id, to.endpoint_id or f"callback:{to.url}")
+        new = NewDelivery(
+            id=delivery_id,
+            tenant=fields["tenant"],
+            job_id=subject.id,
+            event=event,
+            webhook_id=msg_id,
+            url=to.url,
+            endpoint_id=to.endpoint_id,
+            body=body,
+            body_field=_body_field(msg_id, *shape) if shared else "",
+            # A thin body holds no completion token: nothing to seal.
+            confidential=event == INPUT_NEEDED_EVENT and not to.thin,
+            # An operational event has no job to charge (its subject is a delivery or an
+            # endpoint): like a test event, not counted.
+            counted=event not in OPERATIONAL_EVENTS,
+            traceparent=subject.traceparent,
+            order_queue=to.queue,
+            order_member=order_member(entry_id, delivery_id) if to.queue else None,
+        )
+        inline = self.inline if to.may_inline and self.inline and self.inline.accepts() else None
+        if inline is not None and fresh:
+            # Sent while it is made; should the making fail, the event is handled again
+            # and the delivery made and sent anew (at least once, never lost).
+            now = now_ms()
+            creating: asyncio.Future[DeliveryRecord | None]
+            creating = asyncio.get_running_loop().create_future()
+            inline.send(self._deliveries.as_created(new, now, inline.lease_ms), creating)
+            try:
+                # The attempt's task goes first: its request leaves before the making's
+                # own preparation (a quarter of a millisecond, bench.gaps) is done.
+                await asyncio.sleep(0)
+                made = await self._deliveries.create(new, lease_ms=inline.lease_ms, now=now)
+            except BaseException:
+                creating.cancel()  # not made (as far as anyone can tell): not recorded
+                raise
+            creating.set_result(made)
+            return int(made is not None)
+        delivery = await self._deliveries.create(new, lease_ms=inline.lease_ms if inline else 0)
+        if to.queue is not None and touched is not None:
+            touched.add(to.queue)
+        if delivery is None:
+            return 0
+        if inline is not None:
+            inline.send(delivery)
+        return 1
+
+
+@dataclass(frozen=True)
+class Destination:
+    """Where one of an event's deliveries goes: a URL, the endpoint it is of (None for a
+    callback_url), whether its body is thin, whether its first attempt may be made inline,
+    and its key's order queue (an ordered endpoint)."""
+
+    url: str
+    endpoint_id: str | None = None
+    thin: bool = False
+    may_inline: bool = True
+    queue: str | None = None
 
 
 def _body_field(msg_id: str, thin: bool, ordered: bool) -> str:
