@@ -44,6 +44,20 @@ async def dispatcher_parts(settings: Settings) -> AsyncIterator[DispatcherRuntim
         await runtime.close()
 
 
+async def finished_job(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    callback_url: str,
+    **extra: Any,
+) -> dict[str, Any]:
+    """A demo.echo job with a callback, run to its end: its terminal event is written."""
+    body = {"type": "demo.echo", "input": {"value": 1}, "callback_url": callback_url, **extra}
+    job = await submit_job(client, auth, body)
+    await run_worker_burst()
+    return job
+
+
 async def one_event(client: Client, job_id: str) -> tuple[Any, list[Any]]:
     """The job's shard's stream and its first event, read as a fan-out reads new ones."""
     shard = ids.shard_of(job_id)
@@ -62,10 +76,7 @@ async def test_a_fresh_first_attempt_is_recorded_once_its_delivery_is_made(
     settings: Settings,
 ) -> None:
     recording, url = receiver
-    job = await submit_job(
-        client, auth, {"type": "demo.echo", "input": {"value": 1}, "callback_url": url}
-    )
-    await run_worker_burst()
+    job = await finished_job(client, auth, run_worker_burst, url)
     async with dispatcher_parts(settings) as runtime:
         redis, batch = await one_event(client, job["id"])
         fanout = runtime.fanouts[ids.shard_of(job["id"])]
@@ -86,10 +97,7 @@ async def test_an_attempt_sent_while_its_making_failed_records_nothing_and_is_se
     refusing_writes: Callable[[], contextlib.AbstractContextManager[None]],
 ) -> None:
     recording, url = receiver
-    job = await submit_job(
-        client, auth, {"type": "demo.echo", "input": {"value": 1}, "callback_url": url}
-    )
-    await run_worker_burst()
+    job = await finished_job(client, auth, run_worker_burst, url)
     deliveries = client.app[state.DELIVERIES]
     async with dispatcher_parts(settings) as runtime:
         redis, batch = await one_event(client, job["id"])
@@ -124,12 +132,7 @@ async def test_the_callback_shows_the_job_as_its_terminal_event_left_it(
     """Sent from the record its event carries, not from a read of the job: a change to the
     job's hash after the event (here, by hand) is not what the callback reports."""
     recording, url = receiver
-    job = await submit_job(
-        client,
-        auth,
-        {"type": "demo.echo", "input": {"value": 1}, "callback_url": url, "metadata": {"a": 1}},
-    )
-    await run_worker_burst()
+    job = await finished_job(client, auth, run_worker_burst, url, metadata={"a": 1})
     async with dispatcher_parts(settings) as runtime:
         redis, batch = await one_event(client, job["id"])
         assert "record" in batch[0][1]
@@ -156,10 +159,7 @@ async def test_an_event_a_dead_dispatcher_left_without_its_delivery_is_sent_with
     from acceptd.dispatcher.fanout import CLAIM_IDLE_MS
 
     recording, url = receiver
-    job = await submit_job(
-        client, auth, {"type": "demo.echo", "input": {"value": 1}, "callback_url": url}
-    )
-    await run_worker_burst()
+    job = await finished_job(client, auth, run_worker_burst, url)
     redis, batch = await one_event(client, job["id"])  # read by "test", which then died
     stream = keys.events_stream(ids.shard_of(job["id"]))
     [(entry_id, _)] = batch
