@@ -18,6 +18,7 @@ from aiohttp.test_utils import TestClient
 
 from acceptd.api import state
 from acceptd.core import ids
+from acceptd.core.clock import now_ms
 from acceptd.core.settings import Settings
 from acceptd.dispatcher.assembly import DispatcherRuntime
 from acceptd.store import keys
@@ -171,3 +172,28 @@ async def test_an_event_a_dead_dispatcher_left_without_its_delivery_is_sent_with
     [(delivery, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
     assert (delivery.status.value, len(attempts)) == ("succeeded", 1)
     assert await redis.xlen(stream) == 0
+
+
+async def test_an_event_older_than_half_the_retention_is_not_sent_from_its_record(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: tuple[Receiver, str],
+    settings: Settings,
+) -> None:
+    """The job expires a retention after its last change: an event that old (a long
+    dispatcher outage) is told whether its job is gone by a read, as before, and a job
+    gone is sent to nobody, its copy in the event notwithstanding."""
+    recording, url = receiver
+    job = await finished_job(client, auth, run_worker_burst, url)
+    async with dispatcher_parts(settings) as runtime:
+        redis, batch = await one_event(client, job["id"])
+        [(_, fields)] = batch
+        assert "record" in fields
+        fields["at"] = str(now_ms() - settings.job_retention_seconds * 1000 // 2)
+        await redis.delete(keys.job(job["id"]))  # expired meanwhile
+        fanout = runtime.fanouts[ids.shard_of(job["id"])]
+        assert await fanout._handle_batch(batch, fresh=True) is None
+        await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)  # none were made
+    assert recording.received == []
+    assert await client.app[state.DELIVERIES].for_job(job["id"]) == []

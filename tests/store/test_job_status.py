@@ -392,9 +392,14 @@ async def test_a_large_job_or_one_without_a_callback_is_read_not_carried(
 
     large = await create(jobs, callback_url="https://example.com/hook")
     await jobs.finish(large.ref, JobStatus.SUCCEEDED, result="x" * RECORD_IN_EVENT_MAX)
+    # Under the cap as stored, over it as the event would hold it: JSON escapes each "/".
+    escaped = await create(jobs, callback_url="https://example.com/hook")
+    await jobs.finish(escaped.ref, JobStatus.SUCCEEDED, result="/" * 3000)
+    raw = await redis.hgetall(keys.job(escaped.id))  # type: ignore[misc]
+    assert sum(len(k) + len(v.encode()) for k, v in raw.items()) <= RECORD_IN_EVENT_MAX
     await subscribe(redis, "job.succeeded")
     endpoints_only = await create(jobs)
     await jobs.finish(endpoints_only.ref, JobStatus.SUCCEEDED, result=1)
     found = {fields["job"]: fields for fields in await entries(redis)}
-    assert set(found) == {large.id, endpoints_only.id}
+    assert set(found) == {large.id, escaped.id, endpoints_only.id}
     assert all("record" not in fields for fields in found.values())

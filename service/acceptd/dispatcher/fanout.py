@@ -254,8 +254,10 @@ class FanOut:
                 ordering_key=batch.id,
                 channels=batch.channels,
             )
-        record = fields.get("record")  # the job as its event left it, if it carried it
-        if record is not None:
+        # The job as its event left it, if it carried it (and not so long ago that the job
+        # may be gone); else read.
+        record = fields.get("record")
+        if record is not None and not self._jobs.record_outlived(int(fields["at"])):
             job = self._jobs.as_of_event(fields["job"], tenant, record)
         else:
             job = await self._jobs.get(fields["job"], tenant)

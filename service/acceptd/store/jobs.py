@@ -307,6 +307,13 @@ class JobStore:
         values = parse_stored(record)
         return self._record_of(job_id, tenant, dict(zip(values[::2], values[1::2], strict=True)))
 
+    def record_outlived(self, at_ms: int) -> bool:
+        """Whether an event written at `at_ms` is too old to be sent from the job record it
+        carries: the job expires a retention after its last change, and one gone must be
+        told by a read (`get`: None), not sent from its copy. Half the retention: a margin
+        for the clocks of the process that wrote it and of this one."""
+        return now_ms() - at_ms >= self.retention_ms // 2
+
     def _record_of(self, job_id: str, tenant: str | None, raw: dict[str, str]) -> JobRecord | None:
         if not raw or (tenant is not None and raw.get(F.TENANT) != tenant):
             return None

@@ -62,9 +62,12 @@ local function emit_event(event, with_record)
     local record = redis.call('HGETALL', KEYS[1])
     local size = 0
     for i = 1, #record do size = size + #record[i] end
-    if size <= RECORD_IN_EVENT_MAX then
+    -- The raw size bounds the encoding's work, the encoded one what the event holds
+    -- (escapes can double a text).
+    local encoded = size <= RECORD_IN_EVENT_MAX and cjson.encode(record)
+    if encoded and #encoded <= RECORD_IN_EVENT_MAX then
       entry[#entry + 1] = 'record'
-      entry[#entry + 1] = cjson.encode(record)
+      entry[#entry + 1] = encoded
     end
   end
   redis.call('XADD', KEYS[2], '*', unpack(entry))
