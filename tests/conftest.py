@@ -30,6 +30,7 @@ from tests.support.constants import (
     TEST_SHARDS,
     TEST_TOPOLOGY,
 )
+from tests.support.redis_faults import out_of_memory
 from tests.support.roles import queue_state, running_dispatcher, stop_or_explain
 
 # Primaries to flush before each test: the one server, or every primary of the cluster.
@@ -70,26 +71,19 @@ def _flush(redis_url: str) -> None:
             client.flushdb()
 
 
-@contextlib.contextmanager
-def _refusing_writes() -> Iterator[None]:
-    """Every primary of the test store refuses writes (OOM: maxmemory under noeviction)
-    while the block runs; reads still answer."""
-    before = []
-    for url in _PRIMARIES:
-        with sync_redis.Redis.from_url(url) as client:
-            before.append(client.config_get("maxmemory")["maxmemory"])
-            client.config_set("maxmemory", 1)
-    try:
-        yield
-    finally:
-        for url, maxmemory in zip(_PRIMARIES, before, strict=True):
-            with sync_redis.Redis.from_url(url) as client:
-                client.config_set("maxmemory", maxmemory)
-
-
 @pytest.fixture
-def refusing_writes() -> Callable[[], contextlib.AbstractContextManager[None]]:
-    return _refusing_writes
+def refusing_writes() -> Callable[[], contextlib.AbstractAsyncContextManager[None]]:
+    """Every primary of the test store refuses writes (out of memory under noeviction,
+    tests/support/redis_faults.py) while the block runs; reads still answer."""
+
+    @contextlib.asynccontextmanager
+    async def every_primary() -> AsyncIterator[None]:
+        async with contextlib.AsyncExitStack() as stack:
+            for url in _PRIMARIES:
+                await stack.enter_async_context(out_of_memory(url))
+            yield
+
+    return every_primary
 
 
 @pytest.fixture

@@ -95,7 +95,7 @@ async def test_an_attempt_sent_while_its_making_failed_records_nothing_and_is_se
     run_worker_burst: Callable[..., Any],
     receiver: tuple[Receiver, str],
     settings: Settings,
-    refusing_writes: Callable[[], contextlib.AbstractContextManager[None]],
+    refusing_writes: Callable[[], contextlib.AbstractAsyncContextManager[None]],
 ) -> None:
     recording, url = receiver
     job = await finished_job(client, auth, run_worker_burst, url)
@@ -104,7 +104,7 @@ async def test_an_attempt_sent_while_its_making_failed_records_nothing_and_is_se
         redis, batch = await one_event(client, job["id"])
         stream = keys.events_stream(ids.shard_of(job["id"]))
         fanout = runtime.fanouts[ids.shard_of(job["id"])]
-        with refusing_writes():
+        async with refusing_writes():
             with pytest.raises(StoreUnavailable, match="out of memory"):
                 await fanout._handle_batch(batch, fresh=True)
             # The request left before the making failed; the attempt ends, recording nothing.
