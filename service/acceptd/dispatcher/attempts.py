@@ -21,7 +21,7 @@ from acceptd.dispatcher.outcome import OutcomePolicy
 from acceptd.dispatcher.sender import send
 from acceptd.dispatcher.signing_secrets import SigningSecrets
 from acceptd.runtime.metrics import DELIVERY_THROTTLED_SECONDS, WEBHOOK_PROXY_FAILURES
-from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
+from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, Persisted
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
 from acceptd.store.ordering import OrderQueues
 from acceptd.store.throttle import EndpointThrottle
@@ -37,15 +37,12 @@ PROXY_RETRY_SECONDS = 5.0
 
 log = logging.getLogger(__name__)
 
-# A new delivery's creation, while it may still be under way: its first attempt is sent
-# meanwhile (dispatcher/fanout.py), and recorded only once it landed. None: it exists.
-Persisted = asyncio.Future[DeliveryRecord | None] | None
-
 
 async def landed(persisted: Persisted) -> bool:
     """Whether the delivery exists: made before, or its creation under way made it. A
-    creation that failed, or found the delivery made already, is the fan-out's to handle
-    (its event is read again): the attempt it sent records nothing."""
+    creation that failed (the fan-out cancels `persisted`), or found the delivery made
+    already (None), is the fan-out's to handle (its event is read again): the attempt it
+    sent records nothing."""
     if persisted is None:
         return True
     try:
@@ -55,8 +52,6 @@ async def landed(persisted: Persisted) -> bool:
         if persisted.cancelled():  # the creation failed (dispatcher/fanout.py)
             return False
         raise  # this attempt itself was cancelled
-    except Exception:
-        return False
 
 
 class Attempts:

@@ -26,7 +26,7 @@ from acceptd.core.events import CALLBACK_EVENTS, OPERATIONAL_EVENTS
 from acceptd.core.jsonenc import compact_plain, parse_stored
 from acceptd.store import keys
 from acceptd.store.batches import PART_DONE_EVENT, BatchStore
-from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery
+from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, NewDelivery, Persisted
 from acceptd.store.endpoints import EndpointRecord, EndpointStore
 from acceptd.store.jobs import JobStore
 from acceptd.store.ordering import OrderQueues, order_member, sequence
@@ -72,11 +72,7 @@ class InlineSender(Protocol):
 
     def accepts(self) -> bool: ...
 
-    def send(
-        self,
-        delivery: DeliveryRecord,
-        persisted: asyncio.Future[DeliveryRecord | None] | None = None,
-    ) -> None: ...
+    def send(self, delivery: DeliveryRecord, persisted: Persisted = None) -> None: ...
 
 
 class FanOut:

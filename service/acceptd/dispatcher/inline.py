@@ -16,9 +16,9 @@ import asyncio
 import logging
 from collections import deque
 
-from acceptd.dispatcher.attempts import Attempts, Persisted, landed
+from acceptd.dispatcher.attempts import Attempts, landed
 from acceptd.dispatcher.caps import destination_key
-from acceptd.store.deliveries import DeliveryRecord, DeliveryStore
+from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, Persisted
 
 log = logging.getLogger(__name__)
 

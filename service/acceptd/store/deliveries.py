@@ -11,6 +11,7 @@ the fields they return and never load a body."""
 
 from __future__ import annotations
 
+import asyncio
 import json
 import random
 from collections.abc import Callable
@@ -160,6 +161,12 @@ class DeliveryView:
             next_attempt_ms=int(next_attempt) if next_attempt else None,
             created_ms=int(created),
         )
+
+
+# A new delivery's creation, while it may still be under way: its first attempt is sent
+# meanwhile (dispatcher/fanout.py), and recorded only once it landed
+# (dispatcher/attempts.py `landed`). None: it exists.
+Persisted = asyncio.Future[DeliveryRecord | None] | None
 
 
 def _mode(new: NewDelivery, lease_ms: int) -> Literal["queue", "inline", "held"]:
