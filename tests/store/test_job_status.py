@@ -56,13 +56,19 @@ async def subscribe(redis: Redis, *events: str) -> None:
             await redis.hset(keys.tenant_event_subscriptions(TENANT, shard), event, "1")  # type: ignore[misc]
 
 
-async def events(redis: Redis) -> list[str]:
-    """The events written on every shard (the tests' jobs each write on their own)."""
+async def entries(redis: Redis) -> list[dict[str, str]]:
+    """The events written on every shard, all their fields (the tests' jobs each write on
+    their own)."""
     return [
-        fields["event"]
+        fields
         for shard in range(TEST_SHARDS)
         for _id, fields in await redis.xrange(keys.events_stream(shard))
     ]
+
+
+async def events(redis: Redis) -> list[str]:
+    """The names of the events written on every shard."""
+    return [fields["event"] for fields in await entries(redis)]
 
 
 def queue_of(job_id: str) -> str:
@@ -352,15 +358,6 @@ async def test_a_start_sent_again_with_its_pickups_token_counts_no_second_attemp
     assert record is not None
     assert record.attempts == 1
     assert await events(redis) == ["job.started"]
-
-
-async def entries(redis: Redis) -> list[dict[str, str]]:
-    """The events written on every shard, all their fields."""
-    return [
-        fields
-        for shard in range(TEST_SHARDS)
-        for _id, fields in await redis.xrange(keys.events_stream(shard))
-    ]
 
 
 async def test_a_terminal_event_for_a_callback_carries_the_job_as_it_left_it(
