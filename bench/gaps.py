@@ -57,12 +57,32 @@ def label(command: str, names: dict[str, str]) -> str:
     return words[0]
 
 
+async def to_endpoint(bench: Bench) -> load.Submit:
+    """A submitter of jobs without a callback, whose `job.succeeded` goes to an endpoint
+    at the receiver (which learns its secret), after a few went through end to end."""
+    api, session, receiver = bench.url("api"), bench.session, bench.url("receiver")
+    endpoint = {"url": f"{receiver}/hook", "events": ["job.succeeded"]}
+    async with session.post(f"{api}/v1/endpoints", json=endpoint, headers=bench.headers) as made:
+        if made.status != 201:
+            raise RuntimeError(f"endpoint not made: HTTP {made.status} {await made.text()}")
+        secret = (await made.json())["secret"]
+    async with session.post(f"{receiver}/secrets", json={"secret": secret}):
+        pass
+    submit = load.acceptd_submitter(session, api, bench.headers, None)
+    warm = [await submit() for _ in range(20)]
+    await load.wait_for_arrivals(session, receiver, set(warm), 30)
+    return submit
+
+
 async def record(
-    bench: Bench, jobs: int, interval: float
+    bench: Bench, jobs: int, interval: float, endpoint: bool = False
 ) -> tuple[list[dict[str, Any]], dict[str, int]]:
     """(every command the server ran meanwhile, each job's webhook's arrival at the
-    receiver: ns on this machine's clock, the one MONITOR stamps by)."""
+    receiver: ns on this machine's clock, the one MONITOR stamps by). `endpoint`: the
+    jobs have no callback; an endpoint of their tenant's receives them."""
     async with bench.acceptd_alone() as submit:
+        if endpoint:
+            submit = await to_endpoint(bench)
         await asyncio.sleep(1.0)  # the warm-up's webhooks are all out
         commands: list[dict[str, Any]] = []
         async with bench.redis.monitor() as monitor:
@@ -153,13 +173,18 @@ def main() -> None:
         action="store_true",
         help="the roles reach Redis through a proxy (bench/hop.py), as across a network",
     )
+    parser.add_argument(
+        "--endpoint",
+        action="store_true",
+        help="jobs without a callback, their webhook sent to a registered endpoint",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="acceptd-bench-") as workdir:
         cluster = Cluster(Path(workdir), redis_hop=args.redis_hop)
         bench = Bench(cluster, argparse.Namespace(runs=1, seconds=1.0))
         try:
             bench.start()
-            commands, arrived = asyncio.run(record(bench, args.jobs, args.interval))
+            commands, arrived = asyncio.run(record(bench, args.jobs, args.interval, args.endpoint))
             names = script_names(redis.Redis())  # only registers: never connects
         finally:
             cluster.stop_all()

@@ -15,13 +15,15 @@ from acceptd.webhooks.signing import WebhookVerificationError, verify
 def build(secret: str) -> web.Application:
     arrivals: dict[str, int] = {}
     rejected = [0]
+    # The tenant's, and each endpoint's a bench registered (bench.gaps --endpoint).
+    secrets = [secret]
 
     async def hook(request: web.Request) -> web.Response:
         body = await request.read()
         now = time.time_ns()
         if request.headers.get("x-bare") is None:
             try:
-                verify(secret, request.headers, body)
+                verify(secrets, request.headers, body)
             except WebhookVerificationError:
                 rejected[0] += 1
                 return web.Response(status=401)
@@ -38,8 +40,13 @@ def build(secret: str) -> web.Application:
         arrivals.clear()
         return web.Response(status=204)
 
+    async def add_secret(request: web.Request) -> web.Response:
+        secrets.append((await request.json())["secret"])
+        return web.Response(status=204)
+
     app = web.Application()
     app.router.add_post("/hook", hook)
+    app.router.add_post("/secrets", add_secret)
     app.router.add_get("/results", results)
     app.router.add_post("/reset", reset)
     return app
