@@ -197,3 +197,96 @@ async def test_an_event_older_than_half_the_retention_is_not_sent_from_its_recor
         await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)  # none were made
     assert recording.received == []
     assert await client.app[state.DELIVERIES].for_job(job["id"]) == []
+
+
+async def endpoint_job(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    url: str,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """(an endpoint at `url` that receives job.succeeded, a job without a callback run to
+    its end): the job's terminal event is for the endpoint only."""
+    made = await client.post(
+        "/v1/endpoints", json={"url": url, "events": ["job.succeeded"]}, headers=auth
+    )
+    assert made.status == 201, await made.text()
+    job = await submit_job(client, auth, {"type": "demo.echo", "input": {"value": 1}})
+    await run_worker_burst()
+    return dict(await made.json()), job
+
+
+async def test_a_fresh_attempt_to_an_endpoint_is_sent_with_the_endpoint_just_read(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: tuple[Receiver, str],
+    settings: Settings,
+) -> None:
+    """The fan-out has just read the tenant's endpoints: a first attempt that starts at once
+    is signed and sent with that record, and does not read the endpoint again (one round
+    trip sooner). The endpoint's hash is read once, by the fan-out (MONITOR on the server
+    that holds it)."""
+    recording, url = receiver
+    endpoint, job = await endpoint_job(client, auth, run_worker_burst, url)
+    control = client.app[state.SHARDS].control
+    endpoint_key, done = keys.endpoint(endpoint["id"]), "test:monitor-caught-up"
+    seen: list[str] = []
+    async with dispatcher_parts(settings) as runtime:
+        _, batch = await one_event(client, job["id"])
+        async with control.monitor() as monitor:
+
+            async def listen() -> None:
+                async for command in monitor.listen():
+                    seen.append(command["command"])
+                    if done in command["command"]:
+                        return
+
+            listening = asyncio.create_task(listen())
+            fanout = runtime.fanouts[ids.shard_of(job["id"])]
+            assert await fanout._handle_batch(batch, fresh=True) is None
+            await wait_until(recording.got(1), timeout=10)
+            await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)
+            # Every command before this one has reached the monitor once it is seen.
+            await control.echo(done)
+            await asyncio.wait_for(listening, 10)
+    [sent] = recording.received
+    assert sent.json["data"]["id"] == job["id"]
+    # Its secrets (SigningSecrets) and its health (OutcomePolicy) are other reads of it.
+    assert seen.count(f"HGETALL {endpoint_key}") == 1
+    [(delivery, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
+    assert (delivery.status.value, len(attempts)) == ("succeeded", 1)
+
+
+async def test_a_first_attempt_that_waited_for_a_slot_reads_its_endpoint_when_it_starts(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: tuple[Receiver, str],
+    settings: Settings,
+) -> None:
+    """The endpoint as the fan-out read it is good for an attempt that starts at once, not
+    for one that waits for its destination's slots: disabled meanwhile, it is not sent to."""
+    recording, url = receiver
+    endpoint, job = await endpoint_job(client, auth, run_worker_burst, url)
+    async with dispatcher_parts(settings) as runtime:
+        _, batch = await one_event(client, job["id"])
+        slots, taken = runtime.attempts.slots, 0
+        while taken < 1000 and slots.try_take("default", url, endpoint["id"]):
+            taken += 1  # every slot of the destination, as if its attempts were all busy
+        assert 0 < taken < 1000
+        fanout = runtime.fanouts[ids.shard_of(job["id"])]
+        assert await fanout._handle_batch(batch, fresh=True) is None
+        assert runtime.inline.held() != []  # made, waiting for a slot
+        disabled = await client.patch(
+            f"/v1/endpoints/{endpoint['id']}", json={"disabled": True}, headers=auth
+        )
+        assert disabled.status == 200
+        for _ in range(taken):
+            slots.give_back("default", url, endpoint["id"])
+        await wait_until(lambda: runtime.inline.tasks, timeout=5)
+        await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)
+    assert recording.received == []
+    [(delivery, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
+    assert delivery.status.value == "failed"
+    assert [attempt["error"] for attempt in attempts] == ["endpoint disabled"]

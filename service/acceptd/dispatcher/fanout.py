@@ -72,7 +72,12 @@ class InlineSender(Protocol):
 
     def accepts(self) -> bool: ...
 
-    def send(self, delivery: DeliveryRecord, persisted: Persisted = None) -> None: ...
+    def send(
+        self,
+        delivery: DeliveryRecord,
+        persisted: Persisted = None,
+        endpoint: EndpointRecord | None = None,
+    ) -> None: ...
 
 
 class FanOut:
@@ -358,6 +363,7 @@ class FanOut:
                     # queue).
                     may_inline=not endpoint.rate_limit_per_second and queue is None,
                     queue=queue,
+                    endpoint=endpoint,
                 )
             )
         # A big body sent to several destinations in one shape is stored once, shared; a
@@ -413,7 +419,8 @@ class FanOut:
             now = now_ms()
             creating: asyncio.Future[DeliveryRecord | None]
             creating = asyncio.get_running_loop().create_future()
-            inline.send(self._deliveries.as_created(new, now, inline.lease_ms), creating)
+            created = self._deliveries.as_created(new, now, inline.lease_ms)
+            inline.send(created, creating, to.endpoint)
             try:
                 # The attempt's task goes first: its request leaves before the making's
                 # own preparation (a quarter of a millisecond, bench.gaps) is done.
@@ -430,21 +437,22 @@ class FanOut:
         if delivery is None:
             return 0
         if inline is not None:
-            inline.send(delivery)
+            inline.send(delivery, endpoint=to.endpoint)
         return 1
 
 
 @dataclass(frozen=True)
 class Destination:
     """Where one of an event's deliveries goes: a URL, the endpoint it is of (None for a
-    callback_url), whether its body is thin, whether its first attempt may be made inline,
-    and its key's order queue (an ordered endpoint)."""
+    callback_url) and its record as just read, whether its body is thin, whether its first
+    attempt may be made inline, and its key's order queue (an ordered endpoint)."""
 
     url: str
     endpoint_id: str | None = None
     thin: bool = False
     may_inline: bool = True
     queue: str | None = None
+    endpoint: EndpointRecord | None = field(default=None, compare=False)
 
 
 def _body_field(msg_id: str, thin: bool, ordered: bool) -> str:

@@ -19,6 +19,7 @@ from collections import deque
 from acceptd.dispatcher.attempts import Attempts, landed
 from acceptd.dispatcher.caps import destination_key
 from acceptd.store.deliveries import DeliveryRecord, DeliveryStore, Persisted
+from acceptd.store.endpoints import EndpointRecord
 
 log = logging.getLogger(__name__)
 
@@ -49,8 +50,11 @@ class InlineDispatch:
         self.tasks: set[asyncio.Task[None]] = set()
         self._sending: dict[asyncio.Task[None], str] = {}  # task -> delivery id
         # Per destination, in the order they were made: deliveries waiting for a slot, each
-        # with its creation when that may still be under way (`send`).
-        self._waiting: dict[str, deque[tuple[DeliveryRecord, Persisted]]] = {}
+        # with its creation when that may still be under way (`send`). An endpoint's record
+        # is kept only for the moment of `send`: one that waited is read again.
+        self._waiting: dict[
+            str, deque[tuple[DeliveryRecord, Persisted, EndpointRecord | None]]
+        ] = {}
         self._waiting_count = 0
         # A slot freed by any attempt (a queued retry too) may start one that waits here.
         attempts.slots.on_release = self._pump_if_waiting
@@ -64,21 +68,32 @@ class InlineDispatch:
         """Ids of the deliveries this process holds a lease on (sending or waiting)."""
         ids = list(self._sending.values())
         for waiting in self._waiting.values():
-            ids.extend(delivery.id for delivery, _ in waiting)
+            ids.extend(delivery.id for delivery, _, _ in waiting)
         return ids
 
     async def renew_leases(self) -> None:
         """One command for every delivery held here; none when idle."""
         await self._deliveries.renew_leases(self.held(), self.lease_ms)
 
-    def send(self, delivery: DeliveryRecord, persisted: Persisted = None) -> None:
+    def send(
+        self,
+        delivery: DeliveryRecord,
+        persisted: Persisted = None,
+        endpoint: EndpointRecord | None = None,
+    ) -> None:
         """`persisted`: the delivery's creation, if it may still be under way: the attempt
         is sent meanwhile, and recorded once it landed (never, if it did not: its event
-        is then handled again, and the delivery made and sent anew)."""
+        is then handled again, and the delivery made and sent anew). `endpoint`: its
+        endpoint as the fan-out read it a moment ago; an attempt that starts now uses it
+        instead of reading it again (one round trip sooner), one that must wait for a
+        slot reads it when it starts (it may be disabled by then)."""
         destination = destination_key(delivery.url, delivery.endpoint_id)
-        self._waiting.setdefault(destination, deque()).append((delivery, persisted))
+        waiting = self._waiting.setdefault(destination, deque())
+        waiting.append((delivery, persisted, endpoint))
         self._waiting_count += 1
         self._pump([destination])  # only its own destination's chances changed
+        if endpoint is not None and waiting and waiting[-1][0] is delivery:
+            waiting[-1] = (delivery, persisted, None)
 
     def _pump(self, destinations: list[str] | None = None) -> None:
         """Start what waits, destination by destination (all, or those given), while
@@ -89,17 +104,19 @@ class InlineDispatch:
             if waiting is None:
                 continue
             while waiting and len(self.tasks) < self._max_in_flight:
-                head, persisted = waiting[0]
+                head, persisted, endpoint = waiting[0]
                 if not slots.try_take(head.tenant, head.url, head.endpoint_id):
                     break
                 waiting.popleft()
                 self._waiting_count -= 1
-                self._start(head, persisted)
+                self._start(head, persisted, endpoint)
             if not waiting:
                 del self._waiting[destination]
 
-    def _start(self, delivery: DeliveryRecord, persisted: Persisted) -> None:
-        task = asyncio.get_running_loop().create_task(self._send(delivery, persisted))
+    def _start(
+        self, delivery: DeliveryRecord, persisted: Persisted, endpoint: EndpointRecord | None
+    ) -> None:
+        task = asyncio.get_running_loop().create_task(self._send(delivery, persisted, endpoint))
         self.tasks.add(task)
         self._sending[task] = delivery.id
         task.add_done_callback(self._done)
@@ -113,9 +130,11 @@ class InlineDispatch:
         if self._waiting:
             self._pump()
 
-    async def _send(self, delivery: DeliveryRecord, persisted: Persisted) -> None:
+    async def _send(
+        self, delivery: DeliveryRecord, persisted: Persisted, endpoint: EndpointRecord | None
+    ) -> None:
         try:
-            await self._attempts.run(delivery, 1, persisted=persisted)
+            await self._attempts.run(delivery, 1, endpoint, persisted)
         except Exception:
             # Nothing is lost: its lease lapses, and a sweeper queues the attempt.
             log.warning(
@@ -131,7 +150,7 @@ class InlineDispatch:
         waiting = [entry for queue in self._waiting.values() for entry in queue]
         self._waiting.clear()
         self._waiting_count = 0
-        for delivery, persisted in waiting:
+        for delivery, persisted, _ in waiting:
             try:
                 if not await landed(persisted):
                     continue  # not made: its event is handled again, by another dispatcher
