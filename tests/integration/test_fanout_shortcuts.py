@@ -204,14 +204,16 @@ async def endpoint_job(
     auth: dict[str, str],
     run_worker_burst: Callable[..., Any],
     url: str,
+    **extra: Any,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(an endpoint at `url` that receives job.succeeded, a job without a callback run to
-    its end): the job's terminal event is for the endpoint only."""
+    """(an endpoint at `url` that receives job.succeeded, a job run to its end; with no
+    `callback_url` in `extra`, its terminal event is for the endpoint only)."""
     made = await client.post(
         "/v1/endpoints", json={"url": url, "events": ["job.succeeded"]}, headers=auth
     )
     assert made.status == 201, await made.text()
-    job = await submit_job(client, auth, {"type": "demo.echo", "input": {"value": 1}})
+    body = {"type": "demo.echo", "input": {"value": 1}, **extra}
+    job = await submit_job(client, auth, body)
     await run_worker_burst()
     return dict(await made.json()), job
 
@@ -290,3 +292,98 @@ async def test_a_first_attempt_that_waited_for_a_slot_reads_its_endpoint_when_it
     [(delivery, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
     assert delivery.status.value == "failed"
     assert [attempt["error"] for attempt in attempts] == ["endpoint disabled"]
+
+
+def during_the_first_making(
+    monkeypatch: pytest.MonkeyPatch, runtime: DispatcherRuntime, change: Callable[[], Any]
+) -> None:
+    """`change` (an API call, answered 2xx) lands while the fan-out's first delivery is
+    being made, once the tenant's endpoints were read: a slow making, as a busy shard or
+    a failover's retries make one."""
+    fanout = runtime.fanouts[0]  # every fan-out's stores are the same ones
+    deliveries, endpoints = fanout._deliveries, fanout._endpoints
+    create, for_tenant = deliveries.create, endpoints.for_tenant
+    read, changed = asyncio.Event(), asyncio.Event()
+
+    async def read_and_tell(tenant: str) -> Any:
+        try:
+            return await for_tenant(tenant)
+        finally:
+            read.set()
+
+    async def create_meanwhile(*args: Any, **kwargs: Any) -> Any:
+        if not changed.is_set():
+            changed.set()
+            await asyncio.wait_for(read.wait(), 10)
+            await change()
+        return await create(*args, **kwargs)
+
+    monkeypatch.setattr(endpoints, "for_tenant", read_and_tell)
+    monkeypatch.setattr(deliveries, "create", create_meanwhile)
+
+
+@pytest.mark.parametrize("fresh", [True, False])
+async def test_an_endpoint_disabled_while_an_earlier_delivery_was_made_is_not_sent_to(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: tuple[Receiver, str],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+    fresh: bool,
+) -> None:
+    """The fan-out's read of an endpoint goes with an attempt only while nothing was awaited
+    since: disabled while the job's callback was made (fresh: the callback goes first), or
+    while its own delivery was (an event read again: made, then sent), it is not sent to."""
+    recording, url = receiver
+    endpoint, job = await endpoint_job(
+        client, auth, run_worker_burst, f"{url}/endpoint", callback_url=f"{url}/callback"
+    )
+
+    async def disable() -> None:
+        path = f"/v1/endpoints/{endpoint['id']}"
+        assert (await client.patch(path, json={"disabled": True}, headers=auth)).status == 200
+
+    async with dispatcher_parts(settings) as runtime:
+        _, batch = await one_event(client, job["id"])
+        during_the_first_making(monkeypatch, runtime, disable)
+        fanout = runtime.fanouts[ids.shard_of(job["id"])]
+        assert await fanout._handle_batch(batch, fresh=fresh) is None
+        await wait_until(recording.got(1), timeout=10)
+        await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)
+    assert [sent.path for sent in recording.received] == ["/hook/callback"]
+    made = await client.app[state.DELIVERIES].for_job(job["id"])
+    errors = {delivery.endpoint_id: [a["error"] for a in attempts] for delivery, attempts in made}
+    assert errors == {None: [None], endpoint["id"]: ["endpoint disabled"]}
+
+
+async def test_an_endpoint_deleted_after_its_attempt_read_it_is_sent_nothing_unsigned(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: tuple[Receiver, str],
+    settings: Settings,
+) -> None:
+    """Its record, read before the deletion, passes; its secrets, read after, are gone with
+    its hash: the attempt gives up instead of sending a webhook without a signature."""
+    recording, url = receiver
+    endpoint, job = await endpoint_job(client, auth, run_worker_burst, url)
+    async with dispatcher_parts(settings) as runtime:
+        _, batch = await one_event(client, job["id"])
+        slots, taken = runtime.attempts.slots, 0
+        while taken < 1000 and slots.try_take("default", url, endpoint["id"]):
+            taken += 1  # the inline attempt waits: this test makes the attempt itself
+        fanout = runtime.fanouts[ids.shard_of(job["id"])]
+        assert await fanout._handle_batch(batch, fresh=True) is None
+        [delivery_id] = runtime.inline.held()
+        delivery = await client.app[state.DELIVERIES].get(delivery_id)
+        read_before = await client.app[state.ENDPOINTS].get(endpoint["id"])
+        assert delivery is not None
+        assert read_before is not None
+        gone = await client.delete(f"/v1/endpoints/{endpoint['id']}", headers=auth)
+        assert gone.status == 204
+        await runtime.attempts.run(delivery, 1, read_before)
+    assert recording.received == []
+    [(made, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
+    assert made.status.value == "failed"
+    assert [attempt["error"] for attempt in attempts] == ["endpoint deleted"]

@@ -143,14 +143,19 @@ class Attempts:
             if delivery.endpoint_id:
                 if endpoint is None:
                     endpoint = await self._endpoints.get(delivery.endpoint_id)
-                if endpoint is None or endpoint.disabled:
-                    reason = "endpoint deleted" if endpoint is None else "endpoint disabled"
+                secrets = []
+                if endpoint is not None and not endpoint.disabled:
+                    secrets = await self._secrets.for_endpoint(endpoint.id)
+                if endpoint is None or not secrets:
+                    # An endpoint without secrets was deleted after it was read (its hash
+                    # went with them): nothing leaves unsigned.
+                    disabled = endpoint is not None and endpoint.disabled
+                    reason = "endpoint disabled" if disabled else "endpoint deleted"
                     if not await landed(persisted):
                         return
                     await self._outcome.give_up(delivery, attempt_no, reason)
                     await self._next_in_order(delivery)
                     return
-                secrets = await self._secrets.for_endpoint(endpoint.id)
                 extra = self._endpoints.headers_of(endpoint)
             else:
                 secrets = await self._secrets.for_tenant(delivery.tenant)

@@ -15,7 +15,7 @@ import logging
 import time
 from collections import Counter
 from collections.abc import Awaitable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any, Protocol
 
 from redis.exceptions import ResponseError
@@ -332,13 +332,18 @@ class FanOut:
             )
 
         created = 0
+        # An endpoint's record as just read goes with its first attempt (dispatcher/inline.py)
+        # only while nothing was awaited since the read: a making awaited in between could
+        # have outlasted a change to the endpoint (disabled, deleted, new headers), and that
+        # attempt would not see it. Later ones read their endpoint as they start.
+        just_read = True
         callback = Destination(callback_url) if callback_url else None
         if callback is not None and len(body_for(False, False)) < SHARED_BODY_MIN_BYTES:
             # Too small to be shared with an endpoint, it needs nothing of theirs: made (and,
             # fresh, sent) before their read lands, one round trip sooner when the event
             # carried its subject.
             created += await make(callback)
-            callback = None
+            callback, just_read = None, False
         tenant_endpoints = await endpoints
         destinations = [callback] if callback is not None else []
         operational = event in OPERATIONAL_EVENTS
@@ -374,7 +379,8 @@ class FanOut:
         for to in destinations:
             shape = (to.thin, to.queue is not None)
             shared = per_shape[shape] > 1 and len(body_for(*shape)) >= SHARED_BODY_MIN_BYTES
-            created += await make(to, shared)
+            created += await make(to if just_read else replace(to, endpoint=None), shared)
+            just_read = False
         return created
 
     async def _make(
@@ -437,7 +443,7 @@ class FanOut:
         if delivery is None:
             return 0
         if inline is not None:
-            inline.send(delivery, endpoint=to.endpoint)
+            inline.send(delivery)  # made first: its endpoint is read again as it starts
         return 1
 
 
