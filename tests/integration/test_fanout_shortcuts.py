@@ -294,16 +294,21 @@ async def test_a_first_attempt_that_waited_for_a_slot_reads_its_endpoint_when_it
     assert [attempt["error"] for attempt in attempts] == ["endpoint disabled"]
 
 
-def during_the_first_making(
-    monkeypatch: pytest.MonkeyPatch, runtime: DispatcherRuntime, change: Callable[[], Any]
+def once_endpoints_were_read(
+    monkeypatch: pytest.MonkeyPatch,
+    runtime: DispatcherRuntime,
+    change: Callable[[], Any],
+    during: str,
 ) -> None:
-    """`change` (an API call, answered 2xx) lands while the fan-out's first delivery is
-    being made, once the tenant's endpoints were read: a slow making, as a busy shard or
-    a failover's retries make one."""
+    """`change` (an API call, answered 2xx) lands once the tenant's endpoints were read,
+    while the fan-out's first delivery is being made (`during="making"`) or while its
+    subject is still being read (`"subject"`): a slow making or read, as a busy shard or a
+    failover's retries make one (on a cluster, the endpoints' node is not the job's)."""
     fanout = runtime.fanouts[0]  # every fan-out's stores are the same ones
-    deliveries, endpoints = fanout._deliveries, fanout._endpoints
-    create, for_tenant = deliveries.create, endpoints.for_tenant
-    read, changed = asyncio.Event(), asyncio.Event()
+    endpoints, for_tenant = fanout._endpoints, fanout._endpoints.for_tenant
+    store = fanout._deliveries if during == "making" else fanout._jobs
+    name = "create" if during == "making" else "get"
+    slow, read, changed = getattr(store, name), asyncio.Event(), asyncio.Event()
 
     async def read_and_tell(tenant: str) -> Any:
         try:
@@ -311,15 +316,15 @@ def during_the_first_making(
         finally:
             read.set()
 
-    async def create_meanwhile(*args: Any, **kwargs: Any) -> Any:
+    async def change_meanwhile(*args: Any, **kwargs: Any) -> Any:
         if not changed.is_set():
             changed.set()
             await asyncio.wait_for(read.wait(), 10)
             await change()
-        return await create(*args, **kwargs)
+        return await slow(*args, **kwargs)
 
     monkeypatch.setattr(endpoints, "for_tenant", read_and_tell)
-    monkeypatch.setattr(deliveries, "create", create_meanwhile)
+    monkeypatch.setattr(store, name, change_meanwhile)
 
 
 @pytest.mark.parametrize("fresh", [True, False])
@@ -346,7 +351,7 @@ async def test_an_endpoint_disabled_while_an_earlier_delivery_was_made_is_not_se
 
     async with dispatcher_parts(settings) as runtime:
         _, batch = await one_event(client, job["id"])
-        during_the_first_making(monkeypatch, runtime, disable)
+        once_endpoints_were_read(monkeypatch, runtime, disable, during="making")
         fanout = runtime.fanouts[ids.shard_of(job["id"])]
         assert await fanout._handle_batch(batch, fresh=fresh) is None
         await wait_until(recording.got(1), timeout=10)
@@ -387,3 +392,32 @@ async def test_an_endpoint_deleted_after_its_attempt_read_it_is_sent_nothing_uns
     [(made, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
     assert made.status.value == "failed"
     assert [attempt["error"] for attempt in attempts] == ["endpoint deleted"]
+
+
+async def test_an_endpoint_disabled_while_the_events_subject_was_read_is_not_sent_to(
+    client: Client,
+    auth: dict[str, str],
+    run_worker_burst: Callable[..., Any],
+    receiver: tuple[Receiver, str],
+    settings: Settings,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """An event without a callback carries no record: its job is read, and that read may
+    land after the endpoints' did. The endpoints' record is then not just read."""
+    recording, url = receiver
+    endpoint, job = await endpoint_job(client, auth, run_worker_burst, url)
+
+    async def disable() -> None:
+        path = f"/v1/endpoints/{endpoint['id']}"
+        assert (await client.patch(path, json={"disabled": True}, headers=auth)).status == 200
+
+    async with dispatcher_parts(settings) as runtime:
+        _, batch = await one_event(client, job["id"])
+        once_endpoints_were_read(monkeypatch, runtime, disable, during="subject")
+        fanout = runtime.fanouts[ids.shard_of(job["id"])]
+        assert await fanout._handle_batch(batch, fresh=True) is None
+        await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)
+    assert recording.received == []
+    [(delivery, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
+    assert delivery.status.value == "failed"
+    assert [attempt["error"] for attempt in attempts] == ["endpoint disabled"]

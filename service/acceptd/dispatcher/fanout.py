@@ -278,7 +278,7 @@ class FanOut:
         fields: dict[str, str],
         entry_id: str = "0-0",
         touched: set[str] | None = None,
-        endpoints: Awaitable[list[EndpointRecord]] | None = None,
+        endpoints: asyncio.Future[list[EndpointRecord]] | None = None,
         *,
         fresh: bool = False,
     ) -> int:
@@ -333,10 +333,11 @@ class FanOut:
 
         created = 0
         # An endpoint's record as just read goes with its first attempt (dispatcher/inline.py)
-        # only while nothing was awaited since the read: a making awaited in between could
-        # have outlasted a change to the endpoint (disabled, deleted, new headers), and that
-        # attempt would not see it. Later ones read their endpoint as they start.
-        just_read = True
+        # only while nothing was awaited since the read: a making awaited in between, or the
+        # subject's read if the endpoints' landed first, could have outlasted a change to
+        # the endpoint (disabled, deleted, new headers), and that attempt would not see it.
+        # Later ones read their endpoint as they start.
+        just_read = not endpoints.done()
         callback = Destination(callback_url) if callback_url else None
         if callback is not None and len(body_for(False, False)) < SHARED_BODY_MIN_BYTES:
             # Too small to be shared with an endpoint, it needs nothing of theirs: made (and,
