@@ -28,6 +28,7 @@ OWNERS = {
     "ENDPOINT": [
         "store/lua/endpoint_create.lua",
         "store/lua/endpoint_health.lua",
+        "store/lua/endpoint_write.lua",
         "store/lua/recount_subs.lua",  # reads each endpoint's events and whether disabled
     ],
     "SCHEDULE": [

@@ -19,6 +19,7 @@ from acceptd.store.shards import Shards
 from acceptd.store.webhookcalls import (
     EndpointCreate,
     EndpointHealth,
+    EndpointWrite,
     RecountSubs,
     SubsCopied,
     SubsCopy,
@@ -336,20 +337,32 @@ class EndpointStore:
             fields.update(_retry_fields(retry_schedule))
         if channels is not None:
             fields.update(_channel_fields(channels))
-        async with self._redis.pipeline(transaction=True) as pipe:
-            if disabled is True:
-                fields[F.DISABLED] = "1"
-                fields[F.DISABLED_REASON] = "disabled by the API"
-                fields[F.DISABLED_AT] = fields[F.UPDATED]
-            elif disabled is False:
-                fields[F.DISABLED] = "0"
-                pipe.hdel(
-                    keys.endpoint(endpoint_id), F.DISABLED_REASON, F.DISABLED_AT, F.FAILING_SINCE
-                )
-            pipe.hset(keys.endpoint(endpoint_id), mapping=fields)
-            await pipe.execute()
+        if disabled is True:
+            fields[F.DISABLED] = "1"
+            fields[F.DISABLED_REASON] = "disabled by the API"
+            fields[F.DISABLED_AT] = fields[F.UPDATED]
+        elif disabled is False:
+            fields[F.DISABLED] = "0"
+        if not await self._write(endpoint_id, tenant, fields, enabled=disabled is False):
+            return None  # deleted since it was read
         await self._recount(tenant)
         return await self.get(endpoint_id, tenant)
+
+    async def _write(
+        self, endpoint_id: str, tenant: str, fields: dict[str, str], *, enabled: bool = False
+    ) -> bool:
+        """Sets `fields` on the endpoint if it is still the tenant's (lua/endpoint_write.lua):
+        a change racing its deletion leaves nothing behind. `enabled`: why it was disabled
+        goes too."""
+        written: int = await self._scripts.endpoint_write(
+            EndpointWrite(
+                endpoint=keys.endpoint(endpoint_id),
+                tenant=tenant,
+                enabled="1" if enabled else "0",
+                fields=list(fields.items()),
+            )
+        )
+        return bool(written)
 
     async def delete(self, endpoint_id: str, tenant: str) -> bool:
         if await self.get(endpoint_id, tenant) is None:
@@ -373,11 +386,11 @@ class EndpointStore:
         fields = rotation_fields(self._box, _context(endpoint_id), secret, old, _SECRET_FIELDS)
         if signs_with(signing or "v1", "v1a"):
             fields.update(self._key_pair_fields(endpoint_id, old_key))
-        await self._redis.hset(
-            keys.endpoint(endpoint_id), mapping={**fields, F.UPDATED: str(now_ms())}
-        )  # type: ignore[misc]
+        if not await self._write(endpoint_id, tenant, {**fields, F.UPDATED: str(now_ms())}):
+            return None  # deleted since it was read
         record = await self.get(endpoint_id, tenant)
-        assert record is not None
+        if record is None:
+            return None  # deleted since
         return record, secret
 
     def _header_fields(self, endpoint_id: str, headers: dict[str, str]) -> dict[str, str]:

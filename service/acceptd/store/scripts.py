@@ -52,6 +52,7 @@ from acceptd.store.webhookcalls import (
     DeliveryRequeue,
     EndpointCreate,
     EndpointHealth,
+    EndpointWrite,
     RecountSubs,
     SubsCopied,
     SubsCopy,
@@ -158,6 +159,7 @@ class Scripts:
         self.subs_copy = typed(SubsCopy)
         self.subs_copied = typed(SubsCopied)
         self.endpoint_health = typed(EndpointHealth)
+        self.endpoint_write = typed(EndpointWrite)
         self.delivery_create = typed(DeliveryCreate)
         self.delivery_attempt = typed(DeliveryAttempt)
         self.delivery_requeue = typed(DeliveryRequeue)

@@ -131,6 +131,16 @@ class EndpointHealth:
 
 
 @frozen(slots=True, kw_only=True)
+class EndpointWrite:
+    SCRIPT: ClassVar[str] = "store/lua/endpoint_write.lua"
+    KEYS: ClassVar[int] = 1
+    endpoint: str
+    tenant: str
+    enabled: str  # '1' when the change enables the endpoint, else '0'
+    fields: Sequence[tuple[str, str]]
+
+
+@frozen(slots=True, kw_only=True)
 class RecountSubs:
     SCRIPT: ClassVar[str] = "store/lua/recount_subs.lua"
     KEYS: ClassVar[int] = 4
