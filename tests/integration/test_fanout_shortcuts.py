@@ -49,11 +49,14 @@ async def finished_job(
     client: Client,
     auth: dict[str, str],
     run_worker_burst: Callable[..., Any],
-    callback_url: str,
+    callback_url: str | None,
     **extra: Any,
 ) -> dict[str, Any]:
-    """A demo.echo job with a callback, run to its end: its terminal event is written."""
-    body = {"type": "demo.echo", "input": {"value": 1}, "callback_url": callback_url, **extra}
+    """A demo.echo job (with a callback unless None) run to its end: its terminal event is
+    written (without a callback, when an endpoint wants it)."""
+    body = {"type": "demo.echo", "input": {"value": 1}, **extra}
+    if callback_url is not None:
+        body["callback_url"] = callback_url
     job = await submit_job(client, auth, body)
     await run_worker_burst()
     return job
@@ -204,17 +207,15 @@ async def endpoint_job(
     auth: dict[str, str],
     run_worker_burst: Callable[..., Any],
     url: str,
-    **extra: Any,
+    callback_url: str | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
-    """(an endpoint at `url` that receives job.succeeded, a job run to its end; with no
-    `callback_url` in `extra`, its terminal event is for the endpoint only)."""
+    """(an endpoint at `url` that receives job.succeeded, a job run to its end; without a
+    callback, its terminal event is for the endpoint only)."""
     made = await client.post(
         "/v1/endpoints", json={"url": url, "events": ["job.succeeded"]}, headers=auth
     )
     assert made.status == 201, await made.text()
-    body = {"type": "demo.echo", "input": {"value": 1}, **extra}
-    job = await submit_job(client, auth, body)
-    await run_worker_burst()
+    job = await finished_job(client, auth, run_worker_burst, callback_url)
     return dict(await made.json()), job
 
 
@@ -327,23 +328,27 @@ def once_endpoints_were_read(
     monkeypatch.setattr(store, name, change_meanwhile)
 
 
-@pytest.mark.parametrize("fresh", [True, False])
-async def test_an_endpoint_disabled_while_an_earlier_delivery_was_made_is_not_sent_to(
+@pytest.mark.parametrize(
+    ("during", "fresh"), [("making", True), ("making", False), ("subject", True)]
+)
+async def test_an_endpoint_disabled_after_the_fan_out_read_it_is_not_sent_to(
     client: Client,
     auth: dict[str, str],
     run_worker_burst: Callable[..., Any],
     receiver: tuple[Receiver, str],
     settings: Settings,
     monkeypatch: pytest.MonkeyPatch,
+    during: str,
     fresh: bool,
 ) -> None:
     """The fan-out's read of an endpoint goes with an attempt only while nothing was awaited
-    since: disabled while the job's callback was made (fresh: the callback goes first), or
-    while its own delivery was (an event read again: made, then sent), it is not sent to."""
+    since. Disabled while the job's callback was made (fresh: a small callback goes
+    first), while its own delivery was (an event read again is made, then sent), or while
+    the event's subject was read (a job without a callback: its event carries no record,
+    and that read may land after the endpoints'), the endpoint is not sent to."""
     recording, url = receiver
-    endpoint, job = await endpoint_job(
-        client, auth, run_worker_burst, f"{url}/endpoint", callback_url=f"{url}/callback"
-    )
+    callback = [f"{url}/callback"] if during == "making" else []
+    endpoint, job = await endpoint_job(client, auth, run_worker_burst, f"{url}/endpoint", *callback)
 
     async def disable() -> None:
         path = f"/v1/endpoints/{endpoint['id']}"
@@ -351,15 +356,15 @@ async def test_an_endpoint_disabled_while_an_earlier_delivery_was_made_is_not_se
 
     async with dispatcher_parts(settings) as runtime:
         _, batch = await one_event(client, job["id"])
-        once_endpoints_were_read(monkeypatch, runtime, disable, during="making")
+        once_endpoints_were_read(monkeypatch, runtime, disable, during=during)
         fanout = runtime.fanouts[ids.shard_of(job["id"])]
         assert await fanout._handle_batch(batch, fresh=fresh) is None
-        await wait_until(recording.got(1), timeout=10)
+        await wait_until(recording.got(len(callback)), timeout=10)
         await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)
-    assert [sent.path for sent in recording.received] == ["/hook/callback"]
+    assert [sent.path for sent in recording.received] == ["/hook/callback"] * len(callback)
     made = await client.app[state.DELIVERIES].for_job(job["id"])
     errors = {delivery.endpoint_id: [a["error"] for a in attempts] for delivery, attempts in made}
-    assert errors == {None: [None], endpoint["id"]: ["endpoint disabled"]}
+    assert errors == {endpoint["id"]: ["endpoint disabled"], **({None: [None]} if callback else {})}
 
 
 async def test_an_endpoint_deleted_after_its_attempt_read_it_is_sent_nothing_unsigned(
@@ -392,32 +397,3 @@ async def test_an_endpoint_deleted_after_its_attempt_read_it_is_sent_nothing_uns
     [(made, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
     assert made.status.value == "failed"
     assert [attempt["error"] for attempt in attempts] == ["endpoint deleted"]
-
-
-async def test_an_endpoint_disabled_while_the_events_subject_was_read_is_not_sent_to(
-    client: Client,
-    auth: dict[str, str],
-    run_worker_burst: Callable[..., Any],
-    receiver: tuple[Receiver, str],
-    settings: Settings,
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """An event without a callback carries no record: its job is read, and that read may
-    land after the endpoints' did. The endpoints' record is then not just read."""
-    recording, url = receiver
-    endpoint, job = await endpoint_job(client, auth, run_worker_burst, url)
-
-    async def disable() -> None:
-        path = f"/v1/endpoints/{endpoint['id']}"
-        assert (await client.patch(path, json={"disabled": True}, headers=auth)).status == 200
-
-    async with dispatcher_parts(settings) as runtime:
-        _, batch = await one_event(client, job["id"])
-        once_endpoints_were_read(monkeypatch, runtime, disable, during="subject")
-        fanout = runtime.fanouts[ids.shard_of(job["id"])]
-        assert await fanout._handle_batch(batch, fresh=True) is None
-        await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)
-    assert recording.received == []
-    [(delivery, attempts)] = await client.app[state.DELIVERIES].for_job(job["id"])
-    assert delivery.status.value == "failed"
-    assert [attempt["error"] for attempt in attempts] == ["endpoint disabled"]
