@@ -679,6 +679,33 @@ async def test_a_retry_gives_up_when_its_endpoint_was_removed_or_disabled_meanwh
     assert len(recording.received) == 1  # the receiver was not called again
 
 
+async def test_a_retry_goes_where_its_endpoint_is_now_with_its_headers(
+    client: Client,
+    auth: dict[str, str],
+    worker: None,
+    make_settings: Callable[..., Settings],
+    receiver: ReceiverFixture,
+) -> None:
+    """An endpoint moved to a new URL with a new token (one PATCH) while a delivery waits
+    to be retried: the retry goes to the new URL. Its new token never reaches the URL the
+    endpoint was moved away from (which may be why it moved)."""
+    recording, url = receiver
+    recording.then(Answer(500))
+    body = {"url": f"{url}/old", "headers": {"X-Token": "old"}}
+    made = await client.post("/v1/endpoints", json=body, headers=auth)
+    assert made.status == 201, await made.text()
+    path = f"/v1/endpoints/{(await made.json())['id']}"
+    async with running_dispatcher(make_settings(webhook_retry_schedule=[1.0, 1.0])):
+        job = await submit(client, auth)
+        await wait_until(recording.got(1))
+        moved = {"url": f"{url}/new", "headers": {"X-Token": "new"}}
+        assert (await client.patch(path, json=moved, headers=auth)).status == 200
+        [delivery] = await wait_until(settled(client, auth, job), timeout=15)
+    assert delivery["status"] == "succeeded"
+    sent = [(one.path, one.headers.get("X-Token")) for one in recording.received]
+    assert sent == [("/hook/old", "old"), ("/hook/new", "new")]
+
+
 async def test_a_burst_to_one_receiver_waits_in_its_dispatcher_not_in_the_queue(
     client: Client,
     auth: dict[str, str],

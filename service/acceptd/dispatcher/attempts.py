@@ -157,9 +157,12 @@ class Attempts:
                     await self._next_in_order(delivery)
                     return
                 extra = self._endpoints.headers_of(endpoint)
+                # Where the endpoint is now: its headers (a token, say) are its current ones,
+                # and must not go to a URL it was moved away from.
+                url = endpoint.url
             else:
                 secrets = await self._secrets.for_tenant(delivery.tenant)
-                extra = {}
+                extra, url = {}, delivery.url
             started = now_ms()
             attributes = {
                 "acceptd.delivery_id": delivery.id,
@@ -174,7 +177,7 @@ class Attempts:
             ) as own:
                 result = await send(
                     self._session,
-                    delivery.url,
+                    url,
                     delivery.webhook_id,
                     delivery.body.encode(),
                     secrets,
