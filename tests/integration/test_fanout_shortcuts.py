@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 from collections.abc import AsyncIterator, Callable
 from typing import Any
 
@@ -219,6 +220,21 @@ async def endpoint_job(
     return dict(await made.json()), job
 
 
+def every_slot_taken(runtime: DispatcherRuntime, url: str, endpoint_id: str) -> int:
+    """Takes every slot of the endpoint (as if its attempts were all busy), so a first
+    attempt made for it waits in the inline sender; returns how many were taken."""
+    slots, taken = runtime.attempts.slots, 0
+    while taken < 1000 and slots.try_take("default", url, endpoint_id):
+        taken += 1
+    assert 0 < taken < 1000
+    return taken
+
+
+async def disable(client: Client, auth: dict[str, str], endpoint: dict[str, Any]) -> None:
+    path = f"/v1/endpoints/{endpoint['id']}"
+    assert (await client.patch(path, json={"disabled": True}, headers=auth)).status == 200
+
+
 async def test_a_fresh_attempt_to_an_endpoint_is_sent_with_the_endpoint_just_read(
     client: Client,
     auth: dict[str, str],
@@ -274,19 +290,13 @@ async def test_a_first_attempt_that_waited_for_a_slot_reads_its_endpoint_when_it
     endpoint, job = await endpoint_job(client, auth, run_worker_burst, url)
     async with dispatcher_parts(settings) as runtime:
         _, batch = await one_event(client, job["id"])
-        slots, taken = runtime.attempts.slots, 0
-        while taken < 1000 and slots.try_take("default", url, endpoint["id"]):
-            taken += 1  # every slot of the destination, as if its attempts were all busy
-        assert 0 < taken < 1000
+        taken = every_slot_taken(runtime, url, endpoint["id"])
         fanout = runtime.fanouts[ids.shard_of(job["id"])]
         assert await fanout._handle_batch(batch, fresh=True) is None
         assert runtime.inline.held() != []  # made, waiting for a slot
-        disabled = await client.patch(
-            f"/v1/endpoints/{endpoint['id']}", json={"disabled": True}, headers=auth
-        )
-        assert disabled.status == 200
+        await disable(client, auth, endpoint)
         for _ in range(taken):
-            slots.give_back("default", url, endpoint["id"])
+            runtime.attempts.slots.give_back("default", url, endpoint["id"])
         await wait_until(lambda: runtime.inline.tasks, timeout=5)
         await asyncio.wait_for(asyncio.gather(*runtime.inline.tasks), 10)
     assert recording.received == []
@@ -349,14 +359,10 @@ async def test_an_endpoint_disabled_after_the_fan_out_read_it_is_not_sent_to(
     recording, url = receiver
     callback = [f"{url}/callback"] if during == "making" else []
     endpoint, job = await endpoint_job(client, auth, run_worker_burst, f"{url}/endpoint", *callback)
-
-    async def disable() -> None:
-        path = f"/v1/endpoints/{endpoint['id']}"
-        assert (await client.patch(path, json={"disabled": True}, headers=auth)).status == 200
-
     async with dispatcher_parts(settings) as runtime:
         _, batch = await one_event(client, job["id"])
-        once_endpoints_were_read(monkeypatch, runtime, disable, during=during)
+        change = functools.partial(disable, client, auth, endpoint)
+        once_endpoints_were_read(monkeypatch, runtime, change, during=during)
         fanout = runtime.fanouts[ids.shard_of(job["id"])]
         assert await fanout._handle_batch(batch, fresh=fresh) is None
         await wait_until(recording.got(len(callback)), timeout=10)
@@ -380,9 +386,7 @@ async def test_an_endpoint_deleted_after_its_attempt_read_it_is_sent_nothing_uns
     endpoint, job = await endpoint_job(client, auth, run_worker_burst, url)
     async with dispatcher_parts(settings) as runtime:
         _, batch = await one_event(client, job["id"])
-        slots, taken = runtime.attempts.slots, 0
-        while taken < 1000 and slots.try_take("default", url, endpoint["id"]):
-            taken += 1  # the inline attempt waits: this test makes the attempt itself
+        every_slot_taken(runtime, url, endpoint["id"])  # this test makes the attempt itself
         fanout = runtime.fanouts[ids.shard_of(job["id"])]
         assert await fanout._handle_batch(batch, fresh=True) is None
         [delivery_id] = runtime.inline.held()

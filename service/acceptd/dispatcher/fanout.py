@@ -426,8 +426,8 @@ class FanOut:
             now = now_ms()
             creating: asyncio.Future[DeliveryRecord | None]
             creating = asyncio.get_running_loop().create_future()
-            created = self._deliveries.as_created(new, now, inline.lease_ms)
-            inline.send(created, creating, to.endpoint)
+            as_made = self._deliveries.as_created(new, now, inline.lease_ms)
+            inline.send(as_made, creating, to.endpoint)
             try:
                 # The attempt's task goes first: its request leaves before the making's
                 # own preparation (a quarter of a millisecond, bench.gaps) is done.
